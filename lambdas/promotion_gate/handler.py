@@ -1,0 +1,113 @@
+"""Promotion gate: EventBridge "SageMaker Model Package State Change" → judge → ledger, revert/alert, emit.
+
+Environment (parsed once at cold start):
+  MODEL_PACKAGE_GROUP   the group this gate guards (events for other groups are rejected)
+  LEDGER_TABLE          the deployment ledger table (mlops.deployment_ledger)
+  IDEMPOTENCY_TABLE     Powertools idempotency table (partition key ``id``, TTL attribute ``expiration``)
+  PROMOTION_TOPIC_ARN   SNS topic for promotion notices and revert alerts
+  EVENT_BUS_NAME        bus that receives "Model Promotion Accepted" for the serving deployer
+  IDEMPOTENCY_TTL_SECONDS  optional, default 86400
+
+Malformed and foreign events are logged with the reason and answered with ``{"outcome": "rejected"}``:
+raising would only make EventBridge retry an event that can never succeed. Errors talking to AWS do
+raise, so the delivery is retried and finally lands in the failure queue.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.promotion_gate.package_events import RejectedEvent, parse_state_change
+from lambdas.promotion_gate.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
+
+logger = Logger(service="promotion_gate")
+tracer = Tracer(service="promotion_gate")
+
+
+def settings_from_environment(environment: Mapping[str, str]) -> GateSettings:
+    required = ("MODEL_PACKAGE_GROUP", "LEDGER_TABLE", "PROMOTION_TOPIC_ARN", "EVENT_BUS_NAME")
+    missing = [name for name in (*required, "IDEMPOTENCY_TABLE") if not environment.get(name)]
+    if missing:
+        raise RuntimeError(f"promotion gate misconfigured: environment variables {missing} are not set")
+    return GateSettings(
+        model_package_group=environment["MODEL_PACKAGE_GROUP"],
+        ledger_table=environment["LEDGER_TABLE"],
+        promotion_topic_arn=environment["PROMOTION_TOPIC_ARN"],
+        event_bus_name=environment["EVENT_BUS_NAME"],
+    )
+
+
+SETTINGS = settings_from_environment(os.environ)
+IDEMPOTENCY_CONFIG = IdempotencyConfig(
+    event_key_jmespath="dedup_key",
+    expires_after_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
+)
+PERSISTENCE = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+
+
+@cache
+def clients() -> GateClients:
+    """Created on first use (not at import) so that tests can import the module before mocking AWS."""
+    return GateClients(
+        sagemaker=boto3.client("sagemaker"),
+        dynamodb=boto3.client("dynamodb"),
+        sns=boto3.client("sns"),
+        events=boto3.client("events"),
+    )
+
+
+@idempotent_function(  # type: ignore[untyped-decorator]  # Powertools' decorator is untyped
+    data_keyword_argument="change", persistence_store=PERSISTENCE, config=IDEMPOTENCY_CONFIG
+)
+def judge_once(change: dict[str, Any]) -> dict[str, Any]:
+    """Judged at most once per distinct change (``dedup_key``); a repeat returns the stored answer."""
+    return judge_change(
+        ChangeToJudge(
+            model_package_arn=change["model_package_arn"],
+            version=change["version"],
+            event_id=change["event_id"],
+            actor_hint=change["actor_hint"],
+        ),
+        settings=SETTINGS,
+        clients=clients(),
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY_CONFIG.register_lambda_context(context)
+    try:
+        parsed = parse_state_change(event, expected_group=SETTINGS.model_package_group)
+    except RejectedEvent as rejection:
+        event_id = event.get("id") if isinstance(event, dict) else None
+        logger.warning("event rejected", extra={"reason": str(rejection), "event_id": event_id})
+        return {"outcome": "rejected", "reason": str(rejection)}
+    logger.append_keys(
+        event_id=parsed.id,
+        model_package_version=parsed.detail.ModelPackageVersion,
+        event_approval_status=parsed.detail.ModelApprovalStatus,
+    )
+    result: dict[str, Any] = judge_once(
+        change={
+            "dedup_key": parsed.dedup_key(),
+            "model_package_arn": parsed.detail.ModelPackageArn,
+            "version": parsed.detail.ModelPackageVersion,
+            "event_id": parsed.id,
+            "actor_hint": parsed.actor_hint(),
+        }
+    )
+    logger.info("gate decision", extra=result)
+    return result

@@ -1,0 +1,36 @@
+"""Alert routing: one SNS topic per severity with the subscriptions from config.
+
+'page' wakes on-call (an e-mail list and/or an on-call service's HTTPS integration); 'ticket' is looked at
+in working hours. Every alarm in the app routes to one of them; deployment-rollback alarms route to none
+(SageMaker acts on them itself)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig, Subscriptions
+from stacks.constructs.published_names import publish_name
+
+
+class AlertingStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
+                 **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        alarms = config.monitoring.alarms
+        self.page_topic = self._topic("PageTopic", "page", alarms.page, key, config.name)
+        self.ticket_topic = self._topic("TicketTopic", "ticket", alarms.ticket, key, config.name)
+
+    def _topic(self, construct_id: str, severity: str, routing: Subscriptions, key: kms.IKey,
+               environment: str) -> sns.Topic:
+        topic = sns.Topic(self, construct_id, display_name=f"MLOps {environment} {severity}",
+                          master_key=key, enforce_ssl=True)
+        for email in routing.emails:
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        for url in routing.https:
+            topic.add_subscription(subscriptions.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS))
+        publish_name(self, environment=environment, key=f"{severity}-topic-arn", value=topic.topic_arn)
+        return topic

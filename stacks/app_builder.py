@@ -1,0 +1,48 @@
+"""Building the CDK app from context: used by app.py, the tests and `mlops synth`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppressionsToCloudFormationAspect
+
+from stacks.config import select_environments
+from stacks.stage import MlopsStage
+
+
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+
+def project_context() -> dict[str, Any]:
+    """The `context` block of cdk.json (what the CDK CLI passes to app.py)."""
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    return context
+
+
+def nag_packs(app: cdk.App) -> list[NagPack]:
+    return [AwsSolutionsChecks(app), ServerlessChecks(app)]
+
+
+def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, with_nag: bool = True
+              ) -> list[MlopsStage]:
+    """Add one Stage per selected environment (`-c env=NAME` selects one) and the cdk-nag packs."""
+    if context is None:
+        context = {key: app.node.try_get_context(key) for key in ("environments", "defaults")}
+        if context["environments"] is None:  # `python app.py` without the CLI: read cdk.json ourselves
+            context = project_context()
+    selected = app.node.try_get_context("env")
+    stages = [MlopsStage(app, config.name, config=config,
+                         default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
+              for config in select_environments(context, selected)]
+    for stage in stages:
+        # Keeps an audit trail of every acknowledgement in the templates' metadata (cdk_nag.rules_to_suppress).
+        # Aspects do not cross Stage boundaries, so each stage gets its own.
+        cdk.Aspects.of(stage).add(WriteNagSuppressionsToCloudFormationAspect())
+    if with_nag:
+        cdk.Validations.of(app).add_plugins(*nag_packs(app))
+    return stages

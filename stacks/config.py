@@ -1,0 +1,515 @@
+"""Per-environment settings: the only place where environments differ.
+
+`cdk.json` context holds ``defaults`` and one block per environment under ``environments``; an environment's
+block is deep-merged over the defaults and parsed into frozen, keyword-only dataclasses. Every field is
+typed and checked: an unknown key, a wrong type or a value outside its allowed range fails synth with a
+message naming the key path, the value and what is allowed. The field docs (``metadata["doc"]``) generate
+docs/CONFIGURATION.md (`mlops config reference`), and a test keeps that page true.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+T = TypeVar("T")
+Check = Callable[[Any], str | None]
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the key path, the value and what is allowed."""
+
+
+# ---------------------------------------------------------------- checks (return what is allowed, or None)
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "a positive number"
+
+
+def _between(low: float, high: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"a number from {low:g} to {high:g}"
+
+    return check
+
+
+def _at_least(low: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"a number of at least {low:g}"
+
+    return check
+
+
+def _matches(pattern: str, allowed: str) -> Check:
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> str | None:
+        return None if compiled.fullmatch(value) else allowed
+
+    return check
+
+
+def _each(check: Check) -> Check:
+    def check_all(values: Any) -> str | None:
+        for value in values:
+            problem = check(value)
+            if problem:
+                return f"a list of {problem} (bad item {value!r})"
+        return None
+
+    return check_all
+
+
+def _one_of(allowed: tuple[int, ...]) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"one of {list(allowed)}"
+
+    return check
+
+
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+_INSTANCE = _matches(r"ml\.[a-z0-9]+\.[a-z0-9]+", "a SageMaker instance type such as 'ml.m5.xlarge'")
+_SCHEDULE = _matches(r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))",
+                     "an EventBridge schedule expression: 'rate(N unit)' or 'cron(...)'")
+_EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
+_HTTPS = _matches(r"https://[^\s]+", "an https:// URL")
+_ACCOUNT = _matches(r"\d{12}", "a 12-digit AWS account id")
+
+
+def setting(doc: str, *, default: Any = dataclasses.MISSING, check: Check | None = None) -> Any:
+    """A config field: its doc goes to docs/CONFIGURATION.md, its check runs at parse time."""
+    metadata = {"doc": doc, "check": check}
+    if isinstance(default, list | dict):
+        frozen = tuple(default) if isinstance(default, list) else default
+        return field(default_factory=lambda: frozen, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# ---------------------------------------------------------------- the settings
+@dataclass(frozen=True, kw_only=True)
+class LambdaSettings:
+    architecture: Literal["arm64", "x86_64"] = setting(
+        "CPU architecture of every Lambda function (arm64 is cheaper per GB-second).", default="arm64")
+    log_retention_days: int = setting("CloudWatch Logs retention for every function (a value CloudWatch "
+                                      "accepts).", default=30, check=_one_of(LOG_RETENTION_DAYS))
+    reserved_concurrency: int = setting(
+        "Reserved concurrency of each background function (gate, deployer, monitors).", default=5,
+        check=_between(1, 1000))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageSettings:
+    retain_data: bool = setting(
+        "Keep buckets, the KMS key and tables when the stack is deleted (true for staging and prod).",
+        default=True)
+    noncurrent_version_expiration_days: int = setting(
+        "Days a replaced object version is kept in the versioned buckets.", default=90,
+        check=_between(1, 3650))
+    infrequent_access_after_days: int = setting(
+        "Days before training data and artifacts move to S3 Standard-IA.", default=30,
+        check=_at_least(30))
+    capture_retention_days: int = setting(
+        "Days data-capture files and prediction logs are kept.", default=90, check=_between(1, 3650))
+    access_log_retention_days: int = setting("Days server access logs are kept.", default=365,
+                                             check=_between(1, 3650))
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityGateSettings:
+    metric: Literal["auc", "f1", "precision", "recall"] = setting(
+        "Evaluation metric the quality gate compares (binary_classification_metrics.<metric>.value).",
+        default="auc")
+    threshold: float = setting("The run fails when the metric is below this value.", default=0.9,
+                               check=_between(0, 1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingSettings:
+    schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root.",
+                               default="pipelines/schemas/breast_cancer.json")
+    instance_type: str = setting("Training instance type (a GPU type; XGBoost trains with device=cuda).",
+                                 default="ml.g5.xlarge", check=_INSTANCE)
+    instance_count: int = setting("Training instances.", default=1, check=_between(1, 20))
+    processing_instance_type: str = setting("Instance type of the validate/preprocess/evaluate/baseline steps.",
+                                            default="ml.m5.xlarge", check=_INSTANCE)
+    use_spot: bool = setting("Managed spot training.", default=True)
+    max_run_seconds: int = setting("Training job MaxRuntimeInSeconds.", default=3600,
+                                   check=_between(60, 432000))
+    max_wait_seconds: int = setting("Spot MaxWaitTimeInSeconds (must be >= max_run_seconds).", default=7200,
+                                    check=_between(60, 432000))
+    checkpointing: bool = setting("Checkpoint to S3 so an interrupted spot job resumes.", default=True)
+    volume_size_gb: int = setting("EBS volume per training/processing instance.", default=30,
+                                  check=_between(1, 16384))
+    num_round: int = setting("XGBoost boosting rounds.", default=200, check=_between(1, 100000))
+    quality_gate: QualityGateSettings = setting("The quality gate.", default=QualityGateSettings())
+    max_missing_rate: float = setting("Default missing-value limit for features the schema leaves open.",
+                                      default=0.05, check=_between(0, 1))
+    retrain_schedule: str | None = setting("Schedule of periodic retraining, or null for none.",
+                                           default=None, check=_SCHEDULE)
+    retrain_on_new_data: bool = setting("Start the pipeline when a new object lands under the data prefix.",
+                                        default=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistrySettings:
+    location: Literal["per_environment", "central"] = setting(
+        "'per_environment': each environment owns its model package group; 'central': the registry lives "
+        "in the registry_environment's account and the others read it.", default="per_environment")
+    registry_environment: str = setting("With location=central, the environment that holds the registry.",
+                                        default="dev")
+    cross_account_readers: tuple[str, ...] = setting(
+        "Account ids allowed to read the model package group (staging/prod accounts).", default=[],
+        check=_each(_ACCOUNT))
+    protected_production_versions: int = setting(
+        "Production versions kept redeployable: the current one and the ones before it (at least 3).",
+        default=3, check=_at_least(3))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaSettings:
+    p99_latency_ms: float = setting("Target p99 model latency in milliseconds.", default=200, check=_positive)
+    peak_requests_per_second: float = setting("Peak load the endpoint must carry.", default=50,
+                                              check=_positive)
+    availability_percent: float = setting("Availability objective.", default=99.9, check=_between(90, 100))
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantSettings:
+    instance_type: str = setting("Endpoint instance type.", default="ml.m5.large", check=_INSTANCE)
+    min_instances: int = setting("Minimum instances (autoscaling floor).", default=1, check=_between(1, 100))
+    max_instances: int = setting("Maximum instances (autoscaling ceiling).", default=2,
+                                 check=_between(1, 100))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentSettings:
+    strategy: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"] = setting(
+        "Blue/green traffic shifting for endpoint updates.", default="CANARY")
+    canary_percent: int = setting("Traffic share of the canary step.", default=10, check=_between(1, 50))
+    wait_minutes: int = setting("Bake time per traffic step before the next one.", default=10,
+                                check=_between(0, 60))
+    termination_wait_minutes: int = setting("Time the old fleet stays up after the shift.", default=5,
+                                            check=_between(0, 60))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingSettings:
+    sla: SlaSettings = setting("Service-level objectives; autoscaling and alarms derive from them.",
+                               default=SlaSettings())
+    champion: VariantSettings = setting("The Champion production variant.", default=VariantSettings())
+    challenger_enabled: bool = setting("Run a Challenger variant beside the Champion (A/B).", default=False)
+    challenger: VariantSettings = setting("The Challenger production variant.", default=VariantSettings())
+    challenger_weight_percent: int = setting("Traffic share of the Challenger.", default=10,
+                                             check=_between(1, 50))
+    deployment: DeploymentSettings = setting("Safe rollout of new models.", default=DeploymentSettings())
+    capture_sampling_percent: int = setting("Share of requests written by data capture.", default=100,
+                                            check=_between(1, 100))
+    network_isolation: bool = setting("Run model containers without network access.", default=True)
+    batch_instance_type: str = setting("Batch transform instance type.", default="ml.m5.xlarge",
+                                       check=_INSTANCE)
+    batch_schedule: str | None = setting("Schedule of the batch scoring run, or null for on demand only.",
+                                         default=None, check=_SCHEDULE)
+    health_check_schedule: str = setting("How often the health check calls every variant.",
+                                         default="rate(5 minutes)", check=_SCHEDULE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceApiSettings:
+    endpoint_timeout_ms: int = setting("Read timeout of InvokeEndpoint from the API.", default=1000,
+                                       check=_between(50, 60000))
+    max_attempts: int = setting("InvokeEndpoint attempts, the first included.", default=2,
+                                check=_between(1, 5))
+    breaker_failure_threshold: int = setting("Consecutive failures that open the circuit.", default=5,
+                                             check=_between(1, 1000))
+    breaker_cooldown_seconds: int = setting("Open time before one trial call (half-open).", default=30,
+                                            check=_between(1, 3600))
+    cache_ttl_seconds: int = setting("Lifetime of cached endpoint answers.", default=86400,
+                                     check=_between(60, 31536000))
+    safe_default_probability: float = setting("Answer when neither model nor cache can serve.",
+                                              default=0.5, check=_between(0, 1))
+    max_body_bytes: int = setting("Largest accepted request body.", default=65536, check=_between(256, 6291456))
+    max_rows: int = setting("Most rows in one request.", default=100, check=_between(1, 10000))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftSettings:
+    schedule: str = setting("When the drift monitor runs.", default="cron(0 6 * * ? *)", check=_SCHEDULE)
+    window_hours: int = setting("Captured traffic analysed per run.", default=24, check=_between(1, 720))
+    psi_threshold: float = setting("PSI above which a feature drifts.", default=0.2, check=_positive)
+    js_threshold: float = setting("Jensen-Shannon distance above which a feature drifts.", default=0.1,
+                                  check=_between(0, 1))
+    ks_threshold: float = setting("KS statistic (effect size) above which a feature drifts.", default=0.1,
+                                  check=_between(0, 1))
+    drifted_share_alarm: float = setting("Share of drifted features that raises the drift alarm.",
+                                         default=0.2, check=_between(0, 1))
+    min_rows: int = setting("Windows smaller than this never alarm.", default=100, check=_at_least(10))
+    engine: Literal["lambda", "processing"] = setting(
+        "Where the drift job runs: in the Lambda (streams the window) or as a SageMaker Processing job.",
+        default="lambda")
+    retrain_on_sustained_drift: bool = setting("Sustained drift starts the retraining trigger.",
+                                               default=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscriptions:
+    emails: tuple[str, ...] = setting("E-mail subscribers.", default=[], check=_each(_EMAIL))
+    https: tuple[str, ...] = setting("HTTPS endpoints (an on-call service's integration URL).", default=[],
+                                     check=_each(_HTTPS))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmSettings:
+    page: Subscriptions = setting("Who is paged (severity 'page').", default=Subscriptions())
+    ticket: Subscriptions = setting("Who gets tickets (severity 'ticket').", default=Subscriptions())
+    error_rate_percent: float = setting("5XX share of invocations that pages.", default=1.0,
+                                        check=_between(0, 100))
+    fallback_rate_percent: float = setting("Share of API answers not served by the endpoint that pages.",
+                                           default=5.0, check=_between(0, 100))
+    quality_margin: float = setting("Quality drop below the registered metric that pages.", default=0.05,
+                                    check=_between(0, 1))
+    confidence_shift_psi: float = setting("PSI of the confidence distribution that raises a ticket.",
+                                          default=0.2, check=_positive)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSettings:
+    drift: DriftSettings = setting("Data and prediction drift.", default=DriftSettings())
+    alarms: AlarmSettings = setting("Alarm thresholds and routing.", default=AlarmSettings())
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    name: str = setting("Environment name (the key under 'environments').")
+    account: str | None = setting("AWS account id; null falls back to CDK_DEFAULT_ACCOUNT.", default=None,
+                                  check=_ACCOUNT)
+    region: str = setting("AWS region.", default="eu-west-1",
+                          check=_matches(r"[a-z]{2}(-gov)?-[a-z]+-\d", "an AWS region such as 'eu-west-1'"))
+    production: bool = setting("Production rules apply: at least 2 instances per variant, data retained.",
+                               default=False)
+    lambda_: LambdaSettings = setting("Lambda defaults.", default=LambdaSettings())
+    storage: StorageSettings = setting("Buckets and retention.", default=StorageSettings())
+    training: TrainingSettings = setting("The training pipeline.", default=TrainingSettings())
+    registry: RegistrySettings = setting("The model registry.", default=RegistrySettings())
+    serving: ServingSettings = setting("Endpoints and rollouts.", default=ServingSettings())
+    inference_api: InferenceApiSettings = setting("The inference API and its degradation.",
+                                                  default=InferenceApiSettings())
+    monitoring: MonitoringSettings = setting("Drift, quality and alarms.", default=MonitoringSettings())
+
+    def __post_init__(self) -> None:
+        self._check_rules()
+
+    def _check_rules(self) -> None:
+        """Rules that relate several settings; each names the keys involved."""
+        where = f"environments.{self.name}"
+        training = self.training
+        if training.use_spot and training.max_wait_seconds < training.max_run_seconds:
+            raise ConfigError(
+                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: at least "
+                f"training.max_run_seconds ({training.max_run_seconds}) when use_spot is true")
+        serving = self.serving
+        variants = [("champion", serving.champion)]
+        if serving.challenger_enabled:
+            variants.append(("challenger", serving.challenger))
+        for label, variant in variants:
+            if variant.max_instances < variant.min_instances:
+                raise ConfigError(
+                    f"{where}.serving.{label}.max_instances is {variant.max_instances}; allowed: at least "
+                    f"min_instances ({variant.min_instances})")
+            if self.production and variant.min_instances < 2:
+                raise ConfigError(
+                    f"{where}.serving.{label}.min_instances is {variant.min_instances}; allowed: at least 2 "
+                    "in a production environment (one instance is one Availability Zone)")
+        if self.production and not self.storage.retain_data:
+            raise ConfigError(f"{where}.storage.retain_data is false; allowed: true in a production environment")
+        registry = self.registry
+        if registry.location == "central" and registry.registry_environment == self.name \
+                and self.account is None and registry.cross_account_readers:
+            raise ConfigError(f"{where}.account is null; allowed: an account id when this environment holds "
+                              "a central registry that other accounts read")
+
+    @property
+    def removal_policy_retain(self) -> bool:
+        return self.storage.retain_data
+
+
+# ---------------------------------------------------------------- parsing
+_RENAMED = {"lambda": "lambda_"}
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is tuple:
+        return f"a list of {_type_name(get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "an object"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            type(None): "null"}.get(tp, str(tp))
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in get_args(tp):
+            return None
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return _coerce(inner[0], value, path)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(f"{path} is {value!r}; allowed: {_type_name(tp)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} is {value!r}; allowed: {_type_name(tp)}")
+        return tuple(_coerce(get_args(tp)[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path} is {value!r}; allowed: an object")
+        return _parse_dataclass(typing.cast(type[Any], tp), value, path)
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:  # pragma: no cover - a field type this parser does not know is a programming error
+        raise TypeError(f"unsupported config type {tp!r} at {path}")
+    if not ok:
+        raise ConfigError(f"{path} is {value!r}; allowed: {_type_name(tp)}")
+    return value
+
+
+def _parse_dataclass(cls: type[T], raw: Mapping[str, Any], path: str, **fixed: Any) -> T:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    keys = {_RENAMED.get(k, k): k for k in raw}
+    unknown = sorted(raw_key for name, raw_key in keys.items() if name not in fields or name in fixed)
+    if unknown:
+        allowed = sorted(_json_key(k) for k in fields if k not in fixed)
+        raise ConfigError(f"{path} has unknown keys {unknown}; allowed: {allowed}")
+    values: dict[str, Any] = dict(fixed)
+    for name, raw_key in keys.items():
+        key_path = f"{path}.{raw_key}"
+        value = _coerce(hints[name], raw[raw_key], key_path)
+        check = fields[name].metadata.get("check")
+        if check is not None and value is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError(f"{key_path} is {raw[raw_key]!r}; allowed: {problem}")
+        values[name] = value
+    missing = [n for n, f in fields.items() if n not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{path} is missing required keys {missing}")
+    return cls(**values)
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_environment(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+                      ) -> EnvironmentConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"environments.{name} is {raw!r}; allowed: an object")
+    merged = _deep_merge(defaults or {}, raw)
+    return _parse_dataclass(EnvironmentConfig, merged, f"environments.{name}", name=name)
+
+
+def load_environments(context: Mapping[str, Any]) -> dict[str, EnvironmentConfig]:
+    """Parse every environment in the `cdk.json` context (keys 'defaults' and 'environments')."""
+    environments = context.get("environments")
+    if not isinstance(environments, Mapping) or not environments:
+        raise ConfigError("context.environments is missing or empty; allowed: an object of environments")
+    defaults = context.get("defaults", {})
+    if not isinstance(defaults, Mapping):
+        raise ConfigError(f"context.defaults is {defaults!r}; allowed: an object")
+    for name in environments:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", name):
+            raise ConfigError(f"environments.{name!r} is not a valid name; allowed: lowercase letters, digits "
+                              "and '-', starting with a letter, at most 16 characters")
+    configs = {name: parse_environment(name, raw, defaults) for name, raw in environments.items()}
+    for config in configs.values():
+        central = config.registry.registry_environment
+        if config.registry.location == "central" and central not in configs:
+            raise ConfigError(f"environments.{config.name}.registry.registry_environment is {central!r}; "
+                              f"allowed: one of {sorted(configs)}")
+    return configs
+
+
+def select_environments(context: Mapping[str, Any], selected: str | None) -> list[EnvironmentConfig]:
+    configs = load_environments(context)
+    if selected is None:
+        return list(configs.values())
+    if selected not in configs:
+        raise ConfigError(f"context env is {selected!r}; allowed: one of {sorted(configs)}")
+    return [configs[selected]]
+
+
+def to_plain(value: Any) -> Any:
+    """A config object as JSON-ready data, with the cdk.json key names."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {_json_key(f.name): to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def _json_key(name: str) -> str:
+    return "lambda" if name == "lambda_" else name
+
+
+def reference_rows(cls: type[Any] = EnvironmentConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(key path, type, default, doc) for every setting, depth first: the configuration reference."""
+    rows: list[tuple[str, str, str, str]] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{_json_key(f.name)}"
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows.append((key, "object", "", f.metadata["doc"]))
+            rows.extend(reference_rows(typing.cast(type[Any], tp), f"{key}."))
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = repr(to_plain(f.default)).replace("None", "null").replace("True", "true") \
+                .replace("False", "false")
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(list(f.default_factory()))
+        else:
+            default = "(required)"
+        rows.append((key, _type_name(tp), default, f.metadata["doc"]))
+    return rows
+
+
+def render_reference() -> str:
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `stacks/config.py` by `mlops config reference`; a test fails when this page is stale.",
+        "Settings live in `cdk.json` under `context.defaults` (shared) and `context.environments.<name>`",
+        "(per environment, deep-merged over the defaults). A wrong key or value fails `cdk synth` with a",
+        "message naming the key path, the value and what is allowed.",
+        "",
+        "| key | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for key, tp, default, doc in reference_rows():
+        lines.append(f"| `{key}` | {tp} | {f'`{default}`' if default else ''} | {doc} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,236 @@
+"""The one Lambda factory (STYLE.md rule 6): every function in the app is made here with the same defaults.
+
+Code is bundled without Docker: the function's folder, the shared runtime package and its pinned
+requirements installed by ``pip --platform`` for the function's architecture. The asset hash is computed
+from the sources, the requirements, the architecture and the Python version, because CDK does not hash
+the local bundler object (two architectures would otherwise share one asset) and a source path hash
+would miss changes in the shared package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import LambdaSettings
+from stacks.constructs.checkov import skip_checkov
+from stacks.constructs.nag import acknowledge
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+# The newest Python runtime this aws-cdk-lib knows; the bundle's wheels are built for the same version.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+RUNTIME_PYTHON_VERSION = "3.14"
+_PLATFORM_MACHINE = {"arm64": "aarch64", "x86_64": "x86_64"}
+_EXCLUDED_DIRS = frozenset({"__pycache__", "tests", ".pytest_cache", ".mypy_cache"})
+_BUNDLER_VERSION = "1"
+
+
+def _source_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and not _EXCLUDED_DIRS.intersection(p.relative_to(root).parts)
+                  and p.suffix != ".pyc")
+
+
+def bundle_hash(source: str, packages: Iterable[str], architecture: str) -> str:
+    digest = hashlib.sha256(f"{_BUNDLER_VERSION}|{architecture}|{RUNTIME_PYTHON_VERSION}".encode())
+    roots = [LAMBDAS_DIR / source, *(REPO_ROOT / p for p in packages)]
+    for root in roots:
+        for path in _source_files(root):
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def prune_bundle(output_dir: Path) -> None:
+    """Remove what a function never needs and would only make it bigger (tests, byte code, dist-info RECORDs
+    stay because importlib.metadata reads them)."""
+    for path in sorted(output_dir.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in _EXCLUDED_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix == ".pyc":
+            path.unlink()
+
+
+@jsii.implements(cdk.ILocalBundling)
+class PipLocalBundler:
+    """Builds a function bundle on this machine: copies sources, installs wheels for the target platform."""
+
+    def __init__(self, *, source: str, packages: tuple[str, ...], architecture: str) -> None:
+        self.source = source
+        self.packages = packages
+        self.architecture = architecture
+
+    def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
+        build_bundle(Path(output_dir), source=self.source, packages=self.packages,
+                     architecture=self.architecture)
+        return True
+
+
+def build_bundle(output_dir: Path, *, source: str, packages: Iterable[str], architecture: str) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "lambdas").mkdir(exist_ok=True)
+    shutil.copy2(LAMBDAS_DIR / "__init__.py", output_dir / "lambdas" / "__init__.py")
+    ignore = shutil.ignore_patterns(*_EXCLUDED_DIRS, "*.pyc")
+    shutil.copytree(LAMBDAS_DIR / source, output_dir / "lambdas" / source, ignore=ignore, dirs_exist_ok=True)
+    for package in packages:
+        shutil.copytree(REPO_ROOT / package, output_dir / package, ignore=ignore, dirs_exist_ok=True)
+    requirements = LAMBDAS_DIR / source / "requirements.txt"
+    if requirements.exists() and requirements.read_text().strip():
+        machine = _PLATFORM_MACHINE[architecture]
+        # Only manylinux2014 makes pip pick old releases for new Pythons; offer manylinux_2_28 first.
+        subprocess.run(  # noqa: S603 - fixed argument list, no shell
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--requirement", str(requirements), "--target", str(output_dir),
+             "--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}",
+             "--implementation", "cp", "--python-version", RUNTIME_PYTHON_VERSION,
+             "--only-binary=:all:", "--upgrade"],
+            check=True,
+        )
+    prune_bundle(output_dir)
+
+
+class MlopsFunction(Construct):
+    """A Python function with the project's defaults: arm64 (from config), the newest Python runtime, X-Ray
+    tracing, JSON logs into an encrypted log group with retention, environment encrypted with the
+    project key, reserved concurrency, and — for asynchronously invoked functions — two retries, then the
+    event goes to an encrypted failure queue (on-failure destination and DLQ) whose depth alarms."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source: str,
+        description: str,
+        memory_size: int,
+        timeout: cdk.Duration,
+        settings: LambdaSettings,
+        key: kms.IKey,
+        environment: Mapping[str, str] | None = None,
+        asynchronous: bool = False,
+        reserved_concurrency: int | None = None,
+        packages: tuple[str, ...] = ("mlcore",),
+        alarm_topic: sns.ITopic | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not (LAMBDAS_DIR / source / "handler.py").is_file():
+            raise ValueError(f"lambdas/{source}/handler.py does not exist")
+        architecture = settings.architecture
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention(settings.log_retention_days),
+            encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.failure_queue: sqs.Queue | None = None
+        self.failure_alarm: cloudwatch.Alarm | None = None
+        async_options: dict[str, Any] = {}
+        if asynchronous:
+            self.failure_queue = sqs.Queue(
+                self, "FailureQueue", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key,
+                enforce_ssl=True, retention_period=cdk.Duration.days(14),
+            )
+            acknowledge(self.failure_queue, "AwsSolutions-SQS3",
+                        "This queue is itself the dead-letter and on-failure destination of the function.")
+            async_options = {
+                "retry_attempts": 2,
+                "max_event_age": cdk.Duration.hours(6),
+                "on_failure": destinations.SqsDestination(self.failure_queue),
+                "dead_letter_queue": self.failure_queue,
+            }
+        self.function = lambda_.Function(
+            self, "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64 if architecture == "arm64" else lambda_.Architecture.X86_64,
+            handler=f"lambdas.{source}.handler.handler",
+            code=lambda_.Code.from_asset(
+                str(LAMBDAS_DIR / source),
+                asset_hash_type=cdk.AssetHashType.CUSTOM,
+                asset_hash=bundle_hash(source, packages, architecture),
+                bundling=cdk.BundlingOptions(
+                    # Never pulled: local bundling always succeeds (no Docker engine is assumed anywhere).
+                    image=cdk.DockerImage.from_registry("local-bundling-only"),
+                    local=PipLocalBundler(source=source, packages=packages, architecture=architecture),
+                ),
+            ),
+            memory_size=memory_size,
+            timeout=timeout,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": source,
+                "POWERTOOLS_METRICS_NAMESPACE": "MLOps",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(environment or {}),
+            },
+            environment_encryption=key,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=self.log_group,
+            reserved_concurrent_executions=reserved_concurrency or settings.reserved_concurrency,
+            **async_options,
+        )
+        if self.failure_queue is not None:
+            self.failure_alarm = cloudwatch.Alarm(
+                self, "FailureQueueDepth",
+                alarm_description=(f"Events that {source} failed to process after retries are waiting in its "
+                                   "failure queue. Runbook: docs/runbooks/dlq-depth.md"),
+                metric=self.failure_queue.metric_approximate_number_of_messages_visible(
+                    period=cdk.Duration.minutes(5)),
+                threshold=1, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            if alarm_topic is not None:
+                self.failure_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
+        else:
+            skip_checkov(self.function, "CKV_AWS_116",
+                         "Synchronously invoked: the caller receives the error; a DLQ applies to async only.")
+        skip_checkov(self.function, "CKV_AWS_117",
+                     "Calls only AWS APIs; the project runs without a VPC unless configured (no data plane "
+                     "resources live in a VPC).")
+        role = self.function.role
+        assert role is not None
+        acknowledge(role, "AwsSolutions-IAM4",
+                    "AWSLambdaBasicExecutionRole only allows writing the function's own CloudWatch logs.",
+                    findings=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                              "AWSLambdaBasicExecutionRole"])
+        # X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions.
+        acknowledge(role, "AwsSolutions-IAM5", "X-Ray trace upload actions do not support resource ARNs.",
+                    findings=["Resource::*"])
+
+    @property
+    def role(self) -> iam.IRole:
+        role = self.function.role
+        assert role is not None
+        return role
+
+
+_RETENTION_NAMES = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """The CloudWatch Logs retention for ``days`` (config only accepts the values CloudWatch allows)."""
+    return logs.RetentionDays[_RETENTION_NAMES[days]]

@@ -1,0 +1,24 @@
+"""One environment: a CDK Stage whose stacks are built from that environment's settings only."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from stacks.alerting import AlertingStack
+from stacks.config import EnvironmentConfig
+from stacks.storage import StorageStack
+
+
+class MlopsStage(cdk.Stage):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig,
+                 default_account: str | None = None) -> None:
+        account = config.account or default_account
+        super().__init__(scope, construct_id, env=cdk.Environment(account=account, region=config.region))
+        self.config = config
+        cdk.Tags.of(self).add("project", "serverless-mlops")
+        cdk.Tags.of(self).add("environment", config.name)
+        self.storage = StorageStack(self, "Storage", config=config,
+                                    description=f"MLOps {config.name}: KMS key and S3 buckets")
+        self.alerting = AlertingStack(self, "Alerting", config=config, key=self.storage.key,
+                                      description=f"MLOps {config.name}: alert topics by severity")

@@ -1,0 +1,125 @@
+"""Storage: the environment's customer-managed KMS key and its S3 buckets.
+
+Every bucket is versioned, private, TLS-only (TLS 1.2 or newer), logged to the access-log bucket and, but for
+that bucket, encrypted with the project key using S3 bucket keys (fewer KMS calls per object).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.checkov import skip_checkov
+from stacks.constructs.nag import acknowledge
+from stacks.constructs.published_names import publish_name
+
+
+class StorageStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig,
+                 **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        storage = config.storage
+        removal = cdk.RemovalPolicy.RETAIN if storage.retain_data else cdk.RemovalPolicy.DESTROY
+
+        self.key = kms.Key(
+            self, "DataKey",
+            description=f"Encrypts the {config.name} MLOps data, models, captured traffic, logs and queues",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        # Encrypted log groups, alarm notifications and EventBridge deliveries need the services themselves
+        # to use the key; each grant is scoped to this account.
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchLogsUseOfTheKey",
+            principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={"ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"}},
+        ))
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="AlarmAndEventDeliveryToEncryptedTopicsAndQueues",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                        iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+        ))
+
+        self.access_logs_bucket = s3.Bucket(
+            self, "AccessLogsBucket",
+            # S3 server access logging can only deliver to a bucket encrypted with SSE-S3.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True, minimum_tls_version=1.2, versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(
+                id="ExpireAccessLogs",
+                expiration=cdk.Duration.days(storage.access_log_retention_days),
+                noncurrent_version_expiration=cdk.Duration.days(storage.noncurrent_version_expiration_days),
+                abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+            )],
+            removal_policy=removal,
+        )
+        acknowledge(self.access_logs_bucket, "AwsSolutions-S1",
+                    "This is the access-log bucket itself; logging it into itself would loop.")
+        skip_checkov(self.access_logs_bucket, "CKV_AWS_18",
+                     "This is the access-log bucket itself; logging it into itself would loop.")
+        skip_checkov(self.access_logs_bucket, "CKV_AWS_145",
+                     "S3 server access logging only delivers to SSE-S3 buckets, not SSE-KMS.")
+
+        self.data_bucket = self._bucket(
+            "DataBucket", "data/", removal, storage.infrequent_access_after_days,
+            storage.noncurrent_version_expiration_days, event_bridge=True)
+        self.artifact_bucket = self._bucket(
+            "ArtifactBucket", "artifacts/", removal, storage.infrequent_access_after_days,
+            storage.noncurrent_version_expiration_days)
+        self.capture_bucket = self._bucket(
+            "CaptureBucket", "capture/", removal, None, storage.noncurrent_version_expiration_days,
+            expiration_days=storage.capture_retention_days)
+
+        for key_name, value in (
+            ("kms-key-arn", self.key.key_arn),
+            ("data-bucket", self.data_bucket.bucket_name),
+            ("artifact-bucket", self.artifact_bucket.bucket_name),
+            ("capture-bucket", self.capture_bucket.bucket_name),
+        ):
+            publish_name(self, environment=config.name, key=key_name, value=value)
+
+    def _bucket(self, construct_id: str, log_prefix: str, removal: cdk.RemovalPolicy,
+                infrequent_access_after_days: int | None, noncurrent_days: int, *,
+                expiration_days: int | None = None, event_bridge: bool = False) -> s3.Bucket:
+        transitions = [] if infrequent_access_after_days is None else [s3.Transition(
+            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+            transition_after=cdk.Duration.days(infrequent_access_after_days))]
+        bucket = s3.Bucket(
+            self, construct_id,
+            encryption=s3.BucketEncryption.KMS, encryption_key=self.key, bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True, minimum_tls_version=1.2, versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket, server_access_logs_prefix=log_prefix,
+            lifecycle_rules=[s3.LifecycleRule(
+                id="Retention",
+                transitions=transitions,
+                expiration=None if expiration_days is None else cdk.Duration.days(expiration_days),
+                noncurrent_version_expiration=cdk.Duration.days(noncurrent_days),
+                abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+            )],
+            removal_policy=removal,
+        )
+        if event_bridge:
+            # Native CloudFormation property; the L2's event_bridge_enabled adds a custom-resource Lambda.
+            cfn_bucket = bucket.node.default_child
+            assert isinstance(cfn_bucket, s3.CfnBucket)
+            cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                    event_bridge_enabled=True))
+        return bucket
+
+
+

@@ -1,0 +1,278 @@
+"""Test kit for the promotion gate: a moto registry that behaves like the real one, and the AWS resources
+the registry stack provides (ledger, idempotency table, SNS topic, event bus), created in moto.
+
+moto 5.2.5 gaps this kit patches, in tests only:
+* it neither stores nor returns ``ModelLifeCycle`` (CreateModelPackage/UpdateModelPackage/Describe);
+* its UpdateModelPackage overwrites ApprovalDescription, CustomerMetadataProperties and the approval status
+  with None when the request leaves them out — real AWS changes only the fields in the request;
+* SageMaker's EventBridge events are never sent, and LastModifiedBy is a fixed fake profile.
+The patch keeps fields that are not passed, stores ModelLifeCycle, records who made each change
+(``acting_as``) and appends the "SageMaker Model Package State Change" event real SageMaker would send to
+``RealisticRegistry.events`` so tests deliver them to the gate — in order, shuffled or duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.sagemaker import models as sagemaker_models
+from moto.sagemaker import responses as sagemaker_responses
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+
+
+@dataclass
+class RealisticRegistry:
+    """Handle on the patched registry: who is acting, and the events SageMaker would have sent."""
+
+    actor: str = "arn:aws:sts::123456789012:assumed-role/DataScientist/alice"
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @contextmanager
+    def acting_as(self, actor: str) -> Iterator[None]:
+        previous, self.actor = self.actor, actor
+        try:
+            yield
+        finally:
+            self.actor = previous
+
+    def take_events(self) -> list[dict[str, Any]]:
+        taken, self.events[:] = list(self.events), []
+        return taken
+
+
+def _state_change_event(package: Any, *, epoch_millis: bool = False) -> dict[str, Any]:
+    def when(moment: datetime | None) -> Any:
+        moment = (moment or package.creation_time).replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000) if epoch_millis else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    detail: dict[str, Any] = {
+        "ModelPackageGroupName": package.model_package_group_name,
+        "ModelPackageVersion": package.model_package_version,
+        "ModelPackageArn": package.arn,
+        "CreationTime": when(package.creation_time),
+        "LastModifiedTime": when(package.last_modified_time),
+        "ModelPackageStatus": "Completed",
+        "ModelApprovalStatus": package.model_approval_status,
+        "CertifyForMarketplace": False,
+    }
+    if getattr(package, "model_life_cycle", None):
+        detail["ModelLifeCycle"] = dict(package.model_life_cycle)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [package.arn],
+        "detail": detail,
+    }
+
+
+def patch_moto_registry(monkeypatch: pytest.MonkeyPatch) -> RealisticRegistry:
+    registry = RealisticRegistry()
+    original_create = sagemaker_responses.SageMakerResponse.create_model_package
+    original_response_object = sagemaker_models.ModelPackage.gen_response_object
+
+    def user_context() -> dict[str, Any]:
+        return {"UserProfileName": registry.actor.rsplit("/", 1)[-1], "IamIdentity": {"Arn": registry.actor}}
+
+    def find(backend: Any, arn: str) -> Any:
+        package = backend.model_packages.get(backend.model_package_name_mapping.get(arn, arn))
+        if package is None:
+            raise sagemaker_models.ValidationError(message=f"Model package {arn} does not exist.")
+        return package
+
+    def create_model_package(self: Any) -> ActionResult:
+        result = original_create(self)
+        package = find(self.sagemaker_backend, result.result["ModelPackageArn"])  # type: ignore[index]
+        package.model_life_cycle = self._get_param("ModelLifeCycle")
+        package.created_by = user_context()
+        registry.events.append(_state_change_event(package))
+        return result
+
+    def update_model_package(self: Any) -> ActionResult:
+        package = find(self.sagemaker_backend, self._get_param("ModelPackageArn"))
+        if self._get_param("ModelApprovalStatus") is not None:
+            package.set_model_approval_status(self._get_param("ModelApprovalStatus"))
+        if self._get_param("ApprovalDescription") is not None:
+            package.approval_description = self._get_param("ApprovalDescription")
+        if self._get_param("ModelLifeCycle") is not None:
+            package.model_life_cycle = self._get_param("ModelLifeCycle")
+        if self._get_param("CustomerMetadataProperties") is not None:
+            package.customer_metadata_properties = {
+                **(package.customer_metadata_properties or {}),
+                **self._get_param("CustomerMetadataProperties"),
+            }
+        package.remove_customer_metadata_property(self._get_param("CustomerMetadataPropertiesToRemove", []))
+        package.last_modified_time = utcnow()
+        package.last_modified_by = user_context()
+        registry.events.append(_state_change_event(package))
+        return ActionResult({"ModelPackageArn": package.arn})
+
+    def gen_response_object(self: Any) -> dict[str, Any]:
+        response = original_response_object(self)
+        if getattr(self, "model_life_cycle", None):
+            response["ModelLifeCycle"] = dict(self.model_life_cycle)
+        return response
+
+    monkeypatch.setattr(sagemaker_responses.SageMakerResponse, "create_model_package", create_model_package)
+    monkeypatch.setattr(sagemaker_responses.SageMakerResponse, "update_model_package", update_model_package)
+    monkeypatch.setattr(sagemaker_models.ModelPackage, "gen_response_object", gen_response_object)
+    return registry
+
+
+@dataclass(frozen=True)
+class PromotionResources:
+    """What stacks/registry.py provides, created in moto; plus SQS queues to observe SNS and EventBridge."""
+
+    group: str
+    ledger_table: str
+    idempotency_table: str
+    topic_arn: str
+    event_bus: str
+    notices_queue_url: str
+    promotions_queue_url: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "MODEL_PACKAGE_GROUP": self.group,
+            "LEDGER_TABLE": self.ledger_table,
+            "IDEMPOTENCY_TABLE": self.idempotency_table,
+            "PROMOTION_TOPIC_ARN": self.topic_arn,
+            "EVENT_BUS_NAME": self.event_bus,
+        }
+
+
+def create_ledger_table(dynamodb: Any, name: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def create_resources(group: str = "breast-cancer-models", environment: str = "dev") -> PromotionResources:
+    """Create the group, tables, topic, bus (+ observer queues) and the CLI's SSM parameters."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    ssm = boto3.client("ssm", region_name=REGION)
+
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    create_ledger_table(dynamodb, "ledger")
+    dynamodb.create_table(
+        TableName="idempotency",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topic_arn = sns.create_topic(Name="promotion-notices")["TopicArn"]
+    notices_url = sqs.create_queue(QueueName="notices")["QueueUrl"]
+    notices_arn = sqs.get_queue_attributes(QueueUrl=notices_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=notices_arn,
+                  Attributes={"RawMessageDelivery": "false"})
+    events.create_event_bus(Name="mlops")
+    promotions_url = sqs.create_queue(QueueName="promotions")["QueueUrl"]
+    promotions_arn = sqs.get_queue_attributes(QueueUrl=promotions_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name="promotions", EventBusName="mlops",
+        EventPattern=json.dumps({"source": ["mlops.promotion"], "detail-type": ["Model Promotion Accepted"]}),
+    )
+    events.put_targets(Rule="promotions", EventBusName="mlops", Targets=[{"Id": "q", "Arn": promotions_arn}])
+    for key, value in {
+        "model-package-group": group,
+        "ledger-table": "ledger",
+        "promotion-topic-arn": topic_arn,
+        "event-bus-name": "mlops",
+    }.items():
+        ssm.put_parameter(Name=f"/mlops/{environment}/{key}", Value=value, Type="String")
+    return PromotionResources(
+        group=group,
+        ledger_table="ledger",
+        idempotency_table="idempotency",
+        topic_arn=topic_arn,
+        event_bus="mlops",
+        notices_queue_url=notices_url,
+        promotions_queue_url=promotions_url,
+    )
+
+
+def register_package(
+    sagemaker: Any,
+    group: str,
+    *,
+    quality_passed: bool = True,
+    quality_value: str = "0.97",
+    git_commit: str = "0123456789abcdef0123456789abcdef01234567",
+) -> str:
+    """Register a package the way the training pipeline's register step does; returns its ARN."""
+    execution = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/training/execution/{uuid.uuid4().hex[:12]}"
+    return str(
+        sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            ModelPackageDescription=f"trained from {git_commit[:8]}",
+            InferenceSpecification={
+                "Containers": [
+                    {"Image": IMAGE, "ModelDataUrl": f"s3://models/{group}/{uuid.uuid4().hex[:8]}/model.tar.gz"}
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            ModelApprovalStatus="PendingManualApproval",
+            ModelLifeCycle={
+                "Stage": "Development",
+                "StageStatus": "PendingApproval",
+                "StageDescription": "registered by the training pipeline",
+            },
+            MetadataProperties={"GeneratedBy": execution, "CommitId": git_commit},
+            CustomerMetadataProperties={
+                "quality_gate_passed": "true" if quality_passed else "false",
+                "quality_metric": "roc_auc",
+                "quality_value": quality_value,
+                "quality_threshold": "0.90",
+                "git_commit": git_commit,
+                "data_sha256": "a" * 64,
+                "config_hash": "b" * 64,
+                "pipeline_execution_arn": execution,
+                "training_job_name": f"train-{uuid.uuid4().hex[:8]}",
+            },
+        )["ModelPackageArn"]
+    )
+
+
+def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message on an observer queue, decoded (SNS envelopes and EventBridge events alike)."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        batch = answer.get("Messages", [])
+        if not batch:
+            return messages
+        for message in batch:
+            messages.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
