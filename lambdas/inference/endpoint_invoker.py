@@ -128,7 +128,8 @@ def parse_probabilities(body: bytes, row_count: int) -> tuple[float, ...]:
         try:
             value = float(cell)
         except ValueError:
-            raise EndpointFailure(INVALID_OUTPUT, f"value {position} is not a number: {cell[:40]!r}") from None
+            raise EndpointFailure(INVALID_OUTPUT,
+                                  f"value {position} is not a number: {cell[:40]!r}") from None
         if not math.isfinite(value) or not 0.0 <= value <= 1.0:
             raise EndpointFailure(INVALID_OUTPUT, f"value {position} is not a probability in [0, 1]: {value}")
         values.append(value)

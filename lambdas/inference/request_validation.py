@@ -50,7 +50,8 @@ class InferenceRequest:
     inference_id: str | None
 
 
-def parse_request(event: Mapping[str, Any], *, schema: DataSchema, limits: ValidationLimits) -> InferenceRequest:
+def parse_request(event: Mapping[str, Any], *, schema: DataSchema,
+                  limits: ValidationLimits) -> InferenceRequest:
     """Validate one API Gateway event; raise RequestRejected with a caller-facing message."""
     body = _body_bytes(event, limits.max_body_bytes)
     try:
@@ -147,7 +148,8 @@ def _parse_row(position: int, raw: Any, schema: DataSchema, limits: ValidationLi
         raise RequestRejected(
             f"{where} must be a list of values in schema order or an object keyed by feature name, "
             f"got {_json_type(raw)}")
-    return tuple(_parse_value(where, spec, value, limits) for spec, value in zip(features, values, strict=True))
+    return tuple(_parse_value(where, spec, value, limits)
+                 for spec, value in zip(features, values, strict=True))
 
 
 def _parse_value(where: str, spec: FeatureSpec, value: Any, limits: ValidationLimits) -> FeatureValue:
@@ -174,7 +176,8 @@ def _parse_value(where: str, spec: FeatureSpec, value: Any, limits: ValidationLi
             f"{where}: feature {spec.name!r} contains a comma, quote or line break, which CSV cannot carry")
     if not limits.allow_unknown_categories and value not in spec.categories:
         raise RequestRejected(
-            f"{where}: feature {spec.name!r} has unknown category {value!r}; allowed: {list(spec.categories)}")
+            f"{where}: feature {spec.name!r} has unknown category {value!r}; "
+            f"allowed: {list(spec.categories)}")
     return value
 
 

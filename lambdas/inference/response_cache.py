@@ -85,7 +85,7 @@ class DynamoDbResponseCache:
             "probabilities": {"S": json.dumps(list(answer.probabilities))},
             "model_version": {"S": answer.model_version},
             "stored_at": {"N": repr(answer.stored_at)},
-            "expires_at": {"N": str(int(math.ceil(expires_at)))},
+            "expires_at": {"N": str(math.ceil(expires_at))},
         }
         try:
             self._client.put_item(TableName=self._table_name, Item=item)

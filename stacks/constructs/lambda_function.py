@@ -97,7 +97,7 @@ def build_bundle(output_dir: Path, *, source: str, packages: Iterable[str], arch
     if requirements.exists() and requirements.read_text().strip():
         machine = _PLATFORM_MACHINE[architecture]
         # Only manylinux2014 makes pip pick old releases for new Pythons; offer manylinux_2_28 first.
-        subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              "--requirement", str(requirements), "--target", str(output_dir),
              "--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}",

@@ -269,10 +269,52 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     """Every message on an observer queue, decoded (SNS envelopes and EventBridge events alike)."""
     messages: list[dict[str, Any]] = []
     while True:
-        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        answer = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
         batch = answer.get("Messages", [])
         if not batch:
             return messages
         for message in batch:
             messages.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class FakeLambdaContext:
+    function_name = "promotion-gate"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:promotion-gate"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def load_gate_handler(monkeypatch: pytest.MonkeyPatch, resources: PromotionResources) -> Any:
+    """Import the handler fresh, inside the moto mock, with the environment it reads at import."""
+    import importlib
+    import sys
+
+    for name, value in resources.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    sys.modules.pop("lambdas.promotion_gate.handler", None)
+    return importlib.import_module("lambdas.promotion_gate.handler")
+
+
+@pytest.fixture
+def promotion_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RealisticRegistry, PromotionResources]]:
+    """moto for every AWS call, the realistic registry patch and the registry stack's resources."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        registry = patch_moto_registry(monkeypatch)
+        yield registry, create_resources()

@@ -1,0 +1,368 @@
+"""Prediction-log records in the SageMaker data-capture format: parse them (drift Lambda) and build them
+(the inference Lambda's own prediction log, e.g. for fallback responses).
+
+One JSON object per line::
+
+    {"captureData": {"endpointInput":  {"observedContentType": "text/csv", "mode": "INPUT",
+                                        "data": "1.0,2.0\\n3.0,4.0", "encoding": "CSV"},
+                     "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT",
+                                        "data": "0.91\\n0.12", "encoding": "CSV"}},
+     "eventMetadata": {"eventId": "...", "inferenceId": "...", "inferenceTime": "2025-01-01T00:00:00Z",
+                       "customAttributes": {"source": "fallback_model", "model_version": "7"}},
+     "eventVersion": "0"}
+
+``encoding`` is CSV, JSON or BASE64 (SageMaker uses BASE64 for content types not listed in
+CaptureContentTypeHeader; the decoded bytes are then read by ``observedContentType``).
+
+Accepted request bodies (one request may carry several rows):
+
+* CSV: one row per line, fields in schema order; an empty field (or ``nan``) is a missing value.
+* JSON: ``{"instances": [...]}`` or a bare list, whose items are rows as lists, ``{"features": [...]}``
+  objects (the SageMaker JSON format), or objects keyed by feature name (needs ``feature_names``);
+  a bare list of scalars is one row. ``null`` is a missing value.
+
+Accepted response bodies: CSV probabilities (one per row, separated by newlines or commas) or JSON
+(a number, a list of numbers, ``{"predictions": [...]}`` / ``{"probabilities": [...]}`` whose items are
+numbers or ``{"score": p}`` / ``{"probability": p}`` objects).
+
+``eventMetadata.customAttributes`` is our addition (string -> string): SageMaker's own capture records do
+not have it and are read as ``source="endpoint"``. Keys used by the inference Lambda: ``source``
+(``endpoint``, ``fallback_model``, ``cached_response``, ``safe_default``), ``model_version``, ``variant``,
+``degraded`` (``"true"``/``"false"``), ``fallback_reason``.
+
+STANDARD LIBRARY ONLY: the light inference Lambda imports this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ENDPOINT_SOURCE = "endpoint"
+_ENCODINGS = frozenset({"CSV", "JSON", "BASE64"})
+_MISSING_FIELDS = frozenset({"", "nan", "NaN", "NAN"})
+_PROBABILITY_KEYS = ("score", "probability")
+
+
+class CaptureFormatError(ValueError):
+    """A capture line that cannot be used; the message is the reason, suitable for counting."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptureRecord:
+    event_id: str
+    inference_id: str | None
+    inference_time: str
+    rows: list[list[str]]
+    """Raw field strings per request row, in schema order; "" for a missing value."""
+    probabilities: list[float]
+    """Positive-class probability per row; empty when the output was not captured."""
+    source: str = ENDPOINT_SOURCE
+    model_version: str | None = None
+    custom: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def degraded(self) -> bool:
+        return self.custom.get("degraded", "false").lower() == "true"
+
+
+# --------------------------------------------------------------------------------------------------------
+# parsing
+# --------------------------------------------------------------------------------------------------------
+
+
+def parse_capture_line(line: str | bytes, *, n_features: int, categorical_columns: Collection[int] = (),
+                       feature_names: Sequence[str] | None = None) -> CaptureRecord:
+    """Parse one JSONL capture line into rows of field strings and probabilities.
+
+    Every column not in ``categorical_columns`` (0-based positions) must hold a number or a missing value.
+    Raises ``CaptureFormatError`` (and nothing else) for anything malformed.
+    """
+    try:
+        return _parse(line, n_features=n_features, categorical_columns=frozenset(categorical_columns),
+                      feature_names=feature_names)
+    except CaptureFormatError:
+        raise
+    except RecursionError:
+        raise CaptureFormatError("JSON nested too deeply") from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+        # A safety net: the helpers below check types explicitly, but a capture line must never crash a
+        # batch, so any slip (e.g. json's ValueError for integers over 4300 digits) is a malformed line.
+        raise CaptureFormatError(f"unreadable record ({type(err).__name__})") from err
+
+
+def _parse(line: str | bytes, *, n_features: int, categorical_columns: frozenset[int],
+           feature_names: Sequence[str] | None) -> CaptureRecord:
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CaptureFormatError("line is not UTF-8") from None
+    if not line.strip():
+        raise CaptureFormatError("empty line")
+    try:
+        doc = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise CaptureFormatError(f"line is not JSON ({err.msg})") from None
+    if not isinstance(doc, dict):
+        raise CaptureFormatError("record is not a JSON object")
+    capture = doc.get("captureData")
+    if not isinstance(capture, dict):
+        raise CaptureFormatError("record has no captureData object")
+    metadata = doc.get("eventMetadata")
+    if not isinstance(metadata, dict):
+        raise CaptureFormatError("record has no eventMetadata object")
+    event_id, inference_time = metadata.get("eventId"), metadata.get("inferenceTime")
+    if not isinstance(event_id, str) or not event_id:
+        raise CaptureFormatError("eventMetadata.eventId is missing")
+    if not isinstance(inference_time, str) or not inference_time:
+        raise CaptureFormatError("eventMetadata.inferenceTime is missing")
+    inference_id = metadata.get("inferenceId")
+    if inference_id is not None and not isinstance(inference_id, str):
+        raise CaptureFormatError("eventMetadata.inferenceId is not a string")
+    custom = _custom_attributes(metadata.get("customAttributes"))
+
+    if "endpointInput" not in capture:
+        raise CaptureFormatError("captureData has no endpointInput")
+    kind, body = _decode_payload(capture["endpointInput"], "endpointInput")
+    rows = _csv_rows(body) if kind == "csv" else _json_rows(body, feature_names)
+    if not rows:
+        raise CaptureFormatError("request has no rows")
+    for position, row in enumerate(rows):
+        _check_row(position, row, n_features, categorical_columns)
+
+    probabilities: list[float] = []
+    if capture.get("endpointOutput") is not None:
+        kind, body = _decode_payload(capture["endpointOutput"], "endpointOutput")
+        probabilities = _csv_probabilities(body) if kind == "csv" else _json_probabilities(body)
+        if len(probabilities) != len(rows):
+            raise CaptureFormatError(f"output has {len(probabilities)} probabilities for {len(rows)} rows")
+
+    return CaptureRecord(event_id=event_id, inference_id=inference_id or None, inference_time=inference_time,
+                         rows=rows, probabilities=probabilities,
+                         source=custom.get("source", ENDPOINT_SOURCE),
+                         model_version=custom.get("model_version"), custom=custom)
+
+
+def _custom_attributes(value: Any) -> dict[str, str]:
+    # SageMaker may record the caller's opaque CustomAttributes header as a string; only our own
+    # object form carries metadata we understand.
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float | bool)}
+
+
+def _decode_payload(payload: Any, where: str) -> tuple[str, str]:
+    """(``"csv"`` | ``"json"``, text) of one captured payload."""
+    if not isinstance(payload, dict):
+        raise CaptureFormatError(f"{where} is not an object")
+    data, encoding = payload.get("data"), payload.get("encoding")
+    content_type = payload.get("observedContentType", "")
+    if not isinstance(data, str):
+        raise CaptureFormatError(f"{where}.data is not a string")
+    if not isinstance(encoding, str) or encoding.upper() not in _ENCODINGS:
+        raise CaptureFormatError(f"{where}.encoding is {encoding!r}; expected CSV, JSON or BASE64")
+    if not isinstance(content_type, str):
+        raise CaptureFormatError(f"{where}.observedContentType is not a string")
+    encoding = encoding.upper()
+    if encoding == "CSV":
+        return "csv", data
+    if encoding == "JSON":
+        return "json", data
+    try:
+        text = base64.b64decode(data, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise CaptureFormatError(f"{where}.data is not valid base64 of UTF-8 text") from None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media.endswith(("/csv", "+csv")):
+        return "csv", text
+    if media.endswith(("/json", "+json", "/jsonlines")):
+        return "json", text
+    raise CaptureFormatError(f"{where}: cannot read base64 content of type {content_type!r}")
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    try:
+        return [[f.strip() for f in row] for row in csv.reader(io.StringIO(text, newline=""), strict=True)
+                if len(row) > 1 or (row and row[0].strip())]  # skip blank lines, keep ",," rows
+    except csv.Error as err:
+        raise CaptureFormatError(f"request is not valid CSV ({err})") from None
+
+
+def _load_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CaptureFormatError(f"{where} is not valid JSON ({err.msg})") from None
+
+
+def _json_rows(text: str, feature_names: Sequence[str] | None) -> list[list[str]]:
+    body = _load_json(text, "request")
+    if isinstance(body, dict):
+        if "instances" not in body:
+            raise CaptureFormatError("JSON request object has no 'instances' list")
+        body = body["instances"]
+    if not isinstance(body, list):
+        raise CaptureFormatError("JSON request is not a list of rows")
+    if body and all(_is_scalar(v) for v in body):
+        body = [body]  # a bare list of scalars is one row
+    rows: list[list[str]] = []
+    for position, item in enumerate(body):
+        values = _json_row_values(position, item, feature_names)
+        row: list[str] = []
+        for value in values:
+            if not _is_scalar(value):
+                raise CaptureFormatError(f"row {position} has a nested value")
+            row.append(_field_text(value))
+        rows.append(row)
+    return rows
+
+
+def _json_row_values(position: int, item: Any, feature_names: Sequence[str] | None) -> list[Any]:
+    if isinstance(item, dict) and "features" in item:
+        item = item["features"]
+    if isinstance(item, dict):
+        if feature_names is None:
+            raise CaptureFormatError("JSON rows keyed by feature name need the schema's feature names")
+        unknown = sorted(str(k) for k in set(item) - set(feature_names))
+        if unknown:
+            raise CaptureFormatError(f"row {position} has unknown features {unknown[:5]}")
+        return [item.get(name) for name in feature_names]
+    if not isinstance(item, list):
+        raise CaptureFormatError(f"row {position} is not a list of values")
+    return item
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # rejected later in numeric columns
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return str(value).strip()
+
+
+def _check_row(position: int, row: list[str], n_features: int, categorical_columns: frozenset[int]) -> None:
+    if len(row) != n_features:
+        raise CaptureFormatError(f"row {position} has {len(row)} fields, expected {n_features}")
+    for column, value in enumerate(row):
+        if column in categorical_columns or value in _MISSING_FIELDS:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise CaptureFormatError(f"row {position} column {column} is not a number") from None
+        if math.isinf(number):
+            raise CaptureFormatError(f"row {position} column {column} is not a finite number")
+        if math.isnan(number):
+            row[column] = ""  # spellings of NaN that float() accepts ("+nan", "NAN ") become missing
+
+
+def _probability(value: Any) -> float:
+    if isinstance(value, dict):
+        for key in _PROBABILITY_KEYS:
+            if key in value:
+                return _probability(value[key])
+        raise CaptureFormatError(f"output item has none of the keys {list(_PROBABILITY_KEYS)}")
+    if isinstance(value, list) and len(value) == 1:
+        return _probability(value[0])
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise CaptureFormatError("output value is not a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise CaptureFormatError("output value is not a number") from None
+    if not 0.0 <= number <= 1.0:  # also rejects NaN
+        raise CaptureFormatError("output probability is outside [0, 1]")
+    return number
+
+
+def _csv_probabilities(text: str) -> list[float]:
+    return [_probability(token.strip()) for line in text.splitlines() for token in line.split(",")
+            if token.strip()]
+
+
+def _json_probabilities(text: str) -> list[float]:
+    body = _load_json(text, "output")
+    if isinstance(body, dict):
+        for key in ("predictions", "probabilities"):
+            if key in body:
+                body = body[key]
+                break
+        else:
+            return [_probability(body)]
+    if isinstance(body, list):
+        return [_probability(item) for item in body]
+    return [_probability(body)]
+
+
+# --------------------------------------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------------------------------------
+
+
+def build_capture_record(*, rows: Sequence[Sequence[Any]], probabilities: Sequence[float],
+                         inference_time: datetime, event_id: str, inference_id: str | None = None,
+                         content_type: str = "text/csv",
+                         custom: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One prediction-log record in the data-capture shape; ``json.dumps`` it as one JSONL line.
+
+    ``content_type`` ``text/csv`` writes CSV input and output; ``application/json`` writes
+    ``{"instances": rows}`` and ``{"predictions": [{"score": p}, ...]}``. ``None`` fields become missing.
+    """
+    if inference_time.tzinfo is None:
+        raise ValueError("inference_time must be timezone-aware (UTC is written)")
+    if len(probabilities) not in (0, len(rows)):
+        raise ValueError(f"{len(probabilities)} probabilities for {len(rows)} rows")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "text/csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerows([[_field_text(v) for v in row] for row in rows])
+        request, request_encoding = buffer.getvalue().rstrip("\n"), "CSV"
+        response, response_encoding = "\n".join(repr(float(p)) for p in probabilities), "CSV"
+    elif media == "application/json":
+        request = json.dumps({"instances": [[_json_value(v) for v in row] for row in rows]},
+                             allow_nan=False)
+        response = json.dumps({"predictions": [{"score": float(p)} for p in probabilities]}, allow_nan=False)
+        request_encoding = response_encoding = "JSON"
+    else:
+        raise ValueError(f"content_type is {content_type!r}; allowed: 'text/csv', 'application/json'")
+    metadata: dict[str, Any] = {
+        "eventId": event_id,
+        "inferenceTime": inference_time.astimezone(UTC).isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+    }
+    if inference_id is not None:
+        metadata["inferenceId"] = inference_id
+    if custom:
+        metadata["customAttributes"] = {str(k): str(v) for k, v in custom.items()}
+    capture: dict[str, Any] = {
+        "endpointInput": {"observedContentType": media, "mode": "INPUT", "data": request,
+                          "encoding": request_encoding},
+    }
+    if probabilities:
+        capture["endpointOutput"] = {"observedContentType": media, "mode": "OUTPUT", "data": response,
+                                     "encoding": response_encoding}
+    return {"captureData": capture, "eventMetadata": metadata, "eventVersion": "0"}
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return value
+    return str(value)

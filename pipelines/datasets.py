@@ -1,0 +1,131 @@
+"""Example data sets as CSV files, and the one way the step scripts read raw CSV.
+
+* ``write_breast_cancer_csv``: scikit-learn's bundled breast-cancer data (nothing is downloaded), with the
+  schema in ``pipelines/schemas/breast_cancer.json``.
+* ``write_synthetic_csv`` + ``synthetic_schema``: a differently shaped data set (categorical features,
+  nullable columns with real nulls, a text label "yes"/"no") that proves the steps are schema-driven: it
+  runs through the same code with no change. It also scales to the benchmark's million rows.
+* ``shuffle_labels``: a deliberately degraded copy (labels permuted), so the quality gate has something to
+  stop.
+
+Raw CSV files have a header row; every value is read as text (``read_raw_csv``) so the feature transform,
+not pandas' type guessing, decides what a value means — exactly as the endpoint sees request bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SYNTHETIC_SCHEMA_NAME = "synthetic_churn"
+
+
+class RawDataError(ValueError):
+    """An input file that cannot be read as a raw CSV table; the message names the file."""
+
+
+def read_raw_csv(paths: Path | Iterable[Path]) -> pd.DataFrame:
+    """One or more raw CSV files (same header) as one DataFrame of strings; empty cells are ``""``.
+
+    An empty file (no header) raises ``RawDataError``; a header-only file gives zero rows, which callers
+    report as empty.
+    """
+    files = [paths] if isinstance(paths, Path) else list(paths)
+    if not files:
+        raise RawDataError("no input CSV files")
+    frames: list[pd.DataFrame] = []
+    for path in files:
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                                skipinitialspace=True)
+        except pd.errors.EmptyDataError:
+            raise RawDataError(f"{path.name}: the file is empty (no header, no rows)") from None
+        except pd.errors.ParserError as err:
+            raise RawDataError(f"{path.name}: not a readable CSV file ({err})") from None
+        if frames and list(frame.columns) != list(frames[0].columns):
+            raise RawDataError(f"{path.name}: its header {list(frame.columns)} differs from "
+                               f"{files[0].name}'s {list(frames[0].columns)}")
+        frames.append(frame)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def csv_files_in(directory: Path) -> list[Path]:
+    """The CSV files of an input folder (a SageMaker channel or processing input), in name order."""
+    if directory.is_file():
+        return [directory]
+    return sorted(p for p in directory.rglob("*.csv") if p.is_file())
+
+
+def write_breast_cancer_csv(path: Path) -> Path:
+    """Write scikit-learn's bundled breast-cancer data (569 rows, 30 features, label ``target``)."""
+    from sklearn.datasets import load_breast_cancer  # only here: the step containers do not need it
+
+    bunch: Any = load_breast_cancer(as_frame=True)
+    frame: pd.DataFrame = bunch.frame
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def synthetic_schema() -> dict[str, Any]:
+    """The schema document of ``write_synthetic_csv``'s data."""
+    return {
+        "name": SYNTHETIC_SCHEMA_NAME,
+        "version": 1,
+        "label": {"name": "churned", "positive": "yes", "negative": "no"},
+        "features": [
+            {"name": "tenure_months", "type": "numeric", "min": 0, "max": 120, "nullable": False},
+            {"name": "monthly_charges", "type": "numeric", "min": 0, "max": 500, "nullable": True,
+             "max_missing_rate": 0.2},
+            {"name": "plan", "type": "categorical", "categories": ["basic", "plus", "premium"],
+             "nullable": False},
+            {"name": "region", "type": "categorical", "categories": ["north", "south", "east", "west"],
+             "nullable": True, "max_missing_rate": 0.3},
+            {"name": "support_calls", "type": "numeric", "min": 0, "max": 50, "nullable": False},
+        ],
+    }
+
+
+def synthetic_frame(rows: int = 2000, *, seed: int = 0) -> pd.DataFrame:
+    """Synthetic churn data whose label depends on several features (so a model can learn it)."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(0, 121, size=rows)
+    charges = np.round(rng.gamma(4.0, 20.0, size=rows).clip(1, 499), 2)
+    plan = rng.choice(["basic", "plus", "premium"], size=rows, p=[0.5, 0.3, 0.2])
+    region = rng.choice(["north", "south", "east", "west"], size=rows)
+    calls = rng.poisson(2.0, size=rows).clip(0, 50)
+    logit = (1.2 - 0.04 * tenure + 0.012 * charges + 0.45 * calls
+             - 0.9 * (plan == "premium") + 0.5 * (region == "south"))
+    churned = rng.random(rows) < 1.0 / (1.0 + np.exp(-logit))
+    frame = pd.DataFrame({
+        "tenure_months": tenure.astype(str),
+        "monthly_charges": charges.astype(str),
+        "plan": plan,
+        "region": region.astype(object),
+        "support_calls": calls.astype(str),
+        "churned": np.where(churned, "yes", "no"),
+    })
+    # Nulls the schema allows: ~8 % of charges and ~10 % of regions are blank.
+    frame.loc[rng.random(rows) < 0.08, "monthly_charges"] = ""
+    frame.loc[rng.random(rows) < 0.10, "region"] = ""
+    return frame
+
+
+def write_synthetic_csv(path: Path, *, rows: int = 2000, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    synthetic_frame(rows, seed=seed).to_csv(path, index=False)
+    return path
+
+
+def shuffle_labels(source: Path, destination: Path, *, label: str, seed: int = 0) -> Path:
+    """Copy a raw CSV with its label column randomly permuted: same class balance, no signal left."""
+    frame = read_raw_csv(source)
+    rng = np.random.default_rng(seed)
+    frame[label] = rng.permutation(frame[label].to_numpy())
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(destination, index=False)
+    return destination

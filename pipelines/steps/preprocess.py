@@ -1,0 +1,205 @@
+"""Preprocess step: feature transform, stratified train/validation/test split, and the data version.
+
+Runs unchanged in a SageMaker processing container and locally. Reads raw CSV (header row) from
+``--input-dir``; writes under ``--output-dir``:
+
+* ``train/train.csv``, ``validation/validation.csv``, ``test/test.csv``: the XGBoost container's CSV layout
+  — label (0/1) first, then the transformed features, no header, missing values as empty fields;
+* ``raw/train_raw.csv``, ``raw/test_raw.csv``: the same split rows with the raw columns and the header (the
+  baseline step bins raw training values; evaluate and the golden payloads send raw test rows through the
+  serving path);
+* ``metadata/schema.json``, ``metadata/feature_names.json``, ``metadata/lineage.json``: the schema travels
+  with the data to the train step; lineage records the data version — SHA-256 of every input file, the S3
+  object version ids when given, split sizes and the seed.
+
+The transform is ``mlcore.features.FeatureTransformer``: the same code the endpoint and the fallback run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    # Run as a file inside a container: make the code bundle's root (holding mlcore/, pipelines/) importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np
+import pandas as pd
+
+from mlcore.features import FeatureError, FeatureTransformer, encode_label
+from mlcore.schema import DataSchema
+from pipelines.datasets import csv_files_in, read_raw_csv
+
+LINEAGE_FORMAT = "mlops-lineage/1"
+SPLITS = ("train", "validation", "test")
+_HASH_CHUNK = 1 << 20
+
+
+class PreprocessError(RuntimeError):
+    """The data cannot be split or transformed; the message says why."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_version(files: Sequence[Path], s3_object_versions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The data version: per-file SHA-256 plus one combined hash, and the S3 object versions if known.
+
+    With one file the combined hash *is* that file's hash, so it can be checked with ``sha256sum``.
+    """
+    hashed = [{"file": p.name, "bytes": p.stat().st_size, "sha256": sha256_of(p)} for p in files]
+    if len(hashed) == 1:
+        combined = hashed[0]["sha256"]
+    else:
+        manifest = "".join(f"{item['file']} {item['sha256']}\n" for item in sorted(hashed, key=lambda i: i["file"]))
+        combined = hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+    return {"sha256": combined, "files": hashed, "s3_object_versions": dict(s3_object_versions or {})}
+
+
+def stratified_split(labels: np.ndarray, *, validation_fraction: float, test_fraction: float,
+                     seed: int) -> dict[str, np.ndarray]:
+    """Row indices per split; each class is split separately so every split keeps the class balance.
+
+    A fixed seed makes the split reproducible: the same data and seed give the same rows in each split.
+    """
+    if not 0.0 < validation_fraction < 1.0 or not 0.0 < test_fraction < 1.0 or \
+            validation_fraction + test_fraction >= 1.0:
+        raise PreprocessError(f"validation_fraction {validation_fraction} and test_fraction {test_fraction} "
+                              "must be in (0, 1) and leave rows for training")
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
+    for cls in (0, 1):
+        rows = rng.permutation(np.flatnonzero(labels == cls))
+        if rows.size < 3:
+            raise PreprocessError(f"class {cls} has {rows.size} row(s); a stratified split needs at least 3")
+        n_test = max(1, round(rows.size * test_fraction))
+        n_validation = max(1, round(rows.size * validation_fraction))
+        parts["test"].append(rows[:n_test])
+        parts["validation"].append(rows[n_test:n_test + n_validation])
+        parts["train"].append(rows[n_test + n_validation:])
+    return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
+
+
+def _write_xgboost_csv(path: Path, labels: np.ndarray, features: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(features)
+    table.insert(0, "label", labels.astype(np.int64))
+    table.to_csv(path, header=False, index=False, na_rep="")
+
+
+def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_fraction: float = 0.15,
+        test_fraction: float = 0.15, seed: int = 42, data_uri: str = "",
+        s3_object_versions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Transform and split the data, write every output, and return the lineage document."""
+    schema = DataSchema.load(schema_path)
+    transformer = FeatureTransformer.from_schema(schema)
+    files = csv_files_in(input_dir)
+    frame = read_raw_csv(files)
+    raw_columns = [*schema.feature_names, schema.label.name]
+    absent = [name for name in raw_columns if name not in frame.columns]
+    if absent:
+        raise PreprocessError(f"the data lacks schema columns {absent} (did the validate step run?)")
+    frame = frame[raw_columns]
+
+    # Rows that cannot be transformed are counted and dropped, never allowed to stop the whole batch:
+    # the validate step has already failed the run if there were any in the data it checked.
+    features: list[list[float]] = []
+    labels: list[int] = []
+    kept: list[int] = []
+    malformed: dict[str, int] = {}
+    for position, row in enumerate(frame.itertuples(index=False, name=None)):
+        try:
+            vector = transformer.transform_row(row[:-1])
+            label = encode_label(row[-1], schema.label)
+        except FeatureError as err:
+            reason = str(err).split(":")[0]
+            malformed[reason] = malformed.get(reason, 0) + 1
+            continue
+        features.append(vector)
+        labels.append(label)
+        kept.append(position)
+    if not kept:
+        raise PreprocessError(f"no row could be transformed; reasons: {malformed}")
+    x = np.asarray(features, dtype=np.float64).reshape(len(kept), len(transformer.output_names))
+    y = np.asarray(labels, dtype=np.int64)
+    split = stratified_split(y, validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed)
+
+    for name, rows in split.items():
+        _write_xgboost_csv(output_dir / name / f"{name}.csv", y[rows], x[rows])
+    raw_dir = output_dir / "raw"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    kept_frame = frame.iloc[kept].reset_index(drop=True)
+    for name in ("train", "test"):
+        kept_frame.iloc[split[name]].to_csv(raw_dir / f"{name}_raw.csv", index=False)
+
+    lineage = {
+        "format": LINEAGE_FORMAT,
+        "data_uri": data_uri,
+        "data_version": data_version(files, s3_object_versions),
+        "schema": {"name": schema.name, "version": schema.version},
+        "rows": {"input": len(frame), "malformed": sum(malformed.values()),
+                 **{name: int(rows.size) for name, rows in split.items()}},
+        "malformed_reasons": malformed,
+        "positives": {name: int(y[rows].sum()) for name, rows in split.items()},
+        "split": {"seed": seed, "validation_fraction": validation_fraction, "test_fraction": test_fraction,
+                  "stratified_by": schema.label.name},
+        "feature_names": list(transformer.output_names),
+    }
+    metadata_dir = output_dir / "metadata"
+    metadata_dir.mkdir(parents=True, exist_ok=True)
+    (metadata_dir / "schema.json").write_text(json.dumps(schema.to_dict(), indent=2) + "\n", encoding="utf-8")
+    (metadata_dir / "feature_names.json").write_text(
+        json.dumps({"input_names": list(schema.feature_names), "output_names": list(transformer.output_names)},
+                   indent=2) + "\n", encoding="utf-8")
+    (metadata_dir / "lineage.json").write_text(json.dumps(lineage, indent=2) + "\n", encoding="utf-8")
+    return lineage
+
+
+def parse_object_versions(items: Sequence[str]) -> dict[str, str]:
+    """``s3://bucket/key=VERSION_ID`` items (version ids never contain "=", keys may) → {uri: version}."""
+    versions: dict[str, str] = {}
+    for item in items:
+        uri, separator, version = item.rpartition("=")
+        if not separator or not uri or not version:
+            raise PreprocessError(f"--s3-object-version {item!r} must look like s3://bucket/key=VERSION_ID")
+        versions[uri] = version
+    return versions
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    parser.add_argument("--schema", type=Path, default=Path("/opt/ml/processing/input/schema/schema.json"))
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--validation-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data-uri", type=str, default="", help="where the input came from (recorded only)")
+    parser.add_argument("--s3-object-version", action="append", default=[], metavar="S3_URI=VERSION_ID",
+                        help="the S3 object version of an input object; repeat per object")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    lineage = run(input_dir=args.input_dir, schema_path=args.schema, output_dir=args.output_dir,
+                  validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
+                  seed=args.seed, data_uri=args.data_uri,
+                  s3_object_versions=parse_object_versions(args.s3_object_version))
+    print(f"preprocess: rows {lineage['rows']}, data sha256 {lineage['data_version']['sha256']}")
+    return lineage
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Property-based: random approver/deployer actions with SageMaker's events delivered late, out of order and
+more than once. Whatever happens, once every event has been delivered:
+* no package is in Production unless the gate accepted it into Staging and then, with a healthy staging
+  deployment recorded, into Production;
+* the ledger explains the final state (its restore point and its last decision match the registry);
+* delivering every event again changes nothing (no decision, no registry change).
+
+Runs the gate's flow (the handler minus Powertools idempotency, so duplicates are absorbed by the state
+comparison alone) against moto with the realistic registry patch; each example uses a fresh group.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lambdas.promotion_gate.package_events import parse_state_change
+from lambdas.promotion_gate.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
+from mlops.deployment_ledger import (
+    ACCEPTED,
+    DEPLOYED,
+    FAILED,
+    PRODUCTION,
+    STAGING,
+    DeploymentLedger,
+    DeploymentRecord,
+)
+from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
+    promotion_aws,
+    register_package,
+)
+
+GATE = "arn:aws:sts::123456789012:assumed-role/PromotionGate/gate"
+PACKAGES = 2
+
+move = st.tuples(
+    st.just("move"),
+    st.integers(0, PACKAGES - 1),
+    st.sampled_from(["Development", "Staging", "Production", "QA"]),
+    st.sampled_from(["Approved", "PendingManualApproval", "Rejected"]),
+)
+# A diligent approver: the next stage up, approved. Listed twice (and healthy deployments favoured) so that
+# enough sequences get a package all the way to Production for the property to bite.
+advance = st.tuples(st.just("advance"), st.integers(0, PACKAGES - 1))
+deploy_staging = st.tuples(
+    st.just("deploy_staging"), st.integers(0, PACKAGES - 1), st.sampled_from([True, True, False])
+)
+deliver_some = st.tuples(st.just("deliver"), st.lists(st.integers(0, 1000), max_size=4))
+deliver_pending = st.tuples(st.just("deliver_pending"), st.randoms(use_true_random=False))
+ACTIONS = st.lists(
+    st.one_of(advance, advance, deliver_pending, deliver_pending, deploy_staging, move, deliver_some),
+    min_size=1,
+    max_size=20,
+)
+NEXT_STAGE = {"Development": "Staging", "Staging": "Production", "Production": "Production"}
+
+
+class World:
+    def __init__(self, registry: Any, resources: Any) -> None:
+        self.registry = registry
+        self.group = f"g-{uuid.uuid4().hex[:10]}"
+        self.sagemaker = boto3.client("sagemaker")
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=self.group)
+        self.settings = GateSettings(
+            model_package_group=self.group, ledger_table=resources.ledger_table,
+            promotion_topic_arn=resources.topic_arn, event_bus_name=resources.event_bus,
+        )
+        self.clients = GateClients(sagemaker=self.sagemaker, dynamodb=boto3.client("dynamodb"),
+                                   sns=boto3.client("sns"), events=boto3.client("events"))
+        self.ledger = DeploymentLedger(self.clients.dynamodb, resources.ledger_table, self.group)
+        registry.take_events()
+        self.arns = [register_package(self.sagemaker, self.group) for _ in range(PACKAGES)]
+        self.history: list[dict[str, Any]] = []
+        self.delivered: set[str] = set()
+        self.collect()
+
+    def collect(self) -> None:
+        self.history += self.registry.take_events()
+
+    def deliver(self, event: dict[str, Any]) -> dict[str, Any]:
+        parsed = parse_state_change(event, expected_group=self.group)
+        with self.registry.acting_as(GATE):
+            result = judge_change(
+                ChangeToJudge(model_package_arn=parsed.detail.ModelPackageArn,
+                              version=parsed.detail.ModelPackageVersion, event_id=parsed.id),
+                settings=self.settings, clients=self.clients,
+            )
+        self.delivered.add(event["id"])
+        self.collect()
+        return result
+
+    def act(self, action: tuple[Any, ...]) -> None:
+        kind = action[0]
+        if kind == "move":
+            _, index, stage, approval = action
+            self.sagemaker.update_model_package(
+                ModelPackageArn=self.arns[index], ModelApprovalStatus=approval,
+                ModelLifeCycle={"Stage": stage, "StageStatus": "Approved"},
+            )
+        elif kind == "advance":
+            _, index = action
+            package = self.sagemaker.describe_model_package(ModelPackageName=self.arns[index])
+            stage = NEXT_STAGE.get(package.get("ModelLifeCycle", {}).get("Stage"), "Development")
+            self.sagemaker.update_model_package(
+                ModelPackageArn=self.arns[index], ModelApprovalStatus="Approved",
+                ModelLifeCycle={"Stage": stage, "StageStatus": "Approved"},
+            )
+        elif kind == "deliver_pending":
+            pending = [event for event in self.history if event["id"] not in self.delivered]
+            action[1].shuffle(pending)
+            for event in pending:
+                self.deliver(event)
+        elif kind == "deploy_staging":
+            _, index, healthy = action
+            record = self.ledger.package(index + 1)
+            if record is None or record.stage != STAGING:
+                return  # the deployer only deploys what the gate accepted into Staging
+            self.ledger.record_deployment(DeploymentRecord(
+                deployed_at=self.ledger.now(), version=index + 1, stage=STAGING,
+                outcome=DEPLOYED if healthy else FAILED, health_check="passed" if healthy else "failed",
+                model_package_arn=self.arns[index], model_data_url="s3://m", image="i", reason="promotion",
+                actor="deployer",
+            ))
+            self.sagemaker.update_model_package(
+                ModelPackageArn=self.arns[index],
+                ModelLifeCycle={"Stage": STAGING, "StageStatus": "Deployed" if healthy else "DeployFailed"},
+            )
+        else:
+            for pick in action[1]:
+                if self.history:
+                    self.deliver(self.history[pick % len(self.history)])
+        self.collect()
+
+    def registry_state(self) -> list[tuple[str, str, str]]:
+        states = []
+        for arn in self.arns:
+            package = self.sagemaker.describe_model_package(ModelPackageName=arn)
+            life_cycle = package.get("ModelLifeCycle", {})
+            states.append((life_cycle.get("Stage"), life_cycle.get("StageStatus"), package["ModelApprovalStatus"]))
+        return states
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=ACTIONS, data=st.data())
+def test_no_event_sequence_puts_an_unproven_package_into_production(
+    promotion_aws: Any, actions: list[tuple[Any, ...]], data: st.DataObject  # noqa: F811
+) -> None:
+    registry, resources = promotion_aws
+    world = World(registry, resources)
+    for action in actions:
+        world.act(action)
+    # Deliver everything not yet delivered, in an order hypothesis picks, until the gate stops reverting.
+    while pending := [event for event in world.history if event["id"] not in world.delivered]:
+        for event in data.draw(st.permutations(pending), label="delivery order"):
+            world.deliver(event)
+
+    final = world.registry_state()
+    decisions = world.ledger.decisions()
+    for index, (stage, stage_status, approval) in enumerate(final):
+        version = index + 1
+        record = world.ledger.package(version)
+        assert record is not None
+        assert (record.stage, record.stage_status, record.approval_status) == (stage, stage_status, approval)
+        mine = [d for d in decisions if d.version == version]
+        assert (mine[-1].resulting_stage, mine[-1].resulting_approval_status) == (stage, approval)
+        if stage == PRODUCTION:
+            event("a package ended in Production")
+            accepted = [(d.from_stage, d.to_stage) for d in mine if d.outcome == ACCEPTED]
+            assert ("Development", STAGING) in accepted
+            assert (STAGING, PRODUCTION) in accepted
+            assert record.staging_deployed and record.staging_health_check == "passed"
+
+    # Duplicates are no-ops: every event ever sent, again.
+    for event in list(world.history):
+        assert world.deliver(event)["outcome"] == "no_change"
+    assert world.registry_state() == final
+    assert len(world.ledger.decisions()) == len(decisions)

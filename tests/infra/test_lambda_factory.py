@@ -1,0 +1,97 @@
+"""The Lambda factory: real bundles without Docker, the right wheels per architecture, every default set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Match, Template
+
+from stacks.config import LambdaSettings
+from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash
+
+# A function whose requirements include a compiled wheel (pydantic-core, through Powertools' parser).
+SOURCE = "promotion_gate"
+
+
+@pytest.fixture(scope="module", params=["arm64", "x86_64"])
+def bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    output = tmp_path_factory.mktemp(f"bundle-{request.param}")
+    build_bundle(output, source=SOURCE, packages=("mlcore",), architecture=request.param)
+    return request.param, output
+
+
+@pytest.mark.slow
+def test_bundle_holds_wheels_for_its_architecture_only(bundle: tuple[str, Path]) -> None:
+    architecture, output = bundle
+    machine, other = ("aarch64", "x86_64") if architecture == "arm64" else ("x86_64", "aarch64")
+    shared_objects = list(output.rglob("*.so"))
+    assert any("pydantic_core" in str(p) for p in shared_objects)
+    names = " ".join(p.name for p in shared_objects)
+    assert machine in names
+    assert other not in names
+    assert any(p.name.startswith("_pydantic_core.cpython-314") for p in shared_objects)
+
+
+@pytest.mark.slow
+def test_bundle_keeps_package_paths_and_drops_tests_and_bytecode(bundle: tuple[str, Path]) -> None:
+    _, output = bundle
+    assert (output / "lambdas" / "__init__.py").is_file()
+    assert (output / "lambdas" / SOURCE / "handler.py").is_file()
+    assert (output / "mlcore" / "schema.py").is_file()
+    assert not list(output.rglob("__pycache__"))
+    assert not list(output.rglob("*.pyc"))
+    assert not [p for p in output.rglob("tests") if p.is_dir()]
+
+
+def test_asset_hash_differs_per_architecture_and_follows_shared_code() -> None:
+    arm = bundle_hash(SOURCE, ("mlcore",), "arm64")
+    assert arm != bundle_hash(SOURCE, ("mlcore",), "x86_64")
+    assert arm != bundle_hash(SOURCE, (), "arm64")  # the shared package is part of the hash
+    assert arm == bundle_hash(SOURCE, ("mlcore",), "arm64")
+
+
+def _function_template(*, asynchronous: bool) -> Template:
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    stack = cdk.Stack(app, "Test")
+    MlopsFunction(stack, "Gate", source=SOURCE, description="test", memory_size=256,
+                  timeout=cdk.Duration.seconds(30), settings=LambdaSettings(), key=kms.Key(stack, "Key"),
+                  asynchronous=asynchronous, environment={"A": "b"})
+    return Template.from_stack(stack)
+
+
+def test_function_defaults() -> None:
+    template = _function_template(asynchronous=False)
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Runtime": "python3.14", "Architectures": ["arm64"], "MemorySize": 256, "Timeout": 30,
+        "Handler": f"lambdas.{SOURCE}.handler.handler", "TracingConfig": {"Mode": "Active"},
+        "LoggingConfig": Match.object_like({"LogFormat": "JSON"}), "ReservedConcurrentExecutions": 5,
+        "KmsKeyArn": Match.any_value(),
+        "Environment": {"Variables": Match.object_like({"A": "b", "POWERTOOLS_SERVICE_NAME": SOURCE})},
+    })
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30, "KmsKeyId": Match.any_value()})
+    template.resource_count_is("AWS::SQS::Queue", 0)
+    template.resource_count_is("AWS::Lambda::EventInvokeConfig", 0)
+
+
+def test_asynchronous_function_gets_retries_failure_queue_and_depth_alarm() -> None:
+    template = _function_template(asynchronous=True)
+    template.resource_count_is("AWS::SQS::Queue", 1)
+    template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {
+        "MaximumRetryAttempts": 2,
+        "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+    })
+    template.has_resource_properties("AWS::Lambda::Function", {"DeadLetterConfig": Match.any_value()})
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold"})
+
+
+def test_missing_handler_fails_synth_with_the_path() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Test")
+    with pytest.raises(ValueError, match=r"lambdas/nope/handler\.py does not exist"):
+        MlopsFunction(stack, "Nope", source="nope", description="x", memory_size=128,
+                      timeout=cdk.Duration.seconds(3), settings=LambdaSettings(), key=kms.Key(stack, "Key"))

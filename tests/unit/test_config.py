@@ -1,0 +1,143 @@
+"""Config rules: every wrong value fails with the key path, the value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.app_builder import project_context
+from stacks.config import (
+    ConfigError,
+    load_environments,
+    parse_environment,
+    render_reference,
+    select_environments,
+    to_plain,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _context_with(env: str, patch: dict[str, Any]) -> dict[str, Any]:
+    context = copy.deepcopy(project_context())
+
+    def merge(target: dict[str, Any], update: dict[str, Any]) -> None:
+        for key, value in update.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                merge(target[key], value)
+            else:
+                target[key] = value
+
+    merge(context["environments"][env], patch)
+    return context
+
+
+def test_the_shipped_cdk_json_is_valid() -> None:
+    configs = load_environments(project_context())
+    assert list(configs) == ["dev", "staging", "prod"]
+    assert configs["prod"].serving.champion.min_instances >= 2
+    assert configs["dev"].lambda_.architecture == "arm64"
+
+
+@pytest.mark.parametrize(("env", "patch", "message"), [
+    ("prod", {"serving": {"champion": {"min_instances": 1}}},
+     "environments.prod.serving.champion.min_instances is 1; allowed: at least 2 in a production environment"),
+    ("prod", {"serving": {"challenger": {"min_instances": 1}}},
+     "environments.prod.serving.challenger.min_instances is 1; allowed: at least 2"),
+    ("staging", {"serving": {"deployment": {"canary_percent": 60}}},
+     "environments.staging.serving.deployment.canary_percent is 60; allowed: a number from 1 to 50"),
+    ("dev", {"serving": {"sla": {"p99_latency_ms": 0}}},
+     "environments.dev.serving.sla.p99_latency_ms is 0; allowed: a positive number"),
+    ("dev", {"serving": {"sla": {"p99_latency_ms": "fast"}}},
+     "environments.dev.serving.sla.p99_latency_ms is 'fast'; allowed: a number"),
+    ("dev", {"serving": {"sla": {"latency": 10}}},
+     "environments.dev.serving.sla has unknown keys ['latency']"),
+    ("dev", {"colour": "blue"}, "environments.dev has unknown keys ['colour']"),
+    ("dev", {"training": {"max_run_seconds": 7200, "max_wait_seconds": 3600}},
+     "environments.dev.training.max_wait_seconds is 3600; allowed: at least training.max_run_seconds (7200)"),
+    ("dev", {"training": {"instance_type": "g5.xlarge"}},
+     "environments.dev.training.instance_type is 'g5.xlarge'; allowed: a SageMaker instance type"),
+    ("dev", {"training": {"quality_gate": {"metric": "accuracy"}}},
+     "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of 'auc', 'f1'"),
+    ("dev", {"training": {"quality_gate": {"threshold": 1.5}}},
+     "environments.dev.training.quality_gate.threshold is 1.5; allowed: a number from 0 to 1"),
+    ("dev", {"training": {"retrain_schedule": "every day"}},
+     "environments.dev.training.retrain_schedule is 'every day'; allowed: an EventBridge schedule"),
+    ("dev", {"account": "12345"}, "environments.dev.account is '12345'; allowed: a 12-digit AWS account id"),
+    ("dev", {"region": "moon-1"}, "environments.dev.region is 'moon-1'; allowed: an AWS region"),
+    ("dev", {"lambda": {"architecture": "sparc"}},
+     "environments.dev.lambda.architecture is 'sparc'; allowed: one of 'arm64', 'x86_64'"),
+    ("dev", {"lambda": {"log_retention_days": 10}},
+     "environments.dev.lambda.log_retention_days is 10; allowed: one of [1, 3, 5"),
+    ("dev", {"use_spot": True}, "environments.dev has unknown keys ['use_spot']"),
+    ("dev", {"serving": {"capture_sampling_percent": 0}},
+     "environments.dev.serving.capture_sampling_percent is 0; allowed: a number from 1 to 100"),
+    ("dev", {"serving": {"challenger_weight_percent": 80}},
+     "environments.dev.serving.challenger_weight_percent is 80; allowed: a number from 1 to 50"),
+    ("dev", {"serving": {"champion": {"min_instances": 3, "max_instances": 2}}},
+     "environments.dev.serving.champion.max_instances is 2; allowed: at least min_instances (3)"),
+    ("dev", {"monitoring": {"alarms": {"page": {"emails": ["oncall"]}}}},
+     "environments.dev.monitoring.alarms.page.emails is ['oncall']; allowed: a list of an e-mail address"),
+    ("dev", {"monitoring": {"alarms": {"page": {"https": ["http://pager.example/hook"]}}}},
+     "allowed: a list of an https:// URL"),
+    ("dev", {"monitoring": {"drift": {"engine": "spark"}}},
+     "environments.dev.monitoring.drift.engine is 'spark'; allowed: one of 'lambda', 'processing'"),
+    ("dev", {"registry": {"cross_account_readers": ["1234"]}},
+     "environments.dev.registry.cross_account_readers is ['1234']; allowed: a list of a 12-digit"),
+    ("prod", {"storage": {"retain_data": False}},
+     "environments.prod.storage.retain_data is false; allowed: true in a production environment"),
+    ("dev", {"training": {"use_spot": "yes"}},
+     "environments.dev.training.use_spot is 'yes'; allowed: true or false"),
+    ("dev", {"training": {"num_round": 2.5}},
+     "environments.dev.training.num_round is 2.5; allowed: an integer"),
+])
+def test_a_bad_value_names_key_value_and_allowed(env: str, patch: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_environments(_context_with(env, patch))
+    assert message in str(caught.value)
+
+
+def test_central_registry_must_name_an_existing_environment() -> None:
+    context = _context_with("staging", {"registry": {"location": "central", "registry_environment": "ops"}})
+    with pytest.raises(ConfigError, match=r"registry_environment is 'ops'; allowed: one of \['dev', 'prod'"):
+        load_environments(context)
+
+
+def test_environment_names_are_checked() -> None:
+    context = copy.deepcopy(project_context())
+    context["environments"]["Prod_EU"] = {}
+    with pytest.raises(ConfigError, match="'Prod_EU' is not a valid name"):
+        load_environments(context)
+
+
+def test_defaults_merge_under_each_environment() -> None:
+    config = parse_environment("x", {"serving": {"sla": {"p99_latency_ms": 90}}},
+                               {"serving": {"sla": {"peak_requests_per_second": 7}}, "region": "us-east-1"})
+    assert config.serving.sla.p99_latency_ms == 90
+    assert config.serving.sla.peak_requests_per_second == 7
+    assert config.region == "us-east-1"
+    assert config.serving.sla.availability_percent == 99.9  # dataclass default
+
+
+def test_select_one_environment_or_refuse_an_unknown_one() -> None:
+    assert [c.name for c in select_environments(project_context(), "prod")] == ["prod"]
+    with pytest.raises(ConfigError, match="context env is 'qa'; allowed: one of"):
+        select_environments(project_context(), "qa")
+
+
+def test_plain_form_round_trips() -> None:
+    config = load_environments(project_context())["staging"]
+    plain = to_plain(config)
+    assert plain["lambda"]["architecture"] == "arm64"
+    json.dumps(plain)
+    name = plain.pop("name")
+    assert parse_environment(name, plain) == config
+
+
+def test_configuration_reference_is_current() -> None:
+    """docs/CONFIGURATION.md is generated (`mlops config reference > docs/CONFIGURATION.md`)."""
+    assert (REPO / "docs" / "CONFIGURATION.md").read_text(encoding="utf-8") == render_reference()
