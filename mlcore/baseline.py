@@ -61,6 +61,13 @@ def as_float_array(values: npt.ArrayLike | Sequence[Any], *, name: str) -> Float
         return np.asarray(values, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
         pass
+    # Second try, still vectorised: spell every missing marker as "nan" (capture rows carry "" for missing).
+    cleaned = ["nan" if value is None or (isinstance(value, str) and value.strip() in _MISSING_STRINGS)
+               else value for value in values]  # type: ignore[union-attr]
+    try:
+        return np.asarray(cleaned, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        pass
     converted = np.empty(len(values), dtype=np.float64)  # type: ignore[arg-type]
     for position, value in enumerate(values):  # type: ignore[arg-type]
         if value is None or (isinstance(value, str) and value.strip() in _MISSING_STRINGS):

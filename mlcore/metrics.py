@@ -67,7 +67,7 @@ def log_loss(labels: npt.ArrayLike, probabilities: npt.ArrayLike) -> float:
 
 
 def expected_calibration_error(labels: npt.ArrayLike, probabilities: npt.ArrayLike, *, bins: int = 10) -> float:
-    """Expected calibration error: the row-weighted mean |observed rate − mean probability| over equal-width
+    """Expected calibration error: the row-weighted mean |observed rate - mean probability| over equal-width
     probability bins (right-closed, the first bin includes 0)."""
     y, p = _as_arrays(labels, probabilities)
     edges = np.linspace(0.0, 1.0, bins + 1)

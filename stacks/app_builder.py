@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppressionsToCloudFormationAspect
 
 from stacks.config import select_environments
+from stacks.constructs.nag import WildcardAllowancePlugin
 from stacks.stage import MlopsStage
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
@@ -32,8 +33,6 @@ def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, with_na
     """Add one Stage per selected environment (`-c env=NAME` selects one) and the cdk-nag packs."""
     if context is None:
         context = {key: app.node.try_get_context(key) for key in ("environments", "defaults")}
-        if context["environments"] is None:  # `python app.py` without the CLI: read cdk.json ourselves
-            context = project_context()
     selected = app.node.try_get_context("env")
     stages = [MlopsStage(app, config.name, config=config,
                          default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
@@ -43,5 +42,6 @@ def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, with_na
         # Aspects do not cross Stage boundaries, so each stage gets its own.
         cdk.Aspects.of(stage).add(WriteNagSuppressionsToCloudFormationAspect())
     if with_nag:
-        cdk.Validations.of(app).add_plugins(*nag_packs(app))
+        # The allowance resolver must run before the packs (plugins run in the order they are added).
+        cdk.Validations.of(app).add_plugins(WildcardAllowancePlugin(app), *nag_packs(app))
     return stages

@@ -7,7 +7,9 @@ from constructs import Construct
 
 from stacks.alerting import AlertingStack
 from stacks.config import EnvironmentConfig
+from stacks.registry import RegistryStack
 from stacks.storage import StorageStack
+from stacks.training import TrainingStack
 
 
 class MlopsStage(cdk.Stage):
@@ -22,3 +24,10 @@ class MlopsStage(cdk.Stage):
                                     description=f"MLOps {config.name}: KMS key and S3 buckets")
         self.alerting = AlertingStack(self, "Alerting", config=config, key=self.storage.key,
                                       description=f"MLOps {config.name}: alert topics by severity")
+        self.registry = RegistryStack(self, "Registry", config=config,
+                                      description=f"MLOps {config.name}: model registry")
+        self.training = TrainingStack(
+            self, "Training", config=config, key=self.storage.key, data_bucket=self.storage.data_bucket,
+            artifact_bucket=self.storage.artifact_bucket, model_package_group_name=self.registry.group_name,
+            description=f"MLOps {config.name}: training pipeline and retraining triggers")
+        self.training.add_stack_dependency(self.registry)

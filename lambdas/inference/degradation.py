@@ -59,6 +59,8 @@ class ServiceMetrics(Protocol):
 
     def dependency_error(self, *, dependency: str) -> None: ...
 
+    def rejected(self) -> None: ...
+
 
 class EventLogger(Protocol):
     def warning(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
@@ -129,6 +131,7 @@ class InferenceService:
         try:
             request = parse_request(event, schema=self._schema, limits=self._settings.limits)
         except RequestRejected as rejected:
+            self._metrics.rejected()
             return _http_response(400, {"message": str(rejected), "request_id": request_id})
         answer = self.answer(request, request_id=request_id)
         return _http_response(200, answer.to_body())
@@ -223,7 +226,7 @@ class InferenceService:
                 inference_id=answer.inference_id, content_type="text/csv",
                 custom={"source": answer.source, "model_version": answer.model_version,
                         "degraded": "true" if answer.degraded else "false",
-                        "degradation_reason": answer.degradation_reason or "",
+                        "fallback_reason": answer.degradation_reason or "",
                         "request_id": request_id})
             self._log.write(record)
         except (PredictionLogError, TypeError, ValueError) as err:

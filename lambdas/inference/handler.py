@@ -23,7 +23,7 @@ from botocore.config import Config
 
 from lambdas.inference.circuit_breaker import BreakerSettings, CircuitBreaker, DynamoDbBreakerStore
 from lambdas.inference.degradation import FallbackScorer, InferenceService, ServiceSettings
-from lambdas.inference.endpoint_invoker import sagemaker_runtime_config
+from lambdas.inference.endpoint_invoker import SageMakerRuntime, sagemaker_runtime_config
 from lambdas.inference.fallback_loading import load_fallback_scorer
 from lambdas.inference.prediction_log import FirehosePredictionLog
 from lambdas.inference.request_validation import ValidationLimits
@@ -72,17 +72,25 @@ class PowertoolsServiceMetrics:
         metrics.add_metric(name=_DEPENDENCY_METRICS.get(dependency, "DependencyErrors"),
                            unit=MetricUnit.Count, value=1)
 
+    def rejected(self) -> None:
+        metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
 
-def build_service(settings: InferenceSettings, *,
-                  session: boto3.session.Session | None = None) -> InferenceService:
-    """Everything one execution environment keeps between invocations."""
+
+def build_service(settings: InferenceSettings, *, session: boto3.session.Session | None = None,
+                  sagemaker_runtime: SageMakerRuntime | None = None) -> InferenceService:
+    """Everything one execution environment keeps between invocations.
+
+    ``sagemaker_runtime`` lets tests inject faults (moto's endpoint never fails); the deployed function
+    always builds its own client with the SLA's timeouts and retry bound.
+    """
     session = session or boto3.session.Session()
     service_metrics = PowertoolsServiceMetrics()
     schema = DataSchema.load(settings.data_schema_path)
-    sagemaker_runtime = session.client("sagemaker-runtime", config=sagemaker_runtime_config(
-        connect_timeout=settings.endpoint_connect_timeout_seconds,
-        read_timeout=settings.endpoint_read_timeout_seconds,
-        max_attempts=settings.endpoint_max_attempts))
+    if sagemaker_runtime is None:
+        sagemaker_runtime = session.client("sagemaker-runtime", config=sagemaker_runtime_config(
+            connect_timeout=settings.endpoint_connect_timeout_seconds,
+            read_timeout=settings.endpoint_read_timeout_seconds,
+            max_attempts=settings.endpoint_max_attempts))
     dynamodb = session.client("dynamodb", config=_SUPPORT_CLIENT_CONFIG)
     firehose = session.client("firehose", config=_SUPPORT_CLIENT_CONFIG)
 

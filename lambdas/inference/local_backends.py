@@ -87,6 +87,7 @@ class CountingMetrics:
         self.served_by: Counter[str] = Counter()
         self.rows_by: Counter[str] = Counter()
         self.dependency_errors: Counter[str] = Counter()
+        self.rejections = 0
 
     def served(self, *, source: str, rows: int) -> None:
         with self._lock:
@@ -100,6 +101,10 @@ class CountingMetrics:
     def dependency_error(self, *, dependency: str) -> None:
         with self._lock:
             self.dependency_errors[dependency] += 1
+
+    def rejected(self) -> None:
+        with self._lock:
+            self.rejections += 1
 
 
 class SilentLogger:

@@ -5,7 +5,7 @@ Runs unchanged in a SageMaker processing container and locally. Reads raw CSV (h
 
 * ``train/train.csv``, ``validation/validation.csv``, ``test/test.csv``: the XGBoost container's CSV layout
   — label (0/1) first, then the transformed features, no header, missing values as empty fields;
-* ``raw/train_raw.csv``, ``raw/test_raw.csv``: the same split rows with the raw columns and the header (the
+* ``train_raw/train_raw.csv``, ``test_raw/test_raw.csv``: the same split rows with the raw columns and the header (the
   baseline step bins raw training values; evaluate and the golden payloads send raw test rows through the
   serving path);
 * ``metadata/schema.json``, ``metadata/feature_names.json``, ``metadata/lineage.json``: the schema travels
@@ -58,11 +58,13 @@ def data_version(files: Sequence[Path], s3_object_versions: Mapping[str, str] | 
 
     With one file the combined hash *is* that file's hash, so it can be checked with ``sha256sum``.
     """
-    hashed = [{"file": p.name, "bytes": p.stat().st_size, "sha256": sha256_of(p)} for p in files]
+    hashed: list[dict[str, Any]] = [{"file": p.name, "bytes": p.stat().st_size, "sha256": sha256_of(p)}
+                                    for p in files]
     if len(hashed) == 1:
-        combined = hashed[0]["sha256"]
+        combined = str(hashed[0]["sha256"])
     else:
-        manifest = "".join(f"{item['file']} {item['sha256']}\n" for item in sorted(hashed, key=lambda i: i["file"]))
+        ordered = sorted(hashed, key=lambda item: str(item["file"]))
+        manifest = "".join(f"{item['file']} {item['sha256']}\n" for item in ordered)
         combined = hashlib.sha256(manifest.encode("utf-8")).hexdigest()
     return {"sha256": combined, "files": hashed, "s3_object_versions": dict(s3_object_versions or {})}
 
@@ -137,10 +139,10 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
 
     for name, rows in split.items():
         _write_xgboost_csv(output_dir / name / f"{name}.csv", y[rows], x[rows])
-    raw_dir = output_dir / "raw"
-    raw_dir.mkdir(parents=True, exist_ok=True)
     kept_frame = frame.iloc[kept].reset_index(drop=True)
     for name in ("train", "test"):
+        raw_dir = output_dir / f"{name}_raw"
+        raw_dir.mkdir(parents=True, exist_ok=True)
         kept_frame.iloc[split[name]].to_csv(raw_dir / f"{name}_raw.csv", index=False)
 
     lineage = {

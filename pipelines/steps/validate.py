@@ -80,11 +80,11 @@ def _check_numeric(spec: FeatureSpec, values: np.ndarray, missing: np.ndarray,
         summary["min"] = float(finite.min()) if finite.size else None
         summary["max"] = float(finite.max()) if finite.size else None
     if out_of_range.any():
-        examples = [float(v) for v in present[out_of_range][:MAX_EXAMPLES]]
+        outliers = [float(v) for v in present[out_of_range][:MAX_EXAMPLES]]
         violations.append(_violation(
             spec.name, "out_of_range",
             f"{int(out_of_range.sum())} value(s) outside the allowed range [{spec.min}, {spec.max}], "
-            f"e.g. {examples}", count=int(out_of_range.sum()), examples=examples,
+            f"e.g. {outliers}", count=int(out_of_range.sum()), examples=outliers,
             allowed={"min": spec.min, "max": spec.max}))
     return summary, parsed
 
@@ -196,7 +196,7 @@ def validate_frame(frame: pd.DataFrame, schema: DataSchema, *, baseline_path: Pa
             missing = _missing_mask(values)
             if spec.is_numeric:
                 summary, parsed = _check_numeric(spec, values, missing, violations)
-                drift_columns[spec.name] = parsed
+                drift_columns[spec.name] = parsed.tolist()
             else:
                 summary, texts = _check_categorical(spec, values, missing, violations)
                 drift_columns[spec.name] = texts

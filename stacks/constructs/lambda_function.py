@@ -33,6 +33,7 @@ from constructs import Construct
 from stacks.config import LambdaSettings
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.queues import dead_letter_queue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
@@ -143,12 +144,8 @@ class MlopsFunction(Construct):
         self.failure_alarm: cloudwatch.Alarm | None = None
         async_options: dict[str, Any] = {}
         if asynchronous:
-            self.failure_queue = sqs.Queue(
-                self, "FailureQueue", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key,
-                enforce_ssl=True, retention_period=cdk.Duration.days(14),
-            )
-            acknowledge(self.failure_queue, "AwsSolutions-SQS3",
-                        "This queue is itself the dead-letter and on-failure destination of the function.")
+            self.failure_queue = dead_letter_queue(self, "FailureQueue", key=key,
+                                                   purpose=f"the {source} function (DLQ and on-failure)")
             async_options = {
                 "retry_attempts": 2,
                 "max_event_age": cdk.Duration.hours(6),

@@ -136,7 +136,7 @@ def test_as_float_array_treats_blank_none_and_nan_strings_as_missing() -> None:
     assert converted[0] == 1.5
     assert converted[4] == 2.0
     assert np.isnan(converted[1:4]).all()
-    with pytest.raises(ValueError, match="feature 'f'.*'abc'"):
+    with pytest.raises(ValueError, match=r"feature 'f'.*'abc'"):
         as_float_array(["1", "abc"], name="f")
 
 

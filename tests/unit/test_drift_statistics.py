@@ -121,7 +121,7 @@ def test_binned_ks_approximates_the_raw_two_sample_ks_from_below() -> None:
 
 
 def test_psi_noise_floor_holds_its_false_alarm_rate() -> None:
-    """GIVEN same-distribution windows of 200 rows THEN PSI exceeds the alpha=1% floor about 1% of the time."""
+    """GIVEN same-distribution windows of 200 rows THEN PSI exceeds the alpha=1% floor ~1% of the time."""
     rng = np.random.default_rng(4)
     shares = np.full(10, 0.1)
     baseline_counts = (shares * 100_000).astype(int)
@@ -322,7 +322,7 @@ def test_string_rows_from_capture_feed_the_accumulator(baseline: dict) -> None:
 
 def test_chunks_must_carry_every_feature_with_equal_lengths(baseline: dict) -> None:
     accumulator = DriftAccumulator(baseline)
-    with pytest.raises(DriftInputError, match="lacks feature columns.*plan"):
+    with pytest.raises(DriftInputError, match=r"lacks feature columns.*plan"):
         accumulator.add_columns({"normal": [1.0], "skewed": [1.0], "zero_inflated": [1.0]})
     with pytest.raises(DriftInputError, match="different lengths"):
         accumulator.add_columns({"normal": [1.0, 2.0], "skewed": [1.0], "zero_inflated": [1.0],

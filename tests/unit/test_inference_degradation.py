@@ -149,6 +149,7 @@ def test_a_bad_request_is_refused_without_calling_the_endpoint_or_logging_a_pred
                     ", ".join(SCHEMA.feature_names) + ")", "request_id": "r-1"}
     assert h.endpoint.calls == 0
     assert h.log.lines == []
+    assert h.metrics.rejections == 1
 
 
 @pytest.mark.parametrize("fault", [None, "model_error"])
@@ -159,12 +160,12 @@ def test_every_answer_is_logged_once_in_the_capture_format_with_source_and_versi
     assert record["eventMetadata"]["eventId"] == "r-1"
     assert record["eventMetadata"]["inferenceId"] == body["inference_id"] == "r-1"
     assert record["eventMetadata"]["inferenceTime"].startswith("2025-06-15T")
-    custom = record["customAttributes"] if "customAttributes" in record else record["eventMetadata"].get(
-        "customAttributes", record.get("custom"))
+    custom = record["eventMetadata"]["customAttributes"]
     assert custom["source"] == body["source"]
     assert custom["model_version"] == body["model_version"]
     assert custom["degraded"] == ("true" if fault else "false")
     assert custom["request_id"] == "r-1"
+    assert custom["fallback_reason"] == (fault or "")
     assert record["captureData"]["endpointInput"]["observedContentType"] == "text/csv"
     assert record["captureData"]["endpointInput"]["data"] == rows_to_csv([tuple(ROW)] * 2)
     output = record["captureData"]["endpointOutput"]["data"]

@@ -60,9 +60,9 @@ def test_base64_encoded_bodies_are_decoded() -> None:
 
 @pytest.mark.parametrize(("body", "expected"), [
     ({"instances": [[1.0, 2.0]]}, "instances[0] has 2 values; the schema has 30 features"),
-    ({"instances": [good_row()[:-1] + ["x"]]}, "feature 'worst fractal dimension' must be a number, got string"),
-    ({"instances": [good_row()[:-1] + [True]]}, "must be a number, got boolean"),
-    ({"instances": [good_row()[:-1] + [None]]}, "is null but the schema does not allow nulls"),
+    ({"instances": [[*good_row()[:-1], "x"]]}, "feature 'worst fractal dimension' must be a number, got string"),
+    ({"instances": [[*good_row()[:-1], True]]}, "must be a number, got boolean"),
+    ({"instances": [[*good_row()[:-1], None]]}, "is null but the schema does not allow nulls"),
     ({"instances": [{"mean radius": 1.0}]}, "instances[0] is missing features ['mean texture'"),
     ({"instances": [{**dict(zip(SCHEMA.feature_names, good_row(), strict=True)), "colour": 1}]},
      "unknown features ['colour']"),

@@ -1,0 +1,424 @@
+"""The SageMaker Pipeline definition, built as plain dicts (pipeline definition JSON, Version 2020-12-01).
+
+Why not the SageMaker SDK: it cannot emit a definition offline without workarounds and puts a timestamp in
+script-mode steps, so every deploy would update the pipeline (FACTS.md). Here each step's ``Arguments`` is
+the matching ``Create*`` request without the job name; tests validate every step against botocore's
+request shapes and every ``Get``/``Std:JsonGet`` reference. The builder is deterministic: the same inputs
+give byte-identical JSON.
+
+Values that CDK only knows at deploy time (bucket names, role ARNs, asset URIs) come in as strings that may
+be CDK tokens; the stack serializes the result with ``Stack.to_json_string``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Container paths (every step script takes them as arguments, with these defaults).
+PROCESSING = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING}/input/code"
+CODE_ROOT = "/opt/ml/code"
+CHECKPOINTS = "/opt/ml/checkpoints"
+EVALUATION_REPORT = "EvaluationReport"
+EVALUATION_FILE = "evaluation.json"
+
+Expression = dict[str, Any]
+
+
+def param(name: str) -> Expression:
+    return {"Get": f"Parameters.{name}"}
+
+
+def step_property(step: str, path: str) -> Expression:
+    return {"Get": f"Steps.{step}.{path}"}
+
+
+def join(*values: Any, on: str = "") -> Expression:
+    return {"Std:Join": {"On": on, "Values": list(values)}}
+
+
+def json_get(step: str, property_file: str, path: str) -> Expression:
+    return {"Std:JsonGet": {"PropertyFile": {"Get": f"Steps.{step}.PropertyFiles.{property_file}"},
+                            "Path": path}}
+
+
+def processing_output_uri(step: str, output: str) -> Expression:
+    return step_property(step, f"ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineSettings:
+    """What the definition needs from config and from the deployed resources (values may be CDK tokens)."""
+
+    pipeline_name: str
+    role_arn: str
+    image_uri: str
+    artifact_bucket: str
+    kms_key_id: str
+    code_uri: str  # s3:// URI of the deterministic sourcedir.tar.gz (mlcore/ + pipelines/)
+    code_file_name: str  # its object name (what a container finds in its input folder)
+    schema_uri: str  # s3:// URI of the data schema JSON
+    schema_file_name: str
+    no_baseline_uri: str  # s3:// URI of the marker that stands for "no previous baseline"
+    model_package_group: str
+    default_data_uri: str
+    training_instance_type: str
+    training_instance_count: int
+    processing_instance_type: str
+    volume_size_gb: int
+    use_spot: bool
+    max_run_seconds: int
+    max_wait_seconds: int
+    checkpointing: bool
+    num_round: int
+    quality_metric: str
+    quality_threshold: float
+    inference_instance_types: tuple[str, ...]
+    transform_instance_types: tuple[str, ...]
+    expected_p99_latency_ms: float
+    network_isolation: bool = True
+    subnets: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+
+
+PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("DataUri", "String"),
+    ("GitCommit", "String"),
+    ("ConfigHash", "String"),
+    ("PreviousBaselineUri", "String"),
+    ("TrainingInstanceType", "String"),
+    ("QualityThreshold", "Float"),
+    ("ModelApprovalStatus", "String"),
+    ("NumRound", "Integer"),
+)
+
+
+def _parameters(settings: PipelineSettings) -> list[dict[str, Any]]:
+    defaults: dict[str, Any] = {
+        "DataUri": settings.default_data_uri,
+        "GitCommit": "unknown",
+        "ConfigHash": "unknown",
+        "PreviousBaselineUri": settings.no_baseline_uri,
+        "TrainingInstanceType": settings.training_instance_type,
+        "QualityThreshold": settings.quality_threshold,
+        "ModelApprovalStatus": "PendingManualApproval",
+        "NumRound": settings.num_round,
+    }
+    return [{"Name": name, "Type": kind, "DefaultValue": defaults[name]} for name, kind in PARAMETERS]
+
+
+def _s3_input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "AppManaged": False,
+        "S3Input": {"S3Uri": uri, "LocalPath": local_path, "S3DataType": "S3Prefix", "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated"},
+    }
+
+
+def _s3_output(settings: PipelineSettings, name: str, local_path: str, step: str) -> dict[str, Any]:
+    return {
+        "OutputName": name,
+        "AppManaged": False,
+        "S3Output": {
+            "S3Uri": join("s3://", settings.artifact_bucket, "/pipelines/", {"Get": "Execution.PipelineExecutionId"},
+                          f"/{step}/{name}"),
+            "LocalPath": local_path,
+            "S3UploadMode": "EndOfJob",
+        },
+    }
+
+
+def _network(settings: PipelineSettings) -> dict[str, Any]:
+    network: dict[str, Any] = {"EnableNetworkIsolation": settings.network_isolation,
+                               "EnableInterContainerTrafficEncryption": True}
+    if settings.subnets:
+        network["VpcConfig"] = {"Subnets": list(settings.subnets),
+                                "SecurityGroupIds": list(settings.security_group_ids)}
+    return network
+
+
+def _processing_step(settings: PipelineSettings, name: str, module: str, *, inputs: list[dict[str, Any]],
+                     outputs: Iterable[tuple[str, str]], arguments: list[Any],
+                     property_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A processing job in the XGBoost container that unpacks the code bundle and runs one step module."""
+    entrypoint = ("set -e; mkdir -p {root}; tar -xzf {code}/*.tar.gz -C {root}; cd {root}; "
+                  'exec python3 -m {module} "$@"').format(root=CODE_ROOT, code=CODE_DIR, module=module)
+    step: dict[str, Any] = {
+        "Name": name,
+        "Type": "Processing",
+        "Arguments": {
+            "ProcessingResources": {"ClusterConfig": {
+                "InstanceCount": 1, "InstanceType": settings.processing_instance_type,
+                "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id}},
+            "AppSpecification": {"ImageUri": settings.image_uri,
+                                 "ContainerEntrypoint": ["/bin/bash", "-c", entrypoint, name],
+                                 "ContainerArguments": arguments},
+            "RoleArn": settings.role_arn,
+            "ProcessingInputs": [_s3_input("code", settings.code_uri, CODE_DIR), *inputs],
+            "ProcessingOutputConfig": {
+                "Outputs": [_s3_output(settings, out, path, name) for out, path in outputs],
+                "KmsKeyId": settings.kms_key_id,
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            "NetworkConfig": _network(settings),
+            "Environment": {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        },
+    }
+    if property_files:
+        step["PropertyFiles"] = property_files
+    return step
+
+
+def _training_step(settings: PipelineSettings) -> dict[str, Any]:
+    """Script mode in the XGBoost framework container: the code bundle arrives as the 'code' channel because
+    a network-isolated container cannot download `sagemaker_submit_directory` itself."""
+    hyperparameters = {
+        "sagemaker_program": "pipelines/steps/train.py",
+        # the toolkit unpacks a local tar.gz as readily as an s3:// one
+        "sagemaker_submit_directory": f"/opt/ml/input/data/code/{settings.code_file_name}",
+        "num_round": join(param("NumRound")),
+        "device": "cuda",
+        "checkpoint_dir": CHECKPOINTS,
+        "objective": "binary:logistic",
+    }
+    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": settings.max_run_seconds}
+    arguments: dict[str, Any] = {
+        "AlgorithmSpecification": {"TrainingImage": settings.image_uri, "TrainingInputMode": "File",
+                                   "EnableSageMakerMetricsTimeSeries": True,
+                                   "MetricDefinitions": [
+                                       {"Name": "validation:logloss",
+                                        "Regex": r"validation-logloss:([0-9\.]+)"},
+                                       {"Name": "validation:auc", "Regex": r"validation-auc:([0-9\.]+)"}]},
+        "HyperParameters": hyperparameters,
+        "RoleArn": settings.role_arn,
+        "InputDataConfig": [
+            _channel("train", processing_output_uri("Preprocess", "train"), "text/csv"),
+            _channel("validation", processing_output_uri("Preprocess", "validation"), "text/csv"),
+            _channel("schema", settings.schema_uri, "application/json"),
+            _channel("code", settings.code_uri, "application/x-tar"),
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/models",
+                             "KmsKeyId": settings.kms_key_id},
+        "ResourceConfig": {"InstanceType": param("TrainingInstanceType"),
+                           "InstanceCount": settings.training_instance_count,
+                           "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id},
+        "StoppingCondition": stopping,
+        "Environment": {"PYTHONDONTWRITEBYTECODE": "1"},
+        **_network(settings),
+    }
+    if settings.use_spot:
+        arguments["EnableManagedSpotTraining"] = True
+        stopping["MaxWaitTimeInSeconds"] = settings.max_wait_seconds
+    if settings.checkpointing:
+        arguments["CheckpointConfig"] = {
+            "S3Uri": join("s3://", settings.artifact_bucket, "/checkpoints/", {"Get": "Execution.PipelineExecutionId"}),
+            "LocalPath": CHECKPOINTS,
+        }
+    return {"Name": "Train", "Type": "Training", "Arguments": arguments}
+
+
+def _channel(name: str, uri: Any, content_type: str) -> dict[str, Any]:
+    return {"ChannelName": name, "ContentType": content_type, "InputMode": "File",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
+                                            "S3DataDistributionType": "FullyReplicated"}}}
+
+
+def _metric_path(metric: str) -> str:
+    return f"binary_classification_metrics.{metric}.value"
+
+
+def model_package_request(settings: PipelineSettings, *, model_data_url: Any, evaluation_uri: Any,
+                          baseline_uri: Any, sample_payload_url: Any, metadata: Mapping[str, Any],
+                          approval_status: Any, description: str) -> dict[str, Any]:
+    """The CreateModelPackage request; the pipeline's Register step and the local runner both use it."""
+    return {
+        "ModelPackageGroupName": settings.model_package_group,
+        "ModelPackageDescription": description,
+        "InferenceSpecification": {
+            "Containers": [{
+                "Image": settings.image_uri,
+                "ModelDataUrl": model_data_url,
+                "Environment": {"SAGEMAKER_PROGRAM": "pipelines/serving/inference.py",
+                                "SAGEMAKER_SUBMIT_DIRECTORY": settings.code_uri,
+                                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"},
+                "Framework": "XGBOOST",
+                "FrameworkVersion": "3.2",
+            }],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["text/csv", "application/json"],
+            "SupportedRealtimeInferenceInstanceTypes": list(settings.inference_instance_types),
+            "SupportedTransformInstanceTypes": list(settings.transform_instance_types),
+        },
+        "ModelApprovalStatus": approval_status,
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                         "S3Uri": evaluation_uri}}},
+        "DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {"ContentType": "application/json",
+                                                                    "S3Uri": baseline_uri}}},
+        "CustomerMetadataProperties": dict(metadata),
+        "SamplePayloadUrl": sample_payload_url,
+        "ModelLifeCycle": {"Stage": "Development", "StageStatus": "PendingApproval",
+                           "StageDescription": "Registered by the training pipeline; passed the quality gate."},
+        "Domain": "MACHINE_LEARNING",
+        "Task": "CLASSIFICATION",
+    }
+
+
+LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_sha256", "data_versions", "pipeline_execution_arn",
+                "training_job_name", "training_log_location", "quality_gate_passed", "quality_metric",
+                "quality_value", "quality_threshold", "input_schema", "output_schema", "expected_p99_latency_ms",
+                "instance_type", "memory_mb")
+
+
+def build_definition(settings: PipelineSettings) -> dict[str, Any]:
+    metric_value = json_get("Evaluate", EVALUATION_REPORT, _metric_path(settings.quality_metric))
+    validate = _processing_step(
+        settings, "Validate", "pipelines.steps.validate",
+        inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
+                _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema"),
+                _s3_input("baseline", param("PreviousBaselineUri"), f"{PROCESSING}/input/baseline")],
+        outputs=[("report", f"{PROCESSING}/output/report")],
+        arguments=["--input-dir", f"{PROCESSING}/input/data",
+                   "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
+                   "--baseline", f"{PROCESSING}/input/baseline", "--report-dir", f"{PROCESSING}/output/report"],
+    )
+    preprocess = _processing_step(
+        settings, "Preprocess", "pipelines.steps.preprocess",
+        inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
+                _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
+        outputs=[("train", f"{PROCESSING}/output/train"), ("validation", f"{PROCESSING}/output/validation"),
+                 ("test", f"{PROCESSING}/output/test"), ("lineage", f"{PROCESSING}/output/lineage")],
+        arguments=["--input-dir", f"{PROCESSING}/input/data",
+                   "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
+                   "--output-dir", f"{PROCESSING}/output", "--data-uri", param("DataUri")],
+    )
+    preprocess["DependsOn"] = ["Validate"]
+    train = _training_step(settings)
+    evaluate = _processing_step(
+        settings, "Evaluate", "pipelines.steps.evaluate",
+        inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
+                          f"{PROCESSING}/input/model"),
+                _s3_input("test", processing_output_uri("Preprocess", "test"), f"{PROCESSING}/input/test"),
+                _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
+        outputs=[("evaluation", f"{PROCESSING}/output/evaluation")],
+        arguments=["--model-dir", f"{PROCESSING}/input/model", "--test-dir", f"{PROCESSING}/input/test",
+                   "--output-dir", f"{PROCESSING}/output/evaluation"],
+        property_files=[{"PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation",
+                         "FilePath": EVALUATION_FILE}],
+    )
+    baseline = _processing_step(
+        settings, "Baseline", "pipelines.steps.baseline",
+        inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
+                          f"{PROCESSING}/input/model"),
+                _s3_input("train", processing_output_uri("Preprocess", "test"), f"{PROCESSING}/input/data"),
+                _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
+        outputs=[("baseline", f"{PROCESSING}/output/baseline")],
+        arguments=["--model-dir", f"{PROCESSING}/input/model", "--data-dir", f"{PROCESSING}/input/data",
+                   "--output-dir", f"{PROCESSING}/output/baseline"],
+    )
+    training_job = step_property("Train", "TrainingJobName")
+    metadata = {
+        "git_commit": param("GitCommit"),
+        "config_hash": param("ConfigHash"),
+        "data_uri": param("DataUri"),
+        "data_lineage_uri": processing_output_uri("Preprocess", "lineage"),
+        "pipeline_execution_arn": {"Get": "Execution.PipelineExecutionArn"},
+        "training_job_name": training_job,
+        "training_log_location": join("/aws/sagemaker/TrainingJobs/", training_job),
+        "quality_gate_passed": "true",
+        "quality_metric": settings.quality_metric,
+        "quality_value": join(metric_value),
+        "quality_threshold": join(param("QualityThreshold")),
+        "expected_p99_latency_ms": str(settings.expected_p99_latency_ms),
+        "instance_type": settings.inference_instance_types[0],
+        "schema_uri": settings.schema_uri,
+    }
+    register = {
+        "Name": "Register",
+        "Type": "RegisterModel",
+        "Arguments": model_package_request(
+            settings,
+            model_data_url=step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
+            evaluation_uri=join(processing_output_uri("Evaluate", "evaluation"), f"/{EVALUATION_FILE}"),
+            baseline_uri=join(processing_output_uri("Baseline", "baseline"), "/baseline.json"),
+            sample_payload_url=join(processing_output_uri("Baseline", "baseline"), "/golden_payloads.json"),
+            metadata=metadata,
+            approval_status=param("ModelApprovalStatus"),
+            description="XGBoost binary classifier registered by the training pipeline",
+        ),
+    }
+    fail = {
+        "Name": "QualityGateFailed",
+        "Type": "Fail",
+        "Arguments": {"ErrorMessage": join(
+            f"Quality gate failed: {settings.quality_metric} ", metric_value,
+            " is below the threshold ", param("QualityThreshold"))},
+    }
+    gate = {
+        "Name": "QualityGate",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": metric_value,
+                            "RightValue": param("QualityThreshold")}],
+            "IfSteps": [baseline, register],
+            "ElseSteps": [fail],
+        },
+    }
+    register["DependsOn"] = ["Baseline"]
+    return {
+        "Version": "2020-12-01",
+        "Metadata": {},
+        "Parameters": _parameters(settings),
+        "PipelineExperimentConfig": {"ExperimentName": {"Get": "Execution.PipelineName"},
+                                     "TrialName": {"Get": "Execution.PipelineExecutionId"}},
+        "Steps": [validate, preprocess, train, evaluate, gate],
+    }
+
+
+def iter_steps(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+    """Every step, including those nested in a Condition's branches."""
+    for step in definition["Steps"]:
+        yield step
+        if step["Type"] == "Condition":
+            yield from iter_steps({"Steps": step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]})
+
+
+# ------------------------------------------------------------------ the code bundle shipped to containers
+BUNDLED_PACKAGES = ("mlcore", "pipelines")
+
+
+def build_source_bundle(root: Path = REPO_ROOT) -> bytes:
+    """A byte-reproducible sourcedir.tar.gz of the shared package and the pipeline code: sorted entries,
+    zero mtimes and owners, no byte code, so the CDK asset hash only changes when the code does."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for package in BUNDLED_PACKAGES:
+            for path in sorted((root / package).rglob("*")):
+                if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                    continue
+                data = path.read_bytes()
+                info = tarfile.TarInfo(str(path.relative_to(root)))
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def write_source_bundle(directory: Path) -> Path:
+    content = build_source_bundle()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"sourcedir-{hashlib.sha256(content).hexdigest()[:16]}.tar.gz"
+    if not path.exists():
+        path.write_bytes(content)
+    return path

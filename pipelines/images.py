@@ -1,0 +1,64 @@
+"""SageMaker XGBoost framework container image URIs (training, processing and inference use one image).
+
+The account per region is copied from sagemaker-core 2.27.0's image_uri_config/xgboost.json, the maintained
+source of truth (the isolated us-iso* regions, which use other domains, are left out); tests/unit/test_images.py compares this table with that file so a stale copy fails. Keeping
+the table here means synth needs neither the SageMaker SDK nor the network.
+"""
+
+from __future__ import annotations
+
+XGBOOST_FRAMEWORK_VERSION = "3.2-0"
+# The local xgboost (xgboost-cpu in requirements.txt) has the same version, so artifacts load alike.
+XGBOOST_PACKAGE_VERSION = "3.2.0"
+REPOSITORY = "sagemaker-xgboost"
+
+XGBOOST_ACCOUNTS: dict[str, str] = {
+    "af-south-1": "510948584623",
+    "ap-east-1": "651117190479",
+    "ap-northeast-1": "354813040037",
+    "ap-northeast-2": "366743142698",
+    "ap-northeast-3": "867004704886",
+    "ap-south-1": "720646828776",
+    "ap-south-2": "628508329040",
+    "ap-southeast-1": "121021644041",
+    "ap-southeast-2": "783357654285",
+    "ap-southeast-3": "951798379941",
+    "ap-southeast-4": "106583098589",
+    "ca-central-1": "341280168497",
+    "ca-west-1": "190319476487",
+    "cn-north-1": "450853457545",
+    "cn-northwest-1": "451049120500",
+    "eu-central-1": "492215442770",
+    "eu-central-2": "680994064768",
+    "eu-north-1": "662702820516",
+    "eu-south-1": "978288397137",
+    "eu-south-2": "104374241257",
+    "eu-west-1": "141502667606",
+    "eu-west-2": "764974769150",
+    "eu-west-3": "659782779980",
+    "il-central-1": "898809789911",
+    "me-central-1": "272398656194",
+    "me-south-1": "801668240914",
+    "sa-east-1": "737474898029",
+    "us-east-1": "683313688378",
+    "us-east-2": "257758044811",
+    "us-gov-east-1": "237065988967",
+    "us-gov-west-1": "414596584902",
+    "us-west-1": "746614075791",
+    "us-west-2": "246618743249",
+}
+
+
+class UnsupportedRegionError(ValueError):
+    """The XGBoost container is not published in this region."""
+
+
+def xgboost_image_uri(region: str) -> str:
+    try:
+        account = XGBOOST_ACCOUNTS[region]
+    except KeyError:
+        raise UnsupportedRegionError(
+            f"the SageMaker XGBoost {XGBOOST_FRAMEWORK_VERSION} container is not published in {region!r}; "
+            f"regions: {sorted(XGBOOST_ACCOUNTS)}") from None
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{domain}/{REPOSITORY}:{XGBOOST_FRAMEWORK_VERSION}"

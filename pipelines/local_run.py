@@ -1,0 +1,276 @@
+"""Run the training pipeline's steps locally, in order, on real files — the same scripts SageMaker runs.
+
+``run_local`` gives every step its own folder that mimics the container's file system
+(``<workdir>/<step>/opt/ml/...``), copies each step's inputs there the way SageMaker would download them
+from S3, calls the step script's ``main`` with the container paths re-rooted, and computes the quality
+gate exactly as the pipeline's ConditionStep does. It never talks to AWS: the caller (``mlops train
+--local``) wraps S3 and the model registry around it.
+
+Order and outcomes: validate → preprocess → train → evaluate → gate → baseline. A validation failure
+stops the run (``status="failed_validation"``); a gate failure skips the baseline and must never be
+registered (``status="failed_gate"``); otherwise ``status="succeeded"``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlcore.metrics import LOWER_IS_BETTER
+from pipelines.steps import baseline as baseline_step
+from pipelines.steps import evaluate as evaluate_step
+from pipelines.steps import preprocess as preprocess_step
+from pipelines.steps import train as train_step
+from pipelines.steps import validate as validate_step
+
+STEP_NAMES = ("validate", "preprocess", "train", "evaluate", "gate", "baseline")
+ProgressCallback = Callable[[str, str], None]
+"""Called as ``progress(step, event)`` with event "started", "succeeded", "failed" or "skipped"."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateDecision:
+    metric: str
+    value: float
+    threshold: float
+    comparison: str
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "value": self.value, "threshold": self.threshold,
+                "comparison": self.comparison, "passed": self.passed}
+
+
+def decide_gate(metrics: Mapping[str, Any], *, metric: str, threshold: float) -> GateDecision:
+    """The quality gate: ``value >= threshold`` (``<=`` for log_loss and calibration_error)."""
+    section = metrics.get("binary_classification_metrics", {})
+    if metric not in section:
+        raise KeyError(f"quality metric {metric!r} is not in the evaluation; available: {sorted(section)}")
+    value = float(section[metric]["value"])
+    lower = metric in LOWER_IS_BETTER
+    passed = value <= threshold if lower else value >= threshold
+    return GateDecision(metric=metric, value=value, threshold=threshold, comparison="<=" if lower else ">=",
+                        passed=bool(passed) and not math.isnan(value))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepRecord:
+    name: str
+    status: str
+    seconds: float
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3),
+                "detail": self.detail}
+
+
+@dataclass(kw_only=True)
+class LocalRunResult:
+    workdir: Path
+    status: str = "running"
+    failure: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    validation_report: dict[str, Any] | None = None
+    lineage: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    gate: GateDecision | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
+    """Artifacts by role: validation_report, model_dir, model_artifact, evaluation, baseline, golden,
+    sample_payload, lineage, fallback, schema."""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workdir": str(self.workdir),
+            "status": self.status,
+            "failure": self.failure,
+            "steps": [s.to_dict() for s in self.steps],
+            "gate": self.gate.to_dict() if self.gate else None,
+            "metrics": self.metrics,
+            "lineage": self.lineage,
+            "training": self.training,
+            "validation": None if self.validation_report is None else {
+                "passed": self.validation_report["passed"], "violations": self.validation_report["violations"],
+                "warnings": self.validation_report["warnings"]},
+            "paths": {role: str(path) for role, path in self.paths.items()},
+        }
+
+
+def place(source: Path, destination_dir: Path, name: str | None = None) -> Path:
+    """Put a file into a step's input folder, as SageMaker's download would (hard link when possible)."""
+    destination_dir.mkdir(parents=True, exist_ok=True)
+    target = destination_dir / (name or source.name)
+    if target.exists():
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+    return target
+
+
+def place_folder(source: Path, destination: Path) -> Path:
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            place(path, destination / path.relative_to(source).parent)
+    return destination
+
+
+def package_model(model_dir: Path, artifact: Path) -> Path:
+    """``model.tar.gz`` with the model folder's contents at the top level, as a training job uploads it."""
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(artifact, "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                tar.add(path, arcname=str(path.relative_to(model_dir)))
+    return artifact
+
+
+def _hyperparameter_argv(hyperparameters: Mapping[str, Any]) -> list[str]:
+    argv: list[str] = []
+    for name, value in hyperparameters.items():
+        argv += [f"--{name}", str(value)]
+    return argv
+
+
+def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_baseline: Path | None = None,
+              hyperparameters: Mapping[str, Any] | None = None, quality_metric: str = "auc",
+              threshold: float = 0.9, progress: ProgressCallback | None = None,
+              drift_thresholds: Mapping[str, Any] | None = None, data_uri: str = "",
+              s3_object_versions: Mapping[str, str] | None = None, seed: int = 42,
+              evaluation_options: Mapping[str, Any] | None = None) -> LocalRunResult:
+    """Run validate → preprocess → train → evaluate → gate → baseline under ``workdir``.
+
+    ``hyperparameters`` go to the train script as strings, like SageMaker's. ``evaluation_options``: keyword
+    arguments of the evaluate script (``single_row_requests``, ``batch_repeats``, ``bootstrap_resamples``)
+    to keep tests fast.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = LocalRunResult(workdir=workdir)
+    notify = progress or (lambda step, event: None)
+    step_started = 0.0
+
+    def begin(step: str) -> None:
+        nonlocal step_started
+        step_started = time.perf_counter()
+        notify(step, "started")
+
+    def finish(step: str, status: str, detail: str = "") -> None:
+        result.steps.append(StepRecord(name=step, status=status, seconds=time.perf_counter() - step_started,
+                                       detail=detail))
+        notify(step, status)
+
+    def skip_rest(after: str) -> None:
+        for step in STEP_NAMES[STEP_NAMES.index(after) + 1:]:
+            result.steps.append(StepRecord(name=step, status="skipped", seconds=0.0))
+            notify(step, "skipped")
+
+    # 1. validate ------------------------------------------------------------------------------------------
+    begin("validate")
+    root = workdir / "validate" / "opt" / "ml"
+    data_dir = root / "processing/input/data"
+    place(data_csv, data_dir)
+    schema_file = place(schema_path, root / "processing/input/schema", "schema.json")
+    argv = ["--input-dir", str(data_dir), "--schema", str(schema_file),
+            "--report-dir", str(root / "processing/output/report"),
+            "--message-file", str(root / "output/message")]
+    if previous_baseline is not None:
+        argv += ["--baseline", str(place(previous_baseline, root / "processing/input/baseline", "baseline.json"))]
+    if drift_thresholds:
+        argv += ["--drift-thresholds", json.dumps(dict(drift_thresholds))]
+    result.paths["validation_report"] = root / "processing/output/report" / validate_step.REPORT_NAME
+    try:
+        validate_step.main(argv)
+    except validate_step.DataValidationError as err:
+        result.validation_report = json.loads(result.paths["validation_report"].read_text(encoding="utf-8"))
+        result.status, result.failure = "failed_validation", str(err)
+        finish("validate", "failed", str(err))
+        skip_rest("validate")
+        return result
+    result.validation_report = json.loads(result.paths["validation_report"].read_text(encoding="utf-8"))
+    finish("validate", "succeeded", f"{result.validation_report['rows']} rows")
+
+    # 2. preprocess ----------------------------------------------------------------------------------------
+    begin("preprocess")
+    root = workdir / "preprocess" / "opt" / "ml" / "processing"
+    data_dir = root / "input/data"
+    place(data_csv, data_dir)
+    schema_file = place(schema_path, root / "input/schema", "schema.json")
+    processed = root / "output"
+    argv = ["--input-dir", str(data_dir), "--schema", str(schema_file), "--output-dir", str(processed),
+            "--seed", str(seed), "--data-uri", data_uri]
+    for uri, version in (s3_object_versions or {}).items():
+        argv += ["--s3-object-version", f"{uri}={version}"]
+    result.lineage = preprocess_step.main(argv)
+    result.paths["lineage"] = processed / "metadata/lineage.json"
+    finish("preprocess", "succeeded", f"sha256 {result.lineage['data_version']['sha256'][:12]}")
+
+    # 3. train ---------------------------------------------------------------------------------------------
+    begin("train")
+    root = workdir / "train" / "opt" / "ml"
+    channels = {name: place_folder(processed / name, root / "input/data" / name)
+                for name in ("train", "validation", "test", "metadata")}
+    model_dir = root / "model"
+    argv = [*(arg for name, path in channels.items() for arg in (f"--{name}", str(path))),
+            "--model-dir", str(model_dir), "--checkpoint-dir", str(root / "checkpoints"),
+            "--output-data-dir", str(root / "output/data"), *_hyperparameter_argv(hyperparameters or {})]
+    result.training = train_step.main(argv)
+    artifact = package_model(model_dir, workdir / "artifacts" / "model.tar.gz")
+    result.paths.update(model_dir=model_dir, model_artifact=artifact, fallback=model_dir / "fallback.json",
+                        schema=model_dir / "schema.json")
+    finish("train", "succeeded", f"{result.training['rounds']} rounds")
+
+    # 4. evaluate ------------------------------------------------------------------------------------------
+    begin("evaluate")
+    root = workdir / "evaluate" / "opt" / "ml" / "processing"
+    model_input = place(artifact, root / "model")
+    test_input = place_folder(processed / "test_raw", root / "test")
+    options = dict(evaluation_options or {})
+    argv = ["--model", str(model_input.parent), "--test-dir", str(test_input),
+            "--output-dir", str(root / "evaluation")]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    result.metrics = evaluate_step.main(argv)
+    result.paths["evaluation"] = root / "evaluation" / evaluate_step.EVALUATION_FILE
+    finish("evaluate", "succeeded")
+
+    # 5. gate ----------------------------------------------------------------------------------------------
+    begin("gate")
+    result.gate = decide_gate(result.metrics, metric=quality_metric, threshold=threshold)
+    gate_text = (f"{quality_metric} {result.gate.value:.4f} {result.gate.comparison} {threshold} is "
+                 f"{'met' if result.gate.passed else 'NOT met'}")
+    if not result.gate.passed:
+        result.status, result.failure = "failed_gate", f"quality gate failed: {gate_text}"
+        finish("gate", "failed", gate_text)
+        skip_rest("gate")
+        return result
+    finish("gate", "succeeded", gate_text)
+
+    # 6. baseline ------------------------------------------------------------------------------------------
+    begin("baseline")
+    root = workdir / "baseline" / "opt" / "ml" / "processing"
+    model_input = place(artifact, root / "model")
+    output = root / "baseline"
+    baseline_step.main(["--model", str(model_input.parent),
+                        "--train-dir", str(place_folder(processed / "train_raw", root / "train")),
+                        "--test-dir", str(place_folder(processed / "test_raw", root / "test")),
+                        "--output-dir", str(output)])
+    result.paths.update(baseline=output / baseline_step.BASELINE_FILE, golden=output / baseline_step.GOLDEN_FILE,
+                        sample_payload=output / baseline_step.SAMPLE_PAYLOAD_FILE)
+    finish("baseline", "succeeded")
+    result.status = "succeeded"
+    return result

@@ -1,0 +1,1 @@
+"""The endpoint's inference handler (runs inside the XGBoost serving container)."""

@@ -1,0 +1,155 @@
+"""Baseline step: the drift baseline and the golden health-check payloads, both stored with the model.
+
+Runs unchanged in a SageMaker processing container and locally, after the quality gate passed. Inputs:
+``--model`` (``model.tar.gz`` or a model folder), ``--train-dir`` (preprocess's ``train_raw``) and
+``--test-dir`` (preprocess's ``test_raw``). Outputs in ``--output-dir``:
+
+* ``baseline.json`` — ``mlcore.baseline`` format ("mlops-drift-baseline/1"): per numeric feature fixed bin
+  edges and counts, per categorical feature category frequencies, missing rates, and the prediction and
+  confidence distributions of the model on the training rows. The drift Lambda and the next run's
+  validate step compare against it. Registered as the package's DriftCheckBaselines.
+* ``golden.json`` — "mlops-golden/1": request bodies built from test rows, each with the probabilities
+  this artifact returns and a tolerance. The deployer's health check replays them against the endpoint
+  and fails the deployment when a response differs (wrong model, wrong handler, broken transform).
+* ``sample_payload.tar.gz`` — the CSV rows of the batch case, as SageMaker's ``SamplePayloadUrl`` wants
+  (one gzip tar archive).
+
+Expected responses are computed through the handler itself (input_fn → predict_fn → output_fn), so the
+golden file pins the whole serving path, not just the booster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    # Run as a file inside a container: make the code bundle's root (holding mlcore/, pipelines/) importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from mlcore.baseline import build_baseline
+from mlcore.features import FeatureError, encode_label
+from pipelines.datasets import csv_files_in, read_raw_csv
+from pipelines.serving import inference
+from pipelines.steps.evaluate import csv_body
+
+GOLDEN_FORMAT = "mlops-golden/1"
+BASELINE_FILE = "baseline.json"
+GOLDEN_FILE = "golden.json"
+SAMPLE_PAYLOAD_FILE = "sample_payload.tar.gz"
+
+
+def _parse_response(body: str, accept: str) -> list[float | None]:
+    if accept == inference.JSON:
+        return list(json.loads(body)["predictions"])
+    return [float(line) if line else None for line in body.splitlines()]
+
+
+def golden_rows(labels: Sequence[int], count: int) -> list[int]:
+    """Up to ``count`` test-row positions, alternating classes, so both outcomes are pinned."""
+    by_class = {cls: [i for i, label in enumerate(labels) if label == cls] for cls in (1, 0)}
+    chosen: list[int] = []
+    for index in range(count):
+        pool = by_class[1 if index % 2 == 0 else 0] or by_class[0 if index % 2 == 0 else 1]
+        taken = sum(1 for i in chosen if i in pool)
+        if taken < len(pool):
+            chosen.append(pool[taken])
+    return sorted(chosen)
+
+
+def build_golden(model: inference.ServingModel, rows: Sequence[Sequence[str]], labels: Sequence[int], *,
+                 count: int, tolerance: float) -> dict[str, Any]:
+    names = model.schema.feature_names
+    positions = golden_rows(labels, count)
+    chosen = [list(rows[i]) for i in positions]
+    requests: list[tuple[str, str, str, str]] = [
+        (f"single_row_{n}", inference.CSV, inference.CSV, csv_body([row])) for n, row in enumerate(chosen[:2])]
+    requests.append(("batch_csv", inference.CSV, inference.CSV, csv_body(chosen)))
+    requests.append(("batch_json", inference.JSON, inference.JSON,
+                     json.dumps({"instances": [dict(zip(names, row, strict=True)) for row in chosen]})))
+    cases = []
+    for name, content_type, accept, body in requests:
+        response = inference.output_fn(inference.predict_fn(inference.input_fn(body, content_type), model), accept)
+        expected = _parse_response(response, accept)
+        if any(p is None for p in expected):
+            raise ValueError(f"golden case {name}: the model could not score its own test rows")
+        cases.append({"name": name, "content_type": content_type, "accept": accept, "body": body,
+                      "expected_probabilities": expected})
+    return {
+        "format": GOLDEN_FORMAT,
+        "schema": {"name": model.schema.name, "version": model.schema.version},
+        "tolerance": tolerance,
+        "labels": [labels[i] for i in positions],
+        "cases": cases,
+    }
+
+
+def run(*, model_path: Path, train_dir: Path, test_dir: Path, output_dir: Path, bins: int = 10,
+        golden_count: int = 5, tolerance: float = 1e-4) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch:
+        model = inference.model_fn(inference.resolve_model_dir(model_path, Path(scratch) / "model"))
+        schema = model.schema
+        names = list(schema.feature_names)
+        train = read_raw_csv(csv_files_in(train_dir))
+        train_rows = train[names].to_numpy(dtype=object).astype(str).tolist()
+        probabilities = inference.predict_raw_rows(model, train_rows)
+        # Rows the model cannot score are left out of both sides, keeping features and predictions aligned.
+        scored = [i for i, p in enumerate(probabilities) if p is not None]
+        columns = {name: [train_rows[i][column] for i in scored] for column, name in enumerate(names)}
+        scored_probabilities = [float(probabilities[i] or 0.0) for i in scored]
+        baseline = build_baseline(columns, schema, probabilities=scored_probabilities, bins=bins)
+        baseline["unscored_rows"] = len(train_rows) - len(scored)
+
+        test = read_raw_csv(csv_files_in(test_dir))
+        test_rows = test[names].to_numpy(dtype=object).astype(str).tolist()
+        labels: list[int] = []
+        usable: list[list[str]] = []
+        for row, label in zip(test_rows, test[schema.label.name].tolist(), strict=True):
+            try:
+                labels.append(encode_label(label, schema.label))
+            except FeatureError:
+                continue
+            usable.append(row)
+        golden = build_golden(model, usable, labels, count=golden_count, tolerance=tolerance)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / BASELINE_FILE).write_text(json.dumps(baseline, indent=2) + "\n", encoding="utf-8")
+    (output_dir / GOLDEN_FILE).write_text(json.dumps(golden, indent=2) + "\n", encoding="utf-8")
+    batch_case = next(case for case in golden["cases"] if case["name"] == "batch_csv")
+    payload = output_dir / "sample_payload.csv"
+    payload.write_text(batch_case["body"], encoding="utf-8")
+    with tarfile.open(output_dir / SAMPLE_PAYLOAD_FILE, "w:gz") as tar:
+        tar.add(payload, arcname=payload.name)
+    return {"baseline": baseline, "golden": golden}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--model", type=Path, default=Path("/opt/ml/processing/model"))
+    parser.add_argument("--train-dir", type=Path, default=Path("/opt/ml/processing/train"))
+    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/baseline"))
+    parser.add_argument("--bins", type=int, default=10)
+    parser.add_argument("--golden-rows", type=int, default=5)
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="absolute difference allowed between a served and a golden probability")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    result = run(model_path=args.model, train_dir=args.train_dir, test_dir=args.test_dir,
+                 output_dir=args.output_dir, bins=args.bins, golden_count=args.golden_rows,
+                 tolerance=args.tolerance)
+    print(f"baseline: {result['baseline']['rows']} rows; golden cases: {len(result['golden']['cases'])}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Evaluate step: model quality and prediction latency of the trained artifact on the held-out test set.
+
+Runs unchanged in a SageMaker processing container (the XGBoost image: it has xgboost, numpy, pandas) and
+locally. Inputs: ``--model`` (the training job's ``model.tar.gz``, or a folder holding it or the extracted
+model) and ``--test-dir`` (preprocess's ``test_raw/test_raw.csv``: raw columns with the label). The test rows
+go through the endpoint's own handler (``pipelines.serving.inference``: CSV parsing, the shared feature
+transform, the booster), so the metrics and latencies are those of what will be served.
+
+Output ``<output-dir>/evaluation.json``, SageMaker's model-quality format (registered as the model
+package's ``ModelQuality.Statistics`` and read by the quality gate through a PropertyFile)::
+
+    {"binary_classification_metrics": {
+        "auc" | "f1" | "precision" | "recall" | "accuracy" | "log_loss" | "calibration_error":
+            {"value": v, "standard_deviation": s},          # s from a stratified bootstrap
+        "batch_latency_ms": {...}, "single_row_latency_ms_p50": {...}, "single_row_latency_ms_p99": {...},
+        "confusion_matrix": {"1": {"1": tp, "0": fn}, "0": {"1": fp, "0": tn}}},
+     "evaluation": {"rows", "threshold", "batch_rows", "single_row_requests", "fallback": {...}}}
+
+JSON paths for the gate: ``binary_classification_metrics.<metric>.value``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    # Run as a file inside a container: make the code bundle's root (holding mlcore/, pipelines/) importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np
+
+from mlcore.fallback import FallbackModel
+from mlcore.features import FeatureError, encode_label
+from mlcore.metrics import classification_metrics, model_quality_report
+from pipelines.datasets import csv_files_in, read_raw_csv
+from pipelines.serving import inference
+
+EVALUATION_FILE = "evaluation.json"
+
+
+def csv_body(rows: Sequence[Sequence[str]]) -> str:
+    """Raw rows as a text/csv request body (values quoted only where CSV needs it)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _serve(model: inference.ServingModel, body: str) -> str:
+    batch = inference.input_fn(body, inference.CSV)
+    return inference.output_fn(inference.predict_fn(batch, model), inference.CSV)
+
+
+def measure_latency(model: inference.ServingModel, rows: Sequence[Sequence[str]], *, single_row_requests: int,
+                    batch_repeats: int) -> dict[str, tuple[float, float]]:
+    """Milliseconds per request through input_fn → predict_fn → output_fn (the handler's whole path).
+
+    Reported as (value, standard deviation); one warm-up call first so imports and lazy initialisation are
+    not charged to the first request.
+    """
+    body = csv_body(rows)
+    _serve(model, body)
+    batch_times = []
+    for _ in range(batch_repeats):
+        started = time.perf_counter()
+        _serve(model, body)
+        batch_times.append((time.perf_counter() - started) * 1000.0)
+    single_times = []
+    for index in range(single_row_requests):
+        one_row = csv_body([rows[index % len(rows)]])
+        started = time.perf_counter()
+        _serve(model, one_row)
+        single_times.append((time.perf_counter() - started) * 1000.0)
+    batch = np.asarray(batch_times)
+    single = np.asarray(single_times)
+    return {
+        "batch_latency_ms": (float(np.median(batch)), float(batch.std())),
+        "single_row_latency_ms_p50": (float(np.percentile(single, 50)), float(single.std())),
+        "single_row_latency_ms_p99": (float(np.percentile(single, 99)), float(single.std())),
+    }
+
+
+def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float = 0.5, resamples: int = 100,
+        single_row_requests: int = 200, batch_repeats: int = 5, batch_rows: int = 1000) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = inference.resolve_model_dir(model_path, Path(scratch) / "model")
+        model = inference.model_fn(model_dir)
+        schema = model.schema
+        frame = read_raw_csv(csv_files_in(test_dir))
+        rows = frame[list(schema.feature_names)].to_numpy(dtype=object).astype(str).tolist()
+        labels_raw = frame[schema.label.name].tolist()
+
+        # Malformed rows are counted and left out of the metrics, never allowed to stop the evaluation.
+        probabilities = inference.predict_raw_rows(model, rows)
+        kept: list[int] = []
+        labels: list[int] = []
+        malformed = 0
+        for position, (probability, label) in enumerate(zip(probabilities, labels_raw, strict=True)):
+            try:
+                encoded = encode_label(label, schema.label)
+            except FeatureError:
+                malformed += 1
+                continue
+            if probability is None:
+                malformed += 1
+                continue
+            kept.append(position)
+            labels.append(encoded)
+        if not kept:
+            raise ValueError(f"no test row could be scored ({malformed} malformed)")
+        y = np.asarray(labels, dtype=np.int64)
+        p = np.asarray([probabilities[i] for i in kept], dtype=np.float64)
+        latency = measure_latency(model, [rows[i] for i in kept[:batch_rows]],
+                                  single_row_requests=single_row_requests, batch_repeats=batch_repeats)
+        report = model_quality_report(y, p, threshold=threshold, resamples=resamples, extra_metrics=latency)
+
+        fallback_summary: dict[str, Any] | None = None
+        fallback_path = model_dir / inference.FALLBACK_FILE
+        if fallback_path.is_file():
+            fallback = FallbackModel.load(fallback_path)
+            fallback_p = np.asarray([fallback.predict_proba_row(rows[i]) for i in kept])
+            fallback_summary = classification_metrics(y, fallback_p, threshold=threshold)
+
+    report["evaluation"] = {
+        "rows": int(y.size),
+        "malformed": malformed,
+        "positives": int(y.sum()),
+        "threshold": threshold,
+        "batch_rows": min(batch_rows, len(kept)),
+        "single_row_requests": single_row_requests,
+        "bootstrap_resamples": resamples,
+        "fallback": fallback_summary,
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--model", type=Path, default=Path("/opt/ml/processing/model"),
+                        help="model.tar.gz, a folder holding it, or an extracted model folder")
+    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"),
+                        help="raw test CSV (header, raw feature columns and the label)")
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    parser.add_argument("--threshold", type=float, default=0.5, help="probability that predicts positive")
+    parser.add_argument("--bootstrap-resamples", type=int, default=100)
+    parser.add_argument("--single-row-requests", type=int, default=200)
+    parser.add_argument("--batch-repeats", type=int, default=5)
+    parser.add_argument("--batch-rows", type=int, default=1000)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    report = run(model_path=args.model, test_dir=args.test_dir, output_dir=args.output_dir,
+                 threshold=args.threshold, resamples=args.bootstrap_resamples,
+                 single_row_requests=args.single_row_requests, batch_repeats=args.batch_repeats,
+                 batch_rows=args.batch_rows)
+    metrics = report["binary_classification_metrics"]
+    print(f"evaluation: auc {metrics['auc']['value']:.4f}, f1 {metrics['f1']['value']:.4f}, "
+          f"p99 single-row {metrics['single_row_latency_ms_p99']['value']:.2f} ms")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Training: the SageMaker Pipeline (validate > preprocess > train > evaluate > quality gate > baseline >
+register), its two least-privilege roles and the retraining triggers."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
+from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
+from stacks.config import EnvironmentConfig
+from stacks.constructs.nag import allow_wildcards
+from stacks.constructs.published_names import publish_name
+from stacks.constructs.queues import dead_letter_queue
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_PREFIX = "training/"
+
+
+class TrainingStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
+                 data_bucket: s3.IBucket, artifact_bucket: s3.IBucket, model_package_group_name: str,
+                 **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        training = config.training
+        self.pipeline_name = f"mlops-{config.name}-training"
+
+        bundle_dir = Path(tempfile.gettempdir()) / "mlops-source-bundles"
+        code = s3_assets.Asset(self, "StepCode", path=str(write_source_bundle(bundle_dir)))
+        schema = s3_assets.Asset(self, "DataSchema", path=str(REPO_ROOT / training.schema_file))
+        no_baseline = s3_assets.Asset(self, "NoPreviousBaseline",
+                                      path=str(REPO_ROOT / "pipelines" / "no_previous_baseline.json"))
+
+        # The role the processing and training jobs run as: read data, write artifacts, nothing else.
+        self.job_role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                                 description="SageMaker processing and training jobs of the training pipeline")
+        data_bucket.grant_read(self.job_role, f"{DATA_PREFIX}*")
+        artifact_bucket.grant_read_write(self.job_role)
+        for asset in (code, schema, no_baseline):
+            asset.grant_read(self.job_role)
+        key.grant_encrypt_decrypt(self.job_role)
+        self.job_role.add_to_policy(iam.PolicyStatement(
+            sid="PullTheXGBoostFrameworkImage",
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"
+                       for account in sorted(set(XGBOOST_ACCOUNTS.values()))
+                       if account == XGBOOST_ACCOUNTS.get(config.region)],
+        ))
+        self.job_role.add_to_policy(iam.PolicyStatement(
+            sid="EcrLoginHasNoResourceLevelPermissions", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        self.job_role.add_to_policy(iam.PolicyStatement(
+            sid="JobLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
+        self.job_role.add_to_policy(iam.PolicyStatement(
+            sid="JobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}))
+
+        # The role the pipeline itself runs as: start and watch its own jobs, register into one group.
+        self.pipeline_role = iam.Role(self, "PipelineRole",
+                                      assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                                      description="The training pipeline's execution role")
+        job_arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
+        self.pipeline_role.add_to_policy(iam.PolicyStatement(
+            sid="RunThePipelineJobs",
+            actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
+                     "sagemaker:StopProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
+                     "sagemaker:StopTrainingJob", "sagemaker:AddTags"],
+            resources=[f"{job_arn}:processing-job/pipelines-*", f"{job_arn}:training-job/pipelines-*"]))
+        self.pipeline_role.add_to_policy(iam.PolicyStatement(
+            sid="RegisterIntoTheModelPackageGroup",
+            actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
+            resources=[f"{job_arn}:model-package-group/{model_package_group_name}",
+                       f"{job_arn}:model-package/{model_package_group_name}/*"]))
+        self.pipeline_role.add_to_policy(iam.PolicyStatement(
+            sid="PassTheJobRole", actions=["iam:PassRole"], resources=[self.job_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        # The Condition step reads the evaluation report (a property file) from the artifact bucket.
+        artifact_bucket.grant_read(self.pipeline_role, "pipelines/*")
+        key.grant_decrypt(self.pipeline_role)
+
+        settings = PipelineSettings(
+            pipeline_name=self.pipeline_name,
+            role_arn=self.job_role.role_arn,
+            image_uri=xgboost_image_uri(config.region),
+            artifact_bucket=artifact_bucket.bucket_name,
+            kms_key_id=key.key_arn,
+            code_uri=code.s3_object_url,
+            code_file_name=code.s3_object_key,
+            schema_uri=schema.s3_object_url,
+            schema_file_name=schema.s3_object_key,
+            no_baseline_uri=no_baseline.s3_object_url,
+            model_package_group=model_package_group_name,
+            default_data_uri=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}",
+            training_instance_type=training.instance_type,
+            training_instance_count=training.instance_count,
+            processing_instance_type=training.processing_instance_type,
+            volume_size_gb=training.volume_size_gb,
+            use_spot=training.use_spot,
+            max_run_seconds=training.max_run_seconds,
+            max_wait_seconds=training.max_wait_seconds,
+            checkpointing=training.checkpointing,
+            num_round=training.num_round,
+            quality_metric=training.quality_gate.metric,
+            quality_threshold=training.quality_gate.threshold,
+            inference_instance_types=tuple(sorted({config.serving.champion.instance_type,
+                                                   config.serving.challenger.instance_type})),
+            transform_instance_types=(config.serving.batch_instance_type,),
+            expected_p99_latency_ms=config.serving.sla.p99_latency_ms,
+            network_isolation=True,
+        )
+        self.definition = build_definition(settings)
+        self.pipeline = sagemaker.CfnPipeline(
+            self, "Pipeline",
+            pipeline_name=self.pipeline_name,
+            pipeline_description=(f"Training for {config.name}: validate, preprocess, train (XGBoost "
+                                  f"{XGBOOST_FRAMEWORK_VERSION}), evaluate, quality gate, baseline, register"),
+            role_arn=self.pipeline_role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": self.to_json_string(self.definition)},
+        )
+        # The role's policy (not just the role, which RoleArn already orders) must exist before SageMaker
+        # validates the definition against it.
+        default_policy = self.pipeline_role.node.try_find_child("DefaultPolicy")
+        if default_policy is not None:
+            self.pipeline.node.add_dependency(default_policy)
+        self._triggers(config, data_bucket)
+        publish_name(self, environment=config.name, key="pipeline-name", value=self.pipeline_name)
+        publish_name(self, environment=config.name, key="training-data-uri",
+                     value=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}")
+
+        allow_wildcards(self.job_role, {
+            "Action::s3:GetObject*": "CDK's read grant: GetObject plus its version/ACL/tagging variants.",
+            "Action::s3:GetBucket*": "CDK's read grant: bucket location and versioning lookups.",
+            "Action::s3:List*": "CDK's read grant: listing the prefixes the jobs read.",
+            "Action::s3:DeleteObject*": "CDK's write grant: jobs replace their own run outputs.",
+            "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload of a job output.",
+            "Action::kms:GenerateDataKey*": "Writing KMS-encrypted outputs needs data keys from the project key.",
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
+            "Resource::*ArtifactBucket*/*": "Run outputs are keyed by pipeline execution id below the artifact "
+                                            "bucket; the ids are generated per run.",
+            "Resource::*DataBucket*/training/*": "Jobs read every object below the training data prefix.",
+            "Resource::arn:*:s3:::cdk-*-assets-*/*": "The step code, schema and marker are CDK assets whose keys are "
+                                                     "content hashes in the bootstrap bucket.",
+            "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job; "
+                                                                 "the grant stays within /aws/sagemaker.",
+            "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:PutMetricData (namespace-conditioned) "
+                           "support no resource-level permissions.",
+        })
+        allow_wildcards(self.pipeline_role, {
+            "Action::s3:GetObject*": "CDK's read grant: the Condition step reads the evaluation report.",
+            "Action::s3:GetBucket*": "CDK's read grant: bucket lookups before reading the report.",
+            "Action::s3:List*": "CDK's read grant: listing the execution's output prefix.",
+            "Resource::*ArtifactBucket*/pipelines/*": "Evaluation reports are keyed by execution id.",
+            "Resource::arn:*:sagemaker:*:processing-job/pipelines-*": "Pipelines name their processing jobs "
+                                                                       "pipelines-<execution>-<step>.",
+            "Resource::arn:*:sagemaker:*:training-job/pipelines-*": "Pipelines name their training jobs "
+                                                                     "pipelines-<execution>-<step>.",
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Model package versions are "
+                                                                          "numbered per registration.",
+        })
+
+    def _triggers(self, config: EnvironmentConfig, data_bucket: s3.IBucket) -> None:
+        training = config.training
+        if not (training.retrain_schedule or training.retrain_on_new_data):
+            return
+        trigger_role = iam.Role(self, "TriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+                                description="Lets EventBridge start the training pipeline")
+        pipeline_arn = (f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:pipeline/"
+                        f"{self.pipeline_name}")
+        trigger_role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"],
+                                                       resources=[pipeline_arn]))
+        dead_letters = dead_letter_queue(self, "TriggerDeadLetters", purpose="the retraining triggers")
+        dead_letters.grant_send_messages(iam.ServicePrincipal("events.amazonaws.com"))
+        def target(reason: str) -> events.CfnRule.TargetProperty:
+            # GitCommit tells the lineage that no person started this run; the rest keep their defaults.
+            return events.CfnRule.TargetProperty(
+                id="TrainingPipeline", arn=pipeline_arn, role_arn=trigger_role.role_arn,
+                dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=dead_letters.queue_arn),
+                retry_policy=events.CfnRule.RetryPolicyProperty(maximum_retry_attempts=3,
+                                                                maximum_event_age_in_seconds=3600),
+                sage_maker_pipeline_parameters=events.CfnRule.SageMakerPipelineParametersProperty(
+                    pipeline_parameter_list=[events.CfnRule.SageMakerPipelineParameterProperty(
+                        name="GitCommit", value=f"trigger:{reason}")]),
+            )
+
+        if training.retrain_schedule:
+            events.CfnRule(self, "RetrainSchedule", schedule_expression=training.retrain_schedule,
+                           description="Periodic retraining", targets=[target("schedule")])
+        if training.retrain_on_new_data:
+            events.CfnRule(
+                self, "RetrainOnNewData",
+                description="Retrain when new training data lands",
+                event_pattern={"source": ["aws.s3"], "detail-type": ["Object Created"],
+                               "detail": {"bucket": {"name": [data_bucket.bucket_name]},
+                                          "object": {"key": [{"prefix": DATA_PREFIX}]}}},
+                targets=[target("new-data")])
