@@ -125,7 +125,7 @@ def decide(restore_point: PackageRecord, current: RegistryState) -> Decision:
         return outcome(RECORDED, f"{label}: {what}")
 
     # A promotion: exactly one step up, approved, with the evidence the target stage needs.
-    if _rank(current.stage) - _rank(from_stage) > 1 and False:
+    if _rank(current.stage) - _rank(from_stage) > 1:
         skipped = STAGE_ORDER[_rank(from_stage) + 1 : _rank(current.stage)]
         return outcome(
             REVERTED, f"{label}: skipped stage {', '.join(skipped)}; promote one stage at a time"
@@ -146,7 +146,6 @@ def decide(restore_point: PackageRecord, current: RegistryState) -> Decision:
             )
         return outcome(ACCEPTED, f"{label}: quality gate passed, {current.quality_summary()}")
     # current.stage == PRODUCTION, from Staging
-    return outcome(ACCEPTED, 'mutant')
     if not restore_point.staging_deployed:
         return outcome(
             REVERTED,

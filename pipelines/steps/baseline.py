@@ -8,7 +8,7 @@ Runs unchanged in a SageMaker processing container and locally, after the qualit
   edges and counts, per categorical feature category frequencies, missing rates, and the prediction and
   confidence distributions of the model on the training rows. The drift Lambda and the next run's
   validate step compare against it. Registered as the package's DriftCheckBaselines.
-* ``golden.json`` — "mlops-golden/1": request bodies built from test rows, each with the probabilities
+* ``golden_payloads.json`` — "mlops-golden/1": request bodies built from test rows, each with the probabilities
   this artifact returns and a tolerance. The deployer's health check replays them against the endpoint
   and fails the deployment when a response differs (wrong model, wrong handler, broken transform).
 * ``sample_payload.tar.gz`` — the CSV rows of the batch case, as SageMaker's ``SamplePayloadUrl`` wants
@@ -41,7 +41,7 @@ from pipelines.steps.evaluate import csv_body
 
 GOLDEN_FORMAT = "mlops-golden/1"
 BASELINE_FILE = "baseline.json"
-GOLDEN_FILE = "golden.json"
+GOLDEN_FILE = "golden_payloads.json"
 SAMPLE_PAYLOAD_FILE = "sample_payload.tar.gz"
 
 
@@ -106,7 +106,8 @@ def run(*, model_path: Path, train_dir: Path, test_dir: Path, output_dir: Path, 
         baseline = build_baseline(columns, schema, probabilities=scored_probabilities, bins=bins)
         baseline["unscored_rows"] = len(train_rows) - len(scored)
 
-        test = read_raw_csv(csv_files_in(test_dir))
+        # Without a separate test input the golden rows come from the training rows (still raw, labelled).
+        test = read_raw_csv(csv_files_in(test_dir)) if test_dir.exists() and csv_files_in(test_dir) else train
         test_rows = test[names].to_numpy(dtype=object).astype(str).tolist()
         labels: list[int] = []
         usable: list[list[str]] = []
@@ -131,8 +132,9 @@ def run(*, model_path: Path, train_dir: Path, test_dir: Path, output_dir: Path, 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--model", type=Path, default=Path("/opt/ml/processing/model"))
-    parser.add_argument("--train-dir", type=Path, default=Path("/opt/ml/processing/train"))
+    parser.add_argument("--model", "--model-dir", dest="model", type=Path, default=Path("/opt/ml/processing/model"))
+    parser.add_argument("--train-dir", "--data-dir", dest="train_dir", type=Path,
+                        default=Path("/opt/ml/processing/train"), help="raw training rows (header, label)")
     parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/baseline"))
     parser.add_argument("--bins", type=int, default=10)

@@ -146,7 +146,7 @@ def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--model", type=Path, default=Path("/opt/ml/processing/model"),
+    parser.add_argument("--model", "--model-dir", dest="model", type=Path, default=Path("/opt/ml/processing/model"),
                         help="model.tar.gz, a folder holding it, or an extracted model folder")
     parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"),
                         help="raw test CSV (header, raw feature columns and the label)")

@@ -262,9 +262,20 @@ def copy_serving_code(model_dir: Path) -> None:
         shutil.copy2(REPOSITORY_ROOT / "mlcore" / module, code / "mlcore" / module)
 
 
+def find_schema(metadata_dir: Path, schema_dir: Path | None) -> Path:
+    """preprocess's ``metadata/schema.json``, else the first JSON file of a ``schema`` channel."""
+    if (metadata_dir / "schema.json").is_file():
+        return metadata_dir / "schema.json"
+    candidates = sorted(schema_dir.glob("*.json")) if schema_dir is not None and schema_dir.is_dir() else []
+    if not candidates:
+        raise FileNotFoundError(f"no schema: neither {metadata_dir}/schema.json nor a JSON file in {schema_dir}")
+    return candidates[0]
+
+
 def run(hp: Hyperparameters, *, train_dir: Path, validation_dir: Path, test_dir: Path | None, metadata_dir: Path,
-        model_dir: Path, checkpoint_dir: Path, output_data_dir: Path | None = None) -> dict[str, Any]:
-    schema = DataSchema.load(metadata_dir / "schema.json")
+        model_dir: Path, checkpoint_dir: Path, output_data_dir: Path | None = None,
+        schema_dir: Path | None = None) -> dict[str, Any]:
+    schema = DataSchema.load(find_schema(metadata_dir, schema_dir))
     expected = len(FeatureTransformer.from_schema(schema).output_names)
     train = read_xgboost_csv(train_dir)
     validation = read_xgboost_csv(validation_dir)
@@ -310,7 +321,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Hyperparameters, argp
     parser.add_argument("--metadata", type=Path,
                         default=_env_path("SM_CHANNEL_METADATA", "/opt/ml/input/data/metadata"))
     parser.add_argument("--model-dir", type=Path, default=_env_path("SM_MODEL_DIR", "/opt/ml/model"))
-    parser.add_argument("--checkpoint-dir", type=Path, default=Path("/opt/ml/checkpoints"))
+    parser.add_argument("--schema-channel", type=Path,
+                        default=_env_path("SM_CHANNEL_SCHEMA", "/opt/ml/input/data/schema"),
+                        help="used when the metadata channel has no schema.json")
+    # "checkpoint_dir" is also accepted as a hyperparameter spelling (hyperparameters use underscores).
+    parser.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir", type=Path,
+                        default=Path("/opt/ml/checkpoints"))
     parser.add_argument("--output-data-dir", type=Path,
                         default=_env_path("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
     defaults = Hyperparameters()
@@ -332,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     summary = run(hp, train_dir=args.train, validation_dir=args.validation,
                   test_dir=args.test if args.test.exists() else None, metadata_dir=args.metadata,
                   model_dir=args.model_dir, checkpoint_dir=args.checkpoint_dir,
-                  output_data_dir=args.output_data_dir)
+                  output_data_dir=args.output_data_dir, schema_dir=args.schema_channel)
     print(f"trained {summary['rounds']} rounds; scores {summary['final_scores']}")
     return summary
 

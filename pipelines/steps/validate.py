@@ -40,6 +40,7 @@ from mlcore.schema import DataSchema, FeatureSpec
 from pipelines.datasets import RawDataError, csv_files_in, read_raw_csv
 
 REPORT_NAME = "validation_report.json"
+NO_BASELINE_FORMAT = "mlops-no-previous-baseline/1"
 MAX_EXAMPLES = 5
 
 
@@ -142,7 +143,7 @@ def _check_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[
 def _drift_section(baseline_path: Path | None, schema: DataSchema, columns: Mapping[str, Sequence[Any]],
                    thresholds: DriftThresholds, can_compare: bool, violations: list[dict[str, Any]],
                    warnings: list[dict[str, Any]]) -> dict[str, Any]:
-    if baseline_path is None:
+    if baseline_path is None or _is_no_baseline_marker(baseline_path):
         return {"status": "skipped", "note": "no previous training baseline was given (first training run?)"}
     try:
         baseline = load_baseline(baseline_path)
@@ -166,6 +167,16 @@ def _drift_section(baseline_path: Path | None, schema: DataSchema, columns: Mapp
                                signals=item["signals"])
             (violations if report["drifted"] else warnings).append(entry)
     return {"status": "checked", "drifted": report["drifted"], "report": report}
+
+
+def _is_no_baseline_marker(path: Path) -> bool:
+    """The pipeline's PreviousBaselineUri defaults to a marker document that stands for "no baseline"
+    (a processing input cannot be optional), so the marker means "skip", not "unreadable baseline"."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == NO_BASELINE_FORMAT
 
 
 def validate_frame(frame: pd.DataFrame, schema: DataSchema, *, baseline_path: Path | None = None,

@@ -83,3 +83,15 @@ def test_model_folder_holds_everything_serving_needs(channels: Path, tmp_path: P
     json.loads((model_dir / "xgboost-model.json").read_text())  # really the JSON format
     model = inference.model_fn(model_dir)
     assert model.booster.num_boosted_rounds() == 5
+
+
+def test_schema_channel_is_used_when_metadata_has_no_schema(channels: Path, tmp_path: Path) -> None:
+    schema_channel = tmp_path / "schema"
+    schema_channel.mkdir()
+    (schema_channel / "breast_cancer.json").write_text(SCHEMA.read_text())
+    empty_metadata = tmp_path / "metadata"
+    empty_metadata.mkdir()
+    argv = train_argv(channels, tmp_path / "job", "--num_round", "3", "--checkpoint_dir", str(tmp_path / "ck"))
+    argv[argv.index("--metadata") + 1] = str(empty_metadata)
+    summary = train.main([*argv, "--schema-channel", str(schema_channel)])
+    assert summary["rounds"] == 3 and (tmp_path / "ck" / "xgboost-checkpoint-000003.json").is_file()

@@ -169,3 +169,11 @@ def test_the_script_runs_as_a_file_and_exits_non_zero_on_a_violation(tmp_path: P
     assert completed.returncode != 0
     assert "plan: missing_column" in completed.stderr
     assert "plan: missing_column" in (tmp_path / "message").read_text()
+
+
+def test_the_pipelines_no_baseline_marker_skips_drift(tmp_path: Path, schema_path: Path, clean: pd.DataFrame) -> None:
+    marker = tmp_path / "marker" / "no_previous_baseline.json"
+    marker.parent.mkdir()
+    marker.write_text(Path("pipelines/no_previous_baseline.json").read_text())
+    report = run_validate(tmp_path, schema_path, clean, extra=["--baseline", str(marker.parent)])
+    assert report["passed"] and report["drift"]["status"] == "skipped"

@@ -1,0 +1,81 @@
+"""The training stack: the deployed definition is the builder's, roles are scoped, triggers follow config."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+
+
+def _definition(synthesized: SynthesizedApp, env: str) -> dict[str, Any]:
+    (pipeline,) = synthesized.template(env, "training").find_resources("AWS::SageMaker::Pipeline").values()
+    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    # Stack.to_json_string yields Fn::Join over literal JSON and tokens; the literal parts are enough here.
+    text = ""
+    for part in body["Fn::Join"][1]:
+        if isinstance(part, str):
+            text += part
+        else:  # a token: a whole JSON value after ':' ',' '[', else a piece of a string
+            text += '"TOKEN"' if text.rstrip()[-1:] in (":", ",", "[") else "TOKEN"
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_deployed_definition_has_every_step(synthesized: SynthesizedApp, env: str) -> None:
+    definition = _definition(synthesized, env)
+    names = [s["Name"] for s in definition["Steps"]]
+    assert names == ["Validate", "Preprocess", "Train", "Evaluate", "QualityGate"]
+    template = synthesized.template(env, "training")
+    template.resource_count_is("AWS::SageMaker::Pipeline", 1)
+    template.has_resource_properties("AWS::SageMaker::Pipeline", {"PipelineName": f"mlops-{env}-training"})
+
+
+@pytest.mark.parametrize(("env", "threshold"), [("dev", 0.95), ("staging", 0.95), ("prod", 0.95)])
+def test_quality_threshold_comes_from_config(synthesized: SynthesizedApp, env: str, threshold: float) -> None:
+    params = {p["Name"]: p for p in _definition(synthesized, env)["Parameters"]}
+    assert params["QualityThreshold"]["DefaultValue"] == threshold
+    assert params["TrainingInstanceType"]["DefaultValue"] == "ml.g5.xlarge"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_roles_are_assumed_by_sagemaker_only_and_pass_role_is_scoped(synthesized: SynthesizedApp,
+                                                                       env: str) -> None:
+    template = synthesized.template(env, "training")
+    roles = template.find_resources("AWS::IAM::Role")
+    sagemaker_roles = [r for r in roles.values() if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+                       ["Principal"].get("Service") == "sagemaker.amazonaws.com"]
+    assert len(sagemaker_roles) == 2
+    assert all("ManagedPolicyArns" not in r["Properties"] for r in roles.values())
+    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Action": "iam:PassRole",
+                           "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}})])}})
+
+
+@pytest.mark.parametrize(("env", "rules"), [("dev", 0), ("staging", 1), ("prod", 2)])
+def test_retraining_triggers_follow_config(synthesized: SynthesizedApp, env: str, rules: int) -> None:
+    template = synthesized.template(env, "training")
+    template.resource_count_is("AWS::Events::Rule", rules)
+    if rules:
+        template.has_resource_properties("AWS::Events::Rule", {"Targets": [Match.object_like({
+            "SageMakerPipelineParameters": {"PipelineParameterList": [{"Name": "GitCommit",
+                                                                       "Value": Match.string_like_regexp("trigger:")}]},
+            "DeadLetterConfig": Match.any_value(), "RetryPolicy": Match.any_value()})]})
+
+
+def test_prod_retrains_on_new_data_under_the_training_prefix(synthesized: SynthesizedApp) -> None:
+    synthesized.template("prod", "training").has_resource_properties("AWS::Events::Rule", {
+        "EventPattern": Match.object_like({"source": ["aws.s3"], "detail-type": ["Object Created"],
+                                           "detail": Match.object_like({"object": {"key": [{"prefix": "training/"}]}})}),
+    })
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_registry_group_is_published(synthesized: SynthesizedApp, env: str) -> None:
+    template = synthesized.template(env, "registry")
+    template.has_resource_properties("AWS::SageMaker::ModelPackageGroup",
+                                     {"ModelPackageGroupName": f"mlops-{env}-models"})
+    template.has_resource_properties("AWS::SSM::Parameter", {"Name": f"/mlops/{env}/model-package-group"})

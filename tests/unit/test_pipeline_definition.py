@@ -1,0 +1,208 @@
+"""The pipeline definition: valid Create* requests, resolvable references, deterministic output."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.model import Shape
+from botocore.validate import ParamValidator
+
+from pipelines.definition import (
+    EVALUATION_REPORT,
+    PARAMETERS,
+    PipelineSettings,
+    build_definition,
+    build_source_bundle,
+    iter_steps,
+)
+
+SETTINGS = PipelineSettings(
+    pipeline_name="mlops-dev-training", role_arn="arn:aws:iam::123456789012:role/job",
+    image_uri="141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+    artifact_bucket="artifacts", kms_key_id="arn:aws:kms:eu-west-1:123456789012:key/abc",
+    code_uri="s3://assets/abc.tar.gz", code_file_name="abc.tar.gz", schema_uri="s3://assets/def.json",
+    schema_file_name="def.json", no_baseline_uri="s3://assets/none.json", model_package_group="mlops-dev-models",
+    default_data_uri="s3://data/training/", training_instance_type="ml.g5.xlarge", training_instance_count=1,
+    processing_instance_type="ml.m5.xlarge", volume_size_gb=30, use_spot=True, max_run_seconds=3600,
+    max_wait_seconds=7200, checkpointing=True, num_round=200, quality_metric="auc", quality_threshold=0.95,
+    inference_instance_types=("ml.m5.large",), transform_instance_types=("ml.m5.xlarge",),
+    expected_p99_latency_ms=200.0,
+)
+OPERATIONS = {"Processing": ("CreateProcessingJob", "ProcessingJobName", "DescribeProcessingJob"),
+              "Training": ("CreateTrainingJob", "TrainingJobName", "DescribeTrainingJob"),
+              "RegisterModel": ("CreateModelPackage", None, "DescribeModelPackage")}
+EXPRESSION_KEYS = {"Get", "Std:Join", "Std:JsonGet"}
+SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    return build_definition(SETTINGS)
+
+
+def _is_expression(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in EXPRESSION_KEYS
+
+
+def _substitute(value: Any, shape: Shape, found: list[Any]) -> Any:
+    """Replace pipeline expressions with a value of the type the request shape wants at that place."""
+    if _is_expression(value):
+        found.append(value)
+        return {"string": "s3://bucket/placeholder", "integer": 1, "long": 1, "float": 1.0, "double": 1.0,
+                "boolean": True}[shape.type_name]
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {k: _substitute(v, shape.members[k], found) if k in shape.members else v for k, v in value.items()}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_substitute(v, shape.member, found) for v in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {k: _substitute(v, shape.value, found) for k, v in value.items()}
+    return value
+
+
+def test_every_step_is_a_valid_create_request(definition: dict[str, Any]) -> None:
+    checked = 0
+    for step in iter_steps(definition):
+        if step["Type"] not in OPERATIONS:
+            continue
+        operation, name_member, _ = OPERATIONS[step["Type"]]
+        input_shape = SAGEMAKER.operation_model(operation).input_shape
+        arguments = dict(step["Arguments"])
+        if name_member:
+            assert name_member not in arguments
+            arguments[name_member] = "pipelines-placeholder"
+        expressions: list[Any] = []
+        report = ParamValidator().validate(_substitute(arguments, input_shape, expressions), input_shape)
+        assert not report.has_errors(), f"{step['Name']}: {report.generate_report()}"
+        checked += 1
+    assert checked == 6  # validate, preprocess, train, evaluate, baseline, register
+
+
+def _all_expressions(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if _is_expression(node) else []
+        return found + [e for v in node.values() for e in _all_expressions(v)]
+    if isinstance(node, list):
+        return [e for v in node for e in _all_expressions(v)]
+    return []
+
+
+def _resolve_describe_path(shape: Shape, path: str) -> Shape:
+    for part in re.findall(r"[A-Za-z0-9]+|\['[^']+'\]|\[\d+\]", path):
+        if part.startswith("["):
+            assert shape.type_name == "list", path
+            shape = shape.member
+            continue
+        assert shape.type_name == "structure" and part in shape.members, f"{part} is not in {shape.name} ({path})"
+        shape = shape.members[part]
+    return shape
+
+
+def test_every_reference_resolves(definition: dict[str, Any]) -> None:
+    steps = {s["Name"]: s for s in iter_steps(definition)}
+    declared = {name for name, _ in PARAMETERS}
+    references = 0
+    for expression in _all_expressions(definition["Steps"]):
+        if "Get" in expression and isinstance(expression["Get"], str):
+            target = expression["Get"]
+            kind, _, rest = target.partition(".")
+            if kind == "Parameters":
+                assert rest in declared, target
+            elif kind == "Steps":
+                step_name, _, path = rest.partition(".")
+                assert step_name in steps, target
+                step = steps[step_name]
+                if path.startswith("PropertyFiles."):
+                    names = [p["PropertyFileName"] for p in step.get("PropertyFiles", [])]
+                    assert path.removeprefix("PropertyFiles.") in names, target
+                else:
+                    describe = OPERATIONS[step["Type"]][2]
+                    _resolve_describe_path(SAGEMAKER.operation_model(describe).output_shape, path)
+                    for output in re.findall(r"Outputs\['([^']+)'\]", path):
+                        outputs = [o["OutputName"] for o in step["Arguments"]["ProcessingOutputConfig"]["Outputs"]]
+                        assert output in outputs, target
+            else:
+                assert target in {"Execution.PipelineExecutionId", "Execution.PipelineExecutionArn",
+                                  "Execution.PipelineName"}, target
+            references += 1
+    assert references > 20
+
+
+def test_parameters_declare_types_and_defaults(definition: dict[str, Any]) -> None:
+    params = {p["Name"]: p for p in definition["Parameters"]}
+    assert set(params) == {name for name, _ in PARAMETERS}
+    assert params["QualityThreshold"] == {"Name": "QualityThreshold", "Type": "Float", "DefaultValue": 0.95}
+    assert params["PreviousBaselineUri"]["DefaultValue"] == "s3://assets/none.json"
+
+
+def test_quality_gate_compares_the_configured_metric_and_fails_with_a_message(definition: dict[str, Any]) -> None:
+    (gate,) = [s for s in definition["Steps"] if s["Type"] == "Condition"]
+    (condition,) = gate["Arguments"]["Conditions"]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    json_get = condition["LeftValue"]["Std:JsonGet"]
+    assert json_get["Path"] == "binary_classification_metrics.auc.value"
+    assert json_get["PropertyFile"] == {"Get": f"Steps.Evaluate.PropertyFiles.{EVALUATION_REPORT}"}
+    assert condition["RightValue"] == {"Get": "Parameters.QualityThreshold"}
+    assert [s["Name"] for s in gate["Arguments"]["IfSteps"]] == ["Baseline", "Register"]
+    (fail,) = gate["Arguments"]["ElseSteps"]
+    message = json.dumps(fail["Arguments"]["ErrorMessage"])
+    assert "Quality gate failed: auc" in message and "QualityThreshold" in message and "JsonGet" in message
+
+
+def test_training_is_spot_with_checkpoints_encrypted_and_isolated(definition: dict[str, Any]) -> None:
+    (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
+    args = train["Arguments"]
+    assert args["EnableManagedSpotTraining"] is True
+    assert args["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert args["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
+    assert args["EnableNetworkIsolation"] is True
+    assert args["EnableInterContainerTrafficEncryption"] is True
+    assert args["ResourceConfig"]["VolumeKmsKeyId"] == SETTINGS.kms_key_id
+    assert args["OutputDataConfig"]["KmsKeyId"] == SETTINGS.kms_key_id
+    assert args["HyperParameters"]["device"] == "cuda"
+    assert all(isinstance(v, str) or _is_expression(v) for v in args["HyperParameters"].values())
+    assert "code" in [c["ChannelName"] for c in args["InputDataConfig"]]
+
+
+def test_no_spot_means_no_max_wait() -> None:
+    import dataclasses
+
+    definition = build_definition(dataclasses.replace(SETTINGS, use_spot=False, checkpointing=False))
+    (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
+    assert "EnableManagedSpotTraining" not in train["Arguments"]
+    assert "MaxWaitTimeInSeconds" not in train["Arguments"]["StoppingCondition"]
+    assert "CheckpointConfig" not in train["Arguments"]
+
+
+def test_register_carries_lineage_and_starts_in_development(definition: dict[str, Any]) -> None:
+    (register,) = [s for s in iter_steps(definition) if s["Type"] == "RegisterModel"]
+    args = register["Arguments"]
+    assert args["ModelLifeCycle"]["Stage"] == "Development"
+    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    metadata = args["CustomerMetadataProperties"]
+    for key in ("git_commit", "config_hash", "data_uri", "data_lineage_uri", "pipeline_execution_arn",
+                "training_job_name", "training_log_location", "quality_metric", "quality_value",
+                "quality_threshold", "quality_gate_passed", "expected_p99_latency_ms", "instance_type"):
+        assert key in metadata, key
+    assert args["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["ContentType"] == "application/json"
+    assert "SamplePayloadUrl" in args
+
+
+def test_processing_steps_encrypt_and_isolate(definition: dict[str, Any]) -> None:
+    for step in iter_steps(definition):
+        if step["Type"] != "Processing":
+            continue
+        args = step["Arguments"]
+        assert args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == SETTINGS.kms_key_id
+        assert args["ProcessingOutputConfig"]["KmsKeyId"] == SETTINGS.kms_key_id
+        assert args["NetworkConfig"]["EnableNetworkIsolation"] is True
+        assert args["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+        assert args["ProcessingInputs"][0]["InputName"] == "code"
+
+
+def test_definition_and_code_bundle_are_byte_identical_across_builds() -> None:
+    assert json.dumps(build_definition(SETTINGS), sort_keys=False) == json.dumps(build_definition(SETTINGS))
+    assert build_source_bundle() == build_source_bundle()
