@@ -14,6 +14,7 @@ from mlops.errors import OperatorError
 COMMAND_MODULES: tuple[str, ...] = (
     "mlops.commands.config_cmd",
     "mlops.commands.synth_cmd",
+    "mlops.commands.train_cmd",
     "mlops.commands.demo_cmd",
 )
 

@@ -30,6 +30,8 @@ CODE_ROOT = "/opt/ml/code"
 CHECKPOINTS = "/opt/ml/checkpoints"
 EVALUATION_REPORT = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
+# What pipelines/steps/preprocess.py writes below its --output-dir, one processing output each.
+PREPROCESS_OUTPUTS = ("train", "validation", "test", "train_raw", "test_raw", "metadata")
 
 Expression = dict[str, Any]
 
@@ -151,8 +153,9 @@ def _processing_step(settings: PipelineSettings, name: str, module: str, *, inpu
                      outputs: Iterable[tuple[str, str]], arguments: list[Any],
                      property_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """A processing job in the XGBoost container that unpacks the code bundle and runs one step module."""
-    entrypoint = ("set -e; mkdir -p {root}; tar -xzf {code}/*.tar.gz -C {root}; cd {root}; "
-                  'exec python3 -m {module} "$@"').format(root=CODE_ROOT, code=CODE_DIR, module=module)
+    script = module.replace(".", "/") + ".py"
+    entrypoint = ("set -e; mkdir -p {root}; tar -xzf {code}/*.tar.gz -C {root}; "
+                  'exec python3 {root}/{script} "$@"').format(root=CODE_ROOT, code=CODE_DIR, script=script)
     step: dict[str, Any] = {
         "Name": name,
         "Type": "Processing",
@@ -204,7 +207,8 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         "InputDataConfig": [
             _channel("train", processing_output_uri("Preprocess", "train"), "text/csv"),
             _channel("validation", processing_output_uri("Preprocess", "validation"), "text/csv"),
-            _channel("schema", settings.schema_uri, "application/json"),
+            _channel("test", processing_output_uri("Preprocess", "test"), "text/csv"),
+            _channel("metadata", processing_output_uri("Preprocess", "metadata"), "application/json"),
             _channel("code", settings.code_uri, "application/x-tar"),
         ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/models",
@@ -248,8 +252,10 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
             "Containers": [{
                 "Image": settings.image_uri,
                 "ModelDataUrl": model_data_url,
-                "Environment": {"SAGEMAKER_PROGRAM": "pipelines/serving/inference.py",
-                                "SAGEMAKER_SUBMIT_DIRECTORY": settings.code_uri,
+                # train.py packs inference.py and the standard-library part of mlcore into the model's code/
+                # folder, so a network-isolated endpoint needs nothing but the model artifact.
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                                 "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"},
                 "Framework": "XGBOOST",
                 "FrameworkVersion": "3.2",
@@ -295,8 +301,7 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         settings, "Preprocess", "pipelines.steps.preprocess",
         inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
                 _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
-        outputs=[("train", f"{PROCESSING}/output/train"), ("validation", f"{PROCESSING}/output/validation"),
-                 ("test", f"{PROCESSING}/output/test"), ("lineage", f"{PROCESSING}/output/lineage")],
+        outputs=[(name, f"{PROCESSING}/output/{name}") for name in PREPROCESS_OUTPUTS],
         arguments=["--input-dir", f"{PROCESSING}/input/data",
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
                    "--output-dir", f"{PROCESSING}/output", "--data-uri", param("DataUri")],
@@ -307,8 +312,7 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         settings, "Evaluate", "pipelines.steps.evaluate",
         inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
                           f"{PROCESSING}/input/model"),
-                _s3_input("test", processing_output_uri("Preprocess", "test"), f"{PROCESSING}/input/test"),
-                _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
+                _s3_input("test", processing_output_uri("Preprocess", "test_raw"), f"{PROCESSING}/input/test")],
         outputs=[("evaluation", f"{PROCESSING}/output/evaluation")],
         arguments=["--model-dir", f"{PROCESSING}/input/model", "--test-dir", f"{PROCESSING}/input/test",
                    "--output-dir", f"{PROCESSING}/output/evaluation"],
@@ -319,18 +323,18 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         settings, "Baseline", "pipelines.steps.baseline",
         inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
                           f"{PROCESSING}/input/model"),
-                _s3_input("train", processing_output_uri("Preprocess", "test"), f"{PROCESSING}/input/data"),
-                _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
+                _s3_input("train", processing_output_uri("Preprocess", "train_raw"), f"{PROCESSING}/input/train"),
+                _s3_input("test", processing_output_uri("Preprocess", "test_raw"), f"{PROCESSING}/input/test")],
         outputs=[("baseline", f"{PROCESSING}/output/baseline")],
-        arguments=["--model-dir", f"{PROCESSING}/input/model", "--data-dir", f"{PROCESSING}/input/data",
-                   "--output-dir", f"{PROCESSING}/output/baseline"],
+        arguments=["--model-dir", f"{PROCESSING}/input/model", "--train-dir", f"{PROCESSING}/input/train",
+                   "--test-dir", f"{PROCESSING}/input/test", "--output-dir", f"{PROCESSING}/output/baseline"],
     )
     training_job = step_property("Train", "TrainingJobName")
     metadata = {
         "git_commit": param("GitCommit"),
         "config_hash": param("ConfigHash"),
         "data_uri": param("DataUri"),
-        "data_lineage_uri": processing_output_uri("Preprocess", "lineage"),
+        "data_lineage_uri": join(processing_output_uri("Preprocess", "metadata"), "/lineage.json"),
         "pipeline_execution_arn": {"Get": "Execution.PipelineExecutionArn"},
         "training_job_name": training_job,
         "training_log_location": join("/aws/sagemaker/TrainingJobs/", training_job),
@@ -350,7 +354,7 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
             model_data_url=step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
             evaluation_uri=join(processing_output_uri("Evaluate", "evaluation"), f"/{EVALUATION_FILE}"),
             baseline_uri=join(processing_output_uri("Baseline", "baseline"), "/baseline.json"),
-            sample_payload_url=join(processing_output_uri("Baseline", "baseline"), "/golden_payloads.json"),
+            sample_payload_url=join(processing_output_uri("Baseline", "baseline"), "/sample_payload.tar.gz"),
             metadata=metadata,
             approval_status=param("ModelApprovalStatus"),
             description="XGBoost binary classifier registered by the training pipeline",

@@ -232,7 +232,7 @@ class InferenceApiSettings:
                                      check=_between(60, 31536000))
     safe_default_probability: float = setting("Answer when neither model nor cache can serve.",
                                               default=0.5, check=_between(0, 1))
-    max_body_bytes: int = setting("Largest accepted request body.", default=65536, check=_between(256, 6291456))
+    max_body_bytes: int = setting("Largest accepted request body.", default=65536, check=_between(1024, 6000000))
     max_rows: int = setting("Most rows in one request.", default=100, check=_between(1, 10000))
 
 

@@ -8,12 +8,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.published_names import publish_name
-
-
-def model_package_group_name(config: EnvironmentConfig) -> str:
-    """With a central registry every environment uses the registry environment's group."""
-    owner = config.registry.registry_environment if config.registry.location == "central" else config.name
-    return f"mlops-{owner}-models"
+from stacks.naming import model_package_group_name
 
 
 class RegistryStack(cdk.Stack):

@@ -21,6 +21,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name
 from stacks.constructs.queues import dead_letter_queue
+from stacks.naming import pipeline_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_PREFIX = "training/"
@@ -32,7 +33,7 @@ class TrainingStack(cdk.Stack):
                  **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         training = config.training
-        self.pipeline_name = f"mlops-{config.name}-training"
+        self.pipeline_name = pipeline_name(config)
 
         bundle_dir = Path(tempfile.gettempdir()) / "mlops-source-bundles"
         code = s3_assets.Asset(self, "StepCode", path=str(write_source_bundle(bundle_dir)))

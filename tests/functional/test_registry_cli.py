@@ -139,4 +139,4 @@ def test_status_reports_stages_waiting_approvals_and_decisions(
 
 def test_missing_ssm_parameter_is_an_operator_error(promotion_aws: Any, mlops: Any, capsys: Any) -> None:  # noqa: F811
     assert mlops("status", "--env", "prod") == 2
-    assert "/mlops/prod/model-package-group" in capsys.readouterr().err
+    assert "publishes no '/mlops/prod/ledger-table'" in capsys.readouterr().err

@@ -206,3 +206,39 @@ def test_processing_steps_encrypt_and_isolate(definition: dict[str, Any]) -> Non
 def test_definition_and_code_bundle_are_byte_identical_across_builds() -> None:
     assert json.dumps(build_definition(SETTINGS), sort_keys=False) == json.dumps(build_definition(SETTINGS))
     assert build_source_bundle() == build_source_bundle()
+
+
+def test_processing_arguments_are_accepted_by_the_step_scripts(definition: dict[str, Any]) -> None:
+    """The definition and the scripts agree: every ContainerArguments list parses with the script's parser,
+    and the script the entry point runs exists in the code bundle."""
+    import importlib
+    import io
+    import tarfile
+
+    bundle = tarfile.open(fileobj=io.BytesIO(build_source_bundle()), mode="r:gz")
+    bundled = set(bundle.getnames())
+    for step in iter_steps(definition):
+        if step["Type"] != "Processing":
+            continue
+        spec = step["Arguments"]["AppSpecification"]
+        script = re.search(r"python3 /opt/ml/code/(\S+\.py)", spec["ContainerEntrypoint"][2]).group(1)
+        assert script in bundled, script
+        module = importlib.import_module(script.removesuffix(".py").replace("/", "."))
+        arguments = [a if isinstance(a, str) else "s3://placeholder" for a in spec["ContainerArguments"]]
+        parsed = module.parse_args(arguments)
+        assert parsed is not None
+        local_inputs = {i["S3Input"]["LocalPath"] for i in step["Arguments"]["ProcessingInputs"]}
+        for flag, value in zip(arguments, arguments[1:], strict=False):
+            if flag.endswith("-dir") and value.startswith("/opt/ml/processing/input"):
+                assert value in local_inputs, (step["Name"], flag, value)
+
+
+def test_training_program_and_channels_exist(definition: dict[str, Any]) -> None:
+    import io
+    import tarfile
+
+    (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
+    program = train["Arguments"]["HyperParameters"]["sagemaker_program"]
+    assert program in tarfile.open(fileobj=io.BytesIO(build_source_bundle()), mode="r:gz").getnames()
+    channels = [c["ChannelName"] for c in train["Arguments"]["InputDataConfig"]]
+    assert channels == ["train", "validation", "test", "metadata", "code"]

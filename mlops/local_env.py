@@ -1,0 +1,79 @@
+"""The embedded default: an in-process moto AWS (or a moto server) holding what `cdk deploy` would create.
+
+`mlops train --local`, `mlops demo` and the end-to-end tests use it. Only resources the runtime code talks
+to are created here (buckets, the model package group, the ledger tables, the published names); their
+names follow the stacks' conventions so the same CLI commands work unchanged."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from mlops.resources import parameter_name
+from stacks.config import EnvironmentConfig
+from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
+
+LOCAL_ACCOUNT = "123456789012"
+
+
+@dataclass(frozen=True)
+class LocalEnvironment:
+    config: EnvironmentConfig
+    data_bucket: str
+    artifact_bucket: str
+    capture_bucket: str
+    model_package_group: str
+
+    @property
+    def region(self) -> str:
+        return self.config.region
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)
+
+
+@contextlib.contextmanager
+def embedded_aws() -> Iterator[None]:
+    """moto in this process, unless AWS_ENDPOINT_URL points at a moto server already (the demo's case)."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        yield
+        return
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+def provision(config: EnvironmentConfig) -> LocalEnvironment:
+    """Create (idempotently) what the deployed stacks provide, and publish names as the stacks do."""
+    prefix = f"mlops-{config.name}"
+    env = LocalEnvironment(config=config, data_bucket=f"{prefix}-data", artifact_bucket=f"{prefix}-artifacts",
+                           capture_bucket=f"{prefix}-capture", model_package_group=model_package_group_name(config))
+    s3 = env.client("s3")
+    for bucket in (env.data_bucket, env.artifact_bucket, env.capture_bucket):
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            create: dict[str, Any] = {"Bucket": bucket}
+            if env.region != "us-east-1":
+                create["CreateBucketConfiguration"] = {"LocationConstraint": env.region}
+            s3.create_bucket(**create)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    sagemaker = env.client("sagemaker")
+    groups = sagemaker.list_model_package_groups(NameContains=env.model_package_group)["ModelPackageGroupSummaryList"]
+    if not any(g["ModelPackageGroupName"] == env.model_package_group for g in groups):
+        sagemaker.create_model_package_group(ModelPackageGroupName=env.model_package_group,
+                                             ModelPackageGroupDescription=f"Models of the {config.name} environment")
+    ssm = env.client("ssm")
+    for key, value in {
+        "data-bucket": env.data_bucket, "artifact-bucket": env.artifact_bucket, "capture-bucket": env.capture_bucket,
+        "model-package-group": env.model_package_group, "pipeline-name": pipeline_name(config),
+        "training-data-uri": f"s3://{env.data_bucket}/training/", "endpoint-name": endpoint_name(config),
+    }.items():
+        ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
+    return env
