@@ -195,6 +195,10 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     }
 
 
+def _short_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def lineage_metadata(*, config: EnvironmentConfig, run: LocalRunResult, data_uri: str, data_version: str | None,
                      execution: str, lineage_uri: str) -> dict[str, str]:
     """CustomerMetadataProperties (string values of at most 256 characters) that trace a package back to its
@@ -217,7 +221,7 @@ def lineage_metadata(*, config: EnvironmentConfig, run: LocalRunResult, data_uri
         "quality_metric": run.gate.metric,
         "quality_value": f"{run.gate.value:.6f}",
         "quality_threshold": f"{run.gate.threshold:g}",
-        "input_schema": f"{config.training.schema_file}#sha256={hashlib.sha256(schema_file.read_bytes()).hexdigest()[:16]}",
+        "input_schema": f"{config.training.schema_file}#sha256={_short_hash(schema_file)}",
         "output_schema": "text/csv: one positive-class probability per input row",
         "expected_p99_latency_ms": f"{config.serving.sla.p99_latency_ms:g}",
         "instance_type": config.serving.champion.instance_type,

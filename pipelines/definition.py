@@ -154,8 +154,8 @@ def _processing_step(settings: PipelineSettings, name: str, module: str, *, inpu
                      property_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """A processing job in the XGBoost container that unpacks the code bundle and runs one step module."""
     script = module.replace(".", "/") + ".py"
-    entrypoint = ("set -e; mkdir -p {root}; tar -xzf {code}/*.tar.gz -C {root}; "
-                  'exec python3 {root}/{script} "$@"').format(root=CODE_ROOT, code=CODE_DIR, script=script)
+    entrypoint = (f"set -e; mkdir -p {CODE_ROOT}; tar -xzf {CODE_DIR}/*.tar.gz -C {CODE_ROOT}; "
+                  f'exec python3 {CODE_ROOT}/{script} "$@"')
     step: dict[str, Any] = {
         "Name": name,
         "Type": "Processing",

@@ -15,12 +15,12 @@ the same package first makes this one fail with LedgerConflict and be retried ag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lambdas.promotion_gate import registry_actions
 from lambdas.promotion_gate.gate_rules import NO_CHANGE, Decision, RegistryState, decide, restore_point_after
-from mlops.deployment_ledger import RECORDED, DecisionRecord, DeploymentLedger, PackageRecord
+from mlops.deployment_ledger import PENDING, RECORDED, DecisionRecord, DeploymentLedger, PackageRecord
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +59,11 @@ def judge_change(change: ChangeToJudge, *, settings: GateSettings, clients: Gate
     restore_point = known or PackageRecord(
         version=current.version, model_package_arn=current.model_package_arn
     )
+    if known is None and current.stage is None and current.approval_status == PENDING:
+        # Registered without a lifecycle (e.g. a RegisterModel step that cannot set it): give it the
+        # registration stage quietly instead of "reverting" an unknown stage with an alert.
+        registry_actions.initialise_life_cycle(clients.sagemaker, current.model_package_arn, restore_point)
+        current = replace(current, stage=restore_point.stage, stage_status=restore_point.stage_status)
     decision = decide(restore_point, current)
     if decision.outcome == NO_CHANGE:
         if known is not None:

@@ -83,6 +83,18 @@ def revert_package(
     )
 
 
+def initialise_life_cycle(sagemaker_client: Any, model_package_arn: str, registration: PackageRecord) -> None:
+    """Set only ModelLifeCycle (approval and metadata untouched) for a package registered without one."""
+    sagemaker_client.update_model_package(
+        ModelPackageArn=model_package_arn,
+        ModelLifeCycle={
+            "Stage": registration.stage,
+            "StageStatus": registration.stage_status,
+            "StageDescription": "lifecycle initialised by the promotion gate at registration",
+        },
+    )
+
+
 def publish_notice(
     sns_client: Any,
     topic_arn: str,

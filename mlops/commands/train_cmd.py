@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -61,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None and not args.data.is_file():
         raise OperatorError(f"--data {args.data} is not a file")
     progress = None if args.json else _progress_printer()
-    with embedded_aws():
+    # The step scripts log to stdout as they do in their containers; with --json stdout is the document.
+    step_output = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with embedded_aws(), step_output:
         env = provision(config)
         outcome = train_local(env, data_csv=args.data, workdir=args.workdir, num_round=args.num_round,
                               progress=progress)

@@ -107,6 +107,22 @@ def test_registration_is_recorded_in_the_ledger(harness: Harness) -> None:
     assert harness.notices() == [] and harness.promotions() == []
 
 
+def test_package_registered_without_a_lifecycle_gets_one_quietly(harness: Harness) -> None:
+    arn = harness.sagemaker.create_model_package(
+        ModelPackageGroupName=harness.resources.group, ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://m/model.tar.gz"}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        CustomerMetadataProperties={"quality_gate_passed": "true"},
+    )["ModelPackageArn"]
+    assert [r["outcome"] for r in harness.settle()] == ["recorded", "no_change"]
+    package = harness.describe(arn)
+    assert (package["ModelLifeCycle"]["Stage"], package["ModelLifeCycle"]["StageStatus"]) == (
+        "Development", "PendingApproval"
+    )
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert harness.notices() == []
+
+
 def test_accepted_staging_promotion_emits_the_deployer_event_and_a_notice(harness: Harness) -> None:
     arn = registered(harness)
     harness.move(arn, STAGING)

@@ -61,15 +61,16 @@ def test_retraining_triggers_follow_config(synthesized: SynthesizedApp, env: str
     template.resource_count_is("AWS::Events::Rule", rules)
     if rules:
         template.has_resource_properties("AWS::Events::Rule", {"Targets": [Match.object_like({
-            "SageMakerPipelineParameters": {"PipelineParameterList": [{"Name": "GitCommit",
-                                                                       "Value": Match.string_like_regexp("trigger:")}]},
+            "SageMakerPipelineParameters": {"PipelineParameterList": [
+                {"Name": "GitCommit", "Value": Match.string_like_regexp("trigger:")}]},
             "DeadLetterConfig": Match.any_value(), "RetryPolicy": Match.any_value()})]})
 
 
 def test_prod_retrains_on_new_data_under_the_training_prefix(synthesized: SynthesizedApp) -> None:
     synthesized.template("prod", "training").has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": Match.object_like({"source": ["aws.s3"], "detail-type": ["Object Created"],
-                                           "detail": Match.object_like({"object": {"key": [{"prefix": "training/"}]}})}),
+        "EventPattern": Match.object_like({
+            "source": ["aws.s3"], "detail-type": ["Object Created"],
+            "detail": Match.object_like({"object": {"key": [{"prefix": "training/"}]}})}),
     })
 
 

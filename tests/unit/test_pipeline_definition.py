@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -215,8 +216,8 @@ def test_processing_arguments_are_accepted_by_the_step_scripts(definition: dict[
     import io
     import tarfile
 
-    bundle = tarfile.open(fileobj=io.BytesIO(build_source_bundle()), mode="r:gz")
-    bundled = set(bundle.getnames())
+    with tarfile.open(fileobj=io.BytesIO(build_source_bundle()), mode="r:gz") as bundle:
+        bundled = set(bundle.getnames())
     for step in iter_steps(definition):
         if step["Type"] != "Processing":
             continue
@@ -228,7 +229,7 @@ def test_processing_arguments_are_accepted_by_the_step_scripts(definition: dict[
         parsed = module.parse_args(arguments)
         assert parsed is not None
         local_inputs = {i["S3Input"]["LocalPath"] for i in step["Arguments"]["ProcessingInputs"]}
-        for flag, value in zip(arguments, arguments[1:], strict=False):
+        for flag, value in itertools.pairwise(arguments):
             if flag.endswith("-dir") and value.startswith("/opt/ml/processing/input"):
                 assert value in local_inputs, (step["Name"], flag, value)
 
@@ -239,6 +240,7 @@ def test_training_program_and_channels_exist(definition: dict[str, Any]) -> None
 
     (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
     program = train["Arguments"]["HyperParameters"]["sagemaker_program"]
-    assert program in tarfile.open(fileobj=io.BytesIO(build_source_bundle()), mode="r:gz").getnames()
+    with tarfile.open(fileobj=io.BytesIO(build_source_bundle()), mode="r:gz") as bundle:
+        assert program in bundle.getnames()
     channels = [c["ChannelName"] for c in train["Arguments"]["InputDataConfig"]]
     assert channels == ["train", "validation", "test", "metadata", "code"]
