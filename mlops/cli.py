@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlops.commands.config_cmd",
     "mlops.commands.synth_cmd",
     "mlops.commands.train_cmd",
+    "mlops.commands.registry_cmds",
     "mlops.commands.demo_cmd",
 )
 

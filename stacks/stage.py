@@ -7,6 +7,7 @@ from constructs import Construct
 
 from stacks.alerting import AlertingStack
 from stacks.config import EnvironmentConfig
+from stacks.inference_api import InferenceApiStack
 from stacks.registry import RegistryStack
 from stacks.storage import StorageStack
 from stacks.training import TrainingStack
@@ -24,10 +25,15 @@ class MlopsStage(cdk.Stage):
                                     description=f"MLOps {config.name}: KMS key and S3 buckets")
         self.alerting = AlertingStack(self, "Alerting", config=config, key=self.storage.key,
                                       description=f"MLOps {config.name}: alert topics by severity")
-        self.registry = RegistryStack(self, "Registry", config=config,
-                                      description=f"MLOps {config.name}: model registry")
+        self.registry = RegistryStack(self, "Registry", config=config, key=self.storage.key,
+                                      alarm_topic=self.alerting.ticket_topic,
+                                      description=f"MLOps {config.name}: model registry and promotion gate")
         self.training = TrainingStack(
             self, "Training", config=config, key=self.storage.key, data_bucket=self.storage.data_bucket,
             artifact_bucket=self.storage.artifact_bucket, model_package_group_name=self.registry.group_name,
             description=f"MLOps {config.name}: training pipeline and retraining triggers")
         self.training.add_stack_dependency(self.registry)
+        self.inference_api = InferenceApiStack(
+            self, "InferenceApi", config=config, key=self.storage.key, capture_bucket=self.storage.capture_bucket,
+            artifact_bucket=self.storage.artifact_bucket,
+            description=f"MLOps {config.name}: inference API with fallback model, cache and prediction log")

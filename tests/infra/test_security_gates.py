@@ -19,10 +19,17 @@ from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 # commit, with the reason visible in review. Per environment, by rule.
 _COMMON = {
     "AwsSolutions-S1": 1,  # the access-log bucket does not log into itself
-    # training job role (12) and pipeline role (7): each wildcard declared with allow_wildcards and a reason
-    "AwsSolutions-IAM5": 19,
+    # AWSLambdaBasicExecutionRole on the two functions' roles (only their own log writes)
+    "AwsSolutions-IAM4": 2,
+    # each wildcard declared with allow_wildcards (or in the Lambda factory) and a reason: training job role
+    # 12, pipeline role 7, promotion gate 5, approver policies 2, inference function 6, Firehose roles 9
+    "AwsSolutions-IAM5": 41,
+    "Serverless-LambdaDLQ": 1,  # the inference function is invoked synchronously by the API
+    # dead-letter queues themselves: the gate's failure queue and its rule's DLQ
+    "AwsSolutions-SQS3": 2,
+    "Serverless-SQSRedrivePolicy": 2,
 }
-_RETRAIN_TRIGGER_DLQ = {"AwsSolutions-SQS3": 1, "Serverless-SQSRedrivePolicy": 1}
+_RETRAIN_TRIGGER_DLQ = {"AwsSolutions-SQS3": 3, "Serverless-SQSRedrivePolicy": 3}
 EXPECTED_ACKNOWLEDGEMENTS = {
     "dev": _COMMON,
     "staging": {**_COMMON, **_RETRAIN_TRIGGER_DLQ},

@@ -1,0 +1,171 @@
+"""The inference API: HTTP API (IAM auth) → the inference Lambda, which degrades gracefully (fallback model →
+cached response → safe default) and logs every prediction it returns through Firehose into the capture
+bucket, in the data-capture JSONL format."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.lambda_function import MlopsFunction, log_retention
+from stacks.constructs.nag import allow_wildcards
+from stacks.constructs.published_names import publish_name
+from stacks.naming import endpoint_name
+
+PREDICTION_LOG_PREFIX = "inference-api/"
+FALLBACK_MODEL_KEY = "serving/fallback_model.json"
+
+
+class InferenceApiStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
+                 capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        api_settings = config.inference_api
+        removal = cdk.RemovalPolicy.RETAIN if config.storage.retain_data else cdk.RemovalPolicy.DESTROY
+        table_options = {
+            "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
+            "encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            "encryption_key": key,
+            "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            "removal_policy": removal,
+        }
+        # Shared by every concurrent copy of the function: the circuit breaker's state per endpoint.
+        self.breaker_table = dynamodb.Table(
+            self, "CircuitBreakerTable",
+            partition_key=dynamodb.Attribute(name="breaker_id", type=dynamodb.AttributeType.STRING),
+            **table_options)  # type: ignore[arg-type]
+        self.cache_table = dynamodb.Table(
+            self, "ResponseCacheTable",
+            partition_key=dynamodb.Attribute(name="cache_key", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at", **table_options)  # type: ignore[arg-type]
+
+        self.delivery_stream = firehose.DeliveryStream(
+            self, "PredictionLog",
+            destination=firehose.S3Bucket(
+                capture_bucket,
+                data_output_prefix=f"{PREDICTION_LOG_PREFIX}!{{timestamp:yyyy/MM/dd/HH}}/",
+                error_output_prefix=f"{PREDICTION_LOG_PREFIX}errors/!{{firehose:error-output-type}}/"
+                                    "!{timestamp:yyyy/MM/dd/HH}/",
+                encryption_key=key,
+                buffering_interval=cdk.Duration.seconds(60),
+                logging_config=firehose.EnableLogging(logs.LogGroup(
+                    self, "PredictionLogDeliveryErrors", encryption_key=key,
+                    retention=log_retention(config.lambda_.log_retention_days),
+                    removal_policy=cdk.RemovalPolicy.DESTROY)),
+            ),
+            encryption=firehose.StreamEncryption.customer_managed_key(key),
+        )
+
+        sla_read_seconds = api_settings.endpoint_timeout_ms / 1000
+        attempts = api_settings.max_attempts
+        # Every attempt may use the full connect + read timeout; 3 s more for DynamoDB, S3 and Firehose.
+        timeout_seconds = int(attempts * (1.0 + sla_read_seconds) + 3) + 1
+        self.function = MlopsFunction(
+            self, "InferenceFunction",
+            source="inference",
+            description="Inference API: endpoint call with fallback model, cache and safe default",
+            memory_size=512,
+            timeout=cdk.Duration.seconds(timeout_seconds),
+            settings=config.lambda_,
+            key=key,
+            packages=("mlcore", "pipelines/schemas"),
+            reserved_concurrency=100,
+            environment={
+                "ENDPOINT_NAME": endpoint_name(config),
+                "DATA_SCHEMA_PATH": config.training.schema_file,
+                "BREAKER_TABLE_NAME": self.breaker_table.table_name,
+                "RESPONSE_CACHE_TABLE_NAME": self.cache_table.table_name,
+                "PREDICTION_LOG_STREAM_NAME": self.delivery_stream.delivery_stream_name,
+                "SAFE_DEFAULT_PROBABILITY": str(api_settings.safe_default_probability),
+                "FALLBACK_MODEL_BUCKET": artifact_bucket.bucket_name,
+                "FALLBACK_MODEL_KEY": FALLBACK_MODEL_KEY,
+                "ENDPOINT_CONNECT_TIMEOUT_SECONDS": "1",
+                "ENDPOINT_READ_TIMEOUT_SECONDS": f"{sla_read_seconds:g}",
+                "ENDPOINT_MAX_ATTEMPTS": str(attempts),
+                "BREAKER_FAILURE_THRESHOLD": str(api_settings.breaker_failure_threshold),
+                "BREAKER_COOLDOWN_SECONDS": str(api_settings.breaker_cooldown_seconds),
+                "RESPONSE_CACHE_TTL_SECONDS": str(api_settings.cache_ttl_seconds),
+                "MAX_ROWS": str(api_settings.max_rows),
+                "MAX_BODY_BYTES": str(api_settings.max_body_bytes),
+            },
+        )
+        function = self.function.function
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="InvokeTheEnvironmentsEndpoint", actions=["sagemaker:InvokeEndpoint"],
+            resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:endpoint/"
+                       f"{endpoint_name(config)}"]))
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="BreakerAndCache", actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+            resources=[self.breaker_table.table_arn, self.cache_table.table_arn]))
+        key.grant_encrypt_decrypt(function)
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="LogEveryPrediction", actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+            resources=[self.delivery_stream.delivery_stream_arn]))
+        artifact_bucket.grant_read(function, FALLBACK_MODEL_KEY)
+
+        access_logs = logs.LogGroup(self, "ApiAccessLogs", encryption_key=key,
+                                    retention=log_retention(config.lambda_.log_retention_days),
+                                    removal_policy=cdk.RemovalPolicy.DESTROY)
+        self.api = apigwv2.HttpApi(
+            self, "HttpApi",
+            description=f"MLOps {config.name} inference API (IAM auth)",
+            default_authorizer=authorizers.HttpIamAuthorizer(),
+            create_default_stage=False,
+        )
+        self.api.add_routes(path="/predict", methods=[apigwv2.HttpMethod.POST],
+                            integration=integrations.HttpLambdaIntegration("Predict", function))
+        stage = apigwv2.HttpStage(
+            self, "DefaultStage", http_api=self.api, stage_name="$default", auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=max(1, int(config.serving.sla.peak_requests_per_second * 2)),
+                burst_limit=max(1, int(config.serving.sla.peak_requests_per_second * 4))),
+            detailed_metrics_enabled=True,
+        )
+        self._access_logging(stage, access_logs)
+        self._firehose_allowances()
+        publish_name(self, environment=config.name, key="inference-api-url", value=self.api.api_endpoint)
+        publish_name(self, environment=config.name, key="prediction-log-prefix",
+                     value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
+
+        allow_wildcards(self.function, {
+            "Action::kms:GenerateDataKey*": "Reading encrypted items and writing the KMS-encrypted cache need "
+                                            "data keys from the project key.",
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
+            "Action::s3:GetObject*": "CDK's read grant on the one fallback-model object.",
+            "Action::s3:GetBucket*": "CDK's read grant: bucket lookups before reading the fallback model.",
+            "Action::s3:List*": "CDK's read grant: a missing fallback model answers 404 instead of 403.",
+        })
+
+    def _firehose_allowances(self) -> None:
+        allow_wildcards(self.delivery_stream, {
+            "Action::kms:GenerateDataKey*": "Firehose writes KMS-encrypted objects and its own encrypted buffer.",
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
+            "Action::s3:Abort*": "Firehose aborts a failed multipart upload of a delivery batch.",
+            "Action::s3:DeleteObject*": "CDK's write grant for the delivery role (Firehose replaces failed parts).",
+            "Action::s3:GetBucket*": "Firehose checks the destination bucket before delivering.",
+            "Action::s3:GetObject*": "CDK's read/write grant for the delivery role.",
+            "Action::s3:List*": "Firehose lists the destination bucket's multipart uploads.",
+            "Resource::*CaptureBucket*/*": "Delivery keys are time-partitioned below inference-api/ and chosen by "
+                                          "Firehose per batch.",
+        })
+
+    def _access_logging(self, stage: apigwv2.HttpStage, log_group: logs.ILogGroup) -> None:
+        cfn_stage = stage.node.default_child
+        assert isinstance(cfn_stage, apigwv2.CfnStage)
+        cfn_stage.access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(
+            destination_arn=log_group.log_group_arn,
+            format='{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",'
+                   '"caller":"$context.identity.caller","requestTime":"$context.requestTime",'
+                   '"routeKey":"$context.routeKey","status":"$context.status",'
+                   '"latency":"$context.responseLatency","integrationError":"$context.integrationErrorMessage"}')
