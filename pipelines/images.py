@@ -1,8 +1,9 @@
 """SageMaker XGBoost framework container image URIs (training, processing and inference use one image).
 
 The account per region is copied from sagemaker-core 2.27.0's image_uri_config/xgboost.json, the maintained
-source of truth (the isolated us-iso* regions, which use other domains, are left out); tests/unit/test_images.py compares this table with that file so a stale copy fails. Keeping
-the table here means synth needs neither the SageMaker SDK nor the network.
+source of truth (the isolated us-iso* regions, which use other domains, are left out);
+tests/unit/test_images.py compares this table with that file so a stale copy fails. Keeping the table here
+means synth needs neither the SageMaker SDK nor the network.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from moto import mock_aws
 from mlops import cli
 from mlops.commands import train_cmd
 from mlops.local_env import provision
-from mlops.training_run import config_hash, start_pipeline, train_local
 from mlops.resources import load_resources
+from mlops.training_run import config_hash, start_pipeline, train_local
 from pipelines.datasets import shuffle_labels, write_breast_cancer_csv
 
 LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_version", "data_sha256", "data_lineage_uri",
