@@ -6,8 +6,8 @@ import sys
 
 import aws_cdk as cdk
 
-from stacks.app_builder import build_app, project_context
-from stacks.config import ConfigError
+from stacks.app_builder import build_app
+from stacks.config import ConfigError, project_context
 
 # The CDK CLI passes cdk.json's context (feature flags included); `python app.py` alone reads it here.
 app = cdk.App() if "CDK_CONTEXT_JSON" in os.environ else cdk.App(context=project_context())

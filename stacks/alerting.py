@@ -32,5 +32,10 @@ class AlertingStack(cdk.Stack):
             topic.add_subscription(subscriptions.EmailSubscription(email))
         for url in routing.https:
             topic.add_subscription(subscriptions.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS))
+        for index, secret_name in enumerate(routing.https_secret_names):
+            # A {{resolve:secretsmanager:...}} dynamic reference: CloudFormation reads the secret at deploy time.
+            sns.Subscription(self, f"{construct_id}SecretEndpoint{index}", topic=topic,
+                             protocol=sns.SubscriptionProtocol.HTTPS,
+                             endpoint=cdk.SecretValue.secrets_manager(secret_name).unsafe_unwrap())
         publish_name(self, environment=environment, key=f"{severity}-topic-arn", value=topic.topic_arn)
         return topic

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -14,14 +12,6 @@ from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppr
 from stacks.config import select_environments
 from stacks.constructs.nag import WildcardAllowancePlugin
 from stacks.stage import MlopsStage
-
-CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
-
-
-def project_context() -> dict[str, Any]:
-    """The `context` block of cdk.json (what the CDK CLI passes to app.py)."""
-    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
-    return context
 
 
 def nag_packs(app: cdk.App) -> list[NagPack]:

@@ -10,11 +10,13 @@ docs/CONFIGURATION.md (`mlops config reference`), and a test keeps that page tru
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 T = TypeVar("T")
@@ -258,8 +260,13 @@ class DriftSettings:
 @dataclass(frozen=True, kw_only=True)
 class Subscriptions:
     emails: tuple[str, ...] = setting("E-mail subscribers.", default=[], check=_each(_EMAIL))
-    https: tuple[str, ...] = setting("HTTPS endpoints (an on-call service's integration URL).", default=[],
+    https: tuple[str, ...] = setting("HTTPS endpoints without credentials in the URL.", default=[],
                                      check=_each(_HTTPS))
+    https_secret_names: tuple[str, ...] = setting(
+        "Secrets Manager secret names whose value is an HTTPS endpoint that carries a credential (an on-call "
+        "service's integration URL); CloudFormation resolves them at deploy time, so the URL is never in "
+        "cdk.json or a template.", default=[],
+        check=_each(_matches(r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager secret name")))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -452,6 +459,15 @@ def load_environments(context: Mapping[str, Any]) -> dict[str, EnvironmentConfig
             raise ConfigError(f"environments.{config.name}.registry.registry_environment is {central!r}; "
                               f"allowed: one of {sorted(configs)}")
     return configs
+
+
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+
+def project_context() -> dict[str, Any]:
+    """The `context` block of cdk.json (what the CDK CLI passes to app.py)."""
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    return context
 
 
 def select_environments(context: Mapping[str, Any], selected: str | None) -> list[EnvironmentConfig]:

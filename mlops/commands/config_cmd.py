@@ -7,8 +7,7 @@ from typing import Any
 
 from mlops.errors import OperatorError
 from mlops.output import emit_json
-from stacks.app_builder import project_context
-from stacks.config import ConfigError, load_environments, render_reference, to_plain
+from stacks.config import ConfigError, load_environments, project_context, render_reference, to_plain
 
 
 def register(subparsers: Any) -> None:

@@ -16,8 +16,7 @@ from mlops.local_env import embedded_aws, provision
 from mlops.output import emit_json
 from mlops.resources import load_resources
 from mlops.training_run import start_pipeline, train_local
-from stacks.app_builder import project_context
-from stacks.config import ConfigError, EnvironmentConfig, load_environments
+from stacks.config import ConfigError, EnvironmentConfig, load_environments, project_context
 
 
 def register(subparsers: Any) -> None:

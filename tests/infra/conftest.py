@@ -11,7 +11,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.app_builder import build_app, project_context
+from stacks.app_builder import build_app
+from stacks.config import project_context
 from stacks.stage import MlopsStage
 
 ENVIRONMENTS = ("dev", "staging", "prod")

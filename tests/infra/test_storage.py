@@ -110,3 +110,25 @@ def test_alert_topics_are_encrypted_and_tls_only(synthesized: SynthesizedApp, en
         statement = policy["Properties"]["PolicyDocument"]["Statement"][0]
         assert statement["Effect"] == "Deny"
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_alert_routing_from_config_with_secret_endpoints() -> None:
+    """Subscriptions come from config; a credential-bearing URL is a Secrets Manager dynamic reference."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from stacks.alerting import AlertingStack
+    from stacks.config import parse_environment
+
+    config = parse_environment("dev", {"monitoring": {"alarms": {"page": {
+        "emails": ["oncall@example.com"], "https_secret_names": ["mlops/pager-url"]}}}})
+    app = cdk.App()
+    key_stack = cdk.Stack(app, "Key")
+    from aws_cdk import aws_kms as kms
+
+    stack = AlertingStack(app, "Alerting", config=config, key=kms.Key(key_stack, "K"))
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SNS::Subscription", 2)
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"})
+    template.has_resource_properties("AWS::SNS::Subscription", {
+        "Protocol": "https", "Endpoint": "{{resolve:secretsmanager:mlops/pager-url:SecretString:::}}"})

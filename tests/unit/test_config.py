@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from stacks.app_builder import project_context
 from stacks.config import (
     ConfigError,
     load_environments,
     parse_environment,
+    project_context,
     render_reference,
     select_environments,
     to_plain,

@@ -1,0 +1,207 @@
+"""One drift run: for every variant, stream its window through the baseline's accumulator, join ground truth,
+and produce the run report (JSON) and one HTML page per variant.
+
+The same functions run in the drift Lambda (S3 sources), in ``mlops drift`` (a folder or an S3 prefix)
+and in the SageMaker Processing entry point (``processing_entry``): only the line sources differ.
+Nothing here talks to AWS except through the callables and clients it is given; metrics are published
+by ``drift_metrics`` from the finished report, so a report computed elsewhere can be published the same way.
+
+Never a crash for bad data: malformed lines are counted per reason by the accumulator, an unreadable
+object is listed in the report, and a variant without a usable baseline is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.drift_monitor.capture_batch import CaptureChunkParser
+from lambdas.drift_monitor.capture_window import Window
+from lambdas.drift_monitor.ground_truth import QualityJoin
+from mlcore.baseline import baseline_schema, load_baseline
+from mlcore.drift import DriftAccumulator, DriftThresholds
+from mlcore.drift_html import render_drift_html
+
+RUN_FORMAT = "mlops-drift-run/1"
+DEFAULT_CHUNK_LINES = 20_000
+"""Lines parsed per chunk: ~10 MB of raw lines plus their columns, far below the Lambda's memory, and
+large enough that numpy's per-call overhead is negligible."""
+
+SourceKind = Literal["endpoint_capture", "prediction_log"]
+_READ_ERRORS = (ClientError, BotoCoreError, OSError, EOFError, zlib.error)
+
+
+@dataclass(frozen=True)
+class LineSource:
+    """One object (S3 key or file) of a window; ``open`` streams its lines."""
+
+    name: str
+    kind: SourceKind
+    open: Callable[[], Iterable[bytes]]
+
+
+@dataclass
+class VariantPlan:
+    """What one variant's analysis needs; ``baseline is None`` means skipped for ``skip_reason``."""
+
+    variant: str
+    sources: list[LineSource]
+    baseline: Mapping[str, Any] | None = None
+    skip_reason: str | None = None
+    model_package_arn: str | None = None
+    baseline_uri: str | None = None
+    registered_quality: Mapping[str, float] | None = None
+    quality_problem: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualitySettings:
+    metric: str = "auc"
+    margin: float = 0.05
+    min_rows: int = 50
+
+
+@dataclass
+class _SourceTally:
+    objects: int = 0
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    records: int = 0
+
+
+def analyse_variant(plan: VariantPlan, *, thresholds: DriftThresholds, chunk_lines: int = DEFAULT_CHUNK_LINES,
+                    quality: QualityJoin | None = None, fast: bool = True) -> dict[str, Any]:
+    """The report entry of one variant (``status`` ``analysed`` or ``skipped``)."""
+    entry: dict[str, Any] = {
+        "variant": plan.variant,
+        "model_package_arn": plan.model_package_arn,
+        "baseline_uri": plan.baseline_uri,
+        "objects": len(plan.sources),
+    }
+    if plan.baseline is None:
+        entry.update(status="skipped", reason=plan.skip_reason or "no baseline")
+        return entry
+    try:
+        baseline = load_baseline(plan.baseline)
+        accumulator = DriftAccumulator(baseline, thresholds)
+    except ValueError as err:  # BaselineError is a ValueError
+        entry.update(status="skipped", reason=f"baseline unusable: {err}")
+        return entry
+    schema = baseline_schema(baseline)
+    parsers = {"endpoint_capture": CaptureChunkParser(schema, fast=fast),
+               "prediction_log": CaptureChunkParser(schema, prediction_log=True, fast=fast)}
+    tally = _SourceTally()
+    for source in plan.sources:
+        parser = parsers[source.kind]
+        tally.objects += 1
+        buffer: list[bytes] = []
+        try:
+            for line in source.open():
+                if not line:
+                    continue  # an empty line separates nothing from nothing: not a record
+                buffer.append(line)
+                if quality is not None and source.kind == "endpoint_capture":
+                    quality.add_line(plan.variant, line, parser.parse_record)
+                elif quality is not None:
+                    quality.add_line(_DEGRADED_GROUP, line, parser.parse_record)
+                if len(buffer) >= chunk_lines:
+                    _add_chunk(accumulator, parser, buffer, tally)
+                    buffer = []
+        except _READ_ERRORS as err:
+            tally.unreadable.append({"object": source.name, "error": f"{type(err).__name__}: {err}"[:300]})
+        if buffer:
+            _add_chunk(accumulator, parser, buffer, tally)
+    report = accumulator.report().to_dict()
+    entry.update(
+        status="analysed",
+        records=tally.records,
+        empty_window=report["rows"] == 0 and report["malformed"] == 0,
+        unreadable_objects=tally.unreadable,
+        skipped_records=dict(sorted(tally.skipped.items())),
+        drift=report,
+    )
+    return entry
+
+
+_DEGRADED_GROUP = "Degraded"
+"""Quality group of answers the inference API served without the endpoint (fallback model, cache, default)."""
+
+
+def _add_chunk(accumulator: DriftAccumulator, parser: CaptureChunkParser, lines: Sequence[bytes],
+               tally: _SourceTally) -> None:
+    chunk = parser.parse(lines)
+    if chunk.rows:
+        accumulator.add_columns(chunk.columns)
+    if chunk.probabilities.size:
+        accumulator.add_probabilities(chunk.probabilities)
+    for reason, count in chunk.malformed.items():
+        accumulator.add_malformed(count, reason)
+    tally.records += chunk.records
+    tally.skipped.update(chunk.skipped)
+
+
+def run_drift(plans: Sequence[VariantPlan], *, endpoint: str, window: Window | None,
+              thresholds: DriftThresholds, quality: QualityJoin | None = None,
+              quality_settings: QualitySettings | None = None, labels_summary: Mapping[str, Any] | None = None,
+              chunk_lines: int = DEFAULT_CHUNK_LINES, fast: bool = True,
+              now: datetime | None = None) -> dict[str, Any]:
+    """Analyse every variant and assemble the run report (format ``mlops-drift-run/1``)."""
+    variants: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        variants[plan.variant] = analyse_variant(plan, thresholds=thresholds, chunk_lines=chunk_lines,
+                                                 quality=quality, fast=fast)
+    quality_doc: dict[str, Any] | None = None
+    if quality is not None:
+        settings = quality_settings or QualitySettings()
+        groups: dict[str, Any] = {}
+        for plan in plans:
+            item = quality.report(plan.variant, registered=plan.registered_quality, metric=settings.metric,
+                                  margin=settings.margin, min_rows=settings.min_rows)
+            if plan.quality_problem:
+                item["registered_problem"] = plan.quality_problem
+            groups[plan.variant] = item
+        if _DEGRADED_GROUP in quality.groups():
+            # Degraded answers are not any variant's model: reported for reading, never compared.
+            groups[_DEGRADED_GROUP] = quality.report(_DEGRADED_GROUP, registered=None, metric=settings.metric,
+                                                     margin=settings.margin, min_rows=settings.min_rows)
+        quality_doc = {"labels": dict(labels_summary or {}), "unmatched_labels": quality.unmatched_labels,
+                       "join_problems": dict(sorted(quality.problems.items())), "variants": groups}
+    analysed = {name: item for name, item in variants.items() if item["status"] == "analysed"}
+    return {
+        "format": RUN_FORMAT,
+        "endpoint": endpoint,
+        "window": window.to_dict() if window else None,
+        "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "thresholds": thresholds.to_dict(),
+        "variants": variants,
+        "drifted_variants": sorted(name for name, item in analysed.items() if item["drift"]["drifted"]),
+        "skipped_variants": {name: item["reason"] for name, item in variants.items()
+                             if item["status"] == "skipped"},
+        "quality": quality_doc,
+    }
+
+
+def render_variant_pages(run_report: Mapping[str, Any], plans: Sequence[VariantPlan]) -> dict[str, str]:
+    """``{variant: html}`` for every analysed variant."""
+    baselines = {plan.variant: plan.baseline for plan in plans if plan.baseline is not None}
+    window = run_report.get("window") or {}
+    pages: dict[str, str] = {}
+    for name, item in run_report["variants"].items():
+        if item["status"] != "analysed" or name not in baselines:
+            continue
+        span = f" {window.get('start')} – {window.get('end')}" if window else ""
+        pages[name] = render_drift_html(item["drift"], baselines[name],
+                                        title=f"Drift of {run_report['endpoint']} / {name}{span}")
+    return pages
+
+
+def report_prefix(base: str, endpoint: str, window: Window) -> str:
+    """``<base>/<endpoint>/yyyy/mm/dd/hh/``: one folder per window end, so reruns overwrite, not pile up."""
+    lead = base.strip("/")
+    return f"{lead + '/' if lead else ''}{endpoint}/{window.end:%Y/%m/%d/%H}/"

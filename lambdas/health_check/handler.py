@@ -1,0 +1,96 @@
+"""Scheduled health check: each endpoint variant answers its package's golden payloads correctly, or fails.
+
+Handler string: ``lambdas.health_check.handler.handler`` (EventBridge schedule; the event is ignored).
+
+Environment (parsed once at cold start):
+  ENDPOINT_NAME                   the endpoint to check (``mlops-<env>``)
+  POWERTOOLS_METRICS_NAMESPACE    default ``MLOps``
+  INVOKE_TIMEOUT_SECONDS          optional read timeout per InvokeEndpoint, default 10
+
+Metrics (EMF, one data point per checked variant per run): ``HealthCheckPassed`` (1 or 0, unit Count) with
+dimensions ``Endpoint`` and ``Variant``. Nothing is published while the endpoint is being created or
+updated, or before it exists: alarms on the metric should treat missing data as not breaching and rely
+on the deployer (which checks the new model itself) during rollouts.
+The function never raises for an unhealthy endpoint (that is a result, not an error); it raises only when
+SageMaker cannot be asked at all, so its own Errors metric means "the health check is blind".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from lambdas.health_check.golden_check import GoldenPayloads
+from lambdas.health_check.health_run import HealthReport, run_health_check
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "health-check")
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+METRIC_NAME = "HealthCheckPassed"
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+
+
+@dataclass(frozen=True)
+class HealthCheckSettings:
+    endpoint_name: str
+    invoke_timeout_seconds: int = 10
+
+    @classmethod
+    def from_environ(cls, environment: Mapping[str, str]) -> HealthCheckSettings:
+        endpoint = environment.get("ENDPOINT_NAME", "")
+        if not endpoint:
+            raise RuntimeError("health check misconfigured: environment variable ENDPOINT_NAME is not set")
+        raw_timeout = environment.get("INVOKE_TIMEOUT_SECONDS", "10")
+        if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 60:
+            raise RuntimeError(f"INVOKE_TIMEOUT_SECONDS is {raw_timeout!r}; allowed: an integer from 1 to 60")
+        return cls(endpoint_name=endpoint, invoke_timeout_seconds=int(raw_timeout))
+
+
+SETTINGS = HealthCheckSettings.from_environ(os.environ)
+# Golden payloads per package ARN: a package's artifacts never change, so warm invocations skip S3.
+_GOLDEN_CACHE: dict[str, GoldenPayloads] = {}
+
+
+@cache
+def clients() -> tuple[Any, Any, Any]:
+    """Created on first use (not at import) so tests can import the module before mocking AWS."""
+    runtime_config = Config(read_timeout=SETTINGS.invoke_timeout_seconds, connect_timeout=3,
+                            retries={"mode": "standard", "total_max_attempts": 2})
+    return (boto3.client("sagemaker"), boto3.client("s3"),
+            boto3.client("sagemaker-runtime", config=runtime_config))
+
+
+def publish(report: HealthReport) -> None:
+    for verdict in report.verdicts:
+        with single_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1 if verdict.passed else 0,
+                           namespace=METRICS_NAMESPACE,
+                           default_dimensions={"Endpoint": report.endpoint_name, "Variant": verdict.variant}):
+            pass
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    sagemaker, s3, runtime = clients()
+    report = run_health_check(sagemaker_client=sagemaker, s3_client=s3, runtime_client=runtime,
+                              endpoint_name=SETTINGS.endpoint_name, golden_cache=_GOLDEN_CACHE)
+    publish(report)
+    summary = report.to_dict()
+    if report.skipped_reason:
+        logger.info("health check skipped", extra={"reason": report.skipped_reason})
+    elif report.healthy:
+        logger.info("health check passed", extra={"variants": [v.summary() for v in report.verdicts]})
+    else:
+        logger.error("health check failed", extra=summary)
+    return summary
