@@ -290,6 +290,17 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    subnet_ids: tuple[str, ...] = setting(
+        "Private subnets for SageMaker jobs and endpoints (empty: no VPC; jobs and models are network-isolated "
+        "either way).", default=[], check=_each(_matches(r"subnet-[0-9a-f]{8,17}", "a subnet id such as "
+                                                                                   "'subnet-0abc12345'")))
+    security_group_ids: tuple[str, ...] = setting(
+        "Security groups for those subnets (required with subnet_ids).", default=[],
+        check=_each(_matches(r"sg-[0-9a-f]{8,17}", "a security group id such as 'sg-0abc12345'")))
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     name: str = setting("Environment name (the key under 'environments').")
     account: str | None = setting("AWS account id; null falls back to CDK_DEFAULT_ACCOUNT.", default=None,
@@ -299,6 +310,7 @@ class EnvironmentConfig:
     production: bool = setting("Production rules apply: at least 2 instances per variant, data retained.",
                                default=False)
     lambda_: LambdaSettings = setting("Lambda defaults.", default=LambdaSettings())
+    network: NetworkSettings = setting("Optional VPC for SageMaker jobs and endpoints.", default=NetworkSettings())
     storage: StorageSettings = setting("Buckets and retention.", default=StorageSettings())
     training: TrainingSettings = setting("The training pipeline.", default=TrainingSettings())
     registry: RegistrySettings = setting("The model registry.", default=RegistrySettings())
@@ -333,6 +345,10 @@ class EnvironmentConfig:
                     "in a production environment (one instance is one Availability Zone)")
         if self.production and not self.storage.retain_data:
             raise ConfigError(f"{where}.storage.retain_data is false; allowed: true in a production environment")
+        if bool(self.network.subnet_ids) != bool(self.network.security_group_ids):
+            raise ConfigError(f"{where}.network: subnet_ids and security_group_ids go together; got "
+                              f"{len(self.network.subnet_ids)} subnets and "
+                              f"{len(self.network.security_group_ids)} security groups")
         registry = self.registry
         if registry.location == "central" and registry.registry_environment == self.name \
                 and self.account is None and registry.cross_account_readers:

@@ -49,6 +49,15 @@ class TrainingStack(cdk.Stack):
         for asset in (code, schema, no_baseline):
             asset.grant_read(self.job_role)
         key.grant_encrypt_decrypt(self.job_role)
+        if config.network.subnet_ids:
+            # SageMaker creates the jobs' network interfaces in the configured subnets.
+            self.job_role.add_to_policy(iam.PolicyStatement(
+                sid="JobNetworkInterfacesInTheVpc",
+                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                         "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                         "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+                         "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
+                resources=["*"]))
         self.job_role.add_to_policy(iam.PolicyStatement(
             sid="PullTheXGBoostFrameworkImage",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
@@ -118,6 +127,8 @@ class TrainingStack(cdk.Stack):
             transform_instance_types=(config.serving.batch_instance_type,),
             expected_p99_latency_ms=config.serving.sla.p99_latency_ms,
             network_isolation=True,
+            subnets=config.network.subnet_ids,
+            security_group_ids=config.network.security_group_ids,
         )
         self.definition = build_definition(settings)
         self.pipeline = sagemaker.CfnPipeline(
@@ -153,8 +164,8 @@ class TrainingStack(cdk.Stack):
                                                      "content hashes in the bootstrap bucket.",
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job; "
                                                                  "the grant stays within /aws/sagemaker.",
-            "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:PutMetricData (namespace-conditioned) "
-                           "support no resource-level permissions.",
+            "Resource::*": "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (namespace-conditioned) and, with "
+                           "a VPC, the EC2 network-interface actions SageMaker uses support no resource ARNs.",
         })
         allow_wildcards(self.pipeline_role, {
             "Action::s3:GetObject*": "CDK's read grant: the Condition step reads the evaluation report.",

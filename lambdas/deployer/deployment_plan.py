@@ -259,7 +259,8 @@ def scaling_target(settings: DeployerSettings, variant: str) -> dict[str, Any]:
     share = serving.weight_percent(variant) / 100
     per_instance_at_peak = serving.peak_requests_per_second * 60 * share / spec.max_instances
     return {"min_capacity": spec.min_instances, "max_capacity": spec.max_instances,
-            "target_invocations_per_instance": max(1.0, round(per_instance_at_peak * SCALING_TARGET_UTILISATION, 1))}
+            "target_invocations_per_instance": max(1.0, round(per_instance_at_peak * SCALING_TARGET_UTILISATION, 1)),
+            "scale_in_cooldown": SCALE_IN_COOLDOWN_SECONDS, "scale_out_cooldown": SCALE_OUT_COOLDOWN_SECONDS}
 
 
 # ------------------------------------------------------------------------------------------- the plan

@@ -146,16 +146,47 @@ def _add_chunk(accumulator: DriftAccumulator, parser: CaptureChunkParser, lines:
     tally.skipped.update(chunk.skipped)
 
 
+def join_ground_truth(plans: Sequence[VariantPlan], quality: QualityJoin) -> list[dict[str, str]]:
+    """A separate pass for labels that arrive late: streams an earlier window's sources through the join
+    only (a regex pre-filter per line; only labelled lines are parsed). Returns unreadable objects."""
+    unreadable: list[dict[str, str]] = []
+    for plan in plans:
+        if plan.baseline is None:
+            continue
+        try:
+            parser = CaptureChunkParser(baseline_schema(load_baseline(plan.baseline)))
+        except ValueError:
+            continue
+        for source in plan.sources:
+            group = plan.variant if source.kind == "endpoint_capture" else _DEGRADED_GROUP
+            try:
+                for line in source.open():
+                    if line:
+                        quality.add_line(group, line, parser.parse_record)
+            except _READ_ERRORS as err:
+                unreadable.append({"object": source.name, "error": f"{type(err).__name__}: {err}"[:300]})
+    return unreadable
+
+
 def run_drift(plans: Sequence[VariantPlan], *, endpoint: str, window: Window | None,
               thresholds: DriftThresholds, quality: QualityJoin | None = None,
+              quality_plans: Sequence[VariantPlan] | None = None,
               quality_settings: QualitySettings | None = None, labels_summary: Mapping[str, Any] | None = None,
               chunk_lines: int = DEFAULT_CHUNK_LINES, fast: bool = True,
               now: datetime | None = None) -> dict[str, Any]:
-    """Analyse every variant and assemble the run report (format ``mlops-drift-run/1``)."""
+    """Analyse every variant and assemble the run report (format ``mlops-drift-run/1``).
+
+    With ``quality`` the labels are joined to the predictions of this window in the same pass, or, when
+    ``quality_plans`` is given (labels arrive with a delay), to the predictions of those plans' sources.
+    """
     variants: dict[str, dict[str, Any]] = {}
+    same_pass = quality if quality_plans is None else None
     for plan in plans:
         variants[plan.variant] = analyse_variant(plan, thresholds=thresholds, chunk_lines=chunk_lines,
-                                                 quality=quality, fast=fast)
+                                                 quality=same_pass, fast=fast)
+    quality_unreadable: list[dict[str, str]] = []
+    if quality is not None and quality_plans is not None:
+        quality_unreadable = join_ground_truth(quality_plans, quality)
     quality_doc: dict[str, Any] | None = None
     if quality is not None:
         settings = quality_settings or QualitySettings()
@@ -171,7 +202,8 @@ def run_drift(plans: Sequence[VariantPlan], *, endpoint: str, window: Window | N
             groups[_DEGRADED_GROUP] = quality.report(_DEGRADED_GROUP, registered=None, metric=settings.metric,
                                                      margin=settings.margin, min_rows=settings.min_rows)
         quality_doc = {"labels": dict(labels_summary or {}), "unmatched_labels": quality.unmatched_labels,
-                       "join_problems": dict(sorted(quality.problems.items())), "variants": groups}
+                       "join_problems": dict(sorted(quality.problems.items())),
+                       "unreadable_objects": quality_unreadable, "variants": groups}
     analysed = {name: item for name, item in variants.items() if item["status"] == "analysed"}
     return {
         "format": RUN_FORMAT,

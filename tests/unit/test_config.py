@@ -141,3 +141,13 @@ def test_plain_form_round_trips() -> None:
 def test_configuration_reference_is_current() -> None:
     """docs/CONFIGURATION.md is generated (`mlops config reference > docs/CONFIGURATION.md`)."""
     assert (REPO / "docs" / "CONFIGURATION.md").read_text(encoding="utf-8") == render_reference()
+
+
+def test_vpc_settings_go_together_and_are_checked() -> None:
+    with pytest.raises(ConfigError, match="subnet_ids and security_group_ids go together"):
+        load_environments(_context_with("dev", {"network": {"subnet_ids": ["subnet-0abc12345"]}}))
+    with pytest.raises(ConfigError, match=r"network.subnet_ids is \['subnet-x'\]; allowed: a list of a subnet id"):
+        load_environments(_context_with("dev", {"network": {"subnet_ids": ["subnet-x"]}}))
+    configs = load_environments(_context_with("dev", {"network": {"subnet_ids": ["subnet-0abc12345"],
+                                                                   "security_group_ids": ["sg-0abc12345"]}}))
+    assert configs["dev"].network.subnet_ids == ("subnet-0abc12345",)

@@ -244,3 +244,16 @@ def test_training_program_and_channels_exist(definition: dict[str, Any]) -> None
         assert program in bundle.getnames()
     channels = [c["ChannelName"] for c in train["Arguments"]["InputDataConfig"]]
     assert channels == ["train", "validation", "test", "metadata", "code"]
+
+
+def test_vpc_from_config_reaches_every_job() -> None:
+    import dataclasses
+
+    definition = build_definition(dataclasses.replace(SETTINGS, subnets=("subnet-0abc12345",),
+                                                      security_group_ids=("sg-0abc12345",)))
+    vpc = {"Subnets": ["subnet-0abc12345"], "SecurityGroupIds": ["sg-0abc12345"]}
+    for step in iter_steps(definition):
+        if step["Type"] == "Processing":
+            assert step["Arguments"]["NetworkConfig"]["VpcConfig"] == vpc
+        elif step["Type"] == "Training":
+            assert step["Arguments"]["VpcConfig"] == vpc

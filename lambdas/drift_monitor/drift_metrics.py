@@ -1,0 +1,90 @@
+"""CloudWatch metrics of a finished drift run, published through Powertools (EMF) from the run report.
+
+Publishing reads only the report, so a report written by the SageMaker Processing job is published by the
+Lambda exactly as one it computed itself.
+
+Dimension sets (every metric also carries Powertools' ``service`` dimension, the function's service name):
+
+* ``Endpoint, Variant``: RowsAnalysed, MalformedRecords, VariantSkipped, and — only when the window
+  has at least ``min_rows`` rows, so small windows never feed alarms with noise — MaxDrift,
+  DriftedFeatureShare, PredictionShift, ConfidenceShift (PSI values) and the 0/1 decisions DriftDetected,
+  PredictionDrifted, ConfidenceDrifted (these respect the sample-size floors: alarm on them);
+  ground truth: LabelledRows, and with labels QualityAUC, QualityAccuracy, QualityF1, QualityDrop
+  (registered − observed, of the configured metric) and QualityDegraded (0/1, needs enough labels).
+* ``Endpoint, Variant, Feature``: FeatureDrift (the feature's PSI), one EMF document per feature, because
+  a dimension set applies to every metric of a document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+_QUALITY_NAMES = {"auc": "QualityAUC", "accuracy": "QualityAccuracy", "f1": "QualityF1"}
+
+
+class MetricsSink(Protocol):
+    """The part of ``aws_lambda_powertools.Metrics`` used here."""
+
+    def add_dimension(self, name: str, value: str) -> None: ...
+
+    def add_metric(self, name: str, unit: MetricUnit | str, value: float, resolution: Any = ...) -> None: ...
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None: ...
+
+
+def publish_run_metrics(metrics: MetricsSink, run_report: Mapping[str, Any]) -> int:
+    """Publish every metric of a run report; returns the number of EMF documents flushed."""
+    endpoint = str(run_report["endpoint"])
+    quality = (run_report.get("quality") or {}).get("variants", {})
+    documents = 0
+    for variant, item in run_report["variants"].items():
+        metrics.add_dimension("Endpoint", endpoint)
+        metrics.add_dimension("Variant", variant)
+        skipped = item["status"] != "analysed"
+        metrics.add_metric(name="VariantSkipped", unit=MetricUnit.Count, value=1 if skipped else 0)
+        feature_scores: dict[str, float] = {}
+        if not skipped:
+            drift = item["drift"]
+            metrics.add_metric(name="RowsAnalysed", unit=MetricUnit.Count, value=drift["rows"])
+            metrics.add_metric(name="MalformedRecords", unit=MetricUnit.Count, value=drift["malformed"])
+            if drift["enough_data"]:
+                metrics.add_metric(name="MaxDrift", unit=MetricUnit.NoUnit, value=drift["max_drift"])
+                metrics.add_metric(name="DriftedFeatureShare", unit=MetricUnit.NoUnit,
+                                   value=drift["drifted_share"])
+                metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=int(drift["drifted"]))
+                for key, name in (("prediction", "PredictionShift"), ("confidence", "ConfidenceShift")):
+                    score = drift[key]
+                    if score.get("psi") is not None:
+                        metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=score["psi"])
+                        metrics.add_metric(name=f"{key.capitalize()}Drifted", unit=MetricUnit.Count,
+                                           value=int(score["drifted"]))
+                feature_scores = {name: feature["psi"] for name, feature in drift["features"].items()
+                                  if feature.get("psi") is not None}
+        _add_quality(metrics, quality.get(variant))
+        metrics.flush_metrics()
+        documents += 1
+        for feature, psi in feature_scores.items():
+            metrics.add_dimension("Endpoint", endpoint)
+            metrics.add_dimension("Variant", variant)
+            metrics.add_dimension("Feature", feature)
+            metrics.add_metric(name="FeatureDrift", unit=MetricUnit.NoUnit, value=psi)
+            metrics.flush_metrics()
+            documents += 1
+    return documents
+
+
+def _add_quality(metrics: MetricsSink, item: Mapping[str, Any] | None) -> None:
+    if item is None:
+        return
+    metrics.add_metric(name="LabelledRows", unit=MetricUnit.Count, value=item["labelled_rows"])
+    for key, name in _QUALITY_NAMES.items():
+        value = (item.get("metrics") or {}).get(key)
+        if value is not None:
+            metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=value)
+    if item.get("drop") is not None:
+        metrics.add_metric(name="QualityDrop", unit=MetricUnit.NoUnit, value=item["drop"])
+    if item.get("enough_labels"):
+        metrics.add_metric(name="QualityDegraded", unit=MetricUnit.Count, value=int(item["degraded"]))
