@@ -1,0 +1,1 @@
+"""The drift monitor: scheduled drift and ground-truth quality over captured traffic (docs/MONITORING.md)."""

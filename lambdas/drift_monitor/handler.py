@@ -1,0 +1,99 @@
+"""Drift monitor: a scheduled run over the last window of captured traffic for one endpoint.
+
+Events:
+* EventBridge schedule (``{"time": "2025-03-01T06:00:00Z", ...}``): the window ends at that hour, so a
+  retried delivery analyses the same window and overwrites the same report.
+* ``{"window_end": "<ISO time>", "window_hours": N}``: a manual rerun of a past window.
+* ``{"report_uri": "s3://…/drift_report.json"}`` or an S3 ObjectCreated notification for such a key:
+  publish the metrics of a report computed by the SageMaker Processing job (``engine: processing``).
+
+Environment (parsed once at cold start; see ``settings.py`` and docs/MONITORING.md): ENDPOINT_NAME,
+CAPTURE_BUCKET, CAPTURE_PREFIX, PREDICTION_LOG_PREFIX, PREDICTION_LOG_VARIANT, REPORT_BUCKET, REPORT_PREFIX,
+VARIANT_PARAMETER_PREFIX, WINDOW_HOURS, DRIFT_THRESHOLDS, CHUNK_LINES, GROUND_TRUTH_BUCKET,
+GROUND_TRUTH_PREFIX, GROUND_TRUTH_DELAY_HOURS, QUALITY_METRIC, QUALITY_MARGIN, QUALITY_MIN_ROWS.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.drift_monitor.capture_window import Window
+from lambdas.drift_monitor.drift_metrics import publish_run_metrics
+from lambdas.drift_monitor.monitor_flow import MonitorClients, monitor_endpoint
+from lambdas.drift_monitor.settings import DriftMonitorSettings
+from lambdas.drift_monitor.variant_models import read_s3_json
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "drift_monitor")
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+
+SETTINGS = DriftMonitorSettings.from_environ(os.environ)
+
+
+@cache
+def clients() -> MonitorClients:
+    """Created on first use (not at import) so that tests can import the module before mocking AWS."""
+    return MonitorClients(s3=boto3.client("s3"), sagemaker=boto3.client("sagemaker"), ssm=boto3.client("ssm"))
+
+
+def window_of(event: dict[str, Any], now: datetime) -> Window:
+    hours = int(event.get("window_hours") or SETTINGS.window_hours)
+    raw = event.get("window_end") or event.get("time")
+    end = now
+    if isinstance(raw, str) and raw:
+        end = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=UTC)
+    return Window.ending_at(end, hours)
+
+
+def _report_uris(event: dict[str, Any]) -> list[str]:
+    if isinstance(event.get("report_uri"), str):
+        return [event["report_uri"]]
+    uris = []
+    for record in event.get("Records", []) or []:
+        s3_part = record.get("s3") or {}
+        bucket, key = (s3_part.get("bucket") or {}).get("name"), (s3_part.get("object") or {}).get("key")
+        if bucket and key:
+            uris.append(f"s3://{bucket}/{unquote_plus(key)}")
+    return uris
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    report_uris = _report_uris(event)
+    if report_uris:  # engine "processing": the job wrote the report, the Lambda publishes it
+        published = 0
+        for uri in report_uris:
+            published += publish_run_metrics(metrics, read_s3_json(clients().s3, uri))
+        logger.info("published metrics of reports", extra={"reports": report_uris, "documents": published})
+        return {"published_reports": report_uris}
+    window = window_of(event, now)
+    outcome = monitor_endpoint(SETTINGS, clients(), window=window, now=now)
+    publish_run_metrics(metrics, outcome.report)
+    report = outcome.report
+    summary = {
+        "report_uri": outcome.report_uri,
+        "window": report["window"],
+        "drifted_variants": report["drifted_variants"],
+        "skipped_variants": report["skipped_variants"],
+        "rows": {name: item["drift"]["rows"] for name, item in report["variants"].items()
+                 if item["status"] == "analysed"},
+        "malformed": {name: item["drift"]["malformed"] for name, item in report["variants"].items()
+                      if item["status"] == "analysed"},
+    }
+    logger.info("drift run finished", extra=summary)
+    return summary

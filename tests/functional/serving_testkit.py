@@ -1,0 +1,249 @@
+"""Test kit for serving: a real trained model registered like the pipeline does, a moto endpoint whose
+blue/green updates tests control, and a runtime that answers with the real serving code.
+
+moto 5.2.5 gaps this kit fills, in tests only:
+* ``UpdateEndpoint`` is not implemented: ``SimulatedRollouts`` adds it; each call is recorded and resolved
+  as the test says (``succeed``: InService on the new config; ``rollback``: InService on the old config with
+  a FailureReason, as SageMaker's auto-rollback leaves it; ``in_progress``: Updating; ``rollback_failed``:
+  UpdateRollbackFailed).
+* ``InvokeEndpoint`` returns canned answers: ``ModelRuntime`` scores with ``pipelines/serving/inference.py``
+  on the model artifact of the package each variant serves (read back from moto S3), so golden payloads
+  are checked against real answers. Faults: ``wrong_answers`` (HTTP 200, shifted probabilities) and
+  ``errors`` (a ModelError) per variant.
+* ModelLifeCycle and UpdateModelPackage semantics come from the promotion kit's realistic registry patch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto.core.responses import ActionResult
+from moto.sagemaker import responses as sagemaker_responses
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import sagemaker_backends
+
+from pipelines.datasets import write_breast_cancer_csv
+from pipelines.definition import PipelineSettings, model_package_request
+from pipelines.local_run import run_local
+from pipelines.serving import inference
+from tests.functional.promotion_testkit import create_ledger_table, patch_moto_registry
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
+GROUP = "mlops-dev-models"
+ENDPOINT = "mlops-dev"
+ARTIFACT_BUCKET = "mlops-dev-artifacts"
+CAPTURE_BUCKET = "mlops-dev-capture"
+LEDGER = "ledger"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-endpoint"
+KMS = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """Artifacts of one local training run (trained once per test session)."""
+
+    model_artifact: bytes
+    baseline: bytes
+    golden: bytes
+    model_dir: Path
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    workdir = tmp_path_factory.mktemp("trained")
+    data = write_breast_cancer_csv(workdir / "breast_cancer.csv")
+    run = run_local(workdir / "run", schema_path=REPO_ROOT / "pipelines/schemas/breast_cancer.json", data_csv=data,
+                    hyperparameters={"num_round": 5, "device": "cpu"}, threshold=0.5)
+    assert run.succeeded, run.failure
+    return TrainedModel(model_artifact=run.paths["model_artifact"].read_bytes(),
+                        baseline=run.paths["baseline"].read_bytes(), golden=run.paths["golden"].read_bytes(),
+                        model_dir=run.paths["model_dir"])
+
+
+def register_trained_package(trained: TrainedModel, *, stage: str = "Development", approval: str = "Approved",
+                             golden: bytes | None = None) -> str:
+    """Upload the artifacts in the pipeline's layout (golden beside baseline) and register like its Register
+    step (``model_package_request``); returns the package ARN."""
+    s3, sagemaker = boto3.client("s3", region_name=REGION), boto3.client("sagemaker", region_name=REGION)
+    execution = uuid.uuid4().hex[:12]
+    prefix = f"pipelines/{execution}"
+    model_key = f"models/{execution}/output/model.tar.gz"
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=model_key, Body=trained.model_artifact)
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{prefix}/baseline/baseline.json", Body=trained.baseline)
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{prefix}/baseline/golden_payloads.json",
+                  Body=golden if golden is not None else trained.golden)
+    settings = PipelineSettings(
+        pipeline_name="test", role_arn=ROLE, image_uri=IMAGE, artifact_bucket=ARTIFACT_BUCKET, kms_key_id="",
+        code_uri="", code_file_name="", schema_uri="", schema_file_name="", no_baseline_uri="",
+        model_package_group=GROUP, default_data_uri="", training_instance_type="ml.g5.xlarge",
+        training_instance_count=1, processing_instance_type="ml.m5.xlarge", volume_size_gb=1, use_spot=False,
+        max_run_seconds=1, max_wait_seconds=1, checkpointing=False, num_round=5, quality_metric="auc",
+        quality_threshold=0.5, inference_instance_types=("ml.m5.large",), transform_instance_types=("ml.m5.xlarge",),
+        expected_p99_latency_ms=200)
+    request = model_package_request(
+        settings, model_data_url=f"s3://{ARTIFACT_BUCKET}/{model_key}",
+        evaluation_uri=f"s3://{ARTIFACT_BUCKET}/{prefix}/evaluation/evaluation.json",
+        baseline_uri=f"s3://{ARTIFACT_BUCKET}/{prefix}/baseline/baseline.json",
+        sample_payload_url=f"s3://{ARTIFACT_BUCKET}/{prefix}/baseline/sample_payload.tar.gz",
+        metadata={"quality_gate_passed": "true", "quality_metric": "auc", "quality_value": "0.97"},
+        approval_status=approval, description="test package")
+    request["ModelLifeCycle"] = {"Stage": stage, "StageStatus": "Approved", "StageDescription": "test"}
+    return str(sagemaker.create_model_package(**request)["ModelPackageArn"])
+
+
+# ------------------------------------------------------------------------------------------- rollouts
+@dataclass
+class SimulatedRollouts:
+    """UpdateEndpoint for moto. ``mode`` decides how the next updates end."""
+
+    mode: str = "succeed"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def endpoint(self) -> Any:
+        return sagemaker_backends[ACCOUNT][REGION].endpoints[ENDPOINT]
+
+    def set_status(self, status: str, reason: str | None = None) -> None:
+        endpoint = self.endpoint()
+        endpoint.endpoint_status = status
+        endpoint.failure_reason = reason
+
+
+def patch_update_endpoint(monkeypatch: pytest.MonkeyPatch) -> SimulatedRollouts:
+    rollouts = SimulatedRollouts()
+
+    def update_endpoint(self: Any) -> ActionResult:
+        backend = self.sagemaker_backend
+        name = self._get_param("EndpointName")
+        endpoint = backend.endpoints[name]
+        request = {key: self._get_param(key) for key in (
+            "EndpointName", "EndpointConfigName", "RetainAllVariantProperties", "ExcludeRetainedVariantProperties",
+            "DeploymentConfig")}
+        rollouts.requests.append(request)
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f"Cannot update in-progress endpoint {endpoint.arn}")
+        config = backend.describe_endpoint_config(request["EndpointConfigName"])
+        if rollouts.mode in ("succeed", "in_progress", "rollback_failed"):
+            endpoint.endpoint_config_name = request["EndpointConfigName"]
+            endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.endpoint_status = {"succeed": "InService", "rollback": "InService", "in_progress": "Updating",
+                                    "rollback_failed": "UpdateRollbackFailed"}[rollouts.mode]
+        endpoint.failure_reason = ("Alarm mlops-dev-Challenger-5xx in ALARM; rolled back"
+                                   if rollouts.mode in ("rollback", "rollback_failed") else None)
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    monkeypatch.setattr(sagemaker_responses.SageMakerResponse, "update_endpoint", update_endpoint, raising=False)
+    return rollouts
+
+
+# ------------------------------------------------------------------------------------------- runtime
+class _Body(io.BytesIO):
+    pass
+
+
+@dataclass
+class ModelRuntime:
+    """A sagemaker-runtime client stand-in that serves the real model of the package each variant serves."""
+
+    wrong_answers: set[str] = field(default_factory=set)
+    errors: set[str] = field(default_factory=set)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    _models: dict[str, inference.ServingModel] = field(default_factory=dict)
+
+    def _model(self, package_arn: str) -> inference.ServingModel:
+        if package_arn not in self._models:
+            sagemaker, s3 = boto3.client("sagemaker", region_name=REGION), boto3.client("s3", region_name=REGION)
+            package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+            url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+            bucket, _, key = url[5:].partition("/")
+            scratch = Path(tempfile.mkdtemp(prefix="served-"))
+            with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+                tar.extractall(scratch, filter="data")
+            self._models[package_arn] = inference.model_fn(scratch)
+        return self._models[package_arn]
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        from lambdas.health_check.endpoint_state import read_endpoint_state
+
+        self.calls.append(request)
+        variant = request.get("TargetVariant") or "Champion"
+        if variant in self.errors:
+            raise ClientError({"Error": {"Code": "ModelError", "Message": "Received server error (500)"}},
+                              "InvokeEndpoint")
+        state = read_endpoint_state(boto3.client("sagemaker", region_name=REGION), request["EndpointName"])
+        assert state is not None
+        model = self._model(state.variants[variant].model_package_arn)
+        prediction = inference.predict_fn(inference.input_fn(request["Body"], request["ContentType"]), model)
+        if variant in self.wrong_answers:
+            prediction.probabilities = [None if p is None else min(1.0, p + 0.2) if p < 0.5 else p - 0.2
+                                        for p in prediction.probabilities]
+        body = inference.output_fn(prediction, request.get("Accept"))
+        return {"Body": _Body(body.encode()), "ContentType": request.get("Accept") or "text/csv",
+                "InvokedProductionVariant": variant}
+
+
+# ------------------------------------------------------------------------------------------- environment
+def serving_settings(*, challenger: bool = True, strategy: str = "CANARY", instance_type: str = "ml.m5.large",
+                     challenger_weight: int = 10) -> dict[str, Any]:
+    variant = {"instance_type": instance_type, "min_instances": 2, "max_instances": 4}
+    return {"sla": {"p99_latency_ms": 150.0, "peak_requests_per_second": 100.0, "availability_percent": 99.9},
+            "champion": dict(variant), "challenger_enabled": challenger, "challenger": dict(variant),
+            "challenger_weight_percent": challenger_weight,
+            "deployment": {"strategy": strategy, "canary_percent": 10, "wait_minutes": 10,
+                           "termination_wait_minutes": 5},
+            "capture_sampling_percent": 100, "network_isolation": True, "batch_instance_type": "ml.m5.xlarge",
+            "batch_schedule": None, "health_check_schedule": "rate(5 minutes)"}
+
+
+def deployer_environment(**serving: Any) -> dict[str, str]:
+    return {
+        "ENVIRONMENT_NAME": "dev", "ENDPOINT_NAME": ENDPOINT, "MODEL_PACKAGE_GROUP": GROUP, "LEDGER_TABLE": LEDGER,
+        "MODEL_EXECUTION_ROLE_ARN": ROLE, "CAPTURE_DESTINATION_URI": f"s3://{CAPTURE_BUCKET}/endpoint",
+        "ARTIFACT_BUCKET": ARTIFACT_BUCKET, "KMS_KEY_ARN": KMS,
+        "ROLLBACK_ALARM_NAMES": json.dumps(["mlops-dev-Champion-5xx", "mlops-dev-Champion-p99",
+                                            "mlops-dev-Challenger-5xx", "mlops-dev-Challenger-p99"]),
+        "SERVING_SETTINGS": json.dumps(serving_settings(**serving)),
+    }
+
+
+@pytest.fixture
+def serving_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatedRollouts]:
+    """moto with the realistic registry, UpdateEndpoint, and the resources the stacks provide."""
+    from moto import mock_aws
+
+    for name, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        patch_moto_registry(monkeypatch)
+        rollouts = patch_update_endpoint(monkeypatch)
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (ARTIFACT_BUCKET, CAPTURE_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+        boto3.client("sagemaker", region_name=REGION).create_model_package_group(ModelPackageGroupName=GROUP)
+        create_ledger_table(boto3.client("dynamodb", region_name=REGION), LEDGER)
+        yield rollouts
+
+
+def promotion_event(arn: str, *, stage: str = "Staging", reason: str = "promotion",
+                    variant: str | None = None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"model_package_group": GROUP, "model_package_arn": arn,
+                              "version": int(arn.rsplit("/", 1)[-1]), "target_stage": stage, "reason": reason,
+                              "requested_by": "arn:aws:sts::123456789012:assumed-role/Approver/bob"}
+    if variant:
+        detail["variant"] = variant
+    return {"version": "0", "id": str(uuid.uuid4()), "source": "mlops.promotion",
+            "detail-type": "Model Promotion Accepted", "account": ACCOUNT, "region": REGION, "detail": detail}
