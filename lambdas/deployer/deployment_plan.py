@@ -38,6 +38,7 @@ from lambdas.health_check.endpoint_state import (
     FAILED,
     IN_SERVICE,
     EndpointState,
+    has_local_storage,
     package_version,
 )
 from mlops.deployment_ledger import DEPLOYED, PRODUCTION, STAGING, DeploymentRecord
@@ -171,24 +172,6 @@ def model_name(endpoint_name: str, model_package_arn: str, settings: DeployerSet
 def endpoint_config_name(endpoint_name: str, now: datetime, deployment_id: str) -> str:
     suffix = f"-{now:%Y%m%d%H%M%S}-{deployment_id[:8]}"
     return endpoint_name[: _NAME_LIMIT - len(suffix)] + suffix
-
-
-# Nitro instances with local NVMe storage reject an EndpointConfig KmsKeyId (their disks are encrypted by
-# hardware). A "d" among the family's attribute letters marks them (m5d, c6id, g4dn, m6gd, p4de), plus
-# families that carry NVMe without the letter.
-_LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "trn1", "trn1n", "trn2",
-                                     "i3", "i3en", "i4i", "x1", "x1e"})
-
-
-def has_local_storage(instance_type: str) -> bool:
-    family = instance_type.removeprefix("ml.").split(".")[0]
-    if family in _LOCAL_STORAGE_FAMILIES:
-        return True
-    generation = next((i for i, ch in enumerate(family) if ch.isdigit()), None)
-    if generation is None:
-        return False
-    attributes = family[generation:].lstrip("0123456789")
-    return "d" in attributes
 
 
 def endpoint_config_request(*, name: str, variants: Mapping[str, Mapping[str, Any]],

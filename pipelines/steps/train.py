@@ -178,7 +178,7 @@ def train_booster(hp: Hyperparameters, dtrain: xgb.DMatrix, dvalidation: xgb.DMa
     else:
         booster = xgb.train(hp.booster_params(), dtrain, num_boost_round=remaining,
                             evals=[(dtrain, "train"), (dvalidation, "validation")], evals_result=evals_log,
-                            xgb_model=start_booster, callbacks=[callback], verbose_eval=True)
+                            xgb_model=start_booster, callbacks=[callback], verbose_eval=10)
     final_scores = {f"{split}-{metric}": values[-1] for split, metrics in evals_log.items()
                     for metric, values in metrics.items() if values}
     return booster, {"rounds": booster.num_boosted_rounds(), "resumed_from": resumed_from,

@@ -1,0 +1,72 @@
+"""Batch scoring: start a batch transform of an S3 prefix with the production Champion's model.
+
+Handler string: ``lambdas.batch_scoring.handler.handler``. Invoked by the EventBridge schedule (the event is
+ignored, ``BATCH_INPUT_URI`` is scored) or on demand with ``{"input_uri": "s3://…/prefix/", "job_name": …}``
+(``aws lambda invoke`` or ``mlops batch-score``). It only starts the job: SageMaker's "Transform Job State
+Change" events report the outcome.
+
+Environment (parsed once): ENDPOINT_NAME, CAPTURE_BUCKET, BATCH_INSTANCE_TYPE, KMS_KEY_ARN (optional),
+BATCH_INPUT_URI (optional default), BATCH_INSTANCE_COUNT (default 1).
+Metric (EMF, dimension Endpoint): ``BatchScoringStarted`` (Count).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.batch_scoring.transform_job import BatchScoringError, BatchSettings, start_batch_scoring
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "batch-scoring")
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+
+
+def settings_from_environment(environment: Mapping[str, str]) -> BatchSettings:
+    missing = [n for n in ("ENDPOINT_NAME", "CAPTURE_BUCKET", "BATCH_INSTANCE_TYPE") if not environment.get(n)]
+    if missing:
+        raise RuntimeError(f"batch scoring misconfigured: environment variables {missing} are not set")
+    count = environment.get("BATCH_INSTANCE_COUNT", "1")
+    if not count.isdigit() or not 1 <= int(count) <= 100:
+        raise RuntimeError(f"BATCH_INSTANCE_COUNT is {count!r}; allowed: an integer from 1 to 100")
+    return BatchSettings(endpoint_name=environment["ENDPOINT_NAME"], capture_bucket=environment["CAPTURE_BUCKET"],
+                         instance_type=environment["BATCH_INSTANCE_TYPE"],
+                         kms_key_arn=environment.get("KMS_KEY_ARN", ""),
+                         default_input_uri=environment.get("BATCH_INPUT_URI", ""), instance_count=int(count))
+
+
+SETTINGS = settings_from_environment(os.environ)
+
+
+@cache
+def sagemaker_client() -> Any:
+    return boto3.client("sagemaker")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A scheduled event carries EventBridge keys, not a request: score the configured default prefix.
+    request = event if isinstance(event, dict) and "input_uri" in event else {}
+    metrics.add_dimension(name="Endpoint", value=SETTINGS.endpoint_name)
+    try:
+        started = start_batch_scoring(sagemaker_client(), settings=SETTINGS, request=request,
+                                      now=datetime.now(UTC))
+    except BatchScoringError as err:
+        logger.error("batch scoring not started", extra={"reason": str(err)})
+        return {"started": False, "reason": str(err)}
+    metrics.add_metric(name="BatchScoringStarted", unit=MetricUnit.Count, value=1)
+    logger.info("batch scoring started", extra=started)
+    return {"started": True, **started}
