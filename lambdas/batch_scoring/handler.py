@@ -7,7 +7,7 @@ Change" events report the outcome.
 
 Environment (parsed once): ENDPOINT_NAME, CAPTURE_BUCKET, BATCH_INSTANCE_TYPE, KMS_KEY_ARN (optional),
 BATCH_INPUT_URI (optional default), BATCH_INSTANCE_COUNT (default 1).
-Metric (EMF, dimension Endpoint): ``BatchScoringStarted`` (Count).
+Metric (EMF, dimension Endpoint): ``BatchScoringStarted`` (Count: 1 started, 0 refused).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
-metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+# service="" keeps Powertools from adding a "service" dimension: alarms match exactly {Endpoint}.
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="")
 
 
 def settings_from_environment(environment: Mapping[str, str]) -> BatchSettings:
@@ -66,6 +67,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                                       now=datetime.now(UTC))
     except BatchScoringError as err:
         logger.error("batch scoring not started", extra={"reason": str(err)})
+        metrics.add_metric(name="BatchScoringStarted", unit=MetricUnit.Count, value=0)
         return {"started": False, "reason": str(err)}
     metrics.add_metric(name="BatchScoringStarted", unit=MetricUnit.Count, value=1)
     logger.info("batch scoring started", extra=started)

@@ -24,7 +24,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
@@ -37,7 +37,8 @@ METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
-metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+# service="" keeps Powertools from adding a "service" dimension: alarms match exactly {Endpoint, Stage}.
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="")
 
 SETTINGS = settings_from_environment(os.environ)
 
@@ -58,9 +59,10 @@ def _now() -> datetime:
 
 def _count(name: str, state: dict[str, Any]) -> None:
     stage = str((state.get("request") or {}).get("target_stage") or "unknown")
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE,
-                       default_dimensions={"Endpoint": SETTINGS.endpoint_name, "Stage": stage}):
-        pass
+    metrics.add_dimension(name="Endpoint", value=SETTINGS.endpoint_name)
+    metrics.add_dimension(name="Stage", value=stage)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)

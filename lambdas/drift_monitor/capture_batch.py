@@ -34,7 +34,8 @@ FloatArray = npt.NDArray[np.float64]
 
 # A JSON string body without escapes, quotes, control characters or characters splitlines() breaks on.
 _PLAIN = r'[^"\\\x00-\x1f\x7f-\x9f\u2028\u2029]'
-_PAYLOAD_DATA = rf'((?:{_PLAIN}|\\n)*)'
+# "Unrolled" (runs of plain characters between \n escapes): one repeat opcode per run, not per character.
+_PAYLOAD_DATA = rf'({_PLAIN}*(?:\\n{_PLAIN}*)*)'
 _INPUT = (r'"endpointInput":\{"observedContentType":"' + _PLAIN + r'*","mode":"' + _PLAIN + r'*",'
           r'"data":' + '"' + _PAYLOAD_DATA + '"' + r',"encoding":"CSV"\}')
 _OUTPUT = (r'"endpointOutput":\{"observedContentType":"' + _PLAIN + r'*","mode":"' + _PLAIN + r'*",'
@@ -135,56 +136,65 @@ class CaptureChunkParser:
 
     def _parse_fast(self, lines: Sequence[bytes | str]) -> ParsedChunk | None:
         """None when the chunk must be parsed exactly (a value the template cannot judge)."""
-        fields: list[str] = []
-        output_tokens: list[str] = []
+        fast_rows: list[str] = []      # CSV row texts that fit the template, each with exactly n fields
+        output_tokens: list[str] = []  # their probabilities, as text
+        exact_fields: list[str] = []   # fields of rows the exact parser produced
         probabilities: list[float] = []
         malformed: Counter[str] = Counter()
         skipped: Counter[str] = Counter()
         records = rows = 0
-        n = self._n
-        commas = n - 1
+        commas = self._n - 1
         match = _TEMPLATE.fullmatch
+        use_template = not self._prediction_log
         for raw in lines:
-            line: str | None
-            if isinstance(raw, bytes):
+            found = None
+            if use_template:
                 try:
-                    line = raw.decode("utf-8")
+                    found = match(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
                 except UnicodeDecodeError:
-                    line = None
-            else:
-                line = raw
-            found = match(line) if line is not None and not self._prediction_log else None
+                    found = None
             if found is not None:
-                data, output = found.group(1), found.group(2)
-                request_rows = [r for r in data.split("\\n") if r] if "\\n" in data else ([data] if data else [])
+                data, output = found.group(1, 2)
                 # ASCII without blanks: no field the exact parser would strip, no row it would drop as blank.
-                if (request_rows and data.isascii() and " " not in data
-                        and all(r.count(",") == commas for r in request_rows)
-                        and (output is None or (output.isascii() and " " not in output))):
-                    if output is None:
-                        for r in request_rows:
-                            fields.extend(r.split(","))
-                        records += 1
-                        rows += len(request_rows)
-                        continue
-                    tokens = [t for part in output.split("\\n") for t in part.split(",") if t]
-                    if len(tokens) == len(request_rows):
-                        for r in request_rows:
-                            fields.extend(r.split(","))
-                        output_tokens.extend(tokens)
-                        records += 1
-                        rows += len(request_rows)
-                        continue
+                if data.isascii() and " " not in data and (output is None or (output.isascii()
+                                                                              and " " not in output)):
+                    if "\\n" not in data:
+                        if data and data.count(",") == commas:
+                            if output is None:
+                                fast_rows.append(data)
+                                records += 1
+                                rows += 1
+                                continue
+                            if output and "," not in output and "\\n" not in output:
+                                fast_rows.append(data)
+                                output_tokens.append(output)
+                                records += 1
+                                rows += 1
+                                continue
+                    else:
+                        request_rows = [r for r in data.split("\\n") if r]
+                        if request_rows and all(r.count(",") == commas for r in request_rows):
+                            tokens = ([] if output is None else
+                                      [t for part in output.split("\\n") for t in part.split(",") if t])
+                            if output is None or len(tokens) == len(request_rows):
+                                fast_rows.extend(request_rows)
+                                output_tokens.extend(tokens)
+                                records += 1
+                                rows += len(request_rows)
+                                continue
             # Anything unusual: the exact parser decides (and names the reason when it is malformed).
             try:
                 record = self.parse_record(raw)
             except CaptureFormatError as err:
                 malformed[err.reason] += 1
                 continue
-            rows_added = self._take(record, fields, probabilities, skipped)
+            rows_added = self._take(record, exact_fields, probabilities, skipped)
             if rows_added:
                 records += 1
                 rows += rows_added
+        # Every fast row has exactly n fields, so one join + split gives the row-major field list.
+        fields = ",".join(fast_rows).split(",") if fast_rows else []
+        fields += exact_fields
         columns = self._columns(fields, rows)
         if columns is None:
             return None

@@ -10,7 +10,7 @@ Dimension sets (every metric also carries Powertools' ``service`` dimension, the
   DriftedFeatureShare, PredictionShift, ConfidenceShift (PSI values) and the 0/1 decisions DriftDetected,
   PredictionDrifted, ConfidenceDrifted (these respect the sample-size floors: alarm on them);
   ground truth: LabelledRows, and with labels QualityAUC, QualityAccuracy, QualityF1, QualityDrop
-  (registered − observed, of the configured metric) and QualityDegraded (0/1, needs enough labels).
+  (registered - observed, of the configured metric) and QualityDegraded (0/1, needs enough labels).
 * ``Endpoint, Variant, Feature``: FeatureDrift (the feature's PSI), one EMF document per feature, because
   a dimension set applies to every metric of a document.
 """

@@ -227,7 +227,7 @@ def render_variant_pages(run_report: Mapping[str, Any], plans: Sequence[VariantP
     for name, item in run_report["variants"].items():
         if item["status"] != "analysed" or name not in baselines:
             continue
-        span = f" {window.get('start')} – {window.get('end')}" if window else ""
+        span = f" {window.get('start')} to {window.get('end')}" if window else ""
         pages[name] = render_drift_html(item["drift"], baselines[name],
                                         title=f"Drift of {run_report['endpoint']} / {name}{span}")
     return pages

@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from lambdas.drift_monitor.capture_window import iter_local_lines, local_capture_files
@@ -35,7 +36,7 @@ from mlcore.drift import DriftThresholds
 
 def _sources(folder: Path, kind: str) -> list[LineSource]:
     return [LineSource(name=str(path), kind=kind,  # type: ignore[arg-type]
-                       open=lambda path=path: iter_local_lines(path)) for path in local_capture_files(folder)]
+                       open=partial(iter_local_lines, path)) for path in local_capture_files(folder)]
 
 
 def build_plans(variants: Sequence[tuple[str, Path, Path]], prediction_log: Path | None,

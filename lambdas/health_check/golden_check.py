@@ -94,7 +94,7 @@ def parse_golden(document: Any) -> GoldenPayloads:
         raise GoldenFormatError("golden payloads must be a JSON object")
     if document.get("format") != GOLDEN_FORMAT:
         raise GoldenFormatError(f"golden.format is {document.get('format')!r}; expected {GOLDEN_FORMAT!r}")
-    tolerance = document.get("tolerance")
+    tolerance: Any = document.get("tolerance")
     if not _number(tolerance) or tolerance < 0:
         raise GoldenFormatError(f"golden.tolerance is {tolerance!r}; expected a number >= 0")
     raw_cases = document.get("cases")
@@ -123,9 +123,8 @@ def _media(content_type: str) -> str:
 def _probabilities(body: str, media: str) -> tuple[list[Any], list[str]]:
     """The answer's per-row values and any schema violations of the envelope itself."""
     if media == CSV:
+        # splitlines drops only the final terminator: "0.9\n\n" is two rows, the second unscored (empty).
         lines = body.splitlines()
-        if lines and lines[-1] == "":
-            lines = lines[:-1]
         values: list[Any] = []
         for line in lines:
             text = line.strip()

@@ -25,7 +25,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
@@ -38,7 +38,8 @@ METRIC_NAME = "HealthCheckPassed"
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
-metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+# service="" keeps Powertools from adding a "service" dimension: alarms match exactly {Endpoint, Variant}.
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="")
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,12 @@ def clients() -> tuple[Any, Any, Any]:
 
 
 def publish(report: HealthReport) -> None:
+    """One EMF document per variant (each carries its own Variant dimension value)."""
     for verdict in report.verdicts:
-        with single_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1 if verdict.passed else 0,
-                           namespace=METRICS_NAMESPACE,
-                           default_dimensions={"Endpoint": report.endpoint_name, "Variant": verdict.variant}):
-            pass
+        metrics.add_dimension(name="Endpoint", value=report.endpoint_name)
+        metrics.add_dimension(name="Variant", value=verdict.variant)
+        metrics.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1 if verdict.passed else 0)
+        metrics.flush_metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,6 +12,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from lambdas.health_check.golden_check import (
+    CaseResult,
     GoldenFormatError,
     GoldenPayloads,
     VariantVerdict,
@@ -48,7 +49,7 @@ def load_golden_for_package(sagemaker_client: Any, s3_client: Any, model_package
 def probe_variant(runtime_client: Any, *, endpoint_name: str, variant: str, model_package_arn: str,
                   golden: GoldenPayloads) -> VariantVerdict:
     """Invoke ``variant`` with every golden case and judge each answer."""
-    results = []
+    results: list[CaseResult] = []
     for case in golden.cases:
         try:
             response = runtime_client.invoke_endpoint(

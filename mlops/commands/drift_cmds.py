@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +98,11 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[LineSource
         if not keys:
             raise OperatorError(f"{location}: no objects under this prefix")
         return [LineSource(name=f"s3://{bucket}/{key}", kind=kind,
-                           open=lambda key=key: iter_s3_lines(client, bucket=bucket, key=key)) for key in keys]
+                           open=partial(iter_s3_lines, client, bucket=bucket, key=key)) for key in keys]
     path = Path(location)
     if not path.exists():
         raise OperatorError(f"{location}: no such file or folder")
-    return [LineSource(name=str(file), kind=kind, open=lambda file=file: iter_local_lines(file))
+    return [LineSource(name=str(file), kind=kind, open=partial(iter_local_lines, file))
             for file in local_capture_files(path)]
 
 

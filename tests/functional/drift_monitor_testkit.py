@@ -142,7 +142,7 @@ def provision(*, variants: Sequence[str] = ("Champion", "Challenger"),
               registered: Mapping[str, dict[str, Any] | None] | None = None) -> dict[str, Any]:
     """Buckets, an endpoint with ``variants``, and per registered variant an SSM parameter → model package
     (with baseline and evaluation metrics in S3). ``registered[v] = None`` leaves a variant unrecorded."""
-    import boto3  # noqa: PLC0415 - imported inside moto's context by the caller
+    import boto3
 
     s3 = boto3.client("s3", region_name=REGION)
     sagemaker = boto3.client("sagemaker", region_name=REGION)

@@ -28,7 +28,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def load_handler() -> ModuleType:
-    import lambdas.drift_monitor.handler as handler  # noqa: PLC0415 - settings are read at import
+    import lambdas.drift_monitor.handler as handler
 
     handler = importlib.reload(handler)
     handler.clients.cache_clear()
@@ -186,7 +186,7 @@ def test_report_written_elsewhere_is_published_from_its_s3_notification(
 
 
 def test_misconfigured_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lambdas.drift_monitor.settings import DriftMonitorSettings, SettingsError  # noqa: PLC0415
+    from lambdas.drift_monitor.settings import DriftMonitorSettings, SettingsError
 
     env = kit.environment(DRIFT_THRESHOLDS='{"psi": 0.2, "bogus": 1}')
     with pytest.raises(SettingsError, match="DRIFT_THRESHOLDS: unknown drift threshold keys"):

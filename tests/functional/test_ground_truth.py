@@ -80,7 +80,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def load_handler() -> ModuleType:
-    import lambdas.drift_monitor.handler as handler  # noqa: PLC0415 - settings are read at import
+    import lambdas.drift_monitor.handler as handler
 
     handler = importlib.reload(handler)
     handler.clients.cache_clear()

@@ -1,0 +1,132 @@
+"""`mlops promote-challenger`, `shift-weights`, `ab-report`, `batch-score`: operating the serving endpoint.
+
+Names come from SSM (``/mlops/<env>/endpoint-name``, ``model-package-group``, ``event-bus-name``,
+``capture-bucket``; optional ``capture-destination-uri`` (default ``s3://<capture-bucket>/endpoint``),
+``ground-truth-uri`` (default ``s3://<capture-bucket>/ground-truth/``), ``batch-scoring-function``).
+The logic lives in ``mlops.serving_ops``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from mlops import serving_ops
+from mlops.errors import OperatorError
+from mlops.output import emit_json
+from mlops.resources import DeployedResources, load_resources
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def register(subparsers: Any) -> None:
+    promote = subparsers.add_parser(
+        "promote-challenger", help="make the Challenger's model the Champion (and the Champion's the Challenger) "
+                                   "through the deployer's safe deployment")
+    promote.add_argument("--env", required=True)
+    promote.add_argument("--stage", default="Production", choices=["Staging", "Production"],
+                         help="stage the endpoint serves (default: Production)")
+    promote.add_argument("--json", action="store_true")
+    promote.set_defaults(handler=run_promote_challenger)
+
+    shift = subparsers.add_parser("shift-weights", help="change the Challenger's traffic share without redeploying")
+    shift.add_argument("--env", required=True)
+    shift.add_argument("--challenger-percent", type=int, required=True, help="0-100; the Champion gets the rest")
+    shift.add_argument("--json", action="store_true")
+    shift.set_defaults(handler=run_shift_weights)
+
+    report = subparsers.add_parser("ab-report", help="compare Champion and Challenger: traffic, latency, errors, "
+                                                     "predictions, quality with ground truth; recommend")
+    report.add_argument("--env", required=True)
+    report.add_argument("--hours", type=int, default=24, help="window ending now (default 24)")
+    report.add_argument("--min-labelled", type=int, default=100,
+                        help="labelled rows per variant before quality decides (default 100)")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(handler=run_ab_report)
+
+    batch = subparsers.add_parser("batch-score", help="score an S3 prefix with the production Champion's model "
+                                                      "(batch transform, outputs joined to inputs)")
+    batch.add_argument("--env", required=True)
+    batch.add_argument("--input", required=True, help="s3:// prefix of header-less CSV rows in schema order")
+    batch.add_argument("--json", action="store_true")
+    batch.set_defaults(handler=run_batch_score)
+
+
+def _resources(env: str) -> DeployedResources:
+    return load_resources(env, boto3.client("ssm"))
+
+
+def _caller() -> str:
+    return str(boto3.client("sts").get_caller_identity()["Arn"])
+
+
+def _print(result: Any, as_json: bool, text: str) -> None:
+    if as_json:
+        emit_json(result)
+    else:
+        print(text)
+
+
+def run_promote_challenger(args: argparse.Namespace) -> int:
+    resources = _resources(args.env)
+    result = serving_ops.request_challenger_promotion(
+        boto3.client("sagemaker"), boto3.client("events"), endpoint=resources["endpoint-name"],
+        group=resources["model-package-group"], event_bus_name=resources["event-bus-name"],
+        requested_by=_caller(), stage=args.stage)
+    _print(result, args.json, f"requested: Challenger v{result['challenger_version']} becomes Champion, Champion "
+                              f"v{result['champion_version']} becomes Challenger; {result['note']}")
+    return 0
+
+
+def run_shift_weights(args: argparse.Namespace) -> int:
+    resources = _resources(args.env)
+    result = serving_ops.shift_weights(boto3.client("sagemaker"), endpoint=resources["endpoint-name"],
+                                       challenger_percent=args.challenger_percent)
+    _print(result, args.json, f"{result['endpoint']}: weights {result['before']} → {result['after']}; "
+                              f"{result['note']}")
+    return 0
+
+
+def _schema(env: str) -> tuple[Any, float]:
+    from mlcore.schema import DataSchema
+    from mlops.commands.train_cmd import environment_config
+
+    config = environment_config(env)
+    return DataSchema.load(REPO_ROOT / config.training.schema_file), config.serving.sla.p99_latency_ms
+
+
+def run_ab_report(args: argparse.Namespace) -> int:
+    if args.hours < 1:
+        raise OperatorError(f"--hours is {args.hours}; allowed: at least 1")
+    resources = _resources(args.env)
+    capture_bucket = resources["capture-bucket"]
+    values = resources.values
+    schema, sla_p99 = _schema(args.env)
+    end = datetime.now(UTC)
+    report = serving_ops.ab_report(
+        sagemaker_client=boto3.client("sagemaker"), cloudwatch_client=boto3.client("cloudwatch"),
+        s3_client=boto3.client("s3"), endpoint=resources["endpoint-name"],
+        capture_uri=values.get("capture-destination-uri", f"s3://{capture_bucket}/endpoint"),
+        start=end - timedelta(hours=args.hours), end=end, n_features=len(schema.feature_names),
+        feature_names=tuple(schema.feature_names), label_spec=schema.label,
+        ground_truth_uri=values.get("ground-truth-uri", f"s3://{capture_bucket}/ground-truth/"),
+        sla_p99_ms=sla_p99, min_labelled=args.min_labelled)
+    _print(report, args.json, serving_ops.format_ab_report(report))
+    return 0
+
+
+def run_batch_score(args: argparse.Namespace) -> int:
+    resources = _resources(args.env)
+    answer = boto3.client("lambda").invoke(FunctionName=resources["batch-scoring-function"],
+                                           Payload=json.dumps({"input_uri": args.input}).encode())
+    result = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError") or not result.get("started"):
+        raise OperatorError(f"batch scoring did not start: {result.get('reason') or result}")
+    _print(result, args.json, f"started {result['transform_job_name']} with {result['model_name']}; "
+                              f"results under {result['output_uri']}")
+    return 0

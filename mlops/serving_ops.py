@@ -1,0 +1,367 @@
+"""What `mlops promote-challenger`, `shift-weights`, `ab-report` and `batch-score` do, over boto3 clients.
+
+* promote-challenger: asks the serving deployer to swap roles (the "Model Promotion Accepted" event with
+  ``reason="challenger_swap"``); the normal safe deployment (blue/green, health check, ledger) does it, so
+  the variant names — and every alarm and dashboard keyed on them — stay stable.
+* shift-weights: UpdateEndpointWeightsAndCapacities, no redeploy. The endpoint config keeps the configured
+  weights, so the next deployment resets them (a new Challenger always starts at the configured share).
+* ab-report: per variant traffic, latency, errors (CloudWatch ``AWS/SageMaker``), the prediction
+  distribution (data capture, ``mlcore.capture``) and — with ground truth — the quality metric with bootstrap
+  confidence intervals and a significance test, then a recommendation with the numbers behind it.
+
+Ground truth is read exactly as the drift monitor's quality join reads it
+(``lambdas.drift_monitor.ground_truth``: CSV or JSON Lines label files under the ground-truth prefix,
+``{"inference_id": …, "label": …, "row": optional}``, labels spelled as the schema's label).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from lambdas.drift_monitor.ground_truth import read_labels
+from lambdas.health_check.endpoint_state import CHALLENGER, CHAMPION, IN_SERVICE, read_endpoint_state
+from lambdas.promotion_gate.registry_actions import emit_promotion, promotion_detail
+from mlcore.capture import CaptureFormatError, parse_capture_line
+from mlcore.metrics import roc_auc
+from mlcore.schema import LabelSpec
+from mlops.errors import OperatorError
+
+CHALLENGER_SWAP = "challenger_swap"
+KEEP_TESTING, PROMOTE, STOP = "keep_testing", "promote", "stop"
+ALPHA = 0.05
+BOOTSTRAP_SAMPLES = 1000
+
+
+# ------------------------------------------------------------------------------------------- operator actions
+def _serving_state(sagemaker_client: Any, endpoint: str) -> Any:
+    state = read_endpoint_state(sagemaker_client, endpoint)
+    if state is None:
+        raise OperatorError(f"endpoint {endpoint} does not exist; nothing is deployed in this environment")
+    if state.status != IN_SERVICE:
+        raise OperatorError(f"endpoint {endpoint} is {state.status}; wait until it is InService")
+    return state
+
+
+def request_challenger_promotion(sagemaker_client: Any, events_client: Any, *, endpoint: str, group: str,
+                                 event_bus_name: str, requested_by: str, stage: str = "Production") -> dict[str, Any]:
+    state = _serving_state(sagemaker_client, endpoint)
+    if CHALLENGER not in state.variants:
+        raise OperatorError(f"{endpoint} has no {CHALLENGER} variant (variants: {', '.join(state.variants)})")
+    champion, challenger = state.variants[CHAMPION], state.variants[CHALLENGER]
+    if champion.model_package_arn == challenger.model_package_arn:
+        raise OperatorError(f"{CHAMPION} and {CHALLENGER} both serve v{champion.version}; nothing to swap")
+    detail = promotion_detail(group=group, model_package_arn=challenger.model_package_arn,
+                              version=int(challenger.version or 0), target_stage=stage, reason=CHALLENGER_SWAP,
+                              requested_by=requested_by)
+    detail["variant"] = CHAMPION
+    emit_promotion(events_client, event_bus_name, detail)
+    return {**detail, "champion_version": champion.version, "challenger_version": challenger.version,
+            "note": "the serving deployer swaps the roles through a blue/green update and records it"}
+
+
+def shift_weights(sagemaker_client: Any, *, endpoint: str, challenger_percent: int) -> dict[str, Any]:
+    if not 0 <= challenger_percent <= 100:
+        raise OperatorError(f"--challenger-percent is {challenger_percent}; allowed: 0 to 100")
+    state = _serving_state(sagemaker_client, endpoint)
+    if CHALLENGER not in state.variants:
+        raise OperatorError(f"{endpoint} has no {CHALLENGER} variant; there is no traffic to shift")
+    weights = {CHAMPION: float(100 - challenger_percent), CHALLENGER: float(challenger_percent)}
+    sagemaker_client.update_endpoint_weights_and_capacities(
+        EndpointName=endpoint,
+        DesiredWeightsAndCapacities=[{"VariantName": n, "DesiredWeight": w} for n, w in weights.items()])
+    return {"endpoint": endpoint, "before": dict(state.current_weights), "after": weights,
+            "note": "weights only; the next deployment restores the configured weights"}
+
+
+# ------------------------------------------------------------------------------------------- CloudWatch
+_METRICS = {"invocations": ("Invocations", "Sum"), "errors_5xx": ("Invocation5XXErrors", "Sum"),
+            "errors_4xx": ("Invocation4XXErrors", "Sum"), "latency_p50": ("ModelLatency", "p50"),
+            "latency_p99": ("ModelLatency", "p99")}
+
+
+def variant_traffic(cloudwatch_client: Any, *, endpoint: str, variants: Sequence[str], start: datetime,
+                    end: datetime) -> dict[str, dict[str, float | None]]:
+    """One period spanning the window, so each statistic (percentiles included) covers the whole window."""
+    period = max(60, int((end - start).total_seconds()) // 60 * 60)
+    queries = []
+    for index, variant in enumerate(variants):
+        for key, (metric, stat) in _METRICS.items():
+            queries.append({"Id": f"v{index}_{key}", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric,
+                           "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
+                                          {"Name": "VariantName", "Value": variant}]},
+                "Period": period, "Stat": stat}})
+    values: dict[str, float] = {}
+    request: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+    while True:
+        answer = cloudwatch_client.get_metric_data(**request)
+        for result in answer.get("MetricDataResults", []):
+            if result.get("Values"):
+                values[result["Id"]] = float(sum(result["Values"])) if result["Id"].endswith(
+                    ("invocations", "5xx", "4xx")) else float(max(result["Values"]))
+        if not answer.get("NextToken"):
+            break
+        request["NextToken"] = answer["NextToken"]
+    traffic: dict[str, dict[str, float | None]] = {}
+    for index, variant in enumerate(variants):
+        invocations = values.get(f"v{index}_invocations", 0.0)
+        errors = values.get(f"v{index}_errors_5xx", 0.0)
+        p50, p99 = values.get(f"v{index}_latency_p50"), values.get(f"v{index}_latency_p99")
+        traffic[variant] = {
+            "requests": invocations, "errors_5xx": errors, "errors_4xx": values.get(f"v{index}_errors_4xx", 0.0),
+            "error_rate": errors / invocations if invocations else None,
+            # ModelLatency is in microseconds
+            "latency_p50_ms": None if p50 is None else p50 / 1000,
+            "latency_p99_ms": None if p99 is None else p99 / 1000}
+    return traffic
+
+
+# ------------------------------------------------------------------------------------------- captured traffic
+@dataclass
+class CapturedPredictions:
+    probabilities: list[float] = field(default_factory=list)
+    by_inference_id: dict[str, list[float]] = field(default_factory=dict)
+    records: int = 0
+    malformed: int = 0
+    malformed_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _hours(start: datetime, end: datetime) -> Iterable[datetime]:
+    moment = start.replace(minute=0, second=0, microsecond=0)
+    while moment <= end:
+        yield moment
+        moment += timedelta(hours=1)
+
+
+def read_captured_predictions(s3_client: Any, *, capture_uri: str, endpoint: str, variant: str, start: datetime,
+                              end: datetime, n_features: int,
+                              feature_names: Sequence[str] | None = None) -> CapturedPredictions:
+    """Predictions of one variant from the data-capture files of the window's hours (malformed lines counted)."""
+    bucket, _, root = capture_uri.removeprefix("s3://").partition("/")
+    captured = CapturedPredictions()
+    paginator = s3_client.get_paginator("list_objects_v2")
+    for hour in _hours(start, end):
+        prefix = "/".join(p for p in (root.strip("/"), endpoint, variant, f"{hour:%Y/%m/%d/%H}") if p) + "/"
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                body = s3_client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                for line in body.splitlines():
+                    if not line.strip():
+                        continue
+                    try:
+                        record = parse_capture_line(line, n_features=n_features, feature_names=feature_names)
+                    except CaptureFormatError as err:
+                        captured.malformed += 1
+                        captured.malformed_reasons[err.reason] = captured.malformed_reasons.get(err.reason, 0) + 1
+                        continue
+                    captured.records += 1
+                    captured.probabilities += record.probabilities
+                    if record.inference_id and record.probabilities:
+                        captured.by_inference_id[record.inference_id] = list(record.probabilities)
+    return captured
+
+
+Labels = dict[str, dict[int | None, int]]
+
+
+def read_ground_truth(s3_client: Any, ground_truth_uri: str, label_spec: LabelSpec) -> Labels:
+    """``inference_id`` → {row (None: the whole single-row request) → 0/1}, from every label file under the
+    prefix, parsed by the drift monitor's reader (malformed labels are counted there and skipped)."""
+    bucket, _, prefix = ground_truth_uri.removeprefix("s3://").partition("/")
+    keys = [item["Key"] for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])]
+    objects = ((key, s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()) for key in keys)
+    return read_labels(objects, label_spec).labels
+
+
+def prediction_distribution(probabilities: Sequence[float]) -> dict[str, Any]:
+    if not probabilities:
+        return {"rows": 0}
+    values = np.asarray(probabilities, dtype=np.float64)
+    counts, _ = np.histogram(values, bins=10, range=(0.0, 1.0))
+    p10, p50, p90 = np.quantile(values, [0.1, 0.5, 0.9]).tolist()
+    return {"rows": int(values.size), "mean": float(values.mean()), "p10": p10, "p50": p50, "p90": p90,
+            "positive_rate": float((values >= 0.5).mean()), "histogram": counts.tolist()}
+
+
+# ------------------------------------------------------------------------------------------- statistics
+def labelled_pairs(captured: CapturedPredictions, truth: Labels) -> tuple[list[int], list[float]]:
+    """(label, probability) per labelled row; a label without a row joins only a single-row request."""
+    labels: list[int] = []
+    scores: list[float] = []
+    for inference_id, probabilities in captured.by_inference_id.items():
+        known = truth.get(inference_id)
+        if not known:
+            continue
+        for row, probability in enumerate(probabilities):
+            label = known.get(row, known.get(None) if len(probabilities) == 1 else None)
+            if label is not None:
+                labels.append(label)
+                scores.append(probability)
+    return labels, scores
+
+
+def quality_metric(labels: Sequence[int], scores: Sequence[float]) -> tuple[str, float]:
+    """AUC when both classes occur, else accuracy at 0.5 (AUC is undefined on one class)."""
+    y = np.asarray(labels)
+    if 0 < y.sum() < y.size:
+        return "auc", float(roc_auc(y, np.asarray(scores)))
+    return "accuracy", float(np.mean((np.asarray(scores) >= 0.5).astype(int) == y))
+
+
+def bootstrap_interval(labels: Sequence[int], scores: Sequence[float], metric: str, *,
+                       samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    y, p = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    values = []
+    for _ in range(samples):
+        index = rng.integers(0, y.size, y.size)
+        ys, ps = y[index], p[index]
+        if metric == "auc":
+            if not 0 < ys.sum() < ys.size:
+                continue
+            values.append(float(roc_auc(ys, ps)))
+        else:
+            values.append(float(np.mean((ps >= 0.5).astype(int) == ys)))
+    if not values:
+        return (math.nan, math.nan)
+    low, high = np.quantile(values, [0.025, 0.975]).tolist()
+    return (float(low), float(high))
+
+
+def _hanley_mcneil_se(auc: float, positives: int, negatives: int) -> float:
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / (
+        positives * negatives)
+    return math.sqrt(max(variance, 1e-12))
+
+
+def compare_quality(champion: tuple[Sequence[int], Sequence[float]],
+                    challenger: tuple[Sequence[int], Sequence[float]]) -> dict[str, Any]:
+    """Challenger minus Champion with a two-sided test: AUCs of independent samples by the Hanley-McNeil
+    standard errors (z-test); accuracies by Fisher's exact test on the 2x2 table of correct answers."""
+    metric_a, value_a = quality_metric(*champion)
+    metric_b, value_b = quality_metric(*challenger)
+    metric = "auc" if metric_a == metric_b == "auc" else "accuracy"
+    if metric == "accuracy":
+        value_a, value_b = (float(np.mean((np.asarray(s) >= 0.5).astype(int) == np.asarray(y)))
+                            for y, s in (champion, challenger))
+        correct = [[round(v * len(y)), len(y) - round(v * len(y))]
+                   for v, (y, _) in ((value_b, challenger), (value_a, champion))]
+        p_value = float(stats.fisher_exact(correct).pvalue)
+        test = "fisher_exact"
+    else:
+        ses = [_hanley_mcneil_se(v, int(np.sum(y)), len(y) - int(np.sum(y))) for v, (y, _) in
+               ((value_a, champion), (value_b, challenger))]
+        z = (value_b - value_a) / math.sqrt(ses[0] ** 2 + ses[1] ** 2)
+        p_value = float(2 * stats.norm.sf(abs(z)))
+        test = "hanley_mcneil_z"
+    return {"metric": metric, "champion": value_a, "challenger": value_b, "difference": value_b - value_a,
+            "p_value": p_value, "test": test, "significant": p_value < ALPHA}
+
+
+def compare_error_rates(champion: Mapping[str, Any], challenger: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not champion.get("requests") or not challenger.get("requests"):
+        return None
+    table = [[int(challenger["errors_5xx"]), int(challenger["requests"] - challenger["errors_5xx"])],
+             [int(champion["errors_5xx"]), int(champion["requests"] - champion["errors_5xx"])]]
+    result = stats.fisher_exact(table, alternative="greater")
+    return {"test": "fisher_exact (challenger worse)", "p_value": float(result.pvalue),
+            "significant": float(result.pvalue) < ALPHA}
+
+
+def recommend(*, traffic: Mapping[str, Mapping[str, Any]], quality: Mapping[str, Any] | None,
+              labelled: Mapping[str, int], error_comparison: Mapping[str, Any] | None, sla_p99_ms: float | None,
+              min_labelled: int) -> dict[str, str]:
+    """keep_testing / promote / stop, and the numbers behind it."""
+    challenger = traffic.get(CHALLENGER)
+    if challenger is None:
+        return {"recommendation": KEEP_TESTING, "reason": "the endpoint runs no Challenger; nothing to compare"}
+    if error_comparison and error_comparison["significant"]:
+        return {"recommendation": STOP, "reason": (
+            f"Challenger 5XX rate {challenger['error_rate']:.3%} is significantly above the Champion's "
+            f"{traffic[CHAMPION]['error_rate']:.3%} (p={error_comparison['p_value']:.3g})")}
+    p99 = challenger.get("latency_p99_ms")
+    if sla_p99_ms is not None and p99 is not None and p99 > sla_p99_ms:
+        return {"recommendation": STOP,
+                "reason": f"Challenger p99 model latency {p99:.1f} ms exceeds the SLA's {sla_p99_ms:g} ms"}
+    short = {name: count for name, count in labelled.items() if count < min_labelled}
+    if quality is None or short:
+        have = ", ".join(f"{name} {labelled.get(name, 0)}" for name in (CHAMPION, CHALLENGER))
+        return {"recommendation": KEEP_TESTING,
+                "reason": f"not enough ground truth yet ({have} labelled rows; need {min_labelled} per variant)"}
+    numbers = (f"{quality['metric']} Challenger {quality['challenger']:.4f} vs Champion {quality['champion']:.4f}, "
+               f"difference {quality['difference']:+.4f}, p={quality['p_value']:.3g} ({quality['test']})")
+    if quality["significant"] and quality["difference"] > 0:
+        return {"recommendation": PROMOTE, "reason": f"Challenger is significantly better: {numbers}"}
+    if quality["significant"]:
+        return {"recommendation": STOP, "reason": f"Challenger is significantly worse: {numbers}"}
+    return {"recommendation": KEEP_TESTING, "reason": f"no significant difference yet: {numbers}"}
+
+
+def ab_report(*, sagemaker_client: Any, cloudwatch_client: Any, s3_client: Any, endpoint: str, capture_uri: str,
+              start: datetime, end: datetime, n_features: int, feature_names: Sequence[str] | None = None,
+              ground_truth_uri: str | None = None, label_spec: LabelSpec | None = None,
+              sla_p99_ms: float | None = None,
+              min_labelled: int = 100) -> dict[str, Any]:
+    state = read_endpoint_state(sagemaker_client, endpoint)
+    if state is None:
+        raise OperatorError(f"endpoint {endpoint} does not exist; nothing is deployed in this environment")
+    variants = [name for name in (CHAMPION, CHALLENGER) if name in state.variants]
+    traffic = variant_traffic(cloudwatch_client, endpoint=endpoint, variants=variants, start=start, end=end)
+    captured = {name: read_captured_predictions(s3_client, capture_uri=capture_uri, endpoint=endpoint, variant=name,
+                                                start=start, end=end, n_features=n_features,
+                                                feature_names=feature_names) for name in variants}
+    truth = read_ground_truth(s3_client, ground_truth_uri, label_spec) if ground_truth_uri and label_spec else {}
+    pairs = {name: labelled_pairs(captured[name], truth) for name in variants}
+    per_variant: dict[str, Any] = {}
+    for name in variants:
+        labels, scores = pairs[name]
+        entry: dict[str, Any] = {
+            "model_package_arn": state.variants[name].model_package_arn, "version": state.variants[name].version,
+            "weight": state.current_weights.get(name), **traffic[name],
+            "predictions": prediction_distribution(captured[name].probabilities),
+            "capture_records": captured[name].records, "malformed_capture_records": captured[name].malformed,
+            "labelled_rows": len(labels)}
+        if labels:
+            metric, value = quality_metric(labels, scores)
+            low, high = bootstrap_interval(labels, scores, metric)
+            entry["quality"] = {"metric": metric, "value": value, "ci95": [low, high]}
+        per_variant[name] = entry
+    quality = None
+    if CHALLENGER in variants and all(pairs[name][0] for name in variants):
+        quality = compare_quality(pairs[CHAMPION], pairs[CHALLENGER])
+    errors = compare_error_rates(traffic[CHAMPION], traffic[CHALLENGER]) if CHALLENGER in traffic else None
+    decision = recommend(traffic=traffic, quality=quality, labelled={n: len(pairs[n][0]) for n in variants},
+                         error_comparison=errors, sla_p99_ms=sla_p99_ms, min_labelled=min_labelled)
+    return {"endpoint": endpoint, "window": {"start": start.isoformat(), "end": end.isoformat()},
+            "variants": per_variant, "quality_comparison": quality, "error_rate_comparison": errors,
+            "ground_truth_uri": ground_truth_uri, **decision}
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    return "-" if value is None else format(value, pattern)
+
+
+def format_ab_report(report: Mapping[str, Any]) -> str:
+    lines = [f"A/B report for {report['endpoint']}  {report['window']['start']} → {report['window']['end']}", ""]
+    lines.append(f"  {'variant':<11} {'ver':>4} {'weight':>6} {'requests':>9} {'5xx rate':>9} {'p50 ms':>7} "
+                 f"{'p99 ms':>7} {'mean p':>7} {'pos rate':>8} {'labelled':>8}  quality (95% CI)")
+    for name, v in report["variants"].items():
+        predictions = v["predictions"]
+        quality = v.get("quality")
+        quality_text = (f"{quality['metric']} {quality['value']:.4f} [{quality['ci95'][0]:.4f}, "
+                        f"{quality['ci95'][1]:.4f}]" if quality else "-")
+        lines.append(f"  {name:<11} {_fmt(v['version'], '>4')} {_fmt(v['weight'], '>6.0f')} "
+                     f"{v['requests']:>9.0f} {_fmt(v['error_rate'], '>9.3%')} {_fmt(v['latency_p50_ms'], '>7.1f')} "
+                     f"{_fmt(v['latency_p99_ms'], '>7.1f')} {_fmt(predictions.get('mean'), '>7.3f')} "
+                     f"{_fmt(predictions.get('positive_rate'), '>8.1%')} {v['labelled_rows']:>8}  {quality_text}")
+    lines += ["", f"recommendation: {report['recommendation'].replace('_', ' ')}", f"  {report['reason']}"]
+    return "\n".join(lines)
