@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlops.commands.synth_cmd",
     "mlops.commands.train_cmd",
     "mlops.commands.registry_cmds",
+    "mlops.commands.serving_cmds",
+    "mlops.commands.drift_cmds",
     "mlops.commands.demo_cmd",
 )
 

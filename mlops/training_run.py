@@ -160,8 +160,13 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     prefix = f"pipelines/{execution}"
     model_uri, _ = _upload(s3, _model_tarball(run.paths["model_dir"], workdir), env.artifact_bucket,
                            f"models/{execution}/output/model.tar.gz")
-    uris = {role: _upload(s3, run.paths[role], env.artifact_bucket, f"{prefix}/{role}/{run.paths[role].name}")[0]
-            for role in ("evaluation", "baseline", "golden", "sample_payload", "fallback", "lineage")}
+    # The same layout as the pipeline's outputs: the baseline step's files share one folder, where the deployer
+    # and the health check find golden_payloads.json beside baseline.json.
+    folders = {"evaluation": "evaluation", "baseline": "baseline", "golden": "baseline",
+               "sample_payload": "baseline", "fallback": "model", "lineage": "metadata"}
+    uris = {role: _upload(s3, run.paths[role], env.artifact_bucket,
+                          f"{prefix}/{folder}/{run.paths[role].name}")[0]
+            for role, folder in folders.items()}
     assert run.gate is not None and run.lineage is not None
     serving = config.serving
     settings = PipelineSettings(

@@ -8,7 +8,9 @@ from constructs import Construct
 from stacks.alerting import AlertingStack
 from stacks.config import EnvironmentConfig
 from stacks.inference_api import InferenceApiStack
+from stacks.monitoring import MonitoringStack
 from stacks.registry import RegistryStack
+from stacks.serving import ServingStack
 from stacks.storage import StorageStack
 from stacks.training import TrainingStack
 
@@ -37,3 +39,18 @@ class MlopsStage(cdk.Stage):
             self, "InferenceApi", config=config, key=self.storage.key, capture_bucket=self.storage.capture_bucket,
             artifact_bucket=self.storage.artifact_bucket,
             description=f"MLOps {config.name}: inference API with fallback model, cache and prediction log")
+        assert self.registry.ledger is not None or not self.registry.owns_group
+        self.serving = ServingStack(
+            self, "Serving", config=config, key=self.storage.key, artifact_bucket=self.storage.artifact_bucket,
+            capture_bucket=self.storage.capture_bucket,
+            ledger_table_name=self.registry.ledger.table_name if self.registry.ledger else "",
+            ledger_table_arn=self.registry.ledger.table_arn if self.registry.ledger else "",
+            alarm_topic=self.alerting.ticket_topic,
+            description=f"MLOps {config.name}: deployer, rollback alarms, health check, batch scoring")
+        self.monitoring = MonitoringStack(
+            self, "Monitoring", config=config, key=self.storage.key, capture_bucket=self.storage.capture_bucket,
+            artifact_bucket=self.storage.artifact_bucket, page_topic=self.alerting.page_topic,
+            ticket_topic=self.alerting.ticket_topic,
+            inference_function_name=self.inference_api.function.function.function_name,
+            api_id=self.inference_api.api.api_id,
+            description=f"MLOps {config.name}: drift and quality monitor, dashboard, alarms")

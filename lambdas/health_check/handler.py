@@ -78,6 +78,9 @@ def publish(report: HealthReport) -> None:
         metrics.add_dimension(name="Endpoint", value=report.endpoint_name)
         metrics.add_dimension(name="Variant", value=verdict.variant)
         metrics.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1 if verdict.passed else 0)
+        version = (verdict.model_package_arn or "").rsplit("/", 1)[-1]
+        if version.isdigit():  # the dashboard's "model version per variant"
+            metrics.add_metric(name="ServedModelVersion", unit=MetricUnit.NoUnit, value=int(version))
         metrics.flush_metrics()
 
 

@@ -131,6 +131,8 @@ class MlopsFunction(Construct):
         reserved_concurrency: int | None = None,
         packages: tuple[str, ...] = ("mlcore",),
         alarm_topic: sns.ITopic | None = None,
+        handler_function: str = "handler",
+        role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not (LAMBDAS_DIR / source / "handler.py").is_file():
@@ -157,7 +159,8 @@ class MlopsFunction(Construct):
             description=description,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64 if architecture == "arm64" else lambda_.Architecture.X86_64,
-            handler=f"lambdas.{source}.handler.handler",
+            handler=f"lambdas.{source}.handler.{handler_function}",
+            role=role,
             code=lambda_.Code.from_asset(
                 str(LAMBDAS_DIR / source),
                 asset_hash_type=cdk.AssetHashType.CUSTOM,
@@ -203,21 +206,36 @@ class MlopsFunction(Construct):
         skip_checkov(self.function, "CKV_AWS_117",
                      "Calls only AWS APIs; the project runs without a VPC unless configured (no data plane "
                      "resources live in a VPC).")
-        role = self.function.role
-        assert role is not None
-        acknowledge(role, "AwsSolutions-IAM4",
-                    "AWSLambdaBasicExecutionRole only allows writing the function's own CloudWatch logs.",
-                    findings=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                              "AWSLambdaBasicExecutionRole"])
-        # X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions.
-        acknowledge(role, "AwsSolutions-IAM5", "X-Ray trace upload actions do not support resource ARNs.",
-                    findings=["Resource::*"])
+        if role is None:  # the role CDK made for this function alone
+            created = self.function.role
+            assert created is not None
+            acknowledge_execution_role(created)
 
     @property
     def role(self) -> iam.IRole:
         role = self.function.role
         assert role is not None
         return role
+
+
+def acknowledge_execution_role(role: iam.IRole) -> None:
+    """The two findings every Lambda execution role has, with their reasons."""
+    acknowledge(role, "AwsSolutions-IAM4",
+                "AWSLambdaBasicExecutionRole only allows writing the function's own CloudWatch logs.",
+                findings=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"])
+    # X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions.
+    acknowledge(role, "AwsSolutions-IAM5", "X-Ray trace upload actions do not support resource ARNs.",
+                findings=["Resource::*"])
+
+
+def shared_execution_role(scope: Construct, construct_id: str, *, description: str) -> iam.Role:
+    """One role for several functions that serve one purpose (e.g. the deployer's state-machine tasks)."""
+    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                    description=description,
+                    managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
+                        "service-role/AWSLambdaBasicExecutionRole")])
+    acknowledge_execution_role(role)
+    return role
 
 
 _RETENTION_NAMES = {

@@ -1,0 +1,285 @@
+"""Monitoring: the daily drift and ground-truth run, the dashboard and the alarms that page on-call.
+
+Paging alarms route to the `page` topic, the rest to `ticket`; each alarm's description links its runbook
+in docs/runbooks/. The deployment-rollback alarms live in the serving stack and page nobody."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.config import ConfigError, EnvironmentConfig
+from stacks.constructs.alarms import AlarmRouter
+from stacks.constructs.lambda_function import MlopsFunction
+from stacks.constructs.nag import allow_wildcards
+from stacks.constructs.published_names import publish_name
+from stacks.constructs.queues import dead_letter_queue
+from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
+
+NAMESPACE = "MLOps"
+DRIFT_SERVICE = "drift_monitor"
+INFERENCE_SERVICE = "inference"
+VARIANTS = ("Champion", "Challenger")
+FALLBACK_REASONS = ("throttling", "server_error", "model_error", "timeout", "invalid_output",
+                    "endpoint_unavailable", "circuit_open")
+REPORT_PREFIX = "drift-reports"
+GROUND_TRUTH_PREFIX = "ground-truth"
+
+
+class MonitoringStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
+                 capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, page_topic: sns.ITopic,
+                 ticket_topic: sns.ITopic, inference_function_name: str, api_id: str, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        drift = config.monitoring.drift
+        if drift.engine == "processing":
+            raise ConfigError(
+                f"environments.{config.name}.monitoring.drift.engine is 'processing'; allowed today: 'lambda'. "
+                "The same code runs as a Processing job (`python -m lambdas.drift_monitor.processing_entry`, "
+                "docs/MONITORING.md), but the stacks do not schedule that job yet")
+        self.endpoint = endpoint_name(config)
+        variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
+        alarms = config.monitoring.alarms
+        self.router = AlarmRouter(page=page_topic, ticket=ticket_topic, environment=config.name)
+
+        # --- the drift and ground-truth run
+        thresholds = {"psi": drift.psi_threshold, "js": drift.js_threshold, "ks": drift.ks_threshold,
+                      "drifted_share": drift.drifted_share_alarm, "min_rows": drift.min_rows,
+                      "prediction_psi": alarms.confidence_shift_psi, "confidence_psi": alarms.confidence_shift_psi}
+        self.drift_monitor = MlopsFunction(
+            self, "DriftMonitor", source="drift_monitor",
+            description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
+            memory_size=2048, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
+            asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic, packages=("mlcore",),
+            environment={
+                "ENDPOINT_NAME": self.endpoint, "CAPTURE_BUCKET": capture_bucket.bucket_name,
+                "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
+                "REPORT_BUCKET": artifact_bucket.bucket_name, "REPORT_PREFIX": REPORT_PREFIX,
+                "VARIANT_PARAMETER_PREFIX": f"/mlops/{config.name}/variant",
+                "WINDOW_HOURS": str(drift.window_hours), "DRIFT_THRESHOLDS": json.dumps(thresholds, sort_keys=True),
+                "GROUND_TRUTH_PREFIX": GROUND_TRUTH_PREFIX, "QUALITY_METRIC": config.training.quality_gate.metric,
+                "QUALITY_MARGIN": str(alarms.quality_margin),
+            })
+        function = self.drift_monitor.function
+        arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="WhatEachVariantServes", actions=["sagemaker:DescribeEndpoint"],
+            resources=[f"{arn}:endpoint/{self.endpoint}"]))
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="BaselinesAndMetricsOfThePackages", actions=["sagemaker:DescribeModelPackage"],
+            resources=[f"{arn}:model-package/{model_package_group_name(config)}/*"]))
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="VariantModelParameters", actions=["ssm:GetParameter"],
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
+                       "variant/*"]))
+        for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
+            capture_bucket.grant_read(function, prefix)
+        artifact_bucket.grant_read(function, "pipelines/*")
+        artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
+        key.grant_encrypt_decrypt(function)
+        dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key, purpose="the drift schedule")
+        events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
+                    description="The daily drift and ground-truth run",
+                    targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
+        publish_name(self, environment=config.name, key="drift-report-uri",
+                     value=f"s3://{artifact_bucket.bucket_name}/{REPORT_PREFIX}/")
+        allow_wildcards(self.drift_monitor, {
+            "Action::kms:GenerateDataKey*": "Writing KMS-encrypted reports needs data keys from the project key.",
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
+            "Action::s3:GetObject*": "CDK's read grant on captured traffic, labels, baselines and reports.",
+            "Action::s3:GetBucket*": "CDK's read grant: bucket lookups.",
+            "Action::s3:List*": "The run lists the window's hourly capture partitions.",
+            "Action::s3:DeleteObject*": "CDK's read/write grant: a rerun replaces its report.",
+            "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload of a report.",
+            "Resource::*CaptureBucket*/*": "Captured traffic, prediction logs and labels are partitioned by hour.",
+            "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
+                                                                          "one group.",
+            "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
+        })
+
+        self._alarms(config, variants)
+        self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
+        self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
+
+    # -------------------------------------------------------------------------------------------- metrics
+    def _sagemaker(self, name: str, variant: str, statistic: str, period_minutes: int = 5) -> cloudwatch.Metric:
+        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=name, statistic=statistic,
+                                 dimensions_map={"EndpointName": self.endpoint, "VariantName": variant},
+                                 period=cdk.Duration.minutes(period_minutes))
+
+    def _drift(self, name: str, variant: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
+                                 dimensions_map={"Endpoint": self.endpoint, "Variant": variant,
+                                                 "service": DRIFT_SERVICE},
+                                 period=cdk.Duration.days(1))
+
+    def _health(self, name: str, variant: str, statistic: str = "Minimum") -> cloudwatch.Metric:
+        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
+                                 dimensions_map={"Endpoint": self.endpoint, "Variant": variant},
+                                 period=cdk.Duration.minutes(5))
+
+    def _inference(self, name: str, extra: dict[str, str] | None = None) -> cloudwatch.Metric:
+        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic="Sum",
+                                 dimensions_map={"service": INFERENCE_SERVICE, **(extra or {})},
+                                 period=cdk.Duration.minutes(5))
+
+    def _error_rate(self, variant: str) -> cloudwatch.MathExpression:
+        errors, invocations = f"errors{variant}", f"invocations{variant}"  # ids unique per graph
+        return cloudwatch.MathExpression(
+            expression=f"100 * {errors} / MAX([{invocations}, 1])",
+            using_metrics={errors: self._sagemaker("Invocation5XXErrors", variant, "Sum"),
+                           invocations: self._sagemaker("Invocations", variant, "Sum")},
+            label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(5))
+
+    def _fallback_rate(self) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(
+            expression="100 * degraded / MAX([responses, 1])",
+            using_metrics={"degraded": self._inference("DegradedResponses"),
+                           "responses": self._inference("Responses")},
+            label="API answers not served by the endpoint (%)", period=cdk.Duration.minutes(5))
+
+    # --------------------------------------------------------------------------------------------- alarms
+    def _alarms(self, config: EnvironmentConfig, variants: tuple[str, ...]) -> None:
+        alarms = config.monitoring.alarms
+        sla = config.serving.sla
+        gte = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        route = self.router.alarm
+        for variant in variants:
+            route(self, f"{variant}LatencyOverSla", metric=self._sagemaker("ModelLatency", variant, "p99"),
+                  threshold=sla.p99_latency_ms * 1000, severity="page", runbook="latency-p99",
+                  summary=f"{variant} ModelLatency p99 above the SLA of {sla.p99_latency_ms:g} ms.",
+                  evaluation_periods=3)
+            route(self, f"{variant}ErrorRate", metric=self._error_rate(variant), threshold=alarms.error_rate_percent,
+                  severity="page", runbook="error-rate", comparison=gte,
+                  summary=f"{variant} 5XX rate at or above {alarms.error_rate_percent:g}%.")
+            route(self, f"{variant}HealthCheckFailing", metric=self._health("HealthCheckPassed", variant),
+                  threshold=1, severity="page", runbook="health-check", evaluation_periods=2,
+                  comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                  summary=f"{variant} answered its golden payloads wrongly or not at all.")
+            route(self, f"{variant}DataDrift", metric=self._drift("DriftDetected", variant), threshold=1,
+                  severity="ticket", runbook="data-drift", evaluation_periods=1, comparison=gte,
+                  summary=f"{variant}: more than {config.monitoring.drift.drifted_share_alarm:.0%} of input "
+                          "features drifted against the model's training baseline.")
+            route(self, f"{variant}PredictionShift", metric=self._drift("PredictionDrifted", variant), threshold=1,
+                  severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+                  summary=f"{variant}: the predicted-probability distribution shifted.")
+            route(self, f"{variant}ConfidenceShift", metric=self._drift("ConfidenceDrifted", variant), threshold=1,
+                  severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+                  summary=f"{variant}: the confidence distribution shifted (PSI above "
+                          f"{alarms.confidence_shift_psi:g}).")
+            route(self, f"{variant}QualityDegraded", metric=self._drift("QualityDegraded", variant), threshold=1,
+                  severity="page", runbook="quality-degradation", evaluation_periods=1, comparison=gte,
+                  summary=f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the "
+                          "registered evaluation metric.")
+        route(self, "FallbackRate", metric=self._fallback_rate(), threshold=alarms.fallback_rate_percent,
+              severity="page", runbook="fallback-rate", comparison=gte,
+              summary=f"At least {alarms.fallback_rate_percent:g}% of API answers came from a fallback.")
+        if config.production:
+            # Only production has traffic all the time; elsewhere silence is normal.
+            route(self, "NoTraffic", metric=self._sagemaker("Invocations", "Champion", "Sum", 15), threshold=1,
+                  severity="page", runbook="no-traffic", evaluation_periods=2,
+                  comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                  missing=cloudwatch.TreatMissingData.BREACHING,
+                  summary="The Champion received no invocations for 30 minutes.")
+        route(self, "TrainingPipelineFailed",
+              metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
+                                       dimensions_map={"PipelineName": pipeline_name(config)}, statistic="Sum",
+                                       period=cdk.Duration.hours(1)),
+              threshold=1, severity="ticket", runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
+              summary="A training pipeline execution failed (validation, quality gate or infrastructure).")
+
+    def _retrain_on_sustained_drift(self, config: EnvironmentConfig, variants: tuple[str, ...]) -> cloudwatch.Alarm | None:
+        if not config.monitoring.drift.retrain_on_sustained_drift:
+            return None
+        sustained = self.router.alarm(
+            self, "SustainedDrift", metric=self._drift("DriftDetected", variants[0]), threshold=1, severity="ticket",
+            runbook="data-drift", evaluation_periods=3, datapoints_to_alarm=3,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            summary="The Champion's inputs drifted three days running; the training pipeline is started.")
+        pipeline_arn = (f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:pipeline/"
+                        f"{pipeline_name(config)}")
+        role = iam.Role(self, "RetrainTriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+                        description="Lets EventBridge start the training pipeline on sustained drift")
+        role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
+        dead_letters = dead_letter_queue(self, "RetrainDeadLetters", purpose="the sustained-drift retraining rule")
+        events.CfnRule(
+            self, "RetrainOnSustainedDrift", description="Sustained drift starts the training pipeline",
+            event_pattern={"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+                           "resources": [sustained.alarm_arn], "detail": {"state": {"value": ["ALARM"]}}},
+            targets=[events.CfnRule.TargetProperty(
+                id="TrainingPipeline", arn=pipeline_arn, role_arn=role.role_arn,
+                dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=dead_letters.queue_arn),
+                retry_policy=events.CfnRule.RetryPolicyProperty(maximum_retry_attempts=3,
+                                                                maximum_event_age_in_seconds=3600),
+                sage_maker_pipeline_parameters=events.CfnRule.SageMakerPipelineParametersProperty(
+                    pipeline_parameter_list=[events.CfnRule.SageMakerPipelineParameterProperty(
+                        name="GitCommit", value="trigger:sustained-drift")]))])
+        dead_letters.grant_send_messages(iam.ServicePrincipal("events.amazonaws.com"))
+        return sustained
+
+    # ------------------------------------------------------------------------------------------ dashboard
+    def _dashboard(self, config: EnvironmentConfig, variants: tuple[str, ...], inference_function: str,
+                   api_id: str) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"mlops-{config.name}",
+                                         default_interval=cdk.Duration.days(1))
+        api_count = cloudwatch.Metric(namespace="AWS/ApiGateway", metric_name="Count", statistic="Sum",
+                                      dimensions_map={"ApiId": api_id}, period=cdk.Duration.minutes(5))
+        function_duration = [cloudwatch.Metric(namespace="AWS/Lambda", metric_name="Duration", statistic=stat,
+                                               dimensions_map={"FunctionName": inference_function},
+                                               period=cdk.Duration.minutes(5), label=f"inference API {stat}")
+                             for stat in ("p50", "p90", "p99")]
+        dashboard.add_widgets(cloudwatch.TextWidget(
+            markdown=(f"# MLOps {config.name}: endpoint `{self.endpoint}`\nSLA: p99 {config.serving.sla.p99_latency_ms:g} "
+                      f"ms, peak {config.serving.sla.peak_requests_per_second:g} req/s, availability "
+                      f"{config.serving.sla.availability_percent:g}%. Runbooks: docs/runbooks/."),
+            width=24, height=2))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Request volume", width=8, left=[
+                *[self._sagemaker("Invocations", v, "Sum") for v in variants],
+                api_count.with_(label="API requests")]),
+            cloudwatch.GraphWidget(title="Latency p50 / p90 / p99 (ms)", width=8, left=[
+                self._sagemaker("ModelLatency", v, s).with_(label=f"{v} ModelLatency {s} (µs)")
+                for v in variants for s in ("p50", "p90", "p99")],
+                right=[*[self._sagemaker("OverheadLatency", v, "p99").with_(label=f"{v} OverheadLatency p99 (µs)")
+                         for v in variants], *function_duration]),
+            cloudwatch.GraphWidget(title="Errors: 4XX, 5XX and 5XX rate", width=8, left=[
+                *[self._sagemaker(name, v, "Sum") for v in variants
+                  for name in ("Invocation4XXErrors", "Invocation5XXErrors")]],
+                right=[self._error_rate(v) for v in variants]),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Fallbacks by reason, and fallback rate", width=8, left=[
+                self._inference("Fallbacks", {"reason": r}).with_(label=r) for r in FALLBACK_REASONS],
+                right=[self._fallback_rate()]),
+            cloudwatch.GraphWidget(title="Model version per variant", width=8, left=[
+                self._health("ServedModelVersion", v, "Maximum").with_(label=f"{v} version") for v in variants]),
+            cloudwatch.GraphWidget(title="Health check (1 = golden answers correct)", width=8, left=[
+                self._health("HealthCheckPassed", v) for v in variants], left_y_axis=cloudwatch.YAxisProps(min=0, max=1)),
+        )
+        top_features = cloudwatch.MathExpression(
+            expression=(f"SELECT MAX(FeatureDrift) FROM SCHEMA({NAMESPACE}, Endpoint, Feature, Variant, service) "
+                        f"WHERE Endpoint = '{self.endpoint}' GROUP BY Feature ORDER BY MAX() DESC LIMIT 10"),
+            label="top drifting features (PSI)", period=cdk.Duration.days(1))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Drift score per variant", width=8, left=[
+                self._drift(name, v).with_(label=f"{v} {name}") for v in variants
+                for name in ("MaxDrift", "DriftedFeatureShare", "PredictionShift", "ConfidenceShift")]),
+            cloudwatch.GraphWidget(title="Top drifting features", width=8, left=[top_features]),
+            cloudwatch.GraphWidget(title="Training pipeline executions", width=8, left=[
+                cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name=name, statistic="Sum",
+                                  dimensions_map={"PipelineName": pipeline_name(config)}, period=cdk.Duration.days(1))
+                for name in ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed")]),
+        )
+        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(
+            title="Alarms", width=24, alarms=[alarm for _, _, alarm in self.router.alarms]))
+        return dashboard

@@ -1,0 +1,343 @@
+"""Serving: the deployer (a Step Functions state machine over four Lambda tasks) that turns accepted
+promotions into blue/green endpoint updates with auto-rollback, the endpoint's execution role, the
+per-variant rollback alarms, the scheduled health check and batch scoring.
+
+The endpoint itself is created and updated by the deployer, not by CloudFormation: blue/green updates,
+auto-rollback and autoscaling registration all act on a live endpoint (FACTS.md), and a CloudFormation
+update would replace what the deployer rolled out."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from pipelines.images import XGBOOST_ACCOUNTS
+from stacks.config import EnvironmentConfig, to_plain
+from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
+from stacks.constructs.nag import allow_wildcards
+from stacks.constructs.published_names import publish_name
+from stacks.constructs.queues import dead_letter_queue
+from stacks.naming import endpoint_name, model_package_group_name
+
+PROMOTION_SOURCE = "mlops.promotion"
+PROMOTION_ACCEPTED = "Model Promotion Accepted"
+CAPTURE_PREFIX = "endpoint"
+BATCH_PREFIX = "batch"
+VARIANTS = ("Champion", "Challenger")
+
+
+class ServingStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
+                 artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket, ledger_table_name: str,
+                 ledger_table_arn: str, alarm_topic: sns.ITopic, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        serving = config.serving
+        self.endpoint_name = endpoint_name(config)
+        group = model_package_group_name(config)
+        arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
+        endpoint_arns = [f"{arn}:endpoint/{self.endpoint_name}", f"{arn}:endpoint-config/{self.endpoint_name}-*",
+                         f"{arn}:model/{self.endpoint_name}-*"]
+        package_arns = f"{arn}:model-package/{group}/*"
+
+        # --- the role the model containers run as (CreateModel ExecutionRoleArn)
+        self.model_role = iam.Role(self, "ModelExecutionRole",
+                                   assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                                   description=f"Model containers of {self.endpoint_name} and batch transform")
+        artifact_bucket.grant_read(self.model_role, "models/*")
+        capture_bucket.grant_put(self.model_role, f"{CAPTURE_PREFIX}/*")
+        capture_bucket.grant_read_write(self.model_role, f"{BATCH_PREFIX}/*")
+        key.grant_encrypt_decrypt(self.model_role)
+        account = XGBOOST_ACCOUNTS.get(config.region, "")
+        self.model_role.add_to_policy(iam.PolicyStatement(
+            sid="PullTheXGBoostImage",
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"]))
+        self.model_role.add_to_policy(iam.PolicyStatement(
+            sid="EcrLoginAndRollbackAlarms", actions=["ecr:GetAuthorizationToken", "cloudwatch:DescribeAlarms"],
+            resources=["*"]))
+        self.model_role.add_to_policy(iam.PolicyStatement(
+            sid="ContainerLogsAndMetrics",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
+
+        # --- rollback alarms: SageMaker watches them during a blue/green update; they page nobody
+        self.rollback_alarms = self._rollback_alarms(config)
+
+        # --- the deployer: four tasks, one purpose, one role
+        deployer_role = shared_execution_role(self, "DeployerRole",
+                                              description="The serving deployer's state-machine tasks")
+        environment = {
+            "ENVIRONMENT_NAME": config.name,
+            "ENDPOINT_NAME": self.endpoint_name,
+            "MODEL_PACKAGE_GROUP": group,
+            "LEDGER_TABLE": ledger_table_name,
+            "MODEL_EXECUTION_ROLE_ARN": self.model_role.role_arn,
+            "ARTIFACT_BUCKET": artifact_bucket.bucket_name,
+            "CAPTURE_DESTINATION_URI": f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}",
+            "SERVING_SETTINGS": json.dumps(to_plain(serving), sort_keys=True),
+            "KMS_KEY_ARN": key.key_arn,
+            "ROLLBACK_ALARM_NAMES": json.dumps([a.alarm_name for a in self.rollback_alarms]),
+            "VPC_CONFIG": json.dumps({"Subnets": list(config.network.subnet_ids),
+                                      "SecurityGroupIds": list(config.network.security_group_ids)}
+                                     if config.network.subnet_ids else None),
+        }
+        self.deployer_tasks = {
+            name: MlopsFunction(
+                self, construct_id_, source="deployer", handler_function=name, role=deployer_role,
+                description=f"Deployer task: {name.replace('_', ' ')}", memory_size=memory,
+                timeout=cdk.Duration.seconds(timeout), settings=config.lambda_, key=key,
+                packages=("lambdas/health_check", "mlops"), environment=environment)
+            for name, construct_id_, memory, timeout in (
+                ("start_deployment", "StartDeployment", 256, 60),
+                ("check_deployment", "CheckDeployment", 256, 30),
+                ("verify_and_record", "VerifyAndRecord", 512, 120),
+                ("record_failure", "RecordFailure", 256, 60),
+            )
+        }
+        self._deployer_permissions(deployer_role, config=config, key=key, artifact_bucket=artifact_bucket,
+                                   endpoint_arns=endpoint_arns, package_arns=package_arns,
+                                   ledger_table_arn=ledger_table_arn)
+        self.state_machine = self._state_machine(config, key)
+        dead_letters = dead_letter_queue(self, "PromotionEventDeadLetters", key=key,
+                                         purpose="the accepted-promotion rule (deployments never started)")
+        events.Rule(
+            self, "AcceptedPromotions",
+            description="Deploy what the promotion gate accepted",
+            event_pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
+                                              detail={"model_package_group": [group],
+                                                      "target_stage": ["Staging", "Production"]}),
+            targets=[targets.SfnStateMachine(self.state_machine, dead_letter_queue=dead_letters,
+                                             retry_attempts=8, max_event_age=cdk.Duration.hours(2))],
+        )
+
+        # --- health check: every variant answers its golden payloads correctly
+        self.health_check = MlopsFunction(
+            self, "HealthCheck", source="health_check", description="Golden-payload health check per variant",
+            memory_size=256, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
+            asynchronous=True, alarm_topic=alarm_topic, packages=(),
+            environment={"ENDPOINT_NAME": self.endpoint_name, "INVOKE_TIMEOUT_SECONDS": "10"})
+        health = self.health_check.function
+        health.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadWhatEachVariantServes",
+            actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+            resources=endpoint_arns))
+        health.add_to_role_policy(iam.PolicyStatement(
+            sid="GoldenPayloads", actions=["sagemaker:DescribeModelPackage"], resources=[package_arns]))
+        health.add_to_role_policy(iam.PolicyStatement(
+            sid="AskEveryVariant", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arns[0]]))
+        artifact_bucket.grant_read(health, "pipelines/*")
+        key.grant_decrypt(health)
+        schedule_dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key,
+                                                  purpose="the health-check and batch schedules")
+        # A missed health check is not retried (the next one comes within minutes); it is kept for inspection.
+        events.Rule(self, "HealthCheckSchedule", schedule=events.Schedule.expression(serving.health_check_schedule),
+                    targets=[targets.LambdaFunction(health, retry_attempts=0,
+                                                    dead_letter_queue=schedule_dead_letters)])
+
+        # --- batch scoring with the production Champion's model
+        self.batch_scoring = MlopsFunction(
+            self, "BatchScoring", source="batch_scoring", description="Batch transform with the production model",
+            memory_size=256, timeout=cdk.Duration.seconds(30), settings=config.lambda_, key=key,
+            asynchronous=True, alarm_topic=alarm_topic, packages=("lambdas/health_check",),
+            environment={"ENDPOINT_NAME": self.endpoint_name, "CAPTURE_BUCKET": capture_bucket.bucket_name,
+                         "BATCH_INSTANCE_TYPE": serving.batch_instance_type, "KMS_KEY_ARN": key.key_arn,
+                         "BATCH_INPUT_URI": f"s3://{capture_bucket.bucket_name}/{BATCH_PREFIX}/input/",
+                         "BATCH_INSTANCE_COUNT": "1"})
+        batch = self.batch_scoring.function
+        batch.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadTheProductionModel",
+            actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+            resources=endpoint_arns))
+        batch.add_to_role_policy(iam.PolicyStatement(
+            sid="StartTransformJobs", actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
+            resources=[f"{arn}:transform-job/{self.endpoint_name}-*"]))
+        key.grant(batch, "kms:CreateGrant", "kms:DescribeKey")
+        if serving.batch_schedule:
+            events.Rule(self, "BatchSchedule", schedule=events.Schedule.expression(serving.batch_schedule),
+                        targets=[targets.LambdaFunction(batch, retry_attempts=2,
+                                                        dead_letter_queue=schedule_dead_letters)])
+
+        for key_name, value in (
+            ("endpoint-name", self.endpoint_name),
+            ("capture-destination-uri", f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}"),
+            ("ground-truth-uri", f"s3://{capture_bucket.bucket_name}/ground-truth/"),
+            ("batch-scoring-function", batch.function_name),
+            ("deployer-state-machine-arn", self.state_machine.state_machine_arn),
+        ):
+            publish_name(self, environment=config.name, key=key_name, value=value)
+        self._allowances(deployer_role)
+
+    # ------------------------------------------------------------------------------------------------
+    def _rollback_alarms(self, config: EnvironmentConfig) -> list[cloudwatch.Alarm]:
+        serving = config.serving
+        variants = VARIANTS if serving.challenger_enabled else VARIANTS[:1]
+        alarms: list[cloudwatch.Alarm] = []
+        for variant in variants:
+            dimensions = {"EndpointName": self.endpoint_name, "VariantName": variant}
+
+            def metric(name: str, statistic: str, dims: dict[str, str] = dimensions) -> cloudwatch.Metric:
+                return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=name, dimensions_map=dims,
+                                         statistic=statistic, period=cdk.Duration.minutes(1))
+
+            error_rate = cloudwatch.MathExpression(
+                expression="100 * errors / MAX([invocations, 1])",
+                using_metrics={"errors": metric("Invocation5XXErrors", "Sum"),
+                               "invocations": metric("Invocations", "Sum")},
+                label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(1))
+            alarms.append(cloudwatch.Alarm(
+                self, f"{variant}ErrorRateRollback", alarm_name=f"{self.endpoint_name}-{variant}-5xx",
+                alarm_description=(f"Blue/green auto-rollback of {variant}: 5XX rate above "
+                                   f"{config.monitoring.alarms.error_rate_percent}%. SageMaker acts on it; it pages "
+                                   "nobody (see docs/runbooks/README.md)."),
+                metric=error_rate, threshold=config.monitoring.alarms.error_rate_percent, evaluation_periods=2,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
+            alarms.append(cloudwatch.Alarm(
+                self, f"{variant}LatencyRollback", alarm_name=f"{self.endpoint_name}-{variant}-p99",
+                alarm_description=(f"Blue/green auto-rollback of {variant}: ModelLatency p99 above the SLA "
+                                   f"({serving.sla.p99_latency_ms:g} ms). Pages nobody."),
+                metric=metric("ModelLatency", "p99"), threshold=serving.sla.p99_latency_ms * 1000,
+                evaluation_periods=2,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
+        return alarms
+
+    def _deployer_permissions(self, role: iam.Role, *, config: EnvironmentConfig, key: kms.IKey,
+                              artifact_bucket: s3.IBucket, endpoint_arns: list[str], package_arns: str,
+                              ledger_table_arn: str) -> None:
+        role.add_to_policy(iam.PolicyStatement(
+            sid="RollOutTheEndpoint",
+            actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel",
+                     "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint",
+                     "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:AddTags",
+                     "sagemaker:InvokeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+            resources=endpoint_arns))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ReadAndMarkPackages", actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
+            resources=[package_arns]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="PassTheModelRole", actions=["iam:PassRole"], resources=[self.model_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="Ledger", actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+            resources=[ledger_table_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
+            resources=[a.alarm_arn for a in self.rollback_alarms]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="PublishWhatEachVariantServes", actions=["ssm:PutParameter"],
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/variant/*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="VariantAutoscaling",
+            actions=["application-autoscaling:RegisterScalableTarget",
+                     "application-autoscaling:DeregisterScalableTarget",
+                     "application-autoscaling:PutScalingPolicy", "application-autoscaling:DescribeScalableTargets"],
+            resources=[f"arn:{self.partition}:application-autoscaling:{self.region}:{self.account}:"
+                       "scalable-target/*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="AutoscalingServiceLinkedRole", actions=["iam:CreateServiceLinkedRole"],
+            resources=[f"arn:{self.partition}:iam::{self.account}:role/aws-service-role/"
+                       "sagemaker.application-autoscaling.amazonaws.com/*"],
+            conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}))
+        artifact_bucket.grant_read(role, "pipelines/*")
+        artifact_bucket.grant_read(role, "models/*")
+        artifact_bucket.grant_put(role, "serving/*")
+        key.grant_encrypt_decrypt(role)
+        key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
+
+    def _state_machine(self, config: EnvironmentConfig, key: kms.IKey) -> sfn.StateMachine:
+        def task(name: str, result: str | None = None) -> tasks.LambdaInvoke:
+            return tasks.LambdaInvoke(self, f"{_pascal(name)}Task", lambda_function=self.deployer_tasks[name].function,
+                                      payload_response_only=True, result_path=result or "$",
+                                      retry_on_service_exceptions=True)
+
+        failed = sfn.Fail(self, "DeploymentFailed", cause="The deployment or its health check failed; "
+                                                           "the ledger has the reason")
+        record_failure = task("record_failure").next(failed)
+        start = task("start_deployment")
+        start.add_retry(errors=["EndpointBusy"], interval=cdk.Duration.seconds(60), backoff_rate=1.5,
+                        max_delay=cdk.Duration.seconds(600), max_attempts=20)
+        check = task("check_deployment")
+        verify = task("verify_and_record")
+        for step in (start, check, verify):
+            step.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+        wait = sfn.Wait(self, "Bake", time=sfn.WaitTime.seconds_path("$.poll_seconds"))
+        done = sfn.Succeed(self, "Deployed")
+        definition = start.next(
+            sfn.Choice(self, "Skip?")
+            .when(sfn.Condition.string_equals("$.action", "skip"), sfn.Succeed(self, "NothingToDeploy"))
+            .otherwise(wait.next(check).next(
+                sfn.Choice(self, "Rollout state?")
+                .when(sfn.Condition.string_equals("$.status.decision", "wait"), wait)
+                .when(sfn.Condition.string_equals("$.status.decision", "succeeded"), verify.next(
+                    sfn.Choice(self, "Healthy?")
+                    .when(sfn.Condition.string_equals("$.result.outcome", "deployed"), done)
+                    .otherwise(failed)))
+                .otherwise(record_failure))))
+        log_group = logs.LogGroup(self, "DeployerExecutions", encryption_key=key,
+                                  retention=log_retention(config.lambda_.log_retention_days),
+                                  removal_policy=cdk.RemovalPolicy.DESTROY)
+        machine = sfn.StateMachine(
+            self, "Deployer", definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=cdk.Duration.hours(10), tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        allow_wildcards(machine, {
+            "Resource::<*Function*.Arn>:*": "CDK's LambdaInvoke grant covers the task function's versions and "
+                                            "aliases (function ARN + ':*').",
+            "Resource::*": "CloudWatch Logs delivery and X-Ray actions of Step Functions support no resource "
+                           "ARNs.",
+        })
+        return machine
+
+    def _allowances(self, deployer_role: iam.Role) -> None:
+        reasons = {
+            "Action::kms:GenerateDataKey*": "Encrypted objects, logs and queues need data keys from the project key.",
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
+            "Action::s3:GetObject*": "CDK's read grant on model artifacts and golden payloads.",
+            "Action::s3:GetBucket*": "CDK's read grant: bucket lookups before reading artifacts.",
+            "Action::s3:List*": "CDK's read grant: listing artifact prefixes.",
+            "Action::s3:PutObject*": "CDK's put grant on the prefix the function owns.",
+            "Action::s3:Abort*": "CDK's put grant: aborting a failed multipart upload.",
+            "Action::s3:DeleteObject*": "CDK's read/write grant for batch transform outputs.",
+            "Resource::*ArtifactBucket*/pipelines/*": "Golden payloads and baselines are keyed by execution id.",
+            "Resource::*ArtifactBucket*/models/*": "Model artifacts are keyed by training job.",
+            "Resource::*ArtifactBucket*/serving/*": "The deployer publishes the fallback model below serving/.",
+            "Resource::*CaptureBucket*/endpoint/*": "Data capture keys are chosen by SageMaker per hour and file.",
+            "Resource::*CaptureBucket*/batch/*": "Batch transform outputs are keyed per job.",
+            "Resource::arn:*:sagemaker:*:endpoint-config/mlops-*": "Each rollout creates a new endpoint config "
+                                                                   "named after the endpoint and the version.",
+            "Resource::arn:*:sagemaker:*:model/mlops-*": "Each rollout creates a model named after the endpoint "
+                                                         "and the version.",
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
+                                                                          "one group.",
+            "Resource::arn:*:sagemaker:*:transform-job/mlops-*": "Batch transform jobs are named per run.",
+            "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
+            "Resource::arn:*:application-autoscaling:*:scalable-target/*": "Application Auto Scaling generates "
+                                                                           "scalable-target ids.",
+            "Resource::arn:*:iam::*:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*":
+                "The service-linked role's name is set by AWS (condition-scoped to this service).",
+            "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names container log streams per "
+                                                                 "instance.",
+            "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:DescribeAlarms (rollback alarms, read by "
+                           "SageMaker for the model) support no resource ARNs.",
+        }
+        for scope in (self.model_role, deployer_role, self.health_check, self.batch_scoring):
+            allow_wildcards(scope, reasons)
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
