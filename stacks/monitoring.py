@@ -198,7 +198,8 @@ class MonitoringStack(cdk.Stack):
               threshold=1, severity="ticket", runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
               summary="A training pipeline execution failed (validation, quality gate or infrastructure).")
 
-    def _retrain_on_sustained_drift(self, config: EnvironmentConfig, variants: tuple[str, ...]) -> cloudwatch.Alarm | None:
+    def _retrain_on_sustained_drift(self, config: EnvironmentConfig,
+                                    variants: tuple[str, ...]) -> cloudwatch.Alarm | None:
         if not config.monitoring.drift.retrain_on_sustained_drift:
             return None
         sustained = self.router.alarm(
@@ -238,10 +239,11 @@ class MonitoringStack(cdk.Stack):
                                                dimensions_map={"FunctionName": inference_function},
                                                period=cdk.Duration.minutes(5), label=f"inference API {stat}")
                              for stat in ("p50", "p90", "p99")]
+        sla = config.serving.sla
         dashboard.add_widgets(cloudwatch.TextWidget(
-            markdown=(f"# MLOps {config.name}: endpoint `{self.endpoint}`\nSLA: p99 {config.serving.sla.p99_latency_ms:g} "
-                      f"ms, peak {config.serving.sla.peak_requests_per_second:g} req/s, availability "
-                      f"{config.serving.sla.availability_percent:g}%. Runbooks: docs/runbooks/."),
+            markdown=(f"# MLOps {config.name}: endpoint `{self.endpoint}`\n"
+                      f"SLA: p99 {sla.p99_latency_ms:g} ms, peak {sla.peak_requests_per_second:g} req/s, "
+                      f"availability {sla.availability_percent:g}%. Runbooks: docs/runbooks/."),
             width=24, height=2))
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Request volume", width=8, left=[
@@ -264,10 +266,12 @@ class MonitoringStack(cdk.Stack):
             cloudwatch.GraphWidget(title="Model version per variant", width=8, left=[
                 self._health("ServedModelVersion", v, "Maximum").with_(label=f"{v} version") for v in variants]),
             cloudwatch.GraphWidget(title="Health check (1 = golden answers correct)", width=8, left=[
-                self._health("HealthCheckPassed", v) for v in variants], left_y_axis=cloudwatch.YAxisProps(min=0, max=1)),
+                self._health("HealthCheckPassed", v) for v in variants],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=1)),
         )
         top_features = cloudwatch.MathExpression(
-            expression=(f"SELECT MAX(FeatureDrift) FROM SCHEMA({NAMESPACE}, Endpoint, Feature, Variant, service) "
+            # A CloudWatch Metrics Insights query (not SQL run anywhere); the endpoint name comes from config.
+            expression=(f"SELECT MAX(FeatureDrift) FROM SCHEMA({NAMESPACE}, Endpoint, Feature, Variant, service) "  # noqa: S608
                         f"WHERE Endpoint = '{self.endpoint}' GROUP BY Feature ORDER BY MAX() DESC LIMIT 10"),
             label="top drifting features (PSI)", period=cdk.Duration.days(1))
         dashboard.add_widgets(

@@ -73,6 +73,7 @@ class ServingStack(cdk.Stack):
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
 
         # --- rollback alarms: SageMaker watches them during a blue/green update; they page nobody
+        self.rollback_alarm_names: list[str] = []
         self.rollback_alarms = self._rollback_alarms(config)
 
         # --- the deployer: four tasks, one purpose, one role
@@ -88,7 +89,8 @@ class ServingStack(cdk.Stack):
             "CAPTURE_DESTINATION_URI": f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}",
             "SERVING_SETTINGS": json.dumps(to_plain(serving), sort_keys=True),
             "KMS_KEY_ARN": key.key_arn,
-            "ROLLBACK_ALARM_NAMES": json.dumps([a.alarm_name for a in self.rollback_alarms]),
+            # the literal names (not tokens), so the environment variable is plain JSON
+            "ROLLBACK_ALARM_NAMES": json.dumps(self.rollback_alarm_names),
             "VPC_CONFIG": json.dumps({"Subnets": list(config.network.subnet_ids),
                                       "SecurityGroupIds": list(config.network.security_group_ids)}
                                      if config.network.subnet_ids else None),
@@ -196,6 +198,7 @@ class ServingStack(cdk.Stack):
                 using_metrics={"errors": metric("Invocation5XXErrors", "Sum"),
                                "invocations": metric("Invocations", "Sum")},
                 label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(1))
+            self.rollback_alarm_names += [f"{self.endpoint_name}-{variant}-5xx", f"{self.endpoint_name}-{variant}-p99"]
             alarms.append(cloudwatch.Alarm(
                 self, f"{variant}ErrorRateRollback", alarm_name=f"{self.endpoint_name}-{variant}-5xx",
                 alarm_description=(f"Blue/green auto-rollback of {variant}: 5XX rate above "

@@ -19,21 +19,23 @@ from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 # commit, with the reason visible in review. Per environment, by rule.
 _COMMON = {
     "AwsSolutions-S1": 1,  # the access-log bucket does not log into itself
-    # AWSLambdaBasicExecutionRole on the two functions' roles (only their own log writes)
-    "AwsSolutions-IAM4": 2,
-    # each wildcard declared with allow_wildcards (or in the Lambda factory) and a reason: training job role
-    # 12, pipeline role 7, promotion gate 5, approver policies 2, inference function 6, Firehose roles 9
-    "AwsSolutions-IAM5": 41,
-    "Serverless-LambdaDLQ": 1,  # the inference function is invoked synchronously by the API
-    # dead-letter queues themselves: the gate's failure queue and its rule's DLQ
-    "AwsSolutions-SQS3": 2,
-    "Serverless-SQSRedrivePolicy": 2,
+    # AWSLambdaBasicExecutionRole (only the function's own log writes) on the roles of the gate, the inference
+    # function, the deployer tasks (one shared role), the health check, batch scoring and the drift monitor
+    "AwsSolutions-IAM4": 6,
+    # each wildcard declared with allow_wildcards (or in the Lambda factory) with a reason; see the stacks
+    "AwsSolutions-IAM5": 108,
+    # synchronously invoked functions: the inference API and the four deployer tasks (Step Functions)
+    "Serverless-LambdaDLQ": 5,
+    # dead-letter queues themselves (failure queues of the async functions and the rules' DLQs)
+    "AwsSolutions-SQS3": 8,
+    "Serverless-SQSRedrivePolicy": 8,
 }
-_RETRAIN_TRIGGER_DLQ = {"AwsSolutions-SQS3": 3, "Serverless-SQSRedrivePolicy": 3}
 EXPECTED_ACKNOWLEDGEMENTS = {
     "dev": _COMMON,
-    "staging": {**_COMMON, **_RETRAIN_TRIGGER_DLQ},
-    "prod": {**_COMMON, **_RETRAIN_TRIGGER_DLQ},
+    # + the retraining triggers' DLQ (staging and prod retrain on schedule)
+    "staging": {**_COMMON, "AwsSolutions-SQS3": 9, "Serverless-SQSRedrivePolicy": 9},
+    # + the sustained-drift retraining rule's DLQ (prod only)
+    "prod": {**_COMMON, "AwsSolutions-SQS3": 10, "Serverless-SQSRedrivePolicy": 10},
 }
 
 

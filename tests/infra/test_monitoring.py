@@ -1,0 +1,110 @@
+"""The monitoring stack: the drift run, every alarm with its threshold, action and runbook, the dashboard."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.config import load_environments, project_context
+from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+
+REPO = Path(__file__).resolve().parents[2]
+PER_VARIANT = {"LatencyOverSla": "page", "ErrorRate": "page", "HealthCheckFailing": "page",
+               "DataDrift": "ticket", "PredictionShift": "ticket", "ConfidenceShift": "ticket",
+               "QualityDegraded": "page"}
+VARIANTS = {"dev": ["Champion"], "staging": ["Champion", "Challenger"], "prod": ["Champion", "Challenger"]}
+
+
+def _alarms(synthesized: SynthesizedApp, env: str) -> dict[str, dict[str, Any]]:
+    return {logical: a["Properties"] for logical, a in
+            synthesized.template(env, "monitoring").find_resources("AWS::CloudWatch::Alarm").items()}
+
+
+def _expected(env: str) -> dict[str, str]:
+    expected = {f"{v}{name}": severity for v in VARIANTS[env] for name, severity in PER_VARIANT.items()}
+    expected |= {"FallbackRate": "page", "TrainingPipelineFailed": "ticket"}
+    if env == "prod":
+        expected |= {"NoTraffic": "page", "SustainedDrift": "ticket"}
+    return expected
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_alarm_exists_routes_by_severity_and_links_an_existing_runbook(synthesized: SynthesizedApp,
+                                                                             env: str) -> None:
+    alarms = _alarms(synthesized, env)
+    expected = _expected(env)
+    # the drift monitor's failure-queue alarm is the only one not built by the router
+    routed = {logical: props for logical, props in alarms.items() if "Runbook: docs/runbooks/" in
+              props.get("AlarmDescription", "") and not logical.startswith("DriftMonitor")}
+    assert len(routed) == len(expected)
+    topics = {json.dumps(p["AlarmActions"]) for p in routed.values()}
+    assert len(topics) == 2  # page and ticket
+    for name, severity in expected.items():
+        (props,) = [p for logical, p in routed.items() if logical.startswith(name)]
+        description = props["AlarmDescription"]
+        assert description.startswith(f"[{severity}] {env}:"), name
+        runbook = re.search(r"Runbook: (docs/runbooks/[\w-]+\.md)", description).group(1)
+        assert (REPO / runbook).is_file(), runbook
+        assert props["OKActions"] == props["AlarmActions"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_thresholds_come_from_config(synthesized: SynthesizedApp, env: str) -> None:
+    config = load_environments(project_context())[env]
+    alarms = _alarms(synthesized, env)
+
+    def alarm(prefix: str) -> dict[str, Any]:
+        return next(p for logical, p in alarms.items() if logical.startswith(prefix))
+
+    assert alarm("ChampionLatencyOverSla")["Threshold"] == config.serving.sla.p99_latency_ms * 1000
+    assert alarm("ChampionErrorRate")["Threshold"] == config.monitoring.alarms.error_rate_percent
+    assert alarm("FallbackRate")["Threshold"] == config.monitoring.alarms.fallback_rate_percent
+    assert alarm("ChampionHealthCheckFailing")["ComparisonOperator"] == "LessThanThreshold"
+    fallback_metrics = {m["Id"]: m for m in alarm("FallbackRate")["Metrics"]}
+    assert fallback_metrics["degraded"]["MetricStat"]["Metric"]["Dimensions"] == [
+        {"Name": "service", "Value": "inference"}]
+
+
+def test_no_traffic_treats_silence_as_breaching_in_production_only(synthesized: SynthesizedApp) -> None:
+    prod = _alarms(synthesized, "prod")
+    (no_traffic,) = [p for logical, p in prod.items() if logical.startswith("NoTraffic")]
+    assert no_traffic["TreatMissingData"] == "breaching"
+    assert not [logical for logical in _alarms(synthesized, "dev") if logical.startswith("NoTraffic")]
+
+
+def test_sustained_drift_starts_the_training_pipeline_in_prod(synthesized: SynthesizedApp) -> None:
+    synthesized.template("prod", "monitoring").has_resource_properties("AWS::Events::Rule", {
+        "EventPattern": Match.object_like({"detail-type": ["CloudWatch Alarm State Change"],
+                                           "detail": {"state": {"value": ["ALARM"]}}}),
+        "Targets": [Match.object_like({"SageMakerPipelineParameters": Match.any_value(),
+                                       "DeadLetterConfig": Match.any_value()})],
+    })
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_drift_run_is_scheduled_and_configured(synthesized: SynthesizedApp, env: str) -> None:
+    config = load_environments(project_context())[env]
+    template = synthesized.template(env, "monitoring")
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": config.monitoring.drift.schedule})
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "lambdas.drift_monitor.handler.handler", "Timeout": 900, "ReservedConcurrentExecutions": 1,
+        "Environment": {"Variables": Match.object_like({
+            "ENDPOINT_NAME": f"mlops-{env}", "VARIANT_PARAMETER_PREFIX": f"/mlops/{env}/variant",
+            "WINDOW_HOURS": str(config.monitoring.drift.window_hours),
+            "DRIFT_THRESHOLDS": Match.string_like_regexp('"psi": 0.2')})},
+    })
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_dashboard_shows_what_on_call_needs(synthesized: SynthesizedApp, env: str) -> None:
+    (dashboard,) = synthesized.template(env, "monitoring").find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for title in ("Request volume", "Latency p50 / p90 / p99", "Errors: 4XX, 5XX and 5XX rate",
+                  "Fallbacks by reason", "Model version per variant", "Health check", "Drift score per variant",
+                  "Top drifting features", "Training pipeline executions", "Alarms"):
+        assert title in body, title

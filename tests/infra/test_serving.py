@@ -1,0 +1,102 @@
+"""The serving stack: deployer state machine and its trigger, rollback alarms, model role, health check, batch."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.config import load_environments, project_context, to_plain
+from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+
+VARIANTS = {"dev": ["Champion"], "staging": ["Champion", "Challenger"], "prod": ["Champion", "Challenger"]}
+
+
+def _functions(synthesized: SynthesizedApp, env: str) -> dict[str, dict[str, Any]]:
+    functions = synthesized.template(env, "serving").find_resources("AWS::Lambda::Function")
+    return {f["Properties"]["Handler"]: f["Properties"] for f in functions.values()}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_exact_resources(synthesized: SynthesizedApp, env: str) -> None:
+    template = synthesized.template(env, "serving")
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    template.resource_count_is("AWS::Lambda::Function", 6)
+    # rollback alarms per variant (5XX, p99) + failure-queue alarms of the health check and batch scoring
+    template.resource_count_is("AWS::CloudWatch::Alarm", 2 * len(VARIANTS[env]) + 2)
+    assert sorted(_functions(synthesized, env)) == sorted([
+        "lambdas.deployer.handler.start_deployment", "lambdas.deployer.handler.check_deployment",
+        "lambdas.deployer.handler.verify_and_record", "lambdas.deployer.handler.record_failure",
+        "lambdas.health_check.handler.handler", "lambdas.batch_scoring.handler.handler"])
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_accepted_promotions_start_the_deployer_with_a_dlq(synthesized: SynthesizedApp, env: str) -> None:
+    synthesized.template(env, "serving").has_resource_properties("AWS::Events::Rule", {
+        "EventPattern": {"source": ["mlops.promotion"], "detail-type": ["Model Promotion Accepted"],
+                         "detail": {"model_package_group": [f"mlops-{env}-models"],
+                                    "target_stage": ["Staging", "Production"]}},
+        "Targets": [Match.object_like({"DeadLetterConfig": Match.any_value(),
+                                       "RetryPolicy": Match.object_like({"MaximumRetryAttempts": 8})})],
+    })
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_state_machine_logs_traces_and_bounds_the_rollout(synthesized: SynthesizedApp, env: str) -> None:
+    template = synthesized.template(env, "serving")
+    template.has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "TracingConfiguration": {"Enabled": True},
+        "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+    })
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    body = machine["Properties"]["DefinitionString"]
+    text = json.dumps(body)
+    for state in ("StartDeploymentTask", "Bake", "CheckDeploymentTask", "VerifyAndRecordTask", "RecordFailureTask",
+                  "EndpointBusy", "TimeoutSeconds", "$.status.decision", "$.result.outcome"):
+        assert state in text, state
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_rollback_alarms_are_per_variant_and_page_nobody(synthesized: SynthesizedApp, env: str) -> None:
+    template = synthesized.template(env, "serving")
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    rollback = {a["Properties"]["AlarmName"]: a["Properties"] for a in alarms.values()
+                if "AlarmName" in a["Properties"]}
+    expected = sorted(f"mlops-{env}-{v}-{kind}" for v in VARIANTS[env] for kind in ("5xx", "p99"))
+    assert sorted(rollback) == expected
+    assert all("AlarmActions" not in props for props in rollback.values())
+    config = load_environments(project_context())[env]
+    p99 = rollback[f"mlops-{env}-Champion-p99"]
+    assert p99["Threshold"] == config.serving.sla.p99_latency_ms * 1000 and p99["ExtendedStatistic"] == "p99"
+    start = _functions(synthesized, env)["lambdas.deployer.handler.start_deployment"]
+    names = json.loads(start["Environment"]["Variables"]["ROLLBACK_ALARM_NAMES"])
+    assert sorted(names) == expected
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_deployer_gets_the_environments_serving_settings(synthesized: SynthesizedApp, env: str) -> None:
+    config = load_environments(project_context())[env]
+    variables = _functions(synthesized, env)["lambdas.deployer.handler.start_deployment"]["Environment"]["Variables"]
+    assert json.loads(variables["SERVING_SETTINGS"]) == to_plain(config.serving)
+    assert variables["ENDPOINT_NAME"] == f"mlops-{env}"
+    assert variables["MODEL_PACKAGE_GROUP"] == f"mlops-{env}-models"
+    assert json.loads(variables["SERVING_SETTINGS"])["deployment"]["strategy"] == (
+        "ALL_AT_ONCE" if env == "dev" else "CANARY")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_deployer_passes_only_the_model_role(synthesized: SynthesizedApp, env: str) -> None:
+    synthesized.template(env, "serving").has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Action": "iam:PassRole", "Resource": Match.any_value(),
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}})])}})
+
+
+@pytest.mark.parametrize(("env", "schedules"), [("dev", 1), ("staging", 1), ("prod", 1)])
+def test_health_check_runs_on_its_schedule(synthesized: SynthesizedApp, env: str, schedules: int) -> None:
+    template = synthesized.template(env, "serving")
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(5 minutes)"})
+    rules = template.find_resources("AWS::Events::Rule")
+    assert sum("ScheduleExpression" in r["Properties"] for r in rules.values()) == schedules
