@@ -56,7 +56,7 @@ class MonitoringStack(cdk.Stack):
                       "drifted_share": drift.drifted_share_alarm, "min_rows": drift.min_rows,
                       "prediction_psi": alarms.confidence_shift_psi, "confidence_psi": alarms.confidence_shift_psi}
         self.drift_monitor = MlopsFunction(
-            self, "DriftMonitor", source="drift_monitor",
+            self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler",
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
             memory_size=2048, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
             asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic, packages=("mlcore",),

@@ -135,6 +135,8 @@ class MlopsFunction(Construct):
         role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.source = source
+        self.packages = packages
         if not (LAMBDAS_DIR / source / "handler.py").is_file():
             raise ValueError(f"lambdas/{source}/handler.py does not exist")
         architecture = settings.architecture

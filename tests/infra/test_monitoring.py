@@ -92,7 +92,7 @@ def test_drift_run_is_scheduled_and_configured(synthesized: SynthesizedApp, env:
     template = synthesized.template(env, "monitoring")
     template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": config.monitoring.drift.schedule})
     template.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "lambdas.drift_monitor.handler.handler", "Timeout": 900, "ReservedConcurrentExecutions": 1,
+        "Handler": "lambdas.drift_monitor.handler.lambda_handler", "Timeout": 900, "ReservedConcurrentExecutions": 1,
         "Environment": {"Variables": Match.object_like({
             "ENDPOINT_NAME": f"mlops-{env}", "VARIANT_PARAMETER_PREFIX": f"/mlops/{env}/variant",
             "WINDOW_HOURS": str(config.monitoring.drift.window_hours),
