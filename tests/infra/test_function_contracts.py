@@ -40,7 +40,8 @@ def _functions(synthesized: SynthesizedApp, env: str) -> dict[str, dict[str, str
 
 
 def test_every_environment_deploys_the_same_functions_with_the_same_variables(synthesized: SynthesizedApp) -> None:
-    shapes = {env: {h: sorted(v) for h, v in _functions(synthesized, env).items()} for env in ("dev", "staging", "prod")}
+    shapes = {env: {h: sorted(v) for h, v in _functions(synthesized, env).items()}
+              for env in ("dev", "staging", "prod")}
     assert shapes["dev"] == shapes["staging"] == shapes["prod"]
     assert len(shapes["dev"]) == 9
 
