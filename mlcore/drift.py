@@ -344,6 +344,34 @@ class DriftAccumulator:
         if count:
             self._malformed[reason] += count
 
+    def merge(self, other: DriftAccumulator) -> None:
+        """Add another accumulator's rows (same baseline): a window counted in several processes is the sum
+        of its parts, because every statistic is computed from counts at report time."""
+        if self._schema.feature_names != other._schema.feature_names or \
+                set(self._scores) != set(other._scores):
+            raise DriftInputError("cannot merge accumulators of different baselines")
+        self._rows += other._rows
+        self._probabilities_seen += other._probabilities_seen
+        self._malformed.update(other._malformed)
+        for name, mine in self._numeric.items():
+            theirs = other._numeric[name]
+            mine.counts += theirs.counts
+            mine.missing += theirs.missing
+            mine.out_of_range += theirs.out_of_range
+            mine.finite += theirs.finite
+            mine.total += theirs.total
+        for name, categorical in self._categorical.items():
+            incoming = other._categorical[name]
+            categorical.counts.update(incoming.counts)
+            categorical.missing += incoming.missing
+            categorical.unseen_total += incoming.unseen_total
+            for category, n in incoming.unseen.items():
+                if category in categorical.unseen or len(categorical.unseen) < MAX_TRACKED_UNSEEN:
+                    categorical.unseen[category] += n
+        for key, score in self._scores.items():
+            score.counts += other._scores[key].counts
+            score.total += other._scores[key].total
+
     def report(self) -> DriftReport:
         t = self._thresholds
         enough = self._rows >= t.min_rows

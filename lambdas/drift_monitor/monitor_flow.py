@@ -117,7 +117,8 @@ def monitor_endpoint(settings: DriftMonitorSettings, clients: MonitorClients, *,
                        quality_settings=QualitySettings(metric=settings.quality_metric,
                                                         margin=settings.quality_margin,
                                                         min_rows=settings.quality_min_rows),
-                       labels_summary=labels_summary, chunk_lines=settings.chunk_lines, now=now)
+                       labels_summary=labels_summary, chunk_lines=settings.chunk_lines, now=now,
+                       workers=settings.workers)
     return write_reports(clients.s3, settings, report, plans, window)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ class DriftMonitorSettings:
     window_hours: int
     thresholds: DriftThresholds
     chunk_lines: int
+    workers: int
     ground_truth_bucket: str | None
     ground_truth_prefix: str | None
     ground_truth_delay_hours: int
@@ -81,6 +83,8 @@ class DriftMonitorSettings:
             window_hours=integer("WINDOW_HOURS", 24, 1, 720),
             thresholds=thresholds,
             chunk_lines=integer("CHUNK_LINES", 20_000, 100, 1_000_000),
+            # parsing processes; Lambda gives a function ceil(memory / 1,769 MB) vCPUs
+            workers=integer("DRIFT_WORKERS", min(os.cpu_count() or 1, 4), 1, 8),
             ground_truth_bucket=(env.get("GROUND_TRUTH_BUCKET", "").strip() or capture_bucket)
             if ground_truth_prefix else None,
             ground_truth_prefix=ground_truth_prefix.strip("/") if ground_truth_prefix else None,

@@ -358,3 +358,33 @@ def test_report_is_strict_json(baseline: dict) -> None:
             "drifted_share", "max_drift", "drifted", "enough_data"} <= json.loads(text).keys()
     for item in report["features"].values():
         assert {"psi", "js", "ks", "missing_rate", "out_of_range_rate", "drifted", "signals"} <= item.keys()
+
+
+def test_merged_accumulators_report_like_one() -> None:
+    """A window counted in parts (worker processes) is the sum of its parts."""
+    from mlcore.drift import DriftAccumulator
+
+    rng = np.random.default_rng(7)
+    schema = DataSchema.from_dict({"name": "m", "label": {"name": "y"}, "features": [
+        {"name": "x", "type": "numeric", "min": -10, "max": 10, "nullable": True, "max_missing_rate": 1.0},
+        {"name": "c", "type": "categorical", "categories": ["a", "b"], "nullable": True, "max_missing_rate": 1.0}]})
+    train = {"x": rng.normal(size=2000), "c": rng.choice(["a", "b"], size=2000)}
+    baseline = build_baseline(train, schema, probabilities=rng.uniform(size=2000))
+    window = {"x": np.append(rng.normal(1, 1, 999), np.nan), "c": np.append(rng.choice(["a", "z"], 999), None)}
+    probabilities = rng.uniform(size=1000)
+    whole = DriftAccumulator(baseline)
+    whole.add_columns(window)
+    whole.add_probabilities(probabilities)
+    first, second = DriftAccumulator(baseline), DriftAccumulator(baseline)
+    first.add_columns({k: v[:400] for k, v in window.items()})
+    first.add_probabilities(probabilities[:400])
+    second.add_columns({k: v[400:] for k, v in window.items()})
+    second.add_probabilities(probabilities[400:])
+    second.add_malformed(2, "not_json")
+    whole.add_malformed(2, "not_json")
+    first.merge(second)
+    merged, expected = first.report().to_dict(), whole.report().to_dict()
+    assert merged["rows"] == expected["rows"] == 1000
+    assert merged["features"]["c"] == expected["features"]["c"]
+    assert merged["features"]["x"]["psi"] == pytest.approx(expected["features"]["x"]["psi"], rel=1e-12)
+    assert merged["malformed_reasons"] == {"not_json": 2}
