@@ -58,7 +58,8 @@ class MonitoringStack(cdk.Stack):
         self.drift_monitor = MlopsFunction(
             self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler",
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
-            memory_size=2048, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
+            # 3,538 MB is where Lambda gives a function two full vCPUs: the run parses with two processes.
+            memory_size=3538, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
             asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic, packages=("mlcore",),
             environment={
                 "ENDPOINT_NAME": self.endpoint, "CAPTURE_BUCKET": capture_bucket.bucket_name,
@@ -66,6 +67,7 @@ class MonitoringStack(cdk.Stack):
                 "REPORT_BUCKET": artifact_bucket.bucket_name, "REPORT_PREFIX": REPORT_PREFIX,
                 "VARIANT_PARAMETER_PREFIX": f"/mlops/{config.name}/variant",
                 "WINDOW_HOURS": str(drift.window_hours), "DRIFT_THRESHOLDS": json.dumps(thresholds, sort_keys=True),
+                "DRIFT_WORKERS": "2",
                 "GROUND_TRUTH_PREFIX": GROUND_TRUTH_PREFIX, "QUALITY_METRIC": config.training.quality_gate.metric,
                 "QUALITY_MARGIN": str(alarms.quality_margin),
             })
