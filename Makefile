@@ -56,7 +56,14 @@ synth: bootstrap
 demo: bootstrap
 	$(VENV)/bin/mlops demo
 
-bench: bootstrap
+EVIDENTLY_VENV := bench/.venv-evidently
+$(EVIDENTLY_VENV)/.installed: bench/evidently/requirements.txt
+	test -x $(EVIDENTLY_VENV)/bin/python || $(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/python -m pip install -qq --disable-pip-version-check -r bench/evidently/requirements.txt
+	touch $@
+
+# Benchmarks run one after another on a quiet machine and rewrite docs/BENCHMARKS.md.
+bench: bootstrap $(EVIDENTLY_VENV)/.installed
 	$(PY) -m bench
 
 train: bootstrap

@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--no-evidently", action="store_true")
     parser.add_argument("--no-exact", action="store_true", help="skip the per-line exact parser measurement")
+    parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -290,8 +291,40 @@ def main(argv: list[str] | None = None) -> int:
             results["evidently_vs_ours"] = results["evidently"]["seconds"] / ours
         if results.get("exact_parse", {}).get("seconds"):
             results["exact_parse_vs_ours"] = results["exact_parse"]["seconds"] / ours
-    print(json.dumps(results, indent=2))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(markdown(results))
     return 0 if "error" not in results["ours"] else 1
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The comparison as a Markdown table with the issue's targets."""
+    rows = [("ours: JSONL → report, HTML, metrics", "ours"), ("bare parse, same parser (1 process)", "parse"),
+            ("exact per-line parser", "exact_parse"), ("Evidently DataDriftPreset (own venv)", "evidently")]
+    lines = [f"{results['rows']:,} captured records x {results['features']} features; ours with "
+             f"{results['ours'].get('workers', 1)} parsing process(es).", "",
+             "| measurement | wall time (s) | peak memory (MB) |", "|---|---:|---:|"]
+    for label, key in rows:
+        item = results.get(key)
+        if not item:
+            continue
+        if "error" in item:
+            lines.append(f"| {label} | failed: {str(item['error'])[:80]} | |")
+        else:
+            lines.append(f"| {label} | {item['seconds']:.1f} | {item['peak_mb']:.0f} |")
+    lines.append("")
+    speedup = results.get("evidently_vs_ours")
+    ratio = results.get("ours_vs_parse")
+    peak = results["ours"].get("peak_mb", 0.0)
+    lines.append("| target | measured | met |")
+    lines.append("|---|---:|---|")
+    if speedup:
+        lines.append(f"| ≥ 10x faster than Evidently (aim 20x) | {speedup:.1f}x | {'yes' if speedup >= 10 else 'no'} |")
+    if ratio:
+        lines.append(f"| ≤ 1.5x the bare parse | {ratio:.2f}x | {'yes' if ratio <= 1.5 else 'no'} |")
+    lines.append(f"| peak memory < 1 GB | {peak:.0f} MB | {'yes' if peak < 1024 else 'no'} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
