@@ -21,6 +21,7 @@ from stacks.config import ConfigError, EnvironmentConfig
 from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
+from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name
 from stacks.constructs.queues import dead_letter_queue
 from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
@@ -219,14 +220,8 @@ class MonitoringStack(cdk.Stack):
             self, "RetrainOnSustainedDrift", description="Sustained drift starts the training pipeline",
             event_pattern={"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
                            "resources": [sustained.alarm_arn], "detail": {"state": {"value": ["ALARM"]}}},
-            targets=[events.CfnRule.TargetProperty(
-                id="TrainingPipeline", arn=pipeline_arn, role_arn=role.role_arn,
-                dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=dead_letters.queue_arn),
-                retry_policy=events.CfnRule.RetryPolicyProperty(maximum_retry_attempts=3,
-                                                                maximum_event_age_in_seconds=3600),
-                sage_maker_pipeline_parameters=events.CfnRule.SageMakerPipelineParametersProperty(
-                    pipeline_parameter_list=[events.CfnRule.SageMakerPipelineParameterProperty(
-                        name="GitCommit", value="trigger:sustained-drift")]))])
+            targets=[pipeline_target(pipeline_arn=pipeline_arn, role_arn=role.role_arn,
+                                     dead_letter_arn=dead_letters.queue_arn, reason="sustained-drift")])
         dead_letters.grant_send_messages(iam.ServicePrincipal("events.amazonaws.com"))
         return sustained
 

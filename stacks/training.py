@@ -19,6 +19,7 @@ from pipelines.definition import PipelineSettings, build_definition, write_sourc
 from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
 from stacks.config import EnvironmentConfig
 from stacks.constructs.nag import allow_wildcards
+from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name
 from stacks.constructs.queues import dead_letter_queue
 from stacks.naming import pipeline_name
@@ -193,16 +194,8 @@ class TrainingStack(cdk.Stack):
         dead_letters = dead_letter_queue(self, "TriggerDeadLetters", purpose="the retraining triggers")
         dead_letters.grant_send_messages(iam.ServicePrincipal("events.amazonaws.com"))
         def target(reason: str) -> events.CfnRule.TargetProperty:
-            # GitCommit tells the lineage that no person started this run; the rest keep their defaults.
-            return events.CfnRule.TargetProperty(
-                id="TrainingPipeline", arn=pipeline_arn, role_arn=trigger_role.role_arn,
-                dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=dead_letters.queue_arn),
-                retry_policy=events.CfnRule.RetryPolicyProperty(maximum_retry_attempts=3,
-                                                                maximum_event_age_in_seconds=3600),
-                sage_maker_pipeline_parameters=events.CfnRule.SageMakerPipelineParametersProperty(
-                    pipeline_parameter_list=[events.CfnRule.SageMakerPipelineParameterProperty(
-                        name="GitCommit", value=f"trigger:{reason}")]),
-            )
+            return pipeline_target(pipeline_arn=pipeline_arn, role_arn=trigger_role.role_arn,
+                                   dead_letter_arn=dead_letters.queue_arn, reason=reason)
 
         if training.retrain_schedule:
             events.CfnRule(self, "RetrainSchedule", schedule_expression=training.retrain_schedule,
