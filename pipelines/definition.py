@@ -397,25 +397,30 @@ def iter_steps(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ the code bundle shipped to containers
-BUNDLED_PACKAGES = ("mlcore", "pipelines")
+# The drift monitor's Processing-job entry runs from the same bundle (monitoring.drift.engine: processing).
+BUNDLED_PACKAGES = ("mlcore", "pipelines", "lambdas/drift_monitor")
+BUNDLED_FILES = ("lambdas/__init__.py",)
 
 
 def build_source_bundle(root: Path = REPO_ROOT) -> bytes:
-    """A byte-reproducible sourcedir.tar.gz of the shared package and the pipeline code: sorted entries,
+    """A byte-reproducible sourcedir.tar.gz of the shared package, the pipeline code and the drift monitor's
+    processing entry: sorted entries,
     zero mtimes and owners, no byte code, so the CDK asset hash only changes when the code does."""
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        files = [root / f for f in BUNDLED_FILES]
         for package in BUNDLED_PACKAGES:
-            for path in sorted((root / package).rglob("*")):
-                if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
-                    continue
-                data = path.read_bytes()
-                info = tarfile.TarInfo(str(path.relative_to(root)))
-                info.size, info.mtime, info.mode = len(data), 0, 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                tar.addfile(info, io.BytesIO(data))
+            files += sorted((root / package).rglob("*"))
+        for path in files:
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            data = path.read_bytes()
+            info = tarfile.TarInfo(str(path.relative_to(root)))
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 

@@ -251,7 +251,9 @@ class DriftSettings:
                                          default=0.2, check=_between(0, 1))
     min_rows: int = setting("Windows smaller than this never alarm.", default=100, check=_at_least(10))
     engine: Literal["lambda", "processing"] = setting(
-        "Where the drift job runs: in the Lambda (streams the window) or as a SageMaker Processing job.",
+        "Where the drift run happens: in the Lambda (streams the window with two processes), or in a SageMaker "
+        "Processing job the Lambda starts over the same objects (for windows beyond ~10M records; "
+        "docs/MONITORING.md).",
         default="lambda")
     retrain_on_sustained_drift: bool = setting("Sustained drift starts the retraining trigger.",
                                                default=False)

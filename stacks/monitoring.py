@@ -14,10 +14,12 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.config import ConfigError, EnvironmentConfig
+from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
+from stacks.config import EnvironmentConfig
 from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
@@ -39,14 +41,10 @@ GROUND_TRUTH_PREFIX = "ground-truth"
 class MonitoringStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, page_topic: sns.ITopic,
-                 ticket_topic: sns.ITopic, inference_function_name: str, api_id: str, **kwargs: object) -> None:
+                 ticket_topic: sns.ITopic, inference_function_name: str, api_id: str,
+                 code_asset: s3_assets.Asset, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         drift = config.monitoring.drift
-        if drift.engine == "processing":
-            raise ConfigError(
-                f"environments.{config.name}.monitoring.drift.engine is 'processing'; allowed today: 'lambda'. "
-                "The same code runs as a Processing job (`python -m lambdas.drift_monitor.processing_entry`, "
-                "docs/MONITORING.md), but the stacks do not schedule that job yet")
         self.endpoint = endpoint_name(config)
         variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
         alarms = config.monitoring.alarms
@@ -89,6 +87,9 @@ class MonitoringStack(cdk.Stack):
         artifact_bucket.grant_read(function, "pipelines/*")
         artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
         key.grant_encrypt_decrypt(function)
+        if drift.engine == "processing":
+            self._processing_engine(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
+                                    code_asset=code_asset)
         dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key, purpose="the drift schedule")
         events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
                     description="The daily drift and ground-truth run",
@@ -113,6 +114,64 @@ class MonitoringStack(cdk.Stack):
         self._alarms(config, variants)
         self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
         self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
+
+    def _processing_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
+                           artifact_bucket: s3.IBucket, code_asset: s3_assets.Asset) -> None:
+        """The schedule starts a Processing job running the same code; its report publishes on arrival."""
+        function = self.drift_monitor.function
+        role = iam.Role(self, "DriftJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description="The drift monitor's Processing job")
+        capture_bucket.grant_read(role, "endpoint/*")
+        artifact_bucket.grant_read(role, "pipelines/*")
+        artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/*")
+        code_asset.grant_read(role)
+        key.grant_encrypt_decrypt(role)
+        account = XGBOOST_ACCOUNTS.get(config.region, "")
+        role.add_to_policy(iam.PolicyStatement(
+            sid="PullTheXGBoostImage",
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"]))
+        role.add_to_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="JobLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
+        for name, value in {"DRIFT_ENGINE": "processing", "PROCESSING_ROLE_ARN": role.role_arn,
+                            "PROCESSING_IMAGE_URI": xgboost_image_uri(config.region),
+                            "PROCESSING_CODE_URI": code_asset.s3_object_url,
+                            "PROCESSING_INSTANCE_TYPE": config.training.processing_instance_type,
+                            "KMS_KEY_ARN": key.key_arn}.items():
+            function.add_environment(name, value)
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="StartTheDriftJob", actions=["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
+            resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:processing-job/"
+                       f"{self.endpoint}-drift-*"]))
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="PassTheJobRole", actions=["iam:PassRole"], resources=[role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        dead_letters = dead_letter_queue(self, "ReportDeadLetters", key=key, purpose="the job-report rule")
+        events.Rule(self, "DriftJobReport", description="Publish a drift Processing job's report when it lands",
+                    event_pattern=events.EventPattern(
+                        source=["aws.s3"], detail_type=["Object Created"],
+                        detail={"bucket": {"name": [artifact_bucket.bucket_name]},
+                                "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/drift_report.json"}]}}),
+                    targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
+        allow_wildcards(role, {
+            "Action::kms:GenerateDataKey*": "The job writes KMS-encrypted reports.",
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
+            "Action::s3:GetObject*": "CDK's read grant on the window's capture files, baselines and the code bundle.",
+            "Action::s3:GetBucket*": "CDK's read grant: bucket lookups.",
+            "Action::s3:List*": "CDK's read grant: listing input prefixes.",
+            "Action::s3:DeleteObject*": "CDK's read/write grant: a rerun replaces its report.",
+            "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload.",
+            "Resource::*CaptureBucket*/*": "Captured traffic is partitioned by hour.",
+            "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
+            "Resource::arn:*:s3:::cdk-*-assets-*/*": "The code bundle is a CDK asset keyed by its content hash.",
+            "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
+            "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
+        })
+        allow_wildcards(self.drift_monitor, {
+            "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its end.",
+        })
 
     # -------------------------------------------------------------------------------------------- metrics
     def _sagemaker(self, name: str, variant: str, statistic: str, period_minutes: int = 5) -> cloudwatch.Metric:

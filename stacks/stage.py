@@ -52,5 +52,5 @@ class MlopsStage(cdk.Stage):
             artifact_bucket=self.storage.artifact_bucket, page_topic=self.alerting.page_topic,
             ticket_topic=self.alerting.ticket_topic,
             inference_function_name=self.inference_api.function.function.function_name,
-            api_id=self.inference_api.api.api_id,
+            api_id=self.inference_api.api.api_id, code_asset=self.training.code_asset,
             description=f"MLOps {config.name}: drift and quality monitor, dashboard, alarms")

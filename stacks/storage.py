@@ -75,9 +75,10 @@ class StorageStack(cdk.Stack):
         self.data_bucket = self._bucket(
             "DataBucket", "data/", removal, storage.infrequent_access_after_days,
             storage.noncurrent_version_expiration_days, event_bridge=True)
+        # EventBridge notifications: the drift monitor publishes a Processing job's report when it lands.
         self.artifact_bucket = self._bucket(
             "ArtifactBucket", "artifacts/", removal, storage.infrequent_access_after_days,
-            storage.noncurrent_version_expiration_days)
+            storage.noncurrent_version_expiration_days, event_bridge=True)
         self.capture_bucket = self._bucket(
             "CaptureBucket", "capture/", removal, None, storage.noncurrent_version_expiration_days,
             expiration_days=storage.capture_retention_days)

@@ -38,6 +38,7 @@ class TrainingStack(cdk.Stack):
 
         bundle_dir = Path(tempfile.gettempdir()) / "mlops-source-bundles"
         code = s3_assets.Asset(self, "StepCode", path=str(write_source_bundle(bundle_dir)))
+        self.code_asset = code
         schema = s3_assets.Asset(self, "DataSchema", path=str(REPO_ROOT / training.schema_file))
         no_baseline = s3_assets.Asset(self, "NoPreviousBaseline",
                                       path=str(REPO_ROOT / "pipelines" / "no_previous_baseline.json"))

@@ -28,6 +28,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.drift_monitor.capture_window import Window
 from lambdas.drift_monitor.drift_metrics import publish_run_metrics
 from lambdas.drift_monitor.monitor_flow import MonitorClients, monitor_endpoint
+from lambdas.drift_monitor.processing_job import ProcessingJobSettings, start_processing_job
 from lambdas.drift_monitor.settings import DriftMonitorSettings
 from lambdas.drift_monitor.variant_models import read_s3_json
 
@@ -62,6 +63,11 @@ def _report_uris(event: dict[str, Any]) -> list[str]:
     if isinstance(event.get("report_uri"), str):
         return [event["report_uri"]]
     uris = []
+    detail = event.get("detail") if event.get("source") == "aws.s3" else None
+    if isinstance(detail, dict):  # EventBridge "Object Created" (engine processing: the job's report landed)
+        bucket, key = (detail.get("bucket") or {}).get("name"), (detail.get("object") or {}).get("key")
+        if bucket and key:
+            uris.append(f"s3://{bucket}/{key}")
     for record in event.get("Records", []) or []:
         s3_part = record.get("s3") or {}
         bucket, key = (s3_part.get("bucket") or {}).get("name"), (s3_part.get("object") or {}).get("key")
@@ -82,6 +88,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("published metrics of reports", extra={"reports": report_uris, "documents": published})
         return {"published_reports": report_uris}
     window = window_of(event, now)
+    if SETTINGS.engine == "processing":  # the volume outgrew the function: the same code runs as a job
+        started = start_processing_job(SETTINGS, ProcessingJobSettings.from_environ(os.environ), clients(),
+                                       window=window, now=now)
+        logger.info("drift processing job", extra=started)
+        return started
     outcome = monitor_endpoint(SETTINGS, clients(), window=window, now=now)
     publish_run_metrics(metrics, outcome.report)
     report = outcome.report

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -66,6 +67,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--prediction-log-variant", default="Champion")
     parser.add_argument("--thresholds", default="{}", help="DriftThresholds overrides as JSON")
     parser.add_argument("--chunk-lines", type=int, default=DEFAULT_CHUNK_LINES)
+    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8),
+                        help="parsing processes (default: one per CPU, at most 8)")
     parser.add_argument("--out", type=Path, required=True)
     return parser.parse_args(argv)
 
@@ -88,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plans = build_plans(variants, args.prediction_log, args.prediction_log_variant)
     report = run_drift(plans, endpoint=args.endpoint, window=None,
                        thresholds=DriftThresholds.from_dict(json.loads(args.thresholds)),
-                       chunk_lines=args.chunk_lines)
+                       chunk_lines=args.chunk_lines, workers=args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
     pages = render_variant_pages(report, plans)
     for name, page in pages.items():

@@ -28,6 +28,7 @@ class DriftMonitorSettings:
     thresholds: DriftThresholds
     chunk_lines: int
     workers: int
+    engine: str
     ground_truth_bucket: str | None
     ground_truth_prefix: str | None
     ground_truth_delay_hours: int
@@ -85,6 +86,7 @@ class DriftMonitorSettings:
             chunk_lines=integer("CHUNK_LINES", 20_000, 100, 1_000_000),
             # parsing processes; Lambda gives a function ceil(memory / 1,769 MB) vCPUs
             workers=integer("DRIFT_WORKERS", min(os.cpu_count() or 1, 4), 1, 8),
+            engine=_engine(env.get("DRIFT_ENGINE", "lambda")),
             ground_truth_bucket=(env.get("GROUND_TRUTH_BUCKET", "").strip() or capture_bucket)
             if ground_truth_prefix else None,
             ground_truth_prefix=ground_truth_prefix.strip("/") if ground_truth_prefix else None,
@@ -93,3 +95,10 @@ class DriftMonitorSettings:
             quality_margin=margin,
             quality_min_rows=integer("QUALITY_MIN_ROWS", 50, 1, 10_000_000),
         )
+
+
+def _engine(value: str) -> str:
+    engine = value.strip() or "lambda"
+    if engine not in ("lambda", "processing"):
+        raise SettingsError(f"DRIFT_ENGINE is {value!r}; allowed: 'lambda', 'processing'")
+    return engine

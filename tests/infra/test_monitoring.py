@@ -108,3 +108,42 @@ def test_dashboard_shows_what_on_call_needs(synthesized: SynthesizedApp, env: st
                   "Fallbacks by reason", "Model version per variant", "Health check", "Drift score per variant",
                   "Top drifting features", "Training pipeline executions", "Alarms"):
         assert title in body, title
+
+
+@pytest.fixture(scope="module")
+def processing_engine_stage() -> Any:
+    """dev with monitoring.drift.engine = processing, synthesized alone (the shipped cdk.json uses lambda)."""
+    import copy
+
+    import aws_cdk as cdk
+
+    from stacks.app_builder import build_app
+    from stacks.constructs.nag import resolve_wildcard_allowances
+
+    context = copy.deepcopy(project_context())
+    context["environments"]["dev"]["monitoring"]["drift"]["engine"] = "processing"
+    app = cdk.App(context={**context, "aws:cdk:bundling-stacks": [], "env": "dev"})
+    (stage,) = build_app(app, context=context, with_nag=False)
+    app.synth()
+    resolve_wildcard_allowances(app)
+    return app, stage
+
+
+def test_processing_engine_starts_a_job_and_publishes_its_report(processing_engine_stage: Any) -> None:
+    from aws_cdk.assertions import Template
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+    app, stage = processing_engine_stage
+    template = Template.from_stack(stage.monitoring)
+    template.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
+        "DRIFT_ENGINE": "processing", "PROCESSING_ROLE_ARN": Match.any_value(),
+        "PROCESSING_IMAGE_URI": Match.string_like_regexp("sagemaker-xgboost:3.2-0"),
+        "PROCESSING_CODE_URI": Match.any_value(), "PROCESSING_INSTANCE_TYPE": "ml.m5.xlarge"})}})
+    template.has_resource_properties("AWS::Events::Rule", {"EventPattern": Match.object_like({
+        "source": ["aws.s3"], "detail-type": ["Object Created"],
+        "detail": Match.object_like({"object": {"key": [{"wildcard": "drift-reports/*/drift_report.json"}]}})})})
+    actions = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert "sagemaker:CreateProcessingJob" in actions and "iam:PassRole" in actions
+    for pack in (AwsSolutionsChecks(), ServerlessChecks()):
+        report = pack.validate_scope(app)
+        assert [v.rule_name for v in report.violations] == []

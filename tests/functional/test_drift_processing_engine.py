@@ -1,0 +1,83 @@
+"""engine 'processing': the Lambda plans the window, writes manifests and starts the same code as a job;
+the job's entry point then analyses the manifest's files exactly as the Lambda would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+from moto import mock_aws
+
+from lambdas.drift_monitor.capture_window import Window
+from lambdas.drift_monitor.monitor_flow import MonitorClients
+from lambdas.drift_monitor.processing_job import ProcessingJobSettings, job_name, start_processing_job
+from lambdas.drift_monitor.settings import DriftMonitorSettings
+from tests.functional import drift_monitor_testkit as kit
+
+REPO = Path(__file__).resolve().parents[2]
+JOB = ProcessingJobSettings(role_arn="arn:aws:iam::123456789012:role/drift-job",
+                            image_uri="141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+                            code_uri="s3://assets/sourcedir.tar.gz", instance_type="ml.m5.xlarge",
+                            kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", kit.REGION)
+    with mock_aws():
+        yield
+
+
+def test_schedule_starts_one_job_over_the_windows_objects(aws: None) -> None:
+    made = kit.provision(variants=("Champion", "Challenger"),
+                         registered={"Champion": {}, "Challenger": {"no_baseline": True}})
+    rows = kit.traffic_rows(60)
+    keys = [kit.put_capture(made["s3"], "Champion", [kit.csv_line([r], [0.4], event_id=f"e{i}") for i, r in
+                                                      enumerate(rows)], name=f"part-{n}.jsonl") for n in range(2)]
+    kit.put_capture(made["s3"], "Champion", ["{}"], name="too-old.jsonl", hour="2025/02/20/03")
+    settings = DriftMonitorSettings.from_environ(kit.environment(DRIFT_ENGINE="processing"))
+    window = Window(start=kit.WINDOW_END - timedelta(hours=24), end=kit.WINDOW_END)
+    clients = MonitorClients(s3=made["s3"], sagemaker=made["sagemaker"], ssm=made["ssm"])
+
+    started = start_processing_job(settings, JOB, clients, window=window, now=kit.WINDOW_END)
+
+    assert started["started"] == job_name(kit.ENDPOINT, window)
+    assert list(started["skipped"]) == ["Challenger"]  # registered without a baseline: nothing to compare
+    job = made["sagemaker"].describe_processing_job(ProcessingJobName=started["started"])
+    inputs = {i["InputName"]: i["S3Input"] for i in job["ProcessingInputs"]}
+    assert inputs["Champion-capture"]["S3DataType"] == "ManifestFile"
+    bucket, _, key = inputs["Champion-capture"]["S3Uri"].removeprefix("s3://").partition("/")
+    manifest = json.loads(made["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert manifest[0] == {"prefix": f"s3://{kit.CAPTURE_BUCKET}/"}
+    assert sorted(manifest[1:]) == sorted(keys)  # the window's objects, not the old one
+    assert inputs["Champion-baseline"]["S3Uri"].endswith("/models/Champion/baseline.json")
+    arguments = job["AppSpecification"]["ContainerArguments"]
+    assert "Champion=/opt/ml/processing/input/Champion/baseline/baseline.json:" \
+           "/opt/ml/processing/input/Champion/capture" in arguments
+    assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
+
+
+def test_request_is_a_valid_create_processing_job() -> None:
+    from lambdas.drift_monitor.processing_job import processing_job_request
+
+    request = processing_job_request(name="mlops-prod-drift-2026112606", job=JOB, inputs=[], arguments=["--out", "x"],
+                                     output_uri="s3://reports/drift-reports/mlops-prod/2026/11/26/06/")
+    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model(
+        "CreateProcessingJob").input_shape
+    report = ParamValidator().validate(request, shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def test_the_job_entry_point_needs_no_lambda_only_packages() -> None:
+    """The XGBoost container has numpy and boto3 but not Powertools: the entry must not import it."""
+    code = ("import sys, lambdas.drift_monitor.processing_entry; "
+            "bad = [m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'pandas', 'scipy'))]; "
+            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
