@@ -382,8 +382,6 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         "Version": "2020-12-01",
         "Metadata": {},
         "Parameters": _parameters(settings),
-        "PipelineExperimentConfig": {"ExperimentName": {"Get": "Execution.PipelineName"},
-                                     "TrialName": {"Get": "Execution.PipelineExecutionId"}},
         "Steps": [validate, preprocess, train, evaluate, gate],
     }
 

@@ -21,6 +21,7 @@ from constructs import Construct
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
 from stacks.config import EnvironmentConfig
 from stacks.constructs.alarms import AlarmRouter
+from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
@@ -45,6 +46,7 @@ class MonitoringStack(cdk.Stack):
                  code_asset: s3_assets.Asset, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         drift = config.monitoring.drift
+        self._key = key
         self.endpoint = endpoint_name(config)
         variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
         alarms = config.monitoring.alarms
@@ -145,6 +147,7 @@ class MonitoringStack(cdk.Stack):
             sid="StartTheDriftJob", actions=["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
             resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:processing-job/"
                        f"{self.endpoint}-drift-*"]))
+        grant_kms_for_aws_resources(key, function)  # the job's encrypted volume and outputs
         function.add_to_role_policy(iam.PolicyStatement(
             sid="PassTheJobRole", actions=["iam:PassRole"], resources=[role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
@@ -274,7 +277,8 @@ class MonitoringStack(cdk.Stack):
         role = iam.Role(self, "RetrainTriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
                         description="Lets EventBridge start the training pipeline on sustained drift")
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
-        dead_letters = dead_letter_queue(self, "RetrainDeadLetters", purpose="the sustained-drift retraining rule")
+        dead_letters = dead_letter_queue(self, "RetrainDeadLetters", key=self._key,
+                                         purpose="the sustained-drift retraining rule")
         events.CfnRule(
             self, "RetrainOnSustainedDrift", description="Sustained drift starts the training pipeline",
             event_pattern={"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],

@@ -25,6 +25,7 @@ from constructs import Construct
 
 from pipelines.images import XGBOOST_ACCOUNTS
 from stacks.config import EnvironmentConfig, to_plain
+from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name
@@ -57,7 +58,8 @@ class ServingStack(cdk.Stack):
                                    description=f"Model containers of {self.endpoint_name} and batch transform")
         artifact_bucket.grant_read(self.model_role, "models/*")
         capture_bucket.grant_put(self.model_role, f"{CAPTURE_PREFIX}/*")
-        capture_bucket.grant_read_write(self.model_role, f"{BATCH_PREFIX}/*")
+        capture_bucket.grant_read(self.model_role, f"{BATCH_PREFIX}/input/*")
+        capture_bucket.grant_put(self.model_role, f"{BATCH_PREFIX}/*")
         key.grant_encrypt_decrypt(self.model_role)
         account = XGBOOST_ACCOUNTS.get(config.region, "")
         self.model_role.add_to_policy(iam.PolicyStatement(
@@ -65,8 +67,16 @@ class ServingStack(cdk.Stack):
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"]))
         self.model_role.add_to_policy(iam.PolicyStatement(
-            sid="EcrLoginAndRollbackAlarms", actions=["ecr:GetAuthorizationToken", "cloudwatch:DescribeAlarms"],
-            resources=["*"]))
+            sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        if config.network.subnet_ids:
+            # The model's containers get network interfaces in the configured subnets.
+            self.model_role.add_to_policy(iam.PolicyStatement(
+                sid="ModelNetworkInterfacesInTheVpc",
+                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                         "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                         "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+                         "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
+                resources=["*"]))
         self.model_role.add_to_policy(iam.PolicyStatement(
             sid="ContainerLogsAndMetrics",
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
@@ -75,6 +85,9 @@ class ServingStack(cdk.Stack):
         # --- rollback alarms: SageMaker watches them during a blue/green update; they page nobody
         self.rollback_alarm_names: list[str] = []
         self.rollback_alarms = self._rollback_alarms(config)
+        self.model_role.add_to_policy(iam.PolicyStatement(
+            sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
+            resources=[a.alarm_arn for a in self.rollback_alarms]))
 
         # --- the deployer: four tasks, one purpose, one role
         deployer_role = shared_execution_role(self, "DeployerRole",
@@ -165,7 +178,7 @@ class ServingStack(cdk.Stack):
         batch.add_to_role_policy(iam.PolicyStatement(
             sid="StartTransformJobs", actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
             resources=[f"{arn}:transform-job/{self.endpoint_name}-*"]))
-        key.grant(batch, "kms:CreateGrant", "kms:DescribeKey")
+        grant_kms_for_aws_resources(key, batch)
         if serving.batch_schedule:
             events.Rule(self, "BatchSchedule", schedule=events.Schedule.expression(serving.batch_schedule),
                         targets=[targets.LambdaFunction(batch, retry_attempts=2,
@@ -239,6 +252,12 @@ class ServingStack(cdk.Stack):
         role.add_to_policy(iam.PolicyStatement(
             sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
             resources=[a.alarm_arn for a in self.rollback_alarms]))
+        # Target tracking creates and replaces its own CloudWatch alarms as the caller.
+        role.add_to_policy(iam.PolicyStatement(
+            sid="TargetTrackingAlarms",
+            actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+            resources=[f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:"
+                       f"TargetTracking-endpoint/{self.endpoint_name}/variant/*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="PublishWhatEachVariantServes", actions=["ssm:PutParameter"],
             resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/variant/*"]))
@@ -258,7 +277,7 @@ class ServingStack(cdk.Stack):
         artifact_bucket.grant_read(role, "models/*")
         artifact_bucket.grant_put(role, "serving/*")
         key.grant_encrypt_decrypt(role)
-        key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
+        grant_kms_for_aws_resources(key, role)
 
     def _state_machine(self, config: EnvironmentConfig, key: kms.IKey) -> sfn.StateMachine:
         def task(name: str, result: str | None = None) -> tasks.LambdaInvoke:
@@ -334,6 +353,8 @@ class ServingStack(cdk.Stack):
                 "The service-linked role's name is set by AWS (condition-scoped to this service).",
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names container log streams per "
                                                                  "instance.",
+            "Resource::arn:*:cloudwatch:*:alarm:TargetTracking-endpoint/mlops-*/variant/*":
+                "Target tracking names its alarms per variant and policy; scoped to this endpoint's variants.",
             "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:DescribeAlarms (rollback alarms, read by "
                            "SageMaker for the model) support no resource ARNs.",
         }

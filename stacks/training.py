@@ -18,6 +18,7 @@ from constructs import Construct
 from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
 from stacks.config import EnvironmentConfig
+from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name
@@ -47,7 +48,9 @@ class TrainingStack(cdk.Stack):
         self.job_role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                                  description="SageMaker processing and training jobs of the training pipeline")
         data_bucket.grant_read(self.job_role, f"{DATA_PREFIX}*")
-        artifact_bucket.grant_read_write(self.job_role)
+        # Only the prefixes jobs write: serving/ (the fallback model the API trusts) and reports stay out of reach.
+        for prefix in ("pipelines/*", "models/*", "checkpoints/*"):
+            artifact_bucket.grant_read_write(self.job_role, prefix)
         for asset in (code, schema, no_baseline):
             asset.grant_read(self.job_role)
         key.grant_encrypt_decrypt(self.job_role)
@@ -99,6 +102,7 @@ class TrainingStack(cdk.Stack):
         # The Condition step reads the evaluation report (a property file) from the artifact bucket.
         artifact_bucket.grant_read(self.pipeline_role, "pipelines/*")
         key.grant_decrypt(self.pipeline_role)
+        grant_kms_for_aws_resources(key, self.pipeline_role)  # the jobs' encrypted volumes and outputs
 
         settings = PipelineSettings(
             pipeline_name=self.pipeline_name,
@@ -146,7 +150,7 @@ class TrainingStack(cdk.Stack):
         default_policy = self.pipeline_role.node.try_find_child("DefaultPolicy")
         if default_policy is not None:
             self.pipeline.node.add_dependency(default_policy)
-        self._triggers(config, data_bucket)
+        self._triggers(config, data_bucket, key)
         publish_name(self, environment=config.name, key="pipeline-name", value=self.pipeline_name)
         publish_name(self, environment=config.name, key="training-data-uri",
                      value=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}")
@@ -182,7 +186,7 @@ class TrainingStack(cdk.Stack):
                                                                           "numbered per registration.",
         })
 
-    def _triggers(self, config: EnvironmentConfig, data_bucket: s3.IBucket) -> None:
+    def _triggers(self, config: EnvironmentConfig, data_bucket: s3.IBucket, key: kms.IKey) -> None:
         training = config.training
         if not (training.retrain_schedule or training.retrain_on_new_data):
             return
@@ -192,7 +196,8 @@ class TrainingStack(cdk.Stack):
                         f"{self.pipeline_name}")
         trigger_role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"],
                                                        resources=[pipeline_arn]))
-        dead_letters = dead_letter_queue(self, "TriggerDeadLetters", purpose="the retraining triggers")
+        # The project key (its policy lets EventBridge use it); an AWS-managed SQS key would refuse EventBridge.
+        dead_letters = dead_letter_queue(self, "TriggerDeadLetters", key=key, purpose="the retraining triggers")
         dead_letters.grant_send_messages(iam.ServicePrincipal("events.amazonaws.com"))
         def target(reason: str) -> events.CfnRule.TargetProperty:
             return pipeline_target(pipeline_arn=pipeline_arn, role_arn=trigger_role.role_arn,

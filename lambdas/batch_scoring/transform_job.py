@@ -46,6 +46,10 @@ def transform_request(*, name: str, model_name: str, input_uri: str, settings: B
                       now: datetime, model_version: str) -> dict[str, Any]:
     if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", input_uri):
         raise BatchScoringError(f"input URI {input_uri!r} is not an s3://bucket/prefix")
+    allowed = f"s3://{settings.capture_bucket}/batch/input/"
+    if not input_uri.startswith(allowed):
+        # The model role that runs the transform reads only this prefix (least privilege): copy inputs there.
+        raise BatchScoringError(f"input URI {input_uri!r} is outside {allowed}; copy the data there first")
     output = f"s3://{settings.capture_bucket}/batch/output/{now:%Y/%m/%d}/{name}/"
     resources: dict[str, Any] = {"InstanceType": settings.instance_type, "InstanceCount": settings.instance_count}
     transform_output: dict[str, Any] = {"S3OutputPath": output, "Accept": "text/csv", "AssembleWith": "Line"}

@@ -67,7 +67,7 @@ _ALLOWANCES_KEY = "mlops:iam-wildcard-allowances"
 
 
 def allow_wildcards(scope: IConstruct, allowances: dict[str, str]) -> None:
-    """Allow IAM5 findings matching fnmatch ``patterns`` (e.g. ``"Resource::*/pipelines/*"``) below ``scope``."""
+    """Allow IAM5 findings below ``scope`` that match a pattern (see ``allowance_matches``)."""
     for pattern, reason in allowances.items():
         if len(reason.strip()) < MIN_REASON_LENGTH:
             raise AcknowledgementError(f"wildcard allowance {pattern!r} on {scope.node.path} needs a reason")
@@ -113,6 +113,15 @@ def wildcard_findings(policy_document: dict[str, Any]) -> list[str]:
     return list(findings)
 
 
+def allowance_matches(finding: str, pattern: str) -> bool:
+    """A pattern whose only '*' is its last character is literal (``Resource::*`` allows the finding
+    ``Resource::*`` and nothing else; ``Action::s3:GetObject*`` only that action wildcard); any other '*' is a
+    glob over the flattened ARN (``Resource::*ArtifactBucket*/pipelines/*``)."""
+    if "*" not in pattern[:-1]:
+        return finding == pattern
+    return fnmatch.fnmatchcase(finding, pattern)
+
+
 def _allowances_for(node: IConstruct) -> dict[str, str]:
     allowances: dict[str, str] = {}
     current: IConstruct | None = node
@@ -138,7 +147,7 @@ def resolve_wildcard_allowances(root: IConstruct) -> None:
             rule = f"AwsSolutions-IAM5[{finding}]"
             if rule in done:
                 continue
-            reason = next((r for p, r in allowances.items() if fnmatch.fnmatchcase(finding, p)), None)
+            reason = next((r for p, r in allowances.items() if allowance_matches(finding, p)), None)
             if reason is not None:
                 acknowledge(node, "AwsSolutions-IAM5", reason, findings=[finding])
 

@@ -32,7 +32,7 @@ from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
 
 NOW = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
 SETTINGS = BatchSettings(endpoint_name=ENDPOINT, capture_bucket=CAPTURE_BUCKET, instance_type="ml.m5.xlarge",
-                         kms_key_arn=KMS, default_input_uri="s3://mlops-dev-data/batch-input/")
+                         kms_key_arn=KMS, default_input_uri=f"s3://{CAPTURE_BUCKET}/batch/input/")
 
 
 def _deploy(trained: TrainedModel) -> str:
@@ -47,7 +47,7 @@ def _deploy(trained: TrainedModel) -> str:
 
 
 def test_the_request_joins_outputs_to_inputs_and_encrypts_where_the_instance_allows() -> None:
-    request = transform_request(name="job", model_name="m", input_uri="s3://data/in/", settings=SETTINGS, now=NOW,
+    request = transform_request(name="job", model_name="m", input_uri=f"s3://{CAPTURE_BUCKET}/batch/input/in/", settings=SETTINGS, now=NOW,
                                 model_version="3")
     assert request["DataProcessing"] == {"InputFilter": "$", "JoinSource": "Input", "OutputFilter": "$"}
     assert request["TransformInput"]["SplitType"] == "Line" and request["TransformOutput"]["AssembleWith"] == "Line"
@@ -55,9 +55,12 @@ def test_the_request_joins_outputs_to_inputs_and_encrypts_where_the_instance_all
     assert request["TransformResources"]["VolumeKmsKeyId"] == KMS
     local_disk = BatchSettings(endpoint_name=ENDPOINT, capture_bucket=CAPTURE_BUCKET, instance_type="ml.m5d.xlarge",
                                kms_key_arn=KMS)
-    assert "VolumeKmsKeyId" not in transform_request(name="j", model_name="m", input_uri="s3://data/in/",
+    assert "VolumeKmsKeyId" not in transform_request(name="j", model_name="m", input_uri=f"s3://{CAPTURE_BUCKET}/batch/input/in/",
                                                      settings=local_disk, now=NOW,
                                                      model_version="3")["TransformResources"]
+    with pytest.raises(BatchScoringError, match="is outside s3://"):
+        transform_request(name="j", model_name="m", input_uri="s3://other-bucket/in/", settings=SETTINGS, now=NOW,
+                          model_version="1")
     with pytest.raises(BatchScoringError, match="not an s3://"):
         transform_request(name="j", model_name="m", input_uri="/local/path", settings=SETTINGS, now=NOW,
                           model_version="3")
@@ -67,11 +70,11 @@ def test_the_request_joins_outputs_to_inputs_and_encrypts_where_the_instance_all
 def test_scoring_uses_the_champions_model(serving_aws: SimulatedRollouts, trained_model: TrainedModel) -> None:  # noqa: F811
     model_name = _deploy(trained_model)
     sagemaker = boto3.client("sagemaker", region_name=REGION)
-    started = start_batch_scoring(sagemaker, settings=SETTINGS, request={"input_uri": "s3://mlops-dev-data/x/"},
+    started = start_batch_scoring(sagemaker, settings=SETTINGS, request={"input_uri": f"s3://{CAPTURE_BUCKET}/batch/input/x/"},
                                   now=NOW)
     job = sagemaker.describe_transform_job(TransformJobName=started["transform_job_name"])
     assert job["ModelName"] == model_name == started["model_name"]
-    assert job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://mlops-dev-data/x/"
+    assert job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{CAPTURE_BUCKET}/batch/input/x/"
     assert started["transform_job_name"] == "mlops-dev-batch-20260203-040506"
 
 
