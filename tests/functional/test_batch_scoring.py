@@ -47,7 +47,8 @@ def _deploy(trained: TrainedModel) -> str:
 
 
 def test_the_request_joins_outputs_to_inputs_and_encrypts_where_the_instance_allows() -> None:
-    request = transform_request(name="job", model_name="m", input_uri=f"s3://{CAPTURE_BUCKET}/batch/input/in/", settings=SETTINGS, now=NOW,
+    request = transform_request(name="job", model_name="m", input_uri=f"s3://{CAPTURE_BUCKET}/batch/input/in/",
+                                settings=SETTINGS, now=NOW,
                                 model_version="3")
     assert request["DataProcessing"] == {"InputFilter": "$", "JoinSource": "Input", "OutputFilter": "$"}
     assert request["TransformInput"]["SplitType"] == "Line" and request["TransformOutput"]["AssembleWith"] == "Line"
