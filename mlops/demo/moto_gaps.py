@@ -9,22 +9,44 @@ EventBridge events are never sent and LastModifiedBy is a fixed profile. The pat
 passed, stores ModelLifeCycle, records who made each change (``acting_as``) and appends the "SageMaker Model
 Package State Change" event real SageMaker would send to ``RealisticRegistry.events``, so callers deliver
 them to the gate — in order, shuffled or duplicated.
+
+UpdateEndpoint (``patch_update_endpoint``): not implemented by moto. ``SimulatedRollouts`` adds it; each call
+is recorded and resolved as the caller says (``succeed``: InService on the new config; ``rollback``:
+InService on the old config with a FailureReason, as SageMaker's auto-rollback leaves it; ``in_progress``:
+Updating; ``rollback_failed``: UpdateRollbackFailed).
+
+InvokeEndpoint (``ModelRuntime``): moto returns canned answers and writes no data capture. ModelRuntime is
+a sagemaker-runtime client stand-in that scores with ``pipelines/serving/inference.py`` on the model
+artifact of the package each variant serves (read back from S3), routes untargeted requests by the
+variants' weights, can write SageMaker-style data capture, and injects faults per variant
+(``wrong_answers``: HTTP 200 with shifted probabilities; ``errors``: ModelError).
 """
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
+import boto3
+from botocore.exceptions import ClientError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker import responses as sagemaker_responses
+from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
+from moto.sagemaker.models import sagemaker_backends
+
+from pipelines.serving import inference
 
 
 class Patcher(Protocol):
@@ -153,3 +175,134 @@ def patch_moto_registry(monkeypatch: Patcher) -> RealisticRegistry:
     return registry
 
 
+# ------------------------------------------------------------------------------------------- rollouts
+@dataclass
+class SimulatedRollouts:
+    """UpdateEndpoint for moto. ``mode`` decides how the next updates end."""
+
+    mode: str = "succeed"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    account: str = "123456789012"
+    region: str = "us-east-1"
+    endpoint_name: str = "mlops-dev"
+
+    def endpoint(self) -> Any:
+        return sagemaker_backends[self.account][self.region].endpoints[self.endpoint_name]
+
+    def set_status(self, status: str, reason: str | None = None) -> None:
+        endpoint = self.endpoint()
+        endpoint.endpoint_status = status
+        endpoint.failure_reason = reason
+
+
+def patch_update_endpoint(monkeypatch: Patcher, *, account: str = "123456789012", region: str = "us-east-1",
+                          endpoint_name: str = "mlops-dev") -> SimulatedRollouts:
+    rollouts = SimulatedRollouts(account=account, region=region, endpoint_name=endpoint_name)
+
+    def update_endpoint(self: Any) -> ActionResult:
+        backend = self.sagemaker_backend
+        name = self._get_param("EndpointName")
+        endpoint = backend.endpoints[name]
+        request = {key: self._get_param(key) for key in (
+            "EndpointName", "EndpointConfigName", "RetainAllVariantProperties", "ExcludeRetainedVariantProperties",
+            "DeploymentConfig")}
+        rollouts.requests.append(request)
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f"Cannot update in-progress endpoint {endpoint.arn}")
+        config = backend.describe_endpoint_config(request["EndpointConfigName"])
+        if rollouts.mode in ("succeed", "in_progress", "rollback_failed"):
+            endpoint.endpoint_config_name = request["EndpointConfigName"]
+            endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.endpoint_status = {"succeed": "InService", "rollback": "InService", "in_progress": "Updating",
+                                    "rollback_failed": "UpdateRollbackFailed"}[rollouts.mode]
+        endpoint.failure_reason = (f"Alarm {name}-Challenger-5xx in ALARM; rolled back"
+                                   if rollouts.mode in ("rollback", "rollback_failed") else None)
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    if not hasattr(sagemaker_responses.SageMakerResponse, "update_endpoint"):
+        sagemaker_responses.SageMakerResponse.update_endpoint = None  # type: ignore[attr-defined]
+    monkeypatch.setattr(sagemaker_responses.SageMakerResponse, "update_endpoint", update_endpoint)
+    return rollouts
+
+
+# ------------------------------------------------------------------------------------------- runtime
+class _Body(io.BytesIO):
+    pass
+
+
+@dataclass
+class ModelRuntime:
+    """A sagemaker-runtime client stand-in that serves the real model of the package each variant serves."""
+
+    wrong_answers: set[str] = field(default_factory=set)
+    errors: set[str] = field(default_factory=set)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    region: str = "us-east-1"
+    capture_bucket: str | None = None  # set: write SageMaker-style data capture like a real endpoint
+    capture_prefix: str = "endpoint"
+    _models: dict[str, inference.ServingModel] = field(default_factory=dict)
+
+    def _model(self, package_arn: str) -> inference.ServingModel:
+        if package_arn not in self._models:
+            sagemaker = boto3.client("sagemaker", region_name=self.region)
+            s3 = boto3.client("s3", region_name=self.region)
+            package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+            url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+            bucket, _, key = url[5:].partition("/")
+            scratch = Path(tempfile.mkdtemp(prefix="served-"))
+            with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+                tar.extractall(scratch, filter="data")
+            self._models[package_arn] = inference.model_fn(scratch)
+        return self._models[package_arn]
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        from lambdas.health_check.endpoint_state import read_endpoint_state
+
+        self.calls.append(request)
+        sagemaker = boto3.client("sagemaker", region_name=self.region)
+        variant = request.get("TargetVariant") or self._weighted_variant(sagemaker, request["EndpointName"])
+        if variant in self.errors:
+            raise ClientError({"Error": {"Code": "ModelError", "Message": "Received server error (500)"}},
+                              "InvokeEndpoint")
+        state = read_endpoint_state(sagemaker, request["EndpointName"])
+        assert state is not None
+        model = self._model(state.variants[variant].model_package_arn)
+        prediction = inference.predict_fn(inference.input_fn(request["Body"], request["ContentType"]), model)
+        if variant in self.wrong_answers:
+            prediction.probabilities = [None if p is None else min(1.0, p + 0.2) if p < 0.5 else p - 0.2
+                                        for p in prediction.probabilities]
+        body = inference.output_fn(prediction, request.get("Accept"))
+        if self.capture_bucket:
+            self._capture(request, body, variant)
+        return {"Body": _Body(body.encode()), "ContentType": request.get("Accept") or "text/csv",
+                "InvokedProductionVariant": variant}
+
+    def _weighted_variant(self, sagemaker: Any, endpoint_name: str) -> str:
+        """Route like an endpoint without TargetVariant: by the variants' current weights."""
+        variants = sagemaker.describe_endpoint(EndpointName=endpoint_name)["ProductionVariants"]
+        weights = [float(v.get("CurrentWeight", v.get("DesiredWeight", 1.0)) or 0.0) for v in variants]
+        self._draws = getattr(self, "_draws", 0) + 1
+        point = (self._draws * 0.6180339887) % 1.0 * (sum(weights) or 1.0)  # deterministic, evenly spread
+        for variant, weight in zip(variants, weights, strict=True):
+            if point < weight:
+                return str(variant["VariantName"])
+            point -= weight
+        return str(variants[0]["VariantName"])
+
+    def _capture(self, request: dict[str, Any], body: str, variant: str) -> None:
+        """One data-capture line per request, under <prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/."""
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        record = {"captureData": {
+            "endpointInput": {"observedContentType": request["ContentType"], "mode": "INPUT",
+                              "data": request["Body"].decode() if isinstance(request["Body"], bytes)
+                              else str(request["Body"]), "encoding": "CSV"},
+            "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": body,
+                               "encoding": "CSV"}},
+            "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "eventVersion": "0"}
+        key = (f"{self.capture_prefix}/{request['EndpointName']}/{variant}/{now:%Y/%m/%d/%H}/"
+               f"capture-{uuid.uuid4().hex}.jsonl")
+        boto3.client("s3", region_name=self.region).put_object(Bucket=self.capture_bucket, Key=key,
+                                                               Body=(json.dumps(record) + "\n").encode())

@@ -15,28 +15,20 @@ moto 5.2.5 gaps this kit fills, in tests only:
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
-from moto.core.responses import ActionResult
-from moto.sagemaker import responses as sagemaker_responses
-from moto.sagemaker.exceptions import ValidationError
-from moto.sagemaker.models import sagemaker_backends
 
+from mlops.demo.moto_gaps import ModelRuntime, SimulatedRollouts, patch_update_endpoint  # noqa: F401
 from pipelines.datasets import write_breast_cancer_csv
 from pipelines.definition import PipelineSettings, model_package_request
 from pipelines.local_run import run_local
-from pipelines.serving import inference
 from tests.functional.promotion_testkit import create_ledger_table, patch_moto_registry
 
 REGION = "us-east-1"
@@ -103,96 +95,6 @@ def register_trained_package(trained: TrainedModel, *, stage: str = "Development
         approval_status=approval, description="test package")
     request["ModelLifeCycle"] = {"Stage": stage, "StageStatus": "Approved", "StageDescription": "test"}
     return str(sagemaker.create_model_package(**request)["ModelPackageArn"])
-
-
-# ------------------------------------------------------------------------------------------- rollouts
-@dataclass
-class SimulatedRollouts:
-    """UpdateEndpoint for moto. ``mode`` decides how the next updates end."""
-
-    mode: str = "succeed"
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def endpoint(self) -> Any:
-        return sagemaker_backends[ACCOUNT][REGION].endpoints[ENDPOINT]
-
-    def set_status(self, status: str, reason: str | None = None) -> None:
-        endpoint = self.endpoint()
-        endpoint.endpoint_status = status
-        endpoint.failure_reason = reason
-
-
-def patch_update_endpoint(monkeypatch: pytest.MonkeyPatch) -> SimulatedRollouts:
-    rollouts = SimulatedRollouts()
-
-    def update_endpoint(self: Any) -> ActionResult:
-        backend = self.sagemaker_backend
-        name = self._get_param("EndpointName")
-        endpoint = backend.endpoints[name]
-        request = {key: self._get_param(key) for key in (
-            "EndpointName", "EndpointConfigName", "RetainAllVariantProperties", "ExcludeRetainedVariantProperties",
-            "DeploymentConfig")}
-        rollouts.requests.append(request)
-        if endpoint.endpoint_status != "InService":
-            raise ValidationError(message=f"Cannot update in-progress endpoint {endpoint.arn}")
-        config = backend.describe_endpoint_config(request["EndpointConfigName"])
-        if rollouts.mode in ("succeed", "in_progress", "rollback_failed"):
-            endpoint.endpoint_config_name = request["EndpointConfigName"]
-            endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.endpoint_status = {"succeed": "InService", "rollback": "InService", "in_progress": "Updating",
-                                    "rollback_failed": "UpdateRollbackFailed"}[rollouts.mode]
-        endpoint.failure_reason = ("Alarm mlops-dev-Challenger-5xx in ALARM; rolled back"
-                                   if rollouts.mode in ("rollback", "rollback_failed") else None)
-        return ActionResult({"EndpointArn": endpoint.arn})
-
-    monkeypatch.setattr(sagemaker_responses.SageMakerResponse, "update_endpoint", update_endpoint, raising=False)
-    return rollouts
-
-
-# ------------------------------------------------------------------------------------------- runtime
-class _Body(io.BytesIO):
-    pass
-
-
-@dataclass
-class ModelRuntime:
-    """A sagemaker-runtime client stand-in that serves the real model of the package each variant serves."""
-
-    wrong_answers: set[str] = field(default_factory=set)
-    errors: set[str] = field(default_factory=set)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    _models: dict[str, inference.ServingModel] = field(default_factory=dict)
-
-    def _model(self, package_arn: str) -> inference.ServingModel:
-        if package_arn not in self._models:
-            sagemaker, s3 = boto3.client("sagemaker", region_name=REGION), boto3.client("s3", region_name=REGION)
-            package = sagemaker.describe_model_package(ModelPackageName=package_arn)
-            url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-            bucket, _, key = url[5:].partition("/")
-            scratch = Path(tempfile.mkdtemp(prefix="served-"))
-            with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-                tar.extractall(scratch, filter="data")
-            self._models[package_arn] = inference.model_fn(scratch)
-        return self._models[package_arn]
-
-    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        from lambdas.health_check.endpoint_state import read_endpoint_state
-
-        self.calls.append(request)
-        variant = request.get("TargetVariant") or "Champion"
-        if variant in self.errors:
-            raise ClientError({"Error": {"Code": "ModelError", "Message": "Received server error (500)"}},
-                              "InvokeEndpoint")
-        state = read_endpoint_state(boto3.client("sagemaker", region_name=REGION), request["EndpointName"])
-        assert state is not None
-        model = self._model(state.variants[variant].model_package_arn)
-        prediction = inference.predict_fn(inference.input_fn(request["Body"], request["ContentType"]), model)
-        if variant in self.wrong_answers:
-            prediction.probabilities = [None if p is None else min(1.0, p + 0.2) if p < 0.5 else p - 0.2
-                                        for p in prediction.probabilities]
-        body = inference.output_fn(prediction, request.get("Accept"))
-        return {"Body": _Body(body.encode()), "ContentType": request.get("Accept") or "text/csv",
-                "InvokedProductionVariant": variant}
 
 
 # ------------------------------------------------------------------------------------------- environment
