@@ -1,25 +1,48 @@
-"""`mlops demo`: the newcomer's first run on the embedded default (no AWS account)."""
+"""`mlops demo`: the newcomer's first run on the embedded default (no AWS account).
+
+1. synthesize every environment with the pinned CDK CLI and print the security gates;
+2-9. the lifecycle on moto in server mode (``mlops.demo.lifecycle``): train, promote through the gate,
+deploy through the deployer, A/B with a Challenger and fallbacks, drift → alarm → page, an illegal skip
+refused, a rollback, and a report folder."""
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
 from mlops.commands.synth_cmd import print_summary, synthesize_with_gates
 from mlops.security_gates import REPO_ROOT
+from stacks.config import load_environments, project_context
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("demo", help="run the lifecycle locally on moto and the bundled data")
     parser.add_argument("--out", default=str(REPO_ROOT / "cdk.out"), help="cloud assembly folder")
+    parser.add_argument("--report", default=str(REPO_ROOT / "demo-report"), help="report folder")
+    parser.add_argument("--skip-synth", action="store_true", help="skip step 1 (synthesis and gates)")
+    parser.add_argument("--num-round", type=int, default=100, help="boosting rounds per training run")
+    parser.add_argument("--requests", type=int, default=400, help="API requests per traffic phase")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("[1] synthesizing dev, staging and prod with the pinned CDK CLI (cdk-nag runs inside synth)")
-    summaries, gates, _ = synthesize_with_gates(Path(args.out))
-    print_summary(summaries, gates)
-    ok = all(g.passed for g in gates)
-    print(f"\ndemo: {'all gates green' if ok else 'a gate failed'}; cloud assembly in {args.out}")
-    return 0 if ok else 1
+    from mlops.demo.lifecycle import DemoOptions, run_lifecycle
+
+    started = time.perf_counter()
+    gates_ok = True
+    if not args.skip_synth:
+        print("[1] synthesizing dev, staging and prod with the pinned CDK CLI (cdk-nag runs inside synth)")
+        summaries, gates, _ = synthesize_with_gates(Path(args.out))
+        print_summary(summaries, gates)
+        gates_ok = all(g.passed for g in gates)
+    configs = load_environments(project_context())
+    summary = run_lifecycle(configs["prod"], configs["staging"],
+                            DemoOptions(out_dir=Path(args.report), num_round=args.num_round, requests=args.requests))
+    failed = [f"{number} ({step['title']})" for number, step in summary["steps"].items() if not step["ok"]]
+    print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; report folder: {args.report}")
+    if failed or not gates_ok:
+        print("not everything worked: " + ", ".join(failed + ([] if gates_ok else ["security gates"])))
+        return 1
+    return 0

@@ -240,6 +240,7 @@ class ModelRuntime:
     region: str = "us-east-1"
     capture_bucket: str | None = None  # set: write SageMaker-style data capture like a real endpoint
     capture_prefix: str = "endpoint"
+    served: dict[str, list[int]] = field(default_factory=dict)  # rows answered, per request, per variant
     _models: dict[str, inference.ServingModel] = field(default_factory=dict)
 
     def _model(self, package_arn: str) -> inference.ServingModel:
@@ -272,6 +273,7 @@ class ModelRuntime:
             prediction.probabilities = [None if p is None else min(1.0, p + 0.2) if p < 0.5 else p - 0.2
                                         for p in prediction.probabilities]
         body = inference.output_fn(prediction, request.get("Accept"))
+        self.served.setdefault(variant, []).append(len(prediction.probabilities))
         if self.capture_bucket:
             self._capture(request, body, variant)
         return {"Body": _Body(body.encode()), "ContentType": request.get("Accept") or "text/csv",
@@ -306,3 +308,91 @@ class ModelRuntime:
                f"capture-{uuid.uuid4().hex}.jsonl")
         boto3.client("s3", region_name=self.region).put_object(Bucket=self.capture_bucket, Key=key,
                                                                Body=(json.dumps(record) + "\n").encode())
+
+
+# ------------------------------------------------------------------------------------------- CloudWatch
+# moto's CloudWatch stores metrics but gets none from EMF log lines, crashes on percentile statistics in
+# GetMetricData, and never evaluates an alarm. The three doubles below stand in for exactly that.
+
+
+def publish_emf(cloudwatch: Any, stdout: str) -> int:
+    """Put the metrics of the EMF documents a function printed, as CloudWatch Logs would extract them."""
+    count = 0
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for dimension_set in directive["Dimensions"]:
+                dimensions = [{"Name": d, "Value": str(document[d])} for d in dimension_set]
+                data = [{"MetricName": m["Name"], "Dimensions": dimensions, "Unit": m.get("Unit", "None"),
+                         "Value": float(document[m["Name"]] if not isinstance(document[m["Name"]], list)
+                                        else document[m["Name"]][0])}
+                        for m in directive["Metrics"] if m["Name"] in document]
+                if data:
+                    cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
+                    count += len(data)
+    return count
+
+
+def evaluate_alarm(cloudwatch: Any, sns: Any, alarm_name: str) -> dict[str, Any]:
+    """One evaluation of a single-metric alarm over its last period; on a change, the alarm's SNS message."""
+    alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    statistic = alarm.get("Statistic", "Maximum")
+    datapoints = cloudwatch.get_metric_statistics(
+        Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm.get("Dimensions", []),
+        StartTime=now - timedelta(seconds=alarm["Period"] * max(1, alarm["EvaluationPeriods"])),
+        EndTime=now + timedelta(minutes=1), Period=alarm["Period"], Statistics=[statistic])["Datapoints"]
+    value = max((d[statistic] for d in datapoints), default=None)
+    threshold, operator = float(alarm["Threshold"]), alarm["ComparisonOperator"]
+    breached = value is not None and (
+        (operator == "GreaterThanOrEqualToThreshold" and value >= threshold)
+        or (operator == "GreaterThanThreshold" and value > threshold)
+        or (operator == "LessThanThreshold" and value < threshold)
+        or (operator == "LessThanOrEqualToThreshold" and value <= threshold))
+    state = "INSUFFICIENT_DATA" if value is None else ("ALARM" if breached else "OK")
+    reason = f"{statistic} {value} against threshold {alarm['Threshold']} ({alarm['ComparisonOperator']})"
+    cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue=state, StateReason=reason)
+    message = None
+    if state == "ALARM":
+        message = {"AlarmName": alarm_name, "AlarmDescription": alarm.get("AlarmDescription"),
+                   "NewStateValue": state, "NewStateReason": reason, "StateChangeTime": now.isoformat()}
+        for topic in alarm.get("AlarmActions", []):
+            sns.publish(TopicArn=topic, Subject=f"ALARM: {alarm_name}", Message=json.dumps(message))
+    return {"alarm": alarm_name, "state": state, "value": value, "message": message}
+
+
+@dataclass
+class EndpointMetrics:
+    """GetMetricData for the SageMaker endpoint metrics the A/B report reads, computed from what the model
+    runtime served and from latencies the caller measured (moto cannot compute percentiles)."""
+
+    runtime: ModelRuntime
+    latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def get_metric_data(self, **request: Any) -> dict[str, Any]:
+        results = []
+        for query in request["MetricDataQueries"]:
+            stat = query["MetricStat"]
+            dims = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+            variant, metric = dims.get("VariantName", ""), stat["Metric"]["MetricName"]
+            latencies = sorted(self.latencies_ms.get(variant, []))
+            value: float | None
+            if metric == "Invocations":
+                value = float(len(self.runtime.served.get(variant, [])))
+            elif metric == "Invocation5XXErrors":
+                value = float(self.errors.get(variant, 0))
+            elif metric == "Invocation4XXErrors":
+                value = 0.0
+            elif metric == "ModelLatency" and latencies:
+                q = 0.5 if stat["Stat"] == "p50" else 0.99
+                value = latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000.0  # microseconds
+            else:
+                value = None
+            results.append({"Id": query["Id"], "Values": [] if value is None else [value], "StatusCode": "Complete"})
+        return {"MetricDataResults": results}

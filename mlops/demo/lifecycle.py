@@ -1,0 +1,541 @@
+"""The newcomer's first run: the whole lifecycle on moto (server mode, on 127.0.0.1) and the bundled data.
+
+Every step goes through the code that runs in production — the step scripts, the promotion gate, the
+deployer's tasks, the inference Lambda, the drift monitor and the `mlops` commands; where moto lacks an
+API the doubles in ``mlops.demo.moto_gaps`` stand in (named there, nowhere else).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import importlib
+import io
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mlops import cli
+from mlops.demo.moto_gaps import (
+    AttributePatcher,
+    ModelRuntime,
+    RealisticRegistry,
+    patch_moto_registry,
+    patch_update_endpoint,
+)
+from mlops.deployment_ledger import DeploymentLedger
+from mlops.local_env import LocalEnvironment, provision
+from mlops.resources import parameter_name
+from mlops.training_run import train_local
+from stacks.config import EnvironmentConfig, to_plain
+from stacks.naming import endpoint_name
+
+APPROVER = "arn:aws:sts::123456789012:assumed-role/MLApprover/alice"
+GATE = "arn:aws:sts::123456789012:assumed-role/PromotionGate/gate"
+Printer = Callable[[str], None]
+
+
+@dataclass
+class DemoWorld:
+    """What the demo created and observes."""
+
+    env: LocalEnvironment
+    registry: RealisticRegistry
+    runtime: ModelRuntime
+    gate: Any
+    deployers: dict[str, Any]
+    ledger_table: str = "mlops-demo-ledger"
+    promotions_queue: str = ""
+    say: Printer = print
+    metrics: Any = None
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    drift_report: dict[str, Any] | None = None
+    ab_report: dict[str, Any] | None = None
+    page_messages: list[dict[str, Any]] = field(default_factory=list)
+    page_queue: str = ""
+    page_topic: str = ""
+    outcomes: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> EnvironmentConfig:
+        return self.env.config
+
+    def client(self, service: str) -> Any:
+        return self.env.client(service)
+
+    def ledger(self) -> DeploymentLedger:
+        return DeploymentLedger(self.client("dynamodb"), self.ledger_table, self.env.model_package_group)
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """moto in server mode on a free loopback port; every boto3 client goes there; stopped even on failure."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's access log would drown the story
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                            "AWS_DEFAULT_REGION", "POWERTOOLS_TRACE_DISABLED",
+                                            "POWERTOOLS_LOG_LEVEL")}
+    url = f"http://127.0.0.1:{port}"
+    os.environ.update({"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"})
+    try:
+        yield url
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _queue(sqs: Any, name: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: AttributePatcher) -> DemoWorld:
+    """What `cdk deploy` would have created, in moto, plus observer queues for events and pages."""
+    os.environ["AWS_DEFAULT_REGION"] = config.region
+    registry = patch_moto_registry(patcher)
+    patch_update_endpoint(patcher, region=config.region, endpoint_name=endpoint_name(config))
+    env = provision(config)
+    dynamodb, sns, sqs, events, ssm = (env.client(s) for s in ("dynamodb", "sns", "sqs", "events", "ssm"))
+    ledger, idempotency = "mlops-demo-ledger", "mlops-demo-gate-idempotency"
+    dynamodb.create_table(TableName=ledger, BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                     {"AttributeName": "sk", "KeyType": "RANGE"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                {"AttributeName": "sk", "AttributeType": "S"}])
+    dynamodb.create_table(TableName=idempotency, BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    notices = sns.create_topic(Name="mlops-demo-promotions")["TopicArn"]
+    page = sns.create_topic(Name="mlops-demo-page")["TopicArn"]
+    page_url, page_arn = _queue(sqs, "mlops-demo-oncall")
+    sns.subscribe(TopicArn=page, Protocol="sqs", Endpoint=page_arn)
+    promotions_url, promotions_arn = _queue(sqs, "mlops-demo-accepted-promotions")
+    events.put_rule(Name="accepted-promotions", EventPattern=json.dumps(
+        {"source": ["mlops.promotion"], "detail-type": ["Model Promotion Accepted"]}))
+    events.put_targets(Rule="accepted-promotions", Targets=[{"Id": "deployer", "Arn": promotions_arn}])
+    for key, value in {"ledger-table": ledger, "event-bus-name": "default", "promotion-topic-arn": notices,
+                       "page-topic-arn": page}.items():
+        ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
+
+    for name, value in {"MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger,
+                        "IDEMPOTENCY_TABLE": idempotency, "PROMOTION_TOPIC_ARN": notices,
+                        "EVENT_BUS_NAME": "default"}.items():
+        os.environ[name] = value
+    sys.modules.pop("lambdas.promotion_gate.handler", None)
+    gate = importlib.import_module("lambdas.promotion_gate.handler")
+
+    from lambdas.deployer.settings import settings_from_environment
+
+    # One registry (this environment's) and two deployers, as with a central registry: the staging
+    # environment's endpoint serves Staging promotions, the production endpoint Production ones.
+    deployers = {}
+    for stage, target in (("Staging", staging), ("Production", config)):
+        deployers[stage] = settings_from_environment({
+            "ENVIRONMENT_NAME": target.name, "ENDPOINT_NAME": endpoint_name(target),
+            "MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger,
+            "MODEL_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/mlops-demo-model",
+            "CAPTURE_DESTINATION_URI": f"s3://{env.capture_bucket}/endpoint", "ARTIFACT_BUCKET": env.artifact_bucket,
+            "SERVING_SETTINGS": json.dumps(to_plain(target.serving)), "ROLLBACK_ALARM_NAMES": "[]",
+            "SERVED_STAGES": stage, "POLL_SECONDS": "10"})
+    runtime = ModelRuntime(region=config.region, capture_bucket=env.capture_bucket)
+    return DemoWorld(env=env, registry=registry, runtime=runtime, gate=gate, deployers=deployers,
+                     ledger_table=ledger, promotions_queue=promotions_url, page_queue=page_url, page_topic=page)
+
+
+class _Context:
+    function_name = "demo"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:demo"
+    aws_request_id = "demo"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def settle(world: DemoWorld) -> list[str]:
+    """Deliver the events SageMaker would have sent to the gate; then run the deployer for each accepted one."""
+    outcomes = []
+    while events := world.registry.take_events():
+        with world.registry.acting_as(GATE):
+            outcomes += [str(world.gate.handler(event, _Context()).get("outcome")) for event in events]
+    sqs = world.client("sqs")
+    while True:
+        messages = sqs.receive_message(QueueUrl=world.promotions_queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            deploy(world, json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=world.promotions_queue, ReceiptHandle=message["ReceiptHandle"])
+            with world.registry.acting_as(GATE):  # the deployer's StageStatus update is judged too
+                while more := world.registry.take_events():
+                    outcomes += [str(world.gate.handler(e, _Context()).get("outcome")) for e in more]
+    world.outcomes += outcomes
+    return outcomes
+
+
+def deploy(world: DemoWorld, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each environment's deployer consumes the accepted promotion (and skips stages it does not serve)."""
+    return [_deploy_one(world, event, settings) for settings in world.deployers.values()]
+
+
+def _deploy_one(world: DemoWorld, event: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The deployer state machine's path, task by task (start → check → verify_and_record | record_failure)."""
+    from lambdas.deployer import deployment_flow
+    from lambdas.deployer.deployment_flow import DeployerClients
+
+    clients = DeployerClients(sagemaker=world.client("sagemaker"), runtime=world.runtime, s3=world.client("s3"),
+                              ssm=world.client("ssm"), dynamodb=world.client("dynamodb"),
+                              cloudwatch=world.client("cloudwatch"),
+                              autoscaling=world.client("application-autoscaling"))
+    now = datetime.now(UTC)
+    state = deployment_flow.start_deployment(event, clients=clients, settings=settings, now=now,
+                                             deployment_id=uuid.uuid4().hex[:8])
+    if state.get("action") == "skip":
+        return state
+    for _ in range(5):
+        state = deployment_flow.check_deployment(state, clients=clients, settings=settings, now=now)
+        if state["status"]["decision"] != "wait":
+            break
+    if state["status"]["decision"] == "succeeded":
+        return deployment_flow.verify_and_record(state, clients=clients, settings=settings)
+    return deployment_flow.record_failure(state, clients=clients, settings=settings)
+
+
+def promote(world: DemoWorld, version: int, to: str) -> list[str]:
+    """An approver's registry update (the same one as in Studio), then everything it sets off."""
+    with world.registry.acting_as(APPROVER), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["promote", "--env", world.config.name, "--version", str(version), "--to", to])
+    if code != 0:
+        return [f"promote exited {code}"]
+    return settle(world)
+
+
+def serving(world: DemoWorld) -> dict[str, dict[str, str]]:
+    """Per endpoint, which version each variant serves and its traffic weight."""
+    from lambdas.health_check.endpoint_state import read_endpoint_state
+
+    out: dict[str, dict[str, str]] = {}
+    for settings in world.deployers.values():
+        state = read_endpoint_state(world.client("sagemaker"), settings.endpoint_name)
+        if state is None:
+            continue
+        described = world.client("sagemaker").describe_endpoint(EndpointName=settings.endpoint_name)
+        weights = {v["VariantName"]: v.get("CurrentWeight", 0) for v in described["ProductionVariants"]}
+        out[settings.endpoint_name] = {
+            name: f"v{variant.model_package_arn.rsplit('/', 1)[-1]} (weight {weights.get(name, 0):g})"
+            for name, variant in state.variants.items()}
+    return out
+
+
+def ledger_rows(world: DemoWorld, limit: int = 20) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(row) for row in world.ledger().recent_decisions(limit)]
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).strftime("%H:%M:%S")
+
+
+def window_end() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    keys = sorted({k for row in rows for k in row})
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def elapsed(start: float) -> str:
+    return f"{time.perf_counter() - start:.1f} s"
+
+
+# ------------------------------------------------------------------------------------------------ the story
+@dataclass
+class DemoOptions:
+    out_dir: Path
+    num_round: int = 100
+    requests: int = 400
+    say: Printer = print
+
+
+def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options: DemoOptions) -> dict[str, Any]:
+    """Steps 2-9 of the demo; returns a summary. Step failures are reported and the story goes on."""
+    say = options.say
+    summary: dict[str, Any] = {"steps": {}}
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    patcher = AttributePatcher()
+
+    def step(number: int, title: str, action: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        say(f"[{number}] {title}")
+        try:
+            result = action()
+        except Exception as err:
+            say(f"    step {number} FAILED: {type(err).__name__}: {err}")
+            summary["steps"][number] = {"title": title, "ok": False, "error": f"{type(err).__name__}: {err}"}
+            return None
+        summary["steps"][number] = {"title": title, "ok": True, "seconds": round(time.perf_counter() - started, 1)}
+        return result
+
+    with moto_server() as url:
+        try:
+            world = step(2, f"moto server on {url}; creating what `cdk deploy` would", lambda: build_world(
+                config, staging, patcher))
+            if world is None:
+                return summary
+            world.say = say
+            say(f"    buckets, model package group {world.env.model_package_group}, ledger, gate, two deployers")
+            v1 = step(3, "training version 1 on the bundled data (validate → … → quality gate → register)",
+                      lambda: _train(world, options))
+            if v1:
+                step(4, "v1 → Staging → staging endpoint → health check → Production → production endpoint",
+                     lambda: _promote_through(world, 1))
+            v2 = step(5, "training version 2; through staging; it enters production as Challenger; traffic; A/B",
+                      lambda: _challenger_and_traffic(world, options))
+            step(6, "drift injected into part of the traffic → drift run → metrics → alarm → page",
+                 lambda: _drift_and_page(world, options))
+            step(7, "an illegal promotion: version 3 straight from Development to Production",
+                 lambda: _illegal_skip(world, options))
+            step(8, "rolling production back to the previous version", lambda: _rollback(world))
+            step(9, f"writing the report folder {options.out_dir}", lambda: _report(world, options, summary))
+            summary["versions"] = {"v1": v1, "v2": v2}
+        finally:
+            patcher.undo()
+    return summary
+
+
+def _train(world: DemoWorld, options: DemoOptions) -> int:
+    with contextlib.redirect_stdout(io.StringIO()):
+        outcome = train_local(world.env, num_round=options.num_round)
+    gate = outcome.run.gate
+    assert gate is not None and outcome.model_package is not None, outcome.run.failure
+    options.say(f"    gate: {gate.metric} {gate.value:.4f} {gate.comparison} {gate.threshold} → passed; "
+                f"registered version {outcome.model_package['version']} "
+                f"({outcome.model_package['stage']}, {outcome.model_package['approval_status']})")
+    return int(outcome.model_package["version"])
+
+
+def _promote_through(world: DemoWorld, version: int) -> None:
+    for stage in ("staging", "production"):
+        outcomes = promote(world, version, stage)
+        world.runtime.served.clear()
+        world.say(f"    promote v{version} → {stage}: gate {', '.join(outcomes) or 'nothing to judge'}")
+    for endpoint, variants in serving(world).items():
+        world.say(f"    {endpoint}: " + ", ".join(f"{k} {v}" for k, v in variants.items()))
+
+
+def _challenger_and_traffic(world: DemoWorld, options: DemoOptions) -> int:
+    version = _train(world, options)
+    _promote_through(world, version)
+    service = _inference_service(world)
+    rows = _bundled_rows()
+    for index in range(options.requests):
+        _call_api(world, service, [rows[index % len(rows)]], index)
+    sources: dict[str, int] = {}
+    for response in world.responses:
+        sources[response["source"]] = sources.get(response["source"], 0) + 1
+    world.say(f"    {options.requests} API requests: answered by " +
+              ", ".join(f"{k} {v}" for k, v in sorted(sources.items())) +
+              " (every 12th endpoint call fails on purpose: throttling, ModelError, timeout)")
+    from mlops import serving_ops
+    from stacks.naming import endpoint_name as name_of
+
+    end = datetime.now(UTC) + timedelta(minutes=5)
+    world.ab_report = serving_ops.ab_report(
+        sagemaker_client=world.client("sagemaker"), cloudwatch_client=world.metrics, s3_client=world.client("s3"),
+        endpoint=name_of(world.config), capture_uri=f"s3://{world.env.capture_bucket}/endpoint",
+        start=end - timedelta(hours=2), end=end, n_features=len(rows[0]),
+        sla_p99_ms=world.config.serving.sla.p99_latency_ms)
+    recommendation = world.ab_report.get("recommendation", {})
+    action = recommendation.get("action", recommendation) if isinstance(recommendation, dict) else recommendation
+    world.say(f"    A/B report: recommendation {action}")
+    return version
+
+
+def _bundled_rows() -> list[list[str]]:
+    import tempfile
+
+    from pipelines.datasets import write_breast_cancer_csv
+
+    path = write_breast_cancer_csv(Path(tempfile.mkdtemp(prefix="demo-data-")) / "data.csv")
+    with path.open(encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        label = header.index("target")
+        return [[v for i, v in enumerate(row) if i != label] for row in reader]
+
+
+class FaultyRuntime:
+    """The endpoint as the API sees it: every 12th call fails (throttling, ModelError, timeout in turn)."""
+
+    def __init__(self, world: DemoWorld) -> None:
+        self.world, self.calls = world, 0
+
+    def invoke_endpoint(self, **request: Any) -> Any:
+        from botocore.exceptions import ClientError, ReadTimeoutError
+
+        self.calls += 1
+        if self.calls % 12 == 0:
+            kind = (self.calls // 12) % 3
+            if kind == 2:
+                raise ReadTimeoutError(endpoint_url="http://endpoint")
+            code = ("ThrottlingException", "ModelError")[kind]
+            raise ClientError({"Error": {"Code": code, "Message": "injected by the demo"}}, "InvokeEndpoint")
+        started = time.perf_counter()
+        answer = self.world.runtime.invoke_endpoint(**request)
+        variant = answer["InvokedProductionVariant"]
+        self.world.metrics.latencies_ms.setdefault(variant, []).append((time.perf_counter() - started) * 1000)
+        return answer
+
+
+def _inference_service(world: DemoWorld) -> Any:
+    from lambdas.inference.handler import build_service
+    from lambdas.inference.settings import InferenceSettings
+    from mlops.demo.moto_gaps import EndpointMetrics
+
+    dynamodb, firehose = world.client("dynamodb"), world.client("firehose")
+    for table, key in (("mlops-demo-breaker", "breaker_id"), ("mlops-demo-cache", "cache_key")):
+        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+            dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                                  KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                                  AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}])
+    with contextlib.suppress(Exception):
+        firehose.create_delivery_stream(
+            DeliveryStreamName="mlops-demo-predictions", DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                                                "BucketARN": f"arn:aws:s3:::{world.env.capture_bucket}",
+                                                "Prefix": "inference-api/"})
+    settings = InferenceSettings.from_environ({
+        "ENDPOINT_NAME": endpoint_name(world.config), "DATA_SCHEMA_PATH": world.config.training.schema_file,
+        "BREAKER_TABLE_NAME": "mlops-demo-breaker", "RESPONSE_CACHE_TABLE_NAME": "mlops-demo-cache",
+        "PREDICTION_LOG_STREAM_NAME": "mlops-demo-predictions", "SAFE_DEFAULT_PROBABILITY": "0.5",
+        "FALLBACK_MODEL_BUCKET": world.env.artifact_bucket, "FALLBACK_MODEL_KEY": "serving/fallback_model.json",
+        "BREAKER_FAILURE_THRESHOLD": "3", "BREAKER_COOLDOWN_SECONDS": "1"},
+        task_root=Path(__file__).resolve().parents[2])
+    world.metrics = EndpointMetrics(runtime=world.runtime)
+    return build_service(settings, sagemaker_runtime=FaultyRuntime(world))
+
+
+def _call_api(world: DemoWorld, service: Any, rows: list[list[str]], index: int) -> dict[str, Any]:
+    event = {"version": "2.0", "routeKey": "POST /predict", "rawPath": "/predict",
+             "headers": {"content-type": "application/json"},
+             "requestContext": {"requestId": f"demo-{index}", "http": {"method": "POST", "path": "/predict"}},
+             "body": json.dumps({"instances": [[float(v) for v in row] for row in rows],
+                                 "inference_id": f"demo-{index}"}), "isBase64Encoded": False}
+    with contextlib.redirect_stdout(io.StringIO()):  # EMF lines
+        response = service.handle(event, request_id=f"demo-{index}")
+    body: dict[str, Any] = json.loads(response["body"])
+    if response["statusCode"] == 200:
+        world.responses.append(body)
+    return body
+
+
+def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
+    from mlops.demo.moto_gaps import evaluate_alarm, publish_emf
+
+    service = _inference_service(world)
+    rows = _bundled_rows()
+    shifted = [[f"{float(v) * (1.6 if i in (0, 2, 3, 20, 22, 23) else 1.0):.6g}" for i, v in enumerate(row)]
+               for row in rows]
+    for index in range(options.requests):
+        _call_api(world, service, [shifted[index % len(shifted)]], 10_000 + index)
+    environment = {"ENDPOINT_NAME": endpoint_name(world.config), "CAPTURE_BUCKET": world.env.capture_bucket,
+                   "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
+                   "REPORT_BUCKET": world.env.artifact_bucket, "REPORT_PREFIX": "drift-reports",
+                   "VARIANT_PARAMETER_PREFIX": f"/mlops/{world.config.name}/variant", "WINDOW_HOURS": "2",
+                   "DRIFT_THRESHOLDS": json.dumps({"min_rows": 100}), "DRIFT_WORKERS": "1",
+                   "POWERTOOLS_SERVICE_NAME": "drift_monitor", "POWERTOOLS_METRICS_NAMESPACE": "MLOps"}
+    os.environ.update(environment)
+    sys.modules.pop("lambdas.drift_monitor.handler", None)
+    handler = importlib.import_module("lambdas.drift_monitor.handler")
+    # Powertools keeps default dimensions per process; the inference "function" ran in this same process
+    # (in AWS each function has its own), so the drift function's service dimension is set back here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": that is the point
+        handler.metrics.set_default_dimensions(service="drift_monitor")
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        result = handler.lambda_handler({"time": window_end().isoformat()}, _Context())
+    cloudwatch, sns = world.client("cloudwatch"), world.client("sns")
+    published = publish_emf(cloudwatch, captured.getvalue())
+    bucket, _, key = str(result["report_uri"]).removeprefix("s3://").partition("/")
+    world.drift_report = json.loads(world.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    champion = world.drift_report["variants"].get("Champion", {}).get("drift", {})
+    world.say(f"    drift run: {champion.get('rows')} rows, drifted features "
+              f"{[n for n, f in champion.get('features', {}).items() if f.get('drifted')]}; "
+              f"{published} metrics published")
+    alarm = f"{endpoint_name(world.config)}-Champion-data-drift"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm, Namespace="MLOps", MetricName="DriftDetected", Statistic="Maximum", Period=3600,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "Endpoint", "Value": endpoint_name(world.config)},
+                    {"Name": "Variant", "Value": "Champion"}, {"Name": "service", "Value": "drift_monitor"}],
+        AlarmActions=[world.page_topic], TreatMissingData="notBreaching",
+        AlarmDescription=f"[page] {world.config.name}: Champion inputs drifted. Runbook: docs/runbooks/data-drift.md")
+    evaluation = evaluate_alarm(cloudwatch, sns, alarm)
+    world.say(f"    alarm {alarm}: {evaluation['state']} ({evaluation['value']})")
+    sqs = world.client("sqs")
+    for message in sqs.receive_message(QueueUrl=world.page_queue, MaxNumberOfMessages=10).get("Messages", []):
+        page = json.loads(json.loads(message["Body"])["Message"])
+        world.page_messages.append(page)
+        world.say(f"    on-call is paged: {page['AlarmName']} — {page['AlarmDescription']}")
+
+
+def _illegal_skip(world: DemoWorld, options: DemoOptions) -> None:
+    version = _train(world, options)
+    outcomes = promote(world, version, "production")
+    sagemaker = world.client("sagemaker")
+    (arn,) = [p["ModelPackageArn"] for p in sagemaker.list_model_packages(
+        ModelPackageGroupName=world.env.model_package_group)["ModelPackageSummaryList"]
+        if p.get("ModelPackageVersion") == version]
+    package = sagemaker.describe_model_package(ModelPackageName=arn)
+    lifecycle = package.get("ModelLifeCycle", {})
+    world.say(f"    gate: {', '.join(outcomes)}; v{version} is back in {lifecycle.get('Stage')} "
+              f"({package.get('ModelApprovalStatus')})")
+    latest = ledger_rows(world, 1)
+    if latest:
+        row = latest[0]
+        world.say(f"    ledger: {row.get('decided_at')} v{row.get('version')} {row.get('from_stage')} → "
+                  f"{row.get('to_stage')}: {row.get('outcome')} — {row.get('reason')}")
+
+
+def _rollback(world: DemoWorld) -> None:
+    with world.registry.acting_as(APPROVER), contextlib.redirect_stdout(io.StringIO()) as out:
+        code = cli.main(["rollback", "--env", world.config.name])
+    world.say(f"    mlops rollback: exit {code}; {out.getvalue().strip().splitlines()[-1] if out.getvalue() else ''}")
+    settle(world)
+    for endpoint, variants in serving(world).items():
+        world.say(f"    {endpoint}: " + ", ".join(f"{k} {v}" for k, v in variants.items()))
+
+
+def _report(world: DemoWorld, options: DemoOptions, summary: dict[str, Any]) -> None:
+    from mlops.demo import report
+
+    written = report.write(options.out_dir, world=world, summary=summary)
+    world.say(f"    {len(written)} files in {options.out_dir}")

@@ -1,0 +1,86 @@
+"""The demo's report folder: PNG plots, the drift HTML report, the A/B report and the ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops.demo.lifecycle import DemoWorld
+
+
+def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+
+    def save(figure: Any, name: str) -> None:
+        path = out_dir / name
+        figure.tight_layout()
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+
+    served = {variant: sum(rows) for variant, rows in world.runtime.served.items()}
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.bar(list(served), list(served.values()), color="#2f5d8a")
+    axis.set_title("Request volume per variant (rows answered by the endpoint)")
+    save(figure, "request_volume.png")
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for variant, latencies in (world.metrics.latencies_ms.items() if world.metrics else []):
+        axis.hist(latencies, bins=30, alpha=0.6, label=variant)
+    axis.set_xlabel("model latency (ms, measured around the endpoint call)")
+    axis.legend()
+    axis.set_title("Latency")
+    save(figure, "latency.png")
+
+    sources: dict[str, int] = {}
+    for response in world.responses:
+        sources[response["source"]] = sources.get(response["source"], 0) + 1
+    figure, axis = plt.subplots(figsize=(6, 4))
+    colours = ["#2f5d8a" if source == "endpoint" else "#c0504d" for source in sources]
+    axis.bar(list(sources), list(sources.values()), color=colours)
+    total = sum(sources.values()) or 1
+    axis.set_title(f"Who answered the API (fallback rate {1 - sources.get('endpoint', 0) / total:.1%})")
+    save(figure, "fallback_rate.png")
+
+    if world.drift_report:
+        features = world.drift_report["variants"].get("Champion", {}).get("drift", {}).get("features", {})
+        names = list(features)
+        psi = [features[n]["psi"] or 0.0 for n in names]
+        figure, axis = plt.subplots(figsize=(8, 7))
+        axis.barh(names, psi, color=["#c0504d" if features[n]["drifted"] else "#2f5d8a" for n in names])
+        axis.set_xlabel("PSI against the training baseline (red: drifted)")
+        axis.set_title("Per-feature drift, Champion")
+        save(figure, "feature_drift.png")
+        report_path = out_dir / "drift_report.json"
+        report_path.write_text(json.dumps(world.drift_report, indent=2, default=str), encoding="utf-8")
+        written.append(report_path)
+        html_uri = world.drift_report.get("html_reports", {}).get("Champion")
+        if html_uri:
+            bucket, _, key = str(html_uri).removeprefix("s3://").partition("/")
+            html = out_dir / "drift_report_Champion.html"
+            html.write_bytes(world.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+            written.append(html)
+    if world.ab_report is not None:
+        path = out_dir / "ab_report.json"
+        path.write_text(json.dumps(world.ab_report, indent=2, default=str), encoding="utf-8")
+        written.append(path)
+    ledger = [dataclasses.asdict(row) for row in world.ledger().decisions()]
+    path = out_dir / "ledger.json"
+    path.write_text(json.dumps(ledger, indent=2, default=str), encoding="utf-8")
+    written.append(path)
+    if world.page_messages:
+        path = out_dir / "page.json"
+        path.write_text(json.dumps(world.page_messages, indent=2), encoding="utf-8")
+        written.append(path)
+    path = out_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    written.append(path)
+    return written
