@@ -24,6 +24,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--skip-synth", action="store_true", help="skip step 1 (synthesis and gates)")
     parser.add_argument("--num-round", type=int, default=100, help="boosting rounds per training run")
     parser.add_argument("--requests", type=int, default=400, help="API requests per traffic phase")
+    parser.add_argument("--small", action="store_true",
+                        help="quick run: 10 boosting rounds and 80 requests per phase (what the e2e test uses)")
     parser.set_defaults(handler=run)
 
 
@@ -37,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         summaries, gates, _ = synthesize_with_gates(Path(args.out))
         print_summary(summaries, gates)
         gates_ok = all(g.passed for g in gates)
+    if args.small:
+        args.num_round, args.requests = 10, 80
     configs = load_environments(project_context())
     summary = run_lifecycle(configs["prod"], configs["staging"],
                             DemoOptions(out_dir=Path(args.report), num_round=args.num_round, requests=args.requests))

@@ -64,6 +64,10 @@ class DemoWorld:
     page_messages: list[dict[str, Any]] = field(default_factory=list)
     page_queue: str = ""
     page_topic: str = ""
+    ticket_queue: str = ""
+    ticket_topic: str = ""
+    inference_emf: list[str] = field(default_factory=list)  # what the inference Lambda printed (EMF)
+    alarm_states: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
 
     @property
@@ -130,14 +134,17 @@ def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: 
                           AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
     notices = sns.create_topic(Name="mlops-demo-promotions")["TopicArn"]
     page = sns.create_topic(Name="mlops-demo-page")["TopicArn"]
+    ticket = sns.create_topic(Name="mlops-demo-ticket")["TopicArn"]
     page_url, page_arn = _queue(sqs, "mlops-demo-oncall")
     sns.subscribe(TopicArn=page, Protocol="sqs", Endpoint=page_arn)
+    ticket_url, ticket_arn = _queue(sqs, "mlops-demo-tickets")
+    sns.subscribe(TopicArn=ticket, Protocol="sqs", Endpoint=ticket_arn)
     promotions_url, promotions_arn = _queue(sqs, "mlops-demo-accepted-promotions")
     events.put_rule(Name="accepted-promotions", EventPattern=json.dumps(
         {"source": ["mlops.promotion"], "detail-type": ["Model Promotion Accepted"]}))
     events.put_targets(Rule="accepted-promotions", Targets=[{"Id": "deployer", "Arn": promotions_arn}])
     for key, value in {"ledger-table": ledger, "event-bus-name": "default", "promotion-topic-arn": notices,
-                       "page-topic-arn": page}.items():
+                       "page-topic-arn": page, "ticket-topic-arn": ticket}.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
 
     for name, value in {"MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger,
@@ -162,7 +169,8 @@ def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: 
             "SERVED_STAGES": stage, "POLL_SECONDS": "10"})
     runtime = ModelRuntime(region=config.region, capture_bucket=env.capture_bucket)
     return DemoWorld(env=env, registry=registry, runtime=runtime, gate=gate, deployers=deployers,
-                     ledger_table=ledger, promotions_queue=promotions_url, page_queue=page_url, page_topic=page)
+                     ledger_table=ledger, promotions_queue=promotions_url, page_queue=page_url, page_topic=page,
+                     ticket_queue=ticket_url, ticket_topic=ticket)
 
 
 class _Context:
@@ -303,19 +311,32 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
         summary["steps"][number] = {"title": title, "ok": True, "seconds": round(time.perf_counter() - started, 1)}
         return result
 
+    def skip(numbers: range | tuple[int, ...], reason: str) -> None:
+        for number in numbers:
+            say(f"[{number}] step {number} skipped: {reason}")
+            summary["steps"][number] = {"title": f"step {number}", "ok": False, "error": f"skipped: {reason}"}
+
     with moto_server() as url:
         try:
             world = step(2, f"moto server on {url}; creating what `cdk deploy` would", lambda: build_world(
                 config, staging, patcher))
             if world is None:
+                skip(range(3, 10), "the demo's AWS (step 2) could not be set up")
                 return summary
             world.say = say
-            say(f"    buckets, model package group {world.env.model_package_group}, ledger, gate, two deployers")
+            say(f"    buckets, model package group {world.env.model_package_group}, ledger, gate, topics, alarms' "
+                f"queues, two deployers")
+            challenger = (f"a {config.serving.challenger_weight_percent:g} % Challenger"
+                          if config.serving.challenger_enabled else "no Challenger")
+            say(f"    the demo plays '{config.name}' (its cdk.json settings: {challenger}) with the "
+                f"'{staging.name}' endpoint for Staging")
             v1 = step(3, "training version 1 on the bundled data (validate → … → quality gate → register)",
                       lambda: _train(world, options))
             if v1:
                 step(4, "v1 → Staging → staging endpoint → health check → Production → production endpoint",
                      lambda: _promote_through(world, 1))
+            else:
+                skip((4,), "no version 1 to promote (step 3 failed)")
             v2 = step(5, "training version 2; through staging; it enters production as Challenger; traffic; A/B",
                       lambda: _challenger_and_traffic(world, options))
             step(6, "drift injected into part of the traffic → drift run → metrics → alarm → page",
@@ -407,15 +428,22 @@ class FaultyRuntime:
                 raise ReadTimeoutError(endpoint_url="http://endpoint")
             code = ("ThrottlingException", "ModelError")[kind]
             raise ClientError({"Error": {"Code": code, "Message": "injected by the demo"}}, "InvokeEndpoint")
-        started = time.perf_counter()
         answer = self.world.runtime.invoke_endpoint(**request)
         variant = answer["InvokedProductionVariant"]
-        self.world.metrics.latencies_ms.setdefault(variant, []).append((time.perf_counter() - started) * 1000)
+        # ModelLatency as SageMaker reports it: the model's own time, measured by the runtime double.
+        latency = self.world.runtime.model_latency_ms[variant][-1]
+        self.world.metrics.latencies_ms.setdefault(variant, []).append(latency)
         return answer
 
 
 def _inference_service(world: DemoWorld) -> Any:
-    from lambdas.inference.handler import build_service
+    # The Lambda factory gives every function these two (stacks/constructs/lambda_function.py); the handler
+    # reads them at import, so import it afresh under them — the alarms watch this service's metrics.
+    os.environ.update({"POWERTOOLS_SERVICE_NAME": "inference", "POWERTOOLS_METRICS_NAMESPACE": "MLOps"})
+    sys.modules.pop("lambdas.inference.handler", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": reset on purpose
+        from lambdas.inference.handler import build_service
     from lambdas.inference.settings import InferenceSettings
     from mlops.demo.moto_gaps import EndpointMetrics
 
@@ -448,8 +476,13 @@ def _call_api(world: DemoWorld, service: Any, rows: list[list[str]], index: int)
              "requestContext": {"requestId": f"demo-{index}", "http": {"method": "POST", "path": "/predict"}},
              "body": json.dumps({"instances": [[float(v) for v in row] for row in rows],
                                  "inference_id": f"demo-{index}"}), "isBase64Encoded": False}
-    with contextlib.redirect_stdout(io.StringIO()):  # EMF lines
+    from lambdas.inference import handler as inference_handler
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # EMF lines, put into CloudWatch later by the EMF bridge
         response = service.handle(event, request_id=f"demo-{index}")
+        inference_handler.metrics.flush_metrics()  # what @log_metrics does at the end of each invocation
+    world.inference_emf.append(printed.getvalue())
     body: dict[str, Any] = json.loads(response["body"])
     if response["statusCode"] == 200:
         world.responses.append(body)
@@ -490,21 +523,84 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
     world.say(f"    drift run: {champion.get('rows')} rows, drifted features "
               f"{[n for n, f in champion.get('features', {}).items() if f.get('drifted')]}; "
               f"{published} metrics published")
-    alarm = f"{endpoint_name(world.config)}-Champion-data-drift"
-    cloudwatch.put_metric_alarm(
-        AlarmName=alarm, Namespace="MLOps", MetricName="DriftDetected", Statistic="Maximum", Period=3600,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "Endpoint", "Value": endpoint_name(world.config)},
-                    {"Name": "Variant", "Value": "Champion"}, {"Name": "service", "Value": "drift_monitor"}],
-        AlarmActions=[world.page_topic], TreatMissingData="notBreaching",
-        AlarmDescription=f"[page] {world.config.name}: Champion inputs drifted. Runbook: docs/runbooks/data-drift.md")
-    evaluation = evaluate_alarm(cloudwatch, sns, alarm)
-    world.say(f"    alarm {alarm}: {evaluation['state']} ({evaluation['value']})")
+    emf = publish_emf(cloudwatch, "".join(world.inference_emf))
+    world.say(f"    {emf} inference API metric values (EMF) put into CloudWatch by the demo's EMF bridge")
+    for name in create_alarms(world):
+        evaluation = evaluate_alarm(cloudwatch, sns, name)
+        world.alarm_states.append(evaluation)
+        world.say(f"    alarm {name}: {evaluation['state']} (value {evaluation['value']})")
     sqs = world.client("sqs")
-    for message in sqs.receive_message(QueueUrl=world.page_queue, MaxNumberOfMessages=10).get("Messages", []):
-        page = json.loads(json.loads(message["Body"])["Message"])
-        world.page_messages.append(page)
-        world.say(f"    on-call is paged: {page['AlarmName']} — {page['AlarmDescription']}")
+    for severity, queue in (("ticket", world.ticket_queue), ("page", world.page_queue)):
+        for message in _drain(sqs, queue):
+            notice = json.loads(json.loads(message["Body"])["Message"])
+            if severity == "page":
+                world.page_messages.append(notice)
+                world.say(f"    SNS message that pages on-call: {json.dumps(notice)}")
+            else:
+                world.say(f"    ticket: {notice['AlarmName']} — {notice['AlarmDescription']}")
+
+
+def _drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        messages += batch
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def create_alarms(world: DemoWorld) -> list[str]:
+    """The alarms stacks/monitoring.py defines for the metrics the demo publishes — same metrics,
+    dimensions, thresholds, periods, severities and descriptions; named ``<env>-<construct id>`` because
+    the stack lets CloudFormation name them. Latency, error-rate and health-check alarms are left out: the
+    demo does not publish the AWS/SageMaker metrics they watch."""
+    config, cloudwatch = world.config, world.client("cloudwatch")
+    endpoint, alarms, drift = endpoint_name(config), config.monitoring.alarms, config.monitoring.drift
+    topics = {"page": world.page_topic, "ticket": world.ticket_topic}
+    gte = "GreaterThanOrEqualToThreshold"
+    names: list[str] = []
+
+    def describe(severity: str, summary: str, runbook: str) -> str:
+        return f"[{severity}] {config.name}: {summary} Runbook: docs/runbooks/{runbook}.md"
+
+    def drift_alarm(variant: str, construct_id: str, metric: str, severity: str, runbook: str, summary: str) -> None:
+        name = f"{config.name}-{construct_id}"
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, AlarmDescription=describe(severity, summary, runbook), Namespace="MLOps",
+            MetricName=metric, Statistic="Maximum", Period=86_400, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator=gte, TreatMissingData="notBreaching",
+            Dimensions=[{"Name": "Endpoint", "Value": endpoint}, {"Name": "Variant", "Value": variant},
+                        {"Name": "service", "Value": "drift_monitor"}],
+            AlarmActions=[topics[severity]], OKActions=[topics[severity]])
+        names.append(name)
+
+    for variant in ("Champion", "Challenger"):
+        drift_alarm(variant, f"{variant}DataDrift", "DriftDetected", "ticket", "data-drift",
+                    f"{variant}: more than {drift.drifted_share_alarm:.0%} of input features drifted against "
+                    "the model's training baseline.")
+        drift_alarm(variant, f"{variant}PredictionShift", "PredictionDrifted", "ticket", "prediction-shift",
+                    f"{variant}: the predicted-probability distribution shifted.")
+        drift_alarm(variant, f"{variant}QualityDegraded", "QualityDegraded", "page", "quality-degradation",
+                    f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the registered "
+                    "evaluation metric.")
+
+    def inference(query_id: str, metric: str) -> dict[str, Any]:
+        return {"Id": query_id, "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": "MLOps", "MetricName": metric,
+                       "Dimensions": [{"Name": "service", "Value": "inference"}]},
+            "Period": 300, "Stat": "Sum"}}
+
+    name = f"{config.name}-FallbackRate"
+    cloudwatch.put_metric_alarm(
+        AlarmName=name, EvaluationPeriods=3, Threshold=alarms.fallback_rate_percent, ComparisonOperator=gte,
+        TreatMissingData="notBreaching", AlarmActions=[world.page_topic], OKActions=[world.page_topic],
+        AlarmDescription=describe("page", f"At least {alarms.fallback_rate_percent:g}% of API answers came "
+                                          "from a fallback.", "fallback-rate"),
+        Metrics=[inference("degraded", "DegradedResponses"), inference("responses", "Responses"),
+                 {"Id": "expression", "Expression": "100 * degraded / MAX([responses, 1])",
+                  "Label": "API answers not served by the endpoint (%)", "ReturnData": True}])
+    names.append(name)
+    return names
 
 
 def _illegal_skip(world: DemoWorld, options: DemoOptions) -> None:

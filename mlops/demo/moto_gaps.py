@@ -20,6 +20,11 @@ a sagemaker-runtime client stand-in that scores with ``pipelines/serving/inferen
 artifact of the package each variant serves (read back from S3), routes untargeted requests by the
 variants' weights, can write SageMaker-style data capture, and injects faults per variant
 (``wrong_answers``: HTTP 200 with shifted probabilities; ``errors``: ModelError).
+
+CloudWatch: moto extracts no metrics from EMF log lines (``publish_emf`` puts them, as CloudWatch Logs
+would), never evaluates an alarm nor notifies its actions (``evaluate_alarm``: one evaluation, the state
+set, the alarm's SNS message published), and crashes on percentile statistics (``EndpointMetrics``: the
+endpoint metrics the A/B report reads, computed from what ``ModelRuntime`` served).
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ import io
 import json
 import tarfile
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -241,12 +247,21 @@ class ModelRuntime:
     capture_bucket: str | None = None  # set: write SageMaker-style data capture like a real endpoint
     capture_prefix: str = "endpoint"
     served: dict[str, list[int]] = field(default_factory=dict)  # rows answered, per request, per variant
+    # What SageMaker's ModelLatency measures: time inside the model container (decode, predict, encode) —
+    # not the double's own bookkeeping calls to moto, which a real endpoint does not make.
+    model_latency_ms: dict[str, list[float]] = field(default_factory=dict)
     _models: dict[str, inference.ServingModel] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def _client(self, service: str) -> Any:
+        # One client per service for the runtime's life: creating a boto3 client costs tens of milliseconds.
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
 
     def _model(self, package_arn: str) -> inference.ServingModel:
         if package_arn not in self._models:
-            sagemaker = boto3.client("sagemaker", region_name=self.region)
-            s3 = boto3.client("s3", region_name=self.region)
+            sagemaker, s3 = self._client("sagemaker"), self._client("s3")
             package = sagemaker.describe_model_package(ModelPackageName=package_arn)
             url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
             bucket, _, key = url[5:].partition("/")
@@ -260,7 +275,7 @@ class ModelRuntime:
         from lambdas.health_check.endpoint_state import read_endpoint_state
 
         self.calls.append(request)
-        sagemaker = boto3.client("sagemaker", region_name=self.region)
+        sagemaker = self._client("sagemaker")
         variant = request.get("TargetVariant") or self._weighted_variant(sagemaker, request["EndpointName"])
         if variant in self.errors:
             raise ClientError({"Error": {"Code": "ModelError", "Message": "Received server error (500)"}},
@@ -268,11 +283,13 @@ class ModelRuntime:
         state = read_endpoint_state(sagemaker, request["EndpointName"])
         assert state is not None
         model = self._model(state.variants[variant].model_package_arn)
+        started = time.perf_counter()
         prediction = inference.predict_fn(inference.input_fn(request["Body"], request["ContentType"]), model)
         if variant in self.wrong_answers:
             prediction.probabilities = [None if p is None else min(1.0, p + 0.2) if p < 0.5 else p - 0.2
                                         for p in prediction.probabilities]
         body = inference.output_fn(prediction, request.get("Accept"))
+        self.model_latency_ms.setdefault(variant, []).append((time.perf_counter() - started) * 1000.0)
         self.served.setdefault(variant, []).append(len(prediction.probabilities))
         if self.capture_bucket:
             self._capture(request, body, variant)
@@ -306,7 +323,7 @@ class ModelRuntime:
             "eventVersion": "0"}
         key = (f"{self.capture_prefix}/{request['EndpointName']}/{variant}/{now:%Y/%m/%d/%H}/"
                f"capture-{uuid.uuid4().hex}.jsonl")
-        boto3.client("s3", region_name=self.region).put_object(Bucket=self.capture_bucket, Key=key,
+        self._client("s3").put_object(Bucket=self.capture_bucket, Key=key,
                                                                Body=(json.dumps(record) + "\n").encode())
 
 
@@ -316,8 +333,12 @@ class ModelRuntime:
 
 
 def publish_emf(cloudwatch: Any, stdout: str) -> int:
-    """Put the metrics of the EMF documents a function printed, as CloudWatch Logs would extract them."""
-    count = 0
+    """Put the metrics of the EMF documents a function printed, as CloudWatch Logs would extract them.
+
+    A document's value may be a list (Powertools aggregates repeated values of one metric): each value
+    becomes its own data point. Data points go out in batches, as one PutMetricData per document would
+    make thousands of requests for a few hundred API calls."""
+    batches: dict[str, list[dict[str, Any]]] = {}
     for line in stdout.splitlines():
         line = line.strip()
         if not line.startswith("{") or '"_aws"' not in line:
@@ -326,43 +347,96 @@ def publish_emf(cloudwatch: Any, stdout: str) -> int:
         for directive in document["_aws"]["CloudWatchMetrics"]:
             for dimension_set in directive["Dimensions"]:
                 dimensions = [{"Name": d, "Value": str(document[d])} for d in dimension_set]
-                data = [{"MetricName": m["Name"], "Dimensions": dimensions, "Unit": m.get("Unit", "None"),
-                         "Value": float(document[m["Name"]] if not isinstance(document[m["Name"]], list)
-                                        else document[m["Name"]][0])}
-                        for m in directive["Metrics"] if m["Name"] in document]
-                if data:
-                    cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
-                    count += len(data)
+                for metric in directive["Metrics"]:
+                    raw = document.get(metric["Name"])
+                    for value in (raw if isinstance(raw, list) else [] if raw is None else [raw]):
+                        batches.setdefault(directive["Namespace"], []).append(
+                            {"MetricName": metric["Name"], "Dimensions": dimensions,
+                             "Unit": metric.get("Unit", "None"), "Value": float(value)})
+    count = 0
+    for namespace, data in batches.items():
+        for first in range(0, len(data), 500):  # PutMetricData takes at most 1000 data points
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[first:first + 500])
+        count += len(data)
     return count
 
 
-def evaluate_alarm(cloudwatch: Any, sns: Any, alarm_name: str) -> dict[str, Any]:
-    """One evaluation of a single-metric alarm over its last period; on a change, the alarm's SNS message."""
-    alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
-    from datetime import UTC, datetime, timedelta
+_OPERATORS = {
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
 
-    now = datetime.now(UTC)
-    statistic = alarm.get("Statistic", "Maximum")
+
+def _statistic(cloudwatch: Any, metric: dict[str, Any], statistic: str, start: datetime, end: datetime,
+               period: int) -> float | None:
+    """One statistic of a metric over the whole window (moto's GetMetricData crashes on percentiles)."""
     datapoints = cloudwatch.get_metric_statistics(
-        Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm.get("Dimensions", []),
-        StartTime=now - timedelta(seconds=alarm["Period"] * max(1, alarm["EvaluationPeriods"])),
-        EndTime=now + timedelta(minutes=1), Period=alarm["Period"], Statistics=[statistic])["Datapoints"]
-    value = max((d[statistic] for d in datapoints), default=None)
+        Namespace=metric["Namespace"], MetricName=metric["MetricName"], Dimensions=metric.get("Dimensions", []),
+        StartTime=start, EndTime=end, Period=period, Statistics=[statistic])["Datapoints"]
+    values = [float(d[statistic]) for d in datapoints]
+    if not values:
+        return None
+    if statistic in ("Sum", "SampleCount"):
+        return sum(values)
+    return min(values) if statistic == "Minimum" else max(values)
+
+
+def _expression_value(expression: str, values: dict[str, float | None]) -> float | None:
+    """The metric-math expressions our alarms use: arithmetic on ids and MAX([...])."""
+    if all(value is None for value in values.values()):
+        return None
+    names = {name: float(value or 0.0) for name, value in values.items()}  # a Sum with no data point is 0
+    # The expression is our own alarm definition (stacks/monitoring.py), never input from outside.
+    result = eval(expression.replace("MAX(", "max("), {"__builtins__": {}, "max": max}, names)  # noqa: S307
+    return float(result)
+
+
+def evaluate_alarm(cloudwatch: Any, sns: Any, alarm_name: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """One evaluation of an alarm (single metric or metric math); on entering ALARM, its SNS message.
+
+    moto stores alarms but never evaluates them. This evaluator compresses time: the demo's traffic lasts
+    seconds, so the statistic is taken over the alarm's whole evaluation window (Period x
+    EvaluationPeriods) as one aggregate and compared once — where CloudWatch would need every one of the N
+    periods to breach. The reason string says so."""
+    alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+    now = now or datetime.now(UTC)
+    value: float | None
+    if alarm.get("Metrics"):
+        queries = alarm["Metrics"]
+        period = max(int(q["MetricStat"]["Period"]) for q in queries if "MetricStat" in q)
+        start = now - timedelta(seconds=period * max(1, alarm["EvaluationPeriods"]))
+        values = {q["Id"]: _statistic(cloudwatch, q["MetricStat"]["Metric"], q["MetricStat"]["Stat"], start,
+                                      now + timedelta(minutes=1), period)
+                  for q in queries if "MetricStat" in q}
+        (expression,) = [q["Expression"] for q in queries if q.get("Expression") and q.get("ReturnData", True)]
+        value = _expression_value(expression, values)
+        described = f"{expression} = {value}"
+    else:
+        period = int(alarm["Period"])
+        start = now - timedelta(seconds=period * max(1, alarm["EvaluationPeriods"]))
+        statistic = alarm.get("Statistic", "Maximum")
+        value = _statistic(cloudwatch, alarm, statistic, start, now + timedelta(minutes=1), period)
+        described = f"{statistic} {alarm['MetricName']} = {value}"
     threshold, operator = float(alarm["Threshold"]), alarm["ComparisonOperator"]
-    breached = value is not None and (
-        (operator == "GreaterThanOrEqualToThreshold" and value >= threshold)
-        or (operator == "GreaterThanThreshold" and value > threshold)
-        or (operator == "LessThanThreshold" and value < threshold)
-        or (operator == "LessThanOrEqualToThreshold" and value <= threshold))
-    state = "INSUFFICIENT_DATA" if value is None else ("ALARM" if breached else "OK")
-    reason = f"{statistic} {value} against threshold {alarm['Threshold']} ({alarm['ComparisonOperator']})"
-    cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue=state, StateReason=reason)
+    if value is None:
+        state = "OK" if alarm.get("TreatMissingData") == "notBreaching" else "INSUFFICIENT_DATA"
+    else:
+        state = "ALARM" if _OPERATORS[operator](value, threshold) else "OK"
+    reason = (f"{described} against {operator} {threshold:g}, over the last {alarm['EvaluationPeriods']} x "
+              f"{period} s taken as one window (demo evaluator)")
     message = None
-    if state == "ALARM":
+    if state != alarm.get("StateValue"):
+        cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue=state, StateReason=reason)
+        # The message CloudWatch sends to an alarm's SNS actions (the fields on-call tooling reads).
         message = {"AlarmName": alarm_name, "AlarmDescription": alarm.get("AlarmDescription"),
-                   "NewStateValue": state, "NewStateReason": reason, "StateChangeTime": now.isoformat()}
-        for topic in alarm.get("AlarmActions", []):
-            sns.publish(TopicArn=topic, Subject=f"ALARM: {alarm_name}", Message=json.dumps(message))
+                   "NewStateValue": state, "OldStateValue": alarm.get("StateValue"), "NewStateReason": reason,
+                   "StateChangeTime": now.isoformat(), "Region": cloudwatch.meta.region_name}
+        actions = alarm.get("AlarmActions", []) if state == "ALARM" else (
+            alarm.get("OKActions", []) if state == "OK" else alarm.get("InsufficientDataActions", []))
+        for topic in actions:
+            sns.publish(TopicArn=topic, Subject=f"{state}: {alarm_name}"[:99], Message=json.dumps(message))
     return {"alarm": alarm_name, "state": state, "value": value, "message": message}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 from pathlib import Path
@@ -35,7 +36,7 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     figure, axis = plt.subplots(figsize=(6, 4))
     for variant, latencies in (world.metrics.latencies_ms.items() if world.metrics else []):
         axis.hist(latencies, bins=30, alpha=0.6, label=variant)
-    axis.set_xlabel("model latency (ms, measured around the endpoint call)")
+    axis.set_xlabel("ModelLatency (ms): the model's own time per request")
     axis.legend()
     axis.set_title("Latency")
     save(figure, "latency.png")
@@ -43,11 +44,21 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     sources: dict[str, int] = {}
     for response in world.responses:
         sources[response["source"]] = sources.get(response["source"], 0) + 1
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, (axis, over_time) = plt.subplots(1, 2, figsize=(11, 4))
     colours = ["#2f5d8a" if source == "endpoint" else "#c0504d" for source in sources]
     axis.bar(list(sources), list(sources.values()), color=colours)
     total = sum(sources.values()) or 1
     axis.set_title(f"Who answered the API (fallback rate {1 - sources.get('endpoint', 0) / total:.1%})")
+    block = 25  # requests per point: the rate the FallbackRate alarm watches, in the demo's compressed time
+    degraded = [response["source"] != "endpoint" for response in world.responses]
+    rates = [100.0 * sum(degraded[i:i + block]) / len(degraded[i:i + block]) for i in range(0, len(degraded), block)]
+    over_time.plot([i * block for i in range(len(rates))], rates, marker="o", color="#c0504d")
+    over_time.axhline(world.config.monitoring.alarms.fallback_rate_percent, linestyle="--", color="grey",
+                      label="FallbackRate alarm threshold (page)")
+    over_time.set_xlabel(f"API request number (points: blocks of {block})")
+    over_time.set_ylabel("% answered by a fallback")
+    over_time.legend()
+    over_time.set_title("Fallback rate over the run")
     save(figure, "fallback_rate.png")
 
     if world.drift_report:
@@ -76,6 +87,17 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     path = out_dir / "ledger.json"
     path.write_text(json.dumps(ledger, indent=2, default=str), encoding="utf-8")
     written.append(path)
+    if ledger:
+        path = out_dir / "ledger.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(ledger[0]))
+            writer.writeheader()
+            writer.writerows(ledger)
+        written.append(path)
+    if world.alarm_states:
+        path = out_dir / "alarms.json"
+        path.write_text(json.dumps(world.alarm_states, indent=2, default=str), encoding="utf-8")
+        written.append(path)
     if world.page_messages:
         path = out_dir / "page.json"
         path.write_text(json.dumps(world.page_messages, indent=2), encoding="utf-8")

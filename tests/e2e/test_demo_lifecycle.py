@@ -79,14 +79,24 @@ def test_ledger_shows_the_promotions_the_refused_skip_and_the_rollback(
     assert [d["outcome"] for d in decisions].count(ROLLBACK_REQUESTED) == 1
 
 
-def test_on_call_is_paged_for_the_injected_drift(demo_run: tuple[dict[str, Any], Path]) -> None:
+def test_injected_drift_raises_the_champions_drift_ticket(demo_run: tuple[dict[str, Any], Path]) -> None:
     _, report_dir = demo_run
-    pages = _report_json(report_dir, "page.json")
-    assert pages, "no message reached the queue subscribed to the page topic"
-    assert all(page["NewStateValue"] == "ALARM" for page in pages)
     drift = _report_json(report_dir, "drift_report.json")
     champion = drift["variants"]["Champion"]["drift"]["features"]
     assert any(feature["drifted"] for feature in champion.values())
+    states = {alarm["alarm"]: alarm["state"] for alarm in _report_json(report_dir, "alarms.json")}
+    assert states["prod-ChampionDataDrift"] == "ALARM"
+    assert states["prod-ChampionQualityDegraded"] == "OK"  # no ground truth in the demo: nothing to judge
+
+
+def test_on_call_is_paged_by_the_fallback_rate_the_injected_faults_cause(
+        demo_run: tuple[dict[str, Any], Path]) -> None:
+    # GIVEN every 12th endpoint call fails (~8 % fallbacks) WHEN the FallbackRate alarm (5 %, severity page)
+    # is evaluated THEN its message reaches the queue subscribed to the page topic, and only it does.
+    _, report_dir = demo_run
+    pages = _report_json(report_dir, "page.json")
+    assert [(page["AlarmName"], page["NewStateValue"]) for page in pages] == [("prod-FallbackRate", "ALARM")]
+    assert pages[0]["AlarmDescription"].startswith("[page] prod:")
 
 
 def test_ab_report_compares_champion_and_challenger(demo_run: tuple[dict[str, Any], Path]) -> None:
