@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -63,6 +64,14 @@ EDITS: list[tuple[str, str]] = [
     ("plus", ""),
     ("{", "{ "),
     ("}", "} x"),
+    ("0.", "-0."),               # numeric spellings pandas' reader and float() might judge differently
+    ("1", "1_0"),
+    ("2", "+2"),
+    ("3", "3e"),
+    ("4", "4e308"),              # overflows to infinity
+    ("5", "NaN"),
+    ("6", "0x6"),
+    ("7", "True"),
 ]
 
 
@@ -96,6 +105,24 @@ def test_fuzzed_lines_never_crash_and_match(lines: list[Any]) -> None:
     assert_same(lines)
 
 
+@pytest.mark.parametrize("spelling", [
+    ["7", "-0", "+3", "0012", "18446744073709551617", "9007199254740993"],  # integers: pandas types them int
+    ["True", "False", "True", "True", "False", "True"],                     # pandas: bool, float(): no
+    ["1e-400", "2.5E3", ".5", "5.", "nan", "-inf"],
+    ["0.1", "0.30000000000000004", "1.7976931348623157e308", "5e-324", "4.9406564584124654e-324", "1"],
+])
+def test_whole_numeric_columns_in_unusual_spellings_match(spelling: list[str]) -> None:
+    """pandas types a column by all its values; every column it cannot type as numbers is converted the
+    way ``float()`` does, and the answer (values, or the chunk's malformed count) is the exact parser's."""
+    rows = kit.traffic_rows(len(spelling), seed=5)
+    numeric = [index for index, spec in enumerate(kit.SCHEMA.features) if spec.is_numeric]
+    for row, value in zip(rows, spelling, strict=True):
+        for index in numeric:
+            row[index] = value
+    lines = [kit.csv_line([row], [0.25], event_id=f"e{i}") for i, row in enumerate(rows)]
+    assert_same(lines)
+
+
 def test_prediction_log_skips_endpoint_answers_and_keeps_degraded_features_without_scores() -> None:
     rows = kit.traffic_rows(3)
     lines = [kit.log_line([rows[0]], [0.9], event_id="a", source="endpoint"),
@@ -108,3 +135,16 @@ def test_prediction_log_skips_endpoint_answers_and_keeps_degraded_features_witho
     assert chunk.probabilities.size == 0
     assert chunk.skipped == Counter({"endpoint_answer_in_prediction_log": 1, "scores_not_compared_safe_default": 1,
                                      "scores_not_compared_fallback_model": 1})
+
+
+def test_the_common_line_pattern_uses_only_characters_the_general_checks_allow() -> None:
+    """The single-row pattern skips ``_parse_fast``'s per-line checks, so its classes must be subsets of
+    what those checks let through: printable ASCII, no quote or backslash, and in a field no blank or comma."""
+    import re
+
+    from lambdas.drift_monitor.capture_batch import _ASCII_PLAIN, _FIELD
+
+    printable = {chr(c) for c in range(0x20, 0x7F)}
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    assert {c for c in every if re.fullmatch(_ASCII_PLAIN, c)} == printable - set('"\\')
+    assert {c for c in every if re.fullmatch(_FIELD, c)} == printable - set('"\\ ,')
