@@ -252,7 +252,7 @@ class DriftSettings:
     min_rows: int = setting("Windows smaller than this never alarm.", default=100, check=_at_least(10))
     engine: Literal["lambda", "processing"] = setting(
         "Where the drift run happens: in the Lambda (streams the window with two processes), or in a SageMaker "
-        "Processing job the Lambda starts over the same objects (for windows beyond ~10M records; "
+        "Processing job the Lambda starts over the same objects (for windows beyond ~20M records; "
         "docs/MONITORING.md).",
         default="lambda")
     retrain_on_sustained_drift: bool = setting("Sustained drift starts the retraining trigger.",
