@@ -161,7 +161,9 @@ class TrainingSettings:
 class RegistrySettings:
     location: Literal["per_environment", "central"] = setting(
         "'per_environment': each environment owns its model package group; 'central': the registry lives "
-        "in the registry_environment's account and the others read it.", default="per_environment")
+        "in the registry_environment's account and other accounts may read it (cross_account_readers). "
+        "Environments that deploy from another environment's registry are refused: not built yet.",
+        default="per_environment")
     registry_environment: str = setting("With location=central, the environment that holds the registry.",
                                         default="dev")
     cross_account_readers: tuple[str, ...] = setting(
@@ -352,6 +354,14 @@ class EnvironmentConfig:
                               f"{len(self.network.subnet_ids)} subnets and "
                               f"{len(self.network.security_group_ids)} security groups")
         registry = self.registry
+        if registry.location == "central" and registry.registry_environment != self.name:
+            raise ConfigError(
+                f"{where}.registry.location is 'central' with registry_environment "
+                f"{registry.registry_environment!r}; allowed: 'per_environment', or 'central' in the registry "
+                "environment itself. Deploying from another environment's registry is not built yet: this "
+                "environment's deployer, health check and drift monitor would need that environment's ledger, "
+                "key and artifact bucket, and its promotion events (docs/PROMOTION.md, 'Where each stage is "
+                "served')")
         if registry.location == "central" and registry.registry_environment == self.name \
                 and self.account is None and registry.cross_account_readers:
             raise ConfigError(f"{where}.account is null; allowed: an account id when this environment holds "
@@ -471,11 +481,6 @@ def load_environments(context: Mapping[str, Any]) -> dict[str, EnvironmentConfig
             raise ConfigError(f"environments.{name!r} is not a valid name; allowed: lowercase letters, digits "
                               "and '-', starting with a letter, at most 16 characters")
     configs = {name: parse_environment(name, raw, defaults) for name, raw in environments.items()}
-    for config in configs.values():
-        central = config.registry.registry_environment
-        if config.registry.location == "central" and central not in configs:
-            raise ConfigError(f"environments.{config.name}.registry.registry_environment is {central!r}; "
-                              f"allowed: one of {sorted(configs)}")
     return configs
 
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from aws_cdk.assertions import Match
+import copy
+from pathlib import Path
 
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from mlops.security_gates import run_cfn_lint
+from stacks.app_builder import build_app
+from stacks.config import project_context
+from stacks.constructs.nag import resolve_wildcard_allowances
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
 
@@ -80,3 +89,29 @@ def test_approver_policies_use_lifecycle_condition_keys(synthesized: Synthesized
     for statements in (staging, production):
         assert any(s["Effect"] == "Deny" and s.get("Condition") == deny_deployer for s in statements)
         assert any(s["Effect"] == "Deny" and "sagemaker:DeleteModelPackage" in s["Action"] for s in statements)
+
+
+def test_a_central_registry_lets_the_configured_accounts_read_its_group(tmp_path: Path) -> None:
+    """``registry.location: central`` in the registry environment itself: the group's resource policy lets
+    the reader accounts describe and list its versions (and nothing more); nag and cfn-lint stay clean."""
+    context = copy.deepcopy(project_context())
+    context["environments"]["prod"].update({
+        "account": "444455556666",
+        "registry": {"location": "central", "registry_environment": "prod",
+                     "cross_account_readers": ["111122223333", "777788889999"]}})
+    app = cdk.App(outdir=str(tmp_path), context={**context, "env": "prod", "aws:cdk:bundling-stacks": []})
+    [stage] = build_app(app, context=context, with_nag=False)
+    app.synth()
+    Template.from_stack(stage.registry).has_resource_properties("AWS::SageMaker::ModelPackageGroup", {
+        "ModelPackageGroupPolicy": {"Version": "2012-10-17", "Statement": [{
+            "Sid": "CrossAccountRead", "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:aws:iam::{account}:root" for account in ("111122223333", "777788889999")]},
+            "Action": ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
+                       "sagemaker:ListModelPackages"],
+            "Resource": Match.any_value()}]}})
+    resolve_wildcard_allowances(app)
+    for pack in (AwsSolutionsChecks(), ServerlessChecks()):
+        report = pack.validate_scope(stage.registry)
+        assert [v.rule_name for v in report.violations] == []
+    lint = run_cfn_lint([Path(stage.outdir) / stage.registry.template_file])
+    assert lint.findings == []

@@ -101,10 +101,22 @@ def test_a_bad_value_names_key_value_and_allowed(env: str, patch: dict[str, Any]
     assert message in str(caught.value)
 
 
-def test_central_registry_must_name_an_existing_environment() -> None:
-    context = _context_with("staging", {"registry": {"location": "central", "registry_environment": "ops"}})
-    with pytest.raises(ConfigError, match=r"registry_environment is 'ops'; allowed: one of \['dev', 'prod'"):
+@pytest.mark.parametrize("registry_environment", ["dev", "ops"])
+def test_deploying_from_another_environments_registry_is_refused(registry_environment: str) -> None:
+    """Not built yet (the deployer would have no ledger): refused at synth rather than deployed broken."""
+    context = _context_with("staging", {"registry": {"location": "central",
+                                                     "registry_environment": registry_environment}})
+    with pytest.raises(ConfigError, match=(r"environments.staging.registry.location is 'central' with "
+                                           rf"registry_environment '{registry_environment}'; allowed: "
+                                           r"'per_environment', or 'central' in the registry environment itself")):
         load_environments(context)
+
+
+def test_a_central_registry_in_its_own_environment_is_accepted() -> None:
+    context = _context_with("prod", {"registry": {"location": "central", "registry_environment": "prod",
+                                                  "cross_account_readers": ["111122223333"]},
+                                     "account": "444455556666"})
+    assert load_environments(context)["prod"].registry.location == "central"
 
 
 def test_environment_names_are_checked() -> None:
