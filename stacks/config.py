@@ -66,7 +66,7 @@ def _each(check: Check) -> Check:
     return check_all
 
 
-def _one_of(allowed: tuple[int, ...]) -> Check:
+def _one_of(allowed: tuple[Any, ...]) -> Check:
     def check(value: Any) -> str | None:
         return None if value in allowed else f"one of {list(allowed)}"
 
@@ -81,6 +81,16 @@ _SCHEDULE = _matches(r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([
 _EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
 _HTTPS = _matches(r"https://[^\s]+", "an https:// URL")
 _ACCOUNT = _matches(r"\d{12}", "a 12-digit AWS account id")
+SERVABLE_STAGES = ("Staging", "Production")
+
+
+def _stages(values: Any) -> str | None:
+    problem = _each(_one_of(SERVABLE_STAGES))(values)
+    if problem:
+        return problem
+    if len(set(values)) != len(values):
+        return f"a list of distinct stages from {list(SERVABLE_STAGES)}"
+    return None
 
 
 def setting(doc: str, *, default: Any = dataclasses.MISSING, check: Check | None = None) -> Any:
@@ -160,9 +170,9 @@ class TrainingSettings:
 @dataclass(frozen=True, kw_only=True)
 class RegistrySettings:
     location: Literal["per_environment", "central"] = setting(
-        "'per_environment': each environment owns its model package group; 'central': the registry lives "
-        "in the registry_environment's account and other accounts may read it (cross_account_readers). "
-        "Environments that deploy from another environment's registry are refused: not built yet.",
+        "'per_environment': each environment owns its model package group; 'central': the registry_environment "
+        "holds the group, gate and ledger, and environments in the same account and region deploy from it "
+        "(serving.served_stages); other accounts may read it (cross_account_readers).",
         default="per_environment")
     registry_environment: str = setting("With location=central, the environment that holds the registry.",
                                         default="dev")
@@ -220,6 +230,12 @@ class ServingSettings:
                                          default=None, check=_SCHEDULE)
     health_check_schedule: str = setting("How often the health check calls every variant.",
                                          default="rate(5 minutes)", check=_SCHEDULE)
+    served_stages: tuple[str, ...] = setting(
+        "Registry stages whose accepted promotions this environment's deployer puts on its endpoint. A "
+        "per_environment registry needs both (nothing else deploys its group); with a central registry give "
+        "each stage to exactly one environment, e.g. dev: [], staging: [Staging], prod: [Production] "
+        "(docs/PROMOTION.md, 'Where each stage is served').",
+        default=["Staging", "Production"], check=_stages)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -354,14 +370,11 @@ class EnvironmentConfig:
                               f"{len(self.network.subnet_ids)} subnets and "
                               f"{len(self.network.security_group_ids)} security groups")
         registry = self.registry
-        if registry.location == "central" and registry.registry_environment != self.name:
+        if registry.location == "per_environment" and set(serving.served_stages) != set(SERVABLE_STAGES):
             raise ConfigError(
-                f"{where}.registry.location is 'central' with registry_environment "
-                f"{registry.registry_environment!r}; allowed: 'per_environment', or 'central' in the registry "
-                "environment itself. Deploying from another environment's registry is not built yet: this "
-                "environment's deployer, health check and drift monitor would need that environment's ledger, "
-                "key and artifact bucket, and its promotion events (docs/PROMOTION.md, 'Where each stage is "
-                "served')")
+                f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: "
+                f"{list(SERVABLE_STAGES)} when registry.location is per_environment (no other environment "
+                "deploys this environment's model package group)")
         if registry.location == "central" and registry.registry_environment == self.name \
                 and self.account is None and registry.cross_account_readers:
             raise ConfigError(f"{where}.account is null; allowed: an account id when this environment holds "
@@ -481,7 +494,46 @@ def load_environments(context: Mapping[str, Any]) -> dict[str, EnvironmentConfig
             raise ConfigError(f"environments.{name!r} is not a valid name; allowed: lowercase letters, digits "
                               "and '-', starting with a letter, at most 16 characters")
     configs = {name: parse_environment(name, raw, defaults) for name, raw in environments.items()}
+    _check_central_registries(configs)
     return configs
+
+
+def _check_central_registries(configs: Mapping[str, EnvironmentConfig]) -> None:
+    """Environments deploying from a central registry share its account and region (cross-account event
+    forwarding and resource policies are not built), and each stage has exactly one deployer: two would
+    race on the version's stage status and the ledger's staging evidence; none would strand promotions."""
+    servers: dict[tuple[str, str], str] = {}
+    for config in configs.values():
+        if config.registry.location != "central":
+            continue
+        owner_name = config.registry.registry_environment
+        owner = configs.get(owner_name)
+        where = f"environments.{config.name}.registry"
+        if owner is None:
+            raise ConfigError(f"{where}.registry_environment is {owner_name!r}; allowed: one of {sorted(configs)}")
+        if owner.registry.location != "central" or owner.registry.registry_environment != owner_name:
+            raise ConfigError(f"{where}.registry_environment is {owner_name!r}, whose own registry.location is not "
+                              f"'central' with itself as registry_environment; allowed: an environment that "
+                              "holds the central registry")
+        if (config.account, config.region) != (owner.account, owner.region):
+            raise ConfigError(
+                f"environments.{config.name}.account/region are {config.account}/{config.region} but the central "
+                f"registry in {owner_name!r} is in {owner.account}/{owner.region}; allowed: the same account and "
+                "region (cross-account deployment from a central registry is not built: it needs event "
+                "forwarding and resource policies on the ledger, key and artifact bucket)")
+        for stage in config.serving.served_stages:
+            other = servers.setdefault((owner_name, stage), config.name)
+            if other != config.name:
+                raise ConfigError(
+                    f"environments.{config.name}.serving.served_stages has {stage!r}, which environment {other!r} "
+                    "already serves from the same central registry; allowed: each stage served by one environment")
+    for owner_name in sorted({c.registry.registry_environment for c in configs.values()
+                              if c.registry.location == "central"}):
+        for stage in SERVABLE_STAGES:
+            if (owner_name, stage) not in servers:
+                raise ConfigError(
+                    f"no environment's serving.served_stages has {stage!r} for the central registry in "
+                    f"{owner_name!r}; allowed: every stage served by exactly one environment")
 
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"

@@ -23,6 +23,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction
+from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, central_model_source
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name
@@ -41,10 +42,12 @@ GROUND_TRUTH_PREFIX = "ground-truth"
 
 class MonitoringStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
-                 capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, page_topic: sns.ITopic,
+                 capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, models: ModelSource | None,
+                 page_topic: sns.ITopic,
                  ticket_topic: sns.ITopic, inference_function_name: str, api_id: str,
                  code_asset: s3_assets.Asset, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        models = models or central_model_source(self, config)  # baselines live with the registered versions
         drift = config.monitoring.drift
         self._key = key
         self.endpoint = endpoint_name(config)
@@ -86,12 +89,14 @@ class MonitoringStack(cdk.Stack):
                        "variant/*"]))
         for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
             capture_bucket.grant_read(function, prefix)
-        artifact_bucket.grant_read(function, "pipelines/*")
+        models.bucket.grant_read(function, "pipelines/*")
         artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
         key.grant_encrypt_decrypt(function)
+        if models.shared:
+            models.key.grant_decrypt(function)
         if drift.engine == "processing":
             self._processing_engine(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
-                                    code_asset=code_asset)
+                                    models=models, code_asset=code_asset)
         dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key, purpose="the drift schedule")
         events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
                     description="The daily drift and ground-truth run",
@@ -108,6 +113,7 @@ class MonitoringStack(cdk.Stack):
             "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload of a report.",
             "Resource::*CaptureBucket*/*": "Captured traffic, prediction logs and labels are partitioned by hour.",
             "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
+            f"{CENTRAL_BUCKET_PATTERN}/pipelines/*": "The central registry's baselines, keyed by execution id.",
             "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
                                                                           "one group.",
             "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
@@ -118,16 +124,18 @@ class MonitoringStack(cdk.Stack):
         self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
 
     def _processing_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
-                           artifact_bucket: s3.IBucket, code_asset: s3_assets.Asset) -> None:
+                           artifact_bucket: s3.IBucket, models: ModelSource, code_asset: s3_assets.Asset) -> None:
         """The schedule starts a Processing job running the same code; its report publishes on arrival."""
         function = self.drift_monitor.function
         role = iam.Role(self, "DriftJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description="The drift monitor's Processing job")
         capture_bucket.grant_read(role, "endpoint/*")
-        artifact_bucket.grant_read(role, "pipelines/*")
+        models.bucket.grant_read(role, "pipelines/*")
         artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/*")
         code_asset.grant_read(role)
         key.grant_encrypt_decrypt(role)
+        if models.shared:
+            models.key.grant_decrypt(role)
         account = XGBOOST_ACCOUNTS.get(config.region, "")
         role.add_to_policy(iam.PolicyStatement(
             sid="PullTheXGBoostImage",
@@ -168,6 +176,7 @@ class MonitoringStack(cdk.Stack):
             "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload.",
             "Resource::*CaptureBucket*/*": "Captured traffic is partitioned by hour.",
             "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
+            f"{CENTRAL_BUCKET_PATTERN}/pipelines/*": "The central registry's baselines, keyed by execution id.",
             "Resource::arn:*:s3:::cdk-*-assets-*/*": "The code bundle is a CDK asset keyed by its content hash.",
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",

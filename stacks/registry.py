@@ -1,8 +1,9 @@
 """The model registry: the Model Package Group, the promotion gate that refuses skipped stages, the deployment
 ledger, the promotion notices and the IAM policies for approvers in SageMaker Studio.
 
-With ``registry.location = central`` only the registry environment owns the group and the gate; the others
-publish the central group's name (cross-account reads through the group policy)."""
+With ``registry.location = central`` only the registry environment owns the group, the gate and the ledger;
+the environments that deploy from it (same account and region) publish the central group's, ledger's and
+bus's names for their CLI. Other accounts may read the group through its resource policy."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
-from stacks.constructs.published_names import publish_name
+from stacks.constructs.published_names import PARAMETER_PREFIX, publish_name
 from stacks.constructs.queues import dead_letter_queue
 from stacks.naming import model_package_group_name
 
@@ -39,7 +41,13 @@ class RegistryStack(cdk.Stack):
             config.registry.registry_environment == config.name
         self.ledger: dynamodb.Table | None = None
         self.gate: MlopsFunction | None = None
-        if not self.owns_group:
+        if not self.owns_group:  # the central registry's ledger, for the CLI of this environment
+            ledger = ssm.StringParameter.value_for_string_parameter(
+                self, f"{PARAMETER_PREFIX}/{config.registry.registry_environment}/ledger-table")
+            bus_name = ssm.StringParameter.value_for_string_parameter(
+                self, f"{PARAMETER_PREFIX}/{config.registry.registry_environment}/event-bus-name")
+            for key_name, value in (("ledger-table", ledger), ("event-bus-name", bus_name)):
+                publish_name(self, environment=config.name, key=key_name, value=value)
             return
         arn_prefix = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         self.group_arn = f"{arn_prefix}:model-package-group/{self.group_name}"

@@ -27,6 +27,7 @@ from pipelines.images import XGBOOST_ACCOUNTS
 from stacks.config import EnvironmentConfig, to_plain
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
+from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, central_model_source
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name
 from stacks.constructs.queues import dead_letter_queue
@@ -41,10 +42,14 @@ VARIANTS = ("Champion", "Challenger")
 
 class ServingStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
-                 artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket, ledger_table_name: str,
-                 ledger_table_arn: str, alarm_topic: sns.ITopic, **kwargs: object) -> None:
+                 artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket, models: ModelSource | None,
+                 alarm_topic: sns.ITopic, **kwargs: object) -> None:
+        """``models``: where registered versions and the ledger live; None when they belong to the central
+        registry of another environment (resolved here from its published names)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         serving = config.serving
+        models = models or central_model_source(self, config)
+        ledger_table_name, ledger_table_arn = models.ledger()
         self.endpoint_name = endpoint_name(config)
         group = model_package_group_name(config)
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
@@ -56,7 +61,9 @@ class ServingStack(cdk.Stack):
         self.model_role = iam.Role(self, "ModelExecutionRole",
                                    assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                                    description=f"Model containers of {self.endpoint_name} and batch transform")
-        artifact_bucket.grant_read(self.model_role, "models/*")
+        models.bucket.grant_read(self.model_role, "models/*")
+        if models.shared:
+            models.key.grant_decrypt(self.model_role)
         capture_bucket.grant_put(self.model_role, f"{CAPTURE_PREFIX}/*")
         capture_bucket.grant_read(self.model_role, f"{BATCH_PREFIX}/input/*")
         capture_bucket.grant_put(self.model_role, f"{BATCH_PREFIX}/*")
@@ -102,6 +109,7 @@ class ServingStack(cdk.Stack):
             "CAPTURE_DESTINATION_URI": f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}",
             "SERVING_SETTINGS": json.dumps(to_plain(serving), sort_keys=True),
             "KMS_KEY_ARN": key.key_arn,
+            "SERVED_STAGES": ",".join(serving.served_stages),
             # the literal names (not tokens), so the environment variable is plain JSON
             "ROLLBACK_ALARM_NAMES": json.dumps(self.rollback_alarm_names),
             "VPC_CONFIG": json.dumps({"Subnets": list(config.network.subnet_ids),
@@ -122,20 +130,21 @@ class ServingStack(cdk.Stack):
             )
         }
         self._deployer_permissions(deployer_role, config=config, key=key, artifact_bucket=artifact_bucket,
-                                   endpoint_arns=endpoint_arns, package_arns=package_arns,
+                                   models=models, endpoint_arns=endpoint_arns, package_arns=package_arns,
                                    ledger_table_arn=ledger_table_arn)
         self.state_machine = self._state_machine(config, key)
-        dead_letters = dead_letter_queue(self, "PromotionEventDeadLetters", key=key,
-                                         purpose="the accepted-promotion rule (deployments never started)")
-        events.Rule(
-            self, "AcceptedPromotions",
-            description="Deploy what the promotion gate accepted",
-            event_pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
-                                              detail={"model_package_group": [group],
-                                                      "target_stage": ["Staging", "Production"]}),
-            targets=[targets.SfnStateMachine(self.state_machine, dead_letter_queue=dead_letters,
-                                             retry_attempts=8, max_event_age=cdk.Duration.hours(2))],
-        )
+        if serving.served_stages:  # none: another environment deploys every stage of the central registry
+            dead_letters = dead_letter_queue(self, "PromotionEventDeadLetters", key=key,
+                                             purpose="the accepted-promotion rule (deployments never started)")
+            events.Rule(
+                self, "AcceptedPromotions",
+                description="Deploy what the promotion gate accepted, for the stages this environment serves",
+                event_pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
+                                                  detail={"model_package_group": [group],
+                                                          "target_stage": list(serving.served_stages)}),
+                targets=[targets.SfnStateMachine(self.state_machine, dead_letter_queue=dead_letters,
+                                                 retry_attempts=8, max_event_age=cdk.Duration.hours(2))],
+            )
 
         # --- health check: every variant answers its golden payloads correctly
         self.health_check = MlopsFunction(
@@ -152,8 +161,10 @@ class ServingStack(cdk.Stack):
             sid="GoldenPayloads", actions=["sagemaker:DescribeModelPackage"], resources=[package_arns]))
         health.add_to_role_policy(iam.PolicyStatement(
             sid="AskEveryVariant", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arns[0]]))
-        artifact_bucket.grant_read(health, "pipelines/*")
+        models.bucket.grant_read(health, "pipelines/*")
         key.grant_decrypt(health)
+        if models.shared:
+            models.key.grant_decrypt(health)
         schedule_dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key,
                                                   purpose="the health-check and batch schedules")
         # A missed health check is not retried (the next one comes within minutes); it is kept for inspection.
@@ -231,8 +242,8 @@ class ServingStack(cdk.Stack):
         return alarms
 
     def _deployer_permissions(self, role: iam.Role, *, config: EnvironmentConfig, key: kms.IKey,
-                              artifact_bucket: s3.IBucket, endpoint_arns: list[str], package_arns: str,
-                              ledger_table_arn: str) -> None:
+                              artifact_bucket: s3.IBucket, models: ModelSource, endpoint_arns: list[str],
+                              package_arns: str, ledger_table_arn: str) -> None:
         role.add_to_policy(iam.PolicyStatement(
             sid="RollOutTheEndpoint",
             actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel",
@@ -273,10 +284,12 @@ class ServingStack(cdk.Stack):
             resources=[f"arn:{self.partition}:iam::{self.account}:role/aws-service-role/"
                        "sagemaker.application-autoscaling.amazonaws.com/*"],
             conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}))
-        artifact_bucket.grant_read(role, "pipelines/*")
-        artifact_bucket.grant_read(role, "models/*")
+        models.bucket.grant_read(role, "pipelines/*")
+        models.bucket.grant_read(role, "models/*")
         artifact_bucket.grant_put(role, "serving/*")
         key.grant_encrypt_decrypt(role)
+        if models.shared:  # the ledger and the registered artifacts are encrypted with the registry's key
+            models.key.grant_encrypt_decrypt(role)
         grant_kms_for_aws_resources(key, role)
 
     def _state_machine(self, config: EnvironmentConfig, key: kms.IKey) -> sfn.StateMachine:
@@ -336,6 +349,8 @@ class ServingStack(cdk.Stack):
             "Action::s3:DeleteObject*": "CDK's read/write grant for batch transform outputs.",
             "Resource::*ArtifactBucket*/pipelines/*": "Golden payloads and baselines are keyed by execution id.",
             "Resource::*ArtifactBucket*/models/*": "Model artifacts are keyed by training job.",
+            f"{CENTRAL_BUCKET_PATTERN}/pipelines/*": "The central registry's golden payloads, keyed by execution id.",
+            f"{CENTRAL_BUCKET_PATTERN}/models/*": "The central registry's model artifacts, keyed by training job.",
             "Resource::*ArtifactBucket*/serving/*": "The deployer publishes the fallback model below serving/.",
             "Resource::*CaptureBucket*/endpoint/*": "Data capture keys are chosen by SageMaker per hour and file.",
             "Resource::*CaptureBucket*/batch/*": "Batch transform outputs are keyed per job.",

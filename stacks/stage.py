@@ -7,6 +7,7 @@ from constructs import Construct
 
 from stacks.alerting import AlertingStack
 from stacks.config import EnvironmentConfig
+from stacks.constructs.model_source import ModelSource
 from stacks.inference_api import InferenceApiStack
 from stacks.monitoring import MonitoringStack
 from stacks.registry import RegistryStack
@@ -39,17 +40,19 @@ class MlopsStage(cdk.Stage):
             self, "InferenceApi", config=config, key=self.storage.key, capture_bucket=self.storage.capture_bucket,
             artifact_bucket=self.storage.artifact_bucket,
             description=f"MLOps {config.name}: inference API with fallback model, cache and prediction log")
-        assert self.registry.ledger is not None or not self.registry.owns_group
+        # Models and ledger: this environment's own, or (None) the central registry's, which the stacks that
+        # use them resolve from its published names.
+        ledger = self.registry.ledger
+        models = None if ledger is None else ModelSource(
+            bucket=self.storage.artifact_bucket, key=self.storage.key,
+            ledger=lambda: (ledger.table_name, ledger.table_arn), shared=False)
         self.serving = ServingStack(
             self, "Serving", config=config, key=self.storage.key, artifact_bucket=self.storage.artifact_bucket,
-            capture_bucket=self.storage.capture_bucket,
-            ledger_table_name=self.registry.ledger.table_name if self.registry.ledger else "",
-            ledger_table_arn=self.registry.ledger.table_arn if self.registry.ledger else "",
-            alarm_topic=self.alerting.ticket_topic,
+            capture_bucket=self.storage.capture_bucket, models=models, alarm_topic=self.alerting.ticket_topic,
             description=f"MLOps {config.name}: deployer, rollback alarms, health check, batch scoring")
         self.monitoring = MonitoringStack(
             self, "Monitoring", config=config, key=self.storage.key, capture_bucket=self.storage.capture_bucket,
-            artifact_bucket=self.storage.artifact_bucket, page_topic=self.alerting.page_topic,
+            artifact_bucket=self.storage.artifact_bucket, models=models, page_topic=self.alerting.page_topic,
             ticket_topic=self.alerting.ticket_topic,
             inference_function_name=self.inference_api.function.function.function_name,
             api_id=self.inference_api.api.api_id, code_asset=self.training.code_asset,

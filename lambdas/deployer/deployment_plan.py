@@ -275,7 +275,7 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
                              f"({settings.model_package_group})", settings)
     if request.target_stage not in settings.served_stages:
         return skip(request, f"{request.target_stage} is not served by this environment "
-                             f"(serves {', '.join(settings.served_stages)})", settings)
+                             f"(serves {', '.join(settings.served_stages) or 'no stage'})", settings)
     if current is not None and current.status in BUSY_STATUSES:
         raise EndpointBusy(f"{current.endpoint_name} is {current.status}")
     if current is not None and current.status not in (IN_SERVICE, FAILED):

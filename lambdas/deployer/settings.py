@@ -158,8 +158,8 @@ def settings_from_environment(environment: Mapping[str, str]) -> DeployerSetting
         raise SettingsError("VPC_CONFIG must be null or {\"Subnets\": [...], \"SecurityGroupIds\": [...]}")
     stages = tuple(s.strip() for s in environment.get("SERVED_STAGES", "Staging,Production").split(",") if s.strip())
     unknown = [s for s in stages if s not in ("Staging", "Production")]
-    if unknown or not stages:
-        raise SettingsError(f"SERVED_STAGES has {unknown or 'nothing'}; allowed: Staging, Production")
+    if unknown:  # empty is allowed: with a central registry other environments may deploy every stage
+        raise SettingsError(f"SERVED_STAGES has {unknown}; allowed: Staging, Production (comma-separated)")
     poll = environment.get("POLL_SECONDS", "60")
     if not poll.isdigit() or not 10 <= int(poll) <= 600:
         raise SettingsError(f"POLL_SECONDS is {poll!r}; allowed: an integer from 10 to 600")

@@ -43,6 +43,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[st
     finally:
         os.environ.clear()
         os.environ.update(saved_environ)
+        # Powertools keeps default metric dimensions per process; the demo sets service=drift_monitor there.
+        from aws_lambda_powertools import Metrics
+
+        Metrics().clear_default_dimensions()
         for name in [n for n in sys.modules if n.startswith("lambdas.")]:
             if name not in saved_modules:
                 del sys.modules[name]

@@ -94,6 +94,13 @@ def test_the_shipped_cdk_json_is_valid() -> None:
      "environments.dev.training.use_spot is 'yes'; allowed: true or false"),
     ("dev", {"training": {"num_round": 2.5}},
      "environments.dev.training.num_round is 2.5; allowed: an integer"),
+    ("dev", {"serving": {"served_stages": ["Development"]}},
+     "environments.dev.serving.served_stages is ['Development']; allowed: a list of one of ['Staging', "),
+    ("dev", {"serving": {"served_stages": ["Staging", "Staging"]}},
+     "environments.dev.serving.served_stages is ['Staging', 'Staging']; allowed: a list of distinct stages"),
+    ("prod", {"serving": {"served_stages": ["Production"]}},
+     "environments.prod.serving.served_stages is ['Production']; allowed: ['Staging', 'Production'] when "
+     "registry.location is per_environment"),
 ])
 def test_a_bad_value_names_key_value_and_allowed(env: str, patch: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -101,15 +108,42 @@ def test_a_bad_value_names_key_value_and_allowed(env: str, patch: dict[str, Any]
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize("registry_environment", ["dev", "ops"])
-def test_deploying_from_another_environments_registry_is_refused(registry_environment: str) -> None:
-    """Not built yet (the deployer would have no ledger): refused at synth rather than deployed broken."""
-    context = _context_with("staging", {"registry": {"location": "central",
-                                                     "registry_environment": registry_environment}})
-    with pytest.raises(ConfigError, match=(r"environments.staging.registry.location is 'central' with "
-                                           rf"registry_environment '{registry_environment}'; allowed: "
-                                           r"'per_environment', or 'central' in the registry environment itself")):
-        load_environments(context)
+def _central(served: dict[str, list[str]], **patches: dict[str, Any]) -> dict[str, Any]:
+    """dev holds the central registry; each environment in ``served`` deploys the stages given."""
+    context = copy.deepcopy(project_context())
+    for env, stages in served.items():
+        environment = context["environments"][env]
+        environment["registry"] = {"location": "central", "registry_environment": "dev"}
+        environment.setdefault("serving", {})["served_stages"] = stages
+        environment.update(patches.get(env, {}))
+    return context
+
+
+def test_environments_deploy_from_a_central_registry_one_stage_each() -> None:
+    configs = load_environments(_central({"dev": [], "staging": ["Staging"], "prod": ["Production"]}))
+    assert [configs[env].serving.served_stages for env in ("dev", "staging", "prod")] == [
+        (), ("Staging",), ("Production",)]
+
+
+@pytest.mark.parametrize(("served", "patches", "message"), [
+    ({"dev": [], "staging": ["Staging"], "prod": ["Staging", "Production"]}, {},
+     "environments.prod.serving.served_stages has 'Staging', which environment 'staging' already serves"),
+    ({"dev": [], "staging": ["Staging"], "prod": []}, {},
+     "no environment's serving.served_stages has 'Production' for the central registry in 'dev'"),
+    ({"dev": [], "staging": ["Staging"], "prod": ["Production"]}, {"prod": {"account": "444455556666"}},
+     "environments.prod.account/region are 444455556666/eu-west-1 but the central registry in 'dev' is in "
+     "None/eu-west-1; allowed: the same account and region (cross-account deployment"),
+    ({"dev": [], "staging": ["Staging"], "prod": ["Production"]}, {"prod": {"region": "us-east-1"}},
+     "environments.prod.account/region are None/us-east-1"),
+    ({"staging": ["Staging"]}, {},
+     "environments.staging.registry.registry_environment is 'dev', whose own registry.location is not 'central'"),
+    ({"staging": ["Staging"]}, {"staging": {"registry": {"location": "central", "registry_environment": "ops"}}},
+     "environments.staging.registry.registry_environment is 'ops'; allowed: one of ['dev', 'prod', 'staging']"),
+])
+def test_central_registry_rules(served: dict[str, list[str]], patches: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_environments(_central(served, **patches))
+    assert message in str(caught.value)
 
 
 def test_a_central_registry_in_its_own_environment_is_accepted() -> None:

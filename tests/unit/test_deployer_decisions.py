@@ -105,6 +105,12 @@ def test_foreign_groups_and_unserved_stages_are_skipped() -> None:
     foreign = PromotionRequest(model_package_group="other", model_package_arn=ARN.format(2), version=2,
                                target_stage="Staging", reason="promotion", requested_by="me")
     assert plan_deployment(foreign, None, None, settings, now=NOW, deployment_id="x")["action"] == "skip"
+    nothing = settings_from_environment({**deployer_environment(), "SERVED_STAGES": ""})
+    for stage in ("Staging", "Production"):
+        decision = plan_deployment(_request(2, stage=stage), None, None, nothing, now=NOW, deployment_id="x")
+        assert decision["skip_reason"] == f"{stage} is not served by this environment (serves no stage)"
+    with pytest.raises(SettingsError, match=r"SERVED_STAGES has \['Development'\]"):
+        settings_from_environment({**deployer_environment(), "SERVED_STAGES": "Staging,Development"})
 
 
 def test_an_instance_type_change_deregisters_scaling_and_does_not_retain_counts() -> None:
