@@ -30,7 +30,7 @@ from lambdas.drift_monitor.drift_metrics import publish_run_metrics
 from lambdas.drift_monitor.monitor_flow import MonitorClients, monitor_endpoint
 from lambdas.drift_monitor.processing_job import ProcessingJobSettings, start_processing_job
 from lambdas.drift_monitor.settings import DriftMonitorSettings
-from lambdas.drift_monitor.variant_models import read_s3_json
+from lambdas.drift_monitor.variant_models import endpoint_exists, read_s3_json
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "drift_monitor")
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
@@ -88,6 +88,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("published metrics of reports", extra={"reports": report_uris, "documents": published})
         return {"published_reports": report_uris}
     window = window_of(event, now)
+    if not endpoint_exists(clients().sagemaker, SETTINGS.endpoint_name):
+        # Nothing deployed yet: no traffic to compare. Not an error (that would page on-call daily).
+        skipped = {"skipped": f"endpoint {SETTINGS.endpoint_name} does not exist (nothing deployed yet)",
+                   "window": window.to_dict()}
+        logger.info("drift run skipped", extra=skipped)
+        return skipped
     if SETTINGS.engine == "processing":  # the volume outgrew the function: the same code runs as a job
         started = start_processing_job(SETTINGS, ProcessingJobSettings.from_environ(os.environ), clients(),
                                        window=window, now=now)

@@ -50,6 +50,19 @@ def read_s3_json(s3: Any, uri: str) -> Any:
         body.close()
 
 
+def endpoint_exists(sagemaker: Any, endpoint: str) -> bool:
+    """False while nothing is deployed (a new environment, or one that serves no stage of a central registry);
+    any other error propagates."""
+    try:
+        sagemaker.describe_endpoint(EndpointName=endpoint)
+    except Exception as err:  # botocore's ClientError; the code and message tell a missing endpoint apart
+        error = (getattr(err, "response", None) or {}).get("Error", {})
+        if error.get("Code") == "ValidationException" and "Could not find endpoint" in error.get("Message", ""):
+            return False
+        raise
+    return True
+
+
 def endpoint_variants(sagemaker: Any, endpoint: str) -> list[str]:
     described = sagemaker.describe_endpoint(EndpointName=endpoint)
     return [variant["VariantName"] for variant in described.get("ProductionVariants", [])]

@@ -195,3 +195,34 @@ def test_misconfigured_environment_names_the_variable(monkeypatch: pytest.Monkey
         DriftMonitorSettings.from_environ({k: v for k, v in kit.environment().items() if k != "REPORT_BUCKET"})
     with pytest.raises(SettingsError, match="WINDOW_HOURS"):
         DriftMonitorSettings.from_environ(kit.environment(WINDOW_HOURS="0"))
+
+
+def test_an_environment_without_an_endpoint_yet_is_skipped_not_failed(
+        aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before the first deployment (or where a central registry's stages are served elsewhere) the daily run
+    has nothing to compare: it says so and succeeds, instead of failing into the error alarm every day."""
+    import boto3
+
+    boto3.client("s3", region_name=kit.REGION).create_bucket(
+        Bucket=kit.REPORT_BUCKET, CreateBucketConfiguration={"LocationConstraint": kit.REGION})
+    handler = load_handler()
+    capsys.readouterr()
+
+    result = handler.lambda_handler(EVENT, CONTEXT)
+
+    assert result["skipped"] == f"endpoint {kit.ENDPOINT} does not exist (nothing deployed yet)"
+    assert result["window"]["end"] == "2025-03-02T06:00:00Z"
+    assert kit.emf_documents(capsys.readouterr().out) == []
+
+
+def test_other_sagemaker_errors_still_fail_the_run() -> None:
+    from botocore.exceptions import ClientError
+
+    from lambdas.drift_monitor.variant_models import endpoint_exists
+
+    class Denied:
+        def describe_endpoint(self, EndpointName: str) -> None:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeEndpoint")
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        endpoint_exists(Denied(), kit.ENDPOINT)
