@@ -43,14 +43,25 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[st
     finally:
         os.environ.clear()
         os.environ.update(saved_environ)
-        # Powertools keeps default metric dimensions per process; the demo sets service=drift_monitor there.
+        # Powertools keeps metric dimensions (default ones included) per process, shared by every Metrics
+        # object; the demo's functions leave theirs (service=inference, service=drift_monitor) behind.
         from aws_lambda_powertools import Metrics
 
-        Metrics().clear_default_dimensions()
+        shared = Metrics()
+        shared.clear_default_dimensions()
+        shared.clear_metrics()
         for name in [n for n in sys.modules if n.startswith("lambdas.")]:
             if name not in saved_modules:
                 del sys.modules[name]
+                # ... and from its package, or `import lambdas.x.handler` would still find the demo's copy
+                parent, _, child = name.rpartition(".")
+                if parent in saved_modules and hasattr(saved_modules[parent], child):
+                    delattr(saved_modules[parent], child)
         sys.modules.update(saved_modules)
+        for name, module in saved_modules.items():  # the demo re-imported some: packages point back too
+            parent, _, child = name.rpartition(".")
+            if parent in saved_modules:
+                setattr(saved_modules[parent], child, module)
 
 
 def _report_json(report_dir: Path, name: str) -> Any:
