@@ -41,7 +41,20 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install -qq --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+# The contract tier's container environment (tests/contract/): the SageMaker XGBoost 3.2-0 image's Python
+# (3.12, from pyenv where the machine has it) and pins. sagemaker-containers goes in without its own
+# dependencies (it pins flask 1.1.1; the image overrides that) and is patched as the image's Dockerfile does.
+CONTRACT_VENV := .venv-contract
+CONTRACT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12) $(PYTHON))
+$(CONTRACT_VENV)/.installed: tests/contract/requirements.txt
+	@$(CONTRACT_PYTHON) -c 'import sys; sys.version_info[:2] == (3, 12) or print("WARNING: no Python 3.12 here; the contract venv uses", sys.version.split()[0], "with the image pins")'
+	test -x $(CONTRACT_VENV)/bin/python || $(CONTRACT_PYTHON) -m venv $(CONTRACT_VENV)
+	$(CONTRACT_VENV)/bin/python -m pip install -qq --disable-pip-version-check -r tests/contract/requirements.txt
+	$(CONTRACT_VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps --no-build-isolation sagemaker-containers==2.8.6.post2
+	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $$($(CONTRACT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sagemaker_containers/_mapping.py
+	touch $@
+
+bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(CONTRACT_VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

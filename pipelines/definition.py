@@ -35,6 +35,21 @@ PREPROCESS_OUTPUTS = ("train", "validation", "test", "train_raw", "test_raw", "m
 
 Expression = dict[str, Any]
 
+# The XGBoost image's toolkit (sagemaker-containers 2.8.6.post2) runs `python -m pip install .` on the user
+# code before training and before serving, always. Its pip (26.1) builds in an isolated environment that
+# downloads setuptools from an index, which a network-isolated job or model cannot reach: the job fails before
+# our code runs and the endpoint never answers /ping. With these settings pip builds with the image's own
+# setuptools (80.10.2) and never looks for an index (pip reads PIP_NO_BUILD_ISOLATION=0 as
+# --no-build-isolation). tests/contract/ runs that install with the image's pip in a network namespace
+# without a network, with and without them.
+OFFLINE_CODE_INSTALL = {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+# The toolkit runs sagemaker_program as `python -m <program without .py>`: it must be a module name.
+TRAINING_PROGRAM = "pipelines.steps.train"
+SERVING_PROGRAM = "inference.py"
+SERVING_CODE_DIR = "/opt/ml/model/code"
+# What the toolkit answers when a request has no Accept (or */*): without it, JSON.
+DEFAULT_ACCEPT = "text/csv"
+
 
 def param(name: str) -> Expression:
     return {"Get": f"Parameters.{name}"}
@@ -152,9 +167,12 @@ def _network(settings: PipelineSettings) -> dict[str, Any]:
 def _processing_step(settings: PipelineSettings, name: str, module: str, *, inputs: list[dict[str, Any]],
                      outputs: Iterable[tuple[str, str]], arguments: list[Any],
                      property_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """A processing job in the XGBoost container that unpacks the code bundle and runs one step module."""
+    """A processing job in the XGBoost container that unpacks the code bundle and runs one step module.
+
+    The bundle is named as its S3 object (CDK keeps only the last extension: ``<sha256>.gz``), so the
+    entrypoint names that file instead of globbing for ``*.tar.gz``."""
     script = module.replace(".", "/") + ".py"
-    entrypoint = (f"set -e; mkdir -p {CODE_ROOT}; tar -xzf {CODE_DIR}/*.tar.gz -C {CODE_ROOT}; "
+    entrypoint = (f"set -e; mkdir -p {CODE_ROOT}; tar -xzf {CODE_DIR}/{settings.code_file_name} -C {CODE_ROOT}; "
                   f'exec python3 {CODE_ROOT}/{script} "$@"')
     step: dict[str, Any] = {
         "Name": name,
@@ -186,11 +204,12 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
     """Script mode in the XGBoost framework container: the code bundle arrives as the 'code' channel because
     a network-isolated container cannot download `sagemaker_submit_directory` itself."""
     hyperparameters = {
-        "sagemaker_program": "pipelines/steps/train.py",
+        "sagemaker_program": TRAINING_PROGRAM,
         # the toolkit unpacks a local tar.gz as readily as an s3:// one
         "sagemaker_submit_directory": f"/opt/ml/input/data/code/{settings.code_file_name}",
         "num_round": join(param("NumRound")),
-        "device": "cuda",
+        # cuda on a GPU instance, cpu otherwise: TrainingInstanceType is a run-time parameter.
+        "device": "auto",
         "checkpoint_dir": CHECKPOINTS,
         "objective": "binary:logistic",
     }
@@ -217,7 +236,7 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
                            "InstanceCount": settings.training_instance_count,
                            "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id},
         "StoppingCondition": stopping,
-        "Environment": {"PYTHONDONTWRITEBYTECODE": "1"},
+        "Environment": {"PYTHONDONTWRITEBYTECODE": "1", **OFFLINE_CODE_INSTALL},
         **_network(settings),
     }
     if settings.use_spot:
@@ -254,9 +273,11 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
                 "ModelDataUrl": model_data_url,
                 # train.py packs inference.py and the standard-library part of mlcore into the model's code/
                 # folder, so a network-isolated endpoint needs nothing but the model artifact.
-                "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
-                                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"},
+                "Environment": {"SAGEMAKER_PROGRAM": SERVING_PROGRAM,
+                                "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_CODE_DIR,
+                                "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": DEFAULT_ACCEPT,
+                                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                                **OFFLINE_CODE_INSTALL},
                 "Framework": "XGBOOST",
                 "FrameworkVersion": "3.2",
             }],

@@ -144,7 +144,7 @@ class QualityGateSettings:
 class TrainingSettings:
     schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root.",
                                default="pipelines/schemas/breast_cancer.json")
-    instance_type: str = setting("Training instance type (a GPU type; XGBoost trains with device=cuda).",
+    instance_type: str = setting("Training instance type (a GPU type: the train step uses cuda where it sees a GPU).",
                                  default="ml.g5.xlarge", check=_INSTANCE)
     instance_count: int = setting("Training instances.", default=1, check=_between(1, 20))
     processing_instance_type: str = setting("Instance type of the validate/preprocess/evaluate/baseline steps.",

@@ -64,6 +64,12 @@ ROLLBACK_ALLOWANCE = timedelta(minutes=20)
 BLUE_GREEN_TIMEOUT_RANGE = (600, 28800)  # MaximumExecutionTimeoutInSeconds limits
 _NAME_LIMIT = 63
 
+# Data capture stores payloads of these Content-Types as text (CSV/JSON encoding), others as BASE64. They are
+# exactly the media types the serving handler answers with (pipelines/serving/inference.py's Answer):
+# tests/contract/ proves the real toolkit sends them unchanged.
+CAPTURE_CONTENT_TYPE_HEADER: dict[str, tuple[str, ...]] = {"CsvContentTypes": ("text/csv",),
+                                                           "JsonContentTypes": ("application/json",)}
+
 
 class InvalidPromotion(ValueError):
     """The event is not an accepted promotion this deployer can act on; the message says why."""
@@ -191,7 +197,7 @@ def endpoint_config_request(*, name: str, variants: Mapping[str, Mapping[str, An
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
         # Listed content types are stored as text (CSV/JSON encoding), not BASE64: the drift Lambda and
         # the A/B report read them directly.
-        "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
+        "CaptureContentTypeHeader": {key: list(types) for key, types in CAPTURE_CONTENT_TYPE_HEADER.items()},
     }
     request: dict[str, Any] = {"EndpointConfigName": name, "ProductionVariants": production_variants,
                                "DataCaptureConfig": capture,

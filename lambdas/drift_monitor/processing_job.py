@@ -103,7 +103,10 @@ def start_processing_job(settings: DriftMonitorSettings, job: ProcessingJobSetti
 
 def processing_job_request(*, name: str, job: ProcessingJobSettings, inputs: list[dict[str, Any]],
                            arguments: list[str], output_uri: str) -> dict[str, Any]:
-    entrypoint = (f"set -e; mkdir -p {CODE_ROOT}; tar -xzf {CODE_DIR}/*.tar.gz -C {CODE_ROOT}; cd {CODE_ROOT}; "
+    # An S3Prefix input of one object lands under the object's own name: CDK names the bundle asset
+    # <sha256>.gz (it keeps only the last extension), so name the file rather than glob for *.tar.gz.
+    code_file = job.code_uri.rsplit("/", 1)[-1]
+    entrypoint = (f"set -e; mkdir -p {CODE_ROOT}; tar -xzf {CODE_DIR}/{code_file} -C {CODE_ROOT}; cd {CODE_ROOT}; "
                   'exec python3 -m lambdas.drift_monitor.processing_entry "$@"')
     return {
         "ProcessingJobName": name,

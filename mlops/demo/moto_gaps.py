@@ -29,6 +29,7 @@ endpoint metrics the A/B report reads, computed from what ``ModelRuntime`` serve
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import tarfile
@@ -52,6 +53,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import sagemaker_backends
 
+from lambdas.deployer.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
 from pipelines.serving import inference
 
 
@@ -284,17 +286,35 @@ class ModelRuntime:
         assert state is not None
         model = self._model(state.variants[variant].model_package_arn)
         started = time.perf_counter()
-        prediction = inference.predict_fn(inference.input_fn(request["Body"], request["ContentType"]), model)
-        if variant in self.wrong_answers:
-            prediction.probabilities = [None if p is None else min(1.0, p + 0.2) if p < 0.5 else p - 0.2
-                                        for p in prediction.probabilities]
-        body = inference.output_fn(prediction, request.get("Accept"))
+        # The toolkit substitutes the model's SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT for a missing Accept or */*.
+        accept = request.get("Accept")
+        if not accept or accept == "*/*":
+            accept = self._default_accept(state.variants[variant].model_package_arn)
+        answer = inference.transform_fn(model, request["Body"], request["ContentType"], accept)
+        if variant in self.wrong_answers and answer.status == 200:
+            answer = _shifted(answer)
         self.model_latency_ms.setdefault(variant, []).append((time.perf_counter() - started) * 1000.0)
-        self.served.setdefault(variant, []).append(len(prediction.probabilities))
+        if answer.status != 200:
+            # What SageMaker's runtime answers for a container's 4xx: ModelError with the status and body.
+            raise ClientError({"Error": {"Code": "ModelError",
+                                         "Message": f"Received client error ({answer.status}) from primary with "
+                                                    f"message \"{answer.body.decode()}\"."},
+                               "OriginalStatusCode": answer.status}, "InvokeEndpoint")
+        self.served.setdefault(variant, []).append(len(_probabilities(answer)))
         if self.capture_bucket:
-            self._capture(request, body, variant)
-        return {"Body": _Body(body.encode()), "ContentType": request.get("Accept") or "text/csv",
-                "InvokedProductionVariant": variant}
+            self._client("s3").put_object(
+                Bucket=self.capture_bucket,
+                Key=(f"{self.capture_prefix}/{request['EndpointName']}/{variant}/{datetime.now(UTC):%Y/%m/%d/%H}/"
+                     f"capture-{uuid.uuid4().hex}.jsonl"),
+                Body=(json.dumps(capture_record(request_body=request["Body"], request_content_type=request[
+                    "ContentType"], response_body=answer.body, response_content_type=answer.content_type)) + "\n"
+                      ).encode())
+        return {"Body": _Body(answer.body), "ContentType": answer.content_type, "InvokedProductionVariant": variant}
+
+    def _default_accept(self, package_arn: str) -> str:
+        package = self._client("sagemaker").describe_model_package(ModelPackageName=package_arn)
+        environment = package["InferenceSpecification"]["Containers"][0].get("Environment", {})
+        return str(environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"))
 
     def _weighted_variant(self, sagemaker: Any, endpoint_name: str) -> str:
         """Route like an endpoint without TargetVariant: by the variants' current weights."""
@@ -308,23 +328,44 @@ class ModelRuntime:
             point -= weight
         return str(variants[0]["VariantName"])
 
-    def _capture(self, request: dict[str, Any], body: str, variant: str) -> None:
-        """One data-capture line per request, under <prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/."""
-        from datetime import UTC, datetime
 
-        now = datetime.now(UTC)
-        record = {"captureData": {
-            "endpointInput": {"observedContentType": request["ContentType"], "mode": "INPUT",
-                              "data": request["Body"].decode() if isinstance(request["Body"], bytes)
-                              else str(request["Body"]), "encoding": "CSV"},
-            "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": body,
-                               "encoding": "CSV"}},
-            "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+def _probabilities(answer: inference.Answer) -> list[float | None]:
+    if answer.content_type == inference.JSON:
+        return list(json.loads(answer.body)["predictions"])
+    return [float(line) if line else None for line in answer.body.decode().splitlines()]
+
+
+def _shifted(answer: inference.Answer) -> inference.Answer:
+    """The same answer with wrong probabilities (a model that answers, but badly)."""
+    shifted = [None if p is None else min(1.0, p + 0.2) if p < 0.5 else p - 0.2 for p in _probabilities(answer)]
+    batch = inference.PredictionBatch(probabilities=shifted, errors={})
+    return inference.Answer(200, answer.content_type, inference.encode_response(batch, answer.content_type))
+
+
+# The deployer's CaptureContentTypeHeader: payloads of these types are captured as text, everything else
+# BASE64 (SageMaker's data-capture format, FACTS.md).
+CAPTURED_AS_TEXT = {content_type: "CSV" if key.startswith("Csv") else "JSON"
+                    for key, types in CAPTURE_CONTENT_TYPE_HEADER.items() for content_type in types}
+
+
+def capture_payload(data: str | bytes, content_type: str, mode: str) -> dict[str, str]:
+    """One captured payload as SageMaker writes it: text when its Content-Type is listed as given, else BASE64."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    encoding = CAPTURED_AS_TEXT.get(content_type)
+    if encoding is None:
+        return {"observedContentType": content_type, "mode": mode, "data": base64.b64encode(raw).decode(),
+                "encoding": "BASE64"}
+    return {"observedContentType": content_type, "mode": mode, "data": raw.decode(), "encoding": encoding}
+
+
+def capture_record(*, request_body: str | bytes, request_content_type: str, response_body: bytes,
+                   response_content_type: str, now: datetime | None = None) -> dict[str, Any]:
+    """One data-capture line: the request as sent, the response as the container answered it."""
+    moment = now or datetime.now(UTC)
+    return {"captureData": {"endpointInput": capture_payload(request_body, request_content_type, "INPUT"),
+                            "endpointOutput": capture_payload(response_body, response_content_type, "OUTPUT")},
+            "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ")},
             "eventVersion": "0"}
-        key = (f"{self.capture_prefix}/{request['EndpointName']}/{variant}/{now:%Y/%m/%d/%H}/"
-               f"capture-{uuid.uuid4().hex}.jsonl")
-        self._client("s3").put_object(Bucket=self.capture_bucket, Key=key,
-                                                               Body=(json.dumps(record) + "\n").encode())
 
 
 # ------------------------------------------------------------------------------------------- CloudWatch

@@ -4,6 +4,15 @@ The train step copies this file and the standard-library part of ``mlcore`` into
 model is deployed with ``SAGEMAKER_PROGRAM=inference.py`` and ``SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code``,
 so the container's serving toolkit imports it next to the model. Batch transform uses the same handler.
 
+How the toolkit calls it (sagemaker-containers 2.8.6.post2 under the XGBoost framework's ``serving.py``, read
+from the real code and checked by tests/contract/): only ``model_fn`` and ``transform_fn`` are defined here, so
+the framework builds ``Transformer(model_fn=model_fn, transform_fn=transform_fn)``. Every user function runs
+inside the toolkit's error wrapper, which turns any exception into a 500; so this module never raises for a
+bad request, it answers with a status of its own. ``transform_fn`` returns an :class:`Answer`, a plain WSGI
+application: Flask serves it with exactly our status, ``Content-Type`` and body (a bare ``str`` would be served
+as ``text/html``, a ``(body, type)`` tuple as ``type; charset=utf-8`` — neither is a media type data capture's
+``CaptureContentTypeHeader`` lists).
+
 Requests: raw rows, never features — the features are computed here by ``mlcore.features`` (the same code
 as training), so clients cannot drift from the training transform.
 
@@ -12,12 +21,16 @@ as training), so clients cannot drift from the training transform.
 * ``application/json``: ``{"instances": [row, ...]}``, a list of rows, or one row; a row is an object keyed
   by feature name or a list in schema order.
 
-Responses: the positive-class probability per row, in request order.
+Responses: the positive-class probability per row, in request order, with ``Content-Type`` exactly the media
+type chosen from ``Accept``:
 
-* ``text/csv`` (default, also for ``*/*``): one probability per line;
+* ``text/csv`` (also for no ``Accept`` or ``*/*``: the model sets ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``
+  to it, which is what the toolkit substitutes for a missing Accept): one probability per line;
 * ``application/json``: ``{"predictions": [p, ...], "malformed": n, "errors": [{"row": i, "error": …}]}``.
 
 A malformed row never fails the batch: its prediction is empty (CSV) or ``null`` (JSON) and it is counted.
+A request the handler cannot read at all answers 400, an unsupported ``Content-Type`` 415 and an ``Accept``
+with no supported type 406, each with a JSON body ``{"error": …, "message": …}``.
 """
 
 from __future__ import annotations
@@ -108,6 +121,57 @@ def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
+def negotiate(accept: str | None) -> str:
+    """The response media type for an ``Accept`` header (RFC 9110 q-values; ties keep header order)."""
+    choices: list[tuple[float, int, str]] = []
+    for position, item in enumerate((accept or "").split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if not media or media in ("*/*", "text/*"):
+            media = CSV
+        elif media == "application/*":
+            media = JSON
+        if media in (CSV, JSON) and quality > 0:
+            choices.append((-quality, position, media))
+    if not choices:
+        if not (accept or "").strip():
+            return CSV
+        raise UnsupportedContentTypeError(f"accept type {accept!r} is not supported; ask for {CSV} or {JSON}")
+    return min(choices)[2]
+
+
+class RequestError(ValueError):
+    """The request body cannot be read at all (not one row can be recovered)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer, served by the toolkit's Flask worker as a WSGI application (status and headers kept)."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+    _REASONS = {200: "OK", 400: "Bad Request", 406: "Not Acceptable", 415: "Unsupported Media Type"}
+
+    def __call__(self, environ: Mapping[str, Any], start_response: Any) -> list[bytes]:
+        start_response(f"{self.status} {self._REASONS.get(self.status, 'Error')}",
+                       [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))])
+        return [self.body]
+
+    @classmethod
+    def error(cls, status: int, error: str, message: str) -> Answer:
+        return cls(status, JSON, json.dumps({"error": error, "message": message}).encode())
+
+
 def _parse_csv(text: str) -> RawBatch:
     rows: list[Mapping[str, Any] | Sequence[Any] | None] = [
         [value.strip() for value in line] for line in csv.reader(io.StringIO(text)) if line and any(line)]
@@ -118,7 +182,7 @@ def _parse_json(text: str) -> RawBatch:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"the request body is not valid JSON ({err})") from None
+        raise RequestError(f"the request body is not valid JSON ({err})") from None
     if isinstance(doc, Mapping) and "instances" in doc:
         items = doc["instances"]
     elif isinstance(doc, list):
@@ -126,7 +190,7 @@ def _parse_json(text: str) -> RawBatch:
     else:
         items = [doc]
     if not isinstance(items, list):
-        raise ValueError("'instances' must be a list of rows")
+        raise RequestError("'instances' must be a list of rows")
     # A list of scalars is one row in schema order, not many one-value rows.
     if items and not any(isinstance(item, Mapping | list) for item in items):
         items = [items]
@@ -140,18 +204,20 @@ def _parse_json(text: str) -> RawBatch:
     return batch
 
 
-def input_fn(request_body: str | bytes, request_content_type: str | None, context: Any = None) -> RawBatch:
-    text = request_body.decode("utf-8") if isinstance(request_body, bytes | bytearray) else request_body
+def parse_request(request_body: str | bytes, request_content_type: str | None) -> RawBatch:
+    """Rows of a request body; raises UnsupportedContentTypeError or RequestError."""
     media = _media_type(request_content_type)
-    if media == CSV:
-        return _parse_csv(text)
-    if media == JSON:
-        return _parse_json(text)
-    raise UnsupportedContentTypeError(f"content type {request_content_type!r} is not supported; "
-                                      f"send {CSV} or {JSON}")
+    if media not in (CSV, JSON):
+        raise UnsupportedContentTypeError(f"content type {request_content_type!r} is not supported; "
+                                          f"send {CSV} or {JSON}")
+    try:
+        text = request_body.decode("utf-8") if isinstance(request_body, bytes | bytearray) else request_body
+    except UnicodeDecodeError as err:
+        raise RequestError(f"the request body is not UTF-8 ({err.reason} at byte {err.start})") from None
+    return _parse_csv(text) if media == CSV else _parse_json(text)
 
 
-def predict_fn(batch: RawBatch, model: ServingModel, context: Any = None) -> PredictionBatch:
+def predict_batch(batch: RawBatch, model: ServingModel) -> PredictionBatch:
     errors = dict(batch.errors)
     rows = batch.rows
     # A header line equal to the feature names is a convenience for people pasting CSV; skip it.
@@ -177,19 +243,33 @@ def predict_fn(batch: RawBatch, model: ServingModel, context: Any = None) -> Pre
     return PredictionBatch(probabilities=probabilities, errors=errors)
 
 
-def output_fn(prediction: PredictionBatch, accept: str | None, context: Any = None) -> str:
-    media = _media_type(accept)
-    if media in ("", "*/*", CSV):
-        return "".join(f"{'' if p is None else repr(p)}\n" for p in prediction.probabilities)
-    if media == JSON:
-        return json.dumps({
-            "predictions": prediction.probabilities,
-            "malformed": len(prediction.errors),
-            "errors": [{"row": row, "error": error} for row, error in sorted(prediction.errors.items())],
-        })
-    raise UnsupportedContentTypeError(f"accept type {accept!r} is not supported; ask for {CSV} or {JSON}")
+def encode_response(prediction: PredictionBatch, media: str) -> bytes:
+    """The response body in ``media`` (a type :func:`negotiate` returned)."""
+    if media == CSV:
+        return "".join(f"{'' if p is None else repr(p)}\n" for p in prediction.probabilities).encode()
+    return json.dumps({
+        "predictions": prediction.probabilities,
+        "malformed": len(prediction.errors),
+        "errors": [{"row": row, "error": error} for row, error in sorted(prediction.errors.items())],
+    }).encode()
+
+
+def transform_fn(model: ServingModel, request_body: str | bytes, request_content_type: str | None,
+                 accept: str | None, context: Any = None) -> Answer:
+    """The toolkit's request hook: always an :class:`Answer`, never an exception for a bad request."""
+    try:
+        media = negotiate(accept)
+    except UnsupportedContentTypeError as err:
+        return Answer.error(406, "NotAcceptable", str(err))
+    try:
+        batch = parse_request(request_body, request_content_type)
+    except UnsupportedContentTypeError as err:
+        return Answer.error(415, "UnsupportedMediaType", str(err))
+    except RequestError as err:
+        return Answer.error(400, "BadRequest", str(err))
+    return Answer(200, media, encode_response(predict_batch(batch, model), media))
 
 
 def predict_raw_rows(model: ServingModel, rows: Sequence[Mapping[str, Any] | Sequence[Any]]) -> list[float | None]:
     """The endpoint's prediction for raw rows, without the HTTP encoding (evaluate and baseline use it)."""
-    return predict_fn(RawBatch(rows=list(rows)), model).probabilities
+    return predict_batch(RawBatch(rows=list(rows)), model).probabilities

@@ -75,7 +75,10 @@ def build_golden(model: inference.ServingModel, rows: Sequence[Sequence[str]], l
                      json.dumps({"instances": [dict(zip(names, row, strict=True)) for row in chosen]})))
     cases = []
     for name, content_type, accept, body in requests:
-        response = inference.output_fn(inference.predict_fn(inference.input_fn(body, content_type), model), accept)
+        answer = inference.transform_fn(model, body, content_type, accept)
+        if answer.status != 200 or answer.content_type != accept:
+            raise ValueError(f"golden case {name}: the model answered {answer.status} {answer.content_type}")
+        response = answer.body.decode()
         expected = _parse_response(response, accept)
         if any(p is None for p in expected):
             raise ValueError(f"golden case {name}: the model could not score its own test rows")

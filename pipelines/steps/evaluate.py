@@ -55,8 +55,10 @@ def csv_body(rows: Sequence[Sequence[str]]) -> str:
 
 
 def _serve(model: inference.ServingModel, body: str) -> str:
-    batch = inference.input_fn(body, inference.CSV)
-    return inference.output_fn(inference.predict_fn(batch, model), inference.CSV)
+    answer = inference.transform_fn(model, body, inference.CSV, inference.CSV)
+    if answer.status != 200:
+        raise ValueError(f"the model answered {answer.status}: {answer.body.decode()}")
+    return answer.body.decode()
 
 
 def measure_latency(model: inference.ServingModel, rows: Sequence[Sequence[str]], *, single_row_requests: int,

@@ -83,10 +83,23 @@ class Hyperparameters:
             "colsample_bytree": self.colsample_bytree,
             "lambda": self.reg_lambda,
             "eval_metric": [m.strip() for m in self.eval_metric.split(",") if m.strip()],
-            "device": self.device,
+            "device": resolve_device(self.device),
             "tree_method": self.tree_method,
             "seed": self.seed,
         }
+
+
+def resolve_device(requested: str) -> str:
+    """``auto``: ``cuda`` where the container sees a GPU (the toolkit's ``SM_NUM_GPUS``) and this XGBoost build
+    has CUDA kernels, else ``cpu`` — the pipeline's instance type is a run-time parameter, so the step cannot
+    know at build time which one it gets."""
+    if requested != "auto":
+        return requested
+    try:
+        gpus = int(os.environ.get("SM_NUM_GPUS", "0"))
+    except ValueError:
+        gpus = 0
+    return "cuda" if gpus > 0 and bool(xgb.build_info().get("USE_CUDA")) else "cpu"
 
 
 HYPERPARAMETER_TYPES: dict[str, type] = {name: type(getattr(Hyperparameters(), name))
@@ -169,7 +182,8 @@ def train_booster(hp: Hyperparameters, dtrain: xgb.DMatrix, dvalidation: xgb.DMa
     start_booster, resumed_from = (resumed[0], resumed[1].name) if resumed else (None, None)
     done = start_booster.num_boosted_rounds() if start_booster is not None else 0
     remaining = max(0, hp.num_round - done)
-    print(f"training: {done} round(s) from checkpoint {resumed_from}, {remaining} to go")
+    print(f"training on {resolve_device(hp.device)}: {done} round(s) from checkpoint {resumed_from}, "
+          f"{remaining} to go")
     evals_log: dict[str, Any] = {}
     callback = CheckpointCallback(checkpoint_dir, interval=hp.checkpoint_interval, total_rounds=hp.num_round,
                                   interrupt_after=hp.interrupt_after_rounds)

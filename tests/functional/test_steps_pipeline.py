@@ -77,9 +77,8 @@ def test_golden_payloads_replay_through_the_handler(
     assert {case["name"] for case in golden["cases"]} >= {"single_row_0", "batch_csv", "batch_json"}
     assert set(golden["labels"]) == {0, 1}
     for case in golden["cases"]:
-        body = inference.output_fn(inference.predict_fn(inference.input_fn(case["body"], case["content_type"]),
-                                                        model), inference.JSON)
-        served = json.loads(body)["predictions"]
+        answer = inference.transform_fn(model, case["body"], case["content_type"], inference.JSON)
+        served = json.loads(answer.body)["predictions"]
         assert served == pytest.approx(case["expected_probabilities"], abs=golden["tolerance"])
 
 

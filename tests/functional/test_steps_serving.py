@@ -40,7 +40,7 @@ def test_training_and_serving_produce_identical_features_for_the_same_raw_rows(w
     model = inference.model_fn(workspace / "model")
     # The serving path: a CSV request body of the raw rows, parsed by the handler, transformed by its model.
     body = raw[list(model.schema.feature_names)].to_csv(header=False, index=False)
-    batch = inference.input_fn(body, "text/csv")
+    batch = inference.parse_request(body, "text/csv")
     served = np.asarray([model.transformer.transform_row(row) for row in batch.rows])  # type: ignore[arg-type]
     assert served.shape == written.shape
     np.testing.assert_array_equal(np.isnan(served), np.isnan(written))
@@ -52,13 +52,12 @@ def test_csv_and_json_requests_give_the_same_probabilities(workspace: Path) -> N
     model = inference.model_fn(workspace / "model")
     rows = [["12", "80.5", "plus", "north", "3"], ["90", "", "premium", "", "0"]]
     names = model.schema.feature_names
-    csv_out = inference.output_fn(inference.predict_fn(
-        inference.input_fn("\n".join(",".join(r) for r in rows), "text/csv"), model), "text/csv")
-    json_out = json.loads(inference.output_fn(inference.predict_fn(inference.input_fn(
-        json.dumps({"instances": [dict(zip(names, r, strict=True)) for r in rows]}).encode(),
-        "application/json; charset=utf-8"), model), "application/json"))
-    list_out = json.loads(inference.output_fn(inference.predict_fn(
-        inference.input_fn(json.dumps(rows[0]), "application/json"), model), "application/json"))
+    csv_out = inference.transform_fn(model, "\n".join(",".join(r) for r in rows), "text/csv", "text/csv").body.decode()
+    json_out = json.loads(inference.transform_fn(
+        model, json.dumps({"instances": [dict(zip(names, r, strict=True)) for r in rows]}).encode(),
+        "application/json; charset=utf-8", "application/json").body)
+    list_out = json.loads(inference.transform_fn(model, json.dumps(rows[0]), "application/json",
+                                                 "application/json").body)
     csv_probabilities = [float(line) for line in csv_out.splitlines()]
     assert json_out["predictions"] == pytest.approx(csv_probabilities, abs=1e-12)
     assert list_out["predictions"] == pytest.approx(csv_probabilities[:1], abs=1e-12)
@@ -69,18 +68,55 @@ def test_a_malformed_row_is_counted_and_does_not_fail_the_batch(workspace: Path)
     model = inference.model_fn(workspace / "model")
     header = ",".join(model.schema.feature_names)
     body = f"{header}\n12,80,plus,north,3\nlots,80,plus,north,3\n5,10,basic,south,1\n"
-    prediction = inference.predict_fn(inference.input_fn(body, "text/csv"), model)
-    document = json.loads(inference.output_fn(prediction, "application/json"))
+    prediction = inference.predict_batch(inference.parse_request(body, "text/csv"), model)
+    document = json.loads(inference.encode_response(prediction, inference.JSON))
     assert document["malformed"] == 1 and document["errors"][0]["row"] == 1
     assert "tenure_months" in document["errors"][0]["error"]
     assert document["predictions"][1] is None and all(isinstance(document["predictions"][i], float) for i in (0, 2))
-    assert inference.output_fn(prediction, "text/csv").splitlines()[1] == ""
+    assert inference.encode_response(prediction, inference.CSV).decode().splitlines()[1] == ""
 
 
 @pytest.mark.parametrize("content_type", ["application/x-parquet", None])
 def test_unsupported_content_types_are_refused_by_name(workspace: Path, content_type: str | None) -> None:
     with pytest.raises(inference.UnsupportedContentTypeError, match="not supported"):
-        inference.input_fn("1,2", content_type)
+        inference.parse_request("1,2", content_type)
+    model = inference.model_fn(workspace / "model")
+    answer = inference.transform_fn(model, "1,2", content_type, "text/csv")
+    assert (answer.status, answer.content_type) == (415, "application/json")
+    assert "not supported" in json.loads(answer.body)["message"]
+
+
+@pytest.mark.parametrize(("accept", "expected"), [
+    (None, "text/csv"), ("", "text/csv"), ("*/*", "text/csv"), ("text/csv", "text/csv"),
+    ("application/json", "application/json"), ("text/csv;q=0.5, application/json", "application/json"),
+    ("application/json;q=0.2, text/csv;q=0.9", "text/csv"), ("text/html, application/json;q=0.1", "application/json"),
+])
+def test_the_response_media_type_follows_accept(workspace: Path, accept: str | None, expected: str) -> None:
+    model = inference.model_fn(workspace / "model")
+    answer = inference.transform_fn(model, "12,80.5,plus,north,3", "text/csv", accept)
+    assert (answer.status, answer.content_type) == (200, expected)
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/x-protobuf", "application/json;q=0"])
+def test_an_accept_with_no_supported_type_answers_406(workspace: Path, accept: str) -> None:
+    model = inference.model_fn(workspace / "model")
+    answer = inference.transform_fn(model, "12,80.5,plus,north,3", "text/csv", accept)
+    assert (answer.status, answer.content_type) == (406, "application/json")
+    assert json.loads(answer.body)["error"] == "NotAcceptable"
+
+
+@pytest.mark.parametrize(("body", "content_type"), [("{not json", "application/json"),
+                                                     (b"\xff\xfe1,2", "text/csv")])
+def test_an_unreadable_body_answers_400_with_a_reason(workspace: Path, body: str | bytes, content_type: str) -> None:
+    model = inference.model_fn(workspace / "model")
+    answer = inference.transform_fn(model, body, content_type, "application/json")
+    assert answer.status == 400 and json.loads(answer.body)["error"] == "BadRequest"
+
+
+def test_the_module_exposes_only_the_hooks_the_framework_accepts_together() -> None:
+    # sagemaker-xgboost-container's serving.py refuses transform_fn beside input_fn/predict_fn/output_fn.
+    assert callable(inference.transform_fn) and callable(inference.model_fn)
+    assert not {"input_fn", "predict_fn", "output_fn"} & set(vars(inference))
 
 
 def test_model_and_schema_must_agree(workspace: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ SETTINGS = PipelineSettings(
     pipeline_name="mlops-dev-training", role_arn="arn:aws:iam::123456789012:role/job",
     image_uri="141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0",
     artifact_bucket="artifacts", kms_key_id="arn:aws:kms:eu-west-1:123456789012:key/abc",
-    code_uri="s3://assets/abc.tar.gz", code_file_name="abc.tar.gz", schema_uri="s3://assets/def.json",
+    code_uri="s3://assets/abc.gz", code_file_name="abc.gz", schema_uri="s3://assets/def.json",
     schema_file_name="def.json", no_baseline_uri="s3://assets/none.json", model_package_group="mlops-dev-models",
     default_data_uri="s3://data/training/", training_instance_type="ml.g5.xlarge", training_instance_count=1,
     processing_instance_type="ml.m5.xlarge", volume_size_gb=30, use_spot=True, max_run_seconds=3600,
@@ -163,7 +163,9 @@ def test_training_is_spot_with_checkpoints_encrypted_and_isolated(definition: di
     assert args["EnableInterContainerTrafficEncryption"] is True
     assert args["ResourceConfig"]["VolumeKmsKeyId"] == SETTINGS.kms_key_id
     assert args["OutputDataConfig"]["KmsKeyId"] == SETTINGS.kms_key_id
-    assert args["HyperParameters"]["device"] == "cuda"
+    assert args["HyperParameters"]["device"] == "auto"  # the train step picks cuda where it sees a GPU
+    # The toolkit's `pip install .` of the code must work without an index (network isolation).
+    assert args["Environment"]["PIP_NO_INDEX"] == "1" and args["Environment"]["PIP_NO_BUILD_ISOLATION"] == "0"
     assert all(isinstance(v, str) or _is_expression(v) for v in args["HyperParameters"].values())
     assert "code" in [c["ChannelName"] for c in args["InputDataConfig"]]
 
@@ -240,8 +242,10 @@ def test_training_program_and_channels_exist(definition: dict[str, Any]) -> None
 
     (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
     program = train["Arguments"]["HyperParameters"]["sagemaker_program"]
+    # The toolkit runs `python -m <sagemaker_program minus .py>`: a module name, not a path.
+    assert "/" not in program and not program.endswith(".py")
     with tarfile.open(fileobj=io.BytesIO(build_source_bundle()), mode="r:gz") as bundle:
-        assert program in bundle.getnames()
+        assert program.replace(".", "/") + ".py" in bundle.getnames()
     channels = [c["ChannelName"] for c in train["Arguments"]["InputDataConfig"]]
     assert channels == ["train", "validation", "test", "metadata", "code"]
 
