@@ -68,7 +68,7 @@ def scoring(rounds: int, repeats: int) -> dict[str, dict[str, float]]:
         return "\n".join(",".join(rows[i % len(rows)]) for i in range(count))
 
     def request(body: str, content_type: str) -> Callable[[], str]:
-        return lambda: inference.transform_fn(model, body, content_type, content_type).body.decode()
+        return inference.transform_fn(model, body, content_type, content_type).body.decode
 
     json_row = json.dumps({"instances": [dict(zip(names, rows[0], strict=True))]})
     results = {

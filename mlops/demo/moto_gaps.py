@@ -290,7 +290,9 @@ class ModelRuntime:
         accept = request.get("Accept")
         if not accept or accept == "*/*":
             accept = self._default_accept(state.variants[variant].model_package_arn)
-        answer = inference.transform_fn(model, request["Body"], request["ContentType"], accept)
+        # ... and reads a request without Content-Type as application/json (sagemaker_containers._worker).
+        content_type = request.get("ContentType") or "application/json"
+        answer = inference.transform_fn(model, request["Body"], content_type, accept)
         if variant in self.wrong_answers and answer.status == 200:
             answer = _shifted(answer)
         self.model_latency_ms.setdefault(variant, []).append((time.perf_counter() - started) * 1000.0)
@@ -306,9 +308,9 @@ class ModelRuntime:
                 Bucket=self.capture_bucket,
                 Key=(f"{self.capture_prefix}/{request['EndpointName']}/{variant}/{datetime.now(UTC):%Y/%m/%d/%H}/"
                      f"capture-{uuid.uuid4().hex}.jsonl"),
-                Body=(json.dumps(capture_record(request_body=request["Body"], request_content_type=request[
-                    "ContentType"], response_body=answer.body, response_content_type=answer.content_type)) + "\n"
-                      ).encode())
+                Body=(json.dumps(capture_record(request_body=request["Body"], request_content_type=content_type,
+                                                response_body=answer.body,
+                                                response_content_type=answer.content_type)) + "\n").encode())
         return {"Body": _Body(answer.body), "ContentType": answer.content_type, "InvokedProductionVariant": variant}
 
     def _default_accept(self, package_arn: str) -> str:

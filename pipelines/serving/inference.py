@@ -148,6 +148,9 @@ def negotiate(accept: str | None) -> str:
     return min(choices)[2]
 
 
+_REASONS = {200: "OK", 400: "Bad Request", 406: "Not Acceptable", 415: "Unsupported Media Type"}
+
+
 class RequestError(ValueError):
     """The request body cannot be read at all (not one row can be recovered)."""
 
@@ -160,10 +163,8 @@ class Answer:
     content_type: str
     body: bytes
 
-    _REASONS = {200: "OK", 400: "Bad Request", 406: "Not Acceptable", 415: "Unsupported Media Type"}
-
     def __call__(self, environ: Mapping[str, Any], start_response: Any) -> list[bytes]:
-        start_response(f"{self.status} {self._REASONS.get(self.status, 'Error')}",
+        start_response(f"{self.status} {_REASONS.get(self.status, 'Error')}",
                        [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))])
         return [self.body]
 

@@ -196,3 +196,30 @@ class LocalPipeline:
         with tarfile.open(self.model_artifact, "r:gz") as tar:
             tar.extractall(model_dir, filter="data")
         return container
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def serve(container: Container, environment: Mapping[str, str],
+          requests: list[tuple[str, str, Mapping[str, str], bytes]]) -> list[HttpAnswer]:
+    """Start the model container (`serve`'s install, then the framework's WSGI app) and send ``requests``
+    (method, path, headers, body), in order, to the same worker."""
+    import base64
+
+    from tests.contract.container import HARNESS
+
+    payload = {"requests": [{"method": method, "path": path, "headers": dict(headers),
+                             "body_b64": base64.b64encode(body).decode()} for method, path, headers, body in requests]}
+    result = container.run([str(container.python()), str(HARNESS / "serve.py")],
+                           env={**environment, **harness_env()}, stdin=json.dumps(payload))
+    marker = "----contract-responses----\n"
+    if result.returncode != 0 or marker not in result.stdout:
+        raise JobFailedError(fail_with_logs(result, "model container"))
+    responses = json.loads(result.stdout.split(marker, 1)[1])["responses"]
+    return [HttpAnswer(status=r["status"], content_type=r["headers"].get("Content-Type", ""),
+                       body=base64.b64decode(r["body_b64"])) for r in responses]

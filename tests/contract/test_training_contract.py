@@ -21,7 +21,7 @@ PROCESSING_STEPS = ("Validate", "Preprocess", "Evaluate", "Baseline")
 
 
 def test_the_code_asset_is_named_as_the_cdk_cli_uploads_it(training: SynthesizedTraining) -> None:
-    code_inputs = {step["Name"]: [i for i in step["Arguments"]["ProcessingInputs"] if i["InputName"] == "code"][0]
+    code_inputs = {step["Name"]: next(i for i in step["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
                    for step in training.definition["Steps"] if step["Type"] == "Processing"}
     for name, code in code_inputs.items():
         asset = training.asset_for_uri(code["S3Input"]["S3Uri"])
@@ -41,7 +41,7 @@ def test_every_processing_step_runs_from_its_synthesized_entrypoint(pipeline_run
 
 
 def test_evaluation_report_feeds_the_quality_gate(pipeline_run: PipelineRun) -> None:
-    gate = [s for s in pipeline_run.pipeline.synthesized.definition["Steps"] if s["Type"] == "Condition"][0]
+    gate = next(s for s in pipeline_run.pipeline.synthesized.definition["Steps"] if s["Type"] == "Condition")
     value = pipeline_run.pipeline.resolve(gate["Arguments"]["Conditions"][0]["LeftValue"])
     assert isinstance(value, float) and 0.9 < value <= 1.0
 

@@ -23,7 +23,8 @@ from tests.functional import drift_monitor_testkit as kit
 REPO = Path(__file__).resolve().parents[2]
 JOB = ProcessingJobSettings(role_arn="arn:aws:iam::123456789012:role/drift-job",
                             image_uri="141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0",
-                            code_uri="s3://cdk-hnb659fds-assets-123456789012-eu-west-1/0123abcd.gz", instance_type="ml.m5.xlarge",
+                            code_uri="s3://cdk-hnb659fds-assets-123456789012-eu-west-1/0123abcd.gz",
+                            instance_type="ml.m5.xlarge",
                             kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k")
 
 

@@ -14,9 +14,8 @@ import base64
 import json
 import sys
 
-from sagemaker_containers import _env, _modules
-
 import xgboost_glue
+from sagemaker_containers import _env, _modules
 
 MARKER = "----contract-responses----"
 
