@@ -50,7 +50,8 @@ REVERTED = "reverted"  # a change the gate undid (an alert was published)
 RECORDED = "recorded"  # a legal change that needs no deployment (registration, rejection, status update)
 ROLLBACK_REQUESTED = "rollback_requested"  # `mlops rollback`
 
-# How many production versions are protected: the current one and the two before it.
+# How many production versions are protected by default: the current one and the two before it
+# (registry.protected_production_versions in cdk.json; at least 3, so two rollback targets always exist).
 PROTECTED_PRODUCTION_VERSIONS = 3
 
 DEPLOYED = "deployed"
@@ -155,7 +156,11 @@ class DeploymentLedger:
         table_name: str,
         model_package_group: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        protected_versions: int = PROTECTED_PRODUCTION_VERSIONS,
     ) -> None:
+        if protected_versions < PROTECTED_PRODUCTION_VERSIONS:
+            raise ValueError(f"protected_versions is {protected_versions}; at least {PROTECTED_PRODUCTION_VERSIONS}")
+        self._protected_versions = protected_versions
         self._client = dynamodb_client
         self._table = table_name
         self._group = model_package_group
@@ -300,7 +305,8 @@ class DeploymentLedger:
         return [_build(DeploymentRecord, item) for item in rows]
 
     def retained_production(self) -> RetainedProduction:
-        """The current production version and the two distinct versions deployed before it.
+        """The current production version and the distinct versions deployed before it (``protected_versions``
+        in all: by default the current one and two before it).
 
         Derived from successful production deployments (rollbacks included), newest first; a version
         deployed twice counts once, at its latest deployment.
@@ -309,7 +315,7 @@ class DeploymentLedger:
         for record in self.deployments(PRODUCTION):
             if record.outcome == DEPLOYED and all(seen.version != record.version for seen in distinct):
                 distinct.append(record)
-            if len(distinct) == PROTECTED_PRODUCTION_VERSIONS:
+            if len(distinct) == self._protected_versions:
                 break
         if not distinct:
             return RetainedProduction(current=None)

@@ -10,7 +10,9 @@ docs/CONFIGURATION.md (`mlops config reference`), and a test keeps that page tru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import re
 import types
 import typing
@@ -75,9 +77,124 @@ def _one_of(allowed: tuple[Any, ...]) -> Check:
 
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)
-_INSTANCE = _matches(r"ml\.[a-z0-9]+\.[a-z0-9]+", "a SageMaker instance type such as 'ml.m5.xlarge'")
-_SCHEDULE = _matches(r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))",
-                     "an EventBridge schedule expression: 'rate(N unit)' or 'cron(...)'")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _sagemaker_enum(shape: str) -> frozenset[str]:
+    """Valid values from botocore's SageMaker service model (the API's own source of truth)."""
+    import botocore.session
+
+    return frozenset(botocore.session.get_session().get_service_model("sagemaker").shape_for(shape).enum)
+
+
+def _instance(shape: str, purpose: str) -> Check:
+    def check(value: Any) -> str | None:
+        if value in _sagemaker_enum(shape):
+            return None
+        return f"a SageMaker {purpose} instance type (botocore's {shape}, e.g. 'ml.m5.xlarge')"
+
+    return check
+
+
+@functools.cache
+def _sagemaker_regions() -> frozenset[str]:
+    """Every region in botocore's partition data where SageMaker has an endpoint."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(region for partition in session.get_available_partitions()
+                     for region in session.get_available_regions("sagemaker", partition_name=partition))
+
+
+def _region(value: Any) -> str | None:
+    return None if value in _sagemaker_regions() else "an AWS region where SageMaker is available, e.g. 'eu-west-1'"
+
+
+_TRAINING_INSTANCE = _instance("TrainingInstanceType", "training")
+_PROCESSING_INSTANCE = _instance("ProcessingInstanceType", "processing")
+_ENDPOINT_INSTANCE = _instance("ProductionVariantInstanceType", "endpoint")
+_TRANSFORM_INSTANCE = _instance("TransformInstanceType", "batch transform")
+
+# EventBridge Scheduler/rule schedule grammar (AWS "Schedule expressions for rules"): rate(value unit) with a
+# positive value and the singular unit for 1; cron with six fields, one of day-of-month/day-of-week being '?'.
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
+_DAYS = "SUN MON TUE WED THU FRI SAT".split()
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("minutes", 0, 59, ()), ("hours", 0, 23, ()), ("day-of-month", 1, 31, ()), ("month", 1, 12, tuple(_MONTHS)),
+    ("day-of-week", 1, 7, tuple(_DAYS)), ("year", 1970, 2199, ()))
+
+
+def _cron_value(token: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    if token.upper() in names:
+        return True
+    return token.isdigit() and low <= int(token) <= high
+
+
+def _cron_field(text: str, position: int) -> str | None:
+    name, low, high, names = _CRON_FIELDS[position]
+    for item in text.split(","):
+        if item == "*" or (item == "?" and name in ("day-of-month", "day-of-week")):
+            continue
+        if name == "day-of-month" and (item in ("L", "LW") or re.fullmatch(r"\d{1,2}W", item)):
+            if item.endswith("W") and item not in ("L", "LW") and not 1 <= int(item[:-1]) <= 31:
+                return f"{name} {item!r} is out of range {low}-{high}"
+            continue
+        if name == "day-of-week" and (re.fullmatch(r"[1-7A-Za-z]{1,3}L", item) or "#" in item):
+            day, _, nth = item.rstrip("L").partition("#")
+            if _cron_value(day, low, high, names) and (not nth or nth in "12345"):
+                continue
+            return f"{name} {item!r} is not a day (1-7 or SUN-SAT) with an optional L or #1-#5"
+        base, _, step = item.partition("/")
+        if step and not (step.isdigit() and int(step) > 0):
+            return f"{name} step {step!r} is not a positive integer"
+        start, dash, end = base.partition("-")
+        if base == "*" and step:
+            continue
+        if not _cron_value(start, low, high, names) or (dash and not _cron_value(end, low, high, names)):
+            return f"{name} {item!r} is out of range {low}-{high}" + (f" or {names[0]}-{names[-1]}" if names else "")
+    return None
+
+
+def _schedule(value: Any) -> str | None:
+    allowed = "an EventBridge schedule: 'rate(N minutes|hours|days)' (N >= 1; 'minute' etc. for 1) or a "
+    allowed += "six-field 'cron(minutes hours day-of-month month day-of-week year)' with '?' in one day field"
+    rate = _RATE.fullmatch(value)
+    if rate:
+        count, unit = int(rate.group(1)), rate.group(2)
+        if count == 0:
+            return f"{allowed} (the rate is 0)"
+        if (count == 1) == unit.endswith("s"):
+            return f"{allowed} ({'singular' if count == 1 else 'plural'} unit needed for {count})"
+        return None
+    cron = re.fullmatch(r"cron\(([^()]*)\)", value)
+    if not cron:
+        return allowed
+    fields = cron.group(1).split()
+    if len(fields) != 6:
+        return f"{allowed} (got {len(fields)} fields)"
+    for position, text in enumerate(fields):
+        problem = _cron_field(text, position)
+        if problem:
+            return f"{allowed} ({problem})"
+    if (fields[2] == "?") == (fields[4] == "?"):
+        return f"{allowed} (exactly one of day-of-month and day-of-week must be '?')"
+    return None
+
+
+def _repo_file(value: Any) -> str | None:
+    path = REPO_ROOT / value
+    if not path.is_file():
+        return f"a file relative to the repository root ({path} does not exist)"
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"a readable JSON file ({path}: {err})"
+    return None
+
+
 _EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
 _HTTPS = _matches(r"https://[^\s]+", "an https:// URL")
 _ACCOUNT = _matches(r"\d{12}", "a 12-digit AWS account id")
@@ -143,12 +260,12 @@ class QualityGateSettings:
 @dataclass(frozen=True, kw_only=True)
 class TrainingSettings:
     schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root.",
-                               default="pipelines/schemas/breast_cancer.json")
+                               default="pipelines/schemas/breast_cancer.json", check=_repo_file)
     instance_type: str = setting("Training instance type (a GPU type: the train step uses cuda where it sees a GPU).",
-                                 default="ml.g5.xlarge", check=_INSTANCE)
+                                 default="ml.g5.xlarge", check=_TRAINING_INSTANCE)
     instance_count: int = setting("Training instances.", default=1, check=_between(1, 20))
     processing_instance_type: str = setting("Instance type of the validate/preprocess/evaluate/baseline steps.",
-                                            default="ml.m5.xlarge", check=_INSTANCE)
+                                            default="ml.m5.xlarge", check=_PROCESSING_INSTANCE)
     use_spot: bool = setting("Managed spot training.", default=True)
     max_run_seconds: int = setting("Training job MaxRuntimeInSeconds.", default=3600,
                                    check=_between(60, 432000))
@@ -162,7 +279,7 @@ class TrainingSettings:
     max_missing_rate: float = setting("Default missing-value limit for features the schema leaves open.",
                                       default=0.05, check=_between(0, 1))
     retrain_schedule: str | None = setting("Schedule of periodic retraining, or null for none.",
-                                           default=None, check=_SCHEDULE)
+                                           default=None, check=_schedule)
     retrain_on_new_data: bool = setting("Start the pipeline when a new object lands under the data prefix.",
                                         default=False)
 
@@ -194,7 +311,7 @@ class SlaSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class VariantSettings:
-    instance_type: str = setting("Endpoint instance type.", default="ml.m5.large", check=_INSTANCE)
+    instance_type: str = setting("Endpoint instance type.", default="ml.m5.large", check=_ENDPOINT_INSTANCE)
     min_instances: int = setting("Minimum instances (autoscaling floor).", default=1, check=_between(1, 100))
     max_instances: int = setting("Maximum instances (autoscaling ceiling).", default=2,
                                  check=_between(1, 100))
@@ -225,11 +342,11 @@ class ServingSettings:
                                             check=_between(1, 100))
     network_isolation: bool = setting("Run model containers without network access.", default=True)
     batch_instance_type: str = setting("Batch transform instance type.", default="ml.m5.xlarge",
-                                       check=_INSTANCE)
+                                       check=_TRANSFORM_INSTANCE)
     batch_schedule: str | None = setting("Schedule of the batch scoring run, or null for on demand only.",
-                                         default=None, check=_SCHEDULE)
+                                         default=None, check=_schedule)
     health_check_schedule: str = setting("How often the health check calls every variant.",
-                                         default="rate(5 minutes)", check=_SCHEDULE)
+                                         default="rate(5 minutes)", check=_schedule)
     served_stages: tuple[str, ...] = setting(
         "Registry stages whose accepted promotions this environment's deployer puts on its endpoint. A "
         "per_environment registry needs both (nothing else deploys its group); with a central registry give "
@@ -258,7 +375,7 @@ class InferenceApiSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class DriftSettings:
-    schedule: str = setting("When the drift monitor runs.", default="cron(0 6 * * ? *)", check=_SCHEDULE)
+    schedule: str = setting("When the drift monitor runs.", default="cron(0 6 * * ? *)", check=_schedule)
     window_hours: int = setting("Captured traffic analysed per run.", default=24, check=_between(1, 720))
     psi_threshold: float = setting("PSI above which a feature drifts.", default=0.2, check=_positive)
     js_threshold: float = setting("Jensen-Shannon distance above which a feature drifts.", default=0.1,
@@ -326,7 +443,7 @@ class EnvironmentConfig:
     account: str | None = setting("AWS account id; null falls back to CDK_DEFAULT_ACCOUNT.", default=None,
                                   check=_ACCOUNT)
     region: str = setting("AWS region.", default="eu-west-1",
-                          check=_matches(r"[a-z]{2}(-gov)?-[a-z]+-\d", "an AWS region such as 'eu-west-1'"))
+                          check=_region)
     production: bool = setting("Production rules apply: at least 2 instances per variant, data retained.",
                                default=False)
     lambda_: LambdaSettings = setting("Lambda defaults.", default=LambdaSettings())
@@ -427,7 +544,9 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     elif tp is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif tp is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        # json.loads accepts Infinity and NaN; no setting means either (and `config show --json` would print
+        # invalid JSON).
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         value = float(value) if ok else value
     elif tp is str:
         ok = isinstance(value, str)
@@ -521,6 +640,11 @@ def _check_central_registries(configs: Mapping[str, EnvironmentConfig]) -> None:
                 f"registry in {owner_name!r} is in {owner.account}/{owner.region}; allowed: the same account and "
                 "region (cross-account deployment from a central registry is not built: it needs event "
                 "forwarding and resource policies on the ledger, key and artifact bucket)")
+        if config.registry.protected_production_versions != owner.registry.protected_production_versions:
+            # One ledger, one retention rule: the deployers of every consumer protect with the same count.
+            raise ConfigError(
+                f"{where}.protected_production_versions is {config.registry.protected_production_versions}; "
+                f"allowed: the central registry's value ({owner.registry.protected_production_versions})")
         for stage in config.serving.served_stages:
             other = servers.setdefault((owner_name, stage), config.name)
             if other != config.name:
@@ -536,7 +660,7 @@ def _check_central_registries(configs: Mapping[str, EnvironmentConfig]) -> None:
                     f"{owner_name!r}; allowed: every stage served by exactly one environment")
 
 
-CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+CDK_JSON = REPO_ROOT / "cdk.json"
 
 
 def project_context() -> dict[str, Any]:

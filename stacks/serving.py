@@ -110,6 +110,7 @@ class ServingStack(cdk.Stack):
             "SERVING_SETTINGS": json.dumps(to_plain(serving), sort_keys=True),
             "KMS_KEY_ARN": key.key_arn,
             "SERVED_STAGES": ",".join(serving.served_stages),
+            "PROTECTED_PRODUCTION_VERSIONS": str(config.registry.protected_production_versions),
             # the literal names (not tokens), so the environment variable is plain JSON
             "ROLLBACK_ALARM_NAMES": json.dumps(self.rollback_alarm_names),
             "VPC_CONFIG": json.dumps({"Subnets": list(config.network.subnet_ids),

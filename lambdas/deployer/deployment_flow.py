@@ -54,7 +54,8 @@ class DeployerClients:
 
 
 def _ledger(clients: DeployerClients, settings: DeployerSettings) -> DeploymentLedger:
-    return DeploymentLedger(clients.dynamodb, settings.ledger_table, settings.model_package_group)
+    return DeploymentLedger(clients.dynamodb, settings.ledger_table, settings.model_package_group,
+                            protected_versions=settings.protected_production_versions)
 
 
 def start_deployment(event: Mapping[str, Any], *, clients: DeployerClients, settings: DeployerSettings,

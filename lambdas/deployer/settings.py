@@ -83,6 +83,7 @@ class DeployerSettings:
     serving: ServingConfig
     vpc_config: Mapping[str, Any] | None = None
     poll_seconds: int = 60
+    protected_production_versions: int = 3
 
     def variant_parameter(self, variant: str, key: str) -> str:
         """SSM parameter publishing what a variant serves (the drift monitor and dashboard read it)."""
@@ -163,6 +164,9 @@ def settings_from_environment(environment: Mapping[str, str]) -> DeployerSetting
     poll = environment.get("POLL_SECONDS", "60")
     if not poll.isdigit() or not 10 <= int(poll) <= 600:
         raise SettingsError(f"POLL_SECONDS is {poll!r}; allowed: an integer from 10 to 600")
+    protected = environment.get("PROTECTED_PRODUCTION_VERSIONS", "3")
+    if not protected.isdigit() or int(protected) < 3:
+        raise SettingsError(f"PROTECTED_PRODUCTION_VERSIONS is {protected!r}; allowed: an integer of at least 3")
     serving = _json(environment, "SERVING_SETTINGS")
     if not isinstance(serving, dict):
         raise SettingsError("SERVING_SETTINGS must be a JSON object")

@@ -52,9 +52,14 @@ def _resources(env: str) -> DeployedResources:
     return load_resources(env, boto3.client("ssm"))
 
 
-def _ledger(resources: DeployedResources) -> DeploymentLedger:
+def _ledger(resources: DeployedResources, env: str) -> DeploymentLedger:
+    from stacks.config import load_environments, project_context
+
+    # The same count the deployer protects with (registry.protected_production_versions of that environment).
+    protected = load_environments(project_context())[env].registry.protected_production_versions
     return DeploymentLedger(
-        boto3.client("dynamodb"), resources["ledger-table"], resources["model-package-group"]
+        boto3.client("dynamodb"), resources["ledger-table"], resources["model-package-group"],
+        protected_versions=protected,
     )
 
 
@@ -65,7 +70,7 @@ def _caller() -> str:
 def run_status(args: argparse.Namespace) -> int:
     resources = _resources(args.env)
     report = registry_ops.status_report(
-        boto3.client("sagemaker"), _ledger(resources), group=resources["model-package-group"]
+        boto3.client("sagemaker"), _ledger(resources, args.env), group=resources["model-package-group"]
     )
     if args.json:
         emit_json(report)
@@ -98,7 +103,7 @@ def run_rollback(args: argparse.Namespace) -> int:
     resources = _resources(args.env)
     result = registry_ops.request_rollback(
         boto3.client("events"),
-        _ledger(resources),
+        _ledger(resources, args.env),
         group=resources["model-package-group"],
         event_bus_name=resources["event-bus-name"],
         requested_by=_caller(),

@@ -113,6 +113,18 @@ def test_retained_versions_are_protected_and_keep_redeploy_data(world: dict[str,
     assert len(ledger.deployments(PRODUCTION)) == 5  # every production deployment is kept
 
 
+def test_the_configured_number_of_production_versions_is_protected(world: dict[str, Any]) -> None:
+    # registry.protected_production_versions: 4 keeps three rollback targets, not the default two.
+    ledger = DeploymentLedger(boto3.client("dynamodb"), world["resources"].ledger_table, world["resources"].group,
+                              protected_versions=4)
+    for version in (1, 2, 3, 4):
+        deployed_to_production(ledger, version, world["arns"][version - 1])
+    assert ledger.retained_production().rollback_versions == (3, 2, 1)
+    assert sorted(p.version for p in ledger.packages() if p.protected) == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="at least 3"):
+        DeploymentLedger(boto3.client("dynamodb"), "t", "g", protected_versions=2)
+
+
 def test_status_reports_stages_waiting_approvals_and_decisions(
     world: dict[str, Any], mlops: Any, capsys: Any
 ) -> None:

@@ -83,6 +83,7 @@ def test_deployer_gets_the_environments_serving_settings(synthesized: Synthesize
     assert variables["ENDPOINT_NAME"] == f"mlops-{env}"
     assert variables["MODEL_PACKAGE_GROUP"] == f"mlops-{env}-models"
     assert variables["SERVED_STAGES"] == ",".join(config.serving.served_stages) == "Staging,Production"
+    assert variables["PROTECTED_PRODUCTION_VERSIONS"] == str(config.registry.protected_production_versions)
     assert json.loads(variables["SERVING_SETTINGS"])["deployment"]["strategy"] == (
         "ALL_AT_ONCE" if env == "dev" else "CANARY")
 

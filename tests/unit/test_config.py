@@ -60,7 +60,34 @@ def test_the_shipped_cdk_json_is_valid() -> None:
     ("dev", {"training": {"max_run_seconds": 7200, "max_wait_seconds": 3600}},
      "environments.dev.training.max_wait_seconds is 3600; allowed: at least training.max_run_seconds (7200)"),
     ("dev", {"training": {"instance_type": "g5.xlarge"}},
-     "environments.dev.training.instance_type is 'g5.xlarge'; allowed: a SageMaker instance type"),
+     "environments.dev.training.instance_type is 'g5.xlarge'; allowed: a SageMaker training instance type"),
+    # What AWS would refuse must fail synth: instance types per purpose from botocore's SageMaker model.
+    ("dev", {"training": {"instance_type": "ml.m5.huge"}},
+     "environments.dev.training.instance_type is 'ml.m5.huge'; allowed: a SageMaker training instance type "
+     "(botocore's TrainingInstanceType"),
+    ("dev", {"serving": {"champion": {"instance_type": "ml.banana.split"}}},
+     "environments.dev.serving.champion.instance_type is 'ml.banana.split'; allowed: a SageMaker endpoint"),
+    ("dev", {"serving": {"batch_instance_type": "ml.t2.medium"}},
+     "environments.dev.serving.batch_instance_type is 'ml.t2.medium'; allowed: a SageMaker batch transform"),
+    ("dev", {"training": {"processing_instance_type": "ml.p5e.48xlargeX"}},
+     "allowed: a SageMaker processing instance type"),
+    ("dev", {"region": "xx-mars-9"}, "environments.dev.region is 'xx-mars-9'; allowed: an AWS region where "
+     "SageMaker is available"),
+    ("dev", {"monitoring": {"drift": {"schedule": "cron(0 6 * * *)"}}}, "(got 5 fields)"),
+    ("dev", {"monitoring": {"drift": {"schedule": "cron(every day)"}}}, "(got 2 fields)"),
+    ("dev", {"monitoring": {"drift": {"schedule": "cron(0 6 * * 1 *)"}}},
+     "exactly one of day-of-month and day-of-week must be '?'"),
+    ("dev", {"monitoring": {"drift": {"schedule": "cron(0 25 * * ? *)"}}}, "hours '25' is out of range 0-23"),
+    ("dev", {"serving": {"health_check_schedule": "rate(1 days)"}}, "(singular unit needed for 1)"),
+    ("dev", {"serving": {"health_check_schedule": "rate(0 minutes)"}}, "(the rate is 0)"),
+    ("dev", {"serving": {"health_check_schedule": "rate(2 day)"}}, "(plural unit needed for 2)"),
+    ("dev", {"serving": {"sla": {"p99_latency_ms": float("inf")}}},
+     "environments.dev.serving.sla.p99_latency_ms is inf; allowed: a number"),
+    ("dev", {"serving": {"sla": {"peak_requests_per_second": float("nan")}}},
+     "environments.dev.serving.sla.peak_requests_per_second is nan; allowed: a number"),
+    ("dev", {"training": {"schema_file": "pipelines/schemas/missing.json"}},
+     "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a file relative to "
+     "the repository root"),
     ("dev", {"training": {"quality_gate": {"metric": "accuracy"}}},
      "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of 'auc', 'f1'"),
     ("dev", {"training": {"quality_gate": {"threshold": 1.5}}},
@@ -69,6 +96,7 @@ def test_the_shipped_cdk_json_is_valid() -> None:
      "environments.dev.training.retrain_schedule is 'every day'; allowed: an EventBridge schedule"),
     ("dev", {"account": "12345"}, "environments.dev.account is '12345'; allowed: a 12-digit AWS account id"),
     ("dev", {"region": "moon-1"}, "environments.dev.region is 'moon-1'; allowed: an AWS region"),
+    ("dev", {"region": "eu-west-1x"}, "environments.dev.region is 'eu-west-1x'; allowed: an AWS region"),
     ("dev", {"lambda": {"architecture": "sparc"}},
      "environments.dev.lambda.architecture is 'sparc'; allowed: one of 'arm64', 'x86_64'"),
     ("dev", {"lambda": {"log_retention_days": 10}},
@@ -197,3 +225,18 @@ def test_vpc_settings_go_together_and_are_checked() -> None:
     configs = load_environments(_context_with("dev", {"network": {"subnet_ids": ["subnet-0abc12345"],
                                                                    "security_group_ids": ["sg-0abc12345"]}}))
     assert configs["dev"].network.subnet_ids == ("subnet-0abc12345",)
+
+
+@pytest.mark.parametrize("schedule", ["cron(0 6 * * ? *)", "cron(0/15 * ? * MON-FRI *)", "cron(0 18 L * ? *)",
+                                      "cron(0 10 ? * 6#3 *)", "cron(15 10 ? * 6L 2026-2030)", "rate(1 day)",
+                                      "rate(5 minutes)", "cron(0 8 1,15 JAN-MAR ? *)"])
+def test_schedules_eventbridge_accepts_pass(schedule: str) -> None:
+    configs = load_environments(_context_with("dev", {"monitoring": {"drift": {"schedule": schedule}}}))
+    assert configs["dev"].monitoring.drift.schedule == schedule
+
+
+def test_infinity_in_cdk_json_is_refused_not_printed_as_invalid_json() -> None:
+    # json.loads accepts the token Infinity; the parser must refuse it before `config show --json` sees it.
+    context = _context_with("dev", {"serving": {"sla": {"p99_latency_ms": json.loads("Infinity")}}})
+    with pytest.raises(ConfigError, match="p99_latency_ms is inf"):
+        load_environments(context)
