@@ -120,8 +120,8 @@ _TRANSFORM_INSTANCE = _instance("TransformInstanceType", "batch transform")
 # EventBridge Scheduler/rule schedule grammar (AWS "Schedule expressions for rules"): rate(value unit) with a
 # positive value and the singular unit for 1; cron with six fields, one of day-of-month/day-of-week being '?'.
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
-_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
-_DAYS = "SUN MON TUE WED THU FRI SAT".split()
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 _CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
     ("minutes", 0, 59, ()), ("hours", 0, 23, ()), ("day-of-month", 1, 31, ()), ("month", 1, 12, tuple(_MONTHS)),
     ("day-of-week", 1, 7, tuple(_DAYS)), ("year", 1970, 2199, ()))
