@@ -14,13 +14,15 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(NODE_BIN):$(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help bootstrap lint test synth demo bench train clean docs
+.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy
 help:
 	@echo "make demo   run the whole lifecycle locally on moto and bundled data"
 	@echo "make test   lint, type-check and run every test"
 	@echo "make synth  write cdk.out for all environments"
 	@echo "make bench  run the benchmarks (results in docs/BENCHMARKS.md)"
 	@echo "make train ENV=dev  start a training pipeline execution in AWS"
+	@echo "make deploy ENV=dev   deploy one environment's stacks (PROFILE=name to pick AWS credentials)"
+	@echo "make destroy ENV=dev  delete one environment's stacks (retained data stays: docs/DEPLOYING.md)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +80,17 @@ $(EVIDENTLY_VENV)/.installed: bench/evidently/requirements.txt
 # Benchmarks run one after another on a quiet machine and rewrite docs/BENCHMARKS.md.
 bench: bootstrap $(EVIDENTLY_VENV)/.installed
 	$(PY) -m bench
+
+# Every stack sits inside its environment's cdk.Stage, so `cdk deploy --all` selects nothing: the selector is
+# 'ENV/*'. `-c env=ENV` synthesizes only that environment. The preflight checks ENV and the credentials first.
+CDK_PROFILE = $(if $(PROFILE),--profile $(PROFILE))
+deploy: $(VENV)/.installed node_modules/.installed
+	$(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE)
+	node_modules/.bin/cdk deploy --no-notices -c env=$(ENV) '$(ENV)/*' --require-approval broadening $(CDK_PROFILE)
+
+destroy: $(VENV)/.installed node_modules/.installed
+	$(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE)
+	node_modules/.bin/cdk destroy --no-notices -c env=$(ENV) '$(ENV)/*' $(CDK_PROFILE)
 
 train: bootstrap
 	$(VENV)/bin/mlops train --env $(ENV)

@@ -1,0 +1,73 @@
+"""`make deploy ENV=x` / `make destroy ENV=x` run this first: is ENV an environment of cdk.json, and do the
+caller's AWS credentials belong to the account that environment names? One clear line and exit 2 otherwise,
+before the CDK CLI spends a minute synthesizing and bundling only to stop at "Unable to resolve AWS account".
+
+    python -m mlops.deploy_preflight ENV [--profile NAME]
+
+Prints the stage selector the CDK CLI needs (`ENV/*`: every stack sits inside the environment's Stage, so
+`--all` selects nothing) and the account/region it will deploy to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from stacks.config import ConfigError, load_environments, project_context
+
+
+class PreflightError(Exception):
+    pass
+
+
+def stage_selector(environment: str) -> str:
+    """The CDK CLI selector for every stack of one environment's Stage (its construct id is the env name)."""
+    return f"{environment}/*"
+
+
+def check(environment: str, *, profile: str | None = None) -> str:
+    try:
+        configs = load_environments(project_context())
+    except ConfigError as err:
+        raise PreflightError(f"cdk.json: {err}") from None
+    if environment not in configs:
+        raise PreflightError(f"ENV is {environment!r}; allowed: one of {sorted(configs)} (cdk.json environments)")
+    config = configs[environment]
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+
+    try:
+        session = boto3.Session(profile_name=profile, region_name=config.region)
+        identity = session.client("sts").get_caller_identity()
+    except ProfileNotFound:
+        raise PreflightError(f"AWS profile {profile!r} is not configured (aws configure --profile {profile})") \
+            from None
+    except NoCredentialsError:
+        target = config.account or "the environment's account"
+        raise PreflightError(f"no AWS credentials: sign in to {target} (AWS_PROFILE, aws sso login, or "
+                             f"environment credentials) before deploying {environment}") from None
+    except (ClientError, BotoCoreError) as err:
+        raise PreflightError(f"cannot verify the AWS credentials for {environment}: {err}") from None
+    account = str(identity["Account"])
+    if config.account and config.account != account:
+        raise PreflightError(f"cdk.json puts {environment} in account {config.account}, but the credentials "
+                             f"are for {account}; sign in to {config.account}")
+    return f"deploying {stage_selector(environment)} to {account}/{config.region} as {identity['Arn']}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlops.deploy_preflight", description=__doc__)
+    parser.add_argument("environment", help="an environment of cdk.json (dev, staging, prod)")
+    parser.add_argument("--profile", default=None, help="AWS profile to check (default: the usual chain)")
+    args = parser.parse_args(argv)
+    try:
+        print(check(args.environment, profile=args.profile))
+    except PreflightError as err:
+        print(f"make: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
