@@ -12,6 +12,7 @@ comparable and tests exact.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,6 +138,57 @@ def bootstrap_standard_deviations(labels: npt.ArrayLike, probabilities: npt.Arra
             for name, values in samples.items()}
 
 
+GATE_METRICS = ("auc", "f1", "precision", "recall")
+CONFIDENCE_Z = 1.959963984540054  # two-sided 95 %
+
+
+def _wilson_lower(successes: float, trials: int, z: float = CONFIDENCE_Z) -> float:
+    """Wilson score lower bound of a proportion: defined (and below 1) even for 0 or all successes."""
+    if trials <= 0:
+        return 0.0
+    phat = successes / trials
+    centre = phat + z * z / (2 * trials)
+    spread = z * math.sqrt(phat * (1 - phat) / trials + z * z / (4 * trials * trials))
+    return max(0.0, (centre - spread) / (1 + z * z / trials))
+
+
+def _auc_lower(auc: float, positives: int, negatives: int, z: float = CONFIDENCE_Z) -> float:
+    """Hanley & McNeil (1982) standard error of the AUC, lower bound ``auc - z·se``.
+
+    Their formula gives se = 0 at AUC 1, which would let two test rows pass any gate; the AUC is therefore
+    capped at ``1 - 1/(2·n₁·n₀)`` (half of one mis-ordered pair) before the error is computed, so a perfect
+    score on few rows still carries the uncertainty of few rows.
+    """
+    if positives == 0 or negatives == 0 or math.isnan(auc):
+        return 0.0
+    a = min(auc, 1.0 - 0.5 / (positives * negatives))
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (positives * negatives)
+    return max(0.0, a - z * math.sqrt(max(variance, 0.0)))
+
+
+def lower_confidence_bounds(labels: npt.ArrayLike, probabilities: npt.ArrayLike, *,
+                            threshold: float = 0.5) -> dict[str, float]:
+    """95 % lower confidence bounds of the metrics the quality gate may use, from the test set's size.
+
+    AUC: Hanley-McNeil (above). Precision and recall: Wilson on their own denominators (predicted and actual
+    positives). F1: the harmonic mean of those two bounds (conservative). A gate that requires the bound to
+    clear its threshold refuses a test set too small to show that the model does.
+    """
+    y, p = _as_arrays(labels, probabilities)
+    counts = confusion_counts(y, p, threshold=threshold)
+    tp, fp, fn = counts["true_positives"], counts["false_positives"], counts["false_negatives"]
+    precision = _wilson_lower(tp, tp + fp)
+    recall = _wilson_lower(tp, tp + fn)
+    positives = int(y.sum())
+    return {
+        "auc": _auc_lower(roc_auc(y, p), positives, int(y.size - positives)),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    }
+
+
 def model_quality_report(labels: npt.ArrayLike, probabilities: npt.ArrayLike, *, threshold: float = 0.5,
                          resamples: int = 100, seed: int = 0,
                          extra_metrics: Mapping[str, tuple[float, float]] | None = None) -> dict[str, Any]:
@@ -150,6 +202,8 @@ def model_quality_report(labels: npt.ArrayLike, probabilities: npt.ArrayLike, *,
     deviations = bootstrap_standard_deviations(y, p, threshold=threshold, resamples=resamples, seed=seed)
     metrics: dict[str, Any] = {name: {"value": values[name], "standard_deviation": deviations[name]}
                                for name in values}
+    for name, bound in lower_confidence_bounds(y, p, threshold=threshold).items():
+        metrics[name]["lower_bound_95"] = bound
     for name, (value, deviation) in (extra_metrics or {}).items():
         metrics[name] = {"value": float(value), "standard_deviation": float(deviation)}
     counts = confusion_counts(y, p, threshold=threshold)

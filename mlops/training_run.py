@@ -99,6 +99,7 @@ class LocalTrainingOutcome:
             "validation": None if self.run.validation_report is None else {
                 "passed": self.run.validation_report["passed"],
                 "violations": self.run.validation_report["violations"]},
+            "workdir": str(self.run.workdir.parent),
         }
 
 
@@ -123,6 +124,11 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
     """Every pipeline step on local files; data and artifacts go through (moto) S3 and the gate-passing model
     is registered in the (moto) registry exactly as the pipeline's Register step would."""
     config = env.config
+    if num_round is not None and num_round < 1:
+        raise OperatorError(f"--num-round is {num_round}; allowed: at least 1")
+    if workdir is not None and workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
+        # A reused folder would mix the previous run's data, model and checkpoints into this one.
+        raise OperatorError(f"--workdir {workdir} is not an empty folder; give a new or empty one")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="mlops-train-"))
     workdir.mkdir(parents=True, exist_ok=True)
     s3, sagemaker = env.client("s3"), env.client("sagemaker")
@@ -137,13 +143,14 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
         bucket, _, key = previous.removeprefix("s3://").partition("/")
         previous_path = workdir / "previous_baseline.json"
         previous_path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    hyperparameters = {"num_round": num_round or config.training.num_round, "device": "cpu"}
+    hyperparameters = {"num_round": config.training.num_round if num_round is None else num_round, "device": "cpu"}
     gate = config.training.quality_gate
     run = run_local(
         workdir / "run", schema_path=REPO_ROOT / config.training.schema_file, data_csv=data_csv,
         previous_baseline=previous_path, hyperparameters=hyperparameters, quality_metric=gate.metric,
         threshold=gate.threshold, progress=progress, data_uri=data_uri,
         s3_object_versions={data_uri: data_version} if data_version else None,
+        min_rows_per_class=config.training.min_rows_per_class,
     )
     if not run.succeeded:
         return LocalTrainingOutcome(run=run, model_package=None, data_uri=data_uri)

@@ -103,6 +103,7 @@ class PipelineSettings:
     transform_instance_types: tuple[str, ...]
     expected_p99_latency_ms: float
     network_isolation: bool = True
+    min_rows_per_class: int = 10
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
 
@@ -308,6 +309,8 @@ LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_sha256", "data_ve
 
 def build_definition(settings: PipelineSettings) -> dict[str, Any]:
     metric_value = json_get("Evaluate", EVALUATION_REPORT, _metric_path(settings.quality_metric))
+    metric_bound = json_get("Evaluate", EVALUATION_REPORT,
+                            f"binary_classification_metrics.{settings.quality_metric}.lower_bound_95")
     validate = _processing_step(
         settings, "Validate", "pipelines.steps.validate",
         inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
@@ -316,7 +319,8 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         outputs=[("report", f"{PROCESSING}/output/report")],
         arguments=["--input-dir", f"{PROCESSING}/input/data",
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
-                   "--baseline", f"{PROCESSING}/input/baseline", "--report-dir", f"{PROCESSING}/output/report"],
+                   "--baseline", f"{PROCESSING}/input/baseline", "--report-dir", f"{PROCESSING}/output/report",
+                   "--min-rows-per-class", str(settings.min_rows_per_class)],
     )
     preprocess = _processing_step(
         settings, "Preprocess", "pipelines.steps.preprocess",
@@ -385,14 +389,18 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         "Name": "QualityGateFailed",
         "Type": "Fail",
         "Arguments": {"ErrorMessage": join(
-            f"Quality gate failed: {settings.quality_metric} ", metric_value,
-            " is below the threshold ", param("QualityThreshold"))},
+            f"Quality gate failed: {settings.quality_metric} ", metric_value, " (95 % lower bound ", metric_bound,
+            ") must both reach the threshold ", param("QualityThreshold"))},
     }
     gate = {
         "Name": "QualityGate",
         "Type": "Condition",
         "Arguments": {
+            # Both must hold: the metric clears the threshold, and so does its 95 % lower confidence bound
+            # (mlcore.metrics.lower_confidence_bounds), so a test set too small to show it never passes.
             "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": metric_value,
+                            "RightValue": param("QualityThreshold")},
+                           {"Type": "GreaterThanOrEqualTo", "LeftValue": metric_bound,
                             "RightValue": param("QualityThreshold")}],
             "IfSteps": [baseline, register],
             "ElseSteps": [fail],

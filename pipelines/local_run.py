@@ -43,22 +43,29 @@ class GateDecision:
     threshold: float
     comparison: str
     passed: bool
+    lower_bound: float | None = None  # the metric's 95 % lower confidence bound on this test set
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "value": self.value, "threshold": self.threshold,
-                "comparison": self.comparison, "passed": self.passed}
+                "comparison": self.comparison, "passed": self.passed, "lower_bound_95": self.lower_bound}
 
 
 def decide_gate(metrics: Mapping[str, Any], *, metric: str, threshold: float) -> GateDecision:
-    """The quality gate: ``value >= threshold`` (``<=`` for log_loss and calibration_error)."""
+    """The quality gate: ``value >= threshold`` (``<=`` for log_loss and calibration_error), and for the
+    gateable metrics (auc, f1, precision, recall) also ``lower_bound_95 >= threshold``."""
     section = metrics.get("binary_classification_metrics", {})
     if metric not in section:
         raise KeyError(f"quality metric {metric!r} is not in the evaluation; available: {sorted(section)}")
     value = float(section[metric]["value"])
     lower = metric in LOWER_IS_BETTER
     passed = value <= threshold if lower else value >= threshold
+    # The pipeline's Condition step also requires the 95 % lower bound to clear the threshold (small test sets).
+    bound = section[metric].get("lower_bound_95")
+    if bound is not None and not lower:
+        passed = passed and float(bound) >= threshold
     return GateDecision(metric=metric, value=value, threshold=threshold, comparison="<=" if lower else ">=",
-                        passed=bool(passed) and not math.isnan(value))
+                        passed=bool(passed) and not math.isnan(value),
+                        lower_bound=None if bound is None else float(bound))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,7 +158,8 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
               threshold: float = 0.9, progress: ProgressCallback | None = None,
               drift_thresholds: Mapping[str, Any] | None = None, data_uri: str = "",
               s3_object_versions: Mapping[str, str] | None = None, seed: int = 42,
-              evaluation_options: Mapping[str, Any] | None = None) -> LocalRunResult:
+              evaluation_options: Mapping[str, Any] | None = None,
+              min_rows_per_class: int = validate_step.MIN_ROWS_PER_CLASS) -> LocalRunResult:
     """Run validate → preprocess → train → evaluate → gate → baseline under ``workdir``.
 
     ``hyperparameters`` go to the train script as strings, like SageMaker's. ``evaluation_options``: keyword
@@ -187,7 +195,7 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
     schema_file = place(schema_path, root / "processing/input/schema", "schema.json")
     argv = ["--input-dir", str(data_dir), "--schema", str(schema_file),
             "--report-dir", str(root / "processing/output/report"),
-            "--message-file", str(root / "output/message")]
+            "--message-file", str(root / "output/message"), "--min-rows-per-class", str(min_rows_per_class)]
     if previous_baseline is not None:
         argv += ["--baseline", str(place(previous_baseline, root / "processing/input/baseline", "baseline.json"))]
     if drift_thresholds:
@@ -251,8 +259,11 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
     # 5. gate ----------------------------------------------------------------------------------------------
     begin("gate")
     result.gate = decide_gate(result.metrics, metric=quality_metric, threshold=threshold)
-    gate_text = (f"{quality_metric} {result.gate.value:.4f} {result.gate.comparison} {threshold} is "
-                 f"{'met' if result.gate.passed else 'NOT met'}")
+    bound = result.gate.lower_bound
+    gate_text = (f"{quality_metric} {result.gate.value:.4f}"
+                 + ("" if bound is None else f" (95 % lower bound {bound:.4f} on "
+                    f"{result.metrics.get('evaluation', {}).get('rows', '?')} test rows)")
+                 + f" {result.gate.comparison} {threshold} is {'met' if result.gate.passed else 'NOT met'}")
     if not result.gate.passed:
         result.status, result.failure = "failed_gate", f"quality gate failed: {gate_text}"
         finish("gate", "failed", gate_text)

@@ -275,6 +275,10 @@ class TrainingSettings:
     volume_size_gb: int = setting("EBS volume per training/processing instance.", default=30,
                                   check=_between(1, 16384))
     num_round: int = setting("XGBoost boosting rounds.", default=200, check=_between(1, 100000))
+    min_rows_per_class: int = setting(
+        "Fewest rows of each label class the validate step accepts (the split needs 3 per class; the quality "
+        "gate also requires its metric's 95 % lower confidence bound to clear the threshold).", default=10,
+        check=_between(3, 1_000_000))
     quality_gate: QualityGateSettings = setting("The quality gate.", default=QualityGateSettings())
     max_missing_rate: float = setting("Default missing-value limit for features the schema leaves open.",
                                       default=0.05, check=_between(0, 1))

@@ -133,6 +133,7 @@ class TrainingStack(cdk.Stack):
             transform_instance_types=(config.serving.batch_instance_type,),
             expected_p99_latency_ms=config.serving.sla.p99_latency_ms,
             network_isolation=True,
+            min_rows_per_class=training.min_rows_per_class,
             subnets=config.network.subnet_ids,
             security_group_ids=config.network.security_group_ids,
         )

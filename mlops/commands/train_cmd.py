@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data", type=Path, help="--local: a CSV file (default: the bundled data set)")
     parser.add_argument("--data-uri", help="AWS: s3:// prefix of the training data (default: the data bucket's)")
     parser.add_argument("--num-round", type=int, help="--local: boosting rounds (default: from config)")
-    parser.add_argument("--workdir", type=Path, help="--local: keep the run's files here")
+    parser.add_argument("--workdir", type=Path, help="--local: a new or empty folder for the run's files (kept)")
+    parser.add_argument("--keep-workdir", action="store_true",
+                        help="--local without --workdir: keep the temporary folder (removed by default)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=run)
 
@@ -68,11 +71,17 @@ def run(args: argparse.Namespace) -> int:
         outcome = train_local(env, data_csv=args.data, workdir=args.workdir, num_round=args.num_round,
                               progress=progress)
     summary = outcome.to_dict()
+    if args.workdir is None and not args.keep_workdir:
+        shutil.rmtree(outcome.run.workdir.parent, ignore_errors=True)
+        summary["workdir_removed"] = True
     if args.json:
         emit_json(summary)
     else:
         print_summary(summary)
-    return 0 if outcome.run.succeeded else 1
+    if outcome.run.succeeded:
+        return 0
+    # Data the validate step refuses is bad input (exit 2, the violations printed); a model below the gate is 1.
+    return 2 if outcome.run.status == "failed_validation" else 1
 
 
 def _progress_printer() -> Any:
@@ -96,8 +105,10 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"\nstatus: {summary['status']}" + (f" — {summary['failure']}" if summary["failure"] else ""))
     gate = summary["gate"]
     if gate:
-        print(f"quality gate: {gate['metric']} {gate['value']:.4f} {gate['comparison']} {gate['threshold']} -> "
-              f"{'passed' if gate['passed'] else 'FAILED'}")
+        bound = gate.get("lower_bound_95")
+        bound_text = "" if bound is None else f" (95 % lower bound {bound:.4f})"
+        print(f"quality gate: {gate['metric']} {gate['value']:.4f}{bound_text} {gate['comparison']} "
+              f"{gate['threshold']} -> {'passed' if gate['passed'] else 'FAILED'}")
     if summary["validation"] and not summary["validation"]["passed"]:
         for violation in summary["validation"]["violations"]:
             print(f"  {violation['feature']}: {violation['problem']} — {violation['detail']}")

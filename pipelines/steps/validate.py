@@ -42,6 +42,9 @@ from pipelines.datasets import RawDataError, csv_files_in, read_raw_csv
 REPORT_NAME = "validation_report.json"
 NO_BASELINE_FORMAT = "mlops-no-previous-baseline/1"
 MAX_EXAMPLES = 5
+# Per label class: the stratified split needs 3, and a test set of ~15 % of 10 rows per class is the least on
+# which the quality gate's confidence bound can clear a typical threshold (training.min_rows_per_class).
+MIN_ROWS_PER_CLASS = 10
 
 
 class DataValidationError(RuntimeError):
@@ -108,7 +111,8 @@ def _check_categorical(spec: FeatureSpec, values: np.ndarray, missing: np.ndarra
     return summary, texts
 
 
-def _check_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[str, Any]]) -> dict[str, Any]:
+def _check_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[str, Any]], *,
+                 min_rows_per_class: int = MIN_ROWS_PER_CLASS) -> dict[str, Any]:
     label = schema.label
     values = frame[label.name].to_numpy(dtype=object)
     counts = {"positive": 0, "negative": 0, "missing": 0, "invalid": 0}
@@ -137,7 +141,38 @@ def _check_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[
         violations.append(_violation(label.name, "label_single_class",
                                      f"the label needs both classes; found only: {only}",
                                      positives=counts["positive"], negatives=counts["negative"]))
+    elif min(counts["positive"], counts["negative"]) < min_rows_per_class:
+        smaller = "positive" if counts["positive"] < counts["negative"] else "negative"
+        violations.append(_violation(
+            label.name, "too_few_rows",
+            f"the {smaller} class has {counts[smaller]} row(s); at least {min_rows_per_class} per class are needed "
+            "for a stratified train/validation/test split and a quality gate that means something "
+            "(training.min_rows_per_class)", positives=counts["positive"], negatives=counts["negative"],
+            min_rows_per_class=min_rows_per_class))
     return counts
+
+
+def _header_hint(columns: Sequence[str], expected: Sequence[str]) -> str | None:
+    """Why most schema columns are missing, when the file's first line says so: a wrong delimiter, or data
+    where the header should be."""
+    if len(columns) == 1:
+        for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            if columns[0].count(delimiter) >= min(3, len(expected) - 1):
+                return (f"the header is one column holding {name}: the data must be comma-separated CSV "
+                        f"(found {columns[0][:60]!r}...)")
+
+    def looks_like_data(name: str) -> bool:
+        text = name.strip()
+        try:
+            float(text.split(".")[0] if text.count(".") > 1 else text)  # pandas renames duplicates to "x.1"
+        except ValueError:
+            return text in MISSING_MARKERS or text == ""
+        return True
+
+    if columns and sum(looks_like_data(c) for c in columns) >= len(columns) / 2:
+        return ("the first line looks like data, not a header: the file needs a header row with the schema's "
+                f"column names ({', '.join(expected[:3])}, ...)")
+    return None
 
 
 def _drift_section(baseline_path: Path | None, schema: DataSchema, columns: Mapping[str, Sequence[Any]],
@@ -180,14 +215,21 @@ def _is_no_baseline_marker(path: Path) -> bool:
 
 
 def validate_frame(frame: pd.DataFrame, schema: DataSchema, *, baseline_path: Path | None = None,
-                   drift_thresholds: DriftThresholds | None = None) -> dict[str, Any]:
+                   drift_thresholds: DriftThresholds | None = None,
+                   min_rows_per_class: int = MIN_ROWS_PER_CLASS) -> dict[str, Any]:
     """Every check on a table of raw strings; returns the report (``passed`` is False on any violation)."""
     violations: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
-    columns = list(frame.columns)
+    columns = [str(c) for c in frame.columns]
     expected = [*schema.feature_names, schema.label.name]
-    for name in expected:
-        if name not in columns:
+    absent = [name for name in expected if name not in columns]
+    hint = _header_hint(columns, expected) if len(absent) > len(expected) / 2 else None
+    if hint:
+        # One violation that says what is wrong, instead of one "missing column" per schema column.
+        violations.append(_violation("<file>", "unreadable_header", f"{len(absent)} of {len(expected)} schema "
+                                     f"columns are missing; {hint}", missing=len(absent)))
+    else:
+        for name in absent:
             violations.append(_violation(name, "missing_column", f"column {name!r} required by schema "
                                          f"{schema.name!r} is not in the data"))
     for name in columns:
@@ -225,7 +267,8 @@ def validate_frame(frame: pd.DataFrame, schema: DataSchema, *, baseline_path: Pa
                     f"{spec.max_missing_rate}", missing_rate=summary["missing_rate"],
                     max_missing_rate=spec.max_missing_rate))
             features[spec.name] = summary
-    label_counts = _check_label(schema, frame, violations) if rows and schema.label.name in columns else None
+    label_counts = (_check_label(schema, frame, violations, min_rows_per_class=min_rows_per_class)
+                    if rows and schema.label.name in columns else None)
     can_compare = bool(rows) and all(name in drift_columns for name in schema.feature_names)
     drift = _drift_section(baseline_path, schema, drift_columns, drift_thresholds or DriftThresholds(),
                            can_compare, violations, warnings)
@@ -257,7 +300,8 @@ def write_exit_message(path: Path | None, message: str) -> None:
 
 
 def run(*, input_dir: Path, schema_path: Path, report_dir: Path, baseline_path: Path | None = None,
-        drift_thresholds: Mapping[str, Any] | None = None, message_file: Path | None = None) -> dict[str, Any]:
+        drift_thresholds: Mapping[str, Any] | None = None, message_file: Path | None = None,
+        min_rows_per_class: int = MIN_ROWS_PER_CLASS) -> dict[str, Any]:
     """Validate, write ``<report_dir>/validation_report.json`` and raise ``DataValidationError`` on failure."""
     schema = DataSchema.load(schema_path)
     thresholds = DriftThresholds.from_dict(drift_thresholds)
@@ -274,7 +318,8 @@ def run(*, input_dir: Path, schema_path: Path, report_dir: Path, baseline_path: 
                   "passed": False, "violations": [violation], "warnings": [], "features": {}, "label": None,
                   "drift": {"status": "skipped", "note": "the data could not be read"}}
     else:
-        report = validate_frame(frame, schema, baseline_path=baseline_path, drift_thresholds=thresholds)
+        report = validate_frame(frame, schema, baseline_path=baseline_path, drift_thresholds=thresholds,
+                                min_rows_per_class=min_rows_per_class)
     report["input_files"] = [p.name for p in files]
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / REPORT_NAME).write_text(json.dumps(report, indent=2, default=_json_default) + "\n",
@@ -306,6 +351,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "empty or absent: drift is skipped")
     parser.add_argument("--drift-thresholds", type=str, default="",
                         help="JSON object of mlcore.drift.DriftThresholds overrides")
+    parser.add_argument("--min-rows-per-class", type=int, default=MIN_ROWS_PER_CLASS,
+                        help="fewest rows of each label class the data must have")
     parser.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/output/report"))
     parser.add_argument("--message-file", type=Path, default=Path("/opt/ml/output/message"))
     return parser.parse_args(argv)
@@ -327,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     thresholds = json.loads(args.drift_thresholds) if args.drift_thresholds else None
     report = run(input_dir=args.input_dir, schema_path=args.schema, report_dir=args.report_dir,
                  baseline_path=resolve_baseline(args.baseline), drift_thresholds=thresholds,
-                 message_file=args.message_file)
+                 message_file=args.message_file, min_rows_per_class=args.min_rows_per_class)
     drift_note = report["drift"].get("note") or f"drifted={report['drift'].get('drifted')}"
     print(f"validation passed: {report['rows']} rows, {len(report['warnings'])} warning(s), drift: {drift_note}")
     return report

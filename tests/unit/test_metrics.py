@@ -47,9 +47,34 @@ def test_report_is_in_sagemaker_model_quality_format(predictions: tuple[np.ndarr
     y, p = predictions
     report = model_quality_report(y, p, resamples=20, extra_metrics={"batch_latency_ms": (3.0, 0.5)})
     metrics = report["binary_classification_metrics"]
-    for name in ("auc", "f1", "precision", "recall", "log_loss", "calibration_error", "batch_latency_ms"):
+    for name in ("auc", "f1", "precision", "recall"):  # the gateable ones also carry their lower bound
+        assert set(metrics[name]) == {"value", "standard_deviation", "lower_bound_95"}
+    for name in ("log_loss", "calibration_error", "batch_latency_ms"):
         assert set(metrics[name]) == {"value", "standard_deviation"}
     assert metrics["auc"]["standard_deviation"] > 0
     counts = metrics["confusion_matrix"]
     assert counts["1"]["1"] + counts["1"]["0"] == int(y.sum())
     assert report == model_quality_report(y, p, resamples=20, extra_metrics={"batch_latency_ms": (3.0, 0.5)})
+
+
+def test_the_auc_lower_bound_knows_the_test_set_size() -> None:
+    from mlcore.metrics import lower_confidence_bounds
+
+    # A perfect score on one row per class proves nothing; on 30 per class it clears 0.9.
+    tiny = lower_confidence_bounds([0, 1], [0.1, 0.9])
+    assert tiny["auc"] < 0.5 and tiny["recall"] < 0.3
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 30)
+    perfect = lower_confidence_bounds(labels, np.where(labels == 1, 0.9, 0.1))
+    assert 0.9 < perfect["auc"] < 1.0
+    bounds = [lower_confidence_bounds(np.repeat([0, 1], n), np.r_[rng.uniform(0, 0.6, n), rng.uniform(0.4, 1, n)])
+              ["auc"] for n in (10, 100, 1000)]
+    assert bounds[0] < bounds[1] < bounds[2]
+
+
+def test_the_bounds_go_into_the_model_quality_report() -> None:
+    from mlcore.metrics import GATE_METRICS, model_quality_report
+
+    report = model_quality_report([0, 1, 0, 1], [0.2, 0.8, 0.3, 0.7], resamples=2)["binary_classification_metrics"]
+    for name in GATE_METRICS:
+        assert report[name]["lower_bound_95"] <= report[name]["value"]

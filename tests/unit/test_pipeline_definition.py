@@ -141,12 +141,14 @@ def test_parameters_declare_types_and_defaults(definition: dict[str, Any]) -> No
 
 def test_quality_gate_compares_the_configured_metric_and_fails_with_a_message(definition: dict[str, Any]) -> None:
     (gate,) = [s for s in definition["Steps"] if s["Type"] == "Condition"]
-    (condition,) = gate["Arguments"]["Conditions"]
-    assert condition["Type"] == "GreaterThanOrEqualTo"
+    # The value and its 95 % lower confidence bound must both clear the threshold (Conditions are ANDed).
+    condition, bound = gate["Arguments"]["Conditions"]
+    assert condition["Type"] == bound["Type"] == "GreaterThanOrEqualTo"
     json_get = condition["LeftValue"]["Std:JsonGet"]
     assert json_get["Path"] == "binary_classification_metrics.auc.value"
+    assert bound["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.lower_bound_95"
     assert json_get["PropertyFile"] == {"Get": f"Steps.Evaluate.PropertyFiles.{EVALUATION_REPORT}"}
-    assert condition["RightValue"] == {"Get": "Parameters.QualityThreshold"}
+    assert condition["RightValue"] == bound["RightValue"] == {"Get": "Parameters.QualityThreshold"}
     assert [s["Name"] for s in gate["Arguments"]["IfSteps"]] == ["Baseline", "Register"]
     (fail,) = gate["Arguments"]["ElseSteps"]
     message = json.dumps(fail["Arguments"]["ErrorMessage"])
