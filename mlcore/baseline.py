@@ -177,8 +177,30 @@ def _numeric_distribution(values: FloatArray, bins: int) -> dict[str, Any]:
     return doc
 
 
+def normalised_importances(scores: Mapping[str, float], output_names: Sequence[str],
+                           feature_names: Sequence[str]) -> dict[str, float]:
+    """Per raw feature, its share of the model's total split gain.
+
+    ``scores``: XGBoost's ``get_score(importance_type="total_gain")``, keyed ``f<i>`` (the booster was trained
+    without feature names) or by output name; ``output_names``: the feature transform's columns
+    (``<feature>`` or ``<feature>=<category>``), summed back to their raw feature. Features the model never
+    split on get 0. The shares sum to 1 (all 0 when the model has no split at all).
+    """
+    totals = dict.fromkeys(feature_names, 0.0)
+    for key, gain in scores.items():
+        name = key
+        if key.startswith("f") and key[1:].isdigit() and int(key[1:]) < len(output_names):
+            name = output_names[int(key[1:])]
+        raw = name.split("=", 1)[0]
+        if raw in totals and math.isfinite(float(gain)) and gain > 0:
+            totals[raw] += float(gain)
+    total = sum(totals.values())
+    return {name: (value / total if total > 0 else 0.0) for name, value in totals.items()}
+
+
 def build_baseline(columns: Mapping[str, npt.ArrayLike | Sequence[Any]], schema: DataSchema, *,
-                   probabilities: npt.ArrayLike | None = None, bins: int = DEFAULT_BINS) -> dict[str, Any]:
+                   probabilities: npt.ArrayLike | None = None, bins: int = DEFAULT_BINS,
+                   feature_importances: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Build the JSON-serialisable baseline document from the training (or validation) data.
 
     ``columns``: raw feature columns by name (numeric: floats with NaN/None for missing; categorical:
@@ -229,6 +251,12 @@ def build_baseline(columns: Mapping[str, npt.ArrayLike | Sequence[Any]], schema:
         "prediction": None,
         "confidence": None,
     }
+    if feature_importances is not None:
+        unknown = sorted(set(feature_importances) - set(schema.feature_names))
+        if unknown:
+            raise BaselineError(f"feature_importances names features outside the schema: {unknown}")
+        baseline["feature_importances"] = {name: float(feature_importances.get(name, 0.0))
+                                           for name in schema.feature_names}
     if probabilities is not None:
         p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
         if p.size != rows:
@@ -279,6 +307,11 @@ def load_baseline(doc_or_path: Mapping[str, Any] | str | Path) -> dict[str, Any]
     for key in ("prediction", "confidence"):
         if doc.get(key) is not None:
             _validate_distribution(doc[key], f"baseline.{key}")
+    importances = doc.get("feature_importances")
+    if importances is not None:
+        if not isinstance(importances, Mapping) or set(importances) != set(schema.feature_names) or not all(
+                _is_number(v) and 0.0 <= v <= 1.0 for v in importances.values()):
+            raise BaselineError("baseline.feature_importances must map every schema feature to a share in [0, 1]")
     return dict(doc)
 
 

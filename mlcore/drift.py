@@ -63,27 +63,34 @@ class DriftInputError(ValueError):
 @dataclass(frozen=True, kw_only=True)
 class DriftThresholds:
     """When a signal trips. Distribution thresholds are raised to the sample-size noise floor when the
-    window is small; rate thresholds are differences from the baseline's rate (except unseen_share and
-    out_of_range_rate, whose baseline rate is ~0 by construction)."""
+    window is small. The three data-quality rates (missing, out-of-range, unseen categories) are judged on
+    their own, by an exact one-sided binomial test against the baseline's rate (plus its own sampling noise)
+    at ``false_alarm_rate``; ``missing_rate_delta``, ``out_of_range_rate`` and ``unseen_share`` are the
+    minimum effects (increase over the baseline's rate) a violation must also have.
+
+    The window's drift verdict uses ``weighted_drift``: the share of the model's feature importance (from the
+    baseline) carried by drifted features; the unweighted share of drifted features is reported beside it.
+    ``top_features``: how many of the most important features count as "top" for data-quality paging."""
 
     psi: float = 0.2
     js: float = 0.2
     ks: float = 0.15
-    missing_rate_delta: float = 0.05
-    out_of_range_rate: float = 0.01
-    unseen_share: float = 0.01
+    missing_rate_delta: float = 0.01
+    out_of_range_rate: float = 0.001
+    unseen_share: float = 0.001
     prediction_psi: float = 0.2
     confidence_psi: float = 0.2
-    drifted_share: float = 0.2
+    weighted_drift: float = 0.1
+    top_features: int = 3
     min_rows: int = 100
     false_alarm_rate: float = 1e-4
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == "min_rows":
+            if item.name in ("min_rows", "top_features"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    raise ValueError(f"drift threshold min_rows is {value!r}; allowed: an integer >= 1")
+                    raise ValueError(f"drift threshold {item.name} is {value!r}; allowed: an integer >= 1")
             elif item.name == "false_alarm_rate":
                 if not _is_number(value) or not 0.0 < value < 0.5:
                     raise ValueError(f"drift threshold false_alarm_rate is {value!r}; allowed: (0, 0.5)")
@@ -109,7 +116,7 @@ class DriftThresholds:
 
 
 _UNIT_THRESHOLDS = frozenset({"js", "ks", "missing_rate_delta", "out_of_range_rate", "unseen_share",
-                              "drifted_share"})
+                              "weighted_drift"})
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -179,13 +186,47 @@ def noise_floors(bins: int, window_n: int, baseline_n: int, false_alarm_rate: fl
     )
 
 
-def rate_noise_floor(baseline_rate: float, window_n: int, false_alarm_rate: float) -> float:
-    """Binomial noise of a window rate around the baseline rate (normal approximation)."""
-    if window_n <= 0:
-        return math.inf
+def rate_excess_p_value(events: int, trials: int, null_rate: float) -> float:
+    """One-sided exact binomial p-value: P(X >= events) for X ~ Binomial(trials, null_rate).
+
+    Summed in log space from ``events`` upwards; past the mode the terms fall geometrically, so the sum
+    stops after a few hundred terms even for a million trials. Below the mean the answer is >= 0.5 and is
+    not computed exactly (no test at any useful false-alarm rate trips there).
+    """
+    if events <= 0 or trials <= 0:
+        return 1.0
+    if null_rate <= 0.0:
+        return 0.0
+    if null_rate >= 1.0 or events <= trials * null_rate:
+        return 1.0
+    log_p, log_q = math.log(null_rate), math.log1p(-null_rate)
+    log_term = (math.lgamma(trials + 1) - math.lgamma(events + 1) - math.lgamma(trials - events + 1)
+                + events * log_p + (trials - events) * log_q)
+    total, term, k = 0.0, math.exp(log_term), events
+    while term > 0.0 and k <= trials:
+        total += term
+        if term < total * 1e-12:
+            break
+        term *= (trials - k) / (k + 1) * null_rate / (1.0 - null_rate)
+        k += 1
+    return min(1.0, total)
+
+
+def rate_violation(events: int, trials: int, *, baseline_rate: float, baseline_rows: int, min_effect: float,
+                   false_alarm_rate: float) -> bool:
+    """A data-quality rate (missing, out-of-range, unseen) is a violation when the window's rate exceeds the
+    baseline's by at least ``min_effect`` and an exact binomial test, against the baseline rate raised by
+    its own sampling noise, rejects at ``false_alarm_rate`` (so small windows need a large excess, large ones
+    only a small one)."""
+    if trials <= 0 or events / trials - baseline_rate < min_effect:
+        return False
     z = NormalDist().inv_cdf(1.0 - false_alarm_rate)
-    p = min(max(baseline_rate, 0.0), 1.0)
-    return z * math.sqrt(p * (1.0 - p) / window_n)
+    rows = max(baseline_rows, 1)
+    # Jeffreys' estimate keeps a baseline rate of 0 (out-of-range, unseen: 0 by construction) from claiming
+    # certainty: 0 events in N rows still allows a true rate of about z·sqrt(0.5/N)/N.
+    p0 = (min(max(baseline_rate, 0.0), 1.0) * rows + 0.5) / (rows + 1)
+    null_rate = min(1.0, p0 + z * math.sqrt(p0 * (1.0 - p0) / rows))
+    return rate_excess_p_value(events, trials, null_rate) < false_alarm_rate
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -386,6 +427,10 @@ class DriftAccumulator:
         drifted_count = sum(1 for item in features.values() if item["drifted"])
         share = drifted_count / len(features) if features else 0.0
         psis = [item["psi"] for item in features.values() if item["psi"] is not None]
+        importances = self._importances()
+        weighted = sum(importances[name] for name, item in features.items() if item["drifted"])
+        top = sorted(importances, key=lambda name: (-importances[name], name))[:t.top_features]
+        violations = sorted(name for name, item in features.items() if item["quality_violation"])
         doc: dict[str, Any] = {
             "rows": self._rows,
             "malformed": sum(self._malformed.values()),
@@ -396,14 +441,32 @@ class DriftAccumulator:
             "confidence": confidence,
             "drifted_features": drifted_count,
             "drifted_share": share,
+            "weighted_drift_score": weighted,
+            "feature_importances": importances,
+            "importance_source": "baseline" if self._baseline.get("feature_importances") else "uniform",
+            "data_quality_violations": len(violations),
+            "data_quality_features": violations,
+            "top_features": top,
+            "data_quality_top_violations": sum(1 for name in violations if name in top),
             "max_drift": max(psis, default=0.0),
             "enough_data": enough,
-            "drifted": enough and ((drifted_count > 0 and share >= t.drifted_share)
+            # The verdict follows what the model uses: drifted features' share of its importance (a strongly
+            # drifted top feature alone trips it, an unused one alone does not), or a prediction/confidence shift.
+            "drifted": enough and ((drifted_count > 0 and weighted >= t.weighted_drift)
                                    or bool(prediction["drifted"]) or bool(confidence["drifted"])),
             "thresholds": t.to_dict(),
             "baseline_rows": self._baseline["rows"],
         }
         return DriftReport(doc)
+
+    def _importances(self) -> dict[str, float]:
+        """The baseline's normalised feature importances; uniform for a baseline written without them."""
+        names = list(self._schema.feature_names)
+        stored = self._baseline.get("feature_importances")
+        if stored and sum(float(stored.get(n, 0.0)) for n in names) > 0:
+            total = sum(float(stored.get(n, 0.0)) for n in names)
+            return {n: float(stored.get(n, 0.0)) / total for n in names}
+        return {n: 1.0 / len(names) for n in names} if names else {}
 
     # -- per-signal reports ----------------------------------------------------------------------------
 
@@ -427,31 +490,34 @@ class DriftAccumulator:
         return {"psi": psi, "js": js, "ks": ks,
                 "floors": {"psi": floors.psi, "js": floors.js, "ks": floors.ks}}
 
+    def _rate_signal(self, name: str, events: int, trials: int, baseline_rate: float, min_effect: float,
+                     signals: list[str]) -> None:
+        if rate_violation(events, trials, baseline_rate=baseline_rate, baseline_rows=int(self._baseline["rows"]),
+                          min_effect=min_effect, false_alarm_rate=self._thresholds.false_alarm_rate):
+            signals.append(name)
+
     def _missing_signal(self, missing: int, baseline_doc: Mapping[str, Any],
                         signals: list[str]) -> float | None:
         if self._rows == 0:
             return None
-        rate = missing / self._rows
-        baseline_rate = float(baseline_doc["missing_rate"])
-        floor = rate_noise_floor(baseline_rate, self._rows, self._thresholds.false_alarm_rate)
-        if rate - baseline_rate > max(self._thresholds.missing_rate_delta, floor):
-            signals.append("missing_rate")
-        return rate
+        self._rate_signal("missing_rate", missing, self._rows, float(baseline_doc["missing_rate"]),
+                          self._thresholds.missing_rate_delta, signals)
+        return missing / self._rows
 
     def _numeric_report(self, state: _NumericState, enough: bool) -> dict[str, Any]:
         signals: list[str] = []
+        quality: list[str] = []
         item: dict[str, Any] = {"type": "numeric"}
         item.update(self._distribution_signals(state.baseline_counts, state.counts,
                                                psi_threshold=self._thresholds.psi, signals=signals))
-        item["missing_rate"] = self._missing_signal(state.missing, state.baseline_doc, signals)
+        item["missing_rate"] = self._missing_signal(state.missing, state.baseline_doc, quality)
         item["baseline_missing_rate"] = state.baseline_doc["missing_rate"]
         present = int(state.counts.sum())
         if has_range(state.spec) and present:
             rate = state.out_of_range / present
-            baseline_rate = float(state.baseline_doc.get("out_of_range_rate") or 0.0)
-            floor = rate_noise_floor(baseline_rate, present, self._thresholds.false_alarm_rate)
-            if rate - baseline_rate > max(self._thresholds.out_of_range_rate, floor):
-                signals.append("out_of_range_rate")
+            self._rate_signal("out_of_range_rate", state.out_of_range, present,
+                              float(state.baseline_doc.get("out_of_range_rate") or 0.0),
+                              self._thresholds.out_of_range_rate, quality)
             item["out_of_range_rate"] = rate
         else:
             item["out_of_range_rate"] = None
@@ -462,10 +528,11 @@ class DriftAccumulator:
         item["histogram"] = {"edges": [float(e) for e in state.edges],
                              "baseline": [int(c) for c in state.baseline_counts],
                              "window": [int(c) for c in state.counts]}
-        return self._decide(item, signals, enough)
+        return self._decide(item, signals, enough, quality)
 
     def _categorical_report(self, state: _CategoricalState, enough: bool) -> dict[str, Any]:
         signals: list[str] = []
+        quality: list[str] = []
         known = list(state.baseline_categories)
         baseline_counts = np.asarray([state.baseline_categories[c] for c in known] + [0], dtype=np.int64)
         window_counts = np.asarray([state.counts.get(c, 0) for c in known] + [state.unseen_total], np.int64)
@@ -475,19 +542,20 @@ class DriftAccumulator:
         item["ks"] = None  # categories have no order, so a CDF gap means nothing
         if "ks" in signals:
             signals.remove("ks")
-        item["missing_rate"] = self._missing_signal(state.missing, state.baseline_doc, signals)
+        item["missing_rate"] = self._missing_signal(state.missing, state.baseline_doc, quality)
         item["baseline_missing_rate"] = state.baseline_doc["missing_rate"]
         present = int(window_counts.sum())
         item["out_of_range_rate"] = None
         item["unseen_share"] = state.unseen_total / present if present else None
-        if present and state.unseen_total / present > self._thresholds.unseen_share:
-            signals.append("unseen_share")
+        if present:
+            self._rate_signal("unseen_share", state.unseen_total, present, 0.0, self._thresholds.unseen_share,
+                              quality)
         item["count"] = present
         item["unseen_categories"] = dict(state.unseen.most_common(20))
         item["histogram"] = {"categories": [*known, UNSEEN_BUCKET],
                              "baseline": [int(c) for c in baseline_counts],
                              "window": [int(c) for c in window_counts]}
-        return self._decide(item, signals, enough)
+        return self._decide(item, signals, enough, quality)
 
     def _score_report(self, key: str, psi_threshold: float, enough: bool) -> dict[str, Any]:
         state = self._scores.get(key)
@@ -507,10 +575,14 @@ class DriftAccumulator:
         return self._decide(item, signals, enough)
 
     @staticmethod
-    def _decide(item: dict[str, Any], signals: list[str], enough: bool) -> dict[str, Any]:
-        # Below min_rows nothing is decided: the statistics are reported, no signal trips.
+    def _decide(item: dict[str, Any], signals: list[str], enough: bool,
+                quality: list[str] | None = None) -> dict[str, Any]:
+        # Below min_rows nothing is decided: the statistics are reported, no signal trips. Distribution
+        # signals make a feature drifted; data-quality signals make it a data-quality violation.
         item["signals"] = signals if enough else []
         item["drifted"] = bool(item["signals"])
+        item["quality_signals"] = (quality or []) if enough else []
+        item["quality_violation"] = bool(item["quality_signals"])
         return item
 
 

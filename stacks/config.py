@@ -386,8 +386,19 @@ class DriftSettings:
                                   check=_between(0, 1))
     ks_threshold: float = setting("KS statistic (effect size) above which a feature drifts.", default=0.1,
                                   check=_between(0, 1))
-    drifted_share_alarm: float = setting("Share of drifted features that raises the drift alarm.",
-                                         default=0.2, check=_between(0, 1))
+    weighted_drift_alarm: float = setting(
+        "Share of the model's feature importance (XGBoost total gain, from the baseline) carried by drifted "
+        "features that raises the DataDrift alarm; a strongly drifted top feature alone can reach it, an unused "
+        "feature never does.", default=0.1, check=_between(0, 1))
+    missing_rate_min_effect: float = setting(
+        "Smallest increase of a feature's missing rate over the baseline's that is a data-quality violation "
+        "(it must also be beyond the window's sampling noise).", default=0.01, check=_between(0, 1))
+    quality_min_effect: float = setting(
+        "Smallest out-of-range or unseen-category share (over the baseline's) that is a data-quality violation "
+        "(it must also be beyond the window's sampling noise).", default=0.001, check=_between(0, 1))
+    page_top_features: int = setting(
+        "A data-quality violation in one of this many most important features pages in production (others "
+        "open a ticket).", default=3, check=_between(1, 1000))
     min_rows: int = setting("Windows smaller than this never alarm.", default=100, check=_at_least(10))
     engine: Literal["lambda", "processing"] = setting(
         "Where the drift run happens: in the Lambda (streams the window with two processes), or in a SageMaker "

@@ -57,7 +57,10 @@ class MonitoringStack(cdk.Stack):
 
         # --- the drift and ground-truth run
         thresholds = {"psi": drift.psi_threshold, "js": drift.js_threshold, "ks": drift.ks_threshold,
-                      "drifted_share": drift.drifted_share_alarm, "min_rows": drift.min_rows,
+                      "weighted_drift": drift.weighted_drift_alarm, "min_rows": drift.min_rows,
+                      "missing_rate_delta": drift.missing_rate_min_effect,
+                      "out_of_range_rate": drift.quality_min_effect, "unseen_share": drift.quality_min_effect,
+                      "top_features": drift.page_top_features,
                       "prediction_psi": alarms.confidence_shift_psi, "confidence_psi": alarms.confidence_shift_psi}
         self.drift_monitor = MlopsFunction(
             self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler",
@@ -242,8 +245,19 @@ class MonitoringStack(cdk.Stack):
                   summary=f"{variant} answered its golden payloads wrongly or not at all.")
             route(self, f"{variant}DataDrift", metric=self._drift("DriftDetected", variant), threshold=1,
                   severity="ticket", runbook="data-drift", evaluation_periods=1, comparison=gte,
-                  summary=f"{variant}: more than {config.monitoring.drift.drifted_share_alarm:.0%} of input "
-                          "features drifted against the model's training baseline.")
+                  summary=f"{variant}: drifted input features carry at least "
+                          f"{config.monitoring.drift.weighted_drift_alarm:.0%} of the model's feature importance.")
+            route(self, f"{variant}DataQuality", metric=self._drift("DataQualityViolations", variant), threshold=1,
+                  severity="ticket", runbook="data-quality", evaluation_periods=1, comparison=gte,
+                  summary=f"{variant}: missing, out-of-range or unseen values beyond the training baseline's in at "
+                          "least one input feature.")
+            # Production pages when the violation hits a feature the model leans on; elsewhere it is a ticket.
+            route(self, f"{variant}TopFeatureDataQuality",
+                  metric=self._drift("DataQualityTopFeatureViolations", variant), threshold=1,
+                  severity="page" if config.production else "ticket", runbook="data-quality",
+                  evaluation_periods=1, comparison=gte,
+                  summary=f"{variant}: a data-quality violation in one of the model's "
+                          f"{config.monitoring.drift.page_top_features} most important features.")
             route(self, f"{variant}PredictionShift", metric=self._drift("PredictionDrifted", variant), threshold=1,
                   severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the predicted-probability distribution shifted.")
@@ -346,7 +360,8 @@ class MonitoringStack(cdk.Stack):
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Drift score per variant", width=8, left=[
                 self._drift(name, v).with_(label=f"{v} {name}") for v in variants
-                for name in ("MaxDrift", "DriftedFeatureShare", "PredictionShift", "ConfidenceShift")]),
+                for name in ("MaxDrift", "DriftedFeatureShare", "WeightedDriftScore", "DataQualityViolations",
+                             "PredictionShift", "ConfidenceShift")]),
             cloudwatch.GraphWidget(title="Top drifting features", width=8, left=[top_features]),
             cloudwatch.GraphWidget(title="Training pipeline executions", width=8, left=[
                 cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name=name, statistic="Sum",

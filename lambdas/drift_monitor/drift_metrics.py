@@ -7,7 +7,10 @@ Dimension sets (every metric also carries Powertools' ``service`` dimension, the
 
 * ``Endpoint, Variant``: RowsAnalysed, MalformedRecords, VariantSkipped, and — only when the window
   has at least ``min_rows`` rows, so small windows never feed alarms with noise — MaxDrift,
-  DriftedFeatureShare, PredictionShift, ConfidenceShift (PSI values) and the 0/1 decisions DriftDetected,
+  DriftedFeatureShare, WeightedDriftScore (drifted features' share of the model's importance),
+  DataQualityViolations and DataQualityTopFeatureViolations (features with a missing/out-of-range/unseen
+  violation; of them, the top features by importance), PredictionShift, ConfidenceShift (PSI values) and the
+  0/1 decisions DriftDetected (the importance-weighted verdict),
   PredictionDrifted, ConfidenceDrifted (these respect the sample-size floors: alarm on them);
   ground truth: LabelledRows, and with labels QualityAUC, QualityAccuracy, QualityF1, QualityDrop
   (registered - observed, of the configured metric) and QualityDegraded (0/1, needs enough labels).
@@ -55,6 +58,12 @@ def publish_run_metrics(metrics: MetricsSink, run_report: Mapping[str, Any]) -> 
                 metrics.add_metric(name="DriftedFeatureShare", unit=MetricUnit.NoUnit,
                                    value=drift["drifted_share"])
                 metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=int(drift["drifted"]))
+                metrics.add_metric(name="WeightedDriftScore", unit=MetricUnit.NoUnit,
+                                   value=drift["weighted_drift_score"])
+                metrics.add_metric(name="DataQualityViolations", unit=MetricUnit.Count,
+                                   value=drift["data_quality_violations"])
+                metrics.add_metric(name="DataQualityTopFeatureViolations", unit=MetricUnit.Count,
+                                   value=drift["data_quality_top_violations"])
                 for key, name in (("prediction", "PredictionShift"), ("confidence", "ConfidenceShift")):
                     score = drift[key]
                     if score.get("psi") is not None:

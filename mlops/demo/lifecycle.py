@@ -576,8 +576,8 @@ def create_alarms(world: DemoWorld) -> list[str]:
 
     for variant in ("Champion", "Challenger"):
         drift_alarm(variant, f"{variant}DataDrift", "DriftDetected", "ticket", "data-drift",
-                    f"{variant}: more than {drift.drifted_share_alarm:.0%} of input features drifted against "
-                    "the model's training baseline.")
+                    f"{variant}: drifted input features carry at least {drift.weighted_drift_alarm:.0%} of the "
+                    "model's feature importance.")
         drift_alarm(variant, f"{variant}PredictionShift", "PredictionDrifted", "ticket", "prediction-shift",
                     f"{variant}: the predicted-probability distribution shifted.")
         drift_alarm(variant, f"{variant}QualityDegraded", "QualityDegraded", "page", "quality-degradation",

@@ -33,7 +33,7 @@ if __package__ in (None, ""):
     # Run as a file inside a container: make the code bundle's root (holding mlcore/, pipelines/) importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mlcore.baseline import build_baseline
+from mlcore.baseline import build_baseline, normalised_importances
 from mlcore.features import FeatureError, encode_label
 from pipelines.datasets import csv_files_in, read_raw_csv
 from pipelines.serving import inference
@@ -106,7 +106,11 @@ def run(*, model_path: Path, train_dir: Path, test_dir: Path, output_dir: Path, 
         scored = [i for i, p in enumerate(probabilities) if p is not None]
         columns = {name: [train_rows[i][column] for i in scored] for column, name in enumerate(names)}
         scored_probabilities = [float(probabilities[i] or 0.0) for i in scored]
-        baseline = build_baseline(columns, schema, probabilities=scored_probabilities, bins=bins)
+        # What the model uses, for the importance-weighted drift score (mlcore.drift).
+        importances = normalised_importances(model.booster.get_score(importance_type="total_gain"),
+                                             model.transformer.output_names, schema.feature_names)
+        baseline = build_baseline(columns, schema, probabilities=scored_probabilities, bins=bins,
+                                  feature_importances=importances)
         baseline["unscored_rows"] = len(train_rows) - len(scored)
 
         # Without a separate test input the golden rows come from the training rows (still raw, labelled).

@@ -135,7 +135,7 @@ def test_drift_against_the_previous_baseline_fails_naming_the_features(tmp_path:
     shifted["plan"] = "premium"
     report = failing_report(tmp_path, schema_path, shifted,
                             extra=["--baseline", str(baseline_path.parent), "--drift-thresholds",
-                                   json.dumps({"drifted_share": 0.4})])
+                                   json.dumps({"weighted_drift": 0.4})])
     assert report["drift"]["status"] == "checked" and report["drift"]["drifted"] is True
     assert {("tenure_months", "drift"), ("support_calls", "drift"), ("plan", "drift")} <= problems(report)
 

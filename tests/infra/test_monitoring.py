@@ -16,7 +16,7 @@ from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 REPO = Path(__file__).resolve().parents[2]
 PER_VARIANT = {"LatencyOverSla": "page", "ErrorRate": "page", "HealthCheckFailing": "page",
                "DataDrift": "ticket", "PredictionShift": "ticket", "ConfidenceShift": "ticket",
-               "QualityDegraded": "page"}
+               "QualityDegraded": "page", "DataQuality": "ticket"}
 VARIANTS = {"dev": ["Champion"], "staging": ["Champion", "Challenger"], "prod": ["Champion", "Challenger"]}
 
 
@@ -27,6 +27,8 @@ def _alarms(synthesized: SynthesizedApp, env: str) -> dict[str, dict[str, Any]]:
 
 def _expected(env: str) -> dict[str, str]:
     expected = {f"{v}{name}": severity for v in VARIANTS[env] for name, severity in PER_VARIANT.items()}
+    # A data-quality violation in a top-importance feature pages in production only.
+    expected |= {f"{v}TopFeatureDataQuality": "page" if env == "prod" else "ticket" for v in VARIANTS[env]}
     expected |= {"FallbackRate": "page", "TrainingPipelineFailed": "ticket"}
     if env == "prod":
         expected |= {"NoTraffic": "page", "SustainedDrift": "ticket"}

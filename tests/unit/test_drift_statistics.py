@@ -87,7 +87,8 @@ def numeric_baseline() -> dict[str, Any]:
 
 
 def all_signals(report: dict[str, Any]) -> dict[str, list[str]]:
-    return {name: item["signals"] for name, item in report["features"].items()}
+    """Distribution and data-quality signals together, per feature."""
+    return {name: item["signals"] + item["quality_signals"] for name, item in report["features"].items()}
 
 
 # ---------------------------------------------------------------- the statistics against scipy oracles
@@ -206,7 +207,7 @@ def test_new_category_trips_unseen_share(baseline: dict, window: int) -> None:
     columns, _ = generate(np.random.default_rng(7), window, new_category=0.05)
     report = compare_columns(baseline, columns).to_dict()
     plan = report["features"]["plan"]
-    assert "unseen_share" in plan["signals"]
+    assert "unseen_share" in plan["quality_signals"] and plan["quality_violation"]
     assert plan["unseen_share"] == pytest.approx(0.05, abs=0.02)
     assert plan["unseen_categories"].keys() == {"enterprise"}
     assert plan["ks"] is None
@@ -233,7 +234,7 @@ def test_outlier_burst_trips_out_of_range_but_not_the_distribution_signals(basel
     report = compare_columns(baseline, columns).to_dict()
     clean_report = compare_columns(baseline, clean).to_dict()
     normal = report["features"]["normal"]
-    assert normal["signals"] == ["out_of_range_rate"]
+    assert normal["signals"] == [] and normal["quality_signals"] == ["out_of_range_rate"]
     assert normal["out_of_range_rate"] == pytest.approx(0.03, abs=0.01)
     # 3% of values at 1e9 land in the open last bin: PSI moves by little, the mean is wrecked
     assert normal["psi"] - clean_report["features"]["normal"]["psi"] < 0.05
@@ -388,3 +389,86 @@ def test_merged_accumulators_report_like_one() -> None:
     assert merged["features"]["c"] == expected["features"]["c"]
     assert merged["features"]["x"]["psi"] == pytest.approx(expected["features"]["x"]["psi"], rel=1e-12)
     assert merged["malformed_reasons"] == {"not_json": 2}
+
+
+# ---------------------------------------------------------------- data quality and importance weighting
+
+
+def test_the_exact_binomial_tail_matches_scipy() -> None:
+    from scipy.stats import binom
+
+    from mlcore.drift import rate_excess_p_value
+
+    for events, trials, rate in [(3, 100, 0.001), (150, 50_000, 0.0016), (60, 1_000, 0.04), (5_400, 100_000, 0.05),
+                                 (51_000, 1_000_000, 0.05)]:
+        assert rate_excess_p_value(events, trials, rate) == pytest.approx(binom.sf(events - 1, trials, rate),
+                                                                          rel=1e-6, abs=1e-300)
+    assert rate_excess_p_value(10, 1_000, 0.05) == 1.0  # below the mean: no evidence of an excess
+
+
+@pytest.mark.parametrize("window", [100, 1_000, 10_000, 100_000])
+def test_quality_rates_at_the_baseline_rate_stay_quiet(window: int) -> None:
+    """The false-alarm side: windows drawn at the baseline's own rates violate in far fewer than 0.5 % of
+    feature-tests, at every window size."""
+    from mlcore.drift import rate_violation
+
+    rng = np.random.default_rng(window)
+    tests = violations = 0
+    for baseline_rate, min_effect in ((0.05, 0.01), (0.0, 0.001), (0.2, 0.01)):
+        baseline_rows = 2_000
+        for _ in range(400):
+            observed_baseline = rng.binomial(baseline_rows, baseline_rate) / baseline_rows
+            events = int(rng.binomial(window, baseline_rate))
+            tests += 1
+            violations += rate_violation(events, window, baseline_rate=observed_baseline,
+                                         baseline_rows=baseline_rows, min_effect=min_effect,
+                                         false_alarm_rate=1e-4)
+    assert violations / tests <= 0.005
+
+
+def test_a_small_share_of_impossible_values_is_a_violation_in_a_large_window(baseline: dict) -> None:
+    columns, _ = generate(np.random.default_rng(11), 50_000, outliers=0.003)  # 0.3 %: under the old fixed 1 %
+    report = compare_columns(baseline, columns).to_dict()
+    assert report["features"]["normal"]["quality_signals"] == ["out_of_range_rate"]
+    assert report["data_quality_violations"] == 1 and report["data_quality_features"] == ["normal"]
+    small, _ = generate(np.random.default_rng(11), 200, outliers=0.005)  # one value in 200: noise
+    assert compare_columns(baseline, small).to_dict()["data_quality_violations"] == 0
+
+
+def _weighted(baseline: dict, importances: dict[str, float]) -> dict[str, Any]:
+    return {**baseline, "feature_importances": importances}
+
+
+def test_a_strongly_drifted_top_feature_alone_trips_the_window(baseline: dict) -> None:
+    weighted = _weighted(baseline, {"normal": 0.7, "skewed": 0.1, "zero_inflated": 0.1, "plan": 0.1})
+    columns, _ = generate(np.random.default_rng(12), 5_000, shift=1.0)
+    report = compare_columns(weighted, columns).to_dict()
+    assert [n for n, f in report["features"].items() if f["drifted"]] == ["normal"]
+    assert report["weighted_drift_score"] == pytest.approx(0.7)
+    assert report["drifted"] is True
+    assert report["top_features"][0] == "normal" and report["importance_source"] == "baseline"
+
+
+def test_a_drifted_feature_the_model_does_not_use_does_not_trip_the_window(baseline: dict) -> None:
+    # normal has no importance: one drifted feature of four is 25 % (over drifted_share 0.2), weighted 0.
+    weighted = _weighted(baseline, {"normal": 0.0, "skewed": 0.5, "zero_inflated": 0.3, "plan": 0.2})
+    columns, probabilities = generate(np.random.default_rng(13), 5_000, shift=1.0)
+    report = compare_columns(weighted, columns).to_dict()
+    assert report["drifted_share"] == pytest.approx(0.25)
+    assert report["weighted_drift_score"] == 0.0
+    assert report["drifted"] is False
+
+
+def test_without_importances_the_weights_are_uniform(baseline: dict) -> None:
+    columns, _ = generate(np.random.default_rng(14), 5_000, shift=1.0)
+    report = compare_columns(baseline, columns).to_dict()
+    assert report["importance_source"] == "uniform"
+    assert report["weighted_drift_score"] == pytest.approx(report["drifted_share"])
+
+
+def test_importances_sum_gain_back_to_raw_features() -> None:
+    from mlcore.baseline import normalised_importances
+
+    shares = normalised_importances({"f0": 3.0, "f2": 1.0, "f3": 4.0}, ["normal", "skewed", "plan=basic", "plan=pro"],
+                                    ["normal", "skewed", "plan"])
+    assert shares == pytest.approx({"normal": 0.375, "skewed": 0.0, "plan": 0.625})
