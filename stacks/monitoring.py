@@ -27,7 +27,7 @@ from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, 
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name
-from stacks.constructs.queues import dead_letter_queue
+from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
 
 NAMESPACE = "MLOps"
@@ -288,13 +288,13 @@ class MonitoringStack(cdk.Stack):
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
         dead_letters = dead_letter_queue(self, "RetrainDeadLetters", key=self._key,
                                          purpose="the sustained-drift retraining rule")
-        events.CfnRule(
+        rule = events.CfnRule(
             self, "RetrainOnSustainedDrift", description="Sustained drift starts the training pipeline",
             event_pattern={"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
                            "resources": [sustained.alarm_arn], "detail": {"state": {"value": ["ALARM"]}}},
             targets=[pipeline_target(pipeline_arn=pipeline_arn, role_arn=role.role_arn,
                                      dead_letter_arn=dead_letters.queue_arn, reason="sustained-drift")])
-        dead_letters.grant_send_messages(iam.ServicePrincipal("events.amazonaws.com"))
+        accept_dead_letters_from(dead_letters, rule_arns=[rule.attr_arn])
         return sustained
 
     # ------------------------------------------------------------------------------------------ dashboard

@@ -32,7 +32,7 @@ class StorageStack(cdk.Stack):
             removal_policy=removal,
         )
         # Encrypted log groups, alarm notifications and EventBridge deliveries need the services themselves
-        # to use the key; each grant is scoped to this account.
+        # to use the key.
         self.key.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchLogsUseOfTheKey",
             principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
@@ -41,13 +41,28 @@ class StorageStack(cdk.Stack):
             conditions={"ArnLike": {
                 "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"}},
         ))
+        # CloudWatch alarms publish to the encrypted alert topics: SNS asks KMS for a data key as the alarm's
+        # service principal (SNS Developer Guide, "Key management": event sources and encrypted topics).
         self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="AlarmAndEventDeliveryToEncryptedTopicsAndQueues",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                        iam.ServicePrincipal("events.amazonaws.com")],
+            sid="AlarmNotificationsToEncryptedTopics",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             resources=["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            conditions={"StringEquals": {"aws:SourceAccount": self.account},
+                        "ArnLike": {"aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:"
+                                                     f"{self.account}:alarm:*"}},
+        ))
+        # EventBridge delivers undeliverable events to the rules' encrypted dead-letter queues. AWS documents
+        # this grant without source conditions (SQS Developer Guide, "Key management": KMS permissions for
+        # AWS services), and the SNS key-management guide says aws:SourceAccount/aws:SourceArn are not
+        # supported in key policies for EventBridge: a condition on them would drop every dead letter. The
+        # confused-deputy guard sits in each queue's policy instead (aws:SourceArn = its own rules, which
+        # EventBridge does send to SQS), see stacks/constructs/queues.py.
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="EventBridgeDeliveryToEncryptedQueues",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],
         ))
 
         self.access_logs_bucket = s3.Bucket(
