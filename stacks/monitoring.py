@@ -259,11 +259,15 @@ class MonitoringStack(cdk.Stack):
               severity="page", runbook="fallback-rate", comparison=gte,
               summary=f"At least {alarms.fallback_rate_percent:g}% of API answers came from a fallback.")
         if config.production:
-            # Only production has traffic all the time; elsewhere silence is normal.
+            # Only production has traffic all the time; elsewhere silence is normal. Missing data does not
+            # breach: a newly deployed environment has no endpoint (the deployer creates it on the first
+            # promotion) and so no Invocations data points, and it must not page from its first deploy on.
+            # An endpoint that exists but cannot answer is paged by HealthCheckFailing (the health check
+            # reports 0 for it); "no endpoint yet" is the only state in which the health check is silent.
             route(self, "NoTraffic", metric=self._sagemaker("Invocations", "Champion", "Sum", 15), threshold=1,
                   severity="page", runbook="no-traffic", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                  missing=cloudwatch.TreatMissingData.BREACHING,
+                  missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                   summary="The Champion received no invocations for 30 minutes.")
         route(self, "TrainingPipelineFailed",
               metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",

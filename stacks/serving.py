@@ -38,6 +38,8 @@ PROMOTION_ACCEPTED = "Model Promotion Accepted"
 CAPTURE_PREFIX = "endpoint"
 BATCH_PREFIX = "batch"
 VARIANTS = ("Champion", "Challenger")
+LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                       "Lambda.TooManyRequestsException")
 
 
 class ServingStack(cdk.Stack):
@@ -294,9 +296,18 @@ class ServingStack(cdk.Stack):
 
     def _state_machine(self, config: EnvironmentConfig, key: kms.IKey) -> sfn.StateMachine:
         def task(name: str, result: str | None = None) -> tasks.LambdaInvoke:
-            return tasks.LambdaInvoke(self, f"{_pascal(name)}Task", lambda_function=self.deployer_tasks[name].function,
-                                      payload_response_only=True, result_path=result or "$",
-                                      retry_on_service_exceptions=True)
+            invoke = tasks.LambdaInvoke(self, f"{_pascal(name)}Task",
+                                        lambda_function=self.deployer_tasks[name].function,
+                                        payload_response_only=True, result_path=result or "$",
+                                        retry_on_service_exceptions=False)
+            # AWS's recommended retrier for Lambda tasks (Step Functions Developer Guide, "Handling errors":
+            # best practice for Lambda service exceptions). CDK's retry_on_service_exceptions leaves out
+            # Lambda.TooManyRequestsException, and the task functions have a small reserved concurrency: a
+            # single throttle would otherwise fail the deployment. Up to 2+4+...+64 s of backoff, with jitter
+            # so that concurrent executions do not retry in step.
+            invoke.add_retry(errors=list(LAMBDA_RETRY_ERRORS), interval=cdk.Duration.seconds(2), max_attempts=6,
+                             backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+            return invoke
 
         failed = sfn.Fail(self, "DeploymentFailed", cause="The deployment or its health check failed; "
                                                            "the ledger has the reason")
