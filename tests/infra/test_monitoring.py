@@ -81,8 +81,8 @@ def test_no_traffic_exists_in_production_only(synthesized: SynthesizedApp) -> No
 def test_no_alarm_pages_on_a_healthy_newly_deployed_environment(synthesized: SynthesizedApp, env: str) -> None:
     """Right after `cdk deploy` no metric has data yet (no endpoint, no traffic, no drift run): an alarm that
     treats missing data as breaching goes to ALARM and notifies its topic from the first evaluation on."""
-    alarms = {logical: props for stack in ("monitoring", "serving", "registry")
-              for logical, props in synthesized.template(env, stack).find_resources(
+    alarms = {logical: resource["Properties"] for stack in ("monitoring", "serving", "registry")
+              for logical, resource in synthesized.template(env, stack).find_resources(
                   "AWS::CloudWatch::Alarm").items()}
     assert alarms
     breaching = sorted(logical for logical, props in alarms.items()
