@@ -98,7 +98,12 @@ class RegistryStack(cdk.Stack):
         function.add_to_role_policy(iam.PolicyStatement(
             sid="Ledger", actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
             resources=[self.ledger.table_arn]))
-        idempotency.grant_read_write_data(function)
+        # Exactly what Powertools' DynamoDB idempotency layer calls; CDK's grant_read_write_data would add the
+        # stream actions on the table ARN, which apply to stream ARNs only (and the table has no stream).
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="IdempotencyRecords",
+            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            resources=[idempotency.table_arn]))
         self.notices.grant_publish(function)
         bus.grant_put_events_to(function)
 

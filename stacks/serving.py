@@ -278,9 +278,14 @@ class ServingStack(cdk.Stack):
             sid="VariantAutoscaling",
             actions=["application-autoscaling:RegisterScalableTarget",
                      "application-autoscaling:DeregisterScalableTarget",
-                     "application-autoscaling:PutScalingPolicy", "application-autoscaling:DescribeScalableTargets"],
+                     "application-autoscaling:PutScalingPolicy"],
             resources=[f"arn:{self.partition}:application-autoscaling:{self.region}:{self.account}:"
                        "scalable-target/*"]))
+        # The Describe* actions of Application Auto Scaling support no resource types (Service Authorization
+        # Reference): scoped to an ARN, DescribeScalableTargets was never allowed.
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ReadScalableTargets", actions=["application-autoscaling:DescribeScalableTargets"],
+            resources=["*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="AutoscalingServiceLinkedRole", actions=["iam:CreateServiceLinkedRole"],
             resources=[f"arn:{self.partition}:iam::{self.account}:role/aws-service-role/"
@@ -381,8 +386,9 @@ class ServingStack(cdk.Stack):
                                                                  "instance.",
             "Resource::arn:*:cloudwatch:*:alarm:TargetTracking-endpoint/mlops-*/variant/*":
                 "Target tracking names its alarms per variant and policy; scoped to this endpoint's variants.",
-            "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:DescribeAlarms (rollback alarms, read by "
-                           "SageMaker for the model) support no resource ARNs.",
+            "Resource::*": "ecr:GetAuthorizationToken, cloudwatch:DescribeAlarms (rollback alarms, read by "
+                           "SageMaker for the model) and application-autoscaling:DescribeScalableTargets support "
+                           "no resource ARNs.",
         }
         for scope in (self.model_role, deployer_role, self.health_check, self.batch_scoring):
             allow_wildcards(scope, reasons)

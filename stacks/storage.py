@@ -36,7 +36,9 @@ class StorageStack(cdk.Stack):
         self.key.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchLogsUseOfTheKey",
             principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            # CloudWatch Logs' documented statement also lists kms:Describe*; DescribeKey has no encryption
+            # context, so under this condition it was never allowed (tests/infra/test_iam_validity.py).
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
             resources=["*"],
             conditions={"ArnLike": {
                 "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"}},

@@ -183,8 +183,7 @@ def log_group_edges(stage: Stage) -> Iterator[Edge]:
         context = {"kms:EncryptionContext:aws:logs:arn": arn}
         yield from _kms_edges(stage, f"{group.stack}/{group.logical_id} logs",
                               stage.resolve(group.stack, group.properties.get("KmsKeyId")), caller, context,
-                              ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom",
-                               "kms:DescribeKey"))
+                              ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"))
 
 
 def access_log_edges(stage: Stage) -> Iterator[Edge]:
