@@ -152,7 +152,7 @@ class ServingStack(cdk.Stack):
         self.health_check = MlopsFunction(
             self, "HealthCheck", source="health_check", description="Golden-payload health check per variant",
             memory_size=256, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
-            asynchronous=True, alarm_topic=alarm_topic, packages=(),
+            asynchronous=True, alarm_topic=alarm_topic, packages=(), reserved_concurrency=1,  # one run at a time
             environment={"ENDPOINT_NAME": self.endpoint_name, "INVOKE_TIMEOUT_SECONDS": "10"})
         health = self.health_check.function
         health.add_to_role_policy(iam.PolicyStatement(
@@ -179,6 +179,7 @@ class ServingStack(cdk.Stack):
             self, "BatchScoring", source="batch_scoring", description="Batch transform with the production model",
             memory_size=256, timeout=cdk.Duration.seconds(30), settings=config.lambda_, key=key,
             asynchronous=True, alarm_topic=alarm_topic, packages=("lambdas/health_check",),
+            reserved_concurrency=1,  # one scheduled or operator-started run at a time
             environment={"ENDPOINT_NAME": self.endpoint_name, "CAPTURE_BUCKET": capture_bucket.bucket_name,
                          "BATCH_INSTANCE_TYPE": serving.batch_instance_type, "KMS_KEY_ARN": key.key_arn,
                          "BATCH_INPUT_URI": f"s3://{capture_bucket.bucket_name}/{BATCH_PREFIX}/input/",

@@ -129,6 +129,7 @@ class MlopsFunction(Construct):
         environment: Mapping[str, str] | None = None,
         asynchronous: bool = False,
         reserved_concurrency: int | None = None,
+        unreserved_demand: int | None = None,
         packages: tuple[str, ...] = ("mlcore",),
         alarm_topic: sns.ITopic | None = None,
         handler_function: str = "handler",
@@ -136,6 +137,11 @@ class MlopsFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.source = source
+        # Either a reservation (a guarantee and a cap) or, for a function that must not be throttled, its
+        # SLA demand on the account's unreserved pool; app_builder checks both against the quota.
+        self.reserved_concurrency: int | None = None if unreserved_demand is not None else (
+            reserved_concurrency or settings.reserved_concurrency)
+        self.concurrency_demand = unreserved_demand or 0
         self.packages = packages
         if not (LAMBDAS_DIR / source / "handler.py").is_file():
             raise ValueError(f"lambdas/{source}/handler.py does not exist")
@@ -185,7 +191,7 @@ class MlopsFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=self.log_group,
-            reserved_concurrent_executions=reserved_concurrency or settings.reserved_concurrency,
+            reserved_concurrent_executions=self.reserved_concurrency,
             **async_options,
         )
         if self.failure_queue is not None:
