@@ -47,7 +47,7 @@ class _RecordingEvents:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.entries.extend(Entries)
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
 
