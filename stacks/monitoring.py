@@ -210,14 +210,15 @@ class MonitoringStack(cdk.Stack):
     def _error_rate(self, variant: str) -> cloudwatch.MathExpression:
         errors, invocations = f"errors{variant}", f"invocations{variant}"  # ids unique per graph
         return cloudwatch.MathExpression(
-            expression=f"100 * {errors} / MAX([{invocations}, 1])",
+            # Documented IF idiom instead of MAX([x, 1]) (see stacks/serving.py and tests/infra/test_metric_math.py).
+            expression=f"IF({invocations} > 0, 100 * {errors} / {invocations}, 0)",
             using_metrics={errors: self._sagemaker("Invocation5XXErrors", variant, "Sum"),
                            invocations: self._sagemaker("Invocations", variant, "Sum")},
             label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(5))
 
     def _fallback_rate(self) -> cloudwatch.MathExpression:
         return cloudwatch.MathExpression(
-            expression="100 * degraded / MAX([responses, 1])",
+            expression="IF(responses > 0, 100 * degraded / responses, 0)",
             using_metrics={"degraded": self._inference("DegradedResponses"),
                            "responses": self._inference("Responses")},
             label="API answers not served by the endpoint (%)", period=cdk.Duration.minutes(5))

@@ -220,8 +220,11 @@ class ServingStack(cdk.Stack):
                 return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=name, dimensions_map=dims,
                                          statistic=statistic, period=cdk.Duration.minutes(1))
 
+            # IF(TS > S, TS, S) is documented metric math ("Using IF expressions"); MAX([invocations, 1])
+            # puts a scalar in a time-series array (not documented) and AWS advises against MAX in alarms.
+            # No invocations in a period: no data point (the alarm treats it as not breaching).
             error_rate = cloudwatch.MathExpression(
-                expression="100 * errors / MAX([invocations, 1])",
+                expression="IF(invocations > 0, 100 * errors / invocations, 0)",
                 using_metrics={"errors": metric("Invocation5XXErrors", "Sum"),
                                "invocations": metric("Invocations", "Sum")},
                 label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(1))
