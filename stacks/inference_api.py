@@ -154,6 +154,9 @@ class InferenceApiStack(cdk.Stack):
         self._access_logging(stage, access_logs)
         self._firehose_allowances()
         publish_name(self, environment=config.name, key="inference-api-url", value=self.api.api_endpoint)
+        # read by the Monitoring stack's dashboard (published names instead of exports)
+        publish_name(self, environment=config.name, key="inference-api-id", value=self.api.api_id)
+        publish_name(self, environment=config.name, key="inference-function-name", value=function.function_name)
         publish_name(self, environment=config.name, key="prediction-log-prefix",
                      value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
 

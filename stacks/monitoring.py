@@ -15,7 +15,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
@@ -26,7 +25,7 @@ from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, central_model_source
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
-from stacks.constructs.published_names import publish_name
+from stacks.constructs.published_names import publish_name, published_topic, read_published
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
 
@@ -43,10 +42,13 @@ GROUND_TRUTH_PREFIX = "ground-truth"
 class MonitoringStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, models: ModelSource | None,
-                 page_topic: sns.ITopic,
-                 ticket_topic: sns.ITopic, inference_function_name: str, api_id: str,
                  code_asset: s3_assets.Asset, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        # Names of the Alerting and InferenceApi stacks, read from their published names (no exports).
+        page_topic = published_topic(self, "PageTopic", environment=config.name, severity="page")
+        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
+        inference_function_name = read_published(self, environment=config.name, key="inference-function-name")
+        api_id = read_published(self, environment=config.name, key="inference-api-id")
         models = models or central_model_source(self, config)  # baselines live with the registered versions
         drift = config.monitoring.drift
         self._key = key

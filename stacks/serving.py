@@ -18,7 +18,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -29,7 +28,7 @@ from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
 from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, central_model_source
 from stacks.constructs.nag import allow_wildcards
-from stacks.constructs.published_names import publish_name
+from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue
 from stacks.naming import endpoint_name, model_package_group_name
 
@@ -45,11 +44,12 @@ LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "
 class ServingStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket, models: ModelSource | None,
-                 alarm_topic: sns.ITopic, **kwargs: object) -> None:
+                 **kwargs: object) -> None:
         """``models``: where registered versions and the ledger live; None when they belong to the central
         registry of another environment (resolved here from its published names)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         serving = config.serving
+        alarm_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
         models = models or central_model_source(self, config)
         ledger_table_name, ledger_table_arn = models.ledger()
         self.endpoint_name = endpoint_name(config)

@@ -131,7 +131,10 @@ class Stage:
         template = self.templates[stack]
         if name in template.get("Parameters", {}):
             parameter = template["Parameters"][name]
-            # Deploy-time SSM values (a central registry's published names) stay recognisable placeholders.
+            if parameter["Type"].startswith("AWS::SSM::Parameter::Value"):
+                # A published name (stacks/constructs/published_names.py): the value another stack of this
+                # stage writes to that SSM parameter; another stage's (a central registry) stays a placeholder.
+                return self._published(parameter.get("Default", "")) or f"<{name}>"
             return parameter.get("Default", f"<{name}>") if parameter["Type"] == "String" else f"<{name}>"
         kind = template["Resources"][name]["Type"]
         named = self._physical_name(stack, name)
@@ -145,6 +148,12 @@ class Stage:
         if kind in refs:
             return refs[kind]()
         return named
+
+    def _published(self, parameter_name: str) -> Any:
+        for parameter in self.resources("AWS::SSM::Parameter"):
+            if parameter.properties.get("Name") == parameter_name:
+                return self.resolve(parameter.stack, parameter.properties["Value"])
+        return None
 
     def _physical_name(self, stack: str, logical_id: str) -> str:
         body = self.templates[stack]["Resources"][logical_id]

@@ -116,3 +116,31 @@ def test_the_name_check_refuses_what_the_api_refuses() -> None:
     assert name_problems("mlops-prod-models", group) == []
     assert name_problems("mlops_prod_models", group)  # underscores are outside the pattern
     assert name_problems("m" * 64, group)  # 63 characters at most
+
+
+# What may cross a stack boundary as a CloudFormation export (CloudFormation refuses to change or delete an
+# exported value while another stack imports it). Everything else travels as a published name
+# (stacks/constructs/published_names.py). Reviewed list: exporting stack -> {exported resource type: reason}.
+EXPORTS_ALLOWED = {
+    "Storage": {"AWS::KMS::Key": "retained, never replaced in place; every stack's grants name it",
+                "AWS::S3::Bucket": "retained, never replaced in place (a replacement is a data migration); "
+                                   "the consumers' IAM grants and Firehose destination need the ARN"},
+    "Registry": {"AWS::DynamoDB::Table": "the ledger: retained, its key schema is the deployer's contract"},
+}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_retained_stateful_resources_are_exported(stages: dict[str, Stage], env: str) -> None:
+    stage = stages[env]
+    exported: dict[str, set[str]] = {}
+    for stack, template in stage.templates.items():
+        for output in template.get("Outputs", {}).values():
+            if "Export" not in output:
+                continue
+            value = output["Value"]
+            logical_id = value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
+            kind = template["Resources"][logical_id]["Type"]
+            exported.setdefault(stack.removeprefix(env).rstrip("0123456789ABCDEF"), set()).add(kind)
+    assert exported, "no exports found: the stack-name parsing is broken"
+    assert {stack: kinds - set(EXPORTS_ALLOWED.get(stack, {})) for stack, kinds in exported.items()} == {
+        stack: set() for stack in exported}
