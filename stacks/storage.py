@@ -55,11 +55,14 @@ class StorageStack(cdk.Stack):
                                                      f"{self.account}:alarm:*"}},
         ))
         # EventBridge delivers undeliverable events to the rules' encrypted dead-letter queues. AWS documents
-        # this grant without source conditions (SQS Developer Guide, "Key management": KMS permissions for
-        # AWS services), and the SNS key-management guide says aws:SourceAccount/aws:SourceArn are not
-        # supported in key policies for EventBridge: a condition on them would drop every dead letter. The
-        # confused-deputy guard sits in each queue's policy instead (aws:SourceArn = its own rules, which
-        # EventBridge does send to SQS), see stacks/constructs/queues.py.
+        # this key grant for event sources without source conditions (SQS Developer Guide, "Key management":
+        # KMS permissions for AWS services; SNS Developer Guide, "Key management": event sources and
+        # encrypted topics), and documents aws:SourceArn for EventBridge only on the SQS queue policy
+        # (EventBridge User Guide, "Using resource-based policies": Amazon SQS permissions). Nothing
+        # documents that EventBridge's KMS request carries aws:SourceAccount (AWS's MDAA constructs state the
+        # SNS guide lists it as unsupported for EventBridge), and a condition on a key that is not sent
+        # would drop every dead letter. The confused-deputy guard is each queue's policy (aws:SourceArn =
+        # its own rules), see stacks/constructs/queues.py.
         self.key.add_to_resource_policy(iam.PolicyStatement(
             sid="EventBridgeDeliveryToEncryptedQueues",
             principals=[iam.ServicePrincipal("events.amazonaws.com")],

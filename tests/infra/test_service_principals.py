@@ -12,10 +12,11 @@ The request context per edge, and where AWS documents it:
 - EventBridge → SQS dead-letter queue: principal events.amazonaws.com with aws:SourceArn = the rule's ARN
   (EventBridge User Guide, "Using resource-based policies", Amazon SQS permissions, and "Event retry policy
   and using dead-letter queues"). For the queue's KMS key, the SQS Developer Guide ("Key management",
-  configure KMS permissions for AWS services) gives the service principal kms:GenerateDataKey/kms:Decrypt
-  without source conditions, and the SNS key-management guide states aws:SourceAccount/aws:SourceArn are
-  not supported in key policies for EventBridge deliveries: the KMS request is modelled with no aws:Source*
-  keys, so a key statement that requires them refuses the delivery.
+  configure KMS permissions for AWS services) and the SNS one (event sources and encrypted topics) give the
+  service principal kms:GenerateDataKey/kms:Decrypt without source conditions; no AWS page documents that
+  EventBridge's KMS request carries aws:SourceAccount or aws:SourceArn (AWS's MDAA constructs say the SNS
+  guide lists them as unsupported for EventBridge). The KMS request is therefore modelled with no
+  aws:Source* keys: a key statement that requires them refuses the delivery.
 - EventBridge → Lambda: an AWS::Lambda::Permission for events.amazonaws.com with the rule as SourceArn.
 - EventBridge → Step Functions / SageMaker pipeline: the target's role trusts events.amazonaws.com and
   allows states:StartExecution / sagemaker:StartPipelineExecution on the target.
