@@ -147,16 +147,20 @@ def unexplained(found: list[str]) -> list[str]:
     return [f for f in found if not any(fnmatch.fnmatchcase(f, pattern) for pattern in ALLOWED)]
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_every_policy_is_valid_against_the_iam_reference(synthesized: SynthesizedApp, env: str) -> None:
-    region = load_environments(project_context())[env].region
-    assert unexplained(findings(synthesized.outdir, env, region)) == []
-
-
-def test_every_allowance_is_still_needed(synthesized: SynthesizedApp) -> None:
+@pytest.fixture(scope="module")
+def found(synthesized: SynthesizedApp) -> dict[str, list[str]]:
     configs = load_environments(project_context())
-    found = [f for env in ENVIRONMENTS for f in findings(synthesized.outdir, env, configs[env].region)]
-    stale = [pattern for pattern in ALLOWED if not any(fnmatch.fnmatchcase(f, pattern) for f in found)]
+    return {env: findings(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_policy_is_valid_against_the_iam_reference(found: dict[str, list[str]], env: str) -> None:
+    assert unexplained(found[env]) == []
+
+
+def test_every_allowance_is_still_needed(found: dict[str, list[str]]) -> None:
+    every = [f for env in ENVIRONMENTS for f in found[env]]
+    stale = [pattern for pattern in ALLOWED if not any(fnmatch.fnmatchcase(f, pattern) for f in every)]
     assert stale == []
 
 
