@@ -144,3 +144,23 @@ def test_only_retained_stateful_resources_are_exported(stages: dict[str, Stage],
     assert exported, "no exports found: the stack-name parsing is broken"
     assert {stack: kinds - set(EXPORTS_ALLOWED.get(stack, {})) for stack, kinds in exported.items()} == {
         stack: set() for stack in exported}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_names_the_deployer_creates_fit_the_api_and_its_own_grant(stages: dict[str, Stage], env: str) -> None:
+    """The deployer names each rollout's endpoint config itself (lambdas/deployer/deployment_plan.py): the
+    name must fit CreateEndpointConfig and fall under the endpoint-config ARN its role is granted."""
+    from datetime import UTC, datetime
+
+    from lambdas.deployer.deployment_plan import endpoint_config_name
+
+    stage = stages[env]
+    (endpoint,) = {value for where, value, api in named_values(stage) if api[2] == "EndpointName"}
+    name = endpoint_config_name(endpoint, datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), "0f" * 18)
+    assert name_problems(name, ("sagemaker", "CreateEndpointConfig", "EndpointConfigName")) == []
+    granted = [str(resource) for policy in stage.resources("AWS::IAM::Policy") if "Deployer" in policy.logical_id
+               for statement in stage.resolve(policy.stack, policy.properties["PolicyDocument"])["Statement"]
+               if "sagemaker:CreateEndpointConfig" in statement["Action"]
+               for resource in statement["Resource"]]
+    arn = f"arn:aws:sagemaker:{stage.region}:111122223333:endpoint-config/{name}"
+    assert any(re.fullmatch(re.escape(g).replace(r"\*", ".*"), arn) for g in granted), (arn, granted)
