@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import pytest
 
-from stacks.app_builder import LAMBDA_UNRESERVED_MINIMUM, check_concurrency_quota
+from stacks.app_builder import LAMBDA_UNRESERVED_MINIMUM, check_concurrency_quota, planned_reservation
 from stacks.config import ConfigError, load_environments, project_context
 from stacks.inference_api import inference_concurrency_demand
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
@@ -36,9 +36,9 @@ def test_the_environments_sharing_an_account_fit_the_configured_quota(synthesize
     demand = sum(inference_concurrency_demand(configs[env]) for env in ENVIRONMENTS)
     quota = configs["prod"].lambda_.account_concurrency_quota
     assert quota - total >= max(LAMBDA_UNRESERVED_MINIMUM, demand)
-    # gate + four deployer tasks at lambda.reserved_concurrency, one each for the three scheduled functions
+    # what synth assumes for an environment it does not build (`-c env=` selects another) is what is built
     assert {env: sum(v or 0 for v in reserved[env].values()) for env in ENVIRONMENTS} == {
-        env: 5 * configs[env].lambda_.reserved_concurrency + 3 for env in ENVIRONMENTS}
+        env: planned_reservation(configs[env])[0] for env in ENVIRONMENTS}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -77,3 +77,15 @@ def test_environments_sharing_an_account_must_agree_on_its_quota(synthesized: Sy
     _with_quota(synthesized, monkeypatch, {"dev": 2000})
     with pytest.raises(ConfigError, match=r"account_concurrency_quota are \[1000, 2000\]; allowed: one value"):
         check_concurrency_quota(list(synthesized.stages.values()))
+
+
+def test_a_single_environment_synth_still_counts_the_others_in_its_account(
+        synthesized: SynthesizedApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cdk deploy -c env=prod` builds prod only; dev and staging in the same account still count."""
+    _with_quota(synthesized, monkeypatch, {"prod": 700})
+    configs = load_environments(project_context())
+    others = [dataclasses.replace(configs[env], lambda_=dataclasses.replace(
+        configs[env].lambda_, account_concurrency_quota=700)) for env in ("dev", "staging")]
+    check_concurrency_quota([synthesized.stages["prod"]])  # prod alone: 28 + max(100, 600) fits 700
+    with pytest.raises(ConfigError, match=r"\{prod,dev,staging\}\.lambda\.account_concurrency_quota is 700"):
+        check_concurrency_quota([synthesized.stages["prod"]], others=others)
