@@ -44,7 +44,10 @@ class StorageStack(cdk.Stack):
                 "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"}},
         ))
         # CloudWatch alarms publish to the encrypted alert topics: SNS asks KMS for a data key as the alarm's
-        # service principal (SNS Developer Guide, "Key management": event sources and encrypted topics).
+        # service principal (SNS Developer Guide, "Key management": event sources and encrypted topics). AWS's
+        # knowledge-center article on alarms with encrypted topics (re:Post "cloudwatch-configure-alarm-sns")
+        # gives this statement and refines it with a source condition; aws:SourceAccount was already here,
+        # aws:SourceArn narrows it to this region's alarms (both unverified against a real account).
         self.key.add_to_resource_policy(iam.PolicyStatement(
             sid="AlarmNotificationsToEncryptedTopics",
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
