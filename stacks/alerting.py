@@ -7,6 +7,7 @@ in working hours. Every alarm in the app routes to one of them; deployment-rollb
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -28,6 +29,18 @@ class AlertingStack(cdk.Stack):
                environment: str) -> sns.Topic:
         topic = sns.Topic(self, construct_id, display_name=f"MLOps {environment} {severity}",
                           master_key=key, enforce_ssl=True)
+        # enforce_ssl makes CDK write a TopicPolicy, which replaces SNS's default policy (the one that lets
+        # the account's own services publish) with the TLS Deny alone: without this statement every alarm
+        # action fails with "not authorized to perform: SNS:Publish". CloudWatch sends the alarm's ARN as
+        # aws:SourceArn and the alarm's account as aws:SourceAccount (SNS Developer Guide, "Example cases for
+        # Amazon SNS access control"), so only this account's alarms in this region may publish.
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="AlarmsOfThisAccountPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"], resources=[topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": self.account},
+                        "ArnLike": {"aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:"
+                                                     f"{self.account}:alarm:*"}}))
         for email in routing.emails:
             topic.add_subscription(subscriptions.EmailSubscription(email))
         for url in routing.https:

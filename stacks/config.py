@@ -227,8 +227,17 @@ class LambdaSettings:
     log_retention_days: int = setting("CloudWatch Logs retention for every function (a value CloudWatch "
                                       "accepts).", default=30, check=_one_of(LOG_RETENTION_DAYS))
     reserved_concurrency: int = setting(
-        "Reserved concurrency of each background function (gate, deployer, monitors).", default=5,
+        "Reserved concurrency of each event-driven function that may run several copies at once (the promotion "
+        "gate, each deployer task). Scheduled functions (health check, batch scoring, drift monitor) reserve 1; "
+        "the inference function reserves none (throttling it would turn the API's designed fallbacks into "
+        "errors) and draws its SLA demand from the account's unreserved pool.", default=5,
         check=_between(1, 1000))
+    account_concurrency_quota: int = setting(
+        "The AWS account's Lambda concurrent-executions quota in this environment's region (Service Quotas "
+        "code L-B99A9384; 1,000 by default, often far less in a new account). Environments that share an "
+        "account and region must state the same value; synth fails unless, after every function's reserved "
+        "concurrency, at least max(100, the inference functions' SLA demand) stays unreserved "
+        "(docs/CONFIGURATION.md, 'Lambda concurrency quota').", default=1000, check=_between(1, 1000000))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -728,6 +737,28 @@ def reference_rows(cls: type[Any] = EnvironmentConfig, prefix: str = "") -> list
     return rows
 
 
+CONCURRENCY_QUOTA_SECTION = (
+    "## Lambda concurrency quota",
+    "",
+    "Lambda keeps 100 of an account's concurrent executions per region unreserved and refuses a deployment whose",
+    "reserved concurrency would leave less (a new account's quota can be far below the default 1,000). Synth",
+    "therefore sums, over every environment that shares an account and region, the reserved concurrency of",
+    "every function, and fails naming `lambda.account_concurrency_quota` unless the quota minus that sum is at",
+    "least the larger of 100 and the inference functions' SLA demand.",
+    "",
+    "- Reserved per environment: `5 x lambda.reserved_concurrency` (the promotion gate and four deployer tasks)",
+    "  + 3 (health check, batch scoring, drift monitor, one each): 28 with the default.",
+    "- The inference function is unreserved; its SLA demand is",
+    "  `ceil(serving.sla.peak_requests_per_second x inference_api.max_attempts x",
+    "  (1 s connect + inference_api.endpoint_timeout_ms) x 1.5)`: the concurrency Little's law gives when",
+    "  every request at the peak rate uses its whole endpoint timeout budget, with 50 % headroom.",
+    "- The quota to request (Service Quotas, AWS Lambda, 'Concurrent executions', L-B99A9384) is at least",
+    "  the reserved sum + max(100, the sum of the SLA demands) of the environments sharing the account and",
+    "  region; the synth error states both numbers. docs/VERIFICATION.md gives them for this repository's",
+    "  cdk.json.",
+)
+
+
 def render_reference() -> str:
     lines = [
         "# Configuration reference",
@@ -742,4 +773,5 @@ def render_reference() -> str:
     ]
     for key, tp, default, doc in reference_rows():
         lines.append(f"| `{key}` | {tp} | {f'`{default}`' if default else ''} | {doc} |")
+    lines += ["", *CONCURRENCY_QUOTA_SECTION]
     return "\n".join(lines) + "\n"

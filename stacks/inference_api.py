@@ -4,6 +4,8 @@ bucket, in the data-capture JSONL format."""
 
 from __future__ import annotations
 
+import math
+
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -17,12 +19,23 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.lambda_function import MlopsFunction, log_retention
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name
 from stacks.naming import endpoint_name
 
 PREDICTION_LOG_PREFIX = "inference-api/"
+CONNECT_TIMEOUT_SECONDS = 1
+CONCURRENCY_HEADROOM = 1.5
+
+
+def inference_concurrency_demand(config: EnvironmentConfig) -> int:
+    """Concurrent executions at the SLA's peak rate when every request uses its whole endpoint budget
+    (attempts x (connect + read timeout)), by Little's law, with 50 % headroom."""
+    api = config.inference_api
+    budget_seconds = api.max_attempts * (CONNECT_TIMEOUT_SECONDS + api.endpoint_timeout_ms / 1000)
+    return math.ceil(config.serving.sla.peak_requests_per_second * budget_seconds * CONCURRENCY_HEADROOM)
 FALLBACK_MODEL_KEY = "serving/fallback_model.json"
 
 
@@ -80,7 +93,10 @@ class InferenceApiStack(cdk.Stack):
             settings=config.lambda_,
             key=key,
             packages=("mlcore", "pipelines/schemas"),
-            reserved_concurrency=100,
+            # Unreserved: a reservation is also a cap, and a throttled invocation is an API error where the
+            # function would have answered from its fallbacks; the API stage's throttle (below) is the designed
+            # overload limit. Its demand at the SLA peak is checked against the account quota instead.
+            unreserved_demand=inference_concurrency_demand(config),
             environment={
                 "ENDPOINT_NAME": endpoint_name(config),
                 "DATA_SCHEMA_PATH": config.training.schema_file,
@@ -90,7 +106,7 @@ class InferenceApiStack(cdk.Stack):
                 "SAFE_DEFAULT_PROBABILITY": str(api_settings.safe_default_probability),
                 "FALLBACK_MODEL_BUCKET": artifact_bucket.bucket_name,
                 "FALLBACK_MODEL_KEY": FALLBACK_MODEL_KEY,
-                "ENDPOINT_CONNECT_TIMEOUT_SECONDS": "1",
+                "ENDPOINT_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT_SECONDS),
                 "ENDPOINT_READ_TIMEOUT_SECONDS": f"{sla_read_seconds:g}",
                 "ENDPOINT_MAX_ATTEMPTS": str(attempts),
                 "BREAKER_FAILURE_THRESHOLD": str(api_settings.breaker_failure_threshold),
@@ -101,6 +117,9 @@ class InferenceApiStack(cdk.Stack):
             },
         )
         function = self.function.function
+        skip_checkov(function, "CKV_AWS_115",
+                     "Deliberately unreserved: throttling would replace the API's fallback answers with errors; "
+                     "the API stage throttle caps the rate and synth checks the SLA demand against the quota.")
         function.add_to_role_policy(iam.PolicyStatement(
             sid="InvokeTheEnvironmentsEndpoint", actions=["sagemaker:InvokeEndpoint"],
             resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:endpoint/"
@@ -135,6 +154,9 @@ class InferenceApiStack(cdk.Stack):
         self._access_logging(stage, access_logs)
         self._firehose_allowances()
         publish_name(self, environment=config.name, key="inference-api-url", value=self.api.api_endpoint)
+        # read by the Monitoring stack's dashboard (published names instead of exports)
+        publish_name(self, environment=config.name, key="inference-api-id", value=self.api.api_id)
+        publish_name(self, environment=config.name, key="inference-function-name", value=function.function_name)
         publish_name(self, environment=config.name, key="prediction-log-prefix",
                      value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
 

@@ -15,7 +15,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
@@ -26,8 +25,8 @@ from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, central_model_source
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
-from stacks.constructs.published_names import publish_name
-from stacks.constructs.queues import dead_letter_queue
+from stacks.constructs.published_names import publish_name, published_topic, read_published
+from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
 
 NAMESPACE = "MLOps"
@@ -43,10 +42,13 @@ GROUND_TRUTH_PREFIX = "ground-truth"
 class MonitoringStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, models: ModelSource | None,
-                 page_topic: sns.ITopic,
-                 ticket_topic: sns.ITopic, inference_function_name: str, api_id: str,
                  code_asset: s3_assets.Asset, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        # Names of the Alerting and InferenceApi stacks, read from their published names (no exports).
+        page_topic = published_topic(self, "PageTopic", environment=config.name, severity="page")
+        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
+        inference_function_name = read_published(self, environment=config.name, key="inference-function-name")
+        api_id = read_published(self, environment=config.name, key="inference-api-id")
         models = models or central_model_source(self, config)  # baselines live with the registered versions
         drift = config.monitoring.drift
         self._key = key
@@ -213,14 +215,15 @@ class MonitoringStack(cdk.Stack):
     def _error_rate(self, variant: str) -> cloudwatch.MathExpression:
         errors, invocations = f"errors{variant}", f"invocations{variant}"  # ids unique per graph
         return cloudwatch.MathExpression(
-            expression=f"100 * {errors} / MAX([{invocations}, 1])",
+            # Documented IF idiom instead of MAX([x, 1]) (see stacks/serving.py and tests/infra/test_metric_math.py).
+            expression=f"IF({invocations} > 0, 100 * {errors} / {invocations}, 0)",
             using_metrics={errors: self._sagemaker("Invocation5XXErrors", variant, "Sum"),
                            invocations: self._sagemaker("Invocations", variant, "Sum")},
             label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(5))
 
     def _fallback_rate(self) -> cloudwatch.MathExpression:
         return cloudwatch.MathExpression(
-            expression="100 * degraded / MAX([responses, 1])",
+            expression="IF(responses > 0, 100 * degraded / responses, 0)",
             using_metrics={"degraded": self._inference("DegradedResponses"),
                            "responses": self._inference("Responses")},
             label="API answers not served by the endpoint (%)", period=cdk.Duration.minutes(5))
@@ -273,11 +276,15 @@ class MonitoringStack(cdk.Stack):
               severity="page", runbook="fallback-rate", comparison=gte,
               summary=f"At least {alarms.fallback_rate_percent:g}% of API answers came from a fallback.")
         if config.production:
-            # Only production has traffic all the time; elsewhere silence is normal.
+            # Only production has traffic all the time; elsewhere silence is normal. Missing data does not
+            # breach: a newly deployed environment has no endpoint (the deployer creates it on the first
+            # promotion) and so no Invocations data points, and it must not page from its first deploy on.
+            # An endpoint that exists but cannot answer is paged by HealthCheckFailing (the health check
+            # reports 0 for it); "no endpoint yet" is the only state in which the health check is silent.
             route(self, "NoTraffic", metric=self._sagemaker("Invocations", "Champion", "Sum", 15), threshold=1,
                   severity="page", runbook="no-traffic", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                  missing=cloudwatch.TreatMissingData.BREACHING,
+                  missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                   summary="The Champion received no invocations for 30 minutes.")
         route(self, "TrainingPipelineFailed",
               metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
@@ -302,13 +309,13 @@ class MonitoringStack(cdk.Stack):
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
         dead_letters = dead_letter_queue(self, "RetrainDeadLetters", key=self._key,
                                          purpose="the sustained-drift retraining rule")
-        events.CfnRule(
+        rule = events.CfnRule(
             self, "RetrainOnSustainedDrift", description="Sustained drift starts the training pipeline",
             event_pattern={"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
                            "resources": [sustained.alarm_arn], "detail": {"state": {"value": ["ALARM"]}}},
             targets=[pipeline_target(pipeline_arn=pipeline_arn, role_arn=role.role_arn,
                                      dead_letter_arn=dead_letters.queue_arn, reason="sustained-drift")])
-        dead_letters.grant_send_messages(iam.ServicePrincipal("events.amazonaws.com"))
+        accept_dead_letters_from(dead_letters, rule_arns=[rule.attr_arn])
         return sustained
 
     # ------------------------------------------------------------------------------------------ dashboard

@@ -21,7 +21,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
-from stacks.constructs.published_names import PARAMETER_PREFIX, publish_name
+from stacks.constructs.published_names import PARAMETER_PREFIX, publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue
 from stacks.naming import model_package_group_name
 
@@ -33,7 +33,7 @@ DEPLOYER_STATUSES = ["Deployed", "DeployFailed"]
 
 class RegistryStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
-                 alarm_topic: sns.ITopic, **kwargs: object) -> None:
+                 **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.group_name = model_package_group_name(config)
         publish_name(self, environment=config.name, key="model-package-group", value=self.group_name)
@@ -84,7 +84,8 @@ class RegistryStack(cdk.Stack):
             self, "PromotionGate", source="promotion_gate",
             description="Refuses skipped stages: reverts illegal stage/approval changes, records every decision",
             memory_size=512, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
-            packages=("mlops",), asynchronous=True, alarm_topic=alarm_topic,
+            packages=("mlops",), asynchronous=True,
+            alarm_topic=published_topic(self, "TicketTopic", environment=config.name, severity="ticket"),
             environment={
                 "MODEL_PACKAGE_GROUP": self.group_name, "LEDGER_TABLE": self.ledger.table_name,
                 "IDEMPOTENCY_TABLE": idempotency.table_name, "PROMOTION_TOPIC_ARN": self.notices.topic_arn,
@@ -98,7 +99,12 @@ class RegistryStack(cdk.Stack):
         function.add_to_role_policy(iam.PolicyStatement(
             sid="Ledger", actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
             resources=[self.ledger.table_arn]))
-        idempotency.grant_read_write_data(function)
+        # Exactly what Powertools' DynamoDB idempotency layer calls; CDK's grant_read_write_data would add the
+        # stream actions on the table ARN, which apply to stream ARNs only (and the table has no stream).
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="IdempotencyRecords",
+            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            resources=[idempotency.table_arn]))
         self.notices.grant_publish(function)
         bus.grant_put_events_to(function)
 

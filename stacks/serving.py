@@ -18,7 +18,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -29,7 +28,7 @@ from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
 from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, central_model_source
 from stacks.constructs.nag import allow_wildcards
-from stacks.constructs.published_names import publish_name
+from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue
 from stacks.naming import endpoint_name, model_package_group_name
 
@@ -38,16 +37,19 @@ PROMOTION_ACCEPTED = "Model Promotion Accepted"
 CAPTURE_PREFIX = "endpoint"
 BATCH_PREFIX = "batch"
 VARIANTS = ("Champion", "Challenger")
+LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                       "Lambda.TooManyRequestsException")
 
 
 class ServingStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket, models: ModelSource | None,
-                 alarm_topic: sns.ITopic, **kwargs: object) -> None:
+                 **kwargs: object) -> None:
         """``models``: where registered versions and the ledger live; None when they belong to the central
         registry of another environment (resolved here from its published names)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         serving = config.serving
+        alarm_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
         models = models or central_model_source(self, config)
         ledger_table_name, ledger_table_arn = models.ledger()
         self.endpoint_name = endpoint_name(config)
@@ -151,7 +153,7 @@ class ServingStack(cdk.Stack):
         self.health_check = MlopsFunction(
             self, "HealthCheck", source="health_check", description="Golden-payload health check per variant",
             memory_size=256, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
-            asynchronous=True, alarm_topic=alarm_topic, packages=(),
+            asynchronous=True, alarm_topic=alarm_topic, packages=(), reserved_concurrency=1,  # one run at a time
             environment={"ENDPOINT_NAME": self.endpoint_name, "INVOKE_TIMEOUT_SECONDS": "10"})
         health = self.health_check.function
         health.add_to_role_policy(iam.PolicyStatement(
@@ -178,6 +180,7 @@ class ServingStack(cdk.Stack):
             self, "BatchScoring", source="batch_scoring", description="Batch transform with the production model",
             memory_size=256, timeout=cdk.Duration.seconds(30), settings=config.lambda_, key=key,
             asynchronous=True, alarm_topic=alarm_topic, packages=("lambdas/health_check",),
+            reserved_concurrency=1,  # one scheduled or operator-started run at a time
             environment={"ENDPOINT_NAME": self.endpoint_name, "CAPTURE_BUCKET": capture_bucket.bucket_name,
                          "BATCH_INSTANCE_TYPE": serving.batch_instance_type, "KMS_KEY_ARN": key.key_arn,
                          "BATCH_INPUT_URI": f"s3://{capture_bucket.bucket_name}/{BATCH_PREFIX}/input/",
@@ -218,8 +221,11 @@ class ServingStack(cdk.Stack):
                 return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=name, dimensions_map=dims,
                                          statistic=statistic, period=cdk.Duration.minutes(1))
 
+            # IF(TS > S, TS, S) is documented metric math ("Using IF expressions"); MAX([invocations, 1])
+            # puts a scalar in a time-series array (not documented) and AWS advises against MAX in alarms.
+            # No invocations in a period: no data point (the alarm treats it as not breaching).
             error_rate = cloudwatch.MathExpression(
-                expression="100 * errors / MAX([invocations, 1])",
+                expression="IF(invocations > 0, 100 * errors / invocations, 0)",
                 using_metrics={"errors": metric("Invocation5XXErrors", "Sum"),
                                "invocations": metric("Invocations", "Sum")},
                 label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(1))
@@ -277,9 +283,14 @@ class ServingStack(cdk.Stack):
             sid="VariantAutoscaling",
             actions=["application-autoscaling:RegisterScalableTarget",
                      "application-autoscaling:DeregisterScalableTarget",
-                     "application-autoscaling:PutScalingPolicy", "application-autoscaling:DescribeScalableTargets"],
+                     "application-autoscaling:PutScalingPolicy"],
             resources=[f"arn:{self.partition}:application-autoscaling:{self.region}:{self.account}:"
                        "scalable-target/*"]))
+        # The Describe* actions of Application Auto Scaling support no resource types (Service Authorization
+        # Reference): scoped to an ARN, DescribeScalableTargets was never allowed.
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ReadScalableTargets", actions=["application-autoscaling:DescribeScalableTargets"],
+            resources=["*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="AutoscalingServiceLinkedRole", actions=["iam:CreateServiceLinkedRole"],
             resources=[f"arn:{self.partition}:iam::{self.account}:role/aws-service-role/"
@@ -295,9 +306,18 @@ class ServingStack(cdk.Stack):
 
     def _state_machine(self, config: EnvironmentConfig, key: kms.IKey) -> sfn.StateMachine:
         def task(name: str, result: str | None = None) -> tasks.LambdaInvoke:
-            return tasks.LambdaInvoke(self, f"{_pascal(name)}Task", lambda_function=self.deployer_tasks[name].function,
-                                      payload_response_only=True, result_path=result or "$",
-                                      retry_on_service_exceptions=True)
+            invoke = tasks.LambdaInvoke(self, f"{_pascal(name)}Task",
+                                        lambda_function=self.deployer_tasks[name].function,
+                                        payload_response_only=True, result_path=result or "$",
+                                        retry_on_service_exceptions=False)
+            # AWS's recommended retrier for Lambda tasks (Step Functions Developer Guide, "Handling errors":
+            # best practice for Lambda service exceptions). CDK's retry_on_service_exceptions leaves out
+            # Lambda.TooManyRequestsException, and the task functions have a small reserved concurrency: a
+            # single throttle would otherwise fail the deployment. Up to 2+4+...+64 s of backoff, with jitter
+            # so that concurrent executions do not retry in step.
+            invoke.add_retry(errors=list(LAMBDA_RETRY_ERRORS), interval=cdk.Duration.seconds(2), max_attempts=6,
+                             backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+            return invoke
 
         failed = sfn.Fail(self, "DeploymentFailed", cause="The deployment or its health check failed; "
                                                            "the ledger has the reason")
@@ -371,8 +391,9 @@ class ServingStack(cdk.Stack):
                                                                  "instance.",
             "Resource::arn:*:cloudwatch:*:alarm:TargetTracking-endpoint/mlops-*/variant/*":
                 "Target tracking names its alarms per variant and policy; scoped to this endpoint's variants.",
-            "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:DescribeAlarms (rollback alarms, read by "
-                           "SageMaker for the model) support no resource ARNs.",
+            "Resource::*": "ecr:GetAuthorizationToken, cloudwatch:DescribeAlarms (rollback alarms, read by "
+                           "SageMaker for the model) and application-autoscaling:DescribeScalableTargets support "
+                           "no resource ARNs.",
         }
         for scope in (self.model_role, deployer_role, self.health_check, self.batch_scoring):
             allow_wildcards(scope, reasons)

@@ -29,7 +29,6 @@ class MlopsStage(cdk.Stage):
         self.alerting = AlertingStack(self, "Alerting", config=config, key=self.storage.key,
                                       description=f"MLOps {config.name}: alert topics by severity")
         self.registry = RegistryStack(self, "Registry", config=config, key=self.storage.key,
-                                      alarm_topic=self.alerting.ticket_topic,
                                       description=f"MLOps {config.name}: model registry and promotion gate")
         self.training = TrainingStack(
             self, "Training", config=config, key=self.storage.key, data_bucket=self.storage.data_bucket,
@@ -48,12 +47,16 @@ class MlopsStage(cdk.Stage):
             ledger=lambda: (ledger.table_name, ledger.table_arn), shared=False)
         self.serving = ServingStack(
             self, "Serving", config=config, key=self.storage.key, artifact_bucket=self.storage.artifact_bucket,
-            capture_bucket=self.storage.capture_bucket, models=models, alarm_topic=self.alerting.ticket_topic,
+            capture_bucket=self.storage.capture_bucket, models=models,
             description=f"MLOps {config.name}: deployer, rollback alarms, health check, batch scoring")
         self.monitoring = MonitoringStack(
             self, "Monitoring", config=config, key=self.storage.key, capture_bucket=self.storage.capture_bucket,
-            artifact_bucket=self.storage.artifact_bucket, models=models, page_topic=self.alerting.page_topic,
-            ticket_topic=self.alerting.ticket_topic,
-            inference_function_name=self.inference_api.function.function.function_name,
-            api_id=self.inference_api.api.api_id, code_asset=self.training.code_asset,
+            artifact_bucket=self.storage.artifact_bucket, models=models, code_asset=self.training.code_asset,
             description=f"MLOps {config.name}: drift and quality monitor, dashboard, alarms")
+        # Alert topics and the inference API reach their consumers as published names (SSM parameters), not
+        # CloudFormation exports, so replacing them never fails with "export ... in use"; the producers
+        # still deploy first. The Storage key and buckets (retained, never replaced in place: a replacement
+        # is a data migration) and the Registry's ledger stay exports: the consumers' grants need them.
+        for consumer in (self.registry, self.serving, self.monitoring):
+            consumer.add_stack_dependency(self.alerting)
+        self.monitoring.add_stack_dependency(self.inference_api)

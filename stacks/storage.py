@@ -32,22 +32,45 @@ class StorageStack(cdk.Stack):
             removal_policy=removal,
         )
         # Encrypted log groups, alarm notifications and EventBridge deliveries need the services themselves
-        # to use the key; each grant is scoped to this account.
+        # to use the key.
         self.key.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchLogsUseOfTheKey",
             principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            # CloudWatch Logs' documented statement also lists kms:Describe*; DescribeKey has no encryption
+            # context, so under this condition it was never allowed (tests/infra/test_iam_validity.py).
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
             resources=["*"],
             conditions={"ArnLike": {
                 "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"}},
         ))
+        # CloudWatch alarms publish to the encrypted alert topics: SNS asks KMS for a data key as the alarm's
+        # service principal (SNS Developer Guide, "Key management": event sources and encrypted topics). AWS's
+        # knowledge-center article on alarms with encrypted topics (re:Post "cloudwatch-configure-alarm-sns")
+        # gives this statement and refines it with a source condition; aws:SourceAccount was already here,
+        # aws:SourceArn narrows it to this region's alarms (both unverified against a real account).
         self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="AlarmAndEventDeliveryToEncryptedTopicsAndQueues",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                        iam.ServicePrincipal("events.amazonaws.com")],
+            sid="AlarmNotificationsToEncryptedTopics",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             resources=["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            conditions={"StringEquals": {"aws:SourceAccount": self.account},
+                        "ArnLike": {"aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:"
+                                                     f"{self.account}:alarm:*"}},
+        ))
+        # EventBridge delivers undeliverable events to the rules' encrypted dead-letter queues. AWS documents
+        # this key grant for event sources without source conditions (SQS Developer Guide, "Key management":
+        # KMS permissions for AWS services; SNS Developer Guide, "Key management": event sources and
+        # encrypted topics), and documents aws:SourceArn for EventBridge only on the SQS queue policy
+        # (EventBridge User Guide, "Using resource-based policies": Amazon SQS permissions). Nothing
+        # documents that EventBridge's KMS request carries aws:SourceAccount (AWS's MDAA constructs state the
+        # SNS guide lists it as unsupported for EventBridge), and a condition on a key that is not sent
+        # would drop every dead letter. The confused-deputy guard is each queue's policy (aws:SourceArn =
+        # its own rules), see stacks/constructs/queues.py.
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="EventBridgeDeliveryToEncryptedQueues",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],
         ))
 
         self.access_logs_bucket = s3.Bucket(

@@ -22,7 +22,7 @@ from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name
-from stacks.constructs.queues import dead_letter_queue
+from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.naming import pipeline_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -199,19 +199,21 @@ class TrainingStack(cdk.Stack):
                                                        resources=[pipeline_arn]))
         # The project key (its policy lets EventBridge use it); an AWS-managed SQS key would refuse EventBridge.
         dead_letters = dead_letter_queue(self, "TriggerDeadLetters", key=key, purpose="the retraining triggers")
-        dead_letters.grant_send_messages(iam.ServicePrincipal("events.amazonaws.com"))
+        rules: list[events.CfnRule] = []
+
         def target(reason: str) -> events.CfnRule.TargetProperty:
             return pipeline_target(pipeline_arn=pipeline_arn, role_arn=trigger_role.role_arn,
                                    dead_letter_arn=dead_letters.queue_arn, reason=reason)
 
         if training.retrain_schedule:
-            events.CfnRule(self, "RetrainSchedule", schedule_expression=training.retrain_schedule,
-                           description="Periodic retraining", targets=[target("schedule")])
+            rules.append(events.CfnRule(self, "RetrainSchedule", schedule_expression=training.retrain_schedule,
+                                        description="Periodic retraining", targets=[target("schedule")]))
         if training.retrain_on_new_data:
-            events.CfnRule(
+            rules.append(events.CfnRule(
                 self, "RetrainOnNewData",
                 description="Retrain when new training data lands",
                 event_pattern={"source": ["aws.s3"], "detail-type": ["Object Created"],
                                "detail": {"bucket": {"name": [data_bucket.bucket_name]},
                                           "object": {"key": [{"prefix": DATA_PREFIX}]}}},
-                targets=[target("new-data")])
+                targets=[target("new-data")]))
+        accept_dead_letters_from(dead_letters, rule_arns=[rule.attr_arn for rule in rules])

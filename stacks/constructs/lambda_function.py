@@ -42,7 +42,26 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 RUNTIME_PYTHON_VERSION = "3.14"
 _PLATFORM_MACHINE = {"arm64": "aarch64", "x86_64": "x86_64"}
 _EXCLUDED_DIRS = frozenset({"__pycache__", "tests", ".pytest_cache", ".mypy_cache"})
-_BUNDLER_VERSION = "1"
+_BUNDLER_VERSION = "2"
+# The SDK every bundle carries, at the project's pins. aws-xray-sdk (Powertools' [tracer] extra) requires
+# botocore, so pip put the newest botocore 1.x into the bundle, where /var/task shadows the runtime's
+# botocore but not its boto3: a pair no test ran. Bundling the tested boto3 and botocore together makes the
+# function run exactly the SDK of `make test` (Lambda Developer Guide recommends bundling the SDK to control
+# its version). About 34 MB unzipped.
+SDK_PACKAGES = ("boto3", "botocore")
+
+
+def sdk_pins() -> list[str]:
+    """``boto3==X``, ``botocore==Y`` from the project's requirements.txt."""
+    pins = {}
+    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines():
+        name, _, version = line.split("#", 1)[0].strip().partition("==")
+        if name.lower() in SDK_PACKAGES and version:
+            pins[name.lower()] = f"{name.lower()}=={version.strip()}"
+    missing = [p for p in SDK_PACKAGES if p not in pins]
+    if missing:
+        raise ValueError(f"requirements.txt pins no {missing}: the Lambda bundles need them")
+    return [pins[p] for p in SDK_PACKAGES]
 
 
 def _source_files(root: Path) -> list[Path]:
@@ -52,7 +71,7 @@ def _source_files(root: Path) -> list[Path]:
 
 
 def bundle_hash(source: str, packages: Iterable[str], architecture: str) -> str:
-    digest = hashlib.sha256(f"{_BUNDLER_VERSION}|{architecture}|{RUNTIME_PYTHON_VERSION}".encode())
+    digest = hashlib.sha256(f"{_BUNDLER_VERSION}|{architecture}|{RUNTIME_PYTHON_VERSION}|{sdk_pins()}".encode())
     roots = [LAMBDAS_DIR / source, *(REPO_ROOT / p for p in packages)]
     for root in roots:
         for path in _source_files(root):
@@ -100,7 +119,7 @@ def build_bundle(output_dir: Path, *, source: str, packages: Iterable[str], arch
         # Only manylinux2014 makes pip pick old releases for new Pythons; offer manylinux_2_28 first.
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "-qq", "--disable-pip-version-check",
-             "--requirement", str(requirements), "--target", str(output_dir),
+             "--requirement", str(requirements), *sdk_pins(), "--target", str(output_dir),
              "--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}",
              "--implementation", "cp", "--python-version", RUNTIME_PYTHON_VERSION,
              "--only-binary=:all:", "--upgrade"],
@@ -129,6 +148,7 @@ class MlopsFunction(Construct):
         environment: Mapping[str, str] | None = None,
         asynchronous: bool = False,
         reserved_concurrency: int | None = None,
+        unreserved_demand: int | None = None,
         packages: tuple[str, ...] = ("mlcore",),
         alarm_topic: sns.ITopic | None = None,
         handler_function: str = "handler",
@@ -136,6 +156,11 @@ class MlopsFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.source = source
+        # Either a reservation (a guarantee and a cap) or, for a function that must not be throttled, its
+        # SLA demand on the account's unreserved pool; app_builder checks both against the quota.
+        self.reserved_concurrency: int | None = None if unreserved_demand is not None else (
+            reserved_concurrency or settings.reserved_concurrency)
+        self.concurrency_demand = unreserved_demand or 0
         self.packages = packages
         if not (LAMBDAS_DIR / source / "handler.py").is_file():
             raise ValueError(f"lambdas/{source}/handler.py does not exist")
@@ -185,7 +210,7 @@ class MlopsFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=self.log_group,
-            reserved_concurrent_executions=reserved_concurrency or settings.reserved_concurrency,
+            reserved_concurrent_executions=self.reserved_concurrency,
             **async_options,
         )
         if self.failure_queue is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -21,3 +22,16 @@ def dead_letter_queue(scope: Construct, construct_id: str, *, purpose: str, key:
     acknowledge(queue, "AwsSolutions-SQS3", reason)
     acknowledge(queue, "Serverless-SQSRedrivePolicy", reason)
     return queue
+
+
+def accept_dead_letters_from(queue: sqs.IQueue, *, rule_arns: list[str]) -> None:
+    """Let EventBridge put the undeliverable events of these rules (and no other rule's) into ``queue``.
+
+    The L2 targets write this statement themselves; L1 CfnRule targets need it written. EventBridge sends the
+    rule's ARN as aws:SourceArn to SQS (EventBridge User Guide, "Using resource-based policies": Amazon SQS
+    permissions), so the condition stops another rule, in any account, from using our queue. The queue's KMS
+    key lets EventBridge use it through the key policy (stacks/storage.py)."""
+    queue.add_to_resource_policy(iam.PolicyStatement(
+        sid="DeadLettersOfTheseRules", principals=[iam.ServicePrincipal("events.amazonaws.com")],
+        actions=["sqs:SendMessage"], resources=[queue.queue_arn],
+        conditions={"ArnEquals": {"aws:SourceArn": rule_arns}}))

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import LambdaSettings
-from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash
+from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash, sdk_pins
 
 # A function whose requirements include a compiled wheel (pydantic-core, through Powertools' parser).
 SOURCE = "promotion_gate"
@@ -44,6 +44,27 @@ def test_bundle_keeps_package_paths_and_drops_tests_and_bytecode(bundle: tuple[s
     assert not list(output.rglob("__pycache__"))
     assert not list(output.rglob("*.pyc"))
     assert not [p for p in output.rglob("tests") if p.is_dir()]
+
+
+# Lambda quotas: "Deployment package (.zip file archive) size: 250 MB (unzipped, including layers)".
+UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+
+
+@pytest.mark.slow
+def test_bundle_carries_the_sdk_pair_the_tests_ran(bundle: tuple[str, Path]) -> None:
+    """aws-xray-sdk pulls botocore into the bundle; the factory pins it with its boto3 to the project's pins
+    (otherwise the newest botocore would sit beside the runtime's older boto3)."""
+    _, output = bundle
+    found = {p.name.removesuffix(".dist-info").split("-")[0].lower(): p.name.removesuffix(".dist-info").split("-")[1]
+             for p in output.glob("*.dist-info") if p.name.split("-")[0].lower() in ("boto3", "botocore")}
+    assert [f"{name}=={version}" for name, version in sorted(found.items())] == sdk_pins()
+
+
+@pytest.mark.slow
+def test_bundle_fits_the_unzipped_package_limit(bundle: tuple[str, Path]) -> None:
+    _, output = bundle
+    size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+    assert size < UNZIPPED_LIMIT_BYTES, f"{size / 2**20:.0f} MB unzipped"
 
 
 def test_asset_hash_differs_per_architecture_and_follows_shared_code() -> None:

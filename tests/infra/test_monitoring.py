@@ -72,11 +72,24 @@ def test_thresholds_come_from_config(synthesized: SynthesizedApp, env: str) -> N
         {"Name": "service", "Value": "inference"}]
 
 
-def test_no_traffic_treats_silence_as_breaching_in_production_only(synthesized: SynthesizedApp) -> None:
+def test_no_traffic_exists_in_production_only(synthesized: SynthesizedApp) -> None:
     prod = _alarms(synthesized, "prod")
     (no_traffic,) = [p for logical, p in prod.items() if logical.startswith("NoTraffic")]
-    assert no_traffic["TreatMissingData"] == "breaching"
+    assert no_traffic["ComparisonOperator"] == "LessThanThreshold"
     assert not [logical for logical in _alarms(synthesized, "dev") if logical.startswith("NoTraffic")]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_alarm_pages_on_a_healthy_newly_deployed_environment(synthesized: SynthesizedApp, env: str) -> None:
+    """Right after `cdk deploy` no metric has data yet (no endpoint, no traffic, no drift run): an alarm that
+    treats missing data as breaching goes to ALARM and notifies its topic from the first evaluation on."""
+    alarms = {logical: resource["Properties"] for stack in ("monitoring", "serving", "registry")
+              for logical, resource in synthesized.template(env, stack).find_resources(
+                  "AWS::CloudWatch::Alarm").items()}
+    assert alarms
+    breaching = sorted(logical for logical, props in alarms.items()
+                       if props.get("TreatMissingData", "missing") == "breaching")
+    assert breaching == []
 
 
 def test_sustained_drift_starts_the_training_pipeline_in_prod(synthesized: SynthesizedApp) -> None:

