@@ -308,9 +308,9 @@ def load_baseline(doc_or_path: Mapping[str, Any] | str | Path) -> dict[str, Any]
         if doc.get(key) is not None:
             _validate_distribution(doc[key], f"baseline.{key}")
     importances = doc.get("feature_importances")
-    if importances is not None:
-        if not isinstance(importances, Mapping) or set(importances) != set(schema.feature_names) or not all(
-                _is_number(v) and 0.0 <= v <= 1.0 for v in importances.values()):
+    if importances is not None and (
+            not isinstance(importances, Mapping) or set(importances) != set(schema.feature_names)
+            or not all(_is_number(v) and 0.0 <= v <= 1.0 for v in importances.values())):
             raise BaselineError("baseline.feature_importances must map every schema feature to a share in [0, 1]")
     return dict(doc)
 

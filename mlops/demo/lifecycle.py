@@ -597,7 +597,7 @@ def create_alarms(world: DemoWorld) -> list[str]:
         AlarmDescription=describe("page", f"At least {alarms.fallback_rate_percent:g}% of API answers came "
                                           "from a fallback.", "fallback-rate"),
         Metrics=[inference("degraded", "DegradedResponses"), inference("responses", "Responses"),
-                 {"Id": "expression", "Expression": "100 * degraded / MAX([responses, 1])",
+                 {"Id": "expression", "Expression": "IF(responses > 0, 100 * degraded / responses, 0)",
                   "Label": "API answers not served by the endpoint (%)", "ReturnData": True}])
     names.append(name)
     return names

@@ -427,12 +427,20 @@ def _statistic(cloudwatch: Any, metric: dict[str, Any], statistic: str, start: d
 
 
 def _expression_value(expression: str, values: dict[str, float | None]) -> float | None:
-    """The metric-math expressions our alarms use: arithmetic on ids and MAX([...])."""
+    """The metric-math expressions our alarms use: arithmetic on ids and CloudWatch's IF(condition, a, b)."""
+    import numpy as np
+
     if all(value is None for value in values.values()):
         return None
-    names = {name: float(value or 0.0) for name, value in values.items()}  # a Sum with no data point is 0
+    # numpy scalars: both IF branches are evaluated, and x / 0 must give inf (discarded by IF), not raise.
+    names = {name: np.float64(value or 0.0) for name, value in values.items()}  # no data point in a Sum is 0
+
+    def if_(condition: Any, when_true: Any, when_false: Any) -> Any:
+        return when_true if bool(condition) else when_false
+
     # The expression is our own alarm definition (stacks/monitoring.py), never input from outside.
-    result = eval(expression.replace("MAX(", "max("), {"__builtins__": {}, "max": max}, names)  # noqa: S307
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = eval(expression.replace("IF(", "if_("), {"__builtins__": {}, "if_": if_}, names)  # noqa: S307
     return float(result)
 
 

@@ -107,7 +107,8 @@ def run(*, model_path: Path, train_dir: Path, test_dir: Path, output_dir: Path, 
         columns = {name: [train_rows[i][column] for i in scored] for column, name in enumerate(names)}
         scored_probabilities = [float(probabilities[i] or 0.0) for i in scored]
         # What the model uses, for the importance-weighted drift score (mlcore.drift).
-        importances = normalised_importances(model.booster.get_score(importance_type="total_gain"),
+        gains = model.booster.get_score(importance_type="total_gain")  # one float per feature for a tree booster
+        importances = normalised_importances({k: float(v) for k, v in gains.items() if isinstance(v, int | float)},
                                              model.transformer.output_names, schema.feature_names)
         baseline = build_baseline(columns, schema, probabilities=scored_probabilities, bins=bins,
                                   feature_importances=importances)

@@ -23,7 +23,7 @@ def _sections() -> dict[str, type]:
 
 
 SECTIONS = _sections()
-KEY = re.compile(r"`((?:%s)(?:\.[a-z0-9_]+(?:\|[a-z0-9_]+)*)+)`" % "|".join(SECTIONS))
+KEY = re.compile(r"`((?:{})(?:\.[a-z0-9_]+(?:\|[a-z0-9_]+)*)+)`".format("|".join(SECTIONS)))
 
 
 def _resolves(path: str) -> bool:

@@ -452,7 +452,7 @@ def test_a_strongly_drifted_top_feature_alone_trips_the_window(baseline: dict) -
 def test_a_drifted_feature_the_model_does_not_use_does_not_trip_the_window(baseline: dict) -> None:
     # normal has no importance: one drifted feature of four is 25 % (over drifted_share 0.2), weighted 0.
     weighted = _weighted(baseline, {"normal": 0.0, "skewed": 0.5, "zero_inflated": 0.3, "plan": 0.2})
-    columns, probabilities = generate(np.random.default_rng(13), 5_000, shift=1.0)
+    columns, _probabilities = generate(np.random.default_rng(13), 5_000, shift=1.0)
     report = compare_columns(weighted, columns).to_dict()
     assert report["drifted_share"] == pytest.approx(0.25)
     assert report["weighted_drift_score"] == 0.0
