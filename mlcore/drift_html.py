@@ -77,6 +77,13 @@ def _summary(report: Mapping[str, Any], baseline: Mapping[str, Any]) -> str:
         ("Malformed records", f"{_number(report.get('malformed'))} ({reason_text})"),
         ("Drifted features", f"{_number(report.get('drifted_features'))} "
                              f"(share {_number(report.get('drifted_share'))})"),
+        # The verdict's own number, compared with the same threshold the DataDrift alarm uses.
+        ("Importance-weighted drift", f"{_number(report.get('weighted_drift_score'))} (alarm at "
+                                      f"{_number((report.get('thresholds') or {}).get('weighted_drift'))}; "
+                                      f"importances: {escape(str(report.get('importance_source', 'uniform')))})"),
+        ("Data-quality violations", f"{_number(report.get('data_quality_violations'))} "
+                                    f"({escape(', '.join(report.get('data_quality_features') or [])) or 'none'}; "
+                                    f"in top features: {_number(report.get('data_quality_top_violations'))})"),
         ("Max drift (PSI)", _number(report.get("max_drift"))),
         ("Baseline rows", _number(baseline.get("rows"))),
         ("Schema", escape(str((baseline.get("schema") or {}).get("name", "")))),
@@ -98,6 +105,9 @@ def _section(name: str, item: Mapping[str, Any], *, anchor: str) -> str:
     signals = [str(s) for s in item.get("signals") or []]
     status = (f'<span class="drifted">drifted: {escape(", ".join(signals))}</span>' if drifted
               else '<span class="quiet">quiet</span>')
+    quality = [str(s) for s in item.get("quality_signals") or []]
+    if quality:
+        status += f' <span class="drifted">data quality: {escape(", ".join(quality))}</span>'
     stats = [("type", item.get("type", "score")), ("PSI", item.get("psi")), ("JS distance", item.get("js")),
              ("KS", item.get("ks")), ("missing rate", item.get("missing_rate")),
              ("baseline missing rate", item.get("baseline_missing_rate")),
