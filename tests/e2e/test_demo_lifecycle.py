@@ -38,7 +38,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[st
     configs = load_environments(project_context())
     try:
         summary = run_lifecycle(configs["prod"], configs["staging"],
-                                DemoOptions(out_dir=report_dir, num_round=10, requests=80, say=lambda _: None))
+                                DemoOptions(out_dir=report_dir, num_round=30, requests=80, say=lambda _: None))
         yield summary, report_dir
     finally:
         os.environ.clear()
