@@ -17,12 +17,16 @@ import stacks.config as stacks_config
 from mlops.errors import OperatorError
 from stacks.config import CDK_JSON, ConfigError, EnvironmentConfig, load_environments, parse_environment
 
+# The file every command but `config validate` reads: the project's own, which `cdk synth` deploys from.
+# A module attribute (read at call time) so tests can point the CLI at another file.
+PROJECT_FILE: Path = CDK_JSON
 # The stage whose approved versions serve production users (stacks.config.SERVABLE_STAGES' second stage).
 PRODUCTION_STAGE = "Production"
 
 
-def read_context(path: Path = CDK_JSON) -> dict[str, Any]:
+def read_context(path: Path | None = None) -> dict[str, Any]:
     """The ``context`` object of a cdk.json file; a missing, empty or malformed file is an OperatorError."""
+    path = path or PROJECT_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -48,8 +52,9 @@ def read_context(path: Path = CDK_JSON) -> dict[str, Any]:
     return dict(context)
 
 
-def load_configs(path: Path = CDK_JSON) -> dict[str, EnvironmentConfig]:
+def load_configs(path: Path | None = None) -> dict[str, EnvironmentConfig]:
     """Every environment of the file, parsed and checked by ``stacks.config`` (defaults merged)."""
+    path = path or PROJECT_FILE
     context = read_context(path)
     try:
         return load_environments(context)
@@ -57,8 +62,9 @@ def load_configs(path: Path = CDK_JSON) -> dict[str, EnvironmentConfig]:
         raise OperatorError(f"{path}: {err}") from err
 
 
-def environment_config(name: str, path: Path = CDK_JSON) -> EnvironmentConfig:
+def environment_config(name: str, path: Path | None = None) -> EnvironmentConfig:
     """One environment's settings; an unknown name lists the valid ones (the `--env` check of every command)."""
+    path = path or PROJECT_FILE
     configs = load_configs(path)
     if name not in configs:
         raise OperatorError(f"--env {name!r} is not an environment in {path}; valid: "
@@ -66,8 +72,9 @@ def environment_config(name: str, path: Path = CDK_JSON) -> EnvironmentConfig:
     return configs[name]
 
 
-def defaults_config(path: Path = CDK_JSON) -> EnvironmentConfig:
+def defaults_config(path: Path | None = None) -> EnvironmentConfig:
     """The settings an environment gets when its own block is empty: cdk.json ``defaults`` over the code's."""
+    path = path or PROJECT_FILE
     context = read_context(path)
     defaults = context.get("defaults", {})
     if not isinstance(defaults, Mapping):
