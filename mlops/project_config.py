@@ -11,22 +11,32 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stacks.config as stacks_config
 from mlops.errors import OperatorError
-from stacks.config import CDK_JSON, ConfigError, EnvironmentConfig, load_environments, parse_environment
 
-# The file every command but `config validate` reads: the project's own, which `cdk synth` deploys from.
-# A module attribute (read at call time) so tests can point the CLI at another file.
-PROJECT_FILE: Path = CDK_JSON
+if TYPE_CHECKING:
+    from stacks.config import EnvironmentConfig
+
+# The file every command but `config validate` reads: None is the project's own (stacks.config.CDK_JSON, what
+# `cdk synth` deploys from). A module attribute read at call time, so tests can point the CLI at another file.
+# stacks.config is imported only when a file is parsed: building its dataclasses costs ~70 ms of start-up.
+PROJECT_FILE: Path | None = None
 # The stage whose approved versions serve production users (stacks.config.SERVABLE_STAGES' second stage).
 PRODUCTION_STAGE = "Production"
 
 
+def project_file() -> Path:
+    if PROJECT_FILE is not None:
+        return PROJECT_FILE
+    from stacks.config import CDK_JSON
+
+    return CDK_JSON
+
+
 def read_context(path: Path | None = None) -> dict[str, Any]:
     """The ``context`` object of a cdk.json file; a missing, empty or malformed file is an OperatorError."""
-    path = path or PROJECT_FILE
+    path = path or project_file()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -54,7 +64,9 @@ def read_context(path: Path | None = None) -> dict[str, Any]:
 
 def load_configs(path: Path | None = None) -> dict[str, EnvironmentConfig]:
     """Every environment of the file, parsed and checked by ``stacks.config`` (defaults merged)."""
-    path = path or PROJECT_FILE
+    path = path or project_file()
+    from stacks.config import ConfigError, load_environments
+
     context = read_context(path)
     try:
         return load_environments(context)
@@ -64,7 +76,7 @@ def load_configs(path: Path | None = None) -> dict[str, EnvironmentConfig]:
 
 def environment_config(name: str, path: Path | None = None) -> EnvironmentConfig:
     """One environment's settings; an unknown name lists the valid ones (the `--env` check of every command)."""
-    path = path or PROJECT_FILE
+    path = path or project_file()
     configs = load_configs(path)
     if name not in configs:
         raise OperatorError(f"--env {name!r} is not an environment in {path}; valid: "
@@ -74,11 +86,13 @@ def environment_config(name: str, path: Path | None = None) -> EnvironmentConfig
 
 def defaults_config(path: Path | None = None) -> EnvironmentConfig:
     """The settings an environment gets when its own block is empty: cdk.json ``defaults`` over the code's."""
-    path = path or PROJECT_FILE
+    path = path or project_file()
     context = read_context(path)
     defaults = context.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise OperatorError(f"{path}: context.defaults is {defaults!r}; allowed: an object")
+    from stacks.config import ConfigError, parse_environment
+
     try:
         return parse_environment("defaults", {}, defaults)
     except ConfigError as err:
@@ -108,6 +122,8 @@ def config_warnings(config: EnvironmentConfig) -> list[str]:
         warnings.append(
             f"environments.{config.name}.monitoring.alarms.page has no subscribers (emails, https, "
             "https_secret_names are empty): production alarms would page nobody")
+    import stacks.config as stacks_config
+
     stacks_warnings = getattr(stacks_config, "config_warnings", None)
     if callable(stacks_warnings):
         warnings.extend(str(item) for item in stacks_warnings(config))

@@ -71,3 +71,10 @@ def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[s
 def test_local_training_refuses_aws_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["train", "--local", "--region", "eu-west-1"]) == 2
     assert "--local runs on moto and takes neither" in capsys.readouterr().err
+
+
+def test_synth_finds_the_repository_where_the_gate_runner_does() -> None:
+    from mlops.commands import synth_cmd
+    from mlops.security_gates import REPO_ROOT
+
+    assert synth_cmd.REPO_ROOT == REPO_ROOT
