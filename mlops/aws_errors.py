@@ -33,34 +33,34 @@ def explain(err: BaseException, args: argparse.Namespace) -> str | None:
     if isinstance(err, exceptions.ProfileNotFound):
         profile = err.kwargs.get("profile", "?")
         return (f"AWS profile {profile!r} is not in ~/.aws/config or ~/.aws/credentials"
-                f"{_known_profiles()}; fix --profile or AWS_PROFILE ({needs})")
+                f"{_known_profiles()}; fix --profile or AWS_PROFILE; {needs}")
     sso_errors = tuple(getattr(exceptions, name) for name in ("SSOTokenLoadError", "TokenRetrievalError",
                                                                "UnauthorizedSSOTokenError")
                        if hasattr(exceptions, name))
     if sso_errors and isinstance(err, sso_errors):
-        return f"the SSO session has expired or was never started: run `aws sso login` for the profile ({needs})"
+        return f"the SSO session has expired or was never started: run `aws sso login` for the profile; {needs}"
     if isinstance(err, exceptions.NoCredentialsError | exceptions.PartialCredentialsError):
         return (f"no usable AWS credentials: {profile_fix}, or export AWS_ACCESS_KEY_ID and "
-                f"AWS_SECRET_ACCESS_KEY ({needs})")
+                f"AWS_SECRET_ACCESS_KEY; {needs}")
     if isinstance(err, exceptions.NoRegionError):
-        return f"no AWS region: pass --region, set AWS_DEFAULT_REGION, or pass --env to use cdk.json's ({needs})"
+        return f"no AWS region: pass --region, set AWS_DEFAULT_REGION, or pass --env to use cdk.json's; {needs}"
     if isinstance(err, exceptions.EndpointConnectionError | exceptions.ConnectTimeoutError):
         url = err.kwargs.get("endpoint_url", "the AWS endpoint")
         return (f"cannot reach {url}: check the region (--region, or the environment's region in cdk.json) and "
-                f"the network or proxy ({needs})")
+                f"the network or proxy; {needs}")
     if isinstance(err, exceptions.ClientError):
         error = err.response.get("Error", {})
         code, message = str(error.get("Code", "")), str(error.get("Message", "")).strip()
         operation = getattr(err, "operation_name", "the call")
         if code in UNRECOGNIZED:
             return (f"AWS does not recognise the credentials ({code} on {operation}): {profile_fix} with valid "
-                    f"keys for the right account ({needs})")
+                    f"keys for the right account; {needs}")
         if code in EXPIRED:
             return (f"the AWS session has expired ({code} on {operation}): refresh it (`aws sso login`, or new "
-                    f"temporary keys) ({needs})")
+                    f"temporary keys); {needs}")
         if code in DENIED:
-            return (f"access denied on {operation}: {message or code}; use a profile whose role may do this "
-                    f"({needs})")
+            return (f"access denied on {operation}: {message or code}; use a profile whose role may do this; "
+                    f"{needs}")
     return None
 
 
