@@ -65,10 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # "mlops config validate: …" rather than "mlops config: …" for commands with an action
+    name = " ".join(part for part in (args.command, getattr(args, "action", None)) if part)
     try:
         result: int = args.handler(args)
     except OperatorError as err:
-        print(f"mlops {args.command}: {err}", file=sys.stderr)
+        print(f"mlops {name}: {err}", file=sys.stderr)
         return 2
     except Exception as err:
         from mlops.aws_errors import explain
@@ -76,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = explain(err, args)
         if message is None:
             raise
-        print(f"mlops {args.command}: {message}", file=sys.stderr)
+        print(f"mlops {name}: {message}", file=sys.stderr)
         return 2
     return result
 

@@ -70,7 +70,7 @@ def test_unusable_files_are_one_line(text: str, expected: str, tmp_path: Path,
     path.write_text(text)
     assert _validate("--file", str(path)) == 2
     err = _one_line(capsys.readouterr().err)
-    assert err.startswith(f"mlops config: {path}: ") and expected in err
+    assert err.startswith(f"mlops config validate: {path}: ") and expected in err
 
 
 def test_a_wrong_setting_names_its_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
