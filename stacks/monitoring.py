@@ -18,7 +18,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
-from stacks.config import EnvironmentConfig
+from stacks.config import EnvironmentConfig, drift_thresholds
 from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction
@@ -58,12 +58,7 @@ class MonitoringStack(cdk.Stack):
         self.router = AlarmRouter(page=page_topic, ticket=ticket_topic, environment=config.name)
 
         # --- the drift and ground-truth run
-        thresholds = {"psi": drift.psi_threshold, "js": drift.js_threshold, "ks": drift.ks_threshold,
-                      "weighted_drift": drift.weighted_drift_alarm, "min_rows": drift.min_rows,
-                      "missing_rate_delta": drift.missing_rate_min_effect,
-                      "out_of_range_rate": drift.quality_min_effect, "unseen_share": drift.quality_min_effect,
-                      "top_features": drift.page_top_features,
-                      "prediction_psi": alarms.confidence_shift_psi, "confidence_psi": alarms.confidence_shift_psi}
+        thresholds = drift_thresholds(config)
         self.drift_monitor = MlopsFunction(
             self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler",
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",

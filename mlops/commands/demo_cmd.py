@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops.commands.synth_cmd import print_summary, synthesize_with_gates
-from mlops.security_gates import REPO_ROOT
-from stacks.config import load_environments, project_context
+from mlops.commands.synth_cmd import REPO_ROOT, print_summary, synthesize_with_gates
+from mlops.project_config import load_configs
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         gates_ok = all(g.passed for g in gates)
     if args.small:
         args.num_round, args.requests = 10, 80
-    configs = load_environments(project_context())
+    configs = load_configs()
     summary = run_lifecycle(configs["prod"], configs["staging"],
                             DemoOptions(out_dir=Path(args.report), num_round=args.num_round, requests=args.requests))
     failed = [f"{number} ({step['title']})" for number, step in summary["steps"].items() if not step["ok"]]

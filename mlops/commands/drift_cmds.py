@@ -6,27 +6,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from lambdas.drift_monitor.capture_window import (
-    iter_local_lines,
-    iter_s3_lines,
-    list_all_keys,
-    local_capture_files,
-)
-from lambdas.drift_monitor.drift_run import LineSource, VariantPlan, analyse_variant
-from lambdas.drift_monitor.variant_models import split_s3_uri
-from mlcore.baseline import BaselineError, build_baseline, load_baseline
-from mlcore.drift import DriftThresholds
-from mlcore.drift_html import render_drift_html
-from mlcore.schema import DataSchema, SchemaError
+from mlops.aws_session import add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
-from pipelines.datasets import RawDataError, read_raw_csv
+from mlops.project_config import defaults_config, environment_config
+
+# `mlops drift --fail-on-drift` exit statuses (2 stays "bad input", as for every command).
+EXIT_NOT_DRIFTED = 0
+EXIT_DRIFTED = 1
+EXIT_NOT_ENOUGH_DATA = 3
 
 
 def register(subparsers: Any) -> None:
@@ -45,18 +38,37 @@ def register(subparsers: Any) -> None:
     drift = subparsers.add_parser(
         "drift", help="compare captured traffic with a baseline",
         description="Stream data-capture JSONL (a file, a folder, or an s3://bucket/prefix) through the drift "
-                    "statistics against BASELINE.json. Exit status 0; with --fail-on-drift 1 when drifted.")
-    drift.add_argument("--baseline", type=Path, required=True)
-    drift.add_argument("--capture", required=True, help="capture file, folder, or s3://bucket/prefix")
-    drift.add_argument("--prediction-log", help="the inference API's prediction log (folder or s3:// prefix)")
-    drift.add_argument("--thresholds", help="JSON object of DriftThresholds overrides, e.g. '{\"psi\": 0.25}'")
-    drift.add_argument("--html", type=Path, help="also write the HTML report here")
+                    "statistics against BASELINE.json, with the thresholds the deployed drift Lambda uses "
+                    "(--env's monitoring settings; without --env, cdk.json's defaults). Exit status 0; with "
+                    f"--fail-on-drift {EXIT_DRIFTED} when the window drifted and {EXIT_NOT_ENOUGH_DATA} when there "
+                    "was not enough data to judge (fewer rows than monitoring.drift.min_rows: an empty capture, "
+                    "every line malformed); 2 for bad input.")
+    drift.add_argument("--baseline", type=Path, required=True, metavar="BASELINE.json",
+                       help="the drift baseline (mlops baseline, or the pipeline's baseline step)")
+    drift.add_argument("--capture", required=True, metavar="PATH_OR_S3_URI",
+                       help="capture file, folder, or s3://bucket/prefix")
+    drift.add_argument("--prediction-log", metavar="PATH_OR_S3_URI",
+                       help="the inference API's prediction log (folder or s3:// prefix)")
+    drift.add_argument("--thresholds", metavar="JSON",
+                       help="JSON object of DriftThresholds overrides on top of the configured ones, "
+                            "e.g. '{\"psi\": 0.25}'")
+    drift.add_argument("--html", type=Path, metavar="FILE.html",
+                       help="also write the HTML report here (missing folders are created)")
     drift.add_argument("--json", action="store_true", help="print the drift report as JSON")
-    drift.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the window drifted")
+    drift.add_argument("--fail-on-drift", action="store_true",
+                       help=f"exit {EXIT_DRIFTED} when the window drifted, {EXIT_NOT_ENOUGH_DATA} when there was not "
+                            "enough data to judge")
+    add_aws_options(drift, env_required=False,
+                    env_help="take the drift thresholds (and the region for s3://) from this environment "
+                             "(default: cdk.json's defaults, the region from AWS_DEFAULT_REGION)")
     drift.set_defaults(handler=run_drift_command)
 
 
 def run_baseline(args: argparse.Namespace) -> int:
+    from mlcore.baseline import BaselineError, build_baseline
+    from mlcore.schema import DataSchema, SchemaError
+    from pipelines.datasets import RawDataError, read_raw_csv
+
     try:
         schema = DataSchema.load(args.schema)
     except (SchemaError, OSError) as err:
@@ -89,16 +101,26 @@ def run_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def capture_sources(location: str, kind: Any, s3: Any = None) -> list[LineSource]:
-    """Line sources of a local file/folder or every object under an s3:// prefix."""
+def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
+    """Line sources (``LineSource``) of a local file/folder or every object under an s3:// prefix."""
+    from lambdas.drift_monitor.capture_window import (
+        iter_local_lines,
+        iter_s3_lines,
+        list_all_keys,
+        local_capture_files,
+    )
+    from lambdas.drift_monitor.drift_run import LineSource
+    from lambdas.drift_monitor.variant_models import split_s3_uri
+
     if location.startswith("s3://"):
+        if s3 is None:
+            raise OperatorError(f"{location}: an s3:// location needs an S3 client")
         bucket, prefix = split_s3_uri(location if location.count("/") >= 3 else location + "/")
-        client = s3 or boto3.client("s3")
-        keys = list_all_keys(client, bucket=bucket, prefix=prefix)
+        keys = list_all_keys(s3, bucket=bucket, prefix=prefix)
         if not keys:
             raise OperatorError(f"{location}: no objects under this prefix")
         return [LineSource(name=f"s3://{bucket}/{key}", kind=kind,
-                           open=partial(iter_s3_lines, client, bucket=bucket, key=key)) for key in keys]
+                           open=partial(iter_s3_lines, s3, bucket=bucket, key=key)) for key in keys]
     path = Path(location)
     if not path.exists():
         raise OperatorError(f"{location}: no such file or folder")
@@ -106,43 +128,87 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[LineSource
             for file in local_capture_files(path)]
 
 
+def configured_thresholds(args: argparse.Namespace) -> Any:
+    """The deployed drift Lambda's thresholds for --env (or cdk.json's defaults), then --thresholds on top."""
+    from mlcore.drift import DriftThresholds
+    from mlops.drift_thresholds import lambda_thresholds
+
+    config = environment_config(args.env) if args.env else defaults_config()
+    values = lambda_thresholds(config)
+    if args.thresholds:
+        try:
+            overrides = json.loads(args.thresholds)
+        except json.JSONDecodeError as err:
+            raise OperatorError(f"--thresholds is not JSON: {err}") from err
+        if not isinstance(overrides, dict):
+            raise OperatorError(f"--thresholds is {args.thresholds!r}; allowed: a JSON object")
+        values.update(overrides)
+    try:
+        return DriftThresholds.from_dict(values)
+    except (ValueError, TypeError) as err:
+        raise OperatorError(f"--thresholds: {err}") from err
+
+
 def run_drift_command(args: argparse.Namespace) -> int:
+    from lambdas.drift_monitor.drift_run import VariantPlan, analyse_variant
+    from mlcore.baseline import BaselineError, load_baseline
+    from mlcore.drift_html import render_drift_html
+
+    if args.html is not None and args.html.is_dir():
+        raise OperatorError(f"--html {args.html} is a folder; allowed: a file path such as {args.html}/drift.html")
     try:
         baseline = load_baseline(args.baseline)
     except BaselineError as err:
         raise OperatorError(f"--baseline: {err}") from err
-    try:
-        thresholds = DriftThresholds.from_dict(json.loads(args.thresholds) if args.thresholds else None)
-    except (json.JSONDecodeError, ValueError, TypeError) as err:
-        raise OperatorError(f"--thresholds: {err}") from err
-    sources = capture_sources(args.capture, "endpoint_capture")
+    thresholds = configured_thresholds(args)
+    locations = [args.capture] + ([args.prediction_log] if args.prediction_log else [])
+    s3 = aws_session(args).client("s3") if any(loc.startswith("s3://") for loc in locations) else None
+    sources = capture_sources(args.capture, "endpoint_capture", s3)
     if args.prediction_log:
-        sources += capture_sources(args.prediction_log, "prediction_log")
+        sources += capture_sources(args.prediction_log, "prediction_log", s3)
     entry = analyse_variant(VariantPlan(variant="capture", sources=sources, baseline=baseline),
                             thresholds=thresholds)
     report = entry["drift"]
     report["objects"] = entry["objects"]
     report["unreadable_objects"] = entry["unreadable_objects"]
     report["skipped_records"] = entry["skipped_records"]
+    report["thresholds"] = thresholds.to_dict()
     if args.html:
-        args.html.write_text(render_drift_html(report, baseline, title=f"Drift of {args.capture}"),
-                             encoding="utf-8")
+        try:
+            args.html.parent.mkdir(parents=True, exist_ok=True)
+            args.html.write_text(render_drift_html(report, baseline, title=f"Drift of {args.capture}"),
+                                 encoding="utf-8")
+        except OSError as err:
+            raise OperatorError(f"--html {args.html}: cannot write ({err.strerror or err})") from err
     if args.json:
         emit_json(report)
     else:
         print_report(report)
-    return 1 if args.fail_on_drift and report["drifted"] else 0
+    if not report["enough_data"]:
+        print(f"mlops drift: not enough data to judge: {report['rows']} rows, fewer than min_rows "
+              f"{thresholds.min_rows} ({report['malformed']} malformed lines)", file=sys.stderr)
+    if not args.fail_on_drift:
+        return EXIT_NOT_DRIFTED
+    if not report["enough_data"]:
+        return EXIT_NOT_ENOUGH_DATA
+    return EXIT_DRIFTED if report["drifted"] else EXIT_NOT_DRIFTED
 
 
 def print_report(report: dict[str, Any]) -> None:
     print(f"rows {report['rows']}  malformed {report['malformed']}  drifted features "
-          f"{report['drifted_features']} ({report['drifted_share']:.0%})  window drifted: {report['drifted']}")
+          f"{report['drifted_features']} ({report['drifted_share']:.0%})  importance-weighted drift "
+          f"{report['weighted_drift_score']:.2f} (alarm at {report['thresholds']['weighted_drift']:g})  "
+          f"window drifted: {report['drifted']}")
+    violations = report["data_quality_features"]
+    print(f"data-quality violations: {len(violations)}" + (f" ({', '.join(violations)}; in the top "
+          f"{report['thresholds']['top_features']} features: {report['data_quality_top_violations']})"
+                                                           if violations else ""))
     for reason, count in report["malformed_reasons"].items():
         print(f"  malformed {reason}: {count}")
     print(f"{'feature':<28} {'psi':>8} {'js':>7} {'ks':>7} {'missing':>8}  signals")
     for name, item in sorted(report["features"].items(), key=lambda kv: -(kv[1]["psi"] or 0.0)):
         print(f"{name[:28]:<28} {_fmt(item['psi']):>8} {_fmt(item['js']):>7} {_fmt(item['ks']):>7} "
-              f"{_fmt(item['missing_rate']):>8}  {','.join(item['signals']) or '-'}")
+              f"{_fmt(item['missing_rate']):>8}  {','.join(item['signals'] + item['quality_signals']) or '-'}")
     for key in ("prediction", "confidence"):
         item = report[key]
         print(f"{key:<28} {_fmt(item['psi']):>8} {_fmt(item['js']):>7} {_fmt(item['ks']):>7} {'':>8}  "

@@ -1,7 +1,8 @@
 """`mlops status`, `mlops promote`, `mlops rollback`: the model registry's staged promotion for operators.
 
 Resource names come from SSM (``/mlops/<env>/model-package-group``, ``ledger-table``, ``event-bus-name``);
-the logic lives in ``mlops.registry_ops``.
+the logic lives in ``mlops.registry_ops``, imported by the handlers (it pulls in boto3 and the gate's code,
+which `mlops --help` must not pay for).
 """
 
 from __future__ import annotations
@@ -9,19 +10,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import boto3
-
-from mlops import registry_ops
-from mlops.deployment_ledger import DeploymentLedger
+from mlops.aws_session import AwsSession, add_aws_options, aws_session
 from mlops.output import emit_json
-from mlops.resources import DeployedResources, load_resources
+
+# registry_ops.TARGET_STAGES' keys, spelled here so registering the command imports nothing heavy
+# (tests/unit/test_cli_options.py keeps the two equal).
+TARGET_STAGE_NAMES = ("production", "staging")
 
 
 def register(subparsers: Any) -> None:
     status = subparsers.add_parser(
         "status", help="which model version is in which stage, what waits for approval, recent decisions"
     )
-    status.add_argument("--env", required=True, help="environment whose registry and ledger to read")
+    add_aws_options(status, env_help="environment whose registry and ledger to read")
     status.add_argument("--json", action="store_true", help="print the report as JSON")
     status.set_defaults(handler=run_status)
 
@@ -30,47 +31,52 @@ def register(subparsers: Any) -> None:
         help="move a model version to staging or production (the same registry update as Studio); "
         "the promotion gate decides",
     )
-    promote.add_argument("--env", required=True)
-    promote.add_argument("--version", type=int, required=True, help="model package version")
-    promote.add_argument("--to", required=True, choices=sorted(registry_ops.TARGET_STAGES))
+    add_aws_options(promote, env_help="environment whose model registry holds the version")
+    promote.add_argument("--version", type=int, required=True, metavar="N", help="model package version")
+    promote.add_argument("--to", required=True, type=str.lower, choices=TARGET_STAGE_NAMES,
+                         help="target stage: staging or production (case-insensitive)")
     promote.add_argument("--note", default="", help="why; written into the stage/approval description")
-    promote.add_argument("--json", action="store_true")
+    promote.add_argument("--json", action="store_true", help="print the result as JSON")
     promote.set_defaults(handler=run_promote)
 
     rollback = subparsers.add_parser(
         "rollback", help="redeploy one of the two previous production versions through the normal deployment"
     )
-    rollback.add_argument("--env", required=True)
+    add_aws_options(rollback, env_help="environment whose production endpoint to roll back")
     rollback.add_argument(
-        "--to-version", type=int, default=None, help="default: the production version before the current one"
+        "--to-version", type=int, default=None, metavar="N",
+        help="default: the production version before the current one",
     )
-    rollback.add_argument("--json", action="store_true")
+    rollback.add_argument("--json", action="store_true", help="print the result as JSON")
     rollback.set_defaults(handler=run_rollback)
 
 
-def _resources(env: str) -> DeployedResources:
-    return load_resources(env, boto3.client("ssm"))
-
-
-def _ledger(resources: DeployedResources, env: str) -> DeploymentLedger:
-    from stacks.config import load_environments, project_context
+def _ledger(session: AwsSession, resources: Any) -> Any:
+    from mlops.deployment_ledger import DeploymentLedger
+    from mlops.project_config import environment_config
 
     # The same count the deployer protects with (registry.protected_production_versions of that environment).
-    protected = load_environments(project_context())[env].registry.protected_production_versions
+    assert session.target.environment is not None
+    protected = environment_config(session.target.environment).registry.protected_production_versions
     return DeploymentLedger(
-        boto3.client("dynamodb"), resources["ledger-table"], resources["model-package-group"],
+        session.client("dynamodb"), resources["ledger-table"], resources["model-package-group"],
         protected_versions=protected,
     )
 
 
-def _caller() -> str:
-    return str(boto3.client("sts").get_caller_identity()["Arn"])
+def _resources(session: AwsSession, env: str) -> Any:
+    from mlops.resources import load_resources
+
+    return load_resources(env, session.client("ssm"))
 
 
 def run_status(args: argparse.Namespace) -> int:
-    resources = _resources(args.env)
+    from mlops import registry_ops
+
+    session = aws_session(args)
+    resources = _resources(session, args.env)
     report = registry_ops.status_report(
-        boto3.client("sagemaker"), _ledger(resources, args.env), group=resources["model-package-group"]
+        session.client("sagemaker"), _ledger(session, resources), group=resources["model-package-group"]
     )
     if args.json:
         emit_json(report)
@@ -80,13 +86,16 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_promote(args: argparse.Namespace) -> int:
-    resources = _resources(args.env)
+    from mlops import registry_ops
+
+    session = aws_session(args)
+    resources = _resources(session, args.env)
     result = registry_ops.request_promotion(
-        boto3.client("sagemaker"),
+        session.client("sagemaker"),
         group=resources["model-package-group"],
         version=args.version,
         target=args.to,
-        requested_by=_caller(),
+        requested_by=session.caller_arn(),
         note=args.note,
     )
     if args.json:
@@ -100,13 +109,16 @@ def run_promote(args: argparse.Namespace) -> int:
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    resources = _resources(args.env)
+    from mlops import registry_ops
+
+    session = aws_session(args)
+    resources = _resources(session, args.env)
     result = registry_ops.request_rollback(
-        boto3.client("events"),
-        _ledger(resources, args.env),
+        session.client("events"),
+        _ledger(session, resources),
         group=resources["model-package-group"],
         event_bus_name=resources["event-bus-name"],
-        requested_by=_caller(),
+        requested_by=session.caller_arn(),
         to_version=args.to_version,
     )
     if args.json:

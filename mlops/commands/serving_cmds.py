@@ -3,7 +3,7 @@
 Names come from SSM (``/mlops/<env>/endpoint-name``, ``model-package-group``, ``event-bus-name``,
 ``capture-bucket``; optional ``capture-destination-uri`` (default ``s3://<capture-bucket>/endpoint``),
 ``ground-truth-uri`` (default ``s3://<capture-bucket>/ground-truth/``), ``batch-scoring-function``).
-The logic lives in ``mlops.serving_ops``.
+The logic lives in ``mlops.serving_ops`` (numpy, scipy), imported by the handlers only.
 """
 
 from __future__ import annotations
@@ -14,55 +14,56 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from mlops import serving_ops
+from mlops.aws_session import AwsSession, add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
+from mlops.project_config import environment_config
 from mlops.resources import DeployedResources, load_resources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The registry's stage names; the CLI spells stages lowercase everywhere (`promote --to` does too).
+# The capitalised spellings of earlier releases (`--stage Production`) still work: the value is lowercased.
+SERVED_STAGES = {"staging": "Staging", "production": "Production"}
 
 
 def register(subparsers: Any) -> None:
     promote = subparsers.add_parser(
         "promote-challenger", help="make the Challenger's model the Champion (and the Champion's the Challenger) "
                                    "through the deployer's safe deployment")
-    promote.add_argument("--env", required=True)
-    promote.add_argument("--stage", default="Production", choices=["Staging", "Production"],
-                         help="stage the endpoint serves (default: Production)")
-    promote.add_argument("--json", action="store_true")
+    add_aws_options(promote, env_help="environment whose endpoint runs the A/B test")
+    promote.add_argument("--stage", default="production", type=str.lower, choices=sorted(SERVED_STAGES),
+                         help="stage the endpoint serves: staging or production (default: production; "
+                              "case-insensitive, so the older Staging/Production spellings work)")
+    promote.add_argument("--json", action="store_true", help="print the result as JSON")
     promote.set_defaults(handler=run_promote_challenger)
 
     shift = subparsers.add_parser("shift-weights", help="change the Challenger's traffic share without redeploying")
-    shift.add_argument("--env", required=True)
-    shift.add_argument("--challenger-percent", type=int, required=True, help="0-100; the Champion gets the rest")
-    shift.add_argument("--json", action="store_true")
+    add_aws_options(shift, env_help="environment whose endpoint's weights to change")
+    shift.add_argument("--challenger-percent", type=int, required=True, metavar="N",
+                       help="0-100; the Champion gets the rest")
+    shift.add_argument("--json", action="store_true", help="print the result as JSON")
     shift.set_defaults(handler=run_shift_weights)
 
     report = subparsers.add_parser("ab-report", help="compare Champion and Challenger: traffic, latency, errors, "
                                                      "predictions, quality with ground truth; recommend")
-    report.add_argument("--env", required=True)
-    report.add_argument("--hours", type=int, default=24, help="window ending now (default 24)")
-    report.add_argument("--min-labelled", type=int, default=100,
+    add_aws_options(report, env_help="environment whose endpoint runs the A/B test")
+    report.add_argument("--hours", type=int, default=24, metavar="N", help="window ending now (default 24)")
+    report.add_argument("--min-labelled", type=int, default=100, metavar="N",
                         help="labelled rows per variant before quality decides (default 100)")
-    report.add_argument("--json", action="store_true")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(handler=run_ab_report)
 
     batch = subparsers.add_parser("batch-score", help="score an S3 prefix with the production Champion's model "
                                                       "(batch transform, outputs joined to inputs)")
-    batch.add_argument("--env", required=True)
-    batch.add_argument("--input", required=True, help="s3:// prefix of header-less CSV rows in schema order")
-    batch.add_argument("--json", action="store_true")
+    add_aws_options(batch, env_help="environment whose batch scoring function to start")
+    batch.add_argument("--input", required=True, metavar="S3_URI",
+                       help="s3:// prefix of header-less CSV rows in schema order")
+    batch.add_argument("--json", action="store_true", help="print the result as JSON")
     batch.set_defaults(handler=run_batch_score)
 
 
-def _resources(env: str) -> DeployedResources:
-    return load_resources(env, boto3.client("ssm"))
-
-
-def _caller() -> str:
-    return str(boto3.client("sts").get_caller_identity()["Arn"])
+def _resources(session: AwsSession, env: str) -> DeployedResources:
+    return load_resources(env, session.client("ssm"))
 
 
 def _print(result: Any, as_json: bool, text: str) -> None:
@@ -73,19 +74,25 @@ def _print(result: Any, as_json: bool, text: str) -> None:
 
 
 def run_promote_challenger(args: argparse.Namespace) -> int:
-    resources = _resources(args.env)
+    from mlops import serving_ops
+
+    session = aws_session(args)
+    resources = _resources(session, args.env)
     result = serving_ops.request_challenger_promotion(
-        boto3.client("sagemaker"), boto3.client("events"), endpoint=resources["endpoint-name"],
+        session.client("sagemaker"), session.client("events"), endpoint=resources["endpoint-name"],
         group=resources["model-package-group"], event_bus_name=resources["event-bus-name"],
-        requested_by=_caller(), stage=args.stage)
+        requested_by=session.caller_arn(), stage=SERVED_STAGES[args.stage])
     _print(result, args.json, f"requested: Challenger v{result['challenger_version']} becomes Champion, Champion "
                               f"v{result['champion_version']} becomes Challenger; {result['note']}")
     return 0
 
 
 def run_shift_weights(args: argparse.Namespace) -> int:
-    resources = _resources(args.env)
-    result = serving_ops.shift_weights(boto3.client("sagemaker"), endpoint=resources["endpoint-name"],
+    from mlops import serving_ops
+
+    session = aws_session(args)
+    resources = _resources(session, args.env)
+    result = serving_ops.shift_weights(session.client("sagemaker"), endpoint=resources["endpoint-name"],
                                        challenger_percent=args.challenger_percent)
     _print(result, args.json, f"{result['endpoint']}: weights {result['before']} → {result['after']}; "
                               f"{result['note']}")
@@ -94,23 +101,25 @@ def run_shift_weights(args: argparse.Namespace) -> int:
 
 def _schema(env: str) -> tuple[Any, float]:
     from mlcore.schema import DataSchema
-    from mlops.commands.train_cmd import environment_config
 
     config = environment_config(env)
     return DataSchema.load(REPO_ROOT / config.training.schema_file), config.serving.sla.p99_latency_ms
 
 
 def run_ab_report(args: argparse.Namespace) -> int:
+    from mlops import serving_ops
+
     if args.hours < 1:
         raise OperatorError(f"--hours is {args.hours}; allowed: at least 1")
-    resources = _resources(args.env)
+    session = aws_session(args)
+    resources = _resources(session, args.env)
     capture_bucket = resources["capture-bucket"]
     values = resources.values
     schema, sla_p99 = _schema(args.env)
     end = datetime.now(UTC)
     report = serving_ops.ab_report(
-        sagemaker_client=boto3.client("sagemaker"), cloudwatch_client=boto3.client("cloudwatch"),
-        s3_client=boto3.client("s3"), endpoint=resources["endpoint-name"],
+        sagemaker_client=session.client("sagemaker"), cloudwatch_client=session.client("cloudwatch"),
+        s3_client=session.client("s3"), endpoint=resources["endpoint-name"],
         capture_uri=values.get("capture-destination-uri", f"s3://{capture_bucket}/endpoint"),
         start=end - timedelta(hours=args.hours), end=end, n_features=len(schema.feature_names),
         feature_names=tuple(schema.feature_names), label_spec=schema.label,
@@ -121,9 +130,10 @@ def run_ab_report(args: argparse.Namespace) -> int:
 
 
 def run_batch_score(args: argparse.Namespace) -> int:
-    resources = _resources(args.env)
-    answer = boto3.client("lambda").invoke(FunctionName=resources["batch-scoring-function"],
-                                           Payload=json.dumps({"input_uri": args.input}).encode())
+    session = aws_session(args)
+    resources = _resources(session, args.env)
+    answer = session.client("lambda").invoke(FunctionName=resources["batch-scoring-function"],
+                                             Payload=json.dumps({"input_uri": args.input}).encode())
     result = json.loads(answer["Payload"].read() or b"{}")
     if answer.get("FunctionError") or not result.get("started"):
         raise OperatorError(f"batch scoring did not start: {result.get('reason') or result}")

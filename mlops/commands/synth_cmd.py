@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops.errors import OperatorError
 from mlops.output import emit_json
-from mlops.security_gates import (
-    REPO_ROOT,
-    GateResult,
-    StackSummary,
-    acknowledgement_counts,
-    cdk_synth,
-    run_cfn_lint,
-    run_checkov,
-    stack_summaries,
-)
+
+if TYPE_CHECKING:
+    from mlops.security_gates import GateResult, StackSummary
+
+# mlops.security_gates.REPO_ROOT; the gate runner itself (subprocess, cfn-lint) is imported when synth runs.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "synth", help="synthesize every environment (or one) and run cdk-nag, cfn-lint and checkov")
-    parser.add_argument("--env", help="only this environment (default: all in cdk.json)")
+    parser.add_argument("--env", metavar="NAME", help="only this environment (default: all in cdk.json)")
     parser.add_argument("--out", default=str(REPO_ROOT / "cdk.out"), help="cloud assembly folder")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)
@@ -31,6 +27,15 @@ def register(subparsers: Any) -> None:
 
 def synthesize_with_gates(outdir: Path, environment: str | None = None
                           ) -> tuple[list[StackSummary], list[GateResult], dict[str, int]]:
+    from mlops.security_gates import (
+        GateResult,
+        acknowledgement_counts,
+        cdk_synth,
+        run_cfn_lint,
+        run_checkov,
+        stack_summaries,
+    )
+
     completed = cdk_synth(outdir, environment=environment)
     if completed.returncode != 0:
         # cdk-nag findings and config errors both end synth here; show the CLI's own words.

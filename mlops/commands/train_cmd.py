@@ -1,4 +1,8 @@
-"""`mlops train`: start a training pipeline execution in AWS, or run every step locally (`--local`)."""
+"""`mlops train`: start a training pipeline execution in AWS (`--env X`), or run every step locally (`--local`).
+
+One of the two is required: a bare `mlops train` used to start the dev pipeline in whatever account the
+shell's credentials reached, which on day one in a real account is the wrong default.
+The step scripts (xgboost, pandas) and boto3 are imported by the handler only."""
 
 from __future__ import annotations
 
@@ -10,50 +14,54 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from mlops.aws_session import add_aws_options, aws_session
 from mlops.errors import OperatorError
-from mlops.local_env import embedded_aws, provision
 from mlops.output import emit_json
-from mlops.resources import load_resources
-from mlops.training_run import start_pipeline, train_local
-from stacks.config import ConfigError, EnvironmentConfig, load_environments, project_context
+from mlops.project_config import environment_config
+
+__all__ = ["environment_config", "register", "run"]
+
+# The environment whose settings a local run uses when --env is not given (the embedded default's).
+LOCAL_DEFAULT_ENV = "dev"
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "train", help="start a training pipeline execution (or run it locally with --local)",
-        description="In AWS: start the deployed pipeline with the git commit, data URI and config hash as "
-                    "parameters. With --local: run validate, preprocess, train, evaluate, the quality gate and "
-                    "baseline on local files, and register a passing model in the embedded moto registry.")
-    parser.add_argument("--env", default="dev", help="environment from cdk.json (default: dev)")
+        "train", help="start a training pipeline execution (--env X) or run it locally (--local)",
+        description="In AWS (--env X): start the deployed pipeline with the git commit, data URI and config hash "
+                    "as parameters. With --local: run validate, preprocess, train, evaluate, the quality gate and "
+                    "baseline on local files, and register a passing model in the embedded moto registry. One of "
+                    "--env and --local is required.")
+    add_aws_options(parser, env_required=False,
+                    env_help="environment from cdk.json whose deployed pipeline to start; with --local, whose "
+                             f"settings to use (default there: {LOCAL_DEFAULT_ENV})")
     parser.add_argument("--local", action="store_true", help="run the steps here, on moto S3 and registry")
-    parser.add_argument("--data", type=Path, help="--local: a CSV file (default: the bundled data set)")
-    parser.add_argument("--data-uri", help="AWS: s3:// prefix of the training data (default: the data bucket's)")
-    parser.add_argument("--num-round", type=int, help="--local: boosting rounds (default: from config)")
-    parser.add_argument("--workdir", type=Path, help="--local: a new or empty folder for the run's files (kept)")
+    parser.add_argument("--data", type=Path, metavar="FILE.csv",
+                        help="--local: a CSV file (default: the bundled data set)")
+    parser.add_argument("--data-uri", metavar="S3_URI",
+                        help="AWS: s3:// prefix of the training data (default: the data bucket's)")
+    parser.add_argument("--num-round", type=int, metavar="N", help="--local: boosting rounds (default: from config)")
+    parser.add_argument("--workdir", type=Path, metavar="DIR",
+                        help="--local: a new or empty folder for the run's files (kept)")
     parser.add_argument("--keep-workdir", action="store_true",
                         help="--local without --workdir: keep the temporary folder (removed by default)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=run)
 
 
-def environment_config(name: str) -> EnvironmentConfig:
-    try:
-        configs = load_environments(project_context())
-    except ConfigError as err:
-        raise OperatorError(f"cdk.json: {err}") from err
-    if name not in configs:
-        raise OperatorError(f"unknown environment {name!r}; cdk.json has {sorted(configs)}")
-    return configs[name]
-
-
 def run(args: argparse.Namespace) -> int:
-    config = environment_config(args.env)
+    if not args.local and not args.env:
+        raise OperatorError("give --env NAME to start the deployed pipeline in AWS, or --local to run the steps "
+                            "here on moto")
     if not args.local:
-        resources = load_resources(args.env, boto3.client("ssm", region_name=config.region))
+        from mlops.resources import load_resources
+        from mlops.training_run import start_pipeline
+
+        config = environment_config(args.env)
+        session = aws_session(args)
+        resources = load_resources(args.env, session.client("ssm"))
         started = start_pipeline(config=config, resources=resources, data_uri=args.data_uri,
-                                 sagemaker=boto3.client("sagemaker", region_name=config.region))
+                                 sagemaker=session.client("sagemaker"))
         if args.json:
             emit_json(started)
         else:
@@ -61,8 +69,14 @@ def run(args: argparse.Namespace) -> int:
             for key, value in started["parameters"].items():
                 print(f"  {key:<20} {value}")
         return 0
+    if args.region or args.profile:
+        raise OperatorError("--region and --profile select AWS; --local runs on moto and takes neither")
+    config = environment_config(args.env or LOCAL_DEFAULT_ENV)
     if args.data is not None and not args.data.is_file():
         raise OperatorError(f"--data {args.data} is not a file")
+    from mlops.local_env import embedded_aws, provision
+    from mlops.training_run import train_local
+
     progress = None if args.json else _progress_printer()
     # The step scripts log to stdout as they do in their containers; with --json stdout is the document.
     step_output = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()

@@ -17,6 +17,7 @@ from mlops.deployment_ledger import (
 )
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     IMAGE,
+    REGION,
     drain,
     promotion_aws,
     register_package,
@@ -28,7 +29,9 @@ def mlops(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("mlops.commands.registry_cmds",))
 
     def run(*argv: str) -> int:
-        return cli.main(list(argv))
+        # The kit's moto resources live in its REGION, not in the region cdk.json gives dev; --region is how an
+        # operator reaches them (tests/functional/test_cli_aws_session.py covers the cdk.json default).
+        return cli.main([*argv, "--region", REGION])
 
     return run
 

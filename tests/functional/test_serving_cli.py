@@ -74,7 +74,7 @@ def ab_endpoint(serving_aws: SimulatedRollouts, trained_model: TrainedModel,  # 
 def test_promote_challenger_swaps_roles_through_the_deployer(
         ab_endpoint: tuple[str, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     v1, v2, queue = ab_endpoint
-    assert cli.main(["promote-challenger", "--env", "dev", "--json"]) == 0
+    assert cli.main(["promote-challenger", "--env", "dev", "--region", REGION, "--json"]) == 0
     requested = json.loads(capsys.readouterr().out)
     assert (requested["champion_version"], requested["challenger_version"]) == (1, 2)
     [event] = drain(boto3.client("sqs", region_name=REGION), queue)
@@ -91,13 +91,13 @@ def test_shift_weights_changes_traffic_without_a_new_endpoint_config(
         ab_endpoint: tuple[str, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     config_before = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
-    assert cli.main(["shift-weights", "--env", "dev", "--challenger-percent", "50", "--json"]) == 0
+    assert cli.main(["shift-weights", "--env", "dev", "--region", REGION, "--challenger-percent", "50", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["after"] == {"Champion": 50.0, "Challenger": 50.0}
     endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
     assert {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]} == {
         "Champion": 50.0, "Challenger": 50.0}
     assert endpoint["EndpointConfigName"] == config_before
-    assert cli.main(["shift-weights", "--env", "dev", "--challenger-percent", "120"]) == 2
+    assert cli.main(["shift-weights", "--env", "dev", "--region", REGION, "--challenger-percent", "120"]) == 2
 
 
 def _capture(variant: str, rows: int, separation: float, seed: int) -> list[tuple[str, int]]:
@@ -136,7 +136,7 @@ def test_ab_report_compares_variants_and_recommends_with_its_numbers(
                     "latency_p50_ms": 5.0, "latency_p99_ms": 40.0} for v in variants}
 
     monkeypatch.setattr(serving_ops, "variant_traffic", traffic)
-    assert cli.main(["ab-report", "--env", "dev", "--json"]) == 0
+    assert cli.main(["ab-report", "--env", "dev", "--region", REGION, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["recommendation"] == "promote", report["reason"]
     assert "auc Challenger" in report["reason"] and "p=" in report["reason"]
@@ -147,6 +147,6 @@ def test_ab_report_compares_variants_and_recommends_with_its_numbers(
     assert low < challenger["quality"]["value"] < high
     assert report["quality_comparison"]["significant"] is True
 
-    assert cli.main(["ab-report", "--env", "dev"]) == 0
+    assert cli.main(["ab-report", "--env", "dev", "--region", REGION]) == 0
     text = capsys.readouterr().out
     assert "recommendation: promote" in text and "Challenger" in text

@@ -1,0 +1,132 @@
+"""`mlops config validate`: the cdk.json of the current folder (or --file), every way it can be unusable as
+one line with exit 2, and warnings that --strict turns into errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops import cli
+from mlops.project_config import config_warnings, is_production
+from stacks.config import load_environments, project_context
+
+
+def _write(path: Path, context: dict[str, Any]) -> Path:
+    path.write_text(json.dumps({"app": "python app.py", "context": context}, indent=2))
+    return path
+
+
+def _validate(*argv: str) -> int:
+    return cli.main(["config", "validate", *argv])
+
+
+def _one_line(err: str) -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def with_pager(context: dict[str, Any], env: str = "prod") -> dict[str, Any]:
+    context["environments"][env].setdefault("monitoring", {})["alarms"] = {"page": {"emails": ["oncall@example.com"]}}
+    return context
+
+
+def test_validates_the_cdk_json_of_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path / "cdk.json", with_pager(project_context()))
+    monkeypatch.chdir(tmp_path)
+    assert _validate() == 0
+    out = capsys.readouterr().out
+    assert out == f"{tmp_path / 'cdk.json'} is valid: dev, staging, prod\n"
+
+
+def test_file_flag_names_the_file_it_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "other.json", with_pager(project_context()))
+    assert _validate("--file", str(path)) == 0
+    assert capsys.readouterr().out.startswith(f"{path} is valid: ")
+
+
+def test_a_missing_file_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _validate() == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"{tmp_path / 'cdk.json'}: no such file" in err
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", "the file is empty"),
+    ("  \n\n", "the file is empty"),
+    ('{\n  "context": {\n    "defaults": {,\n  }\n}\n', "invalid JSON at line 3 column 18: Expecting property name"),
+    ('{"app": "python app.py"}', 'no "context" key; allowed: a "context" object'),
+    ('{"context": []}', '"context" is a list'),
+    ("[1, 2]", "the top level is a JSON list"),
+])
+def test_unusable_files_are_one_line(text: str, expected: str, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "cdk.json"
+    path.write_text(text)
+    assert _validate("--file", str(path)) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith(f"mlops config validate: {path}: ") and expected in err
+
+
+def test_a_wrong_setting_names_its_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    context = project_context()
+    context["environments"]["prod"]["serving"]["champion"]["min_instances"] = 1
+    assert _validate("--file", str(_write(tmp_path / "cdk.json", context))) == 2
+    assert "environments.prod.serving.champion.min_instances is 1; allowed: at least 2" in _one_line(
+        capsys.readouterr().err)
+
+
+def test_a_production_environment_without_pager_subscribers_warns(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "cdk.json", project_context())  # the shipped file pages nobody
+    assert _validate("--file", str(path)) == 0
+    captured = capsys.readouterr()
+    assert "warning: environments.prod.monitoring.alarms.page has no subscribers" in captured.err
+    assert "staging" not in captured.err and "dev" not in captured.err
+    assert captured.out == f"{path} is valid: dev, staging, prod (1 warning(s))\n"
+
+
+def test_strict_turns_warnings_into_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "cdk.json", project_context())
+    assert _validate("--file", str(path), "--strict") == 2
+    assert "1 warning(s) with --strict; the first: environments.prod.monitoring.alarms.page" in \
+        capsys.readouterr().err
+    assert _validate("--file", str(_write(tmp_path / "paged.json", with_pager(project_context()))), "--strict") == 0
+
+
+def test_an_https_secret_counts_as_a_subscriber(tmp_path: Path) -> None:
+    context = project_context()
+    context["environments"]["prod"]["monitoring"]["alarms"] = {"page": {"https_secret_names": ["oncall/url"]}}
+    assert _validate("--file", str(_write(tmp_path / "cdk.json", context)), "--strict") == 0
+
+
+def test_the_environment_serving_production_from_a_central_registry_is_production() -> None:
+    context = project_context()
+    context["defaults"]["registry"] = {"location": "central", "registry_environment": "dev"}
+    environments = context["environments"]
+    environments["live"] = environments.pop("prod")
+    environments["live"].pop("production")
+    environments["live"]["serving"]["champion"]["min_instances"] = 1
+    environments["live"]["serving"]["challenger"]["min_instances"] = 1
+    environments["live"]["serving"]["served_stages"] = ["Production"]
+    environments["staging"].setdefault("serving", {})["served_stages"] = ["Staging"]
+    environments["dev"].setdefault("serving", {})["served_stages"] = []
+    configs = load_environments(context)
+    assert [name for name, config in configs.items() if is_production(config)] == ["live"]
+    assert [w for config in configs.values() for w in config_warnings(config)] == [
+        "environments.live.monitoring.alarms.page has no subscribers (emails, https, https_secret_names are "
+        "empty): production alarms would page nobody"]
+
+
+def test_warnings_come_from_one_hook_that_stacks_can_extend(monkeypatch: pytest.MonkeyPatch) -> None:
+    import stacks.config
+
+    config = load_environments(with_pager(project_context()))["dev"]
+    assert config_warnings(config) == []
+    monkeypatch.setattr(stacks.config, "config_warnings", lambda c: [f"{c.name}: from stacks"], raising=False)
+    assert config_warnings(config) == ["dev: from stacks"]
