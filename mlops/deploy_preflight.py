@@ -14,7 +14,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from stacks.config import ConfigError, load_environments, project_context
+from mlops.errors import OperatorError
+from mlops.project_config import load_configs, project_file
 
 
 class PreflightError(Exception):
@@ -28,9 +29,9 @@ def stage_selector(environment: str) -> str:
 
 def check(environment: str, *, profile: str | None = None) -> str:
     try:
-        configs = load_environments(project_context())
-    except ConfigError as err:
-        raise PreflightError(f"cdk.json: {err}") from None
+        configs = load_configs(project_file())  # the cdk.json `make deploy` synthesizes from
+    except OperatorError as err:
+        raise PreflightError(str(err)) from None
     if environment not in configs:
         raise PreflightError(f"ENV is {environment!r}; allowed: one of {sorted(configs)} (cdk.json environments)")
     config = configs[environment]

@@ -3,7 +3,7 @@ environment name, missing credentials or credentials of another account (moto's 
 
 from __future__ import annotations
 
-import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from mlops import deploy_preflight
-from stacks.config import project_context
+from mlops import deploy_preflight, project_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,10 +39,12 @@ def test_an_unknown_profile_is_named(capsys: Any, monkeypatch: pytest.MonkeyPatc
     assert "AWS profile 'ops' is not configured" in capsys.readouterr().err
 
 
-def test_credentials_of_another_account_are_refused(capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    context = copy.deepcopy(project_context())
-    context["environments"]["staging"]["account"] = "210987654321"
-    monkeypatch.setattr(deploy_preflight, "project_context", lambda: context)
+def test_credentials_of_another_account_are_refused(capsys: Any, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    document = json.loads((REPO / "cdk.json").read_text())
+    document["context"]["environments"]["staging"]["account"] = "210987654321"
+    (tmp_path / "cdk.json").write_text(json.dumps(document))
+    monkeypatch.setattr(project_config, "PROJECT_FILE", tmp_path / "cdk.json")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():  # moto's STS answers account 123456789012

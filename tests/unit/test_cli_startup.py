@@ -37,7 +37,10 @@ def _probe(*argv: str) -> dict[str, object]:
 def test_light_commands_import_no_heavy_library(argv: tuple[str, ...]) -> None:
     result = _probe(*argv)
     assert result["code"] == 0
-    assert result["loaded"] == []
+    # `config validate` checks instance types and regions against botocore's service and partition data (the
+    # source of truth for what AWS accepts), so it alone loads botocore; nothing imports the data stack.
+    allowed = ["botocore"] if argv == ("config", "validate") else []
+    assert result["loaded"] == allowed
 
 
 def test_the_probe_sees_heavy_imports() -> None:
