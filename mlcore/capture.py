@@ -27,7 +27,7 @@ numbers or ``{"score": p}`` / ``{"probability": p}`` objects).
 
 ``eventMetadata.customAttributes`` is our addition (string -> string): SageMaker's own capture records do
 not have it and are read as ``source="endpoint"``. Keys used by the inference Lambda: ``source``
-(``endpoint``, ``fallback_model``, ``cached_response``, ``safe_default``), ``model_version``, ``variant``,
+(``endpoint``, ``fallback_model``, ``cache``, ``default``), ``model_version``, ``variant``,
 ``degraded`` (``"true"``/``"false"``), ``fallback_reason``.
 
 STANDARD LIBRARY ONLY: the light inference Lambda imports this module.
