@@ -27,11 +27,20 @@ class PipelineRun:
     checkpoints_after_interruption: list[str]
 
 
-def pytest_report_header() -> str:
+def _description() -> str:
     try:
         return Container.describe()
-    except Exception as err:  # the header must not hide the real failure, which the tests report
+    except Exception as err:  # the line must not hide the real failure, which the tests report
         return f"contract container: unavailable ({err})"
+
+
+def pytest_report_header() -> str:
+    return _description()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Printed even with -q (make test): which Python the container tier ran on, and how the network was cut.
+    terminalreporter.write_line(_description())
 
 
 @pytest.fixture(scope="session")
