@@ -24,6 +24,7 @@ INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_DIR = "/opt/ml/processing/output"
 CODE_DIR = f"{INPUT_ROOT}/code"
 CODE_ROOT = "/opt/ml/code"
+PREDICTION_LOG_DIR = f"{INPUT_ROOT}/prediction-log"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +90,19 @@ def start_processing_job(settings: DriftMonitorSettings, job: ProcessingJobSetti
                              f"{local}/capture", "ManifestFile"))
         baseline_file = model.baseline_uri.rsplit("/", 1)[-1]
         arguments += ["--variant", f"{model.variant}={local}/baseline/{baseline_file}:{local}/capture"]
+        if settings.prediction_log_prefix and model.variant == settings.prediction_log_variant:
+            # The inference API's prediction log (fallback answers included) joins this variant's traffic, as in
+            # the Lambda engine (monitor_flow.variant_plans).
+            log_keys = list(list_window_keys(clients.s3, bucket=settings.capture_bucket,
+                                             prefix=settings.prediction_log_prefix, window=window))
+            if log_keys:
+                log_manifest = f"{report_prefix(settings, window)}manifests/prediction-log.json"
+                clients.s3.put_object(Bucket=settings.report_bucket, Key=log_manifest,
+                                      Body=json.dumps([{"prefix": f"s3://{settings.capture_bucket}/"}, *log_keys])
+                                      .encode(), ContentType="application/json")
+                inputs.append(_input("prediction-log", f"s3://{settings.report_bucket}/{log_manifest}",
+                                     PREDICTION_LOG_DIR, "ManifestFile"))
+                arguments += ["--prediction-log", PREDICTION_LOG_DIR, "--prediction-log-variant", model.variant]
     if len(inputs) == 1:
         return {"engine": "processing", "started": None, "skipped": skipped}
     request = processing_job_request(name=name, job=job, inputs=inputs, arguments=arguments,

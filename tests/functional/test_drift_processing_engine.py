@@ -64,6 +64,27 @@ def test_schedule_starts_one_job_over_the_windows_objects(aws: None) -> None:
     assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
 
 
+def test_the_prediction_log_is_analysed_by_the_job_too(aws: None) -> None:
+    """Engine parity: the inference API's prediction log joins the Champion's traffic in the job as in the Lambda."""
+    made = kit.provision(variants=("Champion",), registered={"Champion": {}})
+    rows = kit.traffic_rows(20)
+    kit.put_capture(made["s3"], "Champion", [kit.csv_line([r], [0.4], event_id=f"c{i}") for i, r in enumerate(rows)])
+    log_key = kit.put_log(made["s3"], [kit.csv_line([r], [0.3], event_id=f"l{i}") for i, r in enumerate(rows)])
+    settings = DriftMonitorSettings.from_environ(kit.environment(DRIFT_ENGINE="processing"))
+    window = Window(start=kit.WINDOW_END - timedelta(hours=24), end=kit.WINDOW_END)
+    clients = MonitorClients(s3=made["s3"], sagemaker=made["sagemaker"], ssm=made["ssm"])
+
+    started = start_processing_job(settings, JOB, clients, window=window, now=kit.WINDOW_END)
+
+    job = made["sagemaker"].describe_processing_job(ProcessingJobName=started["started"])
+    inputs = {i["InputName"]: i["S3Input"] for i in job["ProcessingInputs"]}
+    bucket, _, key = inputs["prediction-log"]["S3Uri"].removeprefix("s3://").partition("/")
+    assert json.loads(made["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())[1:] == [log_key]
+    arguments = job["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--prediction-log") + 1] == inputs["prediction-log"]["LocalPath"]
+    assert arguments[arguments.index("--prediction-log-variant") + 1] == "Champion"
+
+
 def test_request_is_a_valid_create_processing_job() -> None:
     from lambdas.drift_monitor.processing_job import processing_job_request
 
