@@ -129,8 +129,9 @@ class MonitoringStack(cdk.Stack):
         function = self.drift_monitor.function
         role = iam.Role(self, "DriftJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description="The drift monitor's Processing job")
-        # The window's captured traffic and the inference API's prediction log (engine parity with the Lambda).
-        for prefix in ("endpoint/*", "inference-api/*"):
+        # The window's captured traffic, the inference API's prediction log and the ground-truth labels (the same
+        # inputs as the Lambda engine's).
+        for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
             capture_bucket.grant_read(role, prefix)
         models.bucket.grant_read(role, "pipelines/*")
         artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/*")
@@ -176,7 +177,7 @@ class MonitoringStack(cdk.Stack):
             "Action::s3:List*": "CDK's read grant: listing input prefixes.",
             "Action::s3:DeleteObject*": "CDK's read/write grant: a rerun replaces its report.",
             "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload.",
-            "Resource::*CaptureBucket*/*": "Captured traffic and the prediction log are partitioned by hour.",
+            "Resource::*CaptureBucket*/*": "Captured traffic, the prediction log and labels are partitioned by hour.",
             "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
             f"{CENTRAL_BUCKET_PATTERN}/pipelines/*": "The central registry's baselines, keyed by execution id.",
             "Resource::arn:*:s3:::cdk-*-assets-*/*": "The code bundle is a CDK asset keyed by its content hash.",

@@ -74,7 +74,8 @@ def variant_plans(settings: DriftMonitorSettings, clients: MonitorClients, model
     return plans
 
 
-def _label_spec(models: list[VariantModel]) -> LabelSpec | None:
+def label_spec(models: list[VariantModel]) -> LabelSpec | None:
+    """The label of the first variant whose baseline schema can be read (every variant serves one schema)."""
     for model in models:
         if model.baseline is None:
             continue
@@ -95,16 +96,15 @@ def monitor_endpoint(settings: DriftMonitorSettings, clients: MonitorClients, *,
     quality: QualityJoin | None = None
     quality_plans: list[VariantPlan] | None = None
     labels_summary: dict[str, Any] | None = None
-    label_spec = _label_spec(models)
-    if settings.ground_truth_prefix and settings.ground_truth_bucket and label_spec is not None:
+    spec = label_spec(models)
+    if settings.ground_truth_prefix and settings.ground_truth_bucket and spec is not None:
         quality_window = window.shifted(settings.ground_truth_delay_hours)
         # Labels for the predictions of quality_window arrive from its start until now (the window end).
         label_window = Window(start=quality_window.start, end=window.end)
         bucket = settings.ground_truth_bucket
         keys = list_window_keys(clients.s3, bucket=bucket, prefix=settings.ground_truth_prefix,
                                 window=label_window)
-        labels = read_labels(((key, iter_s3_lines(clients.s3, bucket=bucket, key=key)) for key in keys),
-                             label_spec)
+        labels = read_labels(((key, iter_s3_lines(clients.s3, bucket=bucket, key=key)) for key in keys), spec)
         labels_summary = {"objects": len(keys), "rows": labels.rows, "window": label_window.to_dict(),
                           "predictions_window": quality_window.to_dict(),
                           "malformed": dict(sorted(labels.malformed.items()))}

@@ -15,23 +15,27 @@ uploaded to the report prefix, and the drift Lambda publishes the metrics when t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from lambdas.drift_monitor.capture_window import iter_local_lines, local_capture_files
 from lambdas.drift_monitor.drift_run import (
     DEFAULT_CHUNK_LINES,
     LineSource,
+    QualitySettings,
     VariantPlan,
     render_variant_pages,
     run_drift,
 )
+from lambdas.drift_monitor.ground_truth import QualityJoin, read_labels
 from lambdas.drift_monitor.monitor_flow import REPORT_FILE
-from mlcore.baseline import BaselineError, load_baseline
+from mlcore.baseline import BaselineError, baseline_schema, load_baseline
 from mlcore.drift import DriftThresholds
 
 
@@ -57,6 +61,30 @@ def build_plans(variants: Sequence[tuple[str, Path, Path]], prediction_log: Path
     return plans
 
 
+def _quality(args: argparse.Namespace, quality: dict[str, Any], plans: list[VariantPlan]) -> tuple[
+        QualityJoin | None, list[VariantPlan] | None, dict[str, Any] | None, QualitySettings | None]:
+    """The ground-truth join, as monitor_flow.monitor_endpoint builds it in the Lambda engine."""
+    spec = next((baseline_schema(plan.baseline).label for plan in plans if plan.baseline is not None), None)
+    if args.ground_truth is None or spec is None:
+        return None, None, None, None
+    files = local_capture_files(args.ground_truth) if args.ground_truth.exists() else []
+    labels = read_labels(((str(path), iter_local_lines(path)) for path in files), spec)
+    summary = {"objects": quality.get("label_objects", len(files)), "rows": labels.rows,
+               "window": quality.get("labels_window"), "predictions_window": quality.get("predictions_window"),
+               "malformed": dict(sorted(labels.malformed.items()))}
+    settings = QualitySettings(**{key: quality[key] for key in ("metric", "margin", "min_rows") if key in quality})
+    delayed: dict[str, Path] = {}
+    for spec_text in args.quality_capture:
+        name, _, folder = spec_text.partition("=")
+        delayed[name] = Path(folder)
+    quality_plans = None
+    if delayed:
+        quality_plans = [dataclasses.replace(plan, sources=_sources(delayed[plan.variant], "endpoint_capture")
+                                             if plan.variant in delayed and delayed[plan.variant].exists() else [])
+                         for plan in plans]
+    return QualityJoin(labels), quality_plans, summary, settings
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--endpoint", default="endpoint")
@@ -66,6 +94,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--prediction-log", type=Path)
     parser.add_argument("--prediction-log-variant", default="Champion")
     parser.add_argument("--thresholds", default="{}", help="DriftThresholds overrides as JSON")
+    parser.add_argument("--ground-truth", type=Path, help="folder of ground-truth label files (CSV or JSONL)")
+    parser.add_argument("--quality", default="{}",
+                        help="JSON: metric, margin, min_rows, the label and prediction windows, and per variant "
+                             "the registered metrics (what the drift Lambda's job planner passes)")
+    parser.add_argument("--quality-capture", action="append", default=[], metavar="VARIANT=DIR",
+                        help="the capture of the delayed predictions window the labels belong to")
     parser.add_argument("--chunk-lines", type=int, default=DEFAULT_CHUNK_LINES)
     parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8),
                         help="parsing processes (default: one per CPU, at most 8)")
@@ -89,9 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("give --variant NAME=BASELINE:CAPTURE_DIR or --baseline with --capture-dir", file=sys.stderr)
         return 2
     plans = build_plans(variants, args.prediction_log, args.prediction_log_variant)
+    quality = json.loads(args.quality)
+    registered = quality.get("registered", {})
+    plans = [dataclasses.replace(plan, registered_quality=(registered.get(plan.variant) or {}).get("metrics"),
+                                 quality_problem=(registered.get(plan.variant) or {}).get("problem"))
+             for plan in plans]
+    join, quality_plans, labels_summary, quality_settings = _quality(args, quality, plans)
     report = run_drift(plans, endpoint=args.endpoint, window=None,
                        thresholds=DriftThresholds.from_dict(json.loads(args.thresholds)),
-                       chunk_lines=args.chunk_lines, workers=args.workers)
+                       quality=join, quality_plans=quality_plans, quality_settings=quality_settings,
+                       labels_summary=labels_summary, chunk_lines=args.chunk_lines, workers=args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
     pages = render_variant_pages(report, plans)
     for name, page in pages.items():

@@ -16,15 +16,16 @@ from datetime import datetime
 from typing import Any
 
 from lambdas.drift_monitor.capture_window import Window, endpoint_capture_prefix, list_window_keys
-from lambdas.drift_monitor.monitor_flow import MonitorClients
+from lambdas.drift_monitor.monitor_flow import MonitorClients, label_spec
 from lambdas.drift_monitor.settings import DriftMonitorSettings
-from lambdas.drift_monitor.variant_models import endpoint_variants, resolve_variant_models
+from lambdas.drift_monitor.variant_models import VariantModel, endpoint_variants, resolve_variant_models
 
 INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_DIR = "/opt/ml/processing/output"
 CODE_DIR = f"{INPUT_ROOT}/code"
 CODE_ROOT = "/opt/ml/code"
 PREDICTION_LOG_DIR = f"{INPUT_ROOT}/prediction-log"
+GROUND_TRUTH_DIR = f"{INPUT_ROOT}/ground-truth"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,15 +97,13 @@ def start_processing_job(settings: DriftMonitorSettings, job: ProcessingJobSetti
             log_keys = list(list_window_keys(clients.s3, bucket=settings.capture_bucket,
                                              prefix=settings.prediction_log_prefix, window=window))
             if log_keys:
-                log_manifest = f"{report_prefix(settings, window)}manifests/prediction-log.json"
-                clients.s3.put_object(Bucket=settings.report_bucket, Key=log_manifest,
-                                      Body=json.dumps([{"prefix": f"s3://{settings.capture_bucket}/"}, *log_keys])
-                                      .encode(), ContentType="application/json")
-                inputs.append(_input("prediction-log", f"s3://{settings.report_bucket}/{log_manifest}",
-                                     PREDICTION_LOG_DIR, "ManifestFile"))
+                inputs.append(_manifest_input(settings, clients, window, name="prediction-log",
+                                              bucket=settings.capture_bucket, keys=log_keys,
+                                              local_path=PREDICTION_LOG_DIR))
                 arguments += ["--prediction-log", PREDICTION_LOG_DIR, "--prediction-log-variant", model.variant]
     if len(inputs) == 1:
         return {"engine": "processing", "started": None, "skipped": skipped}
+    inputs, arguments = _ground_truth(settings, clients, models, window, inputs, arguments, skipped)
     request = processing_job_request(name=name, job=job, inputs=inputs, arguments=arguments,
                                      output_uri=f"s3://{settings.report_bucket}/{report_prefix(settings, window)}")
     try:
@@ -113,6 +112,48 @@ def start_processing_job(settings: DriftMonitorSettings, job: ProcessingJobSetti
         return {"engine": "processing", "started": None, "already_running": name, "skipped": skipped}
     return {"engine": "processing", "started": name, "skipped": skipped, "window": window.to_dict(),
             "planned_at": now.isoformat()}
+
+
+def _manifest_input(settings: DriftMonitorSettings, clients: MonitorClients, window: Window, *, name: str,
+                    bucket: str, keys: list[str], local_path: str) -> dict[str, Any]:
+    manifest_key = f"{report_prefix(settings, window)}manifests/{name}.json"
+    clients.s3.put_object(Bucket=settings.report_bucket, Key=manifest_key,
+                          Body=json.dumps([{"prefix": f"s3://{bucket}/"}, *keys]).encode(),
+                          ContentType="application/json")
+    return _input(name, f"s3://{settings.report_bucket}/{manifest_key}", local_path, "ManifestFile")
+
+
+def _ground_truth(settings: DriftMonitorSettings, clients: MonitorClients, models: list[VariantModel],
+                  window: Window, inputs: list[dict[str, Any]], arguments: list[str],
+                  skipped: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Engine parity with the Lambda (monitor_flow.monitor_endpoint): the labels that arrived for the
+    predictions of the delayed window, those predictions' capture, and each variant's registered quality."""
+    if not (settings.ground_truth_prefix and settings.ground_truth_bucket) or label_spec(models) is None:
+        return inputs, arguments
+    quality_window = window.shifted(settings.ground_truth_delay_hours)
+    label_window = Window(start=quality_window.start, end=window.end)
+    keys = list(list_window_keys(clients.s3, bucket=settings.ground_truth_bucket,
+                                 prefix=settings.ground_truth_prefix, window=label_window))
+    inputs = [*inputs, _manifest_input(settings, clients, window, name="ground-truth",
+                                       bucket=settings.ground_truth_bucket, keys=keys, local_path=GROUND_TRUTH_DIR)]
+    arguments = [*arguments, "--ground-truth", GROUND_TRUTH_DIR, "--quality", json.dumps({
+        "metric": settings.quality_metric, "margin": settings.quality_margin, "min_rows": settings.quality_min_rows,
+        "labels_window": label_window.to_dict(), "predictions_window": quality_window.to_dict(),
+        "label_objects": len(keys),
+        "registered": {m.variant: {"metrics": m.registered_quality, "problem": m.quality_problem}
+                       for m in models if m.variant not in skipped}})]
+    if settings.ground_truth_delay_hours:
+        for model in models:
+            if model.variant in skipped:
+                continue
+            prefix = endpoint_capture_prefix(settings.capture_prefix, settings.endpoint_name, model.variant)
+            capture = list(list_window_keys(clients.s3, bucket=settings.capture_bucket, prefix=prefix,
+                                            window=quality_window))
+            local = f"{INPUT_ROOT}/{model.variant}/quality-capture"
+            inputs.append(_manifest_input(settings, clients, window, name=f"{model.variant}-quality-capture",
+                                          bucket=settings.capture_bucket, keys=capture, local_path=local))
+            arguments += ["--quality-capture", f"{model.variant}={local}"]
+    return inputs, arguments
 
 
 def processing_job_request(*, name: str, job: ProcessingJobSettings, inputs: list[dict[str, Any]],

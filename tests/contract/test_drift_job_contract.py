@@ -32,21 +32,6 @@ JOB = ProcessingJobSettings(role_arn="arn:aws:iam::123456789012:role/drift-job",
                             kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k")
 
 
-def _download(s3: Any, uri: str, folder: Path, data_type: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if data_type == "ManifestFile":
-        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        prefix = manifest[0]["prefix"]
-        source_bucket, _, base = prefix.removeprefix("s3://").partition("/")
-        for entry in manifest[1:]:
-            target = folder / entry.removeprefix(base)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=source_bucket, Key=base + entry)["Body"].read())
-        return
-    (folder / key.rsplit("/", 1)[-1]).write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AWS_DEFAULT_REGION", kit.REGION)
@@ -77,14 +62,8 @@ def test_the_drift_job_runs_from_its_own_request(aws: None, training: Synthesize
     job = made["sagemaker"].describe_processing_job(ProcessingJobName=started["started"])
 
     container = Container(tmp_path / "drift-job")
-    for spec in job["ProcessingInputs"]:
-        s3_input = spec["S3Input"]
-        local = container.path(s3_input["LocalPath"])
-        if spec["InputName"] == "code":
-            local.mkdir(parents=True, exist_ok=True)
-            (local / asset.file_name).write_bytes(asset.source.read_bytes())
-        else:
-            _download(made["s3"], s3_input["S3Uri"], local, s3_input["S3DataType"])
+    kit.lay_out_job_inputs(made["s3"], job, container.root, reroot=container.reroot,
+                           files={"code": asset.source})
     output = container.path(job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["LocalPath"])
     output.mkdir(parents=True, exist_ok=True)
     app = job["AppSpecification"]

@@ -8,6 +8,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -215,3 +216,28 @@ def metric_values(documents: Sequence[Mapping[str, Any]]) -> dict[tuple[tuple[st
         for metric in directive["Metrics"]:
             values.setdefault(dims, {})[metric["Name"]] = doc[metric["Name"]]
     return values
+
+
+def lay_out_job_inputs(s3: Any, job: Mapping[str, Any], root: Path, *, reroot: Any,
+                       files: Mapping[str, Path] | None = None) -> None:
+    """Download a created Processing job's inputs as SageMaker does: an S3Prefix object under its own name, a
+    ManifestFile's entries under their key relative to the manifest's prefix. ``files`` supplies inputs by
+    name instead (the code bundle, which moto's S3 does not hold)."""
+    for spec in job["ProcessingInputs"]:
+        s3_input = spec["S3Input"]
+        folder = Path(reroot(s3_input["LocalPath"]))
+        folder.mkdir(parents=True, exist_ok=True)
+        if files and spec["InputName"] in files:
+            source = files[spec["InputName"]]
+            (folder / s3_input["S3Uri"].rsplit("/", 1)[-1]).write_bytes(source.read_bytes())
+            continue
+        bucket, _, key = s3_input["S3Uri"].removeprefix("s3://").partition("/")
+        if s3_input["S3DataType"] == "ManifestFile":
+            manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            source_bucket, _, base = manifest[0]["prefix"].removeprefix("s3://").partition("/")
+            for entry in manifest[1:]:
+                target = folder / entry.removeprefix(base)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(s3.get_object(Bucket=source_bucket, Key=base + entry)["Body"].read())
+        else:
+            (folder / key.rsplit("/", 1)[-1]).write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -104,3 +104,57 @@ def test_the_job_entry_point_needs_no_lambda_only_packages() -> None:
             "print(','.join(bad)); sys.exit(1 if bad else 0)")
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_the_job_joins_ground_truth_exactly_as_the_lambda_does(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """Engine parity: the same traffic and labels give the same quality verdicts in the Lambda and the job."""
+    import numpy as np
+
+    from lambdas.drift_monitor import processing_entry
+    from lambdas.drift_monitor.monitor_flow import REPORT_FILE, monitor_endpoint
+
+    environment = kit.environment(DRIFT_ENGINE="processing", GROUND_TRUTH_PREFIX=kit.LABELS_PREFIX,
+                                  QUALITY_MARGIN="0.05", QUALITY_MIN_ROWS="100")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", kit.REGION)
+    with mock_aws():
+        made = kit.provision(registered={"Champion": {"quality": kit.quality_document(auc=0.9)},
+                                         "Challenger": {"quality": kit.quality_document(auc=0.9)}})
+        rng = np.random.default_rng(7)
+        truth = rng.random(300) < 0.4
+        good = np.where(truth, rng.beta(5, 2, 300), rng.beta(2, 5, 300))
+        rows = kit.traffic_rows(300)
+        for variant, probabilities in (("Champion", good), ("Challenger", rng.random(300))):
+            kit.put_capture(made["s3"], variant, [
+                kit.csv_line([rows[i]], [round(float(probabilities[i]), 6)], event_id=f"{variant}-{i}",
+                             inference_id=f"{variant}-{i}") for i in range(300)])
+            labels = ["inference_id,label,time"] + [f"{variant}-{i},{'yes' if truth[i] else 'no'},2025-03-02T05:00:00Z"
+                                                    for i in range(300)]
+            made["s3"].put_object(Bucket=kit.CAPTURE_BUCKET, Key=f"{kit.LABELS_PREFIX}/2025/03/02/05/{variant}.csv",
+                                  Body="\n".join(labels).encode())
+        settings = DriftMonitorSettings.from_environ(environment)
+        window = Window(start=kit.WINDOW_END - timedelta(hours=24), end=kit.WINDOW_END)
+        clients = MonitorClients(s3=made["s3"], sagemaker=made["sagemaker"], ssm=made["ssm"])
+        lambda_outcome = monitor_endpoint(settings, clients, window=window, now=kit.WINDOW_END)
+        lambda_key = lambda_outcome.report_uri.split("/", 3)[3]
+        lambda_quality = json.loads(made["s3"].get_object(Bucket=kit.REPORT_BUCKET, Key=lambda_key)["Body"]
+                                    .read())["quality"]
+        started = start_processing_job(settings, JOB, clients, window=window, now=kit.WINDOW_END)
+        job = made["sagemaker"].describe_processing_job(ProcessingJobName=started["started"])
+        root = tmp_path / "job"
+
+        def reroot(path: str) -> str:
+            return path.replace("/opt/ml", str(root))
+
+        kit.lay_out_job_inputs(made["s3"], job, root, reroot=reroot, files={"code": Path(__file__)})
+    arguments = [reroot(a) for a in job["AppSpecification"]["ContainerArguments"]]
+    assert processing_entry.main([*arguments, "--workers", "1"]) == 0
+    out = Path(arguments[arguments.index("--out") + 1])
+    job_quality = json.loads((out / REPORT_FILE).read_text())["quality"]
+
+    assert job_quality["labels"]["rows"] == lambda_quality["labels"]["rows"] == 600
+    for variant in ("Champion", "Challenger"):
+        ours, theirs = job_quality["variants"][variant], lambda_quality["variants"][variant]
+        for key in ("labelled_rows", "degraded", "drop", "metrics"):
+            assert ours[key] == theirs[key], (variant, key)
+    assert job_quality["variants"]["Challenger"]["degraded"] is True
