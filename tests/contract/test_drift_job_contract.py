@@ -12,7 +12,6 @@ import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from moto import mock_aws
