@@ -46,8 +46,8 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--only", help="comma-separated benchmark names (training, inference, serving, drift, cli, quality)")
-    parser.add_argument("--only", help="comma-separated benchmark names (training, inference, serving, drift, quality)")
+    parser.add_argument("--only", help="comma-separated benchmark names "
+                        "(training, inference, serving, drift, cli, quality)")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run; not for the record)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
