@@ -16,3 +16,14 @@ for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
                     "AWS_DEFAULT_REGION": "eu-west-1", "POWERTOOLS_TRACE_DISABLED": "true",
                     "POWERTOOLS_METRICS_NAMESPACE": "MLOps", "POWERTOOLS_SERVICE_NAME": "tests"}.items():
     os.environ[name] = value
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """Printed even with -q and xdist (make test): which Python the contract tier's container ran on, and how
+    its network was cut (here: the root conftest is the one the xdist controller loads)."""
+    from tests.contract.container import Container
+
+    try:
+        terminalreporter.write_line(Container.describe())
+    except Exception as err:  # the line must not hide the real failure, which the tests report
+        terminalreporter.write_line(f"contract container: unavailable ({err})")

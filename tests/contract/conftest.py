@@ -38,10 +38,6 @@ def pytest_report_header() -> str:
     return _description()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    # Printed even with -q (make test): which Python the container tier ran on, and how the network was cut.
-    terminalreporter.write_line(_description())
-
 
 @pytest.fixture(scope="session")
 def training(synthesized: SynthesizedApp) -> SynthesizedTraining:  # noqa: F811
