@@ -64,9 +64,12 @@ class DriftInputError(ValueError):
 class DriftThresholds:
     """When a signal trips. Distribution thresholds are raised to the sample-size noise floor when the
     window is small. The three data-quality rates (missing, out-of-range, unseen categories) are judged on
-    their own, by an exact one-sided binomial test against the baseline's rate (plus its own sampling noise)
-    at ``false_alarm_rate``; ``missing_rate_delta``, ``out_of_range_rate`` and ``unseen_share`` are the
-    minimum effects (increase over the baseline's rate) a violation must also have.
+    their own. Where the schema forbids the event (a value outside the declared min/max, a category outside
+    the declared list, a missing value in a non-nullable feature) and the baseline never had one, valid data
+    cannot produce it, so any occurrence is a violation (the *contract* test); otherwise an exact one-sided
+    binomial test against the baseline's rate (plus its own sampling noise) at ``false_alarm_rate`` decides.
+    ``missing_rate_delta``, ``out_of_range_rate`` and ``unseen_share`` are the minimum effects (increase over
+    the baseline's rate) a violation must also have, in both tests.
 
     The window's drift verdict uses ``weighted_drift``: the share of the model's feature importance (from the
     baseline) carried by drifted features; the unweighted share of drifted features is reported beside it.
@@ -213,13 +216,19 @@ def rate_excess_p_value(events: int, trials: int, null_rate: float) -> float:
 
 
 def rate_violation(events: int, trials: int, *, baseline_rate: float, baseline_rows: int, min_effect: float,
-                   false_alarm_rate: float) -> bool:
+                   false_alarm_rate: float, forbidden: bool = False) -> bool:
     """A data-quality rate (missing, out-of-range, unseen) is a violation when the window's rate exceeds the
     baseline's by at least ``min_effect`` and an exact binomial test, against the baseline rate raised by
     its own sampling noise, rejects at ``false_alarm_rate`` (so small windows need a large excess, large ones
-    only a small one)."""
-    if trials <= 0 or events / trials - baseline_rate < min_effect:
+    only a small one).
+
+    ``forbidden``: the schema rules the event out. With a baseline rate of 0 the null rate is then exactly 0
+    (valid data never produces it), so one event at ``min_effect`` is a violation at any window size; the
+    false-alarm rate on data that keeps the contract stays 0."""
+    if trials <= 0 or events <= 0 or events / trials - baseline_rate < min_effect:
         return False
+    if forbidden and baseline_rate <= 0.0:
+        return True
     z = NormalDist().inv_cdf(1.0 - false_alarm_rate)
     rows = max(baseline_rows, 1)
     # Jeffreys' estimate keeps a baseline rate of 0 (out-of-range, unseen: 0 by construction) from claiming
@@ -265,6 +274,7 @@ class _CategoricalState:
     counts: Counter[str] = field(default_factory=Counter)
     unseen: Counter[str] = field(default_factory=Counter)
     unseen_total: int = 0
+    undeclared_total: int = 0  # outside the schema's declared categories (when it declares them)
     missing: int = 0
 
     def add(self, values: Sequence[Any]) -> None:
@@ -276,6 +286,8 @@ class _CategoricalState:
                 continue
             # Declared-but-never-trained categories are unseen too: the model never learnt them.
             self.unseen_total += n
+            if self.spec.categories and category not in self.spec.categories:
+                self.undeclared_total += n
             if category in self.unseen or len(self.unseen) < MAX_TRACKED_UNSEEN:
                 self.unseen[category] += n
 
@@ -406,6 +418,7 @@ class DriftAccumulator:
             categorical.counts.update(incoming.counts)
             categorical.missing += incoming.missing
             categorical.unseen_total += incoming.unseen_total
+            categorical.undeclared_total += incoming.undeclared_total
             for category, n in incoming.unseen.items():
                 if category in categorical.unseen or len(categorical.unseen) < MAX_TRACKED_UNSEEN:
                     categorical.unseen[category] += n
@@ -491,17 +504,18 @@ class DriftAccumulator:
                 "floors": {"psi": floors.psi, "js": floors.js, "ks": floors.ks}}
 
     def _rate_signal(self, name: str, events: int, trials: int, baseline_rate: float, min_effect: float,
-                     signals: list[str]) -> None:
-        if rate_violation(events, trials, baseline_rate=baseline_rate, baseline_rows=int(self._baseline["rows"]),
-                          min_effect=min_effect, false_alarm_rate=self._thresholds.false_alarm_rate):
+                     signals: list[str], *, forbidden: bool = False) -> None:
+        if name not in signals and rate_violation(
+                events, trials, baseline_rate=baseline_rate, baseline_rows=int(self._baseline["rows"]),
+                min_effect=min_effect, false_alarm_rate=self._thresholds.false_alarm_rate, forbidden=forbidden):
             signals.append(name)
 
-    def _missing_signal(self, missing: int, baseline_doc: Mapping[str, Any],
+    def _missing_signal(self, spec: FeatureSpec, missing: int, baseline_doc: Mapping[str, Any],
                         signals: list[str]) -> float | None:
         if self._rows == 0:
             return None
         self._rate_signal("missing_rate", missing, self._rows, float(baseline_doc["missing_rate"]),
-                          self._thresholds.missing_rate_delta, signals)
+                          self._thresholds.missing_rate_delta, signals, forbidden=not spec.nullable)
         return missing / self._rows
 
     def _numeric_report(self, state: _NumericState, enough: bool) -> dict[str, Any]:
@@ -510,14 +524,14 @@ class DriftAccumulator:
         item: dict[str, Any] = {"type": "numeric"}
         item.update(self._distribution_signals(state.baseline_counts, state.counts,
                                                psi_threshold=self._thresholds.psi, signals=signals))
-        item["missing_rate"] = self._missing_signal(state.missing, state.baseline_doc, quality)
+        item["missing_rate"] = self._missing_signal(state.spec, state.missing, state.baseline_doc, quality)
         item["baseline_missing_rate"] = state.baseline_doc["missing_rate"]
         present = int(state.counts.sum())
         if has_range(state.spec) and present:
             rate = state.out_of_range / present
             self._rate_signal("out_of_range_rate", state.out_of_range, present,
                               float(state.baseline_doc.get("out_of_range_rate") or 0.0),
-                              self._thresholds.out_of_range_rate, quality)
+                              self._thresholds.out_of_range_rate, quality, forbidden=True)
             item["out_of_range_rate"] = rate
         else:
             item["out_of_range_rate"] = None
@@ -542,12 +556,17 @@ class DriftAccumulator:
         item["ks"] = None  # categories have no order, so a CDF gap means nothing
         if "ks" in signals:
             signals.remove("ks")
-        item["missing_rate"] = self._missing_signal(state.missing, state.baseline_doc, quality)
+        item["missing_rate"] = self._missing_signal(state.spec, state.missing, state.baseline_doc, quality)
         item["baseline_missing_rate"] = state.baseline_doc["missing_rate"]
         present = int(window_counts.sum())
         item["out_of_range_rate"] = None
         item["unseen_share"] = state.unseen_total / present if present else None
         if present:
+            # A category the schema does not declare breaks the contract; one it declares but training never
+            # saw is judged by the binomial test.
+            if state.spec.categories:
+                self._rate_signal("unseen_share", state.undeclared_total, present, 0.0,
+                                  self._thresholds.unseen_share, quality, forbidden=True)
             self._rate_signal("unseen_share", state.unseen_total, present, 0.0, self._thresholds.unseen_share,
                               quality)
         item["count"] = present

@@ -75,3 +75,55 @@ def test_missing_jump_is_a_data_quality_violation_not_drift(baseline: dict[str, 
     report = compare_columns(baseline, window.columns(), probabilities=window.probabilities).to_dict()
     assert sorted(report["data_quality_features"]) == sorted(spec.targets)
     assert not report["drifted"]
+
+
+@pytest.mark.parametrize("family", ["out_of_range", "unseen", "missing"])
+def test_failures_present_counts_what_the_injection_left(family: str) -> None:
+    """A 100-row window at a small injected share often holds no bad value at all; the benchmark's
+    "present" column must count from the generated values, and agree with them in both directions."""
+    spec = bench.FAMILY[family]
+    effect = spec.effects["small"]
+    seen_empty = seen_full = False
+    for seed in range(40):
+        window = bench.generate_window(100, family, effect, seed=seed)
+        present = bench.failures_present(window, spec)
+        assert set(present) <= set(spec.targets)
+        for j, f in enumerate(bench.NUMERIC_FEATURES):
+            if f.name in spec.targets:
+                values = window.numeric[:, j]
+                low, high = f.bounds
+                bad = (np.isnan(values).sum() if family == "missing"
+                       else ((values < low) | (values > high)).sum())
+                assert (f.name in present) == (bad >= 1), (seed, f.name)  # one in 100 reaches every minimum effect
+        for j, name in enumerate(bench.CATEGORICAL_NAMES):
+            if name in spec.targets:
+                codes = window.codes[:, j]
+                bad = (codes < 0).sum() if family == "missing" else (codes >= bench.CATEGORY_COUNTS[j]).sum()
+                assert (name in present) == (bad >= 1), (seed, name)
+        seen_empty |= not present
+        seen_full |= len(present) == len(spec.targets)
+    assert bench.failures_present(bench.generate_window(100, "no_drift", seed=1), bench.FAMILY["no_drift"]) == []
+    assert seen_full and (seen_empty or family == "missing")
+
+
+def test_a_failure_present_in_a_small_window_is_flagged(baseline: dict[str, Any]) -> None:
+    for family in ("out_of_range", "unseen", "missing"):
+        spec = bench.FAMILY[family]
+        for seed in range(20):
+            window = bench.generate_window(100, family, spec.effects["small"], seed=seed)
+            scored = bench.run_ours(baseline, window, spec)
+            assert scored["present_hits"] == scored["present"], (family, seed)
+            assert scored["present_windows_dq"] == scored["present_windows"]
+
+
+def test_every_window_of_the_benchmark_has_its_own_seed() -> None:
+    plan = bench.FULL
+    seeds = [bench.window_seed(spec.name, effect_name, n, r)
+             for spec in bench.FAMILIES for effect_name, _effect, n in bench._cells(spec, plan)
+             for r in range(plan.replicates(spec.name, n, evidently=False))]
+    assert len(seeds) > 8_000
+    assert len(set(seeds)) == len(seeds)
+    assert bench.SEED not in seeds
+    first = bench.generate_window(100, "no_drift", seed=bench.window_seed("no_drift", "none", 100, 0))
+    second = bench.generate_window(100, "no_drift", seed=bench.window_seed("no_drift", "none", 100, 1))
+    assert not np.array_equal(first.numeric, second.numeric)

@@ -431,8 +431,58 @@ def test_a_small_share_of_impossible_values_is_a_violation_in_a_large_window(bas
     report = compare_columns(baseline, columns).to_dict()
     assert report["features"]["normal"]["quality_signals"] == ["out_of_range_rate"]
     assert report["data_quality_violations"] == 1 and report["data_quality_features"] == ["normal"]
-    small, _ = generate(np.random.default_rng(11), 200, outliers=0.005)  # one value in 200: noise
-    assert compare_columns(baseline, small).to_dict()["data_quality_violations"] == 0
+
+
+@pytest.mark.parametrize("window", [100, 200, 1_000])
+def test_what_the_schema_forbids_is_a_violation_at_its_minimum_effect(baseline: dict, window: int) -> None:
+    """Out of the declared range, outside the declared categories, missing where the schema says not nullable:
+    valid data never produces these (the baseline's rate is 0), so they count as soon as they reach the
+    minimum effect, however small the window (one value of 100 ... 1,000 for the 0.1 % range and category
+    effects; 1 % missing). The binomial test alone needed 3 such values in 100 rows."""
+    columns, _ = generate(np.random.default_rng(15), window)
+    columns["normal"][0] = 1e9
+    columns["zero_inflated"][1:1 + window // 100] = np.nan  # missing_rate_delta: 1 %
+    columns["plan"][2] = "enterprise"
+    report = compare_columns(baseline, columns).to_dict()
+    quality = {name: feature["quality_signals"] for name, feature in report["features"].items()}
+    assert quality == {"normal": ["out_of_range_rate"], "skewed": [], "zero_inflated": ["missing_rate"],
+                       "plan": ["unseen_share"]}
+    assert report["data_quality_violations"] == 3
+    clean, _ = generate(np.random.default_rng(15), window)
+    assert compare_columns(baseline, clean).to_dict()["data_quality_violations"] == 0
+
+
+def test_the_contract_test_keeps_the_minimum_effect_and_the_baseline_rate(baseline: dict) -> None:
+    from mlcore.drift import rate_violation
+
+    # one impossible value in 10,000 rows is under the 0.1 % minimum effect: quiet
+    assert not rate_violation(1, 10_000, baseline_rate=0.0, baseline_rows=10_000, min_effect=0.001,
+                              false_alarm_rate=1e-4, forbidden=True)
+    assert rate_violation(10, 10_000, baseline_rate=0.0, baseline_rows=10_000, min_effect=0.001,
+                          false_alarm_rate=1e-4, forbidden=True)
+    # not forbidden by the schema: one in 100 is within the noise of a baseline rate of 0
+    assert not rate_violation(1, 100, baseline_rate=0.0, baseline_rows=10_000, min_effect=0.001,
+                              false_alarm_rate=1e-4)
+    # the baseline itself had such events: the binomial test decides, not the contract
+    assert not rate_violation(1, 100, baseline_rate=0.005, baseline_rows=10_000, min_effect=0.001,
+                              false_alarm_rate=1e-4, forbidden=True)
+    # a nullable feature's missing values are judged against its baseline rate (skewed: 5 % missing)
+    columns, _ = generate(np.random.default_rng(16), 100)
+    assert compare_columns(baseline, columns).to_dict()["features"]["skewed"]["quality_signals"] == []
+
+
+def test_a_declared_category_training_never_saw_is_judged_by_the_binomial_test() -> None:
+    schema = DataSchema.from_dict({
+        "name": "declared", "label": {"name": "y"},
+        "features": [{"name": "plan", "type": "categorical", "categories": ["basic", "plus", "rare"]}]})
+    rng = np.random.default_rng(17)
+    trained = build_baseline({"plan": rng.choice(np.array(["basic", "plus"], dtype=object), 5_000)}, schema)
+    window = rng.choice(np.array(["basic", "plus"], dtype=object), 100)
+    window[0] = "rare"  # declared, so valid data may carry it: one in 100 is not evidence
+    assert compare_columns(trained, {"plan": window}).to_dict()["features"]["plan"]["quality_signals"] == []
+    window[1] = "unknown"  # not declared: a broken contract
+    assert compare_columns(trained, {"plan": window}).to_dict()["features"]["plan"]["quality_signals"] == [
+        "unseen_share"]
 
 
 def _weighted(baseline: dict, importances: dict[str, float]) -> dict[str, Any]:
