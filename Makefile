@@ -62,8 +62,14 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy stacks mlcore mlops pipelines lambdas app.py
 
+CALLS := .pytest-calls
+
+# Two stages: the suite records every AWS call a Lambda handler makes (tests/call_recorder.py), then
+# tests/infra/test_who_may_call.py evaluates each against the synthesized role of the function making it.
 test: bootstrap lint
-	$(PY) -m pytest -n 2 --dist loadfile -q
+	rm -rf $(CALLS)
+	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q
+	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider tests/infra/test_who_may_call.py
 
 synth: bootstrap
 	node_modules/.bin/cdk synth --quiet --no-notices -o cdk.out

@@ -51,11 +51,19 @@ def embedded_aws() -> Iterator[None]:
         yield
 
 
+def local_bucket_names(config: EnvironmentConfig) -> dict[str, str]:
+    """The buckets the local environment stands up, by the published-name key the stacks use for each."""
+    prefix = f"mlops-{config.name}"
+    return {"data-bucket": f"{prefix}-data", "artifact-bucket": f"{prefix}-artifacts",
+            "capture-bucket": f"{prefix}-capture"}
+
+
 def provision(config: EnvironmentConfig) -> LocalEnvironment:
     """Create (idempotently) what the deployed stacks provide, and publish names as the stacks do."""
-    prefix = f"mlops-{config.name}"
-    env = LocalEnvironment(config=config, data_bucket=f"{prefix}-data", artifact_bucket=f"{prefix}-artifacts",
-                           capture_bucket=f"{prefix}-capture", model_package_group=model_package_group_name(config))
+    buckets = local_bucket_names(config)
+    env = LocalEnvironment(config=config, data_bucket=buckets["data-bucket"],
+                           artifact_bucket=buckets["artifact-bucket"], capture_bucket=buckets["capture-bucket"],
+                           model_package_group=model_package_group_name(config))
     s3 = env.client("s3")
     for bucket in (env.data_bucket, env.artifact_bucket, env.capture_bucket):
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):

@@ -27,3 +27,8 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.write_line(Container.describe())
     except Exception as err:  # the line must not hide the real failure, which the tests report
         terminalreporter.write_line(f"contract container: unavailable ({err})")
+
+
+# `make test`'s first stage records the AWS calls each Lambda handler makes (tests/call_recorder.py); the
+# second stage evaluates them against the synthesized roles (tests/infra/test_who_may_call.py).
+pytest_plugins = ["tests.call_recorder"]

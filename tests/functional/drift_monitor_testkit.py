@@ -34,6 +34,12 @@ SCHEMA = DataSchema.from_dict(synthetic_schema())
 NAMES = list(SCHEMA.feature_names)
 
 
+def _artifacts(variant: str) -> str:
+    """Where the training pipeline writes one execution's outputs (pipelines/definition.py ``_s3_output``:
+    ``pipelines/<execution id>/<step>/<output>``), so the drift role is exercised on the deployed layout."""
+    return f"pipelines/exec-{variant.lower()}"
+
+
 def baseline_document(rows: int = 3000, seed: int = 0) -> dict[str, Any]:
     frame = synthetic_frame(rows, seed=seed)
     rng = np.random.default_rng(seed)
@@ -164,19 +170,21 @@ def provision(*, variants: Sequence[str] = ("Champion", "Challenger"),
             continue
         baseline = spec.get("baseline", baseline_document())
         quality = spec.get("quality", quality_document())
-        s3.put_object(Bucket=REPORT_BUCKET, Key=f"models/{variant}/baseline.json", Body=json.dumps(baseline))
-        s3.put_object(Bucket=REPORT_BUCKET, Key=f"models/{variant}/evaluation.json", Body=json.dumps(quality))
+        baseline_key = f"{_artifacts(variant)}/Baseline/baseline/baseline.json"
+        evaluation_key = f"{_artifacts(variant)}/Evaluate/evaluation/evaluation.json"
+        s3.put_object(Bucket=REPORT_BUCKET, Key=baseline_key, Body=json.dumps(baseline))
+        s3.put_object(Bucket=REPORT_BUCKET, Key=evaluation_key, Body=json.dumps(quality))
         package: dict[str, Any] = {
             "ModelPackageGroupName": GROUP,
             "InferenceSpecification": {"Containers": [{"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/x:1"}],
                                        "SupportedContentTypes": ["text/csv"],
                                        "SupportedResponseMIMETypes": ["text/csv"]},
             "ModelMetrics": {"ModelQuality": {"Statistics": {
-                "ContentType": "application/json", "S3Uri": f"s3://{REPORT_BUCKET}/models/{variant}/evaluation.json"}}},
+                "ContentType": "application/json", "S3Uri": f"s3://{REPORT_BUCKET}/{evaluation_key}"}}},
         }
         if not spec.get("no_baseline"):
             package["DriftCheckBaselines"] = {"ModelDataQuality": {"Statistics": {
-                "ContentType": "application/json", "S3Uri": f"s3://{REPORT_BUCKET}/models/{variant}/baseline.json"}}}
+                "ContentType": "application/json", "S3Uri": f"s3://{REPORT_BUCKET}/{baseline_key}"}}}
         arn = sagemaker.create_model_package(**package)["ModelPackageArn"]
         ssm.put_parameter(Name=f"{PARAMETER_PREFIX}/{variant}/model-package-arn", Value=arn, Type="String")
         arns[variant] = arn

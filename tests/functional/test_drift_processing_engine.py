@@ -57,7 +57,7 @@ def test_schedule_starts_one_job_over_the_windows_objects(aws: None) -> None:
     manifest = json.loads(made["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
     assert manifest[0] == {"prefix": f"s3://{kit.CAPTURE_BUCKET}/"}
     assert sorted(manifest[1:]) == sorted(keys)  # the window's objects, not the old one
-    assert inputs["Champion-baseline"]["S3Uri"].endswith("/models/Champion/baseline.json")
+    assert inputs["Champion-baseline"]["S3Uri"].endswith("/pipelines/exec-champion/Baseline/baseline/baseline.json")
     arguments = job["AppSpecification"]["ContainerArguments"]
     assert "Champion=/opt/ml/processing/input/Champion/baseline/baseline.json:" \
            "/opt/ml/processing/input/Champion/capture" in arguments

@@ -213,6 +213,22 @@ class Stage:
                 return resource
         return None
 
+    def find(self, arn: str, resource_type: str) -> Resource:
+        found = self.find_by_arn(arn, resource_type)
+        assert found is not None, f"{arn} is no {resource_type} of {self.name}"
+        return found
+
+    def role_documents(self, role_arn: str) -> tuple[Resource, list[Mapping[str, Any]]]:
+        """The role and its identity policies (inline, attached AWS::IAM::Policy and managed policies)."""
+        role = self.find(role_arn, "AWS::IAM::Role")
+        documents = [self.resolve(role.stack, p["PolicyDocument"]) for p in role.properties.get("Policies", [])]
+        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for policy in self.resources(kind):
+                roles = policy.properties.get("Roles", [])
+                if policy.stack == role.stack and any(r == {"Ref": role.logical_id} for r in roles):
+                    documents.append(self.resolve(policy.stack, policy.properties["PolicyDocument"]))
+        return role, documents
+
 
 # ------------------------------------------------------------------------------------------ evaluation
 def _as_list(value: Any) -> list[Any]:

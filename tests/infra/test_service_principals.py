@@ -95,24 +95,6 @@ def _arn_of(stage: Stage, resource: Resource) -> str:
     return str(stage.resolve(resource.stack, {"Fn::GetAtt": [resource.logical_id, "Arn"]}))
 
 
-def _find(stage: Stage, arn: str, resource_type: str) -> Resource:
-    found = stage.find_by_arn(arn, resource_type)
-    assert found is not None, f"{arn} is no {resource_type} of {stage.name}"
-    return found
-
-
-def _role_documents(stage: Stage, role_arn: str) -> tuple[Resource, list[Mapping[str, Any]]]:
-    role = _find(stage, role_arn, "AWS::IAM::Role")
-    documents = [stage.resolve(role.stack, p["PolicyDocument"]) for p in role.properties.get("Policies", [])]
-    role_ref = role.logical_id
-    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-        for policy in stage.resources(kind):
-            roles = policy.properties.get("Roles", [])
-            if policy.stack == role.stack and any(r == {"Ref": role_ref} for r in roles):
-                documents.append(stage.resolve(policy.stack, policy.properties["PolicyDocument"]))
-    return role, documents
-
-
 def _kms_edges(stage: Stage, name: str, key_reference: Any, caller: Mapping[str, str],
                context: Mapping[str, Any], actions: tuple[str, ...]) -> Iterator[Edge]:
     key = _key_policy(stage, key_reference) if isinstance(key_reference, str) else None
@@ -132,7 +114,7 @@ def alarm_edges(stage: Stage) -> Iterator[Edge]:
         for kind in ("AlarmActions", "OKActions", "InsufficientDataActions"):
             for target in stage.resolve(alarm.stack, alarm.properties.get(kind, [])):
                 assert target.startswith(f"arn:aws:sns:{stage.region}:"), f"{alarm.logical_id}: {target}"
-                topic = _find(stage, target, "AWS::SNS::Topic")
+                topic = stage.find(target, "AWS::SNS::Topic")
                 name = f"{alarm.stack}/{alarm.logical_id} {kind} → {topic.logical_id}"
                 policies = _policy_for(stage, "AWS::SNS::TopicPolicy", "Topics", target)
                 yield Edge(name, caller, "sns:Publish", target, context, tuple(policies),
@@ -161,13 +143,13 @@ def rule_edges(stage: Stage) -> Iterator[Edge]:
             else:
                 action = {"states": "states:StartExecution",
                           "sagemaker": "sagemaker:StartPipelineExecution"}[target_arn.split(":")[2]]
-                role, documents = _role_documents(stage, stage.resolve(rule.stack, target["RoleArn"]))
+                role, documents = stage.role_documents(stage.resolve(rule.stack, target["RoleArn"]))
                 trust = stage.resolve(role.stack, role.properties["AssumeRolePolicyDocument"])
                 yield Edge(f"{name} (trust)", caller, "sts:AssumeRole", _arn_of(stage, role), context, (trust,))
                 yield Edge(name, {"AWS": _arn_of(stage, role)}, action, target_arn, {}, tuple(documents))
             if "DeadLetterConfig" in target:
                 queue_arn = stage.resolve(rule.stack, target["DeadLetterConfig"]["Arn"])
-                queue = _find(stage, queue_arn, "AWS::SQS::Queue")
+                queue = stage.find(queue_arn, "AWS::SQS::Queue")
                 queue_url = stage.resolve(queue.stack, {"Ref": queue.logical_id})
                 dlq = f"{name} dead letters → {queue.logical_id}"
                 yield Edge(dlq, caller, "sqs:SendMessage", queue_arn, context,
@@ -217,10 +199,10 @@ def function_failure_edges(stage: Stage) -> Iterator[Edge]:
         if not queues:
             continue
         role_arn = stage.resolve(function.stack, function.properties["Role"])
-        _, identity = _role_documents(stage, role_arn)
+        _, identity = stage.role_documents(role_arn)
         caller = {"AWS": role_arn}
         for queue_arn in dict.fromkeys(queues):
-            queue = _find(stage, queue_arn, "AWS::SQS::Queue")
+            queue = stage.find(queue_arn, "AWS::SQS::Queue")
             name = f"{function.stack}/{function.logical_id} failures → {queue.logical_id}"
             queue_url = stage.resolve(queue.stack, {"Ref": queue.logical_id})
             resource_policies = _policy_for(stage, "AWS::SQS::QueuePolicy", "Queues", queue_url)

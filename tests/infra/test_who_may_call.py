@@ -1,0 +1,609 @@
+"""Who may call what: every AWS call a Lambda handler made in the functional and e2e tests, evaluated against
+the synthesized role of the function that makes it in production — least privilege must still be enough.
+
+`make test` runs in two stages. The first runs the suite with ``MLOPS_RECORD_CALLS`` set, so
+tests/call_recorder.py writes each handler's calls (service, operation, parameters, the environment the
+handler read its resource names from). This module is the second stage: for every recorded call and every
+environment it
+
+1. finds the function by its ``Handler`` string (``lambdas.<folder>.handler.<function>``) in the
+   synthesized templates, and that function's role and identity policies;
+2. replaces the test's resource names by the deployed ones through the function's own environment
+   variables (the test's ``LEDGER_TABLE=ledger-test`` becomes the template's table name);
+3. derives the IAM action(s), the resource ARN(s) and the request's condition keys from the operation (the
+   table below; the ARN formats are the ones the Service Authorization Reference gives per resource type);
+4. evaluates identity policies and, where the resource has one, its resource policy (bucket, topic, key):
+   an explicit Deny anywhere or no Allow is a denial. Zero denials.
+
+It also lists the call sites no test reaches: the boto3 operations named in the code each function ships
+(followed from its handler along first-party imports) that no recorded call exercised, each either reached
+by a test or explained in UNREACHED with a reason. Run alone (without the first stage), the module skips
+and says how to run it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+from mlops.local_env import local_bucket_names
+from mlops.resources import parameter_name
+from stacks.config import load_environments, project_context
+from tests.infra.cloud_model import ACCOUNT, PARTITION, Resource, Stage, evaluate, statement_applies
+from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+
+REPO = Path(__file__).resolve().parents[2]
+RECORDS = os.environ.get("MLOPS_CALL_RECORDS")
+FIRST_PARTY = ("lambdas", "mlcore", "mlops", "mlplatform", "pipelines")
+CLIENT_SERVICES = ("s3", "sagemaker", "sagemaker-runtime", "dynamodb", "sns", "events", "ssm", "firehose",
+                   "cloudwatch", "stepfunctions", "application-autoscaling", "kms", "sqs", "secretsmanager")
+
+# Operations named in a function's code that no recorded call reaches, each with the reason it is left.
+UNREACHED: dict[tuple[str, str], str] = {}
+
+pytestmark = pytest.mark.skipif(
+    not RECORDS, reason="the second stage of `make test`: needs the calls recorded by its first stage "
+                        "(MLOPS_RECORD_CALLS=<dir> pytest …; then MLOPS_CALL_RECORDS=<dir> pytest this file)")
+
+
+# ------------------------------------------------------------------------------------------ the records
+@dataclass(frozen=True)
+class Call:
+    handler: str | None
+    files: tuple[str, ...]
+    service: str
+    signing_name: str
+    operation: str
+    params: Mapping[str, Any]
+    env: Mapping[str, str]
+    test: str
+
+
+def load_calls(directory: Path) -> list[Call]:
+    calls = []
+    for path in sorted(directory.glob("calls-*.jsonl")):
+        for line in path.read_text().splitlines():
+            d = json.loads(line)
+            calls.append(Call(d["handler"], tuple(d["files"]), d["service"], d["signing_name"], d["operation"],
+                              d["params"], d["env"], d["test"]))
+    return calls
+
+
+@pytest.fixture(scope="module")
+def calls() -> list[Call]:
+    found = load_calls(Path(str(RECORDS)))
+    assert found, f"{RECORDS} holds no recorded calls: did the first stage run with MLOPS_RECORD_CALLS?"
+    return found
+
+
+PROCESSING = "dev+processing-engine"
+
+
+@pytest.fixture(scope="module")
+def stages(synthesized: SynthesizedApp, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stage]:
+    """Every environment of cdk.json, plus dev with ``monitoring.drift.engine = processing`` (the shipped
+    config runs drift in the Lambda; the processing engine's calls need a stage that deploys it)."""
+    import copy
+
+    import aws_cdk as cdk
+
+    from stacks.app_builder import build_app
+
+    configs = load_environments(project_context())
+    found = {env: Stage.load(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
+    context = copy.deepcopy(project_context())
+    context["environments"]["dev"]["monitoring"]["drift"]["engine"] = "processing"
+    outdir = tmp_path_factory.mktemp("processing-cdk.out")
+    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": [], "env": "dev"})
+    build_app(app, context=context, with_nag=False)
+    app.synth()
+    processing = Stage.load(outdir, "dev", configs["dev"].region)
+    found[PROCESSING] = processing
+    return found
+
+
+# ------------------------------------------------------------------------------------------ functions
+@dataclass(frozen=True)
+class Function:
+    resource: Resource
+    handler: str
+    environment: Mapping[str, str]
+    role_arn: str
+
+
+_FUNCTIONS: dict[int, dict[str, list[Function]]] = {}
+
+
+def functions(stage: Stage) -> dict[str, list[Function]]:
+    """Lambda functions of the stage by their Handler string."""
+    if id(stage) in _FUNCTIONS:
+        return _FUNCTIONS[id(stage)]
+    found: dict[str, list[Function]] = defaultdict(list)
+    for resource in stage.resources("AWS::Lambda::Function"):
+        handler = resource.properties.get("Handler", "")
+        if not handler.startswith("lambdas."):
+            continue  # CDK's own providers (log retention, custom resources)
+        variables = (resource.properties.get("Environment") or {}).get("Variables", {})
+        environment = {k: str(stage.resolve(resource.stack, v)) for k, v in variables.items()}
+        role_arn = str(stage.resolve(resource.stack, resource.properties["Role"]))
+        found[handler].append(Function(resource, handler, environment, role_arn))
+    _FUNCTIONS[id(stage)] = found
+    return found
+
+
+RUNTIME = ("lambdas/", "mlplatform/", "mlops/deployment_ledger.py")
+OPERATOR = ("mlops/", "bench/")  # the CLI and benchmarks run with an operator's credentials, not a role
+DOUBLE_FILES = ("moto_gaps.py",)
+# Variables that choose a code path rather than name a resource: a call made under another value than the
+# stage's function has is not one that function makes there (the processing-engine stage covers it).
+MODE_VARIABLES = {"DRIFT_ENGINE": "lambda"}
+MODE_FILES = {"processing_job.py": ("DRIFT_ENGINE", "processing")}
+
+
+def _one_role(found: list[Function]) -> list[Function]:
+    return found[:1] if found and len({f.role_arn for f in found}) == 1 else []
+
+
+def function_for(stage: Stage, handler: str) -> list[Function]:
+    """The function a recorded entry point belongs to: its exact Handler, or — for module-level code of a
+    handler.py (cold-start set-up) — the module's functions when they share one role."""
+    table = functions(stage)
+    if handler in table:
+        return table[handler]
+    module = handler.rsplit(".", 1)[0]
+    return _one_role([f for h, fs in table.items() if h.rsplit(".", 1)[0] == module for f in fs])
+
+
+def attribute(stage: Stage, call: Call) -> list[Function]:
+    """Whose role makes this call in production. Through a handler: that function. A test that drives a
+    handler's modules directly: the outermost runtime file on the stack decides — the functions whose
+    bundle ships it, when they share one role. A call under the CLI's own frames is an operator's: none."""
+    if any(Path(f).name in DOUBLE_FILES for f in call.files):
+        return []  # the demo's SageMaker double reading state to answer an invocation: not a function's call
+    found = function_for(stage, call.handler) if call.handler else _by_files(stage, call)
+    return [f for f in found if all(_mode(call, k, d) == f.environment.get(k, d) for k, d in MODE_VARIABLES.items())]
+
+
+def _mode(call: Call, variable: str, default: str) -> str:
+    if variable in call.env:
+        return call.env[variable]
+    for name, (mode_variable, value) in MODE_FILES.items():
+        if mode_variable == variable and any(Path(f).name == name for f in call.files):
+            return value  # a test drove that path's module directly, with settings of its own
+    return default
+
+
+def _by_files(stage: Stage, call: Call) -> list[Function]:
+    if any(f.startswith(OPERATOR) and not f.startswith(RUNTIME) and not f.startswith("mlops/demo/")
+           for f in call.files):
+        return []
+    runtime = [f for f in call.files if f.startswith(RUNTIME)]
+    if not runtime:
+        return []
+    outermost = REPO / runtime[-1]
+    shipping = [fn for h, fs in functions(stage).items() for fn in fs
+                if outermost in shipped_sources(h.rsplit(".", 1)[0])]
+    return _one_role(shipping)
+
+
+# ------------------------------------------------------------------------------------------ requests
+@dataclass(frozen=True)
+class Request:
+    action: str
+    resource: str
+    context: Mapping[str, Any]
+
+
+def _arn(stage: Stage, service: str, resource: str) -> str:
+    return f"arn:{PARTITION}:{service}:{stage.region}:{ACCOUNT}:{resource}"
+
+
+def _s3_object(bucket: str, key: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket}/{key}"
+
+
+def _sagemaker_package(stage: Stage, name: str) -> str:
+    resource = name.split(":", 5)[5] if name.startswith("arn:") else f"model-package/{name}"
+    return _arn(stage, "sagemaker", resource.lower())
+
+
+def requests_for(stage: Stage, call: Call, params: Mapping[str, Any]) -> list[Request]:
+    """IAM action, resource ARN and condition keys of one API call (Service Authorization Reference)."""
+    op, p = call.operation, params
+    base = {"aws:SecureTransport": "true"}
+    if call.signing_name == "s3":
+        bucket = p.get("Bucket", "")
+        if op in ("ListObjectsV2", "ListObjects"):
+            context = {**base, "s3:prefix": p.get("Prefix", "")}
+            return [Request("s3:ListBucket", f"arn:{PARTITION}:s3:::{bucket}", context)]
+        action = {"HeadObject": "s3:GetObject", "GetObject": "s3:GetObject", "PutObject": "s3:PutObject",
+                  "DeleteObject": "s3:DeleteObject"}.get(op)
+        if action:
+            return [Request(action, _s3_object(bucket, p.get("Key", "")), base)]
+        if op == "CopyObject":
+            source = p["CopySource"]
+            src = source if isinstance(source, str) else f"{source['Bucket']}/{source['Key']}"
+            return [Request("s3:GetObject", f"arn:{PARTITION}:s3:::{src.lstrip('/')}", base),
+                    Request("s3:PutObject", _s3_object(bucket, p.get("Key", "")), base)]
+    if call.signing_name == "dynamodb":
+        if op == "TransactWriteItems":
+            out = []
+            for item in p.get("TransactItems", []):
+                (kind, body), = item.items()
+                action = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                          "ConditionCheck": "ConditionCheckItem"}[kind]
+                out.append(Request(f"dynamodb:{action}", _arn(stage, "dynamodb", f"table/{body['TableName']}"),
+                                   base))
+            return out
+        return [Request(f"dynamodb:{op}", _arn(stage, "dynamodb", f"table/{p['TableName']}"), base)]
+    if call.signing_name == "sagemaker":
+        named = {"DescribeEndpoint": ("endpoint", "EndpointName"), "InvokeEndpoint": ("endpoint", "EndpointName"),
+                 "DescribeEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+                 "DescribeModel": ("model", "ModelName"), "CreateModel": ("model", "ModelName"),
+                 "CreateEndpoint": ("endpoint", "EndpointName"), "DeleteEndpoint": ("endpoint", "EndpointName"),
+                 "CreateEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+                 "UpdateEndpoint": ("endpoint", "EndpointName"),
+                 "UpdateEndpointWeightsAndCapacities": ("endpoint", "EndpointName"),
+                 "CreateTransformJob": ("transform-job", "TransformJobName"),
+                 "CreateProcessingJob": ("processing-job", "ProcessingJobName"),
+                 "DescribeProcessingJob": ("processing-job", "ProcessingJobName")}
+        if op in named:
+            kind, key = named[op]
+            arn = _arn(stage, "sagemaker", f"{kind}/{str(p[key]).lower()}")
+            out = [Request(f"sagemaker:{op}", arn, base)]
+            if p.get("Tags"):  # tagging on create is authorised as AddTags on the new resource
+                out.append(Request("sagemaker:AddTags", arn, base))
+            for role_key in ("ExecutionRoleArn", "RoleArn"):
+                if p.get(role_key):
+                    out.append(Request("iam:PassRole", str(p[role_key]),
+                                       {**base, "iam:PassedToService": "sagemaker.amazonaws.com"}))
+            if op == "CreateEndpointConfig" and p.get("KmsKeyId"):
+                # SageMaker creates a grant on the key for the endpoint's volumes, on the caller's behalf.
+                out.append(Request("kms:CreateGrant", str(p["KmsKeyId"]),
+                                   {**base, "kms:GrantIsForAWSResource": "true"}))
+            return out
+        if op in ("DescribeModelPackage", "UpdateModelPackage"):
+            name = str(p.get("ModelPackageName") or p.get("ModelPackageArn"))
+            context = dict(base)
+            life = p.get("ModelLifeCycle") or {}
+            if life:
+                context["sagemaker:ModelLifeCycle:stage"] = life.get("Stage")
+                context["sagemaker:ModelLifeCycle:stageStatus"] = life.get("StageStatus")
+            return [Request(f"sagemaker:{op}", _sagemaker_package(stage, name), context)]
+        if op in ("ListModelPackages",):
+            return [Request(f"sagemaker:{op}", "*", base)]
+    if call.signing_name == "firehose":
+        return [Request(f"firehose:{op}", _arn(stage, "firehose", f"deliverystream/{p['DeliveryStreamName']}"),
+                        base)]
+    if call.signing_name == "sns":
+        return [Request(f"sns:{op}", p["TopicArn"], base)]
+    if call.signing_name == "events" and op == "PutEvents":
+        out = []
+        for entry in p.get("Entries", []):
+            bus = entry.get("EventBusName") or "default"
+            arn = bus if bus.startswith("arn:") else _arn(stage, "events", f"event-bus/{bus}")
+            out.append(Request("events:PutEvents", arn, {**base, "events:source": entry.get("Source"),
+                                                          "events:detail-type": entry.get("DetailType")}))
+        return out
+    if call.signing_name == "ssm" and op in ("GetParameter", "GetParameters", "GetParametersByPath"):
+        names = p.get("Names") or [p.get("Name") or p.get("Path")]
+        return [Request(f"ssm:{op}", _arn(stage, "ssm", f"parameter/{str(n).lstrip('/')}"), base) for n in names]
+    if call.signing_name == "monitoring" and op == "PutMetricData":
+        return [Request("cloudwatch:PutMetricData", "*", {**base, "cloudwatch:namespace": p.get("Namespace")})]
+    if call.signing_name == "application-autoscaling":
+        # The scalable target's ARN carries an id the service assigns at registration, so no request can
+        # name it in advance: a stand-in id checks the grant's scope (scalable-target/*).
+        return [Request(f"application-autoscaling:{op}",
+                        _arn(stage, "application-autoscaling", "scalable-target/0a1b2c3d4e5f"), base)]
+    if call.signing_name == "monitoring" and op == "DescribeAlarms":
+        return [Request("cloudwatch:DescribeAlarms", _arn(stage, "cloudwatch", f"alarm:{name}"), base)
+                for name in p.get("AlarmNames") or ["*"]]
+    if call.signing_name == "ssm" and op == "PutParameter":
+        return [Request("ssm:PutParameter", _arn(stage, "ssm", f"parameter/{str(p['Name']).lstrip('/')}"), base)]
+    if call.signing_name == "states":
+        arn = p.get("stateMachineArn") or p.get("executionArn")
+        return [Request(f"states:{op}", str(arn), base)]
+    raise NotImplementedError(f"{call.service}.{op}: add its action and resource to requests_for")
+
+
+MOTO_ARN = re.compile(r"^arn:aws:([a-z0-9-]+):([a-z0-9-]*):(\d{12}):")
+
+
+def published(stage: Stage) -> dict[str, str]:
+    """The stage's published names (stacks/constructs/published_names.py), by key: what the templates write
+    to ``/mlops/<env>/<key>``."""
+    prefix = parameter_name(stage.name, "")
+    return {str(p.properties["Name"]).removeprefix(prefix): str(stage.resolve(p.stack, p.properties["Value"]))
+            for p in stage.resources("AWS::SSM::Parameter") if str(p.properties.get("Name")).startswith(prefix)}
+
+
+_FIXTURE_NAMES: dict[str, dict[str, str]] = {}
+
+
+def fixture_names(stage: Stage) -> dict[str, str]:
+    """Names the demo's local environment gives what the stacks create (mlops/local_env.py, for every
+    environment of cdk.json), mapped to this stage's deployed names through the published-name keys both use."""
+    if stage.name not in _FIXTURE_NAMES:
+        deployed = published(stage)
+        _FIXTURE_NAMES[stage.name] = {local: deployed[key] for config in load_environments(project_context()).values()
+                                      for key, local in local_bucket_names(config).items()}
+    return _FIXTURE_NAMES[stage.name]
+
+
+def _model_package_group(stage: Stage) -> str:
+    groups = [str(stage.resolve(g.stack, g.properties["ModelPackageGroupName"]))
+              for g in stage.resources("AWS::SageMaker::ModelPackageGroup")]
+    if groups:
+        assert len(groups) == 1, f"{stage.name} defines {groups}: which one does a package ARN name?"
+        return groups[0]
+    return published(stage)["model-package-group"]  # a central registry: the group another stage owns
+
+
+PACKAGE = re.compile(r"(:model-package/)([^/]+)(/\d+)$")
+
+
+def deployed_params(call: Call, function: Function, stage: Stage) -> Any:
+    """The call's parameters with each test resource name replaced by the deployed one: through the
+    environment variables both the test and the template set for the function, then the demo's local names
+    (fixture_names); a package ARN names the stage's one group. ARNs moto made (its account, the test's
+    region) get the stage's account and region."""
+    swaps = {call.env[k]: v for k, v in function.environment.items()
+             if k in call.env and call.env[k] and call.env[k] != v and len(call.env[k]) > 2}
+    for local, deployed in fixture_names(stage).items():
+        swaps.setdefault(local, deployed)
+    group = _model_package_group(stage)
+    ordered = sorted(swaps, key=len, reverse=True)
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, str):
+            for old in ordered:
+                if old in value:
+                    value = value.replace(old, swaps[old])
+            match = MOTO_ARN.match(value)
+            if match and match.group(3) != ACCOUNT:
+                region = stage.region if match.group(2) else ""
+                value = f"arn:aws:{match.group(1)}:{region}:{ACCOUNT}:" + value[match.end():]
+            if value.startswith("arn:aws:sagemaker:"):
+                value = PACKAGE.sub(lambda m: f"{m.group(1)}{group}{m.group(3)}", value)
+            return value
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return value
+
+    return swap(call.params)
+
+
+# ------------------------------------------------------------------------------------------ resource side
+def resource_policies(stage: Stage, request: Request) -> list[Mapping[str, Any]]:
+    """The resource policy that also decides this request, where the resource has one."""
+    found: list[Mapping[str, Any]] = []
+    if request.resource.startswith(f"arn:{PARTITION}:s3:::"):
+        bucket = request.resource.split(":::", 1)[1].split("/", 1)[0]
+        for policy in stage.resources("AWS::S3::BucketPolicy"):
+            if str(stage.resolve(policy.stack, policy.properties["Bucket"])) == bucket:
+                found.append(stage.resolve(policy.stack, policy.properties["PolicyDocument"]))
+    if request.action.startswith("kms:"):
+        for key in stage.resources("AWS::KMS::Key"):
+            if str(stage.resolve(key.stack, {"Fn::GetAtt": [key.logical_id, "Arn"]})) == request.resource:
+                found.append(stage.resolve(key.stack, key.properties["KeyPolicy"]))
+    if request.action.startswith("sns:"):
+        for policy in stage.resources("AWS::SNS::TopicPolicy"):
+            topics = [str(t) for t in stage.resolve(policy.stack, policy.properties["Topics"])]
+            if request.resource in topics:
+                found.append(stage.resolve(policy.stack, policy.properties["PolicyDocument"]))
+    return found
+
+
+@dataclass(frozen=True)
+class Verdict:
+    env: str
+    handler: str
+    role: str
+    request: Request
+    identity: str
+    resource_side: str
+    test: str
+    scope: str = "request"
+
+    @property
+    def denied(self) -> bool:
+        return self.identity != "allow" or self.resource_side == "deny"
+
+    def __str__(self) -> str:
+        return (f"{self.env}: {self.handler} ({self.role}) {self.request.action} on {self.request.resource} "
+                f"[{self.scope}] "
+                f"— identity {self.identity}, resource policy {self.resource_side} [{self.test}]")
+
+
+def environment_of(call: Call) -> str | None:
+    """The environment a call names by its deterministic names (stacks/naming.py: ``mlops-<env>``,
+    ``/mlops/<env>/``): the demo plays all three in one process, and a staging call is staging's."""
+    text = json.dumps(call.params)
+    named = {env for env in ENVIRONMENTS if re.search(rf"mlops-{env}(?![a-z0-9])|/mlops/{env}/", text)}
+    return named.pop() if len(named) == 1 else None
+
+
+def action_granted(documents: list[Mapping[str, Any]], request: Request) -> str:
+    """For a call a test made through a function's modules with names of its own: does the role grant the
+    action at all (some Allow statement for it whose conditions hold), no explicit Deny of it anywhere."""
+    allowed = False
+    for document in documents:
+        for statement in document.get("Statement", []):
+            scoped = {k: v for k, v in statement.items() if k not in ("Resource", "NotResource")}
+            if statement_applies(scoped, caller=None, action=request.action, resource="*", context=request.context):
+                if statement["Effect"] == "Deny" and statement.get("Resource") == "*":
+                    return "deny"
+                allowed = allowed or statement["Effect"] == "Allow"
+    return "allow" if allowed else "implicit"
+
+
+def verdicts(stage: Stage, calls: list[Call]) -> Iterator[Verdict]:
+    """Calls through a handler entry point are evaluated as requests (action, resource, conditions); calls a
+    test drove through the function's modules with its own names, by action only (``scope`` says which)."""
+    seen: set[tuple[str, ...]] = set()
+    for call in calls:
+        if environment_of(call) not in (None, stage.name):
+            continue
+        for function in attribute(stage, call):
+            params = deployed_params(call, function, stage)
+            role, identity_documents = stage.role_documents(function.role_arn)
+            caller = {"AWS": function.role_arn}
+            for request in requests_for(stage, call, params):
+                scope = "request" if call.handler else "action"
+                key = (scope, function.handler, request.action, request.resource,
+                       json.dumps(request.context, sort_keys=True))
+                if key in seen:
+                    continue
+                seen.add(key)
+                if scope == "action":
+                    yield Verdict(stage.name, function.handler, role.logical_id, request,
+                                  action_granted(identity_documents, request), "none", call.test, scope)
+                    continue
+                identity = evaluate(identity_documents, caller=None, action=request.action,
+                                    resource=request.resource, context=request.context)
+                policies = resource_policies(stage, request)
+                resource_side = (evaluate(policies, caller=caller, action=request.action, resource=request.resource,
+                                          context=request.context) if policies else "none")
+                yield Verdict(stage.name, function.handler, role.logical_id, request, identity, resource_side,
+                              call.test, scope)
+
+
+# ------------------------------------------------------------------------------------------ tests
+@pytest.mark.parametrize("env", [*ENVIRONMENTS, PROCESSING])
+def test_every_recorded_call_is_allowed_for_the_function_that_makes_it(stages: dict[str, Stage],
+                                                                       calls: list[Call], env: str) -> None:
+    stage = stages[env]
+    unattributed = sorted({c.handler for c in calls if c.handler and not function_for(stage, c.handler)})
+    assert not unattributed, f"entry points with no function in {env}: {unattributed}"
+    results = list(verdicts(stage, calls))
+    denied = [str(v) for v in results if v.denied]
+    counts = Counter(v.handler for v in results)
+    scopes = Counter(v.scope for v in results)
+    left = Counter(c.files[-1] for c in calls if not attribute(stage, c))
+    print(f"\n{env}: {len(results)} distinct requests ({scopes['request']} through handlers, {scopes['action']} "
+          f"by action) from {len(calls)} recorded calls, {len(denied)} denied; "
+          + ", ".join(f"{h.removeprefix('lambdas.')} {n}" for h, n in sorted(counts.items()))
+          + f"; {sum(left.values())} calls of no one role (shared code driven directly by a test, the CLI)")
+    assert results, "no request evaluated"
+    assert not denied, "\n".join(denied)
+
+
+def test_the_evaluation_can_deny(stages: dict[str, Stage], calls: list[Call]) -> None:
+    """A negative control: the same evaluation refuses a call to a resource outside the role's grants and a
+    Production stage change the role may not make."""
+    stage = stages["prod"]
+    sample = next(c for c in calls if c.signing_name == "dynamodb" and c.operation == "GetItem" and c.handler)
+    function = attribute(stage, sample)[0]
+    _, documents = stage.role_documents(function.role_arn)
+    foreign = Request("dynamodb:GetItem", _arn(stage, "dynamodb", "table/someone-elses-table"), {})
+    assert evaluate(documents, caller=None, action=foreign.action, resource=foreign.resource, context={}) != "allow"
+    gate = next(fs[0] for h, fs in functions(stage).items() if h.startswith("lambdas.promotion_gate."))
+    _, gate_documents = stage.role_documents(gate.role_arn)
+    package = _arn(stage, "sagemaker", "model-package/any/1")
+    assert evaluate(gate_documents, caller=None, action="sagemaker:UpdateModelPackage", resource=package,
+                    context={"sagemaker:ModelLifeCycle:stage": "Production",
+                             "sagemaker:ModelLifeCycle:stageStatus": "Approved"}) != "allow"
+
+
+# ------------------------------------------------------------------------------------------ call sites
+@cache
+def _operations() -> dict[str, set[str]]:
+    """snake_case method name → the services (of those our code uses) that have that operation."""
+    session = botocore.session.get_session()
+    names: dict[str, set[str]] = defaultdict(set)
+    for service in CLIENT_SERVICES:
+        for operation in session.get_service_model(service).operation_names:
+            names[xform_name(operation)].add(service)
+    return names
+
+
+def _module_file(module: str) -> Path | None:
+    path = REPO / Path(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+@cache
+def shipped_sources(handler_module: str) -> frozenset[Path]:
+    """The first-party files a handler reaches along its imports (what its bundle must hold to run)."""
+    todo, seen = [handler_module], set()
+    while todo:
+        module = todo.pop()
+        path = _module_file(module)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] in FIRST_PARTY]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                    and node.module.split(".")[0] in FIRST_PARTY:
+                todo.append(node.module)
+                todo += [f"{node.module}.{a.name}" for a in node.names]
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # package __init__ files run too
+    return frozenset(seen)
+
+
+def call_sites(paths: frozenset[Path]) -> dict[str, set[str]]:
+    """Operation method names called in these files (``x.describe_endpoint(``, ``get_paginator("...")``),
+    with the places they appear."""
+    operations = _operations()
+    found: dict[str, set[str]] = defaultdict(set)
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            name = node.func.attr
+            if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
+                name = str(node.args[0].value)
+            receiver = node.func.value
+            if isinstance(receiver, ast.Name) and (receiver.id == "re" or receiver.id.lstrip("_").isupper()):
+                continue  # re.search and compiled patterns (constants) share names with API operations
+            if name in operations and not name.startswith("_"):
+                found[name].add(f"{path.relative_to(REPO)}:{node.lineno}")
+    return found
+
+
+def test_every_call_site_a_function_ships_is_reached_by_a_test(stages: dict[str, Stage],
+                                                               calls: list[Call]) -> None:
+    reached: dict[str, set[str]] = defaultdict(set)
+    for call in calls:
+        for stage in stages.values():
+            for function in attribute(stage, call):
+                reached[function.handler.rsplit(".", 1)[0]].add(xform_name(call.operation))
+    modules = sorted({h.rsplit(".", 1)[0] for h in functions(stages["dev"])})
+    missing = []
+    for module in modules:
+        for name, places in sorted(call_sites(shipped_sources(module)).items()):
+            if name not in reached[module] and (module, name) not in UNREACHED:
+                missing.append(f"{module}: {name} at {', '.join(sorted(places))}")
+    stale = [k for k in UNREACHED if k[1] in reached[k[0]]]
+    assert not stale, f"UNREACHED lists operations a test now reaches: {stale}"
+    assert not missing, "call sites no recorded handler call reaches:\n" + "\n".join(missing)
+
+
+def test_call_sites_are_found_in_what_a_handler_imports() -> None:
+    sources = shipped_sources("lambdas.health_check.handler")
+    assert REPO / "lambdas" / "health_check" / "handler.py" in sources
+    assert not any("mlops/cli" in str(p) for p in sources)
+    sites = call_sites(sources)
+    assert "describe_endpoint" in sites
+    assert re.search(r"\.py:\d+$", next(iter(sites["describe_endpoint"])))
