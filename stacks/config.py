@@ -401,10 +401,12 @@ class DriftSettings:
         "feature never does.", default=0.1, check=_between(0, 1))
     missing_rate_min_effect: float = setting(
         "Smallest increase of a feature's missing rate over the baseline's that is a data-quality violation "
-        "(it must also be beyond the window's sampling noise).", default=0.01, check=_between(0, 1))
+        "(a non-nullable feature violates at this share alone; a nullable one must also be beyond the window's "
+        "sampling noise).", default=0.01, check=_between(0, 1))
     quality_min_effect: float = setting(
         "Smallest out-of-range or unseen-category share (over the baseline's) that is a data-quality violation "
-        "(it must also be beyond the window's sampling noise).", default=0.001, check=_between(0, 1))
+        "(values the schema forbids violate at this share alone; a declared category training never saw must "
+        "also be beyond the window's sampling noise).", default=0.001, check=_between(0, 1))
     page_top_features: int = setting(
         "A data-quality violation in one of this many most important features pages in production (others "
         "open a ticket).", default=3, check=_between(1, 1000))
