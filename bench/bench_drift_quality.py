@@ -261,7 +261,7 @@ def training_window() -> Window:
 
 def make_baseline(training: Window) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from mlcore.baseline import build_baseline
+    from mlcore.drift.baseline import build_baseline
     from mlcore.schema import DataSchema
 
     return build_baseline(training.columns(), DataSchema.from_dict(schema_document()),
@@ -298,7 +298,7 @@ def score_ours(report: Mapping[str, Any], spec: Family) -> dict[str, Any]:
 
 
 def run_ours(baseline: Mapping[str, Any], window: Window, spec: Family) -> dict[str, Any]:
-    from mlcore.drift import compare_columns
+    from mlcore.drift.statistics import compare_columns
 
     report = compare_columns(baseline, window.columns(), probabilities=window.probabilities).to_dict()
     return score_ours(report, spec)

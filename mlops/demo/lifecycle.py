@@ -33,10 +33,10 @@ from mlops.demo.moto_gaps import (
     patch_moto_registry,
     patch_update_endpoint,
 )
-from mlops.deployment_ledger import DeploymentLedger
 from mlops.local_env import LocalEnvironment, provision
 from mlops.resources import parameter_name
 from mlops.training_run import train_local
+from mlplatform.registry.deployment_ledger import DeploymentLedger
 from stacks.config import EnvironmentConfig, to_plain
 from stacks.naming import endpoint_name
 
@@ -211,8 +211,8 @@ def deploy(world: DemoWorld, event: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _deploy_one(world: DemoWorld, event: dict[str, Any], settings: Any) -> dict[str, Any]:
     """The deployer state machine's path, task by task (start → check → verify_and_record | record_failure)."""
-    from lambdas.deployer import deployment_flow
-    from lambdas.deployer.deployment_flow import DeployerClients
+    from mlplatform.serving import deployment_flow
+    from mlplatform.serving.deployment_flow import DeployerClients
 
     clients = DeployerClients(sagemaker=world.client("sagemaker"), runtime=world.runtime, s3=world.client("s3"),
                               ssm=world.client("ssm"), dynamodb=world.client("dynamodb"),
@@ -243,7 +243,7 @@ def promote(world: DemoWorld, version: int, to: str) -> list[str]:
 
 def serving(world: DemoWorld) -> dict[str, dict[str, str]]:
     """Per endpoint, which version each variant serves and its traffic weight."""
-    from lambdas.health_check.endpoint_state import read_endpoint_state
+    from mlplatform.serving.endpoint_state import read_endpoint_state
 
     out: dict[str, dict[str, str]] = {}
     for settings in world.deployers.values():

@@ -53,7 +53,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import sagemaker_backends
 
-from lambdas.deployer.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
+from mlplatform.serving.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
 from pipelines.serving import inference
 
 
@@ -274,7 +274,7 @@ class ModelRuntime:
         return self._models[package_arn]
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        from lambdas.health_check.endpoint_state import read_endpoint_state
+        from mlplatform.serving.endpoint_state import read_endpoint_state
 
         self.calls.append(request)
         sagemaker = self._client("sagemaker")

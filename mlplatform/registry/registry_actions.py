@@ -11,8 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lambdas.promotion_gate.gate_rules import RegistryState
-from mlops.deployment_ledger import PackageRecord
+from mlplatform.registry.deployment_ledger import PackageRecord
+from mlplatform.registry.gate_rules import RegistryState
 
 PROMOTION_SOURCE = "mlops.promotion"
 PROMOTION_DETAIL_TYPE = "Model Promotion Accepted"

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.drift_monitor.ground_truth import registered_quality
+from mlcore.drift.ground_truth import registered_quality
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lambdas.health_check.endpoint_state import CHAMPION, has_local_storage, read_endpoint_state
+from mlplatform.serving.endpoint_state import CHAMPION, has_local_storage, read_endpoint_state
 
 _JOB_NAME_LIMIT = 63
 

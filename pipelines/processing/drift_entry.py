@@ -5,7 +5,7 @@ Same code as the Lambda (``drift_run``), on local folders: the job's ProcessingI
 uploaded to the report prefix, and the drift Lambda publishes the metrics when the report lands
 (S3 notification → ``{"Records": [...]}``). Run it locally the same way::
 
-    python -m lambdas.drift_monitor.processing_entry --endpoint E \\
+    python -m pipelines.processing.drift_entry --endpoint E \\
         --variant Champion=/opt/ml/processing/baseline/Champion.json:/opt/ml/processing/capture/Champion \\
         --prediction-log /opt/ml/processing/prediction-log --out /opt/ml/processing/report
 
@@ -24,19 +24,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lambdas.drift_monitor.capture_window import iter_local_lines, local_capture_files
-from lambdas.drift_monitor.drift_run import (
+from mlcore.drift.baseline import BaselineError, baseline_schema, load_baseline
+from mlcore.drift.ground_truth import QualityJoin, read_labels
+from mlcore.drift.run import (
     DEFAULT_CHUNK_LINES,
+    REPORT_FILE,
     LineSource,
     QualitySettings,
     VariantPlan,
     render_variant_pages,
     run_drift,
 )
-from lambdas.drift_monitor.ground_truth import QualityJoin, read_labels
-from lambdas.drift_monitor.monitor_flow import REPORT_FILE
-from mlcore.baseline import BaselineError, baseline_schema, load_baseline
-from mlcore.drift import DriftThresholds
+from mlcore.drift.statistics import DriftThresholds
+from mlcore.drift.window import iter_local_lines, local_capture_files
 
 
 def _sources(folder: Path, kind: str) -> list[LineSource]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from mlops.deployment_ledger import (
+from mlplatform.registry.deployment_ledger import (
     ACCEPTED,
     APPROVED,
     DEVELOPMENT,

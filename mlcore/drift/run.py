@@ -2,9 +2,11 @@
 and produce the run report (JSON) and one HTML page per variant.
 
 The same functions run in the drift Lambda (S3 sources), in ``mlops drift`` (a folder or an S3 prefix)
-and in the SageMaker Processing entry point (``processing_entry``): only the line sources differ.
-Nothing here talks to AWS except through the callables and clients it is given; metrics are published
-by ``drift_metrics`` from the finished report, so a report computed elsewhere can be published the same way.
+and in the SageMaker Processing entry point (``pipelines.processing.drift_entry``): only the line sources
+differ. Nothing here talks to AWS: a source's ``open`` streams its lines, and the errors a source may raise
+besides the file errors are the source's own ``read_errors`` (an S3 source names botocore's), so this module
+needs no AWS SDK. Metrics are published by ``mlplatform.monitoring.drift_metrics`` from the finished
+report, so a report computed elsewhere can be published the same way.
 
 Never a crash for bad data: malformed lines are counted per reason by the accumulator, an unreadable
 object is listed in the report, and a variant without a usable baseline is reported as skipped.
@@ -20,31 +22,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from lambdas.drift_monitor.capture_batch import CaptureChunkParser
-from lambdas.drift_monitor.capture_window import Window
-from lambdas.drift_monitor.ground_truth import QualityJoin
-from mlcore.baseline import baseline_schema, load_baseline
-from mlcore.drift import DriftAccumulator, DriftThresholds
-from mlcore.drift_html import render_drift_html
+from mlcore.drift.baseline import baseline_schema, load_baseline
+from mlcore.drift.capture_chunks import CaptureChunkParser
+from mlcore.drift.ground_truth import QualityJoin
+from mlcore.drift.html_report import render_drift_html
+from mlcore.drift.statistics import DriftAccumulator, DriftThresholds
+from mlcore.drift.window import Window
 
 RUN_FORMAT = "mlops-drift-run/1"
+REPORT_FILE = "drift_report.json"
+"""The run report's file name next to the variant pages (S3 report prefix, Processing job output)."""
 DEFAULT_CHUNK_LINES = 20_000
 """Lines parsed per chunk: ~10 MB of raw lines plus their columns, far below the Lambda's memory, and
 large enough that numpy's per-call overhead is negligible."""
 
 SourceKind = Literal["endpoint_capture", "prediction_log"]
-_READ_ERRORS = (ClientError, BotoCoreError, OSError, EOFError, zlib.error)
+_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error)
+"""What reading any file-like source may raise; a source adds its transport's errors (``read_errors``)."""
 
 
 @dataclass(frozen=True)
 class LineSource:
-    """One object (S3 key or file) of a window; ``open`` streams its lines."""
+    """One object (S3 key or file) of a window; ``open`` streams its lines. ``read_errors``: what else than a
+    file error reading it may raise (an S3 source's ``ClientError``, ``BotoCoreError``); such an object is
+    reported unreadable, like a corrupt file, instead of failing the run."""
 
     name: str
     kind: SourceKind
     open: Callable[[], Iterable[bytes]]
+    read_errors: tuple[type[BaseException], ...] = ()
 
 
 @dataclass
@@ -147,7 +153,7 @@ def _analyse_sources(sources: Sequence[Any], variant: str, baseline: Mapping[str
                 if len(buffer) >= chunk_lines:
                     _add_chunk(accumulator, parser, buffer, tally)
                     buffer = []
-        except _READ_ERRORS as err:
+        except (*_READ_ERRORS, *source.read_errors) as err:
             tally.unreadable.append({"object": source.name, "error": f"{type(err).__name__}: {err}"[:300]})
         if buffer:
             _add_chunk(accumulator, parser, buffer, tally)
@@ -222,7 +228,7 @@ def join_ground_truth(plans: Sequence[VariantPlan], quality: QualityJoin) -> lis
                 for line in source.open():
                     if line:
                         quality.add_line(group, line, parser.parse_record)
-            except _READ_ERRORS as err:
+            except (*_READ_ERRORS, *source.read_errors) as err:
                 unreadable.append({"object": source.name, "error": f"{type(err).__name__}: {err}"[:300]})
     return unreadable
 

@@ -16,9 +16,9 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas.health_check.endpoint_state import BUSY_STATUSES, IN_SERVICE, VARIANT_ORDER, read_endpoint_state
-from lambdas.health_check.golden_check import GoldenPayloads, VariantVerdict
-from lambdas.health_check.variant_probe import check_variant
+from mlplatform.serving.endpoint_state import BUSY_STATUSES, IN_SERVICE, VARIANT_ORDER, read_endpoint_state
+from mlplatform.serving.golden_check import GoldenPayloads, VariantVerdict
+from mlplatform.serving.variant_probe import check_variant
 
 
 @dataclass(frozen=True, kw_only=True)

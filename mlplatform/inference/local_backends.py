@@ -17,9 +17,9 @@ from typing import Any
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 from botocore.response import StreamingBody
 
-from lambdas.inference.circuit_breaker import BreakerRecord
-from lambdas.inference.prediction_log import PredictionLogError, encode_record
-from lambdas.inference.response_cache import CachedAnswer
+from mlplatform.inference.circuit_breaker import BreakerRecord
+from mlplatform.inference.prediction_log import PredictionLogError, encode_record
+from mlplatform.inference.response_cache import CachedAnswer
 
 
 class InMemoryBreakerStore:

@@ -13,27 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lambdas.drift_monitor.capture_window import (
-    Window,
-    endpoint_capture_prefix,
-    iter_s3_lines,
-    list_window_keys,
-)
-from lambdas.drift_monitor.drift_run import (
+from mlcore.drift.baseline import baseline_schema, load_baseline
+from mlcore.drift.ground_truth import QualityJoin, read_labels
+from mlcore.drift.run import (
+    REPORT_FILE,
     LineSource,
     QualitySettings,
+    SourceKind,
     VariantPlan,
     render_variant_pages,
     report_prefix,
     run_drift,
 )
-from lambdas.drift_monitor.ground_truth import QualityJoin, read_labels
-from lambdas.drift_monitor.settings import DriftMonitorSettings
-from lambdas.drift_monitor.variant_models import VariantModel, endpoint_variants, resolve_variant_models
-from mlcore.baseline import baseline_schema, load_baseline
+from mlcore.drift.window import Window, endpoint_capture_prefix
 from mlcore.schema import LabelSpec
-
-REPORT_FILE = "drift_report.json"
+from mlplatform.monitoring.capture_window import iter_s3_lines, list_window_keys, s3_line_source
+from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
+from mlplatform.monitoring.variant_models import VariantModel, endpoint_variants, resolve_variant_models
 
 
 @dataclass(frozen=True)
@@ -50,9 +46,8 @@ class MonitorOutcome:
     html_uris: dict[str, str]
 
 
-def _s3_source(s3: Any, bucket: str, key: str, kind: Any) -> LineSource:
-    return LineSource(name=f"s3://{bucket}/{key}", kind=kind,
-                      open=lambda: iter_s3_lines(s3, bucket=bucket, key=key))
+def _s3_source(s3: Any, bucket: str, key: str, kind: SourceKind) -> LineSource:
+    return s3_line_source(s3, bucket=bucket, key=key, kind=kind)
 
 
 def variant_plans(settings: DriftMonitorSettings, clients: MonitorClients, models: list[VariantModel],

@@ -1,4 +1,4 @@
-"""Parse a chunk of capture lines into columns, fast, with exactly ``mlcore.capture``'s outcome.
+"""Parse a chunk of capture lines into columns, fast, with exactly ``mlcore.drift.capture``'s outcome.
 
 ``parse_capture_line`` is the definition of what a capture line means; per line it costs a ``json.loads``
 plus a Python check per field (~20 µs for a 25-feature row), which makes it the bottleneck of a
@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from mlcore.capture import CaptureFormatError, CaptureRecord, parse_capture_line
+from mlcore.drift.capture import CaptureFormatError, CaptureRecord, parse_capture_line
 from mlcore.schema import DataSchema
 
 FloatArray = npt.NDArray[np.float64]

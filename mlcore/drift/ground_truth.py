@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlcore.capture import CaptureFormatError, CaptureRecord
+from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import classification_metrics
 from mlcore.schema import LabelSpec

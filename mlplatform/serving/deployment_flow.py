@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lambdas.deployer import deployment_actions as actions
-from lambdas.deployer.deployment_plan import (
+from mlplatform.registry.deployment_ledger import DEPLOYED, HEALTH_FAILED, HEALTH_PASSED, DeploymentLedger
+from mlplatform.registry.deployment_ledger import FAILED as OUTCOME_FAILED
+from mlplatform.serving import deployment_actions as actions
+from mlplatform.serving.deployment_plan import (
     CREATE,
     DEPLOY,
     UPDATE,
@@ -31,13 +33,11 @@ from lambdas.deployer.deployment_plan import (
     plan_deployment,
     skip,
 )
-from lambdas.deployer.deployment_status import judge_endpoint
-from lambdas.deployer.settings import DeployerSettings
-from lambdas.health_check.endpoint_state import CHAMPION, FAILED, IN_SERVICE, read_endpoint_state
-from lambdas.health_check.golden_check import VariantVerdict
-from lambdas.health_check.variant_probe import check_variant
-from mlops.deployment_ledger import DEPLOYED, HEALTH_FAILED, HEALTH_PASSED, DeploymentLedger
-from mlops.deployment_ledger import FAILED as OUTCOME_FAILED
+from mlplatform.serving.deployment_settings import DeployerSettings
+from mlplatform.serving.deployment_status import judge_endpoint
+from mlplatform.serving.endpoint_state import CHAMPION, FAILED, IN_SERVICE, read_endpoint_state
+from mlplatform.serving.golden_check import VariantVerdict
+from mlplatform.serving.variant_probe import check_variant
 
 HEALTH_NOT_RUN = "not_run"
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from lambdas.deployer.settings import DeployerSettings, ServingConfig
-from lambdas.health_check.endpoint_state import (
+from mlplatform.registry.deployment_ledger import DEPLOYED, PRODUCTION, STAGING, DeploymentRecord
+from mlplatform.serving.deployment_settings import DeployerSettings, ServingConfig
+from mlplatform.serving.endpoint_state import (
     BUSY_STATUSES,
     CHALLENGER,
     CHAMPION,
@@ -41,7 +42,6 @@ from lambdas.health_check.endpoint_state import (
     has_local_storage,
     package_version,
 )
-from mlops.deployment_ledger import DEPLOYED, PRODUCTION, STAGING, DeploymentRecord
 
 PROMOTION_SOURCE = "mlops.promotion"
 PROMOTION_DETAIL_TYPE = "Model Promotion Accepted"

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mlcore.baseline import (
+from mlcore.drift.baseline import (
     FloatArray,
     IntArray,
     as_float_array,

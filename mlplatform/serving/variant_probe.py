@@ -11,7 +11,7 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-from lambdas.health_check.golden_check import (
+from mlplatform.serving.golden_check import (
     CaseResult,
     GoldenFormatError,
     GoldenPayloads,

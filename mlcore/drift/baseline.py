@@ -45,7 +45,7 @@ class BaselineError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------------------
-# value conversion shared with mlcore.drift (one implementation of "what counts as missing")
+# value conversion shared with mlcore.drift.statistics (one implementation of "what counts as missing")
 # --------------------------------------------------------------------------------------------------------
 
 _MISSING_STRINGS = frozenset({"", "nan", "NaN", "NAN", "null", "None", "NA"})

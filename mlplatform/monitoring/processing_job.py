@@ -1,5 +1,5 @@
 """``monitoring.drift.engine: processing``: the scheduled Lambda plans the window and starts a SageMaker
-Processing job that runs the same drift code (``processing_entry``) over it; when the job's report lands
+Processing job that runs the same drift code (``pipelines.processing.drift_entry``) over it; when the job's report lands
 under the report prefix, the same Lambda publishes its metrics (see ``handler``).
 
 The Lambda lists the window's capture objects exactly as the in-Lambda run does and hands them to the job
@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lambdas.drift_monitor.capture_window import Window, endpoint_capture_prefix, list_window_keys
-from lambdas.drift_monitor.monitor_flow import MonitorClients, label_spec
-from lambdas.drift_monitor.settings import DriftMonitorSettings
-from lambdas.drift_monitor.variant_models import VariantModel, endpoint_variants, resolve_variant_models
+from mlcore.drift.window import Window, endpoint_capture_prefix
+from mlplatform.monitoring.capture_window import list_window_keys
+from mlplatform.monitoring.monitor_flow import MonitorClients, label_spec
+from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
+from mlplatform.monitoring.variant_models import VariantModel, endpoint_variants, resolve_variant_models
 
 INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_DIR = "/opt/ml/processing/output"
@@ -162,7 +163,7 @@ def processing_job_request(*, name: str, job: ProcessingJobSettings, inputs: lis
     # <sha256>.gz (it keeps only the last extension), so name the file rather than glob for *.tar.gz.
     code_file = job.code_uri.rsplit("/", 1)[-1]
     entrypoint = (f"set -e; mkdir -p {CODE_ROOT}; tar -xzf {CODE_DIR}/{code_file} -C {CODE_ROOT}; cd {CODE_ROOT}; "
-                  'exec python3 -m lambdas.drift_monitor.processing_entry "$@"')
+                  'exec python3 -m pipelines.processing.drift_entry "$@"')
     return {
         "ProcessingJobName": name,
         "RoleArn": job.role_arn,

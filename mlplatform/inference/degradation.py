@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from lambdas.inference.circuit_breaker import CircuitBreaker
-from lambdas.inference.endpoint_invoker import EndpointFailure, SageMakerRuntime, invoke_endpoint
-from lambdas.inference.prediction_log import PredictionLog, PredictionLogError
-from lambdas.inference.request_validation import (
+from mlcore.drift.capture import build_capture_record
+from mlcore.schema import DataSchema
+from mlplatform.inference.circuit_breaker import CircuitBreaker
+from mlplatform.inference.endpoint_invoker import EndpointFailure, SageMakerRuntime, invoke_endpoint
+from mlplatform.inference.prediction_log import PredictionLog, PredictionLogError
+from mlplatform.inference.request_validation import (
     InferenceRequest,
     RequestRejected,
     Row,
@@ -31,9 +33,7 @@ from lambdas.inference.request_validation import (
     parse_request,
     rows_to_csv,
 )
-from lambdas.inference.response_cache import CachedAnswer, ResponseCache, ResponseCacheError, cache_key
-from mlcore.capture import build_capture_record
-from mlcore.schema import DataSchema
+from mlplatform.inference.response_cache import CachedAnswer, ResponseCache, ResponseCacheError, cache_key
 
 SOURCE_ENDPOINT = "endpoint"
 SOURCE_FALLBACK_MODEL = "fallback_model"

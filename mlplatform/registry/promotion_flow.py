@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lambdas.promotion_gate import registry_actions
-from lambdas.promotion_gate.gate_rules import NO_CHANGE, Decision, RegistryState, decide, restore_point_after
-from mlops.deployment_ledger import PENDING, RECORDED, DecisionRecord, DeploymentLedger, PackageRecord
+from mlplatform.registry import registry_actions
+from mlplatform.registry.deployment_ledger import PENDING, RECORDED, DecisionRecord, DeploymentLedger, PackageRecord
+from mlplatform.registry.gate_rules import NO_CHANGE, Decision, RegistryState, decide, restore_point_after
 
 
 @dataclass(frozen=True, kw_only=True)

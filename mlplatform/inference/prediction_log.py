@@ -1,7 +1,7 @@
 """Sends one data-capture JSONL record per answered request to Kinesis Data Firehose.
 
 Firehose delivers into the capture bucket under the API's own prefix, in the same line format as the
-endpoint's data capture (``mlcore.capture``), so the drift Lambda reads fallback answers exactly like
+endpoint's data capture (``mlcore.drift.capture``), so the drift Lambda reads fallback answers exactly like
 endpoint traffic. Firehose concatenates records as they are, hence the trailing newline on each.
 
 Delivery is at-least-once (a PutRecord retried after a lost acknowledgement can duplicate a line); every

@@ -12,10 +12,10 @@ import tarfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lambdas.deployer.settings import DeployerSettings
-from lambdas.health_check.endpoint_state import package_version
-from lambdas.health_check.variant_probe import split_s3_uri
-from mlops.deployment_ledger import DeploymentLedger, DeploymentRecord
+from mlplatform.registry.deployment_ledger import DeploymentLedger, DeploymentRecord
+from mlplatform.serving.deployment_settings import DeployerSettings
+from mlplatform.serving.endpoint_state import package_version
+from mlplatform.serving.variant_probe import split_s3_uri
 
 FALLBACK_MEMBER = "fallback.json"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"

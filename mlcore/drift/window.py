@@ -1,13 +1,11 @@
-"""Where a window of captured traffic lives, and how to read it without holding it.
+"""Windows of captured traffic and how to read capture files without holding them (pure: no AWS).
 
 Endpoint data capture writes ``<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl``; the
 inference Lambda's prediction log (Firehose) writes ``<log prefix>/yyyy/mm/dd/hh/<file>`` (no extension
 by default). Ground-truth labels use the same hour partitions. Both writers name the hour after the
-record's arrival, so a window of whole hours is a list of hour prefixes: no listing of the whole bucket,
-no reliance on file names (SageMaker does not document them).
-
-Objects are streamed line by line (``StreamingBody.iter_lines``); gzip objects (``.gz``) are decompressed
-on the fly. Nothing here holds more than one read buffer of an object.
+record's arrival, so a window of whole hours is a list of hour prefixes (``hour_prefixes``); listing and
+streaming those objects from S3 is ``mlplatform.monitoring.capture_window``. Local files (``mlops drift``,
+the Processing job's inputs) are streamed line by line here; gzip files (``.gz``) are decompressed on the fly.
 """
 
 from __future__ import annotations
@@ -71,41 +69,10 @@ def endpoint_capture_prefix(capture_prefix: str, endpoint: str, variant: str) ->
     return f"{base}/{endpoint}/{variant}" if base else f"{endpoint}/{variant}"
 
 
-def list_window_keys(s3: Any, *, bucket: str, prefix: str, window: Window) -> list[str]:
-    """Keys of the objects in the window's hour partitions under ``prefix``, in key (= time) order."""
-    keys: list[str] = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for hour_prefix in hour_prefixes(prefix, window):
-        for page in paginator.paginate(Bucket=bucket, Prefix=hour_prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/"))
-    return keys
-
-
-def list_all_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
-    """Every object below a prefix (``mlops drift --capture s3://…``: the caller chose the prefix)."""
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/"))
-    return sorted(keys)
-
-
-def iter_s3_lines(s3: Any, *, bucket: str, key: str) -> Iterator[bytes]:
-    """The lines of one object, streamed (no trailing newline; blank lines are kept for counting)."""
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    try:
-        if key.endswith(".gz"):
-            with gzip.GzipFile(fileobj=body) as unzipped:
-                yield from _split_lines(unzipped)
-        else:
-            yield from _lines_of_chunks(body.iter_chunks(READ_CHUNK_BYTES))
-    finally:
-        body.close()
-
-
 def iter_local_lines(path: Path) -> Iterator[bytes]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
-        yield from _split_lines(handle)
+        yield from split_lines(handle)
 
 
 def local_capture_files(root: Path) -> list[Path]:
@@ -115,13 +82,13 @@ def local_capture_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def _split_lines(handle: Any) -> Iterator[bytes]:
+def split_lines(handle: Any) -> Iterator[bytes]:
     reader = io.BufferedReader(handle, READ_CHUNK_BYTES) if not isinstance(handle, io.BufferedReader) else handle
     for line in reader:
         yield line.rstrip(b"\r\n")
 
 
-def _lines_of_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:
+def lines_of_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:
     pending = b""
     for chunk in chunks:
         if not chunk:
