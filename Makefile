@@ -61,6 +61,7 @@ bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy stacks mlcore mlplatform mlops pipelines lambdas app.py
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 test: bootstrap lint
 	$(PY) -m pytest -n 2 --dist loadfile -q

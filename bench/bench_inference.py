@@ -96,7 +96,9 @@ def main() -> None:
     from mlplatform.inference.circuit_breaker import OPEN, BreakerRecord, BreakerSettings, CircuitBreaker
     from mlplatform.inference.degradation import InferenceService, ServiceSettings
     from mlplatform.inference.fallback_loading import FallbackModelScorer
-    from mlplatform.inference.local_backends import (
+    from mlplatform.inference.request_validation import ValidationLimits
+    from tests.functional import inference_testkit as kit
+    from tests.inference_doubles import (
         CountingMetrics,
         InMemoryBreakerStore,
         InMemoryPredictionLog,
@@ -104,8 +106,6 @@ def main() -> None:
         SilentLogger,
         StubbedEndpoint,
     )
-    from mlplatform.inference.request_validation import ValidationLimits
-    from tests.functional import inference_testkit as kit
 
     schema = kit.load_schema()
     fallback = FallbackModelScorer(FallbackModel.from_dict(kit.fallback_document(schema)), model_version="v")

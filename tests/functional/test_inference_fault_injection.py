@@ -28,7 +28,9 @@ from mlcore.fallback import FallbackModel
 from mlplatform.inference.circuit_breaker import CLOSED, HALF_OPEN, OPEN, BreakerRecord, BreakerSettings, CircuitBreaker
 from mlplatform.inference.degradation import InferenceService, ServiceSettings
 from mlplatform.inference.fallback_loading import FallbackModelScorer
-from mlplatform.inference.local_backends import (
+from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
+from tests.functional import inference_testkit as kit
+from tests.inference_doubles import (
     FAULT_REASONS,
     CountingMetrics,
     InMemoryBreakerStore,
@@ -38,8 +40,6 @@ from mlplatform.inference.local_backends import (
     StubbedEndpoint,
     healthy_probability,
 )
-from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
-from tests.functional import inference_testkit as kit
 
 SCHEMA = kit.load_schema()
 FAULTS = sorted(FAULT_REASONS)

@@ -18,9 +18,9 @@ from moto import mock_aws
 from lambdas.inference import handler as handler_module
 from lambdas.inference.settings import InferenceSettings
 from mlcore.fallback import FallbackModel
-from mlplatform.inference.local_backends import StubbedEndpoint, healthy_probability
 from mlplatform.inference.request_validation import rows_to_csv
 from tests.functional import inference_testkit as kit
+from tests.inference_doubles import StubbedEndpoint, healthy_probability
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,9 @@ import pytest
 from mlcore.schema import DataSchema
 from mlplatform.inference.circuit_breaker import BreakerSettings, CircuitBreaker
 from mlplatform.inference.degradation import InferenceService, ServiceSettings
-from mlplatform.inference.local_backends import (
+from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
+from mlplatform.inference.response_cache import CachedAnswer, cache_key
+from tests.inference_doubles import (
     CountingMetrics,
     InMemoryBreakerStore,
     InMemoryPredictionLog,
@@ -21,8 +23,6 @@ from mlplatform.inference.local_backends import (
     StubbedEndpoint,
     healthy_probability,
 )
-from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
-from mlplatform.inference.response_cache import CachedAnswer, cache_key
 
 SCHEMA = DataSchema.load(Path(__file__).resolve().parents[2] / "pipelines" / "schemas" / "breast_cancer.json")
 ROW = [float(i + 1) for i in range(30)]

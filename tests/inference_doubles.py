@@ -1,8 +1,9 @@
-"""In-process stand-ins for the service's AWS-backed collaborators: tests, the benchmark and the local demo.
+"""In-process stand-ins for the inference service's AWS-backed collaborators, for the tests and the benchmark.
 
 They honour the same contracts as the DynamoDB and Firehose classes (the breaker store is a real
 compare-and-set under a lock, the cache checks expiry) so that the fault-injection test and the benchmark
-exercise the real state machine at in-memory speed. The deployed handler never selects them.
+exercise the real state machine at in-memory speed. They live with the tests, outside every package a
+Lambda bundle can hold (formerly ``lambdas/inference/local_backends.py``).
 """
 
 from __future__ import annotations
