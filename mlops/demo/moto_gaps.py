@@ -367,6 +367,9 @@ def patch_invoke_endpoint(monkeypatch: Patcher, target: Any) -> RuntimeRoute:
         *botocore.handlers.BUILTIN_HANDLERS,
         ("before-parameter-build.sagemaker-runtime.InvokeEndpoint", keep_request),
         ("before-call.sagemaker-runtime.InvokeEndpoint", answer)])
+    # boto3's default session installed its handlers when it was made; the next boto3.client() makes a new
+    # one with these (clients made before keep theirs: none of them calls InvokeEndpoint).
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     return route
 
 

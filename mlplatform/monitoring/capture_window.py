@@ -1,12 +1,12 @@
-"""Where a window of captured traffic lives, and how to read it without holding it.
+"""Where a window of captured traffic lives in S3, and how to stream it without holding it.
 
 Endpoint data capture writes ``<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl``; the
 inference Lambda's prediction log (Firehose) writes ``<log prefix>/yyyy/mm/dd/hh/<file>`` (no extension
 by default). Ground-truth labels use the same hour partitions. Both writers name the hour after the
-record's arrival, so a window of whole hours is a list of hour prefixes: no listing of the whole bucket,
-no reliance on file names (SageMaker does not document them).
+record's arrival, so a window of whole hours is a list of hour prefixes (``mlcore.drift.window``): no
+listing of the whole bucket, no reliance on file names (SageMaker does not document them).
 
-Objects are streamed line by line (``StreamingBody.iter_lines``); gzip objects (``.gz``) are decompressed
+Objects are streamed line by line (``StreamingBody.iter_chunks``); gzip objects (``.gz``) are decompressed
 on the fly. Nothing here holds more than one read buffer of an object.
 """
 
