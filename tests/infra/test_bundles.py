@@ -93,17 +93,17 @@ print(json.dumps({"outside": sorted(n for n, f in first_party.items() if not f.s
 
 
 @pytest.mark.slow
-def test_each_handler_imports_from_its_bundle_alone(synthesized: SynthesizedApp, tmp_path: Path) -> None:
+def test_each_handler_imports_from_its_bundle_alone(synthesized: SynthesizedApp, functions: dict[str, MlopsFunction],
+                                                    tmp_path: Path) -> None:
     import os
 
     failures = {}
     for handler, variables in _functions(synthesized, "dev").items():
         module, _, attribute = handler.rpartition(".")
         source = module.split(".")[1]
-        data = ("pipelines/schemas",) if source == "inference" else ()
         bundle = tmp_path / source
         if not bundle.exists():  # the first-party part of the bundle: what the import needs from this repo
-            for relative in bundle_files(module, data):
+            for relative in bundle_files(module, functions[source].data):
                 (bundle / relative).parent.mkdir(parents=True, exist_ok=True)
                 (bundle / relative).write_bytes((Path(__file__).resolve().parents[2] / relative).read_bytes())
         environment = {k: v for k, v in os.environ.items()
