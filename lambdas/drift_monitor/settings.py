@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from mlcore.drift.statistics import DriftThresholds
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
+from mlplatform.monitoring.processing_job import ProcessingJobSettings
 
 
 class SettingsError(ValueError):
@@ -79,3 +80,17 @@ def _engine(value: str) -> str:
     if engine not in ("lambda", "processing"):
         raise SettingsError(f"DRIFT_ENGINE is {value!r}; allowed: 'lambda', 'processing'")
     return engine
+
+
+def processing_job_settings(environment: Mapping[str, str]) -> ProcessingJobSettings:
+    """Where and as whom the drift job runs (engine ``processing``), read when the engine is used."""
+    names = ("PROCESSING_ROLE_ARN", "PROCESSING_IMAGE_URI", "PROCESSING_CODE_URI", "PROCESSING_INSTANCE_TYPE",
+             "KMS_KEY_ARN")
+    missing = [name for name in names if not environment.get(name)]
+    if missing:
+        raise RuntimeError(f"drift engine 'processing' needs environment variables {missing}")
+    return ProcessingJobSettings(role_arn=environment["PROCESSING_ROLE_ARN"],
+                                 image_uri=environment["PROCESSING_IMAGE_URI"],
+                                 code_uri=environment["PROCESSING_CODE_URI"],
+                                 instance_type=environment["PROCESSING_INSTANCE_TYPE"],
+                                 kms_key_arn=environment["KMS_KEY_ARN"])

@@ -2,7 +2,7 @@
 
 variants (DescribeEndpoint) → model package per variant (SSM) → baseline + registered metrics (registry,
 S3) → capture keys of the window per variant (+ the prediction log for the production variant) → labels
-→ ``drift_run.run_drift`` → JSON and HTML reports in S3.
+→ ``mlcore.drift.run.run_drift`` → JSON and HTML reports in S3.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ GROUND_TRUTH_DIR = f"{INPUT_ROOT}/ground-truth"
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessingJobSettings:
-    """Where and as whom the job runs (from the drift function's environment)."""
+    """Where and as whom the job runs (``lambdas/drift_monitor/settings.py`` reads it from the environment)."""
 
     role_arn: str
     image_uri: str
@@ -40,17 +40,6 @@ class ProcessingJobSettings:
     kms_key_arn: str
     volume_size_gb: int = 30
     max_runtime_seconds: int = 4 * 3600
-
-    @classmethod
-    def from_environ(cls, environment: Mapping[str, str]) -> ProcessingJobSettings:
-        names = ("PROCESSING_ROLE_ARN", "PROCESSING_IMAGE_URI", "PROCESSING_CODE_URI", "PROCESSING_INSTANCE_TYPE",
-                 "KMS_KEY_ARN")
-        missing = [name for name in names if not environment.get(name)]
-        if missing:
-            raise RuntimeError(f"drift engine 'processing' needs environment variables {missing}")
-        return cls(role_arn=environment["PROCESSING_ROLE_ARN"], image_uri=environment["PROCESSING_IMAGE_URI"],
-                   code_uri=environment["PROCESSING_CODE_URI"],
-                   instance_type=environment["PROCESSING_INSTANCE_TYPE"], kms_key_arn=environment["KMS_KEY_ARN"])
 
 
 def job_name(endpoint: str, window: Window) -> str:

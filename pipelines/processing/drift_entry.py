@@ -1,6 +1,6 @@
 """The drift run as a SageMaker Processing job (``monitoring.drift.engine: processing``).
 
-Same code as the Lambda (``drift_run``), on local folders: the job's ProcessingInputs copy (or stream with
+Same code as the Lambda (``mlcore.drift.run``), on local folders: the job's ProcessingInputs copy (or stream with
 ``S3InputMode: Pipe``/FastFile) the window's capture prefixes to the container, the output folder is
 uploaded to the report prefix, and the drift Lambda publishes the metrics when the report lands
 (S3 notification → ``{"Records": [...]}``). Run it locally the same way::
