@@ -97,7 +97,7 @@ train: bootstrap
 	$(VENV)/bin/mlops train --env $(ENV)
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache demo-report
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-report
 
 docs: $(VENV)/.installed
 	$(PY) docs/architecture.py
