@@ -153,12 +153,9 @@ def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: 
                        "page-topic-arn": page, "ticket-topic-arn": ticket}.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
 
-    for name, value in {"MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger,
-                        "IDEMPOTENCY_TABLE": idempotency, "PROMOTION_TOPIC_ARN": notices,
-                        "EVENT_BUS_NAME": "default"}.items():
-        os.environ[name] = value
-    sys.modules.pop("lambdas.promotion_gate.handler", None)
-    gate = importlib.import_module("lambdas.promotion_gate.handler")
+    gate = _function("promotion_gate", {
+        "MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger, "IDEMPOTENCY_TABLE": idempotency,
+        "PROMOTION_TOPIC_ARN": notices, "EVENT_BUS_NAME": "default"})
 
     # The endpoints' model containers: every InvokeEndpoint of every function's client is answered by the
     # runtime double (moto's canned answers would not exercise the golden checks or the fallbacks).
