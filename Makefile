@@ -60,7 +60,8 @@ bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stacks mlcore mlops pipelines lambdas app.py
+	$(VENV)/bin/mypy stacks mlcore mlplatform mlops pipelines lambdas app.py
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 CALLS := .pytest-calls
 
@@ -102,7 +103,7 @@ train: bootstrap
 	$(VENV)/bin/mlops train --env $(ENV)
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache demo-report
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-report
 
 docs: $(VENV)/.installed
 	$(PY) docs/architecture.py

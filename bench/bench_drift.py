@@ -15,7 +15,7 @@ Measurements:
 * ``ours``: ``drift_run.analyse_variant`` (fast chunk parser → DriftAccumulator → report) + HTML page +
   ``drift_metrics.publish_run_metrics`` with EMF printed to /dev/null.
 * ``parse``: the same chunk parser over the same lines, results discarded.
-* ``exact_parse``: ``mlcore.capture.parse_capture_line`` per line (the parser before the fast path).
+* ``exact_parse``: ``mlcore.drift.capture.parse_capture_line`` per line (the parser before the fast path).
 * ``evidently``: JSONL → pandas (json per line, then pandas' C CSV reader on the payloads) → Evidently
   ``Report([DataDriftPreset()])`` against the reference rows → JSON result.
 """
@@ -86,7 +86,7 @@ def generate(rows: int) -> Path:
     capture.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    from mlcore.baseline import build_baseline
+    from mlcore.drift.baseline import build_baseline
     from mlcore.schema import DataSchema
 
     schema_doc = schema_document()
@@ -138,18 +138,18 @@ def _peak_mb() -> float:
 def measure(kind: str, folder: Path) -> dict[str, Any]:
     imports = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    from lambdas.drift_monitor.capture_batch import CaptureChunkParser
-    from lambdas.drift_monitor.capture_window import iter_local_lines, local_capture_files
-    from lambdas.drift_monitor.drift_run import (
+    from mlcore.drift.baseline import baseline_schema, load_baseline
+    from mlcore.drift.capture import CaptureFormatError
+    from mlcore.drift.capture_chunks import CaptureChunkParser
+    from mlcore.drift.run import (
         DEFAULT_CHUNK_LINES,
         LineSource,
         VariantPlan,
         render_variant_pages,
         run_drift,
     )
-    from mlcore.baseline import baseline_schema, load_baseline
-    from mlcore.capture import CaptureFormatError
-    from mlcore.drift import DriftThresholds
+    from mlcore.drift.statistics import DriftThresholds
+    from mlcore.drift.window import iter_local_lines, local_capture_files
 
     baseline = load_baseline(folder / "baseline.json")
     files = local_capture_files(folder / "capture")
@@ -159,7 +159,7 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
     if kind == "ours":
         from aws_lambda_powertools import Metrics
 
-        from lambdas.drift_monitor.drift_metrics import publish_run_metrics
+        from mlplatform.monitoring.drift_metrics import publish_run_metrics
 
         plan = VariantPlan(variant="Champion", baseline=baseline, sources=[
             LineSource(name=str(f), kind="endpoint_capture", open=lambda f=f: iter_local_lines(f)) for f in files])

@@ -262,7 +262,7 @@ def training_window() -> Window:
 
 def make_baseline(training: Window) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from mlcore.baseline import build_baseline
+    from mlcore.drift.baseline import build_baseline
     from mlcore.schema import DataSchema
 
     return build_baseline(training.columns(), DataSchema.from_dict(schema_document()),
@@ -306,7 +306,7 @@ def failures_present(window: Window, spec: Family) -> list[str]:
     out-of-range share leaves no bad value at all in about 74 % of 100-row windows."""
     if spec.kind != "quality":
         return []
-    from mlcore.drift import DriftThresholds
+    from mlcore.drift.statistics import DriftThresholds
 
     t = DriftThresholds()
     present: list[str] = []
@@ -339,7 +339,7 @@ def failures_present(window: Window, spec: Family) -> list[str]:
 
 
 def run_ours(baseline: Mapping[str, Any], window: Window, spec: Family) -> dict[str, Any]:
-    from mlcore.drift import compare_columns
+    from mlcore.drift.statistics import compare_columns
 
     report = compare_columns(baseline, window.columns(), probabilities=window.probabilities).to_dict()
     scored = score_ours(report, spec)

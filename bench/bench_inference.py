@@ -92,10 +92,13 @@ def main() -> None:
         "print((time.perf_counter() - t) * 1000); raise SystemExit", args.imports)
 
     from lambdas.inference import handler as handler_module
-    from lambdas.inference.circuit_breaker import OPEN, BreakerRecord, BreakerSettings, CircuitBreaker
-    from lambdas.inference.degradation import InferenceService, ServiceSettings
-    from lambdas.inference.fallback_loading import FallbackModelScorer
-    from lambdas.inference.local_backends import (
+    from mlcore.fallback import FallbackModel
+    from mlplatform.inference.circuit_breaker import OPEN, BreakerRecord, BreakerSettings, CircuitBreaker
+    from mlplatform.inference.degradation import InferenceService, ServiceSettings
+    from mlplatform.inference.fallback_loading import FallbackModelScorer
+    from mlplatform.inference.request_validation import ValidationLimits
+    from tests.functional import inference_testkit as kit
+    from tests.inference_doubles import (
         CountingMetrics,
         InMemoryBreakerStore,
         InMemoryPredictionLog,
@@ -103,9 +106,6 @@ def main() -> None:
         SilentLogger,
         StubbedEndpoint,
     )
-    from lambdas.inference.request_validation import ValidationLimits
-    from mlcore.fallback import FallbackModel
-    from tests.functional import inference_testkit as kit
 
     schema = kit.load_schema()
     fallback = FallbackModelScorer(FallbackModel.from_dict(kit.fallback_document(schema)), model_version="v")

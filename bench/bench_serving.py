@@ -132,12 +132,12 @@ def deployer(repeats: int) -> dict[str, dict[str, float]]:
     env["ENDPOINT_NAME"] = "mlops-prod"
     env["MODEL_PACKAGE_GROUP"] = "mlops-prod-models"
     os.environ.update({"AWS_DEFAULT_REGION": "eu-west-1"})
-    from lambdas.deployer import deployment_flow
-    from lambdas.deployer.deployment_flow import DeployerClients
-    from lambdas.deployer.deployment_plan import parse_promotion, plan_deployment
-    from lambdas.deployer.deployment_status import judge_endpoint
     from lambdas.deployer.settings import settings_from_environment
-    from lambdas.health_check.endpoint_state import read_endpoint_state
+    from mlplatform.serving import deployment_flow
+    from mlplatform.serving.deployment_flow import DeployerClients
+    from mlplatform.serving.deployment_plan import parse_promotion, plan_deployment
+    from mlplatform.serving.deployment_status import judge_endpoint
+    from mlplatform.serving.endpoint_state import read_endpoint_state
 
     settings = settings_from_environment(env)
     event = {"source": "mlops.promotion", "detail-type": "Model Promotion Accepted", "id": "e", "detail": {

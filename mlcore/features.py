@@ -24,7 +24,7 @@ from typing import Any
 
 from mlcore.schema import DataSchema, FeatureSpec, LabelSpec
 
-# The same markers as mlcore.baseline uses for "missing", so drift statistics and features agree.
+# The same markers as mlcore.drift.baseline uses for "missing", so drift statistics and features agree.
 MISSING_MARKERS = frozenset({"", "nan", "NaN", "NAN", "null", "None", "NA"})
 
 

@@ -14,14 +14,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from lambdas.promotion_gate.gate_rules import RegistryState
-from lambdas.promotion_gate.registry_actions import (
-    ROLLBACK,
-    describe_package,
-    emit_promotion,
-    promotion_detail,
-)
-from mlops.deployment_ledger import (
+from mlops.errors import OperatorError
+from mlplatform.registry.deployment_ledger import (
     APPROVED,
     DEPLOYED,
     DEVELOPMENT,
@@ -35,7 +29,13 @@ from mlops.deployment_ledger import (
     DecisionRecord,
     DeploymentLedger,
 )
-from mlops.errors import OperatorError
+from mlplatform.registry.gate_rules import RegistryState
+from mlplatform.registry.registry_actions import (
+    ROLLBACK,
+    describe_package,
+    emit_promotion,
+    promotion_detail,
+)
 
 TARGET_STAGES = {"staging": STAGING, "production": PRODUCTION}
 STATUS_PACKAGE_LIMIT = 50  # newest versions described for `status`; older ones are history, not state

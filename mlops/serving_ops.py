@@ -6,11 +6,11 @@
 * shift-weights: UpdateEndpointWeightsAndCapacities, no redeploy. The endpoint config keeps the configured
   weights, so the next deployment resets them (a new Challenger always starts at the configured share).
 * ab-report: per variant traffic, latency, errors (CloudWatch ``AWS/SageMaker``), the prediction
-  distribution (data capture, ``mlcore.capture``) and — with ground truth — the quality metric with bootstrap
+  distribution (data capture, ``mlcore.drift.capture``) and — with ground truth — the quality metric with bootstrap
   confidence intervals and a significance test, then a recommendation with the numbers behind it.
 
 Ground truth is read exactly as the drift monitor's quality join reads it
-(``lambdas.drift_monitor.ground_truth``: CSV or JSON Lines label files under the ground-truth prefix,
+(``mlcore.drift.ground_truth``: CSV or JSON Lines label files under the ground-truth prefix,
 ``{"inference_id": …, "label": …, "row": optional}``, labels spelled as the schema's label).
 """
 
@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from lambdas.drift_monitor.ground_truth import read_labels
-from lambdas.health_check.endpoint_state import CHALLENGER, CHAMPION, IN_SERVICE, read_endpoint_state
-from lambdas.promotion_gate.registry_actions import emit_promotion, promotion_detail
-from mlcore.capture import CaptureFormatError, parse_capture_line
+from mlcore.drift.capture import CaptureFormatError, parse_capture_line
+from mlcore.drift.ground_truth import read_labels
 from mlcore.metrics import roc_auc
 from mlcore.schema import LabelSpec
 from mlops.errors import OperatorError
+from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
+from mlplatform.serving.endpoint_state import CHALLENGER, CHAMPION, IN_SERVICE, read_endpoint_state
 
 CHALLENGER_SWAP = "challenger_swap"
 KEEP_TESTING, PROMOTE, STOP = "keep_testing", "promote", "stop"

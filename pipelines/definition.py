@@ -424,19 +424,19 @@ def iter_steps(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ the code bundle shipped to containers
-# The drift monitor's Processing-job entry runs from the same bundle (monitoring.drift.engine: processing).
-BUNDLED_PACKAGES = ("mlcore", "pipelines", "lambdas/drift_monitor")
-BUNDLED_FILES = ("lambdas/__init__.py",)
+# The drift monitor's Processing-job entry (pipelines/processing/drift_entry.py) runs from the same bundle
+# (monitoring.drift.engine: processing); it needs only mlcore, so no Lambda code ships to a container.
+BUNDLED_PACKAGES = ("mlcore", "pipelines")
 
 
 def build_source_bundle(root: Path = REPO_ROOT) -> bytes:
-    """A byte-reproducible sourcedir.tar.gz of the shared package, the pipeline code and the drift monitor's
-    processing entry: sorted entries,
+    """A byte-reproducible sourcedir.tar.gz of the shared package and the pipeline code (step scripts, the
+    serving entry, the drift monitor's processing entry): sorted entries,
     zero mtimes and owners, no byte code, so the CDK asset hash only changes when the code does."""
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        files = [root / f for f in BUNDLED_FILES]
+        files: list[Path] = []
         for package in BUNDLED_PACKAGES:
             files += sorted((root / package).rglob("*"))
         for path in files:

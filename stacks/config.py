@@ -705,7 +705,7 @@ def select_environments(context: Mapping[str, Any], selected: str | None) -> lis
 
 
 def drift_thresholds(config: EnvironmentConfig) -> dict[str, Any]:
-    """The ``mlcore.drift.DriftThresholds`` overrides an environment's drift runs use: the Lambda's
+    """The ``mlcore.drift.statistics.DriftThresholds`` overrides an environment's drift runs use: the Lambda's
     ``DRIFT_THRESHOLDS`` (stacks/monitoring.py) and `mlops drift --env` (mlops/drift_thresholds.py) alike, so a
     window is judged the same locally and in AWS. Thresholds not set here keep DriftThresholds' defaults."""
     drift, alarms = config.monitoring.drift, config.monitoring.alarms

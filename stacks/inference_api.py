@@ -92,7 +92,7 @@ class InferenceApiStack(cdk.Stack):
             timeout=cdk.Duration.seconds(timeout_seconds),
             settings=config.lambda_,
             key=key,
-            packages=("mlcore", "pipelines/schemas"),
+            data=("pipelines/schemas",),
             # Unreserved: a reservation is also a cap, and a throttled invocation is an API error where the
             # function would have answered from its fallbacks; the API stage's throttle (below) is the designed
             # overload limit. Its demand at the SLA peak is checked against the account quota instead.

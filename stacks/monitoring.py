@@ -64,7 +64,7 @@ class MonitoringStack(cdk.Stack):
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
             # 3,538 MB is where Lambda gives a function two full vCPUs: the run parses with two processes.
             memory_size=3538, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
-            asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic, packages=("mlcore",),
+            asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic,
             environment={
                 "ENDPOINT_NAME": self.endpoint, "CAPTURE_BUCKET": capture_bucket.bucket_name,
                 "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",

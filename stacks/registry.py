@@ -84,7 +84,7 @@ class RegistryStack(cdk.Stack):
             self, "PromotionGate", source="promotion_gate",
             description="Refuses skipped stages: reverts illegal stage/approval changes, records every decision",
             memory_size=512, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
-            packages=("mlops",), asynchronous=True,
+            asynchronous=True,
             alarm_topic=published_topic(self, "TicketTopic", environment=config.name, severity="ticket"),
             environment={
                 "MODEL_PACKAGE_GROUP": self.group_name, "LEDGER_TABLE": self.ledger.table_name,

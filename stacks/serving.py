@@ -124,7 +124,7 @@ class ServingStack(cdk.Stack):
                 self, construct_id_, source="deployer", handler_function=name, role=deployer_role,
                 description=f"Deployer task: {name.replace('_', ' ')}", memory_size=memory,
                 timeout=cdk.Duration.seconds(timeout), settings=config.lambda_, key=key,
-                packages=("lambdas/health_check", "mlops"), environment=environment)
+                environment=environment)
             for name, construct_id_, memory, timeout in (
                 ("start_deployment", "StartDeployment", 256, 60),
                 ("check_deployment", "CheckDeployment", 256, 30),
@@ -153,7 +153,7 @@ class ServingStack(cdk.Stack):
         self.health_check = MlopsFunction(
             self, "HealthCheck", source="health_check", description="Golden-payload health check per variant",
             memory_size=256, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
-            asynchronous=True, alarm_topic=alarm_topic, packages=(), reserved_concurrency=1,  # one run at a time
+            asynchronous=True, alarm_topic=alarm_topic, reserved_concurrency=1,  # one run at a time
             environment={"ENDPOINT_NAME": self.endpoint_name, "INVOKE_TIMEOUT_SECONDS": "10"})
         health = self.health_check.function
         health.add_to_role_policy(iam.PolicyStatement(
@@ -179,7 +179,7 @@ class ServingStack(cdk.Stack):
         self.batch_scoring = MlopsFunction(
             self, "BatchScoring", source="batch_scoring", description="Batch transform with the production model",
             memory_size=256, timeout=cdk.Duration.seconds(30), settings=config.lambda_, key=key,
-            asynchronous=True, alarm_topic=alarm_topic, packages=("lambdas/health_check",),
+            asynchronous=True, alarm_topic=alarm_topic,
             reserved_concurrency=1,  # one scheduled or operator-started run at a time
             environment={"ENDPOINT_NAME": self.endpoint_name, "CAPTURE_BUCKET": capture_bucket.bucket_name,
                          "BATCH_INSTANCE_TYPE": serving.batch_instance_type, "KMS_KEY_ARN": key.key_arn,

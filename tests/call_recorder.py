@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAMBDAS = str(REPO / "lambdas") + os.sep
 DOUBLES = (str(REPO / "mlops" / "demo") + os.sep, os.sep + "moto" + os.sep)
 # Where code that runs under a function's role lives (handlers and what they import).
-RUNTIME = ("lambdas" + os.sep, "mlplatform" + os.sep, "mlops" + os.sep + "deployment_ledger.py")
+RUNTIME = ("lambdas" + os.sep, "mlplatform" + os.sep)
 # Environment variables that say nothing about which resource a call names.
 _ENV_SKIP = ("AWS_", "PYTEST", "POWERTOOLS_", "PATH", "HOME", "PWD", "OLDPWD", "SHELL", "LANG", "LC_", "TERM",
              "VIRTUAL_ENV", "PYTHON", "COV_", "JSII", "NODE", "XDG", "USER", "LOGNAME", "HOSTNAME", "TMP")

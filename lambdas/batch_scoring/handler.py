@@ -23,7 +23,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.batch_scoring.transform_job import BatchScoringError, BatchSettings, start_batch_scoring
+from mlplatform.serving.transform_job import BatchScoringError, BatchSettings, start_batch_scoring
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "batch-scoring")
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")

@@ -28,9 +28,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from lambdas.deployer import deployment_flow
-from lambdas.deployer.deployment_flow import DeployerClients
 from lambdas.deployer.settings import settings_from_environment
+from mlplatform.serving import deployment_flow
+from mlplatform.serving.deployment_flow import DeployerClients
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "deployer")
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")

@@ -25,12 +25,12 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.drift_monitor.capture_window import Window
-from lambdas.drift_monitor.drift_metrics import publish_run_metrics
-from lambdas.drift_monitor.monitor_flow import MonitorClients, monitor_endpoint
-from lambdas.drift_monitor.processing_job import ProcessingJobSettings, start_processing_job
-from lambdas.drift_monitor.settings import DriftMonitorSettings
-from lambdas.drift_monitor.variant_models import endpoint_exists, read_s3_json
+from lambdas.drift_monitor.settings import processing_job_settings, settings_from_environment
+from mlcore.drift.window import Window
+from mlplatform.monitoring.drift_metrics import publish_run_metrics
+from mlplatform.monitoring.monitor_flow import MonitorClients, monitor_endpoint
+from mlplatform.monitoring.processing_job import start_processing_job
+from mlplatform.monitoring.variant_models import endpoint_exists, read_s3_json
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "drift_monitor")
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
@@ -39,7 +39,7 @@ logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
 
-SETTINGS = DriftMonitorSettings.from_environ(os.environ)
+SETTINGS = settings_from_environment(os.environ)
 
 
 @cache
@@ -95,7 +95,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("drift run skipped", extra=skipped)
         return skipped
     if SETTINGS.engine == "processing":  # the volume outgrew the function: the same code runs as a job
-        started = start_processing_job(SETTINGS, ProcessingJobSettings.from_environ(os.environ), clients(),
+        started = start_processing_job(SETTINGS, processing_job_settings(os.environ), clients(),
                                        window=window, now=now)
         logger.info("drift processing job", extra=started)
         return started

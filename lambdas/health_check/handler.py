@@ -29,8 +29,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from lambdas.health_check.golden_check import GoldenPayloads
-from lambdas.health_check.health_run import HealthReport, run_health_check
+from mlplatform.serving.golden_check import GoldenPayloads
+from mlplatform.serving.health_run import HealthReport, run_health_check
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "health-check")
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")

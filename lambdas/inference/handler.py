@@ -21,15 +21,15 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from lambdas.inference.circuit_breaker import BreakerSettings, CircuitBreaker, DynamoDbBreakerStore
-from lambdas.inference.degradation import FallbackScorer, InferenceService, ServiceSettings
-from lambdas.inference.endpoint_invoker import SageMakerRuntime, sagemaker_runtime_config
-from lambdas.inference.fallback_loading import load_fallback_scorer
-from lambdas.inference.prediction_log import FirehosePredictionLog
-from lambdas.inference.request_validation import ValidationLimits
-from lambdas.inference.response_cache import DynamoDbResponseCache
 from lambdas.inference.settings import InferenceSettings
 from mlcore.schema import DataSchema
+from mlplatform.inference.circuit_breaker import BreakerSettings, CircuitBreaker, DynamoDbBreakerStore
+from mlplatform.inference.degradation import FallbackScorer, InferenceService, ServiceSettings
+from mlplatform.inference.endpoint_invoker import SageMakerRuntime, sagemaker_runtime_config
+from mlplatform.inference.fallback_loading import load_fallback_scorer
+from mlplatform.inference.prediction_log import FirehosePredictionLog
+from mlplatform.inference.request_validation import ValidationLimits
+from mlplatform.inference.response_cache import DynamoDbResponseCache
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "inference-api")
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMlops")

@@ -2,7 +2,7 @@
 
 Environment (parsed once at cold start):
   MODEL_PACKAGE_GROUP   the group this gate guards (events for other groups are rejected)
-  LEDGER_TABLE          the deployment ledger table (mlops.deployment_ledger)
+  LEDGER_TABLE          the deployment ledger table (mlplatform.registry.deployment_ledger)
   IDEMPOTENCY_TABLE     Powertools idempotency table (partition key ``id``, TTL attribute ``expiration``)
   PROMOTION_TOPIC_ARN   SNS topic for promotion notices and revert alerts
   EVENT_BUS_NAME        bus that receives "Model Promotion Accepted" for the serving deployer
@@ -29,8 +29,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.promotion_gate.package_events import RejectedEvent, parse_state_change
-from lambdas.promotion_gate.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
+from mlplatform.registry.package_events import RejectedEvent, parse_state_change
+from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
 
 logger = Logger(service="promotion_gate")
 tracer = Tracer(service="promotion_gate")

@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_baseline(args: argparse.Namespace) -> int:
-    from mlcore.baseline import BaselineError, build_baseline
+    from mlcore.drift.baseline import BaselineError, build_baseline
     from mlcore.schema import DataSchema, SchemaError
     from pipelines.datasets import RawDataError, read_raw_csv
 
@@ -103,14 +103,10 @@ def run_baseline(args: argparse.Namespace) -> int:
 
 def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
     """Line sources (``LineSource``) of a local file/folder or every object under an s3:// prefix."""
-    from lambdas.drift_monitor.capture_window import (
-        iter_local_lines,
-        iter_s3_lines,
-        list_all_keys,
-        local_capture_files,
-    )
-    from lambdas.drift_monitor.drift_run import LineSource
-    from lambdas.drift_monitor.variant_models import split_s3_uri
+    from mlcore.drift.run import LineSource
+    from mlcore.drift.window import iter_local_lines, local_capture_files
+    from mlplatform.monitoring.capture_window import list_all_keys, s3_line_source
+    from mlplatform.monitoring.variant_models import split_s3_uri
 
     if location.startswith("s3://"):
         if s3 is None:
@@ -119,8 +115,7 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
         keys = list_all_keys(s3, bucket=bucket, prefix=prefix)
         if not keys:
             raise OperatorError(f"{location}: no objects under this prefix")
-        return [LineSource(name=f"s3://{bucket}/{key}", kind=kind,
-                           open=partial(iter_s3_lines, s3, bucket=bucket, key=key)) for key in keys]
+        return [s3_line_source(s3, bucket=bucket, key=key, kind=kind) for key in keys]
     path = Path(location)
     if not path.exists():
         raise OperatorError(f"{location}: no such file or folder")
@@ -130,7 +125,7 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
 
 def configured_thresholds(args: argparse.Namespace) -> Any:
     """The deployed drift Lambda's thresholds for --env (or cdk.json's defaults), then --thresholds on top."""
-    from mlcore.drift import DriftThresholds
+    from mlcore.drift.statistics import DriftThresholds
     from mlops.drift_thresholds import lambda_thresholds
 
     config = environment_config(args.env) if args.env else defaults_config()
@@ -150,9 +145,9 @@ def configured_thresholds(args: argparse.Namespace) -> Any:
 
 
 def run_drift_command(args: argparse.Namespace) -> int:
-    from lambdas.drift_monitor.drift_run import VariantPlan, analyse_variant
-    from mlcore.baseline import BaselineError, load_baseline
-    from mlcore.drift_html import render_drift_html
+    from mlcore.drift.baseline import BaselineError, load_baseline
+    from mlcore.drift.html_report import render_drift_html
+    from mlcore.drift.run import VariantPlan, analyse_variant
 
     if args.html is not None and args.html.is_dir():
         raise OperatorError(f"--html {args.html} is a folder; allowed: a file path such as {args.html}/drift.html")

@@ -52,8 +52,8 @@ def register(subparsers: Any) -> None:
 
 
 def _ledger(session: AwsSession, resources: Any) -> Any:
-    from mlops.deployment_ledger import DeploymentLedger
     from mlops.project_config import environment_config
+    from mlplatform.registry.deployment_ledger import DeploymentLedger
 
     # The same count the deployer protects with (registry.protected_production_versions of that environment).
     assert session.target.environment is not None

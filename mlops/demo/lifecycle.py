@@ -2,7 +2,10 @@
 
 Every step goes through the code that runs in production — the step scripts, the promotion gate, the
 deployer's tasks, the inference Lambda, the drift monitor and the `mlops` commands; where moto lacks an
-API the doubles in ``mlops.demo.moto_gaps`` stand in (named there, nowhere else).
+API the doubles in ``mlops.demo.moto_gaps`` stand in (named there, nowhere else). Lambda functions are
+invoked only through their entry points (``lambdas.<function>.handler``'s handler functions, with the
+function's environment variables, as the Lambda runtime does); the doubles sit at the network level (moto,
+and botocore's request hooks for InvokeEndpoint), never inside a handler.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import os
 import socket
 import sys
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,13 +32,15 @@ from mlops.demo.moto_gaps import (
     AttributePatcher,
     ModelRuntime,
     RealisticRegistry,
+    RuntimeRoute,
+    patch_invoke_endpoint,
     patch_moto_registry,
     patch_update_endpoint,
 )
-from mlops.deployment_ledger import DeploymentLedger
 from mlops.local_env import LocalEnvironment, provision
 from mlops.resources import parameter_name
 from mlops.training_run import train_local
+from mlplatform.registry.deployment_ledger import DeploymentLedger
 from stacks.config import EnvironmentConfig, to_plain
 from stacks.naming import endpoint_name
 
@@ -53,7 +57,9 @@ class DemoWorld:
     registry: RealisticRegistry
     runtime: ModelRuntime
     gate: Any
-    deployers: dict[str, Any]
+    deployers: dict[str, Any]  # per served stage: that environment's deployer handler module
+    endpoints: dict[str, str]  # per served stage: the endpoint its deployer deploys to
+    route: RuntimeRoute  # where the functions' InvokeEndpoint calls go (the runtime, or the faulty API view)
     ledger_table: str = "mlops-demo-ledger"
     promotions_queue: str = ""
     say: Printer = print
@@ -147,30 +153,38 @@ def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: 
                        "page-topic-arn": page, "ticket-topic-arn": ticket}.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
 
-    for name, value in {"MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger,
-                        "IDEMPOTENCY_TABLE": idempotency, "PROMOTION_TOPIC_ARN": notices,
-                        "EVENT_BUS_NAME": "default"}.items():
-        os.environ[name] = value
-    sys.modules.pop("lambdas.promotion_gate.handler", None)
-    gate = importlib.import_module("lambdas.promotion_gate.handler")
+    gate = _function("promotion_gate", {
+        "MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger, "IDEMPOTENCY_TABLE": idempotency,
+        "PROMOTION_TOPIC_ARN": notices, "EVENT_BUS_NAME": "default"})
 
-    from lambdas.deployer.settings import settings_from_environment
-
+    # The endpoints' model containers: every InvokeEndpoint of every function's client is answered by the
+    # runtime double (moto's canned answers would not exercise the golden checks or the fallbacks).
+    runtime = ModelRuntime(region=config.region, capture_bucket=env.capture_bucket)
+    route = patch_invoke_endpoint(patcher, runtime)
     # One registry (this environment's) and two deployers, as with a central registry: the staging
     # environment's endpoint serves Staging promotions, the production endpoint Production ones.
-    deployers = {}
+    deployers, endpoints = {}, {}
     for stage, target in (("Staging", staging), ("Production", config)):
-        deployers[stage] = settings_from_environment({
+        endpoints[stage] = endpoint_name(target)
+        deployers[stage] = _function("deployer", {
             "ENVIRONMENT_NAME": target.name, "ENDPOINT_NAME": endpoint_name(target),
             "MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger,
             "MODEL_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/mlops-demo-model",
             "CAPTURE_DESTINATION_URI": f"s3://{env.capture_bucket}/endpoint", "ARTIFACT_BUCKET": env.artifact_bucket,
             "SERVING_SETTINGS": json.dumps(to_plain(target.serving)), "ROLLBACK_ALARM_NAMES": "[]",
             "SERVED_STAGES": stage, "POLL_SECONDS": "10"})
-    runtime = ModelRuntime(region=config.region, capture_bucket=env.capture_bucket)
     return DemoWorld(env=env, registry=registry, runtime=runtime, gate=gate, deployers=deployers,
-                     ledger_table=ledger, promotions_queue=promotions_url, page_queue=page_url, page_topic=page,
-                     ticket_queue=ticket_url, ticket_topic=ticket)
+                     endpoints=endpoints, route=route, ledger_table=ledger, promotions_queue=promotions_url,
+                     page_queue=page_url, page_topic=page, ticket_queue=ticket_url, ticket_topic=ticket)
+
+
+def _function(name: str, environment: dict[str, str]) -> Any:
+    """A Lambda function's handler module, imported afresh under the function's environment variables (the
+    Lambda factory's two included), as a new execution environment of that function would import it: the
+    module parses its environment once, at import, and keeps it with its clients."""
+    os.environ.update({"POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_METRICS_NAMESPACE": "MLOps", **environment})
+    sys.modules.pop(f"lambdas.{name}.handler", None)
+    return importlib.import_module(f"lambdas.{name}.handler")
 
 
 class _Context:
@@ -206,30 +220,30 @@ def settle(world: DemoWorld) -> list[str]:
 
 def deploy(world: DemoWorld, event: dict[str, Any]) -> list[dict[str, Any]]:
     """Each environment's deployer consumes the accepted promotion (and skips stages it does not serve)."""
-    return [_deploy_one(world, event, settings) for settings in world.deployers.values()]
+    return [_deploy_one(deployer, event) for deployer in world.deployers.values()]
 
 
-def _deploy_one(world: DemoWorld, event: dict[str, Any], settings: Any) -> dict[str, Any]:
-    """The deployer state machine's path, task by task (start → check → verify_and_record | record_failure)."""
-    from lambdas.deployer import deployment_flow
-    from lambdas.deployer.deployment_flow import DeployerClients
-
-    clients = DeployerClients(sagemaker=world.client("sagemaker"), runtime=world.runtime, s3=world.client("s3"),
-                              ssm=world.client("ssm"), dynamodb=world.client("dynamodb"),
-                              cloudwatch=world.client("cloudwatch"),
-                              autoscaling=world.client("application-autoscaling"))
-    now = datetime.now(UTC)
-    state = deployment_flow.start_deployment(event, clients=clients, settings=settings, now=now,
-                                             deployment_id=uuid.uuid4().hex[:8])
+def _deploy_one(deployer: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """The deployer state machine's path, task by task (start → check → verify_and_record | record_failure),
+    each task through its Lambda entry point with the state as Step Functions passes it (JSON)."""
+    state = _task(deployer.start_deployment, event)
     if state.get("action") == "skip":
         return state
     for _ in range(5):
-        state = deployment_flow.check_deployment(state, clients=clients, settings=settings, now=now)
+        state = _task(deployer.check_deployment, state)
         if state["status"]["decision"] != "wait":
             break
     if state["status"]["decision"] == "succeeded":
-        return deployment_flow.verify_and_record(state, clients=clients, settings=settings)
-    return deployment_flow.record_failure(state, clients=clients, settings=settings)
+        return _task(deployer.verify_and_record, state)
+    return _task(deployer.record_failure, state)
+
+
+def _task(entry_point: Callable[[dict[str, Any], Any], dict[str, Any]], state: dict[str, Any]) -> dict[str, Any]:
+    # What a task prints (its EMF deployment counts) goes to its log group in AWS; the demo's CloudWatch
+    # story is the inference and drift metrics, so the deployer's stay out of it.
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = entry_point(json.loads(json.dumps(state)), _Context())
+    return dict(json.loads(json.dumps(result)))
 
 
 def promote(world: DemoWorld, version: int, to: str) -> list[str]:
@@ -243,16 +257,16 @@ def promote(world: DemoWorld, version: int, to: str) -> list[str]:
 
 def serving(world: DemoWorld) -> dict[str, dict[str, str]]:
     """Per endpoint, which version each variant serves and its traffic weight."""
-    from lambdas.health_check.endpoint_state import read_endpoint_state
+    from mlplatform.serving.endpoint_state import read_endpoint_state
 
     out: dict[str, dict[str, str]] = {}
-    for settings in world.deployers.values():
-        state = read_endpoint_state(world.client("sagemaker"), settings.endpoint_name)
+    for endpoint in world.endpoints.values():
+        state = read_endpoint_state(world.client("sagemaker"), endpoint)
         if state is None:
             continue
-        described = world.client("sagemaker").describe_endpoint(EndpointName=settings.endpoint_name)
+        described = world.client("sagemaker").describe_endpoint(EndpointName=endpoint)
         weights = {v["VariantName"]: v.get("CurrentWeight", 0) for v in described["ProductionVariants"]}
-        out[settings.endpoint_name] = {
+        out[endpoint] = {
             name: f"v{variant.model_package_arn.rsplit('/', 1)[-1]} (weight {weights.get(name, 0):g})"
             for name, variant in state.variants.items()}
     return out
@@ -374,10 +388,10 @@ def _promote_through(world: DemoWorld, version: int) -> None:
 def _challenger_and_traffic(world: DemoWorld, options: DemoOptions) -> int:
     version = _train(world, options)
     _promote_through(world, version)
-    service = _inference_service(world)
     rows = _bundled_rows()
-    for index in range(options.requests):
-        _call_api(world, service, [rows[index % len(rows)]], index)
+    with _inference_function(world) as function:
+        for index in range(options.requests):
+            _call_api(world, function, [rows[index % len(rows)]], index)
     sources: dict[str, int] = {}
     for response in world.responses:
         sources[response["source"]] = sources.get(response["source"], 0) + 1
@@ -436,15 +450,11 @@ class FaultyRuntime:
         return answer
 
 
-def _inference_service(world: DemoWorld) -> Any:
-    # The Lambda factory gives every function these two (stacks/constructs/lambda_function.py); the handler
-    # reads them at import, so import it afresh under them — the alarms watch this service's metrics.
-    os.environ.update({"POWERTOOLS_SERVICE_NAME": "inference", "POWERTOOLS_METRICS_NAMESPACE": "MLOps"})
-    sys.modules.pop("lambdas.inference.handler", None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": reset on purpose
-        from lambdas.inference.handler import build_service
-    from lambdas.inference.settings import InferenceSettings
+@contextlib.contextmanager
+def _inference_function(world: DemoWorld) -> Iterator[Any]:
+    """The inference function in a new execution environment (its handler module imported afresh under its
+    environment: the alarms watch this service's metrics), while its endpoint calls meet the faulty endpoint;
+    afterwards InvokeEndpoint goes straight to the model runtime again."""
     from mlops.demo.moto_gaps import EndpointMetrics
 
     dynamodb, firehose = world.client("dynamodb"), world.client("firehose")
@@ -459,29 +469,33 @@ def _inference_service(world: DemoWorld) -> Any:
             ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/firehose",
                                                 "BucketARN": f"arn:aws:s3:::{world.env.capture_bucket}",
                                                 "Prefix": "inference-api/"})
-    settings = InferenceSettings.from_environ({
-        "ENDPOINT_NAME": endpoint_name(world.config), "DATA_SCHEMA_PATH": world.config.training.schema_file,
-        "BREAKER_TABLE_NAME": "mlops-demo-breaker", "RESPONSE_CACHE_TABLE_NAME": "mlops-demo-cache",
-        "PREDICTION_LOG_STREAM_NAME": "mlops-demo-predictions", "SAFE_DEFAULT_PROBABILITY": "0.5",
-        "FALLBACK_MODEL_BUCKET": world.env.artifact_bucket, "FALLBACK_MODEL_KEY": "serving/fallback_model.json",
-        "BREAKER_FAILURE_THRESHOLD": "3", "BREAKER_COOLDOWN_SECONDS": "1"},
-        task_root=Path(__file__).resolve().parents[2])
     world.metrics = EndpointMetrics(runtime=world.runtime)
-    return build_service(settings, sagemaker_runtime=FaultyRuntime(world))
+    world.route.target = FaultyRuntime(world)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": reset on purpose
+            yield _function("inference", {
+                "ENDPOINT_NAME": endpoint_name(world.config), "DATA_SCHEMA_PATH": world.config.training.schema_file,
+                # the schema path is relative to the bundle root, which is the repository here
+                "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2]),
+                "BREAKER_TABLE_NAME": "mlops-demo-breaker", "RESPONSE_CACHE_TABLE_NAME": "mlops-demo-cache",
+                "PREDICTION_LOG_STREAM_NAME": "mlops-demo-predictions", "SAFE_DEFAULT_PROBABILITY": "0.5",
+                "FALLBACK_MODEL_BUCKET": world.env.artifact_bucket,
+                "FALLBACK_MODEL_KEY": "serving/fallback_model.json",
+                "BREAKER_FAILURE_THRESHOLD": "3", "BREAKER_COOLDOWN_SECONDS": "1"})
+    finally:
+        world.route.target = world.runtime
 
 
-def _call_api(world: DemoWorld, service: Any, rows: list[list[str]], index: int) -> dict[str, Any]:
+def _call_api(world: DemoWorld, function: Any, rows: list[list[str]], index: int) -> dict[str, Any]:
     event = {"version": "2.0", "routeKey": "POST /predict", "rawPath": "/predict",
              "headers": {"content-type": "application/json"},
              "requestContext": {"requestId": f"demo-{index}", "http": {"method": "POST", "path": "/predict"}},
              "body": json.dumps({"instances": [[float(v) for v in row] for row in rows],
                                  "inference_id": f"demo-{index}"}), "isBase64Encoded": False}
-    from lambdas.inference import handler as inference_handler
-
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):  # EMF lines, put into CloudWatch later by the EMF bridge
-        response = service.handle(event, request_id=f"demo-{index}")
-        inference_handler.metrics.flush_metrics()  # what @log_metrics does at the end of each invocation
+        response = function.handler(event, _Context())
     world.inference_emf.append(printed.getvalue())
     body: dict[str, Any] = json.loads(response["body"])
     if response["statusCode"] == 200:
@@ -492,26 +506,26 @@ def _call_api(world: DemoWorld, service: Any, rows: list[list[str]], index: int)
 def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
     from mlops.demo.moto_gaps import evaluate_alarm, publish_emf
 
-    service = _inference_service(world)
     rows = _bundled_rows()
     shifted = [[f"{float(v) * (1.6 if i in (0, 2, 3, 20, 22, 23) else 1.0):.6g}" for i, v in enumerate(row)]
                for row in rows]
-    for index in range(options.requests):
-        _call_api(world, service, [shifted[index % len(shifted)]], 10_000 + index)
+    with _inference_function(world) as function:
+        for index in range(options.requests):
+            _call_api(world, function, [shifted[index % len(shifted)]], 10_000 + index)
     environment = {"ENDPOINT_NAME": endpoint_name(world.config), "CAPTURE_BUCKET": world.env.capture_bucket,
                    "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
                    "REPORT_BUCKET": world.env.artifact_bucket, "REPORT_PREFIX": "drift-reports",
                    "VARIANT_PARAMETER_PREFIX": f"/mlops/{world.config.name}/variant", "WINDOW_HOURS": "2",
-                   "DRIFT_THRESHOLDS": json.dumps({"min_rows": 100}), "DRIFT_WORKERS": "1",
-                   "POWERTOOLS_SERVICE_NAME": "drift_monitor", "POWERTOOLS_METRICS_NAMESPACE": "MLOps"}
-    os.environ.update(environment)
-    sys.modules.pop("lambdas.drift_monitor.handler", None)
-    handler = importlib.import_module("lambdas.drift_monitor.handler")
-    # Powertools keeps default dimensions per process; the inference "function" ran in this same process
-    # (in AWS each function has its own), so the drift function's service dimension is set back here.
+                   "DRIFT_THRESHOLDS": json.dumps({"min_rows": 100}), "DRIFT_WORKERS": "1"}
+    handler = _function("drift_monitor", environment)
+    # Powertools keeps metrics state (default dimensions included) per process, shared by every Metrics
+    # object; the inference "function" ran in this same process (in AWS each function has its own), so the
+    # drift function's service dimension is set back here, through Powertools, not through the handler.
+    from aws_lambda_powertools import Metrics
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": that is the point
-        handler.metrics.set_default_dimensions(service="drift_monitor")
+        Metrics(namespace="MLOps").set_default_dimensions(service="drift_monitor")
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         result = handler.lambda_handler({"time": window_end().isoformat()}, _Context())

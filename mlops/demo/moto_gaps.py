@@ -19,7 +19,9 @@ InvokeEndpoint (``ModelRuntime``): moto returns canned answers and writes no dat
 a sagemaker-runtime client stand-in that scores with ``pipelines/serving/inference.py`` on the model
 artifact of the package each variant serves (read back from S3), routes untargeted requests by the
 variants' weights, can write SageMaker-style data capture, and injects faults per variant
-(``wrong_answers``: HTTP 200 with shifted probabilities; ``errors``: ModelError).
+(``wrong_answers``: HTTP 200 with shifted probabilities; ``errors``: ModelError). Tests pass it where a
+client goes; ``patch_invoke_endpoint`` puts it behind every botocore client of the process instead (the
+demo passes nothing into a Lambda handler: the handlers' own clients reach it).
 
 CloudWatch: moto extracts no metrics from EMF log lines (``publish_emf`` puts them, as CloudWatch Logs
 would), never evaluates an alarm nor notifies its actions (``evaluate_alarm``: one evaluation, the state
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
+import botocore.handlers
 from botocore.exceptions import ClientError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
@@ -53,7 +56,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import sagemaker_backends
 
-from lambdas.deployer.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
+from mlplatform.serving.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
 from pipelines.serving import inference
 
 
@@ -274,7 +277,7 @@ class ModelRuntime:
         return self._models[package_arn]
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        from lambdas.health_check.endpoint_state import read_endpoint_state
+        from mlplatform.serving.endpoint_state import read_endpoint_state
 
         self.calls.append(request)
         sagemaker = self._client("sagemaker")
@@ -329,6 +332,45 @@ class ModelRuntime:
                 return str(variant["VariantName"])
             point -= weight
         return str(variants[0]["VariantName"])
+
+
+@dataclass
+class RuntimeRoute:
+    """Where ``patch_invoke_endpoint`` sends InvokeEndpoint calls: anything with ``invoke_endpoint(**request)``
+    (a ``ModelRuntime``, or a wrapper of it that injects faults); swappable while clients live."""
+
+    target: Any
+
+
+@dataclass(frozen=True)
+class _AnsweredHttp:
+    status_code: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def patch_invoke_endpoint(monkeypatch: Patcher, target: Any) -> RuntimeRoute:
+    """Answer InvokeEndpoint of every botocore client created from now on in this process by ``target``,
+    before a request is sent: the request's parameters are kept at ``before-parameter-build`` and answered at
+    ``before-call`` (botocore then returns that response, or the error ``target`` raises, to the caller), as
+    moto registers its own stubber: through ``botocore.handlers.BUILTIN_HANDLERS``, which every new session
+    installs. So a Lambda handler's own clients reach the double, and nothing is injected into a handler."""
+    route = RuntimeRoute(target)
+
+    def keep_request(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["mlops_demo_invoke_request"] = dict(params)
+
+    def answer(context: dict[str, Any], **_: Any) -> tuple[_AnsweredHttp, dict[str, Any]]:
+        response = route.target.invoke_endpoint(**context["mlops_demo_invoke_request"])
+        return _AnsweredHttp(), {**response, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [
+        *botocore.handlers.BUILTIN_HANDLERS,
+        ("before-parameter-build.sagemaker-runtime.InvokeEndpoint", keep_request),
+        ("before-call.sagemaker-runtime.InvokeEndpoint", answer)])
+    # boto3's default session installed its handlers when it was made; the next boto3.client() makes a new
+    # one with these (clients made before keep theirs: none of them calls InvokeEndpoint).
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    return route
 
 
 def _probabilities(answer: inference.Answer) -> list[float | None]:

@@ -4,7 +4,7 @@ Runs unchanged in a SageMaker processing container and locally, after the qualit
 ``--model`` (``model.tar.gz`` or a model folder), ``--train-dir`` (preprocess's ``train_raw``) and
 ``--test-dir`` (preprocess's ``test_raw``). Outputs in ``--output-dir``:
 
-* ``baseline.json`` — ``mlcore.baseline`` format ("mlops-drift-baseline/1"): per numeric feature fixed bin
+* ``baseline.json`` — ``mlcore.drift.baseline`` format ("mlops-drift-baseline/1"): per numeric feature fixed bin
   edges and counts, per categorical feature category frequencies, missing rates, and the prediction and
   confidence distributions of the model on the training rows. The drift Lambda and the next run's
   validate step compare against it. Registered as the package's DriftCheckBaselines.
@@ -33,7 +33,7 @@ if __package__ in (None, ""):
     # Run as a file inside a container: make the code bundle's root (holding mlcore/, pipelines/) importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mlcore.baseline import build_baseline, normalised_importances
+from mlcore.drift.baseline import build_baseline, normalised_importances
 from mlcore.features import FeatureError, encode_label
 from pipelines.datasets import csv_files_in, read_raw_csv
 from pipelines.serving import inference
@@ -106,7 +106,7 @@ def run(*, model_path: Path, train_dir: Path, test_dir: Path, output_dir: Path, 
         scored = [i for i, p in enumerate(probabilities) if p is not None]
         columns = {name: [train_rows[i][column] for i in scored] for column, name in enumerate(names)}
         scored_probabilities = [float(probabilities[i] or 0.0) for i in scored]
-        # What the model uses, for the importance-weighted drift score (mlcore.drift).
+        # What the model uses, for the importance-weighted drift score (mlcore.drift.statistics).
         gains = model.booster.get_score(importance_type="total_gain")  # one float per feature for a tree booster
         importances = normalised_importances({k: float(v) for k, v in gains.items() if isinstance(v, int | float)},
                                              model.transformer.output_names, schema.feature_names)

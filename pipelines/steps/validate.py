@@ -10,7 +10,7 @@ is the container path). Checks, each reported per feature in one JSON report:
   (``too_many_nulls``);
 * the label: nulls, values other than the schema's positive/negative, a single class;
 * drift against the previous training baseline (optional input; skipped with a note when there is none),
-  with the same statistics as the monitoring Lambda (``mlcore.drift``).
+  with the same statistics as the monitoring Lambda (``mlcore.drift.statistics``).
 
 Any violation writes the report, writes a short reason to ``/opt/ml/output/message`` (SageMaker shows it as
 the job's exit message) and raises ``DataValidationError`` so the process exits non-zero and the pipeline
@@ -33,8 +33,8 @@ if __package__ in (None, ""):
 import numpy as np
 import pandas as pd
 
-from mlcore.baseline import BaselineError, load_baseline
-from mlcore.drift import DriftThresholds, compare_columns
+from mlcore.drift.baseline import BaselineError, load_baseline
+from mlcore.drift.statistics import DriftThresholds, compare_columns
 from mlcore.features import MISSING_MARKERS, FeatureError, category_text, encode_label
 from mlcore.schema import DataSchema, FeatureSpec
 from pipelines.datasets import RawDataError, csv_files_in, read_raw_csv
@@ -350,7 +350,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="previous training baseline JSON (file or folder with baseline.json); "
                              "empty or absent: drift is skipped")
     parser.add_argument("--drift-thresholds", type=str, default="",
-                        help="JSON object of mlcore.drift.DriftThresholds overrides")
+                        help="JSON object of mlcore.drift.statistics.DriftThresholds overrides")
     parser.add_argument("--min-rows-per-class", type=int, default=MIN_ROWS_PER_CLASS,
                         help="fewest rows of each label class the data must have")
     parser.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/output/report"))

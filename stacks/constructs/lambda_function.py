@@ -1,10 +1,11 @@
 """The one Lambda factory (STYLE.md rule 6): every function in the app is made here with the same defaults.
 
-Code is bundled without Docker: the function's folder, the shared runtime package and its pinned
-requirements installed by ``pip --platform`` for the function's architecture. The asset hash is computed
-from the sources, the requirements, the architecture and the Python version, because CDK does not hash
-the local bundler object (two architectures would otherwise share one asset) and a source path hash
-would miss changes in the shared package.
+Code is bundled without Docker: exactly the first-party modules the handler imports (read from the source
+by ``stacks.constructs.import_graph``: the function's folder, the domain package's modules it uses, mlcore's),
+declared data files, and the function's pinned requirements installed by ``pip --platform`` for its
+architecture. The asset hash is computed from exactly the files that ship, the requirements, the
+architecture and the Python version, because CDK does not hash the local bundler object (two architectures
+would otherwise share one asset) and a source path hash would miss changes in the shared packages.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from constructs import Construct
 
 from stacks.config import LambdaSettings
 from stacks.constructs.checkov import skip_checkov
+from stacks.constructs.import_graph import bundle_files
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.queues import dead_letter_queue
 
@@ -42,7 +44,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 RUNTIME_PYTHON_VERSION = "3.14"
 _PLATFORM_MACHINE = {"arm64": "aarch64", "x86_64": "x86_64"}
 _EXCLUDED_DIRS = frozenset({"__pycache__", "tests", ".pytest_cache", ".mypy_cache"})
-_BUNDLER_VERSION = "2"
+_BUNDLER_VERSION = "3"
 # The SDK every bundle carries, at the project's pins. aws-xray-sdk (Powertools' [tracer] extra) requires
 # botocore, so pip put the newest botocore 1.x into the bundle, where /var/task shadows the runtime's
 # botocore but not its boto3: a pair no test ran. Bundling the tested boto3 and botocore together makes the
@@ -64,19 +66,24 @@ def sdk_pins() -> list[str]:
     return [pins[p] for p in SDK_PACKAGES]
 
 
-def _source_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and not _EXCLUDED_DIRS.intersection(p.relative_to(root).parts)
-                  and p.suffix != ".pyc")
+def shipped_files(source: str, data: Iterable[str] = ()) -> list[Path]:
+    """The first-party files (relative to the repository) the bundle of ``lambdas/<source>`` ships."""
+    return bundle_files(f"lambdas.{source}.handler", data)
 
 
-def bundle_hash(source: str, packages: Iterable[str], architecture: str) -> str:
+def _requirements(source: str) -> Path:
+    return LAMBDAS_DIR / source / "requirements.txt"
+
+
+def bundle_hash(source: str, data: Iterable[str], architecture: str) -> str:
+    """The asset hash: the files that ship (path and bytes), the requirements that are installed beside them,
+    the bundler's version, the architecture, the Python version and the SDK pins."""
     digest = hashlib.sha256(f"{_BUNDLER_VERSION}|{architecture}|{RUNTIME_PYTHON_VERSION}|{sdk_pins()}".encode())
-    roots = [LAMBDAS_DIR / source, *(REPO_ROOT / p for p in packages)]
-    for root in roots:
-        for path in _source_files(root):
-            digest.update(str(path.relative_to(REPO_ROOT)).encode())
-            digest.update(path.read_bytes())
+    requirements = _requirements(source)
+    for path in [*(REPO_ROOT / f for f in shipped_files(source, data)),
+                 *([requirements] if requirements.exists() else [])]:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -94,26 +101,22 @@ def prune_bundle(output_dir: Path) -> None:
 class PipLocalBundler:
     """Builds a function bundle on this machine: copies sources, installs wheels for the target platform."""
 
-    def __init__(self, *, source: str, packages: tuple[str, ...], architecture: str) -> None:
+    def __init__(self, *, source: str, data: tuple[str, ...], architecture: str) -> None:
         self.source = source
-        self.packages = packages
+        self.data = data
         self.architecture = architecture
 
     def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
-        build_bundle(Path(output_dir), source=self.source, packages=self.packages,
-                     architecture=self.architecture)
+        build_bundle(Path(output_dir), source=self.source, data=self.data, architecture=self.architecture)
         return True
 
 
-def build_bundle(output_dir: Path, *, source: str, packages: Iterable[str], architecture: str) -> None:
+def build_bundle(output_dir: Path, *, source: str, data: Iterable[str] = (), architecture: str) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "lambdas").mkdir(exist_ok=True)
-    shutil.copy2(LAMBDAS_DIR / "__init__.py", output_dir / "lambdas" / "__init__.py")
-    ignore = shutil.ignore_patterns(*_EXCLUDED_DIRS, "*.pyc")
-    shutil.copytree(LAMBDAS_DIR / source, output_dir / "lambdas" / source, ignore=ignore, dirs_exist_ok=True)
-    for package in packages:
-        shutil.copytree(REPO_ROOT / package, output_dir / package, ignore=ignore, dirs_exist_ok=True)
-    requirements = LAMBDAS_DIR / source / "requirements.txt"
+    for relative in shipped_files(source, data):
+        (output_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / relative, output_dir / relative)
+    requirements = _requirements(source)
     if requirements.exists() and requirements.read_text().strip():
         machine = _PLATFORM_MACHINE[architecture]
         # Only manylinux2014 makes pip pick old releases for new Pythons; offer manylinux_2_28 first.
@@ -132,7 +135,10 @@ class MlopsFunction(Construct):
     """A Python function with the project's defaults: arm64 (from config), the newest Python runtime, X-Ray
     tracing, JSON logs into an encrypted log group with retention, environment encrypted with the
     project key, reserved concurrency, and — for asynchronously invoked functions — two retries, then the
-    event goes to an encrypted failure queue (on-failure destination and DLQ) whose depth alarms."""
+    event goes to an encrypted failure queue (on-failure destination and DLQ) whose depth alarms.
+
+    The bundle holds what ``lambdas/<source>/handler.py`` imports (``import_graph``) and ``data``: the
+    non-Python files the function reads at run time (a file or a folder, relative to the repository)."""
 
     def __init__(
         self,
@@ -149,7 +155,7 @@ class MlopsFunction(Construct):
         asynchronous: bool = False,
         reserved_concurrency: int | None = None,
         unreserved_demand: int | None = None,
-        packages: tuple[str, ...] = ("mlcore",),
+        data: tuple[str, ...] = (),
         alarm_topic: sns.ITopic | None = None,
         handler_function: str = "handler",
         role: iam.IRole | None = None,
@@ -161,9 +167,10 @@ class MlopsFunction(Construct):
         self.reserved_concurrency: int | None = None if unreserved_demand is not None else (
             reserved_concurrency or settings.reserved_concurrency)
         self.concurrency_demand = unreserved_demand or 0
-        self.packages = packages
+        self.data = data
         if not (LAMBDAS_DIR / source / "handler.py").is_file():
             raise ValueError(f"lambdas/{source}/handler.py does not exist")
+        self.bundled_files = shipped_files(source, data)
         architecture = settings.architecture
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention(settings.log_retention_days),
@@ -191,11 +198,11 @@ class MlopsFunction(Construct):
             code=lambda_.Code.from_asset(
                 str(LAMBDAS_DIR / source),
                 asset_hash_type=cdk.AssetHashType.CUSTOM,
-                asset_hash=bundle_hash(source, packages, architecture),
+                asset_hash=bundle_hash(source, data, architecture),
                 bundling=cdk.BundlingOptions(
                     # Never pulled: local bundling always succeeds (no Docker engine is assumed anywhere).
                     image=cdk.DockerImage.from_registry("local-bundling-only"),
-                    local=PipLocalBundler(source=source, packages=packages, architecture=architecture),
+                    local=PipLocalBundler(source=source, data=data, architecture=architecture),
                 ),
             ),
             memory_size=memory_size,

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from lambdas.drift_monitor.capture_window import Window
-from lambdas.drift_monitor.monitor_flow import REPORT_FILE, MonitorClients
-from lambdas.drift_monitor.processing_job import ProcessingJobSettings, start_processing_job
-from lambdas.drift_monitor.settings import DriftMonitorSettings
-from mlcore.capture import build_capture_record
+from lambdas.drift_monitor.settings import settings_from_environment
+from mlcore.drift.capture import build_capture_record
+from mlcore.drift.run import REPORT_FILE
+from mlcore.drift.window import Window
+from mlplatform.monitoring.monitor_flow import MonitorClients
+from mlplatform.monitoring.processing_job import ProcessingJobSettings, start_processing_job
 from tests.contract.container import Container, fail_with_logs
 from tests.contract.synthesized import SynthesizedTraining
 from tests.functional import drift_monitor_testkit as kit
@@ -54,7 +55,7 @@ def test_the_drift_job_runs_from_its_own_request(aws: None, training: Synthesize
     kit.put_log(made["s3"], [json.dumps(build_capture_record(
         rows=[r], probabilities=[0.3], inference_time=kit.WINDOW_END - timedelta(hours=3), event_id=f"l{i}",
         custom={"source": "fallback_model", "model_version": "1"})) for i, r in enumerate(rows[:30])])
-    settings = DriftMonitorSettings.from_environ(kit.environment(DRIFT_ENGINE="processing"))
+    settings = settings_from_environment(kit.environment(DRIFT_ENGINE="processing"))
     window = Window(start=kit.WINDOW_END - timedelta(hours=24), end=kit.WINDOW_END)
     clients = MonitorClients(s3=made["s3"], sagemaker=made["sagemaker"], ssm=made["ssm"])
     started = start_processing_job(settings, job_settings, clients, window=window, now=kit.WINDOW_END)

@@ -1,6 +1,6 @@
 """The model the contract pipeline trained, served by the XGBoost image's toolkit with the model Environment the
 Register step gives it: /ping, the golden payloads through the deployer's own golden check, every content type
-and Accept, refusals, data capture read back by mlcore.capture, and batch transform as our job requests it.
+and Accept, refusals, data capture read back by mlcore.drift.capture, and batch transform as our job requests it.
 
 One model container answers every request of this module (started once: `serve` installs the code first).
 """
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.batch_scoring.transform_job import BatchSettings, transform_request
-from lambdas.health_check.golden_check import check_answer, parse_golden
-from mlcore.capture import parse_capture_line
+from mlcore.drift.capture import parse_capture_line
 from mlcore.schema import DataSchema
 from mlops.demo.moto_gaps import capture_record
+from mlplatform.serving.golden_check import check_answer, parse_golden
+from mlplatform.serving.transform_job import BatchSettings, transform_request
 from pipelines.datasets import read_raw_csv
 from pipelines.definition import OFFLINE_CODE_INSTALL
 from pipelines.serving import inference

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mlops.deployment_ledger import ACCEPTED, REVERTED, ROLLBACK_REQUESTED
+from mlplatform.registry.deployment_ledger import ACCEPTED, REVERTED, ROLLBACK_REQUESTED
 from stacks.config import load_environments, project_context
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.baseline import build_baseline
-from mlcore.capture import build_capture_record
+from mlcore.drift.baseline import build_baseline
+from mlcore.drift.capture import build_capture_record
 from mlcore.schema import DataSchema
 from pipelines.datasets import synthetic_frame, synthetic_schema
 

@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.batch_scoring.transform_job import BatchScoringError, BatchSettings, start_batch_scoring, transform_request
-from lambdas.deployer import deployment_flow
-from lambdas.deployer.deployment_flow import DeployerClients
 from lambdas.deployer.settings import settings_from_environment
+from mlplatform.serving import deployment_flow
+from mlplatform.serving.deployment_flow import DeployerClients
+from mlplatform.serving.transform_job import BatchScoringError, BatchSettings, start_batch_scoring, transform_request
 from tests.functional.promotion_testkit import FakeLambdaContext
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     CAPTURE_BUCKET,

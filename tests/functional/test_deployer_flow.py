@@ -15,11 +15,12 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.deployer import deployment_flow
-from lambdas.deployer.deployment_flow import DeployerClients
-from lambdas.deployer.deployment_plan import DeploymentRefused, EndpointBusy
-from lambdas.deployer.settings import DeployerSettings, settings_from_environment
-from mlops.deployment_ledger import PRODUCTION, STAGING, DeploymentLedger
+from lambdas.deployer.settings import settings_from_environment
+from mlplatform.registry.deployment_ledger import PRODUCTION, STAGING, DeploymentLedger
+from mlplatform.serving import deployment_flow
+from mlplatform.serving.deployment_flow import DeployerClients
+from mlplatform.serving.deployment_plan import DeploymentRefused, EndpointBusy
+from mlplatform.serving.deployment_settings import DeployerSettings
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     ARTIFACT_BUCKET,
     ENDPOINT,

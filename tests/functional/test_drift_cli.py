@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.drift_monitor import processing_entry
 from mlops import cli
 from pipelines.datasets import synthetic_schema, write_synthetic_csv
+from pipelines.processing import drift_entry
 from tests.functional import drift_monitor_testkit as kit
 
 
@@ -118,8 +118,8 @@ def test_processing_entry_writes_the_same_report_as_the_cli(baseline_file: Path,
     cli.main(["drift", "--baseline", str(baseline_file), "--capture", str(tmp_path / "capture"), "--json"])
     from_cli = json.loads(capsys.readouterr().out)
 
-    status = processing_entry.main(["--endpoint", "ep", "--baseline", str(baseline_file),
-                                    "--capture-dir", str(tmp_path / "capture"), "--out", str(tmp_path / "out")])
+    status = drift_entry.main(["--endpoint", "ep", "--baseline", str(baseline_file),
+                               "--capture-dir", str(tmp_path / "capture"), "--out", str(tmp_path / "out")])
 
     assert status == 0
     run = json.loads((tmp_path / "out" / "drift_report.json").read_text())

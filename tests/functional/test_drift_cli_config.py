@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mlcore.drift import DriftThresholds
+from mlcore.drift.statistics import DriftThresholds
 from mlops import cli, project_config
 from mlops.drift_thresholds import lambda_thresholds
 from pipelines.datasets import synthetic_schema, write_synthetic_csv

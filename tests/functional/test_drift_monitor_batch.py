@@ -1,4 +1,4 @@
-"""The chunk parser's fast path gives exactly what ``mlcore.capture.parse_capture_line`` gives, line by line:
+"""The chunk parser's fast path gives exactly what ``mlcore.drift.capture.parse_capture_line`` gives, line by line:
 same rows, same probabilities, same malformed reasons — on generated, edited and fuzzed lines."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdas.drift_monitor.capture_batch import CaptureChunkParser, ParsedChunk
+from mlcore.drift.capture_chunks import CaptureChunkParser, ParsedChunk
 from tests.functional import drift_monitor_testkit as kit
 
 
@@ -142,7 +142,7 @@ def test_the_common_line_pattern_uses_only_characters_the_general_checks_allow()
     what those checks let through: printable ASCII, no quote or backslash, and in a field no blank or comma."""
     import re
 
-    from lambdas.drift_monitor.capture_batch import _ASCII_PLAIN, _FIELD
+    from mlcore.drift.capture_chunks import _ASCII_PLAIN, _FIELD
 
     printable = {chr(c) for c in range(0x20, 0x7F)}
     every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]

@@ -186,15 +186,15 @@ def test_report_written_elsewhere_is_published_from_its_s3_notification(
 
 
 def test_misconfigured_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lambdas.drift_monitor.settings import DriftMonitorSettings, SettingsError
+    from lambdas.drift_monitor.settings import SettingsError, settings_from_environment
 
     env = kit.environment(DRIFT_THRESHOLDS='{"psi": 0.2, "bogus": 1}')
     with pytest.raises(SettingsError, match="DRIFT_THRESHOLDS: unknown drift threshold keys"):
-        DriftMonitorSettings.from_environ(env)
+        settings_from_environment(env)
     with pytest.raises(SettingsError, match="REPORT_BUCKET"):
-        DriftMonitorSettings.from_environ({k: v for k, v in kit.environment().items() if k != "REPORT_BUCKET"})
+        settings_from_environment({k: v for k, v in kit.environment().items() if k != "REPORT_BUCKET"})
     with pytest.raises(SettingsError, match="WINDOW_HOURS"):
-        DriftMonitorSettings.from_environ(kit.environment(WINDOW_HOURS="0"))
+        settings_from_environment(kit.environment(WINDOW_HOURS="0"))
 
 
 def test_an_environment_without_an_endpoint_yet_is_skipped_not_failed(
@@ -218,7 +218,7 @@ def test_an_environment_without_an_endpoint_yet_is_skipped_not_failed(
 def test_other_sagemaker_errors_still_fail_the_run() -> None:
     from botocore.exceptions import ClientError
 
-    from lambdas.drift_monitor.variant_models import endpoint_exists
+    from mlplatform.monitoring.variant_models import endpoint_exists
 
     class Denied:
         def describe_endpoint(self, EndpointName: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lambdas.drift_monitor.drift_run import LineSource, VariantPlan, analyse_variant
-from mlcore.drift import DriftThresholds
+from mlcore.drift.run import LineSource, VariantPlan, analyse_variant
+from mlcore.drift.statistics import DriftThresholds
 from tests.functional import drift_monitor_testkit as kit
 
 

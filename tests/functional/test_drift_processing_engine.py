@@ -14,10 +14,10 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from lambdas.drift_monitor.capture_window import Window
-from lambdas.drift_monitor.monitor_flow import MonitorClients
-from lambdas.drift_monitor.processing_job import ProcessingJobSettings, job_name, start_processing_job
-from lambdas.drift_monitor.settings import DriftMonitorSettings
+from lambdas.drift_monitor.settings import settings_from_environment
+from mlcore.drift.window import Window
+from mlplatform.monitoring.monitor_flow import MonitorClients
+from mlplatform.monitoring.processing_job import ProcessingJobSettings, job_name, start_processing_job
 from tests.functional import drift_monitor_testkit as kit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def test_schedule_starts_one_job_over_the_windows_objects(aws: None) -> None:
     keys = [kit.put_capture(made["s3"], "Champion", [kit.csv_line([r], [0.4], event_id=f"e{i}") for i, r in
                                                       enumerate(rows)], name=f"part-{n}.jsonl") for n in range(2)]
     kit.put_capture(made["s3"], "Champion", ["{}"], name="too-old.jsonl", hour="2025/02/20/03")
-    settings = DriftMonitorSettings.from_environ(kit.environment(DRIFT_ENGINE="processing"))
+    settings = settings_from_environment(kit.environment(DRIFT_ENGINE="processing"))
     window = Window(start=kit.WINDOW_END - timedelta(hours=24), end=kit.WINDOW_END)
     clients = MonitorClients(s3=made["s3"], sagemaker=made["sagemaker"], ssm=made["ssm"])
 
@@ -70,7 +70,7 @@ def test_the_prediction_log_is_analysed_by_the_job_too(aws: None) -> None:
     rows = kit.traffic_rows(20)
     kit.put_capture(made["s3"], "Champion", [kit.csv_line([r], [0.4], event_id=f"c{i}") for i, r in enumerate(rows)])
     log_key = kit.put_log(made["s3"], [kit.csv_line([r], [0.3], event_id=f"l{i}") for i, r in enumerate(rows)])
-    settings = DriftMonitorSettings.from_environ(kit.environment(DRIFT_ENGINE="processing"))
+    settings = settings_from_environment(kit.environment(DRIFT_ENGINE="processing"))
     window = Window(start=kit.WINDOW_END - timedelta(hours=24), end=kit.WINDOW_END)
     clients = MonitorClients(s3=made["s3"], sagemaker=made["sagemaker"], ssm=made["ssm"])
 
@@ -86,7 +86,7 @@ def test_the_prediction_log_is_analysed_by_the_job_too(aws: None) -> None:
 
 
 def test_request_is_a_valid_create_processing_job() -> None:
-    from lambdas.drift_monitor.processing_job import processing_job_request
+    from mlplatform.monitoring.processing_job import processing_job_request
 
     request = processing_job_request(name="mlops-prod-drift-2026112606", job=JOB, inputs=[], arguments=["--out", "x"],
                                      output_uri="s3://reports/drift-reports/mlops-prod/2026/11/26/06/")
@@ -99,7 +99,7 @@ def test_request_is_a_valid_create_processing_job() -> None:
 def test_the_job_entry_point_needs_no_lambda_only_packages() -> None:
     """The XGBoost container has numpy, pandas (the pipeline's step scripts use it there) and boto3, but not
     Powertools or scipy: the entry must not import those."""
-    code = ("import sys, lambdas.drift_monitor.processing_entry; "
+    code = ("import sys, pipelines.processing.drift_entry; "
             "bad = [m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'scipy'))]; "
             "print(','.join(bad)); sys.exit(1 if bad else 0)")
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
@@ -111,8 +111,9 @@ def test_the_job_joins_ground_truth_exactly_as_the_lambda_does(monkeypatch: pyte
     """Engine parity: the same traffic and labels give the same quality verdicts in the Lambda and the job."""
     import numpy as np
 
-    from lambdas.drift_monitor import processing_entry
-    from lambdas.drift_monitor.monitor_flow import REPORT_FILE, monitor_endpoint
+    from mlcore.drift.run import REPORT_FILE
+    from mlplatform.monitoring.monitor_flow import monitor_endpoint
+    from pipelines.processing import drift_entry
 
     environment = kit.environment(DRIFT_ENGINE="processing", GROUND_TRUTH_PREFIX=kit.LABELS_PREFIX,
                                   QUALITY_MARGIN="0.05", QUALITY_MIN_ROWS="100")
@@ -132,7 +133,7 @@ def test_the_job_joins_ground_truth_exactly_as_the_lambda_does(monkeypatch: pyte
                                                     for i in range(300)]
             made["s3"].put_object(Bucket=kit.CAPTURE_BUCKET, Key=f"{kit.LABELS_PREFIX}/2025/03/02/05/{variant}.csv",
                                   Body="\n".join(labels).encode())
-        settings = DriftMonitorSettings.from_environ(environment)
+        settings = settings_from_environment(environment)
         window = Window(start=kit.WINDOW_END - timedelta(hours=24), end=kit.WINDOW_END)
         clients = MonitorClients(s3=made["s3"], sagemaker=made["sagemaker"], ssm=made["ssm"])
         lambda_outcome = monitor_endpoint(settings, clients, window=window, now=kit.WINDOW_END)
@@ -148,7 +149,7 @@ def test_the_job_joins_ground_truth_exactly_as_the_lambda_does(monkeypatch: pyte
 
         kit.lay_out_job_inputs(made["s3"], job, root, reroot=reroot, files={"code": Path(__file__)})
     arguments = [reroot(a) for a in job["AppSpecification"]["ContainerArguments"]]
-    assert processing_entry.main([*arguments, "--workers", "1"]) == 0
+    assert drift_entry.main([*arguments, "--workers", "1"]) == 0
     out = Path(arguments[arguments.index("--out") + 1])
     job_quality = json.loads((out / REPORT_FILE).read_text())["quality"]
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from lambdas.drift_monitor.ground_truth import QualityJoin, read_labels, registered_quality
-from mlcore.capture import parse_capture_line
+from mlcore.drift.capture import parse_capture_line
+from mlcore.drift.ground_truth import QualityJoin, read_labels, registered_quality
 from mlcore.schema import LabelSpec
 from tests.functional import drift_monitor_testkit as kit
 

@@ -23,10 +23,14 @@ import pytest
 from moto import mock_aws
 
 from lambdas.inference import handler as handler_module
-from lambdas.inference.circuit_breaker import CLOSED, HALF_OPEN, OPEN, BreakerRecord, BreakerSettings, CircuitBreaker
-from lambdas.inference.degradation import InferenceService, ServiceSettings
-from lambdas.inference.fallback_loading import FallbackModelScorer
-from lambdas.inference.local_backends import (
+from lambdas.inference.settings import InferenceSettings
+from mlcore.fallback import FallbackModel
+from mlplatform.inference.circuit_breaker import CLOSED, HALF_OPEN, OPEN, BreakerRecord, BreakerSettings, CircuitBreaker
+from mlplatform.inference.degradation import InferenceService, ServiceSettings
+from mlplatform.inference.fallback_loading import FallbackModelScorer
+from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
+from tests.functional import inference_testkit as kit
+from tests.inference_doubles import (
     FAULT_REASONS,
     CountingMetrics,
     InMemoryBreakerStore,
@@ -36,10 +40,6 @@ from lambdas.inference.local_backends import (
     StubbedEndpoint,
     healthy_probability,
 )
-from lambdas.inference.request_validation import Row, ValidationLimits, rows_to_csv
-from lambdas.inference.settings import InferenceSettings
-from mlcore.fallback import FallbackModel
-from tests.functional import inference_testkit as kit
 
 SCHEMA = kit.load_schema()
 FAULTS = sorted(FAULT_REASONS)

@@ -16,11 +16,11 @@ import pytest
 from moto import mock_aws
 
 from lambdas.inference import handler as handler_module
-from lambdas.inference.local_backends import StubbedEndpoint, healthy_probability
-from lambdas.inference.request_validation import rows_to_csv
 from lambdas.inference.settings import InferenceSettings
 from mlcore.fallback import FallbackModel
+from mlplatform.inference.request_validation import rows_to_csv
 from tests.functional import inference_testkit as kit
+from tests.inference_doubles import StubbedEndpoint, healthy_probability
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from mlops.deployment_ledger import (
+from mlplatform.registry.deployment_ledger import (
     DEPLOYED,
     FAILED,
     STAGING,
@@ -258,7 +258,7 @@ def test_event_for_a_deleted_package_is_ignored(harness: Harness) -> None:
 def test_concurrent_ledger_change_raises_for_retry(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the ledger moved between read and write (another invocation won), the invocation fails and the
     retry judges again; nothing is emitted twice for a revert and nothing is lost."""
-    from mlops import deployment_ledger
+    from mlplatform.registry import deployment_ledger
 
     arn = registered(harness)
     harness.move(arn, "Production")

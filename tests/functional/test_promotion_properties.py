@@ -20,9 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as count_case
 from hypothesis import strategies as st
 
-from lambdas.promotion_gate.package_events import parse_state_change
-from lambdas.promotion_gate.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
-from mlops.deployment_ledger import (
+from mlplatform.registry.deployment_ledger import (
     ACCEPTED,
     DEPLOYED,
     FAILED,
@@ -31,6 +29,8 @@ from mlops.deployment_ledger import (
     DeploymentLedger,
     DeploymentRecord,
 )
+from mlplatform.registry.package_events import parse_state_change
+from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     promotion_aws,
     register_package,

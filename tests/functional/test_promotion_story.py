@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from mlops import cli
-from mlops.deployment_ledger import DEPLOYED, PRODUCTION, STAGING, DeploymentLedger, DeploymentRecord
+from mlplatform.registry.deployment_ledger import DEPLOYED, PRODUCTION, STAGING, DeploymentLedger, DeploymentRecord
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     IMAGE,
     REGION,

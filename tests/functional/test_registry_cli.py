@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from mlops import cli
-from mlops.deployment_ledger import (
+from mlplatform.registry.deployment_ledger import (
     DEPLOYED,
     PRODUCTION,
     DeploymentLedger,

@@ -11,11 +11,11 @@ import boto3
 import numpy as np
 import pytest
 
-from lambdas.deployer import deployment_flow
-from lambdas.deployer.deployment_flow import DeployerClients
 from lambdas.deployer.settings import settings_from_environment
-from mlcore.capture import build_capture_record
+from mlcore.drift.capture import build_capture_record
 from mlops import cli, serving_ops
+from mlplatform.serving import deployment_flow
+from mlplatform.serving.deployment_flow import DeployerClients
 from tests.functional.promotion_testkit import drain
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     CAPTURE_BUCKET,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mlcore.baseline import load_baseline
+from mlcore.drift.baseline import load_baseline
 from mlcore.fallback import FallbackModel
 from pipelines.datasets import shuffle_labels, synthetic_schema, write_breast_cancer_csv, write_synthetic_csv
 from pipelines.local_run import LocalRunResult, decide_gate, run_local

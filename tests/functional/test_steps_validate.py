@@ -121,7 +121,7 @@ def test_no_input_files_fail(tmp_path: Path, schema_path: Path) -> None:
 
 def test_drift_against_the_previous_baseline_fails_naming_the_features(tmp_path: Path, schema_path: Path,
                                                                        clean: pd.DataFrame) -> None:
-    from mlcore.baseline import build_baseline
+    from mlcore.drift.baseline import build_baseline
     from mlcore.schema import DataSchema
 
     schema = DataSchema.from_dict(synthetic_schema())
@@ -141,7 +141,7 @@ def test_drift_against_the_previous_baseline_fails_naming_the_features(tmp_path:
 
 
 def test_unchanged_data_does_not_drift(tmp_path: Path, schema_path: Path, clean: pd.DataFrame) -> None:
-    from mlcore.baseline import build_baseline
+    from mlcore.drift.baseline import build_baseline
     from mlcore.schema import DataSchema
 
     schema = DataSchema.from_dict(synthetic_schema())

@@ -148,11 +148,11 @@ def test_only_retained_stateful_resources_are_exported(stages: dict[str, Stage],
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_names_the_deployer_creates_fit_the_api_and_its_own_grant(stages: dict[str, Stage], env: str) -> None:
-    """The deployer names each rollout's endpoint config itself (lambdas/deployer/deployment_plan.py): the
+    """The deployer names each rollout's endpoint config itself (mlplatform/serving/deployment_plan.py): the
     name must fit CreateEndpointConfig and fall under the endpoint-config ARN its role is granted."""
     from datetime import UTC, datetime
 
-    from lambdas.deployer.deployment_plan import endpoint_config_name
+    from mlplatform.serving.deployment_plan import endpoint_config_name
 
     stage = stages[env]
     (endpoint,) = {value for where, value, api in named_values(stage) if api[2] == "EndpointName"}

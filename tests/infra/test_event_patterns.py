@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from lambdas.promotion_gate.registry_actions import emit_promotion, promotion_detail
+from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
 from stacks.config import load_environments, project_context
 from tests.infra.cloud_model import ACCOUNT, Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp

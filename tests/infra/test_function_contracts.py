@@ -69,7 +69,7 @@ def _local_imports(module: str) -> set[str]:
 
     seen: set[str] = set()
     pending = [module]
-    roots = ("lambdas", "mlcore", "mlops", "pipelines")
+    roots = ("lambdas", "mlplatform", "mlcore", "mlops", "pipelines")
     while pending:
         name = pending.pop()
         if name in seen:
@@ -98,11 +98,10 @@ def test_every_bundle_holds_what_its_handler_imports(synthesized: SynthesizedApp
     assert len(functions) == 9
     missing = {}
     for function in functions:
-        bundled = (f"lambdas/{function.source}", *function.packages)
+        bundled = {str(path) for path in function.bundled_files}
         imported = _local_imports(f"lambdas.{function.source}.handler")
-        outside = sorted(m for m in imported if not any(
-            (m.replace(".", "/") + "/").startswith(b.rstrip("/") + "/") or m.replace(".", "/") == b
-            or m == "lambdas" for b in bundled))
+        outside = sorted(m for m in imported if not {m.replace(".", "/") + ".py", m.replace(".", "/") + "/__init__.py"}
+                         & bundled)
         if outside:
             missing[function.node.path] = outside
     assert missing == {}

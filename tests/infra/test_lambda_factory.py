@@ -10,7 +10,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import LambdaSettings
-from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash, sdk_pins
+from stacks.constructs import lambda_function
+from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash, sdk_pins, shipped_files
 
 # A function whose requirements include a compiled wheel (pydantic-core, through Powertools' parser).
 SOURCE = "promotion_gate"
@@ -19,7 +20,7 @@ SOURCE = "promotion_gate"
 @pytest.fixture(scope="module", params=["arm64", "x86_64"])
 def bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     output = tmp_path_factory.mktemp(f"bundle-{request.param}")
-    build_bundle(output, source=SOURCE, packages=("mlcore",), architecture=request.param)
+    build_bundle(output, source=SOURCE, architecture=request.param)
     return request.param, output
 
 
@@ -40,7 +41,10 @@ def test_bundle_keeps_package_paths_and_drops_tests_and_bytecode(bundle: tuple[s
     _, output = bundle
     assert (output / "lambdas" / "__init__.py").is_file()
     assert (output / "lambdas" / SOURCE / "handler.py").is_file()
-    assert (output / "mlcore" / "schema.py").is_file()
+    assert (output / "mlplatform" / "registry" / "gate_rules.py").is_file()
+    first_party = sorted(p.relative_to(output) for p in output.rglob("*") if p.is_file()
+                         and p.relative_to(output).parts[0] in ("lambdas", "mlplatform", "mlcore", "pipelines"))
+    assert first_party == shipped_files(SOURCE)  # exactly the handler's import graph, nothing else
     assert not list(output.rglob("__pycache__"))
     assert not list(output.rglob("*.pyc"))
     assert not [p for p in output.rglob("tests") if p.is_dir()]
@@ -67,11 +71,16 @@ def test_bundle_fits_the_unzipped_package_limit(bundle: tuple[str, Path]) -> Non
     assert size < UNZIPPED_LIMIT_BYTES, f"{size / 2**20:.0f} MB unzipped"
 
 
-def test_asset_hash_differs_per_architecture_and_follows_shared_code() -> None:
-    arm = bundle_hash(SOURCE, ("mlcore",), "arm64")
-    assert arm != bundle_hash(SOURCE, ("mlcore",), "x86_64")
-    assert arm != bundle_hash(SOURCE, (), "arm64")  # the shared package is part of the hash
-    assert arm == bundle_hash(SOURCE, ("mlcore",), "arm64")
+def test_asset_hash_differs_per_architecture_and_follows_shared_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    arm = bundle_hash(SOURCE, (), "arm64")
+    assert arm != bundle_hash(SOURCE, (), "x86_64")
+    assert arm != bundle_hash(SOURCE, ("pipelines/schemas",), "arm64")  # declared data files are part of it
+    assert arm == bundle_hash(SOURCE, (), "arm64")
+    shipped = shipped_files(SOURCE)
+    assert any(f.parts[0] == "mlplatform" for f in shipped)
+    # the shared package's modules are hashed: a bundle without one of them hashes differently
+    monkeypatch.setattr(lambda_function, "shipped_files", lambda source, data=(): shipped[:-1])
+    assert bundle_hash(SOURCE, (), "arm64") != arm
 
 
 def _function_template(*, asynchronous: bool) -> Template:

@@ -16,7 +16,7 @@ environment it
    an explicit Deny anywhere or no Allow is a denial. Zero denials.
 
 It also lists the call sites no test reaches: the boto3 operations named in the code each function ships
-(followed from its handler along first-party imports) that no recorded call exercised, each either reached
+(the bundler's import graph, stacks/constructs/import_graph.py) that no recorded call exercised, each either reached
 by a test or explained in UNREACHED with a reason. Run alone (without the first stage), the module skips
 and says how to run it.
 """
@@ -41,12 +41,12 @@ from botocore import xform_name
 from mlops.local_env import local_bucket_names
 from mlops.resources import parameter_name
 from stacks.config import load_environments, project_context
+from stacks.constructs.import_graph import handler_modules
 from tests.infra.cloud_model import ACCOUNT, PARTITION, Resource, Stage, evaluate, statement_applies
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDS = os.environ.get("MLOPS_CALL_RECORDS")
-FIRST_PARTY = ("lambdas", "mlcore", "mlops", "mlplatform", "pipelines")
 CLIENT_SERVICES = ("s3", "sagemaker", "sagemaker-runtime", "dynamodb", "sns", "events", "ssm", "firehose",
                    "cloudwatch", "stepfunctions", "application-autoscaling", "kms", "sqs", "secretsmanager")
 
@@ -143,7 +143,7 @@ def functions(stage: Stage) -> dict[str, list[Function]]:
     return found
 
 
-RUNTIME = ("lambdas/", "mlplatform/", "mlops/deployment_ledger.py")
+RUNTIME = ("lambdas/", "mlplatform/")
 OPERATOR = ("mlops/", "bench/")  # the CLI and benchmarks run with an operator's credentials, not a role
 DOUBLE_FILES = ("moto_gaps.py",)
 # Variables that choose a code path rather than name a resource: a call made under another value than the
@@ -531,35 +531,10 @@ def _operations() -> dict[str, set[str]]:
     return names
 
 
-def _module_file(module: str) -> Path | None:
-    path = REPO / Path(*module.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
 @cache
 def shipped_sources(handler_module: str) -> frozenset[Path]:
-    """The first-party files a handler reaches along its imports (what its bundle must hold to run)."""
-    todo, seen = [handler_module], set()
-    while todo:
-        module = todo.pop()
-        path = _module_file(module)
-        if path is None or path in seen:
-            continue
-        seen.add(path)
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                todo += [a.name for a in node.names if a.name.split(".")[0] in FIRST_PARTY]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
-                    and node.module.split(".")[0] in FIRST_PARTY:
-                todo.append(node.module)
-                todo += [f"{node.module}.{a.name}" for a in node.names]
-        parts = module.split(".")
-        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # package __init__ files run too
-    return frozenset(seen)
+    """The first-party files a handler's bundle ships (the bundler's own import graph)."""
+    return frozenset(handler_modules(handler_module).values())
 
 
 def call_sites(paths: frozenset[Path]) -> dict[str, set[str]]:

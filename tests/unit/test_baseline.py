@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlcore.baseline import (
+from mlcore.drift.baseline import (
     BASELINE_FORMAT,
     BaselineError,
     as_float_array,

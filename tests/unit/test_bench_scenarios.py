@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bench import bench_drift_quality as bench
-from mlcore.drift import compare_columns
+from mlcore.drift.statistics import compare_columns
 
 
 @pytest.fixture(scope="module")

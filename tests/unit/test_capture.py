@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlcore.capture import CaptureFormatError, CaptureRecord, build_capture_record, parse_capture_line
+from mlcore.drift.capture import CaptureFormatError, CaptureRecord, build_capture_record, parse_capture_line
 
 FEATURES = ["age", "income", "plan"]
 

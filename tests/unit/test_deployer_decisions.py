@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from lambdas.deployer.deployment_plan import (
+from lambdas.deployer.settings import SettingsError, settings_from_environment
+from mlplatform.registry.deployment_ledger import DeploymentRecord
+from mlplatform.serving.deployment_plan import (
     DeploymentRefused,
     EndpointBusy,
     InvalidPromotion,
@@ -19,11 +21,9 @@ from lambdas.deployer.deployment_plan import (
     plan_deployment,
     rollout_seconds,
 )
-from lambdas.deployer.deployment_status import judge_endpoint
-from lambdas.deployer.settings import SettingsError, settings_from_environment
-from lambdas.health_check.endpoint_state import EndpointState, VariantState, has_local_storage
-from lambdas.health_check.golden_check import GoldenCase, GoldenFormatError, check_answer, parse_golden
-from mlops.deployment_ledger import DeploymentRecord
+from mlplatform.serving.deployment_status import judge_endpoint
+from mlplatform.serving.endpoint_state import EndpointState, VariantState, has_local_storage
+from mlplatform.serving.golden_check import GoldenCase, GoldenFormatError, check_answer, parse_golden
 from tests.functional.serving_testkit import deployer_environment, serving_settings
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-models/{}"

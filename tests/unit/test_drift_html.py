@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from mlcore.baseline import build_baseline
-from mlcore.drift import compare_columns
-from mlcore.drift_html import render_drift_html
+from mlcore.drift.baseline import build_baseline
+from mlcore.drift.html_report import render_drift_html
+from mlcore.drift.statistics import compare_columns
 from mlcore.schema import DataSchema
 
 HOSTILE = '<script>alert("x")</script> & co'

@@ -16,8 +16,8 @@ from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 from scipy.stats import chi2, ks_2samp
 
-from mlcore.baseline import build_baseline
-from mlcore.drift import (
+from mlcore.drift.baseline import build_baseline
+from mlcore.drift.statistics import (
     DriftAccumulator,
     DriftInputError,
     DriftThresholds,
@@ -363,7 +363,7 @@ def test_report_is_strict_json(baseline: dict) -> None:
 
 def test_merged_accumulators_report_like_one() -> None:
     """A window counted in parts (worker processes) is the sum of its parts."""
-    from mlcore.drift import DriftAccumulator
+    from mlcore.drift.statistics import DriftAccumulator
 
     rng = np.random.default_rng(7)
     schema = DataSchema.from_dict({"name": "m", "label": {"name": "y"}, "features": [
@@ -397,7 +397,7 @@ def test_merged_accumulators_report_like_one() -> None:
 def test_the_exact_binomial_tail_matches_scipy() -> None:
     from scipy.stats import binom
 
-    from mlcore.drift import rate_excess_p_value
+    from mlcore.drift.statistics import rate_excess_p_value
 
     for events, trials, rate in [(3, 100, 0.001), (150, 50_000, 0.0016), (60, 1_000, 0.04), (5_400, 100_000, 0.05),
                                  (51_000, 1_000_000, 0.05)]:
@@ -410,7 +410,7 @@ def test_the_exact_binomial_tail_matches_scipy() -> None:
 def test_quality_rates_at_the_baseline_rate_stay_quiet(window: int) -> None:
     """The false-alarm side: windows drawn at the baseline's own rates violate in far fewer than 0.5 % of
     feature-tests, at every window size."""
-    from mlcore.drift import rate_violation
+    from mlcore.drift.statistics import rate_violation
 
     rng = np.random.default_rng(window)
     tests = violations = 0
@@ -453,7 +453,7 @@ def test_what_the_schema_forbids_is_a_violation_at_its_minimum_effect(baseline: 
 
 
 def test_the_contract_test_keeps_the_minimum_effect_and_the_baseline_rate(baseline: dict) -> None:
-    from mlcore.drift import rate_violation
+    from mlcore.drift.statistics import rate_violation
 
     # one impossible value in 10,000 rows is under the 0.1 % minimum effect: quiet
     assert not rate_violation(1, 10_000, baseline_rate=0.0, baseline_rows=10_000, min_effect=0.001,
@@ -517,7 +517,7 @@ def test_without_importances_the_weights_are_uniform(baseline: dict) -> None:
 
 
 def test_importances_sum_gain_back_to_raw_features() -> None:
-    from mlcore.baseline import normalised_importances
+    from mlcore.drift.baseline import normalised_importances
 
     shares = normalised_importances({"f0": 3.0, "f2": 1.0, "f3": 4.0}, ["normal", "skewed", "plan=basic", "plan=pro"],
                                     ["normal", "skewed", "plan"])

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.promotion_gate.package_events import RejectedEvent, parse_event_time, parse_state_change
+from mlplatform.registry.package_events import RejectedEvent, parse_event_time, parse_state_change
 
 GROUP = "versionedmp-p-idy6c3e1fiqj"
 

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lambdas.promotion_gate.gate_rules import NO_CHANGE, RegistryState, decide, restore_point_after
-from mlops.deployment_ledger import (
+from mlplatform.registry.deployment_ledger import (
     ACCEPTED,
     APPROVED,
     DEVELOPMENT,
@@ -21,6 +20,7 @@ from mlops.deployment_ledger import (
     STAGING,
     PackageRecord,
 )
+from mlplatform.registry.gate_rules import NO_CHANGE, RegistryState, decide, restore_point_after
 
 PASSED_METADATA = {
     "quality_gate_passed": "true",

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from lambdas.inference.circuit_breaker import (
+from mlplatform.inference.circuit_breaker import (
     CLOSED,
     HALF_OPEN,
     OPEN,
@@ -17,7 +17,7 @@ from lambdas.inference.circuit_breaker import (
     CircuitBreaker,
     Permit,
 )
-from lambdas.inference.local_backends import InMemoryBreakerStore
+from tests.inference_doubles import InMemoryBreakerStore
 
 SETTINGS = BreakerSettings(failure_threshold=3, cooldown_seconds=30.0, state_cache_seconds=0.0,
                            trial_timeout_seconds=10.0)

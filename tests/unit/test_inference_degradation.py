@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
-from lambdas.inference.circuit_breaker import BreakerSettings, CircuitBreaker
-from lambdas.inference.degradation import InferenceService, ServiceSettings
-from lambdas.inference.local_backends import (
+from mlcore.schema import DataSchema
+from mlplatform.inference.circuit_breaker import BreakerSettings, CircuitBreaker
+from mlplatform.inference.degradation import InferenceService, ServiceSettings
+from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
+from mlplatform.inference.response_cache import CachedAnswer, cache_key
+from tests.inference_doubles import (
     CountingMetrics,
     InMemoryBreakerStore,
     InMemoryPredictionLog,
@@ -20,9 +23,6 @@ from lambdas.inference.local_backends import (
     StubbedEndpoint,
     healthy_probability,
 )
-from lambdas.inference.request_validation import Row, ValidationLimits, rows_to_csv
-from lambdas.inference.response_cache import CachedAnswer, cache_key
-from mlcore.schema import DataSchema
 
 SCHEMA = DataSchema.load(Path(__file__).resolve().parents[2] / "pipelines" / "schemas" / "breast_cancer.json")
 ROW = [float(i + 1) for i in range(30)]

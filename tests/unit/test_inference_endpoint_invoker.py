@@ -10,13 +10,13 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambdas.inference.endpoint_invoker import (
+from mlplatform.inference.endpoint_invoker import (
     EndpointFailure,
     invoke_endpoint,
     parse_probabilities,
     sagemaker_runtime_config,
 )
-from lambdas.inference.local_backends import FAULT_REASONS, StubbedEndpoint
+from tests.inference_doubles import FAULT_REASONS, StubbedEndpoint
 
 
 @pytest.mark.parametrize(("body", "rows", "expected"), [

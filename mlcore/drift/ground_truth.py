@@ -1,0 +1,240 @@
+"""Ground truth: labels that arrive later, joined to captured predictions by inference id, and the
+quality each variant really delivers compared with what was registered for its model.
+
+Label files are dropped under ``<labels prefix>/yyyy/mm/dd/hh/`` (the hour they were written), as
+
+* CSV with a header naming at least ``inference_id`` and ``label`` (``time`` and ``row`` optional), or
+* JSONL: ``{"inference_id": "...", "label": 1, "time": "...", "row": 0}``, or SageMaker's ground-truth
+  record ``{"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "<id>"}}``.
+
+``row`` picks one row of a multi-row request (0-based); a label without ``row`` only joins a single-row
+request (anything else would guess). Labels are spelled as the schema's label (``yes``/``no``, ``1``/``0``).
+
+Memory is bounded by the labels of the window, never by the traffic: capture lines are pre-filtered by a
+regex on their ids and only the few lines that carry a labelled id are parsed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlcore.drift.capture import CaptureFormatError, CaptureRecord
+from mlcore.features import FeatureError, encode_label
+from mlcore.metrics import classification_metrics
+from mlcore.schema import LabelSpec
+
+QUALITY_METRICS = ("auc", "accuracy", "f1")
+"""Published per variant; the registered evaluation file (SageMaker model-quality JSON) has all three."""
+
+_ID_PATTERN = re.compile(rb'"(?:inferenceId|eventId)"\s*:\s*"([^"\\]*)"')
+
+
+@dataclass
+class LabelSet:
+    """Encoded labels by inference id: ``{id: {row or None: 0|1}}``."""
+
+    labels: dict[str, dict[int | None, int]] = field(default_factory=dict)
+    rows: int = 0
+    malformed: Counter[str] = field(default_factory=Counter)
+
+    def add(self, inference_id: str, row: int | None, label: int) -> None:
+        per_id = self.labels.setdefault(inference_id, {})
+        if row in per_id:
+            self.malformed["duplicate_label"] += 1
+        per_id[row] = label
+        self.rows += 1
+
+
+def read_labels(objects: Iterable[tuple[str, Iterable[bytes]]], label_spec: LabelSpec) -> LabelSet:
+    """Labels from ``(name, lines)`` pairs; ``.csv`` names are CSV with a header, anything else JSONL."""
+    labels = LabelSet()
+    for name, lines in objects:
+        if name.lower().endswith(".csv"):
+            _read_csv_labels(lines, label_spec, labels)
+        else:
+            for line in lines:
+                if line.strip():
+                    _read_json_label(line, label_spec, labels)
+    return labels
+
+
+def _read_csv_labels(lines: Iterable[bytes], label_spec: LabelSpec, labels: LabelSet) -> None:
+    iterator = iter(lines)
+    header_line = next(iterator, None)
+    if header_line is None:
+        return
+    header = [h.strip() for h in next(csv.reader([header_line.decode("utf-8", "replace")]))]
+    if "inference_id" not in header or "label" not in header:
+        labels.malformed["csv_header_lacks_inference_id_or_label"] += 1
+        return
+    id_at, label_at = header.index("inference_id"), header.index("label")
+    row_at = header.index("row") if "row" in header else None
+    for raw in iterator:
+        if not raw.strip():
+            continue
+        try:
+            values = next(csv.reader(io.StringIO(raw.decode("utf-8"))))
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            labels.malformed["bad_csv"] += 1
+            continue
+        if len(values) != len(header):
+            labels.malformed["wrong_column_count"] += 1
+            continue
+        _add_label(labels, label_spec, values[id_at], values[label_at],
+                   values[row_at] if row_at is not None else None)
+
+
+def _read_json_label(raw: bytes, label_spec: LabelSpec, labels: LabelSet) -> None:
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        labels.malformed["not_json"] += 1
+        return
+    if not isinstance(doc, dict):
+        labels.malformed["bad_label_record"] += 1
+        return
+    if "groundTruthData" in doc:  # SageMaker's ground-truth record
+        data, metadata = doc.get("groundTruthData"), doc.get("eventMetadata")
+        if not isinstance(data, dict) or not isinstance(metadata, dict):
+            labels.malformed["bad_label_record"] += 1
+            return
+        _add_label(labels, label_spec, metadata.get("eventId"), data.get("data"), None)
+        return
+    _add_label(labels, label_spec, doc.get("inference_id"), doc.get("label"), doc.get("row"))
+
+
+def _add_label(labels: LabelSet, label_spec: LabelSpec, inference_id: Any, label: Any, row: Any) -> None:
+    if not isinstance(inference_id, str) or not inference_id.strip():
+        labels.malformed["missing_inference_id"] += 1
+        return
+    try:
+        encoded = encode_label(label, label_spec)
+    except FeatureError:
+        labels.malformed["unknown_label"] += 1
+        return
+    position: int | None = None
+    if row not in (None, ""):
+        try:
+            position = int(str(row))
+        except ValueError:
+            labels.malformed["bad_row"] += 1
+            return
+        if position < 0:
+            labels.malformed["bad_row"] += 1
+            return
+    labels.add(inference_id.strip(), position, encoded)
+
+
+@dataclass
+class _Pairs:
+    labels: list[int] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)
+
+
+class QualityJoin:
+    """Collects (label, probability) pairs per group (variant) while capture lines stream by."""
+
+    def __init__(self, labels: LabelSet) -> None:
+        self._labels = labels
+        self._pairs: dict[str, _Pairs] = {}
+        self._matched: set[str] = set()
+        self.problems: Counter[str] = Counter()
+
+    def wants(self, raw: bytes) -> bool:
+        """Cheap pre-filter: does the raw line carry an id that has a label?"""
+        return any(m.decode("utf-8", "replace") in self._labels.labels for m in _ID_PATTERN.findall(raw))
+
+    def add_record(self, group: str, record: CaptureRecord) -> None:
+        key = record.inference_id if record.inference_id in self._labels.labels else record.event_id
+        per_id = self._labels.labels.get(key or "")
+        if per_id is None or key is None:
+            return
+        if key in self._matched:
+            self.problems["prediction_seen_twice"] += 1
+            return
+        self._matched.add(key)
+        if not record.probabilities:
+            self.problems["prediction_without_score"] += 1
+            return
+        pairs = self._pairs.setdefault(group, _Pairs())
+        for row, label in per_id.items():
+            if row is None and len(record.rows) != 1:
+                self.problems["label_without_row_for_multi_row_request"] += 1
+                continue
+            position = 0 if row is None else row
+            if position >= len(record.probabilities):
+                self.problems["label_row_out_of_range"] += 1
+                continue
+            pairs.labels.append(label)
+            pairs.probabilities.append(record.probabilities[position])
+
+    def add_line(self, group: str, raw: bytes, parse: Any) -> None:
+        """Parse (with ``parse``, e.g. ``CaptureChunkParser.parse_record``) only lines with a labelled id."""
+        if not self.wants(raw):
+            return
+        try:
+            record = parse(raw)
+        except CaptureFormatError:
+            self.problems["labelled_capture_line_malformed"] += 1
+            return
+        self.add_record(group, record)
+
+    @property
+    def unmatched_labels(self) -> int:
+        return sum(len(rows) for key, rows in self._labels.labels.items() if key not in self._matched)
+
+    def report(self, group: str, *, registered: Mapping[str, float] | None, metric: str, margin: float,
+               min_rows: int) -> dict[str, Any]:
+        """Quality of one group against its registered metrics; ``degraded`` needs ``min_rows`` labels."""
+        pairs = self._pairs.get(group, _Pairs())
+        observed: dict[str, float | None] | None = None
+        if pairs.labels:
+            computed = classification_metrics(pairs.labels, pairs.probabilities)
+            observed = {name: _finite(computed[name]) for name in QUALITY_METRICS}
+        registered_value = _finite(registered.get(metric)) if registered else None
+        observed_value = observed.get(metric) if observed else None
+        drop = (registered_value - observed_value
+                if registered_value is not None and observed_value is not None else None)
+        enough = len(pairs.labels) >= min_rows
+        return {
+            "labelled_rows": len(pairs.labels),
+            "metrics": observed,
+            "registered": {name: _finite(registered.get(name)) for name in QUALITY_METRICS} if registered else None,
+            "metric": metric,
+            "drop": drop,
+            "margin": margin,
+            "enough_labels": enough,
+            "degraded": bool(enough and drop is not None and drop > margin),
+        }
+
+    def groups(self) -> list[str]:
+        return sorted(self._pairs)
+
+
+def registered_quality(document: Any) -> dict[str, float]:
+    """``{name: value}`` from SageMaker's model-quality JSON (``binary_classification_metrics``)."""
+    if not isinstance(document, Mapping):
+        raise ValueError("the model-quality document is not a JSON object")
+    metrics = document.get("binary_classification_metrics")
+    if not isinstance(metrics, Mapping):
+        raise ValueError("the model-quality document has no 'binary_classification_metrics' object")
+    values: dict[str, float] = {}
+    for name, item in metrics.items():
+        if isinstance(item, Mapping) and isinstance(item.get("value"), int | float) \
+                and not isinstance(item.get("value"), bool) and math.isfinite(item["value"]):
+            values[str(name)] = float(item["value"])
+    return values
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

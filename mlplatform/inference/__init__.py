@@ -1,0 +1,2 @@
+"""The inference API's service: request validation, endpoint calls, circuit breaker, degradation,
+response cache, prediction log."""

@@ -1,0 +1,1 @@
+"""Serving: endpoint state, deployment plans and their execution, golden-payload health checks, batch scoring."""

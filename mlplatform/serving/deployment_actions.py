@@ -1,0 +1,214 @@
+"""The deployer's side effects, each a small function over boto3 clients (tests pass moto or Stubber).
+
+Every function is safe to repeat: Step Functions retries a failed task, and a retry must neither fail on
+what the first attempt created nor create it twice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mlplatform.registry.deployment_ledger import DeploymentLedger, DeploymentRecord
+from mlplatform.serving.deployment_settings import DeployerSettings
+from mlplatform.serving.endpoint_state import package_version
+from mlplatform.serving.variant_probe import split_s3_uri
+
+FALLBACK_MEMBER = "fallback.json"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+_DESCRIPTION_LIMIT = 1024
+
+
+def _error_code(err: Exception) -> str:
+    return str((getattr(err, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
+def _error_message(err: Exception) -> str:
+    return str((getattr(err, "response", None) or {}).get("Error", {}).get("Message", ""))
+
+
+# ------------------------------------------------------------------------------------------- start
+def ensure_models(sagemaker_client: Any, plan: Mapping[str, Any], settings: DeployerSettings) -> list[str]:
+    """CreateModel from each new package (its registered container, image and artifact); returns names made."""
+    created: list[str] = []
+    for spec in plan["variants"].values():
+        if not spec["create_model"] or spec["model_name"] in created:
+            continue
+        request: dict[str, Any] = {
+            "ModelName": spec["model_name"],
+            "ExecutionRoleArn": settings.execution_role_arn,
+            # The package carries image, ModelDataUrl and Environment (SAGEMAKER_PROGRAM=inference.py …).
+            "PrimaryContainer": {"ModelPackageName": spec["model_package_arn"]},
+            "EnableNetworkIsolation": settings.serving.network_isolation,
+            "Tags": [{"Key": "mlops:endpoint", "Value": settings.endpoint_name},
+                     {"Key": "mlops:model-package-version", "Value": str(spec["version"])}],
+        }
+        if settings.vpc_config:
+            request["VpcConfig"] = dict(settings.vpc_config)
+        try:
+            sagemaker_client.create_model(**request)
+        except sagemaker_client.exceptions.ClientError as err:
+            if "already exist" not in _error_message(err):
+                raise
+            # A retried task: the deterministic name already holds this package's model.
+        created.append(spec["model_name"])
+    return created
+
+
+def ensure_endpoint_config(sagemaker_client: Any, plan: Mapping[str, Any]) -> None:
+    if plan["endpoint_config"] is None:
+        return
+    try:
+        sagemaker_client.create_endpoint_config(**plan["endpoint_config"])
+    except sagemaker_client.exceptions.ClientError as err:
+        if "already exist" not in _error_message(err):
+            raise
+
+
+def deregister_scaling(autoscaling_client: Any, endpoint_name: str, variants: Iterable[str]) -> None:
+    """An autoscaled variant cannot change instance type until its scalable target is deregistered."""
+    for variant in variants:
+        try:
+            autoscaling_client.deregister_scalable_target(
+                ServiceNamespace="sagemaker", ResourceId=f"endpoint/{endpoint_name}/variant/{variant}",
+                ScalableDimension=SCALABLE_DIMENSION)
+        except autoscaling_client.exceptions.ObjectNotFoundException:
+            continue
+
+
+def launch(sagemaker_client: Any, plan: Mapping[str, Any]) -> None:
+    """CreateEndpoint the first time, UpdateEndpoint (blue/green, auto-rollback) afterwards."""
+    if plan["operation"] == "create":
+        sagemaker_client.create_endpoint(
+            EndpointName=plan["endpoint_name"], EndpointConfigName=plan["endpoint_config_name"],
+            Tags=[{"Key": "mlops:endpoint", "Value": plan["endpoint_name"]}])
+    elif plan["operation"] == "update":
+        sagemaker_client.update_endpoint(**plan["update_endpoint"])
+
+
+# ------------------------------------------------------------------------------------------- check
+def describe_endpoint_or_none(sagemaker_client: Any, endpoint_name: str) -> dict[str, Any] | None:
+    try:
+        answer: dict[str, Any] = sagemaker_client.describe_endpoint(EndpointName=endpoint_name)
+    except sagemaker_client.exceptions.ClientError as err:
+        if "Could not find" in _error_message(err) or _error_code(err) == "ResourceNotFound":
+            return None
+        raise
+    return answer
+
+
+def alarms_in_alarm(cloudwatch_client: Any, alarm_names: Iterable[str]) -> list[str]:
+    names = list(alarm_names)
+    firing: list[str] = []
+    for start in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
+        answer = cloudwatch_client.describe_alarms(AlarmNames=names[start:start + 100], StateValue="ALARM")
+        firing += [alarm["AlarmName"] for alarm in answer.get("MetricAlarms", [])]
+        firing += [alarm["AlarmName"] for alarm in answer.get("CompositeAlarms", [])]
+    return sorted(firing)
+
+
+# ------------------------------------------------------------------------------------------- record
+def record(ledger: DeploymentLedger, sagemaker_client: Any, *, plan: Mapping[str, Any], outcome: str,
+           health_check: str, reason: str) -> DeploymentRecord:
+    """The ledger row (the gate's evidence) and the package's registry StageStatus (what approvers see).
+
+    Ledger first: it is what the gate reads before allowing Production; the registry write then triggers a
+    state-change event that the gate records as a status change.
+    """
+    request = plan["request"]
+    arn = request["model_package_arn"]
+    description = sagemaker_client.describe_model_package(ModelPackageName=arn)
+    container = ((description.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+    deployment = DeploymentRecord(
+        deployed_at=ledger.now(), version=int(request["version"]), stage=request["target_stage"], outcome=outcome,
+        health_check=health_check, model_package_arn=arn, model_data_url=str(container.get("ModelDataUrl", "")),
+        image=str(container.get("Image", "")), reason=f"{request['reason']}: {reason}"[:_DESCRIPTION_LIMIT],
+        actor=str(request.get("requested_by") or "deployer"))
+    ledger.record_deployment(deployment)
+    status = "Deployed" if outcome == "deployed" else "DeployFailed"
+    text = (f"{plan['endpoint_name']} ({', '.join(plan.get('changed_variants') or [])}): {reason}")[:_DESCRIPTION_LIMIT]
+    # Only ModelLifeCycle: real UpdateModelPackage leaves every field that is not in the request unchanged
+    # (approval, metadata, inference specification).
+    sagemaker_client.update_model_package(
+        ModelPackageArn=arn,
+        ModelLifeCycle={"Stage": request["target_stage"], "StageStatus": status, "StageDescription": text})
+    return deployment
+
+
+def publish_variant_map(ssm_client: Any, settings: DeployerSettings, mapping: Mapping[str, str]) -> dict[str, str]:
+    """``/mlops/<env>/variant/<Variant>/model-package-arn`` (+ ``model-version``) for each serving variant."""
+    written: dict[str, str] = {}
+    for variant, arn in sorted(mapping.items()):
+        values = {"model-package-arn": arn, "model-version": str(package_version(arn) or "")}
+        for key, value in values.items():
+            if not value:
+                continue
+            name = settings.variant_parameter(variant, key)
+            ssm_client.put_parameter(Name=name, Value=value, Type="String", Overwrite=True,
+                                     Description=f"what the {variant} variant of {settings.endpoint_name} serves")
+            written[name] = value
+    return written
+
+
+def extract_fallback(model_tarball: bytes) -> dict[str, Any]:
+    """``fallback.json`` from a ``model.tar.gz`` (the train step writes it at the archive root)."""
+    with tarfile.open(fileobj=io.BytesIO(model_tarball), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            if member.isfile() and member.name.lstrip("./") == FALLBACK_MEMBER:
+                handle = archive.extractfile(member)
+                if handle is None:
+                    break
+                document = json.loads(handle.read())
+                if not isinstance(document, dict):
+                    raise ValueError(f"{FALLBACK_MEMBER} is not a JSON object")
+                return document
+    raise ValueError(f"the model artifact has no {FALLBACK_MEMBER}")
+
+
+def publish_fallback(sagemaker_client: Any, s3_client: Any, settings: DeployerSettings,
+                     model_package_arn: str) -> str:
+    """Copy the Champion's fallback model to where the inference Lambda loads it; returns the S3 URI."""
+    description = sagemaker_client.describe_model_package(ModelPackageName=model_package_arn)
+    container = ((description.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+    bucket, key = split_s3_uri(str(container.get("ModelDataUrl", "")))
+    document = extract_fallback(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    # The inference Lambda names its fallback answers after this version (fallback/<model_version>).
+    document["model_version"] = str(description.get("ModelPackageVersion") or package_version(model_package_arn))
+    document["model_package_arn"] = model_package_arn
+    s3_client.put_object(Bucket=settings.artifact_bucket, Key=settings.fallback_model_key,
+                         Body=json.dumps(document).encode("utf-8"), ContentType="application/json")
+    return f"s3://{settings.artifact_bucket}/{settings.fallback_model_key}"
+
+
+def register_autoscaling(autoscaling_client: Any, endpoint_name: str,
+                         variants: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Scalable target + target-tracking policy per variant (possible only once the variant exists)."""
+    registered = []
+    for variant, spec in sorted(variants.items()):
+        scaling = spec["scaling"]
+        resource = f"endpoint/{endpoint_name}/variant/{variant}"
+        autoscaling_client.register_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=SCALABLE_DIMENSION,
+            MinCapacity=int(scaling["min_capacity"]), MaxCapacity=int(scaling["max_capacity"]))
+        autoscaling_client.put_scaling_policy(
+            PolicyName=f"{endpoint_name}-{variant}-invocations", ServiceNamespace="sagemaker",
+            ResourceId=resource, ScalableDimension=SCALABLE_DIMENSION, PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": float(scaling["target_invocations_per_instance"]),
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                "ScaleInCooldown": int(scaling["scale_in_cooldown"]),
+                "ScaleOutCooldown": int(scaling["scale_out_cooldown"])})
+        registered.append(variant)
+    return registered
+
+
+def revert_endpoint(sagemaker_client: Any, endpoint_name: str, previous_config: str) -> None:
+    """Put the previous endpoint config back after a failed post-deployment health check (SageMaker's own
+    auto-rollback only covers the bake steps). Blue/green all-at-once: the old fleet serves until the new
+    one is up."""
+    sagemaker_client.update_endpoint(
+        EndpointName=endpoint_name, EndpointConfigName=previous_config, RetainAllVariantProperties=True,
+        ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
