@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from lambdas.deployer.settings import settings_from_environment
+from mlops.demo.moto_gaps import patch_invoke_endpoint
 from mlplatform.serving import deployment_flow
 from mlplatform.serving.deployment_flow import DeployerClients
 from tests.functional.promotion_testkit import FakeLambdaContext
@@ -53,8 +54,9 @@ def _handler(monkeypatch: pytest.MonkeyPatch, runtime: ModelRuntime) -> Any:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
     sys.modules.pop("lambdas.health_check.handler", None)
     module = importlib.import_module("lambdas.health_check.handler")
-    monkeypatch.setattr(module, "clients", lambda: (boto3.client("sagemaker", region_name=REGION),
-                                                    boto3.client("s3", region_name=REGION), runtime))
+    # The function makes its own clients, as deployed; InvokeEndpoint reaches the model through botocore
+    # (the demo's request hook), so the call is validated, recorded and evaluated like any other.
+    patch_invoke_endpoint(monkeypatch, runtime)
     return module
 
 

@@ -28,7 +28,7 @@ import json
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -51,7 +51,17 @@ CLIENT_SERVICES = ("s3", "sagemaker", "sagemaker-runtime", "dynamodb", "sns", "e
                    "cloudwatch", "stepfunctions", "application-autoscaling", "kms", "sqs", "secretsmanager")
 
 # Operations named in a function's code that no recorded call reaches, each with the reason it is left.
-UNREACHED: dict[tuple[str, str], str] = {}
+UNREACHED: dict[tuple[str, str], str] = {
+    ("lambdas.deployer.handler", "get_item"):
+        "DeploymentLedger.package (mlplatform/registry/deployment_ledger.py) ships with the ledger module; only "
+        "the promotion gate calls it (promotion_flow), the deployer never does",
+    ("lambdas.deployer.handler", "transact_write_items"):
+        "DeploymentLedger.record_decision ships with the ledger module; only the promotion gate records "
+        "decisions",
+    ("lambdas.promotion_gate.handler", "query"):
+        "DeploymentLedger's listing methods (packages, decisions, deployments, retained_production) ship with "
+        "the ledger module; the gate calls none of them (it reads one package and writes its decision)",
+}
 
 pytestmark = pytest.mark.skipif(
     not RECORDS, reason="the second stage of `make test`: needs the calls recorded by its first stage "
@@ -150,6 +160,8 @@ DOUBLE_FILES = ("moto_gaps.py",)
 # stage's function has is not one that function makes there (the processing-engine stage covers it).
 MODE_VARIABLES = {"DRIFT_ENGINE": "lambda"}
 MODE_FILES = {"processing_job.py": ("DRIFT_ENGINE", "processing")}
+# JSON settings that say which resources the function touches (not what they are called).
+CONFIGURATION = ("ROLLBACK_ALARM_NAMES",)
 
 
 def _one_role(found: list[Function]) -> list[Function]:
@@ -173,7 +185,20 @@ def attribute(stage: Stage, call: Call) -> list[Function]:
     if any(Path(f).name in DOUBLE_FILES for f in call.files):
         return []  # the demo's SageMaker double reading state to answer an invocation: not a function's call
     found = function_for(stage, call.handler) if call.handler else _by_files(stage, call)
-    return [f for f in found if all(_mode(call, k, d) == f.environment.get(k, d) for k, d in MODE_VARIABLES.items())]
+    return [f for f in found if all(_mode(call, k, d) == f.environment.get(k, d) for k, d in MODE_VARIABLES.items())
+            and _same_configuration(call, f, stage)]
+
+
+def _same_configuration(call: Call, function: Function, stage: Stage) -> bool:
+    """The test ran the function with the configuration this stage deploys (names swapped for deployed ones):
+    a Challenger alarm a test's config names is not one dev's deployer (no Challenger) ever asks for."""
+    swap = deployed(call, function, stage)
+    for variable in CONFIGURATION:
+        if variable in call.env and variable in function.environment:
+            mine, theirs = (json.loads(swap(call.env[variable])), json.loads(function.environment[variable]))
+            if mine != theirs:
+                return False
+    return True
 
 
 def _mode(call: Call, variable: str, default: str) -> str:
@@ -355,12 +380,18 @@ PACKAGE = re.compile(r"(:model-package/)([^/]+)(/\d+)$")
 
 
 def deployed_params(call: Call, function: Function, stage: Stage) -> Any:
-    """The call's parameters with each test resource name replaced by the deployed one: through the
-    environment variables both the test and the template set for the function, then the demo's local names
-    (fixture_names); a package ARN names the stage's one group. ARNs moto made (its account, the test's
-    region) get the stage's account and region."""
+    """The call's parameters with each test resource name replaced by the deployed one (``deployed``)."""
+    return deployed(call, function, stage)(call.params)
+
+
+def deployed(call: Call, function: Function, stage: Stage) -> Callable[[Any], Any]:
+    """Replaces each test resource name by the deployed one: through the environment variables both the test
+    and the template set for the function (names, not the configuration variables), then the demo's local
+    names (fixture_names); a package ARN names the stage's one group. ARNs moto made (its account, the
+    test's region) get the stage's account and region."""
     swaps = {call.env[k]: v for k, v in function.environment.items()
-             if k in call.env and call.env[k] and call.env[k] != v and len(call.env[k]) > 2}
+             if k in call.env and k not in CONFIGURATION and call.env[k] and call.env[k] != v
+             and len(call.env[k]) > 2}
     for local, deployed in fixture_names(stage).items():
         swaps.setdefault(local, deployed)
     group = _model_package_group(stage)
@@ -384,7 +415,7 @@ def deployed_params(call: Call, function: Function, stage: Stage) -> Any:
             return [swap(v) for v in value]
         return value
 
-    return swap(call.params)
+    return swap
 
 
 # ------------------------------------------------------------------------------------------ resource side
@@ -429,12 +460,19 @@ class Verdict:
                 f"— identity {self.identity}, resource policy {self.resource_side} [{self.test}]")
 
 
-def environment_of(call: Call) -> str | None:
+def _named(text: str) -> set[str]:
+    return {env for env in ENVIRONMENTS if re.search(rf"mlops-{env}(?![a-z0-9])|/mlops/{env}/", text)}
+
+
+def environment_of(stage: Stage, call: Call) -> str | None:
     """The environment a call names by its deterministic names (stacks/naming.py: ``mlops-<env>``,
-    ``/mlops/<env>/``): the demo plays all three in one process, and a staging call is staging's."""
-    text = json.dumps(call.params)
-    named = {env for env in ENVIRONMENTS if re.search(rf"mlops-{env}(?![a-z0-9])|/mlops/{env}/", text)}
-    return named.pop() if len(named) == 1 else None
+    ``/mlops/<env>/``): the demo plays all three in one process, and a staging call is staging's. The
+    resources the request acts on decide first (a staging model may load dev's artifacts), then the rest."""
+    for text in (" ".join(r.resource for r in requests_for(stage, call, call.params)), json.dumps(call.params)):
+        named = _named(text)
+        if len(named) == 1:
+            return named.pop()
+    return None
 
 
 def action_granted(documents: list[Mapping[str, Any]], request: Request) -> str:
@@ -456,7 +494,9 @@ def verdicts(stage: Stage, calls: list[Call]) -> Iterator[Verdict]:
     test drove through the function's modules with its own names, by action only (``scope`` says which)."""
     seen: set[tuple[str, ...]] = set()
     for call in calls:
-        if environment_of(call) not in (None, stage.name):
+        # The demo plays all three environments in one process; a staging call there is staging's.
+        if any(f.startswith("mlops/demo/") for f in call.files) and environment_of(stage, call) not in (
+                None, stage.name):
             continue
         for function in attribute(stage, call):
             params = deployed_params(call, function, stage)
