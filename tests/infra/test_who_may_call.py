@@ -418,6 +418,46 @@ def deployed(call: Call, function: Function, stage: Stage) -> Callable[[Any], An
     return swap
 
 
+def _bucket_key(stage: Stage, bucket: str) -> str | None:
+    for resource in stage.resources("AWS::S3::Bucket"):
+        if str(stage.resolve(resource.stack, {"Ref": resource.logical_id})) == bucket:
+            rules = stage.resolve(resource.stack, resource.properties.get("BucketEncryption") or {})
+            for rule in rules.get("ServerSideEncryptionConfiguration", []):
+                key = rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID")
+                if key:
+                    return str(key)
+    return None
+
+
+def _topic_key(stage: Stage, topic_arn: str) -> str | None:
+    for resource in stage.resources("AWS::SNS::Topic"):
+        if str(stage.resolve(resource.stack, {"Ref": resource.logical_id})) == topic_arn:
+            key = resource.properties.get("KmsMasterKeyId")
+            return str(stage.resolve(resource.stack, key)) if key else None
+    return None
+
+
+def key_requests(stage: Stage, request: Request) -> list[Request]:
+    """The KMS half of a request to an encrypted resource, made with the caller's own permissions (S3 User
+    Guide, "Using SSE-KMS": GetObject needs kms:Decrypt, PutObject kms:GenerateDataKey; SNS Developer Guide,
+    "Encryption at rest": Publish needs kms:GenerateDataKey* and kms:Decrypt), with the context the service
+    sends (kms:ViaService, kms:CallerAccount)."""
+    if request.action in ("s3:GetObject", "s3:PutObject"):
+        bucket = request.resource.split(":::", 1)[1].split("/", 1)[0]
+        key = _bucket_key(stage, bucket)
+        actions = ("kms:Decrypt",) if request.action == "s3:GetObject" else ("kms:GenerateDataKey",)
+        via = f"s3.{stage.region}.amazonaws.com"
+    elif request.action == "sns:Publish":
+        key = _topic_key(stage, request.resource)
+        actions, via = ("kms:GenerateDataKey", "kms:Decrypt"), f"sns.{stage.region}.amazonaws.com"
+    else:
+        return []
+    if key is None:
+        return []
+    context = {**request.context, "kms:ViaService": via, "kms:CallerAccount": ACCOUNT}
+    return [Request(action, key, context) for action in actions]
+
+
 # ------------------------------------------------------------------------------------------ resource side
 def resource_policies(stage: Stage, request: Request) -> list[Mapping[str, Any]]:
     """The resource policy that also decides this request, where the resource has one."""
@@ -452,7 +492,9 @@ class Verdict:
 
     @property
     def denied(self) -> bool:
-        return self.identity != "allow" or self.resource_side == "deny"
+        key_refuses = (self.scope == "request" and self.request.action.startswith("kms:")
+                       and self.resource_side != "allow")  # a key policy must allow, alone or through IAM
+        return self.identity != "allow" or self.resource_side == "deny" or key_refuses
 
     def __str__(self) -> str:
         return (f"{self.env}: {self.handler} ({self.role}) {self.request.action} on {self.request.resource} "
@@ -502,7 +544,8 @@ def verdicts(stage: Stage, calls: list[Call]) -> Iterator[Verdict]:
             params = deployed_params(call, function, stage)
             role, identity_documents = stage.role_documents(function.role_arn)
             caller = {"AWS": function.role_arn}
-            for request in requests_for(stage, call, params):
+            direct = requests_for(stage, call, params)
+            for request in [*direct, *(k for r in direct for k in key_requests(stage, r))]:
                 scope = "request" if call.handler else "action"
                 key = (scope, function.handler, request.action, request.resource,
                        json.dumps(request.context, sort_keys=True))
@@ -518,6 +561,11 @@ def verdicts(stage: Stage, calls: list[Call]) -> Iterator[Verdict]:
                 policies = resource_policies(stage, request)
                 resource_side = (evaluate(policies, caller=caller, action=request.action, resource=request.resource,
                                           context=request.context) if policies else "none")
+                if request.action.startswith("kms:") and resource_side == "implicit":
+                    # A key policy that allows the account (its root) delegates to IAM: the identity half decides.
+                    resource_side = evaluate(policies, caller={"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"},
+                                             action=request.action, resource=request.resource,
+                                             context=request.context)
                 yield Verdict(stage.name, function.handler, role.logical_id, request, identity, resource_side,
                               call.test, scope)
 
@@ -551,6 +599,12 @@ def test_the_evaluation_can_deny(stages: dict[str, Stage], calls: list[Call]) ->
     _, documents = stage.role_documents(function.role_arn)
     foreign = Request("dynamodb:GetItem", _arn(stage, "dynamodb", "table/someone-elses-table"), {})
     assert evaluate(documents, caller=None, action=foreign.action, resource=foreign.resource, context={}) != "allow"
+    reads = key_requests(stage, Request("s3:GetObject", f"arn:{PARTITION}:s3:::{published(stage)['artifact-bucket']}"
+                                                       "/pipelines/x/baseline.json", {}))
+    assert [r.action for r in reads] == ["kms:Decrypt"], "an SSE-KMS bucket's read needs the key's Decrypt"
+    other_key = Request("kms:Decrypt", _arn(stage, "kms", "key/someone-elses-key"), reads[0].context)
+    assert evaluate(documents, caller=None, action=other_key.action, resource=other_key.resource,
+                    context=other_key.context) != "allow"
     gate = next(fs[0] for h, fs in functions(stage).items() if h.startswith("lambdas.promotion_gate."))
     _, gate_documents = stage.role_documents(gate.role_arn)
     package = _arn(stage, "sagemaker", "model-package/any/1")
