@@ -665,26 +665,22 @@ def markdown(results: Mapping[str, Any], plan: Plan) -> str:
                              f"{_pct(o['drifted'] / c['windows'])} | {_pct(o['dq'] / c['windows'])} | "
                              f"{_pct(_rate(e, 'false_alarms', 'off_tests'))} | "
                              f"{_pct(e['any'] / c['evidently_windows']) if e else '-'} |")
-        elif spec.kind == "quality":
-            lines += ["| window rows | effect | ours detect | failures present | ours detect of present | ours DQ "
-                      "| ours off-target FA | Evidently detect | Evidently off-target FA |",
-                      "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-            for c in sorted(mine, key=lambda c: (c["n"], c["effect_value"])):
-                o, e = c["ours"], c.get("evidently")
-                lines.append(f"| {c['n']:,} | {c['effect']} ({c['effect_value']:g}) | "
-                             f"{_pct(_rate(o, 'hits', 'injected'))} | {_pct(_rate(o, 'present', 'injected'))} | "
-                             f"{_pct(_rate(o, 'present_hits', 'present'))} | {_pct(o['dq'] / c['windows'])} | "
-                             f"{_pct(_rate(o, 'false_alarms', 'off_tests'))} | "
-                             f"{_pct(_rate(e, 'hits', 'injected'))} | {_pct(_rate(e, 'false_alarms', 'off_tests'))} |")
         else:
-            lines += ["| window rows | effect | ours detect | ours drifted | ours DQ | ours off-target FA "
-                      "| Evidently detect | Evidently off-target FA |",
-                      "|---:|---|---:|---:|---:|---:|---:|---:|"]
+            # quality families show the injected failures that were really there; the others the drift verdict
+            middle = ([("failures present", lambda o, c: _pct(_rate(o, "present", "injected"))),
+                       ("ours detect of present", lambda o, c: _pct(_rate(o, "present_hits", "present")))]
+                      if spec.kind == "quality" else
+                      [("ours drifted", lambda o, c: _pct(o["drifted"] / c["windows"]))])
+            columns = [("ours detect", lambda o, c: _pct(_rate(o, "hits", "injected"))), *middle,
+                       ("ours DQ", lambda o, c: _pct(o["dq"] / c["windows"])),
+                       ("ours off-target FA", lambda o, c: _pct(_rate(o, "false_alarms", "off_tests")))]
+            lines += ["| window rows | effect | " + " | ".join(name for name, _ in columns)
+                      + " | Evidently detect | Evidently off-target FA |",
+                      "|---:|---|" + "---:|" * (len(columns) + 2)]
             for c in sorted(mine, key=lambda c: (c["n"], c["effect_value"])):
                 o, e = c["ours"], c.get("evidently")
                 lines.append(f"| {c['n']:,} | {c['effect']} ({c['effect_value']:g}) | "
-                             f"{_pct(_rate(o, 'hits', 'injected'))} | {_pct(o['drifted'] / c['windows'])} | "
-                             f"{_pct(o['dq'] / c['windows'])} | {_pct(_rate(o, 'false_alarms', 'off_tests'))} | "
+                             + " | ".join(cell(o, c) for _, cell in columns) + " | "
                              f"{_pct(_rate(e, 'hits', 'injected'))} | {_pct(_rate(e, 'false_alarms', 'off_tests'))} |")
         lines.append("")
     methods = results.get("evidently_methods") or {}

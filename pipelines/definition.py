@@ -143,13 +143,22 @@ def _s3_input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
     }
 
 
+OUTPUTS_PREFIX = "pipelines"
+"""Where every step output lands in the artifact bucket: ``pipelines/<execution id>/<step>/<output>``."""
+
+
+def output_key(execution_id: str, step: str, output: str) -> str:
+    """The artifact-bucket key prefix of one step output of one execution (what ``_s3_output`` makes)."""
+    return f"{OUTPUTS_PREFIX}/{execution_id}/{step}/{output}"
+
+
 def _s3_output(settings: PipelineSettings, name: str, local_path: str, step: str) -> dict[str, Any]:
     return {
         "OutputName": name,
         "AppManaged": False,
         "S3Output": {
-            "S3Uri": join("s3://", settings.artifact_bucket, "/pipelines/", {"Get": "Execution.PipelineExecutionId"},
-                          f"/{step}/{name}"),
+            "S3Uri": join("s3://", settings.artifact_bucket, f"/{OUTPUTS_PREFIX}/",
+                          {"Get": "Execution.PipelineExecutionId"}, f"/{step}/{name}"),
             "LocalPath": local_path,
             "S3UploadMode": "EndOfJob",
         },

@@ -17,6 +17,7 @@ from mlcore.drift.baseline import build_baseline
 from mlcore.drift.capture import build_capture_record
 from mlcore.schema import DataSchema
 from pipelines.datasets import synthetic_frame, synthetic_schema
+from pipelines.definition import EVALUATION_FILE, output_key
 
 REGION = "eu-west-1"
 ENDPOINT = "mlops-dev-endpoint"
@@ -34,10 +35,10 @@ SCHEMA = DataSchema.from_dict(synthetic_schema())
 NAMES = list(SCHEMA.feature_names)
 
 
-def _artifacts(variant: str) -> str:
-    """Where the training pipeline writes one execution's outputs (pipelines/definition.py ``_s3_output``:
-    ``pipelines/<execution id>/<step>/<output>``), so the drift role is exercised on the deployed layout."""
-    return f"pipelines/exec-{variant.lower()}"
+def _artifacts(variant: str, step: str, output: str) -> str:
+    """Where the training pipeline writes one execution's step output (pipelines.definition.output_key), so
+    the drift role is exercised on the deployed layout."""
+    return output_key(f"exec-{variant.lower()}", step, output)
 
 
 def baseline_document(rows: int = 3000, seed: int = 0) -> dict[str, Any]:
@@ -170,8 +171,8 @@ def provision(*, variants: Sequence[str] = ("Champion", "Challenger"),
             continue
         baseline = spec.get("baseline", baseline_document())
         quality = spec.get("quality", quality_document())
-        baseline_key = f"{_artifacts(variant)}/Baseline/baseline/baseline.json"
-        evaluation_key = f"{_artifacts(variant)}/Evaluate/evaluation/evaluation.json"
+        baseline_key = f"{_artifacts(variant, 'Baseline', 'baseline')}/baseline.json"
+        evaluation_key = f"{_artifacts(variant, 'Evaluate', 'evaluation')}/{EVALUATION_FILE}"
         s3.put_object(Bucket=REPORT_BUCKET, Key=baseline_key, Body=json.dumps(baseline))
         s3.put_object(Bucket=REPORT_BUCKET, Key=evaluation_key, Body=json.dumps(quality))
         package: dict[str, Any] = {
