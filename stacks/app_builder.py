@@ -26,11 +26,12 @@ def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, with_na
     if context is None:
         context = {key: app.node.try_get_context(key) for key in ("environments", "defaults")}
     selected = app.node.try_get_context("env")
-    stages = [MlopsStage(app, config.name, config=config,
+    configs = load_environments(context)
+    stages = [MlopsStage(app, config.name, config=config, configs=configs,
                          default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
               for config in select_environments(context, selected)]
     built = {stage.config.name for stage in stages}
-    check_concurrency_quota(stages, others=[c for c in load_environments(context).values() if c.name not in built])
+    check_concurrency_quota(stages, others=[c for c in configs.values() if c.name not in built])
     for stage in stages:
         # Keeps an audit trail of every acknowledgement in the templates' metadata (cdk_nag.rules_to_suppress).
         # Aspects do not cross Stage boundaries, so each stage gets its own.

@@ -198,7 +198,8 @@ def _repo_file(value: Any) -> str | None:
 _EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
 _HTTPS = _matches(r"https://[^\s]+", "an https:// URL")
 _ACCOUNT = _matches(r"\d{12}", "a 12-digit AWS account id")
-SERVABLE_STAGES = ("Staging", "Production")
+STAGING, PRODUCTION = "Staging", "Production"
+SERVABLE_STAGES = (STAGING, PRODUCTION)
 
 
 def _stages(values: Any) -> str | None:
@@ -299,16 +300,11 @@ class TrainingSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class RegistrySettings:
-    location: Literal["per_environment", "central"] = setting(
-        "'per_environment': each environment owns its model package group; 'central': the registry_environment "
-        "holds the group, gate and ledger, and environments in the same account and region deploy from it "
-        "(serving.served_stages); other accounts may read it (cross_account_readers).",
-        default="per_environment")
-    registry_environment: str = setting("With location=central, the environment that holds the registry.",
-                                        default="dev")
-    cross_account_readers: tuple[str, ...] = setting(
-        "Account ids allowed to read the model package group (staging/prod accounts).", default=[],
-        check=_each(_ACCOUNT))
+    registry_environment: str = setting(
+        "The environment that holds the training pipeline, the model package group, the promotion gate and the "
+        "ledger (the registry environment; it names itself). Every other environment serves the stages in its "
+        "serving.served_stages from that registry, in its own account or the registry's (docs/ACCOUNTS.md).",
+        default="dev")
     protected_production_versions: int = setting(
         "Production versions kept redeployable: the current one and the ones before it (at least 3).",
         default=3, check=_at_least(3))
@@ -361,11 +357,11 @@ class ServingSettings:
     health_check_schedule: str = setting("How often the health check calls every variant.",
                                          default="rate(5 minutes)", check=_schedule)
     served_stages: tuple[str, ...] = setting(
-        "Registry stages whose accepted promotions this environment's deployer puts on its endpoint. A "
-        "per_environment registry needs both (nothing else deploys its group); with a central registry give "
-        "each stage to exactly one environment, e.g. dev: [], staging: [Staging], prod: [Production] "
-        "(docs/PROMOTION.md, 'Where each stage is served').",
-        default=["Staging", "Production"], check=_stages)
+        "Registry stages whose accepted promotions this environment's deployer puts on its endpoint: at most "
+        "one, and every stage of a registry served by exactly one environment, e.g. dev: [], staging: [Staging], "
+        "prod: [Production] (docs/PROMOTION.md, 'Where each stage is served'). One endpoint never serves both: "
+        "a version approved for Staging would reach production users before anyone approved it for Production.",
+        default=[], check=_stages)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -512,16 +508,19 @@ class EnvironmentConfig:
             raise ConfigError(f"{where}.network: subnet_ids and security_group_ids go together; got "
                               f"{len(self.network.subnet_ids)} subnets and "
                               f"{len(self.network.security_group_ids)} security groups")
-        registry = self.registry
-        if registry.location == "per_environment" and set(serving.served_stages) != set(SERVABLE_STAGES):
+        if len(serving.served_stages) > 1:
             raise ConfigError(
-                f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: "
-                f"{list(SERVABLE_STAGES)} when registry.location is per_environment (no other environment "
-                "deploys this environment's model package group)")
-        if registry.location == "central" and registry.registry_environment == self.name \
-                and self.account is None and registry.cross_account_readers:
-            raise ConfigError(f"{where}.account is null; allowed: an account id when this environment holds "
-                              "a central registry that other accounts read")
+                f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: at most one stage (an "
+                "endpoint that serves both would put a version approved for Staging in front of production users "
+                "before anyone approved it for Production)")
+        if self.production and STAGING in serving.served_stages:
+            raise ConfigError(f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: [] or "
+                              "['Production'] in a production environment")
+
+    @property
+    def is_registry(self) -> bool:
+        """This environment holds the registry (pipeline, group, gate, ledger)."""
+        return self.registry.registry_environment == self.name
 
     @property
     def removal_policy_retain(self) -> bool:
@@ -530,6 +529,13 @@ class EnvironmentConfig:
 
 # ---------------------------------------------------------------- parsing
 _RENAMED = {"lambda": "lambda_"}
+_REMOVED = {
+    (RegistrySettings, "location"): "every environment now deploys from one registry environment "
+    "(registry.registry_environment; with its own per-environment group, an endpoint served Staging and "
+    "Production alike). See docs/ACCOUNTS.md",
+    (RegistrySettings, "cross_account_readers"): "the registry's resource policies now name exactly the "
+    "consumer environments' roles, derived from their account ids (docs/ACCOUNTS.md)",
+}
 
 
 def _type_name(tp: Any) -> str:
@@ -588,6 +594,9 @@ def _parse_dataclass(cls: type[T], raw: Mapping[str, Any], path: str, **fixed: A
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     keys = {_RENAMED.get(k, k): k for k in raw}
     unknown = sorted(raw_key for name, raw_key in keys.items() if name not in fields or name in fixed)
+    for raw_key in unknown:
+        if (cls, raw_key) in _REMOVED:
+            raise ConfigError(f"{path}.{raw_key} was removed; {_REMOVED[cls, raw_key]}")
     if unknown:
         allowed = sorted(_json_key(k) for k in fields if k not in fixed)
         raise ConfigError(f"{path} has unknown keys {unknown}; allowed: {allowed}")
@@ -639,51 +648,75 @@ def load_environments(context: Mapping[str, Any]) -> dict[str, EnvironmentConfig
             raise ConfigError(f"environments.{name!r} is not a valid name; allowed: lowercase letters, digits "
                               "and '-', starting with a letter, at most 16 characters")
     configs = {name: parse_environment(name, raw, defaults) for name, raw in environments.items()}
-    _check_central_registries(configs)
+    _check_registries(configs)
     return configs
 
 
-def _check_central_registries(configs: Mapping[str, EnvironmentConfig]) -> None:
-    """Environments deploying from a central registry share its account and region (cross-account event
-    forwarding and resource policies are not built), and each stage has exactly one deployer: two would
-    race on the version's stage status and the ledger's staging evidence; none would strand promotions."""
+def _check_registries(configs: Mapping[str, EnvironmentConfig]) -> None:
+    """Each environment names a registry environment that names itself; consumers share its region (a model
+    package and its artifacts are regional: SageMaker creates models from them in their own region only) and
+    its retention rule; accounts are all given or all null (null is the CLI's account: a mix cannot tell which
+    hops cross accounts); and every stage of a registry has exactly one deployer (two would race on the
+    version's stage status and the ledger's staging evidence; none would strand promotions)."""
     servers: dict[tuple[str, str], str] = {}
     for config in configs.values():
-        if config.registry.location != "central":
-            continue
         owner_name = config.registry.registry_environment
         owner = configs.get(owner_name)
         where = f"environments.{config.name}.registry"
         if owner is None:
             raise ConfigError(f"{where}.registry_environment is {owner_name!r}; allowed: one of {sorted(configs)}")
-        if owner.registry.location != "central" or owner.registry.registry_environment != owner_name:
-            raise ConfigError(f"{where}.registry_environment is {owner_name!r}, whose own registry.location is not "
-                              f"'central' with itself as registry_environment; allowed: an environment that "
-                              "holds the central registry")
-        if (config.account, config.region) != (owner.account, owner.region):
+        if not owner.is_registry:
+            raise ConfigError(f"{where}.registry_environment is {owner_name!r}, whose own registry_environment is "
+                              f"{owner.registry.registry_environment!r}; allowed: an environment that names itself "
+                              "(the registry environment)")
+        if config.region != owner.region:
             raise ConfigError(
-                f"environments.{config.name}.account/region are {config.account}/{config.region} but the central "
-                f"registry in {owner_name!r} is in {owner.account}/{owner.region}; allowed: the same account and "
-                "region (cross-account deployment from a central registry is not built: it needs event "
-                "forwarding and resource policies on the ledger, key and artifact bucket)")
+                f"environments.{config.name}.region is {config.region} but its registry environment {owner_name!r} "
+                f"is in {owner.region}; allowed: {owner.region} (SageMaker creates a model from a package and its "
+                "artifacts in their own region only; accounts may differ, docs/ACCOUNTS.md)")
+        if (config.account is None) != (owner.account is None):
+            raise ConfigError(
+                f"environments.{config.name}.account is {config.account} and environments.{owner_name}.account is "
+                f"{owner.account}; allowed: both account ids (each environment in its own account, or the same "
+                "id twice) or both null (one account: the CLI's)")
+        if not config.is_registry and (config.training.retrain_schedule or config.training.retrain_on_new_data):
+            raise ConfigError(
+                f"environments.{config.name}.training sets retraining triggers; allowed: none outside the registry "
+                f"environment ({owner_name!r} runs the training pipeline; set them there)")
+        if owner.storage.retain_data is False and config.production:
+            raise ConfigError(
+                f"environments.{owner_name}.storage.retain_data is false; allowed: true, since production "
+                f"environment {config.name!r} deploys from its registry (the ledger and the retained production "
+                "versions' artifacts live there)")
         if config.registry.protected_production_versions != owner.registry.protected_production_versions:
-            # One ledger, one retention rule: the deployers of every consumer protect with the same count.
+            # One ledger, one retention rule: the recorder protects with the registry's count.
             raise ConfigError(
                 f"{where}.protected_production_versions is {config.registry.protected_production_versions}; "
-                f"allowed: the central registry's value ({owner.registry.protected_production_versions})")
+                f"allowed: the registry environment's value ({owner.registry.protected_production_versions})")
         for stage in config.serving.served_stages:
             other = servers.setdefault((owner_name, stage), config.name)
             if other != config.name:
                 raise ConfigError(
                     f"environments.{config.name}.serving.served_stages has {stage!r}, which environment {other!r} "
-                    "already serves from the same central registry; allowed: each stage served by one environment")
-    for owner_name in sorted({c.registry.registry_environment for c in configs.values()
-                              if c.registry.location == "central"}):
+                    "already serves from the same registry; allowed: each stage served by one environment")
+    for owner_name in sorted(name for name, config in configs.items() if config.is_registry):
         for stage in SERVABLE_STAGES:
             if (owner_name, stage) not in servers:
                 raise ConfigError(
-                    f"no environment's serving.served_stages has {stage!r} for the central registry in "
-                    f"{owner_name!r}; allowed: every stage served by exactly one environment")
+                    f"no environment's serving.served_stages has {stage!r} for the registry in {owner_name!r}; "
+                    "allowed: every stage served by exactly one environment")
+
+
+def consumers_of(configs: Mapping[str, EnvironmentConfig], registry: EnvironmentConfig) -> list[EnvironmentConfig]:
+    """The environments that serve a stage of ``registry``'s group, in a stable order."""
+    return [c for _, c in sorted(configs.items())
+            if c.registry.registry_environment == registry.name and c.serving.served_stages]
+
+
+def other_account(config: EnvironmentConfig, registry: EnvironmentConfig) -> bool:
+    """True when ``config`` lives in another account than its registry (cross-account hops need resource
+    policies and event forwarding); null accounts are one account (the rule above)."""
+    return config.account != registry.account
 
 
 CDK_JSON = REPO_ROOT / "cdk.json"

@@ -6,6 +6,8 @@ in docs/runbooks/. The deployment-rollback alarms live in the serving stack and 
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -18,16 +20,18 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
+from pipelines.definition import write_source_bundle
 from stacks.config import EnvironmentConfig, drift_thresholds
 from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
-from stacks.constructs.lambda_function import MlopsFunction
-from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, central_model_source
+from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
+from stacks.constructs.lambda_function import MlopsFunction, shared_execution_role
+from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name, published_topic, read_published
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
-from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
+from stacks.naming import consumer_role_name, endpoint_name, pipeline_name
 
 NAMESPACE = "MLOps"
 DRIFT_SERVICE = "drift_monitor"
@@ -41,15 +45,16 @@ GROUND_TRUTH_PREFIX = "ground-truth"
 
 class MonitoringStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
-                 capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, models: ModelSource | None,
-                 code_asset: s3_assets.Asset, **kwargs: object) -> None:
+                 capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, models: ModelSource,
+                 code_asset: s3_assets.Asset | None, **kwargs: object) -> None:
+        """``models``: the registry's versions and baselines; ``code_asset``: the Training stack's step code (the
+        Processing engine runs it), or None where no Training stack is built (then this stack uploads its own)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         # Names of the Alerting and InferenceApi stacks, read from their published names (no exports).
         page_topic = published_topic(self, "PageTopic", environment=config.name, severity="page")
         ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
         inference_function_name = read_published(self, environment=config.name, key="inference-function-name")
         api_id = read_published(self, environment=config.name, key="inference-api-id")
-        models = models or central_model_source(self, config)  # baselines live with the registered versions
         drift = config.monitoring.drift
         self._key = key
         self.endpoint = endpoint_name(config)
@@ -59,8 +64,11 @@ class MonitoringStack(cdk.Stack):
 
         # --- the drift and ground-truth run
         thresholds = drift_thresholds(config)
+        monitor_role = shared_execution_role(self, "DriftMonitorRole",
+                                             role_name=consumer_role_name(config, "drift-monitor"),
+                                             description="The daily drift and ground-truth run")
         self.drift_monitor = MlopsFunction(
-            self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler",
+            self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler", role=monitor_role,
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
             # 3,538 MB is where Lambda gives a function two full vCPUs: the run parses with two processes.
             memory_size=3538, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
@@ -81,19 +89,14 @@ class MonitoringStack(cdk.Stack):
             sid="WhatEachVariantServes", actions=["sagemaker:DescribeEndpoint"],
             resources=[f"{arn}:endpoint/{self.endpoint}"]))
         function.add_to_role_policy(iam.PolicyStatement(
-            sid="BaselinesAndMetricsOfThePackages", actions=["sagemaker:DescribeModelPackage"],
-            resources=[f"{arn}:model-package/{model_package_group_name(config)}/*"]))
-        function.add_to_role_policy(iam.PolicyStatement(
             sid="VariantModelParameters", actions=["ssm:GetParameter"],
             resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
                        "variant/*"]))
         for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
             capture_bucket.grant_read(function, prefix)
-        models.bucket.grant_read(function, "pipelines/*")
+        models.grant(function, "drift-monitor")  # each version's baselines and metrics
         artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
         key.grant_encrypt_decrypt(function)
-        if models.shared:
-            models.key.grant_decrypt(function)
         if drift.engine == "processing":
             self._processing_engine(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
                                     models=models, code_asset=code_asset)
@@ -103,7 +106,7 @@ class MonitoringStack(cdk.Stack):
                     targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
         publish_name(self, environment=config.name, key="drift-report-uri",
                      value=f"s3://{artifact_bucket.bucket_name}/{REPORT_PREFIX}/")
-        allow_wildcards(self.drift_monitor, {
+        monitor_reasons = {
             "Action::kms:GenerateDataKey*": "Writing KMS-encrypted reports needs data keys from the project key.",
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
             "Action::s3:GetObject*": "CDK's read grant on captured traffic, labels, baselines and reports.",
@@ -113,11 +116,13 @@ class MonitoringStack(cdk.Stack):
             "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload of a report.",
             "Resource::*CaptureBucket*/*": "Captured traffic, prediction logs and labels are partitioned by hour.",
             "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
-            f"{CENTRAL_BUCKET_PATTERN}/pipelines/*": "The central registry's baselines, keyed by execution id.",
+            **REGISTRY_ALLOWANCES,
             "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
                                                                           "one group.",
             "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
-        })
+        }
+        allow_wildcards(self.drift_monitor, monitor_reasons)
+        allow_wildcards(monitor_role, monitor_reasons)
 
         self._alarms(config, variants)
         self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
@@ -128,17 +133,19 @@ class MonitoringStack(cdk.Stack):
         """The schedule starts a Processing job running the same code; its report publishes on arrival."""
         function = self.drift_monitor.function
         role = iam.Role(self, "DriftJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        role_name=consumer_role_name(config, "drift-job"),
                         description="The drift monitor's Processing job")
         # The window's captured traffic, the inference API's prediction log and the ground-truth labels (the same
         # inputs as the Lambda engine's).
         for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
             capture_bucket.grant_read(role, prefix)
-        models.bucket.grant_read(role, "pipelines/*")
+        models.grant(role, "drift-job")
         artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/*")
+        if code_asset is None:  # no Training stack here: upload the same step code for the job
+            code_asset = s3_assets.Asset(self, "DriftJobCode", path=str(write_source_bundle(
+                Path(tempfile.gettempdir()) / "mlops-source-bundles")))
         code_asset.grant_read(role)
         key.grant_encrypt_decrypt(role)
-        if models.shared:
-            models.key.grant_decrypt(role)
         account = XGBOOST_ACCOUNTS.get(config.region, "")
         role.add_to_policy(iam.PolicyStatement(
             sid="PullTheXGBoostImage",
@@ -179,7 +186,7 @@ class MonitoringStack(cdk.Stack):
             "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload.",
             "Resource::*CaptureBucket*/*": "Captured traffic, the prediction log and labels are partitioned by hour.",
             "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
-            f"{CENTRAL_BUCKET_PATTERN}/pipelines/*": "The central registry's baselines, keyed by execution id.",
+            **REGISTRY_ALLOWANCES,
             "Resource::arn:*:s3:::cdk-*-assets-*/*": "The code bundle is a CDK asset keyed by its content hash.",
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
@@ -284,12 +291,13 @@ class MonitoringStack(cdk.Stack):
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                   summary="The Champion received no invocations for 30 minutes.")
-        route(self, "TrainingPipelineFailed",
-              metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
-                                       dimensions_map={"PipelineName": pipeline_name(config)}, statistic="Sum",
-                                       period=cdk.Duration.hours(1)),
-              threshold=1, severity="ticket", runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
-              summary="A training pipeline execution failed (validation, quality gate or infrastructure).")
+        if config.is_registry:  # the training pipeline runs in the registry environment only
+            route(self, "TrainingPipelineFailed",
+                metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
+                                           dimensions_map={"PipelineName": pipeline_name(config)}, statistic="Sum",
+                                           period=cdk.Duration.hours(1)),
+                threshold=1, severity="ticket", runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
+                summary="A training pipeline execution failed (validation, quality gate or infrastructure).")
 
     def _retrain_on_sustained_drift(self, config: EnvironmentConfig,
                                     variants: tuple[str, ...]) -> cloudwatch.Alarm | None:

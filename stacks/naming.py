@@ -1,6 +1,9 @@
 """Physical names the services require (and the CLI and Lambdas look up), derived from the environment name.
 
-Only resources whose API demands a name get one here; everything else is named by CloudFormation."""
+Only resources whose API demands a name get one here, and the few that another account must name in its
+policies before either side is deployed (the registry's artifact bucket and key alias, the consumer roles the
+registry's resource policies admit): cross-account references are derived from cdk.json, never read from the
+other account at deploy time. Everything else is named by CloudFormation."""
 
 from __future__ import annotations
 
@@ -8,9 +11,8 @@ from stacks.config import EnvironmentConfig
 
 
 def model_package_group_name(config: EnvironmentConfig) -> str:
-    """With a central registry every environment uses the registry environment's group."""
-    owner = config.registry.registry_environment if config.registry.location == "central" else config.name
-    return f"mlops-{owner}-models"
+    """Every environment deploys from its registry environment's one group."""
+    return f"mlops-{config.registry.registry_environment}-models"
 
 
 def endpoint_name(config: EnvironmentConfig) -> str:
@@ -20,3 +22,32 @@ def endpoint_name(config: EnvironmentConfig) -> str:
 
 def pipeline_name(config: EnvironmentConfig) -> str:
     return f"mlops-{config.name}-training"
+
+
+def artifact_bucket_name(config: EnvironmentConfig, account: str) -> str:
+    """The registry environment's artifact bucket (models, golden payloads, baselines): consumers in other
+    accounts name it in their IAM policies. ``account``: the account id, or the stack's AWS::AccountId token
+    when cdk.json gives none (then every environment shares that account)."""
+    return f"mlops-{config.name}-artifacts-{account}-{config.region}"
+
+
+def data_key_alias(config: EnvironmentConfig) -> str:
+    """The alias of the environment's KMS key; consumer IAM policies select the registry's key by it
+    (``kms:ResourceAliases``), since a key's id is only known once it exists."""
+    return f"alias/mlops-{config.name}-data"
+
+
+# The consumer roles that read the registry: CreateModel/describe versions, model containers, golden checks,
+# drift baselines. The registry's package-group, bucket and key policies name exactly these.
+CONSUMER_ROLES = ("deployer", "model", "health-check", "drift-monitor", "drift-job")
+
+
+def consumer_role_name(config: EnvironmentConfig, purpose: str) -> str:
+    if purpose not in CONSUMER_ROLES:
+        raise ValueError(f"{purpose!r} is not a consumer role; allowed: {CONSUMER_ROLES}")
+    return f"mlops-{config.name}-{purpose}"
+
+
+def event_bus_arn(config: EnvironmentConfig, account: str, partition: str = "aws") -> str:
+    """The environment's default event bus (promotions arrive there; deployment results leave from it)."""
+    return f"arn:{partition}:events:{config.region}:{account}:event-bus/default"

@@ -1,11 +1,23 @@
 """The model registry: the Model Package Group, the promotion gate that refuses skipped stages, the deployment
-ledger, the promotion notices and the IAM policies for approvers in SageMaker Studio.
+ledger, the promotion notices and the IAM policies for approvers in SageMaker Studio — in the registry
+environment only. Every environment deploys from one registry environment (registry.registry_environment).
 
-With ``registry.location = central`` only the registry environment owns the group, the gate and the ledger;
-the environments that deploy from it (same account and region) publish the central group's, ledger's and
-bus's names for their CLI. Other accounts may read the group through its resource policy."""
+The links between the registry and the environments that serve its stages, generated from cdk.json:
+* accepted promotions: the gate puts them on the registry's default bus; a consumer in the same account sees
+  them there, one in another account gets them forwarded to its own default bus (a rule with a role here; a
+  bus policy there admitting only the registry's account and source ``mlops.promotion``);
+* deployment results: each deployer puts them on its own default bus; from another account a rule forwards
+  them here (the registry's bus policy admits exactly the consumers' accounts and source ``mlops.deployment``),
+  where a rule hands them to the gate's function, which records them (ledger, StageStatus);
+* what a consumer in another account reads (versions, artifacts, key): the group's resource policy here,
+  the bucket's and the key's in the Storage stack, the consumer roles' IAM policies there
+  (stacks/constructs/cross_account.py).
+"""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
@@ -15,40 +27,64 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.config import EnvironmentConfig
+from stacks.config import EnvironmentConfig, other_account
+from stacks.constructs.cross_account import package_group_statements
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
-from stacks.constructs.published_names import PARAMETER_PREFIX, publish_name, published_topic
+from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue
-from stacks.naming import model_package_group_name
+from stacks.naming import event_bus_arn, model_package_group_name
 
 PROMOTION_SOURCE = "mlops.promotion"
 PROMOTION_ACCEPTED = "Model Promotion Accepted"
-# Written only by the serving deployer; an approver who sets them would forge a deployment.
+RESULT_SOURCE = "mlops.deployment"  # mlplatform.registry.deployment_results
+RESULT_DETAIL_TYPE = "Model Deployment Result"
+# Written only by the gate's function from deployment results; an approver who sets them would forge one.
 DEPLOYER_STATUSES = ["Deployed", "DeployFailed"]
+
+
+def _bus_policy(scope: Construct, construct_id: str, *, account: str, source: str, statement_id: str,
+                bus_arn: str) -> events.CfnEventBusPolicy:
+    """Let ``account`` put events of ``source`` (only) on this account's default bus."""
+    return events.CfnEventBusPolicy(
+        scope, construct_id, event_bus_name="default", statement_id=statement_id,
+        statement={"Sid": statement_id, "Effect": "Allow",
+                   "Principal": {"AWS": f"arn:{cdk.Aws.PARTITION}:iam::{account}:root"},
+                   "Action": "events:PutEvents", "Resource": bus_arn,
+                   "Condition": {"StringEquals": {"events:source": source}}})
+
+
+def _forward(scope: Construct, construct_id: str, *, description: str, pattern: events.EventPattern,
+             bus_arn: str, key: kms.IKey) -> events.Rule:
+    """A rule that forwards matching events to another account's bus (EventBridge assumes the role)."""
+    role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+                    description=f"EventBridge: {description}")
+    dead_letters = dead_letter_queue(scope, f"{construct_id}DeadLetters", key=key,
+                                     purpose=f"{description} (events never delivered)")
+    return events.Rule(scope, construct_id, description=description, event_pattern=pattern, targets=[
+        targets.EventBus(events.EventBus.from_event_bus_arn(scope, f"{construct_id}Bus", bus_arn), role=role,
+                         dead_letter_queue=dead_letters)])
 
 
 class RegistryStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
+                 registry: EnvironmentConfig, consumers: Sequence[EnvironmentConfig] = (),
                  **kwargs: object) -> None:
+        """``registry``: this environment's registry environment (itself, in the registry environment);
+        ``consumers``: the environments that serve its stages (used in the registry environment)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.group_name = model_package_group_name(config)
         publish_name(self, environment=config.name, key="model-package-group", value=self.group_name)
-        self.owns_group = config.registry.location == "per_environment" or \
-            config.registry.registry_environment == config.name
+        publish_name(self, environment=config.name, key="registry-environment", value=registry.name)
         self.ledger: dynamodb.Table | None = None
         self.gate: MlopsFunction | None = None
-        if not self.owns_group:  # the central registry's ledger, for the CLI of this environment
-            ledger = ssm.StringParameter.value_for_string_parameter(
-                self, f"{PARAMETER_PREFIX}/{config.registry.registry_environment}/ledger-table")
-            bus_name = ssm.StringParameter.value_for_string_parameter(
-                self, f"{PARAMETER_PREFIX}/{config.registry.registry_environment}/event-bus-name")
-            for key_name, value in (("ledger-table", ledger), ("event-bus-name", bus_name)):
-                publish_name(self, environment=config.name, key=key_name, value=value)
+        if not config.is_registry:
+            self._link_to_registry(config, registry, key)
             return
+        self._consumers = list(consumers)
+        self._config = config
         arn_prefix = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         self.group_arn = f"{arn_prefix}:model-package-group/{self.group_name}"
         self.package_arns = f"{arn_prefix}:model-package/{self.group_name}/*"
@@ -56,7 +92,7 @@ class RegistryStack(cdk.Stack):
             self, "ModelPackageGroup",
             model_package_group_name=self.group_name,
             model_package_group_description=f"Models of the {config.name} MLOps environment",
-            model_package_group_policy=self._cross_account_policy(config) or None,
+            model_package_group_policy=self._package_group_policy() or None,
         )
         removal = cdk.RemovalPolicy.RETAIN if config.storage.retain_data else cdk.RemovalPolicy.DESTROY
         table_options = {
@@ -90,6 +126,11 @@ class RegistryStack(cdk.Stack):
                 "MODEL_PACKAGE_GROUP": self.group_name, "LEDGER_TABLE": self.ledger.table_name,
                 "IDEMPOTENCY_TABLE": idempotency.table_name, "PROMOTION_TOPIC_ARN": self.notices.topic_arn,
                 "EVENT_BUS_NAME": bus.event_bus_name,
+                # Whose deployment results count: per stage the one environment that serves it, in its account.
+                "STAGE_SERVERS": json.dumps({stage: {"environment": c.name, "account": c.account or self.account}
+                                             for c in self._consumers for stage in c.serving.served_stages},
+                                            sort_keys=True),
+                "PROTECTED_PRODUCTION_VERSIONS": str(config.registry.protected_production_versions),
             },
         )
         function = self.gate.function
@@ -97,7 +138,7 @@ class RegistryStack(cdk.Stack):
             sid="JudgeAndRevertPackages", actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
             resources=[self.package_arns]))
         function.add_to_role_policy(iam.PolicyStatement(
-            sid="Ledger", actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+            sid="Ledger", actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
             resources=[self.ledger.table_arn]))
         # Exactly what Powertools' DynamoDB idempotency layer calls; CDK's grant_read_write_data would add the
         # stream actions on the table ARN, which apply to stream ARNs only (and the table has no stream).
@@ -119,6 +160,7 @@ class RegistryStack(cdk.Stack):
             targets=[targets.LambdaFunction(function, dead_letter_queue=dead_letters, retry_attempts=8,
                                             max_event_age=cdk.Duration.hours(2))],
         )
+        self._deployment_results(config, key)
         self.approver_policies = {
             "staging": self._approver_policy("StagingApproverPolicy", may_set_production=False),
             "production": self._approver_policy("ProductionApproverPolicy", may_set_production=True),
@@ -134,17 +176,54 @@ class RegistryStack(cdk.Stack):
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
         })
 
-    def _cross_account_policy(self, config: EnvironmentConfig) -> dict[str, object] | None:
-        readers = config.registry.cross_account_readers
-        if not readers:
+    def _package_group_policy(self) -> dict[str, object] | None:
+        """The consumers in other accounts may describe the versions (exactly their roles that need to)."""
+        remote = [c for c in self._consumers if other_account(c, self._config)]
+        if not remote:
             return None
-        return {"Version": "2012-10-17", "Statement": [{
-            "Sid": "CrossAccountRead", "Effect": "Allow",
-            "Principal": {"AWS": [f"arn:{self.partition}:iam::{account}:root" for account in readers]},
-            "Action": ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
-                       "sagemaker:ListModelPackages"],
-            "Resource": [self.group_arn, self.package_arns],
-        }]}
+        return {"Version": "2012-10-17", "Statement": package_group_statements(
+            remote, package_arns=self.package_arns, partition=self.partition)}
+
+    def _deployment_results(self, config: EnvironmentConfig, key: kms.IKey) -> None:
+        """Results of every consumer reach the gate's function; remote consumers' arrive through the bus policy;
+        accepted promotions are forwarded to each remote consumer's bus."""
+        assert self.gate is not None
+        dead_letters = dead_letter_queue(self, "ResultEventDeadLetters", key=key,
+                                         purpose="the deployment-result rule (results never recorded)")
+        events.Rule(
+            self, "DeploymentResults",
+            description="Every deployer's result (any account) goes to the gate's function, which records it",
+            event_pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
+                                              detail={"model_package_group": [self.group_name]}),
+            targets=[targets.LambdaFunction(self.gate.function, dead_letter_queue=dead_letters, retry_attempts=8,
+                                            max_event_age=cdk.Duration.hours(2))])
+        here = event_bus_arn(config, self.account, self.partition)
+        remote = [c for c in self._consumers if other_account(c, config)]
+        for account in sorted({c.account for c in remote if c.account}):
+            _bus_policy(self, f"ResultsFrom{account}", account=account, source=RESULT_SOURCE,
+                        statement_id=f"mlops-{config.name}-results-from-{account}", bus_arn=here)
+        for consumer in remote:
+            assert consumer.account is not None
+            _forward(self, f"PromotionsTo{consumer.name.title().replace('-', '')}",
+                     description=f"accepted {'/'.join(consumer.serving.served_stages)} promotions to "
+                                 f"{consumer.name}'s account",
+                     pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
+                                                 detail={"model_package_group": [self.group_name],
+                                                         "target_stage": list(consumer.serving.served_stages)}),
+                     bus_arn=event_bus_arn(consumer, consumer.account, self.partition), key=key)
+
+    def _link_to_registry(self, config: EnvironmentConfig, registry: EnvironmentConfig, key: kms.IKey) -> None:
+        """A consumer in another account: admit the registry's promotions, forward results to the registry."""
+        if not other_account(config, registry):
+            return  # one account: the gate's and the deployer's events share the default bus
+        assert registry.account is not None
+        _bus_policy(self, "PromotionsFromTheRegistry", account=registry.account, source=PROMOTION_SOURCE,
+                    statement_id=f"mlops-{config.name}-promotions-from-{registry.name}",
+                    bus_arn=event_bus_arn(config, self.account, self.partition))
+        _forward(self, "ResultsToTheRegistry", description=f"deployment results to {registry.name}'s account",
+                 pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
+                                             detail={"model_package_group": [self.group_name]}),
+                 bus_arn=event_bus_arn(registry, registry.account, self.partition), key=key)
 
     def _approver_policy(self, construct_id: str, *, may_set_production: bool) -> iam.ManagedPolicy:
         """For the approvers' roles in SageMaker Studio. IAM cannot know whether a package passed staging —

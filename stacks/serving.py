@@ -26,12 +26,14 @@ from pipelines.images import XGBOOST_ACCOUNTS
 from stacks.config import EnvironmentConfig, to_plain
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
-from stacks.constructs.model_source import CENTRAL_BUCKET_PATTERN, ModelSource, central_model_source
+from stacks.constructs.model_source import ModelSource
+from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue
-from stacks.naming import endpoint_name, model_package_group_name
+from stacks.naming import consumer_role_name, endpoint_name, model_package_group_name
 
+RESULT_SOURCE = "mlops.deployment"  # mlplatform.registry.deployment_results.RESULT_SOURCE
 PROMOTION_SOURCE = "mlops.promotion"
 PROMOTION_ACCEPTED = "Model Promotion Accepted"
 CAPTURE_PREFIX = "endpoint"
@@ -43,29 +45,24 @@ LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "
 
 class ServingStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
-                 artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket, models: ModelSource | None,
+                 artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket, models: ModelSource,
                  **kwargs: object) -> None:
-        """``models``: where registered versions and the ledger live; None when they belong to the central
-        registry of another environment (resolved here from its published names)."""
+        """``models``: where the registered versions live (the registry environment, maybe another account)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         serving = config.serving
         alarm_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
-        models = models or central_model_source(self, config)
-        ledger_table_name, ledger_table_arn = models.ledger()
         self.endpoint_name = endpoint_name(config)
         group = model_package_group_name(config)
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         endpoint_arns = [f"{arn}:endpoint/{self.endpoint_name}", f"{arn}:endpoint-config/{self.endpoint_name}-*",
                          f"{arn}:model/{self.endpoint_name}-*"]
-        package_arns = f"{arn}:model-package/{group}/*"
 
         # --- the role the model containers run as (CreateModel ExecutionRoleArn)
         self.model_role = iam.Role(self, "ModelExecutionRole",
                                    assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                                   role_name=consumer_role_name(config, "model"),
                                    description=f"Model containers of {self.endpoint_name} and batch transform")
-        models.bucket.grant_read(self.model_role, "models/*")
-        if models.shared:
-            models.key.grant_decrypt(self.model_role)
+        models.grant(self.model_role, "model")
         capture_bucket.grant_put(self.model_role, f"{CAPTURE_PREFIX}/*")
         capture_bucket.grant_read(self.model_role, f"{BATCH_PREFIX}/input/*")
         capture_bucket.grant_put(self.model_role, f"{BATCH_PREFIX}/*")
@@ -99,20 +96,19 @@ class ServingStack(cdk.Stack):
             resources=[a.alarm_arn for a in self.rollback_alarms]))
 
         # --- the deployer: four tasks, one purpose, one role
-        deployer_role = shared_execution_role(self, "DeployerRole",
+        deployer_role = shared_execution_role(self, "DeployerRole", role_name=consumer_role_name(config, "deployer"),
                                               description="The serving deployer's state-machine tasks")
         environment = {
             "ENVIRONMENT_NAME": config.name,
             "ENDPOINT_NAME": self.endpoint_name,
             "MODEL_PACKAGE_GROUP": group,
-            "LEDGER_TABLE": ledger_table_name,
+            "EVENT_BUS_NAME": "default",
             "MODEL_EXECUTION_ROLE_ARN": self.model_role.role_arn,
             "ARTIFACT_BUCKET": artifact_bucket.bucket_name,
             "CAPTURE_DESTINATION_URI": f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}",
             "SERVING_SETTINGS": json.dumps(to_plain(serving), sort_keys=True),
             "KMS_KEY_ARN": key.key_arn,
             "SERVED_STAGES": ",".join(serving.served_stages),
-            "PROTECTED_PRODUCTION_VERSIONS": str(config.registry.protected_production_versions),
             # the literal names (not tokens), so the environment variable is plain JSON
             "ROLLBACK_ALARM_NAMES": json.dumps(self.rollback_alarm_names),
             "VPC_CONFIG": json.dumps({"Subnets": list(config.network.subnet_ids),
@@ -133,8 +129,7 @@ class ServingStack(cdk.Stack):
             )
         }
         self._deployer_permissions(deployer_role, config=config, key=key, artifact_bucket=artifact_bucket,
-                                   models=models, endpoint_arns=endpoint_arns, package_arns=package_arns,
-                                   ledger_table_arn=ledger_table_arn)
+                                   models=models, endpoint_arns=endpoint_arns)
         self.state_machine = self._state_machine(config, key)
         if serving.served_stages:  # none: another environment deploys every stage of the central registry
             dead_letters = dead_letter_queue(self, "PromotionEventDeadLetters", key=key,
@@ -150,8 +145,11 @@ class ServingStack(cdk.Stack):
             )
 
         # --- health check: every variant answers its golden payloads correctly
+        health_role = shared_execution_role(self, "HealthCheckRole", role_name=consumer_role_name(config, "health-check"),
+                                            description="The scheduled golden-payload health check")
         self.health_check = MlopsFunction(
             self, "HealthCheck", source="health_check", description="Golden-payload health check per variant",
+            role=health_role,
             memory_size=256, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
             asynchronous=True, alarm_topic=alarm_topic, reserved_concurrency=1,  # one run at a time
             environment={"ENDPOINT_NAME": self.endpoint_name, "INVOKE_TIMEOUT_SECONDS": "10"})
@@ -161,13 +159,9 @@ class ServingStack(cdk.Stack):
             actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
             resources=endpoint_arns))
         health.add_to_role_policy(iam.PolicyStatement(
-            sid="GoldenPayloads", actions=["sagemaker:DescribeModelPackage"], resources=[package_arns]))
-        health.add_to_role_policy(iam.PolicyStatement(
             sid="AskEveryVariant", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arns[0]]))
-        models.bucket.grant_read(health, "pipelines/*")
+        models.grant(health, "health-check")  # the golden payloads of each variant's version
         key.grant_decrypt(health)
-        if models.shared:
-            models.key.grant_decrypt(health)
         schedule_dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key,
                                                   purpose="the health-check and batch schedules")
         # A missed health check is not retried (the next one comes within minutes); it is kept for inspection.
@@ -207,7 +201,7 @@ class ServingStack(cdk.Stack):
             ("deployer-state-machine-arn", self.state_machine.state_machine_arn),
         ):
             publish_name(self, environment=config.name, key=key_name, value=value)
-        self._allowances(deployer_role)
+        self._allowances(deployer_role, health_role)
 
     # ------------------------------------------------------------------------------------------------
     def _rollback_alarms(self, config: EnvironmentConfig) -> list[cloudwatch.Alarm]:
@@ -249,8 +243,7 @@ class ServingStack(cdk.Stack):
         return alarms
 
     def _deployer_permissions(self, role: iam.Role, *, config: EnvironmentConfig, key: kms.IKey,
-                              artifact_bucket: s3.IBucket, models: ModelSource, endpoint_arns: list[str],
-                              package_arns: str, ledger_table_arn: str) -> None:
+                              artifact_bucket: s3.IBucket, models: ModelSource, endpoint_arns: list[str]) -> None:
         role.add_to_policy(iam.PolicyStatement(
             sid="RollOutTheEndpoint",
             actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel",
@@ -259,14 +252,17 @@ class ServingStack(cdk.Stack):
                      "sagemaker:InvokeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
             resources=endpoint_arns))
         role.add_to_policy(iam.PolicyStatement(
-            sid="ReadAndMarkPackages", actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
-            resources=[package_arns]))
-        role.add_to_policy(iam.PolicyStatement(
             sid="PassTheModelRole", actions=["iam:PassRole"], resources=[self.model_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        # Results go to this account's bus (forwarded to the registry's); the registry records them.
         role.add_to_policy(iam.PolicyStatement(
-            sid="Ledger", actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-            resources=[ledger_table_arn]))
+            sid="ReportResults", actions=["events:PutEvents"],
+            resources=[f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/default"],
+            conditions={"StringEquals": {"events:source": RESULT_SOURCE}}))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="OwnLastResults", actions=["ssm:GetParameter", "ssm:PutParameter"],
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
+                       "deployer/*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
             resources=[a.alarm_arn for a in self.rollback_alarms]))
@@ -296,12 +292,9 @@ class ServingStack(cdk.Stack):
             resources=[f"arn:{self.partition}:iam::{self.account}:role/aws-service-role/"
                        "sagemaker.application-autoscaling.amazonaws.com/*"],
             conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}))
-        models.bucket.grant_read(role, "pipelines/*")
-        models.bucket.grant_read(role, "models/*")
+        models.grant(role, "deployer")  # versions, their artifacts and golden payloads
         artifact_bucket.grant_put(role, "serving/*")
         key.grant_encrypt_decrypt(role)
-        if models.shared:  # the ledger and the registered artifacts are encrypted with the registry's key
-            models.key.grant_encrypt_decrypt(role)
         grant_kms_for_aws_resources(key, role)
 
     def _state_machine(self, config: EnvironmentConfig, key: kms.IKey) -> sfn.StateMachine:
@@ -358,7 +351,7 @@ class ServingStack(cdk.Stack):
         })
         return machine
 
-    def _allowances(self, deployer_role: iam.Role) -> None:
+    def _allowances(self, deployer_role: iam.Role, health_role: iam.Role) -> None:
         reasons = {
             "Action::kms:GenerateDataKey*": "Encrypted objects, logs and queues need data keys from the project key.",
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
@@ -370,8 +363,7 @@ class ServingStack(cdk.Stack):
             "Action::s3:DeleteObject*": "CDK's read/write grant for batch transform outputs.",
             "Resource::*ArtifactBucket*/pipelines/*": "Golden payloads and baselines are keyed by execution id.",
             "Resource::*ArtifactBucket*/models/*": "Model artifacts are keyed by training job.",
-            f"{CENTRAL_BUCKET_PATTERN}/pipelines/*": "The central registry's golden payloads, keyed by execution id.",
-            f"{CENTRAL_BUCKET_PATTERN}/models/*": "The central registry's model artifacts, keyed by training job.",
+            **REGISTRY_ALLOWANCES,
             "Resource::*ArtifactBucket*/serving/*": "The deployer publishes the fallback model below serving/.",
             "Resource::*CaptureBucket*/endpoint/*": "Data capture keys are chosen by SageMaker per hour and file.",
             "Resource::*CaptureBucket*/batch/*": "Batch transform outputs are keyed per job.",
@@ -383,6 +375,8 @@ class ServingStack(cdk.Stack):
                                                                           "one group.",
             "Resource::arn:*:sagemaker:*:transform-job/mlops-*": "Batch transform jobs are named per run.",
             "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
+            "Resource::arn:*:ssm:*:parameter/mlops/*/deployer/*": "The deployer's last result, one parameter per "
+                                                                 "stage.",
             "Resource::arn:*:application-autoscaling:*:scalable-target/*": "Application Auto Scaling generates "
                                                                            "scalable-target ids.",
             "Resource::arn:*:iam::*:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*":
@@ -395,7 +389,7 @@ class ServingStack(cdk.Stack):
                            "SageMaker for the model) and application-autoscaling:DescribeScalableTargets support "
                            "no resource ARNs.",
         }
-        for scope in (self.model_role, deployer_role, self.health_check, self.batch_scoring):
+        for scope in (self.model_role, deployer_role, health_role, self.health_check, self.batch_scoring):
             allow_wildcards(scope, reasons)
 
 

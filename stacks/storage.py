@@ -6,6 +6,8 @@ that bucket, encrypted with the project key using S3 bucket keys (fewer KMS call
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -13,14 +15,18 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.constructs.cross_account import bucket_statements, key_statements
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.published_names import publish_name
+from stacks.naming import artifact_bucket_name, data_key_alias
 
 
 class StorageStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig,
-                 **kwargs: object) -> None:
+                 consumers: Sequence[EnvironmentConfig] = (), **kwargs: object) -> None:
+        """``consumers``: the environments in other accounts that deploy from this (registry) environment; the
+        artifact bucket's and the key's policies admit exactly their reading roles."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         storage = config.storage
         removal = cdk.RemovalPolicy.RETAIN if storage.retain_data else cdk.RemovalPolicy.DESTROY
@@ -30,6 +36,7 @@ class StorageStack(cdk.Stack):
             description=f"Encrypts the {config.name} MLOps data, models, captured traffic, logs and queues",
             enable_key_rotation=True,
             removal_policy=removal,
+            alias=data_key_alias(config),  # how consumer accounts' policies select this key
         )
         # Encrypted log groups, alarm notifications and EventBridge deliveries need the services themselves
         # to use the key.
@@ -99,9 +106,16 @@ class StorageStack(cdk.Stack):
             "DataBucket", "data/", removal, storage.infrequent_access_after_days,
             storage.noncurrent_version_expiration_days, event_bridge=True)
         # EventBridge notifications: the drift monitor publishes a Processing job's report when it lands.
+        # Named: consumer accounts name it in their IAM policies (derived from cdk.json, never looked up).
         self.artifact_bucket = self._bucket(
             "ArtifactBucket", "artifacts/", removal, storage.infrequent_access_after_days,
-            storage.noncurrent_version_expiration_days, event_bridge=True)
+            storage.noncurrent_version_expiration_days, event_bridge=True,
+            bucket_name=artifact_bucket_name(config, config.account or self.account))
+        for statement in bucket_statements(consumers, bucket_arn=self.artifact_bucket.bucket_arn,
+                                           partition=self.partition) if consumers else []:
+            self.artifact_bucket.add_to_resource_policy(statement)
+        for statement in key_statements(consumers, region=self.region, partition=self.partition) if consumers else []:
+            self.key.add_to_resource_policy(statement)
         self.capture_bucket = self._bucket(
             "CaptureBucket", "capture/", removal, None, storage.noncurrent_version_expiration_days,
             expiration_days=storage.capture_retention_days)
@@ -116,12 +130,13 @@ class StorageStack(cdk.Stack):
 
     def _bucket(self, construct_id: str, log_prefix: str, removal: cdk.RemovalPolicy,
                 infrequent_access_after_days: int | None, noncurrent_days: int, *,
-                expiration_days: int | None = None, event_bridge: bool = False) -> s3.Bucket:
+                expiration_days: int | None = None, event_bridge: bool = False,
+                bucket_name: str | None = None) -> s3.Bucket:
         transitions = [] if infrequent_access_after_days is None else [s3.Transition(
             storage_class=s3.StorageClass.INFREQUENT_ACCESS,
             transition_after=cdk.Duration.days(infrequent_access_after_days))]
         bucket = s3.Bucket(
-            self, construct_id,
+            self, construct_id, bucket_name=bucket_name,
             encryption=s3.BucketEncryption.KMS, encryption_key=self.key, bucket_key_enabled=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True, minimum_tls_version=1.2, versioned=True,

@@ -5,9 +5,10 @@ Handler strings: ``lambdas.deployer.handler.start_deployment``, ``….check_depl
 ``source=mlops.promotion`` / ``detail-type=Model Promotion Accepted`` with the whole event as input.
 
 Environment (parsed once at cold start; see ``settings.py``):
-  ENVIRONMENT_NAME, ENDPOINT_NAME, MODEL_PACKAGE_GROUP, LEDGER_TABLE, MODEL_EXECUTION_ROLE_ARN,
+  ENVIRONMENT_NAME, ENDPOINT_NAME, MODEL_PACKAGE_GROUP, MODEL_EXECUTION_ROLE_ARN,
   CAPTURE_DESTINATION_URI, ARTIFACT_BUCKET, SERVING_SETTINGS (JSON of the environment's serving config),
-  KMS_KEY_ARN, ROLLBACK_ALARM_NAMES (JSON list), SERVED_STAGES (default "Staging,Production"),
+  KMS_KEY_ARN, ROLLBACK_ALARM_NAMES (JSON list), SERVED_STAGES (comma-separated; empty: none),
+  EVENT_BUS_NAME (default "default": where results go; forwarded to the registry's account),
   FALLBACK_MODEL_KEY (default serving/fallback_model.json), VPC_CONFIG (JSON or null), POLL_SECONDS (60),
   POWERTOOLS_METRICS_NAMESPACE (default MLOps).
 
@@ -49,7 +50,7 @@ def clients() -> DeployerClients:
     runtime_config = Config(read_timeout=20, connect_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
     return DeployerClients(
         sagemaker=boto3.client("sagemaker"), runtime=boto3.client("sagemaker-runtime", config=runtime_config),
-        s3=boto3.client("s3"), ssm=boto3.client("ssm"), dynamodb=boto3.client("dynamodb"),
+        s3=boto3.client("s3"), ssm=boto3.client("ssm"), events=boto3.client("events"),
         cloudwatch=boto3.client("cloudwatch"), autoscaling=boto3.client("application-autoscaling"))
 
 

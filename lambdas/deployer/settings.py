@@ -29,7 +29,7 @@ def _json(environment: Mapping[str, str], name: str, default: str | None = None)
 
 
 def settings_from_environment(environment: Mapping[str, str]) -> DeployerSettings:
-    required = ("ENVIRONMENT_NAME", "ENDPOINT_NAME", "MODEL_PACKAGE_GROUP", "LEDGER_TABLE",
+    required = ("ENVIRONMENT_NAME", "ENDPOINT_NAME", "MODEL_PACKAGE_GROUP",
                 "MODEL_EXECUTION_ROLE_ARN", "CAPTURE_DESTINATION_URI", "ARTIFACT_BUCKET", "SERVING_SETTINGS")
     missing = [name for name in required if not environment.get(name)]
     if missing:
@@ -44,16 +44,13 @@ def settings_from_environment(environment: Mapping[str, str]) -> DeployerSetting
     if vpc is not None and (not isinstance(vpc, dict) or not vpc.get("Subnets")
                             or not vpc.get("SecurityGroupIds")):
         raise SettingsError("VPC_CONFIG must be null or {\"Subnets\": [...], \"SecurityGroupIds\": [...]}")
-    stages = tuple(s.strip() for s in environment.get("SERVED_STAGES", "Staging,Production").split(",") if s.strip())
+    stages = tuple(s.strip() for s in environment.get("SERVED_STAGES", "").split(",") if s.strip())
     unknown = [s for s in stages if s not in ("Staging", "Production")]
-    if unknown:  # empty is allowed: with a central registry other environments may deploy every stage
+    if unknown:  # empty is allowed: other environments may deploy every stage
         raise SettingsError(f"SERVED_STAGES has {unknown}; allowed: Staging, Production (comma-separated)")
     poll = environment.get("POLL_SECONDS", "60")
     if not poll.isdigit() or not 10 <= int(poll) <= 600:
         raise SettingsError(f"POLL_SECONDS is {poll!r}; allowed: an integer from 10 to 600")
-    protected = environment.get("PROTECTED_PRODUCTION_VERSIONS", "3")
-    if not protected.isdigit() or int(protected) < 3:
-        raise SettingsError(f"PROTECTED_PRODUCTION_VERSIONS is {protected!r}; allowed: an integer of at least 3")
     serving = _json(environment, "SERVING_SETTINGS")
     if not isinstance(serving, dict):
         raise SettingsError("SERVING_SETTINGS must be a JSON object")
@@ -61,7 +58,6 @@ def settings_from_environment(environment: Mapping[str, str]) -> DeployerSetting
         environment_name=environment["ENVIRONMENT_NAME"],
         endpoint_name=environment["ENDPOINT_NAME"],
         model_package_group=environment["MODEL_PACKAGE_GROUP"],
-        ledger_table=environment["LEDGER_TABLE"],
         served_stages=stages,
         execution_role_arn=environment["MODEL_EXECUTION_ROLE_ARN"],
         capture_destination_uri=capture,
@@ -72,4 +68,5 @@ def settings_from_environment(environment: Mapping[str, str]) -> DeployerSetting
         serving=parse_serving(serving),
         vpc_config=vpc,
         poll_seconds=int(poll),
+        event_bus_name=environment.get("EVENT_BUS_NAME") or "default",
     )

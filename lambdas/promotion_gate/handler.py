@@ -1,4 +1,6 @@
-"""Promotion gate: EventBridge "SageMaker Model Package State Change" → judge → ledger, revert/alert, emit.
+"""Promotion gate: EventBridge "SageMaker Model Package State Change" → judge → ledger, revert/alert, emit;
+and "Model Deployment Result" (source mlops.deployment, from the serving environments' deployers, forwarded
+from their accounts) → ledger evidence and the version's StageStatus (mlplatform.registry.deployment_results).
 
 Environment (parsed once at cold start):
   MODEL_PACKAGE_GROUP   the group this gate guards (events for other groups are rejected)
@@ -6,6 +8,7 @@ Environment (parsed once at cold start):
   IDEMPOTENCY_TABLE     Powertools idempotency table (partition key ``id``, TTL attribute ``expiration``)
   PROMOTION_TOPIC_ARN   SNS topic for promotion notices and revert alerts
   EVENT_BUS_NAME        bus that receives "Model Promotion Accepted" for the serving deployer
+  STAGE_SERVERS         JSON: per stage the environment and account whose results are trusted
   IDEMPOTENCY_TTL_SECONDS  optional, default 86400
 
 Malformed and foreign events are logged with the reason and answered with ``{"outcome": "rejected"}``:
@@ -29,6 +32,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mlplatform.registry.deployment_ledger import DeploymentLedger
+from mlplatform.registry.deployment_results import RESULT_SOURCE, parse_result, parse_servers, record_result
 from mlplatform.registry.package_events import RejectedEvent, parse_state_change
 from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
 
@@ -37,7 +42,7 @@ tracer = Tracer(service="promotion_gate")
 
 
 def settings_from_environment(environment: Mapping[str, str]) -> GateSettings:
-    required = ("MODEL_PACKAGE_GROUP", "LEDGER_TABLE", "PROMOTION_TOPIC_ARN", "EVENT_BUS_NAME")
+    required = ("MODEL_PACKAGE_GROUP", "LEDGER_TABLE", "PROMOTION_TOPIC_ARN", "EVENT_BUS_NAME", "STAGE_SERVERS")
     missing = [name for name in (*required, "IDEMPOTENCY_TABLE") if not environment.get(name)]
     if missing:
         raise RuntimeError(f"promotion gate misconfigured: environment variables {missing} are not set")
@@ -50,6 +55,8 @@ def settings_from_environment(environment: Mapping[str, str]) -> GateSettings:
 
 
 SETTINGS = settings_from_environment(os.environ)
+SERVERS = parse_servers(os.environ["STAGE_SERVERS"])
+PROTECTED_VERSIONS = int(os.environ.get("PROTECTED_PRODUCTION_VERSIONS", "3"))
 IDEMPOTENCY_CONFIG = IdempotencyConfig(
     event_key_jmespath="dedup_key",
     expires_after_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
@@ -89,6 +96,8 @@ def judge_once(change: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY_CONFIG.register_lambda_context(context)
+    if isinstance(event, dict) and event.get("source") == RESULT_SOURCE:
+        return _record(event)
     try:
         parsed = parse_state_change(event, expected_group=SETTINGS.model_package_group)
     except RejectedEvent as rejection:
@@ -111,3 +120,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     logger.info("gate decision", extra=result)
     return result
+
+
+def _record(event: dict[str, Any]) -> dict[str, Any]:
+    """A deployer's result: trusted only from the stage's environment and account; recorded idempotently."""
+    try:
+        result = parse_result(event, group=SETTINGS.model_package_group, servers=SERVERS)
+    except RejectedEvent as rejection:
+        logger.warning("deployment result rejected", extra={"reason": str(rejection), "event_id": event.get("id")})
+        return {"outcome": "rejected", "reason": str(rejection)}
+    ledger = DeploymentLedger(clients().dynamodb, SETTINGS.ledger_table, SETTINGS.model_package_group,
+                              protected_versions=PROTECTED_VERSIONS)
+    recorded = record_result(result, ledger=ledger, sagemaker_client=clients().sagemaker)
+    logger.info("deployment result", extra=recorded)
+    return recorded

@@ -84,6 +84,8 @@ class PackageRecord:
     approval_status: str = PENDING
     staging_deployed: bool = False
     staging_health_check: str = ""
+    staging_result_at: str = ""  # deployed_at of the newest staging result recorded (orders late deliveries)
+    production_result_at: str = ""
     model_data_url: str = ""
     image: str = ""
     protected: bool = False
@@ -250,12 +252,15 @@ class DeploymentLedger:
         return [_build(DecisionRecord, item) for item in self._query("DECISION#", newest_first=False)]
 
     # --- deployments (written by the serving deployer) -----------------------------------------------------
-    def record_deployment(self, deployment: DeploymentRecord) -> None:
-        """Append a deployment row and update the package's evidence (and protection, for production).
+    def record_deployment(self, deployment: DeploymentRecord) -> bool:
+        """Append a deployment row and update the package's evidence (and protection, for production); True
+        when this is the newest result for the package and stage (by ``deployed_at``), False when a newer one
+        is recorded already (the row is kept as history, the evidence is not touched).
 
         A staging deployment sets ``staging_deployed``/``staging_health_check`` on the package record: the
         gate reads those (never the registry's StageStatus) before letting a package into Production.
         Bumping ``revision`` makes a gate decision racing with this write retry and see the new evidence.
+        The same result recorded twice is newest both times (``<=``): a retried recording finishes its work.
         """
         item = {
             "pk": self.partition,
@@ -285,19 +290,27 @@ class DeploymentLedger:
             "stage_status = if_not_exists(stage_status, :pending_status)",
             "approval_status = if_not_exists(approval_status, :pending)",
             "version = :version",
+            f"{deployment.stage.lower()}_result_at = :at",
         ]
+        evidence[":at"] = deployment.deployed_at
         if deployment.stage == STAGING:
             assignments += ["staging_deployed = :deployed", "staging_health_check = :health"]
             evidence[":deployed"] = deployment.outcome == DEPLOYED
             evidence[":health"] = deployment.health_check
-        self._client.update_item(
-            TableName=self._table,
-            Key=_to_item({"pk": self.partition, "sk": f"PACKAGE#{deployment.version:010d}"}),
-            UpdateExpression="SET " + ", ".join(assignments),
-            ExpressionAttributeValues=_to_item(evidence),
-        )
+        newest_key = f"{deployment.stage.lower()}_result_at"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_to_item({"pk": self.partition, "sk": f"PACKAGE#{deployment.version:010d}"}),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=f"attribute_not_exists({newest_key}) OR {newest_key} <= :at",
+                ExpressionAttributeValues=_to_item(evidence),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
         if deployment.stage == PRODUCTION and deployment.outcome == DEPLOYED:
             self._refresh_protection()
+        return True
 
     def deployments(self, stage: str) -> list[DeploymentRecord]:
         """Deployments to ``stage``, newest first."""

@@ -12,7 +12,8 @@ import tarfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlplatform.registry.deployment_ledger import DeploymentLedger, DeploymentRecord
+from mlplatform.registry.deployment_ledger import DeploymentRecord
+from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlplatform.serving.endpoint_state import package_version
 from mlplatform.serving.variant_probe import split_s3_uri
@@ -110,32 +111,39 @@ def alarms_in_alarm(cloudwatch_client: Any, alarm_names: Iterable[str]) -> list[
     return sorted(firing)
 
 
-# ------------------------------------------------------------------------------------------- record
-def record(ledger: DeploymentLedger, sagemaker_client: Any, *, plan: Mapping[str, Any], outcome: str,
-           health_check: str, reason: str) -> DeploymentRecord:
-    """The ledger row (the gate's evidence) and the package's registry StageStatus (what approvers see).
+# ------------------------------------------------------------------------------------------- report
+def report(events_client: Any, ssm_client: Any, settings: DeployerSettings, *, plan: Mapping[str, Any],
+           outcome: str, health_check: str, reason: str, deployed_at: str) -> dict[str, Any]:
+    """Tell the registry what happened (a "Model Deployment Result" on this account's bus, forwarded to the
+    registry's), then remember it here: the next promotion of the same version reads it (``last_result``).
 
-    Ledger first: it is what the gate reads before allowing Production; the registry write then triggers a
-    state-change event that the gate records as a status change.
-    """
-    request = plan["request"]
-    arn = request["model_package_arn"]
-    description = sagemaker_client.describe_model_package(ModelPackageName=arn)
-    container = ((description.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
-    deployment = DeploymentRecord(
-        deployed_at=ledger.now(), version=int(request["version"]), stage=request["target_stage"], outcome=outcome,
-        health_check=health_check, model_package_arn=arn, model_data_url=str(container.get("ModelDataUrl", "")),
-        image=str(container.get("Image", "")), reason=f"{request['reason']}: {reason}"[:_DESCRIPTION_LIMIT],
-        actor=str(request.get("requested_by") or "deployer"))
-    ledger.record_deployment(deployment)
-    status = "Deployed" if outcome == "deployed" else "DeployFailed"
-    text = (f"{plan['endpoint_name']} ({', '.join(plan.get('changed_variants') or [])}): {reason}")[:_DESCRIPTION_LIMIT]
-    # Only ModelLifeCycle: real UpdateModelPackage leaves every field that is not in the request unchanged
-    # (approval, metadata, inference specification).
-    sagemaker_client.update_model_package(
-        ModelPackageArn=arn,
-        ModelLifeCycle={"Stage": request["target_stage"], "StageStatus": status, "StageDescription": text})
-    return deployment
+    The registry's gate function writes the ledger row and the StageStatus; the deployer writes neither
+    (mlplatform.registry.deployment_results)."""
+    detail = result_detail(plan=plan, environment=settings.environment_name, outcome=outcome,
+                           health_check=health_check, reason=reason, deployed_at=deployed_at)
+    detail["model_package_group"] = detail["model_package_group"] or settings.model_package_group
+    emit_result(events_client, settings.event_bus_name, detail)
+    ssm_client.put_parameter(
+        Name=settings.result_parameter(detail["stage"]), Type="String", Overwrite=True,
+        Value=json.dumps({key: detail[key] for key in ("version", "model_package_arn", "outcome", "deployed_at")},
+                         sort_keys=True),
+        Description=f"the {settings.endpoint_name} deployer's last {detail['stage']} result")
+    return detail
+
+
+def last_result(ssm_client: Any, settings: DeployerSettings, stage: str) -> DeploymentRecord | None:
+    """This deployer's last reported result for ``stage`` (None before its first)."""
+    try:
+        text = ssm_client.get_parameter(Name=settings.result_parameter(stage))["Parameter"]["Value"]
+    except ssm_client.exceptions.ParameterNotFound:
+        return None
+    try:
+        raw = json.loads(text)
+        return DeploymentRecord(deployed_at=str(raw["deployed_at"]), version=int(raw["version"]), stage=stage,
+                                outcome=str(raw["outcome"]), health_check="", model_package_arn=str(
+                                    raw["model_package_arn"]), model_data_url="", image="", reason="", actor="")
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable: treated as no result (the deployment verifies instead of skipping)
 
 
 def publish_variant_map(ssm_client: Any, settings: DeployerSettings, mapping: Mapping[str, str]) -> dict[str, str]:

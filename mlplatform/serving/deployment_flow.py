@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mlplatform.registry.deployment_ledger import DEPLOYED, HEALTH_FAILED, HEALTH_PASSED, DeploymentLedger
+from mlplatform.registry.deployment_ledger import DEPLOYED, HEALTH_FAILED, HEALTH_PASSED, utc_timestamp
 from mlplatform.registry.deployment_ledger import FAILED as OUTCOME_FAILED
 from mlplatform.serving import deployment_actions as actions
 from mlplatform.serving.deployment_plan import (
@@ -48,14 +48,15 @@ class DeployerClients:
     runtime: Any
     s3: Any
     ssm: Any
-    dynamodb: Any
+    events: Any
     cloudwatch: Any
     autoscaling: Any
 
 
-def _ledger(clients: DeployerClients, settings: DeployerSettings) -> DeploymentLedger:
-    return DeploymentLedger(clients.dynamodb, settings.ledger_table, settings.model_package_group,
-                            protected_versions=settings.protected_production_versions)
+def _report(clients: DeployerClients, settings: DeployerSettings, *, plan: Mapping[str, Any], outcome: str,
+            health_check: str, reason: str) -> None:
+    actions.report(clients.events, clients.ssm, settings, plan=plan, outcome=outcome, health_check=health_check,
+                   reason=reason, deployed_at=utc_timestamp())
 
 
 def start_deployment(event: Mapping[str, Any], *, clients: DeployerClients, settings: DeployerSettings,
@@ -70,7 +71,7 @@ def start_deployment(event: Mapping[str, Any], *, clients: DeployerClients, sett
         clients.sagemaker.delete_endpoint(EndpointName=settings.endpoint_name)
         raise EndpointBusy(f"{settings.endpoint_name} was Failed ({current.failure_reason}); deleted it, "
                            "the retry creates it")
-    latest = next(iter(_ledger(clients, settings).deployments(request.target_stage)), None)
+    latest = actions.last_result(clients.ssm, settings, request.target_stage)
     plan = plan_deployment(request, current, latest, settings, now=now, deployment_id=deployment_id)
     if plan["action"] != DEPLOY:
         return plan
@@ -133,8 +134,8 @@ def verify_and_record(state: Mapping[str, Any], *, clients: DeployerClients,
         published["autoscaling"] = actions.register_autoscaling(clients.autoscaling, state["endpoint_name"],
                                                                 state["variants"])
         reason = "; ".join(verdict.summary() for verdict in verdicts)
-        actions.record(_ledger(clients, settings), clients.sagemaker, plan=state, outcome=DEPLOYED,
-                       health_check=HEALTH_PASSED, reason=f"deployed and healthy ({reason})")
+        _report(clients, settings, plan=state, outcome=DEPLOYED, health_check=HEALTH_PASSED,
+                reason=f"deployed and healthy ({reason})")
         return {**state, "result": {"outcome": DEPLOYED, "health": health, "published": published,
                                     "warnings": warnings, "reason": reason}}
 
@@ -149,8 +150,7 @@ def verify_and_record(state: Mapping[str, Any], *, clients: DeployerClients,
         actions.publish_variant_map(clients.ssm, settings, mapping)
     reason = f"health check failed: {failures}" + (f"; reverting to {reverted_to}" if reverted_to else
                                                    "; no previous config to revert to")
-    actions.record(_ledger(clients, settings), clients.sagemaker, plan=state, outcome=OUTCOME_FAILED,
-                   health_check=HEALTH_FAILED, reason=reason)
+    _report(clients, settings, plan=state, outcome=OUTCOME_FAILED, health_check=HEALTH_FAILED, reason=reason)
     return {**state, "result": {"outcome": OUTCOME_FAILED, "health": health, "reverted_to": reverted_to,
                                 "reason": reason}}
 
@@ -183,8 +183,7 @@ def record_failure(state: Mapping[str, Any], *, clients: DeployerClients,
     current = read_endpoint_state(clients.sagemaker, settings.endpoint_name)
     published = (actions.publish_variant_map(clients.ssm, settings, current.serving_map())
                  if current is not None and current.status == IN_SERVICE else {})
-    actions.record(_ledger(clients, settings), clients.sagemaker, plan=plan, outcome=OUTCOME_FAILED,
-                   health_check=HEALTH_NOT_RUN, reason=reason)
+    _report(clients, settings, plan=plan, outcome=OUTCOME_FAILED, health_check=HEALTH_NOT_RUN, reason=reason)
     return {**state, "result": {"outcome": OUTCOME_FAILED, "reason": reason, "recorded": True,
                                 "published": {"variants": published}}}
 

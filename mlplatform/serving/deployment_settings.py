@@ -72,7 +72,6 @@ class DeployerSettings:
     environment_name: str
     endpoint_name: str
     model_package_group: str
-    ledger_table: str
     served_stages: tuple[str, ...]
     execution_role_arn: str
     capture_destination_uri: str
@@ -83,11 +82,16 @@ class DeployerSettings:
     serving: ServingConfig
     vpc_config: Mapping[str, Any] | None = None
     poll_seconds: int = 60
-    protected_production_versions: int = 3
+    event_bus_name: str = "default"
 
     def variant_parameter(self, variant: str, key: str) -> str:
         """SSM parameter publishing what a variant serves (the drift monitor and dashboard read it)."""
         return f"/mlops/{self.environment_name}/variant/{variant}/{key}"
+
+    def result_parameter(self, stage: str) -> str:
+        """SSM parameter with this deployer's last result for ``stage`` (its own record; the ledger is the
+        registry's)."""
+        return f"/mlops/{self.environment_name}/deployer/{stage}/last-result"
 
 
 def _get(mapping: Mapping[str, Any], path: str, kind: type | tuple[type, ...]) -> Any:

@@ -262,10 +262,12 @@ def acknowledge_execution_role(role: iam.IRole) -> None:
                 findings=["Resource::*"])
 
 
-def shared_execution_role(scope: Construct, construct_id: str, *, description: str) -> iam.Role:
-    """One role for several functions that serve one purpose (e.g. the deployer's state-machine tasks)."""
+def shared_execution_role(scope: Construct, construct_id: str, *, description: str,
+                          role_name: str | None = None) -> iam.Role:
+    """One role for several functions that serve one purpose (e.g. the deployer's state-machine tasks), or a
+    named role another account's resource policies admit (``role_name``, stacks.naming.consumer_role_name)."""
     role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                    description=description,
+                    description=description, role_name=role_name,
                     managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
                         "service-role/AWSLambdaBasicExecutionRole")])
     acknowledge_execution_role(role)

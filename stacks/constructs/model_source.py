@@ -1,65 +1,47 @@
-"""Where an environment's deployed models come from: the registry's artifact bucket, its key and its ledger.
+"""Where an environment's deployed models come from: its registry environment's artifact bucket and key.
 
-With ``registry.location: per_environment`` (and in the registry environment itself) these are the
-environment's own storage and registry resources. An environment that deploys from a central registry in
-another environment of the same account and region reads that environment's published names
-(``/mlops/<registry env>/artifact-bucket``, ``kms-key-arn``, ``ledger-table``) as deploy-time SSM
-parameters, so the registry environment's Storage and Registry stacks must be deployed first. Cross-account
-sources are refused by the config (event forwarding and resource policies are not built).
+In the registry environment these are its own Storage resources, granted with CDK's grants. Every other
+environment names them as cdk.json determines them (``stacks.constructs.cross_account``): the bucket by its
+deterministic name, the key by its alias, the versions by the group's ARN in the registry's account. No
+deploy-time lookup reaches into the registry's account, and nothing depends on the registry being deployed
+first, except that its resources must exist when the consumer's code first runs.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
-from constructs import Construct
 
-from stacks.config import EnvironmentConfig
-from stacks.constructs.published_names import PARAMETER_PREFIX
+from stacks.constructs.cross_account import REGISTRY_ACCESS, RegistryLocation, grant_registry_access
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    bucket: s3.IBucket
-    """Holds the registered versions' model data (``models/``) and pipeline outputs such as golden payloads,
-    baselines and fallback models (``pipelines/``)."""
-    key: kms.IKey
-    """Encrypts that bucket and the ledger."""
-    ledger: Callable[[], tuple[str, str]]
-    """The ledger table's name and ARN (resolved on first use: a stack that does not need the ledger gets
-    no unused deploy-time parameter)."""
-    shared: bool
-    """True when the source belongs to another environment (a central registry)."""
+    location: RegistryLocation
+    own: tuple[s3.IBucket, kms.IKey] | None = None
+    """The registry environment's own bucket and key (None in a consumer environment)."""
 
+    @property
+    def bucket_name(self) -> str:
+        return self.own[0].bucket_name if self.own else self.location.bucket_name
 
-# Nag allowances for the central bucket's prefixes, as the findings spell its deploy-time name.
-CENTRAL_BUCKET_PATTERN = "Resource::arn:*:s3:::<SsmParameterValuemlops*artifactbucket*>"
+    @property
+    def package_arns(self) -> str:
+        return self.location.package_arns
 
-
-def deploys_from_another_environment(config: EnvironmentConfig) -> bool:
-    return config.registry.location == "central" and config.registry.registry_environment != config.name
-
-
-def central_model_source(scope: Construct, config: EnvironmentConfig) -> ModelSource:
-    """The registry environment's resources, resolved in ``scope``'s stack at deploy time."""
-    owner = config.registry.registry_environment
-    stack = cdk.Stack.of(scope)
-
-    def published(key: str) -> str:
-        return ssm.StringParameter.value_for_string_parameter(scope, f"{PARAMETER_PREFIX}/{owner}/{key}")
-
-    @functools.cache
-    def ledger() -> tuple[str, str]:
-        name = published("ledger-table")
-        return name, stack.format_arn(service="dynamodb", resource="table", resource_name=name)
-
-    return ModelSource(
-        bucket=s3.Bucket.from_bucket_name(scope, "RegistryArtifactBucket", published("artifact-bucket")),
-        key=kms.Key.from_key_arn(scope, "RegistryKey", published("kms-key-arn")),
-        ledger=ledger, shared=True)
+    def grant(self, grantee: iam.IGrantable, purpose: str) -> None:
+        """What ``purpose`` (a consumer role of ``REGISTRY_ACCESS``) reads of the registry."""
+        if self.own is None:
+            grant_registry_access(grantee, purpose, self.location)
+            return
+        bucket, key = self.own
+        access = REGISTRY_ACCESS[purpose]
+        for prefix in access.prefixes:
+            bucket.grant_read(grantee, prefix)
+        key.grant_decrypt(grantee)
+        if access.package_actions:
+            grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+                sid="RegistryVersions", actions=list(access.package_actions), resources=[self.package_arns]))

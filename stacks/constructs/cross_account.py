@@ -1,0 +1,157 @@
+"""What each consumer environment reads of its registry environment, and both halves of every grant.
+
+One table (``REGISTRY_ACCESS``) says which consumer role reads which artifact-bucket prefixes and calls which
+SageMaker actions on the group's versions. From it come
+
+* the consumer half: the IAM statements on the consumer's roles (``grant_registry_access``), naming the
+  registry's bucket, key (by alias, ``kms:ResourceAliases``) and packages by the names cdk.json determines;
+* the registry half: the artifact bucket's and the key's policy statements and the model package group's
+  resource policy (``bucket_statements``, ``key_statements``, ``package_group_statements``), each naming the
+  consumer's account as principal and exactly its roles in ``aws:PrincipalArn`` (a role ARN as principal
+  would make the policy fail to save while the role does not exist yet; the condition names the same role
+  without that ordering).
+
+Resource policies are added only for consumers in another account: in one account the key policy delegates to
+IAM (the key's default root statement), and bucket and group need no statement for their own account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_iam as iam
+
+from stacks.config import EnvironmentConfig
+from stacks.naming import artifact_bucket_name, consumer_role_name, data_key_alias, model_package_group_name
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    prefixes: tuple[str, ...]
+    """Artifact-bucket prefixes the role reads (s3:GetObject)."""
+    package_actions: tuple[str, ...]
+    """SageMaker actions on the group's model packages."""
+
+
+REGISTRY_ACCESS: dict[str, RegistryAccess] = {
+    # Creates each model from the registered package, reads the golden payloads and the fallback model.
+    "deployer": RegistryAccess(("models/*", "pipelines/*"), ("sagemaker:DescribeModelPackage",)),
+    # The model containers download the model artifact.
+    "model": RegistryAccess(("models/*",), ()),
+    # The scheduled golden-payload check.
+    "health-check": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
+    # The drift monitor's baselines, and the Processing job's when that engine runs.
+    "drift-monitor": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
+    "drift-job": RegistryAccess(("pipelines/*",), ()),
+}
+
+
+# cdk-nag findings of the consumer half, as the findings spell the registry's names.
+REGISTRY_ALLOWANCES = {
+    "Resource::arn:*:s3:::mlops-*-artifacts-*/models/*": "The registry's model artifacts, keyed by training job.",
+    "Resource::arn:*:s3:::mlops-*-artifacts-*/pipelines/*": "The registry's golden payloads and baselines, "
+                                                            "keyed by execution id.",
+    "Resource::arn:*:kms:*:key/*": "The registry's key, whose id is unknown before it exists: selected by its "
+                                   "alias (kms:ResourceAliases condition) in the registry's account.",
+    "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the registry's one group.",
+}
+
+
+@dataclass(frozen=True)
+class RegistryLocation:
+    """Where a consumer's registry lives, as cdk.json determines it."""
+
+    registry: EnvironmentConfig
+    account: str
+    """The registry's account id, or the consumer stack's AWS::AccountId token when cdk.json gives none."""
+    partition: str
+
+    @property
+    def bucket_name(self) -> str:
+        return artifact_bucket_name(self.registry, self.account)
+
+    @property
+    def package_arns(self) -> str:
+        return (f"arn:{self.partition}:sagemaker:{self.registry.region}:{self.account}:model-package/"
+                f"{model_package_group_name(self.registry)}/*")
+
+    @property
+    def keys_arn(self) -> str:
+        return f"arn:{self.partition}:kms:{self.registry.region}:{self.account}:key/*"
+
+    def object_arns(self, prefixes: Iterable[str]) -> list[str]:
+        return [f"arn:{self.partition}:s3:::{self.bucket_name}/{prefix}" for prefix in prefixes]
+
+
+def grant_registry_access(grantee: iam.IGrantable, purpose: str, where: RegistryLocation) -> None:
+    """The consumer half for one role: read its prefixes, decrypt with the registry's key, its package actions."""
+    access = REGISTRY_ACCESS[purpose]
+    statements = [
+        iam.PolicyStatement(sid="RegistryArtifacts", actions=["s3:GetObject"],
+                            resources=where.object_arns(access.prefixes)),
+        # The objects are SSE-KMS with the registry's key; S3 decrypts as the caller.
+        iam.PolicyStatement(sid="RegistryKey", actions=["kms:Decrypt"], resources=[where.keys_arn],
+                            conditions={"ForAnyValue:StringEquals": {
+                                "kms:ResourceAliases": [data_key_alias(where.registry)]}}),
+    ]
+    if access.package_actions:
+        statements.append(iam.PolicyStatement(sid="RegistryVersions", actions=list(access.package_actions),
+                                              resources=[where.package_arns]))
+    for statement in statements:
+        grantee.grant_principal.add_to_principal_policy(statement)
+
+
+def _principal_condition(consumers: Sequence[EnvironmentConfig], partition: str,
+                         purposes: Iterable[str]) -> tuple[list[iam.IPrincipal], dict[str, Any]]:
+    wanted = list(purposes)
+    accounts = sorted({c.account for c in consumers if c.account})
+    roles = sorted(f"arn:{partition}:iam::{c.account}:role/{consumer_role_name(c, purpose)}"
+                   for c in consumers for purpose in wanted)
+    return ([iam.AccountPrincipal(account) for account in accounts],
+            {"ArnEquals": {"aws:PrincipalArn": roles}})
+
+
+def _purposes(predicate: Any) -> list[str]:
+    return [purpose for purpose, access in REGISTRY_ACCESS.items() if predicate(access)]
+
+
+def bucket_statements(consumers: Sequence[EnvironmentConfig], *, bucket_arn: str,
+                      partition: str) -> list[iam.PolicyStatement]:
+    """The registry half on the artifact bucket: one statement per prefix, for exactly the roles that read it."""
+    statements = []
+    prefixes = sorted({prefix for access in REGISTRY_ACCESS.values() for prefix in access.prefixes})
+    for prefix in prefixes:
+        principals, condition = _principal_condition(consumers, partition,
+                                                     _purposes(lambda a, p=prefix: p in a.prefixes))
+        statements.append(iam.PolicyStatement(
+            sid=f"ConsumersRead{prefix.split('/')[0].capitalize()}", actions=["s3:GetObject"],
+            principals=principals, resources=[f"{bucket_arn}/{prefix}"], conditions=condition))
+    return statements
+
+
+def key_statements(consumers: Sequence[EnvironmentConfig], *, region: str,
+                   partition: str) -> list[iam.PolicyStatement]:
+    """The registry half on the key: decrypt, through S3 only, for the roles that read the bucket."""
+    principals, condition = _principal_condition(consumers, partition, REGISTRY_ACCESS)
+    return [iam.PolicyStatement(
+        sid="ConsumersDecryptRegistryArtifacts", actions=["kms:Decrypt"], principals=principals, resources=["*"],
+        conditions={**condition, "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}})]
+
+
+def package_group_statements(consumers: Sequence[EnvironmentConfig], *, package_arns: str,
+                             partition: str) -> list[dict[str, Any]]:
+    """The registry half on the model package group (a raw policy document's statements): the versions are
+    the resource; the group itself is not read across accounts."""
+    statements = []
+    actions = sorted({action for access in REGISTRY_ACCESS.values() for action in access.package_actions})
+    for action in actions:
+        principals, condition = _principal_condition(consumers, partition,
+                                                     _purposes(lambda a, x=action: x in a.package_actions))
+        statements.append({
+            "Sid": "Consumers" + action.split(":")[1], "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:{partition}:iam::{p.account_id}:root"  # type: ignore[attr-defined]
+                                  for p in principals]},
+            "Action": [action], "Resource": [package_arns], "Condition": condition})
+    return statements
