@@ -13,6 +13,7 @@ boto3 is imported only when a session is made: ``mlops --help`` must not pay for
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +44,12 @@ class AwsTarget:
     region_source: str
     profile: str | None  # --profile, or AWS_PROFILE as boto3 will read it
     profile_source: str
+    on_behalf_of: str | None = None  # the environment named by --env, when the command acts on its registry
 
     def describe(self) -> str:
         where = f"environment {self.environment!r}" if self.environment else "this command"
+        if self.on_behalf_of and self.on_behalf_of != self.environment:
+            where = f"the registry of environment {self.on_behalf_of!r} (environment {self.environment!r})"
         account = f"account {self.account}" if self.account else "the account of your credentials (cdk.json " \
                                                                   "names none)"
         region = f"region {self.region} (from {self.region_source})" if self.region else \
@@ -107,15 +111,25 @@ class AwsSession:
         arn = self.caller_arn()
         account = arn.split(":")[4] if arn.count(":") >= 5 else ""
         if account != self.target.account:
+            via = (f" (the registry environment of {self.target.on_behalf_of!r}: its ledger, versions and "
+                   "promotion bus live there)" if self.target.on_behalf_of
+                   and self.target.on_behalf_of != self.target.environment else "")
             raise OperatorError(
                 f"the credentials are for account {account or '?'} ({arn}) but environment "
-                f"{self.target.environment!r} is account {self.target.account} in cdk.json; use --profile (or "
-                "AWS_PROFILE) for that account")
+                f"{self.target.environment!r}{via} is account {self.target.account} in cdk.json; use --profile "
+                "(or AWS_PROFILE) for that account")
 
 
-def aws_session(args: argparse.Namespace) -> AwsSession:
-    """The session of a command: resolves the target, remembers it for error messages, checks the account."""
+def aws_session(args: argparse.Namespace, *, registry: bool = False) -> AwsSession:
+    """The session of a command: resolves the target, remembers it for error messages, checks the account.
+    ``registry``: the command acts on the registry environment of ``--env`` (status, promote, rollback), so
+    the credentials must be for the registry's account."""
     target = resolve_target(args)
+    if registry and target.environment is not None:
+        owner = environment_config(target.environment).registry.registry_environment
+        if owner != target.environment:
+            owner_args = argparse.Namespace(**{**vars(args), "env": owner})
+            target = dataclasses.replace(resolve_target(owner_args), on_behalf_of=target.environment)
     args.aws_target = target  # read by mlops.aws_errors when a botocore error ends the command
     session = AwsSession(target, explicit_profile=getattr(args, "profile", None) or None)
     session.check_account()

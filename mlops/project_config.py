@@ -102,12 +102,9 @@ def defaults_config(path: Path | None = None) -> EnvironmentConfig:
 def is_production(config: EnvironmentConfig) -> bool:
     """Whether an environment serves production users.
 
-    ``production: true`` says so explicitly. With a central registry, the environment whose deployer takes
-    the Production stage serves production. A per-environment registry serves both stages everywhere, so
-    there the flag (or, failing it, the conventional name ``prod``) is all there is to go by."""
-    if config.production or config.name == "prod":
-        return True
-    return config.registry.location == "central" and PRODUCTION_STAGE in config.serving.served_stages
+    ``production: true`` says so explicitly; so does serving the Production stage (the conventional name
+    ``prod`` counts too)."""
+    return config.production or config.name == "prod" or PRODUCTION_STAGE in config.serving.served_stages
 
 
 def config_warnings(config: EnvironmentConfig) -> list[str]:

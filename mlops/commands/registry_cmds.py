@@ -1,6 +1,9 @@
 """`mlops status`, `mlops promote`, `mlops rollback`: the model registry's staged promotion for operators.
 
-Resource names come from SSM (``/mlops/<env>/model-package-group``, ``ledger-table``, ``event-bus-name``);
+They act on the registry environment of ``--env`` (registry.registry_environment in cdk.json), with
+credentials for its account: the versions, the ledger and the promotion bus live there; a rollback's
+promotion is forwarded from there to the production environment's account.
+Resource names come from SSM (``/mlops/<registry env>/model-package-group``, ``ledger-table``, ``event-bus-name``);
 the logic lives in ``mlops.registry_ops``, imported by the handlers (it pulls in boto3 and the gate's code,
 which `mlops --help` must not pay for).
 """
@@ -22,7 +25,8 @@ def register(subparsers: Any) -> None:
     status = subparsers.add_parser(
         "status", help="which model version is in which stage, what waits for approval, recent decisions"
     )
-    add_aws_options(status, env_help="environment whose registry and ledger to read")
+    add_aws_options(status, env_help="environment whose registry and ledger to read (acts in its registry "
+                                     "environment's account)")
     status.add_argument("--json", action="store_true", help="print the report as JSON")
     status.set_defaults(handler=run_status)
 
@@ -31,7 +35,8 @@ def register(subparsers: Any) -> None:
         help="move a model version to staging or production (the same registry update as Studio); "
         "the promotion gate decides",
     )
-    add_aws_options(promote, env_help="environment whose model registry holds the version")
+    add_aws_options(promote, env_help="environment whose model registry holds the version (acts in its registry "
+                                      "environment's account)")
     promote.add_argument("--version", type=int, required=True, metavar="N", help="model package version")
     promote.add_argument("--to", required=True, type=str.lower, choices=TARGET_STAGE_NAMES,
                          help="target stage: staging or production (case-insensitive)")
@@ -42,7 +47,8 @@ def register(subparsers: Any) -> None:
     rollback = subparsers.add_parser(
         "rollback", help="redeploy one of the two previous production versions through the normal deployment"
     )
-    add_aws_options(rollback, env_help="environment whose production endpoint to roll back")
+    add_aws_options(rollback, env_help="environment whose production endpoint to roll back (acts in its registry "
+                                       "environment's account)")
     rollback.add_argument(
         "--to-version", type=int, default=None, metavar="N",
         help="default: the production version before the current one",
@@ -73,8 +79,8 @@ def _resources(session: AwsSession, env: str) -> Any:
 def run_status(args: argparse.Namespace) -> int:
     from mlops import registry_ops
 
-    session = aws_session(args)
-    resources = _resources(session, args.env)
+    session = aws_session(args, registry=True)
+    resources = _resources(session, session.target.environment or args.env)
     report = registry_ops.status_report(
         session.client("sagemaker"), _ledger(session, resources), group=resources["model-package-group"]
     )
@@ -88,8 +94,8 @@ def run_status(args: argparse.Namespace) -> int:
 def run_promote(args: argparse.Namespace) -> int:
     from mlops import registry_ops
 
-    session = aws_session(args)
-    resources = _resources(session, args.env)
+    session = aws_session(args, registry=True)
+    resources = _resources(session, session.target.environment or args.env)
     result = registry_ops.request_promotion(
         session.client("sagemaker"),
         group=resources["model-package-group"],
@@ -111,8 +117,8 @@ def run_promote(args: argparse.Namespace) -> int:
 def run_rollback(args: argparse.Namespace) -> int:
     from mlops import registry_ops
 
-    session = aws_session(args)
-    resources = _resources(session, args.env)
+    session = aws_session(args, registry=True)
+    resources = _resources(session, session.target.environment or args.env)
     result = registry_ops.request_rollback(
         session.client("events"),
         _ledger(session, resources),

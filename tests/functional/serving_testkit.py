@@ -112,7 +112,8 @@ def serving_settings(*, challenger: bool = True, strategy: str = "CANARY", insta
 
 def deployer_environment(**serving: Any) -> dict[str, str]:
     return {
-        "ENVIRONMENT_NAME": "dev", "ENDPOINT_NAME": ENDPOINT, "MODEL_PACKAGE_GROUP": GROUP, "LEDGER_TABLE": LEDGER,
+        "ENVIRONMENT_NAME": "dev", "ENDPOINT_NAME": ENDPOINT, "MODEL_PACKAGE_GROUP": GROUP,
+        "SERVED_STAGES": "Staging,Production",
         "MODEL_EXECUTION_ROLE_ARN": ROLE, "CAPTURE_DESTINATION_URI": f"s3://{CAPTURE_BUCKET}/endpoint",
         "ARTIFACT_BUCKET": ARTIFACT_BUCKET, "KMS_KEY_ARN": KMS,
         "ROLLBACK_ALARM_NAMES": json.dumps(["mlops-dev-Champion-5xx", "mlops-dev-Champion-p99",
@@ -137,7 +138,48 @@ def serving_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatedRollouts]:
             s3.create_bucket(Bucket=bucket)
         boto3.client("sagemaker", region_name=REGION).create_model_package_group(ModelPackageGroupName=GROUP)
         create_ledger_table(boto3.client("dynamodb", region_name=REGION), LEDGER)
+        _route_results_to_a_queue()
         yield rollouts
+
+
+RESULTS_QUEUE = "deployment-results"
+
+
+def _route_results_to_a_queue() -> None:
+    """What the registry's DeploymentResults rule matches, delivered to a queue instead of the gate's function
+    (``record_results`` then hands them to the same recording code the gate's handler runs)."""
+    sqs, events = boto3.client("sqs", region_name=REGION), boto3.client("events", region_name=REGION)
+    url = sqs.create_queue(QueueName=RESULTS_QUEUE)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="deployment-results", EventPattern=json.dumps(
+        {"source": ["mlops.deployment"], "detail-type": ["Model Deployment Result"],
+         "detail": {"model_package_group": [GROUP]}}))
+    events.put_targets(Rule="deployment-results", Targets=[{"Id": "registry", "Arn": arn}])
+
+
+def record_results() -> list[dict[str, Any]]:
+    """Deliver the deployers' results to the registry's recording (ledger row, StageStatus): the path a
+    result takes in AWS after the deployer's PutEvents. The testkit's deployer is environment "dev" of
+    ACCOUNT and serves both stages."""
+    from mlplatform.registry.deployment_ledger import DeploymentLedger
+    from mlplatform.registry.deployment_results import StageServer, parse_result, record_result
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName=RESULTS_QUEUE)["QueueUrl"]
+    servers = {stage: StageServer(environment="dev", account=ACCOUNT) for stage in ("Staging", "Production")}
+    ledger = DeploymentLedger(boto3.client("dynamodb", region_name=REGION), LEDGER, GROUP)
+    recorded = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            event = json.loads(message["Body"])
+            # moto gap: its delivery leaves out the envelope's "account", which EventBridge sets to the account
+            # the event was put in (AWS's documented event structure); here every call is ACCOUNT's.
+            event.setdefault("account", ACCOUNT)
+            result = parse_result(event, group=GROUP, servers=servers)
+            recorded.append(record_result(result, ledger=ledger,
+                                          sagemaker_client=boto3.client("sagemaker", region_name=REGION)))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return recorded
 
 
 def promotion_event(arn: str, *, stage: str = "Staging", reason: str = "promotion",

@@ -38,7 +38,7 @@ SETTINGS = BatchSettings(endpoint_name=ENDPOINT, capture_bucket=CAPTURE_BUCKET, 
 def _deploy(trained: TrainedModel) -> str:
     settings = settings_from_environment(deployer_environment(challenger=True))
     clients = DeployerClients(**{name: boto3.client(service, region_name=REGION) for name, service in {
-        "sagemaker": "sagemaker", "s3": "s3", "ssm": "ssm", "dynamodb": "dynamodb", "cloudwatch": "cloudwatch",
+        "sagemaker": "sagemaker", "s3": "s3", "ssm": "ssm", "events": "events", "cloudwatch": "cloudwatch",
         "autoscaling": "application-autoscaling"}.items()}, runtime=ModelRuntime())
     arn = register_trained_package(trained, stage="Staging")
     state = deployment_flow.start_deployment(promotion_event(arn), clients=clients, settings=settings, now=NOW,

@@ -105,9 +105,8 @@ def test_an_https_secret_counts_as_a_subscriber(tmp_path: Path) -> None:
     assert _validate("--file", str(_write(tmp_path / "cdk.json", context)), "--strict") == 0
 
 
-def test_the_environment_serving_production_from_a_central_registry_is_production() -> None:
+def test_the_environment_serving_production_is_production() -> None:
     context = project_context()
-    context["defaults"]["registry"] = {"location": "central", "registry_environment": "dev"}
     environments = context["environments"]
     environments["live"] = environments.pop("prod")
     environments["live"].pop("production")

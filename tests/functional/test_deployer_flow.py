@@ -33,6 +33,7 @@ from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     TrainedModel,
     deployer_environment,
     promotion_event,
+    record_results,
     register_trained_package,
     serving_aws,
     trained_model,
@@ -47,7 +48,7 @@ def _clients(runtime: ModelRuntime) -> DeployerClients:
         return boto3.client(name, region_name=REGION)
 
     return DeployerClients(sagemaker=client("sagemaker"), runtime=runtime, s3=client("s3"), ssm=client("ssm"),
-                           dynamodb=client("dynamodb"), cloudwatch=client("cloudwatch"),
+                           events=client("events"), cloudwatch=client("cloudwatch"),
                            autoscaling=client("application-autoscaling"))
 
 
@@ -60,10 +61,13 @@ def _deploy(event: dict[str, Any], clients: DeployerClients, settings: DeployerS
         return state
     state = deployment_flow.check_deployment(state, clients=clients, settings=settings, now=now)
     if state["status"]["decision"] == "succeeded":
-        return deployment_flow.verify_and_record(state, clients=clients, settings=settings)
-    if state["status"]["decision"] == "wait":
+        state = deployment_flow.verify_and_record(state, clients=clients, settings=settings)
+    elif state["status"]["decision"] == "wait":
         return state
-    return deployment_flow.record_failure(state, clients=clients, settings=settings)
+    else:
+        state = deployment_flow.record_failure(state, clients=clients, settings=settings)
+    record_results()  # the registry records what the deployer reported
+    return state
 
 
 def _ledger() -> DeploymentLedger:

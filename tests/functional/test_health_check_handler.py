@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 def _deploy_both_variants(trained: TrainedModel) -> None:
     settings = settings_from_environment(deployer_environment(challenger=True))
     clients = DeployerClients(**{name: boto3.client(service, region_name=REGION) for name, service in {
-        "sagemaker": "sagemaker", "s3": "s3", "ssm": "ssm", "dynamodb": "dynamodb", "cloudwatch": "cloudwatch",
+        "sagemaker": "sagemaker", "s3": "s3", "ssm": "ssm", "events": "events", "cloudwatch": "cloudwatch",
         "autoscaling": "application-autoscaling"}.items()}, runtime=ModelRuntime())
     now = datetime(2026, 1, 5, tzinfo=UTC)
     state = deployment_flow.start_deployment(promotion_event(register_trained_package(trained, stage="Staging")),

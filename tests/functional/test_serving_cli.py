@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 
 def _clients() -> DeployerClients:
     return DeployerClients(**{name: boto3.client(service, region_name=REGION) for name, service in {
-        "sagemaker": "sagemaker", "s3": "s3", "ssm": "ssm", "dynamodb": "dynamodb", "cloudwatch": "cloudwatch",
+        "sagemaker": "sagemaker", "s3": "s3", "ssm": "ssm", "events": "events", "cloudwatch": "cloudwatch",
         "autoscaling": "application-autoscaling"}.items()}, runtime=ModelRuntime())
 
 

@@ -14,6 +14,8 @@ from stacks.config import (
     load_environments,
     parse_environment,
     project_context,
+    consumers_of,
+    other_account,
     render_reference,
     select_environments,
     to_plain,
@@ -114,8 +116,11 @@ def test_the_shipped_cdk_json_is_valid() -> None:
      "allowed: a list of an https:// URL"),
     ("dev", {"monitoring": {"drift": {"engine": "spark"}}},
      "environments.dev.monitoring.drift.engine is 'spark'; allowed: one of 'lambda', 'processing'"),
-    ("dev", {"registry": {"cross_account_readers": ["1234"]}},
-     "environments.dev.registry.cross_account_readers is ['1234']; allowed: a list of a 12-digit"),
+    ("dev", {"registry": {"cross_account_readers": ["111122223333"]}},
+     "environments.dev.registry.cross_account_readers was removed; the registry's resource policies now name"),
+    ("staging", {"registry": {"location": "per_environment"}},
+     "environments.staging.registry.location was removed; every environment now deploys from one registry"),
+    ("dev", {"account": "1234"}, "environments.dev.account is '1234'; allowed: a 12-digit AWS account id"),
     ("prod", {"storage": {"retain_data": False}},
      "environments.prod.storage.retain_data is false; allowed: true in a production environment"),
     ("dev", {"training": {"use_spot": "yes"}},
@@ -126,9 +131,13 @@ def test_the_shipped_cdk_json_is_valid() -> None:
      "environments.dev.serving.served_stages is ['Development']; allowed: a list of one of ['Staging', "),
     ("dev", {"serving": {"served_stages": ["Staging", "Staging"]}},
      "environments.dev.serving.served_stages is ['Staging', 'Staging']; allowed: a list of distinct stages"),
-    ("prod", {"serving": {"served_stages": ["Production"]}},
-     "environments.prod.serving.served_stages is ['Production']; allowed: ['Staging', 'Production'] when "
-     "registry.location is per_environment"),
+    ("staging", {"serving": {"served_stages": ["Staging", "Production"]}},
+     "environments.staging.serving.served_stages is ['Staging', 'Production']; allowed: at most one stage (an "
+     "endpoint that serves both would put a version approved for Staging in front of production users"),
+    ("prod", {"serving": {"served_stages": ["Staging"]}},
+     "environments.prod.serving.served_stages is ['Staging']; allowed: [] or ['Production'] in a production"),
+    ("staging", {"training": {"retrain_schedule": "rate(1 day)"}},
+     "environments.staging.training sets retraining triggers; allowed: none outside the registry environment"),
 ])
 def test_a_bad_value_names_key_value_and_allowed(env: str, patch: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -136,49 +145,58 @@ def test_a_bad_value_names_key_value_and_allowed(env: str, patch: dict[str, Any]
     assert message in str(caught.value)
 
 
-def _central(served: dict[str, list[str]], **patches: dict[str, Any]) -> dict[str, Any]:
-    """dev holds the central registry; each environment in ``served`` deploys the stages given."""
+def _topology(served: dict[str, list[str]], **patches: dict[str, Any]) -> dict[str, Any]:
+    """The default context with each environment in ``served`` deploying the stages given."""
     context = copy.deepcopy(project_context())
     for env, stages in served.items():
-        environment = context["environments"][env]
-        environment["registry"] = {"location": "central", "registry_environment": "dev"}
-        environment.setdefault("serving", {})["served_stages"] = stages
-        environment.update(patches.get(env, {}))
+        context["environments"][env].setdefault("serving", {})["served_stages"] = stages
+    for env, patch in patches.items():
+        context["environments"][env].update(patch)
     return context
 
 
-def test_environments_deploy_from_a_central_registry_one_stage_each() -> None:
-    configs = load_environments(_central({"dev": [], "staging": ["Staging"], "prod": ["Production"]}))
-    assert [configs[env].serving.served_stages for env in ("dev", "staging", "prod")] == [
-        (), ("Staging",), ("Production",)]
+def test_the_default_is_one_registry_and_one_environment_per_stage() -> None:
+    configs = load_environments(project_context())
+    assert [(configs[env].is_registry, configs[env].serving.served_stages) for env in ("dev", "staging", "prod")] == [
+        (True, ()), (False, ("Staging",)), (False, ("Production",))]
+    assert {c.registry.registry_environment for c in configs.values()} == {"dev"}
+
+
+THREE_ACCOUNTS = {"dev": {"account": "111111111111"}, "staging": {"account": "222222222222"},
+                  "prod": {"account": "333333333333"}}
+
+
+def test_each_environment_may_be_its_own_account() -> None:
+    configs = load_environments(_topology({}, **THREE_ACCOUNTS))
+    assert [configs[env].account for env in ("dev", "staging", "prod")] == [
+        "111111111111", "222222222222", "333333333333"]
+    assert [c.name for c in consumers_of(configs, configs["dev"])] == ["prod", "staging"]
+    assert other_account(configs["prod"], configs["dev"]) and not other_account(configs["dev"], configs["dev"])
 
 
 @pytest.mark.parametrize(("served", "patches", "message"), [
-    ({"dev": [], "staging": ["Staging"], "prod": ["Staging", "Production"]}, {},
-     "environments.prod.serving.served_stages has 'Staging', which environment 'staging' already serves"),
-    ({"dev": [], "staging": ["Staging"], "prod": []}, {},
-     "no environment's serving.served_stages has 'Production' for the central registry in 'dev'"),
-    ({"dev": [], "staging": ["Staging"], "prod": ["Production"]}, {"prod": {"account": "444455556666"}},
-     "environments.prod.account/region are 444455556666/eu-west-1 but the central registry in 'dev' is in "
-     "None/eu-west-1; allowed: the same account and region (cross-account deployment"),
-    ({"dev": [], "staging": ["Staging"], "prod": ["Production"]}, {"prod": {"region": "us-east-1"}},
-     "environments.prod.account/region are None/us-east-1"),
-    ({"staging": ["Staging"]}, {},
-     "environments.staging.registry.registry_environment is 'dev', whose own registry.location is not 'central'"),
-    ({"staging": ["Staging"]}, {"staging": {"registry": {"location": "central", "registry_environment": "ops"}}},
+    ({"prod": ["Staging"], "staging": ["Staging"]}, {"prod": {"production": False}},
+     "serving.served_stages has 'Staging', which environment "),
+    ({"prod": []}, {},
+     "no environment's serving.served_stages has 'Production' for the registry in 'dev'"),
+    ({}, {"prod": {"account": "444455556666"}},
+     "environments.prod.account is 444455556666 and environments.dev.account is None; allowed: both account ids"),
+    ({}, {"prod": {"region": "us-east-1"}},
+     "environments.prod.region is us-east-1 but its registry environment 'dev' is in eu-west-1; allowed: "
+     "eu-west-1"),
+    ({}, {"staging": {"registry": {"registry_environment": "prod"}}},
+     "environments.staging.registry.registry_environment is 'prod', whose own registry_environment is 'dev'"),
+    ({}, {"staging": {"registry": {"registry_environment": "ops"}}},
      "environments.staging.registry.registry_environment is 'ops'; allowed: one of ['dev', 'prod', 'staging']"),
+    ({}, {"dev": {"storage": {"retain_data": False}}},
+     "environments.dev.storage.retain_data is false; allowed: true, since production environment 'prod' deploys"),
+    ({}, {"prod": {"registry": {"protected_production_versions": 4}}},
+     "environments.prod.registry.protected_production_versions is 4; allowed: the registry environment's value"),
 ])
-def test_central_registry_rules(served: dict[str, list[str]], patches: dict[str, Any], message: str) -> None:
+def test_registry_rules(served: dict[str, list[str]], patches: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_environments(_central(served, **patches))
+        load_environments(_topology(served, **patches))
     assert message in str(caught.value)
-
-
-def test_a_central_registry_in_its_own_environment_is_accepted() -> None:
-    context = _context_with("prod", {"registry": {"location": "central", "registry_environment": "prod",
-                                                  "cross_account_readers": ["111122223333"]},
-                                     "account": "444455556666"})
-    assert load_environments(context)["prod"].registry.location == "central"
 
 
 def test_environment_names_are_checked() -> None:
