@@ -37,7 +37,7 @@ from mlops.demo.moto_gaps import (
     patch_moto_registry,
     patch_update_endpoint,
 )
-from mlops.local_env import LocalEnvironment, provision
+from mlops.local_env import LOCAL_ACCOUNT, LocalEnvironment, provision
 from mlops.resources import parameter_name
 from mlops.training_run import train_local
 from mlplatform.registry.deployment_ledger import DeploymentLedger
@@ -62,6 +62,7 @@ class DemoWorld:
     route: RuntimeRoute  # where the functions' InvokeEndpoint calls go (the runtime, or the faulty API view)
     ledger_table: str = "mlops-demo-ledger"
     promotions_queue: str = ""
+    results_queue: str = ""
     say: Printer = print
     metrics: Any = None
     responses: list[dict[str, Any]] = field(default_factory=list)
@@ -149,13 +150,23 @@ def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: 
     events.put_rule(Name="accepted-promotions", EventPattern=json.dumps(
         {"source": ["mlops.promotion"], "detail-type": ["Model Promotion Accepted"]}))
     events.put_targets(Rule="accepted-promotions", Targets=[{"Id": "deployer", "Arn": promotions_arn}])
-    for key, value in {"ledger-table": ledger, "event-bus-name": "default", "promotion-topic-arn": notices,
-                       "page-topic-arn": page, "ticket-topic-arn": ticket}.items():
-        ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
+    # The registry's DeploymentResults rule: every deployer's result goes to the gate's function.
+    results_url, results_arn = _queue(sqs, "mlops-demo-deployment-results")
+    events.put_rule(Name="deployment-results", EventPattern=json.dumps(
+        {"source": ["mlops.deployment"], "detail-type": ["Model Deployment Result"]}))
+    events.put_targets(Rule="deployment-results", Targets=[{"Id": "gate", "Arn": results_arn}])
+    registry_environment = config.registry.registry_environment  # the CLI's status/promote/rollback act there
+    for environment in sorted({config.name, registry_environment}):
+        for key, value in {"ledger-table": ledger, "event-bus-name": "default", "promotion-topic-arn": notices,
+                           "page-topic-arn": page, "ticket-topic-arn": ticket,
+                           "model-package-group": env.model_package_group}.items():
+            ssm.put_parameter(Name=parameter_name(environment, key), Value=value, Type="String", Overwrite=True)
 
     gate = _function("promotion_gate", {
         "MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger, "IDEMPOTENCY_TABLE": idempotency,
-        "PROMOTION_TOPIC_ARN": notices, "EVENT_BUS_NAME": "default"})
+        "PROMOTION_TOPIC_ARN": notices, "EVENT_BUS_NAME": "default",
+        "STAGE_SERVERS": json.dumps({stage: {"environment": target.name, "account": LOCAL_ACCOUNT}
+                                     for stage, target in (("Staging", staging), ("Production", config))})})
 
     # The endpoints' model containers: every InvokeEndpoint of every function's client is answered by the
     # runtime double (moto's canned answers would not exercise the golden checks or the fallbacks).
@@ -168,13 +179,14 @@ def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: 
         endpoints[stage] = endpoint_name(target)
         deployers[stage] = _function("deployer", {
             "ENVIRONMENT_NAME": target.name, "ENDPOINT_NAME": endpoint_name(target),
-            "MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger,
+            "MODEL_PACKAGE_GROUP": env.model_package_group, "EVENT_BUS_NAME": "default",
             "MODEL_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/mlops-demo-model",
             "CAPTURE_DESTINATION_URI": f"s3://{env.capture_bucket}/endpoint", "ARTIFACT_BUCKET": env.artifact_bucket,
             "SERVING_SETTINGS": json.dumps(to_plain(target.serving)), "ROLLBACK_ALARM_NAMES": "[]",
             "SERVED_STAGES": stage, "POLL_SECONDS": "10"})
     return DemoWorld(env=env, registry=registry, runtime=runtime, gate=gate, deployers=deployers,
                      endpoints=endpoints, route=route, ledger_table=ledger, promotions_queue=promotions_url,
+                     results_queue=results_url,
                      page_queue=page_url, page_topic=page, ticket_queue=ticket_url, ticket_topic=ticket)
 
 
@@ -211,10 +223,26 @@ def settle(world: DemoWorld) -> list[str]:
         for message in messages:
             deploy(world, json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=world.promotions_queue, ReceiptHandle=message["ReceiptHandle"])
-            with world.registry.acting_as(GATE):  # the deployer's StageStatus update is judged too
+            with world.registry.acting_as(GATE):
+                outcomes += _record_results(world)  # the gate's function records each deployer's result
+            with world.registry.acting_as(GATE):  # the StageStatus update it made is judged too
                 while more := world.registry.take_events():
                     outcomes += [str(world.gate.handler(e, _Context()).get("outcome")) for e in more]
     world.outcomes += outcomes
+    return outcomes
+
+
+def _record_results(world: DemoWorld) -> list[str]:
+    """The deployers' results, as the registry's rule delivers them to the gate's function."""
+    sqs, outcomes = world.client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=world.results_queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            event = json.loads(message["Body"])
+            # moto gap: its delivery leaves out the envelope's "account", which EventBridge sets to the account
+            # the event was put in (AWS's documented event structure); the demo plays one account.
+            event.setdefault("account", LOCAL_ACCOUNT)
+            outcomes.append(str(world.gate.handler(event, _Context()).get("outcome")))
+            sqs.delete_message(QueueUrl=world.results_queue, ReceiptHandle=message["ReceiptHandle"])
     return outcomes
 
 

@@ -48,6 +48,8 @@ class PromotionResources:
             "IDEMPOTENCY_TABLE": self.idempotency_table,
             "PROMOTION_TOPIC_ARN": self.topic_arn,
             "EVENT_BUS_NAME": self.event_bus,
+            "STAGE_SERVERS": json.dumps({"Staging": {"environment": "staging", "account": "123456789012"},
+                                         "Production": {"environment": "prod", "account": "123456789012"}}),
         }
 
 

@@ -90,7 +90,8 @@ def test_clients_get_the_environment_region_from_cdk_json(env: str, created_clie
 def test_a_region_set_in_cdk_json_is_the_one_used(tmp_path: Path, created_clients: list[Any],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     context = project_context()
-    context["environments"]["staging"]["region"] = "ca-central-1"
+    for environment in context["environments"].values():  # consumers share their registry's region
+        environment["region"] = "ca-central-1"
     other = tmp_path / "cdk.json"
     other.write_text(json.dumps({"context": context}))
     monkeypatch.setattr(project_config, "PROJECT_FILE", other)
@@ -145,7 +146,8 @@ def test_train_without_env_or_local_is_refused(capsys: pytest.CaptureFixture[str
 def test_account_in_cdk_json_must_match_the_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     context = project_context()
-    context["environments"]["prod"]["account"] = "111122223333"
+    for environment in context["environments"].values():  # all given, or all null
+        environment["account"] = "111122223333"
     other = tmp_path / "cdk.json"
     other.write_text(json.dumps({"context": context}))
     monkeypatch.setattr(project_config, "PROJECT_FILE", other)
@@ -153,7 +155,9 @@ def test_account_in_cdk_json_must_match_the_credentials(tmp_path: Path, monkeypa
         assert cli.main(["status", "--env", "prod"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert "the credentials are for account 123456789012" in err
-    assert "environment 'prod' is account 111122223333 in cdk.json; use --profile" in err
+    # status acts on prod's registry environment: its account is the one the credentials must be for
+    assert "environment 'dev' (the registry environment of 'prod': its ledger, versions and promotion bus live " \
+           "there) is account 111122223333 in cdk.json; use --profile" in err
 
 
 # ------------------------------------------------------------------ botocore errors → one line, exit 2
@@ -164,8 +168,8 @@ def test_no_credentials_names_the_profile_and_region_to_fix(no_credentials: Path
     assert cli.main(["status", "--env", "prod"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert err.startswith("mlops status: no usable AWS credentials: pass --profile NAME (or set AWS_PROFILE)")
-    assert f"region {CONFIGS['prod'].region} (from cdk.json environments.prod.region)" in err
-    assert "environment 'prod' needs the account of your credentials" in err
+    assert f"region {CONFIGS['dev'].region} (from cdk.json environments.dev.region)" in err
+    assert "the registry of environment 'prod' (environment 'dev') needs the account of your credentials" in err
 
 
 def test_s3_capture_without_credentials_is_one_line(no_credentials: Path, tmp_path: Path,
@@ -237,8 +241,8 @@ def test_refused_credentials_are_one_line(code: str, expected: str, monkeypatch:
     assert cli.main(["promote", "--env", "prod", "--version", "3", "--to", "production"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert err.startswith("mlops promote: ") and expected in err
-    assert f"environment 'prod' needs the account of your credentials (cdk.json names none), region " \
-           f"{CONFIGS['prod'].region}" in err
+    assert f"the registry of environment 'prod' (environment 'dev') needs the account of your credentials " \
+           f"(cdk.json names none), region {CONFIGS['dev'].region}" in err
 
 
 def test_other_aws_errors_are_not_disguised(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,8 @@ def test_an_unknown_profile_is_named(capsys: Any, monkeypatch: pytest.MonkeyPatc
 def test_credentials_of_another_account_are_refused(capsys: Any, monkeypatch: pytest.MonkeyPatch,
                                                    tmp_path: Path) -> None:
     document = json.loads((REPO / "cdk.json").read_text())
-    document["context"]["environments"]["staging"]["account"] = "210987654321"
+    for name, account in (("dev", "109876543210"), ("staging", "210987654321"), ("prod", "310987654321")):
+        document["context"]["environments"][name]["account"] = account
     (tmp_path / "cdk.json").write_text(json.dumps(document))
     monkeypatch.setattr(project_config, "PROJECT_FILE", tmp_path / "cdk.json")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -109,12 +109,12 @@ def test_the_cli_mapping_is_what_the_stack_gives_the_drift_lambda(tmp_path: Path
     from stacks.app_builder import build_app
 
     context = project_context()
-    context["environments"] = {"dev": context["environments"]["dev"]}
     context["environments"]["dev"]["monitoring"] = {
         "drift": {"psi_threshold": 0.37, "js_threshold": 0.11, "ks_threshold": 0.13, "weighted_drift_alarm": 0.3,
                   "min_rows": 250},
         "alarms": {"confidence_shift_psi": 0.27}}
-    app = cdk.App(outdir=str(tmp_path / "cdk.out"), context={**context, "aws:cdk:bundling-stacks": []})
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"),
+                  context={**context, "env": "dev", "aws:cdk:bundling-stacks": []})
     [stage] = build_app(app, context=context, with_nag=False)
     template = app.synth().get_stack_artifact(stage.monitoring.artifact_id).template
     [variables] = [r["Properties"]["Environment"]["Variables"] for r in template["Resources"].values()

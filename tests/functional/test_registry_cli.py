@@ -153,5 +153,8 @@ def test_status_reports_stages_waiting_approvals_and_decisions(
 
 
 def test_missing_ssm_parameter_is_an_operator_error(promotion_aws: Any, mlops: Any, capsys: Any) -> None:  # noqa: F811
-    assert mlops("status", "--env", "prod") == 2
-    assert "publishes no '/mlops/prod/ledger-table'" in capsys.readouterr().err
+    import boto3
+
+    boto3.client("ssm").delete_parameter(Name="/mlops/dev/ledger-table")
+    assert mlops("status", "--env", "prod") == 2  # acts on prod's registry environment, dev
+    assert "publishes no '/mlops/dev/ledger-table'" in capsys.readouterr().err

@@ -41,12 +41,13 @@ class Stage:
     region: str
     templates: dict[str, dict[str, Any]]
     exports: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    account: str = ACCOUNT
 
     @classmethod
-    def load(cls, outdir: Path, environment: str, region: str) -> Stage:
+    def load(cls, outdir: Path, environment: str, region: str, account: str = ACCOUNT) -> Stage:
         templates = {path.name.removesuffix(".template.json"): json.loads(path.read_text())
                      for path in sorted((outdir / f"assembly-{environment}").glob("*.template.json"))}
-        stage = cls(name=environment, region=region, templates=templates)
+        stage = cls(name=environment, region=region, templates=templates, account=account)
         for stack, template in templates.items():
             for output in template.get("Outputs", {}).values():
                 if "Export" in output:
@@ -115,11 +116,11 @@ class Stage:
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
 
     def _pseudo(self, name: str) -> str | None:
-        return {"AWS::AccountId": ACCOUNT, "AWS::Region": self.region, "AWS::Partition": PARTITION,
+        return {"AWS::AccountId": self.account, "AWS::Region": self.region, "AWS::Partition": PARTITION,
                 "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": ""}.get(name)
 
     def _arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
-        return (f"arn:{PARTITION}:{service}:{self.region if region else ''}:{ACCOUNT if account else ''}:"
+        return (f"arn:{PARTITION}:{service}:{self.region if region else ''}:{self.account if account else ''}:"
                 f"{resource}")
 
     def _ref(self, stack: str, name: str) -> Any:
@@ -140,10 +141,10 @@ class Stage:
         named = self._physical_name(stack, name)
         refs = {
             "AWS::SNS::Topic": lambda: self._arn("sns", named),
-            "AWS::SQS::Queue": lambda: f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{named}",
+            "AWS::SQS::Queue": lambda: f"https://sqs.{self.region}.amazonaws.com/{self.account}/{named}",
             "AWS::StepFunctions::StateMachine": lambda: self._arn("states", f"stateMachine:{named}"),
             "AWS::KMS::Key": lambda: f"key-{name}",
-            "AWS::IAM::ManagedPolicy": lambda: f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{named}",
+            "AWS::IAM::ManagedPolicy": lambda: f"arn:{PARTITION}:iam::{self.account}:policy/{named}",
         }
         if kind in refs:
             return refs[kind]()
@@ -181,7 +182,7 @@ class Stage:
             "AWS::S3::Bucket": lambda: f"arn:{PARTITION}:s3:::{named}",
             "AWS::CloudWatch::Alarm": lambda: self._arn("cloudwatch", f"alarm:{named}"),
             "AWS::Logs::LogGroup": lambda: self._arn("logs", f"log-group:{named}:*"),
-            "AWS::IAM::Role": lambda: f"arn:{PARTITION}:iam::{ACCOUNT}:role/{named}",
+            "AWS::IAM::Role": lambda: f"arn:{PARTITION}:iam::{self.account}:role/{named}",
             "AWS::DynamoDB::Table": lambda: self._arn("dynamodb", f"table/{named}"),
             "AWS::StepFunctions::StateMachine": lambda: self._arn("states", f"stateMachine:{named}"),
             "AWS::KinesisFirehose::DeliveryStream": lambda: self._arn("firehose", f"deliverystream/{named}"),
@@ -272,6 +273,14 @@ _NUMERIC = {"NumericLessThan": lambda v, p: v < p, "NumericLessThanEquals": lamb
 
 def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, Any]) -> bool:
     """IAM's condition semantics for the operators the templates use; anything else fails loudly."""
+    if operator.startswith(("ForAnyValue:", "ForAllValues:")):
+        # Multivalued keys (IAM User Guide, "Set operators"): any / every value of the request's set matches.
+        quantifier, single = operator.split(":", 1)
+        values = _as_list({k.lower(): v for k, v in context.items()}.get(key.lower()))
+        if not values:
+            return quantifier == "ForAllValues"
+        matches = [_condition_holds(single, key, expected, {key: value}) for value in values]
+        return any(matches) if quantifier == "ForAnyValue" else all(matches)
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     present = {k.lower(): v for k, v in context.items()}

@@ -1,0 +1,241 @@
+"""The default topology in three accounts — dev (the registry), staging and prod — synthesized from cdk.json
+with only the account ids changed: every security gate stays green, and every cross-account permission holds
+on both halves (the caller's IAM policy and the resource's policy), for exactly the roles that need it.
+
+The requests are built from the table the stacks grant from (stacks.constructs.cross_account.REGISTRY_ACCESS:
+what each consumer role reads of the registry); the policies are the synthesized ones, evaluated by
+tests/infra/cloud_model.py. A role the table does not name is refused by the registry's policies.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
+
+from mlops.security_gates import run_cfn_lint, run_checkov, stack_summaries
+from stacks.app_builder import build_app
+from stacks.config import load_environments, project_context
+from stacks.constructs.cross_account import REGISTRY_ACCESS
+from stacks.constructs.nag import resolve_wildcard_allowances
+from stacks.naming import artifact_bucket_name, consumer_role_name, data_key_alias
+from tests.infra.cloud_model import Stage, evaluate
+
+ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
+REGION = "eu-west-1"
+
+
+def _context() -> dict[str, Any]:
+    context = copy.deepcopy(project_context())
+    for env, account in ACCOUNTS.items():
+        context["environments"][env]["account"] = account
+    return context
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[cdk.App, dict[str, Stage], Path]]:
+    context = _context()
+    outdir = tmp_path_factory.mktemp("accounts.out")
+    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": []})
+    build_app(app, context=context, with_nag=False)
+    app.synth()
+    stages = {env: Stage.load(outdir, env, REGION, account=account) for env, account in ACCOUNTS.items()}
+    yield app, stages, outdir
+
+
+@pytest.mark.parametrize("pack_class", [AwsSolutionsChecks, ServerlessChecks], ids=["AwsSolutions", "Serverless"])
+def test_no_unacknowledged_nag_findings(three: Any, pack_class: type[NagPack]) -> None:
+    app, _, _ = three
+    resolve_wildcard_allowances(app)
+    report = pack_class().validate_scope(app)
+    assert [f"{v.rule_name} {[r.construct_path for r in v.violating_resources]}" for v in report.violations] == []
+
+
+def test_cfn_lint_and_checkov_are_clean(three: Any) -> None:
+    _, _, outdir = three
+    assert run_cfn_lint([s.template for s in stack_summaries(outdir)]).findings == []
+    assert run_checkov(outdir).findings == []
+
+
+# ------------------------------------------------------------------------------------------ both halves
+def _resource_policy(stage: Stage, resource_type: str, property_name: str, document_key: str | None = None,
+                     **match: Any) -> list[dict[str, Any]]:
+    documents = []
+    for resource in stage.resources(resource_type):
+        if all(stage.resolve(resource.stack, resource.properties.get(k)) == v for k, v in match.items()):
+            document = resource.properties[property_name]
+            documents.append(stage.resolve(resource.stack, document[document_key] if document_key else document))
+    assert documents, f"no {resource_type} with {match} in {stage.name}"
+    return documents
+
+
+def _bucket_policy(registry: Stage) -> list[dict[str, Any]]:
+    bucket = artifact_bucket_name(load_environments(_context())["dev"], ACCOUNTS["dev"])
+    return _resource_policy(registry, "AWS::S3::BucketPolicy", "PolicyDocument", Bucket=bucket)
+
+
+def _key_policy(registry: Stage) -> list[dict[str, Any]]:
+    return [registry.resolve(k.stack, k.properties["KeyPolicy"]) for k in registry.resources("AWS::KMS::Key")]
+
+
+def _group_policy(registry: Stage) -> list[dict[str, Any]]:
+    return _resource_policy(registry, "AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupPolicy",
+                            ModelPackageGroupName="mlops-dev-models")
+
+
+def _requests(purpose: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(action, resource, context) of every read ``purpose`` makes of the registry."""
+    dev = load_environments(_context())["dev"]
+    bucket = artifact_bucket_name(dev, ACCOUNTS["dev"])
+    access = REGISTRY_ACCESS[purpose]
+    requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("s3:GetObject", f"arn:aws:s3:::{bucket}/{prefix.removesuffix('*')}execution-1/golden.json", {})
+        for prefix in access.prefixes]
+    requests.append(("kms:Decrypt", f"arn:aws:kms:{REGION}:{ACCOUNTS['dev']}:key/0a1b2c3d-dev",
+                     {"kms:ResourceAliases": [data_key_alias(dev)], "kms:ViaService": f"s3.{REGION}.amazonaws.com"}))
+    requests += [(action, f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:model-package/mlops-dev-models/7", {})
+                 for action in access.package_actions]
+    return requests
+
+
+def _resource_documents(registry: Stage, action: str) -> list[dict[str, Any]]:
+    if action.startswith("s3:"):
+        return _bucket_policy(registry)
+    if action.startswith("kms:"):
+        return _key_policy(registry)
+    return _group_policy(registry)
+
+
+@pytest.mark.parametrize("consumer", ["staging", "prod"])
+@pytest.mark.parametrize("purpose", sorted(REGISTRY_ACCESS))
+def test_each_consumer_role_may_read_what_it_needs_on_both_halves(three: Any, consumer: str, purpose: str) -> None:
+    _, stages, _ = three
+    config = load_environments(_context())[consumer]
+    if purpose == "drift-job" and config.monitoring.drift.engine != "processing":
+        pytest.skip(f"{consumer} runs the Lambda drift engine (monitoring.drift.engine): no Processing job role")
+    role_arn = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/{consumer_role_name(config, purpose)}"
+    _, identity = stages[consumer].role_documents(role_arn)
+    caller = {"AWS": role_arn}
+    for action, resource, context in _requests(purpose):
+        context = {**context, "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": ACCOUNTS[consumer]}
+        assert evaluate(identity, caller=None, action=action, resource=resource, context=context) == "allow", \
+            f"{role_arn}'s own policy does not allow {action} on {resource}"
+        # The resource policy names the account root as principal and the role in aws:PrincipalArn.
+        resource_caller = {"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}
+        verdict = evaluate(_resource_documents(stages["dev"], action), caller=resource_caller, action=action,
+                           resource=resource, context=context)
+        assert verdict == "allow", f"the registry's policy does not let {role_arn} {action} {resource}"
+        assert caller  # the role itself is what aws:PrincipalArn names
+
+
+@pytest.mark.parametrize("consumer", ["staging", "prod"])
+def test_other_roles_of_a_consumer_account_are_refused_by_the_registry(three: Any, consumer: str) -> None:
+    _, stages, _ = three
+    intruder = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/mlops-{consumer}-batch-scoring"
+    for purpose in REGISTRY_ACCESS:
+        for action, resource, context in _requests(purpose):
+            verdict = evaluate(_resource_documents(stages["dev"], action),
+                               caller={"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}, action=action,
+                               resource=resource, context={**context, "aws:PrincipalArn": intruder})
+            assert verdict != "allow", f"{intruder} may {action} {resource}"
+
+
+def test_a_role_reads_no_prefix_it_does_not_need(three: Any) -> None:
+    """The model containers read models/, never golden payloads or baselines (pipelines/)."""
+    _, stages, _ = three
+    role_arn = f"arn:aws:iam::{ACCOUNTS['prod']}:role/mlops-prod-model"
+    bucket = artifact_bucket_name(load_environments(_context())["dev"], ACCOUNTS["dev"])
+    request = {"action": "s3:GetObject", "resource": f"arn:aws:s3:::{bucket}/pipelines/x/golden.json",
+               "context": {"aws:PrincipalArn": role_arn}}
+    assert evaluate(_bucket_policy(stages["dev"]), caller={"AWS": f"arn:aws:iam::{ACCOUNTS['prod']}:root"},
+                    **request) != "allow"
+
+
+# ------------------------------------------------------------------------------------------ the event hops
+def _bus_policies(stage: Stage) -> list[dict[str, Any]]:
+    return [{"Statement": [stage.resolve(p.stack, p.properties["Statement"])]}
+            for p in stage.resources("AWS::Events::EventBusPolicy")]
+
+
+def _forwarding_rules(stage: Stage) -> list[tuple[dict[str, Any], str, str]]:
+    """(pattern, target bus ARN, target role ARN) of every rule that targets another account's bus."""
+    rules = []
+    for rule in stage.resources("AWS::Events::Rule"):
+        for target in rule.properties.get("Targets", []):
+            arn = stage.resolve(rule.stack, target["Arn"])
+            if ":event-bus/" in str(arn):
+                rules.append((rule.properties["EventPattern"], arn, stage.resolve(rule.stack, target["RoleArn"])))
+    return rules
+
+
+@pytest.mark.parametrize(("consumer", "stage_name"), [("staging", "Staging"), ("prod", "Production")])
+def test_promotions_reach_each_consumer_account_and_only_from_the_registry(three: Any, consumer: str,
+                                                                          stage_name: str) -> None:
+    _, stages, _ = three
+    bus = f"arn:aws:events:{REGION}:{ACCOUNTS[consumer]}:event-bus/default"
+    [(pattern, role_arn)] = [(p, r) for p, target, r in _forwarding_rules(stages["dev"]) if target == bus]
+    assert pattern["source"] == ["mlops.promotion"] and pattern["detail"]["target_stage"] == [stage_name]
+    _, identity = stages["dev"].role_documents(role_arn)  # sender half: the rule's role may put on that bus
+    assert evaluate(identity, caller=None, action="events:PutEvents", resource=bus, context={}) == "allow"
+    policies = _bus_policies(stages[consumer])  # receiver half: the consumer's bus admits the registry only
+    for account, source, expected in ((ACCOUNTS["dev"], "mlops.promotion", "allow"),
+                                      (ACCOUNTS["dev"], "mlops.deployment", "implicit"),
+                                      ("444444444444", "mlops.promotion", "implicit")):
+        assert evaluate(policies, caller={"AWS": f"arn:aws:iam::{account}:root"}, action="events:PutEvents",
+                        resource=bus, context={"events:source": source}) == expected, (account, source)
+
+
+@pytest.mark.parametrize("consumer", ["staging", "prod"])
+def test_results_reach_the_registry_from_each_consumer_account(three: Any, consumer: str) -> None:
+    _, stages, _ = three
+    registry_bus = f"arn:aws:events:{REGION}:{ACCOUNTS['dev']}:event-bus/default"
+    [(pattern, role_arn)] = [(p, r) for p, target, r in _forwarding_rules(stages[consumer]) if target == registry_bus]
+    assert pattern["source"] == ["mlops.deployment"]
+    _, identity = stages[consumer].role_documents(role_arn)
+    assert evaluate(identity, caller=None, action="events:PutEvents", resource=registry_bus, context={}) == "allow"
+    policies = _bus_policies(stages["dev"])
+    caller = {"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}
+    assert evaluate(policies, caller=caller, action="events:PutEvents", resource=registry_bus,
+                    context={"events:source": "mlops.deployment"}) == "allow"
+    assert evaluate(policies, caller=caller, action="events:PutEvents", resource=registry_bus,
+                    context={"events:source": "aws.sagemaker"}) == "implicit"  # no forged registry events
+
+
+def test_the_gate_trusts_each_stage_only_from_its_environment_and_account(three: Any) -> None:
+    import json
+
+    _, stages, _ = three
+    [gate] = [f for f in stages["dev"].resources("AWS::Lambda::Function")
+              if f.properties["Handler"] == "lambdas.promotion_gate.handler.handler"]
+    variables = stages["dev"].resolve(gate.stack, gate.properties["Environment"]["Variables"])
+    assert json.loads(variables["STAGE_SERVERS"]) == {
+        "Production": {"account": ACCOUNTS["prod"], "environment": "prod"},
+        "Staging": {"account": ACCOUNTS["staging"], "environment": "staging"}}
+
+
+def test_consumers_build_no_registry_of_their_own(three: Any) -> None:
+    _, stages, _ = three
+    for consumer in ("staging", "prod"):
+        kinds = {r.type for r in stages[consumer].resources()}
+        assert not kinds & {"AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::Pipeline"}
+        assert not [r for r in stages[consumer].resources("AWS::DynamoDB::Table") if "Ledger" in r.logical_id]
+        assert not [t for t in stages[consumer].templates if "Training" in t]
+
+
+def test_one_account_needs_no_resource_policy_statements(tmp_path: Path) -> None:
+    """The single-account quickstart (cdk.json as shipped): the IAM half alone, no cross-account statements."""
+    context = copy.deepcopy(project_context())
+    app = cdk.App(outdir=str(tmp_path / "one.out"), context={**context, "aws:cdk:bundling-stacks": []})
+    build_app(app, context=context, with_nag=False)
+    app.synth()
+    dev = Stage.load(tmp_path / "one.out", "dev", REGION)
+    [group] = list(dev.resources("AWS::SageMaker::ModelPackageGroup"))
+    assert "ModelPackageGroupPolicy" not in group.properties
+    assert _bus_policies(dev) == [] and _forwarding_rules(dev) == []
+    statements = [s for d in _key_policy(dev) for s in d["Statement"]]
+    assert not [s for s in statements if s.get("Sid") == "ConsumersDecryptRegistryArtifacts"]
