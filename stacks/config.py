@@ -530,10 +530,10 @@ class EnvironmentConfig:
 # ---------------------------------------------------------------- parsing
 _RENAMED = {"lambda": "lambda_"}
 _REMOVED = {
-    (RegistrySettings, "location"): "every environment now deploys from one registry environment "
+    ("RegistrySettings", "location"): "every environment now deploys from one registry environment "
     "(registry.registry_environment; with its own per-environment group, an endpoint served Staging and "
     "Production alike). See docs/ACCOUNTS.md",
-    (RegistrySettings, "cross_account_readers"): "the registry's resource policies now name exactly the "
+    ("RegistrySettings", "cross_account_readers"): "the registry's resource policies now name exactly the "
     "consumer environments' roles, derived from their account ids (docs/ACCOUNTS.md)",
 }
 
@@ -595,8 +595,9 @@ def _parse_dataclass(cls: type[T], raw: Mapping[str, Any], path: str, **fixed: A
     keys = {_RENAMED.get(k, k): k for k in raw}
     unknown = sorted(raw_key for name, raw_key in keys.items() if name not in fields or name in fixed)
     for raw_key in unknown:
-        if (cls, raw_key) in _REMOVED:
-            raise ConfigError(f"{path}.{raw_key} was removed; {_REMOVED[cls, raw_key]}")
+        removed = _REMOVED.get((cls.__name__, raw_key))
+        if removed:
+            raise ConfigError(f"{path}.{raw_key} was removed; {removed}")
     if unknown:
         allowed = sorted(_json_key(k) for k in fields if k not in fixed)
         raise ConfigError(f"{path} has unknown keys {unknown}; allowed: {allowed}")
@@ -683,6 +684,12 @@ def _check_registries(configs: Mapping[str, EnvironmentConfig]) -> None:
             raise ConfigError(
                 f"environments.{config.name}.training sets retraining triggers; allowed: none outside the registry "
                 f"environment ({owner_name!r} runs the training pipeline; set them there)")
+        if config.monitoring.drift.retrain_on_sustained_drift and config.account != owner.account:
+            raise ConfigError(
+                f"environments.{config.name}.monitoring.drift.retrain_on_sustained_drift is true; allowed: false "
+                f"when {config.name!r} is in another account than its registry environment {owner_name!r} "
+                "(the alarm would have to start the pipeline across accounts, which is not built; "
+                "docs/ACCOUNTS.md, 'Not built yet')")
         if owner.storage.retain_data is False and config.production:
             raise ConfigError(
                 f"environments.{owner_name}.storage.retain_data is false; allowed: true, since production "

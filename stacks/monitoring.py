@@ -19,19 +19,19 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
 from pipelines.definition import write_source_bundle
+from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
 from stacks.config import EnvironmentConfig, drift_thresholds
 from stacks.constructs.alarms import AlarmRouter
-from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
+from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, shared_execution_role
 from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name, published_topic, read_published
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
-from stacks.naming import consumer_role_name, endpoint_name, pipeline_name
+from stacks.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
 
 NAMESPACE = "MLOps"
 DRIFT_SERVICE = "drift_monitor"
@@ -129,7 +129,8 @@ class MonitoringStack(cdk.Stack):
         self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
 
     def _processing_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
-                           artifact_bucket: s3.IBucket, models: ModelSource, code_asset: s3_assets.Asset) -> None:
+                           artifact_bucket: s3.IBucket, models: ModelSource,
+                           code_asset: s3_assets.Asset | None) -> None:
         """The schedule starts a Processing job running the same code; its report publishes on arrival."""
         function = self.drift_monitor.function
         role = iam.Role(self, "DriftJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
@@ -308,8 +309,9 @@ class MonitoringStack(cdk.Stack):
             runbook="data-drift", evaluation_periods=3, datapoints_to_alarm=3,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             summary="The Champion's inputs drifted three days running; the training pipeline is started.")
+        # The registry environment's pipeline, in this account (cdk.json refuses the setting in another one).
         pipeline_arn = (f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:pipeline/"
-                        f"{pipeline_name(config)}")
+                        f"{registry_pipeline_name(config)}")
         role = iam.Role(self, "RetrainTriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
                         description="Lets EventBridge start the training pipeline on sustained drift")
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
@@ -378,7 +380,8 @@ class MonitoringStack(cdk.Stack):
             cloudwatch.GraphWidget(title="Top drifting features", width=8, left=[top_features]),
             cloudwatch.GraphWidget(title="Training pipeline executions", width=8, left=[
                 cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name=name, statistic="Sum",
-                                  dimensions_map={"PipelineName": pipeline_name(config)}, period=cdk.Duration.days(1))
+                                  dimensions_map={"PipelineName": registry_pipeline_name(config)},
+                                  period=cdk.Duration.days(1))
                 for name in ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed")]),
         )
         dashboard.add_widgets(cloudwatch.AlarmStatusWidget(

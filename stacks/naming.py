@@ -24,6 +24,11 @@ def pipeline_name(config: EnvironmentConfig) -> str:
     return f"mlops-{config.name}-training"
 
 
+def registry_pipeline_name(config: EnvironmentConfig) -> str:
+    """The training pipeline of the environment's registry environment (the only one that runs one)."""
+    return f"mlops-{config.registry.registry_environment}-training"
+
+
 def artifact_bucket_name(config: EnvironmentConfig, account: str) -> str:
     """The registry environment's artifact bucket (models, golden payloads, baselines): consumers in other
     accounts name it in their IAM policies. ``account``: the account id, or the stack's AWS::AccountId token

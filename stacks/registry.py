@@ -217,6 +217,8 @@ class RegistryStack(cdk.Stack):
 
     def _link_to_registry(self, config: EnvironmentConfig, registry: EnvironmentConfig, key: kms.IKey) -> None:
         """A consumer in another account: admit the registry's promotions, forward results to the registry."""
+        # `mlops promote-challenger` puts its promotion on this account's bus, for this deployer.
+        publish_name(self, environment=config.name, key="event-bus-name", value="default")
         if not other_account(config, registry):
             return  # one account: the gate's and the deployer's events share the default bus
         assert registry.account is not None

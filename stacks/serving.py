@@ -24,10 +24,10 @@ from constructs import Construct
 
 from pipelines.images import XGBOOST_ACCOUNTS
 from stacks.config import EnvironmentConfig, to_plain
+from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
 from stacks.constructs.model_source import ModelSource
-from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue
@@ -145,7 +145,8 @@ class ServingStack(cdk.Stack):
             )
 
         # --- health check: every variant answers its golden payloads correctly
-        health_role = shared_execution_role(self, "HealthCheckRole", role_name=consumer_role_name(config, "health-check"),
+        health_role = shared_execution_role(self, "HealthCheckRole",
+                                            role_name=consumer_role_name(config, "health-check"),
                                             description="The scheduled golden-payload health check")
         self.health_check = MlopsFunction(
             self, "HealthCheck", source="health_check", description="Golden-payload health check per variant",

@@ -15,8 +15,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.constructs.cross_account import bucket_statements, key_statements
 from stacks.constructs.checkov import skip_checkov
+from stacks.constructs.cross_account import bucket_statements, key_statements
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.published_names import publish_name
 from stacks.naming import artifact_bucket_name, data_key_alias

@@ -1,7 +1,8 @@
 """Deciding a deployment: which package each variant serves, and the exact SageMaker requests. Pure.
 
 Input: the accepted promotion (``mlops.promotion`` / "Model Promotion Accepted"), what the endpoint serves
-now (``endpoint_state``), the ledger's latest deployment to the same stage, the settings, a clock and an id.
+now (``endpoint_state``), the deployer's own last result for the same stage (SSM,
+``deployment_actions.last_result``), the settings, a clock and an id.
 Output: a ``DeploymentPlan`` — a JSON-able dict that travels through the Step Functions execution — or a
 refusal. No AWS call happens here, so every rule below is unit-tested and benchmarked on its own.
 
@@ -17,7 +18,7 @@ Who serves what (variant names are stable; a blue/green update must keep them):
 * otherwise (Staging, or no Challenger): the package becomes Champion; the Challenger keeps its model.
 
 Idempotency: SageMaker and the gate deliver at least once. A promotion whose mapping the endpoint already
-serves, and which the ledger already records as deployed, is skipped; if the ledger has no success for it
+serves, and which this deployer last reported as deployed, is skipped; if it has no such result
 (a crash between update and record), the plan only re-verifies and records.
 """
 
@@ -298,7 +299,7 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
                 and latest.model_package_arn == request.model_package_arn):
             return skip(request, f"{settings.endpoint_name} already serves v{request.version} as "
                                  f"{', '.join(n for n, arn in mapping.items() if arn == request.model_package_arn)} "
-                                 f"and the ledger records it (duplicate event)", settings)
+                                 f"and its last result says so (duplicate event)", settings)
         operation = VERIFY_ONLY
     elif current is None:
         operation = CREATE

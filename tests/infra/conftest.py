@@ -16,6 +16,7 @@ from stacks.config import project_context
 from stacks.stage import MlopsStage
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+REGISTRY_ENVIRONMENTS = ("dev",)  # the environments that hold a registry and a training pipeline (cdk.json)
 
 
 @dataclass

@@ -14,21 +14,21 @@ from mlops.security_gates import run_cfn_lint
 from stacks.app_builder import build_app
 from stacks.config import project_context
 from stacks.constructs.nag import resolve_wildcard_allowances
-from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+from tests.infra.conftest import REGISTRY_ENVIRONMENTS, SynthesizedApp
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_exact_resources(synthesized: SynthesizedApp, env: str) -> None:
     template = synthesized.template(env, "registry")
     template.resource_count_is("AWS::SageMaker::ModelPackageGroup", 1)
     template.resource_count_is("AWS::DynamoDB::Table", 2)
     template.resource_count_is("AWS::Lambda::Function", 1)
-    template.resource_count_is("AWS::Events::Rule", 1)
+    template.resource_count_is("AWS::Events::Rule", 2)  # package state changes, deployment results
     template.resource_count_is("AWS::SNS::Topic", 1)
     template.resource_count_is("AWS::IAM::ManagedPolicy", 2)
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_ledger_is_encrypted_recoverable_and_never_expires(synthesized: SynthesizedApp, env: str) -> None:
     template = synthesized.template(env, "registry")
     template.has_resource_properties("AWS::DynamoDB::Table", {
@@ -43,7 +43,7 @@ def test_ledger_is_encrypted_recoverable_and_never_expires(synthesized: Synthesi
     })
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_state_changes_of_the_group_reach_the_gate_with_retries_and_a_dlq(synthesized: SynthesizedApp,
                                                                           env: str) -> None:
     template = synthesized.template(env, "registry")
@@ -64,7 +64,7 @@ def test_state_changes_of_the_group_reach_the_gate_with_retries_and_a_dlq(synthe
     template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 2})
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_gate_may_update_only_its_groups_packages(synthesized: SynthesizedApp, env: str) -> None:
     template = synthesized.template(env, "registry")
     template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
@@ -75,7 +75,7 @@ def test_gate_may_update_only_its_groups_packages(synthesized: SynthesizedApp, e
     ])}})
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_approver_policies_use_lifecycle_condition_keys(synthesized: SynthesizedApp, env: str) -> None:
     policies = synthesized.template(env, "registry").find_resources("AWS::IAM::ManagedPolicy")
     by_description = {p["Properties"]["Description"]: p["Properties"]["PolicyDocument"]["Statement"]
@@ -90,28 +90,3 @@ def test_approver_policies_use_lifecycle_condition_keys(synthesized: Synthesized
         assert any(s["Effect"] == "Deny" and s.get("Condition") == deny_deployer for s in statements)
         assert any(s["Effect"] == "Deny" and "sagemaker:DeleteModelPackage" in s["Action"] for s in statements)
 
-
-def test_a_central_registry_lets_the_configured_accounts_read_its_group(tmp_path: Path) -> None:
-    """``registry.location: central`` in the registry environment itself: the group's resource policy lets
-    the reader accounts describe and list its versions (and nothing more); nag and cfn-lint stay clean."""
-    context = copy.deepcopy(project_context())
-    context["environments"]["prod"].update({
-        "account": "444455556666",
-        "registry": {"location": "central", "registry_environment": "prod",
-                     "cross_account_readers": ["111122223333", "777788889999"]}})
-    app = cdk.App(outdir=str(tmp_path), context={**context, "env": "prod", "aws:cdk:bundling-stacks": []})
-    [stage] = build_app(app, context=context, with_nag=False)
-    app.synth()
-    Template.from_stack(stage.registry).has_resource_properties("AWS::SageMaker::ModelPackageGroup", {
-        "ModelPackageGroupPolicy": {"Version": "2012-10-17", "Statement": [{
-            "Sid": "CrossAccountRead", "Effect": "Allow",
-            "Principal": {"AWS": [f"arn:aws:iam::{account}:root" for account in ("111122223333", "777788889999")]},
-            "Action": ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
-                       "sagemaker:ListModelPackages"],
-            "Resource": Match.any_value()}]}})
-    resolve_wildcard_allowances(app)
-    for pack in (AwsSolutionsChecks(), ServerlessChecks()):
-        report = pack.validate_scope(stage.registry)
-        assert [v.rule_name for v in report.violations] == []
-    lint = run_cfn_lint([Path(stage.outdir) / stage.registry.template_file])
-    assert lint.findings == []

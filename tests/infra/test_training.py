@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+from tests.infra.conftest import REGISTRY_ENVIRONMENTS, SynthesizedApp
 
 
 def _definition(synthesized: SynthesizedApp, env: str) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def _definition(synthesized: SynthesizedApp, env: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_deployed_definition_has_every_step(synthesized: SynthesizedApp, env: str) -> None:
     definition = _definition(synthesized, env)
     names = [s["Name"] for s in definition["Steps"]]
@@ -34,14 +34,14 @@ def test_deployed_definition_has_every_step(synthesized: SynthesizedApp, env: st
     template.has_resource_properties("AWS::SageMaker::Pipeline", {"PipelineName": f"mlops-{env}-training"})
 
 
-@pytest.mark.parametrize(("env", "threshold"), [("dev", 0.95), ("staging", 0.95), ("prod", 0.95)])
+@pytest.mark.parametrize(("env", "threshold"), [("dev", 0.95)])
 def test_quality_threshold_comes_from_config(synthesized: SynthesizedApp, env: str, threshold: float) -> None:
     params = {p["Name"]: p for p in _definition(synthesized, env)["Parameters"]}
     assert params["QualityThreshold"]["DefaultValue"] == threshold
     assert params["TrainingInstanceType"]["DefaultValue"] == "ml.g5.xlarge"
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_roles_are_assumed_by_sagemaker_only_and_pass_role_is_scoped(synthesized: SynthesizedApp,
                                                                        env: str) -> None:
     template = synthesized.template(env, "training")
@@ -55,7 +55,7 @@ def test_roles_are_assumed_by_sagemaker_only_and_pass_role_is_scoped(synthesized
                            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}})])}})
 
 
-@pytest.mark.parametrize(("env", "rules"), [("dev", 0), ("staging", 1), ("prod", 2)])
+@pytest.mark.parametrize(("env", "rules"), [("dev", 2)])  # the registry environment: schedule and new data
 def test_retraining_triggers_follow_config(synthesized: SynthesizedApp, env: str, rules: int) -> None:
     template = synthesized.template(env, "training")
     template.resource_count_is("AWS::Events::Rule", rules)
@@ -66,15 +66,15 @@ def test_retraining_triggers_follow_config(synthesized: SynthesizedApp, env: str
             "DeadLetterConfig": Match.any_value(), "RetryPolicy": Match.any_value()})]})
 
 
-def test_prod_retrains_on_new_data_under_the_training_prefix(synthesized: SynthesizedApp) -> None:
-    synthesized.template("prod", "training").has_resource_properties("AWS::Events::Rule", {
+def test_the_registry_retrains_on_new_data_under_the_training_prefix(synthesized: SynthesizedApp) -> None:
+    synthesized.template("dev", "training").has_resource_properties("AWS::Events::Rule", {
         "EventPattern": Match.object_like({
             "source": ["aws.s3"], "detail-type": ["Object Created"],
             "detail": Match.object_like({"object": {"key": [{"prefix": "training/"}]}})}),
     })
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_registry_group_is_published(synthesized: SynthesizedApp, env: str) -> None:
     template = synthesized.template(env, "registry")
     template.has_resource_properties("AWS::SageMaker::ModelPackageGroup",

@@ -11,11 +11,11 @@ import pytest
 
 from stacks.config import (
     ConfigError,
+    consumers_of,
     load_environments,
+    other_account,
     parse_environment,
     project_context,
-    consumers_of,
-    other_account,
     render_reference,
     select_environments,
     to_plain,
@@ -190,6 +190,10 @@ def test_each_environment_may_be_its_own_account() -> None:
      "environments.staging.registry.registry_environment is 'ops'; allowed: one of ['dev', 'prod', 'staging']"),
     ({}, {"dev": {"storage": {"retain_data": False}}},
      "environments.dev.storage.retain_data is false; allowed: true, since production environment 'prod' deploys"),
+    ({}, {**THREE_ACCOUNTS, "prod": {"account": "333333333333",
+                                     "monitoring": {"drift": {"retrain_on_sustained_drift": True}}}},
+     "environments.prod.monitoring.drift.retrain_on_sustained_drift is true; allowed: false when 'prod' is in "
+     "another account"),
     ({}, {"prod": {"registry": {"protected_production_versions": 4}}},
      "environments.prod.registry.protected_production_versions is 4; allowed: the registry environment's value"),
 ])
