@@ -49,10 +49,12 @@ LAMBDA_UNRESERVED_MINIMUM = 100
 
 def planned_reservation(config: EnvironmentConfig) -> tuple[int, int]:
     """(reserved, SLA demand) of an environment that is not synthesized in this run (`-c env=` selects
-    another): the promotion gate and four deployer tasks at lambda.reserved_concurrency, the three scheduled
+    another): the promotion gate (registry environment only) and four deployer tasks at
+    lambda.reserved_concurrency, the three scheduled
     functions at 1, the inference function unreserved. tests/infra/test_concurrency.py keeps this equal to
     what the synthesized stacks reserve."""
-    return 5 * config.lambda_.reserved_concurrency + 3, inference_concurrency_demand(config)
+    reserved_functions = 5 if config.is_registry else 4  # the promotion gate lives in the registry environment
+    return reserved_functions * config.lambda_.reserved_concurrency + 3, inference_concurrency_demand(config)
 
 
 def check_concurrency_quota(stages: list[MlopsStage], *, others: list[EnvironmentConfig] | None = None) -> None:

@@ -32,12 +32,11 @@ def test_exact_resources(synthesized: SynthesizedApp, env: str) -> None:
         "lambdas.health_check.handler.handler", "lambdas.batch_scoring.handler.handler"])
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_accepted_promotions_start_the_deployer_with_a_dlq(synthesized: SynthesizedApp, env: str) -> None:
+@pytest.mark.parametrize(("env", "stage"), [("staging", "Staging"), ("prod", "Production")])
+def test_accepted_promotions_start_the_deployer_with_a_dlq(synthesized: SynthesizedApp, env: str, stage: str) -> None:
     synthesized.template(env, "serving").has_resource_properties("AWS::Events::Rule", {
         "EventPattern": {"source": ["mlops.promotion"], "detail-type": ["Model Promotion Accepted"],
-                         "detail": {"model_package_group": [f"mlops-{env}-models"],
-                                    "target_stage": ["Staging", "Production"]}},
+                         "detail": {"model_package_group": ["mlops-dev-models"], "target_stage": [stage]}},
         "Targets": [Match.object_like({"DeadLetterConfig": Match.any_value(),
                                        "RetryPolicy": Match.object_like({"MaximumRetryAttempts": 8})})],
     })
@@ -81,9 +80,10 @@ def test_deployer_gets_the_environments_serving_settings(synthesized: Synthesize
     variables = _functions(synthesized, env)["lambdas.deployer.handler.start_deployment"]["Environment"]["Variables"]
     assert json.loads(variables["SERVING_SETTINGS"]) == to_plain(config.serving)
     assert variables["ENDPOINT_NAME"] == f"mlops-{env}"
-    assert variables["MODEL_PACKAGE_GROUP"] == f"mlops-{env}-models"
-    assert variables["SERVED_STAGES"] == ",".join(config.serving.served_stages) == "Staging,Production"
-    assert variables["PROTECTED_PRODUCTION_VERSIONS"] == str(config.registry.protected_production_versions)
+    assert variables["MODEL_PACKAGE_GROUP"] == "mlops-dev-models"  # every environment deploys dev's registry
+    assert variables["SERVED_STAGES"] == ",".join(config.serving.served_stages) == {
+        "dev": "", "staging": "Staging", "prod": "Production"}[env]
+    assert variables["EVENT_BUS_NAME"] == "default"  # results go to this account's bus
     assert json.loads(variables["SERVING_SETTINGS"])["deployment"]["strategy"] == (
         "ALL_AT_ONCE" if env == "dev" else "CANARY")
 

@@ -62,7 +62,7 @@ def test_every_bucket_policy_denies_plain_http_and_old_tls(synthesized: Synthesi
         assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
 
 
-@pytest.mark.parametrize(("env", "policy"), [("dev", "Delete"), ("staging", "Retain"), ("prod", "Retain")])
+@pytest.mark.parametrize(("env", "policy"), [("dev", "Retain"), ("staging", "Retain"), ("prod", "Retain")])
 def test_data_is_kept_on_stack_deletion_in_staging_and_prod(synthesized: SynthesizedApp, env: str,
                                                             policy: str) -> None:
     template = synthesized.template(env, "storage")
