@@ -192,9 +192,11 @@ class MonitoringStack(cdk.Stack):
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
         })
-        allow_wildcards(self.drift_monitor, {
-            "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its end.",
-        })
+        for scope in (self.drift_monitor, function.role):
+            allow_wildcards(scope, {
+                "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
+                                                                              "end.",
+            })
 
     # -------------------------------------------------------------------------------------------- metrics
     def _sagemaker(self, name: str, variant: str, statistic: str, period_minutes: int = 5) -> cloudwatch.Metric:

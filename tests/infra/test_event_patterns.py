@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
+from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
 from stacks.config import load_environments, project_context
 from tests.infra.cloud_model import ACCOUNT, Stage
@@ -61,10 +62,25 @@ def promotion_event(group: str, stage: str, region: str) -> dict[str, Any]:
     return _delivered(entry, region)
 
 
+def result_event(group: str, stage: str, region: str) -> dict[str, Any]:
+    """What the deployer's real ``emit_result`` sends after a deployment."""
+    client = _RecordingEvents()
+    plan = {"endpoint_name": "mlops-staging", "changed_variants": ["Champion"], "request": {
+        "model_package_group": group, "model_package_arn": f"arn:aws:sagemaker:{region}:{ACCOUNT}:model-package/"
+        f"{group}/3", "version": 3, "target_stage": stage, "reason": "promotion", "requested_by": "approver"}}
+    emit_result(client, "default", result_detail(plan=plan, environment="staging", outcome="deployed",
+                                                 health_check="passed", reason="healthy",
+                                                 deployed_at="2026-12-01T00:00:00.000000Z"))
+    (entry,) = client.entries
+    return _delivered(entry, region)
+
+
 def sample(pattern: dict[str, Any], region: str) -> dict[str, Any]:
     (source,), (detail_type,) = pattern["source"], pattern["detail-type"]
     if source == "mlops.promotion":
         return promotion_event("placeholder-group", "Staging", region)
+    if source == "mlops.deployment":
+        return result_event("placeholder-group", "Staging", region)
     return json.loads((FIXTURES / DOCUMENTED[(source, detail_type)]).read_text())
 
 
@@ -131,7 +147,7 @@ def test_every_rule_matches_its_documented_event_and_refuses_near_misses(stages:
     assert patterns, "no rule with an event pattern found"
     for name, pattern in patterns:
         documented = sample(pattern, stages[env].region)
-        assert not matches(pattern, documented) or pattern["source"] == ["mlops.promotion"], \
+        assert not matches(pattern, documented) or pattern["source"] in (["mlops.promotion"], ["mlops.deployment"]), \
             f"{name} matches AWS's example resources"
         event = copy.deepcopy(documented)
         filtered = [(path, matchers) for path, matchers in leaves(pattern)
@@ -151,7 +167,11 @@ def test_every_rule_matches_its_documented_event_and_refuses_near_misses(stages:
 def test_accepted_promotions_reach_the_deployer_for_the_served_stages_only(stages: dict[str, Stage],
                                                                          env: str) -> None:
     config = load_environments(project_context())[env]
-    (pattern,) = [p for name, p in rule_patterns(stages[env]) if name.startswith("AcceptedPromotions")]
+    rules = [p for name, p in rule_patterns(stages[env]) if name.startswith("AcceptedPromotions")]
+    if not config.serving.served_stages:  # the registry environment serves no stage: no deployer rule
+        assert rules == []
+        return
+    (pattern,) = rules
     group = pattern["detail"]["model_package_group"][0]
     for stage in ("Staging", "Production"):
         expected = stage in config.serving.served_stages
