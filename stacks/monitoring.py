@@ -192,7 +192,7 @@ class MonitoringStack(cdk.Stack):
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
         })
-        for scope in (self.drift_monitor, function.role):
+        for scope in (self.drift_monitor, self.drift_monitor.role):
             allow_wildcards(scope, {
                 "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
                                                                               "end.",

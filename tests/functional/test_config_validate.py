@@ -101,7 +101,8 @@ def test_strict_turns_warnings_into_errors(tmp_path: Path, capsys: pytest.Captur
 
 def test_an_https_secret_counts_as_a_subscriber(tmp_path: Path) -> None:
     context = project_context()
-    context["environments"]["prod"].setdefault("monitoring", {})["alarms"] = {"page": {"https_secret_names": ["oncall/url"]}}
+    context["environments"]["prod"].setdefault("monitoring", {})["alarms"] = {
+        "page": {"https_secret_names": ["oncall/url"]}}
     assert _validate("--file", str(_write(tmp_path / "cdk.json", context)), "--strict") == 0
 
 

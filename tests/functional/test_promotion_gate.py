@@ -40,6 +40,7 @@ class Harness:
         self.sagemaker = boto3.client("sagemaker")
         self.sqs = boto3.client("sqs")
         self.ledger = DeploymentLedger(boto3.client("dynamodb"), resources.ledger_table, resources.group)
+        self.clock = 0
 
     def deliver(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with self.registry.acting_as(GATE):
@@ -59,18 +60,24 @@ class Harness:
                 ModelLifeCycle={"Stage": stage, "StageStatus": status, "StageDescription": "by bob"},
             )
 
-    def staging_deployment(self, version: int, arn: str, *, healthy: bool) -> None:
-        """What the serving deployer does after deploying to staging: ledger evidence + StageStatus."""
-        self.ledger.record_deployment(DeploymentRecord(
-            deployed_at=self.ledger.now(), version=version, stage=STAGING,
-            outcome=DEPLOYED if healthy else FAILED, health_check="passed" if healthy else "failed",
-            model_package_arn=arn, model_data_url="s3://m", image=IMAGE, reason="promotion", actor="deployer",
-        ))
-        with self.registry.acting_as("arn:aws:sts::123456789012:assumed-role/Deployer/d"):
-            self.sagemaker.update_model_package(
-                ModelPackageArn=arn,
-                ModelLifeCycle={"Stage": STAGING, "StageStatus": "Deployed" if healthy else "DeployFailed"},
-            )
+    def result(self, version: int, arn: str, *, healthy: bool, deployed_at: str = "",
+               environment: str = "staging", account: str = "123456789012", stage: str = STAGING,
+               group: str = "") -> dict[str, Any]:
+        """A staging deployer's "Model Deployment Result" as EventBridge delivers it to the gate's function."""
+        self.clock += 1
+        return {"version": "0", "id": f"result-{self.clock}", "source": "mlops.deployment",
+                "detail-type": "Model Deployment Result", "account": account, "region": "eu-west-1",
+                "detail": {"model_package_group": group or self.resources.group, "model_package_arn": arn,
+                           "version": version, "stage": stage, "outcome": DEPLOYED if healthy else FAILED,
+                           "health_check": "passed" if healthy else "failed", "reason": "promotion: test",
+                           "environment": environment, "endpoint_name": f"mlops-{environment}",
+                           "changed_variants": ["Champion"],
+                           "deployed_at": deployed_at or f"2026-12-01T00:00:{self.clock:02d}.000000Z"}}
+
+    def staging_deployment(self, version: int, arn: str, *, healthy: bool) -> dict[str, Any]:
+        """The staging deployer's result, recorded by the gate's function (ledger evidence + StageStatus)."""
+        [answer] = self.deliver([self.result(version, arn, healthy=healthy)])
+        return answer
 
     def describe(self, arn: str) -> dict[str, Any]:
         return dict(self.sagemaker.describe_model_package(ModelPackageName=arn))
@@ -278,3 +285,72 @@ def test_concurrent_ledger_change_raises_for_retry(harness: Harness, monkeypatch
         harness.deliver([event])
     monkeypatch.setattr(deployment_ledger.DeploymentLedger, "package", real_package)
     assert harness.deliver([event])[0]["outcome"] == "reverted"  # the failed attempt was not remembered
+
+
+# ------------------------------------------------------------------------------------------ deployment results
+def test_a_result_is_recorded_as_evidence_and_stage_status(harness: Harness) -> None:
+    arn = registered(harness)
+    harness.move(arn, STAGING)
+    harness.settle()
+    answer = harness.staging_deployment(1, arn, healthy=True)
+    assert (answer["outcome"], answer["stage_status_updated"]) == ("recorded", True)
+    record = harness.ledger.package(1)
+    assert record is not None and (record.staging_deployed, record.staging_health_check) == (True, "passed")
+    assert harness.describe(arn)["ModelLifeCycle"]["StageStatus"] == "Deployed"
+    assert [d.outcome for d in harness.ledger.deployments(STAGING)] == [DEPLOYED]
+
+
+def test_an_older_pass_delivered_after_a_newer_failure_does_not_count(harness: Harness) -> None:
+    arn = registered(harness)
+    harness.move(arn, STAGING)
+    harness.settle()
+    older_pass = harness.result(1, arn, healthy=True, deployed_at="2026-12-01T10:00:00.000000Z")
+    newer_failure = harness.result(1, arn, healthy=False, deployed_at="2026-12-01T11:00:00.000000Z")
+    harness.deliver([newer_failure, older_pass, older_pass])  # late, then twice
+    record = harness.ledger.package(1)
+    assert record is not None and record.staging_health_check == "failed"
+    assert harness.describe(arn)["ModelLifeCycle"]["StageStatus"] == "DeployFailed"
+    assert len(harness.ledger.deployments(STAGING)) == 2  # both kept as history, the duplicate once
+    harness.settle()
+    harness.move(arn, "Production")
+    assert harness.settle()[0]["outcome"] == "reverted"
+
+
+@pytest.mark.parametrize(("patch", "reason"), [
+    ({"environment": "prod"}, "a Staging result from environment 'prod' in account 123456789012; only 'staging'"),
+    ({"account": "444455556666"}, "from environment 'staging' in account 444455556666; only 'staging' in account"),
+    ({"group": "someone-elses-models"}, "model_package_group 'someone-elses-models' is not this registry's"),
+    ({"stage": "Development"}, "stage 'Development' has no deployer in this registry"),
+])
+def test_results_from_anywhere_but_the_stages_deployer_are_rejected(harness: Harness, patch: dict[str, Any],
+                                                                   reason: str) -> None:
+    arn = registered(harness)
+    harness.move(arn, STAGING)
+    harness.settle()
+    [answer] = harness.deliver([harness.result(1, arn, healthy=True, **patch)])
+    assert answer["outcome"] == "rejected" and reason in answer["reason"]
+    record = harness.ledger.package(1)
+    assert record is not None and not record.staging_deployed
+
+
+def test_a_malformed_result_is_rejected_with_what_is_wrong(harness: Harness) -> None:
+    arn = registered(harness)
+    event = harness.result(1, arn, healthy=True)
+    event["detail"]["version"] = "one"
+    del event["detail"]["deployed_at"]
+    [answer] = harness.deliver([event])
+    assert answer["outcome"] == "rejected"
+    assert "deployed_at is None" in answer["reason"] and "version is 'one'" in answer["reason"]
+
+
+def test_a_late_staging_result_leaves_a_production_version_alone(harness: Harness) -> None:
+    arn = registered(harness)
+    harness.move(arn, STAGING)
+    harness.settle()
+    harness.staging_deployment(1, arn, healthy=True)
+    harness.settle()
+    harness.move(arn, "Production")
+    assert harness.settle()[0]["outcome"] == "accepted"
+    answer = harness.staging_deployment(1, arn, healthy=False)  # a staging redeploy's result, arriving now
+    assert answer["stage_status_updated"] is False and "now in Production" in answer["reason"]
+    assert harness.describe(arn)["ModelLifeCycle"]["Stage"] == "Production"

@@ -1,16 +1,23 @@
-"""Property-based: random approver/deployer actions with SageMaker's events delivered late, out of order and
-more than once. Whatever happens, once every event has been delivered:
-* no package is in Production unless the gate accepted it into Staging and then, with a healthy staging
-  deployment recorded, into Production;
+"""Property-based: random approver/deployer actions with SageMaker's events and the deployers' results
+delivered late, out of order and more than once, and results forged by an environment or account that does
+not serve Staging. Whatever happens:
+* at every moment the gate accepts a version into Production (the promotion that is forwarded to the
+  production account), the newest staging result delivered for it, from the staging environment's account,
+  is a deployment whose health check passed — an older passed result delivered after a newer failed one,
+  a duplicate, or a forged one never counts;
+* once every event has been delivered, no package is in Production unless the gate accepted it into Staging
+  and then, with a healthy staging deployment recorded, into Production;
 * the ledger explains the final state (its restore point and its last decision match the registry);
 * delivering every event again changes nothing (no decision, no registry change).
 
 Runs the gate's flow (the handler minus Powertools idempotency, so duplicates are absorbed by the state
-comparison alone) against moto with the realistic registry patch; each example uses a fresh group.
+comparison alone) and its recording of results (``parse_result`` + ``record_result``, what the handler runs
+for a result event) against moto with the realistic registry patch; each example uses a fresh group.
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -27,9 +34,15 @@ from mlplatform.registry.deployment_ledger import (
     PRODUCTION,
     STAGING,
     DeploymentLedger,
-    DeploymentRecord,
 )
-from mlplatform.registry.package_events import parse_state_change
+from mlplatform.registry.deployment_results import (
+    RESULT_DETAIL_TYPE,
+    RESULT_SOURCE,
+    StageServer,
+    parse_result,
+    record_result,
+)
+from mlplatform.registry.package_events import RejectedEvent, parse_state_change
 from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     promotion_aws,
@@ -38,6 +51,9 @@ from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws i
 
 GATE = "arn:aws:sts::123456789012:assumed-role/PromotionGate/gate"
 PACKAGES = 2
+STAGING_ACCOUNT = "222222222222"
+SERVERS = {STAGING: StageServer(environment="staging", account=STAGING_ACCOUNT),
+           PRODUCTION: StageServer(environment="prod", account="333333333333")}
 
 move = st.tuples(
     st.just("move"),
@@ -52,14 +68,21 @@ deploy_staging = st.tuples(
     st.just("deploy_staging"), st.integers(0, PACKAGES - 1), st.sampled_from([True, True, False])
 )
 deliver_some = st.tuples(st.just("deliver"), st.lists(st.integers(0, 1000), max_size=4))
+# The deployers' results reach the registry late, twice, out of order; some come from where they must not.
+deliver_results = st.tuples(st.just("deliver_results"), st.randoms(use_true_random=False),
+                            st.booleans())  # True: deliver one of them a second time too
+forge = st.tuples(st.just("forge"), st.integers(0, PACKAGES - 1),
+                  st.sampled_from([("staging", "444444444444"), ("prod", "333333333333"),
+                                   ("prod", STAGING_ACCOUNT)]))
 deliver_pending = st.tuples(st.just("deliver_pending"), st.randoms(use_true_random=False))
 # Approve to Staging, deploy healthy, approve to Production — with deliveries left pending in between, so
 # other actions interleave with it.
 happy_path = st.tuples(st.just("happy_path"), st.integers(0, PACKAGES - 1), st.randoms(use_true_random=False))
 ACTIONS = st.lists(
-    st.one_of(advance, advance, deliver_pending, deliver_pending, deploy_staging, move, deliver_some, happy_path),
+    st.one_of(advance, advance, deliver_pending, deliver_pending, deploy_staging, move, deliver_some, happy_path,
+              deliver_results, forge),
     min_size=1,
-    max_size=12,
+    max_size=14,
 )
 NEXT_STAGE = {"Development": "Staging", "Staging": "Production", "Production": "Production"}
 
@@ -81,6 +104,10 @@ class World:
         self.arns = [register_package(self.sagemaker, self.group) for _ in range(PACKAGES)]
         self.history: list[dict[str, Any]] = []
         self.delivered: set[str] = set()
+        self.results: list[dict[str, Any]] = []  # result events the deployers sent, not yet delivered
+        self.trusted: dict[int, list[tuple[str, bool]]] = {}  # version → (deployed_at, healthy) recorded
+        self.clock = 0  # the staging deployer's clock (deployed_at)
+        self.production_acceptances = 0
         self.collect()
 
     def collect(self) -> None:
@@ -95,8 +122,38 @@ class World:
                 settings=self.settings, clients=self.clients,
             )
         self.delivered.add(event["id"])
+        if result.get("outcome") == ACCEPTED and result.get("to_stage") == PRODUCTION:
+            # What is forwarded to the production account now: the newest trusted staging result must pass.
+            self.production_acceptances += 1
+            newest = max(self.trusted.get(parsed.detail.ModelPackageVersion, []), default=None)
+            assert newest is not None and newest[1], (
+                f"v{parsed.detail.ModelPackageVersion} accepted into Production; newest staging result: {newest}")
         self.collect()
         return result
+
+    def result_event(self, index: int, *, healthy: bool, environment: str = "staging",
+                     account: str = STAGING_ACCOUNT) -> dict[str, Any]:
+        """A "Model Deployment Result" as EventBridge delivers it (``account``: the sender's)."""
+        self.clock += 1
+        return {"version": "0", "id": str(uuid.uuid4()), "source": RESULT_SOURCE, "detail-type": RESULT_DETAIL_TYPE,
+                "account": account, "region": "eu-west-1", "detail": {
+                    "model_package_group": self.group, "model_package_arn": self.arns[index], "version": index + 1,
+                    "stage": STAGING, "outcome": DEPLOYED if healthy else FAILED,
+                    "health_check": "passed" if healthy else "failed", "reason": "promotion: test",
+                    "environment": environment, "endpoint_name": f"mlops-{environment}",
+                    "changed_variants": ["Champion"], "deployed_at": f"2026-12-01T00:00:{self.clock:02d}.000000Z"}}
+
+    def deliver_result(self, event: dict[str, Any]) -> None:
+        try:
+            result = parse_result(event, group=self.group, servers=SERVERS)
+        except RejectedEvent:
+            assert (event["detail"]["environment"], event["account"]) != ("staging", STAGING_ACCOUNT)
+            return
+        with self.registry.acting_as(GATE):
+            record_result(result, ledger=self.ledger, sagemaker_client=self.sagemaker)
+        version = int(event["detail"]["version"])
+        self.trusted.setdefault(version, []).append((str(event["detail"]["deployed_at"]),
+                                                     event["detail"]["health_check"] == "passed"))
 
     def act(self, action: tuple[Any, ...]) -> None:
         kind = action[0]
@@ -117,6 +174,8 @@ class World:
         elif kind == "happy_path":
             _, index, rng = action
             for step in (("advance", index), ("deliver_pending", rng), ("deploy_staging", index, True),
+                         ("deploy_staging", index, False), ("deploy_staging", index, True),
+                         ("deliver_results", rng, True),
                          ("deliver_pending", rng), ("advance", index)):
                 self.act(step)
         elif kind == "deliver_pending":
@@ -129,16 +188,19 @@ class World:
             record = self.ledger.package(index + 1)
             if record is None or record.stage != STAGING:
                 return  # the deployer only deploys what the gate accepted into Staging
-            self.ledger.record_deployment(DeploymentRecord(
-                deployed_at=self.ledger.now(), version=index + 1, stage=STAGING,
-                outcome=DEPLOYED if healthy else FAILED, health_check="passed" if healthy else "failed",
-                model_package_arn=self.arns[index], model_data_url="s3://m", image="i", reason="promotion",
-                actor="deployer",
-            ))
-            self.sagemaker.update_model_package(
-                ModelPackageArn=self.arns[index],
-                ModelLifeCycle={"Stage": STAGING, "StageStatus": "Deployed" if healthy else "DeployFailed"},
-            )
+            self.results.append(self.result_event(index, healthy=healthy))  # reported, delivered later
+            if healthy:
+                return  # a pass waits for "deliver_results": a failure reported after it may overtake it
+            self.deliver_result(self.results.pop())
+        elif kind == "deliver_results":
+            _, rng, again = action
+            pending, self.results = self.results, []
+            rng.shuffle(pending)
+            for event in pending + (pending[:1] if again else []):
+                self.deliver_result(event)
+        elif kind == "forge":
+            _, index, (environment, account) = action
+            self.deliver_result(self.result_event(index, healthy=True, environment=environment, account=account))
         else:
             for pick in action[1]:
                 if self.history:
@@ -164,6 +226,7 @@ def test_no_event_sequence_puts_an_unproven_package_into_production(
     world = World(registry, resources)
     for action in actions:
         world.act(action)
+    world.act(("deliver_results", random.Random(0), False))  # every result reported so far arrives
     # Deliver everything not yet delivered, in an order hypothesis picks, until the gate stops reverting.
     while pending := [event for event in world.history if event["id"] not in world.delivered]:
         for event in data.draw(st.permutations(pending), label="delivery order"):
@@ -183,7 +246,9 @@ def test_no_event_sequence_puts_an_unproven_package_into_production(
             accepted = [(d.from_stage, d.to_stage) for d in mine if d.outcome == ACCEPTED]
             assert ("Development", STAGING) in accepted
             assert (STAGING, PRODUCTION) in accepted
-            assert record.staging_deployed and record.staging_health_check == "passed"
+            assert record.staging_deployed  # a later (re)deployment's result may have failed since
+    if world.production_acceptances:
+        count_case("the gate accepted a Production promotion")
 
     # Duplicates are no-ops: every event ever sent, again.
     for event in list(world.history):

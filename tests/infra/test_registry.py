@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from aws_cdk.assertions import Match
 
-from mlops.security_gates import run_cfn_lint
-from stacks.app_builder import build_app
-from stacks.config import project_context
-from stacks.constructs.nag import resolve_wildcard_allowances
 from tests.infra.conftest import REGISTRY_ENVIRONMENTS, SynthesizedApp
 
 

@@ -33,7 +33,7 @@ _CONSUMER = {
 EXPECTED_ACKNOWLEDGEMENTS = {
     # the registry environment: + the promotion gate's role (IAM4), the Training and Registry stacks' wildcards
     # (IAM5); queues: + the gate's failure queue, its package-event and deployment-result rules' DLQs and the
-    # retraining triggers' DLQ, − the accepted-promotion rule's DLQ (dev serves no stage)
+    # retraining triggers' DLQ, minus the accepted-promotion rule's DLQ (dev serves no stage)
     "dev": {**_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 112, "AwsSolutions-SQS3": 9,
             "Serverless-SQSRedrivePolicy": 9},
     "staging": _CONSUMER,
