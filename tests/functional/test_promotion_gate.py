@@ -15,7 +15,6 @@ from mlplatform.registry.deployment_ledger import (
     FAILED,
     STAGING,
     DeploymentLedger,
-    DeploymentRecord,
 )
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     ACCOUNT,
