@@ -58,8 +58,12 @@ def local_bucket_names(config: EnvironmentConfig) -> dict[str, str]:
             "capture-bucket": f"{prefix}-capture"}
 
 
-def provision(config: EnvironmentConfig) -> LocalEnvironment:
-    """Create (idempotently) what the deployed stacks provide, and publish names as the stacks do."""
+def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> LocalEnvironment:
+    """Create (idempotently) what the deployed stacks provide, and publish names as the stacks do.
+
+    ``registry_resources=False``: a consumer in its own account (the demo's staging and prod): its buckets and
+    names only; the model package group and the training pipeline's names live in its registry
+    environment's account."""
     buckets = local_bucket_names(config)
     env = LocalEnvironment(config=config, data_bucket=buckets["data-bucket"],
                            artifact_bucket=buckets["artifact-bucket"], capture_bucket=buckets["capture-bucket"],
@@ -72,16 +76,19 @@ def provision(config: EnvironmentConfig) -> LocalEnvironment:
                 create["CreateBucketConfiguration"] = {"LocationConstraint": env.region}
             s3.create_bucket(**create)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    sagemaker = env.client("sagemaker")
-    groups = sagemaker.list_model_package_groups(NameContains=env.model_package_group)["ModelPackageGroupSummaryList"]
-    if not any(g["ModelPackageGroupName"] == env.model_package_group for g in groups):
-        sagemaker.create_model_package_group(ModelPackageGroupName=env.model_package_group,
-                                             ModelPackageGroupDescription=f"Models of the {config.name} environment")
+    names = {"data-bucket": env.data_bucket, "artifact-bucket": env.artifact_bucket,
+             "capture-bucket": env.capture_bucket, "model-package-group": env.model_package_group,
+             "endpoint-name": endpoint_name(config)}
+    if registry_resources:
+        sagemaker = env.client("sagemaker")
+        groups = sagemaker.list_model_package_groups(
+            NameContains=env.model_package_group)["ModelPackageGroupSummaryList"]
+        if not any(g["ModelPackageGroupName"] == env.model_package_group for g in groups):
+            sagemaker.create_model_package_group(
+                ModelPackageGroupName=env.model_package_group,
+                ModelPackageGroupDescription=f"Models of the {config.name} environment")
+        names.update({"pipeline-name": pipeline_name(config), "training-data-uri": f"s3://{env.data_bucket}/training/"})
     ssm = env.client("ssm")
-    for key, value in {
-        "data-bucket": env.data_bucket, "artifact-bucket": env.artifact_bucket, "capture-bucket": env.capture_bucket,
-        "model-package-group": env.model_package_group, "pipeline-name": pipeline_name(config),
-        "training-data-uri": f"s3://{env.data_bucket}/training/", "endpoint-name": endpoint_name(config),
-    }.items():
+    for key, value in names.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
     return env

@@ -21,7 +21,14 @@ artifact of the package each variant serves (read back from S3), routes untarget
 variants' weights, can write SageMaker-style data capture, and injects faults per variant
 (``wrong_answers``: HTTP 200 with shifted probabilities; ``errors``: ModelError). Tests pass it where a
 client goes; ``patch_invoke_endpoint`` puts it behind every botocore client of the process instead (the
-demo passes nothing into a Lambda handler: the handlers' own clients reach it).
+demo passes nothing into a Lambda handler: the handlers' own clients reach it); then it answers from the
+account of the credentials the request carries, where the caller's endpoint is.
+
+Accounts (``patch_cross_account_packages``, ``patch_event_envelopes``): moto keeps each account's state apart
+(credentials from STS AssumeRole land in the role's account), but DescribeModelPackage of a package ARN in
+another account looks only in the caller's account, and its EventBridge deliveries lose the envelope's
+``account`` (left out of what reaches an SQS target; set to the receiving account when a rule forwards an event to
+another account's bus). Both patches are named there.
 
 CloudWatch: moto extracts no metrics from EMF log lines (``publish_emf`` puts them, as CloudWatch Logs
 would), never evaluates an alarm nor notifies its actions (``evaluate_alarm``: one evaluation, the state
@@ -32,6 +39,8 @@ endpoint metrics the A/B report reads, computed from what ``ModelRuntime`` serve
 from __future__ import annotations
 
 import base64
+import contextvars
+import copy
 import io
 import json
 import tarfile
@@ -50,11 +59,14 @@ import botocore.handlers
 from botocore.exceptions import ClientError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
+from moto.events import models as events_models
+from moto.events import utils as events_utils
 from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker import responses as sagemaker_responses
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import sagemaker_backends
+from moto.utilities.arns import parse_arn
 
 from mlplatform.serving.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
 from pipelines.serving import inference
@@ -186,6 +198,73 @@ def patch_moto_registry(monkeypatch: Patcher) -> RealisticRegistry:
     return registry
 
 
+# ------------------------------------------------------------------------------------------- accounts
+def patch_cross_account_packages(monkeypatch: Patcher) -> None:
+    """DescribeModelPackage of a package ARN in another account: answered from that account's registry.
+
+    A consumer account's deployer, health check and drift monitor describe the registry account's versions by
+    their ARN (and CreateModel names the same ARN, which moto stores without looking it up). The real service
+    resolves a cross-account package ARN through the model package group's resource policy ([G] in
+    docs/ACCOUNTS.md), which admits exactly the consumer roles that need it; moto has no resource policies,
+    so this patch routes the lookup by the ARN's account and checks no policy at all. The policies themselves
+    are checked offline, on both halves, by tests/infra/test_accounts.py. A name (not an ARN), or an ARN in
+    the caller's own account, is looked up as moto does."""
+    original = sagemaker_responses.SageMakerResponse.describe_model_package
+
+    def describe_model_package(self: Any) -> ActionResult:
+        name = str(self._get_param("ModelPackageName") or "")
+        if name.startswith("arn:") and name.count(":") >= 5:
+            _, _, _, region, account, _ = name.split(":", 5)
+            if account != self.current_account:
+                package = sagemaker_backends[account][region].describe_model_package(model_package_name=name)
+                return ActionResult(package.gen_response_object())
+        return original(self)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(sagemaker_responses.SageMakerResponse, "describe_model_package", describe_model_package)
+
+
+def _is_bus(target: dict[str, Any]) -> bool:
+    arn = parse_arn(target["Arn"])
+    return arn.service == "events" and arn.resource_type == "event-bus"
+
+
+def patch_event_envelopes(monkeypatch: Patcher) -> None:
+    """EventBridge's envelope ``account``, as AWS documents it: the account whose bus the event was put on.
+
+    moto leaves ``account`` out of what it delivers to an SQS target (its default input template has no
+    ``account``), and a rule whose target is another account's bus makes moto put a new event in that account,
+    whose ``account`` is then the receiving account. The gate trusts a deployment result only from the
+    account that serves its stage (mlplatform/registry/deployment_results.py), so both matter here. With this
+    patch an SQS target receives ``account``, and a forwarded event reaches the other account's bus with the
+    sender's ``account`` and ``resources`` (moto gives it a new ``id``, as it does); that bus's rules then match
+    it as usual. That a forwarded event keeps the sender's account in real accounts is one of the points
+    docs/VERIFICATION.md lists as not confirmable offline. Bus policies are not enforced by moto."""
+    template = events_utils.EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
+    if '"account"' not in template:
+        monkeypatch.setattr(events_utils.EventTemplateParser, "DEFAULT_EVENT_INPUT_TEMPLATE",
+                            template.replace('"version": "0",', '"version": "0", "account": "<account>",', 1))
+    original = events_models.Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        buses = [target for target in self.targets if _is_bus(target)]
+        if not buses:
+            original(self, original_event, transform_input)
+            return
+        others = copy.copy(self)  # the rule's other targets, delivered by moto
+        others.targets = [target for target in self.targets if not _is_bus(target)]
+        original(others, original_event, transform_input)
+        if not self.event_pattern.matches_event(original_event):
+            return
+        for target in buses:
+            arn = parse_arn(target["Arn"])
+            bus = events_models.events_backends[arn.account][arn.region].describe_event_bus(arn.resource_id)
+            forwarded = {**copy.deepcopy(original_event), "id": str(uuid.uuid4())}
+            for rule in list(bus.rules.values()):
+                rule.send_to_targets(copy.deepcopy(forwarded))
+
+    monkeypatch.setattr(events_models.Rule, "send_to_targets", send_to_targets)
+
+
 # ------------------------------------------------------------------------------------------- rollouts
 @dataclass
 class SimulatedRollouts:
@@ -255,14 +334,25 @@ class ModelRuntime:
     # What SageMaker's ModelLatency measures: time inside the model container (decode, predict, encode) —
     # not the double's own bookkeeping calls to moto, which a real endpoint does not make.
     model_latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    # Per endpoint name, the bucket its data capture goes to (the endpoint's own account's), else capture_bucket.
+    capture_buckets: dict[str, str] = field(default_factory=dict)
     _models: dict[str, inference.ServingModel] = field(default_factory=dict)
-    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[tuple[str, tuple[str, str, str | None] | None], Any] = field(default_factory=dict)
 
     def _client(self, service: str) -> Any:
-        # One client per service for the runtime's life: creating a boto3 client costs tens of milliseconds.
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
-        return self._clients[service]
+        """The runtime's own calls go to the caller's account: through ``patch_invoke_endpoint`` the request's
+        credentials (``_CALLER``) sign them, as InvokeEndpoint reaches the endpoint of the caller's account;
+        called directly (a test's client stand-in), boto3's default credentials do."""
+        caller = _CALLER.get()
+        # One client per service and caller for the runtime's life: creating one costs tens of milliseconds.
+        if (service, caller) not in self._clients:
+            if caller is None:
+                client = boto3.client(service, region_name=self.region)
+            else:
+                client = boto3.Session(aws_access_key_id=caller[0], aws_secret_access_key=caller[1],
+                                       aws_session_token=caller[2], region_name=self.region).client(service)
+            self._clients[(service, caller)] = client
+        return self._clients[(service, caller)]
 
     def _model(self, package_arn: str) -> inference.ServingModel:
         if package_arn not in self._models:
@@ -306,9 +396,10 @@ class ModelRuntime:
                                                     f"message \"{answer.body.decode()}\"."},
                                "OriginalStatusCode": answer.status}, "InvokeEndpoint")
         self.served.setdefault(variant, []).append(len(_probabilities(answer)))
-        if self.capture_bucket:
+        capture_bucket = self.capture_buckets.get(request["EndpointName"], self.capture_bucket)
+        if capture_bucket:
             self._client("s3").put_object(
-                Bucket=self.capture_bucket,
+                Bucket=capture_bucket,
                 Key=(f"{self.capture_prefix}/{request['EndpointName']}/{variant}/{datetime.now(UTC):%Y/%m/%d/%H}/"
                      f"capture-{uuid.uuid4().hex}.jsonl"),
                 Body=(json.dumps(capture_record(request_body=request["Body"], request_content_type=content_type,
@@ -334,6 +425,11 @@ class ModelRuntime:
         return str(variants[0]["VariantName"])
 
 
+# The credentials (access key, secret, token) of the InvokeEndpoint request being answered, while it is.
+_CALLER: contextvars.ContextVar[tuple[str, str, str | None] | None] = contextvars.ContextVar(
+    "mlops_demo_invoke_caller", default=None)
+
+
 @dataclass
 class RuntimeRoute:
     """Where ``patch_invoke_endpoint`` sends InvokeEndpoint calls: anything with ``invoke_endpoint(**request)``
@@ -353,14 +449,21 @@ def patch_invoke_endpoint(monkeypatch: Patcher, target: Any) -> RuntimeRoute:
     before a request is sent: the request's parameters are kept at ``before-parameter-build`` and answered at
     ``before-call`` (botocore then returns that response, or the error ``target`` raises, to the caller), as
     moto registers its own stubber: through ``botocore.handlers.BUILTIN_HANDLERS``, which every new session
-    installs. So a Lambda handler's own clients reach the double, and nothing is injected into a handler."""
+    installs. So a Lambda handler's own clients reach the double, and nothing is injected into a handler.
+    The request's credentials go along: the double answers from the caller's account, where its endpoint is."""
     route = RuntimeRoute(target)
 
     def keep_request(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["mlops_demo_invoke_request"] = dict(params)
 
-    def answer(context: dict[str, Any], **_: Any) -> tuple[_AnsweredHttp, dict[str, Any]]:
-        response = route.target.invoke_endpoint(**context["mlops_demo_invoke_request"])
+    def answer(context: dict[str, Any], request_signer: Any = None, **_: Any) -> tuple[_AnsweredHttp, dict[str, Any]]:
+        credentials = getattr(request_signer, "_credentials", None)  # what would have signed the request
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+        caller = _CALLER.set((frozen.access_key, frozen.secret_key, frozen.token) if frozen else None)
+        try:
+            response = route.target.invoke_endpoint(**context["mlops_demo_invoke_request"])
+        finally:
+            _CALLER.reset(caller)
         return _AnsweredHttp(), {**response, "ResponseMetadata": {"HTTPStatusCode": 200}}
 
     monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [

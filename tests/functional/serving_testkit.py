@@ -162,7 +162,8 @@ def record_results() -> list[dict[str, Any]]:
     result takes in AWS after the deployer's PutEvents. The testkit's deployer is environment "dev" of
     ACCOUNT and serves both stages."""
     from mlplatform.registry.deployment_ledger import DeploymentLedger
-    from mlplatform.registry.deployment_results import StageServer, parse_result, record_result
+    from mlplatform.registry.deployment_results import StageServer
+    from mlplatform.registry.result_recording import parse_result, record_result
 
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.get_queue_url(QueueName=RESULTS_QUEUE)["QueueUrl"]

@@ -35,15 +35,10 @@ from mlplatform.registry.deployment_ledger import (
     STAGING,
     DeploymentLedger,
 )
-from mlplatform.registry.deployment_results import (
-    RESULT_DETAIL_TYPE,
-    RESULT_SOURCE,
-    StageServer,
-    parse_result,
-    record_result,
-)
+from mlplatform.registry.deployment_results import RESULT_DETAIL_TYPE, RESULT_SOURCE, StageServer
 from mlplatform.registry.package_events import RejectedEvent, parse_state_change
 from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
+from mlplatform.registry.result_recording import parse_result, record_result
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     promotion_aws,
     register_package,
