@@ -35,7 +35,7 @@ from stacks.constructs.cross_account import package_group_statements
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
-from stacks.constructs.queues import dead_letter_queue
+from stacks.constructs.queues import dead_letter_queue, retried_delivery
 from stacks.naming import event_bus_arn, model_package_group_name
 
 PROMOTION_SOURCE = "mlops.promotion"
@@ -152,16 +152,15 @@ class RegistryStack(cdk.Stack):
         self.notices.grant_publish(function)
         bus.grant_put_events_to(function)
 
-        dead_letters = dead_letter_queue(self, "GateEventDeadLetters", key=key,
-                                         purpose="the registry-change rule (events the gate never received)")
         events.Rule(
             self, "PackageStateChange",
             description="Every change to a package of this group goes to the promotion gate",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
                 detail={"ModelPackageGroupName": [self.group_name]}),
-            targets=[targets.LambdaFunction(function, dead_letter_queue=dead_letters, retry_attempts=8,
-                                            max_event_age=cdk.Duration.hours(2))],
+            targets=[targets.LambdaFunction(function, **retried_delivery(  # type: ignore[arg-type]
+                self, "GateEventDeadLetters", key=key,
+                purpose="the registry-change rule (events the gate never received)"))],
         )
         self._deployment_results(config, key)
         self.approver_policies = {
@@ -191,15 +190,14 @@ class RegistryStack(cdk.Stack):
         """Results of every consumer reach the gate's function; remote consumers' arrive through the bus policy;
         accepted promotions are forwarded to each remote consumer's bus."""
         assert self.gate is not None
-        dead_letters = dead_letter_queue(self, "ResultEventDeadLetters", key=key,
-                                         purpose="the deployment-result rule (results never recorded)")
         events.Rule(
             self, "DeploymentResults",
             description="Every deployer's result (any account) goes to the gate's function, which records it",
             event_pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
                                               detail={"model_package_group": [self.group_name]}),
-            targets=[targets.LambdaFunction(self.gate.function, dead_letter_queue=dead_letters, retry_attempts=8,
-                                            max_event_age=cdk.Duration.hours(2))])
+            targets=[targets.LambdaFunction(self.gate.function, **retried_delivery(  # type: ignore[arg-type]
+                self, "ResultEventDeadLetters", key=key,
+                purpose="the deployment-result rule (results never recorded)"))])
         here = event_bus_arn(config, self.account, self.partition)
         remote = [c for c in self._consumers if other_account(c, config)]
         for account in sorted({c.account for c in remote if c.account}):

@@ -30,7 +30,7 @@ from stacks.constructs.lambda_function import MlopsFunction, log_retention, shar
 from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
-from stacks.constructs.queues import dead_letter_queue
+from stacks.constructs.queues import dead_letter_queue, retried_delivery
 from stacks.naming import consumer_role_name, endpoint_name, model_package_group_name
 
 RESULT_SOURCE = "mlops.deployment"  # mlplatform.registry.deployment_results.RESULT_SOURCE
@@ -131,17 +131,16 @@ class ServingStack(cdk.Stack):
         self._deployer_permissions(deployer_role, config=config, key=key, artifact_bucket=artifact_bucket,
                                    models=models, endpoint_arns=endpoint_arns)
         self.state_machine = self._state_machine(config, key)
-        if serving.served_stages:  # none: another environment deploys every stage of the central registry
-            dead_letters = dead_letter_queue(self, "PromotionEventDeadLetters", key=key,
-                                             purpose="the accepted-promotion rule (deployments never started)")
+        if serving.served_stages:  # none (the registry environment): other environments deploy every stage
             events.Rule(
                 self, "AcceptedPromotions",
                 description="Deploy what the promotion gate accepted, for the stages this environment serves",
                 event_pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
                                                   detail={"model_package_group": [group],
                                                           "target_stage": list(serving.served_stages)}),
-                targets=[targets.SfnStateMachine(self.state_machine, dead_letter_queue=dead_letters,
-                                                 retry_attempts=8, max_event_age=cdk.Duration.hours(2))],
+                targets=[targets.SfnStateMachine(self.state_machine, **retried_delivery(  # type: ignore[arg-type]
+                    self, "PromotionEventDeadLetters", key=key,
+                    purpose="the accepted-promotion rule (deployments never started)"))],
             )
 
         # --- health check: every variant answers its golden payloads correctly

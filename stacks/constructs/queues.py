@@ -24,6 +24,13 @@ def dead_letter_queue(scope: Construct, construct_id: str, *, purpose: str, key:
     return queue
 
 
+def retried_delivery(scope: Construct, construct_id: str, *, purpose: str, key: kms.IKey) -> dict[str, object]:
+    """The delivery options of a rule whose events must not be lost (promotions, results, registry changes):
+    8 retries within 2 hours, then the event lands in its own dead-letter queue (``construct_id``)."""
+    return {"dead_letter_queue": dead_letter_queue(scope, construct_id, key=key, purpose=purpose),
+            "retry_attempts": 8, "max_event_age": cdk.Duration.hours(2)}
+
+
 def accept_dead_letters_from(queue: sqs.IQueue, *, rule_arns: list[str]) -> None:
     """Let EventBridge put the undeliverable events of these rules (and no other rule's) into ``queue``.
 
