@@ -1,16 +1,24 @@
-"""The newcomer's first run: the whole lifecycle on moto (server mode, on 127.0.0.1) and the bundled data.
+"""The newcomer's first run: the whole lifecycle on moto (server mode, on 127.0.0.1) and the bundled data, in
+three accounts as cdk.json's default topology deploys it: the registry environment (dev) in 111111111111,
+staging in 222222222222 and prod in 333333333333.
 
 Every step goes through the code that runs in production — the step scripts, the promotion gate, the
 deployer's tasks, the inference Lambda, the drift monitor and the `mlops` commands; where moto lacks an
 API the doubles in ``mlops.demo.moto_gaps`` stand in (named there, nowhere else). Lambda functions are
 invoked only through their entry points (``lambdas.<function>.handler``'s handler functions, with the
-function's environment variables, as the Lambda runtime does); the doubles sit at the network level (moto,
-and botocore's request hooks for InvokeEndpoint), never inside a handler.
+function's environment variables and the credentials of a role in its environment's account, as the Lambda
+runtime does); the doubles sit at the network level (moto, and botocore's request hooks for InvokeEndpoint),
+never inside a handler. moto keeps each account's state apart; credentials come from STS AssumeRole into a
+role of that account, and every cross-account hop (promotions forwarded from the registry's bus to a
+consumer's, results forwarded back, a consumer reading the registry's packages and artifacts) goes through
+the same calls a real deployment makes. moto checks no trust, resource or bus policy: those are checked
+offline by tests/infra/test_accounts.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import dataclasses
 import importlib
@@ -19,9 +27,10 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,36 +42,150 @@ from mlops.demo.moto_gaps import (
     ModelRuntime,
     RealisticRegistry,
     RuntimeRoute,
+    boto3_session,
+    patch_cross_account_packages,
+    patch_event_envelopes,
     patch_invoke_endpoint,
     patch_moto_registry,
     patch_update_endpoint,
 )
-from mlops.local_env import LOCAL_ACCOUNT, LocalEnvironment, provision
+from mlops.local_env import LocalEnvironment, provision
 from mlops.resources import parameter_name
 from mlops.training_run import train_local
 from mlplatform.registry.deployment_ledger import DeploymentLedger
 from stacks.config import EnvironmentConfig, to_plain
-from stacks.naming import endpoint_name
+from stacks.naming import consumer_role_name, endpoint_name, event_bus_arn
 
-APPROVER = "arn:aws:sts::123456789012:assumed-role/MLApprover/alice"
-GATE = "arn:aws:sts::123456789012:assumed-role/PromotionGate/gate"
+# The accounts the demo plays: the registry environment's, the Staging server's, the Production server's.
+REGISTRY_ACCOUNT, STAGING_ACCOUNT, PROD_ACCOUNT = "111111111111", "222222222222", "333333333333"
+STAGES = ("Staging", "Production")
+# The identities in the registry's account, as the registry double records them (LastModifiedBy, CreatedBy).
+APPROVER = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/MLApprover/alice"
+GATE = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/PromotionGate/gate"
+TRAINER = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/DataScientist/alice"
+# The demo's own role in each account: what `cdk deploy` would create, and what the story reads back.
+DEMO_ROLE = "mlops-demo"
+PROMOTION_SOURCE, PROMOTION_ACCEPTED = "mlops.promotion", "Model Promotion Accepted"
+RESULT_SOURCE, RESULT_DETAIL_TYPE = "mlops.deployment", "Model Deployment Result"
 Printer = Callable[[str], None]
+
+
+_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# boto3 default sessions by the credentials they resolve (from the environment): one per identity, reused.
+_DEFAULT_SESSIONS: dict[tuple[str | None, ...], Any] = {}
+
+
+@contextlib.contextmanager
+def environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with these variables (a function's environment, credentials), put back afterwards.
+    boto3's default session keeps the credentials it resolved first, so with credentials given here it is
+    one for them while inside (boto3.client() inside uses them), and the previous one again afterwards."""
+    import boto3
+
+    saved = {key: os.environ.get(key) for key in variables}
+    saved_session = boto3.DEFAULT_SESSION
+    os.environ.update(variables)
+    if any(key in variables for key in _CREDENTIAL_VARIABLES):
+        identity = tuple(os.environ.get(key) for key in _CREDENTIAL_VARIABLES)
+        if identity not in _DEFAULT_SESSIONS:
+            _DEFAULT_SESSIONS[identity] = boto3_session()  # resolves exactly these from the environment
+        boto3.DEFAULT_SESSION = _DEFAULT_SESSIONS[identity]
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        boto3.DEFAULT_SESSION = saved_session
+
+
+@dataclass
+class DemoAccount:
+    """One account of the demo: an environment (its config carries the account id) and credentials into
+    it, from STS AssumeRole of a role there (``sts``: moto's default account, where the demo starts)."""
+
+    config: EnvironmentConfig
+    sts: Any
+    env: LocalEnvironment | None = None  # its buckets and published names, once provisioned
+    _credentials: dict[str, dict[str, str]] = field(default_factory=dict)
+    _sessions: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def account(self) -> str:
+        return str(self.config.account)
+
+    @property
+    def local(self) -> LocalEnvironment:
+        assert self.env is not None, f"{self.name} is not provisioned"
+        return self.env
+
+    def credentials(self, role: str = DEMO_ROLE, session_name: str = "demo") -> dict[str, str]:
+        """Temporary credentials of ``role`` in this account, as environment variables (one AssumeRole each)."""
+        key = f"{role}/{session_name}"
+        if key not in self._credentials:
+            answer = self.sts.assume_role(RoleArn=f"arn:aws:iam::{self.account}:role/{role}",
+                                          RoleSessionName=session_name)["Credentials"]
+            self._credentials[key] = {"AWS_ACCESS_KEY_ID": answer["AccessKeyId"],
+                                      "AWS_SECRET_ACCESS_KEY": answer["SecretAccessKey"],
+                                      "AWS_SESSION_TOKEN": answer["SessionToken"]}
+        return self._credentials[key]
+
+    def acting(self, role: str = DEMO_ROLE, session_name: str = "demo") -> contextlib.AbstractContextManager[None]:
+        """Code inside runs with ``role``'s credentials in this account (boto3's chain reads them)."""
+        return environment(self.credentials(role, session_name))
+
+    def client(self, service: str, role: str = DEMO_ROLE) -> Any:
+        """A client with ``role``'s credentials in this account (one per service and role)."""
+        if role not in self._sessions:
+            variables = self.credentials(role)
+            self._sessions[role] = boto3_session(
+                aws_access_key_id=variables["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=variables["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=variables["AWS_SESSION_TOKEN"], region_name=self.config.region)
+        if (service, role) not in self._clients:
+            self._clients[(service, role)] = self._sessions[role].client(service)
+        return self._clients[(service, role)]
+
+
+@dataclass
+class DemoFunction:
+    """A Lambda function: its handler module (imported under its environment) and that environment — its
+    variables and the credentials of its role in its account — present again around every invocation."""
+
+    name: str
+    module: Any
+    environment: dict[str, str]
+    account: str
+
+    def invoke(self, entry_point: str, event: Any) -> Any:
+        with environment(self.environment):
+            return getattr(self.module, entry_point)(event, _Context(self.name, self.account))
 
 
 @dataclass
 class DemoWorld:
     """What the demo created and observes."""
 
-    env: LocalEnvironment
-    registry: RealisticRegistry
+    registry: DemoAccount  # the registry environment's account: group, ledger, gate, training
+    consumers: dict[str, DemoAccount]  # per served stage: the account of the environment that serves it
+    registry_double: RealisticRegistry
     runtime: ModelRuntime
-    gate: Any
-    deployers: dict[str, Any]  # per served stage: that environment's deployer handler module
+    gate: DemoFunction
+    deployers: dict[str, DemoFunction]  # per served stage: that environment's deployer
     endpoints: dict[str, str]  # per served stage: the endpoint its deployer deploys to
     route: RuntimeRoute  # where the functions' InvokeEndpoint calls go (the runtime, or the faulty API view)
     ledger_table: str = "mlops-demo-ledger"
-    promotions_queue: str = ""
-    results_queue: str = ""
+    promotion_queues: dict[str, str] = field(default_factory=dict)  # per stage: its deployer rule's target
+    arrival_queues: dict[str, str] = field(default_factory=dict)  # per stage: every promotion on that bus
+    results_queue: str = ""  # in the registry's account: its DeploymentResults rule's target
+    hops: list[dict[str, Any]] = field(default_factory=list)  # every cross-account event, as it arrived
     say: Printer = print
     metrics: Any = None
     responses: list[dict[str, Any]] = field(default_factory=list)
@@ -76,16 +199,25 @@ class DemoWorld:
     inference_emf: list[str] = field(default_factory=list)  # what the inference Lambda printed (EMF)
     alarm_states: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
+    account_check: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prod(self) -> DemoAccount:
+        """The production environment's account: its endpoint takes the API traffic, drift and alarms."""
+        return self.consumers["Production"]
 
     @property
     def config(self) -> EnvironmentConfig:
-        return self.env.config
+        """The production environment the demo serves (its cdk.json settings: Challenger, alarms)."""
+        return self.prod.config
 
-    def client(self, service: str) -> Any:
-        return self.env.client(service)
+    @property
+    def accounts(self) -> dict[str, DemoAccount]:
+        return {account.name: account for account in (self.registry, *self.consumers.values())}
 
     def ledger(self) -> DeploymentLedger:
-        return DeploymentLedger(self.client("dynamodb"), self.ledger_table, self.env.model_package_group)
+        return DeploymentLedger(self.registry.client("dynamodb"), self.ledger_table,
+                                self.registry.local.model_package_group)
 
 
 @contextlib.contextmanager
@@ -102,9 +234,10 @@ def moto_server() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                            "AWS_DEFAULT_REGION", "POWERTOOLS_TRACE_DISABLED",
-                                            "POWERTOOLS_LOG_LEVEL")}
+                                            "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION",
+                                            "POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_LOG_LEVEL")}
     url = f"http://127.0.0.1:{port}"
+    os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.update({"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"})
     try:
@@ -123,13 +256,75 @@ def _queue(sqs: Any, name: str) -> tuple[str, str]:
     return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
-def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: AttributePatcher) -> DemoWorld:
-    """What `cdk deploy` would have created, in moto, plus observer queues for events and pages."""
+def _rule(events: Any, name: str, pattern: dict[str, Any], target: dict[str, str]) -> None:
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[target])
+
+
+def _admit(events: Any, bus_arn: str, account: str, source: str, statement_id: str) -> None:
+    """The bus policy the stacks give a default bus (E1/E2 in docs/ACCOUNTS.md); moto stores, never enforces it."""
+    events.put_permission(EventBusName="default", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": statement_id, "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": "events:PutEvents", "Resource": bus_arn, "Condition": {"StringEquals": {"events:source": source}}}]}))
+
+
+def demo_accounts(config: EnvironmentConfig, staging: EnvironmentConfig,
+                  registry: EnvironmentConfig) -> dict[str, EnvironmentConfig]:
+    """The three environments with the demo's account ids (everything else as cdk.json has it)."""
+    if config.registry.registry_environment != registry.name or staging.registry.registry_environment != registry.name \
+            or not registry.is_registry:
+        raise ValueError(f"{config.name!r} and {staging.name!r} must deploy from registry environment "
+                         f"{registry.name!r}")
+    if tuple(staging.serving.served_stages) != ("Staging",) or tuple(config.serving.served_stages) != ("Production",):
+        raise ValueError(f"the demo needs {staging.name!r} serving Staging and {config.name!r} serving Production; "
+                         f"they serve {list(staging.serving.served_stages)} and {list(config.serving.served_stages)}")
+    return {"registry": dataclasses.replace(registry, account=REGISTRY_ACCOUNT),
+            "Staging": dataclasses.replace(staging, account=STAGING_ACCOUNT),
+            "Production": dataclasses.replace(config, account=PROD_ACCOUNT)}
+
+
+def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> Path:
+    """A copy of the project's cdk.json with the demo's account ids, for the `mlops` commands the demo runs:
+    they then check the caller's account as they do against AWS (the registry's, for status/promote/rollback)."""
+    from mlops.project_config import read_context
+
+    context = copy.deepcopy(read_context())
+    for config in configs.values():
+        context["environments"][config.name]["account"] = config.account
+    path = folder / "cdk.json"
+    path.write_text(json.dumps({"context": context}, indent=1), encoding="utf-8")
+    return path
+
+
+def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatcher) -> DemoWorld:
+    """What `cdk deploy` of the three environments would have created, each in its account, in moto; plus
+    observer queues for events and pages."""
+    registry_config, config = configs["registry"], configs["Production"]
     os.environ["AWS_DEFAULT_REGION"] = config.region
-    registry = patch_moto_registry(patcher)
-    patch_update_endpoint(patcher, region=config.region, endpoint_name=endpoint_name(config))
-    env = provision(config)
-    dynamodb, sns, sqs, events, ssm = (env.client(s) for s in ("dynamodb", "sns", "sqs", "events", "ssm"))
+    double = patch_moto_registry(patcher)
+    double.actor = TRAINER
+    patch_cross_account_packages(patcher)
+    patch_event_envelopes(patcher)
+    patch_update_endpoint(patcher, account=PROD_ACCOUNT, region=config.region, endpoint_name=endpoint_name(config))
+    # The endpoints' model containers: every InvokeEndpoint of every function's client is answered by the
+    # runtime double (moto's canned answers would not exercise the golden checks or the fallbacks), from the
+    # caller's account, capturing into that environment's capture bucket.
+    runtime = ModelRuntime(region=config.region)
+    route = patch_invoke_endpoint(patcher, runtime)
+    sts = boto3_session(region_name=config.region).client("sts")  # moto's default account: the demo's start
+    hub = DemoAccount(registry_config, sts)
+    consumers = {stage: DemoAccount(configs[stage], sts) for stage in STAGES}
+    with hub.acting():
+        hub.env = provision(registry_config)
+    for consumer in consumers.values():
+        with consumer.acting():
+            consumer.env = provision(consumer.config, registry_resources=False)
+        runtime.capture_buckets[endpoint_name(consumer.config)] = consumer.local.capture_bucket
+    group = hub.local.model_package_group
+    registry_bus = event_bus_arn(registry_config, hub.account)
+
+    # --- the registry's account (dev/Registry): ledger, gate, notices, the rules of every hop
+    dynamodb, sns, sqs, events, ssm = (hub.client(s) for s in ("dynamodb", "sns", "sqs", "events", "ssm"))
     ledger, idempotency = "mlops-demo-ledger", "mlops-demo-gate-idempotency"
     dynamodb.create_table(TableName=ledger, BillingMode="PAY_PER_REQUEST",
                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
@@ -140,159 +335,223 @@ def build_world(config: EnvironmentConfig, staging: EnvironmentConfig, patcher: 
                           KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                           AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
     notices = sns.create_topic(Name="mlops-demo-promotions")["TopicArn"]
+    # Results from every consumer account reach the gate's function (here: a queue the demo drains into it).
+    results_url, results_arn = _queue(sqs, "mlops-demo-deployment-results")
+    _rule(events, "DeploymentResults", {"source": [RESULT_SOURCE], "detail-type": [RESULT_DETAIL_TYPE],
+                                        "detail": {"model_package_group": [group]}},
+          {"Id": "gate", "Arn": results_arn})
+    for stage, consumer in consumers.items():
+        _admit(events, registry_bus, consumer.account, RESULT_SOURCE,
+               f"mlops-{registry_config.name}-results-from-{consumer.account}")
+        rule = f"PromotionsTo{consumer.name.title().replace('-', '')}"
+        _rule(events, rule, {"source": [PROMOTION_SOURCE], "detail-type": [PROMOTION_ACCEPTED],
+                             "detail": {"model_package_group": [group], "target_stage": [stage]}},
+              {"Id": "consumer-bus", "Arn": event_bus_arn(consumer.config, consumer.account),
+               "RoleArn": f"arn:aws:iam::{hub.account}:role/mlops-{registry_config.name}-{rule}"})
+    for key, value in {"ledger-table": ledger, "event-bus-name": "default", "promotion-topic-arn": notices,
+                       "registry-environment": registry_config.name}.items():
+        ssm.put_parameter(Name=parameter_name(registry_config.name, key), Value=value, Type="String",
+                          Overwrite=True)
+    gate = _function("promotion_gate", hub, {
+        "MODEL_PACKAGE_GROUP": group, "LEDGER_TABLE": ledger, "IDEMPOTENCY_TABLE": idempotency,
+        "PROMOTION_TOPIC_ARN": notices, "EVENT_BUS_NAME": "default",
+        "PROTECTED_PRODUCTION_VERSIONS": str(registry_config.registry.protected_production_versions),
+        # Whose results count: per stage the one environment that serves it, in its account (cdk.json).
+        "STAGE_SERVERS": json.dumps({stage: {"environment": consumer.name, "account": consumer.account}
+                                     for stage, consumer in consumers.items()}, sort_keys=True)},
+        role="PromotionGate", session_name="gate")
+
+    # --- each consumer's account: its bus admits the registry's promotions, its deployer rule, its results rule
+    deployers, endpoints, promotion_queues, arrival_queues = {}, {}, {}, {}
+    for stage, consumer in consumers.items():
+        target, local = consumer.config, consumer.local
+        sqs, events, ssm = (consumer.client(s) for s in ("sqs", "events", "ssm"))
+        bus = event_bus_arn(target, consumer.account)
+        _admit(events, bus, hub.account, PROMOTION_SOURCE, f"mlops-{target.name}-promotions-from-{hub.name}")
+        promotion_queues[stage], promotions_arn = _queue(sqs, "mlops-demo-accepted-promotions")
+        _rule(events, "AcceptedPromotions", {"source": [PROMOTION_SOURCE], "detail-type": [PROMOTION_ACCEPTED],
+                                             "detail": {"model_package_group": [group], "target_stage": [stage]}},
+              {"Id": "deployer", "Arn": promotions_arn})
+        # The demo's observer: every promotion that reaches this bus, whichever stage (none but its own should).
+        arrival_queues[stage], arrivals_arn = _queue(sqs, "mlops-demo-arrived-promotions")
+        _rule(events, "DemoArrivedPromotions", {"source": [PROMOTION_SOURCE]}, {"Id": "observer", "Arn": arrivals_arn})
+        _rule(events, "ResultsToTheRegistry", {"source": [RESULT_SOURCE], "detail-type": [RESULT_DETAIL_TYPE],
+                                               "detail": {"model_package_group": [group]}},
+              {"Id": "registry-bus", "Arn": registry_bus,
+               "RoleArn": f"arn:aws:iam::{consumer.account}:role/mlops-{target.name}-ResultsToTheRegistry"})
+        for key, value in {"event-bus-name": "default", "registry-environment": hub.name}.items():
+            ssm.put_parameter(Name=parameter_name(target.name, key), Value=value, Type="String", Overwrite=True)
+        endpoints[stage] = endpoint_name(target)
+        deployers[stage] = _function("deployer", consumer, {
+            "ENVIRONMENT_NAME": target.name, "ENDPOINT_NAME": endpoint_name(target),
+            "MODEL_PACKAGE_GROUP": group, "EVENT_BUS_NAME": "default",
+            "MODEL_EXECUTION_ROLE_ARN": f"arn:aws:iam::{consumer.account}:role/{consumer_role_name(target, 'model')}",
+            "CAPTURE_DESTINATION_URI": f"s3://{local.capture_bucket}/endpoint",
+            "ARTIFACT_BUCKET": local.artifact_bucket,
+            "SERVING_SETTINGS": json.dumps(to_plain(target.serving)), "ROLLBACK_ALARM_NAMES": "[]",
+            "SERVED_STAGES": stage, "POLL_SECONDS": "10"}, role=consumer_role_name(target, "deployer"))
+
+    # --- the production environment's alerting: its own page and ticket topics, and queues to read them back
+    sns, sqs, ssm = (consumers["Production"].client(s) for s in ("sns", "sqs", "ssm"))
     page = sns.create_topic(Name="mlops-demo-page")["TopicArn"]
     ticket = sns.create_topic(Name="mlops-demo-ticket")["TopicArn"]
     page_url, page_arn = _queue(sqs, "mlops-demo-oncall")
     sns.subscribe(TopicArn=page, Protocol="sqs", Endpoint=page_arn)
     ticket_url, ticket_arn = _queue(sqs, "mlops-demo-tickets")
     sns.subscribe(TopicArn=ticket, Protocol="sqs", Endpoint=ticket_arn)
-    promotions_url, promotions_arn = _queue(sqs, "mlops-demo-accepted-promotions")
-    events.put_rule(Name="accepted-promotions", EventPattern=json.dumps(
-        {"source": ["mlops.promotion"], "detail-type": ["Model Promotion Accepted"]}))
-    events.put_targets(Rule="accepted-promotions", Targets=[{"Id": "deployer", "Arn": promotions_arn}])
-    # The registry's DeploymentResults rule: every deployer's result goes to the gate's function.
-    results_url, results_arn = _queue(sqs, "mlops-demo-deployment-results")
-    events.put_rule(Name="deployment-results", EventPattern=json.dumps(
-        {"source": ["mlops.deployment"], "detail-type": ["Model Deployment Result"]}))
-    events.put_targets(Rule="deployment-results", Targets=[{"Id": "gate", "Arn": results_arn}])
-    registry_environment = config.registry.registry_environment  # the CLI's status/promote/rollback act there
-    for environment in sorted({config.name, registry_environment}):
-        for key, value in {"ledger-table": ledger, "event-bus-name": "default", "promotion-topic-arn": notices,
-                           "page-topic-arn": page, "ticket-topic-arn": ticket,
-                           "model-package-group": env.model_package_group}.items():
-            ssm.put_parameter(Name=parameter_name(environment, key), Value=value, Type="String", Overwrite=True)
-
-    gate = _function("promotion_gate", {
-        "MODEL_PACKAGE_GROUP": env.model_package_group, "LEDGER_TABLE": ledger, "IDEMPOTENCY_TABLE": idempotency,
-        "PROMOTION_TOPIC_ARN": notices, "EVENT_BUS_NAME": "default",
-        "STAGE_SERVERS": json.dumps({stage: {"environment": target.name, "account": LOCAL_ACCOUNT}
-                                     for stage, target in (("Staging", staging), ("Production", config))})})
-
-    # The endpoints' model containers: every InvokeEndpoint of every function's client is answered by the
-    # runtime double (moto's canned answers would not exercise the golden checks or the fallbacks).
-    runtime = ModelRuntime(region=config.region, capture_bucket=env.capture_bucket)
-    route = patch_invoke_endpoint(patcher, runtime)
-    # One registry (this environment's) and two deployers, as with a central registry: the staging
-    # environment's endpoint serves Staging promotions, the production endpoint Production ones.
-    deployers, endpoints = {}, {}
-    for stage, target in (("Staging", staging), ("Production", config)):
-        endpoints[stage] = endpoint_name(target)
-        deployers[stage] = _function("deployer", {
-            "ENVIRONMENT_NAME": target.name, "ENDPOINT_NAME": endpoint_name(target),
-            "MODEL_PACKAGE_GROUP": env.model_package_group, "EVENT_BUS_NAME": "default",
-            "MODEL_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/mlops-demo-model",
-            "CAPTURE_DESTINATION_URI": f"s3://{env.capture_bucket}/endpoint", "ARTIFACT_BUCKET": env.artifact_bucket,
-            "SERVING_SETTINGS": json.dumps(to_plain(target.serving)), "ROLLBACK_ALARM_NAMES": "[]",
-            "SERVED_STAGES": stage, "POLL_SECONDS": "10"})
-    return DemoWorld(env=env, registry=registry, runtime=runtime, gate=gate, deployers=deployers,
-                     endpoints=endpoints, route=route, ledger_table=ledger, promotions_queue=promotions_url,
-                     results_queue=results_url,
+    for key, value in {"page-topic-arn": page, "ticket-topic-arn": ticket}.items():
+        ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
+    return DemoWorld(registry=hub, consumers=consumers, registry_double=double, runtime=runtime, gate=gate,
+                     deployers=deployers, endpoints=endpoints, route=route, ledger_table=ledger,
+                     promotion_queues=promotion_queues, arrival_queues=arrival_queues, results_queue=results_url,
                      page_queue=page_url, page_topic=page, ticket_queue=ticket_url, ticket_topic=ticket)
 
 
-def _function(name: str, environment: dict[str, str]) -> Any:
+def _function(name: str, account: DemoAccount, variables: dict[str, str], *, role: str,
+              session_name: str = "demo") -> DemoFunction:
     """A Lambda function's handler module, imported afresh under the function's environment variables (the
-    Lambda factory's two included), as a new execution environment of that function would import it: the
-    module parses its environment once, at import, and keeps it with its clients."""
-    os.environ.update({"POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_METRICS_NAMESPACE": "MLOps", **environment})
-    sys.modules.pop(f"lambdas.{name}.handler", None)
-    return importlib.import_module(f"lambdas.{name}.handler")
+    Lambda factory's two included) and its role's credentials, as a new execution environment of that function
+    would import it: the module parses its environment once, at import, and keeps it with its clients (made at
+    import or first use, so with these credentials: they are present around every invocation too)."""
+    environment_ = {"POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_METRICS_NAMESPACE": "MLOps", **variables,
+                    **account.credentials(role, session_name)}
+    with environment(environment_):
+        sys.modules.pop(f"lambdas.{name}.handler", None)
+        module = importlib.import_module(f"lambdas.{name}.handler")
+    return DemoFunction(name=name, module=module, environment=environment_, account=account.account)
 
 
 class _Context:
-    function_name = "demo"
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:demo"
     aws_request_id = "demo"
+
+    def __init__(self, function_name: str = "demo", account: str = REGISTRY_ACCOUNT) -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:eu-west-1:{account}:function:{function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
 
 
 def settle(world: DemoWorld) -> list[str]:
-    """Deliver the events SageMaker would have sent to the gate; then run the deployer for each accepted one."""
-    outcomes = []
-    while events := world.registry.take_events():
-        with world.registry.acting_as(GATE):
-            outcomes += [str(world.gate.handler(event, _Context()).get("outcome")) for event in events]
-    sqs = world.client("sqs")
-    while True:
-        messages = sqs.receive_message(QueueUrl=world.promotions_queue, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            deploy(world, json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=world.promotions_queue, ReceiptHandle=message["ReceiptHandle"])
-            with world.registry.acting_as(GATE):
-                outcomes += _record_results(world)  # the gate's function records each deployer's result
-            with world.registry.acting_as(GATE):  # the StageStatus update it made is judged too
-                while more := world.registry.take_events():
-                    outcomes += [str(world.gate.handler(e, _Context()).get("outcome")) for e in more]
+    """Deliver the events SageMaker would have sent to the gate; then, per consumer account, run its deployer
+    for each accepted promotion its bus received, and hand each result that reached the registry's bus to
+    the gate's function."""
+    outcomes = _judge_changes(world)
+    while delivered := _accepted_promotions(world):
+        for stage, event in delivered:
+            state = _deploy_one(world.deployers[stage], event)
+            if state.get("action") == "skip":
+                world.say(f"      the {world.consumers[stage].name} deployer skipped it: {state.get('skip_reason')}")
+            outcomes += _record_results(world)  # the gate's function records each deployer's result
+            outcomes += _judge_changes(world)  # the StageStatus update it made is judged too
     world.outcomes += outcomes
     return outcomes
 
 
-def _record_results(world: DemoWorld) -> list[str]:
-    """The deployers' results, as the registry's rule delivers them to the gate's function."""
-    sqs, outcomes = world.client("sqs"), []
-    while messages := sqs.receive_message(QueueUrl=world.results_queue, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            event = json.loads(message["Body"])
-            # moto gap: its delivery leaves out the envelope's "account", which EventBridge sets to the account
-            # the event was put in (AWS's documented event structure); the demo plays one account.
-            event.setdefault("account", LOCAL_ACCOUNT)
-            outcomes.append(str(world.gate.handler(event, _Context()).get("outcome")))
-            sqs.delete_message(QueueUrl=world.results_queue, ReceiptHandle=message["ReceiptHandle"])
+def _judge_changes(world: DemoWorld) -> list[str]:
+    outcomes = []
+    with world.registry_double.acting_as(GATE):
+        while events := world.registry_double.take_events():
+            outcomes += [str(world.gate.invoke("handler", event).get("outcome")) for event in events]
     return outcomes
 
 
-def deploy(world: DemoWorld, event: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each environment's deployer consumes the accepted promotion (and skips stages it does not serve)."""
-    return [_deploy_one(deployer, event) for deployer in world.deployers.values()]
+def _accepted_promotions(world: DemoWorld) -> list[tuple[str, dict[str, Any]]]:
+    """What each consumer's deployer rule delivered; every promotion that reached a consumer's bus is a hop."""
+    delivered = []
+    names = {account.account: account.name for account in world.accounts.values()}
+    for stage, consumer in world.consumers.items():
+        sqs = consumer.client("sqs")
+        for message in _drain(sqs, world.arrival_queues[stage]):
+            event = json.loads(message["Body"])
+            detail, sender = event.get("detail", {}), str(event.get("account"))
+            world.hops.append({"event": PROMOTION_ACCEPTED, "version": detail.get("version"),
+                               "stage": detail.get("target_stage"), "from": sender,
+                               "from_environment": names.get(sender, "?"), "to": consumer.account,
+                               "to_environment": consumer.name})
+            world.say(f"    promotion v{detail.get('version')} → {detail.get('target_stage')}: "
+                      f"{names.get(sender, '?')} {sender} → {consumer.name} {consumer.account}")
+        delivered += [(stage, json.loads(m["Body"])) for m in _drain(sqs, world.promotion_queues[stage])]
+    return delivered
 
 
-def _deploy_one(deployer: Any, event: dict[str, Any]) -> dict[str, Any]:
+def _record_results(world: DemoWorld) -> list[str]:
+    """The deployers' results, as the registry's rule delivers them to the gate's function. Their ``account``
+    is the sender's: EventBridge sets it where the result was put (moto_gaps.patch_event_envelopes)."""
+    outcomes = []
+    with world.registry_double.acting_as(GATE):
+        for message in _drain(world.registry.client("sqs"), world.results_queue):
+            event = json.loads(message["Body"])
+            answer = world.gate.invoke("handler", event)
+            outcomes.append(str(answer.get("outcome")))
+            detail = event.get("detail", {})
+            world.hops.append({"event": RESULT_DETAIL_TYPE, "version": detail.get("version"),
+                               "stage": detail.get("stage"), "outcome": detail.get("outcome"),
+                               "health_check": detail.get("health_check"), "from": event.get("account"),
+                               "from_environment": detail.get("environment"), "to": world.registry.account,
+                               "to_environment": world.registry.name, "gate": answer.get("outcome")})
+            world.say(f"      result {detail.get('outcome')}/{detail.get('health_check')}: "
+                      f"{detail.get('environment')} {event.get('account')} → registry {world.registry.name} "
+                      f"{world.registry.account}: {answer.get('outcome')}")
+    return outcomes
+
+
+def _deploy_one(deployer: DemoFunction, event: dict[str, Any]) -> dict[str, Any]:
     """The deployer state machine's path, task by task (start → check → verify_and_record | record_failure),
     each task through its Lambda entry point with the state as Step Functions passes it (JSON)."""
-    state = _task(deployer.start_deployment, event)
+    state = _task(deployer, "start_deployment", event)
     if state.get("action") == "skip":
         return state
     for _ in range(5):
-        state = _task(deployer.check_deployment, state)
+        state = _task(deployer, "check_deployment", state)
         if state["status"]["decision"] != "wait":
             break
     if state["status"]["decision"] == "succeeded":
-        return _task(deployer.verify_and_record, state)
-    return _task(deployer.record_failure, state)
+        return _task(deployer, "verify_and_record", state)
+    return _task(deployer, "record_failure", state)
 
 
-def _task(entry_point: Callable[[dict[str, Any], Any], dict[str, Any]], state: dict[str, Any]) -> dict[str, Any]:
+def _task(deployer: DemoFunction, entry_point: str, state: dict[str, Any]) -> dict[str, Any]:
     # What a task prints (its EMF deployment counts) goes to its log group in AWS; the demo's CloudWatch
     # story is the inference and drift metrics, so the deployer's stay out of it.
     with contextlib.redirect_stdout(io.StringIO()):
-        result = entry_point(json.loads(json.dumps(state)), _Context())
+        result = deployer.invoke(entry_point, json.loads(json.dumps(state)))
     return dict(json.loads(json.dumps(result)))
 
 
+def _mlops(account: DemoAccount, role: str, session_name: str, argv: list[str]) -> tuple[int, str, str]:
+    """An `mlops` command with the credentials of ``role`` in ``account``: exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with account.acting(role, session_name), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
 def promote(world: DemoWorld, version: int, to: str) -> list[str]:
-    """An approver's registry update (the same one as in Studio), then everything it sets off."""
-    with world.registry.acting_as(APPROVER), contextlib.redirect_stdout(io.StringIO()):
-        code = cli.main(["promote", "--env", world.config.name, "--version", str(version), "--to", to])
+    """An approver's registry update (the same one as in Studio), in the registry's account, then everything
+    it sets off."""
+    world.say(f"    mlops promote --env {world.config.name} --version {version} --to {to}: as MLApprover/alice in "
+              f"registry {world.registry.name} {world.registry.account}")
+    with world.registry_double.acting_as(APPROVER):
+        code, _, err = _mlops(world.registry, "MLApprover", "alice",
+                              ["promote", "--env", world.config.name, "--version", str(version), "--to", to])
     if code != 0:
-        return [f"promote exited {code}"]
+        return [f"promote exited {code}: {err.strip()}"]
     return settle(world)
 
 
 def serving(world: DemoWorld) -> dict[str, dict[str, str]]:
-    """Per endpoint, which version each variant serves and its traffic weight."""
+    """Per endpoint (read in its own account), which version each variant serves and its traffic weight."""
     from mlplatform.serving.endpoint_state import read_endpoint_state
 
     out: dict[str, dict[str, str]] = {}
-    for endpoint in world.endpoints.values():
-        state = read_endpoint_state(world.client("sagemaker"), endpoint)
+    for stage, endpoint in world.endpoints.items():
+        sagemaker = world.consumers[stage].client("sagemaker")
+        state = read_endpoint_state(sagemaker, endpoint)
         if state is None:
             continue
-        described = world.client("sagemaker").describe_endpoint(EndpointName=endpoint)
+        described = sagemaker.describe_endpoint(EndpointName=endpoint)
         weights = {v["VariantName"]: v.get("CurrentWeight", 0) for v in described["ProductionVariants"]}
         out[endpoint] = {
             name: f"v{variant.model_package_arn.rsplit('/', 1)[-1]} (weight {weights.get(name, 0):g})"
@@ -332,14 +591,30 @@ class DemoOptions:
     num_round: int = 100
     requests: int = 400
     say: Printer = print
+    # Called with the world after the last step, while moto still runs (the e2e test looks into the accounts).
+    inspect: Callable[[DemoWorld], Any] | None = None
 
 
-def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options: DemoOptions) -> dict[str, Any]:
-    """Steps 2-9 of the demo; returns a summary. Step failures are reported and the story goes on."""
+def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options: DemoOptions,
+                  registry: EnvironmentConfig | None = None) -> dict[str, Any]:
+    """Steps 2-9 of the demo; returns a summary. Step failures are reported and the story goes on.
+
+    ``config`` serves Production and ``staging`` Staging, both from ``registry`` (default: their registry
+    environment in the project's cdk.json); each is played in its own account (``demo_accounts``)."""
+    from mlops import project_config
+
+    _DEFAULT_SESSIONS.clear()  # sessions of an earlier run hold a stopped server's credentials
     say = options.say
     summary: dict[str, Any] = {"steps": {}}
     options.out_dir.mkdir(parents=True, exist_ok=True)
+    if registry is None:
+        registry = project_config.load_configs()[config.registry.registry_environment]
+    configs = demo_accounts(config, staging, registry)
+    summary["accounts"] = {c.name: c.account for c in configs.values()}
     patcher = AttributePatcher()
+    # The `mlops` commands read cdk.json: they get the demo's account ids, and check the caller's against them.
+    patcher.setattr(project_config, "PROJECT_FILE",
+                    cli_project_file(configs, Path(tempfile.mkdtemp(prefix="demo-accounts-"))))
 
     def step(number: int, title: str, action: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -358,20 +633,16 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             say(f"[{number}] step {number} skipped: {reason}")
             summary["steps"][number] = {"title": f"step {number}", "ok": False, "error": f"skipped: {reason}"}
 
-    with moto_server() as url:
-        try:
-            world = step(2, f"moto server on {url}; creating what `cdk deploy` would", lambda: build_world(
-                config, staging, patcher))
+    try:
+        with moto_server() as url:
+            world = step(2, f"moto server on {url}; creating what `cdk deploy` would, in three accounts",
+                         lambda: build_world(configs, patcher))
             if world is None:
                 skip(range(3, 10), "the demo's AWS (step 2) could not be set up")
                 return summary
             world.say = say
-            say(f"    buckets, model package group {world.env.model_package_group}, ledger, gate, topics, alarms' "
-                f"queues, two deployers")
-            challenger = (f"a {config.serving.challenger_weight_percent:g} % Challenger"
-                          if config.serving.challenger_enabled else "no Challenger")
-            say(f"    the demo plays '{config.name}' (its cdk.json settings: {challenger}) with the "
-                f"'{staging.name}' endpoint for Staging")
+            summary["hops"] = world.hops  # filled as events cross accounts
+            _describe_accounts(world)
             v1 = step(3, "training version 1 on the bundled data (validate → … → quality gate → register)",
                       lambda: _train(world, options))
             if v1:
@@ -386,21 +657,44 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             step(7, "an illegal promotion: version 3 straight from Development to Production",
                  lambda: _illegal_skip(world, options))
             step(8, "rolling production back to the previous version", lambda: _rollback(world))
-            step(9, f"writing the report folder {options.out_dir}", lambda: _report(world, options, summary))
             summary["versions"] = {"v1": v1, "v2": v2}
-        finally:
-            patcher.undo()
+            summary["account_check"] = world.account_check
+            step(9, f"writing the report folder {options.out_dir}", lambda: _report(world, options, summary))
+            if options.inspect is not None:
+                options.inspect(world)
+    finally:
+        patcher.undo()
+        _DEFAULT_SESSIONS.clear()
     return summary
 
 
+def _describe_accounts(world: DemoWorld) -> None:
+    hub, config = world.registry, world.config
+    say = world.say
+    say(f"    registry {hub.name} in account {hub.account}: training, model package group "
+        f"{hub.local.model_package_group}, promotion gate, ledger, artifact bucket {hub.local.artifact_bucket}")
+    for stage, consumer in world.consumers.items():
+        say(f"    {consumer.name} in account {consumer.account}: endpoint {world.endpoints[stage]} ({stage}), its "
+            f"deployer" + (", inference API, drift monitor, alarms" if stage == "Production" else ""))
+    say(f"    EventBridge: {hub.name}'s bus forwards Staging promotions to {world.consumers['Staging'].account} and "
+        f"Production ones to {world.prod.account}; each consumer's bus forwards its results to {hub.account}; "
+        "every function and command runs with credentials from STS AssumeRole into its account")
+    challenger = (f"a {config.serving.challenger_weight_percent:g} % Challenger"
+                  if config.serving.challenger_enabled else "no Challenger")
+    say(f"    the demo serves production users from '{config.name}' (its cdk.json settings: {challenger}); "
+        f"'{world.consumers['Staging'].name}' deploys Staging")
+
+
 def _train(world: DemoWorld, options: DemoOptions) -> int:
-    with contextlib.redirect_stdout(io.StringIO()):
-        outcome = train_local(world.env, num_round=options.num_round)
+    """Training runs as the registry environment, in its account: its data and artifact buckets, its group."""
+    with world.registry.acting("DataScientist", "alice"), contextlib.redirect_stdout(io.StringIO()):
+        outcome = train_local(world.registry.local, num_round=options.num_round)
     gate = outcome.run.gate
     assert gate is not None and outcome.model_package is not None, outcome.run.failure
     options.say(f"    gate: {gate.metric} {gate.value:.4f} {gate.comparison} {gate.threshold} → passed; "
                 f"registered version {outcome.model_package['version']} "
-                f"({outcome.model_package['stage']}, {outcome.model_package['approval_status']})")
+                f"({outcome.model_package['stage']}, {outcome.model_package['approval_status']}) in "
+                f"{world.registry.name} {world.registry.account}")
     return int(outcome.model_package["version"])
 
 
@@ -408,7 +702,7 @@ def _promote_through(world: DemoWorld, version: int) -> None:
     for stage in ("staging", "production"):
         outcomes = promote(world, version, stage)
         world.runtime.served.clear()
-        world.say(f"    promote v{version} → {stage}: gate {', '.join(outcomes) or 'nothing to judge'}")
+        world.say(f"      gate: {', '.join(outcomes) or 'nothing to judge'}")
     for endpoint, variants in serving(world).items():
         world.say(f"    {endpoint}: " + ", ".join(f"{k} {v}" for k, v in variants.items()))
 
@@ -427,12 +721,13 @@ def _challenger_and_traffic(world: DemoWorld, options: DemoOptions) -> int:
               ", ".join(f"{k} {v}" for k, v in sorted(sources.items())) +
               " (every 12th endpoint call fails on purpose: throttling, ModelError, timeout)")
     from mlops import serving_ops
-    from stacks.naming import endpoint_name as name_of
 
-    end = datetime.now(UTC) + timedelta(minutes=5)
+    prod, end = world.prod, datetime.now(UTC) + timedelta(minutes=5)
+    # `mlops ab-report --env prod`'s code, with an operator's credentials in prod's account.
     world.ab_report = serving_ops.ab_report(
-        sagemaker_client=world.client("sagemaker"), cloudwatch_client=world.metrics, s3_client=world.client("s3"),
-        endpoint=name_of(world.config), capture_uri=f"s3://{world.env.capture_bucket}/endpoint",
+        sagemaker_client=prod.client("sagemaker", "MLOperator"), cloudwatch_client=world.metrics,
+        s3_client=prod.client("s3", "MLOperator"), endpoint=endpoint_name(world.config),
+        capture_uri=f"s3://{prod.local.capture_bucket}/endpoint",
         start=end - timedelta(hours=2), end=end, n_features=len(rows[0]),
         sla_p99_ms=world.config.serving.sla.p99_latency_ms)
     recommendation = world.ab_report.get("recommendation", {})
@@ -478,14 +773,18 @@ class FaultyRuntime:
         return answer
 
 
+
+
 @contextlib.contextmanager
-def _inference_function(world: DemoWorld) -> Iterator[Any]:
+def _inference_function(world: DemoWorld) -> Iterator[DemoFunction]:
     """The inference function in a new execution environment (its handler module imported afresh under its
-    environment: the alarms watch this service's metrics), while its endpoint calls meet the faulty endpoint;
-    afterwards InvokeEndpoint goes straight to the model runtime again."""
+    environment, with its role's credentials in prod's account: the alarms watch this service's metrics),
+    while its endpoint calls meet the faulty endpoint; afterwards InvokeEndpoint goes straight to the model
+    runtime again."""
     from mlops.demo.moto_gaps import EndpointMetrics
 
-    dynamodb, firehose = world.client("dynamodb"), world.client("firehose")
+    prod = world.prod
+    dynamodb, firehose = prod.client("dynamodb"), prod.client("firehose")
     for table, key in (("mlops-demo-breaker", "breaker_id"), ("mlops-demo-cache", "cache_key")):
         with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
             dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
@@ -494,28 +793,30 @@ def _inference_function(world: DemoWorld) -> Iterator[Any]:
     with contextlib.suppress(Exception):
         firehose.create_delivery_stream(
             DeliveryStreamName="mlops-demo-predictions", DeliveryStreamType="DirectPut",
-            ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                                                "BucketARN": f"arn:aws:s3:::{world.env.capture_bucket}",
+            ExtendedS3DestinationConfiguration={"RoleARN": f"arn:aws:iam::{prod.account}:role/firehose",
+                                                "BucketARN": f"arn:aws:s3:::{prod.local.capture_bucket}",
                                                 "Prefix": "inference-api/"})
     world.metrics = EndpointMetrics(runtime=world.runtime)
     world.route.target = FaultyRuntime(world)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": reset on purpose
-            yield _function("inference", {
+            yield _function("inference", prod, {
                 "ENDPOINT_NAME": endpoint_name(world.config), "DATA_SCHEMA_PATH": world.config.training.schema_file,
                 # the schema path is relative to the bundle root, which is the repository here
                 "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2]),
                 "BREAKER_TABLE_NAME": "mlops-demo-breaker", "RESPONSE_CACHE_TABLE_NAME": "mlops-demo-cache",
                 "PREDICTION_LOG_STREAM_NAME": "mlops-demo-predictions", "SAFE_DEFAULT_PROBABILITY": "0.5",
-                "FALLBACK_MODEL_BUCKET": world.env.artifact_bucket,
+                # the fallback model prod's deployer published, in prod's artifact bucket
+                "FALLBACK_MODEL_BUCKET": prod.local.artifact_bucket,
                 "FALLBACK_MODEL_KEY": "serving/fallback_model.json",
-                "BREAKER_FAILURE_THRESHOLD": "3", "BREAKER_COOLDOWN_SECONDS": "1"})
+                "BREAKER_FAILURE_THRESHOLD": "3", "BREAKER_COOLDOWN_SECONDS": "1"},
+                role=f"mlops-{world.config.name}-inference")
     finally:
         world.route.target = world.runtime
 
 
-def _call_api(world: DemoWorld, function: Any, rows: list[list[str]], index: int) -> dict[str, Any]:
+def _call_api(world: DemoWorld, function: DemoFunction, rows: list[list[str]], index: int) -> dict[str, Any]:
     event = {"version": "2.0", "routeKey": "POST /predict", "rawPath": "/predict",
              "headers": {"content-type": "application/json"},
              "requestContext": {"requestId": f"demo-{index}", "http": {"method": "POST", "path": "/predict"}},
@@ -523,7 +824,7 @@ def _call_api(world: DemoWorld, function: Any, rows: list[list[str]], index: int
                                  "inference_id": f"demo-{index}"}), "isBase64Encoded": False}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):  # EMF lines, put into CloudWatch later by the EMF bridge
-        response = function.handler(event, _Context())
+        response = function.invoke("handler", event)
     world.inference_emf.append(printed.getvalue())
     body: dict[str, Any] = json.loads(response["body"])
     if response["statusCode"] == 200:
@@ -540,12 +841,14 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
     with _inference_function(world) as function:
         for index in range(options.requests):
             _call_api(world, function, [shifted[index % len(shifted)]], 10_000 + index)
-    environment = {"ENDPOINT_NAME": endpoint_name(world.config), "CAPTURE_BUCKET": world.env.capture_bucket,
-                   "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
-                   "REPORT_BUCKET": world.env.artifact_bucket, "REPORT_PREFIX": "drift-reports",
-                   "VARIANT_PARAMETER_PREFIX": f"/mlops/{world.config.name}/variant", "WINDOW_HOURS": "2",
-                   "DRIFT_THRESHOLDS": json.dumps({"min_rows": 100}), "DRIFT_WORKERS": "1"}
-    handler = _function("drift_monitor", environment)
+    prod = world.prod
+    environment_ = {"ENDPOINT_NAME": endpoint_name(world.config), "CAPTURE_BUCKET": prod.local.capture_bucket,
+                    "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
+                    "REPORT_BUCKET": prod.local.artifact_bucket, "REPORT_PREFIX": "drift-reports",
+                    "VARIANT_PARAMETER_PREFIX": f"/mlops/{world.config.name}/variant", "WINDOW_HOURS": "2",
+                    "DRIFT_THRESHOLDS": json.dumps({"min_rows": 100}), "DRIFT_WORKERS": "1"}
+    # Its baselines are the registry's (the packages' URIs, in dev's artifact bucket): read across accounts.
+    function = _function("drift_monitor", prod, environment_, role=consumer_role_name(world.config, "drift-monitor"))
     # Powertools keeps metrics state (default dimensions included) per process, shared by every Metrics
     # object; the inference "function" ran in this same process (in AWS each function has its own), so the
     # drift function's service dimension is set back here, through Powertools, not through the handler.
@@ -556,13 +859,13 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
         Metrics(namespace="MLOps").set_default_dimensions(service="drift_monitor")
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        result = handler.lambda_handler({"time": window_end().isoformat()}, _Context())
-    cloudwatch, sns = world.client("cloudwatch"), world.client("sns")
+        result = function.invoke("lambda_handler", {"time": window_end().isoformat()})
+    cloudwatch, sns = prod.client("cloudwatch"), prod.client("sns")
     published = publish_emf(cloudwatch, captured.getvalue())
     bucket, _, key = str(result["report_uri"]).removeprefix("s3://").partition("/")
-    world.drift_report = json.loads(world.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    world.drift_report = json.loads(prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     champion = world.drift_report["variants"].get("Champion", {}).get("drift", {})
-    world.say(f"    drift run: {champion.get('rows')} rows, drifted features "
+    world.say(f"    drift run in {prod.name} {prod.account}: {champion.get('rows')} rows, drifted features "
               f"{[n for n, f in champion.get('features', {}).items() if f.get('drifted')]}; "
               f"{published} metrics published")
     emf = publish_emf(cloudwatch, "".join(world.inference_emf))
@@ -571,7 +874,7 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
         evaluation = evaluate_alarm(cloudwatch, sns, name)
         world.alarm_states.append(evaluation)
         world.say(f"    alarm {name}: {evaluation['state']} (value {evaluation['value']})")
-    sqs = world.client("sqs")
+    sqs = prod.client("sqs")
     for severity, queue in (("ticket", world.ticket_queue), ("page", world.page_queue)):
         for message in _drain(sqs, queue):
             notice = json.loads(json.loads(message["Body"])["Message"])
@@ -593,10 +896,10 @@ def _drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
 
 def create_alarms(world: DemoWorld) -> list[str]:
     """The alarms stacks/monitoring.py defines for the metrics the demo publishes — same metrics,
-    dimensions, thresholds, periods, severities and descriptions; named ``<env>-<construct id>`` because
-    the stack lets CloudFormation name them. Latency, error-rate and health-check alarms are left out: the
-    demo does not publish the AWS/SageMaker metrics they watch."""
-    config, cloudwatch = world.config, world.client("cloudwatch")
+    dimensions, thresholds, periods, severities and descriptions, in prod's account; named
+    ``<env>-<construct id>`` because the stack lets CloudFormation name them. Latency, error-rate and
+    health-check alarms are left out: the demo does not publish the AWS/SageMaker metrics they watch."""
+    config, cloudwatch = world.config, world.prod.client("cloudwatch")
     endpoint, alarms, drift = endpoint_name(config), config.monitoring.alarms, config.monitoring.drift
     topics = {"page": world.page_topic, "ticket": world.ticket_topic}
     gte = "GreaterThanOrEqualToThreshold"
@@ -648,14 +951,14 @@ def create_alarms(world: DemoWorld) -> list[str]:
 def _illegal_skip(world: DemoWorld, options: DemoOptions) -> None:
     version = _train(world, options)
     outcomes = promote(world, version, "production")
-    sagemaker = world.client("sagemaker")
+    sagemaker = world.registry.client("sagemaker")
     (arn,) = [p["ModelPackageArn"] for p in sagemaker.list_model_packages(
-        ModelPackageGroupName=world.env.model_package_group)["ModelPackageSummaryList"]
+        ModelPackageGroupName=world.registry.local.model_package_group)["ModelPackageSummaryList"]
         if p.get("ModelPackageVersion") == version]
     package = sagemaker.describe_model_package(ModelPackageName=arn)
     lifecycle = package.get("ModelLifeCycle", {})
     world.say(f"    gate: {', '.join(outcomes)}; v{version} is back in {lifecycle.get('Stage')} "
-              f"({package.get('ModelApprovalStatus')})")
+              f"({package.get('ModelApprovalStatus')}); no promotion left {world.registry.account}")
     latest = ledger_rows(world, 1)
     if latest:
         row = latest[0]
@@ -664,9 +967,18 @@ def _illegal_skip(world: DemoWorld, options: DemoOptions) -> None:
 
 
 def _rollback(world: DemoWorld) -> None:
-    with world.registry.acting_as(APPROVER), contextlib.redirect_stdout(io.StringIO()) as out:
-        code = cli.main(["rollback", "--env", world.config.name])
-    world.say(f"    mlops rollback: exit {code}; {out.getvalue().strip().splitlines()[-1] if out.getvalue() else ''}")
+    prod, name = world.prod, world.config.name
+    # The registry commands act in the registry's account: with prod's credentials they stop and name it.
+    code, _, err = _mlops(prod, "MLOperator", "bob", ["status", "--env", name])
+    world.account_check = {"command": f"mlops status --env {name}", "credentials_account": prod.account,
+                           "exit_code": code, "message": err.strip()}
+    world.say(f"    mlops status --env {name} with credentials for {prod.name} {prod.account}: exit {code}; "
+              f"{err.strip()}")
+    with world.registry_double.acting_as(APPROVER):
+        code, out, _ = _mlops(world.registry, "MLApprover", "alice", ["rollback", "--env", name])
+    lines = out.strip().splitlines()
+    world.say(f"    mlops rollback --env {name} in registry {world.registry.name} {world.registry.account}: exit "
+              f"{code}; {lines[-1] if lines else ''}")
     settle(world)
     for endpoint, variants in serving(world).items():
         world.say(f"    {endpoint}: " + ", ".join(f"{k} {v}" for k, v in variants.items()))
@@ -676,4 +988,6 @@ def _report(world: DemoWorld, options: DemoOptions, summary: dict[str, Any]) -> 
     from mlops.demo import report
 
     written = report.write(options.out_dir, world=world, summary=summary)
-    world.say(f"    {len(written)} files in {options.out_dir}")
+    crossings = [hop for hop in world.hops if hop["from"] != hop["to"]]
+    world.say(f"    {len(crossings)} cross-account hops (summary.json: hops); {len(written)} files in "
+              f"{options.out_dir}")

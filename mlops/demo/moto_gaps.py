@@ -71,6 +71,22 @@ from moto.utilities.arns import parse_arn
 from mlplatform.serving.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
 from pipelines.serving import inference
 
+_LOADER: list[Any] = []  # the one botocore data loader every session of ``boto3_session`` shares
+
+
+def boto3_session(**options: Any) -> boto3.Session:
+    """A boto3 session that shares one botocore loader (and its parsed service models) with the other sessions
+    made here: every new session would otherwise parse the models again, and SageMaker's is megabytes of JSON.
+    Used where the demo needs many sessions (one per account, role and caller)."""
+    import botocore.session
+
+    core = botocore.session.get_session()
+    if _LOADER:
+        core.register_component("data_loader", _LOADER[0])
+    else:
+        _LOADER.append(core.get_component("data_loader"))
+    return boto3.Session(botocore_session=core, **options)
+
 
 class Patcher(Protocol):
     """pytest's MonkeyPatch, or ``AttributePatcher`` outside pytest."""
@@ -224,8 +240,8 @@ def patch_cross_account_packages(monkeypatch: Patcher) -> None:
 
 
 def _is_bus(target: dict[str, Any]) -> bool:
-    arn = parse_arn(target["Arn"])
-    return arn.service == "events" and arn.resource_type == "event-bus"
+    arn = parse_arn(str(target["Arn"]))
+    return bool(arn.service == "events" and arn.resource_type == "event-bus")
 
 
 def patch_event_envelopes(monkeypatch: Patcher) -> None:
@@ -258,7 +274,7 @@ def patch_event_envelopes(monkeypatch: Patcher) -> None:
         for target in buses:
             arn = parse_arn(target["Arn"])
             bus = events_models.events_backends[arn.account][arn.region].describe_event_bus(arn.resource_id)
-            forwarded = {**copy.deepcopy(original_event), "id": str(uuid.uuid4())}
+            forwarded: Any = {**copy.deepcopy(original_event), "id": str(uuid.uuid4())}
             for rule in list(bus.rules.values()):
                 rule.send_to_targets(copy.deepcopy(forwarded))
 
@@ -349,7 +365,7 @@ class ModelRuntime:
             if caller is None:
                 client = boto3.client(service, region_name=self.region)
             else:
-                client = boto3.Session(aws_access_key_id=caller[0], aws_secret_access_key=caller[1],
+                client = boto3_session(aws_access_key_id=caller[0], aws_secret_access_key=caller[1],
                                        aws_session_token=caller[2], region_name=self.region).client(service)
             self._clients[(service, caller)] = client
         return self._clients[(service, caller)]

@@ -1,4 +1,5 @@
-"""The demo's report folder: PNG plots, the drift HTML report, the A/B report and the ledger."""
+"""The demo's report folder: PNG plots, the drift HTML report, the A/B report, the ledger and the hops
+between the accounts."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
         if html_uri:
             bucket, _, key = str(html_uri).removeprefix("s3://").partition("/")
             html = out_dir / "drift_report_Champion.html"
-            html.write_bytes(world.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+            html.write_bytes(world.prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
             written.append(html)
     if world.ab_report is not None:
         path = out_dir / "ab_report.json"
@@ -101,6 +102,10 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     if world.page_messages:
         path = out_dir / "page.json"
         path.write_text(json.dumps(world.page_messages, indent=2), encoding="utf-8")
+        written.append(path)
+    if world.hops:
+        path = out_dir / "hops.json"  # every event that crossed into another account, as it arrived there
+        path.write_text(json.dumps(world.hops, indent=2), encoding="utf-8")
         written.append(path)
     path = out_dir / "summary.json"
     path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
