@@ -25,7 +25,12 @@ from typing import Any
 import boto3
 import pytest
 
-from mlops.demo.moto_gaps import ModelRuntime, SimulatedRollouts, patch_update_endpoint  # noqa: F401
+from mlops.demo.moto_gaps import (  # noqa: F401
+    ModelRuntime,
+    SimulatedRollouts,
+    patch_event_envelopes,
+    patch_update_endpoint,
+)
 from pipelines.datasets import write_breast_cancer_csv
 from pipelines.definition import PipelineSettings, model_package_request
 from pipelines.local_run import run_local
@@ -133,6 +138,7 @@ def serving_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatedRollouts]:
     with mock_aws():
         patch_moto_registry(monkeypatch)
         rollouts = patch_update_endpoint(monkeypatch)
+        patch_event_envelopes(monkeypatch)
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (ARTIFACT_BUCKET, CAPTURE_BUCKET):
             s3.create_bucket(Bucket=bucket)
@@ -172,11 +178,8 @@ def record_results() -> list[dict[str, Any]]:
     recorded = []
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
-            event = json.loads(message["Body"])
-            # moto gap: its delivery leaves out the envelope's "account", which EventBridge sets to the account
-            # the event was put in (AWS's documented event structure); here every call is ACCOUNT's.
-            event.setdefault("account", ACCOUNT)
-            result = parse_result(event, group=GROUP, servers=servers)
+            # The envelope's "account" is the sender's (moto_gaps.patch_event_envelopes: moto leaves it out).
+            result = parse_result(json.loads(message["Body"]), group=GROUP, servers=servers)
             recorded.append(record_result(result, ledger=ledger,
                                           sagemaker_client=boto3.client("sagemaker", region_name=REGION)))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

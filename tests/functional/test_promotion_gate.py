@@ -16,6 +16,7 @@ from mlplatform.registry.deployment_ledger import (
     STAGING,
     DeploymentLedger,
 )
+from mlplatform.registry.deployment_results import RESULT_DETAIL_TYPE, RESULT_SOURCE, result_detail
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     ACCOUNT,
     IMAGE,
@@ -62,16 +63,18 @@ class Harness:
     def result(self, version: int, arn: str, *, healthy: bool, deployed_at: str = "",
                environment: str = "staging", account: str = "123456789012", stage: str = STAGING,
                group: str = "") -> dict[str, Any]:
-        """A staging deployer's "Model Deployment Result" as EventBridge delivers it to the gate's function."""
+        """A staging deployer's "Model Deployment Result" (the deployer's own ``result_detail``) in the envelope
+        EventBridge delivers it in (``account``: the sender's)."""
         self.clock += 1
-        return {"version": "0", "id": f"result-{self.clock}", "source": "mlops.deployment",
-                "detail-type": "Model Deployment Result", "account": account, "region": "eu-west-1",
-                "detail": {"model_package_group": group or self.resources.group, "model_package_arn": arn,
-                           "version": version, "stage": stage, "outcome": DEPLOYED if healthy else FAILED,
-                           "health_check": "passed" if healthy else "failed", "reason": "promotion: test",
-                           "environment": environment, "endpoint_name": f"mlops-{environment}",
-                           "changed_variants": ["Champion"],
-                           "deployed_at": deployed_at or f"2026-12-01T00:00:{self.clock:02d}.000000Z"}}
+        plan = {"endpoint_name": f"mlops-{environment}", "changed_variants": ["Champion"], "request": {
+            "model_package_group": group or self.resources.group, "model_package_arn": arn, "version": version,
+            "target_stage": stage, "reason": "promotion", "requested_by": APPROVER}}
+        detail = result_detail(plan=plan, environment=environment, outcome=DEPLOYED if healthy else FAILED,
+                               health_check="passed" if healthy else "failed", reason="test",
+                               deployed_at=deployed_at or f"2026-12-01T00:00:{self.clock:02d}.000000Z")
+        return {"version": "0", "id": f"result-{self.clock}", "source": RESULT_SOURCE,
+                "detail-type": RESULT_DETAIL_TYPE, "account": account, "region": "eu-west-1",
+                "time": "2026-12-01T00:00:00Z", "resources": [arn], "detail": detail}
 
     def staging_deployment(self, version: int, arn: str, *, healthy: bool) -> dict[str, Any]:
         """The staging deployer's result, recorded by the gate's function (ledger evidence + StageStatus)."""

@@ -35,7 +35,7 @@ from mlplatform.registry.deployment_ledger import (
     STAGING,
     DeploymentLedger,
 )
-from mlplatform.registry.deployment_results import RESULT_DETAIL_TYPE, RESULT_SOURCE, StageServer
+from mlplatform.registry.deployment_results import RESULT_DETAIL_TYPE, RESULT_SOURCE, StageServer, result_detail
 from mlplatform.registry.package_events import RejectedEvent, parse_state_change
 from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
 from mlplatform.registry.result_recording import parse_result, record_result
@@ -128,15 +128,17 @@ class World:
 
     def result_event(self, index: int, *, healthy: bool, environment: str = "staging",
                      account: str = STAGING_ACCOUNT) -> dict[str, Any]:
-        """A "Model Deployment Result" as EventBridge delivers it (``account``: the sender's)."""
+        """A "Model Deployment Result" (the deployer's own ``result_detail``) as EventBridge delivers it
+        (``account``: the sender's)."""
         self.clock += 1
+        plan = {"endpoint_name": f"mlops-{environment}", "changed_variants": ["Champion"], "request": {
+            "model_package_group": self.group, "model_package_arn": self.arns[index], "version": index + 1,
+            "target_stage": STAGING, "reason": "promotion", "requested_by": "approver"}}
+        detail = result_detail(plan=plan, environment=environment, outcome=DEPLOYED if healthy else FAILED,
+                               health_check="passed" if healthy else "failed", reason="test",
+                               deployed_at=f"2026-12-01T00:00:{self.clock:02d}.000000Z")
         return {"version": "0", "id": str(uuid.uuid4()), "source": RESULT_SOURCE, "detail-type": RESULT_DETAIL_TYPE,
-                "account": account, "region": "eu-west-1", "detail": {
-                    "model_package_group": self.group, "model_package_arn": self.arns[index], "version": index + 1,
-                    "stage": STAGING, "outcome": DEPLOYED if healthy else FAILED,
-                    "health_check": "passed" if healthy else "failed", "reason": "promotion: test",
-                    "environment": environment, "endpoint_name": f"mlops-{environment}",
-                    "changed_variants": ["Champion"], "deployed_at": f"2026-12-01T00:00:{self.clock:02d}.000000Z"}}
+                "account": account, "region": "eu-west-1", "resources": [self.arns[index]], "detail": detail}
 
     def deliver_result(self, event: dict[str, Any]) -> None:
         try:
