@@ -51,7 +51,7 @@ def read_s3_json(s3: Any, uri: str) -> Any:
 
 
 def endpoint_exists(sagemaker: Any, endpoint: str) -> bool:
-    """False while nothing is deployed (a new environment, or one that serves no stage of a central registry);
+    """False while nothing is deployed (a new environment, or the registry environment, which serves no stage);
     any other error propagates."""
     try:
         sagemaker.describe_endpoint(EndpointName=endpoint)

@@ -12,11 +12,16 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.app_builder import build_app
-from stacks.config import project_context
+from stacks.config import load_environments, project_context
 from stacks.stage import MlopsStage
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 REGISTRY_ENVIRONMENTS = ("dev",)  # the environments that hold a registry and a training pipeline (cdk.json)
+# The shipped cdk.json with only the account ids changed: each environment in its own account.
+ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
+IN_ITS_ACCOUNT = "@own-account"
+# What the validators check: every environment as shipped (one account) and in its own account.
+TOPOLOGIES = (*ENVIRONMENTS, *(f"{env}{IN_ITS_ACCOUNT}" for env in ENVIRONMENTS))
 
 
 @dataclass
@@ -38,3 +43,36 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
     stages = build_app(app, context=context, with_nag=False)
     app.synth()
     yield SynthesizedApp(app=app, stages={s.config.name: s for s in stages}, outdir=outdir)
+
+
+def three_account_context() -> dict[str, object]:
+    import copy
+
+    context = copy.deepcopy(project_context())
+    for env, account in ACCOUNTS.items():
+        context["environments"][env]["account"] = account
+    return context
+
+
+@pytest.fixture(scope="session")
+def three_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthesizedApp]:
+    """The same synthesis with each environment in its own account (ACCOUNTS)."""
+    outdir = tmp_path_factory.mktemp("three-accounts.out")
+    context = three_account_context()
+    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": []})
+    stages = build_app(app, context=context, with_nag=False)
+    app.synth()
+    yield SynthesizedApp(app=app, stages={s.config.name: s for s in stages}, outdir=outdir)
+
+
+def topology_stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, object]:
+    """cloud_model Stages for every name of TOPOLOGIES."""
+    from tests.infra.cloud_model import Stage
+
+    configs = load_environments(project_context())
+    found: dict[str, object] = {env: Stage.load(synthesized.outdir, env, configs[env].region)
+                                for env in ENVIRONMENTS}
+    for env, account in ACCOUNTS.items():
+        found[f"{env}{IN_ITS_ACCOUNT}"] = Stage.load(three_accounts.outdir, env, configs[env].region,
+                                                     account=account)
+    return found

@@ -10,7 +10,6 @@ tests/infra/cloud_model.py. A role the table does not name is refused by the reg
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +24,19 @@ from stacks.constructs.cross_account import REGISTRY_ACCESS
 from stacks.constructs.nag import resolve_wildcard_allowances
 from stacks.naming import artifact_bucket_name, consumer_role_name, data_key_alias
 from tests.infra.cloud_model import Stage, evaluate
+from tests.infra.conftest import ACCOUNTS, SynthesizedApp, three_account_context
 
-ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 REGION = "eu-west-1"
 
 
 def _context() -> dict[str, Any]:
-    context = copy.deepcopy(project_context())
-    for env, account in ACCOUNTS.items():
-        context["environments"][env]["account"] = account
-    return context
+    return three_account_context()
 
 
 @pytest.fixture(scope="module")
-def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[cdk.App, dict[str, Stage], Path]]:
-    context = _context()
-    outdir = tmp_path_factory.mktemp("accounts.out")
-    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": []})
-    build_app(app, context=context, with_nag=False)
-    app.synth()
-    stages = {env: Stage.load(outdir, env, REGION, account=account) for env, account in ACCOUNTS.items()}
-    yield app, stages, outdir
+def three(three_accounts: SynthesizedApp) -> tuple[cdk.App, dict[str, Stage], Path]:
+    stages = {env: Stage.load(three_accounts.outdir, env, REGION, account=account) for env, account in ACCOUNTS.items()}
+    return three_accounts.app, stages, three_accounts.outdir
 
 
 @pytest.mark.parametrize("pack_class", [AwsSolutionsChecks, ServerlessChecks], ids=["AwsSolutions", "Serverless"])

@@ -28,7 +28,7 @@ from policy_sentry.querying.all import get_all_actions
 
 from stacks.config import load_environments, project_context
 from tests.infra.cloud_model import Stage
-from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, IN_ITS_ACCOUNT, TOPOLOGIES, SynthesizedApp
 
 # (finding pattern, reason): the reviewed list. A pattern is an fnmatch glob over the finding text.
 ALLOWED: dict[str, str] = {}
@@ -131,8 +131,9 @@ def documents(value: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
             yield from documents(inner, f"{path}[{index}]")
 
 
-def findings(outdir: Path, environment: str, region: str) -> list[str]:
-    stage = Stage.load(outdir, environment, region)
+def findings(outdir: Path, environment: str, region: str, account: str | None = None) -> list[str]:
+    stage = Stage.load(outdir, environment, region) if account is None else Stage.load(
+        outdir, environment, region, account=account)
     found: list[str] = []
     for resource in stage.resources():
         properties = stage.resolve(resource.stack, dict(resource.properties))
@@ -148,18 +149,22 @@ def unexplained(found: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def found(synthesized: SynthesizedApp) -> dict[str, list[str]]:
+def found(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, list[str]]:
+    """Per environment as shipped, and in its own account (the cross-account resource policies included)."""
     configs = load_environments(project_context())
-    return {env: findings(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
+    one = {env: findings(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
+    own = {f"{env}{IN_ITS_ACCOUNT}": findings(three_accounts.outdir, env, configs[env].region, account)
+           for env, account in ACCOUNTS.items()}
+    return {**one, **own}
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", TOPOLOGIES)
 def test_every_policy_is_valid_against_the_iam_reference(found: dict[str, list[str]], env: str) -> None:
     assert unexplained(found[env]) == []
 
 
 def test_every_allowance_is_still_needed(found: dict[str, list[str]]) -> None:
-    every = [f for env in ENVIRONMENTS for f in found[env]]
+    every = [f for env in TOPOLOGIES for f in found[env]]
     stale = [pattern for pattern in ALLOWED if not any(fnmatch.fnmatchcase(f, pattern) for f in every)]
     assert stale == []
 

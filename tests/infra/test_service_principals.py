@@ -37,9 +37,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import load_environments, project_context
-from tests.infra.cloud_model import ACCOUNT, Resource, Stage, evaluate
-from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+from tests.infra.cloud_model import Resource, Stage, evaluate
+from tests.infra.conftest import TOPOLOGIES, SynthesizedApp, topology_stages
 
 TLS = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.2"}
 
@@ -64,9 +63,9 @@ class Edge:
 
 
 @pytest.fixture(scope="module")
-def stages(synthesized: SynthesizedApp) -> dict[str, Stage]:
-    configs = load_environments(project_context())
-    return {env: Stage.load(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
+def stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, Stage]:
+    """Every environment as shipped, and in its own account."""
+    return topology_stages(synthesized, three_accounts)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -109,7 +108,7 @@ def _kms_edges(stage: Stage, name: str, key_reference: Any, caller: Mapping[str,
 def alarm_edges(stage: Stage) -> Iterator[Edge]:
     for alarm in stage.resources("AWS::CloudWatch::Alarm"):
         alarm_arn = _arn_of(stage, alarm)
-        context = {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": alarm_arn, **TLS}
+        context = {"aws:SourceAccount": stage.account, "aws:SourceArn": alarm_arn, **TLS}
         caller = {"Service": "cloudwatch.amazonaws.com"}
         for kind in ("AlarmActions", "OKActions", "InsufficientDataActions"):
             for target in stage.resolve(alarm.stack, alarm.properties.get(kind, [])):
@@ -127,7 +126,7 @@ def rule_edges(stage: Stage) -> Iterator[Edge]:
     caller = {"Service": "events.amazonaws.com"}
     for rule in stage.resources("AWS::Events::Rule"):
         rule_arn = _arn_of(stage, rule)
-        context = {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": rule_arn, **TLS}
+        context = {"aws:SourceAccount": stage.account, "aws:SourceArn": rule_arn, **TLS}
         for target in rule.properties.get("Targets", []):
             target_arn = stage.resolve(rule.stack, target["Arn"])
             name = f"{rule.stack}/{rule.logical_id} → {target['Id']}"
@@ -141,8 +140,9 @@ def rule_edges(stage: Stage) -> Iterator[Edge]:
                        if "SourceArn" in p.properties else {})}]} for p in permissions]
                 yield Edge(name, caller, "lambda:InvokeFunction", target_arn, context, tuple(documents))
             else:
-                action = {"states": "states:StartExecution",
-                          "sagemaker": "sagemaker:StartPipelineExecution"}[target_arn.split(":")[2]]
+                # a bus target is another account's bus (the receiving bus policy: tests/infra/test_accounts.py)
+                action = {"states": "states:StartExecution", "sagemaker": "sagemaker:StartPipelineExecution",
+                          "events": "events:PutEvents"}[target_arn.split(":")[2]]
                 role, documents = stage.role_documents(stage.resolve(rule.stack, target["RoleArn"]))
                 trust = stage.resolve(role.stack, role.properties["AssumeRolePolicyDocument"])
                 yield Edge(f"{name} (trust)", caller, "sts:AssumeRole", _arn_of(stage, role), context, (trust,))
@@ -177,7 +177,7 @@ def access_log_edges(stage: Stage) -> Iterator[Edge]:
             continue
         target = stage.resolve(bucket.stack, logging["DestinationBucketName"])
         key = f"arn:aws:s3:::{target}/{logging.get('LogFilePrefix', '')}2026-12-01-00-00-00-EXAMPLE"
-        context = {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": _arn_of(stage, bucket), **TLS}
+        context = {"aws:SourceAccount": stage.account, "aws:SourceArn": _arn_of(stage, bucket), **TLS}
         yield Edge(f"{bucket.stack}/{bucket.logical_id} access logs → {target}", caller, "s3:PutObject", key,
                    context, tuple(_policy_for(stage, "AWS::S3::BucketPolicy", "Bucket", target)))
 
@@ -217,7 +217,7 @@ def function_failure_edges(stage: Stage) -> Iterator[Edge]:
                 key_arn, key_policy = key
                 for action in ("kms:GenerateDataKey", "kms:Decrypt"):
                     # Both must allow: the key policy (here through the account root) and the role's policy.
-                    yield Edge(f"{name} → KMS {action} (key policy)", {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                    yield Edge(f"{name} → KMS {action} (key policy)", {"AWS": f"arn:aws:iam::{stage.account}:root"},
                                action, key_arn, {}, tuple(key_policy))
                     yield Edge(f"{name} → KMS {action} (identity)", caller, action, key_arn, {}, tuple(identity))
 
@@ -231,7 +231,7 @@ def all_edges(stage: Stage) -> list[Edge]:
 
 
 # ----------------------------------------------------------------------------------------------- tests
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", TOPOLOGIES)
 @pytest.mark.parametrize("kind", list(EDGE_KINDS))
 def test_every_service_delivery_is_allowed_by_the_receiving_policy(stages: dict[str, Stage], env: str,
                                                                    kind: str) -> None:
@@ -242,14 +242,14 @@ def test_every_service_delivery_is_allowed_by_the_receiving_policy(stages: dict[
     assert refused == []
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", TOPOLOGIES)
 def test_alarm_topics_allow_only_this_accounts_alarms_over_tls(stages: dict[str, Stage], env: str) -> None:
     """The allowance is conditioned: an alarm of another account, or a publish without TLS, is refused."""
     edges = [e for e in alarm_edges(stages[env]) if e.action == "sns:Publish"]
     assert edges
     for edge in edges:
         foreign = {**edge.context, "aws:SourceAccount": "999988887777",
-                   "aws:SourceArn": edge.context["aws:SourceArn"].replace(ACCOUNT, "999988887777")}
+                   "aws:SourceArn": edge.context["aws:SourceArn"].replace(stages[env].account, "999988887777")}
         assert evaluate(list(edge.policies), caller=edge.caller, action=edge.action, resource=edge.resource,
                         context=foreign) == "implicit", edge.name
         plain = {**edge.context, "aws:SecureTransport": "false"}
@@ -257,12 +257,13 @@ def test_alarm_topics_allow_only_this_accounts_alarms_over_tls(stages: dict[str,
                         context=plain) == "deny", edge.name
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", TOPOLOGIES)
 def test_rule_dead_letter_queues_accept_only_their_own_rules(stages: dict[str, Stage], env: str) -> None:
     """Confused-deputy guard: a rule that is not the queue's (same service principal) cannot send to it."""
     edges = [e for e in rule_edges(stages[env]) if e.action == "sqs:SendMessage"]
     assert edges
     for edge in edges:
-        other = {**edge.context, "aws:SourceArn": f"arn:aws:events:{stages[env].region}:{ACCOUNT}:rule/other"}
+        other = {**edge.context,
+                 "aws:SourceArn": f"arn:aws:events:{stages[env].region}:{stages[env].account}:rule/other"}
         assert evaluate(list(edge.policies), caller=edge.caller, action=edge.action, resource=edge.resource,
                         context=other) == "implicit", edge.name

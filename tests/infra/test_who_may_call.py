@@ -49,7 +49,7 @@ from mlops.resources import parameter_name
 from stacks.config import load_environments, project_context
 from stacks.constructs.import_graph import handler_modules
 from tests.infra.cloud_model import ACCOUNT, PARTITION, Resource, Stage, evaluate, statement_applies
-from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, IN_ITS_ACCOUNT, SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDS = os.environ.get("MLOPS_CALL_RECORDS")
@@ -106,7 +106,8 @@ PROCESSING = "dev+processing-engine"
 
 
 @pytest.fixture(scope="module")
-def stages(synthesized: SynthesizedApp, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stage]:
+def stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp,
+           tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stage]:
     """Every environment of cdk.json, plus dev with ``monitoring.drift.engine = processing`` (the shipped
     config runs drift in the Lambda; the processing engine's calls need a stage that deploys it)."""
     import copy
@@ -125,15 +126,8 @@ def stages(synthesized: SynthesizedApp, tmp_path_factory: pytest.TempPathFactory
     app.synth()
     processing = Stage.load(outdir, "dev", configs["dev"].region)
     found[PROCESSING] = processing
-    three = copy.deepcopy(project_context())
     for env, account in ACCOUNTS.items():
-        three["environments"][env]["account"] = account
-    outdir = tmp_path_factory.mktemp("three-accounts-cdk.out")
-    app = cdk.App(outdir=str(outdir), context={**three, "aws:cdk:bundling-stacks": []})
-    build_app(app, context=three, with_nag=False)
-    app.synth()
-    for env, account in ACCOUNTS.items():
-        found[f"{env}{IN_ITS_ACCOUNT}"] = Stage.load(outdir, env, configs[env].region, account=account)
+        found[f"{env}{IN_ITS_ACCOUNT}"] = Stage.load(three_accounts.outdir, env, configs[env].region, account=account)
     for name, stage in found.items():  # each stage's registry: itself, or its registry environment's stage
         owner = configs[stage.name].registry.registry_environment
         _REGISTRY[id(stage)] = stage if owner == stage.name else found[
@@ -141,9 +135,6 @@ def stages(synthesized: SynthesizedApp, tmp_path_factory: pytest.TempPathFactory
     return found
 
 
-# The default topology with each environment in its own account (tests/infra/test_accounts.py checks it too).
-ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
-IN_ITS_ACCOUNT = "@own-account"
 STAGE_NAMES = [*ENVIRONMENTS, PROCESSING, *(f"{env}{IN_ITS_ACCOUNT}" for env in ENVIRONMENTS)]
 _REGISTRY: dict[int, Stage] = {}
 
