@@ -20,7 +20,6 @@ from mlplatform.serving.variant_probe import split_s3_uri
 
 FALLBACK_MEMBER = "fallback.json"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-_DESCRIPTION_LIMIT = 1024
 
 
 def _error_code(err: Exception) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from mlplatform.registry.deployment_ledger import DEPLOYED, HEALTH_FAILED, HEALTH_PASSED, utc_timestamp
 from mlplatform.registry.deployment_ledger import FAILED as OUTCOME_FAILED
+from mlplatform.registry.deployment_results import HEALTH_NOT_RUN
 from mlplatform.serving import deployment_actions as actions
 from mlplatform.serving.deployment_plan import (
     CREATE,
@@ -38,8 +39,6 @@ from mlplatform.serving.deployment_status import judge_endpoint
 from mlplatform.serving.endpoint_state import CHAMPION, FAILED, IN_SERVICE, read_endpoint_state
 from mlplatform.serving.golden_check import VariantVerdict
 from mlplatform.serving.variant_probe import check_variant
-
-HEALTH_NOT_RUN = "not_run"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,6 @@ lookups are free). Bundling is skipped here: tests/infra/test_lambda_factory.py 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +33,17 @@ class SynthesizedApp:
         return Template.from_stack(getattr(self.stages[environment], stack))
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthesizedApp]:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    context = project_context()
+def _synthesize(outdir: Path, context: dict[str, object]) -> SynthesizedApp:
     app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": []})
     # The nag packs run in test_security_gates through validate_scope, which reports instead of raising.
     stages = build_app(app, context=context, with_nag=False)
     app.synth()
-    yield SynthesizedApp(app=app, stages={s.config.name: s for s in stages}, outdir=outdir)
+    return SynthesizedApp(app=app, stages={s.config.name: s for s in stages}, outdir=outdir)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    return _synthesize(tmp_path_factory.mktemp("cdk.out"), project_context())
 
 
 def three_account_context() -> dict[str, object]:
@@ -55,14 +56,9 @@ def three_account_context() -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def three_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthesizedApp]:
+def three_accounts(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     """The same synthesis with each environment in its own account (ACCOUNTS)."""
-    outdir = tmp_path_factory.mktemp("three-accounts.out")
-    context = three_account_context()
-    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": []})
-    stages = build_app(app, context=context, with_nag=False)
-    app.synth()
-    yield SynthesizedApp(app=app, stages={s.config.name: s for s in stages}, outdir=outdir)
+    return _synthesize(tmp_path_factory.mktemp("three-accounts.out"), three_account_context())
 
 
 def topology_stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, object]:
