@@ -56,7 +56,14 @@ $(CONTRACT_VENV)/.installed: tests/contract/requirements.txt
 	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $$($(CONTRACT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sagemaker_containers/_mapping.py
 	touch $@
 
-bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(CONTRACT_VENV)/.installed
+# Oracles: wheels of maintained libraries whose functions tests run without installing them (tests/oracles/).
+ORACLES := .oracles
+$(ORACLES)/.installed: tests/oracles/requirements.txt $(VENV)/.installed
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps -d $(ORACLES) -r tests/oracles/requirements.txt
+	touch $@
+
+bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(CONTRACT_VENV)/.installed \
+	$(ORACLES)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlsettings.instance_types import has_local_storage, volume_kms_key
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Container paths (every step script takes them as arguments, with these defaults).
@@ -106,6 +108,10 @@ class PipelineSettings:
     min_rows_per_class: int = 10
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    training_instance_types: tuple[str, ...] = ()
+    """The values a run may give TrainingInstanceType (its EnumValues): the training types of the configured type's
+    storage class (``mlsettings.instance_types.same_storage_class``), so the Train step's volume key stays valid.
+    The stack always sets it; empty leaves the parameter open (the Validate step still checks the run's type)."""
 
 
 PARAMETERS: tuple[tuple[str, str], ...] = (
@@ -131,7 +137,20 @@ def _parameters(settings: PipelineSettings) -> list[dict[str, Any]]:
         "ModelApprovalStatus": "PendingManualApproval",
         "NumRound": settings.num_round,
     }
-    return [{"Name": name, "Type": kind, "DefaultValue": defaults[name]} for name, kind in PARAMETERS]
+    parameters: list[dict[str, Any]] = [{"Name": name, "Type": kind, "DefaultValue": defaults[name]}
+                                        for name, kind in PARAMETERS]
+    for parameter in parameters:
+        if parameter["Name"] == "TrainingInstanceType" and settings.training_instance_types:
+            # A string parameter's EnumValues (the SageMaker SDK's ParameterString(enum_values=...)): a run cannot
+            # pick a type whose storage class contradicts the Train step's volume key. The Validate step checks
+            # the same before anything is trained (pipelines/steps/validate.py).
+            parameter["EnumValues"] = list(settings.training_instance_types)
+    return parameters
+
+
+def training_storage(settings: PipelineSettings) -> str:
+    """'local' when the configured training type mounts NVMe instance storage (no volume key), else 'ebs'."""
+    return "local" if has_local_storage(settings.training_instance_type) else "ebs"
 
 
 def _s3_input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
@@ -190,7 +209,8 @@ def _processing_step(settings: PipelineSettings, name: str, module: str, *, inpu
         "Arguments": {
             "ProcessingResources": {"ClusterConfig": {
                 "InstanceCount": 1, "InstanceType": settings.processing_instance_type,
-                "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id}},
+                "VolumeSizeInGB": settings.volume_size_gb,
+                **volume_kms_key(settings.processing_instance_type, settings.kms_key_id)}},
             "AppSpecification": {"ImageUri": settings.image_uri,
                                  "ContainerEntrypoint": ["/bin/bash", "-c", entrypoint, name],
                                  "ContainerArguments": arguments},
@@ -244,7 +264,10 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
                              "KmsKeyId": settings.kms_key_id},
         "ResourceConfig": {"InstanceType": param("TrainingInstanceType"),
                            "InstanceCount": settings.training_instance_count,
-                           "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id},
+                           "VolumeSizeInGB": settings.volume_size_gb,
+                           # Built for the configured type; TrainingInstanceType's EnumValues keep a run's type in
+                           # the same storage class.
+                           **volume_kms_key(settings.training_instance_type, settings.kms_key_id)},
         "StoppingCondition": stopping,
         "Environment": {"PYTHONDONTWRITEBYTECODE": "1", **OFFLINE_CODE_INSTALL},
         **_network(settings),
@@ -329,7 +352,9 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         arguments=["--input-dir", f"{PROCESSING}/input/data",
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
                    "--baseline", f"{PROCESSING}/input/baseline", "--report-dir", f"{PROCESSING}/output/report",
-                   "--min-rows-per-class", str(settings.min_rows_per_class)],
+                   "--min-rows-per-class", str(settings.min_rows_per_class),
+                   "--training-instance-type", param("TrainingInstanceType"),
+                   "--training-storage", training_storage(settings)],
     )
     preprocess = _processing_step(
         settings, "Preprocess", "pipelines.steps.preprocess",
@@ -435,7 +460,7 @@ def iter_steps(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
 # ------------------------------------------------------------------ the code bundle shipped to containers
 # The drift monitor's Processing-job entry (pipelines/processing/drift_entry.py) runs from the same bundle
 # (monitoring.drift.engine: processing); it needs only mlcore, so no Lambda code ships to a container.
-BUNDLED_PACKAGES = ("mlcore", "pipelines")
+BUNDLED_PACKAGES = ("mlcore", "mlsettings", "pipelines")
 
 
 def build_source_bundle(root: Path = REPO_ROOT) -> bytes:

@@ -21,6 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from mlsettings.instance_types import (
+    MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS,
+    SMALLEST_INSTANCE_STORE_GB,
+    has_local_storage,
+    instance_family,
+)
+from mlsettings.rollout import (
+    BLUE_GREEN_TIMEOUT_RANGE,
+    LINEAR_STEP_PERCENT_RANGE,
+    PROVISIONING_ALLOWANCE_SECONDS,
+    rollout_waits_seconds,
+)
+
 T = TypeVar("T")
 Check = Callable[[Any], str | None]
 
@@ -82,7 +95,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @functools.cache
-def _sagemaker_enum(shape: str) -> frozenset[str]:
+def sagemaker_enum(shape: str) -> frozenset[str]:
     """Valid values from botocore's SageMaker service model (the API's own source of truth)."""
     import botocore.session
 
@@ -91,7 +104,7 @@ def _sagemaker_enum(shape: str) -> frozenset[str]:
 
 def _instance(shape: str, purpose: str) -> Check:
     def check(value: Any) -> str | None:
-        if value in _sagemaker_enum(shape):
+        if value in sagemaker_enum(shape):
             return None
         return f"a SageMaker {purpose} instance type (botocore's {shape}, e.g. 'ml.m5.xlarge')"
 
@@ -279,10 +292,12 @@ class TrainingSettings:
     use_spot: bool = setting("Managed spot training.", default=True)
     max_run_seconds: int = setting("Training job MaxRuntimeInSeconds.", default=3600,
                                    check=_between(60, 432000))
-    max_wait_seconds: int = setting("Spot MaxWaitTimeInSeconds (must be >= max_run_seconds).", default=7200,
+    max_wait_seconds: int = setting("Spot MaxWaitTimeInSeconds (more than max_run_seconds; at most 3600 without "
+                                    "checkpointing).", default=7200,
                                     check=_between(60, 432000))
     checkpointing: bool = setting("Checkpoint to S3 so an interrupted spot job resumes.", default=True)
-    volume_size_gb: int = setting("EBS volume per training/processing instance.", default=30,
+    volume_size_gb: int = setting("EBS volume per training/processing instance (at most 50 on types with local NVMe "
+                                  "storage, which SageMaker mounts instead).", default=30,
                                   check=_between(1, 16384))
     num_round: int = setting("XGBoost boosting rounds.", default=200, check=_between(1, 100000))
     min_rows_per_class: int = setting(
@@ -330,7 +345,8 @@ class VariantSettings:
 class DeploymentSettings:
     strategy: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"] = setting(
         "Blue/green traffic shifting for endpoint updates.", default="CANARY")
-    canary_percent: int = setting("Traffic share of the canary step.", default=10, check=_between(1, 50))
+    canary_percent: int = setting("Traffic share of the canary step (CANARY), or of each step (LINEAR: 10-50).",
+                                  default=10, check=_between(1, 50))
     wait_minutes: int = setting("Bake time per traffic step before the next one.", default=10,
                                 check=_between(0, 60))
     termination_wait_minutes: int = setting("Time the old fleet stays up after the shift.", default=5,
@@ -485,10 +501,27 @@ class EnvironmentConfig:
         """Rules that relate several settings; each names the keys involved."""
         where = f"environments.{self.name}"
         training = self.training
-        if training.use_spot and training.max_wait_seconds < training.max_run_seconds:
+        if training.use_spot and training.max_wait_seconds <= training.max_run_seconds:
+            # API reference (StoppingCondition): "equal to or greater than MaxRuntimeInSeconds"; the Developer
+            # Guide (Managed Spot Training): "must be larger than MaxRuntimeInSeconds". Both hold when larger.
             raise ConfigError(
-                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: at least "
+                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: more than "
                 f"training.max_run_seconds ({training.max_run_seconds}) when use_spot is true")
+        if (training.use_spot and not training.checkpointing
+                and training.max_wait_seconds > MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS):
+            raise ConfigError(
+                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: at most "
+                f"{MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS} when use_spot is true and checkpointing is false "
+                "(Developer Guide, Managed Spot Training: algorithms that do not checkpoint are limited to a "
+                "MaxWaitTimeInSeconds of 3600 seconds)")
+        for key, instance_type in (("instance_type", training.instance_type),
+                                   ("processing_instance_type", training.processing_instance_type)):
+            if has_local_storage(instance_type) and training.volume_size_gb > SMALLEST_INSTANCE_STORE_GB:
+                raise ConfigError(
+                    f"{where}.training.volume_size_gb is {training.volume_size_gb}; allowed: at most "
+                    f"{SMALLEST_INSTANCE_STORE_GB} while training.{key} ({instance_type}) has local NVMe storage "
+                    "(API reference, ResourceConfig/ProcessingClusterConfig.VolumeSizeInGB: SageMaker mounts the "
+                    "instance store instead, and you can't request more than its size)")
         serving = self.serving
         variants = [("champion", serving.champion)]
         if serving.challenger_enabled:
@@ -508,6 +541,30 @@ class EnvironmentConfig:
             raise ConfigError(f"{where}.network: subnet_ids and security_group_ids go together; got "
                               f"{len(self.network.subnet_ids)} subnets and "
                               f"{len(self.network.security_group_ids)} security groups")
+        rollout = serving.deployment
+        if rollout.strategy == "LINEAR" and not (
+                LINEAR_STEP_PERCENT_RANGE[0] <= rollout.canary_percent <= LINEAR_STEP_PERCENT_RANGE[1]):
+            raise ConfigError(
+                f"{where}.serving.deployment.canary_percent is {rollout.canary_percent}; allowed: "
+                f"{LINEAR_STEP_PERCENT_RANGE[0]}-{LINEAR_STEP_PERCENT_RANGE[1]} with strategy LINEAR (it is the "
+                "linear step; API reference, TrafficRoutingConfig.LinearStepSize: 10-50% of the variant's instances)")
+        waits = rollout_waits_seconds(strategy=rollout.strategy, step_percent=rollout.canary_percent,
+                                      wait_minutes=rollout.wait_minutes,
+                                      termination_wait_minutes=rollout.termination_wait_minutes)
+        if waits > BLUE_GREEN_TIMEOUT_RANGE[1]:
+            raise ConfigError(
+                f"{where}.serving.deployment.wait_minutes is {rollout.wait_minutes}; allowed: bake and termination "
+                f"waits that fit UpdateEndpoint's MaximumExecutionTimeoutInSeconds ({BLUE_GREEN_TIMEOUT_RANGE[1]} s at "
+                f"most, with {PROVISIONING_ALLOWANCE_SECONDS} s for provisioning); these need {waits} s (API "
+                "reference, BlueGreenUpdatePolicy: the timeout should be larger than the total waiting time)")
+        if rollout.strategy != "ALL_AT_ONCE":
+            for label, variant in variants:
+                if instance_family(variant.instance_type) == "inf1":
+                    raise ConfigError(
+                        f"{where}.serving.{label}.instance_type is {variant.instance_type}; allowed: a type other "
+                        f"than ml.inf1 with serving.deployment.strategy {rollout.strategy} (Developer Guide, "
+                        "deployment guardrails exclusions: Inf1 endpoints fall back to all at once with no baking, "
+                        "so the rollback alarms would never be watched); or strategy ALL_AT_ONCE")
         if len(serving.served_stages) > 1:
             raise ConfigError(
                 f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: at most one stage (an "

@@ -20,6 +20,7 @@ from mlplatform.monitoring.capture_window import list_window_keys
 from mlplatform.monitoring.monitor_flow import MonitorClients, label_spec
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.variant_models import VariantModel, endpoint_variants, resolve_variant_models
+from mlsettings.instance_types import volume_kms_key
 
 INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_DIR = "/opt/ml/processing/output"
@@ -163,7 +164,7 @@ def processing_job_request(*, name: str, job: ProcessingJobSettings, inputs: lis
             "S3Uri": output_uri, "LocalPath": OUTPUT_DIR, "S3UploadMode": "EndOfJob"}}], "KmsKeyId": job.kms_key_arn},
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": job.instance_type,
                                                   "VolumeSizeInGB": job.volume_size_gb,
-                                                  "VolumeKmsKeyId": job.kms_key_arn}},
+                                                  **volume_kms_key(job.instance_type, job.kms_key_arn)}},
         "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
         "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
         "Environment": {"PYTHONUNBUFFERED": "1"},

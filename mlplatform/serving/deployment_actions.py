@@ -79,6 +79,21 @@ def deregister_scaling(autoscaling_client: Any, endpoint_name: str, variants: It
             continue
 
 
+def endpoint_config_visible(sagemaker_client: Any, plan: Mapping[str, Any]) -> bool:
+    """The API reference (CreateEndpoint): a just-created endpoint config may not be readable yet ("If the
+    dependent entities are not yet in DynamoDB, this causes a validation error ... We also recommend that customers
+    call DescribeEndpointConfig before calling CreateEndpoint"). False while it is not: the caller retries."""
+    if plan["operation"] not in ("create", "update"):
+        return True
+    try:
+        sagemaker_client.describe_endpoint_config(EndpointConfigName=plan["endpoint_config_name"])
+    except sagemaker_client.exceptions.ClientError as err:
+        if "Could not find" in _error_message(err):
+            return False
+        raise
+    return True
+
+
 def launch(sagemaker_client: Any, plan: Mapping[str, Any]) -> None:
     """CreateEndpoint the first time, UpdateEndpoint (blue/green, auto-rollback) afterwards."""
     if plan["operation"] == "create":
@@ -212,10 +227,27 @@ def register_autoscaling(autoscaling_client: Any, endpoint_name: str,
     return registered
 
 
-def revert_endpoint(sagemaker_client: Any, endpoint_name: str, previous_config: str) -> None:
+def revert_endpoint(sagemaker_client: Any, endpoint_name: str, previous_config: str, revert_config: str) -> None:
     """Put the previous endpoint config back after a failed post-deployment health check (SageMaker's own
     auto-rollback only covers the bake steps). Blue/green all-at-once: the old fleet serves until the new
-    one is up."""
+    one is up. The API reference (UpdateEndpoint): "To update an endpoint, you must create a new EndpointConfig",
+    so the previous config is copied under ``revert_config`` rather than named again."""
+    clone_endpoint_config(sagemaker_client, source=previous_config, name=revert_config, endpoint_name=endpoint_name)
     sagemaker_client.update_endpoint(
-        EndpointName=endpoint_name, EndpointConfigName=previous_config, RetainAllVariantProperties=True,
+        EndpointName=endpoint_name, EndpointConfigName=revert_config, RetainAllVariantProperties=True,
         ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
+
+
+def clone_endpoint_config(sagemaker_client: Any, *, source: str, name: str, endpoint_name: str) -> None:
+    """CreateEndpointConfig ``name`` with every field of ``source`` that CreateEndpointConfig accepts (its input
+    shape in the client's own service model decides which DescribeEndpointConfig fields those are)."""
+    described = sagemaker_client.describe_endpoint_config(EndpointConfigName=source)
+    members = sagemaker_client.meta.service_model.operation_model("CreateEndpointConfig").input_shape.members
+    request = {key: value for key, value in described.items()
+               if key in members and key not in ("EndpointConfigName", "Tags")}
+    request.update(EndpointConfigName=name, Tags=[{"Key": "mlops:endpoint", "Value": endpoint_name}])
+    try:
+        sagemaker_client.create_endpoint_config(**request)
+    except sagemaker_client.exceptions.ClientError as err:
+        if "already exist" not in _error_message(err):
+            raise
