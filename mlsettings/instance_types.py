@@ -15,11 +15,11 @@ AWS publishes no list of those types for SageMaker; the SageMaker Python SDK enc
 (``volume_size_supported`` / ``instance_supports_kms``, ``src/sagemaker/utils.py`` at v2.257.6, commit
 fc582aaa46faf7b7e16ab1e13840869712174cd0; the same logic in sagemaker-core's ``common_utils.py``): a "d" in the
 instance family (c5d, g4dn, p4d, dl1 …) or a family starting with g5, g6, p5 or trn1.
-``tests/unit/test_instance_types.py`` runs the SDK's own function (read from its pinned wheel) against ours for
-every instance type in botocore's service model. We add the families botocore lists that the SDK's rule predates and that EC2's
-instance-type pages give NVMe instance store (trn2, g7/g7e, the p6 families): when in doubt, omitting the key is
-the safe direction — the request is accepted (the disks are hardware-encrypted, or EBS uses the AWS-managed key)
-instead of refused.
+``tests/unit/test_instance_types.py`` runs the SDK's own function (read from its pinned wheel) against ours
+for every instance type in botocore's service model. We add the families botocore lists that the SDK's rule
+predates and that EC2's instance-type pages give NVMe instance store (trn2, g7/g7e, the p6 families): when in
+doubt, omitting the key is the safe direction — the request is accepted (the disks are hardware-encrypted, or
+EBS uses the AWS-managed key) instead of refused.
 """
 
 from __future__ import annotations

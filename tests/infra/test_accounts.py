@@ -136,6 +136,25 @@ def test_other_roles_of_a_consumer_account_are_refused_by_the_registry(three: An
             assert verdict != "allow", f"{intruder} may {action} {resource}"
 
 
+@pytest.mark.parametrize("consumer", ["staging", "prod"])
+def test_create_model_from_a_registry_package_is_granted_to_exactly_the_deployer(three: Any, consumer: str) -> None:
+    """AWS's recipe ("Deploy a Model Version from a Different Account") grants sagemaker:CreateModel on
+    model-package/<group>/* in the group's policy: the consumer's deployer holds it on both halves, the consumer's
+    other registry readers (health check, drift monitor) on neither."""
+    _, stages, _ = three
+    config = load_environments(_context())[consumer]
+    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:model-package/mlops-dev-models/7"
+    root = {"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}
+    for purpose, allowed in (("deployer", True), ("health-check", False), ("drift-monitor", False)):
+        role_arn = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/{consumer_role_name(config, purpose)}"
+        context = {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": ACCOUNTS[consumer]}
+        _, identity = stages[consumer].role_documents(role_arn)
+        own = evaluate(identity, caller=None, action="sagemaker:CreateModel", resource=package, context=context)
+        registry = evaluate(_group_policy(stages["dev"]), caller=root, action="sagemaker:CreateModel",
+                            resource=package, context=context)
+        assert (own == "allow", registry == "allow") == (allowed, allowed), (purpose, own, registry)
+
+
 def test_a_role_reads_no_prefix_it_does_not_need(three: Any) -> None:
     """The model containers read models/, never golden payloads or baselines (pipelines/)."""
     _, stages, _ = three
