@@ -27,6 +27,7 @@ from mlsettings.instance_types import (
     has_local_storage,
     instance_family,
 )
+from mlsettings.quality import GATE_METRICS
 from mlsettings.rollout import (
     BLUE_GREEN_TIMEOUT_RANGE,
     LINEAR_STEP_PERCENT_RANGE,
@@ -85,6 +86,7 @@ def _one_of(allowed: tuple[Any, ...]) -> Check:
     def check(value: Any) -> str | None:
         return None if value in allowed else f"one of {list(allowed)}"
 
+    check.allowed = allowed  # type: ignore[attr-defined]  # what tests sweep through every consumer
     return check
 
 
@@ -273,9 +275,9 @@ class StorageSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class QualityGateSettings:
-    metric: Literal["auc", "f1", "precision", "recall"] = setting(
-        "Evaluation metric the quality gate compares (binary_classification_metrics.<metric>.value).",
-        default="auc")
+    metric: str = setting(
+        "Evaluation metric the quality gate compares (binary_classification_metrics.<metric>.value); the drift "
+        "monitor's ground-truth quality reports the same metric.", default="auc", check=_one_of(GATE_METRICS))
     threshold: float = setting("The run fails when the metric is below this value.", default=0.9,
                                check=_between(0, 1))
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from mlcore.drift.statistics import DriftThresholds
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.processing_job import ProcessingJobSettings
+from mlsettings.quality import QUALITY_METRICS
 
 
 class SettingsError(ValueError):
@@ -46,8 +47,8 @@ def settings_from_environment(env: Mapping[str, str]) -> DriftMonitorSettings:
     if not 0.0 <= margin <= 1.0:
         raise SettingsError(f"environment variable QUALITY_MARGIN is {raw_margin!r}; allowed: [0, 1]")
     metric = env.get("QUALITY_METRIC", "").strip() or "auc"
-    if metric not in ("auc", "accuracy", "f1"):
-        raise SettingsError(f"environment variable QUALITY_METRIC is {metric!r}; allowed: auc, accuracy, f1")
+    if metric not in QUALITY_METRICS:
+        raise SettingsError(f"environment variable QUALITY_METRIC is {metric!r}; allowed: {', '.join(QUALITY_METRICS)}")
     capture_bucket = required("CAPTURE_BUCKET")
     ground_truth_prefix = env.get("GROUND_TRUTH_PREFIX", "").strip() or None
     return DriftMonitorSettings(

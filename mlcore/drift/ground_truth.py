@@ -30,9 +30,7 @@ from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import classification_metrics
 from mlcore.schema import LabelSpec
-
-QUALITY_METRICS = ("auc", "accuracy", "f1")
-"""Published per variant; the registered evaluation file (SageMaker model-quality JSON) has all three."""
+from mlsettings.quality import QUALITY_METRICS
 
 _ID_PATTERN = re.compile(rb'"(?:inferenceId|eventId)"\s*:\s*"([^"\\]*)"')
 

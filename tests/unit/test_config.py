@@ -107,7 +107,7 @@ def test_the_shipped_cdk_json_is_valid() -> None:
      "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a file relative to "
      "the repository root"),
     ("dev", {"training": {"quality_gate": {"metric": "accuracy"}}},
-     "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of 'auc', 'f1'"),
+     "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of ['auc', 'f1'"),
     ("dev", {"training": {"quality_gate": {"threshold": 1.5}}},
      "environments.dev.training.quality_gate.threshold is 1.5; allowed: a number from 0 to 1"),
     ("dev", {"training": {"retrain_schedule": "every day"}},
