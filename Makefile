@@ -71,13 +71,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 CALLS := .pytest-calls
+SECOND_STAGE := tests/infra/test_who_may_call.py tests/infra/test_recorded_requests.py
 
-# Two stages: the suite records every AWS call a Lambda handler makes (tests/call_recorder.py), then
-# tests/infra/test_who_may_call.py evaluates each against the synthesized role of the function making it.
+# Two stages: the suite records every AWS call a Lambda handler makes and every SageMaker request the product
+# builds (tests/call_recorder.py), then tests/infra/test_who_may_call.py evaluates each call against the synthesized
+# role of the function making it and tests/infra/test_recorded_requests.py each request against the APIs' rules.
 test: bootstrap lint
 	rm -rf $(CALLS)
-	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q --ignore=tests/infra/test_who_may_call.py
-	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider tests/infra/test_who_may_call.py
+	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q $(SECOND_STAGE:%=--ignore=%)
+	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider $(SECOND_STAGE)
 
 synth: bootstrap
 	node_modules/.bin/cdk synth --quiet --no-notices -o cdk.out

@@ -233,7 +233,8 @@ def lineage_metadata(*, config: EnvironmentConfig, run: LocalRunResult, data_uri
         "quality_metric": run.gate.metric,
         "quality_value": f"{run.gate.value:.6f}",
         "quality_threshold": f"{run.gate.threshold:g}",
-        "input_schema": f"{config.training.schema_file}#sha256={_short_hash(schema_file)}",
+        # CustomerMetadataValue's pattern allows letters, digits, spaces and _.:/=+-@ only (no '#').
+        "input_schema": f"{config.training.schema_file}@sha256={_short_hash(schema_file)}",
         "output_schema": "text/csv: one positive-class probability per input row",
         "expected_p99_latency_ms": f"{config.serving.sla.p99_latency_ms:g}",
         "instance_type": config.serving.champion.instance_type,

@@ -31,25 +31,30 @@ def _error_message(err: Exception) -> str:
 
 
 # ------------------------------------------------------------------------------------------- start
+def create_model_request(spec: Mapping[str, Any], settings: DeployerSettings) -> dict[str, Any]:
+    """CreateModel from one planned variant's package."""
+    request: dict[str, Any] = {
+        "ModelName": spec["model_name"],
+        "ExecutionRoleArn": settings.execution_role_arn,
+        # The package carries image, ModelDataUrl and Environment (SAGEMAKER_PROGRAM=inference.py …).
+        "PrimaryContainer": {"ModelPackageName": spec["model_package_arn"]},
+        "EnableNetworkIsolation": settings.serving.network_isolation,
+        "Tags": [{"Key": "mlops:endpoint", "Value": settings.endpoint_name},
+                 {"Key": "mlops:model-package-version", "Value": str(spec["version"])}],
+    }
+    if settings.vpc_config:
+        request["VpcConfig"] = dict(settings.vpc_config)
+    return request
+
+
 def ensure_models(sagemaker_client: Any, plan: Mapping[str, Any], settings: DeployerSettings) -> list[str]:
     """CreateModel from each new package (its registered container, image and artifact); returns names made."""
     created: list[str] = []
     for spec in plan["variants"].values():
         if not spec["create_model"] or spec["model_name"] in created:
             continue
-        request: dict[str, Any] = {
-            "ModelName": spec["model_name"],
-            "ExecutionRoleArn": settings.execution_role_arn,
-            # The package carries image, ModelDataUrl and Environment (SAGEMAKER_PROGRAM=inference.py …).
-            "PrimaryContainer": {"ModelPackageName": spec["model_package_arn"]},
-            "EnableNetworkIsolation": settings.serving.network_isolation,
-            "Tags": [{"Key": "mlops:endpoint", "Value": settings.endpoint_name},
-                     {"Key": "mlops:model-package-version", "Value": str(spec["version"])}],
-        }
-        if settings.vpc_config:
-            request["VpcConfig"] = dict(settings.vpc_config)
         try:
-            sagemaker_client.create_model(**request)
+            sagemaker_client.create_model(**create_model_request(spec, settings))
         except sagemaker_client.exceptions.ClientError as err:
             if "already exist" not in _error_message(err):
                 raise
@@ -94,12 +99,15 @@ def endpoint_config_visible(sagemaker_client: Any, plan: Mapping[str, Any]) -> b
     return True
 
 
+def create_endpoint_request(plan: Mapping[str, Any]) -> dict[str, Any]:
+    return {"EndpointName": plan["endpoint_name"], "EndpointConfigName": plan["endpoint_config_name"],
+            "Tags": [{"Key": "mlops:endpoint", "Value": plan["endpoint_name"]}]}
+
+
 def launch(sagemaker_client: Any, plan: Mapping[str, Any]) -> None:
     """CreateEndpoint the first time, UpdateEndpoint (blue/green, auto-rollback) afterwards."""
     if plan["operation"] == "create":
-        sagemaker_client.create_endpoint(
-            EndpointName=plan["endpoint_name"], EndpointConfigName=plan["endpoint_config_name"],
-            Tags=[{"Key": "mlops:endpoint", "Value": plan["endpoint_name"]}])
+        sagemaker_client.create_endpoint(**create_endpoint_request(plan))
     elif plan["operation"] == "update":
         sagemaker_client.update_endpoint(**plan["update_endpoint"])
 
@@ -209,22 +217,32 @@ def register_autoscaling(autoscaling_client: Any, endpoint_name: str,
                          variants: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Scalable target + target-tracking policy per variant (possible only once the variant exists)."""
     registered = []
+    for variant, (target, policy) in scaling_requests(endpoint_name, variants).items():
+        autoscaling_client.register_scalable_target(**target)
+        autoscaling_client.put_scaling_policy(**policy)
+        registered.append(variant)
+    return registered
+
+
+def scaling_requests(endpoint_name: str, variants: Mapping[str, Mapping[str, Any]]
+                     ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Per variant, its RegisterScalableTarget and PutScalingPolicy requests, in variant order."""
+    requests = {}
     for variant, spec in sorted(variants.items()):
         scaling = spec["scaling"]
         resource = f"endpoint/{endpoint_name}/variant/{variant}"
-        autoscaling_client.register_scalable_target(
-            ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=SCALABLE_DIMENSION,
-            MinCapacity=int(scaling["min_capacity"]), MaxCapacity=int(scaling["max_capacity"]))
-        autoscaling_client.put_scaling_policy(
-            PolicyName=f"{endpoint_name}-{variant}-invocations", ServiceNamespace="sagemaker",
-            ResourceId=resource, ScalableDimension=SCALABLE_DIMENSION, PolicyType="TargetTrackingScaling",
-            TargetTrackingScalingPolicyConfiguration={
+        target = {"ServiceNamespace": "sagemaker", "ResourceId": resource, "ScalableDimension": SCALABLE_DIMENSION,
+                  "MinCapacity": int(scaling["min_capacity"]), "MaxCapacity": int(scaling["max_capacity"])}
+        policy = {
+            "PolicyName": f"{endpoint_name}-{variant}-invocations", "ServiceNamespace": "sagemaker",
+            "ResourceId": resource, "ScalableDimension": SCALABLE_DIMENSION, "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
                 "TargetValue": float(scaling["target_invocations_per_instance"]),
                 "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
                 "ScaleInCooldown": int(scaling["scale_in_cooldown"]),
-                "ScaleOutCooldown": int(scaling["scale_out_cooldown"])})
-        registered.append(variant)
-    return registered
+                "ScaleOutCooldown": int(scaling["scale_out_cooldown"])}}
+        requests[variant] = (target, policy)
+    return requests
 
 
 def revert_endpoint(sagemaker_client: Any, endpoint_name: str, previous_config: str, revert_config: str) -> None:

@@ -345,7 +345,7 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
         if not resized and not variant_set_changed:
             # Keep the instance counts autoscaling chose; apply the configured weights. DataCaptureConfig is an
             # enum value of VariantPropertyType, but the API reference (VariantProperty) documents it as "(Not
-            # currently supported.)": it is never excluded (mlsettings/request_rules.py).
+            # currently supported.)": it is never excluded (tests/api_rules/prose.py).
             update["RetainAllVariantProperties"] = True
             update["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
     champion_before = serving_now.get(CHAMPION)

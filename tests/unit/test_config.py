@@ -61,7 +61,7 @@ def test_the_shipped_cdk_json_is_valid() -> None:
     ("dev", {"colour": "blue"}, "environments.dev has unknown keys ['colour']"),
     ("dev", {"training": {"max_run_seconds": 7200, "max_wait_seconds": 3600}},
      "environments.dev.training.max_wait_seconds is 3600; allowed: more than training.max_run_seconds (7200)"),
-    # Rules AWS states in prose (mlsettings/request_rules.py cites each): negative controls.
+    # Rules AWS states in prose (tests/api_rules/prose.py cites each): negative controls.
     ("dev", {"training": {"max_run_seconds": 3600, "max_wait_seconds": 3600}},
      "environments.dev.training.max_wait_seconds is 3600; allowed: more than training.max_run_seconds (3600)"),
     ("dev", {"training": {"checkpointing": False, "max_run_seconds": 1800, "max_wait_seconds": 7200}},
