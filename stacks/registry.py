@@ -36,7 +36,7 @@ from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue, retried_delivery
-from stacks.naming import event_bus_arn, model_package_group_name
+from stacks.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, model_package_group_name
 
 PROMOTION_SOURCE = "mlops.promotion"
 PROMOTION_ACCEPTED = "Model Promotion Accepted"
@@ -46,25 +46,32 @@ RESULT_DETAIL_TYPE = "Model Deployment Result"
 DEPLOYER_STATUSES = ["Deployed", "DeployFailed"]
 
 
-def _bus_policy(scope: Construct, construct_id: str, *, account: str, source: str, statement_id: str,
+def _bus_policy(scope: Construct, construct_id: str, *, account: str, rule_arn: str, statement_id: str,
                 bus_arn: str) -> events.CfnEventBusPolicy:
-    """Let ``account`` put events of ``source`` (only) on this account's default bus."""
+    """Let exactly one rule of ``account`` (the one forwarding to us) put events on this account's default bus.
+
+    EventBridge User Guide, "Example policy: Send events from specific rules in a different account": the bus
+    policy admits the sender account's root with ``ArnEquals aws:SourceArn`` = the sending rule's ARN ("The ARN
+    of the rule that is sending the event", eb-use-conditions). Which events that rule sends is its pattern's
+    business; ``events:source`` is documented for PutEvents calls, not for a rule's deliveries."""
     return events.CfnEventBusPolicy(
         scope, construct_id, event_bus_name="default", statement_id=statement_id,
         statement={"Sid": statement_id, "Effect": "Allow",
                    "Principal": {"AWS": f"arn:{cdk.Aws.PARTITION}:iam::{account}:root"},
                    "Action": "events:PutEvents", "Resource": bus_arn,
-                   "Condition": {"StringEquals": {"events:source": source}}})
+                   "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}})
 
 
-def _forward(scope: Construct, construct_id: str, *, description: str, pattern: events.EventPattern,
-             bus_arn: str, key: kms.IKey) -> events.Rule:
-    """A rule that forwards matching events to another account's bus (EventBridge assumes the role)."""
+def _forward(scope: Construct, construct_id: str, *, rule_name: str, description: str,
+             pattern: events.EventPattern, bus_arn: str, key: kms.IKey) -> events.Rule:
+    """A rule that forwards matching events to another account's bus (EventBridge assumes the role); its name
+    comes from cdk.json (``forwarding_rule_name``) because the receiving bus's policy names its ARN."""
     role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
                     description=f"EventBridge: {description}")
     dead_letters = dead_letter_queue(scope, f"{construct_id}DeadLetters", key=key,
                                      purpose=f"{description} (events never delivered)")
-    return events.Rule(scope, construct_id, description=description, event_pattern=pattern, targets=[
+    return events.Rule(scope, construct_id, rule_name=rule_name, description=description, event_pattern=pattern,
+                       targets=[
         targets.EventBus(events.EventBus.from_event_bus_arn(scope, f"{construct_id}Bus", bus_arn), role=role,
                          dead_letter_queue=dead_letters)])
 
@@ -200,12 +207,13 @@ class RegistryStack(cdk.Stack):
                 purpose="the deployment-result rule (results never recorded)"))])
         here = event_bus_arn(config, self.account, self.partition)
         remote = [c for c in self._consumers if other_account(c, config)]
-        for account in sorted({c.account for c in remote if c.account}):
-            _bus_policy(self, f"ResultsFrom{account}", account=account, source=RESULT_SOURCE,
-                        statement_id=f"mlops-{config.name}-results-from-{account}", bus_arn=here)
         for consumer in remote:
             assert consumer.account is not None
+            _bus_policy(self, f"ResultsFrom{consumer.name.title().replace('-', '')}", account=consumer.account,
+                        rule_arn=forwarding_rule_arn(consumer, config, self.partition),
+                        statement_id=f"mlops-{config.name}-results-from-{consumer.name}", bus_arn=here)
             _forward(self, f"PromotionsTo{consumer.name.title().replace('-', '')}",
+                     rule_name=forwarding_rule_name(config, consumer),
                      description=f"accepted {'/'.join(consumer.serving.served_stages)} promotions to "
                                  f"{consumer.name}'s account",
                      pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
@@ -220,10 +228,11 @@ class RegistryStack(cdk.Stack):
         if not other_account(config, registry):
             return  # one account: the gate's and the deployer's events share the default bus
         assert registry.account is not None
-        _bus_policy(self, "PromotionsFromTheRegistry", account=registry.account, source=PROMOTION_SOURCE,
+        _bus_policy(self, "PromotionsFromTheRegistry", account=registry.account,
+                    rule_arn=forwarding_rule_arn(registry, config, self.partition),
                     statement_id=f"mlops-{config.name}-promotions-from-{registry.name}",
                     bus_arn=event_bus_arn(config, self.account, self.partition))
-        _forward(self, "ResultsToTheRegistry", description=f"deployment results to {registry.name}'s account",
+        _forward(self, "ResultsToTheRegistry", rule_name=forwarding_rule_name(config, registry), description=f"deployment results to {registry.name}'s account",
                  pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
                                              detail={"model_package_group": [self.group_name]}),
                  bus_arn=event_bus_arn(registry, registry.account, self.partition), key=key)
