@@ -232,7 +232,8 @@ class RegistryStack(cdk.Stack):
                     rule_arn=forwarding_rule_arn(registry, config, self.partition),
                     statement_id=f"mlops-{config.name}-promotions-from-{registry.name}",
                     bus_arn=event_bus_arn(config, self.account, self.partition))
-        _forward(self, "ResultsToTheRegistry", rule_name=forwarding_rule_name(config, registry), description=f"deployment results to {registry.name}'s account",
+        _forward(self, "ResultsToTheRegistry", rule_name=forwarding_rule_name(config, registry),
+                 description=f"deployment results to {registry.name}'s account",
                  pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
                                              detail={"model_package_group": [self.group_name]}),
                  bus_arn=event_bus_arn(registry, registry.account, self.partition), key=key)
