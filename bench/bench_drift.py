@@ -87,7 +87,7 @@ def generate(rows: int) -> Path:
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     from mlcore.drift.baseline import build_baseline
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     schema_doc = schema_document()
     schema = DataSchema.from_dict(schema_doc)

@@ -28,10 +28,10 @@ from scipy import stats
 from mlcore.drift.capture import CaptureFormatError, parse_capture_line
 from mlcore.drift.ground_truth import read_labels
 from mlcore.metrics import roc_auc
-from mlcore.schema import LabelSpec
 from mlops.errors import OperatorError
 from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
 from mlplatform.serving.endpoint_state import CHALLENGER, CHAMPION, IN_SERVICE, read_endpoint_state
+from mlsettings.schema import LabelSpec
 
 CHALLENGER_SWAP = "challenger_swap"
 KEEP_TESTING, PROMOTE, STOP = "keep_testing", "promote", "stop"

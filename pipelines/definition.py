@@ -83,7 +83,7 @@ class PipelineSettings:
     image_uri: str
     artifact_bucket: str
     kms_key_id: str
-    code_uri: str  # s3:// URI of the deterministic sourcedir.tar.gz (mlcore/ + pipelines/)
+    code_uri: str  # s3:// URI of the deterministic sourcedir.tar.gz (BUNDLED_PACKAGES)
     code_file_name: str  # its object name (what a container finds in its input folder)
     schema_uri: str  # s3:// URI of the data schema JSON
     schema_file_name: str
@@ -304,7 +304,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
             "Containers": [{
                 "Image": settings.image_uri,
                 "ModelDataUrl": model_data_url,
-                # train.py packs inference.py and the standard-library part of mlcore into the model's code/
+                # train.py packs inference.py and the standard-library modules it imports into the model's code/
                 # folder, so a network-isolated endpoint needs nothing but the model artifact.
                 "Environment": {"SAGEMAKER_PROGRAM": SERVING_PROGRAM,
                                 "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_CODE_DIR,

@@ -34,6 +34,7 @@ from mlsettings.rollout import (
     PROVISIONING_ALLOWANCE_SECONDS,
     rollout_waits_seconds,
 )
+from mlsettings.schema import DataSchema, SchemaError
 
 T = TypeVar("T")
 Check = Callable[[Any], str | None]
@@ -199,19 +200,24 @@ def _schedule(value: Any) -> str | None:
     return None
 
 
-def _repo_file(value: Any) -> str | None:
+def _schema_file(value: Any) -> str | None:
+    """A data schema file the runtime can load (mlsettings.schema, what the pipeline's steps, the inference API
+    and the drift monitor read): not just JSON, a schema."""
     path = REPO_ROOT / value
     if not path.is_file():
-        return f"a file relative to the repository root ({path} does not exist)"
+        return f"a data schema file relative to the repository root ({path} does not exist)"
     try:
-        json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return f"a readable JSON file ({path}: {err})"
+        DataSchema.load(path)
+    except (OSError, UnicodeDecodeError, SchemaError) as err:
+        return f"a data schema file (docs/TRAINING.md, 'The data schema'): {err}"
     return None
 
 
 _EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
-_HTTPS = _matches(r"https://[^\s]+", "an https:// URL")
+# No user information (user:password@) in the authority: a URL carrying a credential belongs in Secrets Manager
+# (https_secret_names), since cdk.json and the template are plain text.
+_HTTPS = _matches(r"https://[^\s/@]+(/[^\s]*)?", "an https:// URL without credentials (user:password@ belongs in "
+                  "https_secret_names)")
 _ACCOUNT = _matches(r"\d{12}", "a 12-digit AWS account id")
 STAGING, PRODUCTION = "Staging", "Production"
 SERVABLE_STAGES = (STAGING, PRODUCTION)
@@ -285,7 +291,7 @@ class QualityGateSettings:
 @dataclass(frozen=True, kw_only=True)
 class TrainingSettings:
     schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root.",
-                               default="pipelines/schemas/breast_cancer.json", check=_repo_file)
+                               default="pipelines/schemas/breast_cancer.json", check=_schema_file)
     instance_type: str = setting("Training instance type (a GPU type: the train step uses cuda where it sees a GPU).",
                                  default="ml.g5.xlarge", check=_TRAINING_INSTANCE)
     instance_count: int = setting("Training instances.", default=1, check=_between(1, 20))
@@ -709,6 +715,7 @@ def load_environments(context: Mapping[str, Any]) -> dict[str, EnvironmentConfig
                               "and '-', starting with a letter, at most 16 characters")
     configs = {name: parse_environment(name, raw, defaults) for name, raw in environments.items()}
     _check_registries(configs)
+    check_concurrency_quota(list(configs.values()))
     return configs
 
 
@@ -771,6 +778,60 @@ def _check_registries(configs: Mapping[str, EnvironmentConfig]) -> None:
                 raise ConfigError(
                     f"no environment's serving.served_stages has {stage!r} for the registry in {owner_name!r}; "
                     "allowed: every stage served by exactly one environment")
+
+
+# Lambda refuses a reservation that leaves fewer unreserved concurrent executions than this in the account and
+# region (Lambda Developer Guide, "Configuring reserved concurrency").
+LAMBDA_UNRESERVED_MINIMUM = 100
+# The inference function's SLA demand: Little's law at the peak rate when every request uses its whole endpoint
+# budget (attempts x (connect + read timeout)), with 50 % headroom.
+INFERENCE_CONNECT_TIMEOUT_SECONDS = 1
+INFERENCE_CONCURRENCY_HEADROOM = 1.5
+
+
+def inference_concurrency_demand(config: EnvironmentConfig) -> int:
+    """Concurrent executions the unreserved inference function needs at the SLA's peak rate."""
+    api = config.inference_api
+    budget_seconds = api.max_attempts * (INFERENCE_CONNECT_TIMEOUT_SECONDS + api.endpoint_timeout_ms / 1000)
+    return math.ceil(config.serving.sla.peak_requests_per_second * budget_seconds * INFERENCE_CONCURRENCY_HEADROOM)
+
+
+def planned_reservation(config: EnvironmentConfig) -> tuple[int, int]:
+    """(reserved, SLA demand) of an environment's functions: the promotion gate (registry environment only) and
+    four deployer tasks at lambda.reserved_concurrency, the three scheduled functions at 1, the inference function
+    unreserved. tests/infra/test_concurrency.py keeps this equal to what the synthesized stacks reserve."""
+    reserved_functions = 5 if config.is_registry else 4  # the promotion gate lives in the registry environment
+    return reserved_functions * config.lambda_.reserved_concurrency + 3, inference_concurrency_demand(config)
+
+
+def check_concurrency_quota(configs: list[EnvironmentConfig]) -> None:
+    """Fail, naming lambda.account_concurrency_quota, when the environments that share an account and region
+    reserve so much that Lambda would refuse the deployment or the unreserved functions' SLA demand could not be
+    met. An environment without an account id shares the CLI's default account."""
+    groups: dict[tuple[str, str], list[tuple[EnvironmentConfig, int, int]]] = {}
+    for config in configs:
+        groups.setdefault((config.account or "the default account", config.region), []).append(
+            (config, *planned_reservation(config)))
+    for (account, region), members in groups.items():
+        names = [c.name for c, _, _ in members]
+        quotas = {c.lambda_.account_concurrency_quota for c, _, _ in members}
+        if len(quotas) > 1:
+            raise ConfigError(
+                f"environments.{{{','.join(names)}}}.lambda.account_concurrency_quota are {sorted(quotas)}; "
+                f"allowed: one value, since {', '.join(names)} share the quota of {account} in {region}")
+        quota = quotas.pop()
+        reserved = sum(r for _, r, _ in members)
+        demand = sum(d for _, _, d in members)
+        needed = reserved + max(LAMBDA_UNRESERVED_MINIMUM, demand)
+        if quota < needed:
+            where = names[0] if len(names) == 1 else "{" + ",".join(names) + "}"
+            raise ConfigError(
+                f"environments.{where}.lambda.account_concurrency_quota is {quota}; allowed: at least {needed} "
+                f"for {', '.join(names)} in {account} and {region}: their functions reserve {reserved}, and "
+                f"max({LAMBDA_UNRESERVED_MINIMUM} that Lambda keeps unreserved, {demand} the inference functions "
+                "need at their SLA peak) must stay unreserved. Request a higher 'Concurrent executions' quota "
+                "(L-B99A9384) or lower lambda.reserved_concurrency / serving.sla.peak_requests_per_second "
+                "(docs/CONFIGURATION.md, 'Lambda concurrency quota')")
 
 
 def consumers_of(configs: Mapping[str, EnvironmentConfig], registry: EnvironmentConfig) -> list[EnvironmentConfig]:

@@ -22,7 +22,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from lambdas.inference.settings import InferenceSettings
-from mlcore.schema import DataSchema
 from mlplatform.inference.circuit_breaker import BreakerSettings, CircuitBreaker, DynamoDbBreakerStore
 from mlplatform.inference.degradation import FallbackScorer, InferenceService, ServiceSettings
 from mlplatform.inference.endpoint_invoker import SageMakerRuntime, sagemaker_runtime_config
@@ -30,6 +29,7 @@ from mlplatform.inference.fallback_loading import load_fallback_scorer
 from mlplatform.inference.prediction_log import FirehosePredictionLog
 from mlplatform.inference.request_validation import ValidationLimits
 from mlplatform.inference.response_cache import DynamoDbResponseCache
+from mlsettings.schema import DataSchema
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "inference-api")
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMlops")

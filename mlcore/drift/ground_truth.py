@@ -29,8 +29,8 @@ from typing import Any
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import classification_metrics
-from mlcore.schema import LabelSpec
 from mlsettings.quality import QUALITY_METRICS
+from mlsettings.schema import LabelSpec
 
 _ID_PATTERN = re.compile(rb'"(?:inferenceId|eventId)"\s*:\s*"([^"\\]*)"')
 

@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
 
 def run_baseline(args: argparse.Namespace) -> int:
     from mlcore.drift.baseline import BaselineError, build_baseline
-    from mlcore.schema import DataSchema, SchemaError
+    from mlsettings.schema import DataSchema, SchemaError
     from pipelines.datasets import RawDataError, read_raw_csv
 
     try:

@@ -100,7 +100,7 @@ def run_shift_weights(args: argparse.Namespace) -> int:
 
 
 def _schema(env: str) -> tuple[Any, float]:
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     config = environment_config(env)
     return DataSchema.load(REPO_ROOT / config.training.schema_file), config.serving.sla.p99_latency_ms

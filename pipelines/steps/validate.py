@@ -36,8 +36,8 @@ import pandas as pd
 from mlcore.drift.baseline import BaselineError, load_baseline
 from mlcore.drift.statistics import DriftThresholds, compare_columns
 from mlcore.features import MISSING_MARKERS, FeatureError, category_text, encode_label
-from mlcore.schema import DataSchema, FeatureSpec
 from mlsettings.instance_types import has_local_storage
+from mlsettings.schema import DataSchema, FeatureSpec
 from pipelines.datasets import RawDataError, csv_files_in, read_raw_csv
 
 REPORT_NAME = "validation_report.json"

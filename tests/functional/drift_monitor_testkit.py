@@ -15,7 +15,7 @@ import numpy as np
 
 from mlcore.drift.baseline import build_baseline
 from mlcore.drift.capture import build_capture_record
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 from pipelines.datasets import synthetic_frame, synthetic_schema
 from pipelines.definition import EVALUATION_FILE, output_key
 

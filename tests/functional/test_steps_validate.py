@@ -122,7 +122,7 @@ def test_no_input_files_fail(tmp_path: Path, schema_path: Path) -> None:
 def test_drift_against_the_previous_baseline_fails_naming_the_features(tmp_path: Path, schema_path: Path,
                                                                        clean: pd.DataFrame) -> None:
     from mlcore.drift.baseline import build_baseline
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     schema = DataSchema.from_dict(synthetic_schema())
     baseline = build_baseline({name: clean[name].tolist() for name in schema.feature_names}, schema)
@@ -142,7 +142,7 @@ def test_drift_against_the_previous_baseline_fails_naming_the_features(tmp_path:
 
 def test_unchanged_data_does_not_drift(tmp_path: Path, schema_path: Path, clean: pd.DataFrame) -> None:
     from mlcore.drift.baseline import build_baseline
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     schema = DataSchema.from_dict(synthetic_schema())
     baseline_path = tmp_path / "baseline.json"

@@ -39,8 +39,8 @@ def test_every_contract_is_kept_by_the_tree_as_it_is(tmp_path: Path) -> None:
 
 NEW_ARROWS = [
     # (file that gains the import, the import, the contract that must break, the arrow it reports)
-    ("mlcore/schema.py", "import lambdas.deployer.handler", "mlcore is pure",
-     "mlcore.schema -> lambdas.deployer.handler"),
+    ("mlcore/features.py", "import lambdas.deployer.handler", "mlcore is pure",
+     "mlcore.features -> lambdas.deployer.handler"),
     ("mlcore/drift/run.py", "import botocore.exceptions", "mlcore is pure", "mlcore.drift.run -> botocore"),
     ("mlplatform/serving/endpoint_state.py", "import lambdas.health_check.handler",
      "The domain (mlplatform) imports no handler", "mlplatform.serving.endpoint_state -> lambdas.health_check.handler"),
@@ -55,7 +55,8 @@ NEW_ARROWS = [
      "stacks.naming -> mlplatform.serving.endpoint_state"),
     ("mlsettings/rollout.py", "import botocore.session", "mlsettings (what crosses",
      "mlsettings.rollout -> botocore"),
-    ("mlsettings/instance_types.py", "import mlcore.schema", "Layers:", "mlsettings.instance_types -> mlcore.schema"),
+    ("mlsettings/instance_types.py", "import mlcore.features", "Layers:",
+     "mlsettings.instance_types -> mlcore.features"),
     ("pipelines/steps/train.py", "import mlplatform.monitoring.variant_models", "Code that runs in SageMaker",
      "pipelines.steps.train -> mlplatform.monitoring.variant_models"),
 ]
