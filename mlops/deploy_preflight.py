@@ -11,6 +11,7 @@ Prints the stage selector the CDK CLI needs (`ENV/*`: every stack sits inside th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,14 +37,19 @@ def check(environment: str, *, profile: str | None = None) -> str:
         raise PreflightError(f"ENV is {environment!r}; allowed: one of {sorted(configs)} (cdk.json environments)")
     config = configs[environment]
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+    from botocore.exceptions import BotoCoreError, ClientError, ConfigParseError, NoCredentialsError, ProfileNotFound
 
     try:
         session = boto3.Session(profile_name=profile, region_name=config.region)
         identity = session.client("sts").get_caller_identity()
     except ProfileNotFound:
-        raise PreflightError(f"AWS profile {profile!r} is not configured (aws configure --profile {profile})") \
-            from None
+        name = profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+        where = "PROFILE=" if profile else "AWS_PROFILE="
+        raise PreflightError(f"AWS profile {name!r} ({where}{name}) is not configured (aws configure --profile "
+                             f"{name})") from None
+    except ConfigParseError as err:
+        raise PreflightError(f"the AWS config file {err.kwargs.get('path', '')} cannot be parsed; fix it or point "
+                             "AWS_CONFIG_FILE at another") from None
     except NoCredentialsError:
         target = config.account or "the environment's account"
         raise PreflightError(f"no AWS credentials: sign in to {target} (AWS_PROFILE, aws sso login, or "

@@ -37,17 +37,42 @@ class LocalEnvironment:
         return boto3.client(service, region_name=self.region)
 
 
+# What botocore reads of the operator's own AWS set-up: none of it may reach a local run (an unknown profile or a
+# malformed ~/.aws/config would break a command that never talks to AWS).
+OPERATOR_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+                          "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+@contextlib.contextmanager
+def isolated_from_operator_aws() -> Iterator[None]:
+    """For the duration: no profile, no config or credentials file of the operator's, moto's test credentials."""
+    saved = {name: os.environ.get(name) for name in (*OPERATOR_AWS_VARIABLES, "AWS_ACCESS_KEY_ID",
+                                                     "AWS_SECRET_ACCESS_KEY")}
+    for name in OPERATOR_AWS_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = "testing", "testing"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def embedded_aws() -> Iterator[None]:
     """moto in this process, unless AWS_ENDPOINT_URL points at a moto server already (the demo's case)."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     if os.environ.get("AWS_ENDPOINT_URL"):
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         yield
         return
     from moto import mock_aws
 
-    with mock_aws():
+    with isolated_from_operator_aws(), mock_aws():
         yield
 
 

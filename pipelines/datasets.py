@@ -24,6 +24,9 @@ import pandas as pd
 SYNTHETIC_SCHEMA_NAME = "synthetic_churn"
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 class RawDataError(ValueError):
     """An input file that cannot be read as a raw CSV table; the message names the file."""
 
@@ -39,13 +42,20 @@ def read_raw_csv(paths: Path | Iterable[Path]) -> pd.DataFrame:
         raise RawDataError("no input CSV files")
     frames: list[pd.DataFrame] = []
     for path in files:
+        with path.open("rb") as head:
+            magic = head.read(4)
+        if magic[:2] == GZIP_MAGIC:
+            raise RawDataError(f"{path.name}: gzip-compressed data, not CSV text; decompress it first")
         try:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                                skipinitialspace=True)
+                                skipinitialspace=True, encoding="utf-8")
         except pd.errors.EmptyDataError:
             raise RawDataError(f"{path.name}: the file is empty (no header, no rows)") from None
         except pd.errors.ParserError as err:
-            raise RawDataError(f"{path.name}: not a readable CSV file ({err})") from None
+            raise RawDataError(f"{path.name}: not a readable CSV file ({str(err).strip()})") from None
+        except UnicodeDecodeError as err:
+            raise RawDataError(f"{path.name}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+                               f"{err.start}); save it as UTF-8 CSV") from None
         if frames and list(frame.columns) != list(frames[0].columns):
             raise RawDataError(f"{path.name}: its header {list(frame.columns)} differs from "
                                f"{files[0].name}'s {list(frames[0].columns)}")

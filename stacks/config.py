@@ -98,11 +98,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @functools.cache
+def _botocore_loader() -> Any:
+    """botocore's data loader alone: its service models and partitions without a session, so an unknown
+    AWS_PROFILE or a malformed ~/.aws/config cannot break a command that never calls AWS."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
+
+
+@functools.cache
 def sagemaker_enum(shape: str) -> frozenset[str]:
     """Valid values from botocore's SageMaker service model (the API's own source of truth)."""
-    import botocore.session
-
-    return frozenset(botocore.session.get_session().get_service_model("sagemaker").shape_for(shape).enum)
+    model = _botocore_loader().load_service_model("sagemaker", "service-2")
+    return frozenset(model["shapes"][shape]["enum"])
 
 
 def _instance(shape: str, purpose: str) -> Check:
@@ -117,11 +125,13 @@ def _instance(shape: str, purpose: str) -> Check:
 @functools.cache
 def _sagemaker_regions() -> frozenset[str]:
     """Every region in botocore's partition data where SageMaker has an endpoint."""
-    import botocore.session
+    from botocore.regions import EndpointResolver
 
-    session = botocore.session.get_session()
-    return frozenset(region for partition in session.get_available_partitions()
-                     for region in session.get_available_regions("sagemaker", partition_name=partition))
+    loader = _botocore_loader()
+    prefix = loader.load_service_model("sagemaker", "service-2")["metadata"]["endpointPrefix"]
+    resolver = EndpointResolver(loader.load_data("endpoints"))
+    return frozenset(region for partition in resolver.get_available_partitions()
+                     for region in resolver.get_available_endpoints(prefix, partition))
 
 
 def _region(value: Any) -> str | None:

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from mlops.arguments import integer
 from mlops.aws_session import add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
@@ -30,7 +31,8 @@ def register(subparsers: Any) -> None:
     baseline.add_argument("--data", type=Path, required=True, help="raw CSV file with a header row")
     baseline.add_argument("--schema", type=Path, required=True, help="schema JSON (pipelines/schemas/…)")
     baseline.add_argument("--out", type=Path, required=True, help="where to write BASELINE.json")
-    baseline.add_argument("--bins", type=int, default=10, help="quantile bins per numeric feature (default 10)")
+    baseline.add_argument("--bins", type=integer("--bins", low=2, high=100), default=10,
+                          help="quantile bins per numeric feature (default 10)")
     baseline.add_argument("--probability-column",
                           help="column with the model's positive-class probabilities (prediction baseline)")
     baseline.set_defaults(handler=run_baseline)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlops.arguments import integer
 from mlops.aws_session import AwsSession, add_aws_options, aws_session
 from mlops.output import emit_json
 
@@ -37,7 +38,8 @@ def register(subparsers: Any) -> None:
     )
     add_aws_options(promote, env_help="environment whose model registry holds the version (acts in its registry "
                                       "environment's account)")
-    promote.add_argument("--version", type=int, required=True, metavar="N", help="model package version")
+    promote.add_argument("--version", type=integer("--version", low=1), required=True, metavar="N",
+                         help="model package version")
     promote.add_argument("--to", required=True, type=str.lower, choices=TARGET_STAGE_NAMES,
                          help="target stage: staging or production (case-insensitive)")
     promote.add_argument("--note", default="", help="why; written into the stage/approval description")
@@ -50,7 +52,7 @@ def register(subparsers: Any) -> None:
     add_aws_options(rollback, env_help="environment whose production endpoint to roll back (acts in its registry "
                                        "environment's account)")
     rollback.add_argument(
-        "--to-version", type=int, default=None, metavar="N",
+        "--to-version", type=integer("--to-version", low=1), default=None, metavar="N",
         help="default: the production version before the current one",
     )
     rollback.add_argument("--json", action="store_true", help="print the result as JSON")

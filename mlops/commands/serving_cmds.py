@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlops.arguments import integer
 from mlops.aws_session import AwsSession, add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
@@ -39,7 +40,8 @@ def register(subparsers: Any) -> None:
 
     shift = subparsers.add_parser("shift-weights", help="change the Challenger's traffic share without redeploying")
     add_aws_options(shift, env_help="environment whose endpoint's weights to change")
-    shift.add_argument("--challenger-percent", type=int, required=True, metavar="N",
+    shift.add_argument("--challenger-percent", type=integer("--challenger-percent", low=0, high=100), required=True,
+                       metavar="N",
                        help="0-100; the Champion gets the rest")
     shift.add_argument("--json", action="store_true", help="print the result as JSON")
     shift.set_defaults(handler=run_shift_weights)
@@ -47,8 +49,9 @@ def register(subparsers: Any) -> None:
     report = subparsers.add_parser("ab-report", help="compare Champion and Challenger: traffic, latency, errors, "
                                                      "predictions, quality with ground truth; recommend")
     add_aws_options(report, env_help="environment whose endpoint runs the A/B test")
-    report.add_argument("--hours", type=int, default=24, metavar="N", help="window ending now (default 24)")
-    report.add_argument("--min-labelled", type=int, default=100, metavar="N",
+    report.add_argument("--hours", type=integer("--hours", low=1, high=24 * 90), default=24, metavar="N",
+                        help="window ending now (default 24)")
+    report.add_argument("--min-labelled", type=integer("--min-labelled", low=1), default=100, metavar="N",
                         help="labelled rows per variant before quality decides (default 100)")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(handler=run_ab_report)
