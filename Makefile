@@ -14,7 +14,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(NODE_BIN):$(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy
+.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy bootstrap-account
 help:
 	@echo "make demo   run the whole lifecycle locally on moto and bundled data"
 	@echo "make test   lint, type-check and run every test"
@@ -23,6 +23,7 @@ help:
 	@echo "make train ENV=dev  start a training pipeline execution in AWS"
 	@echo "make deploy ENV=dev   deploy one environment's stacks (PROFILE=name to pick AWS credentials)"
 	@echo "make destroy ENV=dev  delete one environment's stacks (retained data stays: docs/DEPLOYING.md)"
+	@echo "make bootstrap-account ENV=dev  CDK-bootstrap the account and region of one environment (once)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -100,6 +101,12 @@ bench: bootstrap $(EVIDENTLY_VENV)/.installed
 # Every stack sits inside its environment's cdk.Stage, so `cdk deploy --all` selects nothing: the selector is
 # 'ENV/*'. `-c env=ENV` synthesizes only that environment. The preflight checks ENV and the credentials first.
 CDK_PROFILE = $(if $(PROFILE),--profile $(PROFILE))
+# `cdk bootstrap` with the pinned CLI and the virtual environment's Node (npx resolves another CLI, which fails
+# with that Node first on PATH). The preflight checks ENV and the credentials, then names aws://ACCOUNT/REGION.
+bootstrap-account: $(VENV)/.installed node_modules/.installed
+	target=$$($(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE) --bootstrap-target) && \
+	node_modules/.bin/cdk bootstrap --no-notices -c env=$(ENV) "$$target" $(CDK_PROFILE) $(BOOTSTRAP_ARGS)
+
 deploy: $(VENV)/.installed node_modules/.installed
 	$(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE)
 	node_modules/.bin/cdk deploy --no-notices -c env=$(ENV) '$(ENV)/*' --require-approval broadening $(CDK_PROFILE)

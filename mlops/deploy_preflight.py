@@ -28,7 +28,10 @@ def stage_selector(environment: str) -> str:
     return f"{environment}/*"
 
 
-def check(environment: str, *, profile: str | None = None) -> str:
+def check(environment: str, *, profile: str | None = None, bootstrap_target: bool = False) -> str:
+    """What `make deploy` will do, after checking ENV and the credentials; with ``bootstrap_target``, the
+    ``aws://ACCOUNT/REGION`` environment `make bootstrap-account` bootstraps (the account cdk.json names, which the
+    credentials must be for; without one in cdk.json, the credentials' own)."""
     try:
         configs = load_configs(project_file())  # the cdk.json `make deploy` synthesizes from
     except OperatorError as err:
@@ -60,6 +63,8 @@ def check(environment: str, *, profile: str | None = None) -> str:
     if config.account and config.account != account:
         raise PreflightError(f"cdk.json puts {environment} in account {config.account}, but the credentials "
                              f"are for {account}; sign in to {config.account}")
+    if bootstrap_target:
+        return f"aws://{account}/{config.region}"
     return f"deploying {stage_selector(environment)} to {account}/{config.region} as {identity['Arn']}"
 
 
@@ -67,9 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops.deploy_preflight", description=__doc__)
     parser.add_argument("environment", help="an environment of cdk.json (dev, staging, prod)")
     parser.add_argument("--profile", default=None, help="AWS profile to check (default: the usual chain)")
+    parser.add_argument("--bootstrap-target", action="store_true",
+                        help="print the aws://ACCOUNT/REGION to bootstrap for the environment instead")
     args = parser.parse_args(argv)
     try:
-        print(check(args.environment, profile=args.profile))
+        print(check(args.environment, profile=args.profile, bootstrap_target=args.bootstrap_target))
     except PreflightError as err:
         print(f"make: {err}", file=sys.stderr)
         return 2

@@ -73,3 +73,14 @@ def test_matching_credentials_print_the_selector_and_target(capsys: Any, monkeyp
         assert deploy_preflight.main(["dev"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("deploying dev/* to 123456789012/") and "arn:aws:" in out
+
+
+def test_the_bootstrap_target_is_the_environments_account_and_region(capsys: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make bootstrap-account ENV=dev` bootstraps what the preflight prints: the credentials' account (cdk.json
+    names none) in the environment's region."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        assert deploy_preflight.main(["dev", "--bootstrap-target"]) == 0
+    assert capsys.readouterr().out == "aws://123456789012/eu-west-1\n"
