@@ -82,7 +82,10 @@ test: bootstrap lint
 	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q $(SECOND_STAGE:%=--ignore=%)
 	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider $(SECOND_STAGE)
 
+# cdk.out holds exactly this synth: the CLI overwrites but never removes, so an environment no longer configured
+# would leave its templates behind.
 synth: bootstrap
+	rm -rf cdk.out
 	node_modules/.bin/cdk synth --quiet --no-notices -o cdk.out
 
 demo: bootstrap
