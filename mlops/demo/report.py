@@ -34,12 +34,20 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     axis.set_title("Request volume per variant (rows answered by the endpoint)")
     save(figure, "request_volume.png")
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(7, 4))
+    sla = world.config.serving.sla.p99_latency_ms
+    colours = iter(["#2f5d8a", "#c0504d", "#9bbb59"])
     for variant, latencies in (world.metrics.latencies_ms.items() if world.metrics else []):
-        axis.hist(latencies, bins=30, alpha=0.6, label=variant)
+        colour = next(colours, "#555555")
+        axis.hist(latencies, bins=30, alpha=0.6, label=variant, color=colour)
+        ordered = sorted(latencies)
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        axis.axvline(p99, color=colour, linestyle=":", label=f"{variant} p99 {p99:.1f} ms")
+    axis.axvline(sla, color="black", linestyle="--", label=f"SLA p99 {sla:g} ms (serving.sla.p99_latency_ms)")
     axis.set_xlabel("ModelLatency (ms): the model's own time per request")
-    axis.legend()
-    axis.set_title("Latency")
+    axis.set_ylabel("requests")
+    axis.legend(fontsize=8)
+    axis.set_title(f"Latency per variant: p99 against the SLA ({world.config.name})")
     save(figure, "latency.png")
 
     sources: dict[str, int] = {}
