@@ -20,7 +20,8 @@ PANELS = {
 }
 BOXES = {
     ("dev", "data"): (0.80, "Data bucket (versioned, KMS)\nnew data / schedule starts training"),
-    ("dev", "pipeline"): (0.63, "SageMaker Pipeline: validate > preprocess >\ntrain (spot GPU, checkpoints) > evaluate >"
+    ("dev", "pipeline"): (0.63,
+                          "SageMaker Pipeline: validate > preprocess >\ntrain (spot GPU, checkpoints) > evaluate >"
                                 "\nquality gate > baseline > register"),
     ("dev", "registry"): (0.46, "Model Registry (package group)\nDevelopment > Staging > Production,\n"
                                 "approved in SageMaker Studio"),

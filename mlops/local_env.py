@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 from mlops.resources import parameter_name
+from mlsettings.vocabulary import Published
 from stacks.config import EnvironmentConfig
 from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
 
@@ -79,8 +80,8 @@ def embedded_aws() -> Iterator[None]:
 def local_bucket_names(config: EnvironmentConfig) -> dict[str, str]:
     """The buckets the local environment stands up, by the published-name key the stacks use for each."""
     prefix = f"mlops-{config.name}"
-    return {"data-bucket": f"{prefix}-data", "artifact-bucket": f"{prefix}-artifacts",
-            "capture-bucket": f"{prefix}-capture"}
+    return {Published.DATA_BUCKET: f"{prefix}-data", Published.ARTIFACT_BUCKET: f"{prefix}-artifacts",
+            Published.CAPTURE_BUCKET: f"{prefix}-capture"}
 
 
 def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> LocalEnvironment:
@@ -90,8 +91,9 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
     names only; the model package group and the training pipeline's names live in its registry
     environment's account."""
     buckets = local_bucket_names(config)
-    env = LocalEnvironment(config=config, data_bucket=buckets["data-bucket"],
-                           artifact_bucket=buckets["artifact-bucket"], capture_bucket=buckets["capture-bucket"],
+    env = LocalEnvironment(config=config, data_bucket=buckets[Published.DATA_BUCKET],
+                           artifact_bucket=buckets[Published.ARTIFACT_BUCKET],
+                           capture_bucket=buckets[Published.CAPTURE_BUCKET],
                            model_package_group=model_package_group_name(config))
     s3 = env.client("s3")
     for bucket in (env.data_bucket, env.artifact_bucket, env.capture_bucket):
@@ -101,9 +103,9 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
                 create["CreateBucketConfiguration"] = {"LocationConstraint": env.region}
             s3.create_bucket(**create)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    names = {"data-bucket": env.data_bucket, "artifact-bucket": env.artifact_bucket,
-             "capture-bucket": env.capture_bucket, "model-package-group": env.model_package_group,
-             "endpoint-name": endpoint_name(config)}
+    names = {Published.DATA_BUCKET: env.data_bucket, Published.ARTIFACT_BUCKET: env.artifact_bucket,
+             Published.CAPTURE_BUCKET: env.capture_bucket, Published.MODEL_PACKAGE_GROUP: env.model_package_group,
+             Published.ENDPOINT_NAME: endpoint_name(config)}
     if registry_resources:
         sagemaker = env.client("sagemaker")
         groups = sagemaker.list_model_package_groups(
@@ -112,7 +114,7 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
             sagemaker.create_model_package_group(
                 ModelPackageGroupName=env.model_package_group,
                 ModelPackageGroupDescription=f"Models of the {config.name} environment")
-        names.update({"pipeline-name": pipeline_name(config), "training-data-uri": f"s3://{env.data_bucket}/training/"})
+        names.update({Published.PIPELINE_NAME: pipeline_name(config), Published.TRAINING_DATA_URI: f"s3://{env.data_bucket}/training/"})
     ssm = env.client("ssm")
     for key, value in names.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)

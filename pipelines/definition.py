@@ -22,6 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from mlsettings.instance_types import has_local_storage, volume_kms_key
+from mlsettings.vocabulary import (
+    DEVELOPMENT,
+    EVALUATION_FILE,
+    PENDING_MANUAL_APPROVAL,
+    QUALITY_GATE_PASSED,
+    STATUS_PENDING_APPROVAL,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +38,6 @@ CODE_DIR = f"{PROCESSING}/input/code"
 CODE_ROOT = "/opt/ml/code"
 CHECKPOINTS = "/opt/ml/checkpoints"
 EVALUATION_REPORT = "EvaluationReport"
-EVALUATION_FILE = "evaluation.json"
 # What pipelines/steps/preprocess.py writes below its --output-dir, one processing output each.
 PREPROCESS_OUTPUTS = ("train", "validation", "test", "train_raw", "test_raw", "metadata")
 
@@ -134,7 +140,7 @@ def _parameters(settings: PipelineSettings) -> list[dict[str, Any]]:
         "PreviousBaselineUri": settings.no_baseline_uri,
         "TrainingInstanceType": settings.training_instance_type,
         "QualityThreshold": settings.quality_threshold,
-        "ModelApprovalStatus": "PendingManualApproval",
+        "ModelApprovalStatus": PENDING_MANUAL_APPROVAL,
         "NumRound": settings.num_round,
     }
     parameters: list[dict[str, Any]] = [{"Name": name, "Type": kind, "DefaultValue": defaults[name]}
@@ -326,7 +332,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
                                                                     "S3Uri": baseline_uri}}},
         "CustomerMetadataProperties": dict(metadata),
         "SamplePayloadUrl": sample_payload_url,
-        "ModelLifeCycle": {"Stage": "Development", "StageStatus": "PendingApproval",
+        "ModelLifeCycle": {"Stage": DEVELOPMENT, "StageStatus": STATUS_PENDING_APPROVAL,
                            "StageDescription": "Registered by the training pipeline; passed the quality gate."},
         "Domain": "MACHINE_LEARNING",
         "Task": "CLASSIFICATION",
@@ -334,7 +340,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
 
 
 LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_sha256", "data_versions", "pipeline_execution_arn",
-                "training_job_name", "training_log_location", "quality_gate_passed", "quality_metric",
+                "training_job_name", "training_log_location", QUALITY_GATE_PASSED, "quality_metric",
                 "quality_value", "quality_threshold", "input_schema", "output_schema", "expected_p99_latency_ms",
                 "instance_type", "memory_mb")
 
@@ -397,7 +403,7 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         "pipeline_execution_arn": {"Get": "Execution.PipelineExecutionArn"},
         "training_job_name": training_job,
         "training_log_location": join("/aws/sagemaker/TrainingJobs/", training_job),
-        "quality_gate_passed": "true",
+        QUALITY_GATE_PASSED: "true",
         "quality_metric": settings.quality_metric,
         "quality_value": join(metric_value),
         "quality_threshold": join(param("QualityThreshold")),

@@ -35,6 +35,7 @@ from mlsettings.rollout import (
     rollout_waits_seconds,
 )
 from mlsettings.schema import DataSchema, SchemaError
+from mlsettings.vocabulary import SERVABLE_STAGES, STAGING
 
 T = TypeVar("T")
 Check = Callable[[Any], str | None]
@@ -229,8 +230,6 @@ _EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
 _HTTPS = _matches(r"https://[^\s/@]+(/[^\s]*)?", "an https:// URL without credentials (user:password@ belongs in "
                   "https_secret_names)")
 _ACCOUNT = _matches(r"\d{12}", "a 12-digit AWS account id")
-STAGING, PRODUCTION = "Staging", "Production"
-SERVABLE_STAGES = (STAGING, PRODUCTION)
 
 
 def _stages(values: Any) -> str | None:

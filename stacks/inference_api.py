@@ -16,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlsettings.vocabulary import FALLBACK_MODEL_KEY, Metric, Published
 from stacks.config import INFERENCE_CONNECT_TIMEOUT_SECONDS, EnvironmentConfig, inference_concurrency_demand
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.lambda_function import MlopsFunction, log_retention
@@ -26,7 +27,6 @@ from stacks.naming import endpoint_name
 PREDICTION_LOG_PREFIX = "inference-api/"
 
 
-FALLBACK_MODEL_KEY = "serving/fallback_model.json"
 
 
 class InferenceApiStack(cdk.Stack):
@@ -63,7 +63,7 @@ class InferenceApiStack(cdk.Stack):
                 encryption_key=key,
                 buffering_interval=cdk.Duration.seconds(60),
                 logging_config=firehose.EnableLogging(logs.LogGroup(
-                    self, "PredictionLogDeliveryErrors", encryption_key=key,
+                    self, Metric.PREDICTION_LOG_DELIVERY_ERRORS, encryption_key=key,
                     retention=log_retention(config.lambda_.log_retention_days),
                     removal_policy=cdk.RemovalPolicy.DESTROY)),
             ),
@@ -143,11 +143,11 @@ class InferenceApiStack(cdk.Stack):
         )
         self._access_logging(stage, access_logs)
         self._firehose_allowances()
-        publish_name(self, environment=config.name, key="inference-api-url", value=self.api.api_endpoint)
+        publish_name(self, environment=config.name, key=Published.INFERENCE_API_URL, value=self.api.api_endpoint)
         # read by the Monitoring stack's dashboard (published names instead of exports)
-        publish_name(self, environment=config.name, key="inference-api-id", value=self.api.api_id)
-        publish_name(self, environment=config.name, key="inference-function-name", value=function.function_name)
-        publish_name(self, environment=config.name, key="prediction-log-prefix",
+        publish_name(self, environment=config.name, key=Published.INFERENCE_API_ID, value=self.api.api_id)
+        publish_name(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME, value=function.function_name)
+        publish_name(self, environment=config.name, key=Published.PREDICTION_LOG_PREFIX,
                      value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
 
         allow_wildcards(self.function, {

@@ -29,6 +29,18 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlsettings.vocabulary import (
+    DEPLOYMENT_RESULT,
+    PACKAGE_STATE_CHANGE,
+    PRODUCTION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    RESULT_SOURCE,
+    SAGEMAKER_SOURCE,
+    STATUS_DEPLOY_FAILED,
+    STATUS_DEPLOYED,
+    Published,
+)
 from stacks.config import EnvironmentConfig, other_account
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.cross_account import package_group_statements
@@ -38,12 +50,9 @@ from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue, retried_delivery
 from stacks.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, model_package_group_name
 
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_ACCEPTED = "Model Promotion Accepted"
-RESULT_SOURCE = "mlops.deployment"  # mlplatform.registry.deployment_results
-RESULT_DETAIL_TYPE = "Model Deployment Result"
+RESULT_DETAIL_TYPE = DEPLOYMENT_RESULT
 # Written only by the gate's function from deployment results; an approver who sets them would forge one.
-DEPLOYER_STATUSES = ["Deployed", "DeployFailed"]
+DEPLOYER_STATUSES = [STATUS_DEPLOYED, STATUS_DEPLOY_FAILED]
 
 
 def _bus_policy(scope: Construct, construct_id: str, *, account: str, rule_arn: str, statement_id: str,
@@ -84,8 +93,8 @@ class RegistryStack(cdk.Stack):
         ``consumers``: the environments that serve its stages (used in the registry environment)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.group_name = model_package_group_name(config)
-        publish_name(self, environment=config.name, key="model-package-group", value=self.group_name)
-        publish_name(self, environment=config.name, key="registry-environment", value=registry.name)
+        publish_name(self, environment=config.name, key=Published.MODEL_PACKAGE_GROUP, value=self.group_name)
+        publish_name(self, environment=config.name, key=Published.REGISTRY_ENVIRONMENT, value=registry.name)
         self.ledger: dynamodb.Table | None = None
         self.gate: MlopsFunction | None = None
         if not config.is_registry:
@@ -163,7 +172,7 @@ class RegistryStack(cdk.Stack):
             self, "PackageStateChange",
             description="Every change to a package of this group goes to the promotion gate",
             event_pattern=events.EventPattern(
-                source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
+                source=[SAGEMAKER_SOURCE], detail_type=[PACKAGE_STATE_CHANGE],
                 detail={"ModelPackageGroupName": [self.group_name]}),
             targets=[targets.LambdaFunction(function, **retried_delivery(  # type: ignore[arg-type]
                 self, "GateEventDeadLetters", key=key,
@@ -174,8 +183,9 @@ class RegistryStack(cdk.Stack):
             "staging": self._approver_policy("StagingApproverPolicy", may_set_production=False),
             "production": self._approver_policy("ProductionApproverPolicy", may_set_production=True),
         }
-        for key_name, value in (("ledger-table", self.ledger.table_name), ("event-bus-name", bus.event_bus_name),
-                                ("promotion-topic-arn", self.notices.topic_arn)):
+        for key_name, value in ((Published.LEDGER_TABLE, self.ledger.table_name), (Published.EVENT_BUS_NAME,
+                                                                                   bus.event_bus_name),
+                                (Published.PROMOTION_TOPIC_ARN, self.notices.topic_arn)):
             publish_name(self, environment=config.name, key=key_name, value=value)
 
         allow_wildcards(self.gate, {
@@ -224,7 +234,7 @@ class RegistryStack(cdk.Stack):
     def _link_to_registry(self, config: EnvironmentConfig, registry: EnvironmentConfig, key: kms.IKey) -> None:
         """A consumer in another account: admit the registry's promotions, forward results to the registry."""
         # `mlops promote-challenger` puts its promotion on this account's bus, for this deployer.
-        publish_name(self, environment=config.name, key="event-bus-name", value="default")
+        publish_name(self, environment=config.name, key=Published.EVENT_BUS_NAME, value="default")
         if not other_account(config, registry):
             return  # one account: the gate's and the deployer's events share the default bus
         assert registry.account is not None
@@ -259,7 +269,7 @@ class RegistryStack(cdk.Stack):
             statements.append(iam.PolicyStatement(
                 sid="ProductionNeedsAProductionApprover", effect=iam.Effect.DENY,
                 actions=["sagemaker:UpdateModelPackage"], resources=[self.package_arns],
-                conditions={"StringEquals": {"sagemaker:ModelLifeCycle:stage": "Production"}}))
+                conditions={"StringEquals": {"sagemaker:ModelLifeCycle:stage": PRODUCTION}}))
         policy = iam.ManagedPolicy(
             self, construct_id,
             description=("Approve and stage model packages in Studio"

@@ -17,6 +17,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlsettings.instance_types import same_storage_class
+from mlsettings.vocabulary import TRAINING_DATA_PREFIX, Published
 from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
 from stacks.config import EnvironmentConfig, sagemaker_enum
@@ -28,7 +29,7 @@ from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.naming import pipeline_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_PREFIX = "training/"
+DATA_PREFIX = TRAINING_DATA_PREFIX
 
 
 def registered_instance_types(config: EnvironmentConfig, consumers: Sequence[EnvironmentConfig]
@@ -169,8 +170,8 @@ class TrainingStack(cdk.Stack):
         if default_policy is not None:
             self.pipeline.node.add_dependency(default_policy)
         self._triggers(config, data_bucket, key)
-        publish_name(self, environment=config.name, key="pipeline-name", value=self.pipeline_name)
-        publish_name(self, environment=config.name, key="training-data-uri",
+        publish_name(self, environment=config.name, key=Published.PIPELINE_NAME, value=self.pipeline_name)
+        publish_name(self, environment=config.name, key=Published.TRAINING_DATA_URI,
                      value=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}")
 
         allow_wildcards(self.job_role, {

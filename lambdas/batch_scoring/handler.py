@@ -24,9 +24,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.batch_scoring.settings import settings_from_environment
 from mlplatform.serving.transform_job import BatchScoringError, start_batch_scoring
+from mlsettings.vocabulary import NAMESPACE, Metric
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "batch-scoring")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
@@ -48,14 +49,14 @@ def sagemaker_client() -> Any:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A scheduled event carries EventBridge keys, not a request: score the configured default prefix.
     request = event if isinstance(event, dict) and "input_uri" in event else {}
-    metrics.add_dimension(name="Endpoint", value=SETTINGS.endpoint_name)
+    metrics.add_dimension(name=Metric.ENDPOINT_DIMENSION, value=SETTINGS.endpoint_name)
     try:
         started = start_batch_scoring(sagemaker_client(), settings=SETTINGS, request=request,
                                       now=datetime.now(UTC))
     except BatchScoringError as err:
         logger.error("batch scoring not started", extra={"reason": str(err)})
-        metrics.add_metric(name="BatchScoringStarted", unit=MetricUnit.Count, value=0)
+        metrics.add_metric(name=Metric.BATCH_SCORING_STARTED, unit=MetricUnit.Count, value=0)
         return {"started": False, "reason": str(err)}
-    metrics.add_metric(name="BatchScoringStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.BATCH_SCORING_STARTED, unit=MetricUnit.Count, value=1)
     logger.info("batch scoring started", extra=started)
     return {"started": True, **started}

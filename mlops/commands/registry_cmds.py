@@ -16,6 +16,7 @@ from typing import Any
 from mlops.arguments import integer
 from mlops.aws_session import AwsSession, add_aws_options, aws_session
 from mlops.output import emit_json
+from mlsettings.vocabulary import Published
 
 # registry_ops.TARGET_STAGES' keys, spelled here so registering the command imports nothing heavy
 # (tests/unit/test_cli_options.py keeps the two equal).
@@ -67,7 +68,7 @@ def _ledger(session: AwsSession, resources: Any) -> Any:
     assert session.target.environment is not None
     protected = environment_config(session.target.environment).registry.protected_production_versions
     return DeploymentLedger(
-        session.client("dynamodb"), resources["ledger-table"], resources["model-package-group"],
+        session.client("dynamodb"), resources[Published.LEDGER_TABLE], resources[Published.MODEL_PACKAGE_GROUP],
         protected_versions=protected,
     )
 
@@ -84,7 +85,7 @@ def run_status(args: argparse.Namespace) -> int:
     session = aws_session(args, registry=True)
     resources = _resources(session, session.target.environment or args.env)
     report = registry_ops.status_report(
-        session.client("sagemaker"), _ledger(session, resources), group=resources["model-package-group"]
+        session.client("sagemaker"), _ledger(session, resources), group=resources[Published.MODEL_PACKAGE_GROUP]
     )
     if args.json:
         emit_json(report)
@@ -100,7 +101,7 @@ def run_promote(args: argparse.Namespace) -> int:
     resources = _resources(session, session.target.environment or args.env)
     result = registry_ops.request_promotion(
         session.client("sagemaker"),
-        group=resources["model-package-group"],
+        group=resources[Published.MODEL_PACKAGE_GROUP],
         version=args.version,
         target=args.to,
         requested_by=session.caller_arn(),
@@ -124,8 +125,8 @@ def run_rollback(args: argparse.Namespace) -> int:
     result = registry_ops.request_rollback(
         session.client("events"),
         _ledger(session, resources),
-        group=resources["model-package-group"],
-        event_bus_name=resources["event-bus-name"],
+        group=resources[Published.MODEL_PACKAGE_GROUP],
+        event_bus_name=resources[Published.EVENT_BUS_NAME],
         requested_by=session.caller_arn(),
         to_version=args.to_version,
     )

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlsettings.vocabulary import CHAMPION
+
 if TYPE_CHECKING:
     from mlops.demo.lifecycle import DemoWorld
 
@@ -54,8 +56,8 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     for response in world.responses:
         sources[response["source"]] = sources.get(response["source"], 0) + 1
     figure, (axis, over_time) = plt.subplots(1, 2, figsize=(11, 4))
-    colours = ["#2f5d8a" if source == "endpoint" else "#c0504d" for source in sources]
-    axis.bar(list(sources), list(sources.values()), color=colours)
+    bar_colours = ["#2f5d8a" if source == "endpoint" else "#c0504d" for source in sources]
+    axis.bar(list(sources), list(sources.values()), color=bar_colours)
     total = sum(sources.values()) or 1
     axis.set_title(f"Who answered the API (fallback rate {1 - sources.get('endpoint', 0) / total:.1%})")
     block = 25  # requests per point: the rate the FallbackRate alarm watches, in the demo's compressed time
@@ -71,7 +73,7 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     save(figure, "fallback_rate.png")
 
     if world.drift_report:
-        features = world.drift_report["variants"].get("Champion", {}).get("drift", {}).get("features", {})
+        features = world.drift_report["variants"].get(CHAMPION, {}).get("drift", {}).get("features", {})
         names = list(features)
         psi = [features[n]["psi"] or 0.0 for n in names]
         figure, axis = plt.subplots(figsize=(8, 7))
@@ -82,7 +84,7 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
         report_path = out_dir / "drift_report.json"
         report_path.write_text(json.dumps(world.drift_report, indent=2, default=str), encoding="utf-8")
         written.append(report_path)
-        html_uri = world.drift_report.get("html_reports", {}).get("Champion")
+        html_uri = world.drift_report.get("html_reports", {}).get(CHAMPION)
         if html_uri:
             bucket, _, key = str(html_uri).removeprefix("s3://").partition("/")
             html = out_dir / "drift_report_Champion.html"

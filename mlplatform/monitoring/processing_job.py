@@ -21,6 +21,7 @@ from mlplatform.monitoring.monitor_flow import MonitorClients, label_spec
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.variant_models import VariantModel, endpoint_variants, resolve_variant_models
 from mlsettings.instance_types import volume_kms_key
+from mlsettings.vocabulary import GROUND_TRUTH_PREFIX
 
 INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_DIR = "/opt/ml/processing/output"
@@ -142,7 +143,7 @@ def _ground_truth(settings: DriftMonitorSettings, clients: MonitorClients, model
     label_window = Window(start=quality_window.start, end=window.end)
     keys = list(list_window_keys(clients.s3, bucket=settings.ground_truth_bucket,
                                  prefix=settings.ground_truth_prefix, window=label_window))
-    inputs = [*inputs, _manifest_input(settings, clients, window, name="ground-truth",
+    inputs = [*inputs, _manifest_input(settings, clients, window, name=GROUND_TRUTH_PREFIX,
                                        bucket=settings.ground_truth_bucket, keys=keys, local_path=GROUND_TRUTH_DIR)]
     arguments = [*arguments, "--ground-truth", GROUND_TRUTH_DIR]
     job_settings["quality"] = {

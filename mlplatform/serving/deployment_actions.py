@@ -17,8 +17,9 @@ from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlplatform.serving.endpoint_state import package_version
 from mlplatform.serving.variant_probe import split_s3_uri
+from mlsettings.vocabulary import FALLBACK_FILE, VARIANT_MODEL_VERSION, VARIANT_PACKAGE_ARN
 
-FALLBACK_MEMBER = "fallback.json"
+FALLBACK_MEMBER = FALLBACK_FILE
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
@@ -172,7 +173,7 @@ def publish_variant_map(ssm_client: Any, settings: DeployerSettings, mapping: Ma
     """``/mlops/<env>/variant/<Variant>/model-package-arn`` (+ ``model-version``) for each serving variant."""
     written: dict[str, str] = {}
     for variant, arn in sorted(mapping.items()):
-        values = {"model-package-arn": arn, "model-version": str(package_version(arn) or "")}
+        values = {VARIANT_PACKAGE_ARN: arn, VARIANT_MODEL_VERSION: str(package_version(arn) or "")}
         for key, value in values.items():
             if not value:
                 continue

@@ -37,9 +37,10 @@ from mlplatform.serving.deployment_plan import (
 )
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlplatform.serving.deployment_status import judge_endpoint
-from mlplatform.serving.endpoint_state import CHAMPION, FAILED, IN_SERVICE, read_endpoint_state
+from mlplatform.serving.endpoint_state import FAILED, IN_SERVICE, read_endpoint_state
 from mlplatform.serving.golden_check import VariantVerdict
 from mlplatform.serving.variant_probe import check_variant
+from mlsettings.vocabulary import CHAMPION
 
 
 @dataclass(frozen=True, kw_only=True)

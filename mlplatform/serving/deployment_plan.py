@@ -30,23 +30,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlplatform.registry.deployment_ledger import DEPLOYED, PRODUCTION, STAGING, DeploymentRecord
+from mlplatform.registry.deployment_ledger import DEPLOYED, DeploymentRecord
 from mlplatform.serving.deployment_settings import DeployerSettings, ServingConfig
-from mlplatform.serving.endpoint_state import (
-    BUSY_STATUSES,
-    CHALLENGER,
-    CHAMPION,
-    FAILED,
-    IN_SERVICE,
-    EndpointState,
-    package_version,
-)
+from mlplatform.serving.endpoint_state import BUSY_STATUSES, FAILED, IN_SERVICE, EndpointState, package_version
 from mlsettings.instance_types import has_local_storage
 from mlsettings.rollout import rollout_timeout_seconds
+from mlsettings.vocabulary import (
+    CHALLENGER,
+    CHALLENGER_SWAP_REASON,
+    CHAMPION,
+    PRODUCTION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    STAGING,
+)
 
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_DETAIL_TYPE = "Model Promotion Accepted"
-PROMOTION, ROLLBACK, CHALLENGER_SWAP = "promotion", "rollback", "challenger_swap"
+PROMOTION_DETAIL_TYPE = PROMOTION_ACCEPTED
+PROMOTION, ROLLBACK, CHALLENGER_SWAP = "promotion", "rollback", CHALLENGER_SWAP_REASON
 REASONS = (PROMOTION, ROLLBACK, CHALLENGER_SWAP)
 
 CREATE, UPDATE, VERIFY_ONLY = "create", "update", "verify_only"

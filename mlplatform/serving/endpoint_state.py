@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CHAMPION = "Champion"
-CHALLENGER = "Challenger"
+from mlsettings.vocabulary import CHALLENGER, CHAMPION
+
 VARIANT_ORDER: tuple[str, ...] = (CHAMPION, CHALLENGER)
 
 # DescribeEndpoint's EndpointStatus values, grouped by what a caller may do next.

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mlplatform.serving.endpoint_state import CHAMPION, read_endpoint_state
+from mlplatform.serving.endpoint_state import read_endpoint_state
 from mlsettings.instance_types import volume_kms_key
+from mlsettings.vocabulary import CHAMPION
 
 _JOB_NAME_LIMIT = 63
 

@@ -37,6 +37,7 @@ from mlcore.drift.run import (
 )
 from mlcore.drift.statistics import DriftThresholds
 from mlcore.drift.window import iter_local_lines, local_capture_files
+from mlsettings.vocabulary import CHAMPION
 
 
 def _sources(folder: Path, kind: str) -> list[LineSource]:
@@ -100,7 +101,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline", type=Path, help="one-variant shorthand: the baseline file")
     parser.add_argument("--capture-dir", type=Path, help="one-variant shorthand: the capture folder")
     parser.add_argument("--prediction-log", type=Path)
-    parser.add_argument("--prediction-log-variant", default="Champion")
+    parser.add_argument("--prediction-log-variant", default=CHAMPION)
     parser.add_argument("--thresholds", default="{}", help="DriftThresholds overrides as JSON, or @FILE holding it")
     parser.add_argument("--ground-truth", type=Path, help="folder of ground-truth label files (CSV or JSONL)")
     parser.add_argument("--quality", default="{}",
@@ -126,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         variants.append((name, Path(baseline), Path(capture)))
     if args.baseline and args.capture_dir:
-        variants.append(("Champion", args.baseline, args.capture_dir))
+        variants.append((CHAMPION, args.baseline, args.capture_dir))
     if not variants:
         print("give --variant NAME=BASELINE:CAPTURE_DIR or --baseline with --capture-dir", file=sys.stderr)
         return 2

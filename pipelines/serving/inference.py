@@ -59,7 +59,6 @@ from mlsettings.schema import DataSchema
 
 MODEL_FILE = "xgboost-model.json"
 SCHEMA_FILE = "schema.json"
-FALLBACK_FILE = "fallback.json"
 ARTIFACT_NAME = "model.tar.gz"
 CSV, JSON = "text/csv", "application/json"
 

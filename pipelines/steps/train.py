@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlsettings.vocabulary import FALLBACK_FILE
+
 if __package__ in (None, ""):
     # Run as a file inside a container: make the code bundle's root (holding mlcore/, pipelines/) importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -44,7 +46,7 @@ from mlcore.features import FeatureTransformer
 from mlcore.metrics import classification_metrics
 from mlsettings.schema import DataSchema
 from pipelines.datasets import csv_files_in
-from pipelines.serving.inference import FALLBACK_FILE, MODEL_FILE, SCHEMA_FILE
+from pipelines.serving.inference import MODEL_FILE, SCHEMA_FILE
 
 CHECKPOINT_PREFIX = "xgboost-checkpoint-"
 CHECKPOINTS_KEPT = 3

@@ -38,10 +38,10 @@ from mlcore.drift.statistics import DriftThresholds, compare_columns
 from mlcore.features import MISSING_MARKERS, FeatureError, category_text, encode_label
 from mlsettings.instance_types import has_local_storage
 from mlsettings.schema import DataSchema, FeatureSpec
+from mlsettings.vocabulary import BASELINE_FILE, NO_BASELINE_FORMAT
 from pipelines.datasets import RawDataError, csv_files_in, read_raw_csv
 
 REPORT_NAME = "validation_report.json"
-NO_BASELINE_FORMAT = "mlops-no-previous-baseline/1"
 MAX_EXAMPLES = 5
 # Per label class: the stratified split needs 3, and a test set of ~15 % of 10 rows per class is the least on
 # which the quality gate's confidence bound can clear a typical threshold (training.min_rows_per_class).
@@ -393,7 +393,7 @@ def resolve_baseline(text: str) -> Path | None:
     if path is None or not path.exists():
         return None
     if path.is_dir():
-        candidates = sorted(path.rglob("*.json"), key=lambda p: (p.name != "baseline.json", str(p)))
+        candidates = sorted(path.rglob("*.json"), key=lambda p: (p.name != BASELINE_FILE, str(p)))
         return candidates[0] if candidates else None
     return path
 

@@ -16,8 +16,9 @@ import numpy as np
 from mlcore.drift.baseline import build_baseline
 from mlcore.drift.capture import build_capture_record
 from mlsettings.schema import DataSchema
+from mlsettings.vocabulary import EVALUATION_FILE
 from pipelines.datasets import synthetic_frame, synthetic_schema
-from pipelines.definition import EVALUATION_FILE, output_key
+from pipelines.definition import output_key
 
 REGION = "eu-west-1"
 ENDPOINT = "mlops-dev-endpoint"

@@ -16,11 +16,12 @@ import boto3
 import pytest
 
 from lambdas.deployer.settings import settings_from_environment
-from mlplatform.registry.deployment_ledger import PRODUCTION, STAGING, DeploymentLedger
+from mlplatform.registry.deployment_ledger import DeploymentLedger
 from mlplatform.serving import deployment_flow
 from mlplatform.serving.deployment_flow import DeployerClients
 from mlplatform.serving.deployment_plan import DeploymentRefused, EndpointBusy, revert_config_name
 from mlplatform.serving.deployment_settings import DeployerSettings
+from mlsettings.vocabulary import PRODUCTION, STAGING
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     ARTIFACT_BUCKET,
     ENDPOINT,

@@ -104,8 +104,8 @@ def test_the_shipped_cdk_json_is_valid() -> None:
     ("dev", {"serving": {"sla": {"peak_requests_per_second": float("nan")}}},
      "environments.dev.serving.sla.peak_requests_per_second is nan; allowed: a number"),
     ("dev", {"training": {"schema_file": "pipelines/schemas/missing.json"}},
-     "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a file relative to "
-     "the repository root"),
+     "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a data schema file "
+     "relative to the repository root"),
     ("dev", {"training": {"quality_gate": {"metric": "accuracy"}}},
      "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of ['auc', 'f1'"),
     ("dev", {"training": {"quality_gate": {"threshold": 1.5}}},
