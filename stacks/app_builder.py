@@ -9,7 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppressionsToCloudFormationAspect
 
-from stacks.config import load_environments, select_environments
+from mlsettings.config import load_environments, select_environments
 from stacks.constructs.nag import WildcardAllowancePlugin
 from stacks.stage import MlopsStage
 

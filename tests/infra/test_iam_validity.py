@@ -26,7 +26,7 @@ import pytest
 from policy_sentry.querying.actions import get_action_data
 from policy_sentry.querying.all import get_all_actions
 
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 from stacks.constructs.cross_account import CREATE_MODEL_FROM_PACKAGE_SOURCE
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, IN_ITS_ACCOUNT, TOPOLOGIES, SynthesizedApp
