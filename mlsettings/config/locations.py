@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 Path = tuple[str | int, ...]
+# The standard library's own JSON string scanner (what json.loads uses; typeshed does not declare it).
+_scanstring: Callable[[str, int], tuple[str, int]] = getattr(json.decoder, "scanstring")  # noqa: B009
 _KEY_PATH = re.compile(r"^((?:context|environments|defaults)(?:\.[A-Za-z0-9_\-]+|\[\d+\])+)")
 
 
@@ -46,7 +49,7 @@ class _Scanner:
             self.pos += 1
             self._items(path)
         elif char == '"':
-            _, self.pos = json.decoder.scanstring(self.text, self.pos + 1)
+            _, self.pos = _scanstring(self.text, self.pos + 1)
         else:
             match = re.compile(r"[^,\]}\s]+").match(self.text, self.pos)
             self.pos = match.end() if match else self.pos + 1
@@ -60,7 +63,7 @@ class _Scanner:
             if self.text[self.pos] == ",":
                 self.pos += 1
                 continue
-            key, self.pos = json.decoder.scanstring(self.text, self.pos + 1)
+            key, self.pos = _scanstring(self.text, self.pos + 1)
             self._skip()
             self.pos += 1  # the colon
             self.value((*path, key))
