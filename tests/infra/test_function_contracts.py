@@ -136,7 +136,7 @@ def _contract_of(handler: str) -> Any:
     from mlsettings.functions.contracts import CONTRACTS
 
     service = handler.split(".")[1]
-    (contract,) = [c for c in CONTRACTS if c.SERVICE == service]
+    (contract,) = [c for c in CONTRACTS if service == c.SERVICE]
     return contract
 
 
@@ -152,7 +152,7 @@ def test_every_deployed_environment_is_its_functions_contract(synthesized: Synth
     stage = topology_stages(synthesized, three_accounts)[topology]
     configs = load_environments(three_account_context() if topology.endswith(IN_ITS_ACCOUNT) else project_context())
     config = configs[topology.removesuffix(IN_ITS_ACCOUNT)]
-    functions = [f for f in stage.resources("AWS::Lambda::Function")]  # type: ignore[attr-defined]
+    functions = list(stage.resources("AWS::Lambda::Function"))  # type: ignore[attr-defined]
     assert functions
     for function in functions:
         contract = _contract_of(function.properties["Handler"])
