@@ -17,7 +17,7 @@ from typing import Any
 from mlops.errors import OperatorError
 from mlops.local_env import LocalEnvironment
 from mlops.resources import DeployedResources
-from mlsettings.config import EnvironmentConfig, to_plain
+from mlsettings.config import EnvironmentConfig, drift_thresholds, to_plain
 from mlsettings.vocabulary import (
     DEVELOPMENT,
     PENDING_MANUAL_APPROVAL,
@@ -155,7 +155,7 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
         previous_baseline=previous_path, hyperparameters=hyperparameters, quality_metric=gate.metric,
         threshold=gate.threshold, progress=progress, data_uri=data_uri,
         s3_object_versions={data_uri: data_version} if data_version else None,
-        min_rows_per_class=config.training.min_rows_per_class,
+        min_rows_per_class=config.training.min_rows_per_class, drift_thresholds=drift_thresholds(config),
     )
     if not run.succeeded:
         return LocalTrainingOutcome(run=run, model_package=None, data_uri=data_uri)

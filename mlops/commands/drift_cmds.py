@@ -143,10 +143,10 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
 def configured_thresholds(args: argparse.Namespace) -> Any:
     """The deployed drift Lambda's thresholds for --env (or cdk.json's defaults), then --thresholds on top."""
     from mlcore.drift.statistics import DriftThresholds
-    from mlops.drift_thresholds import lambda_thresholds
+    from mlsettings.config import drift_thresholds
 
     config = environment_config(args.env) if args.env else defaults_config()
-    values = lambda_thresholds(config)
+    values = drift_thresholds(config)  # the drift Lambda's DRIFT_THRESHOLDS for this environment
     if args.thresholds:
         try:
             overrides = json.loads(args.thresholds)
