@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlcore.s3_uri import split_s3_uri
 from mlops.errors import OperatorError
 from mlops.local_env import LocalEnvironment
 from mlops.resources import DeployedResources
@@ -145,7 +146,7 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
     previous = latest_baseline_uri(sagemaker, env.model_package_group)
     previous_path: Path | None = None
     if previous:
-        bucket, _, key = previous.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(previous)
         previous_path = workdir / "previous_baseline.json"
         previous_path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     hyperparameters = {"num_round": config.training.num_round if num_round is None else num_round, "device": "cpu"}

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlcore.s3_uri import split_s3_uri
 from mlops import cli
 from mlops.demo.moto_gaps import (
     AttributePatcher,
@@ -877,7 +878,7 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
         result = function.invoke("lambda_handler", {"time": window_end().isoformat()})
     cloudwatch, sns = prod.client("cloudwatch"), prod.client("sns")
     published = publish_emf(cloudwatch, captured.getvalue())
-    bucket, _, key = str(result["report_uri"]).removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(str(result["report_uri"]))
     world.drift_report = json.loads(prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     champion = world.drift_report["variants"].get(CHAMPION, {}).get("drift", {})
     world.say(f"    drift run in {prod.name} {prod.account}: {champion.get('rows')} rows, drifted features "
