@@ -11,6 +11,7 @@ reach a function. A package's ``__init__.py`` ships with each module below it, a
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def _is_type_checking(test: ast.expr) -> bool:
 def imported_names(source: str, module: str, *, is_package: bool) -> list[str]:
     """Dotted names a module's import statements may load: ``import a.b`` gives ``a.b``; ``from a import b``
     gives ``a`` and ``a.b`` (``b`` may be a submodule); relative imports are resolved against ``module``."""
+    return list(_imported_names(source, module, is_package))
+
+
+@functools.cache
+def _imported_names(source: str, module: str, is_package: bool) -> tuple[str, ...]:
+    """``imported_names``, parsed once per source text: a synthesis walks the same modules for every function
+    of every environment (parsing them again was most of a synth's time)."""
     names: list[str] = []
     package = module if is_package else module.rpartition(".")[0]
 
@@ -65,7 +73,7 @@ def imported_names(source: str, module: str, *, is_package: bool) -> list[str]:
             visit(child)
 
     visit(ast.parse(source))
-    return names
+    return tuple(names)
 
 
 def handler_modules(handler_module: str, root: Path = REPO_ROOT) -> dict[str, Path]:
