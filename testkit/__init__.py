@@ -5,8 +5,11 @@ refuses it at synth; ``tests/infra/test_bundles.py`` checks the built bundles), 
 (import contract ``testkit-not-product``; only ``mlops.demo`` may).
 
 Every stand-in here replaces the network, not the behaviour: each is checked against the real thing in
-``tests/unit/test_testkit_fidelity.py`` (botocore's service model for the shapes it returns, AWS's sample events
-and documented formats for what it sends, the serving container's toolkit for what the endpoint answers).
+``tests/functional/test_testkit_fidelity.py`` (botocore's service models for the shapes it returns and the errors
+it raises, AWS's sample events and documented formats for what it sends and writes, the real DynamoDB and
+Firehose adapters and Powertools for the inference service's ports, the synthesized alarms for the alarm
+evaluator) and, for what the endpoint answers, against the serving container's toolkit
+(``tests/contract/test_serving_contract.py``). What no offline reference confirms: docs/VERIFICATION.md, "Test kit".
 
 * ``moto_gaps``: where moto falls short of the AWS behaviour our code relies on (registry life cycle and its
   events, UpdateEndpoint, InvokeEndpoint with data capture, cross-account packages and event envelopes, metrics

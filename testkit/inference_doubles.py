@@ -1,15 +1,18 @@
 """In-process stand-ins for the inference service's AWS-backed collaborators, for the tests and the benchmark.
 
 They honour the same contracts as the DynamoDB and Firehose classes (the breaker store is a real
-compare-and-set under a lock, the cache checks expiry) so that the fault-injection test and the benchmark
-exercise the real state machine at in-memory speed. They live with the tests, outside every package a
-Lambda bundle can hold (formerly ``lambdas/inference/local_backends.py``).
+compare-and-set under a lock, the cache stores what DynamoDB would and checks it on read as the real one does)
+so that the fault-injection test and the benchmark exercise the real state machine at in-memory speed;
+tests/functional/test_testkit_fidelity.py runs the same assertions on each double and on its real adapter
+(on moto). They live with the tests, outside every package a Lambda bundle can hold (formerly
+``lambdas/inference/local_backends.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -20,7 +23,7 @@ from botocore.response import StreamingBody
 
 from mlplatform.inference.circuit_breaker import BreakerRecord
 from mlplatform.inference.prediction_log import PredictionLogError, encode_record
-from mlplatform.inference.response_cache import CachedAnswer
+from mlplatform.inference.response_cache import CachedAnswer, ResponseCacheError
 
 
 class InMemoryBreakerStore:
@@ -54,11 +57,15 @@ class InMemoryResponseCache:
             entry = self._items.get(key)
         if entry is None or entry[1] <= now:
             return None
+        # What DynamoDbResponseCache refuses on read: an item that does not hold probabilities.
+        if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in entry[0].probabilities):
+            raise ResponseCacheError(f"cache entry {key[:12]} holds values that are not probabilities")
         return entry[0]
 
     def put(self, key: str, answer: CachedAnswer, *, expires_at: float) -> None:
         with self._lock:
-            self._items[key] = (answer, expires_at)
+            # Whole seconds, rounded up, as DynamoDbResponseCache stores its TTL attribute (epoch seconds).
+            self._items[key] = (answer, float(math.ceil(expires_at)))
 
     def __len__(self) -> int:
         return len(self._items)
@@ -73,7 +80,10 @@ class InMemoryPredictionLog:
         self.fail_next = 0
 
     def write(self, record: Mapping[str, Any]) -> None:
-        data = encode_record(record)
+        try:
+            data = encode_record(record)
+        except (TypeError, ValueError) as err:  # as FirehosePredictionLog reports a record it cannot encode
+            raise PredictionLogError(f"capture record is not serialisable: {err}") from err
         with self._lock:
             if self.fail_next > 0:
                 self.fail_next -= 1
@@ -178,9 +188,9 @@ class StubbedEndpoint:
             raise ReadTimeoutError(endpoint_url=_RUNTIME_URL)
         if fault == "connect_timeout":
             raise ConnectTimeoutError(endpoint_url=_RUNTIME_URL)
-        code, status, message = _CLIENT_ERRORS[fault]
-        raise ClientError({"Error": {"Code": code, "Message": message},
-                           "ResponseMetadata": {"HTTPStatusCode": status}}, "InvokeEndpoint")
+        code, status, members = _CLIENT_ERRORS[fault]
+        raise sagemaker_runtime_error(code, status, str(members.get("Message", "Rate exceeded")),
+                                      **{k: v for k, v in members.items() if k != "Message"})
 
     def _answer(self, text: str) -> dict[str, Any]:
         data = text.encode("utf-8")
@@ -188,13 +198,26 @@ class StubbedEndpoint:
                 "InvokedProductionVariant": self._variant}
 
 
+def sagemaker_runtime_error(code: str, status: int, message: str, **members: Any) -> ClientError:
+    """An InvokeEndpoint error as botocore hands it to the caller: ``Error`` (code and message), the HTTP status
+    in ``ResponseMetadata`` and, for an error the service model declares, the error shape's members at the top
+    level (its ``Message``, and ModelError's ``OriginalStatusCode``/``OriginalMessage``), where botocore's
+    parser puts them. ThrottlingException is one of AWS's common errors and has no shape of its own."""
+    modeled = {} if code == "ThrottlingException" else {"Message": message, **members}
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status},
+                        **modeled}, "InvokeEndpoint")
+
+
 _RUNTIME_URL = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/stub/invocations"
-_CLIENT_ERRORS: Mapping[str, tuple[str, int, str]] = {
-    "throttling": ("ThrottlingException", 400, "Rate exceeded"),
-    "server_error": ("InternalFailure", 500, "An internal error occurred"),
-    "service_unavailable": ("ServiceUnavailable", 503, "Service unavailable"),
-    "model_error": ("ModelError", 424, "Received server error (500) from primary with message ..."),
+# fault: error code, HTTP status, the error's members (its message among them)
+_CLIENT_ERRORS: Mapping[str, tuple[str, int, Mapping[str, Any]]] = {
+    "throttling": ("ThrottlingException", 400, {"Message": "Rate exceeded"}),
+    "server_error": ("InternalFailure", 500, {"Message": "An internal error occurred"}),
+    "service_unavailable": ("ServiceUnavailable", 503, {"Message": "Service unavailable"}),
+    "model_error": ("ModelError", 424, {
+        "Message": 'Received server error (500) from primary with message "worker died".',
+        "OriginalStatusCode": 500, "OriginalMessage": "worker died"}),
     "endpoint_updating": ("ValidationError", 400,
-                          "Endpoint stub of account 123456789012 is in Updating status"),
-    "endpoint_missing": ("ValidationError", 400, "Endpoint stub of account 123456789012 not found."),
+                          {"Message": "Endpoint stub of account 123456789012 is in Updating status"}),
+    "endpoint_missing": ("ValidationError", 400, {"Message": "Endpoint stub of account 123456789012 not found."}),
 }

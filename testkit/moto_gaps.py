@@ -5,15 +5,16 @@ that run against AWS.
 Registry (``patch_moto_registry``): moto neither stores nor returns ``ModelLifeCycle``; its
 UpdateModelPackage overwrites ApprovalDescription, CustomerMetadataProperties and the approval status with
 None when the request leaves them out (real AWS changes only the fields in the request); SageMaker's
-EventBridge events are never sent and LastModifiedBy is a fixed profile. The patch keeps fields that are not
-passed, stores ModelLifeCycle, records who made each change (``acting_as``) and appends the "SageMaker Model
-Package State Change" event real SageMaker would send to ``RealisticRegistry.events``, so callers deliver
-them to the gate — in order, shuffled or duplicated.
+EventBridge events are never sent and LastModifiedBy is a fixed profile; DescribeModelPackage lacks the required
+ModelPackageName. The patch keeps fields that are not passed, stores ModelLifeCycle, records who made each change
+(``acting_as``) and appends the "SageMaker Model Package State Change" event real SageMaker would send to
+``RealisticRegistry.events``, so callers deliver them to the gate — in order, shuffled or duplicated.
 
 UpdateEndpoint (``patch_update_endpoint``): not implemented by moto. ``SimulatedRollouts`` adds it; each call
 is recorded and resolved as the caller says (``succeed``: InService on the new config; ``rollback``:
 InService on the old config with a FailureReason, as SageMaker's auto-rollback leaves it; ``in_progress``:
-Updating; ``rollback_failed``: UpdateRollbackFailed).
+Updating; ``rollback_failed``: UpdateRollbackFailed). DescribeEndpoint then reports data capture as the
+DataCaptureConfigSummary SageMaker answers (moto copies the endpoint config's input form).
 
 InvokeEndpoint (``ModelRuntime``): moto returns canned answers and writes no data capture. ModelRuntime is
 a sagemaker-runtime client stand-in that scores with ``pipelines/serving/inference.py`` on the model
@@ -30,10 +31,13 @@ another account looks only in the caller's account, and its EventBridge deliveri
 ``account`` (left out of what reaches an SQS target; set to the receiving account when a rule forwards an event to
 another account's bus). Both patches are named there.
 
-CloudWatch: moto extracts no metrics from EMF log lines (``publish_emf`` puts them, as CloudWatch Logs
-would), never evaluates an alarm nor notifies its actions (``evaluate_alarm``: one evaluation, the state
-set, the alarm's SNS message published), and crashes on percentile statistics (``EndpointMetrics``: the
+CloudWatch: moto extracts no metrics from EMF log lines (``publish_emf`` puts them, as the EMF specification
+says CloudWatch Logs extracts them), never evaluates an alarm nor notifies its actions (``evaluate_alarm``: one
+evaluation over raw values, percentiles included, the state set, the alarm's SNS message published; an alarm it
+cannot compute raises ``UnsupportedAlarm``), and crashes on percentile statistics (``EndpointMetrics``: the
 endpoint metrics the A/B report reads, computed from what ``ModelRuntime`` served).
+
+Each double is checked against a real reference in tests/functional/test_testkit_fidelity.py.
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ import contextvars
 import copy
 import io
 import json
+import math
+import re
 import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -71,6 +77,7 @@ from moto.utilities.arns import parse_arn
 from mlplatform.serving.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
 from mlsettings.vocabulary import PACKAGE_STATE_CHANGE, SAGEMAKER_SOURCE
 from pipelines.serving import inference
+from testkit.inference_doubles import sagemaker_runtime_error
 
 _LOADER: list[Any] = []  # the one botocore data loader every session of ``boto3_session`` shares
 
@@ -131,10 +138,16 @@ class RealisticRegistry:
         return taken
 
 
-def _state_change_event(package: Any, *, epoch_millis: bool = False) -> dict[str, Any]:
-    def when(moment: datetime | None) -> Any:
-        moment = (moment or package.creation_time).replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1000) if epoch_millis else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# The time layout of AWS's sample event (tests/fixtures/events/sagemaker-model-package-state-change.json). The
+# detail's times keep their microseconds: the gate tells changes apart by LastModifiedTime, and tests make several
+# within one second (docs/VERIFICATION.md, "Test kit").
+_EVENT_TIME = "%Y-%m-%dT%H:%M:%SZ"
+_DETAIL_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _state_change_event(package: Any) -> dict[str, Any]:
+    def when(moment: datetime | None) -> str:
+        return (moment or package.creation_time).replace(tzinfo=UTC).strftime(_DETAIL_TIME)
 
     detail: dict[str, Any] = {
         "ModelPackageGroupName": package.model_package_group_name,
@@ -155,7 +168,7 @@ def _state_change_event(package: Any, *, epoch_millis: bool = False) -> dict[str
         "detail-type": PACKAGE_STATE_CHANGE,
         "source": SAGEMAKER_SOURCE,
         "account": account,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(UTC).strftime(_EVENT_TIME),
         "region": region,
         "resources": [package.arn],
         "detail": detail,
@@ -207,6 +220,15 @@ def patch_moto_registry(monkeypatch: Patcher) -> RealisticRegistry:
         response = original_response_object(self)
         if getattr(self, "model_life_cycle", None):
             response["ModelLifeCycle"] = dict(self.model_life_cycle)
+        # moto leaves out ModelPackageName, which DescribeModelPackage's output shape requires, and names the
+        # status items by the package ARN, which their EntityName pattern refuses (botocore's service model).
+        response.setdefault("ModelPackageName", self.model_package_name)
+        details = copy.deepcopy(response.get("ModelPackageStatusDetails") or {})
+        for items in details.values():
+            for item in items:
+                item["Name"] = self.model_package_name
+        if details:
+            response["ModelPackageStatusDetails"] = details
         return response
 
     monkeypatch.setattr(sagemaker_responses.SageMakerResponse, "create_model_package", create_model_package)
@@ -310,9 +332,9 @@ def patch_update_endpoint(monkeypatch: Patcher, *, account: str = "123456789012"
         backend = self.sagemaker_backend
         name = self._get_param("EndpointName")
         endpoint = backend.endpoints[name]
-        request = {key: self._get_param(key) for key in (
+        request = {key: value for key in (
             "EndpointName", "EndpointConfigName", "RetainAllVariantProperties", "ExcludeRetainedVariantProperties",
-            "DeploymentConfig")}
+            "DeploymentConfig") if (value := self._get_param(key)) is not None}  # the request as sent
         rollouts.requests.append(request)
         if endpoint.endpoint_status != "InService":
             raise ValidationError(message=f"Cannot update in-progress endpoint {endpoint.arn}")
@@ -320,15 +342,32 @@ def patch_update_endpoint(monkeypatch: Patcher, *, account: str = "123456789012"
         if rollouts.mode in ("succeed", "in_progress", "rollback_failed"):
             endpoint.endpoint_config_name = request["EndpointConfigName"]
             endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+            endpoint.data_capture_config = config.get("DataCaptureConfig") or {}
         endpoint.endpoint_status = {"succeed": "InService", "rollback": "InService", "in_progress": "Updating",
                                     "rollback_failed": "UpdateRollbackFailed"}[rollouts.mode]
         endpoint.failure_reason = (f"Alarm {name}-Challenger-5xx in ALARM; rolled back"
                                    if rollouts.mode in ("rollback", "rollback_failed") else None)
         return ActionResult({"EndpointArn": endpoint.arn})
 
+    original_response = sagemaker_models.FakeEndpoint.response_object
+
+    def response_object(self: Any) -> dict[str, Any]:
+        """DescribeEndpoint's DataCaptureConfig is a DataCaptureConfigSummary (botocore's service model); moto
+        copies the endpoint config's DataCaptureConfig there, or {} without one."""
+        response = dict(original_response.fget(self))  # type: ignore[attr-defined]
+        capture = response.pop("DataCaptureConfig", None) or {}
+        if capture:
+            enabled = bool(capture.get("EnableCapture", True))
+            response["DataCaptureConfig"] = {
+                "EnableCapture": enabled, "CaptureStatus": "Started" if enabled else "Stopped",
+                "CurrentSamplingPercentage": capture["InitialSamplingPercentage"],
+                "DestinationS3Uri": capture["DestinationS3Uri"], "KmsKeyId": capture.get("KmsKeyId", "")}
+        return response
+
     if not hasattr(sagemaker_responses.SageMakerResponse, "update_endpoint"):
         sagemaker_responses.SageMakerResponse.update_endpoint = None  # type: ignore[attr-defined]
     monkeypatch.setattr(sagemaker_responses.SageMakerResponse, "update_endpoint", update_endpoint)
+    monkeypatch.setattr(sagemaker_models.FakeEndpoint, "response_object", property(response_object))
     return rollouts
 
 
@@ -390,8 +429,7 @@ class ModelRuntime:
         sagemaker = self._client("sagemaker")
         variant = request.get("TargetVariant") or self._weighted_variant(sagemaker, request["EndpointName"])
         if variant in self.errors:
-            raise ClientError({"Error": {"Code": "ModelError", "Message": "Received server error (500)"}},
-                              "InvokeEndpoint")
+            raise _model_error(500, "simulated model failure")
         state = read_endpoint_state(sagemaker, request["EndpointName"])
         assert state is not None
         model = self._model(state.variants[variant].model_package_arn)
@@ -408,10 +446,7 @@ class ModelRuntime:
         self.model_latency_ms.setdefault(variant, []).append((time.perf_counter() - started) * 1000.0)
         if answer.status != 200:
             # What SageMaker's runtime answers for a container's 4xx: ModelError with the status and body.
-            raise ClientError({"Error": {"Code": "ModelError",
-                                         "Message": f"Received client error ({answer.status}) from primary with "
-                                                    f"message \"{answer.body.decode()}\"."},
-                               "OriginalStatusCode": answer.status}, "InvokeEndpoint")
+            raise _model_error(answer.status, answer.body.decode())
         self.served.setdefault(variant, []).append(len(_probabilities(answer)))
         capture_bucket = self.capture_buckets.get(request["EndpointName"], self.capture_bucket)
         if capture_bucket:
@@ -440,6 +475,14 @@ class ModelRuntime:
                 return str(variant["VariantName"])
             point -= weight
         return str(variants[0]["VariantName"])
+
+
+def _model_error(status: int, body: str) -> ClientError:
+    """InvokeEndpoint's ModelError for a container that answered ``status`` with ``body`` (HTTP 424, the
+    container's status and message in the error shape's OriginalStatusCode and OriginalMessage)."""
+    kind = "client" if status < 500 else "server"
+    message = f"Received {kind} error ({status}) from primary with message \"{body}\"."
+    return sagemaker_runtime_error("ModelError", 424, message, OriginalStatusCode=status, OriginalMessage=body)
 
 
 # The credentials (access key, secret, token) of the InvokeEndpoint request being answered, while it is.
@@ -537,91 +580,179 @@ def capture_record(*, request_body: str | bytes, request_content_type: str, resp
 # GetMetricData, and never evaluates an alarm. The three doubles below stand in for exactly that.
 
 
-def publish_emf(cloudwatch: Any, stdout: str) -> int:
-    """Put the metrics of the EMF documents a function printed, as CloudWatch Logs would extract them.
+def emf_data_points(stdout: str) -> dict[str, list[dict[str, Any]]]:
+    """The metric data points CloudWatch Logs extracts from the EMF documents in ``stdout``, per namespace, as
+    PutMetricData's MetricDatum (CloudWatch User Guide, "Specification: Embedded metric format").
 
-    A document's value may be a list (Powertools aggregates repeated values of one metric): each value
-    becomes its own data point. Data points go out in batches, as one PutMetricData per document would
-    make thousands of requests for a few hundred API calls."""
-    batches: dict[str, list[dict[str, Any]]] = {}
+    Per the specification: every DimensionSet of a directive makes its own metric, with the root node's target
+    values as dimension values; a metric target is a number or an array of numbers (Powertools aggregates
+    repeated values of one metric into an array: each value is a data point); Unit defaults to None and
+    StorageResolution to 60; ``_aws.Timestamp`` (epoch milliseconds) is the data points' time. A document may
+    follow other text on its line ("Lambda may prepend log events with metadata"); other lines are not EMF."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for line in stdout.splitlines():
-        line = line.strip()
-        if not line.startswith("{") or '"_aws"' not in line:
+        start = line.find("{")
+        if start < 0 or '"_aws"' not in line:
             continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
+        document = json.loads(line[start:])
+        metadata = document["_aws"]
+        timestamp = datetime.fromtimestamp(metadata["Timestamp"] / 1000, UTC) if "Timestamp" in metadata else None
+        for directive in metadata["CloudWatchMetrics"]:
             for dimension_set in directive["Dimensions"]:
                 dimensions = [{"Name": d, "Value": str(document[d])} for d in dimension_set]
                 for metric in directive["Metrics"]:
                     raw = document.get(metric["Name"])
                     for value in (raw if isinstance(raw, list) else [] if raw is None else [raw]):
-                        batches.setdefault(directive["Namespace"], []).append(
-                            {"MetricName": metric["Name"], "Dimensions": dimensions,
-                             "Unit": metric.get("Unit", "None"), "Value": float(value)})
+                        datum: dict[str, Any] = {"MetricName": metric["Name"], "Dimensions": dimensions,
+                                                 "Unit": metric.get("Unit", "None"), "Value": float(value),
+                                                 "StorageResolution": int(metric.get("StorageResolution", 60))}
+                        if timestamp is not None:
+                            datum["Timestamp"] = timestamp
+                        found.setdefault(directive["Namespace"], []).append(datum)
+    return found
+
+
+def publish_emf(cloudwatch: Any, stdout: str) -> int:
+    """Put the metrics of the EMF documents a function printed, as CloudWatch Logs would extract them
+    (``emf_data_points``). Data points go out in batches, as one PutMetricData per document would make
+    thousands of requests for a few hundred API calls."""
     count = 0
-    for namespace, data in batches.items():
+    for namespace, data in emf_data_points(stdout).items():
         for first in range(0, len(data), 500):  # PutMetricData takes at most 1000 data points
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[first:first + 500])
         count += len(data)
     return count
 
 
-_OPERATORS = {
+class UnsupportedAlarm(ValueError):
+    """An alarm ``evaluate_alarm`` cannot judge (a statistic, comparison or metric-math function it does not
+    compute): refused, never answered with a guess."""
+
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
     "GreaterThanThreshold": lambda value, threshold: value > threshold,
     "LessThanThreshold": lambda value, threshold: value < threshold,
     "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
 }
+# CloudWatch's Statistic values, and percentiles pNN with up to ten decimals (User Guide, "Percentiles").
+STATISTICS = frozenset({"SampleCount", "Average", "Sum", "Minimum", "Maximum"})
+_PERCENTILE = re.compile(r"p(100|\d{1,2}(?:\.\d{1,10})?)")
+# Metric math the evaluator computes: arithmetic, comparisons and IF on the ids of the alarm's queries.
+MATH_FUNCTIONS = frozenset({"IF"})
+_MATH_TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|"
+                         r"(?P<op>==|!=|<=|>=|[-+*/<>(),]))")
 
 
-def _statistic(cloudwatch: Any, metric: dict[str, Any], statistic: str, start: datetime, end: datetime,
-               period: int) -> float | None:
-    """One statistic of a metric over the whole window (moto's GetMetricData crashes on percentiles)."""
-    datapoints = cloudwatch.get_metric_statistics(
-        Namespace=metric["Namespace"], MetricName=metric["MetricName"], Dimensions=metric.get("Dimensions", []),
-        StartTime=start, EndTime=end, Period=period, Statistics=[statistic])["Datapoints"]
-    values = [float(d[statistic]) for d in datapoints]
+def supports_statistic(statistic: str) -> bool:
+    return statistic in STATISTICS or _PERCENTILE.fullmatch(statistic) is not None
+
+
+def _aggregate(values: list[float], statistic: str) -> float | None:
+    """One statistic over raw values (None: no data, as CloudWatch has no data point then)."""
+    if not supports_statistic(statistic):
+        raise UnsupportedAlarm(f"statistic {statistic!r} is not one evaluate_alarm computes")
     if not values:
         return None
-    if statistic in ("Sum", "SampleCount"):
+    if statistic == "Sum":
         return sum(values)
-    return min(values) if statistic == "Minimum" else max(values)
+    if statistic == "SampleCount":
+        return float(len(values))
+    if statistic == "Average":
+        return sum(values) / len(values)
+    if statistic in ("Minimum", "Maximum"):
+        return min(values) if statistic == "Minimum" else max(values)
+    # "Percentile statistics are not available for metrics when any of the metric values are negative numbers"
+    # (User Guide, "Percentiles"); otherwise the nearest rank (CloudWatch does not document its interpolation).
+    if min(values) < 0:
+        return None
+    rank = math.ceil(float(statistic[1:]) / 100 * len(values))
+    return sorted(values)[max(rank, 1) - 1]
+
+
+def _raw_values(cloudwatch: Any, metric: dict[str, Any], start: datetime, end: datetime) -> list[float]:
+    """Every value put for exactly this metric in [start, end): namespace, name and the whole dimension set
+    (CloudWatch keeps each combination of dimensions as its own metric; moto's GetMetricStatistics also matches
+    data with more dimensions, aggregates per period and has no percentiles), read from moto's store in the
+    account of the client's credentials."""
+    import os
+
+    from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+    from moto.iam.models import get_account_id_from
+
+    credentials = cloudwatch._request_signer._credentials.get_frozen_credentials()
+    account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(credentials.access_key)
+    backend = cloudwatch_backends[account][cloudwatch.meta.region_name]
+    wanted = {(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])}
+    values = []
+    for datum in backend.get_all_metrics():
+        moment = datum.timestamp if datum.timestamp.tzinfo else datum.timestamp.replace(tzinfo=UTC)
+        if (datum.namespace, datum.name) != (metric["Namespace"], metric["MetricName"]) or not start <= moment < end:
+            continue
+        if {(d.name, d.value) for d in datum.dimensions} != wanted:
+            continue
+        if not isinstance(datum, MetricDatum):
+            raise UnsupportedAlarm(f"{metric['MetricName']} has statistic sets; evaluate_alarm needs raw values")
+        values.append(float(datum.value))
+    return values
 
 
 def _expression_value(expression: str, values: dict[str, float | None]) -> float | None:
     """The metric-math expressions our alarms use: arithmetic on ids and CloudWatch's IF(condition, a, b)."""
     import numpy as np
 
+    names, position = [], 0
+    while position < len(expression.rstrip()):
+        match = _MATH_TOKEN.match(expression, position)
+        if match is None:
+            raise UnsupportedAlarm(f"{expression!r}: {expression[position:]!r} is not metric math evaluate_alarm "
+                                   "computes")
+        if match.group("name"):
+            names.append(match.group("name"))
+        position = match.end()
+    for name in names:
+        if name not in values and name not in MATH_FUNCTIONS:
+            raise UnsupportedAlarm(f"{expression!r}: {name} is neither a query id nor one of {sorted(MATH_FUNCTIONS)}")
     if all(value is None for value in values.values()):
         return None
     # numpy scalars: both IF branches are evaluated, and x / 0 must give inf (discarded by IF), not raise.
-    names = {name: np.float64(value or 0.0) for name, value in values.items()}  # no data point in a Sum is 0
+    scope = {name: np.float64(value or 0.0) for name, value in values.items()}  # no data point in a Sum is 0
 
     def if_(condition: Any, when_true: Any, when_false: Any) -> Any:
         return when_true if bool(condition) else when_false
 
     # The expression is our own alarm definition (stacks/monitoring.py), never input from outside.
     with np.errstate(divide="ignore", invalid="ignore"):
-        result = eval(expression.replace("IF(", "if_("), {"__builtins__": {}, "if_": if_}, names)  # noqa: S307
+        result = eval(expression.replace("IF(", "if_("), {"__builtins__": {}, "if_": if_}, scope)  # noqa: S307
     return float(result)
 
 
+def _aws_time(moment: datetime) -> str:
+    """The StateChangeTime format of CloudWatch's alarm notifications (2015-06-03T17:43:27.123+0000)."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}+0000"
+
+
 def evaluate_alarm(cloudwatch: Any, sns: Any, alarm_name: str, *, now: datetime | None = None) -> dict[str, Any]:
-    """One evaluation of an alarm (single metric or metric math); on entering ALARM, its SNS message.
+    """One evaluation of an alarm (single metric or metric math); on a change of state, its SNS message.
 
     moto stores alarms but never evaluates them. This evaluator compresses time: the demo's traffic lasts
     seconds, so the statistic is taken over the alarm's whole evaluation window (Period x
     EvaluationPeriods) as one aggregate and compared once — where CloudWatch would need every one of the N
-    periods to breach. The reason string says so."""
+    periods to breach. The reason string says so. A statistic, comparison or function it cannot compute
+    raises ``UnsupportedAlarm``."""
     alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
     now = now or datetime.now(UTC)
+    threshold, operator = float(alarm["Threshold"]), alarm["ComparisonOperator"]
+    if operator not in _OPERATORS:
+        raise UnsupportedAlarm(f"{alarm_name}: comparison {operator} is not one evaluate_alarm computes")
     value: float | None
     if alarm.get("Metrics"):
         queries = alarm["Metrics"]
         period = max(int(q["MetricStat"]["Period"]) for q in queries if "MetricStat" in q)
         start = now - timedelta(seconds=period * max(1, alarm["EvaluationPeriods"]))
-        values = {q["Id"]: _statistic(cloudwatch, q["MetricStat"]["Metric"], q["MetricStat"]["Stat"], start,
-                                      now + timedelta(minutes=1), period)
+        values = {q["Id"]: _aggregate(_raw_values(cloudwatch, q["MetricStat"]["Metric"], start,
+                                                  now + timedelta(minutes=1)), q["MetricStat"]["Stat"])
                   for q in queries if "MetricStat" in q}
         (expression,) = [q["Expression"] for q in queries if q.get("Expression") and q.get("ReturnData", True)]
         value = _expression_value(expression, values)
@@ -629,23 +760,29 @@ def evaluate_alarm(cloudwatch: Any, sns: Any, alarm_name: str, *, now: datetime 
     else:
         period = int(alarm["Period"])
         start = now - timedelta(seconds=period * max(1, alarm["EvaluationPeriods"]))
-        statistic = alarm.get("Statistic", "Maximum")
-        value = _statistic(cloudwatch, alarm, statistic, start, now + timedelta(minutes=1), period)
+        statistic = alarm.get("ExtendedStatistic") or alarm["Statistic"]
+        value = _aggregate(_raw_values(cloudwatch, alarm, start, now + timedelta(minutes=1)), statistic)
         described = f"{statistic} {alarm['MetricName']} = {value}"
-    threshold, operator = float(alarm["Threshold"]), alarm["ComparisonOperator"]
     if value is None:
         state = "OK" if alarm.get("TreatMissingData") == "notBreaching" else "INSUFFICIENT_DATA"
     else:
         state = "ALARM" if _OPERATORS[operator](value, threshold) else "OK"
     reason = (f"{described} against {operator} {threshold:g}, over the last {alarm['EvaluationPeriods']} x "
               f"{period} s taken as one window (demo evaluator)")
+    # "When this operation creates an alarm, the alarm state is immediately set to INSUFFICIENT_DATA"
+    # (PutMetricAlarm, API reference); moto starts a new alarm as OK, with this reason.
+    old = alarm.get("StateValue")
+    if alarm.get("StateReason") == "Unchecked: Initial alarm creation":
+        old = "INSUFFICIENT_DATA"
     message = None
-    if state != alarm.get("StateValue"):
-        cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue=state, StateReason=reason)
-        # The message CloudWatch sends to an alarm's SNS actions (the fields on-call tooling reads).
+    if state != old:
+        cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue=state, StateReason=reason[:1023])
+        # The message CloudWatch sends to an alarm's SNS actions (a subset of its members: the fields on-call
+        # tooling reads; tests/fixtures/events/cloudwatch-alarm-sns-message*.json are AWS's samples).
         message = {"AlarmName": alarm_name, "AlarmDescription": alarm.get("AlarmDescription"),
-                   "NewStateValue": state, "OldStateValue": alarm.get("StateValue"), "NewStateReason": reason,
-                   "StateChangeTime": now.isoformat(), "Region": cloudwatch.meta.region_name}
+                   "AWSAccountId": alarm["AlarmArn"].split(":")[4], "AlarmArn": alarm["AlarmArn"],
+                   "NewStateValue": state, "OldStateValue": old, "NewStateReason": reason,
+                   "StateChangeTime": _aws_time(now), "Region": cloudwatch.meta.region_name}
         actions = alarm.get("AlarmActions", []) if state == "ALARM" else (
             alarm.get("OKActions", []) if state == "OK" else alarm.get("InsufficientDataActions", []))
         for topic in actions:
@@ -663,23 +800,24 @@ class EndpointMetrics:
     errors: dict[str, int] = field(default_factory=dict)
 
     def get_metric_data(self, **request: Any) -> dict[str, Any]:
+        """One data point per query, over the whole window (the A/B report asks for one period spanning it).
+        Counts answer Sum; ModelLatency (microseconds) answers any statistic ``_aggregate`` computes; anything
+        else is refused rather than answered with another statistic."""
         results = []
         for query in request["MetricDataQueries"]:
             stat = query["MetricStat"]
             dims = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
-            variant, metric = dims.get("VariantName", ""), stat["Metric"]["MetricName"]
-            latencies = sorted(self.latencies_ms.get(variant, []))
+            variant, metric, statistic = dims.get("VariantName", ""), stat["Metric"]["MetricName"], stat["Stat"]
+            counts = {"Invocations": len(self.runtime.served.get(variant, [])),
+                      "Invocation5XXErrors": self.errors.get(variant, 0), "Invocation4XXErrors": 0}
             value: float | None
-            if metric == "Invocations":
-                value = float(len(self.runtime.served.get(variant, [])))
-            elif metric == "Invocation5XXErrors":
-                value = float(self.errors.get(variant, 0))
-            elif metric == "Invocation4XXErrors":
-                value = 0.0
-            elif metric == "ModelLatency" and latencies:
-                q = 0.5 if stat["Stat"] == "p50" else 0.99
-                value = latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000.0  # microseconds
+            if metric in counts and statistic == "Sum":
+                value = float(counts[metric])
+            elif metric == "ModelLatency":
+                value = _aggregate([ms * 1000.0 for ms in self.latencies_ms.get(variant, [])], statistic)
             else:
-                value = None
-            results.append({"Id": query["Id"], "Values": [] if value is None else [value], "StatusCode": "Complete"})
+                raise UnsupportedAlarm(f"EndpointMetrics does not compute {metric} {statistic}")
+            # "The number of timestamps always matches the number of values" (GetMetricData, MetricDataResult).
+            results.append({"Id": query["Id"], "Values": [] if value is None else [value],
+                            "Timestamps": [] if value is None else [request["StartTime"]], "StatusCode": "Complete"})
         return {"MetricDataResults": results}

@@ -40,6 +40,18 @@ def validate(service: str, operation: str, request: Mapping[str, Any]) -> list[s
     return problems
 
 
+def validate_output(service: str, operation: str, response: Mapping[str, Any]) -> list[str]:
+    """Every way a parsed ``response`` (what a client returns, or a double in its place) breaks the operation's
+    output shape: unknown members, missing required ones, enums, lengths, patterns (empty: valid). botocore's
+    own ``ResponseMetadata`` is not part of the shape and is left out."""
+    shape = service_model(service).operation_model(operation).output_shape
+    problems: list[str] = []
+    if shape is None:
+        return [] if not {k for k in response if k != "ResponseMetadata"} else [f"{operation}: has no output"]
+    _check(shape, {k: v for k, v in response.items() if k != "ResponseMetadata"}, operation, problems)
+    return problems
+
+
 def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
     kind = shape.type_name
     if isinstance(shape, StructureShape):
@@ -98,7 +110,8 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
         if not isinstance(value, datetime | int | float | str):
             problems.append(f"{path}: {value!r} where a timestamp is required")
         return
-    if kind == "blob" and not isinstance(value, bytes | bytearray | str):
+    # A blob is bytes, or (a streaming payload, in a request or a response) a file-like object.
+    if kind == "blob" and not isinstance(value, bytes | bytearray | str) and not hasattr(value, "read"):
         problems.append(f"{path}: {type(value).__name__} where a blob is required")
 
 
