@@ -882,10 +882,14 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
         world.alarm_states.append(evaluation)
         world.say(f"    alarm {name}: {evaluation['state']} (value {evaluation['value']})")
     sqs = prod.client("sqs")
+    # A new alarm starts at INSUFFICIENT_DATA (PutMetricAlarm), so its first OK evaluation notifies its OK
+    # actions too: only ALARM notifications page or open a ticket.
     for severity, queue in (("ticket", world.ticket_queue), ("page", world.page_queue)):
         for message in _drain(sqs, queue):
             notice = json.loads(json.loads(message["Body"])["Message"])
-            if severity == "page":
+            if notice["NewStateValue"] != "ALARM":
+                world.say(f"    {severity} topic, {notice['NewStateValue']} notice: {notice['AlarmName']}")
+            elif severity == "page":
                 world.page_messages.append(notice)
                 world.say(f"    SNS message that pages on-call: {json.dumps(notice)}")
             else:
