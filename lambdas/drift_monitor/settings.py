@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 
+from mlcore.drift.run import default_workers
 from mlcore.drift.statistics import DriftThresholds
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.processing_job import ProcessingJobSettings
@@ -63,7 +63,7 @@ def settings_from_environment(env: Mapping[str, str]) -> DriftMonitorSettings:
         thresholds=thresholds,
         chunk_lines=integer("CHUNK_LINES", 20_000, 100, 1_000_000),
         # parsing processes; Lambda gives a function ceil(memory / 1,769 MB) vCPUs
-        workers=integer("DRIFT_WORKERS", min(os.cpu_count() or 1, 4), 1, 8),
+        workers=integer("DRIFT_WORKERS", default_workers(), 1, 8),
         engine=_engine(env.get("DRIFT_ENGINE", "lambda")),
         ground_truth_bucket=(env.get("GROUND_TRUTH_BUCKET", "").strip() or capture_bucket)
         if ground_truth_prefix else None,

@@ -20,7 +20,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from mlcore.drift.run import (
     LineSource,
     QualitySettings,
     VariantPlan,
+    local_source,
     render_variant_pages,
     run_drift,
 )
@@ -40,8 +40,7 @@ from mlcore.drift.window import iter_local_lines, local_capture_files
 
 
 def _sources(folder: Path, kind: str) -> list[LineSource]:
-    return [LineSource(name=str(path), kind=kind,  # type: ignore[arg-type]
-                       open=partial(iter_local_lines, path)) for path in local_capture_files(folder)]
+    return [local_source(path, kind) for path in local_capture_files(folder)]  # type: ignore[arg-type]
 
 
 def build_plans(variants: Sequence[tuple[str, Path, Path]], prediction_log: Path | None,
