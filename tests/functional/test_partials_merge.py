@@ -3,6 +3,7 @@ says what it did with late, duplicate, missing, stale and invalid partial result
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -127,7 +128,7 @@ def test_states_merge_associatively_in_any_grouping(partial_docs: list[dict[str,
     order.shuffle(states)
     bounds = sorted({0, len(states), *cuts})
     groups = []
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         group = DriftAccumulator(BASELINE)
         for state in states[start:end]:
             group.add_state(json.loads(json.dumps(state)))  # through JSON, as stored
