@@ -201,14 +201,28 @@ class BlockParser:
                 return None  # the exact parser rejects infinities as non_numeric
             numeric[self._names[index]] = values
         categories: dict[str, tuple[Counter[str], int]] = {}
+        typed = []  # columns whose categories pandas typed (all values looked like numbers): their text is lost
         for index in self._categorical:
             column = frame[index]
+            if column.cat.categories.dtype.kind not in "OTU":
+                typed.append(index)
+                continue
             codes = column.cat.codes.to_numpy()
             if codes.size and int(codes.min()) < 0:  # pandas made a value missing: judge it line by line
                 return None
             tallies = np.bincount(codes, minlength=len(column.cat.categories))
             categories[self._names[index]] = _category_counts(
                 (str(category), int(count)) for category, count in zip(column.cat.categories, tallies, strict=True))
+        if typed:  # read those again as text, as the exact parser sees them
+            text = pd.read_csv(io.BytesIO(data), header=None, names=list(range(self._n)), usecols=typed, engine="c",
+                               quoting=csv.QUOTE_NONE, skip_blank_lines=False, keep_default_na=False,
+                               dtype=dict.fromkeys(typed, str))
+            for index in typed:
+                counted = text[index].value_counts(dropna=False)
+                if counted.index.hasnans:
+                    return None
+                categories[self._names[index]] = _category_counts(
+                    (str(category), int(count)) for category, count in counted.items())
         return numeric, categories
 
     # -- line by line ----------------------------------------------------------------------------------
