@@ -9,6 +9,7 @@ from mlcore.drift.run import default_workers
 from mlcore.drift.statistics import DriftThresholds
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.processing_job import ProcessingJobSettings
+from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINES, ENV_DRIFT_ENGINE, ENV_PARTIALS_PREFIX, PARTIALS_PREFIX
 
 
 class SettingsError(ValueError):
@@ -64,7 +65,7 @@ def settings_from_environment(env: Mapping[str, str]) -> DriftMonitorSettings:
         chunk_lines=integer("CHUNK_LINES", 20_000, 100, 1_000_000),
         # parsing processes; Lambda gives a function ceil(memory / 1,769 MB) vCPUs
         workers=integer("DRIFT_WORKERS", default_workers(), 1, 8),
-        engine=_engine(env.get("DRIFT_ENGINE", "lambda")),
+        engine=_engine(env.get(ENV_DRIFT_ENGINE, ENGINE_LAMBDA)),
         ground_truth_bucket=(env.get("GROUND_TRUTH_BUCKET", "").strip() or capture_bucket)
         if ground_truth_prefix else None,
         ground_truth_prefix=ground_truth_prefix.strip("/") if ground_truth_prefix else None,
@@ -72,13 +73,14 @@ def settings_from_environment(env: Mapping[str, str]) -> DriftMonitorSettings:
         quality_metric=metric,
         quality_margin=margin,
         quality_min_rows=integer("QUALITY_MIN_ROWS", 50, 1, 10_000_000),
+        partials_prefix=env.get(ENV_PARTIALS_PREFIX, "").strip().strip("/") or PARTIALS_PREFIX,
     )
 
 
 def _engine(value: str) -> str:
-    engine = value.strip() or "lambda"
-    if engine not in ("lambda", "processing"):
-        raise SettingsError(f"DRIFT_ENGINE is {value!r}; allowed: 'lambda', 'processing'")
+    engine = value.strip() or ENGINE_LAMBDA
+    if engine not in ENGINES:
+        raise SettingsError(f"{ENV_DRIFT_ENGINE} is {value!r}; allowed: {', '.join(map(repr, ENGINES))}")
     return engine
 
 
