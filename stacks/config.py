@@ -10,7 +10,6 @@ docs/CONFIGURATION.md (`mlops config reference`), and a test keeps that page tru
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import re
@@ -20,6 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINES
+from mlsettings.sagemaker_enums import INSTANCE_TYPES, SAGEMAKER_REGIONS
 
 T = TypeVar("T")
 Check = Callable[[Any], str | None]
@@ -81,12 +83,11 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@functools.cache
 def _sagemaker_enum(shape: str) -> frozenset[str]:
-    """Valid values from botocore's SageMaker service model (the API's own source of truth)."""
-    import botocore.session
-
-    return frozenset(botocore.session.get_session().get_service_model("sagemaker").shape_for(shape).enum)
+    """Valid values from botocore's SageMaker service model (the API's own source of truth), through the
+    generated snapshot ``mlsettings.sagemaker_enums`` (kept equal to the pinned botocore by a test): loading
+    botocore's model took most of `mlops config validate`'s time."""
+    return INSTANCE_TYPES[shape]
 
 
 def _instance(shape: str, purpose: str) -> Check:
@@ -98,14 +99,9 @@ def _instance(shape: str, purpose: str) -> Check:
     return check
 
 
-@functools.cache
 def _sagemaker_regions() -> frozenset[str]:
-    """Every region in botocore's partition data where SageMaker has an endpoint."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    return frozenset(region for partition in session.get_available_partitions()
-                     for region in session.get_available_regions("sagemaker", partition_name=partition))
+    """Every region in botocore's partition data where SageMaker has an endpoint (the same snapshot)."""
+    return SAGEMAKER_REGIONS
 
 
 def _region(value: Any) -> str | None:
@@ -407,11 +403,16 @@ class DriftSettings:
         "A data-quality violation in one of this many most important features pages in production (others "
         "open a ticket).", default=3, check=_between(1, 1000))
     min_rows: int = setting("Windows smaller than this never alarm.", default=100, check=_at_least(10))
-    engine: Literal["lambda", "processing"] = setting(
-        "Where the drift run happens: in the Lambda (streams the window with two processes), or in a SageMaker "
-        "Processing job the Lambda starts over the same objects (for windows beyond ~20M records; "
-        "docs/MONITORING.md).",
-        default="lambda")
+    engine: str = setting(
+        "Where the drift run happens: `lambda` streams the window in the drift Lambda (two processes); `partials` "
+        "reduces each captured object to a partial result when it lands (a function on S3's events) and the "
+        "scheduled run merges them exactly (any traffic); `processing` starts a SageMaker Processing job over up "
+        "to `processing_max_instances` instances (ShardedByS3Key) that writes the same partial results, merged "
+        "when it ends (backfills, windows beyond ~20M records without partials). docs/MONITORING.md.",
+        default=ENGINE_LAMBDA, check=_one_of(ENGINES))
+    processing_max_instances: int = setting(
+        "Most instances of the sharded drift Processing job; the job takes one per ~20 GB of the window's capture, "
+        "up to this.", default=10, check=_between(1, 100))
     retrain_on_sustained_drift: bool = setting("Sustained drift starts the retraining trigger.",
                                                default=False)
 

@@ -17,8 +17,20 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlsettings.drift_partials import (
+    ENGINE_PARTIALS,
+    ENGINE_PROCESSING,
+    ENV_DRIFT_ENGINE,
+    ENV_PARTIALS_PREFIX,
+    METRIC_OBJECTS_NOT_ANALYSED,
+    PARTIALS_FUNCTION,
+    PARTIALS_MEMORY_MB,
+    PARTIALS_PREFIX,
+    DriftPartialsEnvironment,
+)
 from pipelines.definition import write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
 from stacks.config import EnvironmentConfig, drift_thresholds
@@ -41,6 +53,11 @@ FALLBACK_REASONS = ("throttling", "server_error", "model_error", "timeout", "inv
                     "endpoint_unavailable", "circuit_open")
 REPORT_PREFIX = "drift-reports"
 GROUND_TRUTH_PREFIX = "ground-truth"
+CAPTURE_PREFIX = "endpoint"
+PREDICTION_LOG_PREFIX = "inference-api"
+PARTIALS_CONCURRENCY = 4
+"""The per-object function's reservation: capture objects land in bursts at the turn of the hour (every instance
+flushes); a throttled asynchronous event waits in Lambda's queue (retried up to six hours), it is not lost."""
 
 
 class MonitoringStack(cdk.Stack):
@@ -75,7 +92,7 @@ class MonitoringStack(cdk.Stack):
             asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic,
             environment={
                 "ENDPOINT_NAME": self.endpoint, "CAPTURE_BUCKET": capture_bucket.bucket_name,
-                "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
+                "CAPTURE_PREFIX": CAPTURE_PREFIX, "PREDICTION_LOG_PREFIX": PREDICTION_LOG_PREFIX,
                 "REPORT_BUCKET": artifact_bucket.bucket_name, "REPORT_PREFIX": REPORT_PREFIX,
                 "VARIANT_PARAMETER_PREFIX": f"/mlops/{config.name}/variant",
                 "WINDOW_HOURS": str(drift.window_hours), "DRIFT_THRESHOLDS": json.dumps(thresholds, sort_keys=True),
@@ -92,14 +109,19 @@ class MonitoringStack(cdk.Stack):
             sid="VariantModelParameters", actions=["ssm:GetParameter"],
             resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
                        "variant/*"]))
-        for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
+        for prefix in (f"{CAPTURE_PREFIX}/*", f"{PREDICTION_LOG_PREFIX}/*", f"{GROUND_TRUTH_PREFIX}/*"):
             capture_bucket.grant_read(function, prefix)
         models.grant(function, "drift-monitor")  # each version's baselines and metrics
         artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
         key.grant_encrypt_decrypt(function)
-        if drift.engine == "processing":
+        self.drift_partials: MlopsFunction | None = None
+        if drift.engine == ENGINE_PROCESSING:
             self._processing_engine(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
                                     models=models, code_asset=code_asset)
+        elif drift.engine == ENGINE_PARTIALS:
+            self.drift_partials = self._partials_engine(config, key=key, capture_bucket=capture_bucket,
+                                                        artifact_bucket=artifact_bucket, models=models,
+                                                        ticket_topic=ticket_topic)
         dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key, purpose="the drift schedule")
         events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
                     description="The daily drift and ground-truth run",
@@ -128,6 +150,76 @@ class MonitoringStack(cdk.Stack):
         self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
         self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
 
+    def _partials_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
+                         artifact_bucket: s3.IBucket, models: ModelSource, ticket_topic: sns.ITopic) -> MlopsFunction:
+        """Each captured object is reduced to its partial result when it lands (S3 → EventBridge → the function);
+        the scheduled run merges the window's partial results (docs/MONITORING.md, "Drift at any traffic")."""
+        monitor = self.drift_monitor.function
+        monitor.add_environment(ENV_DRIFT_ENGINE, ENGINE_PARTIALS)
+        monitor.add_environment(ENV_PARTIALS_PREFIX, PARTIALS_PREFIX)
+        monitor.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadPartialResults", actions=["s3:GetObject", "s3:ListBucket"],
+            resources=[artifact_bucket.bucket_arn, artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
+        role = shared_execution_role(self, "DriftPartialsRole", role_name=consumer_role_name(config, "drift-partials"),
+                                     description="Reduces each captured object to its drift partial result")
+        environment = DriftPartialsEnvironment(
+            endpoint_name=self.endpoint, capture_bucket=capture_bucket.bucket_name, capture_prefix=CAPTURE_PREFIX,
+            prediction_log_prefix=PREDICTION_LOG_PREFIX, prediction_log_variant=VARIANTS[0],
+            report_bucket=artifact_bucket.bucket_name, partials_prefix=PARTIALS_PREFIX,
+            variant_parameter_prefix=f"/mlops/{config.name}/variant")
+        partials = MlopsFunction(
+            self, "DriftPartials", source=PARTIALS_FUNCTION, role=role,
+            description="Reduces each captured object to its drift partial result when it lands",
+            memory_size=PARTIALS_MEMORY_MB, timeout=cdk.Duration.minutes(5), settings=config.lambda_, key=key,
+            asynchronous=True, reserved_concurrency=PARTIALS_CONCURRENCY, alarm_topic=ticket_topic,
+            environment=environment.to_env())
+        objects = [f"{CAPTURE_PREFIX}/{self.endpoint}/", f"{PREDICTION_LOG_PREFIX}/"]
+        # Least privilege written out: read exactly this endpoint's capture and the prediction log, write partial
+        # results, decrypt and encrypt with the project key (S3 uses it as the caller), the variants' parameters.
+        partials.function.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadCapturedObjects", actions=["s3:GetObject"],
+            resources=[capture_bucket.arn_for_objects(f"{prefix}*") for prefix in objects]))
+        partials.function.add_to_role_policy(iam.PolicyStatement(
+            sid="WritePartialResults", actions=["s3:PutObject"],
+            resources=[artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
+        partials.function.add_to_role_policy(iam.PolicyStatement(
+            sid="ProjectKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]))
+        partials.function.add_to_role_policy(iam.PolicyStatement(
+            sid="VariantModelParameters", actions=["ssm:GetParameter"],
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
+                       "variant/*"]))
+        models.grant(partials.function, "drift-partials")  # each version's baseline
+        dead_letters = dead_letter_queue(self, "PartialsDeadLetters", key=key, purpose="the captured-object rule")
+        # EventBridge rather than an S3 notification: the capture bucket belongs to the Storage stack (a
+        # notification naming this function would make the two stacks depend on each other, or need CDK's
+        # custom-resource Lambda to edit the bucket), the rule filters on the key's prefix, and its delivery is
+        # retried with a dead-letter queue of its own, as every rule of this app.
+        events.Rule(self, "CapturedObjectCreated",
+                    description="Reduce each captured object to its drift partial result when it lands",
+                    event_pattern=events.EventPattern(
+                        source=["aws.s3"], detail_type=["Object Created"],
+                        detail={"bucket": {"name": [capture_bucket.bucket_name]},
+                                "object": {"key": [{"prefix": prefix} for prefix in objects]}}),
+                    targets=[targets.LambdaFunction(partials.function, retry_attempts=2,
+                                                    dead_letter_queue=dead_letters)])
+        reasons = {
+            **REGISTRY_ALLOWANCES,
+            "Resource::<CaptureBucket*.Arn>/endpoint/*": "Capture objects are keyed by variant and hour.",
+            "Resource::*CaptureBucket*/*": "Capture objects are keyed by variant and hour.",
+            "Resource::*ArtifactBucket*/drift-partials/*": "One partial result per captured object.",
+            "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
+                                                                          "one group.",
+            "Action::kms:GenerateDataKey*": "CDK's grant to send failed events to the encrypted failure queue.",
+            "Action::kms:ReEncrypt*": "CDK's grant to send failed events to the encrypted failure queue.",
+            "Action::s3:GetObject*": "CDK's read grant on the registry's baselines.",
+            "Action::s3:GetBucket*": "CDK's read grant: bucket lookups.",
+            "Action::s3:List*": "CDK's read grant on the registry's baselines.",
+        }
+        allow_wildcards(partials, reasons)
+        allow_wildcards(role, reasons)
+        return partials
+
     def _processing_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
                            artifact_bucket: s3.IBucket, models: ModelSource,
                            code_asset: s3_assets.Asset | None) -> None:
@@ -138,7 +230,7 @@ class MonitoringStack(cdk.Stack):
                         description="The drift monitor's Processing job")
         # The window's captured traffic, the inference API's prediction log and the ground-truth labels (the same
         # inputs as the Lambda engine's).
-        for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
+        for prefix in (f"{CAPTURE_PREFIX}/*", f"{PREDICTION_LOG_PREFIX}/*", f"{GROUND_TRUTH_PREFIX}/*"):
             capture_bucket.grant_read(role, prefix)
         models.grant(role, "drift-job")
         artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/*")
@@ -156,7 +248,7 @@ class MonitoringStack(cdk.Stack):
         role.add_to_policy(iam.PolicyStatement(
             sid="JobLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
-        for name, value in {"DRIFT_ENGINE": "processing", "PROCESSING_ROLE_ARN": role.role_arn,
+        for name, value in {ENV_DRIFT_ENGINE: ENGINE_PROCESSING, "PROCESSING_ROLE_ARN": role.role_arn,
                             "PROCESSING_IMAGE_URI": xgboost_image_uri(config.region),
                             "PROCESSING_CODE_URI": code_asset.s3_object_url,
                             "PROCESSING_INSTANCE_TYPE": config.training.processing_instance_type,
@@ -276,6 +368,11 @@ class MonitoringStack(cdk.Stack):
                   severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the confidence distribution shifted (PSI above "
                           f"{alarms.confidence_shift_psi:g}).")
+            if config.monitoring.drift.engine in (ENGINE_PARTIALS, ENGINE_PROCESSING):
+                route(self, f"{variant}ObjectsNotAnalysed", metric=self._drift(METRIC_OBJECTS_NOT_ANALYSED, variant),
+                      threshold=1, severity="ticket", runbook="drift-partials", evaluation_periods=1, comparison=gte,
+                      summary=f"{variant}: captured objects of the window were left out of the drift run (no partial "
+                              "result and beyond what the run counts itself).")
             route(self, f"{variant}QualityDegraded", metric=self._drift("QualityDegraded", variant), threshold=1,
                   severity="page", runbook="quality-degradation", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the "

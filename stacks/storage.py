@@ -14,6 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlsettings.drift_partials import ENGINE_PARTIALS
 from stacks.config import EnvironmentConfig
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.cross_account import bucket_statements, key_statements
@@ -116,9 +117,11 @@ class StorageStack(cdk.Stack):
             self.artifact_bucket.add_to_resource_policy(statement)
         for statement in key_statements(consumers, region=self.region, partition=self.partition) if consumers else []:
             self.key.add_to_resource_policy(statement)
+        # EventBridge notifications with the partials drift engine: each captured object is reduced when it lands.
         self.capture_bucket = self._bucket(
             "CaptureBucket", "capture/", removal, None, storage.noncurrent_version_expiration_days,
-            expiration_days=storage.capture_retention_days)
+            expiration_days=storage.capture_retention_days,
+            event_bridge=config.monitoring.drift.engine == ENGINE_PARTIALS)
 
         for key_name, value in (
             ("kms-key-arn", self.key.key_arn),

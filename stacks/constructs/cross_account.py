@@ -45,6 +45,8 @@ REGISTRY_ACCESS: dict[str, RegistryAccess] = {
     # The drift monitor's baselines, and the Processing job's when that engine runs.
     "drift-monitor": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
     "drift-job": RegistryAccess(("pipelines/*",), ()),
+    # The per-object partial results (monitoring.drift.engine: partials) count against the variant's baseline.
+    "drift-partials": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
 }
 
 

@@ -11,6 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from mlsettings.drift_partials import ENGINE_PARTIALS, ENGINE_PROCESSING
 from stacks.app_builder import build_app
 from stacks.config import load_environments, project_context
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
@@ -36,6 +37,8 @@ def _expected(env: str) -> dict[str, str]:
         expected |= {"TrainingPipelineFailed": "ticket"}
     if env == "prod":
         expected |= {"NoTraffic": "page"}
+    if load_environments(project_context())[env].monitoring.drift.engine in (ENGINE_PARTIALS, ENGINE_PROCESSING):
+        expected |= {f"{v}ObjectsNotAnalysed": "ticket" for v in VARIANTS[env]}
     return expected
 
 
@@ -44,9 +47,9 @@ def test_every_alarm_exists_routes_by_severity_and_links_an_existing_runbook(syn
                                                                              env: str) -> None:
     alarms = _alarms(synthesized, env)
     expected = _expected(env)
-    # the drift monitor's failure-queue alarm is the only one not built by the router
+    # the drift functions' failure-queue alarms are the only ones not built by the router
     routed = {logical: props for logical, props in alarms.items() if "Runbook: docs/runbooks/" in
-              props.get("AlarmDescription", "") and not logical.startswith("DriftMonitor")}
+              props.get("AlarmDescription", "") and not logical.startswith(("DriftMonitor", "DriftPartials"))}
     assert len(routed) == len(expected)
     topics = {json.dumps(p["AlarmActions"]) for p in routed.values()}
     assert len(topics) == 2  # page and ticket

@@ -115,7 +115,7 @@ def test_the_shipped_cdk_json_is_valid() -> None:
     ("dev", {"monitoring": {"alarms": {"page": {"https": ["http://pager.example/hook"]}}}},
      "allowed: a list of an https:// URL"),
     ("dev", {"monitoring": {"drift": {"engine": "spark"}}},
-     "environments.dev.monitoring.drift.engine is 'spark'; allowed: one of 'lambda', 'processing'"),
+     "environments.dev.monitoring.drift.engine is 'spark'; allowed: one of ['lambda', 'partials', 'processing']"),
     ("dev", {"registry": {"cross_account_readers": ["111122223333"]}},
      "environments.dev.registry.cross_account_readers was removed; the registry's resource policies now name"),
     ("staging", {"registry": {"location": "per_environment"}},
