@@ -27,6 +27,9 @@ PARTIALS_FUNCTION = "drift_partials"
 """The per-object function's folder under ``lambdas/`` and its Powertools service name."""
 PARTIALS_MEMORY_MB = 1769
 """Its memory: Lambda's one full vCPU (the parse is single-threaded); a 100 MB object takes ~1 s."""
+PARTIALS_CONCURRENCY = 4
+"""Its reserved concurrency: capture objects land in bursts at the turn of the hour (every instance flushes); a
+throttled asynchronous event waits in Lambda's queue (retried for up to six hours), it is not lost."""
 
 ENV_DRIFT_ENGINE = "DRIFT_ENGINE"
 ENV_PARTIALS_PREFIX = "PARTIALS_PREFIX"

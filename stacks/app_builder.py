@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppressionsToCloudFormationAspect
 
+from mlsettings.drift_partials import ENGINE_PARTIALS, PARTIALS_CONCURRENCY
 from stacks.config import ConfigError, EnvironmentConfig, load_environments, select_environments
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import WildcardAllowancePlugin
@@ -51,10 +52,13 @@ def planned_reservation(config: EnvironmentConfig) -> tuple[int, int]:
     """(reserved, SLA demand) of an environment that is not synthesized in this run (`-c env=` selects
     another): the promotion gate (registry environment only) and four deployer tasks at
     lambda.reserved_concurrency, the three scheduled
-    functions at 1, the inference function unreserved. tests/infra/test_concurrency.py keeps this equal to
+    functions at 1, the drift partials function (engine ``partials``) at ``PARTIALS_CONCURRENCY``, the inference
+    function unreserved. tests/infra/test_concurrency.py keeps this equal to
     what the synthesized stacks reserve."""
     reserved_functions = 5 if config.is_registry else 4  # the promotion gate lives in the registry environment
-    return reserved_functions * config.lambda_.reserved_concurrency + 3, inference_concurrency_demand(config)
+    partials = PARTIALS_CONCURRENCY if config.monitoring.drift.engine == ENGINE_PARTIALS else 0
+    return (reserved_functions * config.lambda_.reserved_concurrency + 3 + partials,
+            inference_concurrency_demand(config))
 
 
 def check_concurrency_quota(stages: list[MlopsStage], *, others: list[EnvironmentConfig] | None = None) -> None:

@@ -26,6 +26,7 @@ from mlsettings.drift_partials import (
     ENV_DRIFT_ENGINE,
     ENV_PARTIALS_PREFIX,
     METRIC_OBJECTS_NOT_ANALYSED,
+    PARTIALS_CONCURRENCY,
     PARTIALS_FUNCTION,
     PARTIALS_MEMORY_MB,
     PARTIALS_PREFIX,
@@ -55,9 +56,6 @@ REPORT_PREFIX = "drift-reports"
 GROUND_TRUTH_PREFIX = "ground-truth"
 CAPTURE_PREFIX = "endpoint"
 PREDICTION_LOG_PREFIX = "inference-api"
-PARTIALS_CONCURRENCY = 4
-"""The per-object function's reservation: capture objects land in bursts at the turn of the hour (every instance
-flushes); a throttled asynchronous event waits in Lambda's queue (retried up to six hours), it is not lost."""
 
 
 class MonitoringStack(cdk.Stack):

@@ -68,7 +68,7 @@ def test_a_quota_too_small_for_the_shared_account_fails_synth_naming_the_key(
     check_concurrency_quota(stages)  # the repository's cdk.json fits
     _with_quota(synthesized, monkeypatch, dict.fromkeys(ENVIRONMENTS, 500))
     with pytest.raises(ConfigError, match=r"environments\.\{dev,staging,prod\}\.lambda\.account_concurrency_quota "
-                                          r"is 500; allowed: at least 854 .*reserve 74"):
+                                          r"is 500; allowed: at least 858 .*reserve 78"):
         check_concurrency_quota(stages)
 
 

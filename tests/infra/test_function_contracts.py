@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mlsettings.drift_partials import ENV_DRIFT_ENGINE, ENV_PARTIALS_PREFIX, PARTIALS_FUNCTION
 from tests.infra.conftest import SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,19 +43,31 @@ def _functions(synthesized: SynthesizedApp, env: str) -> dict[str, dict[str, str
     return found
 
 
+PARTIALS_HANDLER = f"lambdas.{PARTIALS_FUNCTION}.handler.handler"
+DRIFT_MONITOR = "lambdas.drift_monitor.handler.lambda_handler"
+ENGINE_VARIABLES = {ENV_DRIFT_ENGINE, ENV_PARTIALS_PREFIX}
+"""What the drift engine (monitoring.drift.engine, prod: partials) adds to the drift monitor's environment."""
+
+
 def test_every_environment_deploys_the_same_functions_with_the_same_variables(synthesized: SynthesizedApp) -> None:
     shapes = {env: {h: sorted(v) for h, v in _functions(synthesized, env).items()}
               for env in ("dev", "staging", "prod")}
     gate = "lambdas.promotion_gate.handler.handler"  # the registry environment's only
     assert gate in shapes["dev"] and gate not in shapes["staging"]
-    assert {h: v for h, v in shapes["dev"].items() if h != gate} == shapes["staging"] == shapes["prod"]
+    # the partials engine (prod in cdk.json) adds its function and two of the drift monitor's variables
+    prod = {h: [k for k in v if h != DRIFT_MONITOR or k not in ENGINE_VARIABLES]
+            for h, v in shapes["prod"].items() if h != PARTIALS_HANDLER}
+    assert PARTIALS_HANDLER in shapes["prod"] and PARTIALS_HANDLER not in shapes["staging"]
+    assert set(shapes["prod"][DRIFT_MONITOR]) >= ENGINE_VARIABLES
+    assert {h: v for h, v in shapes["dev"].items() if h != gate} == shapes["staging"] == prod
     assert len(shapes["dev"]) == 9
 
 
 @pytest.mark.slow
 def test_each_handler_imports_with_its_deployed_environment(synthesized: SynthesizedApp) -> None:
     failures = []
-    for handler, variables in _functions(synthesized, "dev").items():
+    handlers = {**_functions(synthesized, "dev"), PARTIALS_HANDLER: _functions(synthesized, "prod")[PARTIALS_HANDLER]}
+    for handler, variables in handlers.items():
         module, _, attribute = handler.rpartition(".")
         code = (f"import importlib, json; m = importlib.import_module({module!r}); "
                 f"assert callable(getattr(m, {attribute!r})), 'no handler {attribute}'")

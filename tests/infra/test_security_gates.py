@@ -37,7 +37,12 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "dev": {**_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 112, "AwsSolutions-SQS3": 9,
             "Serverless-SQSRedrivePolicy": 9},
     "staging": _CONSUMER,
-    "prod": _CONSUMER,
+    # the partials drift engine (cdk.json): + the per-object function's role (IAM4); its written-out wildcards
+    # (capture objects by key, partial results, variant parameters, the registry's baselines and versions), the
+    # failure queue's key grant and the monitor's read of partial results (IAM5); its failure queue and its
+    # rule's dead-letter queue (SQS3, SQSRedrivePolicy)
+    "prod": {**_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 94, "AwsSolutions-SQS3": 8,
+             "Serverless-SQSRedrivePolicy": 8},
 }
 
 
