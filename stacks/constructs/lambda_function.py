@@ -285,6 +285,10 @@ class MlopsFunction(Construct):
             reason = "Synchronously invoked: the caller receives the error; a DLQ applies to async invocations only."
             skip_checkov(self.function, "CKV_AWS_116", reason)
             acknowledge(self.function, "Serverless-LambdaDLQ", reason)
+        runtime_reason = (f"{RUNTIME.name}, not the newest Lambda Python: the bundle ships byte code compiled by "
+                          "the runtime's own interpreter, and the newer one is not installable on the build machines")
+        acknowledge(self.function, "AwsSolutions-L1", runtime_reason)
+        acknowledge(self.function, "Serverless-LambdaLatestVersion", runtime_reason)
         skip_checkov(self.function, "CKV_AWS_117",
                      "Calls only AWS APIs; the project runs without a VPC unless configured (no data plane "
                      "resources live in a VPC).")

@@ -95,7 +95,7 @@ def test_bundle_ships_byte_code_of_the_runtimes_python(bundle: tuple[str, Path])
     result = json.loads(completed.stdout)
     assert result["version"] == RUNTIME_PYTHON_VERSION == lambda_function.RUNTIME.name.removeprefix("python")
     assert result["magic"] == RUNTIME_MAGIC[RUNTIME_PYTHON_VERSION]
-    assert result["checked"] > 1000  # boto3, botocore, Powertools, pydantic and ours
+    assert result["checked"] > 500  # boto3, botocore, Powertools, pydantic and ours
     assert result["problems"] == []
 
 
