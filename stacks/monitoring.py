@@ -25,6 +25,7 @@ from mlsettings.drift_partials import (
     ENGINE_PROCESSING,
     ENV_DRIFT_ENGINE,
     ENV_PARTIALS_PREFIX,
+    ENV_PROCESSING_MAX_INSTANCES,
     METRIC_OBJECTS_NOT_ANALYSED,
     PARTIALS_CONCURRENCY,
     PARTIALS_FUNCTION,
@@ -148,16 +149,20 @@ class MonitoringStack(cdk.Stack):
         self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
         self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
 
-    def _partials_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
-                         artifact_bucket: s3.IBucket, models: ModelSource, ticket_topic: sns.ITopic) -> MlopsFunction:
-        """Each captured object is reduced to its partial result when it lands (S3 → EventBridge → the function);
-        the scheduled run merges the window's partial results (docs/MONITORING.md, "Drift at any traffic")."""
+    def _merges_partial_results(self, engine: str, artifact_bucket: s3.IBucket) -> None:
+        """The drift monitor runs ``engine`` and merges the window's partial results (engines partials, processing)."""
         monitor = self.drift_monitor.function
-        monitor.add_environment(ENV_DRIFT_ENGINE, ENGINE_PARTIALS)
+        monitor.add_environment(ENV_DRIFT_ENGINE, engine)
         monitor.add_environment(ENV_PARTIALS_PREFIX, PARTIALS_PREFIX)
         monitor.add_to_role_policy(iam.PolicyStatement(
             sid="ReadPartialResults", actions=["s3:GetObject", "s3:ListBucket"],
             resources=[artifact_bucket.bucket_arn, artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
+
+    def _partials_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
+                         artifact_bucket: s3.IBucket, models: ModelSource, ticket_topic: sns.ITopic) -> MlopsFunction:
+        """Each captured object is reduced to its partial result when it lands (S3 → EventBridge → the function);
+        the scheduled run merges the window's partial results (docs/MONITORING.md, "Drift at any traffic")."""
+        self._merges_partial_results(ENGINE_PARTIALS, artifact_bucket)
         role = shared_execution_role(self, "DriftPartialsRole", role_name=consumer_role_name(config, "drift-partials"),
                                      description="Reduces each captured object to its drift partial result")
         environment = DriftPartialsEnvironment(
@@ -221,8 +226,10 @@ class MonitoringStack(cdk.Stack):
     def _processing_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
                            artifact_bucket: s3.IBucket, models: ModelSource,
                            code_asset: s3_assets.Asset | None) -> None:
-        """The schedule starts a Processing job running the same code; its report publishes on arrival."""
+        """The schedule starts a sharded Processing job writing the window's partial results; when every instance's
+        summary has landed, the drift monitor merges them and publishes the report (docs/MONITORING.md)."""
         function = self.drift_monitor.function
+        self._merges_partial_results(ENGINE_PROCESSING, artifact_bucket)
         role = iam.Role(self, "DriftJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         role_name=consumer_role_name(config, "drift-job"),
                         description="The drift monitor's Processing job")
@@ -232,6 +239,8 @@ class MonitoringStack(cdk.Stack):
             capture_bucket.grant_read(role, prefix)
         models.grant(role, "drift-job")
         artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/*")
+        role.add_to_policy(iam.PolicyStatement(sid="WritePartialResults", actions=["s3:PutObject"],
+                                               resources=[artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
         if code_asset is None:  # no Training stack here: upload the same step code for the job
             code_asset = s3_assets.Asset(self, "DriftJobCode", path=str(write_source_bundle(
                 Path(tempfile.gettempdir()) / "mlops-source-bundles")))
@@ -246,7 +255,8 @@ class MonitoringStack(cdk.Stack):
         role.add_to_policy(iam.PolicyStatement(
             sid="JobLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
-        for name, value in {ENV_DRIFT_ENGINE: ENGINE_PROCESSING, "PROCESSING_ROLE_ARN": role.role_arn,
+        for name, value in {"PROCESSING_ROLE_ARN": role.role_arn,
+                            ENV_PROCESSING_MAX_INSTANCES: str(config.monitoring.drift.processing_max_instances),
                             "PROCESSING_IMAGE_URI": xgboost_image_uri(config.region),
                             "PROCESSING_CODE_URI": code_asset.s3_object_url,
                             "PROCESSING_INSTANCE_TYPE": config.training.processing_instance_type,
@@ -261,11 +271,11 @@ class MonitoringStack(cdk.Stack):
             sid="PassTheJobRole", actions=["iam:PassRole"], resources=[role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
         dead_letters = dead_letter_queue(self, "ReportDeadLetters", key=key, purpose="the job-report rule")
-        events.Rule(self, "DriftJobReport", description="Publish a drift Processing job's report when it lands",
+        events.Rule(self, "DriftJobReport", description="Merge a sharded drift job's window when its instances end",
                     event_pattern=events.EventPattern(
                         source=["aws.s3"], detail_type=["Object Created"],
                         detail={"bucket": {"name": [artifact_bucket.bucket_name]},
-                                "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/drift_report.json"}]}}),
+                                "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/shards/*.json"}]}}),
                     targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
         allow_wildcards(role, {
             "Action::kms:GenerateDataKey*": "The job writes KMS-encrypted reports.",

@@ -9,7 +9,14 @@ from mlcore.drift.run import default_workers
 from mlcore.drift.statistics import DriftThresholds
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.processing_job import ProcessingJobSettings
-from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINES, ENV_DRIFT_ENGINE, ENV_PARTIALS_PREFIX, PARTIALS_PREFIX
+from mlsettings.drift_partials import (
+    ENGINE_LAMBDA,
+    ENGINES,
+    ENV_DRIFT_ENGINE,
+    ENV_PARTIALS_PREFIX,
+    ENV_PROCESSING_MAX_INSTANCES,
+    PARTIALS_PREFIX,
+)
 
 
 class SettingsError(ValueError):
@@ -91,8 +98,11 @@ def processing_job_settings(environment: Mapping[str, str]) -> ProcessingJobSett
     missing = [name for name in names if not environment.get(name)]
     if missing:
         raise RuntimeError(f"drift engine 'processing' needs environment variables {missing}")
+    raw = environment.get(ENV_PROCESSING_MAX_INSTANCES, "").strip() or "10"
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise SettingsError(f"{ENV_PROCESSING_MAX_INSTANCES} is {raw!r}; allowed: an integer in [1, 100]")
     return ProcessingJobSettings(role_arn=environment["PROCESSING_ROLE_ARN"],
                                  image_uri=environment["PROCESSING_IMAGE_URI"],
                                  code_uri=environment["PROCESSING_CODE_URI"],
                                  instance_type=environment["PROCESSING_INSTANCE_TYPE"],
-                                 kms_key_arn=environment["KMS_KEY_ARN"])
+                                 kms_key_arn=environment["KMS_KEY_ARN"], max_instances=int(raw))

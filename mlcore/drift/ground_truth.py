@@ -192,6 +192,10 @@ class QualityJoin:
         self._arrivals = 0
         self._settled: tuple[dict[str, _Pairs], set[str], Counter[str]] | None = None
 
+    @property
+    def label_set(self) -> LabelSet:
+        return self._labels
+
     def labelled(self, identifier: str) -> bool:
         return identifier in self._labels.labels
 

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from mlcore.drift.exact_sum import BLOCK_VALUES
 from mlcore.drift.ground_truth import JoinEntry, Occurrence, QualityJoin
@@ -43,9 +44,11 @@ from mlcore.drift.run import (
     analysed_entry,
     count_objects,
     join_group,
+    share_out,
 )
 from mlcore.drift.statistics import DriftInputError, DriftThresholds
 
+T = TypeVar("T")
 PARTIAL_FORMAT = "mlops-drift-partial/1"
 PARTIAL_SUFFIX = ".partial.json"
 """A partial result's name: its object's key (or path) followed by this."""
@@ -186,11 +189,13 @@ def merge_variant(plan: VariantPlan, partials: Iterable[Any], *, thresholds: Dri
                   quality: QualityJoin | None = None, labels: str | None = None, plan_index: int = 0,
                   now: datetime | None = None, late_after: timedelta = DEFAULT_LATE_AFTER,
                   inline_limit_bytes: int | None = None, chunk_lines: int = DEFAULT_CHUNK_LINES,
-                  fast: bool = True, workers: int = 1) -> dict[str, Any]:
+                  fast: bool = True, workers: int = 1,
+                  joins: Mapping[str, Sequence[JoinEntry]] | None = None) -> dict[str, Any]:
     """One variant's report entry from the partial results of its window's objects (documents, any order),
     counting inline what they lack (see the module docstring); the same entry ``analyse_variant`` gives, plus a
-    ``partials`` section. With ``quality`` the ground-truth join entries are taken from partial results made
-    for the same ``labels`` and read from the objects for the others."""
+    ``partials`` section. With ``quality`` the ground-truth join entries are taken from ``joins`` (by object
+    name, found by a sharded job's instances) or from partial results made for the same ``labels``, and read from
+    the objects for the others."""
     entry: dict[str, Any] = {"variant": plan.variant, "model_package_arn": plan.model_package_arn,
                              "baseline_uri": plan.baseline_uri, "objects": len(plan.sources)}
     if plan.baseline is None:
@@ -225,8 +230,10 @@ def merge_variant(plan: VariantPlan, partials: Iterable[Any], *, thresholds: Dri
             else:
                 book.outcomes["merged"].append(source.name)
                 if quality is not None:
-                    if chosen.joins is not None and chosen.joins[0] == labels:
-                        group = join_group(plan, source)
+                    group = join_group(plan, source)
+                    if joins is not None and source.name in joins:
+                        occurrences += [((plan_index, index, e.line), group, e) for e in joins[source.name]]
+                    elif chosen.joins is not None and chosen.joins[0] == labels:
                         occurrences += [((plan_index, index, e.line), group, e) for e in chosen.joins[1]]
                     else:
                         joins_from_objects.append(index)
@@ -285,3 +292,109 @@ def _add_partial(counter: ObjectCounter, partial: Partial, index: int) -> None:
     tally.skipped.update(partial.skipped)
     if partial.unreadable is not None:
         tally.unreadable.append((index, {"object": partial.name, "error": partial.unreadable}))
+
+
+# ------------------------------------------------------------------------------------------ sharded jobs
+SHARD_FORMAT = "mlops-drift-shard/1"
+"""What one instance of a sharded Processing job reports besides its partial results: the objects it reduced and
+the ground-truth join entries it found, by object name (the Lambda that merges the window reads them)."""
+
+
+def reduce_objects(sources: Sequence[LineSource], *, variant: str, baseline: Mapping[str, Any],
+                   write: Callable[[LineSource, dict[str, Any]], None], workers: int = 1,
+                   quality: QualityJoin | None = None, labels: str | None = None,
+                   chunk_lines: int = DEFAULT_CHUNK_LINES, now: datetime | None = None) -> dict[str, list[JoinEntry]]:
+    """Each object's partial result, handed to ``write`` (in the process that made it), in ``workers`` forked
+    processes; returns the ground-truth join entries by object name (with ``quality``)."""
+    def task(share: list[int]) -> dict[str, list[JoinEntry]]:
+        found: dict[str, list[JoinEntry]] = {}
+        for index in share:
+            document = object_partial(sources[index], variant=variant, baseline=baseline, chunk_lines=chunk_lines,
+                                      quality=quality, labels=labels, now=now)
+            write(sources[index], document)
+            if quality is not None:
+                found[sources[index].name] = [JoinEntry.from_list(e) for e in document["joins"]["entries"]]
+        return found
+
+    return _merged(in_processes(task, list(range(len(sources))), [s.size for s in sources], workers))
+
+
+def join_objects(sources: Sequence[LineSource], *, baseline: Mapping[str, Any], quality: QualityJoin,
+                 workers: int = 1, chunk_lines: int = DEFAULT_CHUNK_LINES) -> tuple[dict[str, list[JoinEntry]],
+                                                                                    list[dict[str, str]]]:
+    """The ground-truth join entries of objects (the delayed predictions window), by object name, and the
+    objects that could not be read."""
+    def task(share: list[int]) -> tuple[dict[str, list[JoinEntry]], list[dict[str, str]]]:
+        counter = ObjectCounter(baseline, chunk_lines=chunk_lines, labelled=quality.labelled)
+        found = {sources[index].name: counter.add(sources[index], index) for index in share}
+        return found, counter.tally.unreadable_objects()
+
+    joined: dict[str, list[JoinEntry]] = {}
+    unreadable: list[dict[str, str]] = []
+    for found, lost in in_processes(task, list(range(len(sources))), [s.size for s in sources], workers):
+        joined.update(found)
+        unreadable += lost
+    return joined, unreadable
+
+
+def _merged(parts: Sequence[dict[str, list[JoinEntry]]]) -> dict[str, list[JoinEntry]]:
+    merged: dict[str, list[JoinEntry]] = {}
+    for part in parts:
+        merged.update(part)
+    return merged
+
+
+def in_processes(task: Callable[[list[int]], T], indices: list[int], sizes: Sequence[int | None],
+                 workers: int) -> list[T]:
+    """``task`` over shares of ``indices`` (by size, ``share_out``) in forked processes, results over pipes (no
+    /dev/shm needed); in this process when one share is enough."""
+    shares = share_out(indices, [sizes[i] for i in indices], min(workers, len(indices)))
+    if len(shares) <= 1:
+        return [task(shares[0] if shares else [])]
+    context = multiprocessing.get_context("fork")
+    running = []
+    for share in shares:
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_run_task, args=(send, task, share), daemon=True)
+        process.start()
+        send.close()
+        running.append((process, receive))
+    results = []
+    for process, receive in running:
+        outcome = receive.recv()
+        process.join()
+        if isinstance(outcome, BaseException):
+            raise RuntimeError(f"drift worker failed: {outcome!r}") from outcome
+        results.append(outcome)
+    return results
+
+
+def _run_task(send: Any, task: Callable[[list[int]], Any], share: list[int]) -> None:
+    try:
+        send.send(task(share))
+    except BaseException as err:
+        send.send(err)
+    finally:
+        send.close()
+
+
+def shard_summary(*, host: str, objects: Sequence[str], labels: str | None,
+                  drift_joins: Mapping[str, Sequence[JoinEntry]], quality_joins: Mapping[str, Sequence[JoinEntry]],
+                  unreadable: Sequence[dict[str, str]]) -> dict[str, Any]:
+    return {"format": SHARD_FORMAT, "host": host, "objects": list(objects), "labels": labels,
+            "joins": {"drift": {name: [e.to_list() for e in entries] for name, entries in drift_joins.items()},
+                      "quality": {name: [e.to_list() for e in entries] for name, entries in quality_joins.items()}},
+            "quality_unreadable": list(unreadable)}
+
+
+def load_shard_summary(doc: Any) -> tuple[dict[str, list[JoinEntry]], dict[str, list[JoinEntry]], str | None]:
+    """(drift join entries, quality join entries, labels fingerprint) of a shard summary (``PartialError``)."""
+    if not isinstance(doc, Mapping) or doc.get("format") != SHARD_FORMAT:
+        raise PartialError(f"a shard summary has format {SHARD_FORMAT!r}")
+    try:
+        joins = doc["joins"]
+        drift = {str(name): [JoinEntry.from_list(e) for e in entries] for name, entries in joins["drift"].items()}
+        quality = {str(name): [JoinEntry.from_list(e) for e in entries] for name, entries in joins["quality"].items()}
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise PartialError(f"shard summary joins: {err}") from None
+    return drift, quality, doc.get("labels")

@@ -300,10 +300,14 @@ def _worker(send: Any, counter: ObjectCounter, plan: VariantPlan, plan_index: in
 
 
 def join_ground_truth(plans: Sequence[VariantPlan], quality: QualityJoin, *, workers: int = 1,
-                      chunk_lines: int = DEFAULT_CHUNK_LINES, fast: bool = True) -> list[dict[str, str]]:
+                      chunk_lines: int = DEFAULT_CHUNK_LINES, fast: bool = True,
+                      known: Mapping[str, Sequence[JoinEntry]] | None = None) -> list[dict[str, str]]:
     """A separate pass for labels that arrive late: the join only, over an earlier window's objects (only lines
-    with a labelled id are parsed exactly), in ``workers`` processes. Returns unreadable objects."""
+    with a labelled id are parsed exactly), in ``workers`` processes. ``known``: the entries of objects already
+    joined elsewhere (a sharded job's instances), by object name; those are not read. Returns unreadable
+    objects."""
     unreadable: list[dict[str, str]] = []
+    known = known or {}
     for plan_index, plan in enumerate(plans):
         if plan.baseline is None:
             continue
@@ -311,7 +315,14 @@ def join_ground_truth(plans: Sequence[VariantPlan], quality: QualityJoin, *, wor
             counter = ObjectCounter(plan.baseline, chunk_lines=chunk_lines, fast=fast, labelled=quality.labelled)
         except ValueError:
             continue
-        quality.add_occurrences(count_objects(counter, plan, plan_index=plan_index, workers=workers))
+        read = []
+        for index, source in enumerate(plan.sources):
+            if source.name in known:
+                group = join_group(plan, source)
+                quality.add_occurrences(((plan_index, index, e.line), group, e) for e in known[source.name])
+            else:
+                read.append(index)
+        quality.add_occurrences(count_objects(counter, plan, plan_index=plan_index, workers=workers, indices=read))
         unreadable += counter.tally.unreadable_objects()
     return unreadable
 

@@ -174,7 +174,7 @@ def test_processing_engine_starts_a_job_and_publishes_its_report(processing_engi
         "PROCESSING_CODE_URI": Match.any_value(), "PROCESSING_INSTANCE_TYPE": "ml.m5.xlarge"})}})
     template.has_resource_properties("AWS::Events::Rule", {"EventPattern": Match.object_like({
         "source": ["aws.s3"], "detail-type": ["Object Created"],
-        "detail": Match.object_like({"object": {"key": [{"wildcard": "drift-reports/*/drift_report.json"}]}})})})
+        "detail": Match.object_like({"object": {"key": [{"wildcard": "drift-reports/*/shards/*.json"}]}})})})
     actions = json.dumps(template.find_resources("AWS::IAM::Policy"))
     assert "sagemaker:CreateProcessingJob" in actions and "iam:PassRole" in actions
     for pack in (AwsSolutionsChecks(), ServerlessChecks()):
