@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.summaries import median
+
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = ROOT / "bench" / ".data" / "bundles"
 ARCHITECTURE = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[os.uname().machine]
@@ -107,12 +109,6 @@ def sample(python: str, folder: Path, module: str, environment: dict[str, str]) 
     return float(completed.stdout.strip().splitlines()[-1])
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="cold import per Lambda function, with and without byte code")
     parser.add_argument("--runs", type=int, default=7)
@@ -136,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, folder in order:
                 times[name].append(sample(python, folder, module, environment))
         results["functions"][source] = {
-            "module": module, "pyc_ms": 1000 * _median(times["pyc"]), "source_ms": 1000 * _median(times["source"]),
+            "module": module, "pyc_ms": 1000 * median(times["pyc"]), "source_ms": 1000 * median(times["source"]),
             "bytes_pyc": _size(compiled), "bytes_source": _size(plain), "load": [min(loads), max(loads)]}
         print(f"{source}: {results['functions'][source]}", file=sys.stderr)
     print(json.dumps(results, indent=2) if args.json else markdown(results))

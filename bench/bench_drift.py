@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.summaries import median
+
 ROOT = Path(__file__).resolve().parents[1]
 # Parsing processes for our run (the drift Lambda uses one per vCPU; 3,538 MB gives a function two).
 WORKERS = int(os.environ.get("DRIFT_WORKERS", str(min(os.cpu_count() or 1, 4))))
@@ -346,12 +348,6 @@ def _cli(folder: Path) -> dict[str, Any]:
     return {"kind": "cli", "seconds": seconds, "rows": report["rows"], "load": load, "workers": WORKERS}
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="drift benchmark")
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -417,18 +413,18 @@ def summarise(results: dict[str, Any]) -> None:
     bare = [r["bare"] for round_ in results["rounds"] for r in (round_,) if "error" not in r["bare"]]
     if not ours:
         return
-    results["ours"] = {"seconds": _median([o["seconds"] for o in ours]), "peak_mb": max(o["peak_mb"] for o in ours),
+    results["ours"] = {"seconds": median([o["seconds"] for o in ours]), "peak_mb": max(o["peak_mb"] for o in ours),
                        "rows": ours[0]["rows"], "malformed": ours[0].get("malformed"), "workers": results["workers"],
                        "drifted_features": ours[0].get("drifted_features"),
                        "emf_documents": ours[0].get("emf_documents"),
                        "loads": [o["load"] for o in ours], "all_seconds": [o["seconds"] for o in ours]}
     if bare:
-        results["bare"] = {"seconds": _median([b["seconds"] for b in bare]), "peak_mb": max(b["peak_mb"] for b in bare),
+        results["bare"] = {"seconds": median([b["seconds"] for b in bare]), "peak_mb": max(b["peak_mb"] for b in bare),
                            "rows": bare[0]["rows"], "loads": [b["load"] for b in bare],
                            "all_seconds": [b["seconds"] for b in bare]}
         ratios = [r["ours"]["seconds"] / r["bare"]["seconds"] for r in results["rounds"]
                   if "error" not in r["ours"] and "error" not in r["bare"]]
-        results["ours_vs_bare"] = {"median": _median(ratios), "min": min(ratios), "max": max(ratios)}
+        results["ours_vs_bare"] = {"median": median(ratios), "min": min(ratios), "max": max(ratios)}
     evidently = results.get("evidently", {})
     if evidently.get("seconds"):
         results["evidently_vs_ours"] = evidently["seconds"] / results["ours"]["seconds"]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,8 +42,10 @@ from mlcore.drift.run import (
     VariantPlan,
     analysed_entry,
     count_objects,
+    forked,
     join_group,
     share_out,
+    variant_counter,
 )
 from mlcore.drift.statistics import DriftInputError, DriftThresholds
 
@@ -196,16 +197,9 @@ def merge_variant(plan: VariantPlan, partials: Iterable[Any], *, thresholds: Dri
     ``partials`` section. With ``quality`` the ground-truth join entries are taken from ``joins`` (by object
     name, found by a sharded job's instances) or from partial results made for the same ``labels``, and read from
     the objects for the others."""
-    entry: dict[str, Any] = {"variant": plan.variant, "model_package_arn": plan.model_package_arn,
-                             "baseline_uri": plan.baseline_uri, "objects": len(plan.sources)}
-    if plan.baseline is None:
-        entry.update(status="skipped", reason=plan.skip_reason or "no baseline")
-        return entry
-    try:
-        counter = ObjectCounter(plan.baseline, thresholds, chunk_lines=chunk_lines, fast=fast,
-                                labelled=quality.labelled if quality is not None else None)
-    except ValueError as err:
-        entry.update(status="skipped", reason=f"baseline unusable: {err}")
+    entry, counter = variant_counter(plan, thresholds=thresholds, quality=quality, chunk_lines=chunk_lines,
+                                     fast=fast)
+    if counter is None or plan.baseline is None:
         return entry
     book = MergeBook()
     fingerprint = baseline_fingerprint(plan.baseline)
@@ -346,36 +340,12 @@ def _merged(parts: Sequence[dict[str, list[JoinEntry]]]) -> dict[str, list[JoinE
 
 def in_processes(task: Callable[[list[int]], T], indices: list[int], sizes: Sequence[int | None],
                  workers: int) -> list[T]:
-    """``task`` over shares of ``indices`` (by size, ``share_out``) in forked processes, results over pipes (no
-    /dev/shm needed); in this process when one share is enough."""
+    """``task`` over shares of ``indices`` (by size, ``share_out``) in forked processes; in this process when one
+    share is enough."""
     shares = share_out(indices, [sizes[i] for i in indices], min(workers, len(indices)))
     if len(shares) <= 1:
         return [task(shares[0] if shares else [])]
-    context = multiprocessing.get_context("fork")
-    running = []
-    for share in shares:
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_run_task, args=(send, task, share), daemon=True)
-        process.start()
-        send.close()
-        running.append((process, receive))
-    results = []
-    for process, receive in running:
-        outcome = receive.recv()
-        process.join()
-        if isinstance(outcome, BaseException):
-            raise RuntimeError(f"drift worker failed: {outcome!r}") from outcome
-        results.append(outcome)
-    return results
-
-
-def _run_task(send: Any, task: Callable[[list[int]], Any], share: list[int]) -> None:
-    try:
-        send.send(task(share))
-    except BaseException as err:
-        send.send(err)
-    finally:
-        send.close()
+    return forked(task, shares)
 
 
 def shard_summary(*, host: str, objects: Sequence[str], labels: str | None,

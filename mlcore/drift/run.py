@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from mlcore.drift.baseline import baseline_schema, load_baseline
 from mlcore.drift.capture_blocks import BlockParser, ParsedBlock, line_blocks, recut
@@ -32,6 +32,7 @@ from mlcore.drift.html_report import render_drift_html
 from mlcore.drift.statistics import DriftAccumulator, DriftThresholds
 from mlcore.drift.window import Window, iter_local_blocks, iter_local_lines
 
+T = TypeVar("T")
 RUN_FORMAT = "mlops-drift-run/1"
 REPORT_FILE = "drift_report.json"
 """The run report's file name next to the variant pages (S3 report prefix, Processing job output)."""
@@ -192,25 +193,30 @@ def analyse_variant(plan: VariantPlan, *, thresholds: DriftThresholds, chunk_lin
     ground-truth join entries) are merged: parsing is CPU-bound, and a Lambda function with 3,538 MB or more has
     two vCPUs. Worker results come back over pipes (Lambda has no /dev/shm, so no Pool or Queue). Every object
     is counted whole by one process, so the report is the one-process report bit for bit."""
-    entry: dict[str, Any] = {
-        "variant": plan.variant,
-        "model_package_arn": plan.model_package_arn,
-        "baseline_uri": plan.baseline_uri,
-        "objects": len(plan.sources),
-    }
-    if plan.baseline is None:
-        entry.update(status="skipped", reason=plan.skip_reason or "no baseline")
-        return entry
-    try:
-        counter = ObjectCounter(plan.baseline, thresholds, chunk_lines=chunk_lines, fast=fast,
-                                labelled=quality.labelled if quality is not None else None)
-    except ValueError as err:  # BaselineError is a ValueError
-        entry.update(status="skipped", reason=f"baseline unusable: {err}")
+    entry, counter = variant_counter(plan, thresholds=thresholds, quality=quality, chunk_lines=chunk_lines,
+                                     fast=fast)
+    if counter is None:
         return entry
     occurrences = count_objects(counter, plan, plan_index=plan_index, workers=workers)
     if quality is not None:
         quality.add_occurrences(occurrences)
     return analysed_entry(entry, counter)
+
+
+def variant_counter(plan: VariantPlan, *, thresholds: DriftThresholds, quality: QualityJoin | None,
+                    chunk_lines: int, fast: bool) -> tuple[dict[str, Any], ObjectCounter | None]:
+    """A variant's report entry so far, and the counter for its objects (None: the entry says why it is skipped)."""
+    entry: dict[str, Any] = {"variant": plan.variant, "model_package_arn": plan.model_package_arn,
+                             "baseline_uri": plan.baseline_uri, "objects": len(plan.sources)}
+    if plan.baseline is None:
+        entry.update(status="skipped", reason=plan.skip_reason or "no baseline")
+        return entry, None
+    try:
+        return entry, ObjectCounter(plan.baseline, thresholds, chunk_lines=chunk_lines, fast=fast,
+                                    labelled=quality.labelled if quality is not None else None)
+    except ValueError as err:  # BaselineError is a ValueError
+        entry.update(status="skipped", reason=f"baseline unusable: {err}")
+        return entry, None
 
 
 def analysed_entry(entry: dict[str, Any], counter: ObjectCounter) -> dict[str, Any]:
@@ -270,16 +276,27 @@ def share_out(indices: Sequence[int], sizes: Sequence[int | None], groups: int) 
 
 def _fan_out(counter: ObjectCounter, plan: VariantPlan, plan_index: int,
              shares: list[list[int]]) -> list[tuple[dict[str, Any], SourceTally, list[Occurrence]]]:
+    def task(share: list[int]) -> tuple[dict[str, Any], SourceTally, list[Occurrence]]:
+        own = counter.fresh()  # the child counts its share alone; the parent adds it to what it has
+        occurrences = _count_share(own, plan, plan_index, share)
+        return own.accumulator.state(), own.tally, occurrences
+
+    return forked(task, shares)
+
+
+def forked(task: Callable[[list[int]], T], shares: list[list[int]]) -> list[T]:
+    """``task(share)`` for each share in its own forked process, results back over pipes, in share order: a
+    Lambda function has no /dev/shm, so no ``multiprocessing.Pool`` or ``Queue``."""
     context = multiprocessing.get_context("fork")
-    workers = []
+    running = []
     for share in shares:
         receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_worker, args=(send, counter, plan, plan_index, share), daemon=True)
+        process = context.Process(target=_run_task, args=(send, task, share), daemon=True)
         process.start()
         send.close()
-        workers.append((process, receive))
+        running.append((process, receive))
     results = []
-    for process, receive in workers:
+    for process, receive in running:
         outcome = receive.recv()
         process.join()
         if isinstance(outcome, BaseException):
@@ -288,11 +305,9 @@ def _fan_out(counter: ObjectCounter, plan: VariantPlan, plan_index: int,
     return results
 
 
-def _worker(send: Any, counter: ObjectCounter, plan: VariantPlan, plan_index: int, share: list[int]) -> None:
+def _run_task(send: Any, task: Callable[[list[int]], Any], share: list[int]) -> None:
     try:
-        own = counter.fresh()  # the child counts its share alone; the parent adds it to what it has
-        occurrences = _count_share(own, plan, plan_index, share)
-        send.send((own.accumulator.state(), own.tally, occurrences))
+        send.send(task(share))
     except BaseException as err:
         send.send(err)
     finally:
