@@ -273,16 +273,22 @@ def _category_counts(items: Iterable[tuple[str, int]]) -> tuple[Counter[str], in
 def _block_joins(found: list[tuple[bytes, ...]], probabilities: FloatArray,
                  labelled: Callable[[str], bool], first_line: int) -> list[JoinEntry]:
     """Lines of a block-path block with a labelled id. Their only ids are eventId and the one inferenceId (no
-    quote can occur in a payload), which is what ``_ID_PATTERN`` would find in the raw line."""
+    quote can occur in a payload), which is what ``ID_PATTERN`` would find in the raw line."""
+    raw: frozenset[bytes] | None = getattr(labelled, "raw", None)
+    if raw is not None:  # a set of the labelled ids as bytes: no decoding for the lines without one
+        hits = [position for position, item in enumerate(found)
+                if item[2] in raw or (item[3] or item[4]) in raw]
+    else:
+        hits = [position for position, item in enumerate(found)
+                if labelled(item[2].decode("ascii")) or labelled((item[3] or item[4]).decode("ascii"))]
+    scores = probabilities.tolist() if hits and probabilities.size else []
     joins = []
-    scores = probabilities.tolist()
-    for position, (_, _, event_raw, before, after) in enumerate(found):
-        event_id = event_raw.decode("ascii")
+    for position in hits:
+        _, _, event_raw, before, after = found[position]
         inference_raw = before or after
-        inference_id = inference_raw.decode("ascii") if inference_raw else None
-        if labelled(event_id) or (inference_id is not None and labelled(inference_id)):
-            joins.append(JoinEntry(line=first_line + position, event_id=event_id, inference_id=inference_id,
-                                   probabilities=(scores[position],) if scores else (), rows=1))
+        joins.append(JoinEntry(line=first_line + position, event_id=event_raw.decode("ascii"),
+                               inference_id=inference_raw.decode("ascii") if inference_raw else None,
+                               probabilities=(scores[position],) if scores else (), rows=1))
     return joins
 
 

@@ -169,7 +169,10 @@ def entry_of_record(line: int, record: CaptureRecord) -> JoinEntry:
                      probabilities=tuple(record.probabilities), rows=len(record.rows))
 
 
-Occurrence = tuple[tuple[int, ...], str, JoinEntry]
+EntryFields = tuple[int, str | None, str | None, tuple[float, ...], int, str | None]
+"""A ``JoinEntry``'s fields as a plain tuple (what worker processes send: a plain tuple unpickles ~10x faster
+than a named one, and a window can hold millions of labelled lines)."""
+Occurrence = tuple[tuple[int, ...], str, EntryFields]
 """(position, group, entry): where the line was in the run's order, and whose quality it counts for."""
 
 
@@ -177,6 +180,17 @@ Occurrence = tuple[tuple[int, ...], str, JoinEntry]
 class _Pairs:
     labels: list[int] = field(default_factory=list)
     probabilities: list[float] = field(default_factory=list)
+
+
+class LabelledIds:
+    """The ids that have a label: called with an id as text, or matched as bytes (``raw``) against raw lines."""
+
+    def __init__(self, labels: Mapping[str, Any]) -> None:
+        self._text = labels
+        self.raw = frozenset(key.encode("utf-8", "surrogatepass") for key in labels)
+
+    def __call__(self, identifier: str) -> bool:
+        return identifier in self._text
 
 
 class QualityJoin:
@@ -191,13 +205,18 @@ class QualityJoin:
         self._occurrences: list[Occurrence] = []
         self._arrivals = 0
         self._settled: tuple[dict[str, _Pairs], set[str], Counter[str]] | None = None
+        self._ids: LabelledIds | None = None
 
     @property
     def label_set(self) -> LabelSet:
         return self._labels
 
-    def labelled(self, identifier: str) -> bool:
-        return identifier in self._labels.labels
+    @property
+    def labelled(self) -> LabelledIds:
+        """Whether an id has a label (callable); ``.raw`` holds the ids as bytes, for matching raw lines."""
+        if self._ids is None:
+            self._ids = LabelledIds(self._labels.labels)
+        return self._ids
 
     def wants(self, raw: bytes) -> bool:
         """Cheap pre-filter: does the raw line carry an id that has a label?"""
@@ -243,10 +262,11 @@ class QualityJoin:
         problems: Counter[str] = Counter()
         labels = self._labels.labels
         for _, group, entry in sorted(self._occurrences, key=lambda occurrence: occurrence[0]):
-            if entry.malformed is not None:
-                problems[entry.malformed] += 1
+            _, event_id, inference_id, probabilities, rows, malformed = entry
+            if malformed is not None:
+                problems[malformed] += 1
                 continue
-            key = entry.inference_id if entry.inference_id in labels else entry.event_id
+            key = inference_id if inference_id in labels else event_id
             per_id = labels.get(key or "")
             if per_id is None or key is None:
                 continue
@@ -254,20 +274,20 @@ class QualityJoin:
                 problems["prediction_seen_twice"] += 1
                 continue
             matched.add(key)
-            if not entry.probabilities:
+            if not probabilities:
                 problems["prediction_without_score"] += 1
                 continue
             group_pairs = pairs.setdefault(group, _Pairs())
             for row, label in per_id.items():
-                if row is None and entry.rows != 1:
+                if row is None and rows != 1:
                     problems["label_without_row_for_multi_row_request"] += 1
                     continue
                 position = 0 if row is None else row
-                if position >= len(entry.probabilities):
+                if position >= len(probabilities):
                     problems["label_row_out_of_range"] += 1
                     continue
                 group_pairs.labels.append(label)
-                group_pairs.probabilities.append(entry.probabilities[position])
+                group_pairs.probabilities.append(probabilities[position])
         self._settled = (pairs, matched, problems)
         return self._settled
 

@@ -254,7 +254,8 @@ def _count_share(counter: ObjectCounter, plan: VariantPlan, plan_index: int,
     for index in indices:
         source = plan.sources[index]
         group = join_group(plan, source)
-        occurrences += [((plan_index, index, entry.line), group, entry) for entry in counter.add(source, index)]
+        occurrences += [((plan_index, index, entry[0]), group, tuple(entry))  # type: ignore[misc]
+                        for entry in counter.add(source, index)]
     return occurrences
 
 
