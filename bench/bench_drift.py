@@ -387,15 +387,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind}: {outcome}", file=sys.stderr)
         return outcome
 
-    # Ours and the bare read alternate, in opposite order every round, so a change of the machine's load hits
-    # both; Evidently (a minute) runs once, between two rounds; the rest once each.
+    # Ours and the bare read run back to back, in opposite order every round, so a change of the machine's load
+    # hits both; Evidently (a minute) runs once, between two rounds; the rest once each.
     for number in range(args.rounds):
-        pair = ("bare", "ours") if number % 2 == 0 else ("ours", "bare")
-        round_ = {kind: run(kind) for kind in pair}
-        if number == args.rounds // 2 and not args.no_evidently:
+        if number == (args.rounds + 1) // 2 and not args.no_evidently:
             results["evidently"] = run("evidently")
-        round_ |= {kind: run(kind) for kind in (pair[1], pair[0])}  # a second pair, reversed
-        results["rounds"].append(round_)
+        pair = ("bare", "ours") if number % 2 == 0 else ("ours", "bare")
+        results["rounds"].append({kind: run(kind) for kind in pair})
+    if args.rounds < 2 and not args.no_evidently:
+        results["evidently"] = run("evidently")
     for kind in ("ours_ground_truth", "cli", "partials", *(["exact_parse"] if args.exact else [])):
         results[kind] = run(kind)
     summarise(results)
