@@ -121,7 +121,7 @@ def test_bins_are_open_ended_and_right_closed() -> None:
 def test_counting_below_each_edge_bins_as_the_binary_search_does(edges: list[float], values: list[float]) -> None:
     """Up to COUNTING_EDGES edges, counts come from "at most this edge" comparisons; beyond, from searchsorted."""
     sorted_edges = np.asarray(sorted(edges), dtype=np.float64)
-    array = np.asarray(values + [-0.0, 0.0, np.inf, -np.inf, *sorted_edges[:3]], dtype=np.float64)
+    array = np.asarray([*values, -0.0, 0.0, np.inf, -np.inf, *sorted_edges[:3]], dtype=np.float64)
     expected = np.bincount(np.searchsorted(sorted_edges, array, side="left"), minlength=sorted_edges.size + 1)
     assert bin_counts(sorted_edges, array).tolist() == expected.tolist()
 
