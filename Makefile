@@ -14,7 +14,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(NODE_BIN):$(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy
+.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy bootstrap-account
 help:
 	@echo "make demo   run the whole lifecycle locally on moto and bundled data"
 	@echo "make test   lint, type-check and run every test"
@@ -23,6 +23,7 @@ help:
 	@echo "make train ENV=dev  start a training pipeline execution in AWS"
 	@echo "make deploy ENV=dev   deploy one environment's stacks (PROFILE=name to pick AWS credentials)"
 	@echo "make destroy ENV=dev  delete one environment's stacks (retained data stays: docs/DEPLOYING.md)"
+	@echo "make bootstrap-account ENV=dev  CDK-bootstrap the account and region of one environment (once)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,23 +57,35 @@ $(CONTRACT_VENV)/.installed: tests/contract/requirements.txt
 	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $$($(CONTRACT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sagemaker_containers/_mapping.py
 	touch $@
 
-bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(CONTRACT_VENV)/.installed
+# Oracles: wheels of maintained libraries whose functions tests run without installing them (tests/oracles/).
+ORACLES := .oracles
+$(ORACLES)/.installed: tests/oracles/requirements.txt $(VENV)/.installed
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps -d $(ORACLES) -r tests/oracles/requirements.txt
+	touch $@
+
+bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(CONTRACT_VENV)/.installed \
+	$(ORACLES)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stacks mlcore mlplatform mlops pipelines lambdas app.py
+	$(VENV)/bin/mypy stacks mlsettings mlcore mlplatform mlops pipelines lambdas testkit app.py
 	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 CALLS := .pytest-calls
+SECOND_STAGE := tests/infra/test_who_may_call.py tests/infra/test_recorded_requests.py
 
-# Two stages: the suite records every AWS call a Lambda handler makes (tests/call_recorder.py), then
-# tests/infra/test_who_may_call.py evaluates each against the synthesized role of the function making it.
+# Two stages: the suite records every AWS call a Lambda handler makes and every SageMaker request the product
+# builds (tests/call_recorder.py), then tests/infra/test_who_may_call.py evaluates each call against the synthesized
+# role of the function making it and tests/infra/test_recorded_requests.py each request against the APIs' rules.
 test: bootstrap lint
 	rm -rf $(CALLS)
-	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q --ignore=tests/infra/test_who_may_call.py
-	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider tests/infra/test_who_may_call.py
+	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q $(SECOND_STAGE:%=--ignore=%)
+	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider $(SECOND_STAGE)
 
+# cdk.out holds exactly this synth: the CLI overwrites but never removes, so an environment no longer configured
+# would leave its templates behind.
 synth: bootstrap
+	rm -rf cdk.out
 	node_modules/.bin/cdk synth --quiet --no-notices -o cdk.out
 
 demo: bootstrap
@@ -91,6 +104,12 @@ bench: bootstrap $(EVIDENTLY_VENV)/.installed
 # Every stack sits inside its environment's cdk.Stage, so `cdk deploy --all` selects nothing: the selector is
 # 'ENV/*'. `-c env=ENV` synthesizes only that environment. The preflight checks ENV and the credentials first.
 CDK_PROFILE = $(if $(PROFILE),--profile $(PROFILE))
+# `cdk bootstrap` with the pinned CLI and the virtual environment's Node (npx resolves another CLI, which fails
+# with that Node first on PATH). The preflight checks ENV and the credentials, then names aws://ACCOUNT/REGION.
+bootstrap-account: $(VENV)/.installed node_modules/.installed
+	target=$$($(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE) --bootstrap-target) && \
+	node_modules/.bin/cdk bootstrap --no-notices -c env=$(ENV) "$$target" $(CDK_PROFILE) $(BOOTSTRAP_ARGS)
+
 deploy: $(VENV)/.installed node_modules/.installed
 	$(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE)
 	node_modules/.bin/cdk deploy --no-notices -c env=$(ENV) '$(ENV)/*' --require-approval broadening $(CDK_PROFILE)

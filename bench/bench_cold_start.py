@@ -57,8 +57,8 @@ def functions() -> dict[str, tuple[str, dict[str, str], tuple[str, ...]]]:
     sys.path.insert(0, str(ROOT))
     import aws_cdk as cdk
 
+    from mlsettings.config import project_context
     from stacks.app_builder import build_app
-    from stacks.config import project_context
     from stacks.constructs.lambda_function import MlopsFunction
 
     app = cdk.App(context={**project_context(), "aws:cdk:bundling-stacks": []}, outdir=str(BUNDLES / "cdk.out"))

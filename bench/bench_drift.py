@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from bench.summaries import median
+from mlsettings.vocabulary import BASELINE_FILE, CHAMPION, NAMESPACE
 
 ROOT = Path(__file__).resolve().parents[1]
 # Parsing processes for our run (the drift Lambda uses one per vCPU; 3,538 MB gives a function two).
@@ -96,7 +97,7 @@ def generate(rows: int) -> Path:
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     from mlcore.drift.baseline import build_baseline
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     schema_doc = schema_document()
     schema = DataSchema.from_dict(schema_doc)
@@ -105,7 +106,7 @@ def generate(rows: int) -> Path:
     ref_columns, ref_probabilities = generate_columns(reference_rows, seed=1, shifted=False)
     baseline = build_baseline({name: list(col) for name, col in zip(names, ref_columns, strict=True)}, schema,
                               probabilities=ref_probabilities)
-    (folder / "baseline.json").write_text(json.dumps(baseline))
+    (folder / BASELINE_FILE).write_text(json.dumps(baseline))
     (folder / "schema.json").write_text(json.dumps(schema_doc))
     with (folder / "reference.csv").open("w") as handle:
         handle.write(",".join(names) + "\n")
@@ -207,7 +208,7 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
     from mlcore.drift.statistics import DriftThresholds
     from mlcore.drift.window import local_capture_files
 
-    baseline = load_baseline(folder / "baseline.json")
+    baseline = load_baseline(folder / BASELINE_FILE)
     files = local_capture_files(folder / "capture")
     schema = json.loads((folder / "schema.json").read_text())
     names = [f["name"] for f in schema["features"]]
@@ -221,28 +222,28 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
         from aws_lambda_powertools import Metrics
 
         from mlcore.drift.ground_truth import QualityJoin, read_labels
-        from mlcore.schema import DataSchema
         from mlplatform.monitoring.drift_metrics import publish_run_metrics
+        from mlsettings.schema import DataSchema
 
         quality = None
         if kind == "ours_ground_truth":
             labels_file = folder / "labels" / "labels.csv"
             labels = read_labels([(labels_file.name, labels_file.open("rb"))], DataSchema.from_dict(schema).label)
             quality = QualityJoin(labels)
-        plan = VariantPlan(variant="Champion", baseline=baseline,
+        plan = VariantPlan(variant=CHAMPION, baseline=baseline,
                            sources=[local_source(f, "endpoint_capture") for f in files])
         report = run_drift([plan], endpoint="bench", window=None, thresholds=DriftThresholds(), workers=WORKERS,
                            quality=quality)
         render_variant_pages(report, [plan])
-        metrics = Metrics(namespace="MLOps", service="bench")
+        metrics = Metrics(namespace=NAMESPACE, service="bench")
         with Path(os.devnull).open("w") as null, contextlib.redirect_stdout(null):  # EMF to a null sink
             documents = publish_run_metrics(metrics, report)
-        drift = report["variants"]["Champion"]["drift"]
+        drift = report["variants"][CHAMPION]["drift"]
         result = {"rows": drift["rows"], "malformed": drift["malformed"], "emf_documents": documents,
                   "workers": WORKERS, "children_peak_mb": _children_peak_mb(WORKERS),
                   "drifted_features": sorted(n for n, f in drift["features"].items() if f["drifted"])}
         if quality is not None:
-            result["labelled_rows"] = report["quality"]["variants"]["Champion"]["labelled_rows"]
+            result["labelled_rows"] = report["quality"]["variants"][CHAMPION]["labelled_rows"]
     elif kind == "bare":
         task = functools.partial(_bare, names=names, numeric=numeric, categorical=categorical)
         rows = _in_processes(task, _shares(files, WORKERS)) if WORKERS > 1 else task(files)
@@ -250,10 +251,10 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
     elif kind == "partials":
         from mlcore.drift.partials import merge_variant, object_partial
 
-        documents = [object_partial(local_source(f, "endpoint_capture"), variant="Champion", baseline=baseline)
+        documents = [object_partial(local_source(f, "endpoint_capture"), variant=CHAMPION, baseline=baseline)
                      for f in files]
         reduced = time.perf_counter()
-        plan = VariantPlan(variant="Champion", baseline=baseline,
+        plan = VariantPlan(variant=CHAMPION, baseline=baseline,
                            sources=[local_source(f, "endpoint_capture") for f in files])
         entry = merge_variant(plan, documents, thresholds=DriftThresholds())
         result = {"rows": entry["drift"]["rows"], "workers": 1, "reduce_seconds": reduced - started,
@@ -339,7 +340,7 @@ def _cli(folder: Path) -> dict[str, Any]:
     load = os.getloadavg()[0]
     started = time.perf_counter()
     completed = subprocess.run([sys.executable, "-c", "from mlops import cli; cli.main()", "drift", "--baseline",
-                                str(folder / "baseline.json"), "--capture", str(folder / "capture"), "--json"],
+                                str(folder / BASELINE_FILE), "--capture", str(folder / "capture"), "--json"],
                                capture_output=True, text=True, cwd=ROOT, check=False)
     seconds = time.perf_counter() - started
     if completed.returncode != 0:

@@ -22,8 +22,6 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# The metrics where a smaller value is better; the quality gate needs to know the direction.
-LOWER_IS_BETTER = frozenset({"log_loss", "calibration_error"})
 _PROBABILITY_FLOOR = 1e-15
 
 
@@ -138,7 +136,6 @@ def bootstrap_standard_deviations(labels: npt.ArrayLike, probabilities: npt.Arra
             for name, values in samples.items()}
 
 
-GATE_METRICS = ("auc", "f1", "precision", "recall")
 CONFIDENCE_Z = 1.959963984540054  # two-sided 95 %
 
 
@@ -162,9 +159,16 @@ def _auc_lower(auc: float, positives: int, negatives: int, z: float = CONFIDENCE
     if positives == 0 or negatives == 0 or math.isnan(auc):
         return 0.0
     a = min(auc, 1.0 - 0.5 / (positives * negatives))
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (positives * negatives)
-    return max(0.0, a - z * math.sqrt(max(variance, 0.0)))
+    return max(0.0, a - z * hanley_mcneil_se(a, positives, negatives))
+
+
+def hanley_mcneil_se(auc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil (1982): the standard error of an AUC from its value and the two class counts (the quality
+    gate's lower bound and the A/B report's AUC comparison both use it)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / (
+        positives * negatives)
+    return math.sqrt(max(variance, 0.0))
 
 
 def lower_confidence_bounds(labels: npt.ArrayLike, probabilities: npt.ArrayLike, *,

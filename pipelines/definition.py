@@ -12,14 +12,29 @@ be CDK tokens; the stack serializes the result with ``Stack.to_json_string``.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mlsettings.instance_types import has_local_storage, volume_kms_key
+from mlsettings.quality import gate_checks
+from mlsettings.vocabulary import (
+    CHECKPOINTS_PREFIX,
+    DEVELOPMENT,
+    EVALUATION_FILE,
+    MODELS_PREFIX,
+    PENDING_MANUAL_APPROVAL,
+    PIPELINE_OUTPUTS_PREFIX,
+    QUALITY_GATE_PASSED,
+    STATUS_PENDING_APPROVAL,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +44,6 @@ CODE_DIR = f"{PROCESSING}/input/code"
 CODE_ROOT = "/opt/ml/code"
 CHECKPOINTS = "/opt/ml/checkpoints"
 EVALUATION_REPORT = "EvaluationReport"
-EVALUATION_FILE = "evaluation.json"
 # What pipelines/steps/preprocess.py writes below its --output-dir, one processing output each.
 PREPROCESS_OUTPUTS = ("train", "validation", "test", "train_raw", "test_raw", "metadata")
 
@@ -81,7 +95,7 @@ class PipelineSettings:
     image_uri: str
     artifact_bucket: str
     kms_key_id: str
-    code_uri: str  # s3:// URI of the deterministic sourcedir.tar.gz (mlcore/ + pipelines/)
+    code_uri: str  # s3:// URI of the deterministic sourcedir.tar.gz (BUNDLED_PACKAGES)
     code_file_name: str  # its object name (what a container finds in its input folder)
     schema_uri: str  # s3:// URI of the data schema JSON
     schema_file_name: str
@@ -106,6 +120,13 @@ class PipelineSettings:
     min_rows_per_class: int = 10
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    drift_thresholds: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The configured DriftThresholds (mlsettings.config.drift_thresholds) the Validate step compares the new data
+    with the previous training data by."""
+    training_instance_types: tuple[str, ...] = ()
+    """The values a run may give TrainingInstanceType (its EnumValues): the training types of the configured type's
+    storage class (``mlsettings.instance_types.same_storage_class``), so the Train step's volume key stays valid.
+    The stack always sets it; empty leaves the parameter open (the Validate step still checks the run's type)."""
 
 
 PARAMETERS: tuple[tuple[str, str], ...] = (
@@ -128,10 +149,23 @@ def _parameters(settings: PipelineSettings) -> list[dict[str, Any]]:
         "PreviousBaselineUri": settings.no_baseline_uri,
         "TrainingInstanceType": settings.training_instance_type,
         "QualityThreshold": settings.quality_threshold,
-        "ModelApprovalStatus": "PendingManualApproval",
+        "ModelApprovalStatus": PENDING_MANUAL_APPROVAL,
         "NumRound": settings.num_round,
     }
-    return [{"Name": name, "Type": kind, "DefaultValue": defaults[name]} for name, kind in PARAMETERS]
+    parameters: list[dict[str, Any]] = [{"Name": name, "Type": kind, "DefaultValue": defaults[name]}
+                                        for name, kind in PARAMETERS]
+    for parameter in parameters:
+        if parameter["Name"] == "TrainingInstanceType" and settings.training_instance_types:
+            # A string parameter's EnumValues (the SageMaker SDK's ParameterString(enum_values=...)): a run cannot
+            # pick a type whose storage class contradicts the Train step's volume key. The Validate step checks
+            # the same before anything is trained (pipelines/steps/validate.py).
+            parameter["EnumValues"] = list(settings.training_instance_types)
+    return parameters
+
+
+def training_storage(settings: PipelineSettings) -> str:
+    """'local' when the configured training type mounts NVMe instance storage (no volume key), else 'ebs'."""
+    return "local" if has_local_storage(settings.training_instance_type) else "ebs"
 
 
 def _s3_input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
@@ -143,13 +177,9 @@ def _s3_input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
     }
 
 
-OUTPUTS_PREFIX = "pipelines"
-"""Where every step output lands in the artifact bucket: ``pipelines/<execution id>/<step>/<output>``."""
-
-
 def output_key(execution_id: str, step: str, output: str) -> str:
     """The artifact-bucket key prefix of one step output of one execution (what ``_s3_output`` makes)."""
-    return f"{OUTPUTS_PREFIX}/{execution_id}/{step}/{output}"
+    return f"{PIPELINE_OUTPUTS_PREFIX}/{execution_id}/{step}/{output}"
 
 
 def _s3_output(settings: PipelineSettings, name: str, local_path: str, step: str) -> dict[str, Any]:
@@ -157,7 +187,7 @@ def _s3_output(settings: PipelineSettings, name: str, local_path: str, step: str
         "OutputName": name,
         "AppManaged": False,
         "S3Output": {
-            "S3Uri": join("s3://", settings.artifact_bucket, f"/{OUTPUTS_PREFIX}/",
+            "S3Uri": join("s3://", settings.artifact_bucket, f"/{PIPELINE_OUTPUTS_PREFIX}/",
                           {"Get": "Execution.PipelineExecutionId"}, f"/{step}/{name}"),
             "LocalPath": local_path,
             "S3UploadMode": "EndOfJob",
@@ -190,7 +220,8 @@ def _processing_step(settings: PipelineSettings, name: str, module: str, *, inpu
         "Arguments": {
             "ProcessingResources": {"ClusterConfig": {
                 "InstanceCount": 1, "InstanceType": settings.processing_instance_type,
-                "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id}},
+                "VolumeSizeInGB": settings.volume_size_gb,
+                **volume_kms_key(settings.processing_instance_type, settings.kms_key_id)}},
             "AppSpecification": {"ImageUri": settings.image_uri,
                                  "ContainerEntrypoint": ["/bin/bash", "-c", entrypoint, name],
                                  "ContainerArguments": arguments},
@@ -240,11 +271,14 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
             _channel("metadata", processing_output_uri("Preprocess", "metadata"), "application/json"),
             _channel("code", settings.code_uri, "application/x-tar"),
         ],
-        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/models",
+        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/{MODELS_PREFIX}",
                              "KmsKeyId": settings.kms_key_id},
         "ResourceConfig": {"InstanceType": param("TrainingInstanceType"),
                            "InstanceCount": settings.training_instance_count,
-                           "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id},
+                           "VolumeSizeInGB": settings.volume_size_gb,
+                           # Built for the configured type; TrainingInstanceType's EnumValues keep a run's type in
+                           # the same storage class.
+                           **volume_kms_key(settings.training_instance_type, settings.kms_key_id)},
         "StoppingCondition": stopping,
         "Environment": {"PYTHONDONTWRITEBYTECODE": "1", **OFFLINE_CODE_INSTALL},
         **_network(settings),
@@ -254,7 +288,8 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         stopping["MaxWaitTimeInSeconds"] = settings.max_wait_seconds
     if settings.checkpointing:
         arguments["CheckpointConfig"] = {
-            "S3Uri": join("s3://", settings.artifact_bucket, "/checkpoints/", {"Get": "Execution.PipelineExecutionId"}),
+            "S3Uri": join("s3://", settings.artifact_bucket, f"/{CHECKPOINTS_PREFIX}/",
+                          {"Get": "Execution.PipelineExecutionId"}),
             "LocalPath": CHECKPOINTS,
         }
     return {"Name": "Train", "Type": "Training", "Arguments": arguments}
@@ -264,10 +299,6 @@ def _channel(name: str, uri: Any, content_type: str) -> dict[str, Any]:
     return {"ChannelName": name, "ContentType": content_type, "InputMode": "File",
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
                                             "S3DataDistributionType": "FullyReplicated"}}}
-
-
-def _metric_path(metric: str) -> str:
-    return f"binary_classification_metrics.{metric}.value"
 
 
 def model_package_request(settings: PipelineSettings, *, model_data_url: Any, evaluation_uri: Any,
@@ -281,7 +312,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
             "Containers": [{
                 "Image": settings.image_uri,
                 "ModelDataUrl": model_data_url,
-                # train.py packs inference.py and the standard-library part of mlcore into the model's code/
+                # train.py packs inference.py and the standard-library modules it imports into the model's code/
                 # folder, so a network-isolated endpoint needs nothing but the model artifact.
                 "Environment": {"SAGEMAKER_PROGRAM": SERVING_PROGRAM,
                                 "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_CODE_DIR,
@@ -303,7 +334,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
                                                                     "S3Uri": baseline_uri}}},
         "CustomerMetadataProperties": dict(metadata),
         "SamplePayloadUrl": sample_payload_url,
-        "ModelLifeCycle": {"Stage": "Development", "StageStatus": "PendingApproval",
+        "ModelLifeCycle": {"Stage": DEVELOPMENT, "StageStatus": STATUS_PENDING_APPROVAL,
                            "StageDescription": "Registered by the training pipeline; passed the quality gate."},
         "Domain": "MACHINE_LEARNING",
         "Task": "CLASSIFICATION",
@@ -311,16 +342,13 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
 
 
 LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_sha256", "data_versions", "pipeline_execution_arn",
-                "training_job_name", "training_log_location", "quality_gate_passed", "quality_metric",
+                "training_job_name", "training_log_location", QUALITY_GATE_PASSED, "quality_metric",
                 "quality_value", "quality_threshold", "input_schema", "output_schema", "expected_p99_latency_ms",
                 "instance_type", "memory_mb")
 
 
-def build_definition(settings: PipelineSettings) -> dict[str, Any]:
-    metric_value = json_get("Evaluate", EVALUATION_REPORT, _metric_path(settings.quality_metric))
-    metric_bound = json_get("Evaluate", EVALUATION_REPORT,
-                            f"binary_classification_metrics.{settings.quality_metric}.lower_bound_95")
-    validate = _processing_step(
+def _validate_step(settings: PipelineSettings) -> dict[str, Any]:
+    return _processing_step(
         settings, "Validate", "pipelines.steps.validate",
         inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
                 _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema"),
@@ -329,9 +357,15 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         arguments=["--input-dir", f"{PROCESSING}/input/data",
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
                    "--baseline", f"{PROCESSING}/input/baseline", "--report-dir", f"{PROCESSING}/output/report",
-                   "--min-rows-per-class", str(settings.min_rows_per_class)],
+                   "--min-rows-per-class", str(settings.min_rows_per_class),
+                   "--training-instance-type", param("TrainingInstanceType"),
+                   "--training-storage", training_storage(settings),
+                   *[part for name, value in sorted(settings.drift_thresholds.items())
+                     for part in ("--drift-threshold", f"{name}={json.dumps(value)}")]],
     )
-    preprocess = _processing_step(
+
+def _preprocess_step(settings: PipelineSettings) -> dict[str, Any]:
+    step = _processing_step(
         settings, "Preprocess", "pipelines.steps.preprocess",
         inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
                 _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
@@ -340,9 +374,11 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
                    "--output-dir", f"{PROCESSING}/output", "--data-uri", param("DataUri")],
     )
-    preprocess["DependsOn"] = ["Validate"]
-    train = _training_step(settings)
-    evaluate = _processing_step(
+    step["DependsOn"] = ["Validate"]
+    return step
+
+def _evaluate_step(settings: PipelineSettings) -> dict[str, Any]:
+    return _processing_step(
         settings, "Evaluate", "pipelines.steps.evaluate",
         inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
                           f"{PROCESSING}/input/model"),
@@ -353,7 +389,9 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         property_files=[{"PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation",
                          "FilePath": EVALUATION_FILE}],
     )
-    baseline = _processing_step(
+
+def _baseline_step(settings: PipelineSettings) -> dict[str, Any]:
+    return _processing_step(
         settings, "Baseline", "pipelines.steps.baseline",
         inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
                           f"{PROCESSING}/input/model"),
@@ -363,6 +401,9 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         arguments=["--model-dir", f"{PROCESSING}/input/model", "--train-dir", f"{PROCESSING}/input/train",
                    "--test-dir", f"{PROCESSING}/input/test", "--output-dir", f"{PROCESSING}/output/baseline"],
     )
+
+def _register_step(settings: PipelineSettings, quality_value: Expression) -> dict[str, Any]:
+    """CreateModelPackage with the lineage every version carries (metadata), after the baseline step."""
     training_job = step_property("Train", "TrainingJobName")
     metadata = {
         "git_commit": param("GitCommit"),
@@ -372,15 +413,15 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         "pipeline_execution_arn": {"Get": "Execution.PipelineExecutionArn"},
         "training_job_name": training_job,
         "training_log_location": join("/aws/sagemaker/TrainingJobs/", training_job),
-        "quality_gate_passed": "true",
+        QUALITY_GATE_PASSED: "true",
         "quality_metric": settings.quality_metric,
-        "quality_value": join(metric_value),
+        "quality_value": join(quality_value),
         "quality_threshold": join(param("QualityThreshold")),
         "expected_p99_latency_ms": str(settings.expected_p99_latency_ms),
         "instance_type": settings.inference_instance_types[0],
         "schema_uri": settings.schema_uri,
     }
-    register = {
+    return {
         "Name": "Register",
         "Type": "RegisterModel",
         "Arguments": model_package_request(
@@ -393,34 +434,47 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
             approval_status=param("ModelApprovalStatus"),
             description="XGBoost binary classifier registered by the training pipeline",
         ),
+        "DependsOn": ["Baseline"],
     }
+
+def _quality_gate_step(settings: PipelineSettings, gate_values: list[Expression],
+                       if_steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Condition step of mlsettings.quality.gate_checks, and the Fail step its else branch runs."""
+    checks = gate_checks(settings.quality_metric)
+    described: list[Any] = []
+    for check, value in zip(checks, gate_values, strict=True):
+        described += [f"{', ' if described else ''}{check.label} ({check.comparison} threshold) ", value]
     fail = {
         "Name": "QualityGateFailed",
         "Type": "Fail",
         "Arguments": {"ErrorMessage": join(
-            f"Quality gate failed: {settings.quality_metric} ", metric_value, " (95 % lower bound ", metric_bound,
-            ") must both reach the threshold ", param("QualityThreshold"))},
+            f"Quality gate failed: {settings.quality_metric} ", *described, "; threshold ",
+            param("QualityThreshold"))},
     }
-    gate = {
+    return {
         "Name": "QualityGate",
         "Type": "Condition",
         "Arguments": {
-            # Both must hold: the metric clears the threshold, and so does its 95 % lower confidence bound
-            # (mlcore.metrics.lower_confidence_bounds), so a test set too small to show it never passes.
-            "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": metric_value,
-                            "RightValue": param("QualityThreshold")},
-                           {"Type": "GreaterThanOrEqualTo", "LeftValue": metric_bound,
-                            "RightValue": param("QualityThreshold")}],
-            "IfSteps": [baseline, register],
+            # mlsettings.quality.gate_checks: the metric and its 95 % lower confidence bound must both clear
+            # the threshold (Conditions are ANDed), so a test set too small to show it never passes.
+            "Conditions": [{"Type": check.condition_type, "LeftValue": value, "RightValue": param("QualityThreshold")}
+                           for check, value in zip(checks, gate_values, strict=True)],
+            "IfSteps": if_steps,
             "ElseSteps": [fail],
         },
     }
-    register["DependsOn"] = ["Baseline"]
+
+def build_definition(settings: PipelineSettings) -> dict[str, Any]:
+    gate_values = [json_get("Evaluate", EVALUATION_REPORT, check.path)
+                   for check in gate_checks(settings.quality_metric)]
+    register = _register_step(settings, quality_value=gate_values[0])
+    gate = _quality_gate_step(settings, gate_values, [_baseline_step(settings), register])
     return {
         "Version": "2020-12-01",
         "Metadata": {},
         "Parameters": _parameters(settings),
-        "Steps": [validate, preprocess, train, evaluate, gate],
+        "Steps": [_validate_step(settings), _preprocess_step(settings), _training_step(settings),
+                  _evaluate_step(settings), gate],
     }
 
 
@@ -435,7 +489,7 @@ def iter_steps(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
 # ------------------------------------------------------------------ the code bundle shipped to containers
 # The drift monitor's Processing-job entry (pipelines/processing/drift_entry.py) runs from the same bundle
 # (monitoring.drift.engine: processing); it needs only mlcore, so no Lambda code ships to a container.
-BUNDLED_PACKAGES = ("mlcore", "pipelines")
+BUNDLED_PACKAGES = ("mlcore", "mlsettings", "pipelines")
 
 
 def build_source_bundle(root: Path = REPO_ROOT) -> bytes:

@@ -4,8 +4,6 @@ bucket, in the data-capture JSONL format."""
 
 from __future__ import annotations
 
-import math
-
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -14,36 +12,45 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.config import EnvironmentConfig
+from mlsettings.config import EnvironmentConfig, inference_concurrency_demand
+from mlsettings.functions.contracts import InferenceEnvironment
+from mlsettings.naming import endpoint_name
+from mlsettings.vocabulary import FALLBACK_MODEL_KEY, Metric, Published
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.lambda_function import MlopsFunction, log_retention
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name
-from stacks.naming import endpoint_name
 
 PREDICTION_LOG_PREFIX = "inference-api/"
-CONNECT_TIMEOUT_SECONDS = 1
-CONCURRENCY_HEADROOM = 1.5
 
 
-def inference_concurrency_demand(config: EnvironmentConfig) -> int:
-    """Concurrent executions at the SLA's peak rate when every request uses its whole endpoint budget
-    (attempts x (connect + read timeout)), by Little's law, with 50 % headroom."""
-    api = config.inference_api
-    budget_seconds = api.max_attempts * (CONNECT_TIMEOUT_SECONDS + api.endpoint_timeout_ms / 1000)
-    return math.ceil(config.serving.sla.peak_requests_per_second * budget_seconds * CONCURRENCY_HEADROOM)
-FALLBACK_MODEL_KEY = "serving/fallback_model.json"
 
 
 class InferenceApiStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        api_settings = config.inference_api
+        self._tables(config, key)
+        self.delivery_stream = self._prediction_log(config, key, capture_bucket)
+        function = self._function(config, key, artifact_bucket)
+        self._api(config, key, function)
+        self._firehose_allowances()
+        publish_name(self, environment=config.name, key=Published.INFERENCE_API_URL, value=self.api.api_endpoint)
+        # read by the Monitoring stack's dashboard (published names instead of exports)
+        publish_name(self, environment=config.name, key=Published.INFERENCE_API_ID, value=self.api.api_id)
+        publish_name(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME, value=function.function_name)
+        publish_name(self, environment=config.name, key=Published.PREDICTION_LOG_PREFIX,
+                     value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
+
+        self._acknowledge_wildcards()
+
+    def _tables(self, config: EnvironmentConfig, key: kms.IKey) -> None:
+        """The circuit breaker's shared state and the response cache."""
         removal = cdk.RemovalPolicy.RETAIN if config.storage.retain_data else cdk.RemovalPolicy.DESTROY
         table_options = {
             "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -63,7 +70,11 @@ class InferenceApiStack(cdk.Stack):
             partition_key=dynamodb.Attribute(name="cache_key", type=dynamodb.AttributeType.STRING),
             time_to_live_attribute="expires_at", **table_options)  # type: ignore[arg-type]
 
-        self.delivery_stream = firehose.DeliveryStream(
+
+    def _prediction_log(self, config: EnvironmentConfig, key: kms.IKey,
+                        capture_bucket: s3.IBucket) -> firehose.DeliveryStream:
+        """Every prediction, delivered to the capture bucket by the hour."""
+        return firehose.DeliveryStream(
             self, "PredictionLog",
             destination=firehose.S3Bucket(
                 capture_bucket,
@@ -73,13 +84,15 @@ class InferenceApiStack(cdk.Stack):
                 encryption_key=key,
                 buffering_interval=cdk.Duration.seconds(60),
                 logging_config=firehose.EnableLogging(logs.LogGroup(
-                    self, "PredictionLogDeliveryErrors", encryption_key=key,
+                    self, Metric.PREDICTION_LOG_DELIVERY_ERRORS, encryption_key=key,
                     retention=log_retention(config.lambda_.log_retention_days),
                     removal_policy=cdk.RemovalPolicy.DESTROY)),
             ),
             encryption=firehose.StreamEncryption.customer_managed_key(key),
         )
 
+    def _function(self, config: EnvironmentConfig, key: kms.IKey, artifact_bucket: s3.IBucket) -> lambda_.IFunction:
+        api_settings = config.inference_api
         sla_read_seconds = api_settings.endpoint_timeout_ms / 1000
         attempts = api_settings.max_attempts
         # Every attempt may use the full connect + read timeout; 3 s more for DynamoDB, S3 and Firehose.
@@ -97,24 +110,11 @@ class InferenceApiStack(cdk.Stack):
             # function would have answered from its fallbacks; the API stage's throttle (below) is the designed
             # overload limit. Its demand at the SLA peak is checked against the account quota instead.
             unreserved_demand=inference_concurrency_demand(config),
-            environment={
-                "ENDPOINT_NAME": endpoint_name(config),
-                "DATA_SCHEMA_PATH": config.training.schema_file,
-                "BREAKER_TABLE_NAME": self.breaker_table.table_name,
-                "RESPONSE_CACHE_TABLE_NAME": self.cache_table.table_name,
-                "PREDICTION_LOG_STREAM_NAME": self.delivery_stream.delivery_stream_name,
-                "SAFE_DEFAULT_PROBABILITY": str(api_settings.safe_default_probability),
-                "FALLBACK_MODEL_BUCKET": artifact_bucket.bucket_name,
-                "FALLBACK_MODEL_KEY": FALLBACK_MODEL_KEY,
-                "ENDPOINT_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT_SECONDS),
-                "ENDPOINT_READ_TIMEOUT_SECONDS": f"{sla_read_seconds:g}",
-                "ENDPOINT_MAX_ATTEMPTS": str(attempts),
-                "BREAKER_FAILURE_THRESHOLD": str(api_settings.breaker_failure_threshold),
-                "BREAKER_COOLDOWN_SECONDS": str(api_settings.breaker_cooldown_seconds),
-                "RESPONSE_CACHE_TTL_SECONDS": str(api_settings.cache_ttl_seconds),
-                "MAX_ROWS": str(api_settings.max_rows),
-                "MAX_BODY_BYTES": str(api_settings.max_body_bytes),
-            },
+            environment=InferenceEnvironment.for_config(
+                config, breaker_table_name=self.breaker_table.table_name,
+                response_cache_table_name=self.cache_table.table_name,
+                prediction_log_stream_name=self.delivery_stream.delivery_stream_name,
+                fallback_model_bucket=artifact_bucket.bucket_name),
         )
         function = self.function.function
         skip_checkov(function, "CKV_AWS_115",
@@ -133,6 +133,9 @@ class InferenceApiStack(cdk.Stack):
             resources=[self.delivery_stream.delivery_stream_arn]))
         artifact_bucket.grant_read(function, FALLBACK_MODEL_KEY)
 
+        return function
+
+    def _api(self, config: EnvironmentConfig, key: kms.IKey, function: lambda_.IFunction) -> None:
         access_logs = logs.LogGroup(self, "ApiAccessLogs", encryption_key=key,
                                     retention=log_retention(config.lambda_.log_retention_days),
                                     removal_policy=cdk.RemovalPolicy.DESTROY)
@@ -152,14 +155,8 @@ class InferenceApiStack(cdk.Stack):
             detailed_metrics_enabled=True,
         )
         self._access_logging(stage, access_logs)
-        self._firehose_allowances()
-        publish_name(self, environment=config.name, key="inference-api-url", value=self.api.api_endpoint)
-        # read by the Monitoring stack's dashboard (published names instead of exports)
-        publish_name(self, environment=config.name, key="inference-api-id", value=self.api.api_id)
-        publish_name(self, environment=config.name, key="inference-function-name", value=function.function_name)
-        publish_name(self, environment=config.name, key="prediction-log-prefix",
-                     value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
 
+    def _acknowledge_wildcards(self) -> None:
         allow_wildcards(self.function, {
             "Action::kms:GenerateDataKey*": "Reading encrypted items and writing the KMS-encrypted cache need "
                                             "data keys from the project key.",

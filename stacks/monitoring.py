@@ -5,7 +5,6 @@ in docs/runbooks/. The deployment-rollback alarms live in the serving stack and 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -20,22 +19,32 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig
 from mlsettings.drift_partials import (
     ENGINE_PARTIALS,
     ENGINE_PROCESSING,
-    ENV_DRIFT_ENGINE,
-    ENV_PARTIALS_PREFIX,
-    ENV_PROCESSING_MAX_INSTANCES,
-    METRIC_OBJECTS_NOT_ANALYSED,
     PARTIALS_CONCURRENCY,
-    PARTIALS_FUNCTION,
     PARTIALS_MEMORY_MB,
     PARTIALS_PREFIX,
-    DriftPartialsEnvironment,
+)
+from mlsettings.functions.contracts import DriftMonitorEnvironment, DriftPartialsEnvironment
+from mlsettings.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
+from mlsettings.vocabulary import (
+    CAPTURE_PREFIX,
+    CHALLENGER,
+    CHAMPION,
+    GROUND_TRUTH_PREFIX,
+    NAMESPACE,
+    PAGE,
+    PREDICTION_LOG_PREFIX,
+    REPORT_PREFIX,
+    TICKET,
+    Metric,
+    Published,
+    Service,
 )
 from pipelines.definition import write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
-from stacks.config import EnvironmentConfig, drift_thresholds
 from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
@@ -45,18 +54,12 @@ from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name, published_topic, read_published
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
-from stacks.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
 
-NAMESPACE = "MLOps"
 DRIFT_SERVICE = "drift_monitor"
 INFERENCE_SERVICE = "inference"
-VARIANTS = ("Champion", "Challenger")
+VARIANTS = (CHAMPION, CHALLENGER)
 FALLBACK_REASONS = ("throttling", "server_error", "model_error", "timeout", "invalid_output",
                     "endpoint_unavailable", "circuit_open")
-REPORT_PREFIX = "drift-reports"
-GROUND_TRUTH_PREFIX = "ground-truth"
-CAPTURE_PREFIX = "endpoint"
-PREDICTION_LOG_PREFIX = "inference-api"
 
 
 class MonitoringStack(cdk.Stack):
@@ -67,38 +70,42 @@ class MonitoringStack(cdk.Stack):
         Processing engine runs it), or None where no Training stack is built (then this stack uploads its own)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         # Names of the Alerting and InferenceApi stacks, read from their published names (no exports).
-        page_topic = published_topic(self, "PageTopic", environment=config.name, severity="page")
-        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
-        inference_function_name = read_published(self, environment=config.name, key="inference-function-name")
-        api_id = read_published(self, environment=config.name, key="inference-api-id")
-        drift = config.monitoring.drift
+        page_topic = published_topic(self, "PageTopic", environment=config.name, severity=PAGE)
+        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity=TICKET)
+        inference_function_name = read_published(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME)
+        api_id = read_published(self, environment=config.name, key=Published.INFERENCE_API_ID)
         self._key = key
         self.endpoint = endpoint_name(config)
         variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
-        alarms = config.monitoring.alarms
         self.router = AlarmRouter(page=page_topic, ticket=ticket_topic, environment=config.name)
 
-        # --- the drift and ground-truth run
-        thresholds = drift_thresholds(config)
+        self._drift_run(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
+                        models=models, code_asset=code_asset, ticket_topic=ticket_topic)
+        self._alarms(config, variants)
+        self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
+        self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
+
+    def _drift_run(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
+                   artifact_bucket: s3.IBucket, models: ModelSource, code_asset: s3_assets.Asset | None,
+                   ticket_topic: sns.ITopic) -> None:
+        """The drift and ground-truth run: the scheduled function and its engine's parts."""
+        drift = config.monitoring.drift
         monitor_role = shared_execution_role(self, "DriftMonitorRole",
                                              role_name=consumer_role_name(config, "drift-monitor"),
                                              description="The daily drift and ground-truth run")
+        job = self._drift_job(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
+                              models=models, code_asset=code_asset) if drift.engine == ENGINE_PROCESSING else None
         self.drift_monitor = MlopsFunction(
             self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler", role=monitor_role,
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
             # 3,538 MB is where Lambda gives a function two full vCPUs: the run parses with two processes.
             memory_size=3538, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
             asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic,
-            environment={
-                "ENDPOINT_NAME": self.endpoint, "CAPTURE_BUCKET": capture_bucket.bucket_name,
-                "CAPTURE_PREFIX": CAPTURE_PREFIX, "PREDICTION_LOG_PREFIX": PREDICTION_LOG_PREFIX,
-                "REPORT_BUCKET": artifact_bucket.bucket_name, "REPORT_PREFIX": REPORT_PREFIX,
-                "VARIANT_PARAMETER_PREFIX": f"/mlops/{config.name}/variant",
-                "WINDOW_HOURS": str(drift.window_hours), "DRIFT_THRESHOLDS": json.dumps(thresholds, sort_keys=True),
-                "DRIFT_WORKERS": "2",
-                "GROUND_TRUTH_PREFIX": GROUND_TRUTH_PREFIX, "QUALITY_METRIC": config.training.quality_gate.metric,
-                "QUALITY_MARGIN": str(alarms.quality_margin),
-            })
+            environment=DriftMonitorEnvironment.for_config(
+                config, capture_bucket=capture_bucket.bucket_name, report_bucket=artifact_bucket.bucket_name,
+                processing=None if job is None else {
+                    "role_arn": job[0].role_arn, "image_uri": xgboost_image_uri(config.region),
+                    "code_uri": job[1].s3_object_url, "kms_key_arn": key.key_arn}))
         function = self.drift_monitor.function
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         function.add_to_role_policy(iam.PolicyStatement(
@@ -114,9 +121,8 @@ class MonitoringStack(cdk.Stack):
         artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
         key.grant_encrypt_decrypt(function)
         self.drift_partials: MlopsFunction | None = None
-        if drift.engine == ENGINE_PROCESSING:
-            self._processing_engine(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
-                                    models=models, code_asset=code_asset)
+        if job is not None:
+            self._processing_engine(key=key, artifact_bucket=artifact_bucket, role=job[0])
         elif drift.engine == ENGINE_PARTIALS:
             self.drift_partials = self._partials_engine(config, key=key, capture_bucket=capture_bucket,
                                                         artifact_bucket=artifact_bucket, models=models,
@@ -125,7 +131,7 @@ class MonitoringStack(cdk.Stack):
         events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
                     description="The daily drift and ground-truth run",
                     targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
-        publish_name(self, environment=config.name, key="drift-report-uri",
+        publish_name(self, environment=config.name, key=Published.DRIFT_REPORT_URI,
                      value=f"s3://{artifact_bucket.bucket_name}/{REPORT_PREFIX}/")
         monitor_reasons = {
             "Action::kms:GenerateDataKey*": "Writing KMS-encrypted reports needs data keys from the project key.",
@@ -145,15 +151,10 @@ class MonitoringStack(cdk.Stack):
         allow_wildcards(self.drift_monitor, monitor_reasons)
         allow_wildcards(monitor_role, monitor_reasons)
 
-        self._alarms(config, variants)
-        self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
-        self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
-
-    def _merges_partial_results(self, engine: str, artifact_bucket: s3.IBucket) -> None:
-        """The drift monitor runs ``engine`` and merges the window's partial results (engines partials, processing)."""
+    def _merges_partial_results(self, artifact_bucket: s3.IBucket) -> None:
+        """The drift monitor merges the window's partial results (engines partials, processing; its contract
+        carries the engine)."""
         monitor = self.drift_monitor.function
-        monitor.add_environment(ENV_DRIFT_ENGINE, engine)
-        monitor.add_environment(ENV_PARTIALS_PREFIX, PARTIALS_PREFIX)
         monitor.add_to_role_policy(iam.PolicyStatement(
             sid="ReadPartialResults", actions=["s3:GetObject", "s3:ListBucket"],
             resources=[artifact_bucket.bucket_arn, artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
@@ -162,20 +163,17 @@ class MonitoringStack(cdk.Stack):
                          artifact_bucket: s3.IBucket, models: ModelSource, ticket_topic: sns.ITopic) -> MlopsFunction:
         """Each captured object is reduced to its partial result when it lands (S3 → EventBridge → the function);
         the scheduled run merges the window's partial results (docs/MONITORING.md, "Drift at any traffic")."""
-        self._merges_partial_results(ENGINE_PARTIALS, artifact_bucket)
+        self._merges_partial_results(artifact_bucket)
         role = shared_execution_role(self, "DriftPartialsRole", role_name=consumer_role_name(config, "drift-partials"),
                                      description="Reduces each captured object to its drift partial result")
-        environment = DriftPartialsEnvironment(
-            endpoint_name=self.endpoint, capture_bucket=capture_bucket.bucket_name, capture_prefix=CAPTURE_PREFIX,
-            prediction_log_prefix=PREDICTION_LOG_PREFIX, prediction_log_variant=VARIANTS[0],
-            report_bucket=artifact_bucket.bucket_name, partials_prefix=PARTIALS_PREFIX,
-            variant_parameter_prefix=f"/mlops/{config.name}/variant")
+        environment = DriftPartialsEnvironment.for_config(config, capture_bucket=capture_bucket.bucket_name,
+                                                          report_bucket=artifact_bucket.bucket_name)
         partials = MlopsFunction(
-            self, "DriftPartials", source=PARTIALS_FUNCTION, role=role,
+            self, "DriftPartials", source=Service.DRIFT_PARTIALS, role=role,
             description="Reduces each captured object to its drift partial result when it lands",
             memory_size=PARTIALS_MEMORY_MB, timeout=cdk.Duration.minutes(5), settings=config.lambda_, key=key,
             asynchronous=True, reserved_concurrency=PARTIALS_CONCURRENCY, alarm_topic=ticket_topic,
-            environment=environment.to_env())
+            environment=environment)
         objects = [f"{CAPTURE_PREFIX}/{self.endpoint}/", f"{PREDICTION_LOG_PREFIX}/"]
         # Least privilege written out: read exactly this endpoint's capture and the prediction log, write partial
         # results, decrypt and encrypt with the project key (S3 uses it as the caller), the variants' parameters.
@@ -223,13 +221,10 @@ class MonitoringStack(cdk.Stack):
         allow_wildcards(role, reasons)
         return partials
 
-    def _processing_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
-                           artifact_bucket: s3.IBucket, models: ModelSource,
-                           code_asset: s3_assets.Asset | None) -> None:
-        """The schedule starts a sharded Processing job writing the window's partial results; when every instance's
-        summary has landed, the drift monitor merges them and publishes the report (docs/MONITORING.md)."""
-        function = self.drift_monitor.function
-        self._merges_partial_results(ENGINE_PROCESSING, artifact_bucket)
+    def _drift_job(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
+                   artifact_bucket: s3.IBucket, models: ModelSource,
+                   code_asset: s3_assets.Asset | None) -> tuple[iam.Role, s3_assets.Asset]:
+        """engine processing: the Processing job's role and code (the function's environment names both)."""
         role = iam.Role(self, "DriftJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         role_name=consumer_role_name(config, "drift-job"),
                         description="The drift monitor's Processing job")
@@ -255,13 +250,13 @@ class MonitoringStack(cdk.Stack):
         role.add_to_policy(iam.PolicyStatement(
             sid="JobLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
-        for name, value in {"PROCESSING_ROLE_ARN": role.role_arn,
-                            ENV_PROCESSING_MAX_INSTANCES: str(config.monitoring.drift.processing_max_instances),
-                            "PROCESSING_IMAGE_URI": xgboost_image_uri(config.region),
-                            "PROCESSING_CODE_URI": code_asset.s3_object_url,
-                            "PROCESSING_INSTANCE_TYPE": config.training.processing_instance_type,
-                            "KMS_KEY_ARN": key.key_arn}.items():
-            function.add_environment(name, value)
+        self._allow_job_wildcards(role)
+        return role, code_asset
+
+    def _processing_engine(self, *, key: kms.IKey, artifact_bucket: s3.IBucket, role: iam.Role) -> None:
+        """The schedule starts a Processing job running the same code; its report publishes on arrival."""
+        function = self.drift_monitor.function
+        self._merges_partial_results(artifact_bucket)
         function.add_to_role_policy(iam.PolicyStatement(
             sid="StartTheDriftJob", actions=["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
             resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:processing-job/"
@@ -277,6 +272,13 @@ class MonitoringStack(cdk.Stack):
                         detail={"bucket": {"name": [artifact_bucket.bucket_name]},
                                 "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/shards/*.json"}]}}),
                     targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
+        for scope in (self.drift_monitor, self.drift_monitor.role):
+            allow_wildcards(scope, {
+                "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
+                                                                              "end.",
+            })
+
+    def _allow_job_wildcards(self, role: iam.Role) -> None:
         allow_wildcards(role, {
             "Action::kms:GenerateDataKey*": "The job writes KMS-encrypted reports.",
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
@@ -292,11 +294,6 @@ class MonitoringStack(cdk.Stack):
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
         })
-        for scope in (self.drift_monitor, self.drift_monitor.role):
-            allow_wildcards(scope, {
-                "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
-                                                                              "end.",
-            })
 
     # -------------------------------------------------------------------------------------------- metrics
     def _sagemaker(self, name: str, variant: str, statistic: str, period_minutes: int = 5) -> cloudwatch.Metric:
@@ -306,13 +303,15 @@ class MonitoringStack(cdk.Stack):
 
     def _drift(self, name: str, variant: str, statistic: str = "Maximum") -> cloudwatch.Metric:
         return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
-                                 dimensions_map={"Endpoint": self.endpoint, "Variant": variant,
+                                 dimensions_map={Metric.ENDPOINT_DIMENSION: self.endpoint,
+                                                 Metric.VARIANT_DIMENSION: variant,
                                                  "service": DRIFT_SERVICE},
                                  period=cdk.Duration.days(1))
 
     def _health(self, name: str, variant: str, statistic: str = "Minimum") -> cloudwatch.Metric:
         return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
-                                 dimensions_map={"Endpoint": self.endpoint, "Variant": variant},
+                                 dimensions_map={Metric.ENDPOINT_DIMENSION: self.endpoint,
+                                                 Metric.VARIANT_DIMENSION: variant},
                                  period=cdk.Duration.minutes(5))
 
     def _inference(self, name: str, extra: dict[str, str] | None = None) -> cloudwatch.Metric:
@@ -332,8 +331,8 @@ class MonitoringStack(cdk.Stack):
     def _fallback_rate(self) -> cloudwatch.MathExpression:
         return cloudwatch.MathExpression(
             expression="IF(responses > 0, 100 * degraded / responses, 0)",
-            using_metrics={"degraded": self._inference("DegradedResponses"),
-                           "responses": self._inference("Responses")},
+            using_metrics={"degraded": self._inference(Metric.DEGRADED_RESPONSES),
+                           "responses": self._inference(Metric.RESPONSES)},
             label="API answers not served by the endpoint (%)", period=cdk.Duration.minutes(5))
 
     # --------------------------------------------------------------------------------------------- alarms
@@ -344,49 +343,53 @@ class MonitoringStack(cdk.Stack):
         route = self.router.alarm
         for variant in variants:
             route(self, f"{variant}LatencyOverSla", metric=self._sagemaker("ModelLatency", variant, "p99"),
-                  threshold=sla.p99_latency_ms * 1000, severity="page", runbook="latency-p99",
+                  threshold=sla.p99_latency_ms * 1000, severity=PAGE, runbook="latency-p99",
                   summary=f"{variant} ModelLatency p99 above the SLA of {sla.p99_latency_ms:g} ms.",
                   evaluation_periods=3)
             route(self, f"{variant}ErrorRate", metric=self._error_rate(variant), threshold=alarms.error_rate_percent,
-                  severity="page", runbook="error-rate", comparison=gte,
+                  severity=PAGE, runbook="error-rate", comparison=gte,
                   summary=f"{variant} 5XX rate at or above {alarms.error_rate_percent:g}%.")
-            route(self, f"{variant}HealthCheckFailing", metric=self._health("HealthCheckPassed", variant),
-                  threshold=1, severity="page", runbook="health-check", evaluation_periods=2,
+            route(self, f"{variant}HealthCheckFailing", metric=self._health(Metric.HEALTH_CHECK_PASSED, variant),
+                  threshold=1, severity=PAGE, runbook="health-check", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   summary=f"{variant} answered its golden payloads wrongly or not at all.")
-            route(self, f"{variant}DataDrift", metric=self._drift("DriftDetected", variant), threshold=1,
-                  severity="ticket", runbook="data-drift", evaluation_periods=1, comparison=gte,
+            route(self, f"{variant}DataDrift", metric=self._drift(Metric.DRIFT_DETECTED, variant), threshold=1,
+                  severity=TICKET, runbook="data-drift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: drifted input features carry at least "
                           f"{config.monitoring.drift.weighted_drift_alarm:.0%} of the model's feature importance.")
-            route(self, f"{variant}DataQuality", metric=self._drift("DataQualityViolations", variant), threshold=1,
-                  severity="ticket", runbook="data-quality", evaluation_periods=1, comparison=gte,
+            route(self, f"{variant}DataQuality", metric=self._drift(Metric.DATA_QUALITY_VIOLATIONS, variant),
+                  threshold=1,
+                  severity=TICKET, runbook="data-quality", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: missing, out-of-range or unseen values beyond the training baseline's in at "
                           "least one input feature.")
             # Production pages when the violation hits a feature the model leans on; elsewhere it is a ticket.
             route(self, f"{variant}TopFeatureDataQuality",
-                  metric=self._drift("DataQualityTopFeatureViolations", variant), threshold=1,
-                  severity="page" if config.production else "ticket", runbook="data-quality",
+                  metric=self._drift(Metric.DATA_QUALITY_TOP_FEATURE_VIOLATIONS, variant), threshold=1,
+                  severity=PAGE if config.production else TICKET, runbook="data-quality",
                   evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: a data-quality violation in one of the model's "
                           f"{config.monitoring.drift.page_top_features} most important features.")
-            route(self, f"{variant}PredictionShift", metric=self._drift("PredictionDrifted", variant), threshold=1,
-                  severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+            route(self, f"{variant}PredictionShift", metric=self._drift(Metric.PREDICTION_DRIFTED, variant),
+                  threshold=1,
+                  severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the predicted-probability distribution shifted.")
-            route(self, f"{variant}ConfidenceShift", metric=self._drift("ConfidenceDrifted", variant), threshold=1,
-                  severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+            route(self, f"{variant}ConfidenceShift", metric=self._drift(Metric.CONFIDENCE_DRIFTED, variant),
+                  threshold=1,
+                  severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the confidence distribution shifted (PSI above "
                           f"{alarms.confidence_shift_psi:g}).")
             if config.monitoring.drift.engine in (ENGINE_PARTIALS, ENGINE_PROCESSING):
-                route(self, f"{variant}ObjectsNotAnalysed", metric=self._drift(METRIC_OBJECTS_NOT_ANALYSED, variant),
-                      threshold=1, severity="ticket", runbook="drift-partials", evaluation_periods=1, comparison=gte,
+                route(self, f"{variant}ObjectsNotAnalysed",
+                      metric=self._drift(Metric.OBJECTS_NOT_ANALYSED, variant), threshold=1, severity=TICKET,
+                      runbook="drift-partials", evaluation_periods=1, comparison=gte,
                       summary=f"{variant}: captured objects of the window were left out of the drift run (no partial "
                               "result and beyond what the run counts itself).")
-            route(self, f"{variant}QualityDegraded", metric=self._drift("QualityDegraded", variant), threshold=1,
-                  severity="page", runbook="quality-degradation", evaluation_periods=1, comparison=gte,
+            route(self, f"{variant}QualityDegraded", metric=self._drift(Metric.QUALITY_DEGRADED, variant), threshold=1,
+                  severity=PAGE, runbook="quality-degradation", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the "
                           "registered evaluation metric.")
         route(self, "FallbackRate", metric=self._fallback_rate(), threshold=alarms.fallback_rate_percent,
-              severity="page", runbook="fallback-rate", comparison=gte,
+              severity=PAGE, runbook="fallback-rate", comparison=gte,
               summary=f"At least {alarms.fallback_rate_percent:g}% of API answers came from a fallback.")
         if config.production:
             # Only production has traffic all the time; elsewhere silence is normal. Missing data does not
@@ -394,8 +397,8 @@ class MonitoringStack(cdk.Stack):
             # promotion) and so no Invocations data points, and it must not page from its first deploy on.
             # An endpoint that exists but cannot answer is paged by HealthCheckFailing (the health check
             # reports 0 for it); "no endpoint yet" is the only state in which the health check is silent.
-            route(self, "NoTraffic", metric=self._sagemaker("Invocations", "Champion", "Sum", 15), threshold=1,
-                  severity="page", runbook="no-traffic", evaluation_periods=2,
+            route(self, "NoTraffic", metric=self._sagemaker("Invocations", CHAMPION, "Sum", 15), threshold=1,
+                  severity=PAGE, runbook="no-traffic", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                   summary="The Champion received no invocations for 30 minutes.")
@@ -404,7 +407,7 @@ class MonitoringStack(cdk.Stack):
                 metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
                                            dimensions_map={"PipelineName": pipeline_name(config)}, statistic="Sum",
                                            period=cdk.Duration.hours(1)),
-                threshold=1, severity="ticket", runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
+                threshold=1, severity=TICKET, runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
                 summary="A training pipeline execution failed (validation, quality gate or infrastructure).")
 
     def _retrain_on_sustained_drift(self, config: EnvironmentConfig,
@@ -412,7 +415,8 @@ class MonitoringStack(cdk.Stack):
         if not config.monitoring.drift.retrain_on_sustained_drift:
             return None
         sustained = self.router.alarm(
-            self, "SustainedDrift", metric=self._drift("DriftDetected", variants[0]), threshold=1, severity="ticket",
+            self, "SustainedDrift", metric=self._drift(Metric.DRIFT_DETECTED,
+                                                       variants[0]), threshold=1, severity=TICKET,
             runbook="data-drift", evaluation_periods=3, datapoints_to_alarm=3,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             summary="The Champion's inputs drifted three days running; the training pipeline is started.")
@@ -466,12 +470,12 @@ class MonitoringStack(cdk.Stack):
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Fallbacks by reason, and fallback rate", width=8, left=[
-                self._inference("Fallbacks", {"reason": r}).with_(label=r) for r in FALLBACK_REASONS],
+                self._inference(Metric.FALLBACKS, {"reason": r}).with_(label=r) for r in FALLBACK_REASONS],
                 right=[self._fallback_rate()]),
             cloudwatch.GraphWidget(title="Model version per variant", width=8, left=[
-                self._health("ServedModelVersion", v, "Maximum").with_(label=f"{v} version") for v in variants]),
+                self._health(Metric.SERVED_MODEL_VERSION, v, "Maximum").with_(label=f"{v} version") for v in variants]),
             cloudwatch.GraphWidget(title="Health check (1 = golden answers correct)", width=8, left=[
-                self._health("HealthCheckPassed", v) for v in variants],
+                self._health(Metric.HEALTH_CHECK_PASSED, v) for v in variants],
                 left_y_axis=cloudwatch.YAxisProps(min=0, max=1)),
         )
         top_features = cloudwatch.MathExpression(
@@ -482,8 +486,9 @@ class MonitoringStack(cdk.Stack):
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Drift score per variant", width=8, left=[
                 self._drift(name, v).with_(label=f"{v} {name}") for v in variants
-                for name in ("MaxDrift", "DriftedFeatureShare", "WeightedDriftScore", "DataQualityViolations",
-                             "PredictionShift", "ConfidenceShift")]),
+                for name in (Metric.MAX_DRIFT, Metric.DRIFTED_FEATURE_SHARE, Metric.WEIGHTED_DRIFT_SCORE,
+                             Metric.DATA_QUALITY_VIOLATIONS,
+                             Metric.PREDICTION_SHIFT, Metric.CONFIDENCE_SHIFT)]),
             cloudwatch.GraphWidget(title="Top drifting features", width=8, left=[top_features]),
             cloudwatch.GraphWidget(title="Training pipeline executions", width=8, left=[
                 cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name=name, statistic="Sum",

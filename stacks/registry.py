@@ -16,7 +16,6 @@ The links between the registry and the environments that serve its stages, gener
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -29,42 +28,60 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.config import EnvironmentConfig, other_account
+from mlsettings.config import EnvironmentConfig, other_account
+from mlsettings.functions.contracts import GateEnvironment
+from mlsettings.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, model_package_group_name
+from mlsettings.vocabulary import (
+    DEPLOYMENT_RESULT,
+    PACKAGE_STATE_CHANGE,
+    PRODUCTION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    RESULT_SOURCE,
+    SAGEMAKER_SOURCE,
+    STATUS_DEPLOY_FAILED,
+    STATUS_DEPLOYED,
+    TICKET,
+    Published,
+)
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.cross_account import package_group_statements
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue, retried_delivery
-from stacks.naming import event_bus_arn, model_package_group_name
 
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_ACCEPTED = "Model Promotion Accepted"
-RESULT_SOURCE = "mlops.deployment"  # mlplatform.registry.deployment_results
-RESULT_DETAIL_TYPE = "Model Deployment Result"
+RESULT_DETAIL_TYPE = DEPLOYMENT_RESULT
 # Written only by the gate's function from deployment results; an approver who sets them would forge one.
-DEPLOYER_STATUSES = ["Deployed", "DeployFailed"]
+DEPLOYER_STATUSES = [STATUS_DEPLOYED, STATUS_DEPLOY_FAILED]
 
 
-def _bus_policy(scope: Construct, construct_id: str, *, account: str, source: str, statement_id: str,
+def _bus_policy(scope: Construct, construct_id: str, *, account: str, rule_arn: str, statement_id: str,
                 bus_arn: str) -> events.CfnEventBusPolicy:
-    """Let ``account`` put events of ``source`` (only) on this account's default bus."""
+    """Let exactly one rule of ``account`` (the one forwarding to us) put events on this account's default bus.
+
+    EventBridge User Guide, "Example policy: Send events from specific rules in a different account": the bus
+    policy admits the sender account's root with ``ArnEquals aws:SourceArn`` = the sending rule's ARN ("The ARN
+    of the rule that is sending the event", eb-use-conditions). Which events that rule sends is its pattern's
+    business; ``events:source`` is documented for PutEvents calls, not for a rule's deliveries."""
     return events.CfnEventBusPolicy(
         scope, construct_id, event_bus_name="default", statement_id=statement_id,
         statement={"Sid": statement_id, "Effect": "Allow",
                    "Principal": {"AWS": f"arn:{cdk.Aws.PARTITION}:iam::{account}:root"},
                    "Action": "events:PutEvents", "Resource": bus_arn,
-                   "Condition": {"StringEquals": {"events:source": source}}})
+                   "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}})
 
 
-def _forward(scope: Construct, construct_id: str, *, description: str, pattern: events.EventPattern,
-             bus_arn: str, key: kms.IKey) -> events.Rule:
-    """A rule that forwards matching events to another account's bus (EventBridge assumes the role)."""
+def _forward(scope: Construct, construct_id: str, *, rule_name: str, description: str,
+             pattern: events.EventPattern, bus_arn: str, key: kms.IKey) -> events.Rule:
+    """A rule that forwards matching events to another account's bus (EventBridge assumes the role); its name
+    comes from cdk.json (``forwarding_rule_name``) because the receiving bus's policy names its ARN."""
     role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
                     description=f"EventBridge: {description}")
     dead_letters = dead_letter_queue(scope, f"{construct_id}DeadLetters", key=key,
                                      purpose=f"{description} (events never delivered)")
-    return events.Rule(scope, construct_id, description=description, event_pattern=pattern, targets=[
+    return events.Rule(scope, construct_id, rule_name=rule_name, description=description, event_pattern=pattern,
+                       targets=[
         targets.EventBus(events.EventBus.from_event_bus_arn(scope, f"{construct_id}Bus", bus_arn), role=role,
                          dead_letter_queue=dead_letters)])
 
@@ -77,8 +94,8 @@ class RegistryStack(cdk.Stack):
         ``consumers``: the environments that serve its stages (used in the registry environment)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.group_name = model_package_group_name(config)
-        publish_name(self, environment=config.name, key="model-package-group", value=self.group_name)
-        publish_name(self, environment=config.name, key="registry-environment", value=registry.name)
+        publish_name(self, environment=config.name, key=Published.MODEL_PACKAGE_GROUP, value=self.group_name)
+        publish_name(self, environment=config.name, key=Published.REGISTRY_ENVIRONMENT, value=registry.name)
         self.ledger: dynamodb.Table | None = None
         self.gate: MlopsFunction | None = None
         if not config.is_registry:
@@ -95,6 +112,31 @@ class RegistryStack(cdk.Stack):
             model_package_group_description=f"Models of the {config.name} MLOps environment",
             model_package_group_policy=self._package_group_policy() or None,
         )
+        self.ledger, idempotency = self._tables(config, key)
+        self.notices = sns.Topic(self, "PromotionNotices", display_name=f"MLOps {config.name} promotions",
+                                 master_key=key, enforce_ssl=True)
+        bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+
+        self.gate = self._gate(config, key, idempotency, bus)
+        self._deployment_results(config, key)
+        self.approver_policies = {
+            "staging": self._approver_policy("StagingApproverPolicy", may_set_production=False),
+            "production": self._approver_policy("ProductionApproverPolicy", may_set_production=True),
+        }
+        for key_name, value in ((Published.LEDGER_TABLE, self.ledger.table_name), (Published.EVENT_BUS_NAME,
+                                                                                   bus.event_bus_name),
+                                (Published.PROMOTION_TOPIC_ARN, self.notices.topic_arn)):
+            publish_name(self, environment=config.name, key=key_name, value=value)
+
+        allow_wildcards(self.gate, {
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "The gate judges every version of "
+                                                                        "its one group.",
+            "Action::kms:GenerateDataKey*": "Encrypted tables, topic and queue need data keys from the project key.",
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
+        })
+
+    def _tables(self, config: EnvironmentConfig, key: kms.IKey) -> tuple[dynamodb.Table, dynamodb.Table]:
+        """(the deployment ledger, the gate's idempotency records)."""
         removal = cdk.RemovalPolicy.RETAIN if config.storage.retain_data else cdk.RemovalPolicy.DESTROY
         table_options = {
             "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -103,7 +145,7 @@ class RegistryStack(cdk.Stack):
                 point_in_time_recovery_enabled=True),
         }
         # Every decision and deployment; never expires (the retained production versions live here).
-        self.ledger = dynamodb.Table(
+        ledger = dynamodb.Table(
             self, "DeploymentLedger",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
@@ -113,28 +155,24 @@ class RegistryStack(cdk.Stack):
             partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
             time_to_live_attribute="expiration", removal_policy=cdk.RemovalPolicy.DESTROY,
             **table_options)  # type: ignore[arg-type]
-        self.notices = sns.Topic(self, "PromotionNotices", display_name=f"MLOps {config.name} promotions",
-                                 master_key=key, enforce_ssl=True)
-        bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        return ledger, idempotency
 
-        self.gate = MlopsFunction(
+    def _gate(self, config: EnvironmentConfig, key: kms.IKey, idempotency: dynamodb.Table,
+              bus: events.IEventBus) -> MlopsFunction:
+        """The promotion gate: judges every change to a package of the group."""
+        assert self.ledger is not None
+        gate = MlopsFunction(
             self, "PromotionGate", source="promotion_gate",
             description="Refuses skipped stages: reverts illegal stage/approval changes, records every decision",
             memory_size=512, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
             asynchronous=True,
-            alarm_topic=published_topic(self, "TicketTopic", environment=config.name, severity="ticket"),
-            environment={
-                "MODEL_PACKAGE_GROUP": self.group_name, "LEDGER_TABLE": self.ledger.table_name,
-                "IDEMPOTENCY_TABLE": idempotency.table_name, "PROMOTION_TOPIC_ARN": self.notices.topic_arn,
-                "EVENT_BUS_NAME": bus.event_bus_name,
-                # Whose deployment results count: per stage the one environment that serves it, in its account.
-                "STAGE_SERVERS": json.dumps({stage: {"environment": c.name, "account": c.account or self.account}
-                                             for c in self._consumers for stage in c.serving.served_stages},
-                                            sort_keys=True),
-                "PROTECTED_PRODUCTION_VERSIONS": str(config.registry.protected_production_versions),
-            },
+            alarm_topic=published_topic(self, "TicketTopic", environment=config.name, severity=TICKET),
+            environment=GateEnvironment.for_config(
+                config, {c.name: c for c in (config, *self._consumers)}, ledger_table=self.ledger.table_name,
+                idempotency_table=idempotency.table_name, promotion_topic_arn=self.notices.topic_arn,
+                event_bus_name=bus.event_bus_name, default_account=self.account),
         )
-        function = self.gate.function
+        function = gate.function
         skip_checkov(function, "CKV_AWS_45", "STAGE_SERVERS names the serving environments' account ids: "
                                              "identifiers the gate checks results against, not secrets.")
         function.add_to_role_policy(iam.PolicyStatement(
@@ -156,27 +194,13 @@ class RegistryStack(cdk.Stack):
             self, "PackageStateChange",
             description="Every change to a package of this group goes to the promotion gate",
             event_pattern=events.EventPattern(
-                source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
+                source=[SAGEMAKER_SOURCE], detail_type=[PACKAGE_STATE_CHANGE],
                 detail={"ModelPackageGroupName": [self.group_name]}),
             targets=[targets.LambdaFunction(function, **retried_delivery(  # type: ignore[arg-type]
                 self, "GateEventDeadLetters", key=key,
                 purpose="the registry-change rule (events the gate never received)"))],
         )
-        self._deployment_results(config, key)
-        self.approver_policies = {
-            "staging": self._approver_policy("StagingApproverPolicy", may_set_production=False),
-            "production": self._approver_policy("ProductionApproverPolicy", may_set_production=True),
-        }
-        for key_name, value in (("ledger-table", self.ledger.table_name), ("event-bus-name", bus.event_bus_name),
-                                ("promotion-topic-arn", self.notices.topic_arn)):
-            publish_name(self, environment=config.name, key=key_name, value=value)
-
-        allow_wildcards(self.gate, {
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "The gate judges every version of "
-                                                                        "its one group.",
-            "Action::kms:GenerateDataKey*": "Encrypted tables, topic and queue need data keys from the project key.",
-            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
-        })
+        return gate
 
     def _package_group_policy(self) -> dict[str, object] | None:
         """The consumers in other accounts may describe the versions (exactly their roles that need to)."""
@@ -200,12 +224,13 @@ class RegistryStack(cdk.Stack):
                 purpose="the deployment-result rule (results never recorded)"))])
         here = event_bus_arn(config, self.account, self.partition)
         remote = [c for c in self._consumers if other_account(c, config)]
-        for account in sorted({c.account for c in remote if c.account}):
-            _bus_policy(self, f"ResultsFrom{account}", account=account, source=RESULT_SOURCE,
-                        statement_id=f"mlops-{config.name}-results-from-{account}", bus_arn=here)
         for consumer in remote:
             assert consumer.account is not None
+            _bus_policy(self, f"ResultsFrom{consumer.name.title().replace('-', '')}", account=consumer.account,
+                        rule_arn=forwarding_rule_arn(consumer, config, self.partition),
+                        statement_id=f"mlops-{config.name}-results-from-{consumer.name}", bus_arn=here)
             _forward(self, f"PromotionsTo{consumer.name.title().replace('-', '')}",
+                     rule_name=forwarding_rule_name(config, consumer),
                      description=f"accepted {'/'.join(consumer.serving.served_stages)} promotions to "
                                  f"{consumer.name}'s account",
                      pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
@@ -216,14 +241,16 @@ class RegistryStack(cdk.Stack):
     def _link_to_registry(self, config: EnvironmentConfig, registry: EnvironmentConfig, key: kms.IKey) -> None:
         """A consumer in another account: admit the registry's promotions, forward results to the registry."""
         # `mlops promote-challenger` puts its promotion on this account's bus, for this deployer.
-        publish_name(self, environment=config.name, key="event-bus-name", value="default")
+        publish_name(self, environment=config.name, key=Published.EVENT_BUS_NAME, value="default")
         if not other_account(config, registry):
             return  # one account: the gate's and the deployer's events share the default bus
         assert registry.account is not None
-        _bus_policy(self, "PromotionsFromTheRegistry", account=registry.account, source=PROMOTION_SOURCE,
+        _bus_policy(self, "PromotionsFromTheRegistry", account=registry.account,
+                    rule_arn=forwarding_rule_arn(registry, config, self.partition),
                     statement_id=f"mlops-{config.name}-promotions-from-{registry.name}",
                     bus_arn=event_bus_arn(config, self.account, self.partition))
-        _forward(self, "ResultsToTheRegistry", description=f"deployment results to {registry.name}'s account",
+        _forward(self, "ResultsToTheRegistry", rule_name=forwarding_rule_name(config, registry),
+                 description=f"deployment results to {registry.name}'s account",
                  pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
                                              detail={"model_package_group": [self.group_name]}),
                  bus_arn=event_bus_arn(registry, registry.account, self.partition), key=key)
@@ -249,7 +276,7 @@ class RegistryStack(cdk.Stack):
             statements.append(iam.PolicyStatement(
                 sid="ProductionNeedsAProductionApprover", effect=iam.Effect.DENY,
                 actions=["sagemaker:UpdateModelPackage"], resources=[self.package_arns],
-                conditions={"StringEquals": {"sagemaker:ModelLifeCycle:stage": "Production"}}))
+                conditions={"StringEquals": {"sagemaker:ModelLifeCycle:stage": PRODUCTION}}))
         policy = iam.ManagedPolicy(
             self, construct_id,
             description=("Approve and stage model packages in Studio"

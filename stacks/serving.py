@@ -8,22 +8,35 @@ update would replace what the deployer rolled out."""
 
 from __future__ import annotations
 
-import json
-
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig
+from mlsettings.functions.contracts import BatchScoringEnvironment, DeployerEnvironment, HealthCheckEnvironment
+from mlsettings.naming import consumer_role_name, endpoint_name, model_package_group_name, rollback_alarm_name
+from mlsettings.vocabulary import (
+    CHALLENGER,
+    CHAMPION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    RESULT_SOURCE,
+    STATUS_DEPLOYED,
+    TICKET,
+    Published,
+)
 from pipelines.images import XGBOOST_ACCOUNTS
-from stacks.config import EnvironmentConfig, to_plain
 from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
@@ -31,14 +44,10 @@ from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue, retried_delivery
-from stacks.naming import consumer_role_name, endpoint_name, model_package_group_name
 
-RESULT_SOURCE = "mlops.deployment"  # mlplatform.registry.deployment_results.RESULT_SOURCE
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_ACCEPTED = "Model Promotion Accepted"
 CAPTURE_PREFIX = "endpoint"
 BATCH_PREFIX = "batch"
-VARIANTS = ("Champion", "Challenger")
+VARIANTS = (CHAMPION, CHALLENGER)
 LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                        "Lambda.TooManyRequestsException")
 
@@ -49,72 +58,78 @@ class ServingStack(cdk.Stack):
                  **kwargs: object) -> None:
         """``models``: where the registered versions live (the registry environment, maybe another account)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        serving = config.serving
-        alarm_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
+        alarm_topic = published_topic(self, "TicketTopic", environment=config.name, severity=TICKET)
         self.endpoint_name = endpoint_name(config)
-        group = model_package_group_name(config)
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         endpoint_arns = [f"{arn}:endpoint/{self.endpoint_name}", f"{arn}:endpoint-config/{self.endpoint_name}-*",
                          f"{arn}:model/{self.endpoint_name}-*"]
+        self.model_role = self._model_role(config, key, capture_bucket, models)
+        # Rollback alarms: SageMaker watches them during a blue/green update; they page nobody.
+        self.rollback_alarms = self._rollback_alarms(config)
+        self.model_role.add_to_policy(iam.PolicyStatement(
+            sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
+            resources=[a.alarm_arn for a in self.rollback_alarms]))
+        deployer_role = self._deployer(config, key, artifact_bucket, capture_bucket, models, endpoint_arns)
+        schedule_dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key,
+                                                  purpose="the health-check and batch schedules")
+        health_role = self._health_check(config, key, models, endpoint_arns, alarm_topic, schedule_dead_letters)
+        batch = self._batch_scoring(config, key, capture_bucket, arn, endpoint_arns, alarm_topic,
+                                    schedule_dead_letters)
+        for key_name, value in (
+            (Published.ENDPOINT_NAME, self.endpoint_name),
+            (Published.CAPTURE_DESTINATION_URI, f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}"),
+            (Published.GROUND_TRUTH_URI, f"s3://{capture_bucket.bucket_name}/ground-truth/"),
+            (Published.BATCH_SCORING_FUNCTION, batch.function_name),
+            (Published.DEPLOYER_STATE_MACHINE_ARN, self.state_machine.state_machine_arn),
+        ):
+            publish_name(self, environment=config.name, key=key_name, value=value)
+        self._allowances(deployer_role, health_role)
 
-        # --- the role the model containers run as (CreateModel ExecutionRoleArn)
-        self.model_role = iam.Role(self, "ModelExecutionRole",
+    def _model_role(self, config: EnvironmentConfig, key: kms.IKey, capture_bucket: s3.IBucket,
+                    models: ModelSource) -> iam.Role:
+        """The role the model containers run as (CreateModel ExecutionRoleArn)."""
+        role = iam.Role(self, "ModelExecutionRole",
                                    assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                                    role_name=consumer_role_name(config, "model"),
                                    description=f"Model containers of {self.endpoint_name} and batch transform")
-        models.grant(self.model_role, "model")
-        capture_bucket.grant_put(self.model_role, f"{CAPTURE_PREFIX}/*")
-        capture_bucket.grant_read(self.model_role, f"{BATCH_PREFIX}/input/*")
-        capture_bucket.grant_put(self.model_role, f"{BATCH_PREFIX}/*")
-        key.grant_encrypt_decrypt(self.model_role)
+        models.grant(role, "model")
+        capture_bucket.grant_put(role, f"{CAPTURE_PREFIX}/*")
+        capture_bucket.grant_read(role, f"{BATCH_PREFIX}/input/*")
+        capture_bucket.grant_put(role, f"{BATCH_PREFIX}/*")
+        key.grant_encrypt_decrypt(role)
         account = XGBOOST_ACCOUNTS.get(config.region, "")
-        self.model_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="PullTheXGBoostImage",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"]))
-        self.model_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         if config.network.subnet_ids:
             # The model's containers get network interfaces in the configured subnets.
-            self.model_role.add_to_policy(iam.PolicyStatement(
+            role.add_to_policy(iam.PolicyStatement(
                 sid="ModelNetworkInterfacesInTheVpc",
                 actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
                          "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
                          "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
                          "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
                 resources=["*"]))
-        self.model_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="ContainerLogsAndMetrics",
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
 
-        # --- rollback alarms: SageMaker watches them during a blue/green update; they page nobody
-        self.rollback_alarm_names: list[str] = []
-        self.rollback_alarms = self._rollback_alarms(config)
-        self.model_role.add_to_policy(iam.PolicyStatement(
-            sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
-            resources=[a.alarm_arn for a in self.rollback_alarms]))
+        return role
 
-        # --- the deployer: four tasks, one purpose, one role
+    def _deployer(self, config: EnvironmentConfig, key: kms.IKey, artifact_bucket: s3.IBucket,
+                  capture_bucket: s3.IBucket, models: ModelSource, endpoint_arns: list[str]) -> iam.Role:
+        """The deployer: four tasks, one purpose, one role; started by the promotions this environment serves."""
+        serving = config.serving
+        group = model_package_group_name(config)
         deployer_role = shared_execution_role(self, "DeployerRole", role_name=consumer_role_name(config, "deployer"),
                                               description="The serving deployer's state-machine tasks")
-        environment = {
-            "ENVIRONMENT_NAME": config.name,
-            "ENDPOINT_NAME": self.endpoint_name,
-            "MODEL_PACKAGE_GROUP": group,
-            "EVENT_BUS_NAME": "default",
-            "MODEL_EXECUTION_ROLE_ARN": self.model_role.role_arn,
-            "ARTIFACT_BUCKET": artifact_bucket.bucket_name,
-            "CAPTURE_DESTINATION_URI": f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}",
-            "SERVING_SETTINGS": json.dumps(to_plain(serving), sort_keys=True),
-            "KMS_KEY_ARN": key.key_arn,
-            "SERVED_STAGES": ",".join(serving.served_stages),
-            # the literal names (not tokens), so the environment variable is plain JSON
-            "ROLLBACK_ALARM_NAMES": json.dumps(self.rollback_alarm_names),
-            "VPC_CONFIG": json.dumps({"Subnets": list(config.network.subnet_ids),
-                                      "SecurityGroupIds": list(config.network.security_group_ids)}
-                                     if config.network.subnet_ids else None),
-        }
+        environment = DeployerEnvironment.for_config(
+            config, model_execution_role_arn=self.model_role.role_arn, artifact_bucket=artifact_bucket.bucket_name,
+            capture_bucket=capture_bucket.bucket_name, kms_key_arn=key.key_arn)
         self.deployer_tasks = {
             name: MlopsFunction(
                 self, construct_id_, source="deployer", handler_function=name, role=deployer_role,
@@ -143,7 +158,11 @@ class ServingStack(cdk.Stack):
                     purpose="the accepted-promotion rule (deployments never started)"))],
             )
 
-        # --- health check: every variant answers its golden payloads correctly
+        return deployer_role
+
+    def _health_check(self, config: EnvironmentConfig, key: kms.IKey, models: ModelSource, endpoint_arns: list[str],
+                      alarm_topic: sns.ITopic, schedule_dead_letters: sqs.IQueue) -> iam.Role:
+        """Every variant answers its golden payloads correctly, on a schedule."""
         health_role = shared_execution_role(self, "HealthCheckRole",
                                             role_name=consumer_role_name(config, "health-check"),
                                             description="The scheduled golden-payload health check")
@@ -152,7 +171,7 @@ class ServingStack(cdk.Stack):
             role=health_role,
             memory_size=256, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
             asynchronous=True, alarm_topic=alarm_topic, reserved_concurrency=1,  # one run at a time
-            environment={"ENDPOINT_NAME": self.endpoint_name, "INVOKE_TIMEOUT_SECONDS": "10"})
+            environment=HealthCheckEnvironment.for_config(config))
         health = self.health_check.function
         health.add_to_role_policy(iam.PolicyStatement(
             sid="ReadWhatEachVariantServes",
@@ -162,23 +181,25 @@ class ServingStack(cdk.Stack):
             sid="AskEveryVariant", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arns[0]]))
         models.grant(health, "health-check")  # the golden payloads of each variant's version
         key.grant_decrypt(health)
-        schedule_dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key,
-                                                  purpose="the health-check and batch schedules")
         # A missed health check is not retried (the next one comes within minutes); it is kept for inspection.
-        events.Rule(self, "HealthCheckSchedule", schedule=events.Schedule.expression(serving.health_check_schedule),
+        events.Rule(self, "HealthCheckSchedule",
+                    schedule=events.Schedule.expression(config.serving.health_check_schedule),
                     targets=[targets.LambdaFunction(health, retry_attempts=0,
                                                     dead_letter_queue=schedule_dead_letters)])
 
-        # --- batch scoring with the production Champion's model
+        return health_role
+
+    def _batch_scoring(self, config: EnvironmentConfig, key: kms.IKey, capture_bucket: s3.IBucket, arn: str,
+                       endpoint_arns: list[str], alarm_topic: sns.ITopic,
+                       schedule_dead_letters: sqs.IQueue) -> lambda_.IFunction:
+        """Batch scoring with the production Champion's model."""
         self.batch_scoring = MlopsFunction(
             self, "BatchScoring", source="batch_scoring", description="Batch transform with the production model",
             memory_size=256, timeout=cdk.Duration.seconds(30), settings=config.lambda_, key=key,
             asynchronous=True, alarm_topic=alarm_topic,
             reserved_concurrency=1,  # one scheduled or operator-started run at a time
-            environment={"ENDPOINT_NAME": self.endpoint_name, "CAPTURE_BUCKET": capture_bucket.bucket_name,
-                         "BATCH_INSTANCE_TYPE": serving.batch_instance_type, "KMS_KEY_ARN": key.key_arn,
-                         "BATCH_INPUT_URI": f"s3://{capture_bucket.bucket_name}/{BATCH_PREFIX}/input/",
-                         "BATCH_INSTANCE_COUNT": "1"})
+            environment=BatchScoringEnvironment.for_config(config, capture_bucket=capture_bucket.bucket_name,
+                                                           kms_key_arn=key.key_arn))
         batch = self.batch_scoring.function
         batch.add_to_role_policy(iam.PolicyStatement(
             sid="ReadTheProductionModel",
@@ -188,20 +209,12 @@ class ServingStack(cdk.Stack):
             sid="StartTransformJobs", actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
             resources=[f"{arn}:transform-job/{self.endpoint_name}-*"]))
         grant_kms_for_aws_resources(key, batch)
-        if serving.batch_schedule:
-            events.Rule(self, "BatchSchedule", schedule=events.Schedule.expression(serving.batch_schedule),
+        if config.serving.batch_schedule:
+            events.Rule(self, "BatchSchedule", schedule=events.Schedule.expression(config.serving.batch_schedule),
                         targets=[targets.LambdaFunction(batch, retry_attempts=2,
                                                         dead_letter_queue=schedule_dead_letters)])
 
-        for key_name, value in (
-            ("endpoint-name", self.endpoint_name),
-            ("capture-destination-uri", f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}"),
-            ("ground-truth-uri", f"s3://{capture_bucket.bucket_name}/ground-truth/"),
-            ("batch-scoring-function", batch.function_name),
-            ("deployer-state-machine-arn", self.state_machine.state_machine_arn),
-        ):
-            publish_name(self, environment=config.name, key=key_name, value=value)
-        self._allowances(deployer_role, health_role)
+        return batch
 
     # ------------------------------------------------------------------------------------------------
     def _rollback_alarms(self, config: EnvironmentConfig) -> list[cloudwatch.Alarm]:
@@ -223,9 +236,8 @@ class ServingStack(cdk.Stack):
                 using_metrics={"errors": metric("Invocation5XXErrors", "Sum"),
                                "invocations": metric("Invocations", "Sum")},
                 label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(1))
-            self.rollback_alarm_names += [f"{self.endpoint_name}-{variant}-5xx", f"{self.endpoint_name}-{variant}-p99"]
             alarms.append(cloudwatch.Alarm(
-                self, f"{variant}ErrorRateRollback", alarm_name=f"{self.endpoint_name}-{variant}-5xx",
+                self, f"{variant}ErrorRateRollback", alarm_name=rollback_alarm_name(config, variant, "5xx"),
                 alarm_description=(f"Blue/green auto-rollback of {variant}: 5XX rate above "
                                    f"{config.monitoring.alarms.error_rate_percent}%. SageMaker acts on it; it pages "
                                    "nobody (see docs/runbooks/README.md)."),
@@ -233,7 +245,7 @@ class ServingStack(cdk.Stack):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
             alarms.append(cloudwatch.Alarm(
-                self, f"{variant}LatencyRollback", alarm_name=f"{self.endpoint_name}-{variant}-p99",
+                self, f"{variant}LatencyRollback", alarm_name=rollback_alarm_name(config, variant, "p99"),
                 alarm_description=(f"Blue/green auto-rollback of {variant}: ModelLatency p99 above the SLA "
                                    f"({serving.sla.p99_latency_ms:g} ms). Pages nobody."),
                 metric=metric("ModelLatency", "p99"), threshold=serving.sla.p99_latency_ms * 1000,
@@ -323,7 +335,7 @@ class ServingStack(cdk.Stack):
         for step in (start, check, verify):
             step.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
         wait = sfn.Wait(self, "Bake", time=sfn.WaitTime.seconds_path("$.poll_seconds"))
-        done = sfn.Succeed(self, "Deployed")
+        done = sfn.Succeed(self, STATUS_DEPLOYED)
         definition = start.next(
             sfn.Choice(self, "Skip?")
             .when(sfn.Condition.string_equals("$.action", "skip"), sfn.Succeed(self, "NothingToDeploy"))

@@ -36,12 +36,11 @@ from mlplatform.monitoring.monitor_flow import MonitorClients, MonitorOutcome, m
 from mlplatform.monitoring.processing_job import finish_sharded_job, is_shard_summary, start_processing_job
 from mlplatform.monitoring.variant_models import endpoint_exists, read_s3_json
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "drift_monitor")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
-
-logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
-metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+# Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE itself (the contract writes them); the
+# service is a dimension of every drift metric (stacks/monitoring.py matches it).
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
 
 SETTINGS = settings_from_environment(os.environ)
 

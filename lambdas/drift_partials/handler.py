@@ -5,7 +5,8 @@ monitoring stack's rule passes on those under this endpoint's data capture and t
 log). Invoked asynchronously: two retries, then the event goes to the function's failure queue, and the drift
 run counts an object without a partial result itself (reported as ``missing``).
 
-Environment: ``mlsettings.drift_partials.DriftPartialsEnvironment`` (written by the stack with ``to_env``).
+Environment: ``mlsettings.functions.contracts.DriftPartialsEnvironment`` (the stack writes it with the same
+class).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificati
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlplatform.monitoring.partial_flow import BaselineCache, PartialClients, reduce_object
-from mlsettings.drift_partials import PARTIALS_FUNCTION, DriftPartialsEnvironment
+from mlsettings.functions.contracts import DriftPartialsEnvironment
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", PARTIALS_FUNCTION))
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", PARTIALS_FUNCTION))
+logger = Logger()
+tracer = Tracer()
 
 ENVIRONMENT = DriftPartialsEnvironment.from_env(os.environ)
 BASELINES = BaselineCache()

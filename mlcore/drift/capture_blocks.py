@@ -43,7 +43,7 @@ from mlcore.drift.baseline import is_missing_category
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.drift.capture_chunks import PANDAS_FLOAT_OPTIONS, CaptureChunkParser
 from mlcore.drift.ground_truth import ID_PATTERN, MALFORMED_LABELLED_LINE, JoinEntry, entry_of_record
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 
 FloatArray = npt.NDArray[np.float64]
 

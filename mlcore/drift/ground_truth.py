@@ -33,10 +33,8 @@ from typing import Any, NamedTuple
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import classification_metrics
-from mlcore.schema import LabelSpec
-
-QUALITY_METRICS = ("auc", "accuracy", "f1")
-"""Published per variant; the registered evaluation file (SageMaker model-quality JSON) has all three."""
+from mlsettings.quality import QUALITY_METRICS
+from mlsettings.schema import LabelSpec
 
 ID_PATTERN = re.compile(rb'"(?:inferenceId|eventId)"\s*:\s*"([^"\\]*)"')
 """Ids anywhere in a raw capture line: the pre-filter that decides which lines are parsed for the join."""
@@ -294,6 +292,11 @@ class QualityJoin:
     @property
     def problems(self) -> Counter[str]:
         return self._settle()[2]
+
+    def pairs(self, group: str) -> tuple[list[int], list[float]]:
+        """(labels, probabilities) joined so far for one group (the A/B report's input)."""
+        found = self._settle()[0].get(group, _Pairs())
+        return list(found.labels), list(found.probabilities)
 
     @property
     def unmatched_labels(self) -> int:

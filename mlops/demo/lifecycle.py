@@ -4,7 +4,7 @@ staging in 222222222222 and prod in 333333333333.
 
 Every step goes through the code that runs in production — the step scripts, the promotion gate, the
 deployer's tasks, the inference Lambda, the drift monitor and the `mlops` commands; where moto lacks an
-API the doubles in ``mlops.demo.moto_gaps`` stand in (named there, nowhere else). Lambda functions are
+API the doubles in ``testkit.moto_gaps`` stand in (named there, nowhere else). Lambda functions are
 invoked only through their entry points (``lambdas.<function>.handler``'s handler functions, with the
 function's environment variables and the credentials of a role in its environment's account, as the Lambda
 runtime does); the doubles sit at the network level (moto, and botocore's request hooks for InvokeEndpoint),
@@ -36,8 +36,36 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlcore.s3_uri import split_s3_uri
 from mlops import cli
-from mlops.demo.moto_gaps import (
+from mlops.local_env import LocalEnvironment, provision
+from mlops.resources import parameter_name
+from mlops.training_run import train_local
+from mlplatform.registry.deployment_ledger import DeploymentLedger
+from mlsettings.config import EnvironmentConfig
+from mlsettings.functions.contracts import (
+    DeployerEnvironment,
+    DriftMonitorEnvironment,
+    GateEnvironment,
+    InferenceEnvironment,
+)
+from mlsettings.naming import consumer_role_name, endpoint_name, event_bus_arn
+from mlsettings.vocabulary import (
+    CHALLENGER,
+    CHAMPION,
+    DEPLOYMENT_RESULT,
+    NAMESPACE,
+    PAGE,
+    PRODUCTION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    RESULT_SOURCE,
+    STAGING,
+    TICKET,
+    Metric,
+    Published,
+)
+from testkit.moto_gaps import (
     AttributePatcher,
     ModelRuntime,
     RealisticRegistry,
@@ -49,24 +77,16 @@ from mlops.demo.moto_gaps import (
     patch_moto_registry,
     patch_update_endpoint,
 )
-from mlops.local_env import LocalEnvironment, provision
-from mlops.resources import parameter_name
-from mlops.training_run import train_local
-from mlplatform.registry.deployment_ledger import DeploymentLedger
-from stacks.config import EnvironmentConfig, to_plain
-from stacks.naming import consumer_role_name, endpoint_name, event_bus_arn
 
 # The accounts the demo plays: the registry environment's, the Staging server's, the Production server's.
 REGISTRY_ACCOUNT, STAGING_ACCOUNT, PROD_ACCOUNT = "111111111111", "222222222222", "333333333333"
-STAGES = ("Staging", "Production")
+STAGES = (STAGING, PRODUCTION)
 # The identities in the registry's account, as the registry double records them (LastModifiedBy, CreatedBy).
 APPROVER = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/MLApprover/alice"
 GATE = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/PromotionGate/gate"
 TRAINER = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/DataScientist/alice"
 # The demo's own role in each account: what `cdk deploy` would create, and what the story reads back.
 DEMO_ROLE = "mlops-demo"
-PROMOTION_SOURCE, PROMOTION_ACCEPTED = "mlops.promotion", "Model Promotion Accepted"
-RESULT_SOURCE, RESULT_DETAIL_TYPE = "mlops.deployment", "Model Deployment Result"
 Printer = Callable[[str], None]
 
 
@@ -204,7 +224,7 @@ class DemoWorld:
     @property
     def prod(self) -> DemoAccount:
         """The production environment's account: its endpoint takes the API traffic, drift and alarms."""
-        return self.consumers["Production"]
+        return self.consumers[PRODUCTION]
 
     @property
     def config(self) -> EnvironmentConfig:
@@ -275,12 +295,12 @@ def demo_accounts(config: EnvironmentConfig, staging: EnvironmentConfig,
             or not registry.is_registry:
         raise ValueError(f"{config.name!r} and {staging.name!r} must deploy from registry environment "
                          f"{registry.name!r}")
-    if tuple(staging.serving.served_stages) != ("Staging",) or tuple(config.serving.served_stages) != ("Production",):
+    if tuple(staging.serving.served_stages) != (STAGING,) or tuple(config.serving.served_stages) != (PRODUCTION,):
         raise ValueError(f"the demo needs {staging.name!r} serving Staging and {config.name!r} serving Production; "
                          f"they serve {list(staging.serving.served_stages)} and {list(config.serving.served_stages)}")
     return {"registry": dataclasses.replace(registry, account=REGISTRY_ACCOUNT),
-            "Staging": dataclasses.replace(staging, account=STAGING_ACCOUNT),
-            "Production": dataclasses.replace(config, account=PROD_ACCOUNT)}
+            STAGING: dataclasses.replace(staging, account=STAGING_ACCOUNT),
+            PRODUCTION: dataclasses.replace(config, account=PROD_ACCOUNT)}
 
 
 def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> Path:
@@ -299,7 +319,7 @@ def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> 
 def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatcher) -> DemoWorld:
     """What `cdk deploy` of the three environments would have created, each in its account, in moto; plus
     observer queues for events and pages."""
-    registry_config, config = configs["registry"], configs["Production"]
+    registry_config, config = configs["registry"], configs[PRODUCTION]
     os.environ["AWS_DEFAULT_REGION"] = config.region
     double = patch_moto_registry(patcher)
     double.actor = TRAINER
@@ -323,7 +343,21 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
     group = hub.local.model_package_group
     registry_bus = event_bus_arn(registry_config, hub.account)
 
-    # --- the registry's account (dev/Registry): ledger, gate, notices, the rules of every hop
+    gate, ledger, results_url = _registry_account(hub, consumers, registry_config)
+    deployers, endpoints, promotion_queues, arrival_queues = _consumer_accounts(hub, consumers, registry_bus, group)
+    page, ticket, page_url, ticket_url = _alerting(consumers[PRODUCTION], config)
+    return DemoWorld(registry=hub, consumers=consumers, registry_double=double, runtime=runtime, gate=gate,
+                     deployers=deployers, endpoints=endpoints, route=route, ledger_table=ledger,
+                     promotion_queues=promotion_queues, arrival_queues=arrival_queues, results_queue=results_url,
+                     page_queue=page_url, page_topic=page, ticket_queue=ticket_url, ticket_topic=ticket)
+
+
+def _registry_account(hub: DemoAccount, consumers: Mapping[str, DemoAccount], registry_config: EnvironmentConfig
+                      ) -> tuple[Any, str, str]:
+    """The registry's account (dev/Registry): ledger, gate, notices, the rules of every hop. Returns the gate,
+    the ledger table and the queue of deployment results."""
+    group = hub.local.model_package_group
+    registry_bus = event_bus_arn(registry_config, hub.account)
     dynamodb, sns, sqs, events, ssm = (hub.client(s) for s in ("dynamodb", "sns", "sqs", "events", "ssm"))
     ledger, idempotency = "mlops-demo-ledger", "mlops-demo-gate-idempotency"
     dynamodb.create_table(TableName=ledger, BillingMode="PAY_PER_REQUEST",
@@ -337,7 +371,7 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
     notices = sns.create_topic(Name="mlops-demo-promotions")["TopicArn"]
     # Results from every consumer account reach the gate's function (here: a queue the demo drains into it).
     results_url, results_arn = _queue(sqs, "mlops-demo-deployment-results")
-    _rule(events, "DeploymentResults", {"source": [RESULT_SOURCE], "detail-type": [RESULT_DETAIL_TYPE],
+    _rule(events, "DeploymentResults", {"source": [RESULT_SOURCE], "detail-type": [DEPLOYMENT_RESULT],
                                         "detail": {"model_package_group": [group]}},
           {"Id": "gate", "Arn": results_arn})
     for stage, consumer in consumers.items():
@@ -348,21 +382,30 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
                              "detail": {"model_package_group": [group], "target_stage": [stage]}},
               {"Id": "consumer-bus", "Arn": event_bus_arn(consumer.config, consumer.account),
                "RoleArn": f"arn:aws:iam::{hub.account}:role/mlops-{registry_config.name}-{rule}"})
-    for key, value in {"ledger-table": ledger, "event-bus-name": "default", "promotion-topic-arn": notices,
-                       "registry-environment": registry_config.name}.items():
+    for key, value in {Published.LEDGER_TABLE: ledger, Published.EVENT_BUS_NAME: "default",
+                       Published.PROMOTION_TOPIC_ARN: notices,
+                       Published.REGISTRY_ENVIRONMENT: registry_config.name}.items():
         ssm.put_parameter(Name=parameter_name(registry_config.name, key), Value=value, Type="String",
                           Overwrite=True)
-    gate = _function("promotion_gate", hub, {
-        "MODEL_PACKAGE_GROUP": group, "LEDGER_TABLE": ledger, "IDEMPOTENCY_TABLE": idempotency,
-        "PROMOTION_TOPIC_ARN": notices, "EVENT_BUS_NAME": "default",
-        "PROTECTED_PRODUCTION_VERSIONS": str(registry_config.registry.protected_production_versions),
-        # Whose results count: per stage the one environment that serves it, in its account (cdk.json).
-        "STAGE_SERVERS": json.dumps({stage: {"environment": consumer.name, "account": consumer.account}
-                                     for stage, consumer in consumers.items()}, sort_keys=True)},
+    gate = _function("promotion_gate", hub, GateEnvironment(
+        model_package_group=group, ledger_table=ledger, idempotency_table=idempotency, promotion_topic_arn=notices,
+        event_bus_name="default", protected_production_versions=registry_config.registry.protected_production_versions,
+        # Whose results count: per stage the one environment that serves it, in its (the demo's) account.
+        stage_servers={stage: {"environment": consumer.name, "account": consumer.account}
+                       for stage, consumer in consumers.items()}).to_env(),
         role="PromotionGate", session_name="gate")
 
-    # --- each consumer's account: its bus admits the registry's promotions, its deployer rule, its results rule
-    deployers, endpoints, promotion_queues, arrival_queues = {}, {}, {}, {}
+    return gate, ledger, results_url
+
+
+def _consumer_accounts(hub: DemoAccount, consumers: Mapping[str, DemoAccount], registry_bus: str, group: str
+                       ) -> tuple[dict[str, Any], dict[str, str], dict[str, str], dict[str, str]]:
+    """Each consumer's account: its bus admits the registry's promotions, its deployer rule, its results rule.
+    Returns (deployers, endpoints, promotion queues, arrival queues) per stage."""
+    deployers: dict[str, Any] = {}
+    endpoints: dict[str, str] = {}
+    promotion_queues: dict[str, str] = {}
+    arrival_queues: dict[str, str] = {}
     for stage, consumer in consumers.items():
         target, local = consumer.config, consumer.local
         sqs, events, ssm = (consumer.client(s) for s in ("sqs", "events", "ssm"))
@@ -375,36 +418,39 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
         # The demo's observer: every promotion that reaches this bus, whichever stage (none but its own should).
         arrival_queues[stage], arrivals_arn = _queue(sqs, "mlops-demo-arrived-promotions")
         _rule(events, "DemoArrivedPromotions", {"source": [PROMOTION_SOURCE]}, {"Id": "observer", "Arn": arrivals_arn})
-        _rule(events, "ResultsToTheRegistry", {"source": [RESULT_SOURCE], "detail-type": [RESULT_DETAIL_TYPE],
+        _rule(events, "ResultsToTheRegistry", {"source": [RESULT_SOURCE], "detail-type": [DEPLOYMENT_RESULT],
                                                "detail": {"model_package_group": [group]}},
               {"Id": "registry-bus", "Arn": registry_bus,
                "RoleArn": f"arn:aws:iam::{consumer.account}:role/mlops-{target.name}-ResultsToTheRegistry"})
-        for key, value in {"event-bus-name": "default", "registry-environment": hub.name}.items():
+        for key, value in {Published.EVENT_BUS_NAME: "default", Published.REGISTRY_ENVIRONMENT: hub.name}.items():
             ssm.put_parameter(Name=parameter_name(target.name, key), Value=value, Type="String", Overwrite=True)
         endpoints[stage] = endpoint_name(target)
-        deployers[stage] = _function("deployer", consumer, {
-            "ENVIRONMENT_NAME": target.name, "ENDPOINT_NAME": endpoint_name(target),
-            "MODEL_PACKAGE_GROUP": group, "EVENT_BUS_NAME": "default",
-            "MODEL_EXECUTION_ROLE_ARN": f"arn:aws:iam::{consumer.account}:role/{consumer_role_name(target, 'model')}",
-            "CAPTURE_DESTINATION_URI": f"s3://{local.capture_bucket}/endpoint",
-            "ARTIFACT_BUCKET": local.artifact_bucket,
-            "SERVING_SETTINGS": json.dumps(to_plain(target.serving)), "ROLLBACK_ALARM_NAMES": "[]",
-            "SERVED_STAGES": stage, "POLL_SECONDS": "10"}, role=consumer_role_name(target, "deployer"))
+        # The serving stack's contract, with the demo's two differences: no rollback alarms (moto's alarms never
+        # change state during a rollout) and a 10 s poll (the demo's compressed time).
+        contract = DeployerEnvironment.for_config(
+            target, model_execution_role_arn=f"arn:aws:iam::{consumer.account}:role/"
+                                             f"{consumer_role_name(target, 'model')}",
+            artifact_bucket=local.artifact_bucket, capture_bucket=local.capture_bucket,
+            kms_key_arn=local.kms_key_arn)
+        deployers[stage] = _function("deployer", consumer, dataclasses.replace(
+            contract, rollback_alarm_names=(), poll_seconds=10).to_env(), role=consumer_role_name(target, "deployer"))
 
-    # --- the production environment's alerting: its own page and ticket topics, and queues to read them back
-    sns, sqs, ssm = (consumers["Production"].client(s) for s in ("sns", "sqs", "ssm"))
+    return deployers, endpoints, promotion_queues, arrival_queues
+
+
+def _alerting(production: DemoAccount, config: EnvironmentConfig) -> tuple[str, str, str, str]:
+    """The production environment's alerting: its own page and ticket topics, and queues to read them back.
+    Returns (page topic, ticket topic, page queue, ticket queue)."""
+    sns, sqs, ssm = (production.client(s) for s in ("sns", "sqs", "ssm"))
     page = sns.create_topic(Name="mlops-demo-page")["TopicArn"]
     ticket = sns.create_topic(Name="mlops-demo-ticket")["TopicArn"]
     page_url, page_arn = _queue(sqs, "mlops-demo-oncall")
     sns.subscribe(TopicArn=page, Protocol="sqs", Endpoint=page_arn)
     ticket_url, ticket_arn = _queue(sqs, "mlops-demo-tickets")
     sns.subscribe(TopicArn=ticket, Protocol="sqs", Endpoint=ticket_arn)
-    for key, value in {"page-topic-arn": page, "ticket-topic-arn": ticket}.items():
+    for key, value in {Published.topic_arn(PAGE): page, Published.topic_arn(TICKET): ticket}.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
-    return DemoWorld(registry=hub, consumers=consumers, registry_double=double, runtime=runtime, gate=gate,
-                     deployers=deployers, endpoints=endpoints, route=route, ledger_table=ledger,
-                     promotion_queues=promotion_queues, arrival_queues=arrival_queues, results_queue=results_url,
-                     page_queue=page_url, page_topic=page, ticket_queue=ticket_url, ticket_topic=ticket)
+    return page, ticket, page_url, ticket_url
 
 
 def _function(name: str, account: DemoAccount, variables: dict[str, str], *, role: str,
@@ -413,8 +459,7 @@ def _function(name: str, account: DemoAccount, variables: dict[str, str], *, rol
     Lambda factory's two included) and its role's credentials, as a new execution environment of that function
     would import it: the module parses its environment once, at import, and keeps it with its clients (made at
     import or first use, so with these credentials: they are present around every invocation too)."""
-    environment_ = {"POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_METRICS_NAMESPACE": "MLOps", **variables,
-                    **account.credentials(role, session_name)}
+    environment_ = {**variables, **account.credentials(role, session_name)}
     with environment(environment_):
         sys.modules.pop(f"lambdas.{name}.handler", None)
         module = importlib.import_module(f"lambdas.{name}.handler")
@@ -486,7 +531,7 @@ def _record_results(world: DemoWorld) -> list[str]:
             answer = world.gate.invoke("handler", event)
             outcomes.append(str(answer.get("outcome")))
             detail = event.get("detail", {})
-            world.hops.append({"event": RESULT_DETAIL_TYPE, "version": detail.get("version"),
+            world.hops.append({"event": DEPLOYMENT_RESULT, "version": detail.get("version"),
                                "stage": detail.get("stage"), "outcome": detail.get("outcome"),
                                "health_check": detail.get("health_check"), "from": event.get("account"),
                                "from_environment": detail.get("environment"), "to": world.registry.account,
@@ -569,15 +614,6 @@ def timestamp() -> str:
 
 def window_end() -> datetime:
     return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    keys = sorted({k for row in rows for k in row})
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def elapsed(start: float) -> str:
@@ -675,14 +711,14 @@ def _describe_accounts(world: DemoWorld) -> None:
         f"{hub.local.model_package_group}, promotion gate, ledger, artifact bucket {hub.local.artifact_bucket}")
     for stage, consumer in world.consumers.items():
         say(f"    {consumer.name} in account {consumer.account}: endpoint {world.endpoints[stage]} ({stage}), its "
-            f"deployer" + (", inference API, drift monitor, alarms" if stage == "Production" else ""))
-    say(f"    EventBridge: {hub.name}'s bus forwards Staging promotions to {world.consumers['Staging'].account} and "
+            f"deployer" + (", inference API, drift monitor, alarms" if stage == PRODUCTION else ""))
+    say(f"    EventBridge: {hub.name}'s bus forwards Staging promotions to {world.consumers[STAGING].account} and "
         f"Production ones to {world.prod.account}; each consumer's bus forwards its results to {hub.account}; "
         "every function and command runs with credentials from STS AssumeRole into its account")
     challenger = (f"a {config.serving.challenger_weight_percent:g} % Challenger"
                   if config.serving.challenger_enabled else "no Challenger")
     say(f"    the demo serves production users from '{config.name}' (its cdk.json settings: {challenger}); "
-        f"'{world.consumers['Staging'].name}' deploys Staging")
+        f"'{world.consumers[STAGING].name}' deploys Staging")
 
 
 def _train(world: DemoWorld, options: DemoOptions) -> int:
@@ -781,7 +817,7 @@ def _inference_function(world: DemoWorld) -> Iterator[DemoFunction]:
     environment, with its role's credentials in prod's account: the alarms watch this service's metrics),
     while its endpoint calls meet the faulty endpoint; afterwards InvokeEndpoint goes straight to the model
     runtime again."""
-    from mlops.demo.moto_gaps import EndpointMetrics
+    from testkit.moto_gaps import EndpointMetrics
 
     prod = world.prod
     dynamodb, firehose = prod.client("dynamodb"), prod.client("firehose")
@@ -801,16 +837,15 @@ def _inference_function(world: DemoWorld) -> Iterator[DemoFunction]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": reset on purpose
+            # The inference API stack's contract (the fallback model prod's deployer published, in prod's artifact
+            # bucket), with the breaker opening after 3 failures and cooling for 1 s: the demo's compressed time.
+            contract = InferenceEnvironment.for_config(
+                world.config, breaker_table_name="mlops-demo-breaker", response_cache_table_name="mlops-demo-cache",
+                prediction_log_stream_name="mlops-demo-predictions", fallback_model_bucket=prod.local.artifact_bucket)
             yield _function("inference", prod, {
-                "ENDPOINT_NAME": endpoint_name(world.config), "DATA_SCHEMA_PATH": world.config.training.schema_file,
+                **dataclasses.replace(contract, breaker_failure_threshold=3, breaker_cooldown_seconds=1).to_env(),
                 # the schema path is relative to the bundle root, which is the repository here
-                "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2]),
-                "BREAKER_TABLE_NAME": "mlops-demo-breaker", "RESPONSE_CACHE_TABLE_NAME": "mlops-demo-cache",
-                "PREDICTION_LOG_STREAM_NAME": "mlops-demo-predictions", "SAFE_DEFAULT_PROBABILITY": "0.5",
-                # the fallback model prod's deployer published, in prod's artifact bucket
-                "FALLBACK_MODEL_BUCKET": prod.local.artifact_bucket,
-                "FALLBACK_MODEL_KEY": "serving/fallback_model.json",
-                "BREAKER_FAILURE_THRESHOLD": "3", "BREAKER_COOLDOWN_SECONDS": "1"},
+                "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2])},
                 role=f"mlops-{world.config.name}-inference")
     finally:
         world.route.target = world.runtime
@@ -833,7 +868,7 @@ def _call_api(world: DemoWorld, function: DemoFunction, rows: list[list[str]], i
 
 
 def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
-    from mlops.demo.moto_gaps import evaluate_alarm, publish_emf
+    from testkit.moto_gaps import evaluate_alarm, publish_emf
 
     rows = _bundled_rows()
     shifted = [[f"{float(v) * (1.6 if i in (0, 2, 3, 20, 22, 23) else 1.0):.6g}" for i, v in enumerate(row)]
@@ -842,11 +877,11 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
         for index in range(options.requests):
             _call_api(world, function, [shifted[index % len(shifted)]], 10_000 + index)
     prod = world.prod
-    environment_ = {"ENDPOINT_NAME": endpoint_name(world.config), "CAPTURE_BUCKET": prod.local.capture_bucket,
-                    "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
-                    "REPORT_BUCKET": prod.local.artifact_bucket, "REPORT_PREFIX": "drift-reports",
-                    "VARIANT_PARAMETER_PREFIX": f"/mlops/{world.config.name}/variant", "WINDOW_HOURS": "2",
-                    "DRIFT_THRESHOLDS": json.dumps({"min_rows": 100}), "DRIFT_WORKERS": "1"}
+    # The monitoring stack's contract with prod's thresholds (cdk.json), over a 2-hour window in one process: the
+    # demo's traffic is minutes old and the demo runs beside the other functions.
+    environment_ = dataclasses.replace(DriftMonitorEnvironment.for_config(
+        world.config, capture_bucket=prod.local.capture_bucket, report_bucket=prod.local.artifact_bucket),
+        window_hours=2, drift_workers=1).to_env()
     # Its baselines are the registry's (the packages' URIs, in dev's artifact bucket): read across accounts.
     function = _function("drift_monitor", prod, environment_, role=consumer_role_name(world.config, "drift-monitor"))
     # Powertools keeps metrics state (default dimensions included) per process, shared by every Metrics
@@ -856,15 +891,15 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": that is the point
-        Metrics(namespace="MLOps").set_default_dimensions(service="drift_monitor")
+        Metrics(namespace=NAMESPACE).set_default_dimensions(service="drift_monitor")
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         result = function.invoke("lambda_handler", {"time": window_end().isoformat()})
     cloudwatch, sns = prod.client("cloudwatch"), prod.client("sns")
     published = publish_emf(cloudwatch, captured.getvalue())
-    bucket, _, key = str(result["report_uri"]).removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(str(result["report_uri"]))
     world.drift_report = json.loads(prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    champion = world.drift_report["variants"].get("Champion", {}).get("drift", {})
+    champion = world.drift_report["variants"].get(CHAMPION, {}).get("drift", {})
     world.say(f"    drift run in {prod.name} {prod.account}: {champion.get('rows')} rows, drifted features "
               f"{[n for n, f in champion.get('features', {}).items() if f.get('drifted')]}; "
               f"{published} metrics published")
@@ -911,27 +946,28 @@ def create_alarms(world: DemoWorld) -> list[str]:
     def drift_alarm(variant: str, construct_id: str, metric: str, severity: str, runbook: str, summary: str) -> None:
         name = f"{config.name}-{construct_id}"
         cloudwatch.put_metric_alarm(
-            AlarmName=name, AlarmDescription=describe(severity, summary, runbook), Namespace="MLOps",
+            AlarmName=name, AlarmDescription=describe(severity, summary, runbook), Namespace=NAMESPACE,
             MetricName=metric, Statistic="Maximum", Period=86_400, EvaluationPeriods=1, Threshold=1,
             ComparisonOperator=gte, TreatMissingData="notBreaching",
-            Dimensions=[{"Name": "Endpoint", "Value": endpoint}, {"Name": "Variant", "Value": variant},
+            Dimensions=[{"Name": Metric.ENDPOINT_DIMENSION, "Value": endpoint}, {"Name": Metric.VARIANT_DIMENSION,
+                                                                                 "Value": variant},
                         {"Name": "service", "Value": "drift_monitor"}],
             AlarmActions=[topics[severity]], OKActions=[topics[severity]])
         names.append(name)
 
-    for variant in ("Champion", "Challenger"):
-        drift_alarm(variant, f"{variant}DataDrift", "DriftDetected", "ticket", "data-drift",
+    for variant in (CHAMPION, CHALLENGER):
+        drift_alarm(variant, f"{variant}DataDrift", Metric.DRIFT_DETECTED, "ticket", "data-drift",
                     f"{variant}: drifted input features carry at least {drift.weighted_drift_alarm:.0%} of the "
                     "model's feature importance.")
-        drift_alarm(variant, f"{variant}PredictionShift", "PredictionDrifted", "ticket", "prediction-shift",
+        drift_alarm(variant, f"{variant}PredictionShift", Metric.PREDICTION_DRIFTED, "ticket", "prediction-shift",
                     f"{variant}: the predicted-probability distribution shifted.")
-        drift_alarm(variant, f"{variant}QualityDegraded", "QualityDegraded", "page", "quality-degradation",
+        drift_alarm(variant, f"{variant}QualityDegraded", Metric.QUALITY_DEGRADED, "page", "quality-degradation",
                     f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the registered "
                     "evaluation metric.")
 
     def inference(query_id: str, metric: str) -> dict[str, Any]:
         return {"Id": query_id, "ReturnData": False, "MetricStat": {
-            "Metric": {"Namespace": "MLOps", "MetricName": metric,
+            "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
                        "Dimensions": [{"Name": "service", "Value": "inference"}]},
             "Period": 300, "Stat": "Sum"}}
 
@@ -941,7 +977,7 @@ def create_alarms(world: DemoWorld) -> list[str]:
         TreatMissingData="notBreaching", AlarmActions=[world.page_topic], OKActions=[world.page_topic],
         AlarmDescription=describe("page", f"At least {alarms.fallback_rate_percent:g}% of API answers came "
                                           "from a fallback.", "fallback-rate"),
-        Metrics=[inference("degraded", "DegradedResponses"), inference("responses", "Responses"),
+        Metrics=[inference("degraded", Metric.DEGRADED_RESPONSES), inference("responses", Metric.RESPONSES),
                  {"Id": "expression", "Expression": "IF(responses > 0, 100 * degraded / responses, 0)",
                   "Label": "API answers not served by the endpoint (%)", "ReturnData": True}])
     names.append(name)

@@ -31,7 +31,6 @@ from mlcore.drift.run import (
     run_drift,
 )
 from mlcore.drift.window import Window, endpoint_capture_prefix
-from mlcore.schema import LabelSpec
 from mlplatform.monitoring.capture_window import (
     ListedObject,
     iter_s3_lines,
@@ -43,6 +42,7 @@ from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.partial_store import list_partial_keys, read_partials
 from mlplatform.monitoring.variant_models import VariantModel, endpoint_variants, resolve_variant_models
 from mlsettings.drift_partials import ENGINE_PARTIALS
+from mlsettings.schema import LabelSpec
 
 
 @dataclass(frozen=True)

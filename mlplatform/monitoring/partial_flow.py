@@ -24,7 +24,7 @@ from mlcore.drift.run import SourceKind
 from mlplatform.monitoring.capture_window import s3_line_source
 from mlplatform.monitoring.partial_store import partial_key, write_partial
 from mlplatform.monitoring.variant_models import VariantModel, parameter_name, resolve_variant_models
-from mlsettings.drift_partials import DriftPartialsEnvironment
+from mlsettings.functions.contracts import DriftPartialsEnvironment
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,15 @@ from mlplatform.monitoring.monitor_flow import (
 )
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.variant_models import endpoint_variants, resolve_variant_models
+from mlsettings.instance_types import SMALLEST_INSTANCE_STORE_GB, has_local_storage, volume_kms_key
+from mlsettings.vocabulary import GROUND_TRUTH_PREFIX
 
 INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_ROOT = "/opt/ml/processing/output"
 CODE_DIR = f"{INPUT_ROOT}/code"
 CODE_ROOT = "/opt/ml/code"
 PREDICTION_LOG_DIR = f"{INPUT_ROOT}/prediction-log"
+SETTINGS_DIR = f"{INPUT_ROOT}/settings"
 GROUND_TRUTH_DIR = f"{INPUT_ROOT}/ground-truth"
 JOB_SETTINGS_DIR = f"{INPUT_ROOT}/job"
 JOB_SETTINGS_FILE = "job.json"
@@ -167,7 +170,7 @@ def start_processing_job(settings: DriftMonitorSettings, job: ProcessingJobSetti
     clients.s3.put_object(Bucket=settings.report_bucket, Key=f"{folder}{PLAN_FILE}", Body=json.dumps(plan).encode(),
                           ContentType="application/json")
     request = processing_job_request(name=name, job=job, inputs=planned.inputs, arguments=planned.arguments,
-                                     outputs=_outputs(settings, folder), instance_count=instances,
+                                     outputs=job_outputs(settings, folder), instance_count=instances,
                                      volume_gb=volume_gb)
     try:
         clients.sagemaker.create_processing_job(**request)
@@ -205,7 +208,7 @@ def _ground_truth(settings: DriftMonitorSettings, clients: MonitorClients, plann
     clients.s3.put_object(Bucket=settings.report_bucket, Key=manifest_key, Body=json.dumps(
         [{"prefix": f"s3://{settings.ground_truth_bucket}/"}, *(item.key for item in labels)]).encode(),
         ContentType="application/json")
-    planned.inputs.append(_input("ground-truth", f"s3://{settings.report_bucket}/{manifest_key}", GROUND_TRUTH_DIR,
+    planned.inputs.append(_input(GROUND_TRUTH_PREFIX, f"s3://{settings.report_bucket}/{manifest_key}", GROUND_TRUTH_DIR,
                                  "ManifestFile"))
     planned.replicated += sum(item.size for item in labels)
     planned.arguments += ["--ground-truth", GROUND_TRUTH_DIR]
@@ -225,7 +228,7 @@ def _ground_truth(settings: DriftMonitorSettings, clients: MonitorClients, plann
     return [item.key for item in labels]
 
 
-def _outputs(settings: DriftMonitorSettings, folder: str) -> list[dict[str, Any]]:
+def job_outputs(settings: DriftMonitorSettings, folder: str) -> list[dict[str, Any]]:
     """Every instance uploads its partial results next to the per-object function's, and its summary."""
     return [{"OutputName": "partials", "AppManaged": False, "S3Output": {
                 "S3Uri": f"s3://{settings.report_bucket}/{settings.partials_prefix}", "LocalPath": PARTIALS_DIR,
@@ -250,8 +253,14 @@ def processing_job_request(*, name: str, job: ProcessingJobSettings, inputs: lis
                              "ContainerArguments": arguments},
         "ProcessingInputs": inputs,
         "ProcessingOutputConfig": {"Outputs": outputs, "KmsKeyId": job.kms_key_arn},
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": instance_count, "InstanceType": job.instance_type,
-                                                  "VolumeSizeInGB": volume_gb, "VolumeKmsKeyId": job.kms_key_arn}},
+        "ProcessingResources": {"ClusterConfig": {
+            "InstanceCount": instance_count, "InstanceType": job.instance_type,
+            # An instance type with local NVMe storage gets its instance store, not the volume: "you can't request
+            # a VolumeSizeInGB greater than the total size of the local instance storage" and no VolumeKmsKeyId
+            # (API reference, ProcessingClusterConfig; mlsettings.instance_types).
+            "VolumeSizeInGB": (min(volume_gb, SMALLEST_INSTANCE_STORE_GB) if has_local_storage(job.instance_type)
+                               else volume_gb),
+            **volume_kms_key(job.instance_type, job.kms_key_arn)}},
         "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
         "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
         "Environment": {"PYTHONUNBUFFERED": "1"},

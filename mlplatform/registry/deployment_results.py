@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlplatform.registry.deployment_ledger import DEPLOYED, FAILED, HEALTH_FAILED, HEALTH_PASSED, STAGE_ORDER
+from mlsettings.vocabulary import DEPLOYMENT_RESULT, RESULT_SOURCE
 
-RESULT_SOURCE = "mlops.deployment"
-RESULT_DETAIL_TYPE = "Model Deployment Result"
+RESULT_DETAIL_TYPE = DEPLOYMENT_RESULT
 HEALTH_NOT_RUN = "not_run"
 OUTCOMES = (DEPLOYED, FAILED)
 HEALTH_CHECKS = (HEALTH_PASSED, HEALTH_FAILED, HEALTH_NOT_RUN)
@@ -38,10 +38,9 @@ class StageServer:
     account: str
 
 
-def parse_servers(text: str) -> dict[str, StageServer]:
+def parse_servers(raw: Mapping[str, Any]) -> dict[str, StageServer]:
     """``{"Staging": {"environment": "staging", "account": "222233334444"}, ...}`` (the gate's STAGE_SERVERS)."""
-    raw = json.loads(text)
-    if not isinstance(raw, dict):
+    if not isinstance(raw, Mapping):
         raise ValueError("STAGE_SERVERS must be a JSON object of stage → {environment, account}")
     servers = {}
     for stage, server in raw.items():

@@ -25,28 +25,28 @@ serves, and which this deployer last reported as deployed, is skipped; if it has
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlplatform.registry.deployment_ledger import DEPLOYED, PRODUCTION, STAGING, DeploymentRecord
+from mlplatform.registry.deployment_ledger import DEPLOYED, DeploymentRecord
 from mlplatform.serving.deployment_settings import DeployerSettings, ServingConfig
-from mlplatform.serving.endpoint_state import (
-    BUSY_STATUSES,
+from mlplatform.serving.endpoint_state import BUSY_STATUSES, FAILED, IN_SERVICE, EndpointState, package_version
+from mlsettings.instance_types import has_local_storage
+from mlsettings.rollout import rollout_timeout_seconds
+from mlsettings.vocabulary import (
     CHALLENGER,
+    CHALLENGER_SWAP_REASON,
     CHAMPION,
-    FAILED,
-    IN_SERVICE,
-    EndpointState,
-    has_local_storage,
-    package_version,
+    PRODUCTION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    STAGING,
 )
 
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_DETAIL_TYPE = "Model Promotion Accepted"
-PROMOTION, ROLLBACK, CHALLENGER_SWAP = "promotion", "rollback", "challenger_swap"
+PROMOTION_DETAIL_TYPE = PROMOTION_ACCEPTED
+PROMOTION, ROLLBACK, CHALLENGER_SWAP = "promotion", "rollback", CHALLENGER_SWAP_REASON
 REASONS = (PROMOTION, ROLLBACK, CHALLENGER_SWAP)
 
 CREATE, UPDATE, VERIFY_ONLY = "create", "update", "verify_only"
@@ -57,12 +57,9 @@ DEPLOY, SKIP = "deploy", "skip"
 SCALING_TARGET_UTILISATION = 0.7
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
-# Time SageMaker gets to provision a fleet, beyond the configured bake times.
-PROVISIONING_ALLOWANCE_SECONDS = 1800
 CREATE_DEADLINE = timedelta(minutes=45)
 VERIFY_ONLY_DEADLINE = timedelta(minutes=10)
 ROLLBACK_ALLOWANCE = timedelta(minutes=20)
-BLUE_GREEN_TIMEOUT_RANGE = (600, 28800)  # MaximumExecutionTimeoutInSeconds limits
 _NAME_LIMIT = 63
 
 # Data capture stores payloads of these Content-Types as text (CSV/JSON encoding), others as BASE64. They are
@@ -181,6 +178,13 @@ def endpoint_config_name(endpoint_name: str, now: datetime, deployment_id: str) 
     return endpoint_name[: _NAME_LIMIT - len(suffix)] + suffix
 
 
+def revert_config_name(failed_config_name: str) -> str:
+    """The copy of the previous config a failed health check reverts to: unique per deployment (the failed
+    config's name is), within SageMaker's 63 characters."""
+    suffix = "-revert"
+    return failed_config_name[: _NAME_LIMIT - len(suffix)] + suffix
+
+
 def endpoint_config_request(*, name: str, variants: Mapping[str, Mapping[str, Any]],
                             settings: DeployerSettings) -> dict[str, Any]:
     serving = settings.serving
@@ -225,10 +229,9 @@ def traffic_routing(settings: DeployerSettings) -> dict[str, Any]:
 def rollout_seconds(settings: DeployerSettings) -> int:
     """How long a blue/green update may take: provisioning, every bake step, the old fleet's termination."""
     rollout = settings.serving.rollout
-    steps = math.ceil(100 / rollout.canary_percent) if rollout.strategy == "LINEAR" else 1
-    total = PROVISIONING_ALLOWANCE_SECONDS + steps * rollout.wait_minutes * 60 + rollout.termination_wait_minutes * 60
-    low, high = BLUE_GREEN_TIMEOUT_RANGE
-    return max(low, min(high, total))
+    return rollout_timeout_seconds(strategy=rollout.strategy, step_percent=rollout.canary_percent,
+                                   wait_minutes=rollout.wait_minutes,
+                                   termination_wait_minutes=rollout.termination_wait_minutes)
 
 
 def deployment_config(settings: DeployerSettings) -> dict[str, Any]:
@@ -273,25 +276,10 @@ def skip(request: PromotionRequest | None, reason: str, settings: DeployerSettin
             "request": _request_dict(request) if request else None}
 
 
-def plan_deployment(request: PromotionRequest, current: EndpointState | None,
-                    latest: DeploymentRecord | None, settings: DeployerSettings, *, now: datetime,
-                    deployment_id: str) -> dict[str, Any]:
-    """The Step Functions state for this promotion: ``action`` "skip" or "deploy" with every request."""
-    if request.model_package_group != settings.model_package_group:
-        return skip(request, f"package group {request.model_package_group} is not this deployer's "
-                             f"({settings.model_package_group})", settings)
-    if request.target_stage not in settings.served_stages:
-        return skip(request, f"{request.target_stage} is not served by this environment "
-                             f"(serves {', '.join(settings.served_stages) or 'no stage'})", settings)
-    if current is not None and current.status in BUSY_STATUSES:
-        raise EndpointBusy(f"{current.endpoint_name} is {current.status}")
-    if current is not None and current.status not in (IN_SERVICE, FAILED):
-        raise DeploymentRefused(f"{current.endpoint_name} is {current.status}"
-                                + (f" ({current.failure_reason})" if current.failure_reason else "")
-                                + "; an operator must bring it back to InService before the next deployment")
-    serving_now = current.serving_map() if current is not None and current.status == IN_SERVICE else {}
-    mapping = assign_variants(request, serving_now, settings.serving)
-    types_now = {name: v.instance_type for name, v in (current.variants if current else {}).items()}
+def _operation(request: PromotionRequest, current: EndpointState | None, latest: DeploymentRecord | None,
+               settings: DeployerSettings, mapping: Mapping[str, str], serving_now: Mapping[str, str],
+               types_now: Mapping[str, str]) -> str | dict[str, Any]:
+    """CREATE, UPDATE or VERIFY_ONLY (the endpoint already serves this mapping), or the skip of a duplicate."""
     same_shape = set(mapping) == set(serving_now) and all(
         types_now.get(name) == settings.serving.variant(name).instance_type for name in mapping)
     if current is not None and current.status == IN_SERVICE and mapping == serving_now and same_shape:
@@ -300,15 +288,19 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
             return skip(request, f"{settings.endpoint_name} already serves v{request.version} as "
                                  f"{', '.join(n for n, arn in mapping.items() if arn == request.model_package_arn)} "
                                  f"and its last result says so (duplicate event)", settings)
-        operation = VERIFY_ONLY
-    elif current is None:
-        operation = CREATE
-    elif current.status == FAILED:
+        return VERIFY_ONLY
+    if current is None:
+        return CREATE
+    if current.status == FAILED:
         raise DeploymentRefused(f"{current.endpoint_name} is Failed ({current.failure_reason or 'no reason'}); "
                                 "delete it (the next deployment then creates it anew)")
-    else:
-        operation = UPDATE
+    return UPDATE
 
+
+def _variant_plans(request: PromotionRequest, current: EndpointState | None, settings: DeployerSettings,
+                   mapping: Mapping[str, str], operation: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Per variant: its version, model (reused when it already serves that version) and capacity; and the
+    variants the health check must see answering correctly."""
     variants: dict[str, dict[str, Any]] = {}
     changed: list[str] = []
     for name, arn in mapping.items():
@@ -328,22 +320,54 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
             "weight": settings.serving.weight_percent(name),
             "scaling": scaling_target(settings, name),
         }
+    return variants, changed
+
+
+def _update_request(settings: DeployerSettings, config_name: str, *, resized: bool,
+                    variant_set_changed: bool) -> dict[str, Any]:
+    update: dict[str, Any] = {"EndpointName": settings.endpoint_name, "EndpointConfigName": config_name}
+    if not variant_set_changed:
+        # Blue/green needs the same variant names in the old and the new config.
+        update["DeploymentConfig"] = deployment_config(settings)
+    if not resized and not variant_set_changed:
+        # Keep the instance counts autoscaling chose; apply the configured weights. DataCaptureConfig is an
+        # enum value of VariantPropertyType, but the API reference (VariantProperty) documents it as "(Not
+        # currently supported.)": it is never excluded (tests/api_rules/prose.py).
+        update["RetainAllVariantProperties"] = True
+        update["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
+    return update
+
+
+def plan_deployment(request: PromotionRequest, current: EndpointState | None,
+                    latest: DeploymentRecord | None, settings: DeployerSettings, *, now: datetime,
+                    deployment_id: str) -> dict[str, Any]:
+    """The Step Functions state for this promotion: ``action`` "skip" or "deploy" with every request."""
+    if request.model_package_group != settings.model_package_group:
+        return skip(request, f"package group {request.model_package_group} is not this deployer's "
+                             f"({settings.model_package_group})", settings)
+    if request.target_stage not in settings.served_stages:
+        return skip(request, f"{request.target_stage} is not served by this environment "
+                             f"(serves {', '.join(settings.served_stages) or 'no stage'})", settings)
+    if current is not None and current.status in BUSY_STATUSES:
+        raise EndpointBusy(f"{current.endpoint_name} is {current.status}")
+    if current is not None and current.status not in (IN_SERVICE, FAILED):
+        raise DeploymentRefused(f"{current.endpoint_name} is {current.status}"
+                                + (f" ({current.failure_reason})" if current.failure_reason else "")
+                                + "; an operator must bring it back to InService before the next deployment")
+    serving_now = current.serving_map() if current is not None and current.status == IN_SERVICE else {}
+    mapping = assign_variants(request, serving_now, settings.serving)
+    types_now = {name: v.instance_type for name, v in (current.variants if current else {}).items()}
+    operation = _operation(request, current, latest, settings, mapping, serving_now, types_now)
+    if isinstance(operation, dict):
+        return operation  # a skip
+    variants, changed = _variant_plans(request, current, settings, mapping, operation)
     resized = sorted(name for name in mapping if name in types_now
                      and types_now[name] != settings.serving.variant(name).instance_type)
-    variant_set_changed = current is not None and set(mapping) != set(current.variants)
     config_name = (current.endpoint_config_name if operation == VERIFY_ONLY and current is not None
                    else endpoint_config_name(settings.endpoint_name, now, deployment_id))
-    update: dict[str, Any] | None = None
-    if operation == UPDATE:
-        update = {"EndpointName": settings.endpoint_name, "EndpointConfigName": config_name}
-        if not variant_set_changed:
-            # Blue/green needs the same variant names in the old and the new config.
-            update["DeploymentConfig"] = deployment_config(settings)
-        if not resized and not variant_set_changed:
-            # Keep the instance counts autoscaling chose; apply the configured weights and capture settings.
-            update["RetainAllVariantProperties"] = True
-            update["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"},
-                                                          {"VariantPropertyType": "DataCaptureConfig"}]
+    update = (_update_request(settings, config_name, resized=bool(resized),
+                              variant_set_changed=current is not None and set(mapping) != set(current.variants))
+              if operation == UPDATE else None)
     champion_before = serving_now.get(CHAMPION)
     return {
         "action": DEPLOY,
@@ -359,7 +383,10 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
         "endpoint_config": (None if operation == VERIFY_ONLY
                             else endpoint_config_request(name=config_name, variants=variants, settings=settings)),
         "update_endpoint": update,
-        "deregister_scaling": resized,
+        # "Update endpoints that use auto scaling" (Developer Guide): deregister a variant's scalable target before
+        # an update that changes its instance type or removes it, or UpdateEndpoint fails.
+        "deregister_scaling": sorted(set(resized) | (set(current.variants) - set(mapping))
+                                     if current is not None and operation == UPDATE else resized),
         "champion_changed": mapping.get(CHAMPION) != champion_before,
         "started_at": now.isoformat(),
         "deadline": _deadline(now, operation, settings).isoformat(),

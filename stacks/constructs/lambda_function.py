@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.config import LambdaSettings
+from mlsettings.config import LambdaSettings
+from mlsettings.functions.base import FunctionEnvironment
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.import_graph import bundle_files
 from stacks.constructs.nag import acknowledge
@@ -199,7 +200,7 @@ class MlopsFunction(Construct):
         timeout: cdk.Duration,
         settings: LambdaSettings,
         key: kms.IKey,
-        environment: Mapping[str, str] | None = None,
+        environment: FunctionEnvironment,
         asynchronous: bool = False,
         reserved_concurrency: int | None = None,
         unreserved_demand: int | None = None,
@@ -209,15 +210,19 @@ class MlopsFunction(Construct):
         role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if not (LAMBDAS_DIR / source / "handler.py").is_file():
+            raise ValueError(f"lambdas/{source}/handler.py does not exist")
+        if source != environment.SERVICE:
+            raise ValueError(f"lambdas/{source} is given {type(environment).__name__}, the contract of "
+                             f"{environment.SERVICE}")
         self.source = source
+        self.environment = environment
         # Either a reservation (a guarantee and a cap) or, for a function that must not be throttled, its
         # SLA demand on the account's unreserved pool; app_builder checks both against the quota.
         self.reserved_concurrency: int | None = None if unreserved_demand is not None else (
             reserved_concurrency or settings.reserved_concurrency)
         self.concurrency_demand = unreserved_demand or 0
         self.data = data
-        if not (LAMBDAS_DIR / source / "handler.py").is_file():
-            raise ValueError(f"lambdas/{source}/handler.py does not exist")
         self.bundled_files = shipped_files(source, data)
         architecture = settings.architecture
         self.log_group = logs.LogGroup(
@@ -226,16 +231,7 @@ class MlopsFunction(Construct):
         )
         self.failure_queue: sqs.Queue | None = None
         self.failure_alarm: cloudwatch.Alarm | None = None
-        async_options: dict[str, Any] = {}
-        if asynchronous:
-            self.failure_queue = dead_letter_queue(self, "FailureQueue", key=key,
-                                                   purpose=f"the {source} function (DLQ and on-failure)")
-            async_options = {
-                "retry_attempts": 2,
-                "max_event_age": cdk.Duration.hours(6),
-                "on_failure": destinations.SqsDestination(self.failure_queue),
-                "dead_letter_queue": self.failure_queue,
-            }
+        async_options = self._asynchronous_options(source, key) if asynchronous else {}
         self.function = lambda_.Function(
             self, "Function",
             description=description,
@@ -255,12 +251,8 @@ class MlopsFunction(Construct):
             ),
             memory_size=memory_size,
             timeout=timeout,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": source,
-                "POWERTOOLS_METRICS_NAMESPACE": "MLOps",
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-                **(environment or {}),
-            },
+            # One contract class writes it here and reads it in the handler (mlsettings/functions/).
+            environment=environment.to_env(),
             environment_encryption=key,
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -268,6 +260,25 @@ class MlopsFunction(Construct):
             reserved_concurrent_executions=self.reserved_concurrency,
             **async_options,
         )
+        self._failure_handling(source, alarm_topic)
+        if role is None:  # the role CDK made for this function alone
+            created = self.function.role
+            assert created is not None
+            acknowledge_execution_role(created)
+
+    def _asynchronous_options(self, source: str, key: kms.IKey) -> dict[str, Any]:
+        """Two retries, then the event goes to an encrypted failure queue (on-failure destination and DLQ)."""
+        self.failure_queue = dead_letter_queue(self, "FailureQueue", key=key,
+                                               purpose=f"the {source} function (DLQ and on-failure)")
+        return {
+            "retry_attempts": 2,
+            "max_event_age": cdk.Duration.hours(6),
+            "on_failure": destinations.SqsDestination(self.failure_queue),
+            "dead_letter_queue": self.failure_queue,
+        }
+
+    def _failure_handling(self, source: str, alarm_topic: sns.ITopic | None) -> None:
+        """An asynchronous function's failure queue alarms when it holds an event; a synchronous one has none."""
         if self.failure_queue is not None:
             self.failure_alarm = cloudwatch.Alarm(
                 self, "FailureQueueDepth",
@@ -292,10 +303,6 @@ class MlopsFunction(Construct):
         skip_checkov(self.function, "CKV_AWS_117",
                      "Calls only AWS APIs; the project runs without a VPC unless configured (no data plane "
                      "resources live in a VPC).")
-        if role is None:  # the role CDK made for this function alone
-            created = self.function.role
-            assert created is not None
-            acknowledge_execution_role(created)
 
     @property
     def role(self) -> iam.IRole:
@@ -317,7 +324,7 @@ def acknowledge_execution_role(role: iam.IRole) -> None:
 def shared_execution_role(scope: Construct, construct_id: str, *, description: str,
                           role_name: str | None = None) -> iam.Role:
     """One role for several functions that serve one purpose (e.g. the deployer's state-machine tasks), or a
-    named role another account's resource policies admit (``role_name``, stacks.naming.consumer_role_name)."""
+    named role another account's resource policies admit (``role_name``, mlsettings.naming.consumer_role_name)."""
     role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                     description=description, role_name=role_name,
                     managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(

@@ -15,9 +15,10 @@ import numpy as np
 
 from mlcore.drift.baseline import build_baseline
 from mlcore.drift.capture import build_capture_record
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
+from mlsettings.vocabulary import EVALUATION_FILE
 from pipelines.datasets import synthetic_frame, synthetic_schema
-from pipelines.definition import EVALUATION_FILE, output_key
+from pipelines.definition import output_key
 
 REGION = "eu-west-1"
 ENDPOINT = "mlops-dev-endpoint"
@@ -135,14 +136,22 @@ def quality_document(auc: float = 0.9, accuracy: float = 0.85, f1: float = 0.8) 
 
 
 def environment(**overrides: str) -> dict[str, str]:
-    env = {
-        "ENDPOINT_NAME": ENDPOINT, "CAPTURE_BUCKET": CAPTURE_BUCKET, "CAPTURE_PREFIX": CAPTURE_PREFIX,
-        "PREDICTION_LOG_PREFIX": LOG_PREFIX, "PREDICTION_LOG_VARIANT": "Champion",
-        "REPORT_BUCKET": REPORT_BUCKET, "REPORT_PREFIX": "drift-reports",
-        "VARIANT_PARAMETER_PREFIX": PARAMETER_PREFIX, "WINDOW_HOURS": "24",
-        "DRIFT_THRESHOLDS": json.dumps({"min_rows": 50}), "CHUNK_LINES": "100",
-    }
+    """The drift function's environment through its contract (as the monitoring stack writes it), then
+    ``overrides`` as raw variables (a test may set what the contract would refuse)."""
+    from mlsettings.functions.contracts import DriftMonitorEnvironment
+
+    env = DriftMonitorEnvironment(
+        endpoint_name=ENDPOINT, capture_bucket=CAPTURE_BUCKET, capture_prefix=CAPTURE_PREFIX,
+        prediction_log_prefix=LOG_PREFIX, report_bucket=REPORT_BUCKET, report_prefix="drift-reports",
+        variant_parameter_prefix=PARAMETER_PREFIX, window_hours=24, drift_thresholds={"min_rows": 50},
+        drift_workers=2, quality_metric="auc", quality_margin=0.05, chunk_lines=100).to_env()
     env.update(overrides)
+    if env.get("DRIFT_ENGINE") == "processing":  # the job's settings come with that engine
+        env.setdefault("PROCESSING_ROLE_ARN", "arn:aws:iam::123456789012:role/drift-job")
+        env.setdefault("PROCESSING_IMAGE_URI", "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0")
+        env.setdefault("PROCESSING_CODE_URI", "s3://cdk-hnb659fds-assets-123456789012-eu-west-1/0123abcd.gz")
+        env.setdefault("PROCESSING_INSTANCE_TYPE", "ml.m5.xlarge")
+        env.setdefault("KMS_KEY_ARN", "arn:aws:kms:eu-west-1:123456789012:key/k")
     return env
 
 
@@ -255,7 +264,14 @@ def lay_out_job_inputs(s3: Any, job: Mapping[str, Any], root: Path, *, reroot: A
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(s3.get_object(Bucket=source_bucket, Key=base + entry)["Body"].read())
         else:
-            (folder / key.rsplit("/", 1)[-1]).write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            # An S3Prefix: every object under the prefix, by its key below the prefix (an object named exactly by
+            # the prefix keeps its own name).
+            for item in s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", []):
+                relative = item["Key"][len(key):].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
+                target = folder / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+
 
 
 def upload_job_outputs(s3: Any, job: Mapping[str, Any], *, reroot: Any) -> int:

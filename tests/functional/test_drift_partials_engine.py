@@ -13,13 +13,9 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from mlsettings.drift_partials import (
-    METRIC_OBJECTS_COUNTED_INLINE,
-    METRIC_OBJECTS_NOT_ANALYSED,
-    METRIC_PARTIALS_MERGED,
-    PARTIALS_PREFIX,
-    DriftPartialsEnvironment,
-)
+from mlsettings.drift_partials import PARTIALS_PREFIX
+from mlsettings.functions.contracts import DriftPartialsEnvironment
+from mlsettings.vocabulary import Metric
 from tests.functional import drift_monitor_testkit as kit
 from tests.functional.test_drift_monitor_handler import EVENT, mixed_champion_traffic
 
@@ -100,9 +96,9 @@ def test_partials_of_every_object_merge_into_the_one_pass_report(
     assert merged["variants"]["Champion"]["partials"]["missing"] == 0
     values = kit.metric_values(kit.emf_documents(capsys.readouterr().out))
     champion = next(v for dims, v in values.items() if ("Variant", "Champion") in dims and len(dims) == 3)
-    assert champion[METRIC_PARTIALS_MERGED] == [3.0]
-    assert champion[METRIC_OBJECTS_COUNTED_INLINE] == [0.0]
-    assert champion[METRIC_OBJECTS_NOT_ANALYSED] == [0.0]
+    assert champion[Metric.PARTIALS_MERGED] == [3.0]
+    assert champion[Metric.OBJECTS_COUNTED_INLINE] == [0.0]
+    assert champion[Metric.OBJECTS_NOT_ANALYSED] == [0.0]
 
 
 def test_an_object_without_partial_is_counted_from_the_object_and_reported(aws: None, monkeypatch: pytest.MonkeyPatch,
@@ -124,7 +120,7 @@ def test_an_object_without_partial_is_counted_from_the_object_and_reported(aws: 
     assert book["examples"]["late"][0].endswith("/2025/03/01/07/b.jsonl")
     values = kit.metric_values(kit.emf_documents(capsys.readouterr().out))
     champion = next(v for dims, v in values.items() if ("Variant", "Champion") in dims and len(dims) == 3)
-    assert champion[METRIC_OBJECTS_COUNTED_INLINE] == [1.0]
+    assert champion[Metric.OBJECTS_COUNTED_INLINE] == [1.0]
 
 
 def test_events_for_other_keys_and_unbaselined_variants_write_nothing(aws: None) -> None:

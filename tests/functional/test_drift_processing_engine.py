@@ -213,7 +213,9 @@ def test_a_sharded_job_merges_into_the_one_pass_report(monkeypatch: pytest.Monke
         clients = MonitorClients(s3=made["s3"], sagemaker=made["sagemaker"], ssm=made["ssm"])
         one_pass = monitor_endpoint(settings_from_environment(environment), clients, window=WINDOW,
                                     now=kit.WINDOW_END).report
-        settings = settings_from_environment({**environment, "DRIFT_ENGINE": "processing"})
+        settings = settings_from_environment(kit.environment(
+            DRIFT_ENGINE="processing", GROUND_TRUTH_PREFIX=kit.LABELS_PREFIX, GROUND_TRUTH_DELAY_HOURS=delay,
+            QUALITY_MIN_ROWS="100"))
         started = start_processing_job(settings, JOB, clients, window=WINDOW, now=kit.WINDOW_END)
         job = made["sagemaker"].describe_processing_job(ProcessingJobName=started["started"])
         assert started["instances"] == 1  # a small window: one instance; run as two (the plan says so) to shard it

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from mlcore.drift.capture import parse_capture_line
 from mlcore.drift.ground_truth import QualityJoin, read_labels, registered_quality
-from mlcore.schema import LabelSpec
+from mlsettings.schema import LabelSpec
 from tests.functional import drift_monitor_testkit as kit
 
 CONTEXT = SimpleNamespace(function_name="drift", memory_limit_in_mb=1024, aws_request_id="req",
@@ -118,7 +118,7 @@ def test_silent_degradation_shows_as_a_quality_drop_for_the_variant_that_degrade
     assert champion["degraded"] is False and champion["metrics"]["auc"] > 0.85
     assert challenger["degraded"] is True and challenger["drop"] > 0.3
     values = kit.metric_values(kit.emf_documents(capsys.readouterr().out))
-    published = values[(("Endpoint", kit.ENDPOINT), ("Variant", "Challenger"), ("service", "tests"))]
+    published = values[(("Endpoint", kit.ENDPOINT), ("Variant", "Challenger"), ("service", "drift_monitor"))]
     assert published["QualityDegraded"] == [1.0]
     assert published["LabelledRows"] == [400.0]
     assert published["QualityDrop"][0] == pytest.approx(challenger["drop"])

@@ -16,9 +16,9 @@ import boto3
 import pytest
 
 from lambdas.deployer.settings import settings_from_environment
-from mlops.demo.moto_gaps import patch_invoke_endpoint
 from mlplatform.serving import deployment_flow
 from mlplatform.serving.deployment_flow import DeployerClients
+from testkit.moto_gaps import patch_invoke_endpoint
 from tests.functional.promotion_testkit import FakeLambdaContext
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     ENDPOINT,
@@ -50,8 +50,10 @@ def _deploy_both_variants(trained: TrainedModel) -> None:
 
 
 def _handler(monkeypatch: pytest.MonkeyPatch, runtime: ModelRuntime) -> Any:
-    monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+    from mlsettings.functions.contracts import HealthCheckEnvironment
+
+    for name, value in HealthCheckEnvironment(endpoint_name=ENDPOINT, invoke_timeout_seconds=10).to_env().items():
+        monkeypatch.setenv(name, value)
     sys.modules.pop("lambdas.health_check.handler", None)
     module = importlib.import_module("lambdas.health_check.handler")
     # The function makes its own clients, as deployed; InvokeEndpoint reaches the model through botocore

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from stacks.constructs.import_graph import BundleGraphError, bundle_files
+from stacks.constructs.import_graph import BUNDLED_ROOTS, BundleGraphError, bundle_files
 from stacks.constructs.lambda_function import MlopsFunction, build_bundle
 from tests.infra.conftest import SynthesizedApp
 from tests.infra.test_function_contracts import _functions
 
-FIRST_PARTY = ("lambdas", "mlplatform", "mlcore", "mlsettings", "pipelines")
+FIRST_PARTY = BUNDLED_ROOTS
 # Lambda quotas: "Deployment package (.zip file archive) size: 250 MB (unzipped, including layers)".
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
-# What must never ship: the CLI and its demo (with the moto doubles), the stacks, the tests, test tooling.
-FORBIDDEN_TOP_LEVEL = ("mlops", "stacks", "tests", "bench", "moto", "pytest", "_pytest", "hypothesis")
+# What must never ship: the CLI and its demo, the stacks, the tests and their kit (the moto doubles), test tooling.
+FORBIDDEN_TOP_LEVEL = ("mlops", "stacks", "tests", "testkit", "bench", "moto", "pytest", "_pytest", "hypothesis")
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ from botocore import xform_name
 
 from mlops.local_env import local_bucket_names
 from mlops.resources import parameter_name
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 from stacks.constructs.import_graph import handler_modules
 from tests.infra.cloud_model import ACCOUNT, PARTITION, Resource, Stage, evaluate, statement_applies
 from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, IN_ITS_ACCOUNT, SynthesizedApp
@@ -181,7 +181,7 @@ def functions(stage: Stage) -> dict[str, list[Function]]:
 
 RUNTIME = ("lambdas/", "mlplatform/")
 OPERATOR = ("mlops/", "bench/")  # the CLI and benchmarks run with an operator's credentials, not a role
-DOUBLE_FILES = ("moto_gaps.py",)
+DOUBLE_FILES = ("moto_gaps.py", "inference_doubles.py")
 # Variables that choose a code path rather than name a resource: a call made under another value than the
 # stage's function has is not one that function makes there (the processing-engine stage covers it).
 MODE_VARIABLES = {"DRIFT_ENGINE": "lambda"}
@@ -331,6 +331,12 @@ def requests_for(stage: Stage, call: Call, params: Mapping[str, Any]) -> list[Re
                 if p.get(role_key):
                     out.append(Request("iam:PassRole", str(p[role_key]),
                                        {**base, "iam:PassedToService": "sagemaker.amazonaws.com"}))
+            containers = [p.get("PrimaryContainer") or {}, *(p.get("Containers") or [])]
+            for package in (c.get("ModelPackageName") for c in containers if c.get("ModelPackageName")):
+                # CreateModel from a registered package is also authorised on the package version: AWS's recipe
+                # for another account's package grants CreateModel on model-package/<group>/* in the group's
+                # resource policy (stacks/constructs/cross_account.CREATE_MODEL_FROM_PACKAGE_SOURCE).
+                out.append(Request("sagemaker:CreateModel", _sagemaker_package(stage, str(package)), base))
             if op == "CreateEndpointConfig" and p.get("KmsKeyId"):
                 # SageMaker creates a grant on the key for the endpoint's volumes, on the caller's behalf.
                 out.append(Request("kms:CreateGrant", str(p["KmsKeyId"]),
@@ -432,13 +438,14 @@ def deployed(call: Call, function: Function, stage: Stage) -> Callable[[Any], An
     for local, deployed in fixture_names(stage).items():
         swaps.setdefault(local, deployed)
     group = _model_package_group(stage)
-    ordered = sorted(swaps, key=len, reverse=True)
+    # One pass, longest name first: a replaced name is never replaced again (a deployed name may contain a local
+    # one, as mlops-dev-artifacts-<account>-<region> contains mlops-dev-artifacts).
+    names = re.compile("|".join(re.escape(old) for old in sorted(swaps, key=len, reverse=True))) if swaps else None
 
     def swap(value: Any) -> Any:
         if isinstance(value, str):
-            for old in ordered:
-                if old in value:
-                    value = value.replace(old, swaps[old])
+            if names is not None:
+                value = names.sub(lambda m: swaps[m.group(0)], value)
             match = MOTO_ARN.match(value)
             if match and match.group(3) != stage.account:
                 region = stage.region if match.group(2) else ""
@@ -589,7 +596,7 @@ def _named(text: str) -> set[str]:
 
 
 def environment_of(stage: Stage, call: Call) -> str | None:
-    """The environment a call names by its deterministic names (stacks/naming.py: ``mlops-<env>``,
+    """The environment a call names by its deterministic names (mlsettings/naming.py: ``mlops-<env>``,
     ``/mlops/<env>/``): the demo plays all three in one process, and a staging call is staging's. The
     resources the request acts on decide first (a staging model may load dev's artifacts), then the rest."""
     for text in (" ".join(r.resource for r in requests_for(stage, call, call.params)), json.dumps(call.params)):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import (
+from mlsettings.config import (
     ConfigError,
     consumers_of,
     load_environments,
@@ -60,7 +60,23 @@ def test_the_shipped_cdk_json_is_valid() -> None:
      "environments.dev.serving.sla has unknown keys ['latency']"),
     ("dev", {"colour": "blue"}, "environments.dev has unknown keys ['colour']"),
     ("dev", {"training": {"max_run_seconds": 7200, "max_wait_seconds": 3600}},
-     "environments.dev.training.max_wait_seconds is 3600; allowed: at least training.max_run_seconds (7200)"),
+     "environments.dev.training.max_wait_seconds is 3600; allowed: more than training.max_run_seconds (7200)"),
+    # Rules AWS states in prose (tests/api_rules/prose.py cites each): negative controls.
+    ("dev", {"training": {"max_run_seconds": 3600, "max_wait_seconds": 3600}},
+     "environments.dev.training.max_wait_seconds is 3600; allowed: more than training.max_run_seconds (3600)"),
+    ("dev", {"training": {"checkpointing": False, "max_run_seconds": 1800, "max_wait_seconds": 7200}},
+     "environments.dev.training.max_wait_seconds is 7200; allowed: at most 3600 when use_spot is true and "
+     "checkpointing is false"),
+    ("dev", {"training": {"volume_size_gb": 200}},
+     "environments.dev.training.volume_size_gb is 200; allowed: at most 50 while training.instance_type "
+     "(ml.g5.xlarge) has local NVMe storage"),
+    ("staging", {"serving": {"deployment": {"strategy": "LINEAR", "canary_percent": 5}}},
+     "environments.staging.serving.deployment.canary_percent is 5; allowed: 10-50 with strategy LINEAR"),
+    ("staging", {"serving": {"deployment": {"strategy": "LINEAR", "canary_percent": 10, "wait_minutes": 60}}},
+     "environments.staging.serving.deployment.wait_minutes is 60; allowed: bake and termination waits that fit"),
+    ("staging", {"serving": {"challenger": {"instance_type": "ml.inf1.xlarge"}}},
+     "environments.staging.serving.challenger.instance_type is ml.inf1.xlarge; allowed: a type other than ml.inf1 "
+     "with serving.deployment.strategy CANARY"),
     ("dev", {"training": {"instance_type": "g5.xlarge"}},
      "environments.dev.training.instance_type is 'g5.xlarge'; allowed: a SageMaker training instance type"),
     # What AWS would refuse must fail synth: instance types per purpose from botocore's SageMaker model.
@@ -88,10 +104,10 @@ def test_the_shipped_cdk_json_is_valid() -> None:
     ("dev", {"serving": {"sla": {"peak_requests_per_second": float("nan")}}},
      "environments.dev.serving.sla.peak_requests_per_second is nan; allowed: a number"),
     ("dev", {"training": {"schema_file": "pipelines/schemas/missing.json"}},
-     "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a file relative to "
-     "the repository root"),
+     "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a data schema file "
+     "relative to the repository root"),
     ("dev", {"training": {"quality_gate": {"metric": "accuracy"}}},
-     "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of 'auc', 'f1'"),
+     "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of ['auc', 'f1'"),
     ("dev", {"training": {"quality_gate": {"threshold": 1.5}}},
      "environments.dev.training.quality_gate.threshold is 1.5; allowed: a number from 0 to 1"),
     ("dev", {"training": {"retrain_schedule": "every day"}},
@@ -262,3 +278,13 @@ def test_infinity_in_cdk_json_is_refused_not_printed_as_invalid_json() -> None:
     context = _context_with("dev", {"serving": {"sla": {"p99_latency_ms": json.loads("Infinity")}}})
     with pytest.raises(ConfigError, match="p99_latency_ms is inf"):
         load_environments(context)
+
+
+def test_the_drift_defaults_are_one_set() -> None:
+    """The configuration's drift defaults and the engine's DriftThresholds defaults are the same numbers (issue #23:
+    0.1/0.1 against 0.2/0.15 for js/ks)."""
+    from mlcore.drift.statistics import DriftThresholds
+    from mlsettings.config import drift_thresholds
+
+    defaults = parse_environment("defaults", {}, {})
+    assert DriftThresholds.from_dict(drift_thresholds(defaults)) == DriftThresholds()

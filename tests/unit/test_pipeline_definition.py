@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -12,6 +13,7 @@ import pytest
 from botocore.model import Shape
 from botocore.validate import ParamValidator
 
+from mlsettings.quality import GATE_METRICS, decide_gate
 from pipelines.definition import (
     EVALUATION_REPORT,
     PARAMETERS,
@@ -155,6 +157,36 @@ def test_quality_gate_compares_the_configured_metric_and_fails_with_a_message(de
     assert "Quality gate failed: auc" in message and "QualityThreshold" in message and "JsonGet" in message
 
 
+_CONDITIONS = {"GreaterThanOrEqualTo": lambda a, b: a >= b, "LessThanOrEqualTo": lambda a, b: a <= b}
+
+
+def _condition_step_passes(gate: dict[str, Any], report: dict[str, Any], threshold: float) -> bool:
+    """SageMaker's Condition step, read from the definition: JsonGet each LeftValue, compare (ANDed)."""
+    outcome = True
+    for condition in gate["Arguments"]["Conditions"]:
+        assert condition["RightValue"] == {"Get": "Parameters.QualityThreshold"}
+        node: Any = report
+        for part in condition["LeftValue"]["Std:JsonGet"]["Path"].split("."):
+            node = node[part]
+        outcome = outcome and _CONDITIONS[condition["Type"]](node, threshold)
+    return outcome
+
+
+@pytest.mark.parametrize("metric", GATE_METRICS)
+def test_the_condition_step_and_the_local_gate_decide_alike(metric: str) -> None:
+    """The pipeline's Condition step and the local run's decide_gate come from mlsettings.quality.gate_checks;
+    on the same reports they decide the same, including the case a bound alone fails."""
+    definition = build_definition(dataclasses.replace(SETTINGS, quality_metric=metric))
+    (gate,) = [s for s in definition["Steps"] if s["Type"] == "Condition"]
+    seen = set()
+    for value, bound, threshold in itertools.product((0.7, 0.9, 0.95), (0.6, 0.9, 0.94), (0.8, 0.9, 0.95)):
+        report = {"binary_classification_metrics": {metric: {"value": value, "lower_bound_95": bound}}}
+        expected = _condition_step_passes(gate, report, threshold)
+        assert decide_gate(report, metric=metric, threshold=threshold).passed is expected
+        seen.add(expected)
+    assert seen == {True, False}
+
+
 def test_training_is_spot_with_checkpoints_encrypted_and_isolated(definition: dict[str, Any]) -> None:
     (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
     args = train["Arguments"]
@@ -163,13 +195,38 @@ def test_training_is_spot_with_checkpoints_encrypted_and_isolated(definition: di
     assert args["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
     assert args["EnableNetworkIsolation"] is True
     assert args["EnableInterContainerTrafficEncryption"] is True
-    assert args["ResourceConfig"]["VolumeKmsKeyId"] == SETTINGS.kms_key_id
+    # ml.g5.xlarge mounts NVMe instance storage: the API refuses a volume key there (mlsettings.instance_types).
+    assert "VolumeKmsKeyId" not in args["ResourceConfig"]
     assert args["OutputDataConfig"]["KmsKeyId"] == SETTINGS.kms_key_id
     assert args["HyperParameters"]["device"] == "auto"  # the train step picks cuda where it sees a GPU
     # The toolkit's `pip install .` of the code must work without an index (network isolation).
     assert args["Environment"]["PIP_NO_INDEX"] == "1" and args["Environment"]["PIP_NO_BUILD_ISOLATION"] == "0"
     assert all(isinstance(v, str) or _is_expression(v) for v in args["HyperParameters"].values())
     assert "code" in [c["ChannelName"] for c in args["InputDataConfig"]]
+
+
+@pytest.mark.parametrize(("instance_type", "keyed"), [("ml.g5.xlarge", False), ("ml.g4dn.xlarge", False),
+                                                      ("ml.p3.2xlarge", True), ("ml.m5.xlarge", True)])
+def test_train_volume_key_follows_the_storage_class(instance_type: str, keyed: bool) -> None:
+    """GIVEN a training type WHEN the definition is built THEN the volume key is there exactly when the type has no
+    local storage, and a run may only pick types of the same storage class (EnumValues + the Validate check)."""
+    import dataclasses
+
+    from mlsettings.instance_types import has_local_storage, same_storage_class
+
+    enum = SAGEMAKER.shape_for("TrainingInstanceType").enum
+    settings = dataclasses.replace(SETTINGS, training_instance_type=instance_type,
+                                   training_instance_types=tuple(same_storage_class(instance_type, enum)))
+    definition = build_definition(settings)
+    (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
+    assert ("VolumeKmsKeyId" in train["Arguments"]["ResourceConfig"]) is keyed
+    (parameter,) = [p for p in definition["Parameters"] if p["Name"] == "TrainingInstanceType"]
+    assert instance_type in parameter["EnumValues"]
+    assert all(has_local_storage(t) is not keyed for t in parameter["EnumValues"])
+    (validate,) = [s for s in definition["Steps"] if s["Name"] == "Validate"]
+    arguments = validate["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--training-storage") + 1] == ("ebs" if keyed else "local")
+    assert arguments[arguments.index("--training-instance-type") + 1] == {"Get": "Parameters.TrainingInstanceType"}
 
 
 def test_no_spot_means_no_max_wait() -> None:
@@ -263,3 +320,20 @@ def test_vpc_from_config_reaches_every_job() -> None:
             assert step["Arguments"]["NetworkConfig"]["VpcConfig"] == vpc
         elif step["Type"] == "Training":
             assert step["Arguments"]["VpcConfig"] == vpc
+
+
+def test_the_validate_step_receives_the_configured_drift_thresholds() -> None:
+    """The Validate step compares new data with the previous training data by the configured thresholds (it used
+    DriftThresholds' own, different defaults), each in an argument of its own (at most 256 characters each)."""
+    import dataclasses
+
+    from mlsettings.config import drift_thresholds, parse_environment
+
+    configured = drift_thresholds(parse_environment("dev", {"monitoring": {"drift": {"psi_threshold": 0.3}}}))
+    definition = build_definition(dataclasses.replace(SETTINGS, drift_thresholds=configured))
+    (validate,) = [s for s in definition["Steps"] if s["Name"] == "Validate"]
+    arguments = validate["Arguments"]["AppSpecification"]["ContainerArguments"]
+    passed = {arguments[i + 1].split("=")[0]: json.loads(arguments[i + 1].split("=", 1)[1])
+              for i, a in enumerate(arguments) if a == "--drift-threshold"}
+    assert passed == configured and passed["psi"] == 0.3
+    assert all(len(a) <= 256 for a in arguments if isinstance(a, str))

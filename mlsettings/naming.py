@@ -7,7 +7,8 @@ other account at deploy time. Everything else is named by CloudFormation."""
 
 from __future__ import annotations
 
-from stacks.config import EnvironmentConfig
+from mlsettings.config import EnvironmentConfig
+from mlsettings.vocabulary import VARIANTS
 
 
 def model_package_group_name(config: EnvironmentConfig) -> str:
@@ -18,6 +19,20 @@ def model_package_group_name(config: EnvironmentConfig) -> str:
 def endpoint_name(config: EnvironmentConfig) -> str:
     """The real-time endpoint is created and updated by the deployer (blue/green), so it has a stable name."""
     return f"mlops-{config.name}"
+
+
+ROLLBACK_ALARM_KINDS = ("5xx", "p99")
+
+
+def rollback_alarm_name(config: EnvironmentConfig, variant: str, kind: str) -> str:
+    """An alarm SageMaker watches during a blue/green update (per variant: 5XX rate, p99 latency): the serving
+    stack creates it with this name and the deployer names it in UpdateEndpoint."""
+    return f"{endpoint_name(config)}-{variant}-{kind}"
+
+
+def rollback_alarm_names(config: EnvironmentConfig) -> tuple[str, ...]:
+    variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
+    return tuple(rollback_alarm_name(config, variant, kind) for variant in variants for kind in ROLLBACK_ALARM_KINDS)
 
 
 def pipeline_name(config: EnvironmentConfig) -> str:
@@ -51,6 +66,17 @@ def consumer_role_name(config: EnvironmentConfig, purpose: str) -> str:
     if purpose not in CONSUMER_ROLES:
         raise ValueError(f"{purpose!r} is not a consumer role; allowed: {CONSUMER_ROLES}")
     return f"mlops-{config.name}-{purpose}"
+
+
+def forwarding_rule_name(sender: EnvironmentConfig, receiver: EnvironmentConfig) -> str:
+    """The rule on ``sender``'s default bus that forwards to ``receiver``'s (promotions out of the registry, results
+    back): the receiving bus policy names its ARN, so both sides derive it from cdk.json."""
+    return f"mlops-{sender.name}-to-{receiver.name}"
+
+
+def forwarding_rule_arn(sender: EnvironmentConfig, receiver: EnvironmentConfig, partition: str = "aws") -> str:
+    assert sender.account is not None, "forwarding exists only between environments with account ids"
+    return f"arn:{partition}:events:{sender.region}:{sender.account}:rule/{forwarding_rule_name(sender, receiver)}"
 
 
 def event_bus_arn(config: EnvironmentConfig, account: str, partition: str = "aws") -> str:
