@@ -27,7 +27,7 @@ def stage_selector(environment: str) -> str:
     return f"{environment}/*"
 
 
-def check(environment: str, *, profile: str | None = None) -> str:
+def check(environment: str, *, profile: str | None = None, verb: str = "deploying", selector: str | None = None) -> str:
     try:
         configs = load_configs(project_file())  # the cdk.json `make deploy` synthesizes from
     except OperatorError as err:
@@ -54,16 +54,18 @@ def check(environment: str, *, profile: str | None = None) -> str:
     if config.account and config.account != account:
         raise PreflightError(f"cdk.json puts {environment} in account {config.account}, but the credentials "
                              f"are for {account}; sign in to {config.account}")
-    return f"deploying {stage_selector(environment)} to {account}/{config.region} as {identity['Arn']}"
+    return f"{verb} {selector or stage_selector(environment)} in {account}/{config.region} as {identity['Arn']}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops.deploy_preflight", description=__doc__)
     parser.add_argument("environment", help="an environment of cdk.json (dev, staging, prod)")
     parser.add_argument("--profile", default=None, help="AWS profile to check (default: the usual chain)")
+    parser.add_argument("--verb", default="deploying", help="what the make target does (printed)")
+    parser.add_argument("--selector", default=None, help="the CDK CLI selector it uses (default: ENV/*)")
     args = parser.parse_args(argv)
     try:
-        print(check(args.environment, profile=args.profile))
+        print(check(args.environment, profile=args.profile, verb=args.verb, selector=args.selector))
     except PreflightError as err:
         print(f"make: {err}", file=sys.stderr)
         return 2

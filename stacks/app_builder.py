@@ -12,6 +12,8 @@ from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppr
 from stacks.config import ConfigError, EnvironmentConfig, load_environments, select_environments
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import WildcardAllowancePlugin
+from stacks.delivery import build_delivery
+from stacks.delivery_naming import DELIVERY_CONTEXT_KEY
 from stacks.inference_api import inference_concurrency_demand
 from stacks.stage import MlopsStage
 
@@ -27,9 +29,14 @@ def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, with_na
         context = {key: app.node.try_get_context(key) for key in ("environments", "defaults")}
     selected = app.node.try_get_context("env")
     configs = load_environments(context)
-    stages = [MlopsStage(app, config.name, config=config, configs=configs,
-                         default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
-              for config in select_environments(context, selected)]
+    # `-c delivery=ENV` synthesizes only the OIDC stack of ENV's account (stacks/delivery.py); without `-c env`
+    # the OIDC stacks come beside every environment's stage when cdk.json names a repository.
+    delivery = app.node.try_get_context(DELIVERY_CONTEXT_KEY)
+    stages = [] if delivery else [MlopsStage(app, config.name, config=config, configs=configs,
+                                             default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
+                                  for config in select_environments(context, selected)]
+    if delivery or selected is None:
+        build_delivery(app, configs, only=delivery, default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
     built = {stage.config.name for stage in stages}
     check_concurrency_quota(stages, others=[c for c in configs.values() if c.name not in built])
     for stage in stages:

@@ -60,4 +60,4 @@ def test_matching_credentials_print_the_selector_and_target(capsys: Any, monkeyp
     with mock_aws():
         assert deploy_preflight.main(["dev"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("deploying dev/* to 123456789012/") and "arn:aws:" in out
+    assert out.startswith("deploying dev/* in 123456789012/") and "arn:aws:" in out
