@@ -354,6 +354,6 @@ def estimate(config: EnvironmentConfig, stacks: Sequence[StackTemplate], table: 
                             " every line is unknown")
     result.notes.append("not counted: requests to SQS, SNS, EventBridge, Step Functions, DynamoDB and S3, logs "
                         "ingestion, data transfer: they cost per use and nothing while idle")
-    result.prices = {"table": table.path, "read_on": table.read_on,
+    result.prices = {"table": table.path, "read_on": table.read_on, "regions": table.regions,
                      "sources": {key: dict(table.sources[key]) for key in sorted(pricer.used)}}
     return result

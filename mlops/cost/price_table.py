@@ -13,6 +13,7 @@ from typing import Any
 from mlops.errors import OperatorError
 
 VENDORED = Path(__file__).with_name("prices.json")
+REPO_ROOT = VENDORED.parents[2]
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,10 @@ def parse_table(document: Any, path: Path) -> PriceTable:
                 raise _fail(path, f"{where} prices {row['key']} in {region} a second time")
             entries[(region, row["key"])] = Price(key=str(row["key"]), usd=float(usd), per=str(row["per"]),
                                                   source=str(row["source"]))
-    return PriceTable(read_on=document["read_on"], currency="USD", sources=sources, entries=entries, path=str(path))
+    shown = path.resolve()
+    shown_text = str(shown.relative_to(REPO_ROOT)) if shown.is_relative_to(REPO_ROOT) else str(path)
+    return PriceTable(read_on=document["read_on"], currency="USD", sources=sources, entries=entries,
+                      path=shown_text)
 
 
 def load_prices(path: Path | None = None) -> PriceTable:

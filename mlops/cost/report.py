@@ -31,7 +31,7 @@ def _total(totals: Mapping[str, Any]) -> str:
 def render_text(document: Mapping[str, Any]) -> str:
     out = [f"Monthly estimate for {document['environment']} ({document['region']}), USD, "
            f"{document['hours_per_month']:g} h a month; prices read {document['prices']['read_on']} "
-           f"from {document['prices']['table']}", ""]
+           f"from {document['prices']['table']} (regions covered: {', '.join(document['prices']['regions'])})", ""]
     scopes = [*document["models"], "shared"]
     for scope in scopes:
         lines = [line for line in document["lines"] if line["scope"] == scope]
@@ -57,7 +57,8 @@ def render_text(document: Mapping[str, Any]) -> str:
     if document["prices"]["sources"]:
         out += ["", "== price sources"]
         for key, source in document["prices"]["sources"].items():
-            out.append(f"  {key}: {source['title']} ({source['url']}; prices as of {source['prices_as_of']})")
+            out.append(f"  {key}: {source.get('title', key)} ({source.get('url', 'no address given')}; prices as of "
+                       f"{source.get('prices_as_of', 'an unstated date')})")
     return "\n".join(out) + "\n"
 
 
