@@ -25,7 +25,8 @@ RUNTIME_TYPES = ("AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig", "
                  "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy")
 # What docs/DEPLOYING.md names for each kind of thing the deployer writes at run time.
 DOCUMENTED = ("endpoint", "endpoint configs", "models", "scalable targets", "scaling policies",
-              "target-tracking alarms", "/mlops/<env>/deployer/", "/mlops/<env>/variant/", "serving/fallback_model.json")
+              "target-tracking alarms", "/mlops/<env>/deployer/", "/mlops/<env>/variant/",
+              "serving/fallback_model.json")
 
 
 def _arn_of(stage: Stage, resource: object) -> str | None:
@@ -65,7 +66,7 @@ def stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[
 def test_nothing_the_deployer_changes_at_run_time_is_a_cloudformation_resource(stages: dict[str, Stage],
                                                                                  topology: str) -> None:
     stage = stages[topology]
-    env = topology.split("@")[0]
+    env = topology.split("@", maxsplit=1)[0]
     assert [r.logical_id for r in stage.resources() if r.type in RUNTIME_TYPES] == []
     patterns = _runtime_patterns(stage, env)
     assert {action for action, _ in patterns} >= {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",

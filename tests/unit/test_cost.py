@@ -198,3 +198,26 @@ def test_the_comparison_shows_main_against_the_change() -> None:
     assert "| staging | $170.52 - $389.52 | $316.52 - $754.52 | +$365.00 |" in text
     assert "| qa | (not on main) |" in text
     assert "| breast_cancer | endpoint Champion (ml.m5.large) | $73.00 - $219.00 | $146.00 - $438.00 |" in text
+
+
+def test_the_processing_drift_engine_adds_one_job_per_scheduled_run() -> None:
+    """monitoring.drift.engine = processing: the drift function (DRIFT_ENGINE=processing) starts one job per run,
+    priced at its MaxRuntimeInSeconds (ProcessingJobSettings: 4 h). Daily: 365/12 runs x 4 h x $0.25 = 30.42."""
+    from mlplatform.monitoring.processing_job import ProcessingJobSettings
+
+    monitoring = _stack("Monitoring", {
+        "Drift": {"Type": "AWS::Lambda::Function", "Properties": {
+            "MemorySize": 3538, "Timeout": 900, "Architectures": ["arm64"],
+            "Environment": {"Variables": {"DRIFT_ENGINE": "processing",
+                                          "PROCESSING_INSTANCE_TYPE": "ml.m5.xlarge"}}}},
+        "DriftSchedule": {"Type": "AWS::Events::Rule", "Properties": {
+            "ScheduleExpression": "cron(0 6 * * ? *)", "Targets": [{"Arn": {"Fn::GetAtt": ["Drift", "Arn"]}}]}},
+    })
+    config = load_environments(project_context())["staging"]
+    lines = {line.item: line for line in estimate(config, [monitoring], _table(), REPO).lines}
+    job = lines["drift Processing job (ml.m5.xlarge x1)"]
+    assert ProcessingJobSettings.__dataclass_fields__["max_runtime_seconds"].default == 4 * 3600
+    assert (job.at_min, job.at_max) == (round(365 / 12 * 4 * 0.25, 2),) * 2
+    # the function itself: 30.42 runs x 3.455 GB x 900 s x 0.00001 + requests = 0.95
+    assert lines["Lambda runs of Monitoring/DriftSchedule"].at_max == round(
+        365 / 12 * 3538 / 1024 * 900 * 0.00001 + 365 / 12 * 0.0000002, 2)
