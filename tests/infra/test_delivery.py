@@ -235,3 +235,13 @@ def test_make_diff_and_drift_select_the_environments_stage(target: str) -> None:
     argv = make_dry_run(target, "prod")
     assert "prod/*" in argv and "env=prod" in argv
     assert ("--method" in argv and "template" in argv) if target == "diff" else "--fail" in argv
+
+
+@pytest.mark.parametrize("layout", ["one-account", "own-accounts"])
+def test_the_service_principal_validator_finds_no_delivery_to_check(delivery: dict[str, DeliveryApp],
+                                                                    layout: str) -> None:
+    """The OIDC stacks hold no alarm, rule, log group, bucket or function: tests/infra/test_service_principals.py's
+    edge finders, run over the Delivery stage, find nothing a service delivers to."""
+    from tests.infra.test_service_principals import all_edges
+
+    assert all_edges(_stage(delivery[layout])) == []
