@@ -76,8 +76,13 @@ def compare(base: Path, *, cdk_out: Path, prices: Path | None, diffs: Path | Non
         main_envs, notes = [], [f"main's configuration cannot be read by this change's code: {err}"]
     pairs = []
     for env in sorted(set(change) | set(main_envs), key=lambda e: (e not in change, e)):
-        old = estimate_document(env, cdk_out=base / "cdk.out", config_file=base / "cdk.json", repo_root=base,
-                                prices=prices) if env in main_envs else None
+        old = None
+        if env in main_envs:
+            try:
+                old = estimate_document(env, cdk_out=base / "cdk.out", config_file=base / "cdk.json",
+                                        repo_root=base, prices=prices)
+            except OperatorError as err:  # main did not synthesize: show the change alone and say why
+                notes.append(f"main's estimate of {env} is missing: {err}")
         new = estimate_document(env, cdk_out=cdk_out, prices=prices) if env in change else None
         pairs.append((env, old, new))
     text = render_comparison(pairs) + "".join(f"\n{note}\n" for note in notes)

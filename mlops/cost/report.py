@@ -78,8 +78,8 @@ def render_comparison(pairs: Sequence[tuple[str, Mapping[str, Any] | None, Mappi
     out = ["### Monthly cost: main → this change", "",
            "| environment | main | this change | change (at max instances) |", "|---|---|---|---|"]
     for environment, main, change in pairs:
-        before = _total(main["totals"]) if main else "(not on main)"
-        after = _total(change["totals"]) if change else "(removed)"
+        before = _total(main["totals"]) if main else "(no estimate)"
+        after = _total(change["totals"]) if change else "(no estimate)"
         delta = _delta(main["totals"]["at_max"] if main else 0.0, change["totals"]["at_max"] if change else 0.0)
         if (main and main["totals"]["unknown_lines"]) or (change and change["totals"]["unknown_lines"]):
             delta += " (known lines)"

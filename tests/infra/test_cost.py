@@ -111,3 +111,13 @@ def test_compare_main_with_the_change_for_the_pull_request_comment(
     assert [row.split(" | ")[0] for row in rows[1:4]] == ["| dev", "| prod", "| staging"]
     assert "<summary>staging: 1 line(s) changed</summary>" in out
     assert "<summary>cdk diff: prod</summary>" in out and "There were no differences" in out
+
+
+def test_compare_without_mains_assembly_shows_the_change_and_says_why(
+        synthesized: SynthesizedApp, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The plan job lets main's synth fail (continue-on-error): the comment still shows the change's estimate."""
+    (tmp_path / "cdk.json").write_text((REPO / "cdk.json").read_text(encoding="utf-8"), encoding="utf-8")
+    code, out, err = _cost(capsys, "--compare", str(tmp_path), "--cdk-out", str(synthesized.outdir))
+    assert code == 0, err
+    assert "| dev | (no estimate) |" in out
+    assert f"main's estimate of dev is missing: {tmp_path}/cdk.out/assembly-dev has no synthesized templates" in out

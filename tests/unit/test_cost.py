@@ -196,7 +196,7 @@ def test_the_comparison_shows_main_against_the_change() -> None:
     change = estimate(config, _stacks(), _table(bigger), REPO).to_dict()
     text = render_comparison([("staging", main, change), ("qa", None, change)])
     assert "| staging | $170.52 - $389.52 | $316.52 - $754.52 | +$365.00 |" in text
-    assert "| qa | (not on main) |" in text
+    assert "| qa | (no estimate) |" in text
     assert "| breast_cancer | endpoint Champion (ml.m5.large) | $73.00 - $219.00 | $146.00 - $438.00 |" in text
 
 
