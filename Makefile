@@ -14,8 +14,8 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(NODE_BIN):$(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy gates diff drift cost \
-	plan-comment deploy-delivery workflow
+.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy bootstrap-account gates diff drift \
+	cost plan-comment deploy-delivery workflow
 help:
 	@echo "make demo   run the whole lifecycle locally on moto and bundled data"
 	@echo "make test   lint, type-check and run every test"
@@ -24,6 +24,7 @@ help:
 	@echo "make train ENV=dev  start a training pipeline execution in AWS"
 	@echo "make deploy ENV=dev   deploy one environment's stacks (PROFILE=name to pick AWS credentials)"
 	@echo "make destroy ENV=dev  delete one environment's stacks (retained data stays: docs/DEPLOYING.md)"
+	@echo "make bootstrap-account ENV=dev  CDK-bootstrap the account and region of one environment (once)"
 	@echo "make gates  synthesize and run cdk-nag, cfn-lint and checkov (mlops synth)"
 	@echo "make diff ENV=dev   cdk diff of one environment against what is deployed (read-only)"
 	@echo "make drift ENV=dev  CloudFormation drift detection of one environment; fails on drift"
@@ -63,7 +64,14 @@ $(CONTRACT_VENV)/.installed: tests/contract/requirements.txt
 	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $$($(CONTRACT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sagemaker_containers/_mapping.py
 	touch $@
 
-bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(CONTRACT_VENV)/.installed
+# Oracles: wheels of maintained libraries whose functions tests run without installing them (tests/oracles/).
+ORACLES := .oracles
+$(ORACLES)/.installed: tests/oracles/requirements.txt $(VENV)/.installed
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps -d $(ORACLES) -r tests/oracles/requirements.txt
+	touch $@
+
+bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(CONTRACT_VENV)/.installed \
+	$(ORACLES)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -71,16 +79,21 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 CALLS := .pytest-calls
+SECOND_STAGE := tests/infra/test_who_may_call.py tests/infra/test_recorded_requests.py
 
-# Two stages: the suite records every AWS call a Lambda handler makes (tests/call_recorder.py), then
-# tests/infra/test_who_may_call.py evaluates each against the synthesized role of the function making it.
+# Two stages: the suite records every AWS call a Lambda handler makes and every SageMaker request the product
+# builds (tests/call_recorder.py), then tests/infra/test_who_may_call.py evaluates each call against the synthesized
+# role of the function making it and tests/infra/test_recorded_requests.py each request against the APIs' rules.
 test: bootstrap lint
 	rm -rf $(CALLS)
-	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q --ignore=tests/infra/test_who_may_call.py
-	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider tests/infra/test_who_may_call.py
+	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q $(SECOND_STAGE:%=--ignore=%)
+	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider $(SECOND_STAGE)
 
-# Synthesis needs the venv and the CDK CLI only (not checkov's or the contract tier's environments).
+# cdk.out holds exactly this synth: the CLI overwrites but never removes, so an environment no longer configured
+# would leave its templates behind. Synthesis needs the venv and the CDK CLI only (not checkov's or the contract
+# tier's environments): the workflow's plan job synthesizes main with it too.
 synth: $(VENV)/.installed node_modules/.installed
+	rm -rf cdk.out
 	node_modules/.bin/cdk synth --quiet --no-notices -o cdk.out
 
 gates: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
@@ -104,6 +117,12 @@ bench: bootstrap $(EVIDENTLY_VENV)/.installed
 # APPROVAL=never in the workflow: a CI job has no terminal to confirm on; its approval is the GitHub environment's.
 CDK_PROFILE = $(if $(PROFILE),--profile $(PROFILE))
 APPROVAL ?= broadening
+# `cdk bootstrap` with the pinned CLI and the virtual environment's Node (npx resolves another CLI, which fails
+# with that Node first on PATH). The preflight checks ENV and the credentials, then names aws://ACCOUNT/REGION.
+bootstrap-account: $(VENV)/.installed node_modules/.installed
+	target=$$($(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE) --bootstrap-target) && \
+	node_modules/.bin/cdk bootstrap --no-notices -c env=$(ENV) "$$target" $(CDK_PROFILE) $(BOOTSTRAP_ARGS)
+
 deploy: $(VENV)/.installed node_modules/.installed
 	$(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE)
 	node_modules/.bin/cdk deploy --no-notices -c env=$(ENV) '$(ENV)/*' --require-approval $(APPROVAL) $(CDK_PROFILE)
@@ -111,13 +130,13 @@ deploy: $(VENV)/.installed node_modules/.installed
 # What a deployment would change, read through the CDK lookup role (--method template: no change set, so no
 # deploy role is needed). Its own output folder keeps cdk.out (all environments) intact for `make cost`.
 diff: $(VENV)/.installed node_modules/.installed
-	$(PY) -m mlops.deploy_preflight $(ENV) --verb diffing $(CDK_PROFILE)
+	$(PY) -m mlops.deploy_preflight $(ENV) --verb comparing $(CDK_PROFILE)
 	node_modules/.bin/cdk diff --no-notices -c env=$(ENV) '$(ENV)/*' --method template -o cdk.out.diff $(CDK_PROFILE)
 
 # CloudFormation drift detection of every stack of ENV; exit 1 when a resource CloudFormation owns drifted. What
 # the deployer changes at run time is not CloudFormation's and is never reported (docs/DEPLOYING.md).
 drift: $(VENV)/.installed node_modules/.installed
-	$(PY) -m mlops.deploy_preflight $(ENV) --verb "detecting drift of" $(CDK_PROFILE)
+	$(PY) -m mlops.deploy_preflight $(ENV) --verb comparing $(CDK_PROFILE)
 	node_modules/.bin/cdk drift --no-notices -c env=$(ENV) '$(ENV)/*' --fail -o cdk.out.drift $(CDK_PROFILE)
 
 # The GitHub OIDC provider and roles of ENV's account (once per account; stacks/delivery.py).

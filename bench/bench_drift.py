@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from mlsettings.vocabulary import BASELINE_FILE, CHAMPION, NAMESPACE
+
 ROOT = Path(__file__).resolve().parents[1]
 # Parsing processes for our run (the drift Lambda uses one per vCPU; 3,538 MB gives a function two).
 WORKERS = int(os.environ.get("DRIFT_WORKERS", str(min(os.cpu_count() or 1, 4))))
@@ -87,7 +89,7 @@ def generate(rows: int) -> Path:
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     from mlcore.drift.baseline import build_baseline
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     schema_doc = schema_document()
     schema = DataSchema.from_dict(schema_doc)
@@ -96,7 +98,7 @@ def generate(rows: int) -> Path:
     ref_columns, ref_probabilities = generate_columns(reference_rows, seed=1, shifted=False)
     baseline = build_baseline({name: list(col) for name, col in zip(names, ref_columns, strict=True)}, schema,
                               probabilities=ref_probabilities)
-    (folder / "baseline.json").write_text(json.dumps(baseline))
+    (folder / BASELINE_FILE).write_text(json.dumps(baseline))
     (folder / "schema.json").write_text(json.dumps(schema_doc))
     with (folder / "reference.csv").open("w") as handle:
         handle.write(",".join(names) + "\n")
@@ -151,7 +153,7 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
     from mlcore.drift.statistics import DriftThresholds
     from mlcore.drift.window import iter_local_lines, local_capture_files
 
-    baseline = load_baseline(folder / "baseline.json")
+    baseline = load_baseline(folder / BASELINE_FILE)
     files = local_capture_files(folder / "capture")
     import_seconds = time.perf_counter() - imports
     started = time.perf_counter()
@@ -161,15 +163,15 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
 
         from mlplatform.monitoring.drift_metrics import publish_run_metrics
 
-        plan = VariantPlan(variant="Champion", baseline=baseline, sources=[
+        plan = VariantPlan(variant=CHAMPION, baseline=baseline, sources=[
             LineSource(name=str(f), kind="endpoint_capture", open=lambda f=f: iter_local_lines(f)) for f in files])
         report = run_drift([plan], endpoint="bench", window=None, thresholds=DriftThresholds(),
                            workers=WORKERS)
         render_variant_pages(report, [plan])
-        metrics = Metrics(namespace="MLOps", service="bench")
+        metrics = Metrics(namespace=NAMESPACE, service="bench")
         with Path(os.devnull).open("w") as null, contextlib.redirect_stdout(null):  # EMF to a null sink
             documents = publish_run_metrics(metrics, report)
-        drift = report["variants"]["Champion"]["drift"]
+        drift = report["variants"][CHAMPION]["drift"]
         # forked parsing workers: their peaks add to the parent's (an upper bound: they may not peak together)
         children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         result = {"rows": drift["rows"], "malformed": drift["malformed"], "emf_documents": documents,

@@ -263,7 +263,7 @@ def training_window() -> Window:
 def make_baseline(training: Window) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from mlcore.drift.baseline import build_baseline
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     return build_baseline(training.columns(), DataSchema.from_dict(schema_document()),
                           probabilities=training.probabilities, feature_importances=feature_importances())

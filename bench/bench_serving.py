@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlsettings.vocabulary import CHALLENGER, CHAMPION, PRODUCTION, PROMOTION_ACCEPTED, PROMOTION_SOURCE
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -92,13 +94,13 @@ class StubSageMaker:
 
     def describe_endpoint(self, **_: Any) -> dict[str, Any]:
         return {"EndpointStatus": "InService", "EndpointConfigName": "cfg-1",
-                "ProductionVariants": [{"VariantName": "Champion", "CurrentWeight": 90.0},
-                                       {"VariantName": "Challenger", "CurrentWeight": 10.0}]}
+                "ProductionVariants": [{"VariantName": CHAMPION, "CurrentWeight": 90.0},
+                                       {"VariantName": CHALLENGER, "CurrentWeight": 10.0}]}
 
     def describe_endpoint_config(self, **_: Any) -> dict[str, Any]:
         return {"ProductionVariants": [
             {"VariantName": v, "ModelName": f"m-{v}", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2,
-             "InitialVariantWeight": w} for v, w in (("Champion", 90.0), ("Challenger", 10.0))]}
+             "InitialVariantWeight": w} for v, w in ((CHAMPION, 90.0), (CHALLENGER, 10.0))]}
 
     def describe_model(self, **_: Any) -> dict[str, Any]:
         return {"PrimaryContainer": {"ModelPackageName": ARN.format(1)}}
@@ -140,9 +142,9 @@ def deployer(repeats: int) -> dict[str, dict[str, float]]:
     from mlplatform.serving.endpoint_state import read_endpoint_state
 
     settings = settings_from_environment(env)
-    event = {"source": "mlops.promotion", "detail-type": "Model Promotion Accepted", "id": "e", "detail": {
+    event = {"source": PROMOTION_SOURCE, "detail-type": PROMOTION_ACCEPTED, "id": "e", "detail": {
         "model_package_group": "mlops-prod-models", "model_package_arn": ARN.format(2), "version": 2,
-        "target_stage": "Production", "reason": "promotion", "requested_by": "bench"}}
+        "target_stage": PRODUCTION, "reason": "promotion", "requested_by": "bench"}}
     clients = DeployerClients(sagemaker=StubSageMaker(), runtime=None, s3=None, ssm=None, dynamodb=StubDynamoDb(),
                               cloudwatch=StubCloudWatch(), autoscaling=None)
     current = read_endpoint_state(clients.sagemaker, "mlops-prod")

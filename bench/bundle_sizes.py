@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-FIRST_PARTY = ("lambdas", "mlplatform", "mlcore", "mlops", "pipelines", "stacks", "tests")
+FIRST_PARTY = ("lambdas", "mlplatform", "mlcore", "mlsettings", "mlops", "pipelines", "stacks", "tests")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcore.features import FeatureTransformer
-from mlcore.schema import DataSchema, SchemaError
+from mlsettings.schema import DataSchema, SchemaError
 
 FALLBACK_FORMAT = "mlops-fallback/1"
 

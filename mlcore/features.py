@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlcore.schema import DataSchema, FeatureSpec, LabelSpec
+from mlsettings.schema import DataSchema, FeatureSpec, LabelSpec
 
 # The same markers as mlcore.drift.baseline uses for "missing", so drift statistics and features agree.
 MISSING_MARKERS = frozenset({"", "nan", "NaN", "NAN", "null", "None", "NA"})

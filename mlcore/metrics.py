@@ -138,7 +138,6 @@ def bootstrap_standard_deviations(labels: npt.ArrayLike, probabilities: npt.Arra
             for name, values in samples.items()}
 
 
-GATE_METRICS = ("auc", "f1", "precision", "recall")
 CONFIDENCE_Z = 1.959963984540054  # two-sided 95 %
 
 

@@ -34,6 +34,9 @@ def explain(err: BaseException, args: argparse.Namespace) -> str | None:
         profile = err.kwargs.get("profile", "?")
         return (f"AWS profile {profile!r} is not in ~/.aws/config or ~/.aws/credentials"
                 f"{_known_profiles()}; fix --profile or AWS_PROFILE; {needs}")
+    if isinstance(err, exceptions.ConfigParseError):
+        return (f"the AWS config file {err.kwargs.get('path', '')} cannot be parsed: fix it or point "
+                f"AWS_CONFIG_FILE at another; {needs}")
     sso_errors = tuple(getattr(exceptions, name) for name in ("SSOTokenLoadError", "TokenRetrievalError",
                                                                "UnauthorizedSSOTokenError")
                        if hasattr(exceptions, name))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -65,8 +66,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`mlops status | head`): what was asked for was printed. Python's documented
+        # remedy ("Note on SIGPIPE"): point stdout at devnull so the flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except OperatorError as err:  # an argument type's check (mlops.arguments): before any AWS call
+        words = list(argv if argv is not None else sys.argv[1:])
+        print(f"mlops {' '.join(w for w in words[:2] if not w.startswith('-'))}: {err}", file=sys.stderr)
+        return 2
     # "mlops config validate: …" rather than "mlops config: …" for commands with an action
     name = " ".join(part for part in (args.command, getattr(args, "action", None)) if part)
     try:

@@ -11,6 +11,7 @@ Prints the stage selector the CDK CLI needs (`ENV/*`: every stack sits inside th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,7 +28,12 @@ def stage_selector(environment: str) -> str:
     return f"{environment}/*"
 
 
-def check(environment: str, *, profile: str | None = None, verb: str = "deploying", selector: str | None = None) -> str:
+def check(environment: str, *, profile: str | None = None, bootstrap_target: bool = False, verb: str = "deploying",
+          selector: str | None = None) -> str:
+    """What `make deploy` will do, after checking ENV and the credentials; with ``bootstrap_target``, the
+    ``aws://ACCOUNT/REGION`` environment `make bootstrap-account` bootstraps (the account cdk.json names, which the
+    credentials must be for; without one in cdk.json, the credentials' own). ``verb`` and ``selector`` name what
+    another make target does with the same check (diff, drift: comparing ENV/*; deploy-delivery: Delivery/*)."""
     try:
         configs = load_configs(project_file())  # the cdk.json `make deploy` synthesizes from
     except OperatorError as err:
@@ -36,14 +42,19 @@ def check(environment: str, *, profile: str | None = None, verb: str = "deployin
         raise PreflightError(f"ENV is {environment!r}; allowed: one of {sorted(configs)} (cdk.json environments)")
     config = configs[environment]
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+    from botocore.exceptions import BotoCoreError, ClientError, ConfigParseError, NoCredentialsError, ProfileNotFound
 
     try:
         session = boto3.Session(profile_name=profile, region_name=config.region)
         identity = session.client("sts").get_caller_identity()
     except ProfileNotFound:
-        raise PreflightError(f"AWS profile {profile!r} is not configured (aws configure --profile {profile})") \
-            from None
+        name = profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+        where = "PROFILE=" if profile else "AWS_PROFILE="
+        raise PreflightError(f"AWS profile {name!r} ({where}{name}) is not configured (aws configure --profile "
+                             f"{name})") from None
+    except ConfigParseError as err:
+        raise PreflightError(f"the AWS config file {err.kwargs.get('path', '')} cannot be parsed; fix it or point "
+                             "AWS_CONFIG_FILE at another") from None
     except NoCredentialsError:
         target = config.account or "the environment's account"
         raise PreflightError(f"no AWS credentials: sign in to {target} (AWS_PROFILE, aws sso login, or "
@@ -54,18 +65,23 @@ def check(environment: str, *, profile: str | None = None, verb: str = "deployin
     if config.account and config.account != account:
         raise PreflightError(f"cdk.json puts {environment} in account {config.account}, but the credentials "
                              f"are for {account}; sign in to {config.account}")
-    return f"{verb} {selector or stage_selector(environment)} in {account}/{config.region} as {identity['Arn']}"
+    if bootstrap_target:
+        return f"aws://{account}/{config.region}"
+    return f"{verb} {selector or stage_selector(environment)} to {account}/{config.region} as {identity['Arn']}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops.deploy_preflight", description=__doc__)
     parser.add_argument("environment", help="an environment of cdk.json (dev, staging, prod)")
     parser.add_argument("--profile", default=None, help="AWS profile to check (default: the usual chain)")
+    parser.add_argument("--bootstrap-target", action="store_true",
+                        help="print the aws://ACCOUNT/REGION to bootstrap for the environment instead")
     parser.add_argument("--verb", default="deploying", help="what the make target does (printed)")
     parser.add_argument("--selector", default=None, help="the CDK CLI selector it uses (default: ENV/*)")
     args = parser.parse_args(argv)
     try:
-        print(check(args.environment, profile=args.profile, verb=args.verb, selector=args.selector))
+        print(check(args.environment, profile=args.profile, bootstrap_target=args.bootstrap_target,
+                    verb=args.verb, selector=args.selector))
     except PreflightError as err:
         print(f"make: {err}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 from mlops.resources import parameter_name
+from mlsettings.vocabulary import Published
 from stacks.config import EnvironmentConfig
 from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
 
@@ -37,25 +38,50 @@ class LocalEnvironment:
         return boto3.client(service, region_name=self.region)
 
 
+# What botocore reads of the operator's own AWS set-up: none of it may reach a local run (an unknown profile or a
+# malformed ~/.aws/config would break a command that never talks to AWS).
+OPERATOR_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+                          "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+@contextlib.contextmanager
+def isolated_from_operator_aws() -> Iterator[None]:
+    """For the duration: no profile, no config or credentials file of the operator's, moto's test credentials."""
+    saved = {name: os.environ.get(name) for name in (*OPERATOR_AWS_VARIABLES, "AWS_ACCESS_KEY_ID",
+                                                     "AWS_SECRET_ACCESS_KEY")}
+    for name in OPERATOR_AWS_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = "testing", "testing"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def embedded_aws() -> Iterator[None]:
     """moto in this process, unless AWS_ENDPOINT_URL points at a moto server already (the demo's case)."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     if os.environ.get("AWS_ENDPOINT_URL"):
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         yield
         return
     from moto import mock_aws
 
-    with mock_aws():
+    with isolated_from_operator_aws(), mock_aws():
         yield
 
 
 def local_bucket_names(config: EnvironmentConfig) -> dict[str, str]:
     """The buckets the local environment stands up, by the published-name key the stacks use for each."""
     prefix = f"mlops-{config.name}"
-    return {"data-bucket": f"{prefix}-data", "artifact-bucket": f"{prefix}-artifacts",
-            "capture-bucket": f"{prefix}-capture"}
+    return {Published.DATA_BUCKET: f"{prefix}-data", Published.ARTIFACT_BUCKET: f"{prefix}-artifacts",
+            Published.CAPTURE_BUCKET: f"{prefix}-capture"}
 
 
 def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> LocalEnvironment:
@@ -65,8 +91,9 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
     names only; the model package group and the training pipeline's names live in its registry
     environment's account."""
     buckets = local_bucket_names(config)
-    env = LocalEnvironment(config=config, data_bucket=buckets["data-bucket"],
-                           artifact_bucket=buckets["artifact-bucket"], capture_bucket=buckets["capture-bucket"],
+    env = LocalEnvironment(config=config, data_bucket=buckets[Published.DATA_BUCKET],
+                           artifact_bucket=buckets[Published.ARTIFACT_BUCKET],
+                           capture_bucket=buckets[Published.CAPTURE_BUCKET],
                            model_package_group=model_package_group_name(config))
     s3 = env.client("s3")
     for bucket in (env.data_bucket, env.artifact_bucket, env.capture_bucket):
@@ -76,9 +103,9 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
                 create["CreateBucketConfiguration"] = {"LocationConstraint": env.region}
             s3.create_bucket(**create)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    names = {"data-bucket": env.data_bucket, "artifact-bucket": env.artifact_bucket,
-             "capture-bucket": env.capture_bucket, "model-package-group": env.model_package_group,
-             "endpoint-name": endpoint_name(config)}
+    names = {Published.DATA_BUCKET: env.data_bucket, Published.ARTIFACT_BUCKET: env.artifact_bucket,
+             Published.CAPTURE_BUCKET: env.capture_bucket, Published.MODEL_PACKAGE_GROUP: env.model_package_group,
+             Published.ENDPOINT_NAME: endpoint_name(config)}
     if registry_resources:
         sagemaker = env.client("sagemaker")
         groups = sagemaker.list_model_package_groups(
@@ -87,7 +114,7 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
             sagemaker.create_model_package_group(
                 ModelPackageGroupName=env.model_package_group,
                 ModelPackageGroupDescription=f"Models of the {config.name} environment")
-        names.update({"pipeline-name": pipeline_name(config), "training-data-uri": f"s3://{env.data_bucket}/training/"})
+        names.update({Published.PIPELINE_NAME: pipeline_name(config), Published.TRAINING_DATA_URI: f"s3://{env.data_bucket}/training/"})
     ssm = env.client("ssm")
     for key, value in names.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import OperatorError
+from mlsettings.vocabulary import PRODUCTION
 
 if TYPE_CHECKING:
     from stacks.config import EnvironmentConfig
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 # stacks.config is imported only when a file is parsed: building its dataclasses costs ~70 ms of start-up.
 PROJECT_FILE: Path | None = None
 # The stage whose approved versions serve production users (stacks.config.SERVABLE_STAGES' second stage).
-PRODUCTION_STAGE = "Production"
+PRODUCTION_STAGE = PRODUCTION
 
 
 def project_file() -> Path:

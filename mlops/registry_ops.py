@@ -18,13 +18,10 @@ from mlops.errors import OperatorError
 from mlplatform.registry.deployment_ledger import (
     APPROVED,
     DEPLOYED,
-    DEVELOPMENT,
     HEALTH_PASSED,
     PENDING,
-    PRODUCTION,
     ROLLBACK_REQUESTED,
     STAGE_ORDER,
-    STAGING,
     STATUS_APPROVED,
     DecisionRecord,
     DeploymentLedger,
@@ -36,6 +33,7 @@ from mlplatform.registry.registry_actions import (
     emit_promotion,
     promotion_detail,
 )
+from mlsettings.vocabulary import DEVELOPMENT, PRODUCTION, STAGING
 
 TARGET_STAGES = {"staging": STAGING, "production": PRODUCTION}
 STATUS_PACKAGE_LIMIT = 50  # newest versions described for `status`; older ones are history, not state
@@ -198,9 +196,9 @@ def format_status(report: dict[str, Any]) -> str:
     serving = report["serving"]
     lines += ["", "serving (ledger):"]
     staging, production = serving["staging"], serving["production"]
-    lines.append(f"  {'Staging':<12} " + (f"v{staging['version']} since {staging['deployed_at']}" if staging
+    lines.append(f"  {STAGING:<12} " + (f"v{staging['version']} since {staging['deployed_at']}" if staging
                                           else "-"))
-    lines.append(f"  {'Production':<12} " + (f"v{production['version']} since {production['deployed_at']}"
+    lines.append(f"  {PRODUCTION:<12} " + (f"v{production['version']} since {production['deployed_at']}"
                                              if production else "-"))
     targets = ", ".join(f"v{r['version']}" for r in serving["rollback_targets"]) or "-"
     lines.append(f"  {'rollback to':<12} {targets}")

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.errors import OperatorError
-
-PARAMETER_PREFIX = "/mlops"
+from mlsettings.vocabulary import PARAMETER_PREFIX
 
 
 def parameter_name(environment: str, key: str) -> str:

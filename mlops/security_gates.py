@@ -61,15 +61,32 @@ def cdk_synth(outdir: Path, *, environment: str | None = None) -> subprocess.Com
                           check=False)
 
 
+def current_templates(outdir: Path) -> list[tuple[str, Path]]:
+    """(stage, template) of every stack the last synth into ``outdir`` wrote, read from the cloud assembly's
+    manifests (the top one names each Stage's nested assembly, which names its stacks' templates): files an
+    earlier synth left behind (an environment no longer selected or configured) are not gated."""
+    manifest = outdir / "manifest.json"
+    if not manifest.is_file():
+        return []
+    found: list[tuple[str, Path]] = []
+    for artifact in json.loads(manifest.read_text()).get("artifacts", {}).values():
+        if artifact.get("type") != "cdk:cloud-assembly":
+            continue
+        nested = outdir / artifact["properties"]["directoryName"]
+        stage = nested.name.removeprefix("assembly-")
+        for stack in json.loads((nested / "manifest.json").read_text()).get("artifacts", {}).values():
+            if stack.get("type") == "aws:cloudformation:stack":
+                found.append((stage, nested / stack["properties"]["templateFile"]))
+    return sorted(found)
+
+
 def stack_summaries(outdir: Path) -> list[StackSummary]:
     summaries: list[StackSummary] = []
-    for assembly in sorted(outdir.glob("assembly-*")):
-        stage = assembly.name.removeprefix("assembly-")
-        for template in sorted(assembly.glob("*.template.json")):
-            resources = json.loads(template.read_text()).get("Resources", {})
-            counts = Counter(r["Type"] for r in resources.values())
-            summaries.append(StackSummary(stage=stage, stack=template.name.removesuffix(".template.json"),
-                                          template=template, resource_counts=dict(sorted(counts.items()))))
+    for stage, template in current_templates(outdir):
+        resources = json.loads(template.read_text()).get("Resources", {})
+        counts = Counter(r["Type"] for r in resources.values())
+        summaries.append(StackSummary(stage=stage, stack=template.name.removesuffix(".template.json"),
+                                      template=template, resource_counts=dict(sorted(counts.items()))))
     return summaries
 
 
@@ -93,7 +110,7 @@ def run_checkov(outdir: Path) -> GateResult:
     """checkov (CloudFormation framework) on the cloud assembly; skips live in resource metadata."""
     if not CHECKOV.exists():
         return GateResult("checkov", [f"{CHECKOV} is missing: run `make bootstrap`"])
-    templates = sorted(outdir.glob("assembly-*/*.template.json"))
+    templates = [template for _stage, template in current_templates(outdir)]
     command = [str(CHECKOV), "--framework", "cloudformation", "--output", "json", "--quiet", "--compact",
                "--skip-download"]
     for template in templates:

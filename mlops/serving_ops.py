@@ -28,12 +28,13 @@ from scipy import stats
 from mlcore.drift.capture import CaptureFormatError, parse_capture_line
 from mlcore.drift.ground_truth import read_labels
 from mlcore.metrics import roc_auc
-from mlcore.schema import LabelSpec
 from mlops.errors import OperatorError
 from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
-from mlplatform.serving.endpoint_state import CHALLENGER, CHAMPION, IN_SERVICE, read_endpoint_state
+from mlplatform.serving.endpoint_state import IN_SERVICE, read_endpoint_state
+from mlsettings.schema import LabelSpec
+from mlsettings.vocabulary import CHALLENGER, CHALLENGER_SWAP_REASON, CHAMPION, PRODUCTION
 
-CHALLENGER_SWAP = "challenger_swap"
+CHALLENGER_SWAP = CHALLENGER_SWAP_REASON
 KEEP_TESTING, PROMOTE, STOP = "keep_testing", "promote", "stop"
 ALPHA = 0.05
 BOOTSTRAP_SAMPLES = 1000
@@ -50,7 +51,7 @@ def _serving_state(sagemaker_client: Any, endpoint: str) -> Any:
 
 
 def request_challenger_promotion(sagemaker_client: Any, events_client: Any, *, endpoint: str, group: str,
-                                 event_bus_name: str, requested_by: str, stage: str = "Production") -> dict[str, Any]:
+                                 event_bus_name: str, requested_by: str, stage: str = PRODUCTION) -> dict[str, Any]:
     state = _serving_state(sagemaker_client, endpoint)
     if CHALLENGER not in state.variants:
         raise OperatorError(f"{endpoint} has no {CHALLENGER} variant (variants: {', '.join(state.variants)})")

@@ -17,6 +17,12 @@ from typing import Any
 from mlops.errors import OperatorError
 from mlops.local_env import LocalEnvironment
 from mlops.resources import DeployedResources
+from mlsettings.vocabulary import (
+    DEVELOPMENT,
+    PENDING_MANUAL_APPROVAL,
+    QUALITY_GATE_PASSED,
+    Published,
+)
 from pipelines.datasets import write_breast_cancer_csv
 from pipelines.definition import PipelineSettings, model_package_request
 from pipelines.images import xgboost_image_uri
@@ -24,7 +30,6 @@ from pipelines.local_run import LocalRunResult, run_local
 from stacks.config import EnvironmentConfig, to_plain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-NO_BASELINE_FORMAT = "mlops-no-previous-baseline/1"
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
@@ -63,15 +68,15 @@ def start_pipeline(*, config: EnvironmentConfig, resources: DeployedResources, s
                    data_uri: str | None = None) -> dict[str, Any]:
     """Start the deployed pipeline with the lineage parameters; returns the execution ARN and parameters."""
     parameters = {
-        "DataUri": data_uri or resources["training-data-uri"],
+        "DataUri": data_uri or resources[Published.TRAINING_DATA_URI],
         "GitCommit": git_commit(),
         "ConfigHash": config_hash(config),
     }
-    previous = latest_baseline_uri(sagemaker, resources["model-package-group"])
+    previous = latest_baseline_uri(sagemaker, resources[Published.MODEL_PACKAGE_GROUP])
     if previous:
         parameters["PreviousBaselineUri"] = previous
     response = sagemaker.start_pipeline_execution(
-        PipelineName=resources["pipeline-name"],
+        PipelineName=resources[Published.PIPELINE_NAME],
         PipelineExecutionDisplayName=f"mlops-train-{parameters['GitCommit'][:12]}",
         PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
         ClientRequestToken=str(uuid.uuid4()),
@@ -120,7 +125,7 @@ def _model_tarball(model_dir: Path, workdir: Path) -> Path:
 
 def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir: Path | None = None,
                 num_round: int | None = None, progress: Callable[[str, str], None] | None = None,
-                approval_status: str = "PendingManualApproval") -> LocalTrainingOutcome:
+                approval_status: str = PENDING_MANUAL_APPROVAL) -> LocalTrainingOutcome:
     """Every pipeline step on local files; data and artifacts go through (moto) S3 and the gate-passing model
     is registered in the (moto) registry exactly as the pipeline's Register step would."""
     config = env.config
@@ -199,7 +204,7 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     return {
         "arn": arn,
         "version": package.get("ModelPackageVersion"),
-        "stage": package.get("ModelLifeCycle", {}).get("Stage", "Development"),
+        "stage": package.get("ModelLifeCycle", {}).get("Stage", DEVELOPMENT),
         "approval_status": package.get("ModelApprovalStatus"),
         "metadata": package.get("CustomerMetadataProperties", metadata),
         "model_data_url": model_uri,
@@ -229,11 +234,12 @@ def lineage_metadata(*, config: EnvironmentConfig, run: LocalRunResult, data_uri
         "pipeline_execution_arn": f"local:{execution}",
         "training_job_name": execution,
         "training_log_location": str(run.workdir),
-        "quality_gate_passed": str(run.gate.passed).lower(),
+        QUALITY_GATE_PASSED: str(run.gate.passed).lower(),
         "quality_metric": run.gate.metric,
         "quality_value": f"{run.gate.value:.6f}",
         "quality_threshold": f"{run.gate.threshold:g}",
-        "input_schema": f"{config.training.schema_file}#sha256={_short_hash(schema_file)}",
+        # CustomerMetadataValue's pattern allows letters, digits, spaces and _.:/=+-@ only (no '#').
+        "input_schema": f"{config.training.schema_file}@sha256={_short_hash(schema_file)}",
         "output_schema": "text/csv: one positive-class probability per input row",
         "expected_p99_latency_ms": f"{config.serving.sla.p99_latency_ms:g}",
         "instance_type": config.serving.champion.instance_type,

@@ -14,6 +14,7 @@ not pandas' type guessing, decides what a value means — exactly as the endpoin
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ import numpy as np
 import pandas as pd
 
 SYNTHETIC_SCHEMA_NAME = "synthetic_churn"
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+NEWLINE = b"\n"
 
 
 class RawDataError(ValueError):
@@ -39,18 +44,43 @@ def read_raw_csv(paths: Path | Iterable[Path]) -> pd.DataFrame:
         raise RawDataError("no input CSV files")
     frames: list[pd.DataFrame] = []
     for path in files:
+        with path.open("rb") as head:
+            magic = head.read(4)
+        if magic[:2] == GZIP_MAGIC:
+            raise RawDataError(f"{path.name}: gzip-compressed data, not CSV text; decompress it first")
         try:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                                skipinitialspace=True)
+                                skipinitialspace=True, encoding="utf-8")
         except pd.errors.EmptyDataError:
             raise RawDataError(f"{path.name}: the file is empty (no header, no rows)") from None
         except pd.errors.ParserError as err:
-            raise RawDataError(f"{path.name}: not a readable CSV file ({err})") from None
+            raise RawDataError(f"{path.name}: not a readable CSV file ({str(err).strip()})") from None
+        except UnicodeDecodeError:
+            raise RawDataError(f"{path.name}: not UTF-8 text ({_first_invalid_utf8(path)}); save it as UTF-8 CSV") \
+                from None
         if frames and list(frame.columns) != list(frames[0].columns):
             raise RawDataError(f"{path.name}: its header {list(frame.columns)} differs from "
                                f"{files[0].name}'s {list(frames[0].columns)}")
         frames.append(frame)
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _first_invalid_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8: the byte, its line and its offset in the file (read in chunks)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                at = err.start
+                if at >= len(chunk):
+                    return f"a truncated character at offset {offset + len(chunk)}"
+                line = lines + chunk[:at].count(NEWLINE)
+                return f"byte {chunk[at]:#04x} on line {line}, offset {offset + at}"
+            offset, lines = offset + len(chunk), lines + chunk.count(NEWLINE)
+    return "an invalid byte"
 
 
 def csv_files_in(directory: Path) -> list[Path]:

@@ -21,6 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlsettings.instance_types import has_local_storage, volume_kms_key
+from mlsettings.vocabulary import (
+    DEVELOPMENT,
+    EVALUATION_FILE,
+    PENDING_MANUAL_APPROVAL,
+    QUALITY_GATE_PASSED,
+    STATUS_PENDING_APPROVAL,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Container paths (every step script takes them as arguments, with these defaults).
@@ -29,7 +38,6 @@ CODE_DIR = f"{PROCESSING}/input/code"
 CODE_ROOT = "/opt/ml/code"
 CHECKPOINTS = "/opt/ml/checkpoints"
 EVALUATION_REPORT = "EvaluationReport"
-EVALUATION_FILE = "evaluation.json"
 # What pipelines/steps/preprocess.py writes below its --output-dir, one processing output each.
 PREPROCESS_OUTPUTS = ("train", "validation", "test", "train_raw", "test_raw", "metadata")
 
@@ -81,7 +89,7 @@ class PipelineSettings:
     image_uri: str
     artifact_bucket: str
     kms_key_id: str
-    code_uri: str  # s3:// URI of the deterministic sourcedir.tar.gz (mlcore/ + pipelines/)
+    code_uri: str  # s3:// URI of the deterministic sourcedir.tar.gz (BUNDLED_PACKAGES)
     code_file_name: str  # its object name (what a container finds in its input folder)
     schema_uri: str  # s3:// URI of the data schema JSON
     schema_file_name: str
@@ -106,6 +114,10 @@ class PipelineSettings:
     min_rows_per_class: int = 10
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    training_instance_types: tuple[str, ...] = ()
+    """The values a run may give TrainingInstanceType (its EnumValues): the training types of the configured type's
+    storage class (``mlsettings.instance_types.same_storage_class``), so the Train step's volume key stays valid.
+    The stack always sets it; empty leaves the parameter open (the Validate step still checks the run's type)."""
 
 
 PARAMETERS: tuple[tuple[str, str], ...] = (
@@ -128,10 +140,23 @@ def _parameters(settings: PipelineSettings) -> list[dict[str, Any]]:
         "PreviousBaselineUri": settings.no_baseline_uri,
         "TrainingInstanceType": settings.training_instance_type,
         "QualityThreshold": settings.quality_threshold,
-        "ModelApprovalStatus": "PendingManualApproval",
+        "ModelApprovalStatus": PENDING_MANUAL_APPROVAL,
         "NumRound": settings.num_round,
     }
-    return [{"Name": name, "Type": kind, "DefaultValue": defaults[name]} for name, kind in PARAMETERS]
+    parameters: list[dict[str, Any]] = [{"Name": name, "Type": kind, "DefaultValue": defaults[name]}
+                                        for name, kind in PARAMETERS]
+    for parameter in parameters:
+        if parameter["Name"] == "TrainingInstanceType" and settings.training_instance_types:
+            # A string parameter's EnumValues (the SageMaker SDK's ParameterString(enum_values=...)): a run cannot
+            # pick a type whose storage class contradicts the Train step's volume key. The Validate step checks
+            # the same before anything is trained (pipelines/steps/validate.py).
+            parameter["EnumValues"] = list(settings.training_instance_types)
+    return parameters
+
+
+def training_storage(settings: PipelineSettings) -> str:
+    """'local' when the configured training type mounts NVMe instance storage (no volume key), else 'ebs'."""
+    return "local" if has_local_storage(settings.training_instance_type) else "ebs"
 
 
 def _s3_input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
@@ -190,7 +215,8 @@ def _processing_step(settings: PipelineSettings, name: str, module: str, *, inpu
         "Arguments": {
             "ProcessingResources": {"ClusterConfig": {
                 "InstanceCount": 1, "InstanceType": settings.processing_instance_type,
-                "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id}},
+                "VolumeSizeInGB": settings.volume_size_gb,
+                **volume_kms_key(settings.processing_instance_type, settings.kms_key_id)}},
             "AppSpecification": {"ImageUri": settings.image_uri,
                                  "ContainerEntrypoint": ["/bin/bash", "-c", entrypoint, name],
                                  "ContainerArguments": arguments},
@@ -244,7 +270,10 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
                              "KmsKeyId": settings.kms_key_id},
         "ResourceConfig": {"InstanceType": param("TrainingInstanceType"),
                            "InstanceCount": settings.training_instance_count,
-                           "VolumeSizeInGB": settings.volume_size_gb, "VolumeKmsKeyId": settings.kms_key_id},
+                           "VolumeSizeInGB": settings.volume_size_gb,
+                           # Built for the configured type; TrainingInstanceType's EnumValues keep a run's type in
+                           # the same storage class.
+                           **volume_kms_key(settings.training_instance_type, settings.kms_key_id)},
         "StoppingCondition": stopping,
         "Environment": {"PYTHONDONTWRITEBYTECODE": "1", **OFFLINE_CODE_INSTALL},
         **_network(settings),
@@ -281,7 +310,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
             "Containers": [{
                 "Image": settings.image_uri,
                 "ModelDataUrl": model_data_url,
-                # train.py packs inference.py and the standard-library part of mlcore into the model's code/
+                # train.py packs inference.py and the standard-library modules it imports into the model's code/
                 # folder, so a network-isolated endpoint needs nothing but the model artifact.
                 "Environment": {"SAGEMAKER_PROGRAM": SERVING_PROGRAM,
                                 "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_CODE_DIR,
@@ -303,7 +332,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
                                                                     "S3Uri": baseline_uri}}},
         "CustomerMetadataProperties": dict(metadata),
         "SamplePayloadUrl": sample_payload_url,
-        "ModelLifeCycle": {"Stage": "Development", "StageStatus": "PendingApproval",
+        "ModelLifeCycle": {"Stage": DEVELOPMENT, "StageStatus": STATUS_PENDING_APPROVAL,
                            "StageDescription": "Registered by the training pipeline; passed the quality gate."},
         "Domain": "MACHINE_LEARNING",
         "Task": "CLASSIFICATION",
@@ -311,7 +340,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
 
 
 LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_sha256", "data_versions", "pipeline_execution_arn",
-                "training_job_name", "training_log_location", "quality_gate_passed", "quality_metric",
+                "training_job_name", "training_log_location", QUALITY_GATE_PASSED, "quality_metric",
                 "quality_value", "quality_threshold", "input_schema", "output_schema", "expected_p99_latency_ms",
                 "instance_type", "memory_mb")
 
@@ -329,7 +358,9 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         arguments=["--input-dir", f"{PROCESSING}/input/data",
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
                    "--baseline", f"{PROCESSING}/input/baseline", "--report-dir", f"{PROCESSING}/output/report",
-                   "--min-rows-per-class", str(settings.min_rows_per_class)],
+                   "--min-rows-per-class", str(settings.min_rows_per_class),
+                   "--training-instance-type", param("TrainingInstanceType"),
+                   "--training-storage", training_storage(settings)],
     )
     preprocess = _processing_step(
         settings, "Preprocess", "pipelines.steps.preprocess",
@@ -372,7 +403,7 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         "pipeline_execution_arn": {"Get": "Execution.PipelineExecutionArn"},
         "training_job_name": training_job,
         "training_log_location": join("/aws/sagemaker/TrainingJobs/", training_job),
-        "quality_gate_passed": "true",
+        QUALITY_GATE_PASSED: "true",
         "quality_metric": settings.quality_metric,
         "quality_value": join(metric_value),
         "quality_threshold": join(param("QualityThreshold")),
@@ -435,7 +466,7 @@ def iter_steps(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
 # ------------------------------------------------------------------ the code bundle shipped to containers
 # The drift monitor's Processing-job entry (pipelines/processing/drift_entry.py) runs from the same bundle
 # (monitoring.drift.engine: processing); it needs only mlcore, so no Lambda code ships to a container.
-BUNDLED_PACKAGES = ("mlcore", "pipelines")
+BUNDLED_PACKAGES = ("mlcore", "mlsettings", "pipelines")
 
 
 def build_source_bundle(root: Path = REPO_ROOT) -> bytes:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcore.metrics import LOWER_IS_BETTER
+from mlsettings.vocabulary import BASELINE_FILE, EVALUATION_FILE, FALLBACK_FILE, GOLDEN_FILE, SAMPLE_PAYLOAD_FILE
 from pipelines.steps import baseline as baseline_step
 from pipelines.steps import evaluate as evaluate_step
 from pipelines.steps import preprocess as preprocess_step
@@ -197,7 +198,7 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
             "--report-dir", str(root / "processing/output/report"),
             "--message-file", str(root / "output/message"), "--min-rows-per-class", str(min_rows_per_class)]
     if previous_baseline is not None:
-        argv += ["--baseline", str(place(previous_baseline, root / "processing/input/baseline", "baseline.json"))]
+        argv += ["--baseline", str(place(previous_baseline, root / "processing/input/baseline", BASELINE_FILE))]
     if drift_thresholds:
         argv += ["--drift-thresholds", json.dumps(dict(drift_thresholds))]
     result.paths["validation_report"] = root / "processing/output/report" / validate_step.REPORT_NAME
@@ -238,7 +239,7 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
             "--output-data-dir", str(root / "output/data"), *_hyperparameter_argv(hyperparameters or {})]
     result.training = train_step.main(argv)
     artifact = package_model(model_dir, workdir / "artifacts" / "model.tar.gz")
-    result.paths.update(model_dir=model_dir, model_artifact=artifact, fallback=model_dir / "fallback.json",
+    result.paths.update(model_dir=model_dir, model_artifact=artifact, fallback=model_dir / FALLBACK_FILE,
                         schema=model_dir / "schema.json")
     finish("train", "succeeded", f"{result.training['rounds']} rounds")
 
@@ -253,7 +254,7 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
     for name, value in options.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
     result.metrics = evaluate_step.main(argv)
-    result.paths["evaluation"] = root / "evaluation" / evaluate_step.EVALUATION_FILE
+    result.paths["evaluation"] = root / "evaluation" / EVALUATION_FILE
     finish("evaluate", "succeeded")
 
     # 5. gate ----------------------------------------------------------------------------------------------
@@ -280,8 +281,8 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
                         "--train-dir", str(place_folder(processed / "train_raw", root / "train")),
                         "--test-dir", str(place_folder(processed / "test_raw", root / "test")),
                         "--output-dir", str(output)])
-    result.paths.update(baseline=output / baseline_step.BASELINE_FILE, golden=output / baseline_step.GOLDEN_FILE,
-                        sample_payload=output / baseline_step.SAMPLE_PAYLOAD_FILE)
+    result.paths.update(baseline=output / BASELINE_FILE, golden=output / GOLDEN_FILE,
+                        sample_payload=output / SAMPLE_PAYLOAD_FILE)
     finish("baseline", "succeeded")
     result.status = "succeeded"
     return result

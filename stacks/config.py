@@ -21,6 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from mlsettings.instance_types import (
+    MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS,
+    SMALLEST_INSTANCE_STORE_GB,
+    has_local_storage,
+    instance_family,
+)
+from mlsettings.quality import GATE_METRICS
+from mlsettings.rollout import (
+    BLUE_GREEN_TIMEOUT_RANGE,
+    LINEAR_STEP_PERCENT_RANGE,
+    PROVISIONING_ALLOWANCE_SECONDS,
+    rollout_waits_seconds,
+)
+from mlsettings.schema import DataSchema, SchemaError
+from mlsettings.vocabulary import SERVABLE_STAGES, STAGING
+
 T = TypeVar("T")
 Check = Callable[[Any], str | None]
 
@@ -72,6 +88,7 @@ def _one_of(allowed: tuple[Any, ...]) -> Check:
     def check(value: Any) -> str | None:
         return None if value in allowed else f"one of {list(allowed)}"
 
+    check.allowed = allowed  # type: ignore[attr-defined]  # what tests sweep through every consumer
     return check
 
 
@@ -82,16 +99,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @functools.cache
-def _sagemaker_enum(shape: str) -> frozenset[str]:
-    """Valid values from botocore's SageMaker service model (the API's own source of truth)."""
-    import botocore.session
+def _botocore_loader() -> Any:
+    """botocore's data loader alone: its service models and partitions without a session, so an unknown
+    AWS_PROFILE or a malformed ~/.aws/config cannot break a command that never calls AWS."""
+    import botocore.loaders
 
-    return frozenset(botocore.session.get_session().get_service_model("sagemaker").shape_for(shape).enum)
+    return botocore.loaders.create_loader()
+
+
+@functools.cache
+def sagemaker_enum(shape: str) -> frozenset[str]:
+    """Valid values from botocore's SageMaker service model (the API's own source of truth)."""
+    model = _botocore_loader().load_service_model("sagemaker", "service-2")
+    return frozenset(model["shapes"][shape]["enum"])
 
 
 def _instance(shape: str, purpose: str) -> Check:
     def check(value: Any) -> str | None:
-        if value in _sagemaker_enum(shape):
+        if value in sagemaker_enum(shape):
             return None
         return f"a SageMaker {purpose} instance type (botocore's {shape}, e.g. 'ml.m5.xlarge')"
 
@@ -101,11 +126,13 @@ def _instance(shape: str, purpose: str) -> Check:
 @functools.cache
 def _sagemaker_regions() -> frozenset[str]:
     """Every region in botocore's partition data where SageMaker has an endpoint."""
-    import botocore.session
+    from botocore.regions import EndpointResolver
 
-    session = botocore.session.get_session()
-    return frozenset(region for partition in session.get_available_partitions()
-                     for region in session.get_available_regions("sagemaker", partition_name=partition))
+    loader = _botocore_loader()
+    prefix = loader.load_service_model("sagemaker", "service-2")["metadata"]["endpointPrefix"]
+    resolver = EndpointResolver(loader.load_data("endpoints"))
+    return frozenset(region for partition in resolver.get_available_partitions()
+                     for region in resolver.get_available_endpoints(prefix, partition))
 
 
 def _region(value: Any) -> str | None:
@@ -184,22 +211,25 @@ def _schedule(value: Any) -> str | None:
     return None
 
 
-def _repo_file(value: Any) -> str | None:
+def _schema_file(value: Any) -> str | None:
+    """A data schema file the runtime can load (mlsettings.schema, what the pipeline's steps, the inference API
+    and the drift monitor read): not just JSON, a schema."""
     path = REPO_ROOT / value
     if not path.is_file():
-        return f"a file relative to the repository root ({path} does not exist)"
+        return f"a data schema file relative to the repository root ({path} does not exist)"
     try:
-        json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return f"a readable JSON file ({path}: {err})"
+        DataSchema.load(path)
+    except (OSError, UnicodeDecodeError, SchemaError) as err:
+        return f"a data schema file (docs/TRAINING.md, 'The data schema'): {err}"
     return None
 
 
 _EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
-_HTTPS = _matches(r"https://[^\s]+", "an https:// URL")
+# No user information (user:password@) in the authority: a URL carrying a credential belongs in Secrets Manager
+# (https_secret_names), since cdk.json and the template are plain text.
+_HTTPS = _matches(r"https://[^\s/@]+(/[^\s]*)?", "an https:// URL without credentials (user:password@ belongs in "
+                  "https_secret_names)")
 _ACCOUNT = _matches(r"\d{12}", "a 12-digit AWS account id")
-STAGING, PRODUCTION = "Staging", "Production"
-SERVABLE_STAGES = (STAGING, PRODUCTION)
 
 
 def _stages(values: Any) -> str | None:
@@ -260,9 +290,9 @@ class StorageSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class QualityGateSettings:
-    metric: Literal["auc", "f1", "precision", "recall"] = setting(
-        "Evaluation metric the quality gate compares (binary_classification_metrics.<metric>.value).",
-        default="auc")
+    metric: str = setting(
+        "Evaluation metric the quality gate compares (binary_classification_metrics.<metric>.value); the drift "
+        "monitor's ground-truth quality reports the same metric.", default="auc", check=_one_of(GATE_METRICS))
     threshold: float = setting("The run fails when the metric is below this value.", default=0.9,
                                check=_between(0, 1))
 
@@ -270,7 +300,7 @@ class QualityGateSettings:
 @dataclass(frozen=True, kw_only=True)
 class TrainingSettings:
     schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root.",
-                               default="pipelines/schemas/breast_cancer.json", check=_repo_file)
+                               default="pipelines/schemas/breast_cancer.json", check=_schema_file)
     instance_type: str = setting("Training instance type (a GPU type: the train step uses cuda where it sees a GPU).",
                                  default="ml.g5.xlarge", check=_TRAINING_INSTANCE)
     instance_count: int = setting("Training instances.", default=1, check=_between(1, 20))
@@ -279,10 +309,12 @@ class TrainingSettings:
     use_spot: bool = setting("Managed spot training.", default=True)
     max_run_seconds: int = setting("Training job MaxRuntimeInSeconds.", default=3600,
                                    check=_between(60, 432000))
-    max_wait_seconds: int = setting("Spot MaxWaitTimeInSeconds (must be >= max_run_seconds).", default=7200,
+    max_wait_seconds: int = setting("Spot MaxWaitTimeInSeconds (more than max_run_seconds; at most 3600 without "
+                                    "checkpointing).", default=7200,
                                     check=_between(60, 432000))
     checkpointing: bool = setting("Checkpoint to S3 so an interrupted spot job resumes.", default=True)
-    volume_size_gb: int = setting("EBS volume per training/processing instance.", default=30,
+    volume_size_gb: int = setting("EBS volume per training/processing instance (at most 50 on types with local NVMe "
+                                  "storage, which SageMaker mounts instead).", default=30,
                                   check=_between(1, 16384))
     num_round: int = setting("XGBoost boosting rounds.", default=200, check=_between(1, 100000))
     min_rows_per_class: int = setting(
@@ -330,7 +362,8 @@ class VariantSettings:
 class DeploymentSettings:
     strategy: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"] = setting(
         "Blue/green traffic shifting for endpoint updates.", default="CANARY")
-    canary_percent: int = setting("Traffic share of the canary step.", default=10, check=_between(1, 50))
+    canary_percent: int = setting("Traffic share of the canary step (CANARY), or of each step (LINEAR: 10-50).",
+                                  default=10, check=_between(1, 50))
     wait_minutes: int = setting("Bake time per traffic step before the next one.", default=10,
                                 check=_between(0, 60))
     termination_wait_minutes: int = setting("Time the old fleet stays up after the shift.", default=5,
@@ -516,10 +549,27 @@ class EnvironmentConfig:
         """Rules that relate several settings; each names the keys involved."""
         where = f"environments.{self.name}"
         training = self.training
-        if training.use_spot and training.max_wait_seconds < training.max_run_seconds:
+        if training.use_spot and training.max_wait_seconds <= training.max_run_seconds:
+            # API reference (StoppingCondition): "equal to or greater than MaxRuntimeInSeconds"; the Developer
+            # Guide (Managed Spot Training): "must be larger than MaxRuntimeInSeconds". Both hold when larger.
             raise ConfigError(
-                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: at least "
+                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: more than "
                 f"training.max_run_seconds ({training.max_run_seconds}) when use_spot is true")
+        if (training.use_spot and not training.checkpointing
+                and training.max_wait_seconds > MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS):
+            raise ConfigError(
+                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: at most "
+                f"{MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS} when use_spot is true and checkpointing is false "
+                "(Developer Guide, Managed Spot Training: algorithms that do not checkpoint are limited to a "
+                "MaxWaitTimeInSeconds of 3600 seconds)")
+        for key, instance_type in (("instance_type", training.instance_type),
+                                   ("processing_instance_type", training.processing_instance_type)):
+            if has_local_storage(instance_type) and training.volume_size_gb > SMALLEST_INSTANCE_STORE_GB:
+                raise ConfigError(
+                    f"{where}.training.volume_size_gb is {training.volume_size_gb}; allowed: at most "
+                    f"{SMALLEST_INSTANCE_STORE_GB} while training.{key} ({instance_type}) has local NVMe storage "
+                    "(API reference, ResourceConfig/ProcessingClusterConfig.VolumeSizeInGB: SageMaker mounts the "
+                    "instance store instead, and you can't request more than its size)")
         serving = self.serving
         variants = [("champion", serving.champion)]
         if serving.challenger_enabled:
@@ -539,6 +589,30 @@ class EnvironmentConfig:
             raise ConfigError(f"{where}.network: subnet_ids and security_group_ids go together; got "
                               f"{len(self.network.subnet_ids)} subnets and "
                               f"{len(self.network.security_group_ids)} security groups")
+        rollout = serving.deployment
+        if rollout.strategy == "LINEAR" and not (
+                LINEAR_STEP_PERCENT_RANGE[0] <= rollout.canary_percent <= LINEAR_STEP_PERCENT_RANGE[1]):
+            raise ConfigError(
+                f"{where}.serving.deployment.canary_percent is {rollout.canary_percent}; allowed: "
+                f"{LINEAR_STEP_PERCENT_RANGE[0]}-{LINEAR_STEP_PERCENT_RANGE[1]} with strategy LINEAR (it is the "
+                "linear step; API reference, TrafficRoutingConfig.LinearStepSize: 10-50% of the variant's instances)")
+        waits = rollout_waits_seconds(strategy=rollout.strategy, step_percent=rollout.canary_percent,
+                                      wait_minutes=rollout.wait_minutes,
+                                      termination_wait_minutes=rollout.termination_wait_minutes)
+        if waits > BLUE_GREEN_TIMEOUT_RANGE[1]:
+            raise ConfigError(
+                f"{where}.serving.deployment.wait_minutes is {rollout.wait_minutes}; allowed: bake and termination "
+                f"waits that fit UpdateEndpoint's MaximumExecutionTimeoutInSeconds ({BLUE_GREEN_TIMEOUT_RANGE[1]} s at "
+                f"most, with {PROVISIONING_ALLOWANCE_SECONDS} s for provisioning); these need {waits} s (API "
+                "reference, BlueGreenUpdatePolicy: the timeout should be larger than the total waiting time)")
+        if rollout.strategy != "ALL_AT_ONCE":
+            for label, variant in variants:
+                if instance_family(variant.instance_type) == "inf1":
+                    raise ConfigError(
+                        f"{where}.serving.{label}.instance_type is {variant.instance_type}; allowed: a type other "
+                        f"than ml.inf1 with serving.deployment.strategy {rollout.strategy} (Developer Guide, "
+                        "deployment guardrails exclusions: Inf1 endpoints fall back to all at once with no baking, "
+                        "so the rollback alarms would never be watched); or strategy ALL_AT_ONCE")
         if len(serving.served_stages) > 1:
             raise ConfigError(
                 f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: at most one stage (an "
@@ -681,6 +755,7 @@ def load_environments(context: Mapping[str, Any]) -> dict[str, EnvironmentConfig
                               "and '-', starting with a letter, at most 16 characters")
     configs = {name: parse_environment(name, raw, defaults) for name, raw in environments.items()}
     _check_registries(configs)
+    check_concurrency_quota(list(configs.values()))
     return configs
 
 
@@ -743,6 +818,60 @@ def _check_registries(configs: Mapping[str, EnvironmentConfig]) -> None:
                 raise ConfigError(
                     f"no environment's serving.served_stages has {stage!r} for the registry in {owner_name!r}; "
                     "allowed: every stage served by exactly one environment")
+
+
+# Lambda refuses a reservation that leaves fewer unreserved concurrent executions than this in the account and
+# region (Lambda Developer Guide, "Configuring reserved concurrency").
+LAMBDA_UNRESERVED_MINIMUM = 100
+# The inference function's SLA demand: Little's law at the peak rate when every request uses its whole endpoint
+# budget (attempts x (connect + read timeout)), with 50 % headroom.
+INFERENCE_CONNECT_TIMEOUT_SECONDS = 1
+INFERENCE_CONCURRENCY_HEADROOM = 1.5
+
+
+def inference_concurrency_demand(config: EnvironmentConfig) -> int:
+    """Concurrent executions the unreserved inference function needs at the SLA's peak rate."""
+    api = config.inference_api
+    budget_seconds = api.max_attempts * (INFERENCE_CONNECT_TIMEOUT_SECONDS + api.endpoint_timeout_ms / 1000)
+    return math.ceil(config.serving.sla.peak_requests_per_second * budget_seconds * INFERENCE_CONCURRENCY_HEADROOM)
+
+
+def planned_reservation(config: EnvironmentConfig) -> tuple[int, int]:
+    """(reserved, SLA demand) of an environment's functions: the promotion gate (registry environment only) and
+    four deployer tasks at lambda.reserved_concurrency, the three scheduled functions at 1, the inference function
+    unreserved. tests/infra/test_concurrency.py keeps this equal to what the synthesized stacks reserve."""
+    reserved_functions = 5 if config.is_registry else 4  # the promotion gate lives in the registry environment
+    return reserved_functions * config.lambda_.reserved_concurrency + 3, inference_concurrency_demand(config)
+
+
+def check_concurrency_quota(configs: list[EnvironmentConfig]) -> None:
+    """Fail, naming lambda.account_concurrency_quota, when the environments that share an account and region
+    reserve so much that Lambda would refuse the deployment or the unreserved functions' SLA demand could not be
+    met. An environment without an account id shares the CLI's default account."""
+    groups: dict[tuple[str, str], list[tuple[EnvironmentConfig, int, int]]] = {}
+    for config in configs:
+        groups.setdefault((config.account or "the default account", config.region), []).append(
+            (config, *planned_reservation(config)))
+    for (account, region), members in groups.items():
+        names = [c.name for c, _, _ in members]
+        quotas = {c.lambda_.account_concurrency_quota for c, _, _ in members}
+        if len(quotas) > 1:
+            raise ConfigError(
+                f"environments.{{{','.join(names)}}}.lambda.account_concurrency_quota are {sorted(quotas)}; "
+                f"allowed: one value, since {', '.join(names)} share the quota of {account} in {region}")
+        quota = quotas.pop()
+        reserved = sum(r for _, r, _ in members)
+        demand = sum(d for _, _, d in members)
+        needed = reserved + max(LAMBDA_UNRESERVED_MINIMUM, demand)
+        if quota < needed:
+            where = names[0] if len(names) == 1 else "{" + ",".join(names) + "}"
+            raise ConfigError(
+                f"environments.{where}.lambda.account_concurrency_quota is {quota}; allowed: at least {needed} "
+                f"for {', '.join(names)} in {account} and {region}: their functions reserve {reserved}, and "
+                f"max({LAMBDA_UNRESERVED_MINIMUM} that Lambda keeps unreserved, {demand} the inference functions "
+                "need at their SLA peak) must stay unreserved. Request a higher 'Concurrent executions' quota "
+                "(L-B99A9384) or lower lambda.reserved_concurrency / serving.sla.peak_requests_per_second "
+                "(docs/CONFIGURATION.md, 'Lambda concurrency quota')")
 
 
 def consumers_of(configs: Mapping[str, EnvironmentConfig], registry: EnvironmentConfig) -> list[EnvironmentConfig]:

@@ -4,8 +4,6 @@ bucket, in the data-capture JSONL format."""
 
 from __future__ import annotations
 
-import math
-
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -18,7 +16,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.config import EnvironmentConfig
+from mlsettings.vocabulary import FALLBACK_MODEL_KEY, Metric, Published
+from stacks.config import INFERENCE_CONNECT_TIMEOUT_SECONDS, EnvironmentConfig, inference_concurrency_demand
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.lambda_function import MlopsFunction, log_retention
 from stacks.constructs.nag import allow_wildcards
@@ -26,17 +25,8 @@ from stacks.constructs.published_names import publish_name
 from stacks.naming import endpoint_name
 
 PREDICTION_LOG_PREFIX = "inference-api/"
-CONNECT_TIMEOUT_SECONDS = 1
-CONCURRENCY_HEADROOM = 1.5
 
 
-def inference_concurrency_demand(config: EnvironmentConfig) -> int:
-    """Concurrent executions at the SLA's peak rate when every request uses its whole endpoint budget
-    (attempts x (connect + read timeout)), by Little's law, with 50 % headroom."""
-    api = config.inference_api
-    budget_seconds = api.max_attempts * (CONNECT_TIMEOUT_SECONDS + api.endpoint_timeout_ms / 1000)
-    return math.ceil(config.serving.sla.peak_requests_per_second * budget_seconds * CONCURRENCY_HEADROOM)
-FALLBACK_MODEL_KEY = "serving/fallback_model.json"
 
 
 class InferenceApiStack(cdk.Stack):
@@ -73,7 +63,7 @@ class InferenceApiStack(cdk.Stack):
                 encryption_key=key,
                 buffering_interval=cdk.Duration.seconds(60),
                 logging_config=firehose.EnableLogging(logs.LogGroup(
-                    self, "PredictionLogDeliveryErrors", encryption_key=key,
+                    self, Metric.PREDICTION_LOG_DELIVERY_ERRORS, encryption_key=key,
                     retention=log_retention(config.lambda_.log_retention_days),
                     removal_policy=cdk.RemovalPolicy.DESTROY)),
             ),
@@ -106,7 +96,7 @@ class InferenceApiStack(cdk.Stack):
                 "SAFE_DEFAULT_PROBABILITY": str(api_settings.safe_default_probability),
                 "FALLBACK_MODEL_BUCKET": artifact_bucket.bucket_name,
                 "FALLBACK_MODEL_KEY": FALLBACK_MODEL_KEY,
-                "ENDPOINT_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT_SECONDS),
+                "ENDPOINT_CONNECT_TIMEOUT_SECONDS": str(INFERENCE_CONNECT_TIMEOUT_SECONDS),
                 "ENDPOINT_READ_TIMEOUT_SECONDS": f"{sla_read_seconds:g}",
                 "ENDPOINT_MAX_ATTEMPTS": str(attempts),
                 "BREAKER_FAILURE_THRESHOLD": str(api_settings.breaker_failure_threshold),
@@ -153,11 +143,11 @@ class InferenceApiStack(cdk.Stack):
         )
         self._access_logging(stage, access_logs)
         self._firehose_allowances()
-        publish_name(self, environment=config.name, key="inference-api-url", value=self.api.api_endpoint)
+        publish_name(self, environment=config.name, key=Published.INFERENCE_API_URL, value=self.api.api_endpoint)
         # read by the Monitoring stack's dashboard (published names instead of exports)
-        publish_name(self, environment=config.name, key="inference-api-id", value=self.api.api_id)
-        publish_name(self, environment=config.name, key="inference-function-name", value=function.function_name)
-        publish_name(self, environment=config.name, key="prediction-log-prefix",
+        publish_name(self, environment=config.name, key=Published.INFERENCE_API_ID, value=self.api.api_id)
+        publish_name(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME, value=function.function_name)
+        publish_name(self, environment=config.name, key=Published.PREDICTION_LOG_PREFIX,
                      value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
 
         allow_wildcards(self.function, {

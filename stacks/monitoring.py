@@ -19,6 +19,16 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from mlsettings.vocabulary import (
+    CHALLENGER,
+    CHAMPION,
+    GROUND_TRUTH_PREFIX,
+    NAMESPACE,
+    PREDICTION_LOG_PREFIX,
+    REPORT_PREFIX,
+    Metric,
+    Published,
+)
 from pipelines.definition import write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
 from stacks.config import EnvironmentConfig, drift_thresholds
@@ -33,14 +43,11 @@ from stacks.constructs.published_names import publish_name, published_topic, rea
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
 
-NAMESPACE = "MLOps"
 DRIFT_SERVICE = "drift_monitor"
 INFERENCE_SERVICE = "inference"
-VARIANTS = ("Champion", "Challenger")
+VARIANTS = (CHAMPION, CHALLENGER)
 FALLBACK_REASONS = ("throttling", "server_error", "model_error", "timeout", "invalid_output",
                     "endpoint_unavailable", "circuit_open")
-REPORT_PREFIX = "drift-reports"
-GROUND_TRUTH_PREFIX = "ground-truth"
 
 
 class MonitoringStack(cdk.Stack):
@@ -53,8 +60,8 @@ class MonitoringStack(cdk.Stack):
         # Names of the Alerting and InferenceApi stacks, read from their published names (no exports).
         page_topic = published_topic(self, "PageTopic", environment=config.name, severity="page")
         ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
-        inference_function_name = read_published(self, environment=config.name, key="inference-function-name")
-        api_id = read_published(self, environment=config.name, key="inference-api-id")
+        inference_function_name = read_published(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME)
+        api_id = read_published(self, environment=config.name, key=Published.INFERENCE_API_ID)
         drift = config.monitoring.drift
         self._key = key
         self.endpoint = endpoint_name(config)
@@ -75,7 +82,7 @@ class MonitoringStack(cdk.Stack):
             asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic,
             environment={
                 "ENDPOINT_NAME": self.endpoint, "CAPTURE_BUCKET": capture_bucket.bucket_name,
-                "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
+                "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": PREDICTION_LOG_PREFIX,
                 "REPORT_BUCKET": artifact_bucket.bucket_name, "REPORT_PREFIX": REPORT_PREFIX,
                 "VARIANT_PARAMETER_PREFIX": f"/mlops/{config.name}/variant",
                 "WINDOW_HOURS": str(drift.window_hours), "DRIFT_THRESHOLDS": json.dumps(thresholds, sort_keys=True),
@@ -104,7 +111,7 @@ class MonitoringStack(cdk.Stack):
         events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
                     description="The daily drift and ground-truth run",
                     targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
-        publish_name(self, environment=config.name, key="drift-report-uri",
+        publish_name(self, environment=config.name, key=Published.DRIFT_REPORT_URI,
                      value=f"s3://{artifact_bucket.bucket_name}/{REPORT_PREFIX}/")
         monitor_reasons = {
             "Action::kms:GenerateDataKey*": "Writing KMS-encrypted reports needs data keys from the project key.",
@@ -206,13 +213,15 @@ class MonitoringStack(cdk.Stack):
 
     def _drift(self, name: str, variant: str, statistic: str = "Maximum") -> cloudwatch.Metric:
         return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
-                                 dimensions_map={"Endpoint": self.endpoint, "Variant": variant,
+                                 dimensions_map={Metric.ENDPOINT_DIMENSION: self.endpoint,
+                                                 Metric.VARIANT_DIMENSION: variant,
                                                  "service": DRIFT_SERVICE},
                                  period=cdk.Duration.days(1))
 
     def _health(self, name: str, variant: str, statistic: str = "Minimum") -> cloudwatch.Metric:
         return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
-                                 dimensions_map={"Endpoint": self.endpoint, "Variant": variant},
+                                 dimensions_map={Metric.ENDPOINT_DIMENSION: self.endpoint,
+                                                 Metric.VARIANT_DIMENSION: variant},
                                  period=cdk.Duration.minutes(5))
 
     def _inference(self, name: str, extra: dict[str, str] | None = None) -> cloudwatch.Metric:
@@ -232,8 +241,8 @@ class MonitoringStack(cdk.Stack):
     def _fallback_rate(self) -> cloudwatch.MathExpression:
         return cloudwatch.MathExpression(
             expression="IF(responses > 0, 100 * degraded / responses, 0)",
-            using_metrics={"degraded": self._inference("DegradedResponses"),
-                           "responses": self._inference("Responses")},
+            using_metrics={"degraded": self._inference(Metric.DEGRADED_RESPONSES),
+                           "responses": self._inference(Metric.RESPONSES)},
             label="API answers not served by the endpoint (%)", period=cdk.Duration.minutes(5))
 
     # --------------------------------------------------------------------------------------------- alarms
@@ -250,33 +259,36 @@ class MonitoringStack(cdk.Stack):
             route(self, f"{variant}ErrorRate", metric=self._error_rate(variant), threshold=alarms.error_rate_percent,
                   severity="page", runbook="error-rate", comparison=gte,
                   summary=f"{variant} 5XX rate at or above {alarms.error_rate_percent:g}%.")
-            route(self, f"{variant}HealthCheckFailing", metric=self._health("HealthCheckPassed", variant),
+            route(self, f"{variant}HealthCheckFailing", metric=self._health(Metric.HEALTH_CHECK_PASSED, variant),
                   threshold=1, severity="page", runbook="health-check", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   summary=f"{variant} answered its golden payloads wrongly or not at all.")
-            route(self, f"{variant}DataDrift", metric=self._drift("DriftDetected", variant), threshold=1,
+            route(self, f"{variant}DataDrift", metric=self._drift(Metric.DRIFT_DETECTED, variant), threshold=1,
                   severity="ticket", runbook="data-drift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: drifted input features carry at least "
                           f"{config.monitoring.drift.weighted_drift_alarm:.0%} of the model's feature importance.")
-            route(self, f"{variant}DataQuality", metric=self._drift("DataQualityViolations", variant), threshold=1,
+            route(self, f"{variant}DataQuality", metric=self._drift(Metric.DATA_QUALITY_VIOLATIONS, variant),
+                  threshold=1,
                   severity="ticket", runbook="data-quality", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: missing, out-of-range or unseen values beyond the training baseline's in at "
                           "least one input feature.")
             # Production pages when the violation hits a feature the model leans on; elsewhere it is a ticket.
             route(self, f"{variant}TopFeatureDataQuality",
-                  metric=self._drift("DataQualityTopFeatureViolations", variant), threshold=1,
+                  metric=self._drift(Metric.DATA_QUALITY_TOP_FEATURE_VIOLATIONS, variant), threshold=1,
                   severity="page" if config.production else "ticket", runbook="data-quality",
                   evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: a data-quality violation in one of the model's "
                           f"{config.monitoring.drift.page_top_features} most important features.")
-            route(self, f"{variant}PredictionShift", metric=self._drift("PredictionDrifted", variant), threshold=1,
+            route(self, f"{variant}PredictionShift", metric=self._drift(Metric.PREDICTION_DRIFTED, variant),
+                  threshold=1,
                   severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the predicted-probability distribution shifted.")
-            route(self, f"{variant}ConfidenceShift", metric=self._drift("ConfidenceDrifted", variant), threshold=1,
+            route(self, f"{variant}ConfidenceShift", metric=self._drift(Metric.CONFIDENCE_DRIFTED, variant),
+                  threshold=1,
                   severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the confidence distribution shifted (PSI above "
                           f"{alarms.confidence_shift_psi:g}).")
-            route(self, f"{variant}QualityDegraded", metric=self._drift("QualityDegraded", variant), threshold=1,
+            route(self, f"{variant}QualityDegraded", metric=self._drift(Metric.QUALITY_DEGRADED, variant), threshold=1,
                   severity="page", runbook="quality-degradation", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the "
                           "registered evaluation metric.")
@@ -289,7 +301,7 @@ class MonitoringStack(cdk.Stack):
             # promotion) and so no Invocations data points, and it must not page from its first deploy on.
             # An endpoint that exists but cannot answer is paged by HealthCheckFailing (the health check
             # reports 0 for it); "no endpoint yet" is the only state in which the health check is silent.
-            route(self, "NoTraffic", metric=self._sagemaker("Invocations", "Champion", "Sum", 15), threshold=1,
+            route(self, "NoTraffic", metric=self._sagemaker("Invocations", CHAMPION, "Sum", 15), threshold=1,
                   severity="page", runbook="no-traffic", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   missing=cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -324,9 +336,9 @@ class MonitoringStack(cdk.Stack):
         hour = cdk.Duration.hours(1)
         up = cloudwatch.Metric(namespace="/aws/sagemaker/Endpoints", metric_name="CPUUtilization",
                                statistic="SampleCount", period=hour,
-                               dimensions_map={"EndpointName": self.endpoint, "VariantName": VARIANTS[0]})
+                               dimensions_map={"EndpointName": self.endpoint, "VariantName": CHAMPION})
         idle = cloudwatch.MathExpression(
-            expression="IF(up, requests)", using_metrics={"up": up, "requests": self._inference("Responses")
+            expression="IF(up, requests)", using_metrics={"up": up, "requests": self._inference(Metric.RESPONSES)
                                                           .with_(period=hour)},
             label="API requests while the endpoint's instances run", period=hour)
         # Hourly points: CloudWatch evaluates an alarm over at most 7 days (604,800 s; PutMetricAlarm), which
@@ -344,7 +356,8 @@ class MonitoringStack(cdk.Stack):
         if not config.monitoring.drift.retrain_on_sustained_drift:
             return None
         sustained = self.router.alarm(
-            self, "SustainedDrift", metric=self._drift("DriftDetected", variants[0]), threshold=1, severity="ticket",
+            self, "SustainedDrift", metric=self._drift(Metric.DRIFT_DETECTED,
+                                                       variants[0]), threshold=1, severity="ticket",
             runbook="data-drift", evaluation_periods=3, datapoints_to_alarm=3,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             summary="The Champion's inputs drifted three days running; the training pipeline is started.")
@@ -398,12 +411,12 @@ class MonitoringStack(cdk.Stack):
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Fallbacks by reason, and fallback rate", width=8, left=[
-                self._inference("Fallbacks", {"reason": r}).with_(label=r) for r in FALLBACK_REASONS],
+                self._inference(Metric.FALLBACKS, {"reason": r}).with_(label=r) for r in FALLBACK_REASONS],
                 right=[self._fallback_rate()]),
             cloudwatch.GraphWidget(title="Model version per variant", width=8, left=[
-                self._health("ServedModelVersion", v, "Maximum").with_(label=f"{v} version") for v in variants]),
+                self._health(Metric.SERVED_MODEL_VERSION, v, "Maximum").with_(label=f"{v} version") for v in variants]),
             cloudwatch.GraphWidget(title="Health check (1 = golden answers correct)", width=8, left=[
-                self._health("HealthCheckPassed", v) for v in variants],
+                self._health(Metric.HEALTH_CHECK_PASSED, v) for v in variants],
                 left_y_axis=cloudwatch.YAxisProps(min=0, max=1)),
         )
         top_features = cloudwatch.MathExpression(
@@ -414,8 +427,9 @@ class MonitoringStack(cdk.Stack):
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Drift score per variant", width=8, left=[
                 self._drift(name, v).with_(label=f"{v} {name}") for v in variants
-                for name in ("MaxDrift", "DriftedFeatureShare", "WeightedDriftScore", "DataQualityViolations",
-                             "PredictionShift", "ConfidenceShift")]),
+                for name in (Metric.MAX_DRIFT, Metric.DRIFTED_FEATURE_SHARE, Metric.WEIGHTED_DRIFT_SCORE,
+                             Metric.DATA_QUALITY_VIOLATIONS,
+                             Metric.PREDICTION_SHIFT, Metric.CONFIDENCE_SHIFT)]),
             cloudwatch.GraphWidget(title="Top drifting features", width=8, left=[top_features]),
             cloudwatch.GraphWidget(title="Training pipeline executions", width=8, left=[
                 cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name=name, statistic="Sum",

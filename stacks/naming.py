@@ -53,6 +53,17 @@ def consumer_role_name(config: EnvironmentConfig, purpose: str) -> str:
     return f"mlops-{config.name}-{purpose}"
 
 
+def forwarding_rule_name(sender: EnvironmentConfig, receiver: EnvironmentConfig) -> str:
+    """The rule on ``sender``'s default bus that forwards to ``receiver``'s (promotions out of the registry, results
+    back): the receiving bus policy names its ARN, so both sides derive it from cdk.json."""
+    return f"mlops-{sender.name}-to-{receiver.name}"
+
+
+def forwarding_rule_arn(sender: EnvironmentConfig, receiver: EnvironmentConfig, partition: str = "aws") -> str:
+    assert sender.account is not None, "forwarding exists only between environments with account ids"
+    return f"arn:{partition}:events:{sender.region}:{sender.account}:rule/{forwarding_rule_name(sender, receiver)}"
+
+
 def event_bus_arn(config: EnvironmentConfig, account: str, partition: str = "aws") -> str:
     """The environment's default event bus (promotions arrive there; deployment results leave from it)."""
     return f"arn:{partition}:events:{config.region}:{account}:event-bus/default"

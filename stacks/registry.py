@@ -29,6 +29,18 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlsettings.vocabulary import (
+    DEPLOYMENT_RESULT,
+    PACKAGE_STATE_CHANGE,
+    PRODUCTION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    RESULT_SOURCE,
+    SAGEMAKER_SOURCE,
+    STATUS_DEPLOY_FAILED,
+    STATUS_DEPLOYED,
+    Published,
+)
 from stacks.config import EnvironmentConfig, other_account
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.cross_account import package_group_statements
@@ -36,35 +48,39 @@ from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue, retried_delivery
-from stacks.naming import event_bus_arn, model_package_group_name
+from stacks.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, model_package_group_name
 
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_ACCEPTED = "Model Promotion Accepted"
-RESULT_SOURCE = "mlops.deployment"  # mlplatform.registry.deployment_results
-RESULT_DETAIL_TYPE = "Model Deployment Result"
+RESULT_DETAIL_TYPE = DEPLOYMENT_RESULT
 # Written only by the gate's function from deployment results; an approver who sets them would forge one.
-DEPLOYER_STATUSES = ["Deployed", "DeployFailed"]
+DEPLOYER_STATUSES = [STATUS_DEPLOYED, STATUS_DEPLOY_FAILED]
 
 
-def _bus_policy(scope: Construct, construct_id: str, *, account: str, source: str, statement_id: str,
+def _bus_policy(scope: Construct, construct_id: str, *, account: str, rule_arn: str, statement_id: str,
                 bus_arn: str) -> events.CfnEventBusPolicy:
-    """Let ``account`` put events of ``source`` (only) on this account's default bus."""
+    """Let exactly one rule of ``account`` (the one forwarding to us) put events on this account's default bus.
+
+    EventBridge User Guide, "Example policy: Send events from specific rules in a different account": the bus
+    policy admits the sender account's root with ``ArnEquals aws:SourceArn`` = the sending rule's ARN ("The ARN
+    of the rule that is sending the event", eb-use-conditions). Which events that rule sends is its pattern's
+    business; ``events:source`` is documented for PutEvents calls, not for a rule's deliveries."""
     return events.CfnEventBusPolicy(
         scope, construct_id, event_bus_name="default", statement_id=statement_id,
         statement={"Sid": statement_id, "Effect": "Allow",
                    "Principal": {"AWS": f"arn:{cdk.Aws.PARTITION}:iam::{account}:root"},
                    "Action": "events:PutEvents", "Resource": bus_arn,
-                   "Condition": {"StringEquals": {"events:source": source}}})
+                   "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}})
 
 
-def _forward(scope: Construct, construct_id: str, *, description: str, pattern: events.EventPattern,
-             bus_arn: str, key: kms.IKey) -> events.Rule:
-    """A rule that forwards matching events to another account's bus (EventBridge assumes the role)."""
+def _forward(scope: Construct, construct_id: str, *, rule_name: str, description: str,
+             pattern: events.EventPattern, bus_arn: str, key: kms.IKey) -> events.Rule:
+    """A rule that forwards matching events to another account's bus (EventBridge assumes the role); its name
+    comes from cdk.json (``forwarding_rule_name``) because the receiving bus's policy names its ARN."""
     role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
                     description=f"EventBridge: {description}")
     dead_letters = dead_letter_queue(scope, f"{construct_id}DeadLetters", key=key,
                                      purpose=f"{description} (events never delivered)")
-    return events.Rule(scope, construct_id, description=description, event_pattern=pattern, targets=[
+    return events.Rule(scope, construct_id, rule_name=rule_name, description=description, event_pattern=pattern,
+                       targets=[
         targets.EventBus(events.EventBus.from_event_bus_arn(scope, f"{construct_id}Bus", bus_arn), role=role,
                          dead_letter_queue=dead_letters)])
 
@@ -77,8 +93,8 @@ class RegistryStack(cdk.Stack):
         ``consumers``: the environments that serve its stages (used in the registry environment)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.group_name = model_package_group_name(config)
-        publish_name(self, environment=config.name, key="model-package-group", value=self.group_name)
-        publish_name(self, environment=config.name, key="registry-environment", value=registry.name)
+        publish_name(self, environment=config.name, key=Published.MODEL_PACKAGE_GROUP, value=self.group_name)
+        publish_name(self, environment=config.name, key=Published.REGISTRY_ENVIRONMENT, value=registry.name)
         self.ledger: dynamodb.Table | None = None
         self.gate: MlopsFunction | None = None
         if not config.is_registry:
@@ -156,7 +172,7 @@ class RegistryStack(cdk.Stack):
             self, "PackageStateChange",
             description="Every change to a package of this group goes to the promotion gate",
             event_pattern=events.EventPattern(
-                source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
+                source=[SAGEMAKER_SOURCE], detail_type=[PACKAGE_STATE_CHANGE],
                 detail={"ModelPackageGroupName": [self.group_name]}),
             targets=[targets.LambdaFunction(function, **retried_delivery(  # type: ignore[arg-type]
                 self, "GateEventDeadLetters", key=key,
@@ -167,8 +183,9 @@ class RegistryStack(cdk.Stack):
             "staging": self._approver_policy("StagingApproverPolicy", may_set_production=False),
             "production": self._approver_policy("ProductionApproverPolicy", may_set_production=True),
         }
-        for key_name, value in (("ledger-table", self.ledger.table_name), ("event-bus-name", bus.event_bus_name),
-                                ("promotion-topic-arn", self.notices.topic_arn)):
+        for key_name, value in ((Published.LEDGER_TABLE, self.ledger.table_name), (Published.EVENT_BUS_NAME,
+                                                                                   bus.event_bus_name),
+                                (Published.PROMOTION_TOPIC_ARN, self.notices.topic_arn)):
             publish_name(self, environment=config.name, key=key_name, value=value)
 
         allow_wildcards(self.gate, {
@@ -200,12 +217,13 @@ class RegistryStack(cdk.Stack):
                 purpose="the deployment-result rule (results never recorded)"))])
         here = event_bus_arn(config, self.account, self.partition)
         remote = [c for c in self._consumers if other_account(c, config)]
-        for account in sorted({c.account for c in remote if c.account}):
-            _bus_policy(self, f"ResultsFrom{account}", account=account, source=RESULT_SOURCE,
-                        statement_id=f"mlops-{config.name}-results-from-{account}", bus_arn=here)
         for consumer in remote:
             assert consumer.account is not None
+            _bus_policy(self, f"ResultsFrom{consumer.name.title().replace('-', '')}", account=consumer.account,
+                        rule_arn=forwarding_rule_arn(consumer, config, self.partition),
+                        statement_id=f"mlops-{config.name}-results-from-{consumer.name}", bus_arn=here)
             _forward(self, f"PromotionsTo{consumer.name.title().replace('-', '')}",
+                     rule_name=forwarding_rule_name(config, consumer),
                      description=f"accepted {'/'.join(consumer.serving.served_stages)} promotions to "
                                  f"{consumer.name}'s account",
                      pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
@@ -216,14 +234,16 @@ class RegistryStack(cdk.Stack):
     def _link_to_registry(self, config: EnvironmentConfig, registry: EnvironmentConfig, key: kms.IKey) -> None:
         """A consumer in another account: admit the registry's promotions, forward results to the registry."""
         # `mlops promote-challenger` puts its promotion on this account's bus, for this deployer.
-        publish_name(self, environment=config.name, key="event-bus-name", value="default")
+        publish_name(self, environment=config.name, key=Published.EVENT_BUS_NAME, value="default")
         if not other_account(config, registry):
             return  # one account: the gate's and the deployer's events share the default bus
         assert registry.account is not None
-        _bus_policy(self, "PromotionsFromTheRegistry", account=registry.account, source=PROMOTION_SOURCE,
+        _bus_policy(self, "PromotionsFromTheRegistry", account=registry.account,
+                    rule_arn=forwarding_rule_arn(registry, config, self.partition),
                     statement_id=f"mlops-{config.name}-promotions-from-{registry.name}",
                     bus_arn=event_bus_arn(config, self.account, self.partition))
-        _forward(self, "ResultsToTheRegistry", description=f"deployment results to {registry.name}'s account",
+        _forward(self, "ResultsToTheRegistry", rule_name=forwarding_rule_name(config, registry),
+                 description=f"deployment results to {registry.name}'s account",
                  pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
                                              detail={"model_package_group": [self.group_name]}),
                  bus_arn=event_bus_arn(registry, registry.account, self.partition), key=key)
@@ -249,7 +269,7 @@ class RegistryStack(cdk.Stack):
             statements.append(iam.PolicyStatement(
                 sid="ProductionNeedsAProductionApprover", effect=iam.Effect.DENY,
                 actions=["sagemaker:UpdateModelPackage"], resources=[self.package_arns],
-                conditions={"StringEquals": {"sagemaker:ModelLifeCycle:stage": "Production"}}))
+                conditions={"StringEquals": {"sagemaker:ModelLifeCycle:stage": PRODUCTION}}))
         policy = iam.ManagedPolicy(
             self, construct_id,
             description=("Approve and stage model packages in Studio"

@@ -22,6 +22,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mlsettings.vocabulary import (
+    CHALLENGER,
+    CHAMPION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    RESULT_SOURCE,
+    STATUS_DEPLOYED,
+    Published,
+)
 from pipelines.images import XGBOOST_ACCOUNTS
 from stacks.config import EnvironmentConfig, to_plain
 from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
@@ -33,12 +42,9 @@ from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue, retried_delivery
 from stacks.naming import consumer_role_name, endpoint_name, model_package_group_name
 
-RESULT_SOURCE = "mlops.deployment"  # mlplatform.registry.deployment_results.RESULT_SOURCE
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_ACCEPTED = "Model Promotion Accepted"
 CAPTURE_PREFIX = "endpoint"
 BATCH_PREFIX = "batch"
-VARIANTS = ("Champion", "Challenger")
+VARIANTS = (CHAMPION, CHALLENGER)
 LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                        "Lambda.TooManyRequestsException")
 
@@ -194,11 +200,11 @@ class ServingStack(cdk.Stack):
                                                         dead_letter_queue=schedule_dead_letters)])
 
         for key_name, value in (
-            ("endpoint-name", self.endpoint_name),
-            ("capture-destination-uri", f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}"),
-            ("ground-truth-uri", f"s3://{capture_bucket.bucket_name}/ground-truth/"),
-            ("batch-scoring-function", batch.function_name),
-            ("deployer-state-machine-arn", self.state_machine.state_machine_arn),
+            (Published.ENDPOINT_NAME, self.endpoint_name),
+            (Published.CAPTURE_DESTINATION_URI, f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}"),
+            (Published.GROUND_TRUTH_URI, f"s3://{capture_bucket.bucket_name}/ground-truth/"),
+            (Published.BATCH_SCORING_FUNCTION, batch.function_name),
+            (Published.DEPLOYER_STATE_MACHINE_ARN, self.state_machine.state_machine_arn),
         ):
             publish_name(self, environment=config.name, key=key_name, value=value)
         self._allowances(deployer_role, health_role)
@@ -323,7 +329,7 @@ class ServingStack(cdk.Stack):
         for step in (start, check, verify):
             step.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
         wait = sfn.Wait(self, "Bake", time=sfn.WaitTime.seconds_path("$.poll_seconds"))
-        done = sfn.Succeed(self, "Deployed")
+        done = sfn.Succeed(self, STATUS_DEPLOYED)
         definition = start.next(
             sfn.Choice(self, "Skip?")
             .when(sfn.Condition.string_equals("$.action", "skip"), sfn.Succeed(self, "NothingToDeploy"))

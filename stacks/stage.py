@@ -51,6 +51,7 @@ class MlopsStage(cdk.Stage):
             self.training = TrainingStack(
                 self, "Training", config=config, key=self.storage.key, data_bucket=self.storage.data_bucket,
                 artifact_bucket=self.storage.artifact_bucket, model_package_group_name=self.registry.group_name,
+                consumers=consumers,
                 description=f"MLOps {config.name}: training pipeline and retraining triggers")
             self.training.add_stack_dependency(self.registry)
         self.inference_api = InferenceApiStack(

@@ -14,6 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlsettings.vocabulary import Published
 from stacks.config import EnvironmentConfig
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.cross_account import bucket_statements, key_statements
@@ -121,10 +122,10 @@ class StorageStack(cdk.Stack):
             expiration_days=storage.capture_retention_days)
 
         for key_name, value in (
-            ("kms-key-arn", self.key.key_arn),
-            ("data-bucket", self.data_bucket.bucket_name),
-            ("artifact-bucket", self.artifact_bucket.bucket_name),
-            ("capture-bucket", self.capture_bucket.bucket_name),
+            (Published.KMS_KEY_ARN, self.key.key_arn),
+            (Published.DATA_BUCKET, self.data_bucket.bucket_name),
+            (Published.ARTIFACT_BUCKET, self.artifact_bucket.bucket_name),
+            (Published.CAPTURE_BUCKET, self.capture_bucket.bucket_name),
         ):
             publish_name(self, environment=config.name, key=key_name, value=value)
 

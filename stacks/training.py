@@ -4,6 +4,7 @@ register), its two least-privilege roles and the retraining triggers."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -15,9 +16,11 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from mlsettings.instance_types import same_storage_class
+from mlsettings.vocabulary import TRAINING_DATA_PREFIX, Published
 from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
-from stacks.config import EnvironmentConfig
+from stacks.config import EnvironmentConfig, sagemaker_enum
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
@@ -26,13 +29,27 @@ from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.naming import pipeline_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_PREFIX = "training/"
+DATA_PREFIX = TRAINING_DATA_PREFIX
+
+
+def registered_instance_types(config: EnvironmentConfig, consumers: Sequence[EnvironmentConfig]
+                              ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(real-time, transform) instance types every version is registered with: each type any environment that
+    deploys from this registry puts a variant on or runs batch transform with (InferenceSpecification's
+    SupportedRealtimeInferenceInstanceTypes and SupportedTransformInstanceTypes), so a version registered today
+    lists the types staging and production deploy it with, not the registry environment's own."""
+    servers = list(consumers) or [config]
+    realtime = {c.serving.champion.instance_type for c in servers}
+    realtime |= {c.serving.challenger.instance_type for c in servers if c.serving.challenger_enabled}
+    return tuple(sorted(realtime)), tuple(sorted({c.serving.batch_instance_type for c in servers}))
 
 
 class TrainingStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  data_bucket: s3.IBucket, artifact_bucket: s3.IBucket, model_package_group_name: str,
-                 **kwargs: object) -> None:
+                 consumers: Sequence[EnvironmentConfig] = (), **kwargs: object) -> None:
+        """``consumers``: the environments that deploy this registry's versions (their instance types are
+        registered with each version)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         training = config.training
         self.pipeline_name = pipeline_name(config)
@@ -118,6 +135,8 @@ class TrainingStack(cdk.Stack):
             model_package_group=model_package_group_name,
             default_data_uri=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}",
             training_instance_type=training.instance_type,
+            training_instance_types=tuple(same_storage_class(training.instance_type,
+                                                             sagemaker_enum("TrainingInstanceType"))),
             training_instance_count=training.instance_count,
             processing_instance_type=training.processing_instance_type,
             volume_size_gb=training.volume_size_gb,
@@ -128,9 +147,8 @@ class TrainingStack(cdk.Stack):
             num_round=training.num_round,
             quality_metric=training.quality_gate.metric,
             quality_threshold=training.quality_gate.threshold,
-            inference_instance_types=tuple(sorted({config.serving.champion.instance_type,
-                                                   config.serving.challenger.instance_type})),
-            transform_instance_types=(config.serving.batch_instance_type,),
+            inference_instance_types=registered_instance_types(config, consumers)[0],
+            transform_instance_types=registered_instance_types(config, consumers)[1],
             expected_p99_latency_ms=config.serving.sla.p99_latency_ms,
             network_isolation=True,
             min_rows_per_class=training.min_rows_per_class,
@@ -152,8 +170,8 @@ class TrainingStack(cdk.Stack):
         if default_policy is not None:
             self.pipeline.node.add_dependency(default_policy)
         self._triggers(config, data_bucket, key)
-        publish_name(self, environment=config.name, key="pipeline-name", value=self.pipeline_name)
-        publish_name(self, environment=config.name, key="training-data-uri",
+        publish_name(self, environment=config.name, key=Published.PIPELINE_NAME, value=self.pipeline_name)
+        publish_name(self, environment=config.name, key=Published.TRAINING_DATA_URI,
                      value=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}")
 
         allow_wildcards(self.job_role, {

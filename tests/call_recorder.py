@@ -68,12 +68,36 @@ def _attribution() -> tuple[str | None, list[str]] | None:
     return entry, files
 
 
+# The requests tests/infra/test_recorded_requests.py checks against the APIs' whole rule set (tests/api_rules):
+# every one the product's code builds (Lambda handlers, the domain, the CLI, the pipeline's local runner), recorded
+# whole, whoever calls it — but not those a test builds itself or a double makes.
+CHECKED_OPERATIONS = frozenset({
+    "CreateTrainingJob", "CreateProcessingJob", "CreateTransformJob", "CreateModelPackage", "UpdateModelPackage",
+    "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities",
+    "StartPipelineExecution", "RegisterScalableTarget", "PutScalingPolicy"})
+PRODUCT = ("lambdas" + os.sep, "mlplatform" + os.sep, "mlops" + os.sep, "pipelines" + os.sep)
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _whole(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_whole(v) for v in value]
+    if isinstance(value, str | bool | int | float) or value is None:
+        return value
+    return str(value)
+
+
 class Recorder:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         self.path = directory / f"calls-{worker}-{os.getpid()}.jsonl"
+        self.requests_path = directory / f"requests-{worker}-{os.getpid()}.jsonl"
         self.lines: list[str] = []
+        self.requests: list[str] = []
         self.test = ""
 
     def install(self) -> None:
@@ -86,6 +110,11 @@ class Recorder:
             found = _attribution()
             if found is not None and (found[0] or any(f.startswith(RUNTIME) for f in found[1])):
                 recorder.record(client, found[0], found[1], operation_name, api_params)
+            if operation_name in CHECKED_OPERATIONS and found is not None and found[1] \
+                    and found[1][0].startswith(PRODUCT):
+                recorder.requests.append(json.dumps({
+                    "service": client.meta.service_model.service_name, "operation": operation_name,
+                    "caller": found[1][0], "params": _whole(api_params), "test": recorder.test}, sort_keys=True))
             return original(client, operation_name, api_params)
 
         BaseClient._make_api_call = recording  # type: ignore[method-assign]
@@ -99,10 +128,11 @@ class Recorder:
             "params": _jsonable(params), "env": env, "test": self.test}, sort_keys=True))
 
     def flush(self) -> None:
-        if self.lines:
-            with self.path.open("a") as out:
-                out.write("\n".join(self.lines) + "\n")
-            self.lines.clear()
+        for path, lines in ((self.path, self.lines), (self.requests_path, self.requests)):
+            if lines:
+                with path.open("a") as out:
+                    out.write("\n".join(lines) + "\n")
+                lines.clear()
 
 
 _RECORDER: Recorder | None = None

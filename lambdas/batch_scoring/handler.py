@@ -13,7 +13,6 @@ Metric (EMF, dimension Endpoint): ``BatchScoringStarted`` (Count: 1 started, 0 r
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -23,28 +22,17 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlplatform.serving.transform_job import BatchScoringError, BatchSettings, start_batch_scoring
+from lambdas.batch_scoring.settings import settings_from_environment
+from mlplatform.serving.transform_job import BatchScoringError, start_batch_scoring
+from mlsettings.vocabulary import NAMESPACE, Metric
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "batch-scoring")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
 # service="" keeps Powertools from adding a "service" dimension: alarms match exactly {Endpoint}.
 metrics = Metrics(namespace=METRICS_NAMESPACE, service="")
-
-
-def settings_from_environment(environment: Mapping[str, str]) -> BatchSettings:
-    missing = [n for n in ("ENDPOINT_NAME", "CAPTURE_BUCKET", "BATCH_INSTANCE_TYPE") if not environment.get(n)]
-    if missing:
-        raise RuntimeError(f"batch scoring misconfigured: environment variables {missing} are not set")
-    count = environment.get("BATCH_INSTANCE_COUNT", "1")
-    if not count.isdigit() or not 1 <= int(count) <= 100:
-        raise RuntimeError(f"BATCH_INSTANCE_COUNT is {count!r}; allowed: an integer from 1 to 100")
-    return BatchSettings(endpoint_name=environment["ENDPOINT_NAME"], capture_bucket=environment["CAPTURE_BUCKET"],
-                         instance_type=environment["BATCH_INSTANCE_TYPE"],
-                         kms_key_arn=environment.get("KMS_KEY_ARN", ""),
-                         default_input_uri=environment.get("BATCH_INPUT_URI", ""), instance_count=int(count))
 
 
 SETTINGS = settings_from_environment(os.environ)
@@ -61,14 +49,14 @@ def sagemaker_client() -> Any:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A scheduled event carries EventBridge keys, not a request: score the configured default prefix.
     request = event if isinstance(event, dict) and "input_uri" in event else {}
-    metrics.add_dimension(name="Endpoint", value=SETTINGS.endpoint_name)
+    metrics.add_dimension(name=Metric.ENDPOINT_DIMENSION, value=SETTINGS.endpoint_name)
     try:
         started = start_batch_scoring(sagemaker_client(), settings=SETTINGS, request=request,
                                       now=datetime.now(UTC))
     except BatchScoringError as err:
         logger.error("batch scoring not started", extra={"reason": str(err)})
-        metrics.add_metric(name="BatchScoringStarted", unit=MetricUnit.Count, value=0)
+        metrics.add_metric(name=Metric.BATCH_SCORING_STARTED, unit=MetricUnit.Count, value=0)
         return {"started": False, "reason": str(err)}
-    metrics.add_metric(name="BatchScoringStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.BATCH_SCORING_STARTED, unit=MetricUnit.Count, value=1)
     logger.info("batch scoring started", extra=started)
     return {"started": True, **started}

@@ -32,9 +32,10 @@ from botocore.config import Config
 from lambdas.deployer.settings import settings_from_environment
 from mlplatform.serving import deployment_flow
 from mlplatform.serving.deployment_flow import DeployerClients
+from mlsettings.vocabulary import NAMESPACE, Metric
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "deployer")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
@@ -60,7 +61,7 @@ def _now() -> datetime:
 
 def _count(name: str, state: dict[str, Any]) -> None:
     stage = str((state.get("request") or {}).get("target_stage") or "unknown")
-    metrics.add_dimension(name="Endpoint", value=SETTINGS.endpoint_name)
+    metrics.add_dimension(name=Metric.ENDPOINT_DIMENSION, value=SETTINGS.endpoint_name)
     metrics.add_dimension(name="Stage", value=stage)
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()

@@ -16,6 +16,7 @@ from mlplatform.serving.deployment_settings import (
     SettingsError,
     parse_serving,
 )
+from mlsettings.vocabulary import PRODUCTION, STAGING
 
 
 def _json(environment: Mapping[str, str], name: str, default: str | None = None) -> Any:
@@ -45,7 +46,7 @@ def settings_from_environment(environment: Mapping[str, str]) -> DeployerSetting
                             or not vpc.get("SecurityGroupIds")):
         raise SettingsError("VPC_CONFIG must be null or {\"Subnets\": [...], \"SecurityGroupIds\": [...]}")
     stages = tuple(s.strip() for s in environment.get("SERVED_STAGES", "").split(",") if s.strip())
-    unknown = [s for s in stages if s not in ("Staging", "Production")]
+    unknown = [s for s in stages if s not in (STAGING, PRODUCTION)]
     if unknown:  # empty is allowed: other environments may deploy every stage
         raise SettingsError(f"SERVED_STAGES has {unknown}; allowed: Staging, Production (comma-separated)")
     poll = environment.get("POLL_SECONDS", "60")

@@ -31,9 +31,10 @@ from mlplatform.monitoring.drift_metrics import publish_run_metrics
 from mlplatform.monitoring.monitor_flow import MonitorClients, monitor_endpoint
 from mlplatform.monitoring.processing_job import start_processing_job
 from mlplatform.monitoring.variant_models import endpoint_exists, read_s3_json
+from mlsettings.vocabulary import NAMESPACE
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "drift_monitor")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from mlcore.drift.statistics import DriftThresholds
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.processing_job import ProcessingJobSettings
+from mlsettings.quality import QUALITY_METRICS
+from mlsettings.vocabulary import CHAMPION, REPORT_PREFIX
 
 
 class SettingsError(ValueError):
@@ -46,8 +48,8 @@ def settings_from_environment(env: Mapping[str, str]) -> DriftMonitorSettings:
     if not 0.0 <= margin <= 1.0:
         raise SettingsError(f"environment variable QUALITY_MARGIN is {raw_margin!r}; allowed: [0, 1]")
     metric = env.get("QUALITY_METRIC", "").strip() or "auc"
-    if metric not in ("auc", "accuracy", "f1"):
-        raise SettingsError(f"environment variable QUALITY_METRIC is {metric!r}; allowed: auc, accuracy, f1")
+    if metric not in QUALITY_METRICS:
+        raise SettingsError(f"environment variable QUALITY_METRIC is {metric!r}; allowed: {', '.join(QUALITY_METRICS)}")
     capture_bucket = required("CAPTURE_BUCKET")
     ground_truth_prefix = env.get("GROUND_TRUTH_PREFIX", "").strip() or None
     return DriftMonitorSettings(
@@ -55,9 +57,9 @@ def settings_from_environment(env: Mapping[str, str]) -> DriftMonitorSettings:
         capture_bucket=capture_bucket,
         capture_prefix=env.get("CAPTURE_PREFIX", "").strip().strip("/"),
         prediction_log_prefix=env.get("PREDICTION_LOG_PREFIX", "").strip().strip("/") or None,
-        prediction_log_variant=env.get("PREDICTION_LOG_VARIANT", "").strip() or "Champion",
+        prediction_log_variant=env.get("PREDICTION_LOG_VARIANT", "").strip() or CHAMPION,
         report_bucket=required("REPORT_BUCKET"),
-        report_prefix=env.get("REPORT_PREFIX", "").strip().strip("/") or "drift-reports",
+        report_prefix=env.get("REPORT_PREFIX", "").strip().strip("/") or REPORT_PREFIX,
         variant_parameter_prefix=required("VARIANT_PARAMETER_PREFIX"),
         window_hours=integer("WINDOW_HOURS", 24, 1, 720),
         thresholds=thresholds,

@@ -31,10 +31,11 @@ from botocore.config import Config
 
 from mlplatform.serving.golden_check import GoldenPayloads
 from mlplatform.serving.health_run import HealthReport, run_health_check
+from mlsettings.vocabulary import NAMESPACE, Metric
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "health-check")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
-METRIC_NAME = "HealthCheckPassed"
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+METRIC_NAME = Metric.HEALTH_CHECK_PASSED
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
@@ -75,12 +76,12 @@ def clients() -> tuple[Any, Any, Any]:
 def publish(report: HealthReport) -> None:
     """One EMF document per variant (each carries its own Variant dimension value)."""
     for verdict in report.verdicts:
-        metrics.add_dimension(name="Endpoint", value=report.endpoint_name)
-        metrics.add_dimension(name="Variant", value=verdict.variant)
+        metrics.add_dimension(name=Metric.ENDPOINT_DIMENSION, value=report.endpoint_name)
+        metrics.add_dimension(name=Metric.VARIANT_DIMENSION, value=verdict.variant)
         metrics.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1 if verdict.passed else 0)
         version = (verdict.model_package_arn or "").rsplit("/", 1)[-1]
         if version.isdigit():  # the dashboard's "model version per variant"
-            metrics.add_metric(name="ServedModelVersion", unit=MetricUnit.NoUnit, value=int(version))
+            metrics.add_metric(name=Metric.SERVED_MODEL_VERSION, unit=MetricUnit.NoUnit, value=int(version))
         metrics.flush_metrics()
 
 

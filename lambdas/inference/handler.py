@@ -22,7 +22,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from lambdas.inference.settings import InferenceSettings
-from mlcore.schema import DataSchema
 from mlplatform.inference.circuit_breaker import BreakerSettings, CircuitBreaker, DynamoDbBreakerStore
 from mlplatform.inference.degradation import FallbackScorer, InferenceService, ServiceSettings
 from mlplatform.inference.endpoint_invoker import SageMakerRuntime, sagemaker_runtime_config
@@ -30,8 +29,10 @@ from mlplatform.inference.fallback_loading import load_fallback_scorer
 from mlplatform.inference.prediction_log import FirehosePredictionLog
 from mlplatform.inference.request_validation import ValidationLimits
 from mlplatform.inference.response_cache import DynamoDbResponseCache
+from mlsettings.schema import DataSchema
+from mlsettings.vocabulary import PREDICTION_LOG_PREFIX, Metric
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "inference-api")
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", PREDICTION_LOG_PREFIX)
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMlops")
 
 logger = Logger(service=SERVICE_NAME)
@@ -45,10 +46,10 @@ metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
 _SUPPORT_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=1,
                                 retries={"mode": "standard", "total_max_attempts": 2})
 _DEPENDENCY_METRICS = {
-    "breaker_store": "BreakerStoreErrors",
-    "response_cache": "ResponseCacheErrors",
+    "breaker_store": Metric.BREAKER_STORE_ERRORS,
+    "response_cache": Metric.RESPONSE_CACHE_ERRORS,
     "prediction_log": "PredictionLogFailures",
-    "fallback_model": "FallbackModelErrors",
+    "fallback_model": Metric.FALLBACK_MODEL_ERRORS,
 }
 
 _service: InferenceService | None = None
@@ -59,26 +60,26 @@ class PowertoolsServiceMetrics:
 
     def served(self, *, source: str, rows: int) -> None:
         # Responses / DegradedResponses is the fallback rate the paging alarm watches.
-        metrics.add_metric(name="Responses", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=rows)
+        metrics.add_metric(name=Metric.RESPONSES, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.PREDICTIONS, unit=MetricUnit.Count, value=rows)
         if source != "endpoint":
-            metrics.add_metric(name="DegradedResponses", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=Metric.DEGRADED_RESPONSES, unit=MetricUnit.Count, value=1)
 
     def fallback(self, *, reason: str) -> None:
         # EMF applies one dimension set to every metric of a flush; a per-reason count therefore goes
         # out as its own single metric. single_metric prints unconditionally, hence the explicit check.
         if is_metrics_disabled():
             return
-        with single_metric(name="Fallbacks", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE,
+        with single_metric(name=Metric.FALLBACKS, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE,
                            default_dimensions={"service": SERVICE_NAME, "reason": reason}):
             pass
 
     def dependency_error(self, *, dependency: str) -> None:
-        metrics.add_metric(name=_DEPENDENCY_METRICS.get(dependency, "DependencyErrors"),
+        metrics.add_metric(name=_DEPENDENCY_METRICS.get(dependency, Metric.DEPENDENCY_ERRORS),
                            unit=MetricUnit.Count, value=1)
 
     def rejected(self) -> None:
-        metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.REJECTED_REQUESTS, unit=MetricUnit.Count, value=1)
 
 
 def build_service(settings: InferenceSettings, *, session: boto3.session.Session | None = None,

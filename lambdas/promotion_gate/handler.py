@@ -33,10 +33,11 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlplatform.registry.deployment_ledger import DeploymentLedger
-from mlplatform.registry.deployment_results import RESULT_SOURCE, parse_servers
+from mlplatform.registry.deployment_results import parse_servers
 from mlplatform.registry.package_events import RejectedEvent, parse_state_change
 from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
 from mlplatform.registry.result_recording import parse_result, record_result
+from mlsettings.vocabulary import RESULT_SOURCE
 
 logger = Logger(service="promotion_gate")
 tracer = Tracer(service="promotion_gate")

@@ -30,7 +30,7 @@ from typing import Any, TypeGuard
 import numpy as np
 import numpy.typing as npt
 
-from mlcore.schema import DataSchema, FeatureSpec, SchemaError
+from mlsettings.schema import DataSchema, FeatureSpec, SchemaError
 
 BASELINE_FORMAT = "mlops-drift-baseline/1"
 DEFAULT_BINS = 10

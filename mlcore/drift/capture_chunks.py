@@ -34,7 +34,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord, parse_capture_line
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 
 FloatArray = npt.NDArray[np.float64]
 

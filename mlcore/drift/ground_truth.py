@@ -29,10 +29,8 @@ from typing import Any
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import classification_metrics
-from mlcore.schema import LabelSpec
-
-QUALITY_METRICS = ("auc", "accuracy", "f1")
-"""Published per variant; the registered evaluation file (SageMaker model-quality JSON) has all three."""
+from mlsettings.quality import QUALITY_METRICS
+from mlsettings.schema import LabelSpec
 
 _ID_PATTERN = re.compile(rb'"(?:inferenceId|eventId)"\s*:\s*"([^"\\]*)"')
 

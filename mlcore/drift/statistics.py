@@ -43,7 +43,7 @@ from mlcore.drift.baseline import (
     load_baseline,
     out_of_range_mask,
 )
-from mlcore.schema import FeatureSpec
+from mlsettings.schema import FeatureSpec
 
 SMOOTHING_PSEUDO_COUNT = 0.5
 """Added to every bin count (baseline and window) before shares are taken: an empty bin would otherwise

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from mlops.arguments import integer
 from mlops.aws_session import add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
@@ -20,6 +21,7 @@ from mlops.project_config import defaults_config, environment_config
 EXIT_NOT_DRIFTED = 0
 EXIT_DRIFTED = 1
 EXIT_NOT_ENOUGH_DATA = 3
+EXIT_DATA_QUALITY = 4
 
 
 def register(subparsers: Any) -> None:
@@ -30,7 +32,8 @@ def register(subparsers: Any) -> None:
     baseline.add_argument("--data", type=Path, required=True, help="raw CSV file with a header row")
     baseline.add_argument("--schema", type=Path, required=True, help="schema JSON (pipelines/schemas/…)")
     baseline.add_argument("--out", type=Path, required=True, help="where to write BASELINE.json")
-    baseline.add_argument("--bins", type=int, default=10, help="quantile bins per numeric feature (default 10)")
+    baseline.add_argument("--bins", type=integer("--bins", low=2, high=100), default=10,
+                          help="quantile bins per numeric feature (default 10)")
     baseline.add_argument("--probability-column",
                           help="column with the model's positive-class probabilities (prediction baseline)")
     baseline.set_defaults(handler=run_baseline)
@@ -40,9 +43,10 @@ def register(subparsers: Any) -> None:
         description="Stream data-capture JSONL (a file, a folder, or an s3://bucket/prefix) through the drift "
                     "statistics against BASELINE.json, with the thresholds the deployed drift Lambda uses "
                     "(--env's monitoring settings; without --env, cdk.json's defaults). Exit status 0; with "
-                    f"--fail-on-drift {EXIT_DRIFTED} when the window drifted and {EXIT_NOT_ENOUGH_DATA} when there "
-                    "was not enough data to judge (fewer rows than monitoring.drift.min_rows: an empty capture, "
-                    "every line malformed); 2 for bad input.")
+                    f"--fail-on-drift, in this order: {EXIT_DATA_QUALITY} when the data breaks the schema "
+                    f"(data-quality violations, judged at any window size), {EXIT_NOT_ENOUGH_DATA} when there was not "
+                    "enough data to judge drift (fewer rows than monitoring.drift.min_rows: an empty capture, every "
+                    f"line malformed), {EXIT_DRIFTED} when the window drifted; 2 for bad input.")
     drift.add_argument("--baseline", type=Path, required=True, metavar="BASELINE.json",
                        help="the drift baseline (mlops baseline, or the pipeline's baseline step)")
     drift.add_argument("--capture", required=True, metavar="PATH_OR_S3_URI",
@@ -56,8 +60,9 @@ def register(subparsers: Any) -> None:
                        help="also write the HTML report here (missing folders are created)")
     drift.add_argument("--json", action="store_true", help="print the drift report as JSON")
     drift.add_argument("--fail-on-drift", action="store_true",
-                       help=f"exit {EXIT_DRIFTED} when the window drifted, {EXIT_NOT_ENOUGH_DATA} when there was not "
-                            "enough data to judge")
+                       help=f"exit {EXIT_DATA_QUALITY} when the data breaks the schema (data-quality violations), "
+                            f"else {EXIT_NOT_ENOUGH_DATA} when there was not enough data to judge drift, else "
+                            f"{EXIT_DRIFTED} when the window drifted")
     add_aws_options(drift, env_required=False,
                     env_help="take the drift thresholds (and the region for s3://) from this environment "
                              "(default: cdk.json's defaults, the region from AWS_DEFAULT_REGION)")
@@ -66,7 +71,7 @@ def register(subparsers: Any) -> None:
 
 def run_baseline(args: argparse.Namespace) -> int:
     from mlcore.drift.baseline import BaselineError, build_baseline
-    from mlcore.schema import DataSchema, SchemaError
+    from mlsettings.schema import DataSchema, SchemaError
     from pipelines.datasets import RawDataError, read_raw_csv
 
     try:
@@ -84,6 +89,10 @@ def run_baseline(args: argparse.Namespace) -> int:
         raise OperatorError(f"--data {args.data} lacks the schema's features {absent}")
     probabilities = None
     if args.probability_column:
+        if args.probability_column == schema.label.name:
+            raise OperatorError(f"--probability-column {args.probability_column!r} is the schema's label column; "
+                                "allowed: the column of the model's predicted probabilities (the baseline of the "
+                                "prediction distribution is the model's scores, not the true labels)")
         if args.probability_column not in frame.columns:
             raise OperatorError(f"--probability-column {args.probability_column!r} is not a column of the data")
         try:
@@ -95,8 +104,11 @@ def run_baseline(args: argparse.Namespace) -> int:
                                   probabilities=probabilities, bins=args.bins)
     except (BaselineError, ValueError) as err:
         raise OperatorError(str(err)) from err
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(baseline, indent=2) + "\n", encoding="utf-8")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(baseline, indent=2) + "\n", encoding="utf-8")
+    except OSError as err:
+        raise OperatorError(f"--out {args.out}: cannot write ({err.strerror or err})") from None
     print(f"baseline of {baseline['rows']} rows, {len(baseline['features'])} features -> {args.out}")
     return 0
 
@@ -112,7 +124,12 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
         if s3 is None:
             raise OperatorError(f"{location}: an s3:// location needs an S3 client")
         bucket, prefix = split_s3_uri(location if location.count("/") >= 3 else location + "/")
-        keys = list_all_keys(s3, bucket=bucket, prefix=prefix)
+        if not bucket:
+            raise OperatorError(f"{location}: no bucket; allowed: s3://BUCKET/PREFIX")
+        try:
+            keys = list_all_keys(s3, bucket=bucket, prefix=prefix)
+        except s3.exceptions.NoSuchBucket:
+            raise OperatorError(f"{location}: bucket {bucket!r} does not exist (or is in another account)") from None
         if not keys:
             raise OperatorError(f"{location}: no objects under this prefix")
         return [s3_line_source(s3, bucket=bucket, key=key, kind=kind) for key in keys]
@@ -184,6 +201,10 @@ def run_drift_command(args: argparse.Namespace) -> int:
               f"{thresholds.min_rows} ({report['malformed']} malformed lines)", file=sys.stderr)
     if not args.fail_on_drift:
         return EXIT_NOT_DRIFTED
+    if report["data_quality_features"]:
+        # Values the schema forbids (or a missing rate beyond the noise) fail at any window size: bad data is
+        # its own verdict, before "not enough data" and before drift.
+        return EXIT_DATA_QUALITY
     if not report["enough_data"]:
         return EXIT_NOT_ENOUGH_DATA
     return EXIT_DRIFTED if report["drifted"] else EXIT_NOT_DRIFTED

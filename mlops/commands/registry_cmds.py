@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mlops.arguments import integer
 from mlops.aws_session import AwsSession, add_aws_options, aws_session
 from mlops.output import emit_json
+from mlsettings.vocabulary import Published
 
 # registry_ops.TARGET_STAGES' keys, spelled here so registering the command imports nothing heavy
 # (tests/unit/test_cli_options.py keeps the two equal).
@@ -37,7 +39,8 @@ def register(subparsers: Any) -> None:
     )
     add_aws_options(promote, env_help="environment whose model registry holds the version (acts in its registry "
                                       "environment's account)")
-    promote.add_argument("--version", type=int, required=True, metavar="N", help="model package version")
+    promote.add_argument("--version", type=integer("--version", low=1), required=True, metavar="N",
+                         help="model package version")
     promote.add_argument("--to", required=True, type=str.lower, choices=TARGET_STAGE_NAMES,
                          help="target stage: staging or production (case-insensitive)")
     promote.add_argument("--note", default="", help="why; written into the stage/approval description")
@@ -50,7 +53,7 @@ def register(subparsers: Any) -> None:
     add_aws_options(rollback, env_help="environment whose production endpoint to roll back (acts in its registry "
                                        "environment's account)")
     rollback.add_argument(
-        "--to-version", type=int, default=None, metavar="N",
+        "--to-version", type=integer("--to-version", low=1), default=None, metavar="N",
         help="default: the production version before the current one",
     )
     rollback.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -65,7 +68,7 @@ def _ledger(session: AwsSession, resources: Any) -> Any:
     assert session.target.environment is not None
     protected = environment_config(session.target.environment).registry.protected_production_versions
     return DeploymentLedger(
-        session.client("dynamodb"), resources["ledger-table"], resources["model-package-group"],
+        session.client("dynamodb"), resources[Published.LEDGER_TABLE], resources[Published.MODEL_PACKAGE_GROUP],
         protected_versions=protected,
     )
 
@@ -82,7 +85,7 @@ def run_status(args: argparse.Namespace) -> int:
     session = aws_session(args, registry=True)
     resources = _resources(session, session.target.environment or args.env)
     report = registry_ops.status_report(
-        session.client("sagemaker"), _ledger(session, resources), group=resources["model-package-group"]
+        session.client("sagemaker"), _ledger(session, resources), group=resources[Published.MODEL_PACKAGE_GROUP]
     )
     if args.json:
         emit_json(report)
@@ -98,7 +101,7 @@ def run_promote(args: argparse.Namespace) -> int:
     resources = _resources(session, session.target.environment or args.env)
     result = registry_ops.request_promotion(
         session.client("sagemaker"),
-        group=resources["model-package-group"],
+        group=resources[Published.MODEL_PACKAGE_GROUP],
         version=args.version,
         target=args.to,
         requested_by=session.caller_arn(),
@@ -122,8 +125,8 @@ def run_rollback(args: argparse.Namespace) -> int:
     result = registry_ops.request_rollback(
         session.client("events"),
         _ledger(session, resources),
-        group=resources["model-package-group"],
-        event_bus_name=resources["event-bus-name"],
+        group=resources[Published.MODEL_PACKAGE_GROUP],
+        event_bus_name=resources[Published.EVENT_BUS_NAME],
         requested_by=session.caller_arn(),
         to_version=args.to_version,
     )

@@ -14,16 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlops.arguments import integer
 from mlops.aws_session import AwsSession, add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
 from mlops.project_config import environment_config
 from mlops.resources import DeployedResources, load_resources
+from mlsettings.vocabulary import PRODUCTION, STAGING, Published
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The registry's stage names; the CLI spells stages lowercase everywhere (`promote --to` does too).
 # The capitalised spellings of earlier releases (`--stage Production`) still work: the value is lowercased.
-SERVED_STAGES = {"staging": "Staging", "production": "Production"}
+SERVED_STAGES = {"staging": STAGING, "production": PRODUCTION}
 
 
 def register(subparsers: Any) -> None:
@@ -39,7 +41,8 @@ def register(subparsers: Any) -> None:
 
     shift = subparsers.add_parser("shift-weights", help="change the Challenger's traffic share without redeploying")
     add_aws_options(shift, env_help="environment whose endpoint's weights to change")
-    shift.add_argument("--challenger-percent", type=int, required=True, metavar="N",
+    shift.add_argument("--challenger-percent", type=integer("--challenger-percent", low=0, high=100), required=True,
+                       metavar="N",
                        help="0-100; the Champion gets the rest")
     shift.add_argument("--json", action="store_true", help="print the result as JSON")
     shift.set_defaults(handler=run_shift_weights)
@@ -47,8 +50,9 @@ def register(subparsers: Any) -> None:
     report = subparsers.add_parser("ab-report", help="compare Champion and Challenger: traffic, latency, errors, "
                                                      "predictions, quality with ground truth; recommend")
     add_aws_options(report, env_help="environment whose endpoint runs the A/B test")
-    report.add_argument("--hours", type=int, default=24, metavar="N", help="window ending now (default 24)")
-    report.add_argument("--min-labelled", type=int, default=100, metavar="N",
+    report.add_argument("--hours", type=integer("--hours", low=1, high=24 * 90), default=24, metavar="N",
+                        help="window ending now (default 24)")
+    report.add_argument("--min-labelled", type=integer("--min-labelled", low=1), default=100, metavar="N",
                         help="labelled rows per variant before quality decides (default 100)")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(handler=run_ab_report)
@@ -79,8 +83,8 @@ def run_promote_challenger(args: argparse.Namespace) -> int:
     session = aws_session(args)
     resources = _resources(session, args.env)
     result = serving_ops.request_challenger_promotion(
-        session.client("sagemaker"), session.client("events"), endpoint=resources["endpoint-name"],
-        group=resources["model-package-group"], event_bus_name=resources["event-bus-name"],
+        session.client("sagemaker"), session.client("events"), endpoint=resources[Published.ENDPOINT_NAME],
+        group=resources[Published.MODEL_PACKAGE_GROUP], event_bus_name=resources[Published.EVENT_BUS_NAME],
         requested_by=session.caller_arn(), stage=SERVED_STAGES[args.stage])
     _print(result, args.json, f"requested: Challenger v{result['challenger_version']} becomes Champion, Champion "
                               f"v{result['champion_version']} becomes Challenger; {result['note']}")
@@ -92,7 +96,7 @@ def run_shift_weights(args: argparse.Namespace) -> int:
 
     session = aws_session(args)
     resources = _resources(session, args.env)
-    result = serving_ops.shift_weights(session.client("sagemaker"), endpoint=resources["endpoint-name"],
+    result = serving_ops.shift_weights(session.client("sagemaker"), endpoint=resources[Published.ENDPOINT_NAME],
                                        challenger_percent=args.challenger_percent)
     _print(result, args.json, f"{result['endpoint']}: weights {result['before']} → {result['after']}; "
                               f"{result['note']}")
@@ -100,7 +104,7 @@ def run_shift_weights(args: argparse.Namespace) -> int:
 
 
 def _schema(env: str) -> tuple[Any, float]:
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     config = environment_config(env)
     return DataSchema.load(REPO_ROOT / config.training.schema_file), config.serving.sla.p99_latency_ms
@@ -113,17 +117,17 @@ def run_ab_report(args: argparse.Namespace) -> int:
         raise OperatorError(f"--hours is {args.hours}; allowed: at least 1")
     session = aws_session(args)
     resources = _resources(session, args.env)
-    capture_bucket = resources["capture-bucket"]
+    capture_bucket = resources[Published.CAPTURE_BUCKET]
     values = resources.values
     schema, sla_p99 = _schema(args.env)
     end = datetime.now(UTC)
     report = serving_ops.ab_report(
         sagemaker_client=session.client("sagemaker"), cloudwatch_client=session.client("cloudwatch"),
-        s3_client=session.client("s3"), endpoint=resources["endpoint-name"],
-        capture_uri=values.get("capture-destination-uri", f"s3://{capture_bucket}/endpoint"),
+        s3_client=session.client("s3"), endpoint=resources[Published.ENDPOINT_NAME],
+        capture_uri=values.get(Published.CAPTURE_DESTINATION_URI, f"s3://{capture_bucket}/endpoint"),
         start=end - timedelta(hours=args.hours), end=end, n_features=len(schema.feature_names),
         feature_names=tuple(schema.feature_names), label_spec=schema.label,
-        ground_truth_uri=values.get("ground-truth-uri", f"s3://{capture_bucket}/ground-truth/"),
+        ground_truth_uri=values.get(Published.GROUND_TRUTH_URI, f"s3://{capture_bucket}/ground-truth/"),
         sla_p99_ms=sla_p99, min_labelled=args.min_labelled)
     _print(report, args.json, serving_ops.format_ab_report(report))
     return 0
@@ -132,7 +136,7 @@ def run_ab_report(args: argparse.Namespace) -> int:
 def run_batch_score(args: argparse.Namespace) -> int:
     session = aws_session(args)
     resources = _resources(session, args.env)
-    answer = session.client("lambda").invoke(FunctionName=resources["batch-scoring-function"],
+    answer = session.client("lambda").invoke(FunctionName=resources[Published.BATCH_SCORING_FUNCTION],
                                              Payload=json.dumps({"input_uri": args.input}).encode())
     result = json.loads(answer["Payload"].read() or b"{}")
     if answer.get("FunctionError") or not result.get("started"):

@@ -10,10 +10,12 @@ import argparse
 import contextlib
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from mlops.arguments import integer
 from mlops.aws_session import add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
@@ -40,7 +42,8 @@ def register(subparsers: Any) -> None:
                         help="--local: a CSV file (default: the bundled data set)")
     parser.add_argument("--data-uri", metavar="S3_URI",
                         help="AWS: s3:// prefix of the training data (default: the data bucket's)")
-    parser.add_argument("--num-round", type=int, metavar="N", help="--local: boosting rounds (default: from config)")
+    parser.add_argument("--num-round", type=integer("--num-round", low=1, high=100000), metavar="N",
+                        help="--local: boosting rounds (default: from config)")
     parser.add_argument("--workdir", type=Path, metavar="DIR",
                         help="--local: a new or empty folder for the run's files (kept)")
     parser.add_argument("--keep-workdir", action="store_true",
@@ -71,22 +74,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.region or args.profile:
         raise OperatorError("--region and --profile select AWS; --local runs on moto and takes neither")
+    if args.data_uri:
+        raise OperatorError(f"--data-uri {args.data_uri} names data in S3 for the deployed pipeline; --local trains on "
+                            "a local file: give --data FILE.csv (or nothing, for the bundled data)")
+    if args.num_round is not None and args.num_round < 1:
+        raise OperatorError(f"--num-round is {args.num_round}; allowed: at least 1")
     config = environment_config(args.env or LOCAL_DEFAULT_ENV)
     if args.data is not None and not args.data.is_file():
         raise OperatorError(f"--data {args.data} is not a file")
-    from mlops.local_env import embedded_aws, provision
-    from mlops.training_run import train_local
-
-    progress = None if args.json else _progress_printer()
-    # The step scripts log to stdout as they do in their containers; with --json stdout is the document.
-    step_output = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-    with embedded_aws(), step_output:
-        env = provision(config)
-        outcome = train_local(env, data_csv=args.data, workdir=args.workdir, num_round=args.num_round,
-                              progress=progress)
-    summary = outcome.to_dict()
+    workdir = _workdir(args)
+    try:
+        summary, outcome = _train_locally(args, config, workdir)
+    finally:
+        if args.workdir is None and not args.keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
     if args.workdir is None and not args.keep_workdir:
-        shutil.rmtree(outcome.run.workdir.parent, ignore_errors=True)
         summary["workdir_removed"] = True
     if args.json:
         emit_json(summary)
@@ -96,6 +98,32 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # Data the validate step refuses is bad input (exit 2, the violations printed); a model below the gate is 1.
     return 2 if outcome.run.status == "failed_validation" else 1
+
+
+def _workdir(args: argparse.Namespace) -> Path:
+    """The run's folder: --workdir (created here; a path that cannot be a folder is one line), else a temporary
+    one that the caller removes whatever happens, unless --keep-workdir."""
+    if args.workdir is None:
+        return Path(tempfile.mkdtemp(prefix="mlops-train-"))
+    try:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OperatorError(f"--workdir {args.workdir} cannot be created: {err.strerror or err}") from None
+    return Path(args.workdir)
+
+
+def _train_locally(args: argparse.Namespace, config: Any, workdir: Path) -> tuple[dict[str, Any], Any]:
+    from mlops.local_env import embedded_aws, provision
+    from mlops.training_run import train_local
+
+    progress = None if args.json else _progress_printer()
+    # The step scripts log to stdout as they do in their containers; with --json stdout is the document.
+    step_output = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with embedded_aws(), step_output:
+        env = provision(config)
+        outcome = train_local(env, data_csv=args.data, workdir=workdir, num_round=args.num_round,
+                              progress=progress)
+    return outcome.to_dict(), outcome
 
 
 def _progress_printer() -> Any:

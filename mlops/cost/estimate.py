@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.cost.assembly import StackTemplate, alarm_metric_count, join_text, target_logical_id
 from mlops.cost.price_table import PriceTable
 from mlops.cost.schedules import HOURS_PER_MONTH, runs_per_month
+from mlsettings.vocabulary import CHALLENGER, CHAMPION, NAMESPACE
 
 if TYPE_CHECKING:
     from stacks.config import EnvironmentConfig
@@ -32,7 +33,7 @@ SHARED = "shared"
 # The stacks that belong to the environment's one model today: its pipeline, endpoint wiring, drift run,
 # alarms and dashboard. Storage, Alerting, Registry and InferenceApi are shared by every model.
 MODEL_STACKS = ("Training", "Serving", "Monitoring")
-CUSTOM_NAMESPACE = "MLOps"
+CUSTOM_NAMESPACE = NAMESPACE  # the project's custom metrics (mlsettings.vocabulary)
 SPOT_NOTE = ("managed spot training: billed for the seconds trained at the spot price, which AWS puts at up to "
              "90 % below on-demand; not deducted here")
 
@@ -235,9 +236,9 @@ def _endpoint_lines(pricer: _Pricer, scope: str, config: EnvironmentConfig) -> t
     if not serving.served_stages:
         return [], [f"{scope}: {config.name} serves no registry stage, so its deployer never creates the endpoint "
                     "(serving.served_stages is empty): no instance-hours"]
-    variants = [("Champion", serving.champion)]
+    variants = [(CHAMPION, serving.champion)]
     if serving.challenger_enabled:
-        variants.append(("Challenger", serving.challenger))
+        variants.append((CHALLENGER, serving.challenger))
     lines = []
     for name, variant in variants:
         key = f"sagemaker.hosting.{variant.instance_type}"

@@ -3,7 +3,7 @@
 Rules (docs/ACCOUNTS.md): a registry environment (it names itself in registry.registry_environment) comes
 before the environments that deploy from it; among those, the one serving Production comes after the one
 serving Staging of the same registry, so a change reaches production only after it deployed to staging (the
-promotion order of the registry's stages, stacks.config.SERVABLE_STAGES). Environments with no such relation
+promotion order of the registry's stages, mlsettings.vocabulary.SERVABLE_STAGES). Environments with no such relation
 deploy in parallel. The result is a list of steps in a stable topological order, each naming what it waits for.
 """
 
@@ -25,7 +25,7 @@ class DeployStep:
 
 
 def _needs(config: EnvironmentConfig, configs: Mapping[str, EnvironmentConfig]) -> tuple[tuple[str, ...], str]:
-    from stacks.config import SERVABLE_STAGES
+    from mlsettings.vocabulary import SERVABLE_STAGES
 
     if config.is_registry:
         return (), "registry environment: holds the pipeline, the model package group, the gate and the ledger"
@@ -46,7 +46,7 @@ def _needs(config: EnvironmentConfig, configs: Mapping[str, EnvironmentConfig]) 
 def deploy_plan(configs: Mapping[str, EnvironmentConfig]) -> list[DeployStep]:
     """Every environment once, each after everything it needs (Kahn's algorithm; ties by registry first, then
     by the earliest stage served, then by name)."""
-    from stacks.config import SERVABLE_STAGES
+    from mlsettings.vocabulary import SERVABLE_STAGES
 
     def rank(name: str) -> tuple[int, int, str]:
         config = configs[name]

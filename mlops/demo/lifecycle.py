@@ -53,20 +53,34 @@ from mlops.local_env import LocalEnvironment, provision
 from mlops.resources import parameter_name
 from mlops.training_run import train_local
 from mlplatform.registry.deployment_ledger import DeploymentLedger
+from mlsettings.vocabulary import (
+    CHALLENGER,
+    CHAMPION,
+    DEPLOYMENT_RESULT,
+    FALLBACK_MODEL_KEY,
+    NAMESPACE,
+    PREDICTION_LOG_PREFIX,
+    PRODUCTION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    REPORT_PREFIX,
+    RESULT_SOURCE,
+    STAGING,
+    Metric,
+    Published,
+)
 from stacks.config import EnvironmentConfig, to_plain
 from stacks.naming import consumer_role_name, endpoint_name, event_bus_arn
 
 # The accounts the demo plays: the registry environment's, the Staging server's, the Production server's.
 REGISTRY_ACCOUNT, STAGING_ACCOUNT, PROD_ACCOUNT = "111111111111", "222222222222", "333333333333"
-STAGES = ("Staging", "Production")
+STAGES = (STAGING, PRODUCTION)
 # The identities in the registry's account, as the registry double records them (LastModifiedBy, CreatedBy).
 APPROVER = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/MLApprover/alice"
 GATE = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/PromotionGate/gate"
 TRAINER = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/DataScientist/alice"
 # The demo's own role in each account: what `cdk deploy` would create, and what the story reads back.
 DEMO_ROLE = "mlops-demo"
-PROMOTION_SOURCE, PROMOTION_ACCEPTED = "mlops.promotion", "Model Promotion Accepted"
-RESULT_SOURCE, RESULT_DETAIL_TYPE = "mlops.deployment", "Model Deployment Result"
 Printer = Callable[[str], None]
 
 
@@ -204,7 +218,7 @@ class DemoWorld:
     @property
     def prod(self) -> DemoAccount:
         """The production environment's account: its endpoint takes the API traffic, drift and alarms."""
-        return self.consumers["Production"]
+        return self.consumers[PRODUCTION]
 
     @property
     def config(self) -> EnvironmentConfig:
@@ -275,12 +289,12 @@ def demo_accounts(config: EnvironmentConfig, staging: EnvironmentConfig,
             or not registry.is_registry:
         raise ValueError(f"{config.name!r} and {staging.name!r} must deploy from registry environment "
                          f"{registry.name!r}")
-    if tuple(staging.serving.served_stages) != ("Staging",) or tuple(config.serving.served_stages) != ("Production",):
+    if tuple(staging.serving.served_stages) != (STAGING,) or tuple(config.serving.served_stages) != (PRODUCTION,):
         raise ValueError(f"the demo needs {staging.name!r} serving Staging and {config.name!r} serving Production; "
                          f"they serve {list(staging.serving.served_stages)} and {list(config.serving.served_stages)}")
     return {"registry": dataclasses.replace(registry, account=REGISTRY_ACCOUNT),
-            "Staging": dataclasses.replace(staging, account=STAGING_ACCOUNT),
-            "Production": dataclasses.replace(config, account=PROD_ACCOUNT)}
+            STAGING: dataclasses.replace(staging, account=STAGING_ACCOUNT),
+            PRODUCTION: dataclasses.replace(config, account=PROD_ACCOUNT)}
 
 
 def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> Path:
@@ -299,7 +313,7 @@ def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> 
 def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatcher) -> DemoWorld:
     """What `cdk deploy` of the three environments would have created, each in its account, in moto; plus
     observer queues for events and pages."""
-    registry_config, config = configs["registry"], configs["Production"]
+    registry_config, config = configs["registry"], configs[PRODUCTION]
     os.environ["AWS_DEFAULT_REGION"] = config.region
     double = patch_moto_registry(patcher)
     double.actor = TRAINER
@@ -337,7 +351,7 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
     notices = sns.create_topic(Name="mlops-demo-promotions")["TopicArn"]
     # Results from every consumer account reach the gate's function (here: a queue the demo drains into it).
     results_url, results_arn = _queue(sqs, "mlops-demo-deployment-results")
-    _rule(events, "DeploymentResults", {"source": [RESULT_SOURCE], "detail-type": [RESULT_DETAIL_TYPE],
+    _rule(events, "DeploymentResults", {"source": [RESULT_SOURCE], "detail-type": [DEPLOYMENT_RESULT],
                                         "detail": {"model_package_group": [group]}},
           {"Id": "gate", "Arn": results_arn})
     for stage, consumer in consumers.items():
@@ -348,8 +362,9 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
                              "detail": {"model_package_group": [group], "target_stage": [stage]}},
               {"Id": "consumer-bus", "Arn": event_bus_arn(consumer.config, consumer.account),
                "RoleArn": f"arn:aws:iam::{hub.account}:role/mlops-{registry_config.name}-{rule}"})
-    for key, value in {"ledger-table": ledger, "event-bus-name": "default", "promotion-topic-arn": notices,
-                       "registry-environment": registry_config.name}.items():
+    for key, value in {Published.LEDGER_TABLE: ledger, Published.EVENT_BUS_NAME: "default",
+                       Published.PROMOTION_TOPIC_ARN: notices,
+                       Published.REGISTRY_ENVIRONMENT: registry_config.name}.items():
         ssm.put_parameter(Name=parameter_name(registry_config.name, key), Value=value, Type="String",
                           Overwrite=True)
     gate = _function("promotion_gate", hub, {
@@ -375,11 +390,11 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
         # The demo's observer: every promotion that reaches this bus, whichever stage (none but its own should).
         arrival_queues[stage], arrivals_arn = _queue(sqs, "mlops-demo-arrived-promotions")
         _rule(events, "DemoArrivedPromotions", {"source": [PROMOTION_SOURCE]}, {"Id": "observer", "Arn": arrivals_arn})
-        _rule(events, "ResultsToTheRegistry", {"source": [RESULT_SOURCE], "detail-type": [RESULT_DETAIL_TYPE],
+        _rule(events, "ResultsToTheRegistry", {"source": [RESULT_SOURCE], "detail-type": [DEPLOYMENT_RESULT],
                                                "detail": {"model_package_group": [group]}},
               {"Id": "registry-bus", "Arn": registry_bus,
                "RoleArn": f"arn:aws:iam::{consumer.account}:role/mlops-{target.name}-ResultsToTheRegistry"})
-        for key, value in {"event-bus-name": "default", "registry-environment": hub.name}.items():
+        for key, value in {Published.EVENT_BUS_NAME: "default", Published.REGISTRY_ENVIRONMENT: hub.name}.items():
             ssm.put_parameter(Name=parameter_name(target.name, key), Value=value, Type="String", Overwrite=True)
         endpoints[stage] = endpoint_name(target)
         deployers[stage] = _function("deployer", consumer, {
@@ -392,7 +407,7 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
             "SERVED_STAGES": stage, "POLL_SECONDS": "10"}, role=consumer_role_name(target, "deployer"))
 
     # --- the production environment's alerting: its own page and ticket topics, and queues to read them back
-    sns, sqs, ssm = (consumers["Production"].client(s) for s in ("sns", "sqs", "ssm"))
+    sns, sqs, ssm = (consumers[PRODUCTION].client(s) for s in ("sns", "sqs", "ssm"))
     page = sns.create_topic(Name="mlops-demo-page")["TopicArn"]
     ticket = sns.create_topic(Name="mlops-demo-ticket")["TopicArn"]
     page_url, page_arn = _queue(sqs, "mlops-demo-oncall")
@@ -413,7 +428,7 @@ def _function(name: str, account: DemoAccount, variables: dict[str, str], *, rol
     Lambda factory's two included) and its role's credentials, as a new execution environment of that function
     would import it: the module parses its environment once, at import, and keeps it with its clients (made at
     import or first use, so with these credentials: they are present around every invocation too)."""
-    environment_ = {"POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_METRICS_NAMESPACE": "MLOps", **variables,
+    environment_ = {"POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE, **variables,
                     **account.credentials(role, session_name)}
     with environment(environment_):
         sys.modules.pop(f"lambdas.{name}.handler", None)
@@ -486,7 +501,7 @@ def _record_results(world: DemoWorld) -> list[str]:
             answer = world.gate.invoke("handler", event)
             outcomes.append(str(answer.get("outcome")))
             detail = event.get("detail", {})
-            world.hops.append({"event": RESULT_DETAIL_TYPE, "version": detail.get("version"),
+            world.hops.append({"event": DEPLOYMENT_RESULT, "version": detail.get("version"),
                                "stage": detail.get("stage"), "outcome": detail.get("outcome"),
                                "health_check": detail.get("health_check"), "from": event.get("account"),
                                "from_environment": detail.get("environment"), "to": world.registry.account,
@@ -675,14 +690,14 @@ def _describe_accounts(world: DemoWorld) -> None:
         f"{hub.local.model_package_group}, promotion gate, ledger, artifact bucket {hub.local.artifact_bucket}")
     for stage, consumer in world.consumers.items():
         say(f"    {consumer.name} in account {consumer.account}: endpoint {world.endpoints[stage]} ({stage}), its "
-            f"deployer" + (", inference API, drift monitor, alarms" if stage == "Production" else ""))
-    say(f"    EventBridge: {hub.name}'s bus forwards Staging promotions to {world.consumers['Staging'].account} and "
+            f"deployer" + (", inference API, drift monitor, alarms" if stage == PRODUCTION else ""))
+    say(f"    EventBridge: {hub.name}'s bus forwards Staging promotions to {world.consumers[STAGING].account} and "
         f"Production ones to {world.prod.account}; each consumer's bus forwards its results to {hub.account}; "
         "every function and command runs with credentials from STS AssumeRole into its account")
     challenger = (f"a {config.serving.challenger_weight_percent:g} % Challenger"
                   if config.serving.challenger_enabled else "no Challenger")
     say(f"    the demo serves production users from '{config.name}' (its cdk.json settings: {challenger}); "
-        f"'{world.consumers['Staging'].name}' deploys Staging")
+        f"'{world.consumers[STAGING].name}' deploys Staging")
 
 
 def _train(world: DemoWorld, options: DemoOptions) -> int:
@@ -809,7 +824,7 @@ def _inference_function(world: DemoWorld) -> Iterator[DemoFunction]:
                 "PREDICTION_LOG_STREAM_NAME": "mlops-demo-predictions", "SAFE_DEFAULT_PROBABILITY": "0.5",
                 # the fallback model prod's deployer published, in prod's artifact bucket
                 "FALLBACK_MODEL_BUCKET": prod.local.artifact_bucket,
-                "FALLBACK_MODEL_KEY": "serving/fallback_model.json",
+                "FALLBACK_MODEL_KEY": FALLBACK_MODEL_KEY,
                 "BREAKER_FAILURE_THRESHOLD": "3", "BREAKER_COOLDOWN_SECONDS": "1"},
                 role=f"mlops-{world.config.name}-inference")
     finally:
@@ -843,8 +858,8 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
             _call_api(world, function, [shifted[index % len(shifted)]], 10_000 + index)
     prod = world.prod
     environment_ = {"ENDPOINT_NAME": endpoint_name(world.config), "CAPTURE_BUCKET": prod.local.capture_bucket,
-                    "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": "inference-api",
-                    "REPORT_BUCKET": prod.local.artifact_bucket, "REPORT_PREFIX": "drift-reports",
+                    "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": PREDICTION_LOG_PREFIX,
+                    "REPORT_BUCKET": prod.local.artifact_bucket, "REPORT_PREFIX": REPORT_PREFIX,
                     "VARIANT_PARAMETER_PREFIX": f"/mlops/{world.config.name}/variant", "WINDOW_HOURS": "2",
                     "DRIFT_THRESHOLDS": json.dumps({"min_rows": 100}), "DRIFT_WORKERS": "1"}
     # Its baselines are the registry's (the packages' URIs, in dev's artifact bucket): read across accounts.
@@ -856,7 +871,7 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": that is the point
-        Metrics(namespace="MLOps").set_default_dimensions(service="drift_monitor")
+        Metrics(namespace=NAMESPACE).set_default_dimensions(service="drift_monitor")
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         result = function.invoke("lambda_handler", {"time": window_end().isoformat()})
@@ -864,7 +879,7 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
     published = publish_emf(cloudwatch, captured.getvalue())
     bucket, _, key = str(result["report_uri"]).removeprefix("s3://").partition("/")
     world.drift_report = json.loads(prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    champion = world.drift_report["variants"].get("Champion", {}).get("drift", {})
+    champion = world.drift_report["variants"].get(CHAMPION, {}).get("drift", {})
     world.say(f"    drift run in {prod.name} {prod.account}: {champion.get('rows')} rows, drifted features "
               f"{[n for n, f in champion.get('features', {}).items() if f.get('drifted')]}; "
               f"{published} metrics published")
@@ -911,27 +926,28 @@ def create_alarms(world: DemoWorld) -> list[str]:
     def drift_alarm(variant: str, construct_id: str, metric: str, severity: str, runbook: str, summary: str) -> None:
         name = f"{config.name}-{construct_id}"
         cloudwatch.put_metric_alarm(
-            AlarmName=name, AlarmDescription=describe(severity, summary, runbook), Namespace="MLOps",
+            AlarmName=name, AlarmDescription=describe(severity, summary, runbook), Namespace=NAMESPACE,
             MetricName=metric, Statistic="Maximum", Period=86_400, EvaluationPeriods=1, Threshold=1,
             ComparisonOperator=gte, TreatMissingData="notBreaching",
-            Dimensions=[{"Name": "Endpoint", "Value": endpoint}, {"Name": "Variant", "Value": variant},
+            Dimensions=[{"Name": Metric.ENDPOINT_DIMENSION, "Value": endpoint}, {"Name": Metric.VARIANT_DIMENSION,
+                                                                                 "Value": variant},
                         {"Name": "service", "Value": "drift_monitor"}],
             AlarmActions=[topics[severity]], OKActions=[topics[severity]])
         names.append(name)
 
-    for variant in ("Champion", "Challenger"):
-        drift_alarm(variant, f"{variant}DataDrift", "DriftDetected", "ticket", "data-drift",
+    for variant in (CHAMPION, CHALLENGER):
+        drift_alarm(variant, f"{variant}DataDrift", Metric.DRIFT_DETECTED, "ticket", "data-drift",
                     f"{variant}: drifted input features carry at least {drift.weighted_drift_alarm:.0%} of the "
                     "model's feature importance.")
-        drift_alarm(variant, f"{variant}PredictionShift", "PredictionDrifted", "ticket", "prediction-shift",
+        drift_alarm(variant, f"{variant}PredictionShift", Metric.PREDICTION_DRIFTED, "ticket", "prediction-shift",
                     f"{variant}: the predicted-probability distribution shifted.")
-        drift_alarm(variant, f"{variant}QualityDegraded", "QualityDegraded", "page", "quality-degradation",
+        drift_alarm(variant, f"{variant}QualityDegraded", Metric.QUALITY_DEGRADED, "page", "quality-degradation",
                     f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the registered "
                     "evaluation metric.")
 
     def inference(query_id: str, metric: str) -> dict[str, Any]:
         return {"Id": query_id, "ReturnData": False, "MetricStat": {
-            "Metric": {"Namespace": "MLOps", "MetricName": metric,
+            "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
                        "Dimensions": [{"Name": "service", "Value": "inference"}]},
             "Period": 300, "Stat": "Sum"}}
 
@@ -941,7 +957,7 @@ def create_alarms(world: DemoWorld) -> list[str]:
         TreatMissingData="notBreaching", AlarmActions=[world.page_topic], OKActions=[world.page_topic],
         AlarmDescription=describe("page", f"At least {alarms.fallback_rate_percent:g}% of API answers came "
                                           "from a fallback.", "fallback-rate"),
-        Metrics=[inference("degraded", "DegradedResponses"), inference("responses", "Responses"),
+        Metrics=[inference("degraded", Metric.DEGRADED_RESPONSES), inference("responses", Metric.RESPONSES),
                  {"Id": "expression", "Expression": "IF(responses > 0, 100 * degraded / responses, 0)",
                   "Label": "API answers not served by the endpoint (%)", "ReturnData": True}])
     names.append(name)

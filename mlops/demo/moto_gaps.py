@@ -69,6 +69,7 @@ from moto.sagemaker.models import sagemaker_backends
 from moto.utilities.arns import parse_arn
 
 from mlplatform.serving.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
+from mlsettings.vocabulary import PACKAGE_STATE_CHANGE, SAGEMAKER_SOURCE
 from pipelines.serving import inference
 
 _LOADER: list[Any] = []  # the one botocore data loader every session of ``boto3_session`` shares
@@ -151,8 +152,8 @@ def _state_change_event(package: Any, *, epoch_millis: bool = False) -> dict[str
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "SageMaker Model Package State Change",
-        "source": "aws.sagemaker",
+        "detail-type": PACKAGE_STATE_CHANGE,
+        "source": SAGEMAKER_SOURCE,
         "account": account,
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,

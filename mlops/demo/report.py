@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlsettings.vocabulary import CHAMPION
+
 if TYPE_CHECKING:
     from mlops.demo.lifecycle import DemoWorld
 
@@ -34,20 +36,28 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     axis.set_title("Request volume per variant (rows answered by the endpoint)")
     save(figure, "request_volume.png")
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(7, 4))
+    sla = world.config.serving.sla.p99_latency_ms
+    colours = iter(["#2f5d8a", "#c0504d", "#9bbb59"])
     for variant, latencies in (world.metrics.latencies_ms.items() if world.metrics else []):
-        axis.hist(latencies, bins=30, alpha=0.6, label=variant)
+        colour = next(colours, "#555555")
+        axis.hist(latencies, bins=30, alpha=0.6, label=variant, color=colour)
+        ordered = sorted(latencies)
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        axis.axvline(p99, color=colour, linestyle=":", label=f"{variant} p99 {p99:.1f} ms")
+    axis.axvline(sla, color="black", linestyle="--", label=f"SLA p99 {sla:g} ms (serving.sla.p99_latency_ms)")
     axis.set_xlabel("ModelLatency (ms): the model's own time per request")
-    axis.legend()
-    axis.set_title("Latency")
+    axis.set_ylabel("requests")
+    axis.legend(fontsize=8)
+    axis.set_title(f"Latency per variant: p99 against the SLA ({world.config.name})")
     save(figure, "latency.png")
 
     sources: dict[str, int] = {}
     for response in world.responses:
         sources[response["source"]] = sources.get(response["source"], 0) + 1
     figure, (axis, over_time) = plt.subplots(1, 2, figsize=(11, 4))
-    colours = ["#2f5d8a" if source == "endpoint" else "#c0504d" for source in sources]
-    axis.bar(list(sources), list(sources.values()), color=colours)
+    bar_colours = ["#2f5d8a" if source == "endpoint" else "#c0504d" for source in sources]
+    axis.bar(list(sources), list(sources.values()), color=bar_colours)
     total = sum(sources.values()) or 1
     axis.set_title(f"Who answered the API (fallback rate {1 - sources.get('endpoint', 0) / total:.1%})")
     block = 25  # requests per point: the rate the FallbackRate alarm watches, in the demo's compressed time
@@ -63,7 +73,7 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
     save(figure, "fallback_rate.png")
 
     if world.drift_report:
-        features = world.drift_report["variants"].get("Champion", {}).get("drift", {}).get("features", {})
+        features = world.drift_report["variants"].get(CHAMPION, {}).get("drift", {}).get("features", {})
         names = list(features)
         psi = [features[n]["psi"] or 0.0 for n in names]
         figure, axis = plt.subplots(figsize=(8, 7))
@@ -74,7 +84,7 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
         report_path = out_dir / "drift_report.json"
         report_path.write_text(json.dumps(world.drift_report, indent=2, default=str), encoding="utf-8")
         written.append(report_path)
-        html_uri = world.drift_report.get("html_reports", {}).get("Champion")
+        html_uri = world.drift_report.get("html_reports", {}).get(CHAMPION)
         if html_uri:
             bucket, _, key = str(html_uri).removeprefix("s3://").partition("/")
             html = out_dir / "drift_report_Champion.html"

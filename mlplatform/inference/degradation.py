@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from mlcore.drift.capture import build_capture_record
-from mlcore.schema import DataSchema
 from mlplatform.inference.circuit_breaker import CircuitBreaker
 from mlplatform.inference.endpoint_invoker import EndpointFailure, SageMakerRuntime, invoke_endpoint
 from mlplatform.inference.prediction_log import PredictionLog, PredictionLogError
@@ -34,6 +33,7 @@ from mlplatform.inference.request_validation import (
     rows_to_csv,
 )
 from mlplatform.inference.response_cache import CachedAnswer, ResponseCache, ResponseCacheError, cache_key
+from mlsettings.schema import DataSchema
 
 SOURCE_ENDPOINT = "endpoint"
 SOURCE_FALLBACK_MODEL = "fallback_model"

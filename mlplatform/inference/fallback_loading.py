@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from mlcore.schema import DataSchema
 from mlplatform.inference.request_validation import Row
+from mlsettings.schema import DataSchema
 
 
 class FallbackModelUnavailable(Exception):

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlcore.schema import DataSchema, FeatureSpec
+from mlsettings.schema import DataSchema, FeatureSpec
 
 FeatureValue = float | str | None
 Row = tuple[FeatureValue, ...]

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 
 
 class ResponseCacheError(Exception):

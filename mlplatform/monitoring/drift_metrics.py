@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from mlsettings.vocabulary import Metric
+
 _QUALITY_NAMES = {"auc": "QualityAUC", "accuracy": "QualityAccuracy", "f1": "QualityF1"}
 
 
@@ -44,27 +46,27 @@ def publish_run_metrics(metrics: MetricsSink, run_report: Mapping[str, Any]) -> 
     quality = (run_report.get("quality") or {}).get("variants", {})
     documents = 0
     for variant, item in run_report["variants"].items():
-        metrics.add_dimension("Endpoint", endpoint)
-        metrics.add_dimension("Variant", variant)
+        metrics.add_dimension(Metric.ENDPOINT_DIMENSION, endpoint)
+        metrics.add_dimension(Metric.VARIANT_DIMENSION, variant)
         skipped = item["status"] != "analysed"
-        metrics.add_metric(name="VariantSkipped", unit=MetricUnit.Count, value=1 if skipped else 0)
+        metrics.add_metric(name=Metric.VARIANT_SKIPPED, unit=MetricUnit.Count, value=1 if skipped else 0)
         feature_scores: dict[str, float] = {}
         if not skipped:
             drift = item["drift"]
-            metrics.add_metric(name="RowsAnalysed", unit=MetricUnit.Count, value=drift["rows"])
-            metrics.add_metric(name="MalformedRecords", unit=MetricUnit.Count, value=drift["malformed"])
+            metrics.add_metric(name=Metric.ROWS_ANALYSED, unit=MetricUnit.Count, value=drift["rows"])
+            metrics.add_metric(name=Metric.MALFORMED_RECORDS, unit=MetricUnit.Count, value=drift["malformed"])
             if drift["enough_data"]:
-                metrics.add_metric(name="MaxDrift", unit=MetricUnit.NoUnit, value=drift["max_drift"])
-                metrics.add_metric(name="DriftedFeatureShare", unit=MetricUnit.NoUnit,
+                metrics.add_metric(name=Metric.MAX_DRIFT, unit=MetricUnit.NoUnit, value=drift["max_drift"])
+                metrics.add_metric(name=Metric.DRIFTED_FEATURE_SHARE, unit=MetricUnit.NoUnit,
                                    value=drift["drifted_share"])
-                metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=int(drift["drifted"]))
-                metrics.add_metric(name="WeightedDriftScore", unit=MetricUnit.NoUnit,
+                metrics.add_metric(name=Metric.DRIFT_DETECTED, unit=MetricUnit.Count, value=int(drift["drifted"]))
+                metrics.add_metric(name=Metric.WEIGHTED_DRIFT_SCORE, unit=MetricUnit.NoUnit,
                                    value=drift["weighted_drift_score"])
-                metrics.add_metric(name="DataQualityViolations", unit=MetricUnit.Count,
+                metrics.add_metric(name=Metric.DATA_QUALITY_VIOLATIONS, unit=MetricUnit.Count,
                                    value=drift["data_quality_violations"])
-                metrics.add_metric(name="DataQualityTopFeatureViolations", unit=MetricUnit.Count,
+                metrics.add_metric(name=Metric.DATA_QUALITY_TOP_FEATURE_VIOLATIONS, unit=MetricUnit.Count,
                                    value=drift["data_quality_top_violations"])
-                for key, name in (("prediction", "PredictionShift"), ("confidence", "ConfidenceShift")):
+                for key, name in (("prediction", Metric.PREDICTION_SHIFT), ("confidence", Metric.CONFIDENCE_SHIFT)):
                     score = drift[key]
                     if score.get("psi") is not None:
                         metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=score["psi"])
@@ -76,10 +78,10 @@ def publish_run_metrics(metrics: MetricsSink, run_report: Mapping[str, Any]) -> 
         metrics.flush_metrics()
         documents += 1
         for feature, psi in feature_scores.items():
-            metrics.add_dimension("Endpoint", endpoint)
-            metrics.add_dimension("Variant", variant)
-            metrics.add_dimension("Feature", feature)
-            metrics.add_metric(name="FeatureDrift", unit=MetricUnit.NoUnit, value=psi)
+            metrics.add_dimension(Metric.ENDPOINT_DIMENSION, endpoint)
+            metrics.add_dimension(Metric.VARIANT_DIMENSION, variant)
+            metrics.add_dimension(Metric.FEATURE_DIMENSION, feature)
+            metrics.add_metric(name=Metric.FEATURE_DRIFT, unit=MetricUnit.NoUnit, value=psi)
             metrics.flush_metrics()
             documents += 1
     return documents
@@ -88,12 +90,12 @@ def publish_run_metrics(metrics: MetricsSink, run_report: Mapping[str, Any]) -> 
 def _add_quality(metrics: MetricsSink, item: Mapping[str, Any] | None) -> None:
     if item is None:
         return
-    metrics.add_metric(name="LabelledRows", unit=MetricUnit.Count, value=item["labelled_rows"])
+    metrics.add_metric(name=Metric.LABELLED_ROWS, unit=MetricUnit.Count, value=item["labelled_rows"])
     for key, name in _QUALITY_NAMES.items():
         value = (item.get("metrics") or {}).get(key)
         if value is not None:
             metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=value)
     if item.get("drop") is not None:
-        metrics.add_metric(name="QualityDrop", unit=MetricUnit.NoUnit, value=item["drop"])
+        metrics.add_metric(name=Metric.QUALITY_DROP, unit=MetricUnit.NoUnit, value=item["drop"])
     if item.get("enough_labels"):
-        metrics.add_metric(name="QualityDegraded", unit=MetricUnit.Count, value=int(item["degraded"]))
+        metrics.add_metric(name=Metric.QUALITY_DEGRADED, unit=MetricUnit.Count, value=int(item["degraded"]))

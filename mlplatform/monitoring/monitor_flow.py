@@ -26,10 +26,10 @@ from mlcore.drift.run import (
     run_drift,
 )
 from mlcore.drift.window import Window, endpoint_capture_prefix
-from mlcore.schema import LabelSpec
 from mlplatform.monitoring.capture_window import iter_s3_lines, list_window_keys, s3_line_source
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.variant_models import VariantModel, endpoint_variants, resolve_variant_models
+from mlsettings.schema import LabelSpec
 
 
 @dataclass(frozen=True)

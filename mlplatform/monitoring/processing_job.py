@@ -20,12 +20,15 @@ from mlplatform.monitoring.capture_window import list_window_keys
 from mlplatform.monitoring.monitor_flow import MonitorClients, label_spec
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.variant_models import VariantModel, endpoint_variants, resolve_variant_models
+from mlsettings.instance_types import volume_kms_key
+from mlsettings.vocabulary import GROUND_TRUTH_PREFIX
 
 INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_DIR = "/opt/ml/processing/output"
 CODE_DIR = f"{INPUT_ROOT}/code"
 CODE_ROOT = "/opt/ml/code"
 PREDICTION_LOG_DIR = f"{INPUT_ROOT}/prediction-log"
+SETTINGS_DIR = f"{INPUT_ROOT}/settings"
 GROUND_TRUTH_DIR = f"{INPUT_ROOT}/ground-truth"
 
 
@@ -59,8 +62,8 @@ def start_processing_job(settings: DriftMonitorSettings, job: ProcessingJobSetti
                                     variants=variants, parameter_prefix=settings.variant_parameter_prefix)
     name = job_name(settings.endpoint_name, window)
     inputs: list[dict[str, Any]] = [_input("code", job.code_uri, CODE_DIR, "S3Prefix")]
-    arguments = ["--endpoint", settings.endpoint_name, "--thresholds", json.dumps(settings.thresholds.to_dict()),
-                 "--out", OUTPUT_DIR]
+    arguments = ["--endpoint", settings.endpoint_name, "--out", OUTPUT_DIR]
+    job_settings: dict[str, Any] = {"thresholds": settings.thresholds.to_dict()}
     skipped: dict[str, str] = {}
     for model in models:
         if model.baseline_uri is None or model.baseline is None:
@@ -93,7 +96,8 @@ def start_processing_job(settings: DriftMonitorSettings, job: ProcessingJobSetti
                 arguments += ["--prediction-log", PREDICTION_LOG_DIR, "--prediction-log-variant", model.variant]
     if len(inputs) == 1:
         return {"engine": "processing", "started": None, "skipped": skipped}
-    inputs, arguments = _ground_truth(settings, clients, models, window, inputs, arguments, skipped)
+    inputs, arguments = _ground_truth(settings, clients, models, window, inputs, arguments, skipped, job_settings)
+    inputs, arguments = _settings_input(settings, clients, window, inputs, arguments, job_settings)
     request = processing_job_request(name=name, job=job, inputs=inputs, arguments=arguments,
                                      output_uri=f"s3://{settings.report_bucket}/{report_prefix(settings, window)}")
     try:
@@ -113,9 +117,24 @@ def _manifest_input(settings: DriftMonitorSettings, clients: MonitorClients, win
     return _input(name, f"s3://{settings.report_bucket}/{manifest_key}", local_path, "ManifestFile")
 
 
+def _settings_input(settings: DriftMonitorSettings, clients: MonitorClients, window: Window,
+                    inputs: list[dict[str, Any]], arguments: list[str], job_settings: Mapping[str, Any]
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The run's JSON settings (thresholds, ground-truth quality) as one file per key in an input of their own:
+    a ContainerArguments item takes at most 256 characters (botocore's ContainerArgument), which the thresholds
+    alone nearly fill and the quality settings exceed."""
+    prefix = f"{report_prefix(settings, window)}settings/"
+    for name, value in job_settings.items():
+        clients.s3.put_object(Bucket=settings.report_bucket, Key=f"{prefix}{name}.json",
+                              Body=json.dumps(value).encode(), ContentType="application/json")
+        arguments = [*arguments, f"--{name}", f"@{SETTINGS_DIR}/{name}.json"]
+    return [*inputs, _input("settings", f"s3://{settings.report_bucket}/{prefix}", SETTINGS_DIR, "S3Prefix")], \
+        arguments
+
+
 def _ground_truth(settings: DriftMonitorSettings, clients: MonitorClients, models: list[VariantModel],
                   window: Window, inputs: list[dict[str, Any]], arguments: list[str],
-                  skipped: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
+                  skipped: Mapping[str, str], job_settings: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """Engine parity with the Lambda (monitor_flow.monitor_endpoint): the labels that arrived for the
     predictions of the delayed window, those predictions' capture, and each variant's registered quality."""
     if not (settings.ground_truth_prefix and settings.ground_truth_bucket) or label_spec(models) is None:
@@ -124,14 +143,15 @@ def _ground_truth(settings: DriftMonitorSettings, clients: MonitorClients, model
     label_window = Window(start=quality_window.start, end=window.end)
     keys = list(list_window_keys(clients.s3, bucket=settings.ground_truth_bucket,
                                  prefix=settings.ground_truth_prefix, window=label_window))
-    inputs = [*inputs, _manifest_input(settings, clients, window, name="ground-truth",
+    inputs = [*inputs, _manifest_input(settings, clients, window, name=GROUND_TRUTH_PREFIX,
                                        bucket=settings.ground_truth_bucket, keys=keys, local_path=GROUND_TRUTH_DIR)]
-    arguments = [*arguments, "--ground-truth", GROUND_TRUTH_DIR, "--quality", json.dumps({
+    arguments = [*arguments, "--ground-truth", GROUND_TRUTH_DIR]
+    job_settings["quality"] = {
         "metric": settings.quality_metric, "margin": settings.quality_margin, "min_rows": settings.quality_min_rows,
         "labels_window": label_window.to_dict(), "predictions_window": quality_window.to_dict(),
         "label_objects": len(keys),
         "registered": {m.variant: {"metrics": m.registered_quality, "problem": m.quality_problem}
-                       for m in models if m.variant not in skipped}})]
+                       for m in models if m.variant not in skipped}}
     if settings.ground_truth_delay_hours:
         for model in models:
             if model.variant in skipped:
@@ -163,7 +183,7 @@ def processing_job_request(*, name: str, job: ProcessingJobSettings, inputs: lis
             "S3Uri": output_uri, "LocalPath": OUTPUT_DIR, "S3UploadMode": "EndOfJob"}}], "KmsKeyId": job.kms_key_arn},
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": job.instance_type,
                                                   "VolumeSizeInGB": job.volume_size_gb,
-                                                  "VolumeKmsKeyId": job.kms_key_arn}},
+                                                  **volume_kms_key(job.instance_type, job.kms_key_arn)}},
         "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
         "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
         "Environment": {"PYTHONUNBUFFERED": "1"},

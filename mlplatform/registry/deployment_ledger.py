@@ -28,21 +28,22 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from mlsettings.vocabulary import (
+    DEVELOPMENT,
+    PENDING_MANUAL_APPROVAL,
+    PRODUCTION,
+    STAGING,
+    STATUS_PENDING_APPROVAL,
+)
+
 # --- the stage vocabulary shared by the gate, the deployers and the CLI -----------------------------------
-DEVELOPMENT = "Development"
-STAGING = "Staging"
-PRODUCTION = "Production"
 STAGE_ORDER: tuple[str, ...] = (DEVELOPMENT, STAGING, PRODUCTION)
 
 APPROVED = "Approved"
-PENDING = "PendingManualApproval"
-REJECTED = "Rejected"
+PENDING = PENDING_MANUAL_APPROVAL
 
 # StageStatus is free text in the API (pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}); these are ours.
-STATUS_PENDING_APPROVAL = "PendingApproval"  # written by the training pipeline's register step
 STATUS_APPROVED = "Approved"  # written by the approver (Studio) or `mlops promote`
-STATUS_DEPLOYED = "Deployed"  # written by the serving deployer after its health check passed
-STATUS_DEPLOY_FAILED = "DeployFailed"  # written by the serving deployer when deployment/health check failed
 
 # Decision outcomes
 ACCEPTED = "accepted"  # a promotion the gate let through (an event was emitted)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlplatform.registry.deployment_ledger import DEPLOYED, FAILED, HEALTH_FAILED, HEALTH_PASSED, STAGE_ORDER
+from mlsettings.vocabulary import DEPLOYMENT_RESULT, RESULT_SOURCE
 
-RESULT_SOURCE = "mlops.deployment"
-RESULT_DETAIL_TYPE = "Model Deployment Result"
+RESULT_DETAIL_TYPE = DEPLOYMENT_RESULT
 HEALTH_NOT_RUN = "not_run"
 OUTCOMES = (DEPLOYED, FAILED)
 HEALTH_CHECKS = (HEALTH_PASSED, HEALTH_FAILED, HEALTH_NOT_RUN)

@@ -24,20 +24,17 @@ from dataclasses import dataclass, replace
 from mlplatform.registry.deployment_ledger import (
     ACCEPTED,
     APPROVED,
-    DEVELOPMENT,
     HEALTH_PASSED,
-    PRODUCTION,
     RECORDED,
-    REJECTED,
     REVERTED,
     STAGE_ORDER,
-    STAGING,
     PackageRecord,
 )
+from mlsettings.vocabulary import DEVELOPMENT, PRODUCTION, QUALITY_GATE_PASSED, REJECTED, STAGING
 
 NO_CHANGE = "no_change"
 
-QUALITY_GATE_KEY = "quality_gate_passed"
+QUALITY_GATE_KEY = QUALITY_GATE_PASSED
 
 
 @dataclass(frozen=True, kw_only=True)

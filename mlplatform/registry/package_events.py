@@ -15,14 +15,16 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SOURCE = "aws.sagemaker"
-DETAIL_TYPE = "SageMaker Model Package State Change"
+from mlsettings.vocabulary import APPROVAL_STATUSES, PACKAGE_STATE_CHANGE, SAGEMAKER_SOURCE
+
+SOURCE = SAGEMAKER_SOURCE
+DETAIL_TYPE = PACKAGE_STATE_CHANGE
 
 
 class RejectedEvent(Exception):
@@ -58,7 +60,7 @@ class ModelPackageStateChangeDetail(BaseModel):
     ModelPackageGroupName: str = Field(min_length=1)
     ModelPackageVersion: int = Field(ge=1)
     ModelPackageArn: str = Field(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/.+")
-    ModelApprovalStatus: Literal["Approved", "Rejected", "PendingManualApproval"] | None = None
+    ModelApprovalStatus: str | None = None
     CreationTime: datetime
     LastModifiedTime: datetime | None = None
     ModelLifeCycle: ModelLifeCycleModel | None = None
@@ -69,6 +71,13 @@ class ModelPackageStateChangeDetail(BaseModel):
     @classmethod
     def _either_time_format(cls, value: Any) -> datetime | None:
         return parse_event_time(value)
+
+    @field_validator("ModelApprovalStatus")
+    @classmethod
+    def _an_approval_status(cls, value: str | None) -> str | None:
+        if value is not None and value not in APPROVAL_STATUSES:
+            raise ValueError(f"ModelApprovalStatus {value!r}; allowed: {list(APPROVAL_STATUSES)}")
+        return value
 
 
 class ModelPackageStateChangeEvent(EventBridgeModel):

@@ -13,9 +13,9 @@ from typing import Any
 
 from mlplatform.registry.deployment_ledger import PackageRecord
 from mlplatform.registry.gate_rules import RegistryState
+from mlsettings.vocabulary import PROMOTION_ACCEPTED, PROMOTION_SOURCE
 
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_DETAIL_TYPE = "Model Promotion Accepted"
+PROMOTION_DETAIL_TYPE = PROMOTION_ACCEPTED
 PROMOTION = "promotion"
 ROLLBACK = "rollback"
 

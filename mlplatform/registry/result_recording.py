@@ -14,23 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlplatform.registry.deployment_ledger import (
-    DEPLOYED,
-    HEALTH_PASSED,
-    STATUS_DEPLOY_FAILED,
-    STATUS_DEPLOYED,
-    DeploymentLedger,
-    DeploymentRecord,
-)
+from mlplatform.registry.deployment_ledger import DEPLOYED, HEALTH_PASSED, DeploymentLedger, DeploymentRecord
 from mlplatform.registry.deployment_results import (
     DESCRIPTION_LIMIT,
     HEALTH_CHECKS,
     OUTCOMES,
     RESULT_DETAIL_TYPE,
-    RESULT_SOURCE,
     StageServer,
 )
 from mlplatform.registry.package_events import RejectedEvent
+from mlsettings.vocabulary import RESULT_SOURCE, STATUS_DEPLOY_FAILED, STATUS_DEPLOYED
 
 
 @dataclass(frozen=True)

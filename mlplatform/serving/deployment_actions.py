@@ -17,8 +17,9 @@ from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlplatform.serving.endpoint_state import package_version
 from mlplatform.serving.variant_probe import split_s3_uri
+from mlsettings.vocabulary import FALLBACK_FILE, VARIANT_MODEL_VERSION, VARIANT_PACKAGE_ARN
 
-FALLBACK_MEMBER = "fallback.json"
+FALLBACK_MEMBER = FALLBACK_FILE
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
@@ -31,25 +32,30 @@ def _error_message(err: Exception) -> str:
 
 
 # ------------------------------------------------------------------------------------------- start
+def create_model_request(spec: Mapping[str, Any], settings: DeployerSettings) -> dict[str, Any]:
+    """CreateModel from one planned variant's package."""
+    request: dict[str, Any] = {
+        "ModelName": spec["model_name"],
+        "ExecutionRoleArn": settings.execution_role_arn,
+        # The package carries image, ModelDataUrl and Environment (SAGEMAKER_PROGRAM=inference.py …).
+        "PrimaryContainer": {"ModelPackageName": spec["model_package_arn"]},
+        "EnableNetworkIsolation": settings.serving.network_isolation,
+        "Tags": [{"Key": "mlops:endpoint", "Value": settings.endpoint_name},
+                 {"Key": "mlops:model-package-version", "Value": str(spec["version"])}],
+    }
+    if settings.vpc_config:
+        request["VpcConfig"] = dict(settings.vpc_config)
+    return request
+
+
 def ensure_models(sagemaker_client: Any, plan: Mapping[str, Any], settings: DeployerSettings) -> list[str]:
     """CreateModel from each new package (its registered container, image and artifact); returns names made."""
     created: list[str] = []
     for spec in plan["variants"].values():
         if not spec["create_model"] or spec["model_name"] in created:
             continue
-        request: dict[str, Any] = {
-            "ModelName": spec["model_name"],
-            "ExecutionRoleArn": settings.execution_role_arn,
-            # The package carries image, ModelDataUrl and Environment (SAGEMAKER_PROGRAM=inference.py …).
-            "PrimaryContainer": {"ModelPackageName": spec["model_package_arn"]},
-            "EnableNetworkIsolation": settings.serving.network_isolation,
-            "Tags": [{"Key": "mlops:endpoint", "Value": settings.endpoint_name},
-                     {"Key": "mlops:model-package-version", "Value": str(spec["version"])}],
-        }
-        if settings.vpc_config:
-            request["VpcConfig"] = dict(settings.vpc_config)
         try:
-            sagemaker_client.create_model(**request)
+            sagemaker_client.create_model(**create_model_request(spec, settings))
         except sagemaker_client.exceptions.ClientError as err:
             if "already exist" not in _error_message(err):
                 raise
@@ -79,12 +85,30 @@ def deregister_scaling(autoscaling_client: Any, endpoint_name: str, variants: It
             continue
 
 
+def endpoint_config_visible(sagemaker_client: Any, plan: Mapping[str, Any]) -> bool:
+    """The API reference (CreateEndpoint): a just-created endpoint config may not be readable yet ("If the
+    dependent entities are not yet in DynamoDB, this causes a validation error ... We also recommend that customers
+    call DescribeEndpointConfig before calling CreateEndpoint"). False while it is not: the caller retries."""
+    if plan["operation"] not in ("create", "update"):
+        return True
+    try:
+        sagemaker_client.describe_endpoint_config(EndpointConfigName=plan["endpoint_config_name"])
+    except sagemaker_client.exceptions.ClientError as err:
+        if "Could not find" in _error_message(err):
+            return False
+        raise
+    return True
+
+
+def create_endpoint_request(plan: Mapping[str, Any]) -> dict[str, Any]:
+    return {"EndpointName": plan["endpoint_name"], "EndpointConfigName": plan["endpoint_config_name"],
+            "Tags": [{"Key": "mlops:endpoint", "Value": plan["endpoint_name"]}]}
+
+
 def launch(sagemaker_client: Any, plan: Mapping[str, Any]) -> None:
     """CreateEndpoint the first time, UpdateEndpoint (blue/green, auto-rollback) afterwards."""
     if plan["operation"] == "create":
-        sagemaker_client.create_endpoint(
-            EndpointName=plan["endpoint_name"], EndpointConfigName=plan["endpoint_config_name"],
-            Tags=[{"Key": "mlops:endpoint", "Value": plan["endpoint_name"]}])
+        sagemaker_client.create_endpoint(**create_endpoint_request(plan))
     elif plan["operation"] == "update":
         sagemaker_client.update_endpoint(**plan["update_endpoint"])
 
@@ -149,7 +173,7 @@ def publish_variant_map(ssm_client: Any, settings: DeployerSettings, mapping: Ma
     """``/mlops/<env>/variant/<Variant>/model-package-arn`` (+ ``model-version``) for each serving variant."""
     written: dict[str, str] = {}
     for variant, arn in sorted(mapping.items()):
-        values = {"model-package-arn": arn, "model-version": str(package_version(arn) or "")}
+        values = {VARIANT_PACKAGE_ARN: arn, VARIANT_MODEL_VERSION: str(package_version(arn) or "")}
         for key, value in values.items():
             if not value:
                 continue
@@ -194,28 +218,55 @@ def register_autoscaling(autoscaling_client: Any, endpoint_name: str,
                          variants: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Scalable target + target-tracking policy per variant (possible only once the variant exists)."""
     registered = []
-    for variant, spec in sorted(variants.items()):
-        scaling = spec["scaling"]
-        resource = f"endpoint/{endpoint_name}/variant/{variant}"
-        autoscaling_client.register_scalable_target(
-            ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=SCALABLE_DIMENSION,
-            MinCapacity=int(scaling["min_capacity"]), MaxCapacity=int(scaling["max_capacity"]))
-        autoscaling_client.put_scaling_policy(
-            PolicyName=f"{endpoint_name}-{variant}-invocations", ServiceNamespace="sagemaker",
-            ResourceId=resource, ScalableDimension=SCALABLE_DIMENSION, PolicyType="TargetTrackingScaling",
-            TargetTrackingScalingPolicyConfiguration={
-                "TargetValue": float(scaling["target_invocations_per_instance"]),
-                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-                "ScaleInCooldown": int(scaling["scale_in_cooldown"]),
-                "ScaleOutCooldown": int(scaling["scale_out_cooldown"])})
+    for variant, (target, policy) in scaling_requests(endpoint_name, variants).items():
+        autoscaling_client.register_scalable_target(**target)
+        autoscaling_client.put_scaling_policy(**policy)
         registered.append(variant)
     return registered
 
 
-def revert_endpoint(sagemaker_client: Any, endpoint_name: str, previous_config: str) -> None:
+def scaling_requests(endpoint_name: str, variants: Mapping[str, Mapping[str, Any]]
+                     ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Per variant, its RegisterScalableTarget and PutScalingPolicy requests, in variant order."""
+    requests = {}
+    for variant, spec in sorted(variants.items()):
+        scaling = spec["scaling"]
+        resource = f"endpoint/{endpoint_name}/variant/{variant}"
+        target = {"ServiceNamespace": "sagemaker", "ResourceId": resource, "ScalableDimension": SCALABLE_DIMENSION,
+                  "MinCapacity": int(scaling["min_capacity"]), "MaxCapacity": int(scaling["max_capacity"])}
+        policy = {
+            "PolicyName": f"{endpoint_name}-{variant}-invocations", "ServiceNamespace": "sagemaker",
+            "ResourceId": resource, "ScalableDimension": SCALABLE_DIMENSION, "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": float(scaling["target_invocations_per_instance"]),
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                "ScaleInCooldown": int(scaling["scale_in_cooldown"]),
+                "ScaleOutCooldown": int(scaling["scale_out_cooldown"])}}
+        requests[variant] = (target, policy)
+    return requests
+
+
+def revert_endpoint(sagemaker_client: Any, endpoint_name: str, previous_config: str, revert_config: str) -> None:
     """Put the previous endpoint config back after a failed post-deployment health check (SageMaker's own
     auto-rollback only covers the bake steps). Blue/green all-at-once: the old fleet serves until the new
-    one is up."""
+    one is up. The API reference (UpdateEndpoint): "To update an endpoint, you must create a new EndpointConfig",
+    so the previous config is copied under ``revert_config`` rather than named again."""
+    clone_endpoint_config(sagemaker_client, source=previous_config, name=revert_config, endpoint_name=endpoint_name)
     sagemaker_client.update_endpoint(
-        EndpointName=endpoint_name, EndpointConfigName=previous_config, RetainAllVariantProperties=True,
+        EndpointName=endpoint_name, EndpointConfigName=revert_config, RetainAllVariantProperties=True,
         ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
+
+
+def clone_endpoint_config(sagemaker_client: Any, *, source: str, name: str, endpoint_name: str) -> None:
+    """CreateEndpointConfig ``name`` with every field of ``source`` that CreateEndpointConfig accepts (its input
+    shape in the client's own service model decides which DescribeEndpointConfig fields those are)."""
+    described = sagemaker_client.describe_endpoint_config(EndpointConfigName=source)
+    members = sagemaker_client.meta.service_model.operation_model("CreateEndpointConfig").input_shape.members
+    request = {key: value for key, value in described.items()
+               if key in members and key not in ("EndpointConfigName", "Tags")}
+    request.update(EndpointConfigName=name, Tags=[{"Key": "mlops:endpoint", "Value": endpoint_name}])
+    try:
+        sagemaker_client.create_endpoint_config(**request)
+    except sagemaker_client.exceptions.ClientError as err:
+        if "already exist" not in _error_message(err):
+            raise

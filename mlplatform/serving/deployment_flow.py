@@ -32,13 +32,15 @@ from mlplatform.serving.deployment_plan import (
     InvalidPromotion,
     parse_promotion,
     plan_deployment,
+    revert_config_name,
     skip,
 )
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlplatform.serving.deployment_status import judge_endpoint
-from mlplatform.serving.endpoint_state import CHAMPION, FAILED, IN_SERVICE, read_endpoint_state
+from mlplatform.serving.endpoint_state import FAILED, IN_SERVICE, read_endpoint_state
 from mlplatform.serving.golden_check import VariantVerdict
 from mlplatform.serving.variant_probe import check_variant
+from mlsettings.vocabulary import CHAMPION
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,13 +78,17 @@ def start_deployment(event: Mapping[str, Any], *, clients: DeployerClients, sett
         return plan
     actions.ensure_models(clients.sagemaker, plan, settings)
     actions.ensure_endpoint_config(clients.sagemaker, plan)
+    if not actions.endpoint_config_visible(clients.sagemaker, plan):
+        raise EndpointBusy(f"{plan['endpoint_config_name']} is not readable yet (eventual consistency, API reference "
+                           "CreateEndpoint); the retry launches it")
     if plan["deregister_scaling"]:
         actions.deregister_scaling(clients.autoscaling, settings.endpoint_name, plan["deregister_scaling"])
     try:
         actions.launch(clients.sagemaker, plan)
     except clients.sagemaker.exceptions.ClientError as err:
         message = str(err)
-        if "in-progress" in message or "Cannot update" in message or "already existing endpoint" in message:
+        if ("in-progress" in message or "Cannot update" in message or "already existing endpoint" in message
+                or "Could not find endpoint configuration" in message):
             raise EndpointBusy(f"{settings.endpoint_name}: {message[:300]}") from err
         raise
     return plan
@@ -142,7 +148,8 @@ def verify_and_record(state: Mapping[str, Any], *, clients: DeployerClients,
     reverted_to = None
     previous = state.get("previous_endpoint_config_name")
     if state["operation"] == UPDATE and previous and current is not None and current.status == IN_SERVICE:
-        actions.revert_endpoint(clients.sagemaker, state["endpoint_name"], previous)
+        actions.revert_endpoint(clients.sagemaker, state["endpoint_name"], previous,
+                                revert_config_name(state["endpoint_config_name"]))
         reverted_to = previous
         actions.publish_variant_map(clients.ssm, settings, state["previous_variants"])
     else:

@@ -25,28 +25,28 @@ serves, and which this deployer last reported as deployed, is skipped; if it has
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlplatform.registry.deployment_ledger import DEPLOYED, PRODUCTION, STAGING, DeploymentRecord
+from mlplatform.registry.deployment_ledger import DEPLOYED, DeploymentRecord
 from mlplatform.serving.deployment_settings import DeployerSettings, ServingConfig
-from mlplatform.serving.endpoint_state import (
-    BUSY_STATUSES,
+from mlplatform.serving.endpoint_state import BUSY_STATUSES, FAILED, IN_SERVICE, EndpointState, package_version
+from mlsettings.instance_types import has_local_storage
+from mlsettings.rollout import rollout_timeout_seconds
+from mlsettings.vocabulary import (
     CHALLENGER,
+    CHALLENGER_SWAP_REASON,
     CHAMPION,
-    FAILED,
-    IN_SERVICE,
-    EndpointState,
-    has_local_storage,
-    package_version,
+    PRODUCTION,
+    PROMOTION_ACCEPTED,
+    PROMOTION_SOURCE,
+    STAGING,
 )
 
-PROMOTION_SOURCE = "mlops.promotion"
-PROMOTION_DETAIL_TYPE = "Model Promotion Accepted"
-PROMOTION, ROLLBACK, CHALLENGER_SWAP = "promotion", "rollback", "challenger_swap"
+PROMOTION_DETAIL_TYPE = PROMOTION_ACCEPTED
+PROMOTION, ROLLBACK, CHALLENGER_SWAP = "promotion", "rollback", CHALLENGER_SWAP_REASON
 REASONS = (PROMOTION, ROLLBACK, CHALLENGER_SWAP)
 
 CREATE, UPDATE, VERIFY_ONLY = "create", "update", "verify_only"
@@ -57,12 +57,9 @@ DEPLOY, SKIP = "deploy", "skip"
 SCALING_TARGET_UTILISATION = 0.7
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
-# Time SageMaker gets to provision a fleet, beyond the configured bake times.
-PROVISIONING_ALLOWANCE_SECONDS = 1800
 CREATE_DEADLINE = timedelta(minutes=45)
 VERIFY_ONLY_DEADLINE = timedelta(minutes=10)
 ROLLBACK_ALLOWANCE = timedelta(minutes=20)
-BLUE_GREEN_TIMEOUT_RANGE = (600, 28800)  # MaximumExecutionTimeoutInSeconds limits
 _NAME_LIMIT = 63
 
 # Data capture stores payloads of these Content-Types as text (CSV/JSON encoding), others as BASE64. They are
@@ -181,6 +178,13 @@ def endpoint_config_name(endpoint_name: str, now: datetime, deployment_id: str) 
     return endpoint_name[: _NAME_LIMIT - len(suffix)] + suffix
 
 
+def revert_config_name(failed_config_name: str) -> str:
+    """The copy of the previous config a failed health check reverts to: unique per deployment (the failed
+    config's name is), within SageMaker's 63 characters."""
+    suffix = "-revert"
+    return failed_config_name[: _NAME_LIMIT - len(suffix)] + suffix
+
+
 def endpoint_config_request(*, name: str, variants: Mapping[str, Mapping[str, Any]],
                             settings: DeployerSettings) -> dict[str, Any]:
     serving = settings.serving
@@ -225,10 +229,9 @@ def traffic_routing(settings: DeployerSettings) -> dict[str, Any]:
 def rollout_seconds(settings: DeployerSettings) -> int:
     """How long a blue/green update may take: provisioning, every bake step, the old fleet's termination."""
     rollout = settings.serving.rollout
-    steps = math.ceil(100 / rollout.canary_percent) if rollout.strategy == "LINEAR" else 1
-    total = PROVISIONING_ALLOWANCE_SECONDS + steps * rollout.wait_minutes * 60 + rollout.termination_wait_minutes * 60
-    low, high = BLUE_GREEN_TIMEOUT_RANGE
-    return max(low, min(high, total))
+    return rollout_timeout_seconds(strategy=rollout.strategy, step_percent=rollout.canary_percent,
+                                   wait_minutes=rollout.wait_minutes,
+                                   termination_wait_minutes=rollout.termination_wait_minutes)
 
 
 def deployment_config(settings: DeployerSettings) -> dict[str, Any]:
@@ -340,10 +343,11 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
             # Blue/green needs the same variant names in the old and the new config.
             update["DeploymentConfig"] = deployment_config(settings)
         if not resized and not variant_set_changed:
-            # Keep the instance counts autoscaling chose; apply the configured weights and capture settings.
+            # Keep the instance counts autoscaling chose; apply the configured weights. DataCaptureConfig is an
+            # enum value of VariantPropertyType, but the API reference (VariantProperty) documents it as "(Not
+            # currently supported.)": it is never excluded (tests/api_rules/prose.py).
             update["RetainAllVariantProperties"] = True
-            update["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"},
-                                                          {"VariantPropertyType": "DataCaptureConfig"}]
+            update["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
     champion_before = serving_now.get(CHAMPION)
     return {
         "action": DEPLOY,
@@ -359,7 +363,10 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
         "endpoint_config": (None if operation == VERIFY_ONLY
                             else endpoint_config_request(name=config_name, variants=variants, settings=settings)),
         "update_endpoint": update,
-        "deregister_scaling": resized,
+        # "Update endpoints that use auto scaling" (Developer Guide): deregister a variant's scalable target before
+        # an update that changes its instance type or removes it, or UpdateEndpoint fails.
+        "deregister_scaling": sorted(set(resized) | (set(current.variants) - set(mapping))
+                                     if current is not None and operation == UPDATE else resized),
         "champion_changed": mapping.get(CHAMPION) != champion_before,
         "started_at": now.isoformat(),
         "deadline": _deadline(now, operation, settings).isoformat(),

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlplatform.serving.endpoint_state import CHALLENGER, CHAMPION
+from mlsettings.vocabulary import CHALLENGER, CHAMPION, FALLBACK_MODEL_KEY
 
-DEFAULT_FALLBACK_MODEL_KEY = "serving/fallback_model.json"
+DEFAULT_FALLBACK_MODEL_KEY = FALLBACK_MODEL_KEY
 STRATEGIES = ("CANARY", "LINEAR", "ALL_AT_ONCE")
 
 

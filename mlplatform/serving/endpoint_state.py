@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CHAMPION = "Champion"
-CHALLENGER = "Challenger"
+from mlsettings.vocabulary import CHALLENGER, CHAMPION
+
 VARIANT_ORDER: tuple[str, ...] = (CHAMPION, CHALLENGER)
 
 # DescribeEndpoint's EndpointStatus values, grouped by what a caller may do next.
@@ -54,24 +54,6 @@ def package_version(model_package_arn: str) -> int | None:
     """Versioned package ARNs end in ``/<version>`` (``…:model-package/<group>/<version>``)."""
     tail = model_package_arn.rstrip("/").rsplit("/", 1)[-1]
     return int(tail) if tail.isdigit() else None
-
-
-# Nitro instances with local NVMe storage reject an EndpointConfig KmsKeyId (their disks are encrypted by
-# hardware). A "d" among the family's attribute letters marks them (m5d, c6id, g4dn, m6gd, p4de), plus
-# families that carry NVMe without the letter.
-_LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "trn1", "trn1n", "trn2",
-                                     "i3", "i3en", "i4i", "x1", "x1e"})
-
-
-def has_local_storage(instance_type: str) -> bool:
-    family = instance_type.removeprefix("ml.").split(".")[0]
-    if family in _LOCAL_STORAGE_FAMILIES:
-        return True
-    generation = next((i for i, ch in enumerate(family) if ch.isdigit()), None)
-    if generation is None:
-        return False
-    attributes = family[generation:].lstrip("0123456789")
-    return "d" in attributes
 
 
 def _is_missing(err: Exception) -> bool:

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-GOLDEN_FORMAT = "mlops-golden/1"
-GOLDEN_FILE = "golden_payloads.json"
+from mlsettings.vocabulary import GOLDEN_FILE, GOLDEN_FORMAT
+
 CSV, JSON = "text/csv", "application/json"
 _MAX_REASONS = 5
 

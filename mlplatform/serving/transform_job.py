@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mlplatform.serving.endpoint_state import CHAMPION, has_local_storage, read_endpoint_state
+from mlplatform.serving.endpoint_state import read_endpoint_state
+from mlsettings.instance_types import volume_kms_key
+from mlsettings.vocabulary import CHAMPION
 
 _JOB_NAME_LIMIT = 63
 
@@ -58,8 +60,7 @@ def transform_request(*, name: str, model_name: str, input_uri: str, settings: B
     if settings.kms_key_arn:
         transform_output["KmsKeyId"] = settings.kms_key_arn
         capture["KmsKeyId"] = settings.kms_key_arn
-        if not has_local_storage(settings.instance_type):
-            resources["VolumeKmsKeyId"] = settings.kms_key_arn
+        resources.update(volume_kms_key(settings.instance_type, settings.kms_key_arn))
     return {
         "TransformJobName": name,
         "ModelName": model_name,

@@ -37,6 +37,7 @@ from mlcore.drift.run import (
 )
 from mlcore.drift.statistics import DriftThresholds
 from mlcore.drift.window import iter_local_lines, local_capture_files
+from mlsettings.vocabulary import CHAMPION
 
 
 def _sources(folder: Path, kind: str) -> list[LineSource]:
@@ -85,6 +86,14 @@ def _quality(args: argparse.Namespace, quality: dict[str, Any], plans: list[Vari
     return QualityJoin(labels), quality_plans, summary, settings
 
 
+def _json_argument(text: str) -> Any:
+    """Inline JSON, or ``@path`` of a file holding it: a processing job's ContainerArguments take at most 256
+    characters each (botocore's ContainerArgument), so the job planner passes its settings as an input file."""
+    if text.startswith("@"):
+        return json.loads(Path(text[1:]).read_text(encoding="utf-8"))
+    return json.loads(text)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--endpoint", default="endpoint")
@@ -92,12 +101,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline", type=Path, help="one-variant shorthand: the baseline file")
     parser.add_argument("--capture-dir", type=Path, help="one-variant shorthand: the capture folder")
     parser.add_argument("--prediction-log", type=Path)
-    parser.add_argument("--prediction-log-variant", default="Champion")
-    parser.add_argument("--thresholds", default="{}", help="DriftThresholds overrides as JSON")
+    parser.add_argument("--prediction-log-variant", default=CHAMPION)
+    parser.add_argument("--thresholds", default="{}", help="DriftThresholds overrides as JSON, or @FILE holding it")
     parser.add_argument("--ground-truth", type=Path, help="folder of ground-truth label files (CSV or JSONL)")
     parser.add_argument("--quality", default="{}",
-                        help="JSON: metric, margin, min_rows, the label and prediction windows, and per variant "
-                             "the registered metrics (what the drift Lambda's job planner passes)")
+                        help="JSON (or @FILE holding it): metric, margin, min_rows, the label and prediction windows, "
+                             "and per variant the registered metrics (what the drift Lambda's job planner passes)")
     parser.add_argument("--quality-capture", action="append", default=[], metavar="VARIANT=DIR",
                         help="the capture of the delayed predictions window the labels belong to")
     parser.add_argument("--chunk-lines", type=int, default=DEFAULT_CHUNK_LINES)
@@ -118,19 +127,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         variants.append((name, Path(baseline), Path(capture)))
     if args.baseline and args.capture_dir:
-        variants.append(("Champion", args.baseline, args.capture_dir))
+        variants.append((CHAMPION, args.baseline, args.capture_dir))
     if not variants:
         print("give --variant NAME=BASELINE:CAPTURE_DIR or --baseline with --capture-dir", file=sys.stderr)
         return 2
     plans = build_plans(variants, args.prediction_log, args.prediction_log_variant)
-    quality = json.loads(args.quality)
+    quality = _json_argument(args.quality)
     registered = quality.get("registered", {})
     plans = [dataclasses.replace(plan, registered_quality=(registered.get(plan.variant) or {}).get("metrics"),
                                  quality_problem=(registered.get(plan.variant) or {}).get("problem"))
              for plan in plans]
     join, quality_plans, labels_summary, quality_settings = _quality(args, quality, plans)
     report = run_drift(plans, endpoint=args.endpoint, window=None,
-                       thresholds=DriftThresholds.from_dict(json.loads(args.thresholds)),
+                       thresholds=DriftThresholds.from_dict(_json_argument(args.thresholds)),
                        quality=join, quality_plans=quality_plans, quality_settings=quality_settings,
                        labels_summary=labels_summary, chunk_lines=args.chunk_lines, workers=args.workers)
     args.out.mkdir(parents=True, exist_ok=True)

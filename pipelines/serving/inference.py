@@ -55,11 +55,10 @@ import numpy as np
 import xgboost as xgb
 
 from mlcore.features import FeatureError, FeatureTransformer
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 
 MODEL_FILE = "xgboost-model.json"
 SCHEMA_FILE = "schema.json"
-FALLBACK_FILE = "fallback.json"
 ARTIFACT_NAME = "model.tar.gz"
 CSV, JSON = "text/csv", "application/json"
 

@@ -35,14 +35,10 @@ if __package__ in (None, ""):
 
 from mlcore.drift.baseline import build_baseline, normalised_importances
 from mlcore.features import FeatureError, encode_label
+from mlsettings.vocabulary import BASELINE_FILE, GOLDEN_FILE, GOLDEN_FORMAT, SAMPLE_PAYLOAD_FILE
 from pipelines.datasets import csv_files_in, read_raw_csv
 from pipelines.serving import inference
 from pipelines.steps.evaluate import csv_body
-
-GOLDEN_FORMAT = "mlops-golden/1"
-BASELINE_FILE = "baseline.json"
-GOLDEN_FILE = "golden_payloads.json"
-SAMPLE_PAYLOAD_FILE = "sample_payload.tar.gz"
 
 
 def _parse_response(body: str, accept: str) -> list[float | None]:

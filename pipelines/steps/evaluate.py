@@ -41,10 +41,9 @@ import numpy as np
 from mlcore.fallback import FallbackModel
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import classification_metrics, model_quality_report
+from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE
 from pipelines.datasets import csv_files_in, read_raw_csv
 from pipelines.serving import inference
-
-EVALUATION_FILE = "evaluation.json"
 
 
 def csv_body(rows: Sequence[Sequence[str]]) -> str:
@@ -125,7 +124,7 @@ def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float 
         report = model_quality_report(y, p, threshold=threshold, resamples=resamples, extra_metrics=latency)
 
         fallback_summary: dict[str, Any] | None = None
-        fallback_path = model_dir / inference.FALLBACK_FILE
+        fallback_path = model_dir / FALLBACK_FILE
         if fallback_path.is_file():
             fallback = FallbackModel.load(fallback_path)
             fallback_p = np.asarray([fallback.predict_proba_row(rows[i]) for i in kept])

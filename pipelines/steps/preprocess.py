@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from mlcore.features import FeatureError, FeatureTransformer, encode_label
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 from pipelines.datasets import csv_files_in, read_raw_csv
 
 LINEAGE_FORMAT = "mlops-lineage/1"

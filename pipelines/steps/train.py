@@ -15,7 +15,8 @@ resumed job ends with exactly ``num_round`` rounds.
 The model folder receives: ``xgboost-model.json`` (loadable by the same-version container and locally),
 ``schema.json``, ``fallback.json`` (a logistic regression the inference Lambda scores in pure Python),
 ``feature_names.json``, ``lineage.json``, ``training_summary.json`` and ``code/`` (the inference handler
-plus the standard-library part of ``mlcore``) so the artifact is self-contained for serving.
+plus the standard-library modules of ``mlcore`` and ``mlsettings`` it imports) so the artifact is self-contained
+for serving.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlsettings.vocabulary import FALLBACK_FILE
+
 if __package__ in (None, ""):
     # Run as a file inside a container: make the code bundle's root (holding mlcore/, pipelines/) importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -41,15 +44,17 @@ import xgboost as xgb
 from mlcore.fallback import FALLBACK_FORMAT, FallbackModel
 from mlcore.features import FeatureTransformer
 from mlcore.metrics import classification_metrics
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 from pipelines.datasets import csv_files_in
-from pipelines.serving.inference import FALLBACK_FILE, MODEL_FILE, SCHEMA_FILE
+from pipelines.serving.inference import MODEL_FILE, SCHEMA_FILE
 
 CHECKPOINT_PREFIX = "xgboost-checkpoint-"
 CHECKPOINTS_KEPT = 3
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 # The modules the serving handler needs; copied into <model>/code so the artifact serves on its own.
-SERVING_MLCORE_MODULES = ("__init__.py", "schema.py", "features.py", "fallback.py")
+SERVING_MODULES = (("mlcore", "__init__.py"), ("mlcore", "features.py"), ("mlcore", "fallback.py"),
+                   ("mlsettings", "__init__.py"), ("mlsettings", "schema.py"))
+"""The standard-library modules the inference handler imports, copied into the model's code/ folder."""
 
 
 class SimulatedInterruptionError(RuntimeError):
@@ -270,10 +275,11 @@ def build_fallback(schema: DataSchema, train: tuple[np.ndarray, np.ndarray],
 def copy_serving_code(model_dir: Path) -> None:
     """Put the inference handler and the modules it imports into ``<model>/code``."""
     code = model_dir / "code"
-    (code / "mlcore").mkdir(parents=True, exist_ok=True)
+    code.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPOSITORY_ROOT / "pipelines" / "serving" / "inference.py", code / "inference.py")
-    for module in SERVING_MLCORE_MODULES:
-        shutil.copy2(REPOSITORY_ROOT / "mlcore" / module, code / "mlcore" / module)
+    for package, module in SERVING_MODULES:
+        (code / package).mkdir(exist_ok=True)
+        shutil.copy2(REPOSITORY_ROOT / package / module, code / package / module)
 
 
 def find_schema(metadata_dir: Path, schema_dir: Path | None) -> Path:

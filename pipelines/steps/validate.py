@@ -36,11 +36,12 @@ import pandas as pd
 from mlcore.drift.baseline import BaselineError, load_baseline
 from mlcore.drift.statistics import DriftThresholds, compare_columns
 from mlcore.features import MISSING_MARKERS, FeatureError, category_text, encode_label
-from mlcore.schema import DataSchema, FeatureSpec
+from mlsettings.instance_types import has_local_storage
+from mlsettings.schema import DataSchema, FeatureSpec
+from mlsettings.vocabulary import BASELINE_FILE, NO_BASELINE_FORMAT
 from pipelines.datasets import RawDataError, csv_files_in, read_raw_csv
 
 REPORT_NAME = "validation_report.json"
-NO_BASELINE_FORMAT = "mlops-no-previous-baseline/1"
 MAX_EXAMPLES = 5
 # Per label class: the stratified split needs 3, and a test set of ~15 % of 10 rows per class is the least on
 # which the quality gate's confidence bound can clear a typical threshold (training.min_rows_per_class).
@@ -355,7 +356,35 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="fewest rows of each label class the data must have")
     parser.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/output/report"))
     parser.add_argument("--message-file", type=Path, default=Path("/opt/ml/output/message"))
+    parser.add_argument("--training-instance-type", default="",
+                        help="the run's TrainingInstanceType parameter, checked against --training-storage")
+    parser.add_argument("--training-storage", choices=("local", "ebs", ""), default="",
+                        help="the storage class the Train step's request was built for (local NVMe: no volume key)")
     return parser.parse_args(argv)
+
+
+class RunParameterError(ValueError):
+    """A pipeline parameter this run was started with contradicts the definition it runs."""
+
+
+def check_training_instance_type(instance_type: str, storage: str) -> None:
+    """The Train step carries a volume KMS key exactly when its configured type has no local storage, and the
+    API refuses a key on a type with local storage (mlsettings.instance_types): a run started with a type of the
+    other storage class would fail at the Train step, or train without the project key. Refuse it here, before
+    any training is paid for."""
+    if not (instance_type and storage):
+        return
+    try:
+        local = has_local_storage(instance_type)
+    except ValueError as err:
+        raise RunParameterError(f"TrainingInstanceType {instance_type!r}: {err}") from err
+    if local != (storage == "local"):
+        have = "local NVMe storage" if local else "EBS storage only"
+        want = "local NVMe storage" if storage == "local" else "EBS storage"
+        raise RunParameterError(
+            f"TrainingInstanceType {instance_type!r} has {have}, but this pipeline's Train step was built for "
+            f"{want} (ResourceConfig.VolumeKmsKeyId {'absent' if storage == 'local' else 'set'}); start the run "
+            "with a type of the same storage class or change training.instance_type and deploy")
 
 
 def resolve_baseline(text: str) -> Path | None:
@@ -364,13 +393,18 @@ def resolve_baseline(text: str) -> Path | None:
     if path is None or not path.exists():
         return None
     if path.is_dir():
-        candidates = sorted(path.rglob("*.json"), key=lambda p: (p.name != "baseline.json", str(p)))
+        candidates = sorted(path.rglob("*.json"), key=lambda p: (p.name != BASELINE_FILE, str(p)))
         return candidates[0] if candidates else None
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    try:
+        check_training_instance_type(args.training_instance_type, args.training_storage)
+    except RunParameterError as err:
+        write_exit_message(args.message_file, str(err))
+        raise
     thresholds = json.loads(args.drift_thresholds) if args.drift_thresholds else None
     report = run(input_dir=args.input_dir, schema_path=args.schema, report_dir=args.report_dir,
                  baseline_path=resolve_baseline(args.baseline), drift_thresholds=thresholds,

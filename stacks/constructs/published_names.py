@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-PARAMETER_PREFIX = "/mlops"
+from mlsettings.vocabulary import PARAMETER_PREFIX
 
 
 def publish_name(scope: Construct, *, environment: str, key: str, value: str) -> ssm.StringParameter:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from mlcore.drift.capture import parse_capture_line
-from mlcore.schema import DataSchema
 from mlops.demo.moto_gaps import capture_record
 from mlplatform.serving.golden_check import check_answer, parse_golden
 from mlplatform.serving.transform_job import BatchSettings, transform_request
+from mlsettings.schema import DataSchema
 from pipelines.datasets import read_raw_csv
 from pipelines.definition import OFFLINE_CODE_INSTALL
 from pipelines.serving import inference

@@ -15,9 +15,10 @@ import numpy as np
 
 from mlcore.drift.baseline import build_baseline
 from mlcore.drift.capture import build_capture_record
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
+from mlsettings.vocabulary import EVALUATION_FILE
 from pipelines.datasets import synthetic_frame, synthetic_schema
-from pipelines.definition import EVALUATION_FILE, output_key
+from pipelines.definition import output_key
 
 REGION = "eu-west-1"
 ENDPOINT = "mlops-dev-endpoint"
@@ -249,4 +250,10 @@ def lay_out_job_inputs(s3: Any, job: Mapping[str, Any], root: Path, *, reroot: A
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(s3.get_object(Bucket=source_bucket, Key=base + entry)["Body"].read())
         else:
-            (folder / key.rsplit("/", 1)[-1]).write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            # An S3Prefix: every object under the prefix, by its key below the prefix (an object named exactly by
+            # the prefix keeps its own name).
+            for item in s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", []):
+                relative = item["Key"][len(key):].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
+                target = folder / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())

@@ -16,7 +16,7 @@ from typing import Any
 
 from mlcore.fallback import FallbackModel
 from mlcore.features import FeatureTransformer
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

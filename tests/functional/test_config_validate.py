@@ -130,3 +130,35 @@ def test_warnings_come_from_one_hook_that_stacks_can_extend(monkeypatch: pytest.
     assert config_warnings(config) == []
     monkeypatch.setattr(stacks.config, "config_warnings", lambda c: [f"{c.name}: from stacks"], raising=False)
     assert config_warnings(config) == ["dev: from stacks"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda c: c["defaults"].setdefault("lambda", {}).update(account_concurrency_quota=200),
+     "lambda.account_concurrency_quota is 200; allowed: at least 854"),
+    (lambda c: c["environments"]["prod"].setdefault("lambda", {}).update(account_concurrency_quota=2000),
+     "lambda.account_concurrency_quota are [1000, 2000]; allowed: one value"),
+    (lambda c: c["defaults"]["monitoring"]["alarms"]["page"].update(https=["https://user:secret@example.com/hook"]),
+     "monitoring.alarms.page.https is ['https://user:secret@example.com/hook']; allowed: a list of an https:// URL "
+     "without credentials"),
+    (lambda c: c["defaults"]["training"].update(schema_file="cdk.json"),
+     "training.schema_file is 'cdk.json'; allowed: a data schema file"),
+], ids=["quota below demand", "unequal quotas", "credentials in a URL", "JSON that is not a schema"])
+def test_validate_refuses_what_synth_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Any,
+                                            expected: str) -> None:
+    """Every check synth runs runs here too (they are one function, stacks.config.load_environments): each of
+    these files passed `config validate` and failed `cdk synth` before (issue #22)."""
+    import copy
+
+    from stacks.app_builder import build_app
+
+    context = copy.deepcopy(project_context())
+    change(context)
+    assert _validate("--file", str(_write(tmp_path / "cdk.json", context))) == 2
+    assert expected in _one_line(capsys.readouterr().err)
+    import aws_cdk as cdk
+
+    from stacks.config import ConfigError
+
+    with pytest.raises(ConfigError, match=None) as refused:  # synth refuses the same, with the same words
+        build_app(cdk.App(context={"aws:cdk:bundling-stacks": []}), context=context, with_nag=False)
+    assert expected.split("; allowed", maxsplit=1)[0].split(".", 1)[-1] in str(refused.value)

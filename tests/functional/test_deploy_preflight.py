@@ -36,7 +36,19 @@ def test_missing_credentials_are_one_line_not_a_traceback(tmp_path: Path) -> Non
 def test_an_unknown_profile_is_named(capsys: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     assert deploy_preflight.main(["dev", "--profile", "ops"]) == 2
-    assert "AWS profile 'ops' is not configured" in capsys.readouterr().err
+    assert "AWS profile 'ops' (PROFILE=ops) is not configured" in capsys.readouterr().err
+    monkeypatch.setenv("AWS_PROFILE", "from-the-environment")  # named too, not None
+    assert deploy_preflight.main(["dev"]) == 2
+    assert "AWS profile 'from-the-environment' (AWS_PROFILE=from-the-environment)" in capsys.readouterr().err
+
+
+def test_a_malformed_aws_config_file_is_one_line(capsys: Any, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    (tmp_path / "config").write_text("[profile broken\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    assert deploy_preflight.main(["dev"]) == 2
+    err = capsys.readouterr().err
+    assert f"the AWS config file {tmp_path / 'config'} cannot be parsed" in err and err.count("\n") == 1
 
 
 def test_credentials_of_another_account_are_refused(capsys: Any, monkeypatch: pytest.MonkeyPatch,
@@ -60,4 +72,15 @@ def test_matching_credentials_print_the_selector_and_target(capsys: Any, monkeyp
     with mock_aws():
         assert deploy_preflight.main(["dev"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("deploying dev/* in 123456789012/") and "arn:aws:" in out
+    assert out.startswith("deploying dev/* to 123456789012/") and "arn:aws:" in out
+
+
+def test_the_bootstrap_target_is_the_environments_account_and_region(capsys: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make bootstrap-account ENV=dev` bootstraps what the preflight prints: the credentials' account (cdk.json
+    names none) in the environment's region."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        assert deploy_preflight.main(["dev", "--bootstrap-target"]) == 0
+    assert capsys.readouterr().out == "aws://123456789012/eu-west-1\n"

@@ -107,3 +107,32 @@ def test_a_new_instance_type_deregisters_the_variants_scalable_target_first(
     assert [v["InstanceType"] for v in config["ProductionVariants"]] == ["ml.c5.xlarge"]
     after = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])
     assert [t["MinCapacity"] for t in after["ScalableTargets"]] == [2]  # registered again for the new type
+
+
+def test_an_endpoint_config_not_yet_readable_is_retried_not_launched(
+        monkeypatch: pytest.MonkeyPatch, serving_aws: SimulatedRollouts, trained_model: TrainedModel) -> None:  # noqa: F811
+    """API reference, CreateEndpoint: a just-created config may not be readable yet ("call DescribeEndpointConfig
+    before calling CreateEndpoint"). GIVEN DescribeEndpointConfig answers SageMaker's not-found error once WHEN the
+    start task runs THEN it raises EndpointBusy (the state machine's retry) without calling CreateEndpoint, and the
+    retry deploys."""
+    from botocore.exceptions import ClientError
+
+    handler = _entry_points(monkeypatch, challenger=False)
+    v1 = register_trained_package(trained_model, stage="Staging")
+    calls: list[str] = []
+    original = BaseClient._make_api_call
+    hidden = {"left": 1}
+
+    def eventually_consistent(client: Any, operation: str, params: Any) -> Any:
+        calls.append(operation)
+        if operation == "DescribeEndpointConfig" and hidden["left"]:
+            hidden["left"] -= 1
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "Could not find endpoint "
+                                         f"configuration \"{params['EndpointConfigName']}\"."}}, operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", eventually_consistent)
+    with pytest.raises(EndpointBusy, match="not readable yet"):
+        handler.start_deployment(promotion_event(v1), FakeLambdaContext())
+    assert "CreateEndpointConfig" in calls and "CreateEndpoint" not in calls
+    assert _run(handler, promotion_event(v1))["result"]["outcome"] == "deployed"

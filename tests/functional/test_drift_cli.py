@@ -128,3 +128,46 @@ def test_processing_entry_writes_the_same_report_as_the_cli(baseline_file: Path,
     assert drift["features"] == from_cli["features"]
     assert run["drifted_variants"] == ["Champion"]
     assert (tmp_path / "out" / "Champion.html").is_file()
+
+
+def test_data_that_breaks_the_schema_fails_the_gate_with_its_own_exit_code(
+        baseline_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """GIVEN a window in which every row has a plan the schema does not declare WHEN --fail-on-drift THEN exit 4
+    (data quality), not 0: bad data fails the gate whether or not the distributions drifted."""
+    folder = tmp_path / "capture"
+    folder.mkdir()
+    rows = [[*r[:2], "platinum", *r[3:]] for r in kit.traffic_rows(200, seed=9)]
+    (folder / "a.jsonl").write_text("\n".join(kit.csv_line([r], [0.4], event_id=str(i))
+                                              for i, r in enumerate(rows)) + "\n")
+    capsys.readouterr()
+    status = cli.main(["drift", "--baseline", str(baseline_file), "--capture", str(folder), "--json",
+                       "--fail-on-drift"])
+    report = json.loads(capsys.readouterr().out)
+    assert "plan" in report["data_quality_features"]
+    assert status == 4
+
+
+@pytest.mark.parametrize(("capture", "expected"), [
+    ("s3://", "s3://: no bucket; allowed: s3://BUCKET/PREFIX"),
+    ("s3://no-such-bucket/capture/", "s3://no-such-bucket/capture/: bucket 'no-such-bucket' does not exist")])
+def test_an_s3_capture_without_a_bucket_is_one_line(baseline_file: Path, capsys: pytest.CaptureFixture[str],
+                                                    capture: str, expected: str) -> None:
+    with mock_aws():
+        capsys.readouterr()
+        status = cli.main(["drift", "--baseline", str(baseline_file), "--capture", capture])
+    err = capsys.readouterr().err
+    assert status == 2 and expected in err and err.count("\n") == 1
+
+
+def test_baseline_refuses_the_label_as_probabilities_and_an_out_it_cannot_write(
+        baseline_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, schema = tmp_path / "train.csv", tmp_path / "schema.json"
+    (tmp_path / "a-file").write_text("x")
+    capsys.readouterr()
+    label = cli.main(["baseline", "--data", str(data), "--schema", str(schema), "--out", str(tmp_path / "b.json"),
+                      "--probability-column", "churned"])
+    assert label == 2 and "'churned' is the schema's label column" in capsys.readouterr().err
+    under_a_file = cli.main(["baseline", "--data", str(data), "--schema", str(schema),
+                             "--out", str(tmp_path / "a-file" / "b.json")])
+    err = capsys.readouterr().err
+    assert under_a_file == 2 and "cannot write" in err and err.count("\n") == 1

@@ -9,15 +9,14 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-import botocore.session
 import pytest
-from botocore.validate import ParamValidator
 from moto import mock_aws
 
 from lambdas.drift_monitor.settings import settings_from_environment
 from mlcore.drift.window import Window
 from mlplatform.monitoring.monitor_flow import MonitorClients
 from mlplatform.monitoring.processing_job import ProcessingJobSettings, job_name, start_processing_job
+from tests.api_rules.shapes import validate
 from tests.functional import drift_monitor_testkit as kit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,10 +89,7 @@ def test_request_is_a_valid_create_processing_job() -> None:
 
     request = processing_job_request(name="mlops-prod-drift-2026112606", job=JOB, inputs=[], arguments=["--out", "x"],
                                      output_uri="s3://reports/drift-reports/mlops-prod/2026/11/26/06/")
-    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model(
-        "CreateProcessingJob").input_shape
-    report = ParamValidator().validate(request, shape)
-    assert not report.has_errors(), report.generate_report()
+    assert validate("sagemaker", "CreateProcessingJob", request) == []
 
 
 def test_the_job_entry_point_needs_no_lambda_only_packages() -> None:
@@ -142,6 +138,9 @@ def test_the_job_joins_ground_truth_exactly_as_the_lambda_does(monkeypatch: pyte
                                     .read())["quality"]
         started = start_processing_job(settings, JOB, clients, window=window, now=kit.WINDOW_END)
         job = made["sagemaker"].describe_processing_job(ProcessingJobName=started["started"])
+        # With ground truth the quality settings alone are longer than a ContainerArguments item may be (256):
+        # they travel as a file of the "settings" input.
+        assert all(len(argument) <= 256 for argument in job["AppSpecification"]["ContainerArguments"])
         root = tmp_path / "job"
 
         def reroot(path: str) -> str:

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from mlcore.drift.capture import parse_capture_line
 from mlcore.drift.ground_truth import QualityJoin, read_labels, registered_quality
-from mlcore.schema import LabelSpec
+from mlsettings.schema import LabelSpec
 from tests.functional import drift_monitor_testkit as kit
 
 CONTEXT = SimpleNamespace(function_name="drift", memory_limit_in_mb=1024, aws_request_id="req",

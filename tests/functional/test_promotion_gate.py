@@ -10,13 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from mlplatform.registry.deployment_ledger import (
-    DEPLOYED,
-    FAILED,
-    STAGING,
-    DeploymentLedger,
-)
-from mlplatform.registry.deployment_results import RESULT_DETAIL_TYPE, RESULT_SOURCE, result_detail
+from mlplatform.registry.deployment_ledger import DEPLOYED, FAILED, DeploymentLedger
+from mlplatform.registry.deployment_results import RESULT_DETAIL_TYPE, result_detail
+from mlsettings.vocabulary import RESULT_SOURCE, STAGING
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     ACCOUNT,
     IMAGE,

@@ -27,18 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as count_case
 from hypothesis import strategies as st
 
-from mlplatform.registry.deployment_ledger import (
-    ACCEPTED,
-    DEPLOYED,
-    FAILED,
-    PRODUCTION,
-    STAGING,
-    DeploymentLedger,
-)
-from mlplatform.registry.deployment_results import RESULT_DETAIL_TYPE, RESULT_SOURCE, StageServer, result_detail
+from mlplatform.registry.deployment_ledger import ACCEPTED, DEPLOYED, FAILED, DeploymentLedger
+from mlplatform.registry.deployment_results import RESULT_DETAIL_TYPE, StageServer, result_detail
 from mlplatform.registry.package_events import RejectedEvent, parse_state_change
 from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
 from mlplatform.registry.result_recording import parse_result, record_result
+from mlsettings.vocabulary import PRODUCTION, RESULT_SOURCE, STAGING
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     promotion_aws,
     register_package,

@@ -9,12 +9,8 @@ import boto3
 import pytest
 
 from mlops import cli
-from mlplatform.registry.deployment_ledger import (
-    DEPLOYED,
-    PRODUCTION,
-    DeploymentLedger,
-    DeploymentRecord,
-)
+from mlplatform.registry.deployment_ledger import DEPLOYED, DeploymentLedger, DeploymentRecord
+from mlsettings.vocabulary import PRODUCTION
 from tests.functional.promotion_testkit import (  # noqa: F401  (promotion_aws is a fixture)
     IMAGE,
     REGION,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mlcore.features import FeatureTransformer
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 from pipelines.datasets import read_raw_csv, synthetic_schema, write_synthetic_csv
 from pipelines.serving import inference
 from pipelines.steps import preprocess, train

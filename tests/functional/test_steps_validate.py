@@ -122,7 +122,7 @@ def test_no_input_files_fail(tmp_path: Path, schema_path: Path) -> None:
 def test_drift_against_the_previous_baseline_fails_naming_the_features(tmp_path: Path, schema_path: Path,
                                                                        clean: pd.DataFrame) -> None:
     from mlcore.drift.baseline import build_baseline
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     schema = DataSchema.from_dict(synthetic_schema())
     baseline = build_baseline({name: clean[name].tolist() for name in schema.feature_names}, schema)
@@ -142,7 +142,7 @@ def test_drift_against_the_previous_baseline_fails_naming_the_features(tmp_path:
 
 def test_unchanged_data_does_not_drift(tmp_path: Path, schema_path: Path, clean: pd.DataFrame) -> None:
     from mlcore.drift.baseline import build_baseline
-    from mlcore.schema import DataSchema
+    from mlsettings.schema import DataSchema
 
     schema = DataSchema.from_dict(synthetic_schema())
     baseline_path = tmp_path / "baseline.json"
@@ -177,3 +177,21 @@ def test_the_pipelines_no_baseline_marker_skips_drift(tmp_path: Path, schema_pat
     marker.write_text(Path("pipelines/no_previous_baseline.json").read_text())
     report = run_validate(tmp_path, schema_path, clean, extra=["--baseline", str(marker.parent)])
     assert report["passed"] and report["drift"]["status"] == "skipped"
+
+
+@pytest.mark.parametrize(("instance_type", "storage", "refused"), [
+    ("ml.p3.2xlarge", "local", True), ("ml.g5.xlarge", "ebs", True), ("ml.g4dn.xlarge", "local", False),
+    ("ml.m5.xlarge", "ebs", False)])
+def test_a_run_whose_training_type_contradicts_the_volume_key_is_refused_first(
+        tmp_path: Path, schema_path: Path, clean: pd.DataFrame, instance_type: str, storage: str,
+        refused: bool) -> None:
+    """The Train step carries a volume KMS key exactly when the configured type has no local storage; a run started
+    with a TrainingInstanceType of the other storage class is refused by the first step, before any training."""
+    extra = ["--training-instance-type", instance_type, "--training-storage", storage]
+    if not refused:
+        assert run_validate(tmp_path, schema_path, clean, extra=extra)["passed"] is True
+        return
+    with pytest.raises(validate.RunParameterError, match=f"TrainingInstanceType '{instance_type}'"):
+        run_validate(tmp_path, schema_path, clean, extra=extra)
+    assert "storage class" in (tmp_path / "message").read_text()
+    assert not (tmp_path / "report").exists()

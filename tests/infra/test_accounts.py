@@ -136,6 +136,25 @@ def test_other_roles_of_a_consumer_account_are_refused_by_the_registry(three: An
             assert verdict != "allow", f"{intruder} may {action} {resource}"
 
 
+@pytest.mark.parametrize("consumer", ["staging", "prod"])
+def test_create_model_from_a_registry_package_is_granted_to_exactly_the_deployer(three: Any, consumer: str) -> None:
+    """AWS's recipe ("Deploy a Model Version from a Different Account") grants sagemaker:CreateModel on
+    model-package/<group>/* in the group's policy: the consumer's deployer holds it on both halves, the consumer's
+    other registry readers (health check, drift monitor) on neither."""
+    _, stages, _ = three
+    config = load_environments(_context())[consumer]
+    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:model-package/mlops-dev-models/7"
+    root = {"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}
+    for purpose, allowed in (("deployer", True), ("health-check", False), ("drift-monitor", False)):
+        role_arn = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/{consumer_role_name(config, purpose)}"
+        context = {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": ACCOUNTS[consumer]}
+        _, identity = stages[consumer].role_documents(role_arn)
+        own = evaluate(identity, caller=None, action="sagemaker:CreateModel", resource=package, context=context)
+        registry = evaluate(_group_policy(stages["dev"]), caller=root, action="sagemaker:CreateModel",
+                            resource=package, context=context)
+        assert (own == "allow", registry == "allow") == (allowed, allowed), (purpose, own, registry)
+
+
 def test_a_role_reads_no_prefix_it_does_not_need(three: Any) -> None:
     """The model containers read models/, never golden payloads or baselines (pipelines/)."""
     _, stages, _ = three
@@ -153,15 +172,25 @@ def _bus_policies(stage: Stage) -> list[dict[str, Any]]:
             for p in stage.resources("AWS::Events::EventBusPolicy")]
 
 
-def _forwarding_rules(stage: Stage) -> list[tuple[dict[str, Any], str, str]]:
-    """(pattern, target bus ARN, target role ARN) of every rule that targets another account's bus."""
+def _forwarding_rules(stage: Stage) -> list[tuple[dict[str, Any], str, str, str]]:
+    """(pattern, target bus ARN, target role ARN, the rule's own ARN) of every rule that targets another account's
+    bus."""
     rules = []
     for rule in stage.resources("AWS::Events::Rule"):
         for target in rule.properties.get("Targets", []):
             arn = stage.resolve(rule.stack, target["Arn"])
             if ":event-bus/" in str(arn):
-                rules.append((rule.properties["EventPattern"], arn, stage.resolve(rule.stack, target["RoleArn"])))
+                own = f"arn:aws:events:{stage.region}:{stage.account}:rule/{rule.properties['Name']}"
+                rules.append((rule.properties["EventPattern"], arn, stage.resolve(rule.stack, target["RoleArn"]),
+                              own))
     return rules
+
+
+def _admitted(policies: list[dict[str, Any]], *, account: str, rule_arn: str, bus: str) -> str:
+    """A rule-forwarded delivery as the receiving bus policy sees it: the sender account, the sending rule
+    (aws:SourceArn, EventBridge User Guide "Example policy: Send events from specific rules")."""
+    return evaluate(policies, caller={"AWS": f"arn:aws:iam::{account}:root"}, action="events:PutEvents",
+                    resource=bus, context={"aws:SourceArn": rule_arn, "aws:SourceAccount": account})
 
 
 @pytest.mark.parametrize(("consumer", "stage_name"), [("staging", "Staging"), ("prod", "Production")])
@@ -169,32 +198,34 @@ def test_promotions_reach_each_consumer_account_and_only_from_the_registry(three
                                                                           stage_name: str) -> None:
     _, stages, _ = three
     bus = f"arn:aws:events:{REGION}:{ACCOUNTS[consumer]}:event-bus/default"
-    [(pattern, role_arn)] = [(p, r) for p, target, r in _forwarding_rules(stages["dev"]) if target == bus]
+    [(pattern, role_arn, rule_arn)] = [(p, r, own) for p, target, r, own in _forwarding_rules(stages["dev"])
+                                       if target == bus]
     assert pattern["source"] == ["mlops.promotion"] and pattern["detail"]["target_stage"] == [stage_name]
     _, identity = stages["dev"].role_documents(role_arn)  # sender half: the rule's role may put on that bus
     assert evaluate(identity, caller=None, action="events:PutEvents", resource=bus, context={}) == "allow"
-    policies = _bus_policies(stages[consumer])  # receiver half: the consumer's bus admits the registry only
-    for account, source, expected in ((ACCOUNTS["dev"], "mlops.promotion", "allow"),
-                                      (ACCOUNTS["dev"], "mlops.deployment", "implicit"),
-                                      ("444444444444", "mlops.promotion", "implicit")):
-        assert evaluate(policies, caller={"AWS": f"arn:aws:iam::{account}:root"}, action="events:PutEvents",
-                        resource=bus, context={"events:source": source}) == expected, (account, source)
+    policies = _bus_policies(stages[consumer])  # receiver half: the consumer's bus admits that rule only
+    other_rule = rule_arn.rsplit("/", 1)[0] + "/another-rule"
+    for account, sender, expected in ((ACCOUNTS["dev"], rule_arn, "allow"), (ACCOUNTS["dev"], other_rule, "implicit"),
+                                      ("444444444444", rule_arn.replace(ACCOUNTS["dev"], "444444444444"),
+                                       "implicit")):
+        assert _admitted(policies, account=account, rule_arn=sender, bus=bus) == expected, (account, sender)
 
 
 @pytest.mark.parametrize("consumer", ["staging", "prod"])
 def test_results_reach_the_registry_from_each_consumer_account(three: Any, consumer: str) -> None:
     _, stages, _ = three
     registry_bus = f"arn:aws:events:{REGION}:{ACCOUNTS['dev']}:event-bus/default"
-    [(pattern, role_arn)] = [(p, r) for p, target, r in _forwarding_rules(stages[consumer]) if target == registry_bus]
-    assert pattern["source"] == ["mlops.deployment"]
+    [(pattern, role_arn, rule_arn)] = [(p, r, own) for p, target, r, own in _forwarding_rules(stages[consumer])
+                                       if target == registry_bus]
+    assert pattern["source"] == ["mlops.deployment"]  # the rule forwards results only: no forged registry events
     _, identity = stages[consumer].role_documents(role_arn)
     assert evaluate(identity, caller=None, action="events:PutEvents", resource=registry_bus, context={}) == "allow"
     policies = _bus_policies(stages["dev"])
-    caller = {"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}
-    assert evaluate(policies, caller=caller, action="events:PutEvents", resource=registry_bus,
-                    context={"events:source": "mlops.deployment"}) == "allow"
-    assert evaluate(policies, caller=caller, action="events:PutEvents", resource=registry_bus,
-                    context={"events:source": "aws.sagemaker"}) == "implicit"  # no forged registry events
+    assert _admitted(policies, account=ACCOUNTS[consumer], rule_arn=rule_arn, bus=registry_bus) == "allow"
+    for other in ("staging", "prod"):  # another consumer's rule name in this account is not admitted
+        if other != consumer:
+            forged = rule_arn.replace(f"mlops-{consumer}-", f"mlops-{other}-")
+            assert _admitted(policies, account=ACCOUNTS[consumer], rule_arn=forged, bus=registry_bus) == "implicit"
 
 
 def test_the_gate_trusts_each_stage_only_from_its_environment_and_account(three: Any) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from stacks.constructs.import_graph import BundleGraphError, bundle_files
+from stacks.constructs.import_graph import BUNDLED_ROOTS, BundleGraphError, bundle_files
 from stacks.constructs.lambda_function import MlopsFunction, build_bundle
 from tests.infra.conftest import SynthesizedApp
 from tests.infra.test_function_contracts import _functions
 
-FIRST_PARTY = ("lambdas", "mlplatform", "mlcore", "pipelines")
+FIRST_PARTY = BUNDLED_ROOTS
 # Lambda quotas: "Deployment package (.zip file archive) size: 250 MB (unzipped, including layers)".
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # What must never ship: the CLI and its demo (with the moto doubles), the stacks, the tests, test tooling.
@@ -86,7 +86,8 @@ sys.path_importer_cache.clear()
 module = importlib.import_module(sys.argv[2])
 assert callable(getattr(module, sys.argv[3]))
 first_party = {name: getattr(m, "__file__", None) or "" for name, m in sys.modules.items()
-               if name.split(".")[0] in ("lambdas", "mlplatform", "mlcore", "pipelines", "mlops", "stacks", "tests")}
+               if name.split(".")[0] in ("lambdas", "mlplatform", "mlcore", "mlsettings", "pipelines", "mlops",
+                                         "stacks", "tests")}
 print(json.dumps({"outside": sorted(n for n, f in first_party.items() if not f.startswith(bundle)),
                   "forbidden": sorted(n for n in sys.modules if n.split(".")[0] in ("mlops", "moto", "pytest"))}))
 """

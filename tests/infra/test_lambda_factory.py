@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.config import LambdaSettings
 from stacks.constructs import lambda_function
+from stacks.constructs.import_graph import BUNDLED_ROOTS
 from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash, sdk_pins, shipped_files
 
 # A function whose requirements include a compiled wheel (pydantic-core, through Powertools' parser).
@@ -43,7 +44,7 @@ def test_bundle_keeps_package_paths_and_drops_tests_and_bytecode(bundle: tuple[s
     assert (output / "lambdas" / SOURCE / "handler.py").is_file()
     assert (output / "mlplatform" / "registry" / "gate_rules.py").is_file()
     first_party = sorted(p.relative_to(output) for p in output.rglob("*") if p.is_file()
-                         and p.relative_to(output).parts[0] in ("lambdas", "mlplatform", "mlcore", "pipelines"))
+                         and p.relative_to(output).parts[0] in BUNDLED_ROOTS)
     assert first_party == shipped_files(SOURCE)  # exactly the handler's import graph, nothing else
     assert not list(output.rglob("__pycache__"))
     assert not list(output.rglob("*.pyc"))

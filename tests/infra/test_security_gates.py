@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 
@@ -91,3 +93,16 @@ def test_wildcard_allowance_patterns_are_literal_unless_they_glob_inside() -> No
     assert not allowance_matches("Action::s3:GetObjectVersion*", "Action::s3:GetObject*")
     assert allowance_matches("Resource::<ArtifactBucket1.Arn>/pipelines/*", "Resource::*ArtifactBucket*/pipelines/*")
     assert not allowance_matches("Resource::<DataBucket1.Arn>/pipelines/*", "Resource::*ArtifactBucket*/pipelines/*")
+
+
+def test_only_the_last_synths_templates_are_gated(synthesized: SynthesizedApp, tmp_path: Path) -> None:
+    """An environment an earlier synth wrote (no longer configured, or not selected by `-c env=`) leaves its
+    folder in cdk.out: the gates read the cloud assembly's manifests, so they never judge it."""
+    import shutil
+
+    outdir = tmp_path / "cdk.out"
+    shutil.copytree(synthesized.outdir, outdir, ignore=shutil.ignore_patterns("asset.*"))
+    shutil.copytree(outdir / "assembly-dev", outdir / "assembly-olddev")
+    stages = {s.stage for s in stack_summaries(outdir)}
+    assert stages == {"dev", "staging", "prod"}
+    assert len(stack_summaries(outdir)) == len(stack_summaries(synthesized.outdir))

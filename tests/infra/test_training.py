@@ -42,6 +42,33 @@ def test_quality_threshold_comes_from_config(synthesized: SynthesizedApp, env: s
 
 
 @pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
+def test_every_type_a_consumer_deploys_or_transforms_with_is_registered(synthesized: SynthesizedApp,
+                                                                        env: str) -> None:
+    """The Register step lists the instance types of every environment that deploys from this registry (prod's
+    ml.c5.xlarge, not only the registry environment's own), and the Train step's volume key follows the storage
+    class of the configured training type (ml.g5.xlarge: local NVMe, no key; the API refuses one)."""
+    from mlsettings.instance_types import has_local_storage
+    from stacks.config import consumers_of, load_environments, project_context
+
+    configs = load_environments(project_context())
+    servers = consumers_of(configs, configs[env])
+    definition = _definition(synthesized, env)
+    steps = {s["Name"]: s for s in definition["Steps"]}
+    (register,) = [s for s in steps["QualityGate"]["Arguments"]["IfSteps"] if s["Type"] == "RegisterModel"]
+    spec = register["Arguments"]["InferenceSpecification"]
+    realtime = {c.serving.champion.instance_type for c in servers}
+    realtime |= {c.serving.challenger.instance_type for c in servers if c.serving.challenger_enabled}
+    assert sorted(realtime) == spec["SupportedRealtimeInferenceInstanceTypes"]
+    assert "ml.c5.xlarge" in spec["SupportedRealtimeInferenceInstanceTypes"]
+    assert sorted({c.serving.batch_instance_type for c in servers}) == spec["SupportedTransformInstanceTypes"]
+    resources = steps["Train"]["Arguments"]["ResourceConfig"]
+    assert ("VolumeKmsKeyId" in resources) is not has_local_storage(configs[env].training.instance_type)
+    (parameter,) = [p for p in definition["Parameters"] if p["Name"] == "TrainingInstanceType"]
+    assert configs[env].training.instance_type in parameter["EnumValues"]
+    assert {has_local_storage(t) for t in parameter["EnumValues"]} == {True}
+
+
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_roles_are_assumed_by_sagemaker_only_and_pass_role_is_scoped(synthesized: SynthesizedApp,
                                                                        env: str) -> None:
     template = synthesized.template(env, "training")

@@ -331,6 +331,12 @@ def requests_for(stage: Stage, call: Call, params: Mapping[str, Any]) -> list[Re
                 if p.get(role_key):
                     out.append(Request("iam:PassRole", str(p[role_key]),
                                        {**base, "iam:PassedToService": "sagemaker.amazonaws.com"}))
+            containers = [p.get("PrimaryContainer") or {}, *(p.get("Containers") or [])]
+            for package in (c.get("ModelPackageName") for c in containers if c.get("ModelPackageName")):
+                # CreateModel from a registered package is also authorised on the package version: AWS's recipe
+                # for another account's package grants CreateModel on model-package/<group>/* in the group's
+                # resource policy (stacks/constructs/cross_account.CREATE_MODEL_FROM_PACKAGE_SOURCE).
+                out.append(Request("sagemaker:CreateModel", _sagemaker_package(stage, str(package)), base))
             if op == "CreateEndpointConfig" and p.get("KmsKeyId"):
                 # SageMaker creates a grant on the key for the endpoint's volumes, on the caller's behalf.
                 out.append(Request("kms:CreateGrant", str(p["KmsKeyId"]),

@@ -16,7 +16,7 @@ from mlcore.drift.baseline import (
     build_baseline,
     load_baseline,
 )
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 
 SCHEMA = DataSchema.from_dict({
     "name": "unit",

@@ -69,7 +69,23 @@ def test_the_shipped_cdk_json_is_valid() -> None:
      "Qualifier pattern"),
     ("dev", {"colour": "blue"}, "environments.dev has unknown keys ['colour']"),
     ("dev", {"training": {"max_run_seconds": 7200, "max_wait_seconds": 3600}},
-     "environments.dev.training.max_wait_seconds is 3600; allowed: at least training.max_run_seconds (7200)"),
+     "environments.dev.training.max_wait_seconds is 3600; allowed: more than training.max_run_seconds (7200)"),
+    # Rules AWS states in prose (tests/api_rules/prose.py cites each): negative controls.
+    ("dev", {"training": {"max_run_seconds": 3600, "max_wait_seconds": 3600}},
+     "environments.dev.training.max_wait_seconds is 3600; allowed: more than training.max_run_seconds (3600)"),
+    ("dev", {"training": {"checkpointing": False, "max_run_seconds": 1800, "max_wait_seconds": 7200}},
+     "environments.dev.training.max_wait_seconds is 7200; allowed: at most 3600 when use_spot is true and "
+     "checkpointing is false"),
+    ("dev", {"training": {"volume_size_gb": 200}},
+     "environments.dev.training.volume_size_gb is 200; allowed: at most 50 while training.instance_type "
+     "(ml.g5.xlarge) has local NVMe storage"),
+    ("staging", {"serving": {"deployment": {"strategy": "LINEAR", "canary_percent": 5}}},
+     "environments.staging.serving.deployment.canary_percent is 5; allowed: 10-50 with strategy LINEAR"),
+    ("staging", {"serving": {"deployment": {"strategy": "LINEAR", "canary_percent": 10, "wait_minutes": 60}}},
+     "environments.staging.serving.deployment.wait_minutes is 60; allowed: bake and termination waits that fit"),
+    ("staging", {"serving": {"challenger": {"instance_type": "ml.inf1.xlarge"}}},
+     "environments.staging.serving.challenger.instance_type is ml.inf1.xlarge; allowed: a type other than ml.inf1 "
+     "with serving.deployment.strategy CANARY"),
     ("dev", {"training": {"instance_type": "g5.xlarge"}},
      "environments.dev.training.instance_type is 'g5.xlarge'; allowed: a SageMaker training instance type"),
     # What AWS would refuse must fail synth: instance types per purpose from botocore's SageMaker model.
@@ -97,10 +113,10 @@ def test_the_shipped_cdk_json_is_valid() -> None:
     ("dev", {"serving": {"sla": {"peak_requests_per_second": float("nan")}}},
      "environments.dev.serving.sla.peak_requests_per_second is nan; allowed: a number"),
     ("dev", {"training": {"schema_file": "pipelines/schemas/missing.json"}},
-     "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a file relative to "
-     "the repository root"),
+     "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a data schema file "
+     "relative to the repository root"),
     ("dev", {"training": {"quality_gate": {"metric": "accuracy"}}},
-     "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of 'auc', 'f1'"),
+     "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of ['auc', 'f1'"),
     ("dev", {"training": {"quality_gate": {"threshold": 1.5}}},
      "environments.dev.training.quality_gate.threshold is 1.5; allowed: a number from 0 to 1"),
     ("dev", {"training": {"retrain_schedule": "every day"}},

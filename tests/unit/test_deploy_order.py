@@ -13,7 +13,10 @@ from stacks.config import load_environments, project_context
 
 
 def _plan(environments: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
-    context = {"defaults": copy.deepcopy(project_context()["defaults"]), "environments": environments}
+    defaults = copy.deepcopy(project_context()["defaults"])
+    # several environments in one (the default) account: a quota large enough for all of them
+    defaults.setdefault("lambda", {})["account_concurrency_quota"] = 100_000
+    context = {"defaults": defaults, "environments": environments}
     return [(step.environment, step.needs) for step in deploy_plan(load_environments(context))]
 
 

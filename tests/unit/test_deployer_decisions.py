@@ -22,8 +22,9 @@ from mlplatform.serving.deployment_plan import (
     rollout_seconds,
 )
 from mlplatform.serving.deployment_status import judge_endpoint
-from mlplatform.serving.endpoint_state import EndpointState, VariantState, has_local_storage
+from mlplatform.serving.endpoint_state import EndpointState, VariantState
 from mlplatform.serving.golden_check import GoldenCase, GoldenFormatError, check_answer, parse_golden
+from mlsettings.instance_types import has_local_storage
 from tests.functional.serving_testkit import deployer_environment, serving_settings
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-models/{}"
@@ -227,3 +228,17 @@ def test_golden_documents_are_validated() -> None:
         parse_golden({"format": "mlops-golden/1", "tolerance": 0.1, "cases": [
             {"name": "a", "content_type": "text/csv", "accept": "text/csv", "body": "1",
              "expected_probabilities": []}]})
+
+
+def test_a_removed_autoscaled_variant_is_deregistered_before_the_update() -> None:
+    """Developer Guide, "Update endpoints that use auto scaling": deregister a variant's scalable target before
+    removing it, or UpdateEndpoint fails. GIVEN Champion and Challenger WHEN the Challenger is switched off THEN the
+    plan deregisters it (and never excludes DataCaptureConfig, "(Not currently supported.)")."""
+    plan = plan_deployment(_request(3), _endpoint({"Champion": 1, "Challenger": 2}), None,
+                           _settings(challenger=False), now=NOW, deployment_id="abc")
+    assert plan["operation"] == "update" and set(plan["variants"]) == {"Champion"}
+    assert plan["deregister_scaling"] == ["Challenger"]
+    same = plan_deployment(_request(3), _endpoint({"Champion": 1}), None, _settings(challenger=False), now=NOW,
+                           deployment_id="abd")
+    assert same["deregister_scaling"] == []
+    assert same["update_endpoint"]["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DesiredWeight"}]

@@ -11,7 +11,7 @@ import pytest
 from mlcore.drift.baseline import build_baseline
 from mlcore.drift.html_report import render_drift_html
 from mlcore.drift.statistics import compare_columns
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 
 HOSTILE = '<script>alert("x")</script> & co'
 SCHEMA = DataSchema.from_dict({

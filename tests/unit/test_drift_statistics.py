@@ -29,7 +29,7 @@ from mlcore.drift.statistics import (
     population_stability_index,
     smoothed_shares,
 )
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 
 SCHEMA = DataSchema.from_dict({
     "name": "scenarios",

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from mlcore.fallback import FALLBACK_FORMAT, FallbackModel, FallbackModelError, sigmoid
 from mlcore.features import FeatureTransformer
-from mlcore.schema import DataSchema
+from mlsettings.schema import DataSchema
 from pipelines.steps.train import fallback_probabilities, fit_logistic_regression
 
 SCHEMA_PATH = "pipelines/schemas/breast_cancer.json"

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from mlcore.features import FeatureError, FeatureTransformer, encode_label, parse_number
-from mlcore.schema import DataSchema, LabelSpec
+from mlsettings.schema import DataSchema, LabelSpec
 
 
 @pytest.fixture

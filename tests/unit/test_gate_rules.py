@@ -8,19 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlplatform.registry.deployment_ledger import (
-    ACCEPTED,
-    APPROVED,
-    DEVELOPMENT,
-    PENDING,
-    PRODUCTION,
-    RECORDED,
-    REJECTED,
-    REVERTED,
-    STAGING,
-    PackageRecord,
-)
+from mlplatform.registry.deployment_ledger import ACCEPTED, APPROVED, PENDING, RECORDED, REVERTED, PackageRecord
 from mlplatform.registry.gate_rules import NO_CHANGE, RegistryState, decide, restore_point_after
+from mlsettings.vocabulary import DEVELOPMENT, PRODUCTION, REJECTED, STAGING
 
 PASSED_METADATA = {
     "quality_gate_passed": "true",

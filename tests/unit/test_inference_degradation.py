@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from mlcore.schema import DataSchema
 from mlplatform.inference.circuit_breaker import BreakerSettings, CircuitBreaker
 from mlplatform.inference.degradation import InferenceService, ServiceSettings
 from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
 from mlplatform.inference.response_cache import CachedAnswer, cache_key
+from mlsettings.schema import DataSchema
 from tests.inference_doubles import (
     CountingMetrics,
     InMemoryBreakerStore,

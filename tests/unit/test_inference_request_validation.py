@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from mlcore.schema import DataSchema
 from mlplatform.inference.request_validation import (
     RequestRejected,
     ValidationLimits,
     parse_request,
     rows_to_csv,
 )
+from mlsettings.schema import DataSchema
 
 SCHEMA = DataSchema.load(Path(__file__).resolve().parents[2] / "pipelines" / "schemas" / "breast_cancer.json")
 LIMITS = ValidationLimits(max_rows=3, max_body_bytes=4096)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlcore.schema import DataSchema
 from mlplatform.inference.request_validation import ValidationLimits, parse_request, rows_to_csv
 from mlplatform.inference.response_cache import cache_key
+from mlsettings.schema import DataSchema
 
 SCHEMA = DataSchema.load(Path(__file__).resolve().parents[2] / "pipelines" / "schemas" / "breast_cancer.json")
 LIMITS = ValidationLimits(max_rows=5, max_body_bytes=65536)

@@ -163,13 +163,38 @@ def test_training_is_spot_with_checkpoints_encrypted_and_isolated(definition: di
     assert args["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
     assert args["EnableNetworkIsolation"] is True
     assert args["EnableInterContainerTrafficEncryption"] is True
-    assert args["ResourceConfig"]["VolumeKmsKeyId"] == SETTINGS.kms_key_id
+    # ml.g5.xlarge mounts NVMe instance storage: the API refuses a volume key there (mlsettings.instance_types).
+    assert "VolumeKmsKeyId" not in args["ResourceConfig"]
     assert args["OutputDataConfig"]["KmsKeyId"] == SETTINGS.kms_key_id
     assert args["HyperParameters"]["device"] == "auto"  # the train step picks cuda where it sees a GPU
     # The toolkit's `pip install .` of the code must work without an index (network isolation).
     assert args["Environment"]["PIP_NO_INDEX"] == "1" and args["Environment"]["PIP_NO_BUILD_ISOLATION"] == "0"
     assert all(isinstance(v, str) or _is_expression(v) for v in args["HyperParameters"].values())
     assert "code" in [c["ChannelName"] for c in args["InputDataConfig"]]
+
+
+@pytest.mark.parametrize(("instance_type", "keyed"), [("ml.g5.xlarge", False), ("ml.g4dn.xlarge", False),
+                                                      ("ml.p3.2xlarge", True), ("ml.m5.xlarge", True)])
+def test_train_volume_key_follows_the_storage_class(instance_type: str, keyed: bool) -> None:
+    """GIVEN a training type WHEN the definition is built THEN the volume key is there exactly when the type has no
+    local storage, and a run may only pick types of the same storage class (EnumValues + the Validate check)."""
+    import dataclasses
+
+    from mlsettings.instance_types import has_local_storage, same_storage_class
+
+    enum = SAGEMAKER.shape_for("TrainingInstanceType").enum
+    settings = dataclasses.replace(SETTINGS, training_instance_type=instance_type,
+                                   training_instance_types=tuple(same_storage_class(instance_type, enum)))
+    definition = build_definition(settings)
+    (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
+    assert ("VolumeKmsKeyId" in train["Arguments"]["ResourceConfig"]) is keyed
+    (parameter,) = [p for p in definition["Parameters"] if p["Name"] == "TrainingInstanceType"]
+    assert instance_type in parameter["EnumValues"]
+    assert all(has_local_storage(t) is not keyed for t in parameter["EnumValues"])
+    (validate,) = [s for s in definition["Steps"] if s["Name"] == "Validate"]
+    arguments = validate["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--training-storage") + 1] == ("ebs" if keyed else "local")
+    assert arguments[arguments.index("--training-instance-type") + 1] == {"Get": "Parameters.TrainingInstanceType"}
 
 
 def test_no_spot_means_no_max_wait() -> None:

@@ -1,0 +1,292 @@
+"""The requests the product builds from the *synthesized* cloud assembly, checked against the APIs' whole rule
+set: botocore's shapes in full (tests/api_rules/shapes.py) and the rules AWS states only in prose
+(tests/api_rules/prose.py), for both topologies (every environment in one account, each in its own).
+
+- the training pipeline's steps: the deployed PipelineDefinitionBody with CloudFormation's values resolved
+  (tests/infra/cloud_model.py) and the pipeline's own expressions (parameters at their defaults, step properties
+  as SageMaker names them) — CreateProcessingJob x4, CreateTrainingJob, CreateModelPackage;
+- the deployer's requests under each consumer's deployed environment, for a first deployment, a blue/green
+  update, a new instance type and a Challenger switched off: CreateModel, CreateEndpointConfig, CreateEndpoint,
+  UpdateEndpoint, RegisterScalableTarget, PutScalingPolicy;
+- batch scoring's CreateTransformJob and the drift Processing job's CreateProcessingJob under theirs.
+
+tests/infra/test_recorded_requests.py checks, in the second stage, every request the suite's runs made.
+Negative controls below: each prose rule refuses its known-bad request, the shape validator what botocore's own
+validator lets through.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from lambdas.batch_scoring.settings import settings_from_environment as batch_settings
+from lambdas.deployer.settings import settings_from_environment as deployer_settings
+from lambdas.drift_monitor.settings import processing_job_settings
+from mlcore.drift.window import Window
+from mlplatform.monitoring.processing_job import job_name, processing_job_request
+from mlplatform.serving import deployment_actions as actions
+from mlplatform.serving.deployment_plan import PromotionRequest, plan_deployment
+from mlplatform.serving.endpoint_state import EndpointState, VariantState
+from mlplatform.serving.transform_job import transform_request
+from pipelines.definition import iter_steps
+from stacks.config import load_environments, project_context
+from tests.api_rules.prose import RULES, prose_problems
+from tests.api_rules.shapes import validate
+from tests.infra.cloud_model import Stage
+from tests.infra.conftest import IN_ITS_ACCOUNT, TOPOLOGIES, SynthesizedApp, _synthesize, topology_stages
+
+NOW = datetime(2026, 12, 6, 6, tzinfo=UTC)
+EXECUTION = "a1b2c3d4e5f6"
+OPERATIONS = {"Processing": ("CreateProcessingJob", "ProcessingJobName"),
+              "Training": ("CreateTrainingJob", "TrainingJobName"),
+              "RegisterModel": ("CreateModelPackage", None)}
+
+
+def problems_of(service: str, operation: str, request: Mapping[str, Any]) -> list[str]:
+    return validate(service, operation, request) + prose_problems(operation, request)
+
+
+@pytest.fixture(scope="module")
+def stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, Stage]:
+    return topology_stages(synthesized, three_accounts)  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------------------ the pipeline
+def _pipeline_value(value: Any, parameters: Mapping[str, Any], bucket: str) -> Any:
+    """A pipeline expression as SageMaker evaluates it at run time, with the parameters' defaults."""
+    if isinstance(value, list):
+        return [_pipeline_value(v, parameters, bucket) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Get"}:
+        path = value["Get"]
+        if path.startswith("Parameters."):
+            return parameters[path.removeprefix("Parameters.")]
+        if path == "Execution.PipelineExecutionId":
+            return EXECUTION
+        if path == "Execution.PipelineExecutionArn":
+            return f"arn:aws:sagemaker:eu-west-1:111122223333:pipeline/p/execution/{EXECUTION}"
+        step = path.split(".")[1]
+        if path.endswith("ModelArtifacts.S3ModelArtifacts"):
+            return f"s3://{bucket}/models/pipelines-{EXECUTION}-Train-0a1b2c3d/output/model.tar.gz"
+        if path.endswith("TrainingJobName"):
+            return f"pipelines-{EXECUTION}-Train-0a1b2c3d"
+        output = re.search(r"Outputs\['([^']+)'\]", path)
+        if output:
+            return f"s3://{bucket}/pipelines/{EXECUTION}/{step}/{output.group(1)}"
+        raise AssertionError(f"unknown property {path}")
+    if set(value) == {"Std:Join"}:
+        join = value["Std:Join"]
+        return join["On"].join(str(_pipeline_value(v, parameters, bucket)) for v in join["Values"])
+    if set(value) == {"Std:JsonGet"}:
+        return 0.97
+    return {k: _pipeline_value(v, parameters, bucket) for k, v in value.items()}
+
+
+def pipeline_requests(stage: Stage) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for pipeline in stage.resources("AWS::SageMaker::Pipeline"):
+        body = stage.resolve(pipeline.stack, pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"])
+        definition = json.loads(body)
+        parameters = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+        bucket = next(a for a in re.findall(r"s3://([^/\"]+)/", body) if "artifacts" in a or "Artifact" in a)
+        for step in iter_steps(definition):
+            if step["Type"] not in OPERATIONS:
+                continue
+            operation, name_key = OPERATIONS[step["Type"]]
+            request = _pipeline_value(step["Arguments"], parameters, bucket)
+            if name_key:  # SageMaker names a pipeline's jobs pipelines-<execution>-<step>-<suffix>
+                request[name_key] = f"pipelines-{EXECUTION}-{step['Name']}-0a1b2c3d"[:63]
+            yield step["Name"], operation, request
+
+
+@pytest.mark.parametrize("topology", [t for t in TOPOLOGIES if t.startswith("dev")])
+def test_every_pipeline_step_is_a_request_the_api_accepts(stages: dict[str, Stage], topology: str) -> None:
+    found = list(pipeline_requests(stages[topology]))
+    assert sorted(name for name, _, _ in found) == ["Baseline", "Evaluate", "Preprocess", "Register", "Train",
+                                                    "Validate"]
+    problems = [f"{name}: {p}" for name, operation, request in found
+                for p in problems_of("sagemaker", operation, request)]
+    assert problems == []
+
+
+# ------------------------------------------------------------------------------------------ the deployer
+def _function_environment(stage: Stage, handler_prefix: str) -> dict[str, str]:
+    (function,) = [f for f in stage.resources("AWS::Lambda::Function")
+                   if str(f.properties.get("Handler", "")).startswith(handler_prefix)]
+    variables = stage.resolve(function.stack, function.properties.get("Environment", {}).get("Variables", {}))
+    return {k: str(v) for k, v in variables.items()}
+
+
+def _deployer_environments(stages: Mapping[str, Stage]) -> Iterator[tuple[str, Stage, dict[str, str]]]:
+    configs = load_environments(project_context())
+    for topology in TOPOLOGIES:
+        env = topology.removesuffix(IN_ITS_ACCOUNT)
+        if configs[env].serving.served_stages:
+            stage = stages[topology]
+            yield topology, stage, _function_environment(stage, "lambdas.deployer.handler.start_deployment")
+
+
+def _package(stage: Stage, version: int) -> str:
+    return f"arn:aws:sagemaker:{stage.region}:111111111111:model-package/mlops-dev-models/{version}"
+
+
+def _serving(plan: Mapping[str, Any], instance_type: str | None = None) -> EndpointState:
+    return EndpointState(endpoint_name=plan["endpoint_name"], status="InService",
+                         endpoint_config_name=plan["endpoint_config_name"], variants={
+                             name: VariantState(name=name, model_name=spec["model_name"],
+                                                model_package_arn=spec["model_package_arn"],
+                                                instance_type=instance_type or spec["instance_type"],
+                                                instance_count=spec["instance_count"], weight=spec["weight"])
+                             for name, spec in plan["variants"].items()})
+
+
+def deployer_requests(stage: Stage, environment: Mapping[str, str]) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """(scenario, service, operation, request) of a first deployment, a blue/green update, a new instance type
+    and the Challenger switched off, under the deployed environment."""
+    settings = deployer_settings(environment)
+    stage_name = settings.served_stages[0]
+
+    def promotion(version: int) -> PromotionRequest:
+        return PromotionRequest(model_package_group="mlops-dev-models", model_package_arn=_package(stage, version),
+                                version=version, target_stage=stage_name, reason="promotion", requested_by="approver")
+
+    first = plan_deployment(promotion(1), None, None, settings, now=NOW, deployment_id="d1")
+    update = plan_deployment(promotion(2), _serving(first), None, settings, now=NOW, deployment_id="d2")
+    resized = plan_deployment(promotion(3), _serving(first, "ml.m5.2xlarge"), None, settings, now=NOW,
+                              deployment_id="d3")
+    scenarios = {"create": first, "update": update, "new instance type": resized}
+    if "Challenger" in first["variants"]:
+        single = copy.deepcopy(environment)
+        serving = json.loads(single["SERVING_SETTINGS"])
+        serving["challenger_enabled"] = False
+        single["SERVING_SETTINGS"] = json.dumps(serving)
+        scenarios["challenger off"] = plan_deployment(promotion(4), _serving(first), None,
+                                                      deployer_settings(single), now=NOW, deployment_id="d4")
+    for scenario, plan in scenarios.items():
+        for spec in plan["variants"].values():
+            if spec["create_model"]:
+                yield scenario, "sagemaker", "CreateModel", actions.create_model_request(spec, settings)
+        if plan["endpoint_config"]:
+            yield scenario, "sagemaker", "CreateEndpointConfig", plan["endpoint_config"]
+        if plan["operation"] == "create":
+            yield scenario, "sagemaker", "CreateEndpoint", actions.create_endpoint_request(plan)
+        if plan["update_endpoint"]:
+            yield scenario, "sagemaker", "UpdateEndpoint", plan["update_endpoint"]
+        for target, policy in actions.scaling_requests(plan["endpoint_name"], plan["variants"]).values():
+            yield scenario, "application-autoscaling", "RegisterScalableTarget", target
+            yield scenario, "application-autoscaling", "PutScalingPolicy", policy
+
+
+def test_every_deployer_request_is_one_the_api_accepts(stages: dict[str, Stage]) -> None:
+    seen: set[tuple[str, str]] = set()
+    problems = []
+    for topology, stage, environment in _deployer_environments(stages):
+        for scenario, service, operation, request in deployer_requests(stage, environment):
+            seen.add((scenario, operation))
+            problems += [f"{topology} {scenario} {operation}: {p}" for p in problems_of(service, operation, request)]
+    assert problems == []
+    assert {("create", "CreateEndpoint"), ("update", "UpdateEndpoint"), ("challenger off", "UpdateEndpoint"),
+            ("new instance type", "CreateEndpointConfig"), ("create", "PutScalingPolicy")} <= seen
+
+
+def test_a_removed_or_resized_variant_is_deregistered_and_blue_green_keeps_the_variant_names(
+        stages: dict[str, Stage]) -> None:
+    """Developer Guide: "Update endpoints that use auto scaling" (deregister before changing a variant's instance
+    type or removing it) and deployment-guardrails "Exclusions" (blue/green needs the same variant names)."""
+    for _topology, stage, environment in _deployer_environments(stages):
+        settings = deployer_settings(environment)
+        first = plan_deployment(PromotionRequest(
+            model_package_group="mlops-dev-models", model_package_arn=_package(stage, 1), version=1,
+            target_stage=settings.served_stages[0], reason="promotion", requested_by="a"), None, None, settings,
+            now=NOW, deployment_id="d1")
+        resized = plan_deployment(PromotionRequest(
+            model_package_group="mlops-dev-models", model_package_arn=_package(stage, 2), version=2,
+            target_stage=settings.served_stages[0], reason="promotion", requested_by="a"),
+            _serving(first, "ml.m5.2xlarge"), None, settings, now=NOW, deployment_id="d2")
+        assert resized["deregister_scaling"] == sorted(first["variants"])
+        assert "DeploymentConfig" in (resized["update_endpoint"] or {})
+
+
+# ------------------------------------------------------------------------------------------ batch and drift job
+def test_batch_scoring_requests_are_ones_the_api_accepts(stages: dict[str, Stage]) -> None:
+    problems = []
+    for topology, stage in stages.items():
+        environment = _function_environment(stage, "lambdas.batch_scoring.handler")
+        settings = batch_settings(environment)
+        request = transform_request(name=f"{settings.endpoint_name}-batch-20261206-060000", model_name="m-1",
+                                    input_uri=f"s3://{settings.capture_bucket}/batch/input/day/", settings=settings,
+                                    now=NOW, model_version="7")
+        problems += [f"{topology}: {p}" for p in problems_of("sagemaker", "CreateTransformJob", request)]
+    assert problems == []
+
+
+@pytest.fixture(scope="module")
+def processing_engine(tmp_path_factory: pytest.TempPathFactory) -> Stage:
+    """dev with monitoring.drift.engine: processing (the default runs the drift engine in the Lambda)."""
+    context = copy.deepcopy(project_context())
+    context["environments"]["dev"].setdefault("monitoring", {}).setdefault("drift", {})["engine"] = "processing"
+    context["env"] = "dev"
+    app = _synthesize(tmp_path_factory.mktemp("processing-engine.out"), context)
+    return Stage.load(app.outdir, "dev", load_environments(project_context())["dev"].region)
+
+
+def test_the_drift_job_request_is_one_the_api_accepts(processing_engine: Stage) -> None:
+    environment = _function_environment(processing_engine, "lambdas.drift_monitor.handler")
+    job = processing_job_settings(environment)
+    assert job is not None
+    window = Window(start=datetime(2026, 12, 5, 6, tzinfo=UTC), end=NOW)
+    name = job_name(environment["ENDPOINT_NAME"], window)
+    request = processing_job_request(
+        name=name, job=job,
+        arguments=["--endpoint", environment["ENDPOINT_NAME"], "--out", "/opt/ml/processing/output"],
+        inputs=[{"InputName": "code", "AppManaged": False, "S3Input": {
+            "S3Uri": job.code_uri, "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
+            "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
+        output_uri=f"s3://{environment['REPORT_BUCKET']}/drift-reports/{name}/")
+    assert problems_of("sagemaker", "CreateProcessingJob", request) == []
+
+
+# ------------------------------------------------------------------------------------------ negative controls
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.id)
+def test_each_prose_rule_refuses_its_known_bad_request(rule: Any) -> None:
+    operation, request = rule.bad
+    assert rule.check(operation, request), f"{rule.id} let its negative control through"
+    assert rule.quote and rule.source
+
+
+@pytest.mark.parametrize(("operation", "request_", "expected"), [
+    ("CreateProcessingJob", {"ProcessingJobName": "j", "RoleArn": "arn:aws:iam::111122223333:role/r",
+                             "AppSpecification": {"ImageUri": "i", "ContainerArguments": ["a" * 300]},
+                             "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1,
+                                                                       "InstanceType": "ml.m5.xlarge",
+                                                                       "VolumeSizeInGB": 30}}},
+     "300 characters is above ContainerArgument's maximum 256"),
+    ("CreateProcessingJob", {"ProcessingJobName": "j", "RoleArn": "arn:aws:iam::111122223333:role/r",
+                             "AppSpecification": {"ImageUri": "i"},
+                             "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1,
+                                                                       "InstanceType": "ml.not-a-type",
+                                                                       "VolumeSizeInGB": 99999}}},
+     "'ml.not-a-type' is not one of ProcessingInstanceType's"),
+    ("CreateModelPackage", {"ModelPackageGroupName": "g",
+                            "CustomerMetadataProperties": {"input_schema": "schema.json#sha256=1"}},
+     "does not match CustomerMetadataValue's pattern"),
+    ("CreateEndpoint", {"EndpointName": "bad_name", "EndpointConfigName": "c"}, "does not match EndpointName's"),
+    ("CreateEndpoint", {"EndpointName": "e"}, "required member EndpointConfigName is missing"),
+])
+def test_the_shape_validator_refuses_what_botocore_lets_through(operation: str, request_: dict[str, Any],
+                                                                expected: str) -> None:
+    from botocore.validate import ParamValidator
+
+    from tests.api_rules.shapes import service_model
+
+    assert any(expected in p for p in validate("sagemaker", operation, request_))
+    if "missing" not in expected:  # botocore's own validator sees only required members, types and minimums
+        shape = service_model("sagemaker").operation_model(operation).input_shape
+        assert not ParamValidator().validate(request_, shape).has_errors()
