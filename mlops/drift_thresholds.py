@@ -1,5 +1,5 @@
 """The drift thresholds the deployed drift Lambda runs with: `mlops drift --env X` judges a window exactly as
-that environment's Lambda would, because both take them from ``stacks.config.drift_thresholds``.
+that environment's Lambda would, because both take them from ``mlsettings.config.drift_thresholds``.
 tests/functional/test_drift_cli_config.py synthesizes the monitoring stack and checks that the Lambda's
 ``DRIFT_THRESHOLDS`` equals this mapping for every environment.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks.config import EnvironmentConfig, drift_thresholds
+from mlsettings.config import EnvironmentConfig, drift_thresholds
 
 
 def lambda_thresholds(config: EnvironmentConfig) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 
 from mlops.resources import parameter_name
+from mlsettings.config import EnvironmentConfig
+from mlsettings.naming import endpoint_name, model_package_group_name, pipeline_name
 from mlsettings.vocabulary import Published
-from stacks.config import EnvironmentConfig
-from stacks.naming import endpoint_name, model_package_group_name, pipeline_name
 
 LOCAL_ACCOUNT = "123456789012"
 

@@ -1,6 +1,6 @@
 """The CLI's reader of cdk.json: the environments it names, their settings, and what is worth a warning.
 
-``stacks.config`` owns the schema and the parser; this module only reads a file an operator points at
+``mlsettings.config`` owns the schema and the parser; this module only reads a file an operator points at
 (``mlops config validate --file``, or the project's own cdk.json for every other command) and turns every
 way that file can be unusable into one line naming the file and what is wrong. Standard library only:
 ``mlops --help`` and ``mlops config validate`` import this module, and they must stay fast.
@@ -17,20 +17,20 @@ from mlops.errors import OperatorError
 from mlsettings.vocabulary import PRODUCTION
 
 if TYPE_CHECKING:
-    from stacks.config import EnvironmentConfig
+    from mlsettings.config import EnvironmentConfig
 
-# The file every command but `config validate` reads: None is the project's own (stacks.config.CDK_JSON, what
+# The file every command but `config validate` reads: None is the project's own (mlsettings.config.CDK_JSON, what
 # `cdk synth` deploys from). A module attribute read at call time, so tests can point the CLI at another file.
-# stacks.config is imported only when a file is parsed: building its dataclasses costs ~70 ms of start-up.
+# mlsettings.config is imported only when a file is parsed: building its dataclasses costs ~70 ms of start-up.
 PROJECT_FILE: Path | None = None
-# The stage whose approved versions serve production users (stacks.config.SERVABLE_STAGES' second stage).
+# The stage whose approved versions serve production users (mlsettings.config.SERVABLE_STAGES' second stage).
 PRODUCTION_STAGE = PRODUCTION
 
 
 def project_file() -> Path:
     if PROJECT_FILE is not None:
         return PROJECT_FILE
-    from stacks.config import CDK_JSON
+    from mlsettings.config import CDK_JSON
 
     return CDK_JSON
 
@@ -64,15 +64,17 @@ def read_context(path: Path | None = None) -> dict[str, Any]:
 
 
 def load_configs(path: Path | None = None) -> dict[str, EnvironmentConfig]:
-    """Every environment of the file, parsed and checked by ``stacks.config`` (defaults merged)."""
+    """Every environment of the file, parsed and checked by ``mlsettings.config`` (defaults merged)."""
     path = path or project_file()
-    from stacks.config import ConfigError, load_environments
+    from mlsettings.config import ConfigError, load_environments
 
     context = read_context(path)
     try:
         return load_environments(context)
     except ConfigError as err:
-        raise OperatorError(f"{path}: {err}") from err
+        from mlsettings.config.locations import where
+
+        raise OperatorError(f"{where(path, path.read_text(encoding='utf-8'), str(err))}: {err}") from err
 
 
 def environment_config(name: str, path: Path | None = None) -> EnvironmentConfig:
@@ -92,7 +94,7 @@ def defaults_config(path: Path | None = None) -> EnvironmentConfig:
     defaults = context.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise OperatorError(f"{path}: context.defaults is {defaults!r}; allowed: an object")
-    from stacks.config import ConfigError, parse_environment
+    from mlsettings.config import ConfigError, parse_environment
 
     try:
         return parse_environment("defaults", {}, defaults)
@@ -111,8 +113,8 @@ def is_production(config: EnvironmentConfig) -> bool:
 def config_warnings(config: EnvironmentConfig) -> list[str]:
     """Settings that are valid but probably not meant; ``mlops config validate --strict`` fails on them.
 
-    This is the one place `--strict` consults. If ``stacks.config`` grows its own warnings, it can expose
-    them as ``stacks.config.config_warnings(config)`` and they are added here (see the hook below)."""
+    This is the one place `--strict` consults. If ``mlsettings.config`` grows its own warnings, it can expose
+    them as ``mlsettings.config.config_warnings(config)`` and they are added here (see the hook below)."""
     warnings: list[str] = []
     page = config.monitoring.alarms.page
     # https_secret_names counts: it is how an on-call service's credentialed URL is subscribed.
@@ -120,7 +122,7 @@ def config_warnings(config: EnvironmentConfig) -> list[str]:
         warnings.append(
             f"environments.{config.name}.monitoring.alarms.page has no subscribers (emails, https, "
             "https_secret_names are empty): production alarms would page nobody")
-    import stacks.config as stacks_config
+    import mlsettings.config as stacks_config
 
     stacks_warnings = getattr(stacks_config, "config_warnings", None)
     if callable(stacks_warnings):

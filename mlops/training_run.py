@@ -17,6 +17,7 @@ from typing import Any
 from mlops.errors import OperatorError
 from mlops.local_env import LocalEnvironment
 from mlops.resources import DeployedResources
+from mlsettings.config import EnvironmentConfig, to_plain
 from mlsettings.vocabulary import (
     DEVELOPMENT,
     PENDING_MANUAL_APPROVAL,
@@ -27,7 +28,6 @@ from pipelines.datasets import write_breast_cancer_csv
 from pipelines.definition import PipelineSettings, model_package_request
 from pipelines.images import xgboost_image_uri
 from pipelines.local_run import LocalRunResult, run_local
-from stacks.config import EnvironmentConfig, to_plain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

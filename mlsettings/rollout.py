@@ -3,7 +3,7 @@
 UpdateEndpoint's ``BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds`` takes 600-28,800 seconds (botocore's
 shape), and the API reference says "the timeout value should be larger than the total waiting time specified in
 TerminationWaitInSeconds and WaitIntervalInSeconds". The deployer (mlplatform/serving/deployment_plan.py) and the
-configuration check (stacks/config.py) both compute it here.
+configuration check (mlsettings/config/) both compute it here.
 """
 
 from __future__ import annotations

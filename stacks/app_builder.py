@@ -9,10 +9,10 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppressionsToCloudFormationAspect
 
-from stacks.config import load_environments, select_environments
+from mlsettings.config import load_environments, select_environments
+from mlsettings.delivery_naming import DELIVERY_CONTEXT_KEY
 from stacks.constructs.nag import WildcardAllowancePlugin
 from stacks.delivery import build_delivery
-from stacks.delivery_naming import DELIVERY_CONTEXT_KEY
 from stacks.stage import MlopsStage
 
 

@@ -22,8 +22,8 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import WriteNagSuppressionsToCloudFormationAspect
 from constructs import Construct
 
-from stacks.config import ConfigError, EnvironmentConfig
-from stacks.delivery_naming import (
+from mlsettings.config import ConfigError, EnvironmentConfig
+from mlsettings.delivery_naming import (
     AUD_CLAIM,
     BOOTSTRAP_ROLE_PURPOSES,
     DELIVERY_STAGE,

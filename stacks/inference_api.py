@@ -16,13 +16,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlsettings.config import INFERENCE_CONNECT_TIMEOUT_SECONDS, EnvironmentConfig, inference_concurrency_demand
+from mlsettings.naming import endpoint_name
 from mlsettings.vocabulary import FALLBACK_MODEL_KEY, Metric, Published
-from stacks.config import INFERENCE_CONNECT_TIMEOUT_SECONDS, EnvironmentConfig, inference_concurrency_demand
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.lambda_function import MlopsFunction, log_retention
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name
-from stacks.naming import endpoint_name
 
 PREDICTION_LOG_PREFIX = "inference-api/"
 

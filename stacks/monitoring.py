@@ -19,6 +19,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig, drift_thresholds
+from mlsettings.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
 from mlsettings.vocabulary import (
     CHALLENGER,
     CHAMPION,
@@ -31,7 +33,6 @@ from mlsettings.vocabulary import (
 )
 from pipelines.definition import write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
-from stacks.config import EnvironmentConfig, drift_thresholds
 from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
@@ -41,7 +42,6 @@ from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name, published_topic, read_published
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
-from stacks.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
 
 DRIFT_SERVICE = "drift_monitor"
 INFERENCE_SERVICE = "inference"

@@ -29,6 +29,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig, other_account
+from mlsettings.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, model_package_group_name
 from mlsettings.vocabulary import (
     DEPLOYMENT_RESULT,
     PACKAGE_STATE_CHANGE,
@@ -41,14 +43,12 @@ from mlsettings.vocabulary import (
     STATUS_DEPLOYED,
     Published,
 )
-from stacks.config import EnvironmentConfig, other_account
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.cross_account import package_group_statements
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue, retried_delivery
-from stacks.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, model_package_group_name
 
 RESULT_DETAIL_TYPE = DEPLOYMENT_RESULT
 # Written only by the gate's function from deployment results; an approver who sets them would forge one.

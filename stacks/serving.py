@@ -22,6 +22,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig, to_plain
+from mlsettings.naming import consumer_role_name, endpoint_name, model_package_group_name
 from mlsettings.vocabulary import (
     CHALLENGER,
     CHAMPION,
@@ -32,7 +34,6 @@ from mlsettings.vocabulary import (
     Published,
 )
 from pipelines.images import XGBOOST_ACCOUNTS
-from stacks.config import EnvironmentConfig, to_plain
 from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
@@ -40,7 +41,6 @@ from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
 from stacks.constructs.queues import dead_letter_queue, retried_delivery
-from stacks.naming import consumer_role_name, endpoint_name, model_package_group_name
 
 CAPTURE_PREFIX = "endpoint"
 BATCH_PREFIX = "batch"

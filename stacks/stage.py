@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import aws_cdk as cdk
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig, consumers_of, other_account
 from stacks.alerting import AlertingStack
-from stacks.config import EnvironmentConfig, consumers_of, other_account
 from stacks.constructs.cross_account import RegistryLocation
 from stacks.constructs.model_source import ModelSource
 from stacks.inference_api import InferenceApiStack

@@ -14,13 +14,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig
+from mlsettings.naming import artifact_bucket_name, data_key_alias
 from mlsettings.vocabulary import Published
-from stacks.config import EnvironmentConfig
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.cross_account import bucket_statements, key_statements
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.published_names import publish_name
-from stacks.naming import artifact_bucket_name, data_key_alias
 
 
 class StorageStack(cdk.Stack):

@@ -16,17 +16,18 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from mlsettings.aws_values import sagemaker_instance_types
+from mlsettings.config import EnvironmentConfig
 from mlsettings.instance_types import same_storage_class
+from mlsettings.naming import pipeline_name
 from mlsettings.vocabulary import TRAINING_DATA_PREFIX, Published
 from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
-from stacks.config import EnvironmentConfig, sagemaker_enum
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.pipeline_trigger import pipeline_target
 from stacks.constructs.published_names import publish_name
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
-from stacks.naming import pipeline_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_PREFIX = TRAINING_DATA_PREFIX
@@ -136,7 +137,7 @@ class TrainingStack(cdk.Stack):
             default_data_uri=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}",
             training_instance_type=training.instance_type,
             training_instance_types=tuple(same_storage_class(training.instance_type,
-                                                             sagemaker_enum("TrainingInstanceType"))),
+                                                             sagemaker_instance_types("TrainingInstanceType"))),
             training_instance_count=training.instance_count,
             processing_instance_type=training.processing_instance_type,
             volume_size_gb=training.volume_size_gb,

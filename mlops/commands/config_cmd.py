@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from stacks.config import to_plain
+    from mlsettings.config import to_plain
 
     plain = to_plain(environment_config(args.env))
     if args.json:
@@ -58,7 +58,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _reference(args: argparse.Namespace) -> int:
-    from stacks.config import render_reference
+    from mlsettings.config import render_reference
 
     print(render_reference(), end="")
     return 0

@@ -27,7 +27,7 @@ from mlops.cost.schedules import HOURS_PER_MONTH, runs_per_month
 from mlsettings.vocabulary import CHALLENGER, CHAMPION, NAMESPACE
 
 if TYPE_CHECKING:
-    from stacks.config import EnvironmentConfig
+    from mlsettings.config import EnvironmentConfig
 
 SHARED = "shared"
 # The stacks that belong to the environment's one model today: its pipeline, endpoint wiring, drift run,

@@ -1,7 +1,7 @@
 """How often an EventBridge schedule fires in an average month: ``rate(...)`` by arithmetic, ``cron(...)`` by
 counting its fire times over one calendar year (2027, which is not a leap year) and dividing by 12.
 
-The grammar is the one stacks/config.py accepts (AWS "Schedule expressions for rules"). Day fields with L, W
+The grammar is the one mlsettings/config accepts (AWS "Schedule expressions for rules"). Day fields with L, W
 or # (last day, nearest weekday, n-th weekday) fire on one day of each month they allow: they are counted
 as such, which is exact for L and #n and for W."""
 

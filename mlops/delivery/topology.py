@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stacks.config import EnvironmentConfig
+    from mlsettings.config import EnvironmentConfig
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def deploy_plan(configs: Mapping[str, EnvironmentConfig]) -> list[DeployStep]:
     placed: set[str] = set()
     while len(done) < len(configs):
         ready = sorted((name for name in configs if name not in placed and set(needs[name][0]) <= placed), key=rank)
-        if not ready:  # stacks.config refuses registries that are not their own, so this cannot happen
+        if not ready:  # mlsettings.config refuses registries that are not their own, so this cannot happen
             raise ValueError(f"the environments {sorted(set(configs) - placed)} wait for each other")
         for name in ready:
             done.append(DeployStep(environment=name, needs=needs[name][0], reason=needs[name][1]))

@@ -30,7 +30,7 @@ from mlops.delivery.actions import CHECKOUT, CONFIGURE_AWS_CREDENTIALS, SETUP_PY
 from mlops.delivery.topology import deploy_plan
 
 if TYPE_CHECKING:
-    from stacks.config import EnvironmentConfig
+    from mlsettings.config import EnvironmentConfig
 
 WORKFLOW_PATH = Path(".github/workflows/delivery.yml")
 PYTHON_VERSION = "3.11"  # what `make test` is written for (README: Python 3.11)
@@ -127,14 +127,14 @@ def _partition(region: str) -> str:
 
 
 def _account(config: EnvironmentConfig) -> str:
-    from stacks.delivery_naming import ACCOUNT_VARIABLE
+    from mlsettings.delivery_naming import ACCOUNT_VARIABLE
 
     # cdk.json without account ids deploys every environment to one account, named by a repository variable.
     return config.account or f"${{{{ vars.{ACCOUNT_VARIABLE} }}}}"
 
 
 def _role(config: EnvironmentConfig, name: str) -> str:
-    from stacks.delivery_naming import role_arn
+    from mlsettings.delivery_naming import role_arn
 
     return role_arn(_partition(config.region), _account(config), name)
 
@@ -176,7 +176,7 @@ OIDC = {"contents": CONTENTS, "id-token": ID_TOKEN}
 
 
 def build_workflow(configs: Mapping[str, EnvironmentConfig]) -> dict[str, Any]:
-    from stacks.delivery_naming import (
+    from mlsettings.delivery_naming import (
         LOOKUP,
         bootstrap_role_name,
         deploy_role_name,

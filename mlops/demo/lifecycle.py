@@ -53,6 +53,8 @@ from mlops.local_env import LocalEnvironment, provision
 from mlops.resources import parameter_name
 from mlops.training_run import train_local
 from mlplatform.registry.deployment_ledger import DeploymentLedger
+from mlsettings.config import EnvironmentConfig, to_plain
+from mlsettings.naming import consumer_role_name, endpoint_name, event_bus_arn
 from mlsettings.vocabulary import (
     CHALLENGER,
     CHAMPION,
@@ -69,8 +71,6 @@ from mlsettings.vocabulary import (
     Metric,
     Published,
 )
-from stacks.config import EnvironmentConfig, to_plain
-from stacks.naming import consumer_role_name, endpoint_name, event_bus_arn
 
 # The accounts the demo plays: the registry environment's, the Staging server's, the Production server's.
 REGISTRY_ACCOUNT, STAGING_ACCOUNT, PROD_ACCOUNT = "111111111111", "222222222222", "333333333333"

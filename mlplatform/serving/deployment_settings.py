@@ -1,7 +1,7 @@
 """What a deployer works with: the environment's serving settings and the names of what it deploys to.
 
 ``lambdas/deployer/settings.py`` builds ``DeployerSettings`` from the function's environment once per
-execution environment. ``SERVING_SETTINGS`` is ``json.dumps(stacks.config.to_plain(config.serving))``: the
+execution environment. ``SERVING_SETTINGS`` is ``json.dumps(mlsettings.config.to_plain(config.serving))``: the
 stack passes the validated per-environment settings through unchanged, so the runtime never re-derives them
 (and never imports the CDK-side config module). Only the keys the deployer uses are read; a missing or
 mistyped one fails the cold start with its name.

@@ -23,8 +23,8 @@ from typing import Any
 
 from aws_cdk import aws_iam as iam
 
-from stacks.config import EnvironmentConfig
-from stacks.naming import artifact_bucket_name, consumer_role_name, data_key_alias, model_package_group_name
+from mlsettings.config import EnvironmentConfig
+from mlsettings.naming import artifact_bucket_name, consumer_role_name, data_key_alias, model_package_group_name
 
 
 @dataclass(frozen=True)

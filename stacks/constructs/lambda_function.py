@@ -31,8 +31,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from mlsettings.config import LambdaSettings
 from mlsettings.vocabulary import NAMESPACE
-from stacks.config import LambdaSettings
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.import_graph import bundle_files
 from stacks.constructs.nag import acknowledge
@@ -266,7 +266,7 @@ def acknowledge_execution_role(role: iam.IRole) -> None:
 def shared_execution_role(scope: Construct, construct_id: str, *, description: str,
                           role_name: str | None = None) -> iam.Role:
     """One role for several functions that serve one purpose (e.g. the deployer's state-machine tasks), or a
-    named role another account's resource policies admit (``role_name``, stacks.naming.consumer_role_name)."""
+    named role another account's resource policies admit (``role_name``, mlsettings.naming.consumer_role_name)."""
     role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                     description=description, role_name=role_name,
                     managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(

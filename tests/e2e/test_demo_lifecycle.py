@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from mlplatform.registry.deployment_ledger import ACCEPTED, RECORDED, REVERTED, ROLLBACK_REQUESTED
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from mlops import cli, project_config
 from mlops.aws_session import AwsSession
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 
 CONFIGS = load_environments(project_context())
 # (command, the arguments it needs besides --env) for every AWS-facing command

@@ -11,7 +11,7 @@ import pytest
 
 from mlops import cli
 from mlops.project_config import config_warnings, is_production
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 
 
 def _write(path: Path, context: dict[str, Any]) -> Path:
@@ -124,11 +124,11 @@ def test_the_environment_serving_production_is_production() -> None:
 
 
 def test_warnings_come_from_one_hook_that_stacks_can_extend(monkeypatch: pytest.MonkeyPatch) -> None:
-    import stacks.config
+    import mlsettings.config
 
     config = load_environments(with_pager(project_context()))["dev"]
     assert config_warnings(config) == []
-    monkeypatch.setattr(stacks.config, "config_warnings", lambda c: [f"{c.name}: from stacks"], raising=False)
+    monkeypatch.setattr(mlsettings.config, "config_warnings", lambda c: [f"{c.name}: from stacks"], raising=False)
     assert config_warnings(config) == ["dev: from stacks"]
 
 
@@ -145,7 +145,7 @@ def test_warnings_come_from_one_hook_that_stacks_can_extend(monkeypatch: pytest.
 ], ids=["quota below demand", "unequal quotas", "credentials in a URL", "JSON that is not a schema"])
 def test_validate_refuses_what_synth_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Any,
                                             expected: str) -> None:
-    """Every check synth runs runs here too (they are one function, stacks.config.load_environments): each of
+    """Every check synth runs runs here too (they are one function, mlsettings.config.load_environments): each of
     these files passed `config validate` and failed `cdk synth` before (issue #22)."""
     import copy
 
@@ -157,8 +157,27 @@ def test_validate_refuses_what_synth_refuses(tmp_path: Path, capsys: pytest.Capt
     assert expected in _one_line(capsys.readouterr().err)
     import aws_cdk as cdk
 
-    from stacks.config import ConfigError
+    from mlsettings.config import ConfigError
 
     with pytest.raises(ConfigError, match=None) as refused:  # synth refuses the same, with the same words
         build_app(cdk.App(context={"aws:cdk:bundling-stacks": []}), context=context, with_nag=False)
     assert expected.split("; allowed", maxsplit=1)[0].split(".", 1)[-1] in str(refused.value)
+
+
+def test_a_wrong_setting_names_its_line_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The error points at the text: the environment's own key, or the defaults it inherits."""
+    context = project_context()
+    path = _write(tmp_path / "cdk.json", context)
+    text = path.read_text()
+    text = text.replace('"p99_latency_ms": 150', '"p99_latency_ms": -150')
+    path.write_text(text)
+    assert _validate("--file", str(path)) == 2
+    err = _one_line(capsys.readouterr().err)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if '"p99_latency_ms": -150' in row)
+    column = text.splitlines()[line - 1].index("-150") + 1
+    assert f"{path}:{line}:{column}: environments.prod.serving.sla.p99_latency_ms is -150;" in err
+    inherited = text.replace('"instance_type": "ml.g5.xlarge"', '"instance_type": "ml.g5.huge"')
+    path.write_text(inherited)
+    assert _validate("--file", str(path)) == 2
+    line = next(i for i, row in enumerate(inherited.splitlines(), 1) if "ml.g5.huge" in row)
+    assert f"{path}:{line}:" in capsys.readouterr().err

@@ -12,8 +12,8 @@ import pytest
 from mlcore.drift.statistics import DriftThresholds
 from mlops import cli, project_config
 from mlops.drift_thresholds import lambda_thresholds
+from mlsettings.config import load_environments, parse_environment, project_context
 from pipelines.datasets import synthetic_schema, write_synthetic_csv
-from stacks.config import load_environments, parse_environment, project_context
 from tests.functional import drift_monitor_testkit as kit
 
 EXIT_DRIFTED, EXIT_NOT_ENOUGH_DATA = 1, 3

@@ -10,8 +10,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+from mlsettings.config import load_environments, project_context
 from stacks.app_builder import build_app
-from stacks.config import load_environments, project_context
 from stacks.stage import MlopsStage
 
 ENVIRONMENTS = ("dev", "staging", "prod")

@@ -18,11 +18,11 @@ import pytest
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 
 from mlops.security_gates import run_cfn_lint, run_checkov, stack_summaries
+from mlsettings.config import load_environments, project_context
+from mlsettings.naming import artifact_bucket_name, consumer_role_name, data_key_alias
 from stacks.app_builder import build_app
-from stacks.config import load_environments, project_context
 from stacks.constructs.cross_account import REGISTRY_ACCESS
 from stacks.constructs.nag import resolve_wildcard_allowances
-from stacks.naming import artifact_bucket_name, consumer_role_name, data_key_alias
 from tests.infra.cloud_model import Stage, evaluate
 from tests.infra.conftest import ACCOUNTS, SynthesizedApp, three_account_context
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.delivery_naming import DELIVERY_STAGE
+from mlsettings.delivery_naming import DELIVERY_STAGE
 from tests.infra.conftest import ENVIRONMENTS, DeliveryApp, SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]

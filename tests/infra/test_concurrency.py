@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import pytest
 
-from stacks.config import (
+from mlsettings.config import (
     LAMBDA_UNRESERVED_MINIMUM,
     ConfigError,
     check_concurrency_quota,
@@ -84,7 +84,7 @@ def test_a_single_environment_synth_still_counts_the_others_in_its_account() -> 
     on every configured environment whatever synth selects (and `mlops config validate` runs the same)."""
     import copy
 
-    from stacks.config import select_environments
+    from mlsettings.config import select_environments
 
     context = copy.deepcopy(project_context())
     context["defaults"].setdefault("lambda", {})["account_concurrency_quota"] = 700

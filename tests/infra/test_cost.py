@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mlops import cli
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,10 +18,8 @@ import pytest
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from mlops.security_gates import run_cfn_lint, run_checkov, stack_summaries
-from stacks.config import ConfigError, load_environments, project_context
-from stacks.constructs.nag import acknowledged_rules
-from stacks.delivery import build_delivery
-from stacks.delivery_naming import (
+from mlsettings.config import ConfigError, load_environments, project_context
+from mlsettings.delivery_naming import (
     BOOTSTRAP_ROLE_PURPOSES,
     DELIVERY_STAGE,
     GITHUB_OIDC_AUDIENCE,
@@ -29,6 +27,8 @@ from stacks.delivery_naming import (
     deploy_role_name,
     read_role_name,
 )
+from stacks.constructs.nag import acknowledged_rules
+from stacks.delivery import build_delivery
 from tests.infra.cloud_model import Stage, evaluate
 from tests.infra.conftest import ACCOUNTS, REPOSITORY, DeliveryApp, delivery_context
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import botocore.session
 import pytest
 
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 

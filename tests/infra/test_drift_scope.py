@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import load_environments, project_context
-from stacks.naming import consumer_role_name
+from mlsettings.config import load_environments, project_context
+from mlsettings.naming import consumer_role_name
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, SynthesizedApp
 

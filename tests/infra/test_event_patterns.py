@@ -22,7 +22,7 @@ from moto.events.models import EventPattern
 
 from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 from tests.infra.cloud_model import ACCOUNT, Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 

@@ -120,7 +120,7 @@ def test_every_quality_metric_the_configuration_accepts_reaches_the_drift_monito
     import dataclasses
 
     from lambdas.drift_monitor.settings import settings_from_environment
-    from stacks.config import QualityGateSettings
+    from mlsettings.config import QualityGateSettings
 
     check = next(f for f in dataclasses.fields(QualityGateSettings) if f.name == "metric").metadata["check"]
     allowed = check.allowed

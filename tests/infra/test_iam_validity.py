@@ -26,7 +26,7 @@ import pytest
 from policy_sentry.querying.actions import get_action_data
 from policy_sentry.querying.all import get_all_actions
 
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 from stacks.constructs.cross_account import CREATE_MODEL_FROM_PACKAGE_SOURCE
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import (
@@ -210,7 +210,7 @@ def test_the_github_oidc_roles_are_valid_against_the_iam_reference(delivery: dic
     """The Delivery stage (stacks/delivery.py): trust policies with the GitHub OIDC condition keys
     (token.actions.githubusercontent.com:sub/aud on sts:AssumeRoleWithWebIdentity) and sts:AssumeRole on role
     ARNs."""
-    from stacks.delivery_naming import DELIVERY_STAGE
+    from mlsettings.delivery_naming import DELIVERY_STAGE
 
     found = findings(delivery[layout].outdir, DELIVERY_STAGE, "eu-west-1")
     assert len(list(Stage.load(delivery[layout].outdir, DELIVERY_STAGE, "eu-west-1").resources("AWS::IAM::Role"))) \

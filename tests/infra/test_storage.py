@@ -117,8 +117,8 @@ def test_alert_routing_from_config_with_secret_endpoints() -> None:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
+    from mlsettings.config import parse_environment
     from stacks.alerting import AlertingStack
-    from stacks.config import parse_environment
 
     config = parse_environment("dev", {"monitoring": {"alarms": {"page": {
         "emails": ["oncall@example.com"], "https_secret_names": ["mlops/pager-url"]}}}})

@@ -47,8 +47,8 @@ def test_every_type_a_consumer_deploys_or_transforms_with_is_registered(synthesi
     """The Register step lists the instance types of every environment that deploys from this registry (prod's
     ml.c5.xlarge, not only the registry environment's own), and the Train step's volume key follows the storage
     class of the configured training type (ml.g5.xlarge: local NVMe, no key; the API refuses one)."""
+    from mlsettings.config import consumers_of, load_environments, project_context
     from mlsettings.instance_types import has_local_storage
-    from stacks.config import consumers_of, load_environments, project_context
 
     configs = load_environments(project_context())
     servers = consumers_of(configs, configs[env])

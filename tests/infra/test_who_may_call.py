@@ -46,7 +46,7 @@ from botocore import xform_name
 
 from mlops.local_env import local_bucket_names
 from mlops.resources import parameter_name
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 from stacks.constructs.import_graph import handler_modules
 from tests.infra.cloud_model import ACCOUNT, PARTITION, Resource, Stage, evaluate, statement_applies
 from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, IN_ITS_ACCOUNT, SynthesizedApp
@@ -595,7 +595,7 @@ def _named(text: str) -> set[str]:
 
 
 def environment_of(stage: Stage, call: Call) -> str | None:
-    """The environment a call names by its deterministic names (stacks/naming.py: ``mlops-<env>``,
+    """The environment a call names by its deterministic names (mlsettings/naming.py: ``mlops-<env>``,
     ``/mlops/<env>/``): the demo plays all three in one process, and a staging call is staging's. The
     resources the request acts on decide first (a staging model may load dev's artifacts), then the rest."""
     for text in (" ".join(r.resource for r in requests_for(stage, call, call.params)), json.dumps(call.params)):

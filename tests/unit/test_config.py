@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import (
+from mlsettings.config import (
     ConfigError,
     consumers_of,
     load_environments,

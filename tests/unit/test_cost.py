@@ -15,7 +15,7 @@ from mlops.cost.price_table import VENDORED, load_prices, parse_table
 from mlops.cost.report import render_comparison, render_text
 from mlops.cost.schedules import runs_per_month
 from mlops.errors import OperatorError
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 
 REPO = Path(__file__).resolve().parents[2]
 FIXED = {

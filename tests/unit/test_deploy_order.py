@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mlops.delivery.topology import deploy_plan
-from stacks.config import load_environments, project_context
+from mlsettings.config import load_environments, project_context
 
 
 def _plan(environments: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:

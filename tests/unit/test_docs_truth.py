@@ -1,5 +1,5 @@
 """The docs name only config keys that exist: every `section.key[.key…]` in backticks in README.md and docs/
-that starts with a top-level section of the environment settings must resolve in stacks.config."""
+that starts with a top-level section of the environment settings must resolve in mlsettings.config."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import EnvironmentConfig
+from mlsettings.config import EnvironmentConfig
 
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
@@ -55,4 +55,4 @@ def test_the_docs_name_config_keys() -> None:
 
 @pytest.mark.parametrize(("document", "key"), sorted(set(_mentions())))
 def test_every_config_key_named_in_the_docs_exists(document: str, key: str) -> None:
-    assert _resolves(key), f"{document} names {key}, which is not a setting of stacks/config.py"
+    assert _resolves(key), f"{document} names {key}, which is not a setting of mlsettings/config/"

@@ -18,8 +18,8 @@ import yaml
 from mlops.delivery.actions import PINNED
 from mlops.delivery.topology import deploy_plan
 from mlops.delivery.workflow import WORKFLOW_PATH, build_workflow, render_workflow
-from stacks.config import load_environments, project_context
-from stacks.delivery_naming import bootstrap_role_name, deploy_role_name, read_role_name
+from mlsettings.config import load_environments, project_context
+from mlsettings.delivery_naming import bootstrap_role_name, deploy_role_name, read_role_name
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / ".venv" / "bin"
@@ -162,7 +162,7 @@ def test_deploy_jobs_follow_the_topology_and_are_bound_to_their_github_environme
 
 def test_the_roles_the_workflow_assumes_are_the_ones_the_oidc_stack_creates() -> None:
     """In separate accounts the ARNs are literal; the OIDC stack's names come from the same module
-    (stacks/delivery_naming.py; tests/infra/test_delivery.py checks the stack creates exactly them)."""
+    (mlsettings/delivery_naming.py; tests/infra/test_delivery.py checks the stack creates exactly them)."""
     accounts = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
     configs = _configs(accounts)
     jobs = build_workflow(configs)["jobs"]

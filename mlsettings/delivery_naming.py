@@ -14,7 +14,7 @@ No CDK here (the CLI imports it). Facts this module relies on, each checked by a
 
 from __future__ import annotations
 
-from stacks.config import EnvironmentConfig
+from mlsettings.config import EnvironmentConfig
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com"
@@ -27,7 +27,7 @@ BOOTSTRAP_ROLE_PURPOSES = ("deploy", "file-publishing", "image-publishing", "loo
 LOOKUP = "lookup"
 
 # The cloud assembly names of the OIDC stacks: one Stage outside every environment's, one stack per account.
-# Upper case: an environment name is lower case (stacks/config.py), so the two can never collide.
+# Upper case: an environment name is lower case (mlsettings/config), so the two can never collide.
 DELIVERY_STAGE = "Delivery"
 DELIVERY_CONTEXT_KEY = "delivery"  # `cdk deploy -c delivery=ENV 'Delivery/*'`: the stack of ENV's account
 # When cdk.json gives no account ids every environment shares the CLI's account: one stack of this name.

@@ -7,7 +7,7 @@ other account at deploy time. Everything else is named by CloudFormation."""
 
 from __future__ import annotations
 
-from stacks.config import EnvironmentConfig
+from mlsettings.config import EnvironmentConfig
 
 
 def model_package_group_name(config: EnvironmentConfig) -> str:

@@ -1,0 +1,426 @@
+"""The configuration's typed tree: one frozen, keyword-only dataclass per block of cdk.json, each field with its
+doc (docs/CONFIGURATION.md is generated from them) and check, and the rules that relate several settings of one
+environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mlsettings.config.fields import (
+    ACCOUNT_ID,
+    EMAIL,
+    ENDPOINT_INSTANCE,
+    HTTPS_URL,
+    LOG_RETENTION_DAYS,
+    PROCESSING_INSTANCE,
+    TRAINING_INSTANCE,
+    TRANSFORM_INSTANCE,
+    ConfigError,
+    at_least,
+    between,
+    each,
+    matches,
+    one_of,
+    positive,
+    region_check,
+    schedule_check,
+    schema_file_check,
+    setting,
+    stages_check,
+)
+from mlsettings.instance_types import (
+    MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS,
+    SMALLEST_INSTANCE_STORE_GB,
+    has_local_storage,
+    instance_family,
+)
+from mlsettings.quality import GATE_METRICS
+from mlsettings.rollout import (
+    BLUE_GREEN_TIMEOUT_RANGE,
+    LINEAR_STEP_PERCENT_RANGE,
+    PROVISIONING_ALLOWANCE_SECONDS,
+    rollout_waits_seconds,
+)
+from mlsettings.vocabulary import STAGING
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaSettings:
+    architecture: Literal["arm64", "x86_64"] = setting(
+        "CPU architecture of every Lambda function (arm64 is cheaper per GB-second).", default="arm64")
+    log_retention_days: int = setting("CloudWatch Logs retention for every function (a value CloudWatch "
+                                      "accepts).", default=30, check=one_of(LOG_RETENTION_DAYS))
+    reserved_concurrency: int = setting(
+        "Reserved concurrency of each event-driven function that may run several copies at once (the promotion "
+        "gate, each deployer task). Scheduled functions (health check, batch scoring, drift monitor) reserve 1; "
+        "the inference function reserves none (throttling it would turn the API's designed fallbacks into "
+        "errors) and draws its SLA demand from the account's unreserved pool.", default=5,
+        check=between(1, 1000))
+    account_concurrency_quota: int = setting(
+        "The AWS account's Lambda concurrent-executions quota in this environment's region (Service Quotas "
+        "code L-B99A9384; 1,000 by default, often far less in a new account). Environments that share an "
+        "account and region must state the same value; synth fails unless, after every function's reserved "
+        "concurrency, at least max(100, the inference functions' SLA demand) stays unreserved "
+        "(docs/CONFIGURATION.md, 'Lambda concurrency quota').", default=1000, check=between(1, 1000000))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageSettings:
+    retain_data: bool = setting(
+        "Keep buckets, the KMS key and tables when the stack is deleted (true for staging and prod).",
+        default=True)
+    noncurrent_version_expiration_days: int = setting(
+        "Days a replaced object version is kept in the versioned buckets.", default=90,
+        check=between(1, 3650))
+    infrequent_access_after_days: int = setting(
+        "Days before training data and artifacts move to S3 Standard-IA.", default=30,
+        check=at_least(30))
+    capture_retention_days: int = setting(
+        "Days data-capture files and prediction logs are kept.", default=90, check=between(1, 3650))
+    access_log_retention_days: int = setting("Days server access logs are kept.", default=365,
+                                             check=between(1, 3650))
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityGateSettings:
+    metric: str = setting(
+        "Evaluation metric the quality gate compares (binary_classification_metrics.<metric>.value); the drift "
+        "monitor's ground-truth quality reports the same metric.", default="auc", check=one_of(GATE_METRICS))
+    threshold: float = setting("The run fails when the metric is below this value.", default=0.9,
+                               check=between(0, 1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingSettings:
+    schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root.",
+                               default="pipelines/schemas/breast_cancer.json", check=schema_file_check)
+    instance_type: str = setting("Training instance type (a GPU type: the train step uses cuda where it sees a GPU).",
+                                 default="ml.g5.xlarge", check=TRAINING_INSTANCE)
+    instance_count: int = setting("Training instances.", default=1, check=between(1, 20))
+    processing_instance_type: str = setting("Instance type of the validate/preprocess/evaluate/baseline steps.",
+                                            default="ml.m5.xlarge", check=PROCESSING_INSTANCE)
+    use_spot: bool = setting("Managed spot training.", default=True)
+    max_run_seconds: int = setting("Training job MaxRuntimeInSeconds.", default=3600,
+                                   check=between(60, 432000))
+    max_wait_seconds: int = setting("Spot MaxWaitTimeInSeconds (more than max_run_seconds; at most 3600 without "
+                                    "checkpointing).", default=7200,
+                                    check=between(60, 432000))
+    checkpointing: bool = setting("Checkpoint to S3 so an interrupted spot job resumes.", default=True)
+    volume_size_gb: int = setting("EBS volume per training/processing instance (at most 50 on types with local NVMe "
+                                  "storage, which SageMaker mounts instead).", default=30,
+                                  check=between(1, 16384))
+    num_round: int = setting("XGBoost boosting rounds.", default=200, check=between(1, 100000))
+    min_rows_per_class: int = setting(
+        "Fewest rows of each label class the validate step accepts (the split needs 3 per class; the quality "
+        "gate also requires its metric's 95 % lower confidence bound to clear the threshold).", default=10,
+        check=between(3, 1_000_000))
+    quality_gate: QualityGateSettings = setting("The quality gate.", default=QualityGateSettings())
+    max_missing_rate: float = setting("Default missing-value limit for features the schema leaves open.",
+                                      default=0.05, check=between(0, 1))
+    retrain_schedule: str | None = setting("Schedule of periodic retraining, or null for none.",
+                                           default=None, check=schedule_check)
+    retrain_on_new_data: bool = setting("Start the pipeline when a new object lands under the data prefix.",
+                                        default=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistrySettings:
+    registry_environment: str = setting(
+        "The environment that holds the training pipeline, the model package group, the promotion gate and the "
+        "ledger (the registry environment; it names itself). Every other environment serves the stages in its "
+        "serving.served_stages from that registry, in its own account or the registry's (docs/ACCOUNTS.md).",
+        default="dev")
+    protected_production_versions: int = setting(
+        "Production versions kept redeployable: the current one and the ones before it (at least 3).",
+        default=3, check=at_least(3))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaSettings:
+    p99_latency_ms: float = setting("Target p99 model latency in milliseconds.", default=200, check=positive)
+    peak_requests_per_second: float = setting("Peak load the endpoint must carry.", default=50,
+                                              check=positive)
+    availability_percent: float = setting("Availability objective.", default=99.9, check=between(90, 100))
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantSettings:
+    instance_type: str = setting("Endpoint instance type.", default="ml.m5.large", check=ENDPOINT_INSTANCE)
+    min_instances: int = setting("Minimum instances (autoscaling floor).", default=1, check=between(1, 100))
+    max_instances: int = setting("Maximum instances (autoscaling ceiling).", default=2,
+                                 check=between(1, 100))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentSettings:
+    strategy: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"] = setting(
+        "Blue/green traffic shifting for endpoint updates.", default="CANARY")
+    canary_percent: int = setting("Traffic share of the canary step (CANARY), or of each step (LINEAR: 10-50).",
+                                  default=10, check=between(1, 50))
+    wait_minutes: int = setting("Bake time per traffic step before the next one.", default=10,
+                                check=between(0, 60))
+    termination_wait_minutes: int = setting("Time the old fleet stays up after the shift.", default=5,
+                                            check=between(0, 60))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingSettings:
+    sla: SlaSettings = setting("Service-level objectives; autoscaling and alarms derive from them.",
+                               default=SlaSettings())
+    champion: VariantSettings = setting("The Champion production variant.", default=VariantSettings())
+    challenger_enabled: bool = setting("Run a Challenger variant beside the Champion (A/B).", default=False)
+    challenger: VariantSettings = setting("The Challenger production variant.", default=VariantSettings())
+    challenger_weight_percent: int = setting("Traffic share of the Challenger.", default=10,
+                                             check=between(1, 50))
+    deployment: DeploymentSettings = setting("Safe rollout of new models.", default=DeploymentSettings())
+    capture_sampling_percent: int = setting("Share of requests written by data capture.", default=100,
+                                            check=between(1, 100))
+    network_isolation: bool = setting("Run model containers without network access.", default=True)
+    batch_instance_type: str = setting("Batch transform instance type.", default="ml.m5.xlarge",
+                                       check=TRANSFORM_INSTANCE)
+    batch_schedule: str | None = setting("Schedule of the batch scoring run, or null for on demand only.",
+                                         default=None, check=schedule_check)
+    health_check_schedule: str = setting("How often the health check calls every variant.",
+                                         default="rate(5 minutes)", check=schedule_check)
+    served_stages: tuple[str, ...] = setting(
+        "Registry stages whose accepted promotions this environment's deployer puts on its endpoint: at most "
+        "one, and every stage of a registry served by exactly one environment, e.g. dev: [], staging: [Staging], "
+        "prod: [Production] (docs/PROMOTION.md, 'Where each stage is served'). One endpoint never serves both: "
+        "a version approved for Staging would reach production users before anyone approved it for Production.",
+        default=[], check=stages_check)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceApiSettings:
+    endpoint_timeout_ms: int = setting("Read timeout of InvokeEndpoint from the API.", default=1000,
+                                       check=between(50, 60000))
+    max_attempts: int = setting("InvokeEndpoint attempts, the first included.", default=2,
+                                check=between(1, 5))
+    breaker_failure_threshold: int = setting("Consecutive failures that open the circuit.", default=5,
+                                             check=between(1, 1000))
+    breaker_cooldown_seconds: int = setting("Open time before one trial call (half-open).", default=30,
+                                            check=between(1, 3600))
+    cache_ttl_seconds: int = setting("Lifetime of cached endpoint answers.", default=86400,
+                                     check=between(60, 31536000))
+    safe_default_probability: float = setting("Answer when neither model nor cache can serve.",
+                                              default=0.5, check=between(0, 1))
+    max_body_bytes: int = setting("Largest accepted request body.", default=65536, check=between(1024, 6000000))
+    max_rows: int = setting("Most rows in one request.", default=100, check=between(1, 10000))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftSettings:
+    schedule: str = setting("When the drift monitor runs.", default="cron(0 6 * * ? *)", check=schedule_check)
+    window_hours: int = setting("Captured traffic analysed per run.", default=24, check=between(1, 720))
+    psi_threshold: float = setting("PSI above which a feature drifts.", default=0.2, check=positive)
+    js_threshold: float = setting("Jensen-Shannon distance above which a feature drifts.", default=0.1,
+                                  check=between(0, 1))
+    ks_threshold: float = setting("KS statistic (effect size) above which a feature drifts.", default=0.1,
+                                  check=between(0, 1))
+    weighted_drift_alarm: float = setting(
+        "Share of the model's feature importance (XGBoost total gain, from the baseline) carried by drifted "
+        "features that raises the DataDrift alarm; a strongly drifted top feature alone can reach it, an unused "
+        "feature never does.", default=0.1, check=between(0, 1))
+    missing_rate_min_effect: float = setting(
+        "Smallest increase of a feature's missing rate over the baseline's that is a data-quality violation "
+        "(a non-nullable feature violates at this share alone; a nullable one must also be beyond the window's "
+        "sampling noise).", default=0.01, check=between(0, 1))
+    quality_min_effect: float = setting(
+        "Smallest out-of-range or unseen-category share (over the baseline's) that is a data-quality violation "
+        "(values the schema forbids violate at this share alone; a declared category training never saw must "
+        "also be beyond the window's sampling noise).", default=0.001, check=between(0, 1))
+    page_top_features: int = setting(
+        "A data-quality violation in one of this many most important features pages in production (others "
+        "open a ticket).", default=3, check=between(1, 1000))
+    min_rows: int = setting("Windows smaller than this never alarm.", default=100, check=at_least(10))
+    engine: Literal["lambda", "processing"] = setting(
+        "Where the drift run happens: in the Lambda (streams the window with two processes), or in a SageMaker "
+        "Processing job the Lambda starts over the same objects (for windows beyond ~20M records; "
+        "docs/MONITORING.md).",
+        default="lambda")
+    retrain_on_sustained_drift: bool = setting("Sustained drift starts the retraining trigger.",
+                                               default=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscriptions:
+    emails: tuple[str, ...] = setting("E-mail subscribers.", default=[], check=each(EMAIL))
+    https: tuple[str, ...] = setting("HTTPS endpoints without credentials in the URL.", default=[],
+                                     check=each(HTTPS_URL))
+    https_secret_names: tuple[str, ...] = setting(
+        "Secrets Manager secret names whose value is an HTTPS endpoint that carries a credential (an on-call "
+        "service's integration URL); CloudFormation resolves them at deploy time, so the URL is never in "
+        "cdk.json or a template.", default=[],
+        check=each(matches(r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager secret name")))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmSettings:
+    page: Subscriptions = setting("Who is paged (severity 'page').", default=Subscriptions())
+    ticket: Subscriptions = setting("Who gets tickets (severity 'ticket').", default=Subscriptions())
+    error_rate_percent: float = setting("5XX share of invocations that pages.", default=1.0,
+                                        check=between(0, 100))
+    fallback_rate_percent: float = setting("Share of API answers not served by the endpoint that pages.",
+                                           default=5.0, check=between(0, 100))
+    quality_margin: float = setting("Quality drop below the registered metric that pages.", default=0.05,
+                                    check=between(0, 1))
+    confidence_shift_psi: float = setting("PSI of the confidence distribution that raises a ticket.",
+                                          default=0.2, check=positive)
+    idle_endpoint_days: int | None = setting(
+        "Days without a single request through the inference API while the endpoint's instances run, after "
+        "which a non-production environment raises the IdleEndpoint ticket (the instances cost money whether "
+        "or not anyone calls them). 1 to 7: CloudWatch evaluates an alarm over at most seven days. null: no "
+        "alarm. Production environments never get it (NoTraffic pages there; docs/runbooks/idle-endpoint.md).",
+        default=7, check=between(1, 7))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSettings:
+    drift: DriftSettings = setting("Data and prediction drift.", default=DriftSettings())
+    alarms: AlarmSettings = setting("Alarm thresholds and routing.", default=AlarmSettings())
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    subnet_ids: tuple[str, ...] = setting(
+        "Private subnets for SageMaker jobs and endpoints (empty: no VPC; jobs and models are network-isolated "
+        "either way).", default=[], check=each(matches(r"subnet-[0-9a-f]{8,17}", "a subnet id such as "
+                                                                                   "'subnet-0abc12345'")))
+    security_group_ids: tuple[str, ...] = setting(
+        "Security groups for those subnets (required with subnet_ids).", default=[],
+        check=each(matches(r"sg-[0-9a-f]{8,17}", "a security group id such as 'sg-0abc12345'")))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverySettings:
+    github_repository: str | None = setting(
+        "The GitHub repository ('owner/name') whose Actions workflow deploys the environments: the only one the "
+        "OIDC roles trust (docs/DEPLOYING.md, 'Delivery from git'). null: no OIDC roles are synthesized. One "
+        "value for every environment.", default=None,
+        check=matches(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}",
+                      "'owner/name' of a GitHub repository"))
+    default_branch: str = setting(
+        "The branch whose pushes deploy and whose scheduled runs detect drift (the read-only role trusts its "
+        "runs). One value for every environment.", default="main",
+        check=matches(r"[A-Za-z0-9._/-]{1,200}", "a branch name"))
+    bootstrap_qualifier: str = setting(
+        "The CDK bootstrap qualifier of this environment's account and region (`cdk bootstrap --qualifier`); the "
+        "deploy role may assume that bootstrap's deploy, file-publishing, image-publishing and lookup roles.",
+        default="hnb659fds", check=matches(r"[A-Za-z0-9_-]{1,10}", "the bootstrap template's Qualifier pattern "
+                                                                  "[A-Za-z0-9_-]{1,10}"))
+    create_oidc_provider: bool = setting(
+        "Create GitHub's OIDC identity provider in this environment's account. false: the account already has one "
+        "(an account holds one provider per URL) and the roles trust it by its ARN. Environments sharing an "
+        "account state the same value.", default=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    name: str = setting("Environment name (the key under 'environments').")
+    account: str | None = setting("AWS account id; null falls back to CDK_DEFAULT_ACCOUNT.", default=None,
+                                  check=ACCOUNT_ID)
+    region: str = setting("AWS region.", default="eu-west-1",
+                          check=region_check)
+    production: bool = setting("Production rules apply: at least 2 instances per variant, data retained.",
+                               default=False)
+    lambda_: LambdaSettings = setting("Lambda defaults.", default=LambdaSettings())
+    network: NetworkSettings = setting("Optional VPC for SageMaker jobs and endpoints.", default=NetworkSettings())
+    storage: StorageSettings = setting("Buckets and retention.", default=StorageSettings())
+    training: TrainingSettings = setting("The training pipeline.", default=TrainingSettings())
+    registry: RegistrySettings = setting("The model registry.", default=RegistrySettings())
+    serving: ServingSettings = setting("Endpoints and rollouts.", default=ServingSettings())
+    inference_api: InferenceApiSettings = setting("The inference API and its degradation.",
+                                                  default=InferenceApiSettings())
+    monitoring: MonitoringSettings = setting("Drift, quality and alarms.", default=MonitoringSettings())
+    delivery: DeliverySettings = setting("Delivery from git: the GitHub repository and the OIDC roles its "
+                                         "workflow assumes.", default=DeliverySettings())
+
+    def __post_init__(self) -> None:
+        self._check_rules()
+
+    def _check_rules(self) -> None:
+        """Rules that relate several settings; each names the keys involved."""
+        where = f"environments.{self.name}"
+        training = self.training
+        if training.use_spot and training.max_wait_seconds <= training.max_run_seconds:
+            # API reference (StoppingCondition): "equal to or greater than MaxRuntimeInSeconds"; the Developer
+            # Guide (Managed Spot Training): "must be larger than MaxRuntimeInSeconds". Both hold when larger.
+            raise ConfigError(
+                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: more than "
+                f"training.max_run_seconds ({training.max_run_seconds}) when use_spot is true")
+        if (training.use_spot and not training.checkpointing
+                and training.max_wait_seconds > MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS):
+            raise ConfigError(
+                f"{where}.training.max_wait_seconds is {training.max_wait_seconds}; allowed: at most "
+                f"{MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS} when use_spot is true and checkpointing is false "
+                "(Developer Guide, Managed Spot Training: algorithms that do not checkpoint are limited to a "
+                "MaxWaitTimeInSeconds of 3600 seconds)")
+        for key, instance_type in (("instance_type", training.instance_type),
+                                   ("processing_instance_type", training.processing_instance_type)):
+            if has_local_storage(instance_type) and training.volume_size_gb > SMALLEST_INSTANCE_STORE_GB:
+                raise ConfigError(
+                    f"{where}.training.volume_size_gb is {training.volume_size_gb}; allowed: at most "
+                    f"{SMALLEST_INSTANCE_STORE_GB} while training.{key} ({instance_type}) has local NVMe storage "
+                    "(API reference, ResourceConfig/ProcessingClusterConfig.VolumeSizeInGB: SageMaker mounts the "
+                    "instance store instead, and you can't request more than its size)")
+        serving = self.serving
+        variants = [("champion", serving.champion)]
+        if serving.challenger_enabled:
+            variants.append(("challenger", serving.challenger))
+        for label, variant in variants:
+            if variant.max_instances < variant.min_instances:
+                raise ConfigError(
+                    f"{where}.serving.{label}.max_instances is {variant.max_instances}; allowed: at least "
+                    f"min_instances ({variant.min_instances})")
+            if self.production and variant.min_instances < 2:
+                raise ConfigError(
+                    f"{where}.serving.{label}.min_instances is {variant.min_instances}; allowed: at least 2 "
+                    "in a production environment (one instance is one Availability Zone)")
+        if self.production and not self.storage.retain_data:
+            raise ConfigError(f"{where}.storage.retain_data is false; allowed: true in a production environment")
+        if bool(self.network.subnet_ids) != bool(self.network.security_group_ids):
+            raise ConfigError(f"{where}.network: subnet_ids and security_group_ids go together; got "
+                              f"{len(self.network.subnet_ids)} subnets and "
+                              f"{len(self.network.security_group_ids)} security groups")
+        rollout = serving.deployment
+        if rollout.strategy == "LINEAR" and not (
+                LINEAR_STEP_PERCENT_RANGE[0] <= rollout.canary_percent <= LINEAR_STEP_PERCENT_RANGE[1]):
+            raise ConfigError(
+                f"{where}.serving.deployment.canary_percent is {rollout.canary_percent}; allowed: "
+                f"{LINEAR_STEP_PERCENT_RANGE[0]}-{LINEAR_STEP_PERCENT_RANGE[1]} with strategy LINEAR (it is the "
+                "linear step; API reference, TrafficRoutingConfig.LinearStepSize: 10-50% of the variant's instances)")
+        waits = rollout_waits_seconds(strategy=rollout.strategy, step_percent=rollout.canary_percent,
+                                      wait_minutes=rollout.wait_minutes,
+                                      termination_wait_minutes=rollout.termination_wait_minutes)
+        if waits > BLUE_GREEN_TIMEOUT_RANGE[1]:
+            raise ConfigError(
+                f"{where}.serving.deployment.wait_minutes is {rollout.wait_minutes}; allowed: bake and termination "
+                f"waits that fit UpdateEndpoint's MaximumExecutionTimeoutInSeconds ({BLUE_GREEN_TIMEOUT_RANGE[1]} s at "
+                f"most, with {PROVISIONING_ALLOWANCE_SECONDS} s for provisioning); these need {waits} s (API "
+                "reference, BlueGreenUpdatePolicy: the timeout should be larger than the total waiting time)")
+        if rollout.strategy != "ALL_AT_ONCE":
+            for label, variant in variants:
+                if instance_family(variant.instance_type) == "inf1":
+                    raise ConfigError(
+                        f"{where}.serving.{label}.instance_type is {variant.instance_type}; allowed: a type other "
+                        f"than ml.inf1 with serving.deployment.strategy {rollout.strategy} (Developer Guide, "
+                        "deployment guardrails exclusions: Inf1 endpoints fall back to all at once with no baking, "
+                        "so the rollback alarms would never be watched); or strategy ALL_AT_ONCE")
+        if len(serving.served_stages) > 1:
+            raise ConfigError(
+                f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: at most one stage (an "
+                "endpoint that serves both would put a version approved for Staging in front of production users "
+                "before anyone approved it for Production)")
+        if self.production and STAGING in serving.served_stages:
+            raise ConfigError(f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: [] or "
+                              "['Production'] in a production environment")
+
+    @property
+    def is_registry(self) -> bool:
+        """This environment holds the registry (pipeline, group, gate, ledger)."""
+        return self.registry.registry_environment == self.name
+
+    @property
+    def removal_policy_retain(self) -> bool:
+        return self.storage.retain_data
