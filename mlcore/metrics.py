@@ -161,9 +161,16 @@ def _auc_lower(auc: float, positives: int, negatives: int, z: float = CONFIDENCE
     if positives == 0 or negatives == 0 or math.isnan(auc):
         return 0.0
     a = min(auc, 1.0 - 0.5 / (positives * negatives))
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (positives * negatives)
-    return max(0.0, a - z * math.sqrt(max(variance, 0.0)))
+    return max(0.0, a - z * hanley_mcneil_se(a, positives, negatives))
+
+
+def hanley_mcneil_se(auc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil (1982): the standard error of an AUC from its value and the two class counts (the quality
+    gate's lower bound and the A/B report's AUC comparison both use it)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / (
+        positives * negatives)
+    return math.sqrt(max(variance, 0.0))
 
 
 def lower_confidence_bounds(labels: npt.ArrayLike, probabilities: npt.ArrayLike, *,

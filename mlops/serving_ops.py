@@ -16,18 +16,17 @@ Ground truth is read exactly as the drift monitor's quality join reads it
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from mlcore.ab_testing import bootstrap_interval, compare_error_rates, compare_quality, quality_metric
 from mlcore.drift.capture import CaptureFormatError, parse_capture_line
-from mlcore.drift.ground_truth import read_labels
-from mlcore.metrics import roc_auc
+from mlcore.drift.ground_truth import LabelSet, QualityJoin, read_labels
+from mlcore.s3_uri import split_s3_uri
 from mlops.errors import OperatorError
 from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
 from mlplatform.serving.endpoint_state import IN_SERVICE, read_endpoint_state
@@ -36,8 +35,6 @@ from mlsettings.vocabulary import CHALLENGER, CHALLENGER_SWAP_REASON, CHAMPION, 
 
 CHALLENGER_SWAP = CHALLENGER_SWAP_REASON
 KEEP_TESTING, PROMOTE, STOP = "keep_testing", "promote", "stop"
-ALPHA = 0.05
-BOOTSTRAP_SAMPLES = 1000
 
 
 # ------------------------------------------------------------------------------------------- operator actions
@@ -128,7 +125,6 @@ def variant_traffic(cloudwatch_client: Any, *, endpoint: str, variants: Sequence
 @dataclass
 class CapturedPredictions:
     probabilities: list[float] = field(default_factory=list)
-    by_inference_id: dict[str, list[float]] = field(default_factory=dict)
     records: int = 0
     malformed: int = 0
     malformed_reasons: dict[str, int] = field(default_factory=dict)
@@ -142,10 +138,11 @@ def _hours(start: datetime, end: datetime) -> Iterable[datetime]:
 
 
 def read_captured_predictions(s3_client: Any, *, capture_uri: str, endpoint: str, variant: str, start: datetime,
-                              end: datetime, n_features: int,
-                              feature_names: Sequence[str] | None = None) -> CapturedPredictions:
-    """Predictions of one variant from the data-capture files of the window's hours (malformed lines counted)."""
-    bucket, _, root = capture_uri.removeprefix("s3://").partition("/")
+                              end: datetime, n_features: int, feature_names: Sequence[str] | None = None,
+                              join: QualityJoin | None = None) -> CapturedPredictions:
+    """Predictions of one variant from the data-capture files of the window's hours (malformed lines counted); each
+    record also goes to ``join`` (the drift monitor's capture/label join), grouped by the variant."""
+    bucket, root = split_s3_uri(capture_uri, key_required=False)
     captured = CapturedPredictions()
     paginator = s3_client.get_paginator("list_objects_v2")
     for hour in _hours(start, end):
@@ -164,22 +161,19 @@ def read_captured_predictions(s3_client: Any, *, capture_uri: str, endpoint: str
                         continue
                     captured.records += 1
                     captured.probabilities += record.probabilities
-                    if record.inference_id and record.probabilities:
-                        captured.by_inference_id[record.inference_id] = list(record.probabilities)
+                    if join is not None:
+                        join.add_record(variant, record)
     return captured
 
 
-Labels = dict[str, dict[int | None, int]]
-
-
-def read_ground_truth(s3_client: Any, ground_truth_uri: str, label_spec: LabelSpec) -> Labels:
-    """``inference_id`` → {row (None: the whole single-row request) → 0/1}, from every label file under the
-    prefix, parsed by the drift monitor's reader (malformed labels are counted there and skipped)."""
-    bucket, _, prefix = ground_truth_uri.removeprefix("s3://").partition("/")
+def read_ground_truth(s3_client: Any, ground_truth_uri: str, label_spec: LabelSpec) -> LabelSet:
+    """Every label file under the prefix, parsed by the drift monitor's reader (malformed labels are counted
+    there and skipped)."""
+    bucket, prefix = split_s3_uri(ground_truth_uri, key_required=False)
     keys = [item["Key"] for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for item in page.get("Contents", [])]
     objects = ((key, s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()) for key in keys)
-    return read_labels(objects, label_spec).labels
+    return read_labels(objects, label_spec)
 
 
 def prediction_distribution(probabilities: Sequence[float]) -> dict[str, Any]:
@@ -193,91 +187,6 @@ def prediction_distribution(probabilities: Sequence[float]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- statistics
-def labelled_pairs(captured: CapturedPredictions, truth: Labels) -> tuple[list[int], list[float]]:
-    """(label, probability) per labelled row; a label without a row joins only a single-row request."""
-    labels: list[int] = []
-    scores: list[float] = []
-    for inference_id, probabilities in captured.by_inference_id.items():
-        known = truth.get(inference_id)
-        if not known:
-            continue
-        for row, probability in enumerate(probabilities):
-            label = known.get(row, known.get(None) if len(probabilities) == 1 else None)
-            if label is not None:
-                labels.append(label)
-                scores.append(probability)
-    return labels, scores
-
-
-def quality_metric(labels: Sequence[int], scores: Sequence[float]) -> tuple[str, float]:
-    """AUC when both classes occur, else accuracy at 0.5 (AUC is undefined on one class)."""
-    y = np.asarray(labels)
-    if 0 < y.sum() < y.size:
-        return "auc", float(roc_auc(y, np.asarray(scores)))
-    return "accuracy", float(np.mean((np.asarray(scores) >= 0.5).astype(int) == y))
-
-
-def bootstrap_interval(labels: Sequence[int], scores: Sequence[float], metric: str, *,
-                       samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    y, p = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    values = []
-    for _ in range(samples):
-        index = rng.integers(0, y.size, y.size)
-        ys, ps = y[index], p[index]
-        if metric == "auc":
-            if not 0 < ys.sum() < ys.size:
-                continue
-            values.append(float(roc_auc(ys, ps)))
-        else:
-            values.append(float(np.mean((ps >= 0.5).astype(int) == ys)))
-    if not values:
-        return (math.nan, math.nan)
-    low, high = np.quantile(values, [0.025, 0.975]).tolist()
-    return (float(low), float(high))
-
-
-def _hanley_mcneil_se(auc: float, positives: int, negatives: int) -> float:
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / (
-        positives * negatives)
-    return math.sqrt(max(variance, 1e-12))
-
-
-def compare_quality(champion: tuple[Sequence[int], Sequence[float]],
-                    challenger: tuple[Sequence[int], Sequence[float]]) -> dict[str, Any]:
-    """Challenger minus Champion with a two-sided test: AUCs of independent samples by the Hanley-McNeil
-    standard errors (z-test); accuracies by Fisher's exact test on the 2x2 table of correct answers."""
-    metric_a, value_a = quality_metric(*champion)
-    metric_b, value_b = quality_metric(*challenger)
-    metric = "auc" if metric_a == metric_b == "auc" else "accuracy"
-    if metric == "accuracy":
-        value_a, value_b = (float(np.mean((np.asarray(s) >= 0.5).astype(int) == np.asarray(y)))
-                            for y, s in (champion, challenger))
-        correct = [[round(v * len(y)), len(y) - round(v * len(y))]
-                   for v, (y, _) in ((value_b, challenger), (value_a, champion))]
-        p_value = float(stats.fisher_exact(correct).pvalue)
-        test = "fisher_exact"
-    else:
-        ses = [_hanley_mcneil_se(v, int(np.sum(y)), len(y) - int(np.sum(y))) for v, (y, _) in
-               ((value_a, champion), (value_b, challenger))]
-        z = (value_b - value_a) / math.sqrt(ses[0] ** 2 + ses[1] ** 2)
-        p_value = float(2 * stats.norm.sf(abs(z)))
-        test = "hanley_mcneil_z"
-    return {"metric": metric, "champion": value_a, "challenger": value_b, "difference": value_b - value_a,
-            "p_value": p_value, "test": test, "significant": p_value < ALPHA}
-
-
-def compare_error_rates(champion: Mapping[str, Any], challenger: Mapping[str, Any]) -> dict[str, Any] | None:
-    if not champion.get("requests") or not challenger.get("requests"):
-        return None
-    table = [[int(challenger["errors_5xx"]), int(challenger["requests"] - challenger["errors_5xx"])],
-             [int(champion["errors_5xx"]), int(champion["requests"] - champion["errors_5xx"])]]
-    result = stats.fisher_exact(table, alternative="greater")
-    return {"test": "fisher_exact (challenger worse)", "p_value": float(result.pvalue),
-            "significant": float(result.pvalue) < ALPHA}
-
-
 def recommend(*, traffic: Mapping[str, Mapping[str, Any]], quality: Mapping[str, Any] | None,
               labelled: Mapping[str, int], error_comparison: Mapping[str, Any] | None, sla_p99_ms: float | None,
               min_labelled: int) -> dict[str, str]:
@@ -317,11 +226,13 @@ def ab_report(*, sagemaker_client: Any, cloudwatch_client: Any, s3_client: Any, 
         raise OperatorError(f"endpoint {endpoint} does not exist; nothing is deployed in this environment")
     variants = [name for name in (CHAMPION, CHALLENGER) if name in state.variants]
     traffic = variant_traffic(cloudwatch_client, endpoint=endpoint, variants=variants, start=start, end=end)
+    truth = read_ground_truth(s3_client, ground_truth_uri, label_spec) if ground_truth_uri and label_spec \
+        else LabelSet()
+    join = QualityJoin(truth)  # the drift monitor's own capture/label join, one group per variant
     captured = {name: read_captured_predictions(s3_client, capture_uri=capture_uri, endpoint=endpoint, variant=name,
                                                 start=start, end=end, n_features=n_features,
-                                                feature_names=feature_names) for name in variants}
-    truth = read_ground_truth(s3_client, ground_truth_uri, label_spec) if ground_truth_uri and label_spec else {}
-    pairs = {name: labelled_pairs(captured[name], truth) for name in variants}
+                                                feature_names=feature_names, join=join) for name in variants}
+    pairs = {name: join.pairs(name) for name in variants}
     per_variant: dict[str, Any] = {}
     for name in variants:
         labels, scores = pairs[name]

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlcore.s3_uri import split_s3_uri
 from mlops.errors import OperatorError
 from mlops.local_env import LocalEnvironment
 from mlops.resources import DeployedResources
-from mlsettings.config import EnvironmentConfig, to_plain
+from mlsettings.config import EnvironmentConfig, drift_thresholds, to_plain
 from mlsettings.vocabulary import (
     DEVELOPMENT,
     PENDING_MANUAL_APPROVAL,
@@ -145,7 +146,7 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
     previous = latest_baseline_uri(sagemaker, env.model_package_group)
     previous_path: Path | None = None
     if previous:
-        bucket, _, key = previous.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(previous)
         previous_path = workdir / "previous_baseline.json"
         previous_path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     hyperparameters = {"num_round": config.training.num_round if num_round is None else num_round, "device": "cpu"}
@@ -155,7 +156,7 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
         previous_baseline=previous_path, hyperparameters=hyperparameters, quality_metric=gate.metric,
         threshold=gate.threshold, progress=progress, data_uri=data_uri,
         s3_object_versions={data_uri: data_version} if data_version else None,
-        min_rows_per_class=config.training.min_rows_per_class,
+        min_rows_per_class=config.training.min_rows_per_class, drift_thresholds=drift_thresholds(config),
     )
     if not run.succeeded:
         return LocalTrainingOutcome(run=run, model_package=None, data_uri=data_uri)

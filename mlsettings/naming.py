@@ -8,6 +8,7 @@ other account at deploy time. Everything else is named by CloudFormation."""
 from __future__ import annotations
 
 from mlsettings.config import EnvironmentConfig
+from mlsettings.vocabulary import VARIANTS
 
 
 def model_package_group_name(config: EnvironmentConfig) -> str:
@@ -18,6 +19,20 @@ def model_package_group_name(config: EnvironmentConfig) -> str:
 def endpoint_name(config: EnvironmentConfig) -> str:
     """The real-time endpoint is created and updated by the deployer (blue/green), so it has a stable name."""
     return f"mlops-{config.name}"
+
+
+ROLLBACK_ALARM_KINDS = ("5xx", "p99")
+
+
+def rollback_alarm_name(config: EnvironmentConfig, variant: str, kind: str) -> str:
+    """An alarm SageMaker watches during a blue/green update (per variant: 5XX rate, p99 latency): the serving
+    stack creates it with this name and the deployer names it in UpdateEndpoint."""
+    return f"{endpoint_name(config)}-{variant}-{kind}"
+
+
+def rollback_alarm_names(config: EnvironmentConfig) -> tuple[str, ...]:
+    variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
+    return tuple(rollback_alarm_name(config, variant, kind) for variant in variants for kind in ROLLBACK_ALARM_KINDS)
 
 
 def pipeline_name(config: EnvironmentConfig) -> str:

@@ -12,9 +12,11 @@ be CDK tokens; the stack serializes the result with ``Stack.to_json_string``.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -114,6 +116,9 @@ class PipelineSettings:
     min_rows_per_class: int = 10
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    drift_thresholds: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The configured DriftThresholds (mlsettings.config.drift_thresholds) the Validate step compares the new data
+    with the previous training data by."""
     training_instance_types: tuple[str, ...] = ()
     """The values a run may give TrainingInstanceType (its EnumValues): the training types of the configured type's
     storage class (``mlsettings.instance_types.same_storage_class``), so the Train step's volume key stays valid.
@@ -360,7 +365,9 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
                    "--baseline", f"{PROCESSING}/input/baseline", "--report-dir", f"{PROCESSING}/output/report",
                    "--min-rows-per-class", str(settings.min_rows_per_class),
                    "--training-instance-type", param("TrainingInstanceType"),
-                   "--training-storage", training_storage(settings)],
+                   "--training-storage", training_storage(settings),
+                   *[part for name, value in sorted(settings.drift_thresholds.items())
+                     for part in ("--drift-threshold", f"{name}={json.dumps(value)}")]],
     )
     preprocess = _processing_step(
         settings, "Preprocess", "pipelines.steps.preprocess",

@@ -16,7 +16,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from mlsettings.config import INFERENCE_CONNECT_TIMEOUT_SECONDS, EnvironmentConfig, inference_concurrency_demand
+from mlsettings.config import EnvironmentConfig, inference_concurrency_demand
+from mlsettings.functions.contracts import InferenceEnvironment
 from mlsettings.naming import endpoint_name
 from mlsettings.vocabulary import FALLBACK_MODEL_KEY, Metric, Published
 from stacks.constructs.checkov import skip_checkov
@@ -87,24 +88,11 @@ class InferenceApiStack(cdk.Stack):
             # function would have answered from its fallbacks; the API stage's throttle (below) is the designed
             # overload limit. Its demand at the SLA peak is checked against the account quota instead.
             unreserved_demand=inference_concurrency_demand(config),
-            environment={
-                "ENDPOINT_NAME": endpoint_name(config),
-                "DATA_SCHEMA_PATH": config.training.schema_file,
-                "BREAKER_TABLE_NAME": self.breaker_table.table_name,
-                "RESPONSE_CACHE_TABLE_NAME": self.cache_table.table_name,
-                "PREDICTION_LOG_STREAM_NAME": self.delivery_stream.delivery_stream_name,
-                "SAFE_DEFAULT_PROBABILITY": str(api_settings.safe_default_probability),
-                "FALLBACK_MODEL_BUCKET": artifact_bucket.bucket_name,
-                "FALLBACK_MODEL_KEY": FALLBACK_MODEL_KEY,
-                "ENDPOINT_CONNECT_TIMEOUT_SECONDS": str(INFERENCE_CONNECT_TIMEOUT_SECONDS),
-                "ENDPOINT_READ_TIMEOUT_SECONDS": f"{sla_read_seconds:g}",
-                "ENDPOINT_MAX_ATTEMPTS": str(attempts),
-                "BREAKER_FAILURE_THRESHOLD": str(api_settings.breaker_failure_threshold),
-                "BREAKER_COOLDOWN_SECONDS": str(api_settings.breaker_cooldown_seconds),
-                "RESPONSE_CACHE_TTL_SECONDS": str(api_settings.cache_ttl_seconds),
-                "MAX_ROWS": str(api_settings.max_rows),
-                "MAX_BODY_BYTES": str(api_settings.max_body_bytes),
-            },
+            environment=InferenceEnvironment.for_config(
+                config, breaker_table_name=self.breaker_table.table_name,
+                response_cache_table_name=self.cache_table.table_name,
+                prediction_log_stream_name=self.delivery_stream.delivery_stream_name,
+                fallback_model_bucket=artifact_bucket.bucket_name),
         )
         function = self.function.function
         skip_checkov(function, "CKV_AWS_115",

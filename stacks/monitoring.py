@@ -5,7 +5,6 @@ in docs/runbooks/. The deployment-rollback alarms live in the serving stack and 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -19,14 +18,14 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from mlsettings.config import EnvironmentConfig, drift_thresholds
+from mlsettings.config import EnvironmentConfig
+from mlsettings.functions.contracts import DriftMonitorEnvironment
 from mlsettings.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
 from mlsettings.vocabulary import (
     CHALLENGER,
     CHAMPION,
     GROUND_TRUTH_PREFIX,
     NAMESPACE,
-    PREDICTION_LOG_PREFIX,
     REPORT_PREFIX,
     Metric,
     Published,
@@ -66,30 +65,25 @@ class MonitoringStack(cdk.Stack):
         self._key = key
         self.endpoint = endpoint_name(config)
         variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
-        alarms = config.monitoring.alarms
         self.router = AlarmRouter(page=page_topic, ticket=ticket_topic, environment=config.name)
 
         # --- the drift and ground-truth run
-        thresholds = drift_thresholds(config)
         monitor_role = shared_execution_role(self, "DriftMonitorRole",
                                              role_name=consumer_role_name(config, "drift-monitor"),
                                              description="The daily drift and ground-truth run")
+        job = self._drift_job(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
+                              models=models, code_asset=code_asset) if drift.engine == "processing" else None
         self.drift_monitor = MlopsFunction(
             self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler", role=monitor_role,
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
             # 3,538 MB is where Lambda gives a function two full vCPUs: the run parses with two processes.
             memory_size=3538, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
             asynchronous=True, reserved_concurrency=1, alarm_topic=ticket_topic,
-            environment={
-                "ENDPOINT_NAME": self.endpoint, "CAPTURE_BUCKET": capture_bucket.bucket_name,
-                "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": PREDICTION_LOG_PREFIX,
-                "REPORT_BUCKET": artifact_bucket.bucket_name, "REPORT_PREFIX": REPORT_PREFIX,
-                "VARIANT_PARAMETER_PREFIX": f"/mlops/{config.name}/variant",
-                "WINDOW_HOURS": str(drift.window_hours), "DRIFT_THRESHOLDS": json.dumps(thresholds, sort_keys=True),
-                "DRIFT_WORKERS": "2",
-                "GROUND_TRUTH_PREFIX": GROUND_TRUTH_PREFIX, "QUALITY_METRIC": config.training.quality_gate.metric,
-                "QUALITY_MARGIN": str(alarms.quality_margin),
-            })
+            environment=DriftMonitorEnvironment.for_config(
+                config, capture_bucket=capture_bucket.bucket_name, report_bucket=artifact_bucket.bucket_name,
+                processing=None if job is None else {
+                    "role_arn": job[0].role_arn, "image_uri": xgboost_image_uri(config.region),
+                    "code_uri": job[1].s3_object_url, "kms_key_arn": key.key_arn}))
         function = self.drift_monitor.function
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         function.add_to_role_policy(iam.PolicyStatement(
@@ -104,9 +98,8 @@ class MonitoringStack(cdk.Stack):
         models.grant(function, "drift-monitor")  # each version's baselines and metrics
         artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
         key.grant_encrypt_decrypt(function)
-        if drift.engine == "processing":
-            self._processing_engine(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
-                                    models=models, code_asset=code_asset)
+        if job is not None:
+            self._processing_engine(key=key, artifact_bucket=artifact_bucket, role=job[0])
         dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key, purpose="the drift schedule")
         events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
                     description="The daily drift and ground-truth run",
@@ -135,11 +128,10 @@ class MonitoringStack(cdk.Stack):
         self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
         self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
 
-    def _processing_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
-                           artifact_bucket: s3.IBucket, models: ModelSource,
-                           code_asset: s3_assets.Asset | None) -> None:
-        """The schedule starts a Processing job running the same code; its report publishes on arrival."""
-        function = self.drift_monitor.function
+    def _drift_job(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
+                   artifact_bucket: s3.IBucket, models: ModelSource,
+                   code_asset: s3_assets.Asset | None) -> tuple[iam.Role, s3_assets.Asset]:
+        """engine processing: the Processing job's role and code (the function's environment names both)."""
         role = iam.Role(self, "DriftJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         role_name=consumer_role_name(config, "drift-job"),
                         description="The drift monitor's Processing job")
@@ -163,12 +155,12 @@ class MonitoringStack(cdk.Stack):
         role.add_to_policy(iam.PolicyStatement(
             sid="JobLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
-        for name, value in {"DRIFT_ENGINE": "processing", "PROCESSING_ROLE_ARN": role.role_arn,
-                            "PROCESSING_IMAGE_URI": xgboost_image_uri(config.region),
-                            "PROCESSING_CODE_URI": code_asset.s3_object_url,
-                            "PROCESSING_INSTANCE_TYPE": config.training.processing_instance_type,
-                            "KMS_KEY_ARN": key.key_arn}.items():
-            function.add_environment(name, value)
+        self._allow_job_wildcards(role)
+        return role, code_asset
+
+    def _processing_engine(self, *, key: kms.IKey, artifact_bucket: s3.IBucket, role: iam.Role) -> None:
+        """The schedule starts a Processing job running the same code; its report publishes on arrival."""
+        function = self.drift_monitor.function
         function.add_to_role_policy(iam.PolicyStatement(
             sid="StartTheDriftJob", actions=["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
             resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:processing-job/"
@@ -184,6 +176,8 @@ class MonitoringStack(cdk.Stack):
                         detail={"bucket": {"name": [artifact_bucket.bucket_name]},
                                 "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/drift_report.json"}]}}),
                     targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
+
+    def _allow_job_wildcards(self, role: iam.Role) -> None:
         allow_wildcards(role, {
             "Action::kms:GenerateDataKey*": "The job writes KMS-encrypted reports.",
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",

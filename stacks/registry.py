@@ -16,7 +16,6 @@ The links between the registry and the environments that serve its stages, gener
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -30,6 +29,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig, other_account
+from mlsettings.functions.contracts import GateEnvironment
 from mlsettings.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, model_package_group_name
 from mlsettings.vocabulary import (
     DEPLOYMENT_RESULT,
@@ -139,16 +139,10 @@ class RegistryStack(cdk.Stack):
             memory_size=512, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
             asynchronous=True,
             alarm_topic=published_topic(self, "TicketTopic", environment=config.name, severity="ticket"),
-            environment={
-                "MODEL_PACKAGE_GROUP": self.group_name, "LEDGER_TABLE": self.ledger.table_name,
-                "IDEMPOTENCY_TABLE": idempotency.table_name, "PROMOTION_TOPIC_ARN": self.notices.topic_arn,
-                "EVENT_BUS_NAME": bus.event_bus_name,
-                # Whose deployment results count: per stage the one environment that serves it, in its account.
-                "STAGE_SERVERS": json.dumps({stage: {"environment": c.name, "account": c.account or self.account}
-                                             for c in self._consumers for stage in c.serving.served_stages},
-                                            sort_keys=True),
-                "PROTECTED_PRODUCTION_VERSIONS": str(config.registry.protected_production_versions),
-            },
+            environment=GateEnvironment.for_config(
+                config, {c.name: c for c in (config, *self._consumers)}, ledger_table=self.ledger.table_name,
+                idempotency_table=idempotency.table_name, promotion_topic_arn=self.notices.topic_arn,
+                event_bus_name=bus.event_bus_name, default_account=self.account),
         )
         function = self.gate.function
         skip_checkov(function, "CKV_AWS_45", "STAGE_SERVERS names the serving environments' account ids: "

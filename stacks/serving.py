@@ -8,8 +8,6 @@ update would replace what the deployer rolled out."""
 
 from __future__ import annotations
 
-import json
-
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
@@ -22,8 +20,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlsettings.config import EnvironmentConfig, to_plain
-from mlsettings.naming import consumer_role_name, endpoint_name, model_package_group_name
+from mlsettings.config import EnvironmentConfig
+from mlsettings.functions.contracts import BatchScoringEnvironment, DeployerEnvironment, HealthCheckEnvironment
+from mlsettings.naming import consumer_role_name, endpoint_name, model_package_group_name, rollback_alarm_name
 from mlsettings.vocabulary import (
     CHALLENGER,
     CHAMPION,
@@ -95,7 +94,6 @@ class ServingStack(cdk.Stack):
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
 
         # --- rollback alarms: SageMaker watches them during a blue/green update; they page nobody
-        self.rollback_alarm_names: list[str] = []
         self.rollback_alarms = self._rollback_alarms(config)
         self.model_role.add_to_policy(iam.PolicyStatement(
             sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
@@ -104,23 +102,9 @@ class ServingStack(cdk.Stack):
         # --- the deployer: four tasks, one purpose, one role
         deployer_role = shared_execution_role(self, "DeployerRole", role_name=consumer_role_name(config, "deployer"),
                                               description="The serving deployer's state-machine tasks")
-        environment = {
-            "ENVIRONMENT_NAME": config.name,
-            "ENDPOINT_NAME": self.endpoint_name,
-            "MODEL_PACKAGE_GROUP": group,
-            "EVENT_BUS_NAME": "default",
-            "MODEL_EXECUTION_ROLE_ARN": self.model_role.role_arn,
-            "ARTIFACT_BUCKET": artifact_bucket.bucket_name,
-            "CAPTURE_DESTINATION_URI": f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}",
-            "SERVING_SETTINGS": json.dumps(to_plain(serving), sort_keys=True),
-            "KMS_KEY_ARN": key.key_arn,
-            "SERVED_STAGES": ",".join(serving.served_stages),
-            # the literal names (not tokens), so the environment variable is plain JSON
-            "ROLLBACK_ALARM_NAMES": json.dumps(self.rollback_alarm_names),
-            "VPC_CONFIG": json.dumps({"Subnets": list(config.network.subnet_ids),
-                                      "SecurityGroupIds": list(config.network.security_group_ids)}
-                                     if config.network.subnet_ids else None),
-        }
+        environment = DeployerEnvironment.for_config(
+            config, model_execution_role_arn=self.model_role.role_arn, artifact_bucket=artifact_bucket.bucket_name,
+            capture_bucket=capture_bucket.bucket_name, kms_key_arn=key.key_arn)
         self.deployer_tasks = {
             name: MlopsFunction(
                 self, construct_id_, source="deployer", handler_function=name, role=deployer_role,
@@ -158,7 +142,7 @@ class ServingStack(cdk.Stack):
             role=health_role,
             memory_size=256, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
             asynchronous=True, alarm_topic=alarm_topic, reserved_concurrency=1,  # one run at a time
-            environment={"ENDPOINT_NAME": self.endpoint_name, "INVOKE_TIMEOUT_SECONDS": "10"})
+            environment=HealthCheckEnvironment.for_config(config))
         health = self.health_check.function
         health.add_to_role_policy(iam.PolicyStatement(
             sid="ReadWhatEachVariantServes",
@@ -181,10 +165,8 @@ class ServingStack(cdk.Stack):
             memory_size=256, timeout=cdk.Duration.seconds(30), settings=config.lambda_, key=key,
             asynchronous=True, alarm_topic=alarm_topic,
             reserved_concurrency=1,  # one scheduled or operator-started run at a time
-            environment={"ENDPOINT_NAME": self.endpoint_name, "CAPTURE_BUCKET": capture_bucket.bucket_name,
-                         "BATCH_INSTANCE_TYPE": serving.batch_instance_type, "KMS_KEY_ARN": key.key_arn,
-                         "BATCH_INPUT_URI": f"s3://{capture_bucket.bucket_name}/{BATCH_PREFIX}/input/",
-                         "BATCH_INSTANCE_COUNT": "1"})
+            environment=BatchScoringEnvironment.for_config(config, capture_bucket=capture_bucket.bucket_name,
+                                                           kms_key_arn=key.key_arn))
         batch = self.batch_scoring.function
         batch.add_to_role_policy(iam.PolicyStatement(
             sid="ReadTheProductionModel",
@@ -229,9 +211,8 @@ class ServingStack(cdk.Stack):
                 using_metrics={"errors": metric("Invocation5XXErrors", "Sum"),
                                "invocations": metric("Invocations", "Sum")},
                 label=f"{variant} 5XX rate (%)", period=cdk.Duration.minutes(1))
-            self.rollback_alarm_names += [f"{self.endpoint_name}-{variant}-5xx", f"{self.endpoint_name}-{variant}-p99"]
             alarms.append(cloudwatch.Alarm(
-                self, f"{variant}ErrorRateRollback", alarm_name=f"{self.endpoint_name}-{variant}-5xx",
+                self, f"{variant}ErrorRateRollback", alarm_name=rollback_alarm_name(config, variant, "5xx"),
                 alarm_description=(f"Blue/green auto-rollback of {variant}: 5XX rate above "
                                    f"{config.monitoring.alarms.error_rate_percent}%. SageMaker acts on it; it pages "
                                    "nobody (see docs/runbooks/README.md)."),
@@ -239,7 +220,7 @@ class ServingStack(cdk.Stack):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
             alarms.append(cloudwatch.Alarm(
-                self, f"{variant}LatencyRollback", alarm_name=f"{self.endpoint_name}-{variant}-p99",
+                self, f"{variant}LatencyRollback", alarm_name=rollback_alarm_name(config, variant, "p99"),
                 alarm_description=(f"Blue/green auto-rollback of {variant}: ModelLatency p99 above the SLA "
                                    f"({serving.sla.p99_latency_ms:g} ms). Pages nobody."),
                 metric=metric("ModelLatency", "p99"), threshold=serving.sla.p99_latency_ms * 1000,

@@ -17,7 +17,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlsettings.aws_values import sagemaker_instance_types
-from mlsettings.config import EnvironmentConfig
+from mlsettings.config import EnvironmentConfig, drift_thresholds
 from mlsettings.instance_types import same_storage_class
 from mlsettings.naming import pipeline_name
 from mlsettings.vocabulary import TRAINING_DATA_PREFIX, Published
@@ -151,6 +151,7 @@ class TrainingStack(cdk.Stack):
             inference_instance_types=registered_instance_types(config, consumers)[0],
             transform_instance_types=registered_instance_types(config, consumers)[1],
             expected_p99_latency_ms=config.serving.sla.p99_latency_ms,
+            drift_thresholds=drift_thresholds(config),
             network_isolation=True,
             min_rows_per_class=training.min_rows_per_class,
             subnets=config.network.subnet_ids,

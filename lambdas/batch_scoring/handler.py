@@ -24,15 +24,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.batch_scoring.settings import settings_from_environment
 from mlplatform.serving.transform_job import BatchScoringError, start_batch_scoring
-from mlsettings.vocabulary import NAMESPACE, Metric
+from mlsettings.vocabulary import Metric
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "batch-scoring")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
-
-logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
+# Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE itself (the contract writes them).
+logger = Logger()
+tracer = Tracer()
 # service="" keeps Powertools from adding a "service" dimension: alarms match exactly {Endpoint}.
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="")
+metrics = Metrics(service="")
 
 
 SETTINGS = settings_from_environment(os.environ)

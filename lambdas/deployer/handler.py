@@ -32,15 +32,13 @@ from botocore.config import Config
 from lambdas.deployer.settings import settings_from_environment
 from mlplatform.serving import deployment_flow
 from mlplatform.serving.deployment_flow import DeployerClients
-from mlsettings.vocabulary import NAMESPACE, Metric
+from mlsettings.vocabulary import Metric
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "deployer")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
-
-logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
+# Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE itself (the contract writes them).
+logger = Logger()
+tracer = Tracer()
 # service="" keeps Powertools from adding a "service" dimension: alarms match exactly {Endpoint, Stage}.
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="")
+metrics = Metrics(service="")
 
 SETTINGS = settings_from_environment(os.environ)
 

@@ -31,14 +31,12 @@ from mlplatform.monitoring.drift_metrics import publish_run_metrics
 from mlplatform.monitoring.monitor_flow import MonitorClients, monitor_endpoint
 from mlplatform.monitoring.processing_job import start_processing_job
 from mlplatform.monitoring.variant_models import endpoint_exists, read_s3_json
-from mlsettings.vocabulary import NAMESPACE
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "drift_monitor")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
-
-logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
-metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+# Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE itself (the contract writes them); the
+# service is a dimension of every drift metric (stacks/monitoring.py matches it).
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
 
 SETTINGS = settings_from_environment(os.environ)
 

@@ -2,10 +2,7 @@
 
 Handler string: ``lambdas.health_check.handler.handler`` (EventBridge schedule; the event is ignored).
 
-Environment (parsed once at cold start):
-  ENDPOINT_NAME                   the endpoint to check (``mlops-<env>``)
-  POWERTOOLS_METRICS_NAMESPACE    default ``MLOps``
-  INVOKE_TIMEOUT_SECONDS          optional read timeout per InvokeEndpoint, default 10
+Environment (read once at cold start): ``mlsettings.functions.contracts.HealthCheckEnvironment``.
 
 Metrics (EMF, one data point per checked variant per run): ``HealthCheckPassed`` (1 or 0, unit Count) with
 dimensions ``Endpoint`` and ``Variant``. Nothing is published while the endpoint is being created or
@@ -18,8 +15,6 @@ SageMaker cannot be asked at all, so its own Errors metric means "the health che
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -31,35 +26,16 @@ from botocore.config import Config
 
 from mlplatform.serving.golden_check import GoldenPayloads
 from mlplatform.serving.health_run import HealthReport, run_health_check
-from mlsettings.vocabulary import NAMESPACE, Metric
+from mlsettings.functions.contracts import HealthCheckEnvironment
+from mlsettings.vocabulary import Metric
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "health-check")
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
-METRIC_NAME = Metric.HEALTH_CHECK_PASSED
-
-logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
+# Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE itself (the contract writes them).
+logger = Logger()
+tracer = Tracer()
 # service="" keeps Powertools from adding a "service" dimension: alarms match exactly {Endpoint, Variant}.
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="")
+metrics = Metrics(service="")
 
-
-@dataclass(frozen=True)
-class HealthCheckSettings:
-    endpoint_name: str
-    invoke_timeout_seconds: int = 10
-
-    @classmethod
-    def from_environ(cls, environment: Mapping[str, str]) -> HealthCheckSettings:
-        endpoint = environment.get("ENDPOINT_NAME", "")
-        if not endpoint:
-            raise RuntimeError("health check misconfigured: environment variable ENDPOINT_NAME is not set")
-        raw_timeout = environment.get("INVOKE_TIMEOUT_SECONDS", "10")
-        if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 60:
-            raise RuntimeError(f"INVOKE_TIMEOUT_SECONDS is {raw_timeout!r}; allowed: an integer from 1 to 60")
-        return cls(endpoint_name=endpoint, invoke_timeout_seconds=int(raw_timeout))
-
-
-SETTINGS = HealthCheckSettings.from_environ(os.environ)
+SETTINGS = HealthCheckEnvironment.from_env(os.environ)
 # Golden payloads per package ARN: a package's artifacts never change, so warm invocations skip S3.
 _GOLDEN_CACHE: dict[str, GoldenPayloads] = {}
 
@@ -78,7 +54,7 @@ def publish(report: HealthReport) -> None:
     for verdict in report.verdicts:
         metrics.add_dimension(name=Metric.ENDPOINT_DIMENSION, value=report.endpoint_name)
         metrics.add_dimension(name=Metric.VARIANT_DIMENSION, value=verdict.variant)
-        metrics.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1 if verdict.passed else 0)
+        metrics.add_metric(name=Metric.HEALTH_CHECK_PASSED, unit=MetricUnit.Count, value=1 if verdict.passed else 0)
         version = (verdict.model_package_arn or "").rsplit("/", 1)[-1]
         if version.isdigit():  # the dashboard's "model version per variant"
             metrics.add_metric(name=Metric.SERVED_MODEL_VERSION, unit=MetricUnit.NoUnit, value=int(version))

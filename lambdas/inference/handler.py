@@ -30,17 +30,15 @@ from mlplatform.inference.prediction_log import FirehosePredictionLog
 from mlplatform.inference.request_validation import ValidationLimits
 from mlplatform.inference.response_cache import DynamoDbResponseCache
 from mlsettings.schema import DataSchema
-from mlsettings.vocabulary import PREDICTION_LOG_PREFIX, Metric
+from mlsettings.vocabulary import Metric
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", PREDICTION_LOG_PREFIX)
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMlops")
-
-logger = Logger(service=SERVICE_NAME)
+# Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE itself (the contract writes them).
+logger = Logger()
 # No Powertools Tracer here, on purpose: creating it imports the X-Ray SDK (~300 ms measured), which alone
 # would break the cold-start target of this user-facing function (issue 6: import < 300 ms). Lambda's
 # active tracing (set by the Lambda factory) still records every invocation as a trace segment; the
 # per-call breakdown comes from the Fallbacks/Responses metrics and the structured logs instead.
-metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+metrics = Metrics()
 
 # Supporting stores get tight limits: they sit on the request path but are never worth the endpoint SLA.
 _SUPPORT_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=1,
@@ -70,8 +68,8 @@ class PowertoolsServiceMetrics:
         # out as its own single metric. single_metric prints unconditionally, hence the explicit check.
         if is_metrics_disabled():
             return
-        with single_metric(name=Metric.FALLBACKS, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE,
-                           default_dimensions={"service": SERVICE_NAME, "reason": reason}):
+        with single_metric(name=Metric.FALLBACKS, unit=MetricUnit.Count, value=1, namespace=metrics.namespace,
+                           default_dimensions={"service": str(metrics.service), "reason": reason}):
             pass
 
     def dependency_error(self, *, dependency: str) -> None:

@@ -19,7 +19,6 @@ raise, so the delivery is retried and finally lands in the failure queue.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -32,38 +31,22 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.promotion_gate.settings import settings_from_environment
 from mlplatform.registry.deployment_ledger import DeploymentLedger
-from mlplatform.registry.deployment_results import parse_servers
 from mlplatform.registry.package_events import RejectedEvent, parse_state_change
-from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, GateSettings, judge_change
+from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, judge_change
 from mlplatform.registry.result_recording import parse_result, record_result
 from mlsettings.vocabulary import RESULT_SOURCE
 
-logger = Logger(service="promotion_gate")
-tracer = Tracer(service="promotion_gate")
+# Powertools reads POWERTOOLS_SERVICE_NAME itself (the contract writes it).
+logger = Logger()
+tracer = Tracer()
 
-
-def settings_from_environment(environment: Mapping[str, str]) -> GateSettings:
-    required = ("MODEL_PACKAGE_GROUP", "LEDGER_TABLE", "PROMOTION_TOPIC_ARN", "EVENT_BUS_NAME", "STAGE_SERVERS")
-    missing = [name for name in (*required, "IDEMPOTENCY_TABLE") if not environment.get(name)]
-    if missing:
-        raise RuntimeError(f"promotion gate misconfigured: environment variables {missing} are not set")
-    return GateSettings(
-        model_package_group=environment["MODEL_PACKAGE_GROUP"],
-        ledger_table=environment["LEDGER_TABLE"],
-        promotion_topic_arn=environment["PROMOTION_TOPIC_ARN"],
-        event_bus_name=environment["EVENT_BUS_NAME"],
-    )
-
-
-SETTINGS = settings_from_environment(os.environ)
-SERVERS = parse_servers(os.environ["STAGE_SERVERS"])
-PROTECTED_VERSIONS = int(os.environ.get("PROTECTED_PRODUCTION_VERSIONS", "3"))
-IDEMPOTENCY_CONFIG = IdempotencyConfig(
-    event_key_jmespath="dedup_key",
-    expires_after_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
-)
-PERSISTENCE = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+RUNTIME = settings_from_environment(os.environ)
+SETTINGS = RUNTIME.settings
+IDEMPOTENCY_CONFIG = IdempotencyConfig(event_key_jmespath="dedup_key",
+                                       expires_after_seconds=RUNTIME.idempotency_ttl_seconds)
+PERSISTENCE = DynamoDBPersistenceLayer(table_name=RUNTIME.idempotency_table)
 
 
 @cache
@@ -127,12 +110,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def _record(event: dict[str, Any]) -> dict[str, Any]:
     """A deployer's result: trusted only from the stage's environment and account; recorded idempotently."""
     try:
-        result = parse_result(event, group=SETTINGS.model_package_group, servers=SERVERS)
+        result = parse_result(event, group=SETTINGS.model_package_group, servers=RUNTIME.servers)
     except RejectedEvent as rejection:
         logger.warning("deployment result rejected", extra={"reason": str(rejection), "event_id": event.get("id")})
         return {"outcome": "rejected", "reason": str(rejection)}
     ledger = DeploymentLedger(clients().dynamodb, SETTINGS.ledger_table, SETTINGS.model_package_group,
-                              protected_versions=PROTECTED_VERSIONS)
+                              protected_versions=RUNTIME.protected_versions)
     recorded = record_result(result, ledger=ledger, sagemaker_client=clients().sagemaker)
     logger.info("deployment result", extra=recorded)
     return recorded

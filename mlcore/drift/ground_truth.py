@@ -185,6 +185,11 @@ class QualityJoin:
             return
         self.add_record(group, record)
 
+    def pairs(self, group: str) -> tuple[list[int], list[float]]:
+        """(labels, probabilities) joined so far for one group (the A/B report's input)."""
+        found = self._pairs.get(group, _Pairs())
+        return list(found.labels), list(found.probabilities)
+
     @property
     def unmatched_labels(self) -> int:
         return sum(len(rows) for key, rows in self._labels.labels.items() if key not in self._matched)

@@ -43,6 +43,7 @@ from mlcore.drift.baseline import (
     load_baseline,
     out_of_range_mask,
 )
+from mlsettings import drift as defaults
 from mlsettings.schema import FeatureSpec
 
 SMOOTHING_PSEUDO_COUNT = 0.5
@@ -75,18 +76,19 @@ class DriftThresholds:
     baseline) carried by drifted features; the unweighted share of drifted features is reported beside it.
     ``top_features``: how many of the most important features count as "top" for data-quality paging."""
 
-    psi: float = 0.2
-    js: float = 0.2
-    ks: float = 0.15
-    missing_rate_delta: float = 0.01
-    out_of_range_rate: float = 0.001
-    unseen_share: float = 0.001
-    prediction_psi: float = 0.2
-    confidence_psi: float = 0.2
-    weighted_drift: float = 0.1
-    top_features: int = 3
-    min_rows: int = 100
-    false_alarm_rate: float = 1e-4
+    # The defaults are the configuration's (mlsettings.drift): a run with nothing configured judges as a deployed one.
+    psi: float = defaults.PSI
+    js: float = defaults.JS
+    ks: float = defaults.KS
+    missing_rate_delta: float = defaults.MISSING_RATE_DELTA
+    out_of_range_rate: float = defaults.QUALITY_MIN_EFFECT
+    unseen_share: float = defaults.QUALITY_MIN_EFFECT
+    prediction_psi: float = defaults.SHIFT_PSI
+    confidence_psi: float = defaults.SHIFT_PSI
+    weighted_drift: float = defaults.WEIGHTED_DRIFT
+    top_features: int = defaults.TOP_FEATURES
+    min_rows: int = defaults.MIN_ROWS
+    false_alarm_rate: float = defaults.FALSE_ALARM_RATE
 
     def __post_init__(self) -> None:
         for item in fields(self):

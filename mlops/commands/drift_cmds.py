@@ -117,15 +117,16 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
     """Line sources (``LineSource``) of a local file/folder or every object under an s3:// prefix."""
     from mlcore.drift.run import LineSource
     from mlcore.drift.window import iter_local_lines, local_capture_files
+    from mlcore.s3_uri import split_s3_uri
     from mlplatform.monitoring.capture_window import list_all_keys, s3_line_source
-    from mlplatform.monitoring.variant_models import split_s3_uri
 
     if location.startswith("s3://"):
         if s3 is None:
             raise OperatorError(f"{location}: an s3:// location needs an S3 client")
-        bucket, prefix = split_s3_uri(location if location.count("/") >= 3 else location + "/")
-        if not bucket:
-            raise OperatorError(f"{location}: no bucket; allowed: s3://BUCKET/PREFIX")
+        try:
+            bucket, prefix = split_s3_uri(location, key_required=False)
+        except ValueError:
+            raise OperatorError(f"{location}: no bucket; allowed: s3://BUCKET/PREFIX") from None
         try:
             keys = list_all_keys(s3, bucket=bucket, prefix=prefix)
         except s3.exceptions.NoSuchBucket:
@@ -143,10 +144,10 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
 def configured_thresholds(args: argparse.Namespace) -> Any:
     """The deployed drift Lambda's thresholds for --env (or cdk.json's defaults), then --thresholds on top."""
     from mlcore.drift.statistics import DriftThresholds
-    from mlops.drift_thresholds import lambda_thresholds
+    from mlsettings.config import drift_thresholds
 
     config = environment_config(args.env) if args.env else defaults_config()
-    values = lambda_thresholds(config)
+    values = drift_thresholds(config)  # the drift Lambda's DRIFT_THRESHOLDS for this environment
     if args.thresholds:
         try:
             overrides = json.loads(args.thresholds)

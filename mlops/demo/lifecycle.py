@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlcore.s3_uri import split_s3_uri
 from mlops import cli
 from mlops.demo.moto_gaps import (
     AttributePatcher,
@@ -53,19 +54,22 @@ from mlops.local_env import LocalEnvironment, provision
 from mlops.resources import parameter_name
 from mlops.training_run import train_local
 from mlplatform.registry.deployment_ledger import DeploymentLedger
-from mlsettings.config import EnvironmentConfig, to_plain
+from mlsettings.config import EnvironmentConfig
+from mlsettings.functions.contracts import (
+    DeployerEnvironment,
+    DriftMonitorEnvironment,
+    GateEnvironment,
+    InferenceEnvironment,
+)
 from mlsettings.naming import consumer_role_name, endpoint_name, event_bus_arn
 from mlsettings.vocabulary import (
     CHALLENGER,
     CHAMPION,
     DEPLOYMENT_RESULT,
-    FALLBACK_MODEL_KEY,
     NAMESPACE,
-    PREDICTION_LOG_PREFIX,
     PRODUCTION,
     PROMOTION_ACCEPTED,
     PROMOTION_SOURCE,
-    REPORT_PREFIX,
     RESULT_SOURCE,
     STAGING,
     Metric,
@@ -367,13 +371,12 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
                        Published.REGISTRY_ENVIRONMENT: registry_config.name}.items():
         ssm.put_parameter(Name=parameter_name(registry_config.name, key), Value=value, Type="String",
                           Overwrite=True)
-    gate = _function("promotion_gate", hub, {
-        "MODEL_PACKAGE_GROUP": group, "LEDGER_TABLE": ledger, "IDEMPOTENCY_TABLE": idempotency,
-        "PROMOTION_TOPIC_ARN": notices, "EVENT_BUS_NAME": "default",
-        "PROTECTED_PRODUCTION_VERSIONS": str(registry_config.registry.protected_production_versions),
-        # Whose results count: per stage the one environment that serves it, in its account (cdk.json).
-        "STAGE_SERVERS": json.dumps({stage: {"environment": consumer.name, "account": consumer.account}
-                                     for stage, consumer in consumers.items()}, sort_keys=True)},
+    gate = _function("promotion_gate", hub, GateEnvironment(
+        model_package_group=group, ledger_table=ledger, idempotency_table=idempotency, promotion_topic_arn=notices,
+        event_bus_name="default", protected_production_versions=registry_config.registry.protected_production_versions,
+        # Whose results count: per stage the one environment that serves it, in its (the demo's) account.
+        stage_servers={stage: {"environment": consumer.name, "account": consumer.account}
+                       for stage, consumer in consumers.items()}).to_env(),
         role="PromotionGate", session_name="gate")
 
     # --- each consumer's account: its bus admits the registry's promotions, its deployer rule, its results rule
@@ -397,14 +400,14 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
         for key, value in {Published.EVENT_BUS_NAME: "default", Published.REGISTRY_ENVIRONMENT: hub.name}.items():
             ssm.put_parameter(Name=parameter_name(target.name, key), Value=value, Type="String", Overwrite=True)
         endpoints[stage] = endpoint_name(target)
-        deployers[stage] = _function("deployer", consumer, {
-            "ENVIRONMENT_NAME": target.name, "ENDPOINT_NAME": endpoint_name(target),
-            "MODEL_PACKAGE_GROUP": group, "EVENT_BUS_NAME": "default",
-            "MODEL_EXECUTION_ROLE_ARN": f"arn:aws:iam::{consumer.account}:role/{consumer_role_name(target, 'model')}",
-            "CAPTURE_DESTINATION_URI": f"s3://{local.capture_bucket}/endpoint",
-            "ARTIFACT_BUCKET": local.artifact_bucket,
-            "SERVING_SETTINGS": json.dumps(to_plain(target.serving)), "ROLLBACK_ALARM_NAMES": "[]",
-            "SERVED_STAGES": stage, "POLL_SECONDS": "10"}, role=consumer_role_name(target, "deployer"))
+        # The serving stack's contract, with the demo's two differences: no rollback alarms (moto's alarms never
+        # change state during a rollout) and a 10 s poll (the demo's compressed time).
+        contract = DeployerEnvironment.for_config(
+            target, model_execution_role_arn=f"arn:aws:iam::{consumer.account}:role/"
+                                             f"{consumer_role_name(target, 'model')}",
+            artifact_bucket=local.artifact_bucket, capture_bucket=local.capture_bucket, kms_key_arn="")
+        deployers[stage] = _function("deployer", consumer, dataclasses.replace(
+            contract, rollback_alarm_names=(), poll_seconds=10).to_env(), role=consumer_role_name(target, "deployer"))
 
     # --- the production environment's alerting: its own page and ticket topics, and queues to read them back
     sns, sqs, ssm = (consumers[PRODUCTION].client(s) for s in ("sns", "sqs", "ssm"))
@@ -428,8 +431,7 @@ def _function(name: str, account: DemoAccount, variables: dict[str, str], *, rol
     Lambda factory's two included) and its role's credentials, as a new execution environment of that function
     would import it: the module parses its environment once, at import, and keeps it with its clients (made at
     import or first use, so with these credentials: they are present around every invocation too)."""
-    environment_ = {"POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE, **variables,
-                    **account.credentials(role, session_name)}
+    environment_ = {**variables, **account.credentials(role, session_name)}
     with environment(environment_):
         sys.modules.pop(f"lambdas.{name}.handler", None)
         module = importlib.import_module(f"lambdas.{name}.handler")
@@ -816,16 +818,15 @@ def _inference_function(world: DemoWorld) -> Iterator[DemoFunction]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": reset on purpose
+            # The inference API stack's contract (the fallback model prod's deployer published, in prod's artifact
+            # bucket), with the breaker opening after 3 failures and cooling for 1 s: the demo's compressed time.
+            contract = InferenceEnvironment.for_config(
+                world.config, breaker_table_name="mlops-demo-breaker", response_cache_table_name="mlops-demo-cache",
+                prediction_log_stream_name="mlops-demo-predictions", fallback_model_bucket=prod.local.artifact_bucket)
             yield _function("inference", prod, {
-                "ENDPOINT_NAME": endpoint_name(world.config), "DATA_SCHEMA_PATH": world.config.training.schema_file,
+                **dataclasses.replace(contract, breaker_failure_threshold=3, breaker_cooldown_seconds=1).to_env(),
                 # the schema path is relative to the bundle root, which is the repository here
-                "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2]),
-                "BREAKER_TABLE_NAME": "mlops-demo-breaker", "RESPONSE_CACHE_TABLE_NAME": "mlops-demo-cache",
-                "PREDICTION_LOG_STREAM_NAME": "mlops-demo-predictions", "SAFE_DEFAULT_PROBABILITY": "0.5",
-                # the fallback model prod's deployer published, in prod's artifact bucket
-                "FALLBACK_MODEL_BUCKET": prod.local.artifact_bucket,
-                "FALLBACK_MODEL_KEY": FALLBACK_MODEL_KEY,
-                "BREAKER_FAILURE_THRESHOLD": "3", "BREAKER_COOLDOWN_SECONDS": "1"},
+                "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2])},
                 role=f"mlops-{world.config.name}-inference")
     finally:
         world.route.target = world.runtime
@@ -857,11 +858,11 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
         for index in range(options.requests):
             _call_api(world, function, [shifted[index % len(shifted)]], 10_000 + index)
     prod = world.prod
-    environment_ = {"ENDPOINT_NAME": endpoint_name(world.config), "CAPTURE_BUCKET": prod.local.capture_bucket,
-                    "CAPTURE_PREFIX": "endpoint", "PREDICTION_LOG_PREFIX": PREDICTION_LOG_PREFIX,
-                    "REPORT_BUCKET": prod.local.artifact_bucket, "REPORT_PREFIX": REPORT_PREFIX,
-                    "VARIANT_PARAMETER_PREFIX": f"/mlops/{world.config.name}/variant", "WINDOW_HOURS": "2",
-                    "DRIFT_THRESHOLDS": json.dumps({"min_rows": 100}), "DRIFT_WORKERS": "1"}
+    # The monitoring stack's contract with prod's thresholds (cdk.json), over a 2-hour window in one process: the
+    # demo's traffic is minutes old and the demo runs beside the other functions.
+    environment_ = dataclasses.replace(DriftMonitorEnvironment.for_config(
+        world.config, capture_bucket=prod.local.capture_bucket, report_bucket=prod.local.artifact_bucket),
+        window_hours=2, drift_workers=1).to_env()
     # Its baselines are the registry's (the packages' URIs, in dev's artifact bucket): read across accounts.
     function = _function("drift_monitor", prod, environment_, role=consumer_role_name(world.config, "drift-monitor"))
     # Powertools keeps metrics state (default dimensions included) per process, shared by every Metrics
@@ -877,7 +878,7 @@ def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
         result = function.invoke("lambda_handler", {"time": window_end().isoformat()})
     cloudwatch, sns = prod.client("cloudwatch"), prod.client("sns")
     published = publish_emf(cloudwatch, captured.getvalue())
-    bucket, _, key = str(result["report_uri"]).removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(str(result["report_uri"]))
     world.drift_report = json.loads(prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     champion = world.drift_report["variants"].get(CHAMPION, {}).get("drift", {})
     world.say(f"    drift run in {prod.name} {prod.account}: {champion.get('rows')} rows, drifted features "

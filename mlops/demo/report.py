@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlcore.s3_uri import split_s3_uri
 from mlsettings.vocabulary import CHAMPION
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def write(out_dir: Path, *, world: DemoWorld, summary: dict[str, Any]) -> list[P
         written.append(report_path)
         html_uri = world.drift_report.get("html_reports", {}).get(CHAMPION)
         if html_uri:
-            bucket, _, key = str(html_uri).removeprefix("s3://").partition("/")
+            bucket, key = split_s3_uri(str(html_uri))
             html = out_dir / "drift_report_Champion.html"
             html.write_bytes(world.prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
             written.append(html)

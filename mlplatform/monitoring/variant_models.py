@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlcore.drift.ground_truth import registered_quality
+from mlcore.s3_uri import split_s3_uri
 
 
 @dataclass
@@ -32,13 +33,6 @@ class VariantModel:
     skip_reason: str | None = None
     registered_quality: dict[str, float] | None = None
     quality_problem: str | None = None
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
 
 
 def read_s3_json(s3: Any, uri: str) -> Any:

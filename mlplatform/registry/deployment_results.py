@@ -38,10 +38,9 @@ class StageServer:
     account: str
 
 
-def parse_servers(text: str) -> dict[str, StageServer]:
+def parse_servers(raw: Mapping[str, Any]) -> dict[str, StageServer]:
     """``{"Staging": {"environment": "staging", "account": "222233334444"}, ...}`` (the gate's STAGE_SERVERS)."""
-    raw = json.loads(text)
-    if not isinstance(raw, dict):
+    if not isinstance(raw, Mapping):
         raise ValueError("STAGE_SERVERS must be a JSON object of stage → {environment, account}")
     servers = {}
     for stage, server in raw.items():

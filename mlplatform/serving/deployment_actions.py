@@ -12,11 +12,11 @@ import tarfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mlcore.s3_uri import split_s3_uri
 from mlplatform.registry.deployment_ledger import DeploymentRecord
 from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlplatform.serving.endpoint_state import package_version
-from mlplatform.serving.variant_probe import split_s3_uri
 from mlsettings.vocabulary import FALLBACK_FILE, VARIANT_MODEL_VERSION, VARIANT_PACKAGE_ARN
 
 FALLBACK_MEMBER = FALLBACK_FILE

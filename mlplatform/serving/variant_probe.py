@@ -11,6 +11,7 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
+from mlcore.s3_uri import split_s3_uri
 from mlplatform.serving.golden_check import (
     CaseResult,
     GoldenFormatError,
@@ -20,13 +21,6 @@ from mlplatform.serving.golden_check import (
     golden_uri_of_package,
     parse_golden,
 )
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
 
 
 def load_golden_for_package(sagemaker_client: Any, s3_client: Any, model_package_arn: str,

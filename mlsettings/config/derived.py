@@ -10,8 +10,8 @@ from mlsettings.config.model import EnvironmentConfig
 
 def drift_thresholds(config: EnvironmentConfig) -> dict[str, Any]:
     """The ``mlcore.drift.statistics.DriftThresholds`` overrides an environment's drift runs use: the Lambda's
-    ``DRIFT_THRESHOLDS`` (stacks/monitoring.py) and `mlops drift --env` (mlops/drift_thresholds.py) alike, so a
-    window is judged the same locally and in AWS. Thresholds not set here keep DriftThresholds' defaults."""
+    ``DRIFT_THRESHOLDS`` (its contract, mlsettings/functions), `mlops drift --env` and the pipeline's Validate step
+    alike, so a window is judged the same locally, in the pipeline and in AWS."""
     drift, alarms = config.monitoring.drift, config.monitoring.alarms
     return {"psi": drift.psi_threshold, "js": drift.js_threshold, "ks": drift.ks_threshold,
             "weighted_drift": drift.weighted_drift_alarm, "min_rows": drift.min_rows,

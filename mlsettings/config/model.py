@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mlsettings import drift as drift_defaults
 from mlsettings.config.fields import (
     ACCOUNT_ID,
     EMAIL,
@@ -213,27 +214,29 @@ class InferenceApiSettings:
 class DriftSettings:
     schedule: str = setting("When the drift monitor runs.", default="cron(0 6 * * ? *)", check=schedule_check)
     window_hours: int = setting("Captured traffic analysed per run.", default=24, check=between(1, 720))
-    psi_threshold: float = setting("PSI above which a feature drifts.", default=0.2, check=positive)
-    js_threshold: float = setting("Jensen-Shannon distance above which a feature drifts.", default=0.1,
+    psi_threshold: float = setting("PSI above which a feature drifts.", default=drift_defaults.PSI, check=positive)
+    js_threshold: float = setting("Jensen-Shannon distance above which a feature drifts.", default=drift_defaults.JS,
                                   check=between(0, 1))
-    ks_threshold: float = setting("KS statistic (effect size) above which a feature drifts.", default=0.1,
+    ks_threshold: float = setting("KS statistic (effect size) above which a feature drifts.", default=drift_defaults.KS,
                                   check=between(0, 1))
     weighted_drift_alarm: float = setting(
         "Share of the model's feature importance (XGBoost total gain, from the baseline) carried by drifted "
         "features that raises the DataDrift alarm; a strongly drifted top feature alone can reach it, an unused "
-        "feature never does.", default=0.1, check=between(0, 1))
+        "feature never does.", default=drift_defaults.WEIGHTED_DRIFT, check=between(0, 1))
     missing_rate_min_effect: float = setting(
         "Smallest increase of a feature's missing rate over the baseline's that is a data-quality violation "
         "(a non-nullable feature violates at this share alone; a nullable one must also be beyond the window's "
-        "sampling noise).", default=0.01, check=between(0, 1))
+        "sampling noise).", default=drift_defaults.MISSING_RATE_DELTA, check=between(0, 1))
     quality_min_effect: float = setting(
         "Smallest out-of-range or unseen-category share (over the baseline's) that is a data-quality violation "
         "(values the schema forbids violate at this share alone; a declared category training never saw must "
-        "also be beyond the window's sampling noise).", default=0.001, check=between(0, 1))
+        "also be beyond the window's sampling noise).", default=drift_defaults.QUALITY_MIN_EFFECT,
+        check=between(0, 1))
     page_top_features: int = setting(
         "A data-quality violation in one of this many most important features pages in production (others "
-        "open a ticket).", default=3, check=between(1, 1000))
-    min_rows: int = setting("Windows smaller than this never alarm.", default=100, check=at_least(10))
+        "open a ticket).", default=drift_defaults.TOP_FEATURES, check=between(1, 1000))
+    min_rows: int = setting("Windows smaller than this never alarm.", default=drift_defaults.MIN_ROWS,
+                            check=at_least(10))
     engine: Literal["lambda", "processing"] = setting(
         "Where the drift run happens: in the Lambda (streams the window with two processes), or in a SageMaker "
         "Processing job the Lambda starts over the same objects (for windows beyond ~20M records; "
@@ -265,8 +268,8 @@ class AlarmSettings:
                                            default=5.0, check=between(0, 100))
     quality_margin: float = setting("Quality drop below the registered metric that pages.", default=0.05,
                                     check=between(0, 1))
-    confidence_shift_psi: float = setting("PSI of the confidence distribution that raises a ticket.",
-                                          default=0.2, check=positive)
+    confidence_shift_psi: float = setting("PSI of the prediction and confidence distributions that raises a "
+                                          "ticket.", default=drift_defaults.SHIFT_PSI, check=positive)
     idle_endpoint_days: int | None = setting(
         "Days without a single request through the inference API while the endpoint's instances run, after "
         "which a non-production environment raises the IdleEndpoint ticket (the instances cost money whether "

@@ -352,6 +352,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "empty or absent: drift is skipped")
     parser.add_argument("--drift-thresholds", type=str, default="",
                         help="JSON object of mlcore.drift.statistics.DriftThresholds overrides")
+    parser.add_argument("--drift-threshold", action="append", default=[], metavar="NAME=VALUE",
+                        help="one DriftThresholds override (the pipeline passes the configured ones this way: a "
+                             "ContainerArguments item holds at most 256 characters)")
     parser.add_argument("--min-rows-per-class", type=int, default=MIN_ROWS_PER_CLASS,
                         help="fewest rows of each label class the data must have")
     parser.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/output/report"))
@@ -405,9 +408,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except RunParameterError as err:
         write_exit_message(args.message_file, str(err))
         raise
-    thresholds = json.loads(args.drift_thresholds) if args.drift_thresholds else None
+    thresholds = json.loads(args.drift_thresholds) if args.drift_thresholds else {}
+    for item in args.drift_threshold:
+        name, _, value = item.partition("=")
+        thresholds[name] = json.loads(value)
     report = run(input_dir=args.input_dir, schema_path=args.schema, report_dir=args.report_dir,
-                 baseline_path=resolve_baseline(args.baseline), drift_thresholds=thresholds,
+                 baseline_path=resolve_baseline(args.baseline), drift_thresholds=thresholds or None,
                  message_file=args.message_file, min_rows_per_class=args.min_rows_per_class)
     drift_note = report["drift"].get("note") or f"drifted={report['drift'].get('drifted')}"
     print(f"validation passed: {report['rows']} rows, {len(report['warnings'])} warning(s), drift: {drift_note}")

@@ -14,7 +14,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlsettings.config import LambdaSettings
-from mlsettings.vocabulary import NAMESPACE
+from mlsettings.functions.base import FunctionEnvironment
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.import_graph import bundle_files
 from stacks.constructs.nag import acknowledge
@@ -152,7 +152,7 @@ class MlopsFunction(Construct):
         timeout: cdk.Duration,
         settings: LambdaSettings,
         key: kms.IKey,
-        environment: Mapping[str, str] | None = None,
+        environment: FunctionEnvironment,
         asynchronous: bool = False,
         reserved_concurrency: int | None = None,
         unreserved_demand: int | None = None,
@@ -162,7 +162,11 @@ class MlopsFunction(Construct):
         role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if source != environment.SERVICE:
+            raise ValueError(f"lambdas/{source} is given {type(environment).__name__}, the contract of "
+                             f"{environment.SERVICE}")
         self.source = source
+        self.environment = environment
         # Either a reservation (a guarantee and a cap) or, for a function that must not be throttled, its
         # SLA demand on the account's unreserved pool; app_builder checks both against the quota.
         self.reserved_concurrency: int | None = None if unreserved_demand is not None else (
@@ -208,12 +212,8 @@ class MlopsFunction(Construct):
             ),
             memory_size=memory_size,
             timeout=timeout,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": source,
-                "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-                **(environment or {}),
-            },
+            # One contract class writes it here and reads it in the handler (mlsettings/functions/).
+            environment=environment.to_env(),
             environment_encryption=key,
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,

@@ -136,14 +136,22 @@ def quality_document(auc: float = 0.9, accuracy: float = 0.85, f1: float = 0.8) 
 
 
 def environment(**overrides: str) -> dict[str, str]:
-    env = {
-        "ENDPOINT_NAME": ENDPOINT, "CAPTURE_BUCKET": CAPTURE_BUCKET, "CAPTURE_PREFIX": CAPTURE_PREFIX,
-        "PREDICTION_LOG_PREFIX": LOG_PREFIX, "PREDICTION_LOG_VARIANT": "Champion",
-        "REPORT_BUCKET": REPORT_BUCKET, "REPORT_PREFIX": "drift-reports",
-        "VARIANT_PARAMETER_PREFIX": PARAMETER_PREFIX, "WINDOW_HOURS": "24",
-        "DRIFT_THRESHOLDS": json.dumps({"min_rows": 50}), "CHUNK_LINES": "100",
-    }
+    """The drift function's environment through its contract (as the monitoring stack writes it), then
+    ``overrides`` as raw variables (a test may set what the contract would refuse)."""
+    from mlsettings.functions.contracts import DriftMonitorEnvironment
+
+    env = DriftMonitorEnvironment(
+        endpoint_name=ENDPOINT, capture_bucket=CAPTURE_BUCKET, capture_prefix=CAPTURE_PREFIX,
+        prediction_log_prefix=LOG_PREFIX, report_bucket=REPORT_BUCKET, report_prefix="drift-reports",
+        variant_parameter_prefix=PARAMETER_PREFIX, window_hours=24, drift_thresholds={"min_rows": 50},
+        drift_workers=2, quality_metric="auc", quality_margin=0.05, chunk_lines=100).to_env()
     env.update(overrides)
+    if env.get("DRIFT_ENGINE") == "processing":  # the job's settings come with that engine
+        env.setdefault("PROCESSING_ROLE_ARN", "arn:aws:iam::123456789012:role/drift-job")
+        env.setdefault("PROCESSING_IMAGE_URI", "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0")
+        env.setdefault("PROCESSING_CODE_URI", "s3://cdk-hnb659fds-assets-123456789012-eu-west-1/0123abcd.gz")
+        env.setdefault("PROCESSING_INSTANCE_TYPE", "ml.m5.xlarge")
+        env.setdefault("KMS_KEY_ARN", "arn:aws:kms:eu-west-1:123456789012:key/k")
     return env
 
 

@@ -96,19 +96,20 @@ def create_resources(session: Any, schema: DataSchema) -> None:
 
 
 def environment(**overrides: str) -> dict[str, str]:
-    env = {
-        "ENDPOINT_NAME": ENDPOINT_NAME,
-        "DATA_SCHEMA_PATH": str(SCHEMA_PATH),
-        "BREAKER_TABLE_NAME": BREAKER_TABLE,
-        "RESPONSE_CACHE_TABLE_NAME": CACHE_TABLE,
-        "PREDICTION_LOG_STREAM_NAME": STREAM_NAME,
-        "FALLBACK_MODEL_BUCKET": ARTIFACT_BUCKET,
-        "FALLBACK_MODEL_KEY": FALLBACK_KEY,
-        "SAFE_DEFAULT_PROBABILITY": "0.5",
-        "BREAKER_FAILURE_THRESHOLD": "3",
-        "BREAKER_COOLDOWN_SECONDS": "30",
-        "AWS_DEFAULT_REGION": REGION,
-    }
+    """The inference function's environment through its contract (the configuration's defaults where a test does
+    not care), then ``overrides`` as raw variables."""
+    from mlsettings.config import InferenceApiSettings
+    from mlsettings.functions.contracts import InferenceEnvironment
+
+    api = InferenceApiSettings()
+    env = InferenceEnvironment(
+        endpoint_name=ENDPOINT_NAME, data_schema_path=str(SCHEMA_PATH), breaker_table_name=BREAKER_TABLE,
+        response_cache_table_name=CACHE_TABLE, prediction_log_stream_name=STREAM_NAME,
+        fallback_model_bucket=ARTIFACT_BUCKET, fallback_model_key=FALLBACK_KEY, safe_default_probability=0.5,
+        endpoint_connect_timeout_seconds=1, endpoint_read_timeout_seconds=2, endpoint_max_attempts=api.max_attempts,
+        breaker_failure_threshold=3, breaker_cooldown_seconds=30, response_cache_ttl_seconds=api.cache_ttl_seconds,
+        max_rows=api.max_rows, max_body_bytes=api.max_body_bytes).to_env()
+    env["AWS_DEFAULT_REGION"] = REGION
     env.update(overrides)
     return env
 

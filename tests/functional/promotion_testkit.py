@@ -42,15 +42,15 @@ class PromotionResources:
     promotions_queue_url: str
 
     def environment(self) -> dict[str, str]:
-        return {
-            "MODEL_PACKAGE_GROUP": self.group,
-            "LEDGER_TABLE": self.ledger_table,
-            "IDEMPOTENCY_TABLE": self.idempotency_table,
-            "PROMOTION_TOPIC_ARN": self.topic_arn,
-            "EVENT_BUS_NAME": self.event_bus,
-            "STAGE_SERVERS": json.dumps({"Staging": {"environment": "staging", "account": "123456789012"},
-                                         "Production": {"environment": "prod", "account": "123456789012"}}),
-        }
+        """The gate's environment, written through its contract as the registry stack writes it."""
+        from mlsettings.functions.contracts import GateEnvironment
+
+        return GateEnvironment(
+            model_package_group=self.group, ledger_table=self.ledger_table, idempotency_table=self.idempotency_table,
+            promotion_topic_arn=self.topic_arn, event_bus_name=self.event_bus,
+            stage_servers={"Staging": {"environment": "staging", "account": "123456789012"},
+                           "Production": {"environment": "prod", "account": "123456789012"}},
+            protected_production_versions=3).to_env()
 
 
 def create_ledger_table(dynamodb: Any, name: str) -> None:

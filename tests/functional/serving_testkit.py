@@ -116,15 +116,17 @@ def serving_settings(*, challenger: bool = True, strategy: str = "CANARY", insta
 
 
 def deployer_environment(**serving: Any) -> dict[str, str]:
-    return {
-        "ENVIRONMENT_NAME": "dev", "ENDPOINT_NAME": ENDPOINT, "MODEL_PACKAGE_GROUP": GROUP,
-        "SERVED_STAGES": "Staging,Production",
-        "MODEL_EXECUTION_ROLE_ARN": ROLE, "CAPTURE_DESTINATION_URI": f"s3://{CAPTURE_BUCKET}/endpoint",
-        "ARTIFACT_BUCKET": ARTIFACT_BUCKET, "KMS_KEY_ARN": KMS,
-        "ROLLBACK_ALARM_NAMES": json.dumps(["mlops-dev-Champion-5xx", "mlops-dev-Champion-p99",
-                                            "mlops-dev-Challenger-5xx", "mlops-dev-Challenger-p99"]),
-        "SERVING_SETTINGS": json.dumps(serving_settings(**serving)),
-    }
+    """The deployer's environment through its contract (as the serving stack writes it), serving both stages so
+    one world can promote through both."""
+    from mlsettings.functions.contracts import DeployerEnvironment
+
+    return DeployerEnvironment(
+        environment_name="dev", endpoint_name=ENDPOINT, model_package_group=GROUP, event_bus_name="default",
+        served_stages=("Staging", "Production"), model_execution_role_arn=ROLE,
+        capture_destination_uri=f"s3://{CAPTURE_BUCKET}/endpoint", artifact_bucket=ARTIFACT_BUCKET, kms_key_arn=KMS,
+        rollback_alarm_names=("mlops-dev-Champion-5xx", "mlops-dev-Champion-p99", "mlops-dev-Challenger-5xx",
+                              "mlops-dev-Challenger-p99"),
+        serving_settings=serving_settings(**serving), vpc_config=None).to_env()
 
 
 @pytest.fixture

@@ -81,8 +81,11 @@ def test_scoring_uses_the_champions_model(serving_aws: SimulatedRollouts, traine
 
 def test_without_an_endpoint_nothing_starts_and_the_handler_says_why(
         serving_aws: SimulatedRollouts, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    for name, value in {"ENDPOINT_NAME": ENDPOINT, "CAPTURE_BUCKET": CAPTURE_BUCKET,
-                        "BATCH_INSTANCE_TYPE": "ml.m5.xlarge", "BATCH_INPUT_URI": "s3://d/in/"}.items():
+    from mlsettings.functions.contracts import BatchScoringEnvironment
+
+    for name, value in BatchScoringEnvironment(
+            endpoint_name=ENDPOINT, capture_bucket=CAPTURE_BUCKET, batch_instance_type="ml.m5.xlarge",
+            kms_key_arn="", batch_input_uri="s3://d/in/", batch_instance_count=1).to_env().items():
         monkeypatch.setenv(name, value)
     sys.modules.pop("lambdas.batch_scoring.handler", None)
     module: Any = importlib.import_module("lambdas.batch_scoring.handler")

@@ -7,7 +7,6 @@ import gzip
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -87,12 +86,13 @@ def test_training_data_that_is_not_utf8_csv_fails_validation_naming_the_file(con
                                                                             tmp_path: Path) -> None:
     data = tmp_path / "data.csv"
     data.write_bytes(content)
-    before = set(Path(tempfile.gettempdir()).glob("mlops-train-*"))
-    trained = _run("train", "--local", "--data", str(data))
+    private_tmp = tmp_path / "tmp"  # the run's own temporary directory: other tests' runs cannot appear in it
+    private_tmp.mkdir()
+    trained = _run("train", "--local", "--data", str(data), env={"TMPDIR": str(private_tmp)})
     assert trained.returncode == 2 and "Traceback" not in trained.stderr, trained.stderr[-2000:]
     assert expected in trained.stdout and "data.csv" in trained.stdout
     # the run's temporary folder is removed on every path, a failed one included
-    assert set(Path(tempfile.gettempdir()).glob("mlops-train-*")) == before
+    assert not list(private_tmp.glob("mlops-train-*"))
 
 
 def test_output_piped_into_head_ends_without_a_traceback() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from mlcore.drift.statistics import DriftThresholds
 from mlops import cli, project_config
-from mlops.drift_thresholds import lambda_thresholds
+from mlsettings.config import drift_thresholds as lambda_thresholds
 from mlsettings.config import load_environments, parse_environment, project_context
 from pipelines.datasets import synthetic_schema, write_synthetic_csv
 from tests.functional import drift_monitor_testkit as kit
@@ -75,8 +75,8 @@ def test_without_env_the_thresholds_are_cdk_json_defaults(baseline: Path, tmp_pa
     report = json.loads(capsys.readouterr().out)
     defaults = parse_environment("defaults", {}, project_context()["defaults"])
     assert report["thresholds"] == DriftThresholds.from_dict(lambda_thresholds(defaults)).to_dict()
-    # the config's js/ks thresholds differ from DriftThresholds' own defaults: the CLI once used the latter
-    assert (report["thresholds"]["js"], report["thresholds"]["ks"]) == (0.1, 0.1) != (DriftThresholds().js,
+    # DriftThresholds' own defaults are the configuration's (mlsettings.drift): they once were 0.2 and 0.15
+    assert (report["thresholds"]["js"], report["thresholds"]["ks"]) == (0.1, 0.1) == (DriftThresholds().js,
                                                                                    DriftThresholds().ks)
 
 

@@ -99,7 +99,7 @@ def test_run_reads_all_encodings_and_the_prediction_log_and_publishes_metrics(
     assert set(report["html_reports"]) == {"Champion", "Challenger"}
 
     values = kit.metric_values(kit.emf_documents(capsys.readouterr().out))
-    service = ("service", "tests")
+    service = ("service", "drift_monitor")
     champion_dims = (("Endpoint", kit.ENDPOINT), ("Variant", "Champion"), service)
     assert values[champion_dims]["RowsAnalysed"] == [236.0]
     assert values[champion_dims]["MalformedRecords"] == [4.0]
@@ -133,7 +133,7 @@ def test_variant_without_baseline_is_skipped_and_the_other_still_analysed(
     assert "DriftCheckBaselines" in result["skipped_variants"]["Challenger"]
     assert result["rows"] == {"Champion": 60}
     values = kit.metric_values(kit.emf_documents(capsys.readouterr().out))
-    skipped = values[(("Endpoint", kit.ENDPOINT), ("Variant", "Challenger"), ("service", "tests"))]
+    skipped = values[(("Endpoint", kit.ENDPOINT), ("Variant", "Challenger"), ("service", "drift_monitor"))]
     assert skipped == {"VariantSkipped": [1.0]}
 
 
@@ -160,7 +160,7 @@ def test_empty_window_reports_zero_rows_and_publishes_no_drift_scores(
     assert result["rows"] == {"Champion": 0, "Challenger": 0}
     assert result["drifted_variants"] == []
     values = kit.metric_values(kit.emf_documents(capsys.readouterr().out))
-    champion = values[(("Endpoint", kit.ENDPOINT), ("Variant", "Champion"), ("service", "tests"))]
+    champion = values[(("Endpoint", kit.ENDPOINT), ("Variant", "Champion"), ("service", "drift_monitor"))]
     assert champion == {"VariantSkipped": [0.0], "RowsAnalysed": [0.0], "MalformedRecords": [0.0]}
     assert not [dims for dims in values if any(name == "Feature" for name, _ in dims)]
 
@@ -181,7 +181,7 @@ def test_report_written_elsewhere_is_published_from_its_s3_notification(
 
     assert result == {"published_reports": [first["report_uri"]]}
     values = kit.metric_values(kit.emf_documents(capsys.readouterr().out))
-    assert values[(("Endpoint", kit.ENDPOINT), ("Variant", "Champion"), ("service", "tests"))][
+    assert values[(("Endpoint", kit.ENDPOINT), ("Variant", "Champion"), ("service", "drift_monitor"))][
         "RowsAnalysed"] == [80.0]
 
 

@@ -118,7 +118,7 @@ def test_silent_degradation_shows_as_a_quality_drop_for_the_variant_that_degrade
     assert champion["degraded"] is False and champion["metrics"]["auc"] > 0.85
     assert challenger["degraded"] is True and challenger["drop"] > 0.3
     values = kit.metric_values(kit.emf_documents(capsys.readouterr().out))
-    published = values[(("Endpoint", kit.ENDPOINT), ("Variant", "Challenger"), ("service", "tests"))]
+    published = values[(("Endpoint", kit.ENDPOINT), ("Variant", "Challenger"), ("service", "drift_monitor"))]
     assert published["QualityDegraded"] == [1.0]
     assert published["LabelledRows"] == [400.0]
     assert published["QualityDrop"][0] == pytest.approx(challenger["drop"])

@@ -50,8 +50,10 @@ def _deploy_both_variants(trained: TrainedModel) -> None:
 
 
 def _handler(monkeypatch: pytest.MonkeyPatch, runtime: ModelRuntime) -> Any:
-    monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLOps")
+    from mlsettings.functions.contracts import HealthCheckEnvironment
+
+    for name, value in HealthCheckEnvironment(endpoint_name=ENDPOINT, invoke_timeout_seconds=10).to_env().items():
+        monkeypatch.setenv(name, value)
     sys.modules.pop("lambdas.health_check.handler", None)
     module = importlib.import_module("lambdas.health_check.handler")
     # The function makes its own clients, as deployed; InvokeEndpoint reaches the model through botocore

@@ -12,6 +12,7 @@ import pytest
 
 from mlcore.features import FeatureTransformer
 from mlsettings.schema import DataSchema
+from mlsettings.vocabulary import FALLBACK_FILE
 from pipelines.datasets import read_raw_csv, synthetic_schema, write_synthetic_csv
 from pipelines.serving import inference
 from pipelines.steps import preprocess, train
@@ -129,7 +130,7 @@ def test_model_and_schema_must_agree(workspace: Path, tmp_path: Path) -> None:
 
 
 def test_fallback_features_are_the_transformer_features(workspace: Path) -> None:
-    doc = json.loads((workspace / "model" / inference.FALLBACK_FILE).read_text())
+    doc = json.loads((workspace / "model" / FALLBACK_FILE).read_text())
     schema = DataSchema.from_dict(doc["schema"])
     assert tuple(doc["feature_names"]) == FeatureTransformer.from_schema(schema).output_names
     assert not math.isnan(doc["metrics"]["auc"])

@@ -129,3 +129,134 @@ def test_every_quality_metric_the_configuration_accepts_reaches_the_drift_monito
     assert variables["QUALITY_METRIC"] == "auc"
     for metric in allowed:
         assert settings_from_environment({**variables, "QUALITY_METRIC": metric}).quality_metric == metric
+
+
+# ------------------------------------------------------------------------------- one contract per function
+def _contract_of(handler: str) -> Any:
+    from mlsettings.functions.contracts import CONTRACTS
+
+    service = handler.split(".")[1]
+    (contract,) = [c for c in CONTRACTS if service == c.SERVICE]
+    return contract
+
+
+@pytest.mark.parametrize("topology", __import__("tests.infra.conftest", fromlist=["TOPOLOGIES"]).TOPOLOGIES)
+def test_every_deployed_environment_is_its_functions_contract(synthesized: SynthesizedApp, three_accounts: Any,
+                                                              topology: str) -> None:
+    """GIVEN each function of each environment in both topologies WHEN its synthesized environment is read with its
+    contract THEN it parses, and every value the configuration decides is the one the contract computes from the
+    configuration (resource names are tokens in the template and placeholders here)."""
+    from mlsettings.config import load_environments, project_context
+    from tests.infra.conftest import IN_ITS_ACCOUNT, three_account_context, topology_stages
+
+    stage = topology_stages(synthesized, three_accounts)[topology]
+    configs = load_environments(three_account_context() if topology.endswith(IN_ITS_ACCOUNT) else project_context())
+    config = configs[topology.removesuffix(IN_ITS_ACCOUNT)]
+    functions = list(stage.resources("AWS::Lambda::Function"))  # type: ignore[attr-defined]
+    assert functions
+    for function in functions:
+        contract = _contract_of(function.properties["Handler"])
+        raw = function.properties.get("Environment", {}).get("Variables", {})
+        written = {k: str(v) for k, v in stage.resolve(function.stack, raw).items()}  # type: ignore[attr-defined]
+        read = contract.from_env(written)
+        literal = {k for k, v in raw.items() if isinstance(v, str)}
+        expected = _for_config(contract, config, configs).to_env()
+        assert set(written) == set(expected), (function.properties["Handler"], set(written) ^ set(expected))
+        assert {k: written[k] for k in literal} == {k: expected[k] for k in literal}, function.properties["Handler"]
+        assert read.service == contract.SERVICE
+
+
+PLACEHOLDER = "placeholder-name"
+
+
+def _for_config(contract: Any, config: Any, configs: Any) -> Any:
+    """The contract as its stack builds it from ``config`` (of ``configs``), with placeholders for deployed
+    resources' names."""
+    from mlsettings.functions import contracts as c
+
+    arn = "arn:aws:iam::123456789012:role/placeholder"
+    if contract is c.GateEnvironment:
+        return contract.for_config(config, {**configs, config.name: config}, ledger_table=PLACEHOLDER,
+                                   idempotency_table=PLACEHOLDER, promotion_topic_arn=arn,
+                                   event_bus_name="default", default_account="123456789012")
+    if contract is c.DeployerEnvironment:
+        return contract.for_config(config, model_execution_role_arn=arn, artifact_bucket=PLACEHOLDER,
+                                   capture_bucket=PLACEHOLDER, kms_key_arn=arn)
+    if contract is c.HealthCheckEnvironment:
+        return contract.for_config(config)
+    if contract is c.BatchScoringEnvironment:
+        return contract.for_config(config, capture_bucket=PLACEHOLDER, kms_key_arn=arn)
+    if contract is c.DriftMonitorEnvironment:
+        job = {"role_arn": arn, "image_uri": "placeholder:1", "code_uri": "s3://b/k.gz", "kms_key_arn": arn}
+        return contract.for_config(config, capture_bucket=PLACEHOLDER, report_bucket=PLACEHOLDER,
+                                   processing=job if config.monitoring.drift.engine == "processing" else None)
+    return contract.for_config(config, breaker_table_name=PLACEHOLDER, response_cache_table_name=PLACEHOLDER,
+                               prediction_log_stream_name=PLACEHOLDER, fallback_model_bucket=PLACEHOLDER)
+
+
+def _finite_settings(cls: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
+    """(key path, every allowed value) of each configuration setting with a finite set of values: Literal types,
+    one-of checks, booleans — read from the configuration's own model."""
+    import dataclasses
+    import typing
+
+    from mlsettings.config.parsing import json_key
+
+    found: list[tuple[tuple[str, ...], tuple[Any, ...]]] = []
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        tp, path = hints[field.name], (*prefix, json_key(field.name))
+        check = field.metadata.get("check")
+        if dataclasses.is_dataclass(tp):
+            found += _finite_settings(tp, path)
+        elif typing.get_origin(tp) is typing.Literal:
+            found.append((path, typing.get_args(tp)))
+        elif getattr(check, "allowed", None):
+            found.append((path, tuple(check.allowed)))
+        elif tp is bool:
+            found.append((path, (True, False)))
+    return found
+
+
+@pytest.mark.slow
+def test_every_value_the_configuration_allows_reaches_every_function_it_configures() -> None:
+    """GIVEN every allowed value of every finite setting, in each environment WHEN the configuration accepts it
+    THEN every function's contract built from it by its stack's code is read back by the function's own settings
+    parser (a value the configuration accepts and a function refuses would fail every cold start)."""
+    import copy
+
+    from lambdas.batch_scoring.settings import settings_from_environment as batch
+    from lambdas.deployer.settings import settings_from_environment as deployer
+    from lambdas.drift_monitor.settings import settings_from_environment as drift
+    from lambdas.inference.settings import InferenceSettings
+    from lambdas.promotion_gate.settings import settings_from_environment as gate
+    from mlsettings.config import ConfigError, EnvironmentConfig, load_environments, project_context
+    from mlsettings.functions import contracts as c
+
+    parsers = {c.GateEnvironment: gate, c.DeployerEnvironment: deployer, c.BatchScoringEnvironment: batch,
+               c.DriftMonitorEnvironment: drift, c.HealthCheckEnvironment: c.HealthCheckEnvironment.from_env,
+               c.InferenceEnvironment: lambda env: InferenceSettings.from_environ(env, task_root=REPO)}
+    settings = _finite_settings(EnvironmentConfig)
+    assert len(settings) >= 13 and (("training", "quality_gate", "metric"), ("auc", "f1", "precision", "recall")) \
+        in settings
+    checked = refused = 0
+    for path, values in settings:
+        for value in values:
+            context = copy.deepcopy(project_context())
+            for env in ("dev", "staging", "prod"):
+                block = context["environments"][env]
+                for key in path[:-1]:
+                    block = block.setdefault(key, {})
+                block[path[-1]] = value
+            try:
+                configs = load_environments(context)
+            except ConfigError:
+                refused += 1  # a combination the configuration itself refuses never reaches a function
+                continue
+            for config in configs.values():
+                for contract, parse in parsers.items():
+                    if contract is c.GateEnvironment and not config.is_registry:
+                        continue
+                    parse(_for_config(contract, config, configs).to_env())
+                    checked += 1
+    assert checked > 400 and refused < checked

@@ -11,13 +11,11 @@ import numpy as np
 import pytest
 from botocore.stub import ANY, Stubber
 
+from mlcore.ab_testing import bootstrap_interval, compare_error_rates, compare_quality
 from mlops.serving_ops import (
     KEEP_TESTING,
     PROMOTE,
     STOP,
-    bootstrap_interval,
-    compare_error_rates,
-    compare_quality,
     prediction_distribution,
     recommend,
     variant_traffic,

@@ -287,3 +287,13 @@ def test_infinity_in_cdk_json_is_refused_not_printed_as_invalid_json() -> None:
     context = _context_with("dev", {"serving": {"sla": {"p99_latency_ms": json.loads("Infinity")}}})
     with pytest.raises(ConfigError, match="p99_latency_ms is inf"):
         load_environments(context)
+
+
+def test_the_drift_defaults_are_one_set() -> None:
+    """The configuration's drift defaults and the engine's DriftThresholds defaults are the same numbers (issue #23:
+    0.1/0.1 against 0.2/0.15 for js/ks)."""
+    from mlcore.drift.statistics import DriftThresholds
+    from mlsettings.config import drift_thresholds
+
+    defaults = parse_environment("defaults", {}, {})
+    assert DriftThresholds.from_dict(drift_thresholds(defaults)) == DriftThresholds()

@@ -110,7 +110,7 @@ def test_foreign_groups_and_unserved_stages_are_skipped() -> None:
     for stage in ("Staging", "Production"):
         decision = plan_deployment(_request(2, stage=stage), None, None, nothing, now=NOW, deployment_id="x")
         assert decision["skip_reason"] == f"{stage} is not served by this environment (serves no stage)"
-    with pytest.raises(SettingsError, match=r"SERVED_STAGES has \['Development'\]"):
+    with pytest.raises(SettingsError, match=r"SERVED_STAGES is \('Staging', 'Development'\); allowed: one of"):
         settings_from_environment({**deployer_environment(), "SERVED_STAGES": "Staging,Development"})
 
 

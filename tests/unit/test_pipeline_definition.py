@@ -288,3 +288,20 @@ def test_vpc_from_config_reaches_every_job() -> None:
             assert step["Arguments"]["NetworkConfig"]["VpcConfig"] == vpc
         elif step["Type"] == "Training":
             assert step["Arguments"]["VpcConfig"] == vpc
+
+
+def test_the_validate_step_receives_the_configured_drift_thresholds() -> None:
+    """The Validate step compares new data with the previous training data by the configured thresholds (it used
+    DriftThresholds' own, different defaults), each in an argument of its own (at most 256 characters each)."""
+    import dataclasses
+
+    from mlsettings.config import drift_thresholds, parse_environment
+
+    configured = drift_thresholds(parse_environment("dev", {"monitoring": {"drift": {"psi_threshold": 0.3}}}))
+    definition = build_definition(dataclasses.replace(SETTINGS, drift_thresholds=configured))
+    (validate,) = [s for s in definition["Steps"] if s["Name"] == "Validate"]
+    arguments = validate["Arguments"]["AppSpecification"]["ContainerArguments"]
+    passed = {arguments[i + 1].split("=")[0]: json.loads(arguments[i + 1].split("=", 1)[1])
+              for i, a in enumerate(arguments) if a == "--drift-threshold"}
+    assert passed == configured and passed["psi"] == 0.3
+    assert all(len(a) <= 256 for a in arguments if isinstance(a, str))
