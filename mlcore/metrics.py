@@ -22,8 +22,6 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# The metrics where a smaller value is better; the quality gate needs to know the direction.
-LOWER_IS_BETTER = frozenset({"log_loss", "calibration_error"})
 _PROBABILITY_FLOOR = 1e-15
 
 

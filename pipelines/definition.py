@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsettings.instance_types import has_local_storage, volume_kms_key
+from mlsettings.quality import gate_checks
 from mlsettings.vocabulary import (
     DEVELOPMENT,
     EVALUATION_FILE,
@@ -300,10 +301,6 @@ def _channel(name: str, uri: Any, content_type: str) -> dict[str, Any]:
                                             "S3DataDistributionType": "FullyReplicated"}}}
 
 
-def _metric_path(metric: str) -> str:
-    return f"binary_classification_metrics.{metric}.value"
-
-
 def model_package_request(settings: PipelineSettings, *, model_data_url: Any, evaluation_uri: Any,
                           baseline_uri: Any, sample_payload_url: Any, metadata: Mapping[str, Any],
                           approval_status: Any, description: str) -> dict[str, Any]:
@@ -351,9 +348,8 @@ LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_sha256", "data_ve
 
 
 def build_definition(settings: PipelineSettings) -> dict[str, Any]:
-    metric_value = json_get("Evaluate", EVALUATION_REPORT, _metric_path(settings.quality_metric))
-    metric_bound = json_get("Evaluate", EVALUATION_REPORT,
-                            f"binary_classification_metrics.{settings.quality_metric}.lower_bound_95")
+    checks = gate_checks(settings.quality_metric)
+    gate_values = [json_get("Evaluate", EVALUATION_REPORT, check.path) for check in checks]
     validate = _processing_step(
         settings, "Validate", "pipelines.steps.validate",
         inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
@@ -412,7 +408,7 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         "training_log_location": join("/aws/sagemaker/TrainingJobs/", training_job),
         QUALITY_GATE_PASSED: "true",
         "quality_metric": settings.quality_metric,
-        "quality_value": join(metric_value),
+        "quality_value": join(gate_values[0]),
         "quality_threshold": join(param("QualityThreshold")),
         "expected_p99_latency_ms": str(settings.expected_p99_latency_ms),
         "instance_type": settings.inference_instance_types[0],
@@ -432,23 +428,24 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
             description="XGBoost binary classifier registered by the training pipeline",
         ),
     }
+    described: list[Any] = []
+    for check, value in zip(checks, gate_values, strict=True):
+        described += [f"{', ' if described else ''}{check.label} ({check.comparison} threshold) ", value]
     fail = {
         "Name": "QualityGateFailed",
         "Type": "Fail",
         "Arguments": {"ErrorMessage": join(
-            f"Quality gate failed: {settings.quality_metric} ", metric_value, " (95 % lower bound ", metric_bound,
-            ") must both reach the threshold ", param("QualityThreshold"))},
+            f"Quality gate failed: {settings.quality_metric} ", *described, "; threshold ",
+            param("QualityThreshold"))},
     }
     gate = {
         "Name": "QualityGate",
         "Type": "Condition",
         "Arguments": {
-            # Both must hold: the metric clears the threshold, and so does its 95 % lower confidence bound
-            # (mlcore.metrics.lower_confidence_bounds), so a test set too small to show it never passes.
-            "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": metric_value,
-                            "RightValue": param("QualityThreshold")},
-                           {"Type": "GreaterThanOrEqualTo", "LeftValue": metric_bound,
-                            "RightValue": param("QualityThreshold")}],
+            # mlsettings.quality.gate_checks: the metric and its 95 % lower confidence bound must both clear
+            # the threshold (Conditions are ANDed), so a test set too small to show it never passes.
+            "Conditions": [{"Type": check.condition_type, "LeftValue": value, "RightValue": param("QualityThreshold")}
+                           for check, value in zip(checks, gate_values, strict=True)],
             "IfSteps": [baseline, register],
             "ElseSteps": [fail],
         },

@@ -14,7 +14,6 @@ registered (``status="failed_gate"``); otherwise ``status="succeeded"``.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tarfile
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcore.metrics import LOWER_IS_BETTER
+from mlsettings.quality import GateDecision, decide_gate
 from mlsettings.vocabulary import BASELINE_FILE, EVALUATION_FILE, FALLBACK_FILE, GOLDEN_FILE, SAMPLE_PAYLOAD_FILE
 from pipelines.steps import baseline as baseline_step
 from pipelines.steps import evaluate as evaluate_step
@@ -35,38 +34,6 @@ from pipelines.steps import validate as validate_step
 STEP_NAMES = ("validate", "preprocess", "train", "evaluate", "gate", "baseline")
 ProgressCallback = Callable[[str, str], None]
 """Called as ``progress(step, event)`` with event "started", "succeeded", "failed" or "skipped"."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class GateDecision:
-    metric: str
-    value: float
-    threshold: float
-    comparison: str
-    passed: bool
-    lower_bound: float | None = None  # the metric's 95 % lower confidence bound on this test set
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "value": self.value, "threshold": self.threshold,
-                "comparison": self.comparison, "passed": self.passed, "lower_bound_95": self.lower_bound}
-
-
-def decide_gate(metrics: Mapping[str, Any], *, metric: str, threshold: float) -> GateDecision:
-    """The quality gate: ``value >= threshold`` (``<=`` for log_loss and calibration_error), and for the
-    gateable metrics (auc, f1, precision, recall) also ``lower_bound_95 >= threshold``."""
-    section = metrics.get("binary_classification_metrics", {})
-    if metric not in section:
-        raise KeyError(f"quality metric {metric!r} is not in the evaluation; available: {sorted(section)}")
-    value = float(section[metric]["value"])
-    lower = metric in LOWER_IS_BETTER
-    passed = value <= threshold if lower else value >= threshold
-    # The pipeline's Condition step also requires the 95 % lower bound to clear the threshold (small test sets).
-    bound = section[metric].get("lower_bound_95")
-    if bound is not None and not lower:
-        passed = passed and float(bound) >= threshold
-    return GateDecision(metric=metric, value=value, threshold=threshold, comparison="<=" if lower else ">=",
-                        passed=bool(passed) and not math.isnan(value),
-                        lower_bound=None if bound is None else float(bound))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,8 +13,9 @@ import pytest
 
 from mlcore.drift.baseline import load_baseline
 from mlcore.fallback import FallbackModel
+from mlsettings.quality import decide_gate
 from pipelines.datasets import shuffle_labels, synthetic_schema, write_breast_cancer_csv, write_synthetic_csv
-from pipelines.local_run import LocalRunResult, decide_gate, run_local
+from pipelines.local_run import LocalRunResult, run_local
 from pipelines.serving import inference
 
 BREAST_CANCER_SCHEMA = Path("pipelines/schemas/breast_cancer.json")
@@ -134,14 +135,17 @@ def test_degraded_data_fails_the_gate_and_writes_no_baseline(
     assert "baseline" not in result.paths
 
 
-@pytest.mark.parametrize(("metric", "value", "threshold", "passed"), [
-    ("auc", 0.95, 0.9, True), ("auc", 0.85, 0.9, False), ("log_loss", 0.2, 0.3, True),
-    ("log_loss", 0.4, 0.3, False), ("auc", float("nan"), 0.5, False)])
-def test_gate_direction_per_metric(metric: str, value: float, threshold: float, passed: bool) -> None:
-    metrics: dict[str, Any] = {"binary_classification_metrics": {metric: {"value": value}}}
+@pytest.mark.parametrize(("metric", "value", "bound", "threshold", "passed"), [
+    ("auc", 0.95, 0.92, 0.9, True), ("auc", 0.85, 0.80, 0.9, False), ("f1", 0.95, 0.85, 0.9, False),
+    ("recall", 0.9, 0.9, 0.9, True), ("auc", float("nan"), 0.9, 0.5, False)])
+def test_gate_needs_value_and_lower_bound(metric: str, value: float, bound: float, threshold: float,
+                                          passed: bool) -> None:
+    metrics: dict[str, Any] = {"binary_classification_metrics": {metric: {"value": value, "lower_bound_95": bound}}}
     assert decide_gate(metrics, metric=metric, threshold=threshold).passed is passed
 
 
-def test_gate_names_unknown_metrics() -> None:
-    with pytest.raises(KeyError, match="'ks'"):
+def test_gate_names_unknown_metrics_and_missing_values() -> None:
+    with pytest.raises(ValueError, match="'ks'"):
         decide_gate({"binary_classification_metrics": {"auc": {"value": 1.0}}}, metric="ks", threshold=0.5)
+    with pytest.raises(KeyError, match="lower_bound_95"):
+        decide_gate({"binary_classification_metrics": {"auc": {"value": 1.0}}}, metric="auc", threshold=0.5)

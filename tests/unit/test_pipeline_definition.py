@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -12,6 +13,7 @@ import pytest
 from botocore.model import Shape
 from botocore.validate import ParamValidator
 
+from mlsettings.quality import GATE_METRICS, decide_gate
 from pipelines.definition import (
     EVALUATION_REPORT,
     PARAMETERS,
@@ -153,6 +155,36 @@ def test_quality_gate_compares_the_configured_metric_and_fails_with_a_message(de
     (fail,) = gate["Arguments"]["ElseSteps"]
     message = json.dumps(fail["Arguments"]["ErrorMessage"])
     assert "Quality gate failed: auc" in message and "QualityThreshold" in message and "JsonGet" in message
+
+
+_CONDITIONS = {"GreaterThanOrEqualTo": lambda a, b: a >= b, "LessThanOrEqualTo": lambda a, b: a <= b}
+
+
+def _condition_step_passes(gate: dict[str, Any], report: dict[str, Any], threshold: float) -> bool:
+    """SageMaker's Condition step, read from the definition: JsonGet each LeftValue, compare (ANDed)."""
+    outcome = True
+    for condition in gate["Arguments"]["Conditions"]:
+        assert condition["RightValue"] == {"Get": "Parameters.QualityThreshold"}
+        node: Any = report
+        for part in condition["LeftValue"]["Std:JsonGet"]["Path"].split("."):
+            node = node[part]
+        outcome = outcome and _CONDITIONS[condition["Type"]](node, threshold)
+    return outcome
+
+
+@pytest.mark.parametrize("metric", GATE_METRICS)
+def test_the_condition_step_and_the_local_gate_decide_alike(metric: str) -> None:
+    """The pipeline's Condition step and the local run's decide_gate come from mlsettings.quality.gate_checks;
+    on the same reports they decide the same, including the case a bound alone fails."""
+    definition = build_definition(dataclasses.replace(SETTINGS, quality_metric=metric))
+    (gate,) = [s for s in definition["Steps"] if s["Type"] == "Condition"]
+    seen = set()
+    for value, bound, threshold in itertools.product((0.7, 0.9, 0.95), (0.6, 0.9, 0.94), (0.8, 0.9, 0.95)):
+        report = {"binary_classification_metrics": {metric: {"value": value, "lower_bound_95": bound}}}
+        expected = _condition_step_passes(gate, report, threshold)
+        assert decide_gate(report, metric=metric, threshold=threshold).passed is expected
+        seen.add(expected)
+    assert seen == {True, False}
 
 
 def test_training_is_spot_with_checkpoints_encrypted_and_isolated(definition: dict[str, Any]) -> None:
