@@ -19,8 +19,6 @@ from mlsettings.config import EnvironmentConfig
 from mlsettings.naming import endpoint_name, model_package_group_name, pipeline_name
 from mlsettings.vocabulary import Published
 
-LOCAL_ACCOUNT = "123456789012"
-
 
 @dataclass(frozen=True)
 class LocalEnvironment:

@@ -13,7 +13,6 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
-CFN_LINT_CONFIG = REPO_ROOT / ".cfnlintrc"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from mlops.resources import DeployedResources
 from mlsettings.config import EnvironmentConfig, drift_thresholds, to_plain
 from mlsettings.vocabulary import (
     DEVELOPMENT,
+    MODELS_PREFIX,
     PENDING_MANUAL_APPROVAL,
+    PIPELINE_OUTPUTS_PREFIX,
     QUALITY_GATE_PASSED,
     Published,
 )
@@ -170,9 +172,9 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     config = env.config
     s3, sagemaker = env.client("s3"), env.client("sagemaker")
     execution = f"local-{uuid.uuid4().hex[:12]}"
-    prefix = f"pipelines/{execution}"
+    prefix = f"{PIPELINE_OUTPUTS_PREFIX}/{execution}"
     model_uri, _ = _upload(s3, _model_tarball(run.paths["model_dir"], workdir), env.artifact_bucket,
-                           f"models/{execution}/output/model.tar.gz")
+                           f"{MODELS_PREFIX}/{execution}/output/model.tar.gz")
     # The same layout as the pipeline's outputs: the baseline step's files share one folder, where the deployer
     # and the health check find golden_payloads.json beside baseline.json.
     folders = {"evaluation": "evaluation", "baseline": "baseline", "golden": "baseline",

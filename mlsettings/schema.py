@@ -38,12 +38,6 @@ class FeatureSpec:
     def is_numeric(self) -> bool:
         return self.type == "numeric"
 
-    def in_range(self, value: float) -> bool:
-        """True when a numeric value lies inside the allowed range (bounds are inclusive)."""
-        if self.min is not None and value < self.min:
-            return False
-        return not (self.max is not None and value > self.max)
-
 
 @dataclass(frozen=True, kw_only=True)
 class LabelSpec:
@@ -66,14 +60,6 @@ class DataSchema:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
-
-    @property
-    def numeric_features(self) -> tuple[FeatureSpec, ...]:
-        return tuple(f for f in self.features if f.type == "numeric")
-
-    @property
-    def categorical_features(self) -> tuple[FeatureSpec, ...]:
-        return tuple(f for f in self.features if f.type == "categorical")
 
     def feature(self, name: str) -> FeatureSpec:
         try:

@@ -23,7 +23,6 @@ DEPLOYMENT_RESULT = "Model Deployment Result"
 PROMOTION_REASON = "promotion"
 ROLLBACK_REASON = "rollback"
 CHALLENGER_SWAP_REASON = "challenger_swap"
-PROMOTION_REASONS = (PROMOTION_REASON, ROLLBACK_REASON, CHALLENGER_SWAP_REASON)
 
 # ------------------------------------------------------------------------------------ registry stages, statuses
 DEVELOPMENT = "Development"
@@ -104,7 +103,6 @@ VARIANT_MODEL_VERSION = "model-version"
 """Fields under ``Published.variant_prefix(env)/<Variant>/``."""
 
 PAGE, TICKET = "page", "ticket"
-SEVERITIES = (PAGE, TICKET)
 """Alert topics: a page wakes on-call, a ticket waits for working hours."""
 
 # ------------------------------------------------------------------------------------------------ data layout
@@ -193,4 +191,4 @@ class Metric:
     ENDPOINT_DIMENSION = "Endpoint"
     VARIANT_DIMENSION = "Variant"
     FEATURE_DIMENSION = "Feature"
-    REASON_DIMENSION = "Reason"
+    STAGE_DIMENSION = "Stage"

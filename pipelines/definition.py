@@ -26,9 +26,12 @@ from typing import Any
 from mlsettings.instance_types import has_local_storage, volume_kms_key
 from mlsettings.quality import gate_checks
 from mlsettings.vocabulary import (
+    CHECKPOINTS_PREFIX,
     DEVELOPMENT,
     EVALUATION_FILE,
+    MODELS_PREFIX,
     PENDING_MANUAL_APPROVAL,
+    PIPELINE_OUTPUTS_PREFIX,
     QUALITY_GATE_PASSED,
     STATUS_PENDING_APPROVAL,
 )
@@ -174,13 +177,9 @@ def _s3_input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
     }
 
 
-OUTPUTS_PREFIX = "pipelines"
-"""Where every step output lands in the artifact bucket: ``pipelines/<execution id>/<step>/<output>``."""
-
-
 def output_key(execution_id: str, step: str, output: str) -> str:
     """The artifact-bucket key prefix of one step output of one execution (what ``_s3_output`` makes)."""
-    return f"{OUTPUTS_PREFIX}/{execution_id}/{step}/{output}"
+    return f"{PIPELINE_OUTPUTS_PREFIX}/{execution_id}/{step}/{output}"
 
 
 def _s3_output(settings: PipelineSettings, name: str, local_path: str, step: str) -> dict[str, Any]:
@@ -188,7 +187,7 @@ def _s3_output(settings: PipelineSettings, name: str, local_path: str, step: str
         "OutputName": name,
         "AppManaged": False,
         "S3Output": {
-            "S3Uri": join("s3://", settings.artifact_bucket, f"/{OUTPUTS_PREFIX}/",
+            "S3Uri": join("s3://", settings.artifact_bucket, f"/{PIPELINE_OUTPUTS_PREFIX}/",
                           {"Get": "Execution.PipelineExecutionId"}, f"/{step}/{name}"),
             "LocalPath": local_path,
             "S3UploadMode": "EndOfJob",
@@ -272,7 +271,7 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
             _channel("metadata", processing_output_uri("Preprocess", "metadata"), "application/json"),
             _channel("code", settings.code_uri, "application/x-tar"),
         ],
-        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/models",
+        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/{MODELS_PREFIX}",
                              "KmsKeyId": settings.kms_key_id},
         "ResourceConfig": {"InstanceType": param("TrainingInstanceType"),
                            "InstanceCount": settings.training_instance_count,
@@ -289,7 +288,8 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         stopping["MaxWaitTimeInSeconds"] = settings.max_wait_seconds
     if settings.checkpointing:
         arguments["CheckpointConfig"] = {
-            "S3Uri": join("s3://", settings.artifact_bucket, "/checkpoints/", {"Get": "Execution.PipelineExecutionId"}),
+            "S3Uri": join("s3://", settings.artifact_bucket, f"/{CHECKPOINTS_PREFIX}/",
+                          {"Get": "Execution.PipelineExecutionId"}),
             "LocalPath": CHECKPOINTS,
         }
     return {"Name": "Train", "Type": "Training", "Arguments": arguments}

@@ -20,7 +20,13 @@ from mlsettings.aws_values import sagemaker_instance_types
 from mlsettings.config import EnvironmentConfig, drift_thresholds
 from mlsettings.instance_types import same_storage_class
 from mlsettings.naming import pipeline_name
-from mlsettings.vocabulary import TRAINING_DATA_PREFIX, Published
+from mlsettings.vocabulary import (
+    CHECKPOINTS_PREFIX,
+    MODELS_PREFIX,
+    PIPELINE_OUTPUTS_PREFIX,
+    TRAINING_DATA_PREFIX,
+    Published,
+)
 from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
@@ -67,8 +73,8 @@ class TrainingStack(cdk.Stack):
                                  description="SageMaker processing and training jobs of the training pipeline")
         data_bucket.grant_read(self.job_role, f"{DATA_PREFIX}*")
         # Only the prefixes jobs write: serving/ (the fallback model the API trusts) and reports stay out of reach.
-        for prefix in ("pipelines/*", "models/*", "checkpoints/*"):
-            artifact_bucket.grant_read_write(self.job_role, prefix)
+        for prefix in (PIPELINE_OUTPUTS_PREFIX, MODELS_PREFIX, CHECKPOINTS_PREFIX):
+            artifact_bucket.grant_read_write(self.job_role, f"{prefix}/*")
         for asset in (code, schema, no_baseline):
             asset.grant_read(self.job_role)
         key.grant_encrypt_decrypt(self.job_role)
@@ -118,7 +124,7 @@ class TrainingStack(cdk.Stack):
             sid="PassTheJobRole", actions=["iam:PassRole"], resources=[self.job_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
         # The Condition step reads the evaluation report (a property file) from the artifact bucket.
-        artifact_bucket.grant_read(self.pipeline_role, "pipelines/*")
+        artifact_bucket.grant_read(self.pipeline_role, f"{PIPELINE_OUTPUTS_PREFIX}/*")
         key.grant_decrypt(self.pipeline_role)
         grant_kms_for_aws_resources(key, self.pipeline_role)  # the jobs' encrypted volumes and outputs
 

@@ -60,7 +60,7 @@ def _now() -> datetime:
 def _count(name: str, state: dict[str, Any]) -> None:
     stage = str((state.get("request") or {}).get("target_stage") or "unknown")
     metrics.add_dimension(name=Metric.ENDPOINT_DIMENSION, value=SETTINGS.endpoint_name)
-    metrics.add_dimension(name="Stage", value=stage)
+    metrics.add_dimension(name=Metric.STAGE_DIMENSION, value=stage)
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()
 

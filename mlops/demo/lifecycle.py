@@ -588,15 +588,6 @@ def window_end() -> datetime:
     return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    keys = sorted({k for row in rows for k in row})
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 def elapsed(start: float) -> str:
     return f"{time.perf_counter() - start:.1f} s"
 

@@ -106,11 +106,6 @@ class CircuitBreaker:
         self._view: BreakerRecord | None = None
         self._view_read_at = 0.0
 
-    @property
-    def cached_state(self) -> BreakerRecord | None:
-        """This copy's last known view of the shared state (for logs and tests)."""
-        return self._view
-
     def before_call(self) -> Permit:
         now = self._clock()
         try:

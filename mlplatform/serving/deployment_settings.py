@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlsettings.vocabulary import CHALLENGER, CHAMPION, FALLBACK_MODEL_KEY
+from mlsettings.vocabulary import CHALLENGER, CHAMPION
 
-DEFAULT_FALLBACK_MODEL_KEY = FALLBACK_MODEL_KEY
 STRATEGIES = ("CANARY", "LINEAR", "ALL_AT_ONCE")
 
 

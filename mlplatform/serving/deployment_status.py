@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from mlplatform.serving.endpoint_state import UPDATE_ROLLBACK_FAILED
+
 WAIT, SUCCEEDED, ROLLED_BACK, FAILED, TIMED_OUT = "wait", "succeeded", "rolled_back", "failed", "timed_out"
-TERMINAL_FAILURES = (ROLLED_BACK, FAILED, TIMED_OUT)
 _IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
 
@@ -46,7 +47,7 @@ def judge_endpoint(*, describe: Mapping[str, Any] | None, target_config: str, de
             return _verdict(FAILED, status, f"deployed, but rollback alarm(s) in ALARM: {', '.join(alarms)}", now,
                             alarms)
         return _verdict(SUCCEEDED, status, f"InService on {target_config}", now)
-    if status == "UpdateRollbackFailed":
+    if status == UPDATE_ROLLBACK_FAILED:
         return _verdict(FAILED, status, "the blue/green rollback itself failed; the endpoint needs an operator"
                         + (f" ({failure})" if failure else ""), now, alarms)
     return _verdict(FAILED, status, f"endpoint is {status}" + (f": {failure}" if failure else ""), now, alarms)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,5 +189,3 @@ def golden_uri_of_package(package_description: Mapping[str, Any]) -> str:
     return golden_uri_for_baseline(baseline)
 
 
-def failed_variants(verdicts: Sequence[VariantVerdict]) -> list[VariantVerdict]:
-    return [verdict for verdict in verdicts if not verdict.passed]

@@ -39,6 +39,7 @@ from mlsettings.instance_types import (
 from mlsettings.quality import GATE_METRICS
 from mlsettings.rollout import (
     BLUE_GREEN_TIMEOUT_RANGE,
+    CANARY_PERCENT_MAX,
     LINEAR_STEP_PERCENT_RANGE,
     PROVISIONING_ALLOWANCE_SECONDS,
     rollout_waits_seconds,
@@ -158,7 +159,7 @@ class DeploymentSettings:
     strategy: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"] = setting(
         "Blue/green traffic shifting for endpoint updates.", default="CANARY")
     canary_percent: int = setting("Traffic share of the canary step (CANARY), or of each step (LINEAR: 10-50).",
-                                  default=10, check=between(1, 50))
+                                  default=10, check=between(1, CANARY_PERCENT_MAX))
     wait_minutes: int = setting("Bake time per traffic step before the next one.", default=10,
                                 check=between(0, 60))
     termination_wait_minutes: int = setting("Time the old fleet stays up after the shift.", default=5,
@@ -424,6 +425,3 @@ class EnvironmentConfig:
         """This environment holds the registry (pipeline, group, gate, ledger)."""
         return self.registry.registry_environment == self.name
 
-    @property
-    def removal_policy_retain(self) -> bool:
-        return self.storage.retain_data

@@ -96,6 +96,10 @@ class FunctionEnvironment:
             object.__setattr__(self, "service", self.SERVICE)
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if isinstance(value, str) and not value.strip() and field.default != value:
+                # from_env reads an empty variable as a missing one: refuse to write what cannot be read back.
+                raise EnvironmentSettingError(f"environment variable {field.metadata['env']} is empty "
+                                              f"({field.metadata['doc']})")
             if value is not None and not _has_token(value):
                 _check(field, value)
 

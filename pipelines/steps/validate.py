@@ -33,7 +33,7 @@ if __package__ in (None, ""):
 import numpy as np
 import pandas as pd
 
-from mlcore.drift.baseline import BaselineError, load_baseline
+from mlcore.drift.baseline import BaselineError, load_baseline, out_of_range_mask
 from mlcore.drift.statistics import DriftThresholds, compare_columns
 from mlcore.features import MISSING_MARKERS, FeatureError, category_text, encode_label
 from mlsettings.instance_types import has_local_storage
@@ -76,9 +76,7 @@ def _check_numeric(spec: FeatureSpec, values: np.ndarray, missing: np.ndarray,
                                      f"{len(bad_positions)} value(s) are not numbers, e.g. {examples}",
                                      count=len(bad_positions), examples=examples))
     present = parsed[~np.isnan(parsed)]
-    low_bad = present < spec.min if spec.min is not None else np.zeros(present.size, dtype=bool)
-    high_bad = present > spec.max if spec.max is not None else np.zeros(present.size, dtype=bool)
-    out_of_range = low_bad | high_bad | ~np.isfinite(present)
+    out_of_range = out_of_range_mask(spec, present)
     summary["out_of_range"] = int(out_of_range.sum())
     if present.size:
         finite = present[np.isfinite(present)]

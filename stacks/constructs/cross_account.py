@@ -25,6 +25,7 @@ from aws_cdk import aws_iam as iam
 
 from mlsettings.config import EnvironmentConfig
 from mlsettings.naming import artifact_bucket_name, consumer_role_name, data_key_alias, model_package_group_name
+from mlsettings.vocabulary import MODELS_PREFIX, PIPELINE_OUTPUTS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,15 @@ CreateModel and DescribeModelPackage; it lists and updates no package (results g
 REGISTRY_ACCESS: dict[str, RegistryAccess] = {
     # Creates each model from the registered package (CREATE_MODEL_FROM_PACKAGE_SOURCE), reads the golden payloads
     # and the fallback model.
-    "deployer": RegistryAccess(("models/*", "pipelines/*"),
+    "deployer": RegistryAccess((f"{MODELS_PREFIX}/*", f"{PIPELINE_OUTPUTS_PREFIX}/*"),
                                ("sagemaker:CreateModel", "sagemaker:DescribeModelPackage")),
     # The model containers download the model artifact.
-    "model": RegistryAccess(("models/*",), ()),
+    "model": RegistryAccess((f"{MODELS_PREFIX}/*",), ()),
     # The scheduled golden-payload check.
-    "health-check": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
+    "health-check": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
     # The drift monitor's baselines, and the Processing job's when that engine runs.
-    "drift-monitor": RegistryAccess(("pipelines/*",), ("sagemaker:DescribeModelPackage",)),
-    "drift-job": RegistryAccess(("pipelines/*",), ()),
+    "drift-monitor": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
+    "drift-job": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ()),
 }
 
 

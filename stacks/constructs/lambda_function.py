@@ -162,6 +162,8 @@ class MlopsFunction(Construct):
         role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if not (LAMBDAS_DIR / source / "handler.py").is_file():
+            raise ValueError(f"lambdas/{source}/handler.py does not exist")
         if source != environment.SERVICE:
             raise ValueError(f"lambdas/{source} is given {type(environment).__name__}, the contract of "
                              f"{environment.SERVICE}")
@@ -173,8 +175,6 @@ class MlopsFunction(Construct):
             reserved_concurrency or settings.reserved_concurrency)
         self.concurrency_demand = unreserved_demand or 0
         self.data = data
-        if not (LAMBDAS_DIR / source / "handler.py").is_file():
-            raise ValueError(f"lambdas/{source}/handler.py does not exist")
         self.bundled_files = shipped_files(source, data)
         architecture = settings.architecture
         self.log_group = logs.LogGroup(

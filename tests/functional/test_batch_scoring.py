@@ -85,7 +85,8 @@ def test_without_an_endpoint_nothing_starts_and_the_handler_says_why(
 
     for name, value in BatchScoringEnvironment(
             endpoint_name=ENDPOINT, capture_bucket=CAPTURE_BUCKET, batch_instance_type="ml.m5.xlarge",
-            kms_key_arn="", batch_input_uri="s3://d/in/", batch_instance_count=1).to_env().items():
+            kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/batch", batch_input_uri="s3://d/in/",
+            batch_instance_count=1).to_env().items():
         monkeypatch.setenv(name, value)
     sys.modules.pop("lambdas.batch_scoring.handler", None)
     module: Any = importlib.import_module("lambdas.batch_scoring.handler")

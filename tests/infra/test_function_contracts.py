@@ -260,3 +260,17 @@ def test_every_value_the_configuration_allows_reaches_every_function_it_configur
                     parse(_for_config(contract, config, configs).to_env())
                     checked += 1
     assert checked > 400 and refused < checked
+
+
+def test_a_contract_refuses_to_write_an_empty_variable_it_could_not_read_back() -> None:
+    """from_env reads an empty variable as a missing one; so the writing side refuses an empty required value
+    (a stack that passed one would deploy a function that fails at import)."""
+    from mlsettings.functions.base import EnvironmentSettingError
+    from mlsettings.functions.contracts import BatchScoringEnvironment
+
+    good = {"endpoint_name": "mlops-dev-endpoint", "capture_bucket": "capture", "batch_instance_type": "ml.m5.xlarge",
+            "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k", "batch_input_uri": "s3://d/in/",
+            "batch_instance_count": 1}
+    assert BatchScoringEnvironment.from_env(BatchScoringEnvironment(**good).to_env()) == BatchScoringEnvironment(**good)
+    with pytest.raises(EnvironmentSettingError, match="KMS_KEY_ARN is empty"):
+        BatchScoringEnvironment(**{**good, "kms_key_arn": " "})

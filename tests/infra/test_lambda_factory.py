@@ -10,6 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
 from mlsettings.config import LambdaSettings
+from mlsettings.functions.contracts import GateEnvironment
 from stacks.constructs import lambda_function
 from stacks.constructs.import_graph import BUNDLED_ROOTS
 from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash, sdk_pins, shipped_files
@@ -84,12 +85,17 @@ def test_asset_hash_differs_per_architecture_and_follows_shared_code(monkeypatch
     assert bundle_hash(SOURCE, (), "arm64") != arm
 
 
+ENVIRONMENT = GateEnvironment(model_package_group="mlops-dev-models", ledger_table="ledger", idempotency_table="idem",
+                              promotion_topic_arn="arn:aws:sns:eu-west-1:123456789012:promotion",
+                              event_bus_name="bus", stage_servers={}, protected_production_versions=3)
+
+
 def _function_template(*, asynchronous: bool) -> Template:
     app = cdk.App(context={"aws:cdk:bundling-stacks": []})
     stack = cdk.Stack(app, "Test")
     MlopsFunction(stack, "Gate", source=SOURCE, description="test", memory_size=256,
                   timeout=cdk.Duration.seconds(30), settings=LambdaSettings(), key=kms.Key(stack, "Key"),
-                  asynchronous=asynchronous, environment={"A": "b"})
+                  asynchronous=asynchronous, environment=ENVIRONMENT)
     return Template.from_stack(stack)
 
 
@@ -100,7 +106,7 @@ def test_function_defaults() -> None:
         "Handler": f"lambdas.{SOURCE}.handler.handler", "TracingConfig": {"Mode": "Active"},
         "LoggingConfig": Match.object_like({"LogFormat": "JSON"}), "ReservedConcurrentExecutions": 5,
         "KmsKeyArn": Match.any_value(),
-        "Environment": {"Variables": Match.object_like({"A": "b", "POWERTOOLS_SERVICE_NAME": SOURCE})},
+        "Environment": {"Variables": ENVIRONMENT.to_env()},
     })
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30, "KmsKeyId": Match.any_value()})
     template.resource_count_is("AWS::SQS::Queue", 0)
@@ -125,4 +131,13 @@ def test_missing_handler_fails_synth_with_the_path() -> None:
     stack = cdk.Stack(app, "Test")
     with pytest.raises(ValueError, match=r"lambdas/nope/handler\.py does not exist"):
         MlopsFunction(stack, "Nope", source="nope", description="x", memory_size=128,
-                      timeout=cdk.Duration.seconds(3), settings=LambdaSettings(), key=kms.Key(stack, "Key"))
+                      timeout=cdk.Duration.seconds(3), settings=LambdaSettings(), key=kms.Key(stack, "Key"),
+                      environment=ENVIRONMENT)
+
+
+def test_a_function_given_another_functions_contract_fails_synth() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    with pytest.raises(ValueError, match="lambdas/health_check is given GateEnvironment"):
+        MlopsFunction(stack, "Wrong", source="health_check", description="x", memory_size=128,
+                      timeout=cdk.Duration.seconds(3), settings=LambdaSettings(), key=kms.Key(stack, "Key"),
+                      environment=ENVIRONMENT)

@@ -23,6 +23,7 @@ SHARED_WORDS = {
     "models": "also a plural in messages",
     "pipelines": "also the package name",
     "checkpoints": "also a folder in containers",
+    "Stage": "also botocore's ModelLifeCycle key; the vocabulary names the metric dimension",
 }
 
 
