@@ -75,7 +75,7 @@ bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stacks mlsettings mlcore mlplatform mlops pipelines lambdas app.py
+	$(VENV)/bin/mypy stacks mlsettings mlcore mlplatform mlops pipelines lambdas testkit app.py
 	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 CALLS := .pytest-calls

@@ -97,8 +97,8 @@ def main() -> None:
     from mlplatform.inference.degradation import InferenceService, ServiceSettings
     from mlplatform.inference.fallback_loading import FallbackModelScorer
     from mlplatform.inference.request_validation import ValidationLimits
-    from tests.functional import inference_testkit as kit
-    from tests.inference_doubles import (
+    from testkit import inference_world as kit
+    from testkit.inference_doubles import (
         CountingMetrics,
         InMemoryBreakerStore,
         InMemoryPredictionLog,

@@ -128,7 +128,7 @@ class StubCloudWatch:
 def deployer(repeats: int) -> dict[str, dict[str, float]]:
     import os
 
-    from tests.functional.serving_testkit import deployer_environment
+    from testkit.serving_world import deployer_environment
 
     env = deployer_environment(challenger=True)
     env["ENDPOINT_NAME"] = "mlops-prod"

@@ -4,7 +4,7 @@ staging in 222222222222 and prod in 333333333333.
 
 Every step goes through the code that runs in production — the step scripts, the promotion gate, the
 deployer's tasks, the inference Lambda, the drift monitor and the `mlops` commands; where moto lacks an
-API the doubles in ``mlops.demo.moto_gaps`` stand in (named there, nowhere else). Lambda functions are
+API the doubles in ``testkit.moto_gaps`` stand in (named there, nowhere else). Lambda functions are
 invoked only through their entry points (``lambdas.<function>.handler``'s handler functions, with the
 function's environment variables and the credentials of a role in its environment's account, as the Lambda
 runtime does); the doubles sit at the network level (moto, and botocore's request hooks for InvokeEndpoint),
@@ -38,18 +38,6 @@ from typing import Any
 
 from mlcore.s3_uri import split_s3_uri
 from mlops import cli
-from mlops.demo.moto_gaps import (
-    AttributePatcher,
-    ModelRuntime,
-    RealisticRegistry,
-    RuntimeRoute,
-    boto3_session,
-    patch_cross_account_packages,
-    patch_event_envelopes,
-    patch_invoke_endpoint,
-    patch_moto_registry,
-    patch_update_endpoint,
-)
 from mlops.local_env import LocalEnvironment, provision
 from mlops.resources import parameter_name
 from mlops.training_run import train_local
@@ -74,6 +62,18 @@ from mlsettings.vocabulary import (
     STAGING,
     Metric,
     Published,
+)
+from testkit.moto_gaps import (
+    AttributePatcher,
+    ModelRuntime,
+    RealisticRegistry,
+    RuntimeRoute,
+    boto3_session,
+    patch_cross_account_packages,
+    patch_event_envelopes,
+    patch_invoke_endpoint,
+    patch_moto_registry,
+    patch_update_endpoint,
 )
 
 # The accounts the demo plays: the registry environment's, the Staging server's, the Production server's.
@@ -789,7 +789,7 @@ def _inference_function(world: DemoWorld) -> Iterator[DemoFunction]:
     environment, with its role's credentials in prod's account: the alarms watch this service's metrics),
     while its endpoint calls meet the faulty endpoint; afterwards InvokeEndpoint goes straight to the model
     runtime again."""
-    from mlops.demo.moto_gaps import EndpointMetrics
+    from testkit.moto_gaps import EndpointMetrics
 
     prod = world.prod
     dynamodb, firehose = prod.client("dynamodb"), prod.client("firehose")
@@ -840,7 +840,7 @@ def _call_api(world: DemoWorld, function: DemoFunction, rows: list[list[str]], i
 
 
 def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
-    from mlops.demo.moto_gaps import evaluate_alarm, publish_emf
+    from testkit.moto_gaps import evaluate_alarm, publish_emf
 
     rows = _bundled_rows()
     shifted = [[f"{float(v) * (1.6 if i in (0, 2, 3, 20, 22, 23) else 1.0):.6g}" for i, v in enumerate(row)]

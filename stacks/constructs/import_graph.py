@@ -17,7 +17,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_ROOTS = ("lambdas", "mlplatform", "mlcore", "mlsettings", "pipelines")
 """Top-level packages whose modules a bundle may hold."""
-NEVER_BUNDLED = ("mlops", "stacks", "tests", "bench", "app")
+NEVER_BUNDLED = ("mlops", "stacks", "tests", "testkit", "bench", "app")
 """First-party code no function may import (import-linter's contracts say the same for the package graph)."""
 
 

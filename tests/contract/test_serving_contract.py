@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from mlcore.drift.capture import parse_capture_line
-from mlops.demo.moto_gaps import capture_record
 from mlplatform.serving.golden_check import check_answer, parse_golden
 from mlplatform.serving.transform_job import BatchSettings, transform_request
 from mlsettings.schema import DataSchema
 from pipelines.datasets import read_raw_csv
 from pipelines.definition import OFFLINE_CODE_INSTALL
 from pipelines.serving import inference
+from testkit.moto_gaps import capture_record
 from tests.contract.conftest import PipelineRun
 from tests.contract.local_pipeline import HttpAnswer, JobFailedError, serve
 
@@ -198,7 +198,7 @@ def test_batch_transform_answers_one_line_per_record_for_the_join(served: Served
 
 
 def test_the_demo_double_answers_what_the_toolkit_answers(served: Served) -> None:
-    """mlops/demo/moto_gaps.ModelRuntime calls the handler's transform_fn in-process; here it must agree with
+    """testkit/moto_gaps.ModelRuntime calls the handler's transform_fn in-process; here it must agree with
     the real toolkit on status, Content-Type and the values of the body."""
     model = inference.model_fn(Path(served.run.pipeline.workdir / "Serve" / "model"))
     for exchange in served.exchanges.values():

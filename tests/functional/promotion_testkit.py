@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
-from mlops.demo.moto_gaps import RealisticRegistry, patch_moto_registry
+from testkit.moto_gaps import RealisticRegistry, patch_moto_registry
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

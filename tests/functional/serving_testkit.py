@@ -25,27 +25,31 @@ from typing import Any
 import boto3
 import pytest
 
-from mlops.demo.moto_gaps import (  # noqa: F401
+from pipelines.datasets import write_breast_cancer_csv
+from pipelines.definition import PipelineSettings, model_package_request
+from pipelines.local_run import run_local
+from testkit.moto_gaps import (  # noqa: F401
     ModelRuntime,
     SimulatedRollouts,
     patch_event_envelopes,
     patch_update_endpoint,
 )
-from pipelines.datasets import write_breast_cancer_csv
-from pipelines.definition import PipelineSettings, model_package_request
-from pipelines.local_run import run_local
+from testkit.serving_world import (  # noqa: F401
+    ACCOUNT,
+    ARTIFACT_BUCKET,
+    CAPTURE_BUCKET,
+    ENDPOINT,
+    GROUP,
+    IMAGE,
+    KMS,
+    LEDGER,
+    REGION,
+    ROLE,
+    deployer_environment,
+    serving_settings,
+)
 from tests.functional.promotion_testkit import create_ledger_table, patch_moto_registry
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
-GROUP = "mlops-dev-models"
-ENDPOINT = "mlops-dev"
-ARTIFACT_BUCKET = "mlops-dev-artifacts"
-CAPTURE_BUCKET = "mlops-dev-capture"
-LEDGER = "ledger"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-endpoint"
-KMS = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -100,33 +104,6 @@ def register_trained_package(trained: TrainedModel, *, stage: str = "Development
         approval_status=approval, description="test package")
     request["ModelLifeCycle"] = {"Stage": stage, "StageStatus": "Approved", "StageDescription": "test"}
     return str(sagemaker.create_model_package(**request)["ModelPackageArn"])
-
-
-# ------------------------------------------------------------------------------------------- environment
-def serving_settings(*, challenger: bool = True, strategy: str = "CANARY", instance_type: str = "ml.m5.large",
-                     challenger_weight: int = 10) -> dict[str, Any]:
-    variant = {"instance_type": instance_type, "min_instances": 2, "max_instances": 4}
-    return {"sla": {"p99_latency_ms": 150.0, "peak_requests_per_second": 100.0, "availability_percent": 99.9},
-            "champion": dict(variant), "challenger_enabled": challenger, "challenger": dict(variant),
-            "challenger_weight_percent": challenger_weight,
-            "deployment": {"strategy": strategy, "canary_percent": 10, "wait_minutes": 10,
-                           "termination_wait_minutes": 5},
-            "capture_sampling_percent": 100, "network_isolation": True, "batch_instance_type": "ml.m5.xlarge",
-            "batch_schedule": None, "health_check_schedule": "rate(5 minutes)"}
-
-
-def deployer_environment(**serving: Any) -> dict[str, str]:
-    """The deployer's environment through its contract (as the serving stack writes it), serving both stages so
-    one world can promote through both."""
-    from mlsettings.functions.contracts import DeployerEnvironment
-
-    return DeployerEnvironment(
-        environment_name="dev", endpoint_name=ENDPOINT, model_package_group=GROUP, event_bus_name="default",
-        served_stages=("Staging", "Production"), model_execution_role_arn=ROLE,
-        capture_destination_uri=f"s3://{CAPTURE_BUCKET}/endpoint", artifact_bucket=ARTIFACT_BUCKET, kms_key_arn=KMS,
-        rollback_alarm_names=("mlops-dev-Champion-5xx", "mlops-dev-Champion-p99", "mlops-dev-Challenger-5xx",
-                              "mlops-dev-Challenger-p99"),
-        serving_settings=serving_settings(**serving), vpc_config=None).to_env()
 
 
 @pytest.fixture

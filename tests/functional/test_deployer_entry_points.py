@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 
-from mlops.demo.moto_gaps import patch_invoke_endpoint
 from mlplatform.serving.deployment_plan import EndpointBusy
+from testkit.moto_gaps import patch_invoke_endpoint
 from tests.functional.promotion_testkit import FakeLambdaContext
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     ACCOUNT,

@@ -16,9 +16,9 @@ import boto3
 import pytest
 
 from lambdas.deployer.settings import settings_from_environment
-from mlops.demo.moto_gaps import patch_invoke_endpoint
 from mlplatform.serving import deployment_flow
 from mlplatform.serving.deployment_flow import DeployerClients
+from testkit.moto_gaps import patch_invoke_endpoint
 from tests.functional.promotion_testkit import FakeLambdaContext
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     ENDPOINT,

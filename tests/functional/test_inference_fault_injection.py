@@ -29,8 +29,8 @@ from mlplatform.inference.circuit_breaker import CLOSED, HALF_OPEN, OPEN, Breake
 from mlplatform.inference.degradation import InferenceService, ServiceSettings
 from mlplatform.inference.fallback_loading import FallbackModelScorer
 from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
-from tests.functional import inference_testkit as kit
-from tests.inference_doubles import (
+from testkit import inference_world as kit
+from testkit.inference_doubles import (
     FAULT_REASONS,
     CountingMetrics,
     InMemoryBreakerStore,

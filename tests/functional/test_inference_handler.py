@@ -19,8 +19,8 @@ from lambdas.inference import handler as handler_module
 from lambdas.inference.settings import InferenceSettings
 from mlcore.fallback import FallbackModel
 from mlplatform.inference.request_validation import rows_to_csv
-from tests.functional import inference_testkit as kit
-from tests.inference_doubles import StubbedEndpoint, healthy_probability
+from testkit import inference_world as kit
+from testkit.inference_doubles import StubbedEndpoint, healthy_probability
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ from tests.infra.test_function_contracts import _functions
 FIRST_PARTY = BUNDLED_ROOTS
 # Lambda quotas: "Deployment package (.zip file archive) size: 250 MB (unzipped, including layers)".
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
-# What must never ship: the CLI and its demo (with the moto doubles), the stacks, the tests, test tooling.
-FORBIDDEN_TOP_LEVEL = ("mlops", "stacks", "tests", "bench", "moto", "pytest", "_pytest", "hypothesis")
+# What must never ship: the CLI and its demo, the stacks, the tests and their kit (the moto doubles), test tooling.
+FORBIDDEN_TOP_LEVEL = ("mlops", "stacks", "tests", "testkit", "bench", "moto", "pytest", "_pytest", "hypothesis")
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,7 @@ def functions(stage: Stage) -> dict[str, list[Function]]:
 
 RUNTIME = ("lambdas/", "mlplatform/")
 OPERATOR = ("mlops/", "bench/")  # the CLI and benchmarks run with an operator's credentials, not a role
-DOUBLE_FILES = ("moto_gaps.py",)
+DOUBLE_FILES = ("moto_gaps.py", "inference_doubles.py")
 # Variables that choose a code path rather than name a resource: a call made under another value than the
 # stage's function has is not one that function makes there (the processing-engine stage covers it).
 MODE_VARIABLES = {"DRIFT_ENGINE": "lambda"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("mlsettings", "mlcore", "mlplatform", "mlops", "lambdas", "pipelines", "stacks")
+PACKAGES = ("mlsettings", "mlcore", "mlplatform", "mlops", "lambdas", "pipelines", "stacks", "testkit")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -34,7 +34,7 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
 def test_every_contract_is_kept_by_the_tree_as_it_is(tmp_path: Path) -> None:
     result = _lint(_copy_tree(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 10 kept, 0 broken." in result.stdout
+    assert "Contracts: 11 kept, 0 broken." in result.stdout
 
 
 NEW_ARROWS = [
@@ -61,6 +61,10 @@ NEW_ARROWS = [
      "mlsettings.instance_types -> mlcore.features"),
     ("pipelines/steps/train.py", "import mlplatform.monitoring.variant_models", "Code that runs in SageMaker",
      "pipelines.steps.train -> mlplatform.monitoring.variant_models"),
+    ("mlops/commands/serving_cmds.py", "import testkit.moto_gaps", "The test kit (moto doubles",
+     "mlops.commands.serving_cmds -> testkit.moto_gaps"),
+    ("mlplatform/serving/deployment_flow.py", "import testkit.inference_doubles", "The test kit (moto doubles",
+     "mlplatform.serving.deployment_flow -> testkit.inference_doubles"),
 ]
 
 
@@ -84,3 +88,17 @@ def test_the_demo_may_import_a_handler_entry_point_only(tmp_path: Path) -> None:
     target.write_text(target.read_text() + "\nimport lambdas.health_check.handler  # an entry point\n")
     result = _lint(root)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bench_imports_no_tests() -> None:
+    """bench/ measures product code with the test kit's doubles; it imports nothing from tests/ (which is not a
+    package the benchmarks may rely on)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {name}" for name in names if name == "tests" or name.startswith("tests.")]
+    assert found == []

@@ -17,7 +17,7 @@ from mlplatform.inference.circuit_breaker import (
     CircuitBreaker,
     Permit,
 )
-from tests.inference_doubles import InMemoryBreakerStore
+from testkit.inference_doubles import InMemoryBreakerStore
 
 SETTINGS = BreakerSettings(failure_threshold=3, cooldown_seconds=30.0, state_cache_seconds=0.0,
                            trial_timeout_seconds=10.0)

@@ -14,7 +14,7 @@ from mlplatform.inference.degradation import InferenceService, ServiceSettings
 from mlplatform.inference.request_validation import Row, ValidationLimits, rows_to_csv
 from mlplatform.inference.response_cache import CachedAnswer, cache_key
 from mlsettings.schema import DataSchema
-from tests.inference_doubles import (
+from testkit.inference_doubles import (
     CountingMetrics,
     InMemoryBreakerStore,
     InMemoryPredictionLog,

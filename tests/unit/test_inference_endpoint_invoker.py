@@ -16,7 +16,7 @@ from mlplatform.inference.endpoint_invoker import (
     parse_probabilities,
     sagemaker_runtime_config,
 )
-from tests.inference_doubles import FAULT_REASONS, StubbedEndpoint
+from testkit.inference_doubles import FAULT_REASONS, StubbedEndpoint
 
 
 @pytest.mark.parametrize(("body", "rows", "expected"), [

@@ -20,7 +20,7 @@ from mlsettings.schema import DataSchema
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "schemas" / "breast_cancer.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "pipelines" / "schemas" / "breast_cancer.json"
 ENDPOINT_NAME = "mlops-dev-endpoint"
 BREAKER_TABLE = "inference-breaker"
 CACHE_TABLE = "inference-response-cache"
