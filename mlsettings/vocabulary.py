@@ -8,6 +8,8 @@ non-test module). Standard library only.
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 # ------------------------------------------------------------------------------------------------------ events
 SAGEMAKER_SOURCE = "aws.sagemaker"
 PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
@@ -102,7 +104,9 @@ VARIANT_PACKAGE_ARN = "model-package-arn"
 VARIANT_MODEL_VERSION = "model-version"
 """Fields under ``Published.variant_prefix(env)/<Variant>/``."""
 
-PAGE, TICKET = "page", "ticket"
+PAGE: Final = "page"
+TICKET: Final = "ticket"
+Severity = Literal["page", "ticket"]
 """Alert topics: a page wakes on-call, a ticket waits for working hours."""
 
 # ------------------------------------------------------------------------------------------------ data layout

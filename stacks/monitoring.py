@@ -26,7 +26,9 @@ from mlsettings.vocabulary import (
     CHAMPION,
     GROUND_TRUTH_PREFIX,
     NAMESPACE,
+    PAGE,
     REPORT_PREFIX,
+    TICKET,
     Metric,
     Published,
 )
@@ -57,8 +59,8 @@ class MonitoringStack(cdk.Stack):
         Processing engine runs it), or None where no Training stack is built (then this stack uploads its own)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         # Names of the Alerting and InferenceApi stacks, read from their published names (no exports).
-        page_topic = published_topic(self, "PageTopic", environment=config.name, severity="page")
-        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
+        page_topic = published_topic(self, "PageTopic", environment=config.name, severity=PAGE)
+        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity=TICKET)
         inference_function_name = read_published(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME)
         api_id = read_published(self, environment=config.name, key=Published.INFERENCE_API_ID)
         drift = config.monitoring.drift
@@ -176,6 +178,11 @@ class MonitoringStack(cdk.Stack):
                         detail={"bucket": {"name": [artifact_bucket.bucket_name]},
                                 "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/drift_report.json"}]}}),
                     targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
+        for scope in (self.drift_monitor, self.drift_monitor.role):
+            allow_wildcards(scope, {
+                "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
+                                                                              "end.",
+            })
 
     def _allow_job_wildcards(self, role: iam.Role) -> None:
         allow_wildcards(role, {
@@ -193,11 +200,6 @@ class MonitoringStack(cdk.Stack):
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
         })
-        for scope in (self.drift_monitor, self.drift_monitor.role):
-            allow_wildcards(scope, {
-                "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
-                                                                              "end.",
-            })
 
     # -------------------------------------------------------------------------------------------- metrics
     def _sagemaker(self, name: str, variant: str, statistic: str, period_minutes: int = 5) -> cloudwatch.Metric:
@@ -247,47 +249,47 @@ class MonitoringStack(cdk.Stack):
         route = self.router.alarm
         for variant in variants:
             route(self, f"{variant}LatencyOverSla", metric=self._sagemaker("ModelLatency", variant, "p99"),
-                  threshold=sla.p99_latency_ms * 1000, severity="page", runbook="latency-p99",
+                  threshold=sla.p99_latency_ms * 1000, severity=PAGE, runbook="latency-p99",
                   summary=f"{variant} ModelLatency p99 above the SLA of {sla.p99_latency_ms:g} ms.",
                   evaluation_periods=3)
             route(self, f"{variant}ErrorRate", metric=self._error_rate(variant), threshold=alarms.error_rate_percent,
-                  severity="page", runbook="error-rate", comparison=gte,
+                  severity=PAGE, runbook="error-rate", comparison=gte,
                   summary=f"{variant} 5XX rate at or above {alarms.error_rate_percent:g}%.")
             route(self, f"{variant}HealthCheckFailing", metric=self._health(Metric.HEALTH_CHECK_PASSED, variant),
-                  threshold=1, severity="page", runbook="health-check", evaluation_periods=2,
+                  threshold=1, severity=PAGE, runbook="health-check", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   summary=f"{variant} answered its golden payloads wrongly or not at all.")
             route(self, f"{variant}DataDrift", metric=self._drift(Metric.DRIFT_DETECTED, variant), threshold=1,
-                  severity="ticket", runbook="data-drift", evaluation_periods=1, comparison=gte,
+                  severity=TICKET, runbook="data-drift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: drifted input features carry at least "
                           f"{config.monitoring.drift.weighted_drift_alarm:.0%} of the model's feature importance.")
             route(self, f"{variant}DataQuality", metric=self._drift(Metric.DATA_QUALITY_VIOLATIONS, variant),
                   threshold=1,
-                  severity="ticket", runbook="data-quality", evaluation_periods=1, comparison=gte,
+                  severity=TICKET, runbook="data-quality", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: missing, out-of-range or unseen values beyond the training baseline's in at "
                           "least one input feature.")
             # Production pages when the violation hits a feature the model leans on; elsewhere it is a ticket.
             route(self, f"{variant}TopFeatureDataQuality",
                   metric=self._drift(Metric.DATA_QUALITY_TOP_FEATURE_VIOLATIONS, variant), threshold=1,
-                  severity="page" if config.production else "ticket", runbook="data-quality",
+                  severity=PAGE if config.production else TICKET, runbook="data-quality",
                   evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: a data-quality violation in one of the model's "
                           f"{config.monitoring.drift.page_top_features} most important features.")
             route(self, f"{variant}PredictionShift", metric=self._drift(Metric.PREDICTION_DRIFTED, variant),
                   threshold=1,
-                  severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+                  severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the predicted-probability distribution shifted.")
             route(self, f"{variant}ConfidenceShift", metric=self._drift(Metric.CONFIDENCE_DRIFTED, variant),
                   threshold=1,
-                  severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+                  severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the confidence distribution shifted (PSI above "
                           f"{alarms.confidence_shift_psi:g}).")
             route(self, f"{variant}QualityDegraded", metric=self._drift(Metric.QUALITY_DEGRADED, variant), threshold=1,
-                  severity="page", runbook="quality-degradation", evaluation_periods=1, comparison=gte,
+                  severity=PAGE, runbook="quality-degradation", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the "
                           "registered evaluation metric.")
         route(self, "FallbackRate", metric=self._fallback_rate(), threshold=alarms.fallback_rate_percent,
-              severity="page", runbook="fallback-rate", comparison=gte,
+              severity=PAGE, runbook="fallback-rate", comparison=gte,
               summary=f"At least {alarms.fallback_rate_percent:g}% of API answers came from a fallback.")
         if config.production:
             # Only production has traffic all the time; elsewhere silence is normal. Missing data does not
@@ -296,7 +298,7 @@ class MonitoringStack(cdk.Stack):
             # An endpoint that exists but cannot answer is paged by HealthCheckFailing (the health check
             # reports 0 for it); "no endpoint yet" is the only state in which the health check is silent.
             route(self, "NoTraffic", metric=self._sagemaker("Invocations", CHAMPION, "Sum", 15), threshold=1,
-                  severity="page", runbook="no-traffic", evaluation_periods=2,
+                  severity=PAGE, runbook="no-traffic", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                   summary="The Champion received no invocations for 30 minutes.")
@@ -307,7 +309,7 @@ class MonitoringStack(cdk.Stack):
                 metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
                                            dimensions_map={"PipelineName": pipeline_name(config)}, statistic="Sum",
                                            period=cdk.Duration.hours(1)),
-                threshold=1, severity="ticket", runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
+                threshold=1, severity=TICKET, runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
                 summary="A training pipeline execution failed (validation, quality gate or infrastructure).")
 
     def _idle_endpoint(self, days: int) -> None:
@@ -351,7 +353,7 @@ class MonitoringStack(cdk.Stack):
             return None
         sustained = self.router.alarm(
             self, "SustainedDrift", metric=self._drift(Metric.DRIFT_DETECTED,
-                                                       variants[0]), threshold=1, severity="ticket",
+                                                       variants[0]), threshold=1, severity=TICKET,
             runbook="data-drift", evaluation_periods=3, datapoints_to_alarm=3,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             summary="The Champion's inputs drifted three days running; the training pipeline is started.")

@@ -32,77 +32,8 @@ class StorageStack(cdk.Stack):
         storage = config.storage
         removal = cdk.RemovalPolicy.RETAIN if storage.retain_data else cdk.RemovalPolicy.DESTROY
 
-        self.key = kms.Key(
-            self, "DataKey",
-            description=f"Encrypts the {config.name} MLOps data, models, captured traffic, logs and queues",
-            enable_key_rotation=True,
-            removal_policy=removal,
-            alias=data_key_alias(config),  # how consumer accounts' policies select this key
-        )
-        # Encrypted log groups, alarm notifications and EventBridge deliveries need the services themselves
-        # to use the key.
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="CloudWatchLogsUseOfTheKey",
-            principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-            # CloudWatch Logs' documented statement also lists kms:Describe*; DescribeKey has no encryption
-            # context, so under this condition it was never allowed (tests/infra/test_iam_validity.py).
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-            resources=["*"],
-            conditions={"ArnLike": {
-                "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"}},
-        ))
-        # CloudWatch alarms publish to the encrypted alert topics: SNS asks KMS for a data key as the alarm's
-        # service principal (SNS Developer Guide, "Key management": event sources and encrypted topics). AWS's
-        # knowledge-center article on alarms with encrypted topics (re:Post "cloudwatch-configure-alarm-sns")
-        # gives this statement and refines it with a source condition; aws:SourceAccount was already here,
-        # aws:SourceArn narrows it to this region's alarms (both unverified against a real account).
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="AlarmNotificationsToEncryptedTopics",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-            resources=["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": self.account},
-                        "ArnLike": {"aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:"
-                                                     f"{self.account}:alarm:*"}},
-        ))
-        # EventBridge delivers undeliverable events to the rules' encrypted dead-letter queues. AWS documents
-        # this key grant for event sources without source conditions (SQS Developer Guide, "Key management":
-        # KMS permissions for AWS services; SNS Developer Guide, "Key management": event sources and
-        # encrypted topics), and documents aws:SourceArn for EventBridge only on the SQS queue policy
-        # (EventBridge User Guide, "Using resource-based policies": Amazon SQS permissions). Nothing
-        # documents that EventBridge's KMS request carries aws:SourceAccount (AWS's MDAA constructs state the
-        # SNS guide lists it as unsupported for EventBridge), and a condition on a key that is not sent
-        # would drop every dead letter. The confused-deputy guard is each queue's policy (aws:SourceArn =
-        # its own rules), see stacks/constructs/queues.py.
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="EventBridgeDeliveryToEncryptedQueues",
-            principals=[iam.ServicePrincipal("events.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=["*"],
-        ))
-
-        self.access_logs_bucket = s3.Bucket(
-            self, "AccessLogsBucket",
-            # S3 server access logging can only deliver to a bucket encrypted with SSE-S3.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True, minimum_tls_version=1.2, versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(
-                id="ExpireAccessLogs",
-                expiration=cdk.Duration.days(storage.access_log_retention_days),
-                noncurrent_version_expiration=cdk.Duration.days(storage.noncurrent_version_expiration_days),
-                abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
-            )],
-            removal_policy=removal,
-        )
-        acknowledge(self.access_logs_bucket, "AwsSolutions-S1",
-                    "This is the access-log bucket itself; logging it into itself would loop.")
-        skip_checkov(self.access_logs_bucket, "CKV_AWS_18",
-                     "This is the access-log bucket itself; logging it into itself would loop.")
-        skip_checkov(self.access_logs_bucket, "CKV_AWS_145",
-                     "S3 server access logging only delivers to SSE-S3 buckets, not SSE-KMS.")
-
+        self.key = self._key(config, removal)
+        self.access_logs_bucket = self._access_logs_bucket(config, removal)
         self.data_bucket = self._bucket(
             "DataBucket", "data/", removal, storage.infrequent_access_after_days,
             storage.noncurrent_version_expiration_days, event_bridge=True)
@@ -128,6 +59,83 @@ class StorageStack(cdk.Stack):
             (Published.CAPTURE_BUCKET, self.capture_bucket.bucket_name),
         ):
             publish_name(self, environment=config.name, key=key_name, value=value)
+
+    def _key(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> kms.Key:
+        """The environment's one key, with the statements the services that encrypt with it need."""
+        key = kms.Key(
+            self, "DataKey",
+            description=f"Encrypts the {config.name} MLOps data, models, captured traffic, logs and queues",
+            enable_key_rotation=True,
+            removal_policy=removal,
+            alias=data_key_alias(config),  # how consumer accounts' policies select this key
+        )
+        # Encrypted log groups, alarm notifications and EventBridge deliveries need the services themselves
+        # to use the key.
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchLogsUseOfTheKey",
+            principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+            # CloudWatch Logs' documented statement also lists kms:Describe*; DescribeKey has no encryption
+            # context, so under this condition it was never allowed (tests/infra/test_iam_validity.py).
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={"ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"}},
+        ))
+        # CloudWatch alarms publish to the encrypted alert topics: SNS asks KMS for a data key as the alarm's
+        # service principal (SNS Developer Guide, "Key management": event sources and encrypted topics). AWS's
+        # knowledge-center article on alarms with encrypted topics (re:Post "cloudwatch-configure-alarm-sns")
+        # gives this statement and refines it with a source condition; aws:SourceAccount was already here,
+        # aws:SourceArn narrows it to this region's alarms (both unverified against a real account).
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="AlarmNotificationsToEncryptedTopics",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": self.account},
+                        "ArnLike": {"aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:"
+                                                     f"{self.account}:alarm:*"}},
+        ))
+        # EventBridge delivers undeliverable events to the rules' encrypted dead-letter queues. AWS documents
+        # this key grant for event sources without source conditions (SQS Developer Guide, "Key management":
+        # KMS permissions for AWS services; SNS Developer Guide, "Key management": event sources and
+        # encrypted topics), and documents aws:SourceArn for EventBridge only on the SQS queue policy
+        # (EventBridge User Guide, "Using resource-based policies": Amazon SQS permissions). Nothing
+        # documents that EventBridge's KMS request carries aws:SourceAccount (AWS's MDAA constructs state the
+        # SNS guide lists it as unsupported for EventBridge), and a condition on a key that is not sent
+        # would drop every dead letter. The confused-deputy guard is each queue's policy (aws:SourceArn =
+        # its own rules), see stacks/constructs/queues.py.
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="EventBridgeDeliveryToEncryptedQueues",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],
+        ))
+        return key
+
+    def _access_logs_bucket(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> s3.Bucket:
+        storage = config.storage
+        bucket = s3.Bucket(
+            self, "AccessLogsBucket",
+            # S3 server access logging can only deliver to a bucket encrypted with SSE-S3.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True, minimum_tls_version=1.2, versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(
+                id="ExpireAccessLogs",
+                expiration=cdk.Duration.days(storage.access_log_retention_days),
+                noncurrent_version_expiration=cdk.Duration.days(storage.noncurrent_version_expiration_days),
+                abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+            )],
+            removal_policy=removal,
+        )
+        acknowledge(bucket, "AwsSolutions-S1",
+                    "This is the access-log bucket itself; logging it into itself would loop.")
+        skip_checkov(bucket, "CKV_AWS_18",
+                     "This is the access-log bucket itself; logging it into itself would loop.")
+        skip_checkov(bucket, "CKV_AWS_145",
+                     "S3 server access logging only delivers to SSE-S3 buckets, not SSE-KMS.")
+        return bucket
 
     def _bucket(self, construct_id: str, log_prefix: str, removal: cdk.RemovalPolicy,
                 infrequent_access_after_days: int | None, noncurrent_days: int, *,

@@ -184,7 +184,7 @@ class CaptureChunkParser:
 
     # -- the fast path ---------------------------------------------------------------------------------
 
-    def _parse_fast(self, lines: Sequence[bytes | str]) -> ParsedChunk | None:
+    def _parse_fast(self, lines: Sequence[bytes | str]) -> ParsedChunk | None:  # noqa: PLR0912, PLR0915
         """None when the chunk must be parsed exactly (a value the template cannot judge)."""
         fast_rows: list[str] = []      # CSV row texts that fit the template, each with exactly n fields
         output_tokens: list[str] = []  # their probabilities, as text

@@ -346,6 +346,11 @@ class EnvironmentConfig:
     def _check_rules(self) -> None:
         """Rules that relate several settings; each names the keys involved."""
         where = f"environments.{self.name}"
+        self._check_training(where)
+        self._check_serving(where)
+        self._check_rollout(where)
+
+    def _check_training(self, where: str) -> None:
         training = self.training
         if training.use_spot and training.max_wait_seconds <= training.max_run_seconds:
             # API reference (StoppingCondition): "equal to or greater than MaxRuntimeInSeconds"; the Developer
@@ -368,11 +373,16 @@ class EnvironmentConfig:
                     f"{SMALLEST_INSTANCE_STORE_GB} while training.{key} ({instance_type}) has local NVMe storage "
                     "(API reference, ResourceConfig/ProcessingClusterConfig.VolumeSizeInGB: SageMaker mounts the "
                     "instance store instead, and you can't request more than its size)")
+
+    def _serving_variants(self) -> list[tuple[str, VariantSettings]]:
+        variants = [("champion", self.serving.champion)]
+        if self.serving.challenger_enabled:
+            variants.append(("challenger", self.serving.challenger))
+        return variants
+
+    def _check_serving(self, where: str) -> None:
         serving = self.serving
-        variants = [("champion", serving.champion)]
-        if serving.challenger_enabled:
-            variants.append(("challenger", serving.challenger))
-        for label, variant in variants:
+        for label, variant in self._serving_variants():
             if variant.max_instances < variant.min_instances:
                 raise ConfigError(
                     f"{where}.serving.{label}.max_instances is {variant.max_instances}; allowed: at least "
@@ -387,6 +397,17 @@ class EnvironmentConfig:
             raise ConfigError(f"{where}.network: subnet_ids and security_group_ids go together; got "
                               f"{len(self.network.subnet_ids)} subnets and "
                               f"{len(self.network.security_group_ids)} security groups")
+        if len(serving.served_stages) > 1:
+            raise ConfigError(
+                f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: at most one stage (an "
+                "endpoint that serves both would put a version approved for Staging in front of production users "
+                "before anyone approved it for Production)")
+        if self.production and STAGING in serving.served_stages:
+            raise ConfigError(f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: [] or "
+                              "['Production'] in a production environment")
+
+    def _check_rollout(self, where: str) -> None:
+        serving = self.serving
         rollout = serving.deployment
         if rollout.strategy == "LINEAR" and not (
                 LINEAR_STEP_PERCENT_RANGE[0] <= rollout.canary_percent <= LINEAR_STEP_PERCENT_RANGE[1]):
@@ -404,21 +425,13 @@ class EnvironmentConfig:
                 f"most, with {PROVISIONING_ALLOWANCE_SECONDS} s for provisioning); these need {waits} s (API "
                 "reference, BlueGreenUpdatePolicy: the timeout should be larger than the total waiting time)")
         if rollout.strategy != "ALL_AT_ONCE":
-            for label, variant in variants:
+            for label, variant in self._serving_variants():
                 if instance_family(variant.instance_type) == "inf1":
                     raise ConfigError(
                         f"{where}.serving.{label}.instance_type is {variant.instance_type}; allowed: a type other "
                         f"than ml.inf1 with serving.deployment.strategy {rollout.strategy} (Developer Guide, "
                         "deployment guardrails exclusions: Inf1 endpoints fall back to all at once with no baking, "
                         "so the rollback alarms would never be watched); or strategy ALL_AT_ONCE")
-        if len(serving.served_stages) > 1:
-            raise ConfigError(
-                f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: at most one stage (an "
-                "endpoint that serves both would put a version approved for Staging in front of production users "
-                "before anyone approved it for Production)")
-        if self.production and STAGING in serving.served_stages:
-            raise ConfigError(f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: [] or "
-                              "['Production'] in a production environment")
 
     @property
     def is_registry(self) -> bool:

@@ -183,16 +183,7 @@ class MlopsFunction(Construct):
         )
         self.failure_queue: sqs.Queue | None = None
         self.failure_alarm: cloudwatch.Alarm | None = None
-        async_options: dict[str, Any] = {}
-        if asynchronous:
-            self.failure_queue = dead_letter_queue(self, "FailureQueue", key=key,
-                                                   purpose=f"the {source} function (DLQ and on-failure)")
-            async_options = {
-                "retry_attempts": 2,
-                "max_event_age": cdk.Duration.hours(6),
-                "on_failure": destinations.SqsDestination(self.failure_queue),
-                "dead_letter_queue": self.failure_queue,
-            }
+        async_options = self._asynchronous_options(source, key) if asynchronous else {}
         self.function = lambda_.Function(
             self, "Function",
             description=description,
@@ -221,6 +212,25 @@ class MlopsFunction(Construct):
             reserved_concurrent_executions=self.reserved_concurrency,
             **async_options,
         )
+        self._failure_handling(source, alarm_topic)
+        if role is None:  # the role CDK made for this function alone
+            created = self.function.role
+            assert created is not None
+            acknowledge_execution_role(created)
+
+    def _asynchronous_options(self, source: str, key: kms.IKey) -> dict[str, Any]:
+        """Two retries, then the event goes to an encrypted failure queue (on-failure destination and DLQ)."""
+        self.failure_queue = dead_letter_queue(self, "FailureQueue", key=key,
+                                               purpose=f"the {source} function (DLQ and on-failure)")
+        return {
+            "retry_attempts": 2,
+            "max_event_age": cdk.Duration.hours(6),
+            "on_failure": destinations.SqsDestination(self.failure_queue),
+            "dead_letter_queue": self.failure_queue,
+        }
+
+    def _failure_handling(self, source: str, alarm_topic: sns.ITopic | None) -> None:
+        """An asynchronous function's failure queue alarms when it holds an event; a synchronous one has none."""
         if self.failure_queue is not None:
             self.failure_alarm = cloudwatch.Alarm(
                 self, "FailureQueueDepth",
@@ -241,10 +251,6 @@ class MlopsFunction(Construct):
         skip_checkov(self.function, "CKV_AWS_117",
                      "Calls only AWS APIs; the project runs without a VPC unless configured (no data plane "
                      "resources live in a VPC).")
-        if role is None:  # the role CDK made for this function alone
-            created = self.function.role
-            assert created is not None
-            acknowledge_execution_role(created)
 
     @property
     def role(self) -> iam.IRole:
