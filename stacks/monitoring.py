@@ -402,6 +402,8 @@ class MonitoringStack(cdk.Stack):
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                   summary="The Champion received no invocations for 30 minutes.")
+        if not config.production and alarms.idle_endpoint_days is not None:
+            self._idle_endpoint(alarms.idle_endpoint_days)
         if config.is_registry:  # the training pipeline runs in the registry environment only
             route(self, "TrainingPipelineFailed",
                 metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
@@ -409,6 +411,41 @@ class MonitoringStack(cdk.Stack):
                                            period=cdk.Duration.hours(1)),
                 threshold=1, severity=TICKET, runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
                 summary="A training pipeline execution failed (validation, quality gate or infrastructure).")
+
+    def _idle_endpoint(self, days: int) -> None:
+        """A ticket when the endpoint's instances ran for ``days`` days and no request reached it through the
+        inference API: instances cost money whether or not anyone calls them.
+
+        The endpoint's own Invocations never fall to zero: the health check calls every variant every few
+        minutes (serving.health_check_schedule). Callers reach the endpoint through the inference API, the one
+        caller role besides the health check and the deployer, so its Responses count is the callers' traffic.
+        Whether the endpoint exists at all is told by its instance metrics (AWS/SageMaker publishes
+        CPUUtilization in /aws/sagemaker/Endpoints every minute per instance-backed variant).
+
+        Missing data, deliberately: ``IF(up, requests)`` has a data point only for hours in which the
+        Champion's instances reported; for such an hour without any API response CloudWatch's IF gives 0 (a
+        TRUE condition with no data point in the second series yields 0: CloudWatch User Guide, "Using IF
+        expressions"). So zero requests while instances run is data (breaching), and missing data only ever
+        means "no instances": no endpoint yet (the deployer creates it on the first promotion), or one that
+        was deleted. Neither costs anything, so missing data is not breaching, as for every alarm here
+        (tests/infra/test_monitoring.py)."""
+        hour = cdk.Duration.hours(1)
+        up = cloudwatch.Metric(namespace="/aws/sagemaker/Endpoints", metric_name="CPUUtilization",
+                               statistic="SampleCount", period=hour,
+                               dimensions_map={"EndpointName": self.endpoint, "VariantName": CHAMPION})
+        idle = cloudwatch.MathExpression(
+            expression="IF(up, requests)", using_metrics={"up": up, "requests": self._inference(Metric.RESPONSES)
+                                                          .with_(period=hour)},
+            label="API requests while the endpoint's instances run", period=hour)
+        # Hourly points: CloudWatch evaluates an alarm over at most 7 days (604,800 s; PutMetricAlarm), which
+        # bounds monitoring.alarms.idle_endpoint_days.
+        self.router.alarm(
+            self, "IdleEndpoint", metric=idle, threshold=1, severity="ticket", runbook="idle-endpoint",
+            evaluation_periods=24 * days, datapoints_to_alarm=24 * days,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            summary=f"The endpoint's instances ran for {days} days without a single request through the "
+                    "inference API.")
 
     def _retrain_on_sustained_drift(self, config: EnvironmentConfig,
                                     variants: tuple[str, ...]) -> cloudwatch.Alarm | None:

@@ -277,6 +277,12 @@ class AlarmSettings:
                                     check=between(0, 1))
     confidence_shift_psi: float = setting("PSI of the prediction and confidence distributions that raises a "
                                           "ticket.", default=drift_defaults.SHIFT_PSI, check=positive)
+    idle_endpoint_days: int | None = setting(
+        "Days without a single request through the inference API while the endpoint's instances run, after "
+        "which a non-production environment raises the IdleEndpoint ticket (the instances cost money whether "
+        "or not anyone calls them). 1 to 7: CloudWatch evaluates an alarm over at most seven days. null: no "
+        "alarm. Production environments never get it (NoTraffic pages there; docs/runbooks/idle-endpoint.md).",
+        default=7, check=between(1, 7))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,6 +303,29 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeliverySettings:
+    github_repository: str | None = setting(
+        "The GitHub repository ('owner/name') whose Actions workflow deploys the environments: the only one the "
+        "OIDC roles trust (docs/DEPLOYING.md, 'Delivery from git'). null: no OIDC roles are synthesized. One "
+        "value for every environment.", default=None,
+        check=matches(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}",
+                      "'owner/name' of a GitHub repository"))
+    default_branch: str = setting(
+        "The branch whose pushes deploy and whose scheduled runs detect drift (the read-only role trusts its "
+        "runs). One value for every environment.", default="main",
+        check=matches(r"[A-Za-z0-9._/-]{1,200}", "a branch name"))
+    bootstrap_qualifier: str = setting(
+        "The CDK bootstrap qualifier of this environment's account and region (`cdk bootstrap --qualifier`); the "
+        "deploy role may assume that bootstrap's deploy, file-publishing, image-publishing and lookup roles.",
+        default="hnb659fds", check=matches(r"[A-Za-z0-9_-]{1,10}", "the bootstrap template's Qualifier pattern "
+                                                                  "[A-Za-z0-9_-]{1,10}"))
+    create_oidc_provider: bool = setting(
+        "Create GitHub's OIDC identity provider in this environment's account. false: the account already has one "
+        "(an account holds one provider per URL) and the roles trust it by its ARN. Environments sharing an "
+        "account state the same value.", default=True)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     name: str = setting("Environment name (the key under 'environments').")
     account: str | None = setting("AWS account id; null falls back to CDK_DEFAULT_ACCOUNT.", default=None,
@@ -314,6 +343,8 @@ class EnvironmentConfig:
     inference_api: InferenceApiSettings = setting("The inference API and its degradation.",
                                                   default=InferenceApiSettings())
     monitoring: MonitoringSettings = setting("Drift, quality and alarms.", default=MonitoringSettings())
+    delivery: DeliverySettings = setting("Delivery from git: the GitHub repository and the OIDC roles its "
+                                         "workflow assumes.", default=DeliverySettings())
 
     def __post_init__(self) -> None:
         self._check_rules()
