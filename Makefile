@@ -14,7 +14,8 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PATH := $(NODE_BIN):$(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy bootstrap-account
+.PHONY: help bootstrap lint test synth demo bench train clean docs deploy destroy bootstrap-account gates diff drift \
+	cost plan-comment deploy-delivery workflow
 help:
 	@echo "make demo   run the whole lifecycle locally on moto and bundled data"
 	@echo "make test   lint, type-check and run every test"
@@ -24,6 +25,12 @@ help:
 	@echo "make deploy ENV=dev   deploy one environment's stacks (PROFILE=name to pick AWS credentials)"
 	@echo "make destroy ENV=dev  delete one environment's stacks (retained data stays: docs/DEPLOYING.md)"
 	@echo "make bootstrap-account ENV=dev  CDK-bootstrap the account and region of one environment (once)"
+	@echo "make gates  synthesize and run cdk-nag, cfn-lint and checkov (mlops synth)"
+	@echo "make diff ENV=dev   cdk diff of one environment against what is deployed (read-only)"
+	@echo "make drift ENV=dev  CloudFormation drift detection of one environment; fails on drift"
+	@echo "make cost ENV=dev   monthly cost estimate from cdk.out (after make synth)"
+	@echo "make deploy-delivery ENV=dev  the GitHub OIDC roles of ENV's account (docs/DEPLOYING.md)"
+	@echo "make workflow  regenerate .github/workflows/delivery.yml from cdk.json"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -83,10 +90,14 @@ test: bootstrap lint
 	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider $(SECOND_STAGE)
 
 # cdk.out holds exactly this synth: the CLI overwrites but never removes, so an environment no longer configured
-# would leave its templates behind.
-synth: bootstrap
+# would leave its templates behind. Synthesis needs the venv and the CDK CLI only (not checkov's or the contract
+# tier's environments): the workflow's plan job synthesizes main with it too.
+synth: $(VENV)/.installed node_modules/.installed
 	rm -rf cdk.out
 	node_modules/.bin/cdk synth --quiet --no-notices -o cdk.out
+
+gates: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+	$(VENV)/bin/mlops synth
 
 demo: bootstrap
 	$(VENV)/bin/mlops demo
@@ -103,7 +114,9 @@ bench: bootstrap $(EVIDENTLY_VENV)/.installed
 
 # Every stack sits inside its environment's cdk.Stage, so `cdk deploy --all` selects nothing: the selector is
 # 'ENV/*'. `-c env=ENV` synthesizes only that environment. The preflight checks ENV and the credentials first.
+# APPROVAL=never in the workflow: a CI job has no terminal to confirm on; its approval is the GitHub environment's.
 CDK_PROFILE = $(if $(PROFILE),--profile $(PROFILE))
+APPROVAL ?= broadening
 # `cdk bootstrap` with the pinned CLI and the virtual environment's Node (npx resolves another CLI, which fails
 # with that Node first on PATH). The preflight checks ENV and the credentials, then names aws://ACCOUNT/REGION.
 bootstrap-account: $(VENV)/.installed node_modules/.installed
@@ -112,7 +125,37 @@ bootstrap-account: $(VENV)/.installed node_modules/.installed
 
 deploy: $(VENV)/.installed node_modules/.installed
 	$(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE)
-	node_modules/.bin/cdk deploy --no-notices -c env=$(ENV) '$(ENV)/*' --require-approval broadening $(CDK_PROFILE)
+	node_modules/.bin/cdk deploy --no-notices -c env=$(ENV) '$(ENV)/*' --require-approval $(APPROVAL) $(CDK_PROFILE)
+
+# What a deployment would change, read through the CDK lookup role (--method template: no change set, so no
+# deploy role is needed). Its own output folder keeps cdk.out (all environments) intact for `make cost`.
+diff: $(VENV)/.installed node_modules/.installed
+	$(PY) -m mlops.deploy_preflight $(ENV) --verb comparing $(CDK_PROFILE)
+	node_modules/.bin/cdk diff --no-notices -c env=$(ENV) '$(ENV)/*' --method template -o cdk.out.diff $(CDK_PROFILE)
+
+# CloudFormation drift detection of every stack of ENV; exit 1 when a resource CloudFormation owns drifted. What
+# the deployer changes at run time is not CloudFormation's and is never reported (docs/DEPLOYING.md).
+drift: $(VENV)/.installed node_modules/.installed
+	$(PY) -m mlops.deploy_preflight $(ENV) --verb comparing $(CDK_PROFILE)
+	node_modules/.bin/cdk drift --no-notices -c env=$(ENV) '$(ENV)/*' --fail -o cdk.out.drift $(CDK_PROFILE)
+
+# The GitHub OIDC provider and roles of ENV's account (once per account; stacks/delivery.py).
+deploy-delivery: $(VENV)/.installed node_modules/.installed
+	$(PY) -m mlops.deploy_preflight $(ENV) --selector 'Delivery/*' $(CDK_PROFILE)
+	node_modules/.bin/cdk deploy --no-notices -c delivery=$(ENV) 'Delivery/*' --require-approval $(APPROVAL) $(CDK_PROFILE)
+
+cost: $(VENV)/.installed
+	$(VENV)/bin/mlops cost --env $(ENV)
+
+# The pull-request comment: main's cost (BASE: a checkout of main with its own cdk.out) against this tree's, and
+# the `make diff` outputs saved as PLAN/diff-<env>.txt.
+BASE ?= base
+PLAN ?= plan
+plan-comment: $(VENV)/.installed
+	$(VENV)/bin/mlops cost --compare $(BASE) --with-diffs $(PLAN)
+
+workflow: $(VENV)/.installed
+	$(VENV)/bin/mlops workflow write
 
 destroy: $(VENV)/.installed node_modules/.installed
 	$(PY) -m mlops.deploy_preflight $(ENV) $(CDK_PROFILE)
@@ -122,8 +165,9 @@ train: bootstrap
 	$(VENV)/bin/mlops train --env $(ENV)
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-report
+	rm -rf cdk.out cdk.out.diff cdk.out.drift .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-report
 
 docs: $(VENV)/.installed
 	$(PY) docs/architecture.py
 	$(VENV)/bin/mlops config reference > docs/CONFIGURATION.md
+	$(VENV)/bin/mlops workflow write

@@ -24,7 +24,9 @@ BENCHMARKS: tuple[tuple[str, str, list[str], list[str]], ...] = (
     ("bench.bench_training", "Training pipeline, local, per step (issue 3)", [], ["--rows", "20000"]),
     ("bench.bench_inference", "Inference Lambda overhead (issue 6)", [], ["--imports", "5", "--requests", "1000"]),
     ("bench.bench_serving", "Serving: scoring latency and deployer decisions (issue 5)", [], []),
-    ("bench.bench_drift", "Drift run vs Evidently vs bare parsing (issue 7)", [], ["--rows", "20000"]),
+    ("bench.bench_drift", "Drift run vs Evidently vs an independent bare read (issues 7, 28)", [],
+     ["--rows", "20000", "--rounds", "1"]),
+    ("bench.bench_cold_start", "Lambda cold imports with and without byte code (issue 28)", [], ["--runs", "3"]),
     ("bench.bench_cli", "CLI start-up (issue 14)", [], ["--runs", "3"]),
     ("bench.bench_drift_quality", "Drift detectors: false alarms and power, ours vs Evidently (issue 17)", [],
      ["--quick"]),
@@ -47,7 +49,7 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", help="comma-separated benchmark names "
-                        "(training, inference, serving, drift, cli, quality)")
+                        "(training, inference, serving, drift, start, cli, quality)")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run; not for the record)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)

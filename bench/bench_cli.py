@@ -12,6 +12,7 @@ change. Prints a markdown table with the target from issue 14 (< 0.3 s).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per command (median reported)")
     parser.add_argument("--baseline-rev", help="also time `mlops --help` of this git revision")
+    parser.add_argument("--validate-rev", help="also time `mlops config validate` of this git revision")
     args = parser.parse_args(argv)
 
     rows = [
@@ -74,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
             source = export_revision(args.baseline_rev, Path(folder))
             rows.append(row(f"`mlops --help` at {args.baseline_rev} (before the lazy imports)",
                             wall_times(cli_command(source, "--help"), max(3, args.runs // 3), cwd=source)))
-    print(f"Wall time of a fresh process per run, {args.runs} runs per command (seconds).")
+    if args.validate_rev:
+        with tempfile.TemporaryDirectory() as folder:
+            source = export_revision(args.validate_rev, Path(folder))
+            rows.append(row(f"`mlops config validate` at {args.validate_rev} (botocore's model loaded)",
+                            wall_times(cli_command(source, "config", "validate"), args.runs, cwd=source)))
+    load = os.getloadavg()
+    print(f"Wall time of a fresh process per run, {args.runs} runs per command (seconds); load average "
+          f"{load[0]:.1f} (1 minute) at the end.")
     print()
     print("| command | median | fastest | slowest | target | met |")
     print("|---|---:|---:|---:|---|---|")

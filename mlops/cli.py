@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlops.commands.serving_cmds",
     "mlops.commands.drift_cmds",
     "mlops.commands.demo_cmd",
+    "mlops.commands.cost_cmd",
+    "mlops.commands.workflow_cmd",
 )
 DISTRIBUTION = "serverless-mlops"  # [project].name in pyproject.toml
 

@@ -28,10 +28,12 @@ def stage_selector(environment: str) -> str:
     return f"{environment}/*"
 
 
-def check(environment: str, *, profile: str | None = None, bootstrap_target: bool = False) -> str:
+def check(environment: str, *, profile: str | None = None, bootstrap_target: bool = False, verb: str = "deploying",
+          selector: str | None = None) -> str:
     """What `make deploy` will do, after checking ENV and the credentials; with ``bootstrap_target``, the
     ``aws://ACCOUNT/REGION`` environment `make bootstrap-account` bootstraps (the account cdk.json names, which the
-    credentials must be for; without one in cdk.json, the credentials' own)."""
+    credentials must be for; without one in cdk.json, the credentials' own). ``verb`` and ``selector`` name what
+    another make target does with the same check (diff, drift: comparing ENV/*; deploy-delivery: Delivery/*)."""
     try:
         configs = load_configs(project_file())  # the cdk.json `make deploy` synthesizes from
     except OperatorError as err:
@@ -65,7 +67,7 @@ def check(environment: str, *, profile: str | None = None, bootstrap_target: boo
                              f"are for {account}; sign in to {config.account}")
     if bootstrap_target:
         return f"aws://{account}/{config.region}"
-    return f"deploying {stage_selector(environment)} to {account}/{config.region} as {identity['Arn']}"
+    return f"{verb} {selector or stage_selector(environment)} to {account}/{config.region} as {identity['Arn']}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,9 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="AWS profile to check (default: the usual chain)")
     parser.add_argument("--bootstrap-target", action="store_true",
                         help="print the aws://ACCOUNT/REGION to bootstrap for the environment instead")
+    parser.add_argument("--verb", default="deploying", help="what the make target does (printed)")
+    parser.add_argument("--selector", default=None, help="the CDK CLI selector it uses (default: ENV/*)")
     args = parser.parse_args(argv)
     try:
-        print(check(args.environment, profile=args.profile, bootstrap_target=args.bootstrap_target))
+        print(check(args.environment, profile=args.profile, bootstrap_target=args.bootstrap_target,
+                    verb=args.verb, selector=args.selector))
     except PreflightError as err:
         print(f"make: {err}", file=sys.stderr)
         return 2

@@ -16,8 +16,8 @@ import boto3
 
 from mlops.resources import parameter_name
 from mlsettings.config import EnvironmentConfig
-from mlsettings.naming import endpoint_name, model_package_group_name, pipeline_name
-from mlsettings.vocabulary import Published
+from mlsettings.naming import data_key_alias, endpoint_name, model_package_group_name, pipeline_name
+from mlsettings.vocabulary import TRAINING_DATA_PREFIX, Published
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class LocalEnvironment:
     artifact_bucket: str
     capture_bucket: str
     model_package_group: str
+    kms_key_arn: str = ""
 
     @property
     def region(self) -> str:
@@ -82,6 +83,17 @@ def local_bucket_names(config: EnvironmentConfig) -> dict[str, str]:
             Published.CAPTURE_BUCKET: f"{prefix}-capture"}
 
 
+def _data_key(kms: Any, config: EnvironmentConfig) -> str:
+    """The environment's key under its alias (as the storage stack makes it), created once."""
+    alias = data_key_alias(config)
+    try:
+        return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
+    except kms.exceptions.NotFoundException:
+        key = kms.create_key(Description=f"Encrypts the {config.name} MLOps data (local)")["KeyMetadata"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        return str(key["Arn"])
+
+
 def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> LocalEnvironment:
     """Create (idempotently) what the deployed stacks provide, and publish names as the stacks do.
 
@@ -92,7 +104,8 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
     env = LocalEnvironment(config=config, data_bucket=buckets[Published.DATA_BUCKET],
                            artifact_bucket=buckets[Published.ARTIFACT_BUCKET],
                            capture_bucket=buckets[Published.CAPTURE_BUCKET],
-                           model_package_group=model_package_group_name(config))
+                           model_package_group=model_package_group_name(config),
+                           kms_key_arn=_data_key(boto3.client("kms", region_name=config.region), config))
     s3 = env.client("s3")
     for bucket in (env.data_bucket, env.artifact_bucket, env.capture_bucket):
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
@@ -101,7 +114,8 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
                 create["CreateBucketConfiguration"] = {"LocationConstraint": env.region}
             s3.create_bucket(**create)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    names = {Published.DATA_BUCKET: env.data_bucket, Published.ARTIFACT_BUCKET: env.artifact_bucket,
+    names = {Published.KMS_KEY_ARN: env.kms_key_arn,
+             Published.DATA_BUCKET: env.data_bucket, Published.ARTIFACT_BUCKET: env.artifact_bucket,
              Published.CAPTURE_BUCKET: env.capture_bucket, Published.MODEL_PACKAGE_GROUP: env.model_package_group,
              Published.ENDPOINT_NAME: endpoint_name(config)}
     if registry_resources:
@@ -112,7 +126,7 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
             sagemaker.create_model_package_group(
                 ModelPackageGroupName=env.model_package_group,
                 ModelPackageGroupDescription=f"Models of the {config.name} environment")
-        names.update({Published.PIPELINE_NAME: pipeline_name(config), Published.TRAINING_DATA_URI: f"s3://{env.data_bucket}/training/"})
+        names.update({Published.PIPELINE_NAME: pipeline_name(config), Published.TRAINING_DATA_URI: f"s3://{env.data_bucket}/{TRAINING_DATA_PREFIX}"})
     ssm = env.client("ssm")
     for key, value in names.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)

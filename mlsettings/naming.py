@@ -59,7 +59,7 @@ def data_key_alias(config: EnvironmentConfig) -> str:
 
 # The consumer roles that read the registry: CreateModel/describe versions, model containers, golden checks,
 # drift baselines. The registry's package-group, bucket and key policies name exactly these.
-CONSUMER_ROLES = ("deployer", "model", "health-check", "drift-monitor", "drift-job")
+CONSUMER_ROLES = ("deployer", "model", "health-check", "drift-monitor", "drift-job", "drift-partials")
 
 
 def consumer_role_name(config: EnvironmentConfig, purpose: str) -> str:

@@ -8,6 +8,8 @@ non-test module). Standard library only.
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 # ------------------------------------------------------------------------------------------------------ events
 SAGEMAKER_SOURCE = "aws.sagemaker"
 PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
@@ -102,7 +104,9 @@ VARIANT_PACKAGE_ARN = "model-package-arn"
 VARIANT_MODEL_VERSION = "model-version"
 """Fields under ``Published.variant_prefix(env)/<Variant>/``."""
 
-PAGE, TICKET = "page", "ticket"
+PAGE: Final = "page"
+TICKET: Final = "ticket"
+Severity = Literal["page", "ticket"]
 """Alert topics: a page wakes on-call, a ticket waits for working hours."""
 
 # ------------------------------------------------------------------------------------------------ data layout
@@ -147,6 +151,7 @@ class Service:
     HEALTH_CHECK = "health_check"
     BATCH_SCORING = "batch_scoring"
     DRIFT_MONITOR = "drift_monitor"
+    DRIFT_PARTIALS = "drift_partials"
     INFERENCE = "inference"
 
 
@@ -172,6 +177,12 @@ class Metric:
     LABELLED_ROWS = "LabelledRows"
     QUALITY_DROP = "QualityDrop"
     QUALITY_DEGRADED = "QualityDegraded"
+    # drift at any traffic (engines partials and processing), per variant and window: objects whose partial
+    # result was merged; objects the run counted itself (partial missing, late, stale or invalid); objects left
+    # out (beyond the run's inline budget: > 0 opens a ticket)
+    PARTIALS_MERGED = "PartialsMerged"
+    OBJECTS_COUNTED_INLINE = "ObjectsCountedInline"
+    OBJECTS_NOT_ANALYSED = "ObjectsNotAnalysed"
     # inference API
     RESPONSES = "Responses"
     PREDICTIONS = "Predictions"

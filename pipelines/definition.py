@@ -347,10 +347,8 @@ LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_sha256", "data_ve
                 "instance_type", "memory_mb")
 
 
-def build_definition(settings: PipelineSettings) -> dict[str, Any]:
-    checks = gate_checks(settings.quality_metric)
-    gate_values = [json_get("Evaluate", EVALUATION_REPORT, check.path) for check in checks]
-    validate = _processing_step(
+def _validate_step(settings: PipelineSettings) -> dict[str, Any]:
+    return _processing_step(
         settings, "Validate", "pipelines.steps.validate",
         inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
                 _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema"),
@@ -365,7 +363,9 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
                    *[part for name, value in sorted(settings.drift_thresholds.items())
                      for part in ("--drift-threshold", f"{name}={json.dumps(value)}")]],
     )
-    preprocess = _processing_step(
+
+def _preprocess_step(settings: PipelineSettings) -> dict[str, Any]:
+    step = _processing_step(
         settings, "Preprocess", "pipelines.steps.preprocess",
         inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
                 _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
@@ -374,9 +374,11 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
                    "--output-dir", f"{PROCESSING}/output", "--data-uri", param("DataUri")],
     )
-    preprocess["DependsOn"] = ["Validate"]
-    train = _training_step(settings)
-    evaluate = _processing_step(
+    step["DependsOn"] = ["Validate"]
+    return step
+
+def _evaluate_step(settings: PipelineSettings) -> dict[str, Any]:
+    return _processing_step(
         settings, "Evaluate", "pipelines.steps.evaluate",
         inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
                           f"{PROCESSING}/input/model"),
@@ -387,7 +389,9 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         property_files=[{"PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation",
                          "FilePath": EVALUATION_FILE}],
     )
-    baseline = _processing_step(
+
+def _baseline_step(settings: PipelineSettings) -> dict[str, Any]:
+    return _processing_step(
         settings, "Baseline", "pipelines.steps.baseline",
         inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
                           f"{PROCESSING}/input/model"),
@@ -397,6 +401,9 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         arguments=["--model-dir", f"{PROCESSING}/input/model", "--train-dir", f"{PROCESSING}/input/train",
                    "--test-dir", f"{PROCESSING}/input/test", "--output-dir", f"{PROCESSING}/output/baseline"],
     )
+
+def _register_step(settings: PipelineSettings, quality_value: Expression) -> dict[str, Any]:
+    """CreateModelPackage with the lineage every version carries (metadata), after the baseline step."""
     training_job = step_property("Train", "TrainingJobName")
     metadata = {
         "git_commit": param("GitCommit"),
@@ -408,13 +415,13 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         "training_log_location": join("/aws/sagemaker/TrainingJobs/", training_job),
         QUALITY_GATE_PASSED: "true",
         "quality_metric": settings.quality_metric,
-        "quality_value": join(gate_values[0]),
+        "quality_value": join(quality_value),
         "quality_threshold": join(param("QualityThreshold")),
         "expected_p99_latency_ms": str(settings.expected_p99_latency_ms),
         "instance_type": settings.inference_instance_types[0],
         "schema_uri": settings.schema_uri,
     }
-    register = {
+    return {
         "Name": "Register",
         "Type": "RegisterModel",
         "Arguments": model_package_request(
@@ -427,7 +434,13 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
             approval_status=param("ModelApprovalStatus"),
             description="XGBoost binary classifier registered by the training pipeline",
         ),
+        "DependsOn": ["Baseline"],
     }
+
+def _quality_gate_step(settings: PipelineSettings, gate_values: list[Expression],
+                       if_steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Condition step of mlsettings.quality.gate_checks, and the Fail step its else branch runs."""
+    checks = gate_checks(settings.quality_metric)
     described: list[Any] = []
     for check, value in zip(checks, gate_values, strict=True):
         described += [f"{', ' if described else ''}{check.label} ({check.comparison} threshold) ", value]
@@ -438,7 +451,7 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
             f"Quality gate failed: {settings.quality_metric} ", *described, "; threshold ",
             param("QualityThreshold"))},
     }
-    gate = {
+    return {
         "Name": "QualityGate",
         "Type": "Condition",
         "Arguments": {
@@ -446,16 +459,22 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
             # the threshold (Conditions are ANDed), so a test set too small to show it never passes.
             "Conditions": [{"Type": check.condition_type, "LeftValue": value, "RightValue": param("QualityThreshold")}
                            for check, value in zip(checks, gate_values, strict=True)],
-            "IfSteps": [baseline, register],
+            "IfSteps": if_steps,
             "ElseSteps": [fail],
         },
     }
-    register["DependsOn"] = ["Baseline"]
+
+def build_definition(settings: PipelineSettings) -> dict[str, Any]:
+    gate_values = [json_get("Evaluate", EVALUATION_REPORT, check.path)
+                   for check in gate_checks(settings.quality_metric)]
+    register = _register_step(settings, quality_value=gate_values[0])
+    gate = _quality_gate_step(settings, gate_values, [_baseline_step(settings), register])
     return {
         "Version": "2020-12-01",
         "Metadata": {},
         "Parameters": _parameters(settings),
-        "Steps": [validate, preprocess, train, evaluate, gate],
+        "Steps": [_validate_step(settings), _preprocess_step(settings), _training_step(settings),
+                  _evaluate_step(settings), gate],
     }
 
 

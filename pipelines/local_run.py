@@ -121,6 +121,132 @@ def _hyperparameter_argv(hyperparameters: Mapping[str, Any]) -> list[str]:
     return argv
 
 
+class StepFailed(Exception):
+    """A step stopped the run (validation or the quality gate); the result says why."""
+
+
+@dataclass(kw_only=True)
+class _LocalRun:
+    """One local run: each step reads the previous steps' outputs under ``workdir`` as SageMaker would pass them."""
+
+    workdir: Path
+    schema_path: Path
+    data_csv: Path
+    result: LocalRunResult
+    notify: ProgressCallback
+    processed: Path = field(init=False)  # preprocess's output folder
+    artifact: Path = field(init=False)  # train's model.tar.gz
+    _started: float = 0.0
+
+    def step(self, name: str, run: Callable[[], str]) -> None:
+        """Run one step; it returns its one-line detail or raises StepFailed after setting the result."""
+        self._started = time.perf_counter()
+        self.notify(name, "started")
+        try:
+            detail = run()
+        except StepFailed as failure:
+            self._record(name, "failed", str(failure))
+            for later in STEP_NAMES[STEP_NAMES.index(name) + 1:]:
+                self.result.steps.append(StepRecord(name=later, status="skipped", seconds=0.0))
+                self.notify(later, "skipped")
+            raise
+        self._record(name, "succeeded", detail)
+
+    def _record(self, name: str, status: str, detail: str) -> None:
+        self.result.steps.append(StepRecord(name=name, status=status, seconds=time.perf_counter() - self._started,
+                                            detail=detail))
+        self.notify(name, status)
+
+    def validate(self, *, previous_baseline: Path | None, drift_thresholds: Mapping[str, Any] | None,
+                 min_rows_per_class: int) -> str:
+        result, root = self.result, self.workdir / "validate" / "opt" / "ml"
+        data_dir = root / "processing/input/data"
+        place(self.data_csv, data_dir)
+        schema_file = place(self.schema_path, root / "processing/input/schema", "schema.json")
+        argv = ["--input-dir", str(data_dir), "--schema", str(schema_file),
+                "--report-dir", str(root / "processing/output/report"),
+                "--message-file", str(root / "output/message"), "--min-rows-per-class", str(min_rows_per_class)]
+        if previous_baseline is not None:
+            argv += ["--baseline", str(place(previous_baseline, root / "processing/input/baseline", BASELINE_FILE))]
+        if drift_thresholds:
+            argv += ["--drift-thresholds", json.dumps(dict(drift_thresholds))]
+        result.paths["validation_report"] = root / "processing/output/report" / validate_step.REPORT_NAME
+        try:
+            validate_step.main(argv)
+        except validate_step.DataValidationError as err:
+            result.validation_report = json.loads(result.paths["validation_report"].read_text(encoding="utf-8"))
+            result.status, result.failure = "failed_validation", str(err)
+            raise StepFailed(str(err)) from err
+        result.validation_report = json.loads(result.paths["validation_report"].read_text(encoding="utf-8"))
+        return f"{result.validation_report['rows']} rows"
+
+    def preprocess(self, *, seed: int, data_uri: str, s3_object_versions: Mapping[str, str] | None) -> str:
+        root = self.workdir / "preprocess" / "opt" / "ml" / "processing"
+        data_dir = root / "input/data"
+        place(self.data_csv, data_dir)
+        schema_file = place(self.schema_path, root / "input/schema", "schema.json")
+        self.processed = root / "output"
+        argv = ["--input-dir", str(data_dir), "--schema", str(schema_file), "--output-dir", str(self.processed),
+                "--seed", str(seed), "--data-uri", data_uri]
+        for uri, version in (s3_object_versions or {}).items():
+            argv += ["--s3-object-version", f"{uri}={version}"]
+        lineage = self.result.lineage = preprocess_step.main(argv)
+        self.result.paths["lineage"] = self.processed / "metadata/lineage.json"
+        return f"sha256 {lineage['data_version']['sha256'][:12]}"
+
+    def train(self, *, hyperparameters: Mapping[str, Any] | None) -> str:
+        root = self.workdir / "train" / "opt" / "ml"
+        channels = {name: place_folder(self.processed / name, root / "input/data" / name)
+                    for name in ("train", "validation", "test", "metadata")}
+        model_dir = root / "model"
+        argv = [*(arg for name, path in channels.items() for arg in (f"--{name}", str(path))),
+                "--model-dir", str(model_dir), "--checkpoint-dir", str(root / "checkpoints"),
+                "--output-data-dir", str(root / "output/data"), *_hyperparameter_argv(hyperparameters or {})]
+        training = self.result.training = train_step.main(argv)
+        self.artifact = package_model(model_dir, self.workdir / "artifacts" / "model.tar.gz")
+        self.result.paths.update(model_dir=model_dir, model_artifact=self.artifact,
+                                 fallback=model_dir / FALLBACK_FILE, schema=model_dir / "schema.json")
+        return f"{training['rounds']} rounds"
+
+    def evaluate(self, *, options: Mapping[str, Any] | None) -> str:
+        root = self.workdir / "evaluate" / "opt" / "ml" / "processing"
+        model_input = place(self.artifact, root / "model")
+        test_input = place_folder(self.processed / "test_raw", root / "test")
+        argv = ["--model", str(model_input.parent), "--test-dir", str(test_input),
+                "--output-dir", str(root / "evaluation")]
+        for name, value in (options or {}).items():
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+        self.result.metrics = evaluate_step.main(argv)
+        self.result.paths["evaluation"] = root / "evaluation" / EVALUATION_FILE
+        return ""
+
+    def gate(self, *, metric: str, threshold: float) -> str:
+        result = self.result
+        metrics = result.metrics or {}
+        gate = result.gate = decide_gate(metrics, metric=metric, threshold=threshold)
+        bound = gate.lower_bound
+        text = (f"{metric} {gate.value:.4f}"
+                + ("" if bound is None else f" (95 % lower bound {bound:.4f} on "
+                   f"{metrics.get('evaluation', {}).get('rows', '?')} test rows)")
+                + f" {gate.comparison} {threshold} is {'met' if gate.passed else 'NOT met'}")
+        if not gate.passed:
+            result.status, result.failure = "failed_gate", f"quality gate failed: {text}"
+            raise StepFailed(text)
+        return text
+
+    def baseline(self) -> str:
+        root = self.workdir / "baseline" / "opt" / "ml" / "processing"
+        model_input = place(self.artifact, root / "model")
+        output = root / "baseline"
+        baseline_step.main(["--model", str(model_input.parent),
+                            "--train-dir", str(place_folder(self.processed / "train_raw", root / "train")),
+                            "--test-dir", str(place_folder(self.processed / "test_raw", root / "test")),
+                            "--output-dir", str(output)])
+        self.result.paths.update(baseline=output / BASELINE_FILE, golden=output / GOLDEN_FILE,
+                                 sample_payload=output / SAMPLE_PAYLOAD_FILE)
+        return ""
+
+
 def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_baseline: Path | None = None,
               hyperparameters: Mapping[str, Any] | None = None, quality_metric: str = "auc",
               threshold: float = 0.9, progress: ProgressCallback | None = None,
@@ -137,119 +263,19 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     result = LocalRunResult(workdir=workdir)
-    notify = progress or (lambda step, event: None)
-    step_started = 0.0
-
-    def begin(step: str) -> None:
-        nonlocal step_started
-        step_started = time.perf_counter()
-        notify(step, "started")
-
-    def finish(step: str, status: str, detail: str = "") -> None:
-        result.steps.append(StepRecord(name=step, status=status, seconds=time.perf_counter() - step_started,
-                                       detail=detail))
-        notify(step, status)
-
-    def skip_rest(after: str) -> None:
-        for step in STEP_NAMES[STEP_NAMES.index(after) + 1:]:
-            result.steps.append(StepRecord(name=step, status="skipped", seconds=0.0))
-            notify(step, "skipped")
-
-    # 1. validate ------------------------------------------------------------------------------------------
-    begin("validate")
-    root = workdir / "validate" / "opt" / "ml"
-    data_dir = root / "processing/input/data"
-    place(data_csv, data_dir)
-    schema_file = place(schema_path, root / "processing/input/schema", "schema.json")
-    argv = ["--input-dir", str(data_dir), "--schema", str(schema_file),
-            "--report-dir", str(root / "processing/output/report"),
-            "--message-file", str(root / "output/message"), "--min-rows-per-class", str(min_rows_per_class)]
-    if previous_baseline is not None:
-        argv += ["--baseline", str(place(previous_baseline, root / "processing/input/baseline", BASELINE_FILE))]
-    if drift_thresholds:
-        argv += ["--drift-thresholds", json.dumps(dict(drift_thresholds))]
-    result.paths["validation_report"] = root / "processing/output/report" / validate_step.REPORT_NAME
+    run = _LocalRun(workdir=workdir, schema_path=schema_path, data_csv=data_csv, result=result,
+                    notify=progress or (lambda step, event: None))
     try:
-        validate_step.main(argv)
-    except validate_step.DataValidationError as err:
-        result.validation_report = json.loads(result.paths["validation_report"].read_text(encoding="utf-8"))
-        result.status, result.failure = "failed_validation", str(err)
-        finish("validate", "failed", str(err))
-        skip_rest("validate")
+        run.step("validate", lambda: run.validate(previous_baseline=previous_baseline,
+                                                  drift_thresholds=drift_thresholds,
+                                                  min_rows_per_class=min_rows_per_class))
+        run.step("preprocess", lambda: run.preprocess(seed=seed, data_uri=data_uri,
+                                                      s3_object_versions=s3_object_versions))
+        run.step("train", lambda: run.train(hyperparameters=hyperparameters))
+        run.step("evaluate", lambda: run.evaluate(options=evaluation_options))
+        run.step("gate", lambda: run.gate(metric=quality_metric, threshold=threshold))
+        run.step("baseline", run.baseline)
+    except StepFailed:
         return result
-    result.validation_report = json.loads(result.paths["validation_report"].read_text(encoding="utf-8"))
-    finish("validate", "succeeded", f"{result.validation_report['rows']} rows")
-
-    # 2. preprocess ----------------------------------------------------------------------------------------
-    begin("preprocess")
-    root = workdir / "preprocess" / "opt" / "ml" / "processing"
-    data_dir = root / "input/data"
-    place(data_csv, data_dir)
-    schema_file = place(schema_path, root / "input/schema", "schema.json")
-    processed = root / "output"
-    argv = ["--input-dir", str(data_dir), "--schema", str(schema_file), "--output-dir", str(processed),
-            "--seed", str(seed), "--data-uri", data_uri]
-    for uri, version in (s3_object_versions or {}).items():
-        argv += ["--s3-object-version", f"{uri}={version}"]
-    result.lineage = preprocess_step.main(argv)
-    result.paths["lineage"] = processed / "metadata/lineage.json"
-    finish("preprocess", "succeeded", f"sha256 {result.lineage['data_version']['sha256'][:12]}")
-
-    # 3. train ---------------------------------------------------------------------------------------------
-    begin("train")
-    root = workdir / "train" / "opt" / "ml"
-    channels = {name: place_folder(processed / name, root / "input/data" / name)
-                for name in ("train", "validation", "test", "metadata")}
-    model_dir = root / "model"
-    argv = [*(arg for name, path in channels.items() for arg in (f"--{name}", str(path))),
-            "--model-dir", str(model_dir), "--checkpoint-dir", str(root / "checkpoints"),
-            "--output-data-dir", str(root / "output/data"), *_hyperparameter_argv(hyperparameters or {})]
-    result.training = train_step.main(argv)
-    artifact = package_model(model_dir, workdir / "artifacts" / "model.tar.gz")
-    result.paths.update(model_dir=model_dir, model_artifact=artifact, fallback=model_dir / FALLBACK_FILE,
-                        schema=model_dir / "schema.json")
-    finish("train", "succeeded", f"{result.training['rounds']} rounds")
-
-    # 4. evaluate ------------------------------------------------------------------------------------------
-    begin("evaluate")
-    root = workdir / "evaluate" / "opt" / "ml" / "processing"
-    model_input = place(artifact, root / "model")
-    test_input = place_folder(processed / "test_raw", root / "test")
-    options = dict(evaluation_options or {})
-    argv = ["--model", str(model_input.parent), "--test-dir", str(test_input),
-            "--output-dir", str(root / "evaluation")]
-    for name, value in options.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
-    result.metrics = evaluate_step.main(argv)
-    result.paths["evaluation"] = root / "evaluation" / EVALUATION_FILE
-    finish("evaluate", "succeeded")
-
-    # 5. gate ----------------------------------------------------------------------------------------------
-    begin("gate")
-    result.gate = decide_gate(result.metrics, metric=quality_metric, threshold=threshold)
-    bound = result.gate.lower_bound
-    gate_text = (f"{quality_metric} {result.gate.value:.4f}"
-                 + ("" if bound is None else f" (95 % lower bound {bound:.4f} on "
-                    f"{result.metrics.get('evaluation', {}).get('rows', '?')} test rows)")
-                 + f" {result.gate.comparison} {threshold} is {'met' if result.gate.passed else 'NOT met'}")
-    if not result.gate.passed:
-        result.status, result.failure = "failed_gate", f"quality gate failed: {gate_text}"
-        finish("gate", "failed", gate_text)
-        skip_rest("gate")
-        return result
-    finish("gate", "succeeded", gate_text)
-
-    # 6. baseline ------------------------------------------------------------------------------------------
-    begin("baseline")
-    root = workdir / "baseline" / "opt" / "ml" / "processing"
-    model_input = place(artifact, root / "model")
-    output = root / "baseline"
-    baseline_step.main(["--model", str(model_input.parent),
-                        "--train-dir", str(place_folder(processed / "train_raw", root / "train")),
-                        "--test-dir", str(place_folder(processed / "test_raw", root / "test")),
-                        "--output-dir", str(output)])
-    result.paths.update(baseline=output / BASELINE_FILE, golden=output / GOLDEN_FILE,
-                        sample_payload=output / SAMPLE_PAYLOAD_FILE)
-    finish("baseline", "succeeded")
     result.status = "succeeded"
     return result

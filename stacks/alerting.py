@@ -14,6 +14,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig, Subscriptions
+from mlsettings.vocabulary import PAGE, TICKET, Published
 from stacks.constructs.published_names import publish_name
 
 
@@ -22,8 +23,8 @@ class AlertingStack(cdk.Stack):
                  **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         alarms = config.monitoring.alarms
-        self.page_topic = self._topic("PageTopic", "page", alarms.page, key, config.name)
-        self.ticket_topic = self._topic("TicketTopic", "ticket", alarms.ticket, key, config.name)
+        self.page_topic = self._topic("PageTopic", PAGE, alarms.page, key, config.name)
+        self.ticket_topic = self._topic("TicketTopic", TICKET, alarms.ticket, key, config.name)
 
     def _topic(self, construct_id: str, severity: str, routing: Subscriptions, key: kms.IKey,
                environment: str) -> sns.Topic:
@@ -50,5 +51,5 @@ class AlertingStack(cdk.Stack):
             sns.Subscription(self, f"{construct_id}SecretEndpoint{index}", topic=topic,
                              protocol=sns.SubscriptionProtocol.HTTPS,
                              endpoint=cdk.SecretValue.secrets_manager(secret_name).unsafe_unwrap())
-        publish_name(self, environment=environment, key=f"{severity}-topic-arn", value=topic.topic_arn)
+        publish_name(self, environment=environment, key=Published.topic_arn(severity), value=topic.topic_arn)
         return topic

@@ -10,7 +10,9 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppressionsToCloudFormationAspect
 
 from mlsettings.config import load_environments, select_environments
+from mlsettings.delivery_naming import DELIVERY_CONTEXT_KEY
 from stacks.constructs.nag import WildcardAllowancePlugin
+from stacks.delivery import build_delivery
 from stacks.stage import MlopsStage
 
 
@@ -25,9 +27,14 @@ def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, with_na
         context = {key: app.node.try_get_context(key) for key in ("environments", "defaults")}
     selected = app.node.try_get_context("env")
     configs = load_environments(context)
-    stages = [MlopsStage(app, config.name, config=config, configs=configs,
-                         default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
-              for config in select_environments(context, selected)]
+    # `-c delivery=ENV` synthesizes only the OIDC stack of ENV's account (stacks/delivery.py); without `-c env`
+    # the OIDC stacks come beside every environment's stage when cdk.json names a repository.
+    delivery = app.node.try_get_context(DELIVERY_CONTEXT_KEY)
+    stages = [] if delivery else [MlopsStage(app, config.name, config=config, configs=configs,
+                                             default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
+                                  for config in select_environments(context, selected)]
+    if delivery or selected is None:
+        build_delivery(app, configs, only=delivery, default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
     for stage in stages:
         # Keeps an audit trail of every acknowledgement in the templates' metadata (cdk_nag.rules_to_suppress).
         # Aspects do not cross Stage boundaries, so each stage gets its own.

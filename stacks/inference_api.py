@@ -12,6 +12,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -34,7 +35,22 @@ class InferenceApiStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        api_settings = config.inference_api
+        self._tables(config, key)
+        self.delivery_stream = self._prediction_log(config, key, capture_bucket)
+        function = self._function(config, key, artifact_bucket)
+        self._api(config, key, function)
+        self._firehose_allowances()
+        publish_name(self, environment=config.name, key=Published.INFERENCE_API_URL, value=self.api.api_endpoint)
+        # read by the Monitoring stack's dashboard (published names instead of exports)
+        publish_name(self, environment=config.name, key=Published.INFERENCE_API_ID, value=self.api.api_id)
+        publish_name(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME, value=function.function_name)
+        publish_name(self, environment=config.name, key=Published.PREDICTION_LOG_PREFIX,
+                     value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
+
+        self._acknowledge_wildcards()
+
+    def _tables(self, config: EnvironmentConfig, key: kms.IKey) -> None:
+        """The circuit breaker's shared state and the response cache."""
         removal = cdk.RemovalPolicy.RETAIN if config.storage.retain_data else cdk.RemovalPolicy.DESTROY
         table_options = {
             "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -54,7 +70,11 @@ class InferenceApiStack(cdk.Stack):
             partition_key=dynamodb.Attribute(name="cache_key", type=dynamodb.AttributeType.STRING),
             time_to_live_attribute="expires_at", **table_options)  # type: ignore[arg-type]
 
-        self.delivery_stream = firehose.DeliveryStream(
+
+    def _prediction_log(self, config: EnvironmentConfig, key: kms.IKey,
+                        capture_bucket: s3.IBucket) -> firehose.DeliveryStream:
+        """Every prediction, delivered to the capture bucket by the hour."""
+        return firehose.DeliveryStream(
             self, "PredictionLog",
             destination=firehose.S3Bucket(
                 capture_bucket,
@@ -71,6 +91,8 @@ class InferenceApiStack(cdk.Stack):
             encryption=firehose.StreamEncryption.customer_managed_key(key),
         )
 
+    def _function(self, config: EnvironmentConfig, key: kms.IKey, artifact_bucket: s3.IBucket) -> lambda_.IFunction:
+        api_settings = config.inference_api
         sla_read_seconds = api_settings.endpoint_timeout_ms / 1000
         attempts = api_settings.max_attempts
         # Every attempt may use the full connect + read timeout; 3 s more for DynamoDB, S3 and Firehose.
@@ -111,6 +133,9 @@ class InferenceApiStack(cdk.Stack):
             resources=[self.delivery_stream.delivery_stream_arn]))
         artifact_bucket.grant_read(function, FALLBACK_MODEL_KEY)
 
+        return function
+
+    def _api(self, config: EnvironmentConfig, key: kms.IKey, function: lambda_.IFunction) -> None:
         access_logs = logs.LogGroup(self, "ApiAccessLogs", encryption_key=key,
                                     retention=log_retention(config.lambda_.log_retention_days),
                                     removal_policy=cdk.RemovalPolicy.DESTROY)
@@ -130,14 +155,8 @@ class InferenceApiStack(cdk.Stack):
             detailed_metrics_enabled=True,
         )
         self._access_logging(stage, access_logs)
-        self._firehose_allowances()
-        publish_name(self, environment=config.name, key=Published.INFERENCE_API_URL, value=self.api.api_endpoint)
-        # read by the Monitoring stack's dashboard (published names instead of exports)
-        publish_name(self, environment=config.name, key=Published.INFERENCE_API_ID, value=self.api.api_id)
-        publish_name(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME, value=function.function_name)
-        publish_name(self, environment=config.name, key=Published.PREDICTION_LOG_PREFIX,
-                     value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
 
+    def _acknowledge_wildcards(self) -> None:
         allow_wildcards(self.function, {
             "Action::kms:GenerateDataKey*": "Reading encrypted items and writing the KMS-encrypted cache need "
                                             "data keys from the project key.",

@@ -16,19 +16,32 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig
-from mlsettings.functions.contracts import DriftMonitorEnvironment
+from mlsettings.drift_partials import (
+    ENGINE_PARTIALS,
+    ENGINE_PROCESSING,
+    PARTIALS_CONCURRENCY,
+    PARTIALS_MEMORY_MB,
+    PARTIALS_PREFIX,
+)
+from mlsettings.functions.contracts import DriftMonitorEnvironment, DriftPartialsEnvironment
 from mlsettings.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
 from mlsettings.vocabulary import (
+    CAPTURE_PREFIX,
     CHALLENGER,
     CHAMPION,
     GROUND_TRUTH_PREFIX,
     NAMESPACE,
+    PAGE,
+    PREDICTION_LOG_PREFIX,
     REPORT_PREFIX,
+    TICKET,
     Metric,
     Published,
+    Service,
 )
 from pipelines.definition import write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
@@ -57,22 +70,31 @@ class MonitoringStack(cdk.Stack):
         Processing engine runs it), or None where no Training stack is built (then this stack uploads its own)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         # Names of the Alerting and InferenceApi stacks, read from their published names (no exports).
-        page_topic = published_topic(self, "PageTopic", environment=config.name, severity="page")
-        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
+        page_topic = published_topic(self, "PageTopic", environment=config.name, severity=PAGE)
+        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity=TICKET)
         inference_function_name = read_published(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME)
         api_id = read_published(self, environment=config.name, key=Published.INFERENCE_API_ID)
-        drift = config.monitoring.drift
         self._key = key
         self.endpoint = endpoint_name(config)
         variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
         self.router = AlarmRouter(page=page_topic, ticket=ticket_topic, environment=config.name)
 
-        # --- the drift and ground-truth run
+        self._drift_run(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
+                        models=models, code_asset=code_asset, ticket_topic=ticket_topic)
+        self._alarms(config, variants)
+        self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
+        self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
+
+    def _drift_run(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
+                   artifact_bucket: s3.IBucket, models: ModelSource, code_asset: s3_assets.Asset | None,
+                   ticket_topic: sns.ITopic) -> None:
+        """The drift and ground-truth run: the scheduled function and its engine's parts."""
+        drift = config.monitoring.drift
         monitor_role = shared_execution_role(self, "DriftMonitorRole",
                                              role_name=consumer_role_name(config, "drift-monitor"),
                                              description="The daily drift and ground-truth run")
         job = self._drift_job(config, key=key, capture_bucket=capture_bucket, artifact_bucket=artifact_bucket,
-                              models=models, code_asset=code_asset) if drift.engine == "processing" else None
+                              models=models, code_asset=code_asset) if drift.engine == ENGINE_PROCESSING else None
         self.drift_monitor = MlopsFunction(
             self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler", role=monitor_role,
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
@@ -93,13 +115,18 @@ class MonitoringStack(cdk.Stack):
             sid="VariantModelParameters", actions=["ssm:GetParameter"],
             resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
                        "variant/*"]))
-        for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
+        for prefix in (f"{CAPTURE_PREFIX}/*", f"{PREDICTION_LOG_PREFIX}/*", f"{GROUND_TRUTH_PREFIX}/*"):
             capture_bucket.grant_read(function, prefix)
         models.grant(function, "drift-monitor")  # each version's baselines and metrics
         artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
         key.grant_encrypt_decrypt(function)
+        self.drift_partials: MlopsFunction | None = None
         if job is not None:
             self._processing_engine(key=key, artifact_bucket=artifact_bucket, role=job[0])
+        elif drift.engine == ENGINE_PARTIALS:
+            self.drift_partials = self._partials_engine(config, key=key, capture_bucket=capture_bucket,
+                                                        artifact_bucket=artifact_bucket, models=models,
+                                                        ticket_topic=ticket_topic)
         dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key, purpose="the drift schedule")
         events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
                     description="The daily drift and ground-truth run",
@@ -124,9 +151,75 @@ class MonitoringStack(cdk.Stack):
         allow_wildcards(self.drift_monitor, monitor_reasons)
         allow_wildcards(monitor_role, monitor_reasons)
 
-        self._alarms(config, variants)
-        self.sustained_drift = self._retrain_on_sustained_drift(config, variants)
-        self.dashboard = self._dashboard(config, variants, inference_function_name, api_id)
+    def _merges_partial_results(self, artifact_bucket: s3.IBucket) -> None:
+        """The drift monitor merges the window's partial results (engines partials, processing; its contract
+        carries the engine)."""
+        monitor = self.drift_monitor.function
+        monitor.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadPartialResults", actions=["s3:GetObject", "s3:ListBucket"],
+            resources=[artifact_bucket.bucket_arn, artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
+
+    def _partials_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
+                         artifact_bucket: s3.IBucket, models: ModelSource, ticket_topic: sns.ITopic) -> MlopsFunction:
+        """Each captured object is reduced to its partial result when it lands (S3 → EventBridge → the function);
+        the scheduled run merges the window's partial results (docs/MONITORING.md, "Drift at any traffic")."""
+        self._merges_partial_results(artifact_bucket)
+        role = shared_execution_role(self, "DriftPartialsRole", role_name=consumer_role_name(config, "drift-partials"),
+                                     description="Reduces each captured object to its drift partial result")
+        environment = DriftPartialsEnvironment.for_config(config, capture_bucket=capture_bucket.bucket_name,
+                                                          report_bucket=artifact_bucket.bucket_name)
+        partials = MlopsFunction(
+            self, "DriftPartials", source=Service.DRIFT_PARTIALS, role=role,
+            description="Reduces each captured object to its drift partial result when it lands",
+            memory_size=PARTIALS_MEMORY_MB, timeout=cdk.Duration.minutes(5), settings=config.lambda_, key=key,
+            asynchronous=True, reserved_concurrency=PARTIALS_CONCURRENCY, alarm_topic=ticket_topic,
+            environment=environment)
+        objects = [f"{CAPTURE_PREFIX}/{self.endpoint}/", f"{PREDICTION_LOG_PREFIX}/"]
+        # Least privilege written out: read exactly this endpoint's capture and the prediction log, write partial
+        # results, decrypt and encrypt with the project key (S3 uses it as the caller), the variants' parameters.
+        partials.function.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadCapturedObjects", actions=["s3:GetObject"],
+            resources=[capture_bucket.arn_for_objects(f"{prefix}*") for prefix in objects]))
+        partials.function.add_to_role_policy(iam.PolicyStatement(
+            sid="WritePartialResults", actions=["s3:PutObject"],
+            resources=[artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
+        partials.function.add_to_role_policy(iam.PolicyStatement(
+            sid="ProjectKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]))
+        partials.function.add_to_role_policy(iam.PolicyStatement(
+            sid="VariantModelParameters", actions=["ssm:GetParameter"],
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
+                       "variant/*"]))
+        models.grant(partials.function, "drift-partials")  # each version's baseline
+        dead_letters = dead_letter_queue(self, "PartialsDeadLetters", key=key, purpose="the captured-object rule")
+        # EventBridge rather than an S3 notification: the capture bucket belongs to the Storage stack (a
+        # notification naming this function would make the two stacks depend on each other, or need CDK's
+        # custom-resource Lambda to edit the bucket), the rule filters on the key's prefix, and its delivery is
+        # retried with a dead-letter queue of its own, as every rule of this app.
+        events.Rule(self, "CapturedObjectCreated",
+                    description="Reduce each captured object to its drift partial result when it lands",
+                    event_pattern=events.EventPattern(
+                        source=["aws.s3"], detail_type=["Object Created"],
+                        detail={"bucket": {"name": [capture_bucket.bucket_name]},
+                                "object": {"key": [{"prefix": prefix} for prefix in objects]}}),
+                    targets=[targets.LambdaFunction(partials.function, retry_attempts=2,
+                                                    dead_letter_queue=dead_letters)])
+        reasons = {
+            **REGISTRY_ALLOWANCES,
+            "Resource::<CaptureBucket*.Arn>/endpoint/*": "Capture objects are keyed by variant and hour.",
+            "Resource::*CaptureBucket*/*": "Capture objects are keyed by variant and hour.",
+            "Resource::*ArtifactBucket*/drift-partials/*": "One partial result per captured object.",
+            "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
+                                                                          "one group.",
+            "Action::kms:GenerateDataKey*": "CDK's grant to send failed events to the encrypted failure queue.",
+            "Action::kms:ReEncrypt*": "CDK's grant to send failed events to the encrypted failure queue.",
+            "Action::s3:GetObject*": "CDK's read grant on the registry's baselines.",
+            "Action::s3:GetBucket*": "CDK's read grant: bucket lookups.",
+            "Action::s3:List*": "CDK's read grant on the registry's baselines.",
+        }
+        allow_wildcards(partials, reasons)
+        allow_wildcards(role, reasons)
+        return partials
 
     def _drift_job(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
                    artifact_bucket: s3.IBucket, models: ModelSource,
@@ -137,10 +230,12 @@ class MonitoringStack(cdk.Stack):
                         description="The drift monitor's Processing job")
         # The window's captured traffic, the inference API's prediction log and the ground-truth labels (the same
         # inputs as the Lambda engine's).
-        for prefix in ("endpoint/*", "inference-api/*", f"{GROUND_TRUTH_PREFIX}/*"):
+        for prefix in (f"{CAPTURE_PREFIX}/*", f"{PREDICTION_LOG_PREFIX}/*", f"{GROUND_TRUTH_PREFIX}/*"):
             capture_bucket.grant_read(role, prefix)
         models.grant(role, "drift-job")
         artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/*")
+        role.add_to_policy(iam.PolicyStatement(sid="WritePartialResults", actions=["s3:PutObject"],
+                                               resources=[artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
         if code_asset is None:  # no Training stack here: upload the same step code for the job
             code_asset = s3_assets.Asset(self, "DriftJobCode", path=str(write_source_bundle(
                 Path(tempfile.gettempdir()) / "mlops-source-bundles")))
@@ -161,6 +256,7 @@ class MonitoringStack(cdk.Stack):
     def _processing_engine(self, *, key: kms.IKey, artifact_bucket: s3.IBucket, role: iam.Role) -> None:
         """The schedule starts a Processing job running the same code; its report publishes on arrival."""
         function = self.drift_monitor.function
+        self._merges_partial_results(artifact_bucket)
         function.add_to_role_policy(iam.PolicyStatement(
             sid="StartTheDriftJob", actions=["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
             resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:processing-job/"
@@ -170,12 +266,17 @@ class MonitoringStack(cdk.Stack):
             sid="PassTheJobRole", actions=["iam:PassRole"], resources=[role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
         dead_letters = dead_letter_queue(self, "ReportDeadLetters", key=key, purpose="the job-report rule")
-        events.Rule(self, "DriftJobReport", description="Publish a drift Processing job's report when it lands",
+        events.Rule(self, "DriftJobReport", description="Merge a sharded drift job's window when its instances end",
                     event_pattern=events.EventPattern(
                         source=["aws.s3"], detail_type=["Object Created"],
                         detail={"bucket": {"name": [artifact_bucket.bucket_name]},
-                                "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/drift_report.json"}]}}),
+                                "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/shards/*.json"}]}}),
                     targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
+        for scope in (self.drift_monitor, self.drift_monitor.role):
+            allow_wildcards(scope, {
+                "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
+                                                                              "end.",
+            })
 
     def _allow_job_wildcards(self, role: iam.Role) -> None:
         allow_wildcards(role, {
@@ -193,11 +294,6 @@ class MonitoringStack(cdk.Stack):
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
         })
-        for scope in (self.drift_monitor, self.drift_monitor.role):
-            allow_wildcards(scope, {
-                "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
-                                                                              "end.",
-            })
 
     # -------------------------------------------------------------------------------------------- metrics
     def _sagemaker(self, name: str, variant: str, statistic: str, period_minutes: int = 5) -> cloudwatch.Metric:
@@ -247,47 +343,53 @@ class MonitoringStack(cdk.Stack):
         route = self.router.alarm
         for variant in variants:
             route(self, f"{variant}LatencyOverSla", metric=self._sagemaker("ModelLatency", variant, "p99"),
-                  threshold=sla.p99_latency_ms * 1000, severity="page", runbook="latency-p99",
+                  threshold=sla.p99_latency_ms * 1000, severity=PAGE, runbook="latency-p99",
                   summary=f"{variant} ModelLatency p99 above the SLA of {sla.p99_latency_ms:g} ms.",
                   evaluation_periods=3)
             route(self, f"{variant}ErrorRate", metric=self._error_rate(variant), threshold=alarms.error_rate_percent,
-                  severity="page", runbook="error-rate", comparison=gte,
+                  severity=PAGE, runbook="error-rate", comparison=gte,
                   summary=f"{variant} 5XX rate at or above {alarms.error_rate_percent:g}%.")
             route(self, f"{variant}HealthCheckFailing", metric=self._health(Metric.HEALTH_CHECK_PASSED, variant),
-                  threshold=1, severity="page", runbook="health-check", evaluation_periods=2,
+                  threshold=1, severity=PAGE, runbook="health-check", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   summary=f"{variant} answered its golden payloads wrongly or not at all.")
             route(self, f"{variant}DataDrift", metric=self._drift(Metric.DRIFT_DETECTED, variant), threshold=1,
-                  severity="ticket", runbook="data-drift", evaluation_periods=1, comparison=gte,
+                  severity=TICKET, runbook="data-drift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: drifted input features carry at least "
                           f"{config.monitoring.drift.weighted_drift_alarm:.0%} of the model's feature importance.")
             route(self, f"{variant}DataQuality", metric=self._drift(Metric.DATA_QUALITY_VIOLATIONS, variant),
                   threshold=1,
-                  severity="ticket", runbook="data-quality", evaluation_periods=1, comparison=gte,
+                  severity=TICKET, runbook="data-quality", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: missing, out-of-range or unseen values beyond the training baseline's in at "
                           "least one input feature.")
             # Production pages when the violation hits a feature the model leans on; elsewhere it is a ticket.
             route(self, f"{variant}TopFeatureDataQuality",
                   metric=self._drift(Metric.DATA_QUALITY_TOP_FEATURE_VIOLATIONS, variant), threshold=1,
-                  severity="page" if config.production else "ticket", runbook="data-quality",
+                  severity=PAGE if config.production else TICKET, runbook="data-quality",
                   evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: a data-quality violation in one of the model's "
                           f"{config.monitoring.drift.page_top_features} most important features.")
             route(self, f"{variant}PredictionShift", metric=self._drift(Metric.PREDICTION_DRIFTED, variant),
                   threshold=1,
-                  severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+                  severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the predicted-probability distribution shifted.")
             route(self, f"{variant}ConfidenceShift", metric=self._drift(Metric.CONFIDENCE_DRIFTED, variant),
                   threshold=1,
-                  severity="ticket", runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+                  severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: the confidence distribution shifted (PSI above "
                           f"{alarms.confidence_shift_psi:g}).")
+            if config.monitoring.drift.engine in (ENGINE_PARTIALS, ENGINE_PROCESSING):
+                route(self, f"{variant}ObjectsNotAnalysed",
+                      metric=self._drift(Metric.OBJECTS_NOT_ANALYSED, variant), threshold=1, severity=TICKET,
+                      runbook="drift-partials", evaluation_periods=1, comparison=gte,
+                      summary=f"{variant}: captured objects of the window were left out of the drift run (no partial "
+                              "result and beyond what the run counts itself).")
             route(self, f"{variant}QualityDegraded", metric=self._drift(Metric.QUALITY_DEGRADED, variant), threshold=1,
-                  severity="page", runbook="quality-degradation", evaluation_periods=1, comparison=gte,
+                  severity=PAGE, runbook="quality-degradation", evaluation_periods=1, comparison=gte,
                   summary=f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the "
                           "registered evaluation metric.")
         route(self, "FallbackRate", metric=self._fallback_rate(), threshold=alarms.fallback_rate_percent,
-              severity="page", runbook="fallback-rate", comparison=gte,
+              severity=PAGE, runbook="fallback-rate", comparison=gte,
               summary=f"At least {alarms.fallback_rate_percent:g}% of API answers came from a fallback.")
         if config.production:
             # Only production has traffic all the time; elsewhere silence is normal. Missing data does not
@@ -296,17 +398,54 @@ class MonitoringStack(cdk.Stack):
             # An endpoint that exists but cannot answer is paged by HealthCheckFailing (the health check
             # reports 0 for it); "no endpoint yet" is the only state in which the health check is silent.
             route(self, "NoTraffic", metric=self._sagemaker("Invocations", CHAMPION, "Sum", 15), threshold=1,
-                  severity="page", runbook="no-traffic", evaluation_periods=2,
+                  severity=PAGE, runbook="no-traffic", evaluation_periods=2,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                   missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                   summary="The Champion received no invocations for 30 minutes.")
+        if not config.production and alarms.idle_endpoint_days is not None:
+            self._idle_endpoint(alarms.idle_endpoint_days)
         if config.is_registry:  # the training pipeline runs in the registry environment only
             route(self, "TrainingPipelineFailed",
                 metric=cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
                                            dimensions_map={"PipelineName": pipeline_name(config)}, statistic="Sum",
                                            period=cdk.Duration.hours(1)),
-                threshold=1, severity="ticket", runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
+                threshold=1, severity=TICKET, runbook="pipeline-failure", evaluation_periods=1, comparison=gte,
                 summary="A training pipeline execution failed (validation, quality gate or infrastructure).")
+
+    def _idle_endpoint(self, days: int) -> None:
+        """A ticket when the endpoint's instances ran for ``days`` days and no request reached it through the
+        inference API: instances cost money whether or not anyone calls them.
+
+        The endpoint's own Invocations never fall to zero: the health check calls every variant every few
+        minutes (serving.health_check_schedule). Callers reach the endpoint through the inference API, the one
+        caller role besides the health check and the deployer, so its Responses count is the callers' traffic.
+        Whether the endpoint exists at all is told by its instance metrics (AWS/SageMaker publishes
+        CPUUtilization in /aws/sagemaker/Endpoints every minute per instance-backed variant).
+
+        Missing data, deliberately: ``IF(up, requests)`` has a data point only for hours in which the
+        Champion's instances reported; for such an hour without any API response CloudWatch's IF gives 0 (a
+        TRUE condition with no data point in the second series yields 0: CloudWatch User Guide, "Using IF
+        expressions"). So zero requests while instances run is data (breaching), and missing data only ever
+        means "no instances": no endpoint yet (the deployer creates it on the first promotion), or one that
+        was deleted. Neither costs anything, so missing data is not breaching, as for every alarm here
+        (tests/infra/test_monitoring.py)."""
+        hour = cdk.Duration.hours(1)
+        up = cloudwatch.Metric(namespace="/aws/sagemaker/Endpoints", metric_name="CPUUtilization",
+                               statistic="SampleCount", period=hour,
+                               dimensions_map={"EndpointName": self.endpoint, "VariantName": CHAMPION})
+        idle = cloudwatch.MathExpression(
+            expression="IF(up, requests)", using_metrics={"up": up, "requests": self._inference(Metric.RESPONSES)
+                                                          .with_(period=hour)},
+            label="API requests while the endpoint's instances run", period=hour)
+        # Hourly points: CloudWatch evaluates an alarm over at most 7 days (604,800 s; PutMetricAlarm), which
+        # bounds monitoring.alarms.idle_endpoint_days.
+        self.router.alarm(
+            self, "IdleEndpoint", metric=idle, threshold=1, severity="ticket", runbook="idle-endpoint",
+            evaluation_periods=24 * days, datapoints_to_alarm=24 * days,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            summary=f"The endpoint's instances ran for {days} days without a single request through the "
+                    "inference API.")
 
     def _retrain_on_sustained_drift(self, config: EnvironmentConfig,
                                     variants: tuple[str, ...]) -> cloudwatch.Alarm | None:
@@ -314,7 +453,7 @@ class MonitoringStack(cdk.Stack):
             return None
         sustained = self.router.alarm(
             self, "SustainedDrift", metric=self._drift(Metric.DRIFT_DETECTED,
-                                                       variants[0]), threshold=1, severity="ticket",
+                                                       variants[0]), threshold=1, severity=TICKET,
             runbook="data-drift", evaluation_periods=3, datapoints_to_alarm=3,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             summary="The Champion's inputs drifted three days running; the training pipeline is started.")

@@ -41,6 +41,7 @@ from mlsettings.vocabulary import (
     SAGEMAKER_SOURCE,
     STATUS_DEPLOY_FAILED,
     STATUS_DEPLOYED,
+    TICKET,
     Published,
 )
 from stacks.constructs.checkov import skip_checkov
@@ -111,6 +112,31 @@ class RegistryStack(cdk.Stack):
             model_package_group_description=f"Models of the {config.name} MLOps environment",
             model_package_group_policy=self._package_group_policy() or None,
         )
+        self.ledger, idempotency = self._tables(config, key)
+        self.notices = sns.Topic(self, "PromotionNotices", display_name=f"MLOps {config.name} promotions",
+                                 master_key=key, enforce_ssl=True)
+        bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+
+        self.gate = self._gate(config, key, idempotency, bus)
+        self._deployment_results(config, key)
+        self.approver_policies = {
+            "staging": self._approver_policy("StagingApproverPolicy", may_set_production=False),
+            "production": self._approver_policy("ProductionApproverPolicy", may_set_production=True),
+        }
+        for key_name, value in ((Published.LEDGER_TABLE, self.ledger.table_name), (Published.EVENT_BUS_NAME,
+                                                                                   bus.event_bus_name),
+                                (Published.PROMOTION_TOPIC_ARN, self.notices.topic_arn)):
+            publish_name(self, environment=config.name, key=key_name, value=value)
+
+        allow_wildcards(self.gate, {
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "The gate judges every version of "
+                                                                        "its one group.",
+            "Action::kms:GenerateDataKey*": "Encrypted tables, topic and queue need data keys from the project key.",
+            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
+        })
+
+    def _tables(self, config: EnvironmentConfig, key: kms.IKey) -> tuple[dynamodb.Table, dynamodb.Table]:
+        """(the deployment ledger, the gate's idempotency records)."""
         removal = cdk.RemovalPolicy.RETAIN if config.storage.retain_data else cdk.RemovalPolicy.DESTROY
         table_options = {
             "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -119,7 +145,7 @@ class RegistryStack(cdk.Stack):
                 point_in_time_recovery_enabled=True),
         }
         # Every decision and deployment; never expires (the retained production versions live here).
-        self.ledger = dynamodb.Table(
+        ledger = dynamodb.Table(
             self, "DeploymentLedger",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
@@ -129,22 +155,24 @@ class RegistryStack(cdk.Stack):
             partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
             time_to_live_attribute="expiration", removal_policy=cdk.RemovalPolicy.DESTROY,
             **table_options)  # type: ignore[arg-type]
-        self.notices = sns.Topic(self, "PromotionNotices", display_name=f"MLOps {config.name} promotions",
-                                 master_key=key, enforce_ssl=True)
-        bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        return ledger, idempotency
 
-        self.gate = MlopsFunction(
+    def _gate(self, config: EnvironmentConfig, key: kms.IKey, idempotency: dynamodb.Table,
+              bus: events.IEventBus) -> MlopsFunction:
+        """The promotion gate: judges every change to a package of the group."""
+        assert self.ledger is not None
+        gate = MlopsFunction(
             self, "PromotionGate", source="promotion_gate",
             description="Refuses skipped stages: reverts illegal stage/approval changes, records every decision",
             memory_size=512, timeout=cdk.Duration.seconds(60), settings=config.lambda_, key=key,
             asynchronous=True,
-            alarm_topic=published_topic(self, "TicketTopic", environment=config.name, severity="ticket"),
+            alarm_topic=published_topic(self, "TicketTopic", environment=config.name, severity=TICKET),
             environment=GateEnvironment.for_config(
                 config, {c.name: c for c in (config, *self._consumers)}, ledger_table=self.ledger.table_name,
                 idempotency_table=idempotency.table_name, promotion_topic_arn=self.notices.topic_arn,
                 event_bus_name=bus.event_bus_name, default_account=self.account),
         )
-        function = self.gate.function
+        function = gate.function
         skip_checkov(function, "CKV_AWS_45", "STAGE_SERVERS names the serving environments' account ids: "
                                              "identifiers the gate checks results against, not secrets.")
         function.add_to_role_policy(iam.PolicyStatement(
@@ -172,22 +200,7 @@ class RegistryStack(cdk.Stack):
                 self, "GateEventDeadLetters", key=key,
                 purpose="the registry-change rule (events the gate never received)"))],
         )
-        self._deployment_results(config, key)
-        self.approver_policies = {
-            "staging": self._approver_policy("StagingApproverPolicy", may_set_production=False),
-            "production": self._approver_policy("ProductionApproverPolicy", may_set_production=True),
-        }
-        for key_name, value in ((Published.LEDGER_TABLE, self.ledger.table_name), (Published.EVENT_BUS_NAME,
-                                                                                   bus.event_bus_name),
-                                (Published.PROMOTION_TOPIC_ARN, self.notices.topic_arn)):
-            publish_name(self, environment=config.name, key=key_name, value=value)
-
-        allow_wildcards(self.gate, {
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "The gate judges every version of "
-                                                                        "its one group.",
-            "Action::kms:GenerateDataKey*": "Encrypted tables, topic and queue need data keys from the project key.",
-            "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
-        })
+        return gate
 
     def _package_group_policy(self) -> dict[str, object] | None:
         """The consumers in other accounts may describe the versions (exactly their roles that need to)."""

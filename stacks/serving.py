@@ -14,8 +14,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -30,6 +33,7 @@ from mlsettings.vocabulary import (
     PROMOTION_SOURCE,
     RESULT_SOURCE,
     STATUS_DEPLOYED,
+    TICKET,
     Published,
 )
 from pipelines.images import XGBOOST_ACCOUNTS
@@ -54,52 +58,73 @@ class ServingStack(cdk.Stack):
                  **kwargs: object) -> None:
         """``models``: where the registered versions live (the registry environment, maybe another account)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        serving = config.serving
-        alarm_topic = published_topic(self, "TicketTopic", environment=config.name, severity="ticket")
+        alarm_topic = published_topic(self, "TicketTopic", environment=config.name, severity=TICKET)
         self.endpoint_name = endpoint_name(config)
-        group = model_package_group_name(config)
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         endpoint_arns = [f"{arn}:endpoint/{self.endpoint_name}", f"{arn}:endpoint-config/{self.endpoint_name}-*",
                          f"{arn}:model/{self.endpoint_name}-*"]
+        self.model_role = self._model_role(config, key, capture_bucket, models)
+        # Rollback alarms: SageMaker watches them during a blue/green update; they page nobody.
+        self.rollback_alarms = self._rollback_alarms(config)
+        self.model_role.add_to_policy(iam.PolicyStatement(
+            sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
+            resources=[a.alarm_arn for a in self.rollback_alarms]))
+        deployer_role = self._deployer(config, key, artifact_bucket, capture_bucket, models, endpoint_arns)
+        schedule_dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key,
+                                                  purpose="the health-check and batch schedules")
+        health_role = self._health_check(config, key, models, endpoint_arns, alarm_topic, schedule_dead_letters)
+        batch = self._batch_scoring(config, key, capture_bucket, arn, endpoint_arns, alarm_topic,
+                                    schedule_dead_letters)
+        for key_name, value in (
+            (Published.ENDPOINT_NAME, self.endpoint_name),
+            (Published.CAPTURE_DESTINATION_URI, f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}"),
+            (Published.GROUND_TRUTH_URI, f"s3://{capture_bucket.bucket_name}/ground-truth/"),
+            (Published.BATCH_SCORING_FUNCTION, batch.function_name),
+            (Published.DEPLOYER_STATE_MACHINE_ARN, self.state_machine.state_machine_arn),
+        ):
+            publish_name(self, environment=config.name, key=key_name, value=value)
+        self._allowances(deployer_role, health_role)
 
-        # --- the role the model containers run as (CreateModel ExecutionRoleArn)
-        self.model_role = iam.Role(self, "ModelExecutionRole",
+    def _model_role(self, config: EnvironmentConfig, key: kms.IKey, capture_bucket: s3.IBucket,
+                    models: ModelSource) -> iam.Role:
+        """The role the model containers run as (CreateModel ExecutionRoleArn)."""
+        role = iam.Role(self, "ModelExecutionRole",
                                    assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                                    role_name=consumer_role_name(config, "model"),
                                    description=f"Model containers of {self.endpoint_name} and batch transform")
-        models.grant(self.model_role, "model")
-        capture_bucket.grant_put(self.model_role, f"{CAPTURE_PREFIX}/*")
-        capture_bucket.grant_read(self.model_role, f"{BATCH_PREFIX}/input/*")
-        capture_bucket.grant_put(self.model_role, f"{BATCH_PREFIX}/*")
-        key.grant_encrypt_decrypt(self.model_role)
+        models.grant(role, "model")
+        capture_bucket.grant_put(role, f"{CAPTURE_PREFIX}/*")
+        capture_bucket.grant_read(role, f"{BATCH_PREFIX}/input/*")
+        capture_bucket.grant_put(role, f"{BATCH_PREFIX}/*")
+        key.grant_encrypt_decrypt(role)
         account = XGBOOST_ACCOUNTS.get(config.region, "")
-        self.model_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="PullTheXGBoostImage",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"]))
-        self.model_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         if config.network.subnet_ids:
             # The model's containers get network interfaces in the configured subnets.
-            self.model_role.add_to_policy(iam.PolicyStatement(
+            role.add_to_policy(iam.PolicyStatement(
                 sid="ModelNetworkInterfacesInTheVpc",
                 actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
                          "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
                          "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
                          "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
                 resources=["*"]))
-        self.model_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="ContainerLogsAndMetrics",
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
 
-        # --- rollback alarms: SageMaker watches them during a blue/green update; they page nobody
-        self.rollback_alarms = self._rollback_alarms(config)
-        self.model_role.add_to_policy(iam.PolicyStatement(
-            sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
-            resources=[a.alarm_arn for a in self.rollback_alarms]))
+        return role
 
-        # --- the deployer: four tasks, one purpose, one role
+    def _deployer(self, config: EnvironmentConfig, key: kms.IKey, artifact_bucket: s3.IBucket,
+                  capture_bucket: s3.IBucket, models: ModelSource, endpoint_arns: list[str]) -> iam.Role:
+        """The deployer: four tasks, one purpose, one role; started by the promotions this environment serves."""
+        serving = config.serving
+        group = model_package_group_name(config)
         deployer_role = shared_execution_role(self, "DeployerRole", role_name=consumer_role_name(config, "deployer"),
                                               description="The serving deployer's state-machine tasks")
         environment = DeployerEnvironment.for_config(
@@ -133,7 +158,11 @@ class ServingStack(cdk.Stack):
                     purpose="the accepted-promotion rule (deployments never started)"))],
             )
 
-        # --- health check: every variant answers its golden payloads correctly
+        return deployer_role
+
+    def _health_check(self, config: EnvironmentConfig, key: kms.IKey, models: ModelSource, endpoint_arns: list[str],
+                      alarm_topic: sns.ITopic, schedule_dead_letters: sqs.IQueue) -> iam.Role:
+        """Every variant answers its golden payloads correctly, on a schedule."""
         health_role = shared_execution_role(self, "HealthCheckRole",
                                             role_name=consumer_role_name(config, "health-check"),
                                             description="The scheduled golden-payload health check")
@@ -152,14 +181,18 @@ class ServingStack(cdk.Stack):
             sid="AskEveryVariant", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arns[0]]))
         models.grant(health, "health-check")  # the golden payloads of each variant's version
         key.grant_decrypt(health)
-        schedule_dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key,
-                                                  purpose="the health-check and batch schedules")
         # A missed health check is not retried (the next one comes within minutes); it is kept for inspection.
-        events.Rule(self, "HealthCheckSchedule", schedule=events.Schedule.expression(serving.health_check_schedule),
+        events.Rule(self, "HealthCheckSchedule",
+                    schedule=events.Schedule.expression(config.serving.health_check_schedule),
                     targets=[targets.LambdaFunction(health, retry_attempts=0,
                                                     dead_letter_queue=schedule_dead_letters)])
 
-        # --- batch scoring with the production Champion's model
+        return health_role
+
+    def _batch_scoring(self, config: EnvironmentConfig, key: kms.IKey, capture_bucket: s3.IBucket, arn: str,
+                       endpoint_arns: list[str], alarm_topic: sns.ITopic,
+                       schedule_dead_letters: sqs.IQueue) -> lambda_.IFunction:
+        """Batch scoring with the production Champion's model."""
         self.batch_scoring = MlopsFunction(
             self, "BatchScoring", source="batch_scoring", description="Batch transform with the production model",
             memory_size=256, timeout=cdk.Duration.seconds(30), settings=config.lambda_, key=key,
@@ -176,20 +209,12 @@ class ServingStack(cdk.Stack):
             sid="StartTransformJobs", actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
             resources=[f"{arn}:transform-job/{self.endpoint_name}-*"]))
         grant_kms_for_aws_resources(key, batch)
-        if serving.batch_schedule:
-            events.Rule(self, "BatchSchedule", schedule=events.Schedule.expression(serving.batch_schedule),
+        if config.serving.batch_schedule:
+            events.Rule(self, "BatchSchedule", schedule=events.Schedule.expression(config.serving.batch_schedule),
                         targets=[targets.LambdaFunction(batch, retry_attempts=2,
                                                         dead_letter_queue=schedule_dead_letters)])
 
-        for key_name, value in (
-            (Published.ENDPOINT_NAME, self.endpoint_name),
-            (Published.CAPTURE_DESTINATION_URI, f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}"),
-            (Published.GROUND_TRUTH_URI, f"s3://{capture_bucket.bucket_name}/ground-truth/"),
-            (Published.BATCH_SCORING_FUNCTION, batch.function_name),
-            (Published.DEPLOYER_STATE_MACHINE_ARN, self.state_machine.state_machine_arn),
-        ):
-            publish_name(self, environment=config.name, key=key_name, value=value)
-        self._allowances(deployer_role, health_role)
+        return batch
 
     # ------------------------------------------------------------------------------------------------
     def _rollback_alarms(self, config: EnvironmentConfig) -> list[cloudwatch.Alarm]:

@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig
+from mlsettings.drift_partials import ENGINE_PARTIALS
 from mlsettings.naming import artifact_bucket_name, data_key_alias
 from mlsettings.vocabulary import Published
 from stacks.constructs.checkov import skip_checkov
@@ -32,7 +33,39 @@ class StorageStack(cdk.Stack):
         storage = config.storage
         removal = cdk.RemovalPolicy.RETAIN if storage.retain_data else cdk.RemovalPolicy.DESTROY
 
-        self.key = kms.Key(
+        self.key = self._key(config, removal)
+        self.access_logs_bucket = self._access_logs_bucket(config, removal)
+        self.data_bucket = self._bucket(
+            "DataBucket", "data/", removal, storage.infrequent_access_after_days,
+            storage.noncurrent_version_expiration_days, event_bridge=True)
+        # EventBridge notifications: the drift monitor publishes a Processing job's report when it lands.
+        # Named: consumer accounts name it in their IAM policies (derived from cdk.json, never looked up).
+        self.artifact_bucket = self._bucket(
+            "ArtifactBucket", "artifacts/", removal, storage.infrequent_access_after_days,
+            storage.noncurrent_version_expiration_days, event_bridge=True,
+            bucket_name=artifact_bucket_name(config, config.account or self.account))
+        for statement in bucket_statements(consumers, bucket_arn=self.artifact_bucket.bucket_arn,
+                                           partition=self.partition) if consumers else []:
+            self.artifact_bucket.add_to_resource_policy(statement)
+        for statement in key_statements(consumers, region=self.region, partition=self.partition) if consumers else []:
+            self.key.add_to_resource_policy(statement)
+        # EventBridge notifications with the partials drift engine: each captured object is reduced when it lands.
+        self.capture_bucket = self._bucket(
+            "CaptureBucket", "capture/", removal, None, storage.noncurrent_version_expiration_days,
+            expiration_days=storage.capture_retention_days,
+            event_bridge=config.monitoring.drift.engine == ENGINE_PARTIALS)
+
+        for key_name, value in (
+            (Published.KMS_KEY_ARN, self.key.key_arn),
+            (Published.DATA_BUCKET, self.data_bucket.bucket_name),
+            (Published.ARTIFACT_BUCKET, self.artifact_bucket.bucket_name),
+            (Published.CAPTURE_BUCKET, self.capture_bucket.bucket_name),
+        ):
+            publish_name(self, environment=config.name, key=key_name, value=value)
+
+    def _key(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> kms.Key:
+        """The environment's one key, with the statements the services that encrypt with it need."""
+        key = kms.Key(
             self, "DataKey",
             description=f"Encrypts the {config.name} MLOps data, models, captured traffic, logs and queues",
             enable_key_rotation=True,
@@ -41,7 +74,7 @@ class StorageStack(cdk.Stack):
         )
         # Encrypted log groups, alarm notifications and EventBridge deliveries need the services themselves
         # to use the key.
-        self.key.add_to_resource_policy(iam.PolicyStatement(
+        key.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchLogsUseOfTheKey",
             principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
             # CloudWatch Logs' documented statement also lists kms:Describe*; DescribeKey has no encryption
@@ -56,7 +89,7 @@ class StorageStack(cdk.Stack):
         # knowledge-center article on alarms with encrypted topics (re:Post "cloudwatch-configure-alarm-sns")
         # gives this statement and refines it with a source condition; aws:SourceAccount was already here,
         # aws:SourceArn narrows it to this region's alarms (both unverified against a real account).
-        self.key.add_to_resource_policy(iam.PolicyStatement(
+        key.add_to_resource_policy(iam.PolicyStatement(
             sid="AlarmNotificationsToEncryptedTopics",
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
@@ -74,14 +107,17 @@ class StorageStack(cdk.Stack):
         # SNS guide lists it as unsupported for EventBridge), and a condition on a key that is not sent
         # would drop every dead letter. The confused-deputy guard is each queue's policy (aws:SourceArn =
         # its own rules), see stacks/constructs/queues.py.
-        self.key.add_to_resource_policy(iam.PolicyStatement(
+        key.add_to_resource_policy(iam.PolicyStatement(
             sid="EventBridgeDeliveryToEncryptedQueues",
             principals=[iam.ServicePrincipal("events.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey"],
             resources=["*"],
         ))
+        return key
 
-        self.access_logs_bucket = s3.Bucket(
+    def _access_logs_bucket(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> s3.Bucket:
+        storage = config.storage
+        bucket = s3.Bucket(
             self, "AccessLogsBucket",
             # S3 server access logging can only deliver to a bucket encrypted with SSE-S3.
             encryption=s3.BucketEncryption.S3_MANAGED,
@@ -96,38 +132,13 @@ class StorageStack(cdk.Stack):
             )],
             removal_policy=removal,
         )
-        acknowledge(self.access_logs_bucket, "AwsSolutions-S1",
+        acknowledge(bucket, "AwsSolutions-S1",
                     "This is the access-log bucket itself; logging it into itself would loop.")
-        skip_checkov(self.access_logs_bucket, "CKV_AWS_18",
+        skip_checkov(bucket, "CKV_AWS_18",
                      "This is the access-log bucket itself; logging it into itself would loop.")
-        skip_checkov(self.access_logs_bucket, "CKV_AWS_145",
+        skip_checkov(bucket, "CKV_AWS_145",
                      "S3 server access logging only delivers to SSE-S3 buckets, not SSE-KMS.")
-
-        self.data_bucket = self._bucket(
-            "DataBucket", "data/", removal, storage.infrequent_access_after_days,
-            storage.noncurrent_version_expiration_days, event_bridge=True)
-        # EventBridge notifications: the drift monitor publishes a Processing job's report when it lands.
-        # Named: consumer accounts name it in their IAM policies (derived from cdk.json, never looked up).
-        self.artifact_bucket = self._bucket(
-            "ArtifactBucket", "artifacts/", removal, storage.infrequent_access_after_days,
-            storage.noncurrent_version_expiration_days, event_bridge=True,
-            bucket_name=artifact_bucket_name(config, config.account or self.account))
-        for statement in bucket_statements(consumers, bucket_arn=self.artifact_bucket.bucket_arn,
-                                           partition=self.partition) if consumers else []:
-            self.artifact_bucket.add_to_resource_policy(statement)
-        for statement in key_statements(consumers, region=self.region, partition=self.partition) if consumers else []:
-            self.key.add_to_resource_policy(statement)
-        self.capture_bucket = self._bucket(
-            "CaptureBucket", "capture/", removal, None, storage.noncurrent_version_expiration_days,
-            expiration_days=storage.capture_retention_days)
-
-        for key_name, value in (
-            (Published.KMS_KEY_ARN, self.key.key_arn),
-            (Published.DATA_BUCKET, self.data_bucket.bucket_name),
-            (Published.ARTIFACT_BUCKET, self.artifact_bucket.bucket_name),
-            (Published.CAPTURE_BUCKET, self.capture_bucket.bucket_name),
-        ):
-            publish_name(self, environment=config.name, key=key_name, value=value)
+        return bucket
 
     def _bucket(self, construct_id: str, log_prefix: str, removal: cdk.RemovalPolicy,
                 infrequent_access_after_days: int | None, noncurrent_days: int, *,

@@ -58,77 +58,94 @@ class TrainingStack(cdk.Stack):
         """``consumers``: the environments that deploy this registry's versions (their instance types are
         registered with each version)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        training = config.training
         self.pipeline_name = pipeline_name(config)
-
         bundle_dir = Path(tempfile.gettempdir()) / "mlops-source-bundles"
         code = s3_assets.Asset(self, "StepCode", path=str(write_source_bundle(bundle_dir)))
         self.code_asset = code
-        schema = s3_assets.Asset(self, "DataSchema", path=str(REPO_ROOT / training.schema_file))
+        schema = s3_assets.Asset(self, "DataSchema", path=str(REPO_ROOT / config.training.schema_file))
         no_baseline = s3_assets.Asset(self, "NoPreviousBaseline",
                                       path=str(REPO_ROOT / "pipelines" / "no_previous_baseline.json"))
+        self.job_role = self._job_role(config, key, data_bucket, artifact_bucket, assets=(code, schema, no_baseline))
+        self.pipeline_role = self._pipeline_role(key, artifact_bucket, model_package_group_name)
+        settings = self._pipeline_settings(config, key, data_bucket, artifact_bucket, model_package_group_name,
+                                           consumers, code=code, schema=schema, no_baseline=no_baseline)
+        self._pipeline(config, settings)
+        self._triggers(config, data_bucket, key)
+        publish_name(self, environment=config.name, key=Published.PIPELINE_NAME, value=self.pipeline_name)
+        publish_name(self, environment=config.name, key=Published.TRAINING_DATA_URI,
+                     value=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}")
+        self._acknowledge_wildcards()
 
+    def _job_role(self, config: EnvironmentConfig, key: kms.IKey, data_bucket: s3.IBucket,
+                  artifact_bucket: s3.IBucket, *, assets: Sequence[s3_assets.Asset]) -> iam.Role:
         # The role the processing and training jobs run as: read data, write artifacts, nothing else.
-        self.job_role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-                                 description="SageMaker processing and training jobs of the training pipeline")
-        data_bucket.grant_read(self.job_role, f"{DATA_PREFIX}*")
+        role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description="SageMaker processing and training jobs of the training pipeline")
+        data_bucket.grant_read(role, f"{DATA_PREFIX}*")
         # Only the prefixes jobs write: serving/ (the fallback model the API trusts) and reports stay out of reach.
         for prefix in (PIPELINE_OUTPUTS_PREFIX, MODELS_PREFIX, CHECKPOINTS_PREFIX):
-            artifact_bucket.grant_read_write(self.job_role, f"{prefix}/*")
-        for asset in (code, schema, no_baseline):
-            asset.grant_read(self.job_role)
-        key.grant_encrypt_decrypt(self.job_role)
+            artifact_bucket.grant_read_write(role, f"{prefix}/*")
+        for asset in assets:
+            asset.grant_read(role)
+        key.grant_encrypt_decrypt(role)
         if config.network.subnet_ids:
             # SageMaker creates the jobs' network interfaces in the configured subnets.
-            self.job_role.add_to_policy(iam.PolicyStatement(
+            role.add_to_policy(iam.PolicyStatement(
                 sid="JobNetworkInterfacesInTheVpc",
                 actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
                          "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
                          "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
                          "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
                 resources=["*"]))
-        self.job_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="PullTheXGBoostFrameworkImage",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"
                        for account in sorted(set(XGBOOST_ACCOUNTS.values()))
                        if account == XGBOOST_ACCOUNTS.get(config.region)],
         ))
-        self.job_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="EcrLoginHasNoResourceLevelPermissions", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        self.job_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="JobLogs",
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:/aws/sagemaker/*"]))
-        self.job_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="JobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
             conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}))
+        return role
 
+    def _pipeline_role(self, key: kms.IKey, artifact_bucket: s3.IBucket, model_package_group_name: str) -> iam.Role:
         # The role the pipeline itself runs as: start and watch its own jobs, register into one group.
-        self.pipeline_role = iam.Role(self, "PipelineRole",
-                                      assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-                                      description="The training pipeline's execution role")
+        role = iam.Role(self, "PipelineRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description="The training pipeline's execution role")
         job_arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
-        self.pipeline_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="RunThePipelineJobs",
             actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
                      "sagemaker:StopProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
                      "sagemaker:StopTrainingJob", "sagemaker:AddTags"],
             resources=[f"{job_arn}:processing-job/pipelines-*", f"{job_arn}:training-job/pipelines-*"]))
-        self.pipeline_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="RegisterIntoTheModelPackageGroup",
             actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
             resources=[f"{job_arn}:model-package-group/{model_package_group_name}",
                        f"{job_arn}:model-package/{model_package_group_name}/*"]))
-        self.pipeline_role.add_to_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             sid="PassTheJobRole", actions=["iam:PassRole"], resources=[self.job_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
         # The Condition step reads the evaluation report (a property file) from the artifact bucket.
-        artifact_bucket.grant_read(self.pipeline_role, f"{PIPELINE_OUTPUTS_PREFIX}/*")
-        key.grant_decrypt(self.pipeline_role)
-        grant_kms_for_aws_resources(key, self.pipeline_role)  # the jobs' encrypted volumes and outputs
+        artifact_bucket.grant_read(role, f"{PIPELINE_OUTPUTS_PREFIX}/*")
+        key.grant_decrypt(role)
+        grant_kms_for_aws_resources(key, role)  # the jobs' encrypted volumes and outputs
+        return role
 
-        settings = PipelineSettings(
+    def _pipeline_settings(self, config: EnvironmentConfig, key: kms.IKey, data_bucket: s3.IBucket,
+                           artifact_bucket: s3.IBucket, model_package_group_name: str,
+                           consumers: Sequence[EnvironmentConfig], *, code: s3_assets.Asset,
+                           schema: s3_assets.Asset, no_baseline: s3_assets.Asset) -> PipelineSettings:
+        training = config.training
+        return PipelineSettings(
             pipeline_name=self.pipeline_name,
             role_arn=self.job_role.role_arn,
             image_uri=xgboost_image_uri(config.region),
@@ -163,6 +180,8 @@ class TrainingStack(cdk.Stack):
             subnets=config.network.subnet_ids,
             security_group_ids=config.network.security_group_ids,
         )
+
+    def _pipeline(self, config: EnvironmentConfig, settings: PipelineSettings) -> None:
         self.definition = build_definition(settings)
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline",
@@ -177,11 +196,8 @@ class TrainingStack(cdk.Stack):
         default_policy = self.pipeline_role.node.try_find_child("DefaultPolicy")
         if default_policy is not None:
             self.pipeline.node.add_dependency(default_policy)
-        self._triggers(config, data_bucket, key)
-        publish_name(self, environment=config.name, key=Published.PIPELINE_NAME, value=self.pipeline_name)
-        publish_name(self, environment=config.name, key=Published.TRAINING_DATA_URI,
-                     value=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}")
 
+    def _acknowledge_wildcards(self) -> None:
         allow_wildcards(self.job_role, {
             "Action::s3:GetObject*": "CDK's read grant: GetObject plus its version/ACL/tagging variants.",
             "Action::s3:GetBucket*": "CDK's read grant: bucket location and versioning lookups.",

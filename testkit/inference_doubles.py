@@ -24,6 +24,7 @@ from botocore.response import StreamingBody
 from mlplatform.inference.circuit_breaker import BreakerRecord
 from mlplatform.inference.prediction_log import PredictionLogError, encode_record
 from mlplatform.inference.response_cache import CachedAnswer, ResponseCacheError
+from mlsettings.vocabulary import CHAMPION
 
 
 class InMemoryBreakerStore:
@@ -162,7 +163,7 @@ class StubbedEndpoint:
     moto's invoke_endpoint never fails, so fault injection needs this (or a Stubber for single calls).
     """
 
-    def __init__(self, plan: Callable[[], str | None] = lambda: None, *, variant: str = "Champion") -> None:
+    def __init__(self, plan: Callable[[], str | None] = lambda: None, *, variant: str = CHAMPION) -> None:
         self._plan = plan
         self._variant = variant
         self._lock = threading.Lock()

@@ -24,10 +24,10 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "pipelines" / "schemas" / "b
 ENDPOINT_NAME = "mlops-dev-endpoint"
 BREAKER_TABLE = "inference-breaker"
 CACHE_TABLE = "inference-response-cache"
-CAPTURE_BUCKET = "capture-bucket"
+CAPTURE_BUCKET = "inference-capture"
 LOG_PREFIX = "inference-api/"
 STREAM_NAME = "inference-prediction-log"
-ARTIFACT_BUCKET = "artifact-bucket"
+ARTIFACT_BUCKET = "inference-artifacts"
 FALLBACK_KEY = "fallback/v7/fallback.json"
 
 

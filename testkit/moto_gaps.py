@@ -698,7 +698,7 @@ def _raw_values(cloudwatch: Any, metric: dict[str, Any], start: datetime, end: d
 
 
 def _expression_value(expression: str, values: dict[str, float | None]) -> float | None:
-    """The metric-math expressions our alarms use: arithmetic on ids and CloudWatch's IF(condition, a, b)."""
+    """The metric-math expressions our alarms use: arithmetic on ids and CloudWatch's IF(condition, a[, b])."""
     import numpy as np
 
     names, position = [], 0
@@ -718,13 +718,15 @@ def _expression_value(expression: str, values: dict[str, float | None]) -> float
     # numpy scalars: both IF branches are evaluated, and x / 0 must give inf (discarded by IF), not raise.
     scope = {name: np.float64(value or 0.0) for name, value in values.items()}  # no data point in a Sum is 0
 
-    def if_(condition: Any, when_true: Any, when_false: Any) -> Any:
+    def if_(condition: Any, when_true: Any, when_false: Any = None) -> Any:
+        # IF(condition, trueValue) without a false value drops the data point where the condition is false
+        # (CloudWatch User Guide, "Using IF expressions").
         return when_true if bool(condition) else when_false
 
     # The expression is our own alarm definition (stacks/monitoring.py), never input from outside.
     with np.errstate(divide="ignore", invalid="ignore"):
         result = eval(expression.replace("IF(", "if_("), {"__builtins__": {}, "if_": if_}, scope)  # noqa: S307
-    return float(result)
+    return None if result is None else float(result)
 
 
 def _aws_time(moment: datetime) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlsettings.vocabulary import PRODUCTION, STAGING
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
@@ -38,7 +40,7 @@ def deployer_environment(**serving: Any) -> dict[str, str]:
 
     return DeployerEnvironment(
         environment_name="dev", endpoint_name=ENDPOINT, model_package_group=GROUP, event_bus_name="default",
-        served_stages=("Staging", "Production"), model_execution_role_arn=ROLE,
+        served_stages=(STAGING, PRODUCTION), model_execution_role_arn=ROLE,
         capture_destination_uri=f"s3://{CAPTURE_BUCKET}/endpoint", artifact_bucket=ARTIFACT_BUCKET, kms_key_arn=KMS,
         rollback_alarm_names=("mlops-dev-Champion-5xx", "mlops-dev-Champion-p99", "mlops-dev-Challenger-5xx",
                               "mlops-dev-Challenger-p99"),

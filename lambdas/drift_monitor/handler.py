@@ -4,13 +4,17 @@ Events:
 * EventBridge schedule (``{"time": "2025-03-01T06:00:00Z", ...}``): the window ends at that hour, so a
   retried delivery analyses the same window and overwrites the same report.
 * ``{"window_end": "<ISO time>", "window_hours": N}``: a manual rerun of a past window.
-* ``{"report_uri": "s3://…/drift_report.json"}`` or an S3 ObjectCreated notification for such a key:
-  publish the metrics of a report computed by the SageMaker Processing job (``engine: processing``).
+* S3 "Object Created" for a sharded drift job's instance summary (``…/shards/<host>.json``, engine
+  ``processing``): once every instance's has landed, merge the window's partial results into the report and
+  publish its metrics.
+* ``{"report_uri": "s3://…/drift_report.json"}`` or an S3 ObjectCreated notification for such a key: publish the
+  metrics of a report computed elsewhere.
 
 Environment (parsed once at cold start; see ``settings.py`` and docs/MONITORING.md): ENDPOINT_NAME,
 CAPTURE_BUCKET, CAPTURE_PREFIX, PREDICTION_LOG_PREFIX, PREDICTION_LOG_VARIANT, REPORT_BUCKET, REPORT_PREFIX,
-VARIANT_PARAMETER_PREFIX, WINDOW_HOURS, DRIFT_THRESHOLDS, CHUNK_LINES, GROUND_TRUTH_BUCKET,
-GROUND_TRUTH_PREFIX, GROUND_TRUTH_DELAY_HOURS, QUALITY_METRIC, QUALITY_MARGIN, QUALITY_MIN_ROWS.
+VARIANT_PARAMETER_PREFIX, WINDOW_HOURS, DRIFT_THRESHOLDS, CHUNK_LINES, DRIFT_WORKERS, DRIFT_ENGINE (``lambda``,
+``partials``, ``processing``), PARTIALS_PREFIX, GROUND_TRUTH_BUCKET, GROUND_TRUTH_PREFIX, GROUND_TRUTH_DELAY_HOURS,
+QUALITY_METRIC, QUALITY_MARGIN, QUALITY_MIN_ROWS; for the processing engine the job's PROCESSING_* and KMS_KEY_ARN.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.drift_monitor.settings import processing_job_settings, settings_from_environment
 from mlcore.drift.window import Window
 from mlplatform.monitoring.drift_metrics import publish_run_metrics
-from mlplatform.monitoring.monitor_flow import MonitorClients, monitor_endpoint
-from mlplatform.monitoring.processing_job import start_processing_job
+from mlplatform.monitoring.monitor_flow import MonitorClients, MonitorOutcome, monitor_endpoint
+from mlplatform.monitoring.processing_job import finish_sharded_job, is_shard_summary, start_processing_job
 from mlplatform.monitoring.variant_models import endpoint_exists, read_s3_json
 
 # Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE itself (the contract writes them); the
@@ -58,27 +62,49 @@ def window_of(event: dict[str, Any], now: datetime) -> Window:
     return Window.ending_at(end, hours)
 
 
-def _report_uris(event: dict[str, Any]) -> list[str]:
-    if isinstance(event.get("report_uri"), str):
-        return [event["report_uri"]]
-    uris = []
+def _s3_objects(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """(bucket, key) of an S3 event: EventBridge "Object Created" or an S3 notification's records."""
+    objects = []
     detail = event.get("detail") if event.get("source") == "aws.s3" else None
-    if isinstance(detail, dict):  # EventBridge "Object Created" (engine processing: the job's report landed)
+    if isinstance(detail, dict):
         bucket, key = (detail.get("bucket") or {}).get("name"), (detail.get("object") or {}).get("key")
         if bucket and key:
-            uris.append(f"s3://{bucket}/{key}")
+            objects.append((bucket, key))
     for record in event.get("Records", []) or []:
         s3_part = record.get("s3") or {}
         bucket, key = (s3_part.get("bucket") or {}).get("name"), (s3_part.get("object") or {}).get("key")
         if bucket and key:
-            uris.append(f"s3://{bucket}/{unquote_plus(key)}")
-    return uris
+            objects.append((bucket, unquote_plus(key)))
+    return objects
+
+
+def _report_uris(event: dict[str, Any]) -> list[str]:
+    if isinstance(event.get("report_uri"), str):
+        return [event["report_uri"]]
+    return [f"s3://{bucket}/{key}" for bucket, key in _s3_objects(event)
+            if not is_shard_summary(SETTINGS, key)]
+
+
+def _shard_summaries(event: dict[str, Any]) -> list[str]:
+    """Keys of a sharded drift job's instance summaries in the event (engine ``processing``)."""
+    return [key for bucket, key in _s3_objects(event)
+            if bucket == SETTINGS.report_bucket and is_shard_summary(SETTINGS, key)]
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = datetime.now(UTC)
+    shards = _shard_summaries(event)
+    if shards:  # engine "processing": an instance of the sharded job finished; merge once all have
+        finished = finish_sharded_job(SETTINGS, clients(), key=shards[-1], now=now)
+        if not isinstance(finished, MonitorOutcome):
+            logger.info("sharded drift job", extra=finished)
+            return finished
+        publish_run_metrics(metrics, finished.report)
+        logger.info("sharded drift job merged", extra={"report_uri": finished.report_uri})
+        return {"report_uri": finished.report_uri, "drifted_variants": finished.report["drifted_variants"],
+                "job": finished.report["job"]["name"]}
     report_uris = _report_uris(event)
     if report_uris:  # engine "processing": the job wrote the report, the Lambda publishes it
         published = 0

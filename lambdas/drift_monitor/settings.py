@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from mlcore.drift.statistics import DriftThresholds
 from mlplatform.monitoring.monitor_settings import DriftMonitorSettings
 from mlplatform.monitoring.processing_job import ProcessingJobSettings
+from mlsettings.drift_partials import ENGINE_PROCESSING
 from mlsettings.functions.base import EnvironmentSettingError
 from mlsettings.functions.contracts import DriftMonitorEnvironment
 
@@ -50,16 +51,17 @@ def settings_from_environment(environment: Mapping[str, str]) -> DriftMonitorSet
         quality_metric=read.quality_metric,
         quality_margin=read.quality_margin,
         quality_min_rows=read.quality_min_rows,
+        partials_prefix=read.partials_prefix.strip("/"),
     )
 
 
 def processing_job_settings(environment: Mapping[str, str]) -> ProcessingJobSettings:
     """Where and as whom the drift job runs (engine ``processing``; the contract requires all of it then)."""
     read = contract(environment)
-    if read.drift_engine != "processing":
+    if read.drift_engine != ENGINE_PROCESSING:
         raise SettingsError("the drift job's settings exist only with DRIFT_ENGINE processing")
     assert read.processing_role_arn and read.processing_image_uri and read.processing_code_uri
     assert read.processing_instance_type and read.kms_key_arn
     return ProcessingJobSettings(role_arn=read.processing_role_arn, image_uri=read.processing_image_uri,
                                  code_uri=read.processing_code_uri, instance_type=read.processing_instance_type,
-                                 kms_key_arn=read.kms_key_arn)
+                                 kms_key_arn=read.kms_key_arn, max_instances=read.processing_max_instances)

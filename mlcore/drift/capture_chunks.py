@@ -79,6 +79,14 @@ def _row_template(n_features: int) -> re.Pattern[str]:
     return re.compile(pattern.replace(_PLAIN, _ASCII_PLAIN))
 
 
+def _interleave(first: npt.NDArray[np.bool_], ones: FloatArray, others: FloatArray) -> FloatArray:
+    """Values in original order: ``ones`` where ``first`` is true, ``others`` elsewhere (each in order)."""
+    merged = np.empty(first.size, dtype=np.float64)
+    merged[first] = ones
+    merged[~first] = others
+    return merged
+
+
 def _decoded(lines: Sequence[bytes | str]) -> list[str | None]:
     """Each line as text (None where it is not UTF-8), decoding a chunk of bytes lines in one call."""
     try:
@@ -99,7 +107,8 @@ def _decoded(lines: Sequence[bytes | str]) -> list[str | None]:
 
 # pandas 3 parses floats correctly rounded by default (and deprecates the option); older versions (a
 # SageMaker container's) need the round-trip parser for the same promise.
-_PANDAS_FLOAT = {} if int(pd.__version__.split(".", 1)[0]) >= 3 else {"float_precision": "round_trip"}
+PANDAS_FLOAT_OPTIONS: dict[str, str] = ({} if int(pd.__version__.split(".", 1)[0]) >= 3
+                                         else {"float_precision": "round_trip"})
 
 
 @dataclass
@@ -185,30 +194,37 @@ class CaptureChunkParser:
     # -- the fast path ---------------------------------------------------------------------------------
 
     def _parse_fast(self, lines: Sequence[bytes | str]) -> ParsedChunk | None:
-        """None when the chunk must be parsed exactly (a value the template cannot judge)."""
-        fast_rows: list[str] = []      # CSV row texts that fit the template, each with exactly n fields
-        output_tokens: list[str] = []  # their probabilities, as text
-        exact_fields: list[str] = []   # fields of rows the exact parser produced
-        probabilities: list[float] = []
+        """None when the chunk must be parsed exactly (a value the template cannot judge). Rows and
+        probabilities come out in line order, whichever way each line was read (``mlcore.drift.exact_sum``
+        sums them in that order)."""
+        count = len(lines)
+        fast_texts: list[list[str] | None] = [None] * count   # per line: CSV row texts that fit the template
+        fast_outputs: list[list[str]] = [[]] * count          # their probabilities, as text
+        exact: list[CaptureRecord | None] = [None] * count    # per line: the exact parser's record
         malformed: Counter[str] = Counter()
         skipped: Counter[str] = Counter()
-        records = rows = 0
         commas = self._n - 1
         match = _TEMPLATE.fullmatch
-        pending: list[tuple[bytes | str, str | None]]  # lines the common-line pattern did not take
+        pending: list[int]  # lines the common-line pattern did not take
         if self._prediction_log:  # its records carry customAttributes: always the exact parser
-            pending = [(raw, None) for raw in lines]
+            texts: list[str | None] = [None] * count
+            pending = list(range(count))
         else:
             texts = _decoded(lines)
             match_row = self._row_template.fullmatch
-            matches = [None if text is None else match_row(text) for text in texts]
-            # The common case, already checked by the pattern: one row, at most one output token.
-            hits = [found.group(1, 2) for found in matches if found is not None]
-            fast_rows = [data for data, _ in hits]
-            output_tokens = [output for _, output in hits if output is not None]
-            records = rows = len(hits)
-            pending = [(lines[i], texts[i]) for i, found in enumerate(matches) if found is None]
-        for raw, text in pending:
+            pending = []
+            for index, text in enumerate(texts):
+                found = None if text is None else match_row(text)
+                if found is None:
+                    pending.append(index)
+                    continue
+                # The common case, already checked by the pattern: one row, at most one output token.
+                data, output = found.group(1, 2)
+                fast_texts[index] = [data]
+                if output is not None:
+                    fast_outputs[index] = [output]
+        for index in pending:
+            text = texts[index]
             found = None if text is None else match(text)
             if found is not None:
                 data, output = found.group(1, 2)
@@ -216,39 +232,53 @@ class CaptureChunkParser:
                 if data.isascii() and " " not in data and (output is None or (output.isascii()
                                                                               and " " not in output)):
                     if "\\n" not in data:
-                        if data and data.count(",") == commas:
-                            if output is None:
-                                fast_rows.append(data)
-                                records += 1
-                                rows += 1
-                                continue
-                            if output and "," not in output and "\\n" not in output:
-                                fast_rows.append(data)
-                                output_tokens.append(output)
-                                records += 1
-                                rows += 1
-                                continue
+                        if data and data.count(",") == commas and (
+                                output is None or (output and "," not in output and "\\n" not in output)):
+                            fast_texts[index] = [data]
+                            if output is not None:
+                                fast_outputs[index] = [output]
+                            continue
                     else:
                         request_rows = [r for r in data.split("\\n") if r]
                         if request_rows and all(r.count(",") == commas for r in request_rows):
                             tokens = ([] if output is None else
                                       [t for part in output.split("\\n") for t in part.split(",") if t])
                             if output is None or len(tokens) == len(request_rows):
-                                fast_rows.extend(request_rows)
-                                output_tokens.extend(tokens)
-                                records += 1
-                                rows += len(request_rows)
+                                fast_texts[index] = request_rows
+                                fast_outputs[index] = tokens
                                 continue
             # Anything unusual: the exact parser decides (and names the reason when it is malformed).
             try:
-                record = self.parse_record(raw)
+                exact[index] = self.parse_record(lines[index])
             except CaptureFormatError as err:
                 malformed[err.reason] += 1
-                continue
-            rows_added = self._take(record, exact_fields, probabilities, skipped)
-            if rows_added:
+        return self._ordered_chunk(fast_texts, fast_outputs, exact, malformed, skipped)
+
+    def _ordered_chunk(self, fast_texts: list[list[str] | None], fast_outputs: list[list[str]],
+                       exact: list[CaptureRecord | None], malformed: Counter[str],
+                       skipped: Counter[str]) -> ParsedChunk | None:
+        fast_rows: list[str] = []
+        output_tokens: list[str] = []
+        exact_fields: list[str] = []
+        probabilities: list[float] = []
+        row_fast: list[bool] = []    # per row in line order: read by the template (else by the exact parser)
+        score_fast: list[bool] = []  # per probability in line order
+        records = 0
+        for texts, outputs, record in zip(fast_texts, fast_outputs, exact, strict=True):
+            if texts is not None:
+                fast_rows.extend(texts)
+                output_tokens.extend(outputs)
+                row_fast.extend([True] * len(texts))
+                score_fast.extend([True] * len(outputs))
                 records += 1
-                rows += rows_added
+            elif record is not None:
+                before = len(probabilities)
+                added = self._take(record, exact_fields, probabilities, skipped)
+                if added:
+                    records += 1
+                    row_fast.extend([False] * added)
+                score_fast.extend([False] * (len(probabilities) - before))
+        rows = len(row_fast)
         columns = self._fast_columns(fast_rows, exact_fields, rows)
         if columns is None:
             return None
@@ -260,13 +290,20 @@ class CaptureChunkParser:
                 return None
             if not bool(np.all((fast_scores >= 0.0) & (fast_scores <= 1.0))):
                 return None  # out of range or NaN: the exact parser counts these records as bad_output
-            scores = np.concatenate([scores, fast_scores])
+            scores = _interleave(np.asarray(score_fast, dtype=bool), fast_scores, scores)
+        if fast_rows and exact_fields:
+            mask = np.asarray(row_fast, dtype=bool)
+            n_fast = len(fast_rows)
+            for name, values in columns.items():
+                if isinstance(values, np.ndarray):
+                    columns[name] = _interleave(mask, values[:n_fast], values[n_fast:])
         return ParsedChunk(columns=columns, rows=rows, records=records, probabilities=scores,
                            malformed=malformed, skipped=skipped)
 
     def _fast_columns(self, fast_rows: list[str], exact_fields: list[str],
                       rows: int) -> dict[str, FloatArray | list[str]] | None:
-        """Columns of the template rows (pandas) followed by the exact parser's rows (``_columns``)."""
+        """Columns of the template rows (pandas) followed by the exact parser's rows (``_columns``); the caller
+        puts numeric columns back in line order."""
         fast = self._csv_columns(fast_rows)
         if fast is None:  # a numeric column pandas could not type: convert all of it the numpy way
             # Every fast row has exactly n fields, so one join + split gives the row-major field list.
@@ -293,7 +330,7 @@ class CaptureChunkParser:
             io.StringIO("\n".join(fast_rows)), header=None, names=list(range(self._n)), engine="c",
             quoting=csv.QUOTE_NONE, skip_blank_lines=False, keep_default_na=False,
             na_values={index: [""] for index in self._numeric},  # only an empty field is missing
-            dtype=dict.fromkeys(self._categorical, str), **_PANDAS_FLOAT)
+            dtype=dict.fromkeys(self._categorical, str), **PANDAS_FLOAT_OPTIONS)
         if len(frame) != len(fast_rows):  # pragma: no cover - every row has exactly n fields, no quotes
             raise AssertionError("pandas read a different number of rows")
         columns: dict[str, FloatArray | list[str]] = {}

@@ -12,6 +12,10 @@ request (anything else would guess). Labels are spelled as the schema's label (`
 
 Memory is bounded by the labels of the window, never by the traffic: capture lines are pre-filtered by a
 regex on their ids and only the few lines that carry a labelled id are parsed.
+
+The join is mergeable: each labelled capture line becomes a ``JoinEntry`` at a position (variant plan, object,
+line), and the pairs are taken in position order when the join is read, so entries collected by several worker
+processes or Processing instances, in any order, give the report one process gives.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.features import FeatureError, encode_label
@@ -32,7 +36,9 @@ from mlcore.metrics import classification_metrics
 from mlsettings.quality import QUALITY_METRICS
 from mlsettings.schema import LabelSpec
 
-_ID_PATTERN = re.compile(rb'"(?:inferenceId|eventId)"\s*:\s*"([^"\\]*)"')
+ID_PATTERN = re.compile(rb'"(?:inferenceId|eventId)"\s*:\s*"([^"\\]*)"')
+"""Ids anywhere in a raw capture line: the pre-filter that decides which lines are parsed for the join."""
+MALFORMED_LABELLED_LINE = "labelled_capture_line_malformed"
 
 
 @dataclass
@@ -131,48 +137,105 @@ def _add_label(labels: LabelSet, label_spec: LabelSpec, inference_id: Any, label
     labels.add(inference_id.strip(), position, encoded)
 
 
+class JoinEntry(NamedTuple):
+    """One capture line that carries a labelled id: its ordinal among the object's non-empty lines and what the
+    exact parser makes of it (``malformed`` names the problem when it cannot be parsed)."""
+
+    line: int
+    event_id: str | None = None
+    inference_id: str | None = None
+    probabilities: tuple[float, ...] = ()
+    rows: int = 0
+    malformed: str | None = None
+
+    def to_list(self) -> list[Any]:
+        return [self.line, self.event_id, self.inference_id, list(self.probabilities), self.rows, self.malformed]
+
+    @classmethod
+    def from_list(cls, item: Any) -> JoinEntry:
+        if not isinstance(item, list) or len(item) != 6:
+            raise ValueError("a join entry is a list of six items")
+        line, event_id, inference_id, probabilities, rows, malformed = item
+        if not isinstance(line, int) or not isinstance(rows, int) or not isinstance(probabilities, list) or \
+                any(not isinstance(v, str | type(None)) for v in (event_id, inference_id, malformed)):
+            raise ValueError(f"join entry {item!r} has wrong types")
+        return cls(line, event_id, inference_id, tuple(float(p) for p in probabilities), rows, malformed)
+
+
+def entry_of_record(line: int, record: CaptureRecord) -> JoinEntry:
+    return JoinEntry(line=line, event_id=record.event_id, inference_id=record.inference_id,
+                     probabilities=tuple(record.probabilities), rows=len(record.rows))
+
+
+EntryFields = tuple[int, str | None, str | None, tuple[float, ...], int, str | None]
+"""A ``JoinEntry``'s fields as a plain tuple (what worker processes send: a plain tuple unpickles ~10x faster
+than a named one, and a window can hold millions of labelled lines)."""
+Occurrence = tuple[tuple[int, ...], str, EntryFields]
+"""(position, group, entry): where the line was in the run's order, and whose quality it counts for."""
+
+
 @dataclass
 class _Pairs:
     labels: list[int] = field(default_factory=list)
     probabilities: list[float] = field(default_factory=list)
 
 
+class LabelledIds:
+    """The ids that have a label: called with an id as text, or matched as bytes (``raw``) against raw lines."""
+
+    def __init__(self, labels: Mapping[str, Any]) -> None:
+        self._text = labels
+        self.raw = frozenset(key.encode("utf-8", "surrogatepass") for key in labels)
+
+    def __call__(self, identifier: str) -> bool:
+        return identifier in self._text
+
+
 class QualityJoin:
-    """Collects (label, probability) pairs per group (variant) while capture lines stream by."""
+    """Collects (label, probability) pairs per group (variant) from the capture lines that carry a labelled id.
+
+    Lines arrive as ``JoinEntry`` occurrences at positions; reading the join (``report``, ``problems``, …) takes
+    them in position order, so the first prediction of an id wins and later ones count as
+    ``prediction_seen_twice``, whatever order the occurrences were added in."""
 
     def __init__(self, labels: LabelSet) -> None:
         self._labels = labels
-        self._pairs: dict[str, _Pairs] = {}
-        self._matched: set[str] = set()
-        self.problems: Counter[str] = Counter()
+        self._occurrences: list[Occurrence] = []
+        self._arrivals = 0
+        self._settled: tuple[dict[str, _Pairs], set[str], Counter[str]] | None = None
+        self._ids: LabelledIds | None = None
+
+    @property
+    def label_set(self) -> LabelSet:
+        return self._labels
+
+    @property
+    def labelled(self) -> LabelledIds:
+        """Whether an id has a label (callable); ``.raw`` holds the ids as bytes, for matching raw lines."""
+        if self._ids is None:
+            self._ids = LabelledIds(self._labels.labels)
+        return self._ids
 
     def wants(self, raw: bytes) -> bool:
         """Cheap pre-filter: does the raw line carry an id that has a label?"""
-        return any(m.decode("utf-8", "replace") in self._labels.labels for m in _ID_PATTERN.findall(raw))
+        return any(m.decode("utf-8", "replace") in self._labels.labels for m in ID_PATTERN.findall(raw))
+
+    def add_entries(self, group: str, position: tuple[int, ...], entries: Iterable[JoinEntry]) -> None:
+        """Entries of one object, at ``position`` (e.g. plan and object index) followed by each entry's line."""
+        for entry in entries:
+            self._occurrences.append(((*position, entry.line), group, entry))
+        self._settled = None
+
+    def add_occurrences(self, occurrences: Iterable[Occurrence]) -> None:
+        self._occurrences.extend(occurrences)
+        self._settled = None
+
+    def occurrences(self) -> list[Occurrence]:
+        return list(self._occurrences)
 
     def add_record(self, group: str, record: CaptureRecord) -> None:
-        key = record.inference_id if record.inference_id in self._labels.labels else record.event_id
-        per_id = self._labels.labels.get(key or "")
-        if per_id is None or key is None:
-            return
-        if key in self._matched:
-            self.problems["prediction_seen_twice"] += 1
-            return
-        self._matched.add(key)
-        if not record.probabilities:
-            self.problems["prediction_without_score"] += 1
-            return
-        pairs = self._pairs.setdefault(group, _Pairs())
-        for row, label in per_id.items():
-            if row is None and len(record.rows) != 1:
-                self.problems["label_without_row_for_multi_row_request"] += 1
-                continue
-            position = 0 if row is None else row
-            if position >= len(record.probabilities):
-                self.problems["label_row_out_of_range"] += 1
-                continue
-            pairs.labels.append(label)
-            pairs.probabilities.append(record.probabilities[position])
+        """One parsed record, after every occurrence added so far."""
+        self._arrive(group, entry_of_record(0, record))
 
     def add_line(self, group: str, raw: bytes, parse: Any) -> None:
         """Parse (with ``parse``, e.g. ``CaptureChunkParser.parse_record``) only lines with a labelled id."""
@@ -181,23 +244,69 @@ class QualityJoin:
         try:
             record = parse(raw)
         except CaptureFormatError:
-            self.problems["labelled_capture_line_malformed"] += 1
+            self._arrive(group, JoinEntry(line=0, malformed=MALFORMED_LABELLED_LINE))
             return
-        self.add_record(group, record)
+        self._arrive(group, entry_of_record(0, record))
+
+    def _arrive(self, group: str, entry: JoinEntry) -> None:
+        self._arrivals += 1
+        self.add_entries(group, (1 << 62, self._arrivals), [entry])
+
+    def _settle(self) -> tuple[dict[str, _Pairs], set[str], Counter[str]]:
+        if self._settled is not None:
+            return self._settled
+        pairs: dict[str, _Pairs] = {}
+        matched: set[str] = set()
+        problems: Counter[str] = Counter()
+        labels = self._labels.labels
+        for _, group, entry in sorted(self._occurrences, key=lambda occurrence: occurrence[0]):
+            _, event_id, inference_id, probabilities, rows, malformed = entry
+            if malformed is not None:
+                problems[malformed] += 1
+                continue
+            key = inference_id if inference_id in labels else event_id
+            per_id = labels.get(key or "")
+            if per_id is None or key is None:
+                continue
+            if key in matched:
+                problems["prediction_seen_twice"] += 1
+                continue
+            matched.add(key)
+            if not probabilities:
+                problems["prediction_without_score"] += 1
+                continue
+            group_pairs = pairs.setdefault(group, _Pairs())
+            for row, label in per_id.items():
+                if row is None and rows != 1:
+                    problems["label_without_row_for_multi_row_request"] += 1
+                    continue
+                position = 0 if row is None else row
+                if position >= len(probabilities):
+                    problems["label_row_out_of_range"] += 1
+                    continue
+                group_pairs.labels.append(label)
+                group_pairs.probabilities.append(probabilities[position])
+        self._settled = (pairs, matched, problems)
+        return self._settled
+
+    @property
+    def problems(self) -> Counter[str]:
+        return self._settle()[2]
 
     def pairs(self, group: str) -> tuple[list[int], list[float]]:
         """(labels, probabilities) joined so far for one group (the A/B report's input)."""
-        found = self._pairs.get(group, _Pairs())
+        found = self._settle()[0].get(group, _Pairs())
         return list(found.labels), list(found.probabilities)
 
     @property
     def unmatched_labels(self) -> int:
-        return sum(len(rows) for key, rows in self._labels.labels.items() if key not in self._matched)
+        matched = self._settle()[1]
+        return sum(len(rows) for key, rows in self._labels.labels.items() if key not in matched)
 
     def report(self, group: str, *, registered: Mapping[str, float] | None, metric: str, margin: float,
                min_rows: int) -> dict[str, Any]:
         """Quality of one group against its registered metrics; ``degraded`` needs ``min_rows`` labels."""
-        pairs = self._pairs.get(group, _Pairs())
+        pairs = self._settle()[0].get(group, _Pairs())
         observed: dict[str, float | None] | None = None
         if pairs.labels:
             computed = classification_metrics(pairs.labels, pairs.probabilities)
@@ -219,7 +328,7 @@ class QualityJoin:
         }
 
     def groups(self) -> list[str]:
-        return sorted(self._pairs)
+        return sorted(self._settle()[0])
 
 
 def registered_quality(document: Any) -> dict[str, float]:

@@ -23,6 +23,7 @@ window can be streamed. numpy only at import.
 from __future__ import annotations
 
 import math
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -43,6 +44,7 @@ from mlcore.drift.baseline import (
     load_baseline,
     out_of_range_mask,
 )
+from mlcore.drift.exact_sum import CanonicalSum, ExactSum
 from mlsettings import drift as defaults
 from mlsettings.schema import FeatureSpec
 
@@ -54,7 +56,17 @@ window, and vanishes relative to the counts in large ones."""
 UNSEEN_BUCKET = "__unseen__"
 MAX_TRACKED_UNSEEN = 1000
 """Distinct unseen categories remembered per feature for the report; the rest are only counted, so a
-high-cardinality garbage column cannot blow the Lambda's memory."""
+high-cardinality garbage column cannot blow the Lambda's memory. Which ones are remembered does not depend on
+the order they arrive in (``_tracking_key``), so merged partial results name the same ones."""
+REPORTED_UNSEEN = 20
+"""Unseen categories listed in a feature's report: the most frequent, ties by name."""
+
+
+def _tracking_key(category: str) -> tuple[int, str]:
+    """A stable order on categories (not Python's salted ``hash``): the ``MAX_TRACKED_UNSEEN`` smallest keys
+    are remembered. A category among the smallest of a whole window is among the smallest of every part it
+    occurs in, so its count is exact in any grouping (a bottom-k sample)."""
+    return zlib.crc32(category.encode("utf-8", "surrogatepass")), category
 
 
 class DriftInputError(ValueError):
@@ -255,7 +267,7 @@ class _NumericState:
     missing: int = 0
     out_of_range: int = 0
     finite: int = 0
-    total: float = 0.0
+    values_sum: CanonicalSum = field(default_factory=CanonicalSum)
 
     def add(self, values: FloatArray) -> None:
         present = values[~np.isnan(values)]
@@ -265,7 +277,7 @@ class _NumericState:
             self.out_of_range += int(out_of_range_mask(self.spec, present).sum())
             finite = present[np.isfinite(present)]
             self.finite += int(finite.size)
-            self.total += float(finite.sum())
+            self.values_sum.add(finite)
 
 
 @dataclass
@@ -281,6 +293,10 @@ class _CategoricalState:
 
     def add(self, values: Sequence[Any]) -> None:
         counts, missing = count_categories(values)
+        self.add_counts(counts, missing)
+
+    def add_counts(self, counts: Mapping[str, int], missing: int) -> None:
+        """Values already counted (non-missing categories as strings, and the missing ones)."""
         self.missing += missing
         for category, n in counts.items():
             if self.baseline_categories.get(category, 0) > 0:
@@ -290,8 +306,21 @@ class _CategoricalState:
             self.unseen_total += n
             if self.spec.categories and category not in self.spec.categories:
                 self.undeclared_total += n
-            if category in self.unseen or len(self.unseen) < MAX_TRACKED_UNSEEN:
-                self.unseen[category] += n
+            self.unseen[category] += n
+        self._prune_unseen()
+
+    def _prune_unseen(self) -> None:
+        if len(self.unseen) > MAX_TRACKED_UNSEEN:
+            for category in sorted(self.unseen, key=_tracking_key)[MAX_TRACKED_UNSEEN:]:
+                del self.unseen[category]
+
+    def merge_unseen(self, unseen: Mapping[str, int]) -> None:
+        self.unseen.update(unseen)
+        self._prune_unseen()
+
+    def reported_unseen(self) -> dict[str, int]:
+        ranked = sorted(self.unseen.items(), key=lambda item: (-item[1], item[0]))
+        return dict(ranked[:REPORTED_UNSEEN])
 
 
 @dataclass
@@ -300,11 +329,11 @@ class _ScoreState:
     baseline_counts: IntArray
     baseline_doc: Mapping[str, Any]
     counts: IntArray
-    total: float = 0.0
+    values_sum: CanonicalSum = field(default_factory=CanonicalSum)
 
     def add(self, values: FloatArray) -> None:
         self.counts += bin_counts(self.edges, values)
-        self.total += float(values.sum())
+        self.values_sum.add(values)
 
 
 @dataclass(frozen=True)
@@ -377,6 +406,34 @@ class DriftAccumulator:
             categorical.add(list(np.asarray(columns[name], dtype=object).reshape(-1)))
         self._rows += n
 
+    def add_counted(self, numeric: Mapping[str, FloatArray], categories: Mapping[str, tuple[Mapping[str, int], int]],
+                    rows: int) -> None:
+        """Add one chunk of ``rows`` rows whose numeric columns are float arrays in row order (NaN = missing)
+        and whose categorical columns are already counted: ``{name: ({category: count}, missing)}``."""
+        absent = [name for name in self._numeric if name not in numeric] + \
+                 [name for name in self._categorical if name not in categories]
+        if absent:
+            raise DriftInputError(f"chunk lacks feature columns {absent}")
+        for name, state in self._numeric.items():
+            if numeric[name].size != rows:
+                raise DriftInputError(f"column {name!r} has {numeric[name].size} values for {rows} rows")
+            state.add(numeric[name])
+        for name, categorical in self._categorical.items():
+            counts, missing = categories[name]
+            if sum(counts.values()) + missing != rows:
+                raise DriftInputError(f"column {name!r} counts {sum(counts.values()) + missing} values for "
+                                      f"{rows} rows")
+            categorical.add_counts(counts, missing)
+        self._rows += rows
+
+    def end_object(self) -> None:
+        """The rows of one object (capture file) are complete: its canonical sums close (``exact_sum``), so the
+        window's means do not depend on how objects are grouped into workers or partial results."""
+        for numeric in self._numeric.values():
+            numeric.values_sum.close_object()
+        for score in self._scores.values():
+            score.values_sum.close_object()
+
     def add_probabilities(self, probabilities: npt.ArrayLike | Sequence[float]) -> None:
         """Add the model's positive-class probabilities; invalid ones are counted as malformed."""
         p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
@@ -401,34 +458,66 @@ class DriftAccumulator:
 
     def merge(self, other: DriftAccumulator) -> None:
         """Add another accumulator's rows (same baseline): a window counted in several processes is the sum
-        of its parts, because every statistic is computed from counts at report time."""
+        of its parts, because every statistic is computed from counts and exact sums at report time."""
         if self._schema.feature_names != other._schema.feature_names or \
                 set(self._scores) != set(other._scores):
             raise DriftInputError("cannot merge accumulators of different baselines")
-        self._rows += other._rows
-        self._probabilities_seen += other._probabilities_seen
-        self._malformed.update(other._malformed)
-        for name, mine in self._numeric.items():
-            theirs = other._numeric[name]
-            mine.counts += theirs.counts
-            mine.missing += theirs.missing
-            mine.out_of_range += theirs.out_of_range
-            mine.finite += theirs.finite
-            mine.total += theirs.total
-        for name, categorical in self._categorical.items():
-            incoming = other._categorical[name]
-            categorical.counts.update(incoming.counts)
-            categorical.missing += incoming.missing
-            categorical.unseen_total += incoming.unseen_total
-            categorical.undeclared_total += incoming.undeclared_total
-            for category, n in incoming.unseen.items():
-                if category in categorical.unseen or len(categorical.unseen) < MAX_TRACKED_UNSEEN:
-                    categorical.unseen[category] += n
-        for key, score in self._scores.items():
-            score.counts += other._scores[key].counts
-            score.total += other._scores[key].total
+        other.end_object()
+        self.add_state(other.state())
+
+    def state(self) -> dict[str, Any]:
+        """Everything the report is computed from, as JSON (``mlcore.drift.partials`` stores it). Closes the
+        pending object, so call it once the object's rows are in."""
+        self.end_object()
+        return {
+            "rows": self._rows,
+            "probabilities": self._probabilities_seen,
+            "malformed": dict(sorted(self._malformed.items())),
+            "numeric": {name: {"counts": [int(c) for c in state.counts], "missing": state.missing,
+                               "out_of_range": state.out_of_range, "finite": state.finite,
+                               "sum": state.values_sum.exact.to_dict()}
+                        for name, state in self._numeric.items()},
+            "categorical": {name: {"counts": dict(sorted(state.counts.items())), "missing": state.missing,
+                                   "unseen": dict(sorted(state.unseen.items())), "unseen_total": state.unseen_total,
+                                   "undeclared_total": state.undeclared_total}
+                            for name, state in self._categorical.items()},
+            "scores": {key: {"counts": [int(c) for c in state.counts], "sum": state.values_sum.exact.to_dict()}
+                       for key, state in self._scores.items()},
+        }
+
+    def add_state(self, doc: Mapping[str, Any]) -> None:
+        """Add a ``state()`` of the same baseline (validated: a wrong shape raises ``DriftInputError`` naming
+        the key). Adding is associative and commutative, so any grouping and order of states gives the same
+        report."""
+        try:
+            parsed = _parse_state(doc, self)
+        except (KeyError, TypeError, ValueError) as err:
+            raise DriftInputError(f"accumulator state: {err}") from None
+        rows, probabilities, malformed, numeric, categorical, scores = parsed
+        self.end_object()
+        self._rows += rows
+        self._probabilities_seen += probabilities
+        self._malformed.update(malformed)
+        for name, (counts, missing, out_of_range, finite, total) in numeric.items():
+            mine = self._numeric[name]
+            mine.counts += counts
+            mine.missing += missing
+            mine.out_of_range += out_of_range
+            mine.finite += finite
+            mine.values_sum.exact.merge(total)
+        for name, (counts_map, missing, unseen, unseen_total, undeclared_total) in categorical.items():
+            target = self._categorical[name]
+            target.counts.update(counts_map)
+            target.missing += missing
+            target.unseen_total += unseen_total
+            target.undeclared_total += undeclared_total
+            target.merge_unseen(unseen)
+        for key, (counts, total) in scores.items():
+            self._scores[key].counts += counts
+            self._scores[key].values_sum.exact.merge(total)
 
     def report(self) -> DriftReport:
+        self.end_object()
         t = self._thresholds
         enough = self._rows >= t.min_rows
         features: dict[str, dict[str, Any]] = {}
@@ -539,7 +628,7 @@ class DriftAccumulator:
             item["out_of_range_rate"] = None
         item["count"] = present
         # The mean is informative only (outliers move it freely); it never decides drift.
-        item["mean"] = state.total / state.finite if state.finite else None
+        item["mean"] = state.values_sum.exact.mean(state.finite)
         item["baseline_mean"] = state.baseline_doc.get("mean")
         item["histogram"] = {"edges": [float(e) for e in state.edges],
                              "baseline": [int(c) for c in state.baseline_counts],
@@ -572,7 +661,7 @@ class DriftAccumulator:
             self._rate_signal("unseen_share", state.unseen_total, present, 0.0, self._thresholds.unseen_share,
                               quality)
         item["count"] = present
-        item["unseen_categories"] = dict(state.unseen.most_common(20))
+        item["unseen_categories"] = state.reported_unseen()
         item["histogram"] = {"categories": [*known, UNSEEN_BUCKET],
                              "baseline": [int(c) for c in baseline_counts],
                              "window": [int(c) for c in window_counts]}
@@ -588,7 +677,7 @@ class DriftAccumulator:
                                           signals=signals)
         count = int(state.counts.sum())
         item["count"] = count
-        item["mean"] = state.total / count if count else None
+        item["mean"] = state.values_sum.exact.mean(count)
         item["baseline_mean"] = state.baseline_doc.get("mean")
         item["histogram"] = {"edges": [float(e) for e in state.edges],
                              "baseline": [int(c) for c in state.baseline_counts],
@@ -605,6 +694,54 @@ class DriftAccumulator:
         item["quality_signals"] = (quality or []) if enough else []
         item["quality_violation"] = bool(item["quality_signals"])
         return item
+
+
+def _count(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where} must be a count (an integer >= 0), got {value!r}")
+    return value
+
+
+def _counts_array(values: Any, size: int, where: str) -> IntArray:
+    if not isinstance(values, list) or len(values) != size:
+        raise ValueError(f"{where} must be a list of {size} counts")
+    return np.asarray([_count(v, f"{where}[{i}]") for i, v in enumerate(values)], dtype=np.int64)
+
+
+def _count_map(values: Any, where: str) -> Counter[str]:
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where} must be an object of counts")
+    return Counter({str(k): _count(v, f"{where}[{k!r}]") for k, v in values.items()})
+
+
+def _parse_state(doc: Mapping[str, Any], accumulator: DriftAccumulator) -> tuple[Any, ...]:
+    """A state document checked against the accumulator's baseline (feature names, bin counts, score keys)."""
+    if not isinstance(doc, Mapping):
+        raise ValueError("must be an object")
+    numeric_doc, categorical_doc, scores_doc = doc["numeric"], doc["categorical"], doc["scores"]
+    if set(numeric_doc) != set(accumulator._numeric) or set(categorical_doc) != set(accumulator._categorical) \
+            or set(scores_doc) != set(accumulator._scores):
+        raise ValueError("features or scores differ from the baseline's")
+    numeric = {}
+    for name, item in numeric_doc.items():
+        where = f"numeric[{name!r}]"
+        numeric[name] = (_counts_array(item["counts"], accumulator._numeric[name].counts.size, f"{where}.counts"),
+                         _count(item["missing"], f"{where}.missing"),
+                         _count(item["out_of_range"], f"{where}.out_of_range"),
+                         _count(item["finite"], f"{where}.finite"),
+                         ExactSum.from_dict(item["sum"], where=f"{where}.sum"))
+    categorical = {}
+    for name, item in categorical_doc.items():
+        where = f"categorical[{name!r}]"
+        categorical[name] = (_count_map(item["counts"], f"{where}.counts"), _count(item["missing"], f"{where}.missing"),
+                             _count_map(item["unseen"], f"{where}.unseen"),
+                             _count(item["unseen_total"], f"{where}.unseen_total"),
+                             _count(item["undeclared_total"], f"{where}.undeclared_total"))
+    scores = {key: (_counts_array(item["counts"], accumulator._scores[key].counts.size, f"scores[{key!r}].counts"),
+                    ExactSum.from_dict(item["sum"], where=f"scores[{key!r}].sum"))
+              for key, item in scores_doc.items()}
+    return (_count(doc["rows"], "rows"), _count(doc["probabilities"], "probabilities"),
+            _count_map(doc["malformed"], "malformed"), numeric, categorical, scores)
 
 
 def compare_columns(baseline: Mapping[str, Any], columns: Mapping[str, npt.ArrayLike | Sequence[Any]], *,

@@ -75,6 +75,15 @@ def iter_local_lines(path: Path) -> Iterator[bytes]:
         yield from split_lines(handle)
 
 
+def iter_local_blocks(path: Path, read_bytes: int = 8 * READ_CHUNK_BYTES) -> Iterator[bytes]:
+    """The raw bytes of a capture file (decompressed when ``.gz``) in reads of ``read_bytes``; the drift run
+    re-cuts them at line ends (``mlcore.drift.capture_blocks.recut``)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(read_bytes):
+            yield chunk
+
+
 def local_capture_files(root: Path) -> list[Path]:
     """Capture files below a folder (or the file itself), in path order; hidden files are ignored."""
     if root.is_file():

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,9 @@ def register(subparsers: Any) -> None:
     drift.add_argument("--html", type=Path, metavar="FILE.html",
                        help="also write the HTML report here (missing folders are created)")
     drift.add_argument("--json", action="store_true", help="print the drift report as JSON")
+    drift.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="parsing processes (default: one per CPU, at most 4 — what the drift Lambda and the "
+                            "Processing job use)")
     drift.add_argument("--fail-on-drift", action="store_true",
                        help=f"exit {EXIT_DATA_QUALITY} when the data breaks the schema (data-quality violations), "
                             f"else {EXIT_NOT_ENOUGH_DATA} when there was not enough data to judge drift, else "
@@ -115,8 +117,8 @@ def run_baseline(args: argparse.Namespace) -> int:
 
 def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
     """Line sources (``LineSource``) of a local file/folder or every object under an s3:// prefix."""
-    from mlcore.drift.run import LineSource
-    from mlcore.drift.window import iter_local_lines, local_capture_files
+    from mlcore.drift.run import local_source
+    from mlcore.drift.window import local_capture_files
     from mlcore.s3_uri import split_s3_uri
     from mlplatform.monitoring.capture_window import list_all_keys, s3_line_source
 
@@ -137,8 +139,7 @@ def capture_sources(location: str, kind: Any, s3: Any = None) -> list[Any]:
     path = Path(location)
     if not path.exists():
         raise OperatorError(f"{location}: no such file or folder")
-    return [LineSource(name=str(file), kind=kind, open=partial(iter_local_lines, file))
-            for file in local_capture_files(path)]
+    return [local_source(file, kind) for file in local_capture_files(path)]
 
 
 def configured_thresholds(args: argparse.Namespace) -> Any:
@@ -165,7 +166,7 @@ def configured_thresholds(args: argparse.Namespace) -> Any:
 def run_drift_command(args: argparse.Namespace) -> int:
     from mlcore.drift.baseline import BaselineError, load_baseline
     from mlcore.drift.html_report import render_drift_html
-    from mlcore.drift.run import VariantPlan, analyse_variant
+    from mlcore.drift.run import VariantPlan, analyse_variant, default_workers
 
     if args.html is not None and args.html.is_dir():
         raise OperatorError(f"--html {args.html} is a folder; allowed: a file path such as {args.html}/drift.html")
@@ -180,7 +181,7 @@ def run_drift_command(args: argparse.Namespace) -> int:
     if args.prediction_log:
         sources += capture_sources(args.prediction_log, "prediction_log", s3)
     entry = analyse_variant(VariantPlan(variant="capture", sources=sources, baseline=baseline),
-                            thresholds=thresholds)
+                            thresholds=thresholds, workers=args.workers or default_workers())
     report = entry["drift"]
     report["objects"] = entry["objects"]
     report["unreadable_objects"] = entry["unreadable_objects"]
@@ -209,6 +210,16 @@ def run_drift_command(args: argparse.Namespace) -> int:
     if not report["enough_data"]:
         return EXIT_NOT_ENOUGH_DATA
     return EXIT_DRIFTED if report["drifted"] else EXIT_NOT_DRIFTED
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}; allowed: an integer >= 1")
+    return value
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -55,11 +55,13 @@ from mlsettings.vocabulary import (
     CHAMPION,
     DEPLOYMENT_RESULT,
     NAMESPACE,
+    PAGE,
     PRODUCTION,
     PROMOTION_ACCEPTED,
     PROMOTION_SOURCE,
     RESULT_SOURCE,
     STAGING,
+    TICKET,
     Metric,
     Published,
 )
@@ -341,7 +343,21 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
     group = hub.local.model_package_group
     registry_bus = event_bus_arn(registry_config, hub.account)
 
-    # --- the registry's account (dev/Registry): ledger, gate, notices, the rules of every hop
+    gate, ledger, results_url = _registry_account(hub, consumers, registry_config)
+    deployers, endpoints, promotion_queues, arrival_queues = _consumer_accounts(hub, consumers, registry_bus, group)
+    page, ticket, page_url, ticket_url = _alerting(consumers[PRODUCTION], config)
+    return DemoWorld(registry=hub, consumers=consumers, registry_double=double, runtime=runtime, gate=gate,
+                     deployers=deployers, endpoints=endpoints, route=route, ledger_table=ledger,
+                     promotion_queues=promotion_queues, arrival_queues=arrival_queues, results_queue=results_url,
+                     page_queue=page_url, page_topic=page, ticket_queue=ticket_url, ticket_topic=ticket)
+
+
+def _registry_account(hub: DemoAccount, consumers: Mapping[str, DemoAccount], registry_config: EnvironmentConfig
+                      ) -> tuple[Any, str, str]:
+    """The registry's account (dev/Registry): ledger, gate, notices, the rules of every hop. Returns the gate,
+    the ledger table and the queue of deployment results."""
+    group = hub.local.model_package_group
+    registry_bus = event_bus_arn(registry_config, hub.account)
     dynamodb, sns, sqs, events, ssm = (hub.client(s) for s in ("dynamodb", "sns", "sqs", "events", "ssm"))
     ledger, idempotency = "mlops-demo-ledger", "mlops-demo-gate-idempotency"
     dynamodb.create_table(TableName=ledger, BillingMode="PAY_PER_REQUEST",
@@ -379,8 +395,17 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
                        for stage, consumer in consumers.items()}).to_env(),
         role="PromotionGate", session_name="gate")
 
-    # --- each consumer's account: its bus admits the registry's promotions, its deployer rule, its results rule
-    deployers, endpoints, promotion_queues, arrival_queues = {}, {}, {}, {}
+    return gate, ledger, results_url
+
+
+def _consumer_accounts(hub: DemoAccount, consumers: Mapping[str, DemoAccount], registry_bus: str, group: str
+                       ) -> tuple[dict[str, Any], dict[str, str], dict[str, str], dict[str, str]]:
+    """Each consumer's account: its bus admits the registry's promotions, its deployer rule, its results rule.
+    Returns (deployers, endpoints, promotion queues, arrival queues) per stage."""
+    deployers: dict[str, Any] = {}
+    endpoints: dict[str, str] = {}
+    promotion_queues: dict[str, str] = {}
+    arrival_queues: dict[str, str] = {}
     for stage, consumer in consumers.items():
         target, local = consumer.config, consumer.local
         sqs, events, ssm = (consumer.client(s) for s in ("sqs", "events", "ssm"))
@@ -405,24 +430,27 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
         contract = DeployerEnvironment.for_config(
             target, model_execution_role_arn=f"arn:aws:iam::{consumer.account}:role/"
                                              f"{consumer_role_name(target, 'model')}",
-            artifact_bucket=local.artifact_bucket, capture_bucket=local.capture_bucket, kms_key_arn="")
+            artifact_bucket=local.artifact_bucket, capture_bucket=local.capture_bucket,
+            kms_key_arn=local.kms_key_arn)
         deployers[stage] = _function("deployer", consumer, dataclasses.replace(
             contract, rollback_alarm_names=(), poll_seconds=10).to_env(), role=consumer_role_name(target, "deployer"))
 
-    # --- the production environment's alerting: its own page and ticket topics, and queues to read them back
-    sns, sqs, ssm = (consumers[PRODUCTION].client(s) for s in ("sns", "sqs", "ssm"))
+    return deployers, endpoints, promotion_queues, arrival_queues
+
+
+def _alerting(production: DemoAccount, config: EnvironmentConfig) -> tuple[str, str, str, str]:
+    """The production environment's alerting: its own page and ticket topics, and queues to read them back.
+    Returns (page topic, ticket topic, page queue, ticket queue)."""
+    sns, sqs, ssm = (production.client(s) for s in ("sns", "sqs", "ssm"))
     page = sns.create_topic(Name="mlops-demo-page")["TopicArn"]
     ticket = sns.create_topic(Name="mlops-demo-ticket")["TopicArn"]
     page_url, page_arn = _queue(sqs, "mlops-demo-oncall")
     sns.subscribe(TopicArn=page, Protocol="sqs", Endpoint=page_arn)
     ticket_url, ticket_arn = _queue(sqs, "mlops-demo-tickets")
     sns.subscribe(TopicArn=ticket, Protocol="sqs", Endpoint=ticket_arn)
-    for key, value in {"page-topic-arn": page, "ticket-topic-arn": ticket}.items():
+    for key, value in {Published.topic_arn(PAGE): page, Published.topic_arn(TICKET): ticket}.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)
-    return DemoWorld(registry=hub, consumers=consumers, registry_double=double, runtime=runtime, gate=gate,
-                     deployers=deployers, endpoints=endpoints, route=route, ledger_table=ledger,
-                     promotion_queues=promotion_queues, arrival_queues=arrival_queues, results_queue=results_url,
-                     page_queue=page_url, page_topic=page, ticket_queue=ticket_url, ticket_topic=ticket)
+    return page, ticket, page_url, ticket_url
 
 
 def _function(name: str, account: DemoAccount, variables: dict[str, str], *, role: str,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,6 +32,29 @@ def list_window_keys(s3: Any, *, bucket: str, prefix: str, window: Window) -> li
         for page in paginator.paginate(Bucket=bucket, Prefix=hour_prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/"))
     return keys
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One object of a listing: what identifies its content for partial results (size, ETag) and when it
+    landed (late partial results are judged by it)."""
+
+    key: str
+    size: int
+    etag: str
+    modified: datetime
+
+
+def list_window_objects(s3: Any, *, bucket: str, prefix: str, window: Window) -> list[ListedObject]:
+    """``list_window_keys`` with each object's size, ETag and last-modified time."""
+    objects: list[ListedObject] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for hour_prefix in hour_prefixes(prefix, window):
+        for page in paginator.paginate(Bucket=bucket, Prefix=hour_prefix):
+            objects.extend(ListedObject(key=item["Key"], size=int(item["Size"]), etag=str(item["ETag"]).strip('"'),
+                                        modified=item["LastModified"])
+                           for item in page.get("Contents", []) if not item["Key"].endswith("/"))
+    return objects
 
 
 def list_all_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
@@ -55,9 +80,26 @@ def iter_s3_lines(s3: Any, *, bucket: str, key: str) -> Iterator[bytes]:
 
 
 
-def s3_line_source(s3: Any, *, bucket: str, key: str, kind: SourceKind) -> LineSource:
-    """One S3 object as a drift run's line source: streamed when the run reads it; an S3 error while reading
-    makes it an unreadable object of the report, as a corrupt file would be."""
+def iter_s3_blocks(s3: Any, *, bucket: str, key: str) -> Iterator[bytes]:
+    """The raw bytes of one object (decompressed when ``.gz``), streamed in reads of ``READ_CHUNK_BYTES``."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        if key.endswith(".gz"):
+            with gzip.GzipFile(fileobj=body) as unzipped:
+                while chunk := unzipped.read(READ_CHUNK_BYTES):
+                    yield chunk
+        else:
+            yield from body.iter_chunks(READ_CHUNK_BYTES)
+    finally:
+        body.close()
+
+
+def s3_line_source(s3: Any, *, bucket: str, key: str, kind: SourceKind, size: int | None = None,
+                   etag: str | None = None, modified: datetime | None = None) -> LineSource:
+    """One S3 object as a drift run's source: streamed when the run reads it; an S3 error while reading makes it
+    an unreadable object of the report, as a corrupt file would be. ``size``, ``etag`` and ``modified`` are the
+    listing's, when known."""
     return LineSource(name=f"s3://{bucket}/{key}", kind=kind,
                       open=lambda: iter_s3_lines(s3, bucket=bucket, key=key),
-                      read_errors=(ClientError, BotoCoreError))
+                      open_blocks=lambda: iter_s3_blocks(s3, bucket=bucket, key=key),
+                      read_errors=(ClientError, BotoCoreError), size=size, etag=etag, modified=modified)

@@ -13,7 +13,8 @@ Dimension sets (every metric also carries Powertools' ``service`` dimension, the
   0/1 decisions DriftDetected (the importance-weighted verdict),
   PredictionDrifted, ConfidenceDrifted (these respect the sample-size floors: alarm on them);
   ground truth: LabelledRows, and with labels QualityAUC, QualityAccuracy, QualityF1, QualityDrop
-  (registered - observed, of the configured metric) and QualityDegraded (0/1, needs enough labels).
+  (registered - observed, of the configured metric) and QualityDegraded (0/1, needs enough labels);
+  engines ``partials`` and ``processing``: PartialsMerged, ObjectsCountedInline, ObjectsNotAnalysed.
 * ``Endpoint, Variant, Feature``: FeatureDrift (the feature's PSI), one EMF document per feature, because
   a dimension set applies to every metric of a document.
 """
@@ -75,6 +76,7 @@ def publish_run_metrics(metrics: MetricsSink, run_report: Mapping[str, Any]) -> 
                 feature_scores = {name: feature["psi"] for name, feature in drift["features"].items()
                                   if feature.get("psi") is not None}
         _add_quality(metrics, quality.get(variant))
+        _add_partials(metrics, item.get("partials"))
         metrics.flush_metrics()
         documents += 1
         for feature, psi in feature_scores.items():
@@ -85,6 +87,16 @@ def publish_run_metrics(metrics: MetricsSink, run_report: Mapping[str, Any]) -> 
             metrics.flush_metrics()
             documents += 1
     return documents
+
+
+def _add_partials(metrics: MetricsSink, book: Mapping[str, Any] | None) -> None:
+    """Engines ``partials`` and ``processing``: how the window's objects were counted (mlcore.drift.partials)."""
+    if book is None:
+        return
+    metrics.add_metric(name=Metric.PARTIALS_MERGED, unit=MetricUnit.Count, value=book["merged"])
+    metrics.add_metric(name=Metric.OBJECTS_COUNTED_INLINE, unit=MetricUnit.Count,
+                       value=sum(book[outcome] for outcome in ("missing", "late", "stale", "invalid")))
+    metrics.add_metric(name=Metric.OBJECTS_NOT_ANALYSED, unit=MetricUnit.Count, value=book["not_analysed"])
 
 
 def _add_quality(metrics: MetricsSink, item: Mapping[str, Any] | None) -> None:

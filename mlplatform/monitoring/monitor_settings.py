@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlcore.drift.statistics import DriftThresholds
+from mlsettings.drift_partials import PARTIALS_PREFIX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,3 +31,4 @@ class DriftMonitorSettings:
     quality_metric: str
     quality_margin: float
     quality_min_rows: int
+    partials_prefix: str = PARTIALS_PREFIX

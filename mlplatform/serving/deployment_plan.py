@@ -276,25 +276,10 @@ def skip(request: PromotionRequest | None, reason: str, settings: DeployerSettin
             "request": _request_dict(request) if request else None}
 
 
-def plan_deployment(request: PromotionRequest, current: EndpointState | None,
-                    latest: DeploymentRecord | None, settings: DeployerSettings, *, now: datetime,
-                    deployment_id: str) -> dict[str, Any]:
-    """The Step Functions state for this promotion: ``action`` "skip" or "deploy" with every request."""
-    if request.model_package_group != settings.model_package_group:
-        return skip(request, f"package group {request.model_package_group} is not this deployer's "
-                             f"({settings.model_package_group})", settings)
-    if request.target_stage not in settings.served_stages:
-        return skip(request, f"{request.target_stage} is not served by this environment "
-                             f"(serves {', '.join(settings.served_stages) or 'no stage'})", settings)
-    if current is not None and current.status in BUSY_STATUSES:
-        raise EndpointBusy(f"{current.endpoint_name} is {current.status}")
-    if current is not None and current.status not in (IN_SERVICE, FAILED):
-        raise DeploymentRefused(f"{current.endpoint_name} is {current.status}"
-                                + (f" ({current.failure_reason})" if current.failure_reason else "")
-                                + "; an operator must bring it back to InService before the next deployment")
-    serving_now = current.serving_map() if current is not None and current.status == IN_SERVICE else {}
-    mapping = assign_variants(request, serving_now, settings.serving)
-    types_now = {name: v.instance_type for name, v in (current.variants if current else {}).items()}
+def _operation(request: PromotionRequest, current: EndpointState | None, latest: DeploymentRecord | None,
+               settings: DeployerSettings, mapping: Mapping[str, str], serving_now: Mapping[str, str],
+               types_now: Mapping[str, str]) -> str | dict[str, Any]:
+    """CREATE, UPDATE or VERIFY_ONLY (the endpoint already serves this mapping), or the skip of a duplicate."""
     same_shape = set(mapping) == set(serving_now) and all(
         types_now.get(name) == settings.serving.variant(name).instance_type for name in mapping)
     if current is not None and current.status == IN_SERVICE and mapping == serving_now and same_shape:
@@ -303,15 +288,19 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
             return skip(request, f"{settings.endpoint_name} already serves v{request.version} as "
                                  f"{', '.join(n for n, arn in mapping.items() if arn == request.model_package_arn)} "
                                  f"and its last result says so (duplicate event)", settings)
-        operation = VERIFY_ONLY
-    elif current is None:
-        operation = CREATE
-    elif current.status == FAILED:
+        return VERIFY_ONLY
+    if current is None:
+        return CREATE
+    if current.status == FAILED:
         raise DeploymentRefused(f"{current.endpoint_name} is Failed ({current.failure_reason or 'no reason'}); "
                                 "delete it (the next deployment then creates it anew)")
-    else:
-        operation = UPDATE
+    return UPDATE
 
+
+def _variant_plans(request: PromotionRequest, current: EndpointState | None, settings: DeployerSettings,
+                   mapping: Mapping[str, str], operation: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Per variant: its version, model (reused when it already serves that version) and capacity; and the
+    variants the health check must see answering correctly."""
     variants: dict[str, dict[str, Any]] = {}
     changed: list[str] = []
     for name, arn in mapping.items():
@@ -331,23 +320,54 @@ def plan_deployment(request: PromotionRequest, current: EndpointState | None,
             "weight": settings.serving.weight_percent(name),
             "scaling": scaling_target(settings, name),
         }
+    return variants, changed
+
+
+def _update_request(settings: DeployerSettings, config_name: str, *, resized: bool,
+                    variant_set_changed: bool) -> dict[str, Any]:
+    update: dict[str, Any] = {"EndpointName": settings.endpoint_name, "EndpointConfigName": config_name}
+    if not variant_set_changed:
+        # Blue/green needs the same variant names in the old and the new config.
+        update["DeploymentConfig"] = deployment_config(settings)
+    if not resized and not variant_set_changed:
+        # Keep the instance counts autoscaling chose; apply the configured weights. DataCaptureConfig is an
+        # enum value of VariantPropertyType, but the API reference (VariantProperty) documents it as "(Not
+        # currently supported.)": it is never excluded (tests/api_rules/prose.py).
+        update["RetainAllVariantProperties"] = True
+        update["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
+    return update
+
+
+def plan_deployment(request: PromotionRequest, current: EndpointState | None,
+                    latest: DeploymentRecord | None, settings: DeployerSettings, *, now: datetime,
+                    deployment_id: str) -> dict[str, Any]:
+    """The Step Functions state for this promotion: ``action`` "skip" or "deploy" with every request."""
+    if request.model_package_group != settings.model_package_group:
+        return skip(request, f"package group {request.model_package_group} is not this deployer's "
+                             f"({settings.model_package_group})", settings)
+    if request.target_stage not in settings.served_stages:
+        return skip(request, f"{request.target_stage} is not served by this environment "
+                             f"(serves {', '.join(settings.served_stages) or 'no stage'})", settings)
+    if current is not None and current.status in BUSY_STATUSES:
+        raise EndpointBusy(f"{current.endpoint_name} is {current.status}")
+    if current is not None and current.status not in (IN_SERVICE, FAILED):
+        raise DeploymentRefused(f"{current.endpoint_name} is {current.status}"
+                                + (f" ({current.failure_reason})" if current.failure_reason else "")
+                                + "; an operator must bring it back to InService before the next deployment")
+    serving_now = current.serving_map() if current is not None and current.status == IN_SERVICE else {}
+    mapping = assign_variants(request, serving_now, settings.serving)
+    types_now = {name: v.instance_type for name, v in (current.variants if current else {}).items()}
+    operation = _operation(request, current, latest, settings, mapping, serving_now, types_now)
+    if isinstance(operation, dict):
+        return operation  # a skip
+    variants, changed = _variant_plans(request, current, settings, mapping, operation)
     resized = sorted(name for name in mapping if name in types_now
                      and types_now[name] != settings.serving.variant(name).instance_type)
-    variant_set_changed = current is not None and set(mapping) != set(current.variants)
     config_name = (current.endpoint_config_name if operation == VERIFY_ONLY and current is not None
                    else endpoint_config_name(settings.endpoint_name, now, deployment_id))
-    update: dict[str, Any] | None = None
-    if operation == UPDATE:
-        update = {"EndpointName": settings.endpoint_name, "EndpointConfigName": config_name}
-        if not variant_set_changed:
-            # Blue/green needs the same variant names in the old and the new config.
-            update["DeploymentConfig"] = deployment_config(settings)
-        if not resized and not variant_set_changed:
-            # Keep the instance counts autoscaling chose; apply the configured weights. DataCaptureConfig is an
-            # enum value of VariantPropertyType, but the API reference (VariantProperty) documents it as "(Not
-            # currently supported.)": it is never excluded (tests/api_rules/prose.py).
-            update["RetainAllVariantProperties"] = True
-            update["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredWeight"}]
+    update = (_update_request(settings, config_name, resized=bool(resized),
+                              variant_set_changed=current is not None and set(mapping) != set(current.variants))
+              if operation == UPDATE else None)
     champion_before = serving_now.get(CHAMPION)
     return {
         "action": DEPLOY,

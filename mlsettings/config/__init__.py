@@ -10,6 +10,7 @@ from mlsettings.config.derived import drift_thresholds
 from mlsettings.config.fields import REPO_ROOT, ConfigError
 from mlsettings.config.model import (
     AlarmSettings,
+    DeliverySettings,
     DeploymentSettings,
     DriftSettings,
     EnvironmentConfig,
@@ -46,7 +47,8 @@ from mlsettings.config.topology import (
 
 __all__ = [
     "CDK_JSON", "INFERENCE_CONNECT_TIMEOUT_SECONDS", "LAMBDA_UNRESERVED_MINIMUM", "REPO_ROOT", "AlarmSettings",
-    "ConfigError", "DeploymentSettings", "DriftSettings", "EnvironmentConfig", "InferenceApiSettings", "LambdaSettings",
+    "ConfigError", "DeliverySettings", "DeploymentSettings", "DriftSettings", "EnvironmentConfig",
+    "InferenceApiSettings", "LambdaSettings",
     "MonitoringSettings", "NetworkSettings", "QualityGateSettings", "RegistrySettings", "ServingSettings",
     "SlaSettings", "StorageSettings", "Subscriptions", "TrainingSettings", "VariantSettings",
     "check_concurrency_quota", "consumers_of", "drift_thresholds", "inference_concurrency_demand",

@@ -30,6 +30,7 @@ from mlsettings.config.fields import (
     setting,
     stages_check,
 )
+from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINES
 from mlsettings.instance_types import (
     MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS,
     SMALLEST_INSTANCE_STORE_GB,
@@ -238,11 +239,16 @@ class DriftSettings:
         "open a ticket).", default=drift_defaults.TOP_FEATURES, check=between(1, 1000))
     min_rows: int = setting("Windows smaller than this never alarm.", default=drift_defaults.MIN_ROWS,
                             check=at_least(10))
-    engine: Literal["lambda", "processing"] = setting(
-        "Where the drift run happens: in the Lambda (streams the window with two processes), or in a SageMaker "
-        "Processing job the Lambda starts over the same objects (for windows beyond ~20M records; "
-        "docs/MONITORING.md).",
-        default="lambda")
+    engine: str = setting(
+        "Where the drift run happens: `lambda` streams the window in the drift Lambda (two processes); `partials` "
+        "reduces each captured object to a partial result when it lands (a function on S3's events) and the "
+        "scheduled run merges them exactly (any traffic); `processing` starts a SageMaker Processing job over up "
+        "to `processing_max_instances` instances (ShardedByS3Key) that writes the same partial results, merged "
+        "when it ends (backfills, windows beyond ~20M records without partials). docs/MONITORING.md.",
+        default=ENGINE_LAMBDA, check=one_of(ENGINES))
+    processing_max_instances: int = setting(
+        "Most instances of the sharded drift Processing job; the job takes one per ~20 GB of the window's capture, "
+        "up to this.", default=10, check=between(1, 100))
     retrain_on_sustained_drift: bool = setting("Sustained drift starts the retraining trigger.",
                                                default=False)
 
@@ -271,6 +277,12 @@ class AlarmSettings:
                                     check=between(0, 1))
     confidence_shift_psi: float = setting("PSI of the prediction and confidence distributions that raises a "
                                           "ticket.", default=drift_defaults.SHIFT_PSI, check=positive)
+    idle_endpoint_days: int | None = setting(
+        "Days without a single request through the inference API while the endpoint's instances run, after "
+        "which a non-production environment raises the IdleEndpoint ticket (the instances cost money whether "
+        "or not anyone calls them). 1 to 7: CloudWatch evaluates an alarm over at most seven days. null: no "
+        "alarm. Production environments never get it (NoTraffic pages there; docs/runbooks/idle-endpoint.md).",
+        default=7, check=between(1, 7))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,6 +303,29 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeliverySettings:
+    github_repository: str | None = setting(
+        "The GitHub repository ('owner/name') whose Actions workflow deploys the environments: the only one the "
+        "OIDC roles trust (docs/DEPLOYING.md, 'Delivery from git'). null: no OIDC roles are synthesized. One "
+        "value for every environment.", default=None,
+        check=matches(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}",
+                      "'owner/name' of a GitHub repository"))
+    default_branch: str = setting(
+        "The branch whose pushes deploy and whose scheduled runs detect drift (the read-only role trusts its "
+        "runs). One value for every environment.", default="main",
+        check=matches(r"[A-Za-z0-9._/-]{1,200}", "a branch name"))
+    bootstrap_qualifier: str = setting(
+        "The CDK bootstrap qualifier of this environment's account and region (`cdk bootstrap --qualifier`); the "
+        "deploy role may assume that bootstrap's deploy, file-publishing, image-publishing and lookup roles.",
+        default="hnb659fds", check=matches(r"[A-Za-z0-9_-]{1,10}", "the bootstrap template's Qualifier pattern "
+                                                                  "[A-Za-z0-9_-]{1,10}"))
+    create_oidc_provider: bool = setting(
+        "Create GitHub's OIDC identity provider in this environment's account. false: the account already has one "
+        "(an account holds one provider per URL) and the roles trust it by its ARN. Environments sharing an "
+        "account state the same value.", default=True)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     name: str = setting("Environment name (the key under 'environments').")
     account: str | None = setting("AWS account id; null falls back to CDK_DEFAULT_ACCOUNT.", default=None,
@@ -308,6 +343,8 @@ class EnvironmentConfig:
     inference_api: InferenceApiSettings = setting("The inference API and its degradation.",
                                                   default=InferenceApiSettings())
     monitoring: MonitoringSettings = setting("Drift, quality and alarms.", default=MonitoringSettings())
+    delivery: DeliverySettings = setting("Delivery from git: the GitHub repository and the OIDC roles its "
+                                         "workflow assumes.", default=DeliverySettings())
 
     def __post_init__(self) -> None:
         self._check_rules()
@@ -315,6 +352,11 @@ class EnvironmentConfig:
     def _check_rules(self) -> None:
         """Rules that relate several settings; each names the keys involved."""
         where = f"environments.{self.name}"
+        self._check_training(where)
+        self._check_serving(where)
+        self._check_rollout(where)
+
+    def _check_training(self, where: str) -> None:
         training = self.training
         if training.use_spot and training.max_wait_seconds <= training.max_run_seconds:
             # API reference (StoppingCondition): "equal to or greater than MaxRuntimeInSeconds"; the Developer
@@ -337,11 +379,16 @@ class EnvironmentConfig:
                     f"{SMALLEST_INSTANCE_STORE_GB} while training.{key} ({instance_type}) has local NVMe storage "
                     "(API reference, ResourceConfig/ProcessingClusterConfig.VolumeSizeInGB: SageMaker mounts the "
                     "instance store instead, and you can't request more than its size)")
+
+    def _serving_variants(self) -> list[tuple[str, VariantSettings]]:
+        variants = [("champion", self.serving.champion)]
+        if self.serving.challenger_enabled:
+            variants.append(("challenger", self.serving.challenger))
+        return variants
+
+    def _check_serving(self, where: str) -> None:
         serving = self.serving
-        variants = [("champion", serving.champion)]
-        if serving.challenger_enabled:
-            variants.append(("challenger", serving.challenger))
-        for label, variant in variants:
+        for label, variant in self._serving_variants():
             if variant.max_instances < variant.min_instances:
                 raise ConfigError(
                     f"{where}.serving.{label}.max_instances is {variant.max_instances}; allowed: at least "
@@ -356,6 +403,17 @@ class EnvironmentConfig:
             raise ConfigError(f"{where}.network: subnet_ids and security_group_ids go together; got "
                               f"{len(self.network.subnet_ids)} subnets and "
                               f"{len(self.network.security_group_ids)} security groups")
+        if len(serving.served_stages) > 1:
+            raise ConfigError(
+                f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: at most one stage (an "
+                "endpoint that serves both would put a version approved for Staging in front of production users "
+                "before anyone approved it for Production)")
+        if self.production and STAGING in serving.served_stages:
+            raise ConfigError(f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: [] or "
+                              "['Production'] in a production environment")
+
+    def _check_rollout(self, where: str) -> None:
+        serving = self.serving
         rollout = serving.deployment
         if rollout.strategy == "LINEAR" and not (
                 LINEAR_STEP_PERCENT_RANGE[0] <= rollout.canary_percent <= LINEAR_STEP_PERCENT_RANGE[1]):
@@ -373,21 +431,13 @@ class EnvironmentConfig:
                 f"most, with {PROVISIONING_ALLOWANCE_SECONDS} s for provisioning); these need {waits} s (API "
                 "reference, BlueGreenUpdatePolicy: the timeout should be larger than the total waiting time)")
         if rollout.strategy != "ALL_AT_ONCE":
-            for label, variant in variants:
+            for label, variant in self._serving_variants():
                 if instance_family(variant.instance_type) == "inf1":
                     raise ConfigError(
                         f"{where}.serving.{label}.instance_type is {variant.instance_type}; allowed: a type other "
                         f"than ml.inf1 with serving.deployment.strategy {rollout.strategy} (Developer Guide, "
                         "deployment guardrails exclusions: Inf1 endpoints fall back to all at once with no baking, "
                         "so the rollback alarms would never be watched); or strategy ALL_AT_ONCE")
-        if len(serving.served_stages) > 1:
-            raise ConfigError(
-                f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: at most one stage (an "
-                "endpoint that serves both would put a version approved for Staging in front of production users "
-                "before anyone approved it for Production)")
-        if self.production and STAGING in serving.served_stages:
-            raise ConfigError(f"{where}.serving.served_stages is {list(serving.served_stages)}; allowed: [] or "
-                              "['Production'] in a production environment")
 
     @property
     def is_registry(self) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from mlsettings.config.fields import ConfigError
 from mlsettings.config.model import EnvironmentConfig
+from mlsettings.drift_partials import ENGINE_PARTIALS, PARTIALS_CONCURRENCY
 from mlsettings.vocabulary import SERVABLE_STAGES
 
 
@@ -90,10 +91,13 @@ def inference_concurrency_demand(config: EnvironmentConfig) -> int:
 
 def planned_reservation(config: EnvironmentConfig) -> tuple[int, int]:
     """(reserved, SLA demand) of an environment's functions: the promotion gate (registry environment only) and
-    four deployer tasks at lambda.reserved_concurrency, the three scheduled functions at 1, the inference function
-    unreserved. tests/infra/test_concurrency.py keeps this equal to what the synthesized stacks reserve."""
+    four deployer tasks at lambda.reserved_concurrency, the three scheduled functions at 1, the drift partials
+    function (engine ``partials``) at ``PARTIALS_CONCURRENCY``, the inference function unreserved.
+    tests/infra/test_concurrency.py keeps this equal to what the synthesized stacks reserve."""
     reserved_functions = 5 if config.is_registry else 4  # the promotion gate lives in the registry environment
-    return reserved_functions * config.lambda_.reserved_concurrency + 3, inference_concurrency_demand(config)
+    partials = PARTIALS_CONCURRENCY if config.monitoring.drift.engine == ENGINE_PARTIALS else 0
+    return (reserved_functions * config.lambda_.reserved_concurrency + 3 + partials,
+            inference_concurrency_demand(config))
 
 
 def check_concurrency_quota(configs: list[EnvironmentConfig]) -> None:

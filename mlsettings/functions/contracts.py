@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Self
 
 from mlsettings.config import EnvironmentConfig, consumers_of, drift_thresholds, to_plain
 from mlsettings.config.topology import INFERENCE_CONNECT_TIMEOUT_SECONDS
+from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINE_PROCESSING, ENGINES, PARTIALS_PREFIX
 from mlsettings.functions.base import EnvironmentSettingError, FunctionEnvironment, between, one_of, prefixed, variable
 from mlsettings.naming import endpoint_name, model_package_group_name, rollback_alarm_names
 from mlsettings.quality import QUALITY_METRICS
@@ -28,7 +29,6 @@ from mlsettings.vocabulary import (
 )
 
 DEFAULT_EVENT_BUS = "default"
-DRIFT_ENGINES = ("lambda", "processing")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -163,8 +163,12 @@ class DriftMonitorEnvironment(FunctionEnvironment):
                                              check=between(0, 24 * 90))
     quality_min_rows: int = variable("QUALITY_MIN_ROWS", "Labelled rows before quality is judged.", default=50,
                                      check=between(1, 10_000_000))
-    drift_engine: str = variable("DRIFT_ENGINE", "Where the run happens.", default="lambda",
-                                 check=one_of(DRIFT_ENGINES))
+    drift_engine: str = variable("DRIFT_ENGINE", "Where the run happens.", default=ENGINE_LAMBDA,
+                                 check=one_of(ENGINES))
+    partials_prefix: str = variable("PARTIALS_PREFIX", "Per-object partial results in the report bucket.",
+                                    default=PARTIALS_PREFIX)
+    processing_max_instances: int = variable("PROCESSING_MAX_INSTANCES", "Most instances of the sharded job.",
+                                             default=10, check=between(1, 100))
     processing_role_arn: str | None = variable("PROCESSING_ROLE_ARN", "The drift job's role (engine processing).",
                                                default=None)
     processing_image_uri: str | None = variable("PROCESSING_IMAGE_URI", "The drift job's image.", default=None)
@@ -177,7 +181,7 @@ class DriftMonitorEnvironment(FunctionEnvironment):
         super().__post_init__()
         job = (self.processing_role_arn, self.processing_image_uri, self.processing_code_uri,
                self.processing_instance_type, self.kms_key_arn)
-        if self.drift_engine == "processing" and not all(job):
+        if self.drift_engine == ENGINE_PROCESSING and not all(job):
             raise EnvironmentSettingError(
                 "drift engine 'processing' needs PROCESSING_ROLE_ARN, PROCESSING_IMAGE_URI, PROCESSING_CODE_URI, "
                 "PROCESSING_INSTANCE_TYPE and KMS_KEY_ARN")
@@ -199,7 +203,32 @@ class DriftMonitorEnvironment(FunctionEnvironment):
                    processing_role_arn=job.get("role_arn"), processing_image_uri=job.get("image_uri"),
                    processing_code_uri=job.get("code_uri"),
                    processing_instance_type=config.training.processing_instance_type if processing else None,
-                   kms_key_arn=job.get("kms_key_arn"))
+                   kms_key_arn=job.get("kms_key_arn"),
+                   processing_max_instances=config.monitoring.drift.processing_max_instances)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DriftPartialsEnvironment(FunctionEnvironment):
+    """Engine partials: each captured object reduced to its partial result when it lands."""
+
+    SERVICE: ClassVar[str] = Service.DRIFT_PARTIALS
+    endpoint_name: str = variable("ENDPOINT_NAME", "The endpoint whose capture is reduced.")
+    capture_bucket: str = variable("CAPTURE_BUCKET", "Data capture and the prediction log.")
+    capture_prefix: str = variable("CAPTURE_PREFIX", "The endpoint's data capture prefix.")
+    prediction_log_prefix: str | None = variable(
+        "PREDICTION_LOG_PREFIX", "The inference API's prediction log (absent: not reduced).", default=None)
+    prediction_log_variant: str = variable("PREDICTION_LOG_VARIANT", "The variant the prediction log joins.",
+                                           default=CHAMPION, check=one_of(VARIANTS))
+    report_bucket: str = variable("REPORT_BUCKET", "Where partial results are written.")
+    partials_prefix: str = variable("PARTIALS_PREFIX", "Partial results' prefix in the report bucket.",
+                                    default=PARTIALS_PREFIX)
+    variant_parameter_prefix: str = variable("VARIANT_PARAMETER_PREFIX", "What each variant serves (SSM).")
+
+    @classmethod
+    def for_config(cls, config: EnvironmentConfig, *, capture_bucket: str, report_bucket: str) -> Self:
+        return cls(endpoint_name=endpoint_name(config), capture_bucket=capture_bucket, capture_prefix=CAPTURE_PREFIX,
+                   prediction_log_prefix=PREDICTION_LOG_PREFIX, report_bucket=report_bucket,
+                   variant_parameter_prefix=Published.variant_prefix(config.name))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -265,5 +294,5 @@ class InferenceEnvironment(FunctionEnvironment):
 
 CONTRACTS: tuple[type[FunctionEnvironment], ...] = (
     GateEnvironment, DeployerEnvironment, HealthCheckEnvironment, BatchScoringEnvironment, DriftMonitorEnvironment,
-    InferenceEnvironment)
+    DriftPartialsEnvironment, InferenceEnvironment)
 """Every function's contract, by service (the folder under lambdas/)."""

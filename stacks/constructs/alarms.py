@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-Severity = Literal["page", "ticket"]
+from mlsettings.vocabulary import PAGE, TICKET, Severity
+
 RUNBOOK_BASE = "docs/runbooks"
 
 
@@ -18,7 +17,7 @@ class AlarmRouter:
     """Creates alarms that link a runbook and notify the topic of their severity (alarm and OK)."""
 
     def __init__(self, *, page: sns.ITopic, ticket: sns.ITopic, environment: str) -> None:
-        self._topics = {"page": page, "ticket": ticket}
+        self._topics = {PAGE: page, TICKET: ticket}
         self._environment = environment
         self.alarms: list[tuple[str, Severity, cloudwatch.Alarm]] = []
 

@@ -57,6 +57,8 @@ REGISTRY_ACCESS: dict[str, RegistryAccess] = {
     # The drift monitor's baselines, and the Processing job's when that engine runs.
     "drift-monitor": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
     "drift-job": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ()),
+    # The per-object partial results (monitoring.drift.engine: partials) count against the variant's baseline.
+    "drift-partials": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
 }
 
 

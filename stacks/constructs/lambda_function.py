@@ -6,11 +6,20 @@ declared data files, and the function's pinned requirements installed by ``pip -
 architecture. The asset hash is computed from exactly the files that ship, the requirements, the
 architecture and the Python version, because CDK does not hash the local bundler object (two architectures
 would otherwise share one asset) and a source path hash would miss changes in the shared packages.
+
+Every bundle ships byte code compiled by the interpreter of the runtime it declares (``RUNTIME_PYTHON_VERSION``):
+Lambda's file system is read-only, so without ``.pyc`` files each cold start compiles every module it imports
+(boto3's and pandas' included). The files are hash-based and unchecked (PEP 552): CDK's zip does not keep
+modification times, so a timestamp-based ``.pyc`` would look stale and be compiled again; an unchecked one is used
+as it is (the bundle never changes after it is built). ``co_filename`` is rewritten to ``/var/task/…``, so the
+byte code does not depend on the build folder.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -40,12 +49,50 @@ from stacks.constructs.queues import dead_letter_queue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
-# The newest Python runtime this aws-cdk-lib knows; the bundle's wheels are built for the same version.
-RUNTIME = lambda_.Runtime.PYTHON_3_14
-RUNTIME_PYTHON_VERSION = "3.14"
+# The newest Lambda Python runtime whose interpreter the build machines have (pyenv on this machine kind and in
+# CI: 3.12 and 3.13; 3.14 is not installable here). The bundle's wheels and its byte code are for this version.
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+RUNTIME_PYTHON_VERSION = "3.13"
+LAMBDA_TASK_ROOT = "/var/task"
+"""Where Lambda unpacks a bundle: the byte code's file names point there."""
+BUNDLE_PYTHON_VARIABLE = "MLOPS_BUNDLE_PYTHON"
+"""An interpreter of ``RUNTIME_PYTHON_VERSION`` to compile bundles with, when it is not found by itself."""
 _PLATFORM_MACHINE = {"arm64": "aarch64", "x86_64": "x86_64"}
 _EXCLUDED_DIRS = frozenset({"__pycache__", "tests", ".pytest_cache", ".mypy_cache"})
-_BUNDLER_VERSION = "3"
+_BUNDLER_VERSION = "4"  # 4: byte code compiled into the bundle
+
+
+class BundlePythonMissing(RuntimeError):
+    """No interpreter of the runtime's Python version to compile the bundle with."""
+
+
+@functools.cache
+def runtime_python() -> str:
+    """An interpreter of ``RUNTIME_PYTHON_VERSION``: ``$MLOPS_BUNDLE_PYTHON``, ``python3.13`` on the PATH, or pyenv's
+    newest 3.13 (``~/.pyenv/versions/3.13.*``). Its version is checked: byte code of another minor version is
+    refused by the runtime (magic number) and compiled again at every cold start."""
+    candidates = [os.environ.get(BUNDLE_PYTHON_VARIABLE, ""), shutil.which(f"python{RUNTIME_PYTHON_VERSION}") or ""]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    installed = pyenv.glob(f"{RUNTIME_PYTHON_VERSION}.*/bin/python{RUNTIME_PYTHON_VERSION}")
+    candidates += [str(path) for path in sorted(installed, reverse=True, key=lambda path: [
+        int(part) for part in path.parts[-3].split(".") if part.isdigit()])]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True, check=False)
+        if probe.returncode == 0 and probe.stdout.strip() == RUNTIME_PYTHON_VERSION:
+            return candidate
+    raise BundlePythonMissing(
+        f"Lambda bundles are compiled by Python {RUNTIME_PYTHON_VERSION}, the runtime they declare, and none was "
+        f"found: install it (pyenv install {RUNTIME_PYTHON_VERSION}) or set {BUNDLE_PYTHON_VARIABLE} to its "
+        "interpreter")
+
+
+def compile_bundle(output_dir: Path) -> None:
+    """Byte code for every module of the bundle, by the runtime's interpreter: unchecked hash-based ``.pyc``
+    (deterministic, never judged stale), file names under ``/var/task``. A file the interpreter cannot compile
+    (a vendored Python-2 test fixture, say) fails the build: it could not be imported on Lambda either."""
+    subprocess.run([runtime_python(), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+                    "-s", str(output_dir), "-p", LAMBDA_TASK_ROOT, str(output_dir)], check=True)
 # The SDK every bundle carries, at the project's pins. aws-xray-sdk (Powertools' [tracer] extra) requires
 # botocore, so pip put the newest botocore 1.x into the bundle, where /var/task shadows the runtime's
 # botocore but not its boto3: a pair no test ran. Bundling the tested boto3 and botocore together makes the
@@ -130,6 +177,7 @@ def build_bundle(output_dir: Path, *, source: str, data: Iterable[str] = (), arc
             check=True,
         )
     prune_bundle(output_dir)
+    compile_bundle(output_dir)
 
 
 class MlopsFunction(Construct):
@@ -183,16 +231,7 @@ class MlopsFunction(Construct):
         )
         self.failure_queue: sqs.Queue | None = None
         self.failure_alarm: cloudwatch.Alarm | None = None
-        async_options: dict[str, Any] = {}
-        if asynchronous:
-            self.failure_queue = dead_letter_queue(self, "FailureQueue", key=key,
-                                                   purpose=f"the {source} function (DLQ and on-failure)")
-            async_options = {
-                "retry_attempts": 2,
-                "max_event_age": cdk.Duration.hours(6),
-                "on_failure": destinations.SqsDestination(self.failure_queue),
-                "dead_letter_queue": self.failure_queue,
-            }
+        async_options = self._asynchronous_options(source, key) if asynchronous else {}
         self.function = lambda_.Function(
             self, "Function",
             description=description,
@@ -221,6 +260,25 @@ class MlopsFunction(Construct):
             reserved_concurrent_executions=self.reserved_concurrency,
             **async_options,
         )
+        self._failure_handling(source, alarm_topic)
+        if role is None:  # the role CDK made for this function alone
+            created = self.function.role
+            assert created is not None
+            acknowledge_execution_role(created)
+
+    def _asynchronous_options(self, source: str, key: kms.IKey) -> dict[str, Any]:
+        """Two retries, then the event goes to an encrypted failure queue (on-failure destination and DLQ)."""
+        self.failure_queue = dead_letter_queue(self, "FailureQueue", key=key,
+                                               purpose=f"the {source} function (DLQ and on-failure)")
+        return {
+            "retry_attempts": 2,
+            "max_event_age": cdk.Duration.hours(6),
+            "on_failure": destinations.SqsDestination(self.failure_queue),
+            "dead_letter_queue": self.failure_queue,
+        }
+
+    def _failure_handling(self, source: str, alarm_topic: sns.ITopic | None) -> None:
+        """An asynchronous function's failure queue alarms when it holds an event; a synchronous one has none."""
         if self.failure_queue is not None:
             self.failure_alarm = cloudwatch.Alarm(
                 self, "FailureQueueDepth",
@@ -238,13 +296,13 @@ class MlopsFunction(Construct):
             reason = "Synchronously invoked: the caller receives the error; a DLQ applies to async invocations only."
             skip_checkov(self.function, "CKV_AWS_116", reason)
             acknowledge(self.function, "Serverless-LambdaDLQ", reason)
+        runtime_reason = (f"{RUNTIME.name}, not the newest Lambda Python: the bundle ships byte code compiled by "
+                          "the runtime's own interpreter, and the newer one is not installable on the build machines")
+        acknowledge(self.function, "AwsSolutions-L1", runtime_reason)
+        acknowledge(self.function, "Serverless-LambdaLatestVersion", runtime_reason)
         skip_checkov(self.function, "CKV_AWS_117",
                      "Calls only AWS APIs; the project runs without a VPC unless configured (no data plane "
                      "resources live in a VPC).")
-        if role is None:  # the role CDK made for this function alone
-            created = self.function.role
-            assert created is not None
-            acknowledge_execution_role(created)
 
     @property
     def role(self) -> iam.IRole:

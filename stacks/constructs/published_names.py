@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from mlsettings.vocabulary import PARAMETER_PREFIX
+from mlsettings.vocabulary import PARAMETER_PREFIX, Published
 
 
 def publish_name(scope: Construct, *, environment: str, key: str, value: str) -> ssm.StringParameter:
@@ -34,4 +34,4 @@ def read_published(scope: Construct, *, environment: str, key: str) -> str:
 def published_topic(scope: Construct, construct_id: str, *, environment: str, severity: str) -> sns.ITopic:
     """An alert topic of the Alerting stack (``<severity>-topic-arn``), referenced without an export."""
     return sns.Topic.from_topic_arn(scope, construct_id,
-                                    read_published(scope, environment=environment, key=f"{severity}-topic-arn"))
+                                    read_published(scope, environment=environment, key=Published.topic_arn(severity)))

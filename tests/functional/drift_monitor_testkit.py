@@ -237,10 +237,13 @@ def metric_values(documents: Sequence[Mapping[str, Any]]) -> dict[tuple[tuple[st
 
 
 def lay_out_job_inputs(s3: Any, job: Mapping[str, Any], root: Path, *, reroot: Any,
-                       files: Mapping[str, Path] | None = None) -> None:
+                       files: Mapping[str, Path] | None = None, shard: tuple[int, int] = (0, 1)) -> None:
     """Download a created Processing job's inputs as SageMaker does: an S3Prefix object under its own name, a
     ManifestFile's entries under their key relative to the manifest's prefix. ``files`` supplies inputs by
-    name instead (the code bundle, which moto's S3 does not hold)."""
+    name instead (the code bundle, which moto's S3 does not hold). ``shard`` = (instance, instances): an input
+    with ``ShardedByS3Key`` gets every instances-th entry from the instance-th on (SageMaker gives each instance
+    1/N of the objects; which ones is not documented, and nothing here depends on it)."""
+    instance, instances = shard
     for spec in job["ProcessingInputs"]:
         s3_input = spec["S3Input"]
         folder = Path(reroot(s3_input["LocalPath"]))
@@ -253,7 +256,10 @@ def lay_out_job_inputs(s3: Any, job: Mapping[str, Any], root: Path, *, reroot: A
         if s3_input["S3DataType"] == "ManifestFile":
             manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
             source_bucket, _, base = manifest[0]["prefix"].removeprefix("s3://").partition("/")
-            for entry in manifest[1:]:
+            entries = manifest[1:]
+            if s3_input["S3DataDistributionType"] == "ShardedByS3Key":
+                entries = entries[instance::instances]
+            for entry in entries:
                 target = folder / entry.removeprefix(base)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(s3.get_object(Bucket=source_bucket, Key=base + entry)["Body"].read())
@@ -265,3 +271,19 @@ def lay_out_job_inputs(s3: Any, job: Mapping[str, Any], root: Path, *, reroot: A
                 target = folder / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+
+
+
+def upload_job_outputs(s3: Any, job: Mapping[str, Any], *, reroot: Any) -> int:
+    """What SageMaker does at the end of an instance (``S3UploadMode: EndOfJob``): every file below an output's
+    LocalPath goes to its S3Uri at the same relative path. Returns the number of objects."""
+    count = 0
+    for output in job["ProcessingOutputConfig"]["Outputs"]:
+        target = output["S3Output"]
+        bucket, _, prefix = target["S3Uri"].removeprefix("s3://").partition("/")
+        local = Path(reroot(target["LocalPath"]))
+        for path in sorted(p for p in local.rglob("*") if p.is_file()):
+            s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{path.relative_to(local).as_posix()}",
+                          Body=path.read_bytes())
+            count += 1
+    return count

@@ -134,7 +134,7 @@ def test_warnings_come_from_one_hook_that_stacks_can_extend(monkeypatch: pytest.
 
 @pytest.mark.parametrize(("change", "expected"), [
     (lambda c: c["defaults"].setdefault("lambda", {}).update(account_concurrency_quota=200),
-     "lambda.account_concurrency_quota is 200; allowed: at least 854"),
+     "lambda.account_concurrency_quota is 200; allowed: at least 858"),
     (lambda c: c["environments"]["prod"].setdefault("lambda", {}).update(account_concurrency_quota=2000),
      "lambda.account_concurrency_quota are [1000, 2000]; allowed: one value"),
     (lambda c: c["defaults"]["monitoring"]["alarms"]["page"].update(https=["https://user:secret@example.com/hook"]),

@@ -188,6 +188,9 @@ class Stage:
             "AWS::KinesisFirehose::DeliveryStream": lambda: self._arn("firehose", f"deliverystream/{named}"),
             "AWS::SageMaker::ModelPackageGroup": lambda: self._arn("sagemaker", f"model-package-group/{named}"),
             "AWS::SageMaker::Pipeline": lambda: self._arn("sagemaker", f"pipeline/{named}"),
+            # IAM names an OIDC provider after its URL without the scheme (CloudFormation "Return values").
+            "AWS::IAM::OIDCProvider": lambda: f"arn:{PARTITION}:iam::{self.account}:oidc-provider/"
+                                              f"{str(body['Properties']['Url']).removeprefix('https://')}",
         }
         if attribute in ("Arn", "ModelPackageGroupArn") and kind in arns:
             return arns[kind]()

@@ -72,3 +72,41 @@ def topology_stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp)
         found[f"{env}{IN_ITS_ACCOUNT}"] = Stage.load(three_accounts.outdir, env, configs[env].region,
                                                      account=account)
     return found
+
+
+# ---------------------------------------------------------------- delivery from git (stacks/delivery.py)
+REPOSITORY = "example-org/serverless-mlops"  # any 'owner/name': the tests never reach GitHub
+DELIVERY_LAYOUTS = ("one-account", "own-accounts")
+
+
+@dataclass
+class DeliveryApp:
+    app: cdk.App
+    stage: object  # stacks.delivery.DeliveryStage
+    outdir: Path
+    context: dict[str, object]
+
+
+def delivery_context(layout: str) -> dict[str, object]:
+    """cdk.json as shipped (one-account) or with every environment in its own account, naming a repository."""
+    import copy
+
+    context = three_account_context() if layout == "own-accounts" else copy.deepcopy(project_context())
+    context["defaults"]["delivery"] = {"github_repository": REPOSITORY}
+    return context
+
+
+@pytest.fixture(scope="session")
+def delivery(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DeliveryApp]:
+    """Every account's OIDC stack (the Delivery stage alone), in both layouts."""
+    from stacks.delivery import build_delivery
+
+    built: dict[str, DeliveryApp] = {}
+    for layout in DELIVERY_LAYOUTS:
+        context = delivery_context(layout)
+        outdir = tmp_path_factory.mktemp(f"delivery-{layout}.out")
+        app = cdk.App(outdir=str(outdir), context=context)
+        stage = build_delivery(app, load_environments(context), only=None, default_account=None)
+        app.synth()
+        built[layout] = DeliveryApp(app=app, stage=stage, outdir=outdir, context=context)
+    return built

@@ -19,6 +19,7 @@ from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 
 from mlops.security_gates import run_cfn_lint, run_checkov, stack_summaries
 from mlsettings.config import load_environments, project_context
+from mlsettings.drift_partials import ENGINE_PARTIALS, ENGINE_PROCESSING
 from mlsettings.naming import artifact_bucket_name, consumer_role_name, data_key_alias
 from stacks.app_builder import build_app
 from stacks.constructs.cross_account import REGISTRY_ACCESS
@@ -107,8 +108,10 @@ def _resource_documents(registry: Stage, action: str) -> list[dict[str, Any]]:
 def test_each_consumer_role_may_read_what_it_needs_on_both_halves(three: Any, consumer: str, purpose: str) -> None:
     _, stages, _ = three
     config = load_environments(_context())[consumer]
-    if purpose == "drift-job" and config.monitoring.drift.engine != "processing":
-        pytest.skip(f"{consumer} runs the Lambda drift engine (monitoring.drift.engine): no Processing job role")
+    if purpose == "drift-job" and config.monitoring.drift.engine != ENGINE_PROCESSING:
+        pytest.skip(f"{consumer} runs no Processing drift engine (monitoring.drift.engine): no job role")
+    if purpose == "drift-partials" and config.monitoring.drift.engine != ENGINE_PARTIALS:
+        pytest.skip(f"{consumer} runs no partials drift engine (monitoring.drift.engine): no partials function")
     role_arn = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/{consumer_role_name(config, purpose)}"
     _, identity = stages[consumer].role_documents(role_arn)
     caller = {"AWS": role_arn}

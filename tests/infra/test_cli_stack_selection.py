@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
+from mlsettings.delivery_naming import DELIVERY_STAGE
+from tests.infra.conftest import ENVIRONMENTS, DeliveryApp, SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
 CDK = REPO / "node_modules" / ".bin" / "cdk"
@@ -93,7 +94,8 @@ def test_deploy_with_the_makefiles_selector_gets_past_stack_selection(synthesize
     assert "AWS account" in output or "credentials" in output.lower(), output[-2000:]
 
 
-def test_every_cdk_command_in_the_docs_selects_stacks(synthesized: SynthesizedApp) -> None:
+def test_every_cdk_command_in_the_docs_selects_stacks(synthesized: SynthesizedApp,
+                                                     delivery: dict[str, DeliveryApp]) -> None:
     documents = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
     commands = [(path.name, line) for path in documents for line in path.read_text().splitlines()
                 if re.search(r"cdk (deploy|destroy|diff) ", line)]
@@ -105,6 +107,10 @@ def test_every_cdk_command_in_the_docs_selects_stacks(synthesized: SynthesizedAp
         for selector in selectors:
             env = selector.split("/")[0]
             if env == "ENV":  # the placeholder of the Makefile's command, checked by the tests above
+                continue
+            if env == DELIVERY_STAGE:  # the OIDC stacks (tests/infra/test_delivery.py): one per account
+                ran = cdk_ls(delivery["own-accounts"].outdir, selector)
+                assert ran.returncode == 0 and len(ran.stdout.strip().splitlines()) == 3, f"{name}: {selector}"
                 continue
             assert env in ENVIRONMENTS, f"{name}: {line.strip()}"
             ran = cdk_ls(synthesized.outdir, selector)

@@ -70,7 +70,7 @@ def _with_quota(quotas: dict[str, int]) -> list:  # type: ignore[type-arg]
 def test_a_quota_too_small_for_the_shared_account_fails_naming_the_key() -> None:
     check_concurrency_quota(list(load_environments(project_context()).values()))  # the repository's cdk.json fits
     with pytest.raises(ConfigError, match=r"environments\.\{dev,staging,prod\}\.lambda\.account_concurrency_quota "
-                                          r"is 500; allowed: at least 854 .*reserve 74"):
+                                          r"is 500; allowed: at least 858 .*reserve 78"):
         check_concurrency_quota(_with_quota(dict.fromkeys(ENVIRONMENTS, 500)))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mlsettings.vocabulary import Service
 from tests.infra.conftest import SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,19 +43,32 @@ def _functions(synthesized: SynthesizedApp, env: str) -> dict[str, dict[str, str
     return found
 
 
+PARTIALS_HANDLER = f"lambdas.{Service.DRIFT_PARTIALS}.handler.handler"
+DRIFT_MONITOR = "lambdas.drift_monitor.handler.lambda_handler"
+ENGINE_VARIABLES = {"DRIFT_ENGINE"}
+"""What the drift engine (monitoring.drift.engine, prod: partials) adds to the drift monitor's environment (the
+contract writes no variable at its default: PARTIALS_PREFIX is the reader's default too)."""
+
+
 def test_every_environment_deploys_the_same_functions_with_the_same_variables(synthesized: SynthesizedApp) -> None:
     shapes = {env: {h: sorted(v) for h, v in _functions(synthesized, env).items()}
               for env in ("dev", "staging", "prod")}
     gate = "lambdas.promotion_gate.handler.handler"  # the registry environment's only
     assert gate in shapes["dev"] and gate not in shapes["staging"]
-    assert {h: v for h, v in shapes["dev"].items() if h != gate} == shapes["staging"] == shapes["prod"]
+    # the partials engine (prod in cdk.json) adds its function and the drift monitor's engine variable
+    prod = {h: [k for k in v if h != DRIFT_MONITOR or k not in ENGINE_VARIABLES]
+            for h, v in shapes["prod"].items() if h != PARTIALS_HANDLER}
+    assert PARTIALS_HANDLER in shapes["prod"] and PARTIALS_HANDLER not in shapes["staging"]
+    assert set(shapes["prod"][DRIFT_MONITOR]) >= ENGINE_VARIABLES
+    assert {h: v for h, v in shapes["dev"].items() if h != gate} == shapes["staging"] == prod
     assert len(shapes["dev"]) == 9
 
 
 @pytest.mark.slow
 def test_each_handler_imports_with_its_deployed_environment(synthesized: SynthesizedApp) -> None:
     failures = []
-    for handler, variables in _functions(synthesized, "dev").items():
+    handlers = {**_functions(synthesized, "dev"), PARTIALS_HANDLER: _functions(synthesized, "prod")[PARTIALS_HANDLER]}
+    for handler, variables in handlers.items():
         module, _, attribute = handler.rpartition(".")
         code = (f"import importlib, json; m = importlib.import_module({module!r}); "
                 f"assert callable(getattr(m, {attribute!r})), 'no handler {attribute}'")
@@ -190,6 +204,8 @@ def _for_config(contract: Any, config: Any, configs: Any) -> Any:
         job = {"role_arn": arn, "image_uri": "placeholder:1", "code_uri": "s3://b/k.gz", "kms_key_arn": arn}
         return contract.for_config(config, capture_bucket=PLACEHOLDER, report_bucket=PLACEHOLDER,
                                    processing=job if config.monitoring.drift.engine == "processing" else None)
+    if contract is c.DriftPartialsEnvironment:
+        return contract.for_config(config, capture_bucket=PLACEHOLDER, report_bucket=PLACEHOLDER)
     return contract.for_config(config, breaker_table_name=PLACEHOLDER, response_cache_table_name=PLACEHOLDER,
                                prediction_log_stream_name=PLACEHOLDER, fallback_model_bucket=PLACEHOLDER)
 

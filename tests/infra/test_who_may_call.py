@@ -438,13 +438,14 @@ def deployed(call: Call, function: Function, stage: Stage) -> Callable[[Any], An
     for local, deployed in fixture_names(stage).items():
         swaps.setdefault(local, deployed)
     group = _model_package_group(stage)
-    ordered = sorted(swaps, key=len, reverse=True)
+    # One pass, longest name first: a replaced name is never replaced again (a deployed name may contain a local
+    # one, as mlops-dev-artifacts-<account>-<region> contains mlops-dev-artifacts).
+    names = re.compile("|".join(re.escape(old) for old in sorted(swaps, key=len, reverse=True))) if swaps else None
 
     def swap(value: Any) -> Any:
         if isinstance(value, str):
-            for old in ordered:
-                if old in value:
-                    value = value.replace(old, swaps[old])
+            if names is not None:
+                value = names.sub(lambda m: swaps[m.group(0)], value)
             match = MOTO_ARN.match(value)
             if match and match.group(3) != stage.account:
                 region = stage.region if match.group(2) else ""

@@ -10,7 +10,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
-PATH = re.compile(r"`((?:mlplatform|mlcore|lambdas|pipelines|stacks|mlops|tests|bench|docs)/[\w/<>.{},]*)`")
+PATH = re.compile(r"`((?:mlplatform|mlcore|mlsettings|lambdas|pipelines|stacks|mlops|testkit|tests|bench|docs)"
+                  r"/[\w/<>.{},]*)`")
 
 
 def _modules(package: str) -> set[str]:
@@ -28,6 +29,10 @@ def test_every_domain_module_is_described_and_every_described_one_exists() -> No
 
 def test_every_mlcore_module_is_described_and_every_described_one_exists() -> None:
     assert _tabled("mlcore") == _modules("mlcore")
+
+
+def test_every_settings_module_is_described_and_every_described_one_exists() -> None:
+    assert _tabled("mlsettings") == _modules("mlsettings")
 
 
 def test_every_path_the_page_names_exists() -> None:

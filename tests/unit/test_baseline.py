@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlcore.drift.baseline import (
     BASELINE_FORMAT,
@@ -111,6 +113,17 @@ def test_bins_are_open_ended_and_right_closed() -> None:
     edges = np.array([0.0, 1.0, 2.0])
     counts = bin_counts(edges, np.array([-1e300, 0.0, 0.5, 1.0, 2.0, 2.5, np.inf]))
     assert counts.tolist() == [2, 2, 1, 2]
+
+
+@given(st.lists(st.floats(allow_nan=False), min_size=1, max_size=30, unique=True),
+       st.lists(st.floats(allow_nan=False, width=16), max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_counting_below_each_edge_bins_as_the_binary_search_does(edges: list[float], values: list[float]) -> None:
+    """Up to COUNTING_EDGES edges, counts come from "at most this edge" comparisons; beyond, from searchsorted."""
+    sorted_edges = np.asarray(sorted(edges), dtype=np.float64)
+    array = np.asarray([*values, -0.0, 0.0, np.inf, -np.inf, *sorted_edges[:3]], dtype=np.float64)
+    expected = np.bincount(np.searchsorted(sorted_edges, array, side="left"), minlength=sorted_edges.size + 1)
+    assert bin_counts(sorted_edges, array).tolist() == expected.tolist()
 
 
 def test_constant_feature_gets_bins_below_at_and_above_the_constant() -> None:

@@ -65,6 +65,8 @@ NEW_ARROWS = [
      "mlops.commands.serving_cmds -> testkit.moto_gaps"),
     ("mlplatform/serving/deployment_flow.py", "import testkit.inference_doubles", "The test kit (moto doubles",
      "mlplatform.serving.deployment_flow -> testkit.inference_doubles"),
+    ("mlsettings/drift_partials.py", "import numpy", "mlsettings (what crosses",
+     "mlsettings.drift_partials -> numpy"),
 ]
 
 
