@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mlsettings.problem_types import BINARY, MULTICLASS, REGRESSION
 from mlsettings.schema import DataSchema, FeatureSpec, LabelSpec
 
 # The same markers as mlcore.drift.baseline uses for "missing", so drift statistics and features agree.
@@ -70,17 +71,44 @@ def category_text(value: Any) -> str | None:
     return str(value).strip()
 
 
-def encode_label(value: Any, label: LabelSpec) -> int:
-    """1 for the schema's positive label, 0 for its negative one; ``FeatureError`` for anything else.
+def encode_label(value: Any, label: LabelSpec) -> float:
+    """The label as the model trains on it, by the label's kind (``label.problem_type``): binary 1 for the positive
+    label and 0 for the negative one; multiclass the class's position in ``label.classes``; regression the number,
+    which must lie in the schema's range. ``FeatureError`` for anything else.
 
-    Labels compare as text, with numeric spelling tolerated (``"1.0"`` is the positive label ``1``), because
-    CSV readers and JSON producers disagree on how to write integers.
+    Classes compare as text, with numeric spelling tolerated (``"1.0"`` is the class ``1``), because CSV readers and
+    JSON producers disagree on how to write integers.
     """
+    return _LABEL_ENCODERS[label.problem_type](value, label)
+
+
+def _encode_binary(value: Any, label: LabelSpec) -> int:
     for encoded, expected in ((1, label.positive), (0, label.negative)):
         if _same_label(value, expected):
             return encoded
     raise FeatureError(f"label {label.name!r}: {value!r} is neither the positive label {label.positive!r} "
                        f"nor the negative label {label.negative!r}")
+
+
+def _encode_class(value: Any, label: LabelSpec) -> int:
+    for index, expected in enumerate(label.classes):
+        if _same_label(value, expected):
+            return index
+    raise FeatureError(f"label {label.name!r}: {value!r} is not one of the classes {list(label.classes)}")
+
+
+def _encode_value(value: Any, label: LabelSpec) -> float:
+    if is_missing(value):
+        raise FeatureError(f"label {label.name!r}: missing")
+    number = parse_number(value, feature=f"label {label.name}")
+    if not math.isfinite(number) or (label.min is not None and number < label.min) or \
+            (label.max is not None and number > label.max):
+        raise FeatureError(f"label {label.name!r}: {value!r} is outside the schema's range [{label.min}, {label.max}]")
+    return number
+
+
+_LABEL_ENCODERS: dict[str, Callable[[Any, LabelSpec], float]] = {
+    BINARY: _encode_binary, MULTICLASS: _encode_class, REGRESSION: _encode_value}
 
 
 def _same_label(value: Any, expected: int | str) -> bool:

@@ -26,10 +26,16 @@ PROFILE_HELP = ("named AWS profile from ~/.aws/config (default: AWS_PROFILE, the
                 "chain)")
 
 
+MODEL_HELP = "model name from cdk.json's models (required when there is more than one)"
+
+
 def add_aws_options(parser: argparse.ArgumentParser, *, env_required: bool = True,
-                    env_help: str = "environment name from cdk.json (dev, staging, prod, ...)") -> None:
-    """``--env``, ``--region`` and ``--profile``, spelled and explained the same on every command."""
+                    env_help: str = "environment name from cdk.json (dev, staging, prod, ...)",
+                    model: bool = True) -> None:
+    """``--env``, ``--model``, ``--region`` and ``--profile``, spelled and explained the same on every command."""
     parser.add_argument("--env", required=env_required, metavar="NAME", help=env_help)
+    if model:
+        parser.add_argument("--model", metavar="NAME", help=MODEL_HELP)
     parser.add_argument("--region", metavar="REGION", help=REGION_HELP)
     parser.add_argument("--profile", metavar="PROFILE", help=PROFILE_HELP)
 
@@ -134,3 +140,13 @@ def aws_session(args: argparse.Namespace, *, registry: bool = False) -> AwsSessi
     session = AwsSession(target, explicit_profile=getattr(args, "profile", None) or None)
     session.check_account()
     return session
+
+
+def selected_model(args: argparse.Namespace) -> str:
+    """The model a command acts on: ``--model``, or cdk.json's only model (models are the same in every
+    environment; each environment has a view of each)."""
+    from mlops.project_config import model_config
+
+    view = model_config(args.env, getattr(args, "model", None))
+    assert view.model is not None
+    return view.model.name

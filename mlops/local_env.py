@@ -17,7 +17,7 @@ import boto3
 from mlops.resources import parameter_name
 from mlsettings.config import EnvironmentConfig
 from mlsettings.naming import data_key_alias, endpoint_name, model_package_group_name, pipeline_name
-from mlsettings.vocabulary import TRAINING_DATA_PREFIX, Published
+from mlsettings.vocabulary import Published
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,14 @@ def _data_key(kms: Any, config: EnvironmentConfig) -> str:
 
 
 def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> LocalEnvironment:
-    """Create (idempotently) what the deployed stacks provide, and publish names as the stacks do.
+    """Create (idempotently) what the deployed stacks provide for one model (``config``: the model's view of the
+    environment; the environment's buckets and key are shared by its models), and publish names as the stacks do.
 
     ``registry_resources=False``: a consumer in its own account (the demo's staging and prod): its buckets and
     names only; the model package group and the training pipeline's names live in its registry
     environment's account."""
+    if config.model is None:
+        raise ValueError(f"provision takes a model's view of {config.name} (config.for_model(name))")
     buckets = local_bucket_names(config)
     env = LocalEnvironment(config=config, data_bucket=buckets[Published.DATA_BUCKET],
                            artifact_bucket=buckets[Published.ARTIFACT_BUCKET],
@@ -114,10 +117,12 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
                 create["CreateBucketConfiguration"] = {"LocationConstraint": env.region}
             s3.create_bucket(**create)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    model = config.model.name
     names = {Published.KMS_KEY_ARN: env.kms_key_arn,
              Published.DATA_BUCKET: env.data_bucket, Published.ARTIFACT_BUCKET: env.artifact_bucket,
-             Published.CAPTURE_BUCKET: env.capture_bucket, Published.MODEL_PACKAGE_GROUP: env.model_package_group,
-             Published.ENDPOINT_NAME: endpoint_name(config)}
+             Published.CAPTURE_BUCKET: env.capture_bucket,
+             Published.for_model(model, Published.MODEL_PACKAGE_GROUP): env.model_package_group,
+             Published.for_model(model, Published.ENDPOINT_NAME): endpoint_name(config)}
     if registry_resources:
         sagemaker = env.client("sagemaker")
         groups = sagemaker.list_model_package_groups(
@@ -125,8 +130,10 @@ def provision(config: EnvironmentConfig, *, registry_resources: bool = True) -> 
         if not any(g["ModelPackageGroupName"] == env.model_package_group for g in groups):
             sagemaker.create_model_package_group(
                 ModelPackageGroupName=env.model_package_group,
-                ModelPackageGroupDescription=f"Models of the {config.name} environment")
-        names.update({Published.PIPELINE_NAME: pipeline_name(config), Published.TRAINING_DATA_URI: f"s3://{env.data_bucket}/{TRAINING_DATA_PREFIX}"})
+                ModelPackageGroupDescription=f"Versions of {model} in the {config.name} environment")
+        names.update({Published.for_model(model, Published.PIPELINE_NAME): pipeline_name(config),
+                      Published.for_model(model, Published.TRAINING_DATA_URI):
+                          f"s3://{env.data_bucket}/{config.model.training_data_prefix}"})
     ssm = env.client("ssm")
     for key, value in names.items():
         ssm.put_parameter(Name=parameter_name(config.name, key), Value=value, Type="String", Overwrite=True)

@@ -87,6 +87,22 @@ def environment_config(name: str, path: Path | None = None) -> EnvironmentConfig
     return configs[name]
 
 
+def model_config(environment: str, model: str | None, path: Path | None = None) -> EnvironmentConfig:
+    """The model's view of an environment (its settings over the environment's): ``model`` is ``--model``, which
+    may be left out only when cdk.json has one model."""
+    config = environment_config(environment, path)
+    names = config.model_names
+    if model is None:
+        if len(names) == 1:
+            return config.models[0]
+        raise OperatorError(f"--model is required: environment {environment!r} has the models "
+                            f"{', '.join(names)} (mlops models --env {environment} lists them)")
+    if model not in names:
+        raise OperatorError(f"--model {model!r} is not a model in {path or project_file()}; valid: "
+                            f"{', '.join(names)}")
+    return config.for_model(model)
+
+
 def defaults_config(path: Path | None = None) -> EnvironmentConfig:
     """The settings an environment gets when its own block is empty: cdk.json ``defaults`` over the code's."""
     path = path or project_file()

@@ -94,6 +94,7 @@ def request_rollback(
     ledger: DeploymentLedger,
     *,
     group: str,
+    model: str,
     event_bus_name: str,
     requested_by: str,
     to_version: int | None = None,
@@ -115,6 +116,7 @@ def request_rollback(
     target = next(record for record in retained.previous if record.version == target_version)
     detail = promotion_detail(
         group=group,
+        model=model,
         model_package_arn=target.model_package_arn,
         version=target.version,
         target_stage=PRODUCTION,

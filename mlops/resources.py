@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.errors import OperatorError
-from mlsettings.vocabulary import PARAMETER_PREFIX
+from mlsettings.vocabulary import PARAMETER_PREFIX, Published
 
 
 def parameter_name(environment: str, key: str) -> str:
@@ -26,7 +26,15 @@ class DeployedResources:
     environment: str
     values: Mapping[str, str]
 
+    model: str | None = None
+
+    def for_model(self, model: str) -> DeployedResources:
+        """The same names, where a model's own (its endpoint, group, pipeline, …) are ``model``'s."""
+        return DeployedResources(environment=self.environment, values=self.values, model=model)
+
     def __getitem__(self, key: str) -> str:
+        if self.model is not None and Published.for_model(self.model, key) in self.values:
+            return self.values[Published.for_model(self.model, key)]
         try:
             return self.values[key]
         except KeyError:

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-
-from mlcore.ab_testing import bootstrap_interval, compare_error_rates, compare_quality, quality_metric
+from mlcore.ab_testing import compare_error_rates, compare_variants, variant_quality
 from mlcore.drift.capture import CaptureFormatError, parse_capture_line
 from mlcore.drift.ground_truth import LabelSet, QualityJoin, read_labels
+from mlcore.outputs import summarise_answers
 from mlcore.s3_uri import split_s3_uri
 from mlops.errors import OperatorError
 from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
@@ -47,7 +46,7 @@ def _serving_state(sagemaker_client: Any, endpoint: str) -> Any:
     return state
 
 
-def request_challenger_promotion(sagemaker_client: Any, events_client: Any, *, endpoint: str, group: str,
+def request_challenger_promotion(sagemaker_client: Any, events_client: Any, *, endpoint: str, group: str, model: str,
                                  event_bus_name: str, requested_by: str, stage: str = PRODUCTION) -> dict[str, Any]:
     state = _serving_state(sagemaker_client, endpoint)
     if CHALLENGER not in state.variants:
@@ -55,7 +54,7 @@ def request_challenger_promotion(sagemaker_client: Any, events_client: Any, *, e
     champion, challenger = state.variants[CHAMPION], state.variants[CHALLENGER]
     if champion.model_package_arn == challenger.model_package_arn:
         raise OperatorError(f"{CHAMPION} and {CHALLENGER} both serve v{champion.version}; nothing to swap")
-    detail = promotion_detail(group=group, model_package_arn=challenger.model_package_arn,
+    detail = promotion_detail(group=group, model=model, model_package_arn=challenger.model_package_arn,
                               version=int(challenger.version or 0), target_stage=stage, reason=CHALLENGER_SWAP,
                               requested_by=requested_by)
     detail["variant"] = CHAMPION
@@ -125,6 +124,8 @@ def variant_traffic(cloudwatch_client: Any, *, endpoint: str, variants: Sequence
 @dataclass
 class CapturedPredictions:
     probabilities: list[float] = field(default_factory=list)
+    answers: list[Any] = field(default_factory=list)
+    """Every captured answer in the model's kind's shape (for a binary model the probabilities again)."""
     records: int = 0
     malformed: int = 0
     malformed_reasons: dict[str, int] = field(default_factory=dict)
@@ -139,7 +140,7 @@ def _hours(start: datetime, end: datetime) -> Iterable[datetime]:
 
 def read_captured_predictions(s3_client: Any, *, capture_uri: str, endpoint: str, variant: str, start: datetime,
                               end: datetime, n_features: int, feature_names: Sequence[str] | None = None,
-                              join: QualityJoin | None = None) -> CapturedPredictions:
+                              join: QualityJoin | None = None, label: LabelSpec | None = None) -> CapturedPredictions:
     """Predictions of one variant from the data-capture files of the window's hours (malformed lines counted); each
     record also goes to ``join`` (the drift monitor's capture/label join), grouped by the variant."""
     bucket, root = split_s3_uri(capture_uri, key_required=False)
@@ -154,13 +155,15 @@ def read_captured_predictions(s3_client: Any, *, capture_uri: str, endpoint: str
                     if not line.strip():
                         continue
                     try:
-                        record = parse_capture_line(line, n_features=n_features, feature_names=feature_names)
+                        record = parse_capture_line(line, n_features=n_features, feature_names=feature_names,
+                                                    label=label)
                     except CaptureFormatError as err:
                         captured.malformed += 1
                         captured.malformed_reasons[err.reason] = captured.malformed_reasons.get(err.reason, 0) + 1
                         continue
                     captured.records += 1
                     captured.probabilities += record.probabilities
+                    captured.answers += record.answers
                     if join is not None:
                         join.add_record(variant, record)
     return captured
@@ -177,13 +180,8 @@ def read_ground_truth(s3_client: Any, ground_truth_uri: str, label_spec: LabelSp
 
 
 def prediction_distribution(probabilities: Sequence[float]) -> dict[str, Any]:
-    if not probabilities:
-        return {"rows": 0}
-    values = np.asarray(probabilities, dtype=np.float64)
-    counts, _ = np.histogram(values, bins=10, range=(0.0, 1.0))
-    p10, p50, p90 = np.quantile(values, [0.1, 0.5, 0.9]).tolist()
-    return {"rows": int(values.size), "mean": float(values.mean()), "p10": p10, "p50": p50, "p90": p90,
-            "positive_rate": float((values >= 0.5).mean()), "histogram": counts.tolist()}
+    """A binary model's scores summarised (mlcore.outputs: each kind's summary)."""
+    return summarise_answers(list(probabilities), LabelSpec(name="label"))
 
 
 # ------------------------------------------------------------------------------------------- statistics
@@ -209,7 +207,8 @@ def recommend(*, traffic: Mapping[str, Mapping[str, Any]], quality: Mapping[str,
                 "reason": f"not enough ground truth yet ({have} labelled rows; need {min_labelled} per variant)"}
     numbers = (f"{quality['metric']} Challenger {quality['challenger']:.4f} vs Champion {quality['champion']:.4f}, "
                f"difference {quality['difference']:+.4f}, p={quality['p_value']:.3g} ({quality['test']})")
-    if quality["significant"] and quality["difference"] > 0:
+    # ``improvement`` is positive when the Challenger is better (for an error such as MAE: when it is smaller).
+    if quality["significant"] and quality.get("improvement", quality["difference"]) > 0:
         return {"recommendation": PROMOTE, "reason": f"Challenger is significantly better: {numbers}"}
     if quality["significant"]:
         return {"recommendation": STOP, "reason": f"Challenger is significantly worse: {numbers}"}
@@ -224,6 +223,7 @@ def ab_report(*, sagemaker_client: Any, cloudwatch_client: Any, s3_client: Any, 
     state = read_endpoint_state(sagemaker_client, endpoint)
     if state is None:
         raise OperatorError(f"endpoint {endpoint} does not exist; nothing is deployed in this environment")
+    kind = label_spec.problem_type if label_spec is not None else LabelSpec(name="label").problem_type
     variants = [name for name in (CHAMPION, CHALLENGER) if name in state.variants]
     traffic = variant_traffic(cloudwatch_client, endpoint=endpoint, variants=variants, start=start, end=end)
     truth = read_ground_truth(s3_client, ground_truth_uri, label_spec) if ground_truth_uri and label_spec \
@@ -231,7 +231,8 @@ def ab_report(*, sagemaker_client: Any, cloudwatch_client: Any, s3_client: Any, 
     join = QualityJoin(truth)  # the drift monitor's own capture/label join, one group per variant
     captured = {name: read_captured_predictions(s3_client, capture_uri=capture_uri, endpoint=endpoint, variant=name,
                                                 start=start, end=end, n_features=n_features,
-                                                feature_names=feature_names, join=join) for name in variants}
+                                                feature_names=feature_names, join=join, label=label_spec)
+                for name in variants}
     pairs = {name: join.pairs(name) for name in variants}
     per_variant: dict[str, Any] = {}
     for name in variants:
@@ -239,17 +240,16 @@ def ab_report(*, sagemaker_client: Any, cloudwatch_client: Any, s3_client: Any, 
         entry: dict[str, Any] = {
             "model_package_arn": state.variants[name].model_package_arn, "version": state.variants[name].version,
             "weight": state.current_weights.get(name), **traffic[name],
-            "predictions": prediction_distribution(captured[name].probabilities),
+            "predictions": summarise_answers(captured[name].answers, label_spec or LabelSpec(name="label")),
             "capture_records": captured[name].records, "malformed_capture_records": captured[name].malformed,
             "labelled_rows": len(labels)}
         if labels:
-            metric, value = quality_metric(labels, scores)
-            low, high = bootstrap_interval(labels, scores, metric)
-            entry["quality"] = {"metric": metric, "value": value, "ci95": [low, high]}
+            entry["quality"] = variant_quality(kind, labels, scores)
         per_variant[name] = entry
     quality = None
     if CHALLENGER in variants and all(pairs[name][0] for name in variants):
-        quality = compare_quality(pairs[CHAMPION], pairs[CHALLENGER])
+        # The kind's test (mlcore.ab_testing): AUC difference, chi-square on accuracy, Welch's t on absolute errors.
+        quality = compare_variants(kind, pairs[CHAMPION], pairs[CHALLENGER])
     errors = compare_error_rates(traffic[CHAMPION], traffic[CHALLENGER]) if CHALLENGER in traffic else None
     decision = recommend(traffic=traffic, quality=quality, labelled={n: len(pairs[n][0]) for n in variants},
                          error_comparison=errors, sla_p99_ms=sla_p99_ms, min_labelled=min_labelled)

@@ -19,15 +19,16 @@ from mlops.errors import OperatorError
 from mlops.local_env import LocalEnvironment
 from mlops.resources import DeployedResources
 from mlsettings.config import EnvironmentConfig, drift_thresholds, to_plain
+from mlsettings.naming import model_prefixes
+from mlsettings.problem_types import BINARY, problem_type
+from mlsettings.schema import DataSchema
 from mlsettings.vocabulary import (
     DEVELOPMENT,
-    MODELS_PREFIX,
     PENDING_MANUAL_APPROVAL,
-    PIPELINE_OUTPUTS_PREFIX,
     QUALITY_GATE_PASSED,
     Published,
 )
-from pipelines.datasets import write_breast_cancer_csv
+from pipelines.datasets import write_bundled_csv
 from pipelines.definition import PipelineSettings, model_package_request
 from pipelines.images import xgboost_image_uri
 from pipelines.local_run import LocalRunResult, run_local
@@ -99,7 +100,8 @@ class LocalTrainingOutcome:
             "status": self.run.status,
             "failure": self.run.failure,
             "gate": gate,
-            "metrics": (self.run.metrics or {}).get("binary_classification_metrics"),
+            "metrics": next((section for key, section in (self.run.metrics or {}).items() if key != "evaluation"),
+                            None),
             "steps": [s.to_dict() for s in self.run.steps],
             "data_uri": self.data_uri,
             "lineage": self.run.lineage,
@@ -140,9 +142,12 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
     workdir = workdir or Path(tempfile.mkdtemp(prefix="mlops-train-"))
     workdir.mkdir(parents=True, exist_ok=True)
     s3, sagemaker = env.client("s3"), env.client("sagemaker")
+    assert config.model is not None, "a local run trains one model (config: the model's view)"
+    schema_path = REPO_ROOT / config.training.schema_file
     if data_csv is None:
-        data_csv = write_breast_cancer_csv(workdir / "breast_cancer.csv")
-    data_key = f"training/{data_csv.name}"
+        schema_name = DataSchema.load(schema_path).name
+        data_csv = write_bundled_csv(schema_name, workdir / f"{schema_name}.csv")
+    data_key = f"{config.model.training_data_prefix}{data_csv.name}"
     data_uri, data_version = _upload(s3, data_csv, env.data_bucket, data_key)
 
     previous = latest_baseline_uri(sagemaker, env.model_package_group)
@@ -154,7 +159,7 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
     hyperparameters = {"num_round": config.training.num_round if num_round is None else num_round, "device": "cpu"}
     gate = config.training.quality_gate
     run = run_local(
-        workdir / "run", schema_path=REPO_ROOT / config.training.schema_file, data_csv=data_csv,
+        workdir / "run", schema_path=schema_path, data_csv=data_csv,
         previous_baseline=previous_path, hyperparameters=hyperparameters, quality_metric=gate.metric,
         threshold=gate.threshold, progress=progress, data_uri=data_uri,
         s3_object_versions={data_uri: data_version} if data_version else None,
@@ -172,9 +177,10 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     config = env.config
     s3, sagemaker = env.client("s3"), env.client("sagemaker")
     execution = f"local-{uuid.uuid4().hex[:12]}"
-    prefix = f"{PIPELINE_OUTPUTS_PREFIX}/{execution}"
+    prefixes = model_prefixes(config)
+    prefix = f"{prefixes.pipeline_outputs}{execution}"
     model_uri, _ = _upload(s3, _model_tarball(run.paths["model_dir"], workdir), env.artifact_bucket,
-                           f"{MODELS_PREFIX}/{execution}/output/model.tar.gz")
+                           f"{prefixes.models}{execution}/output/model.tar.gz")
     # The same layout as the pipeline's outputs: the baseline step's files share one folder, where the deployer
     # and the health check find golden_payloads.json beside baseline.json.
     folders = {"evaluation": "evaluation", "baseline": "baseline", "golden": "baseline",
@@ -187,7 +193,8 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     settings = PipelineSettings(
         pipeline_name=f"local-{config.name}", role_arn="", image_uri=xgboost_image_uri(config.region),
         artifact_bucket=env.artifact_bucket, kms_key_id="", code_uri="", code_file_name="", schema_uri="",
-        schema_file_name="", no_baseline_uri="", model_package_group=env.model_package_group, default_data_uri="",
+        schema_file_name="", no_baseline_uri="", model_package_group=env.model_package_group,
+        model=config.model.name if config.model else "", default_data_uri="",
         training_instance_type=config.training.instance_type, training_instance_count=1,
         processing_instance_type=config.training.processing_instance_type, volume_size_gb=1, use_spot=False,
         max_run_seconds=1, max_wait_seconds=1, checkpointing=False, num_round=config.training.num_round,
@@ -243,7 +250,8 @@ def lineage_metadata(*, config: EnvironmentConfig, run: LocalRunResult, data_uri
         "quality_threshold": f"{run.gate.threshold:g}",
         # CustomerMetadataValue's pattern allows letters, digits, spaces and _.:/=+-@ only (no '#').
         "input_schema": f"{config.training.schema_file}@sha256={_short_hash(schema_file)}",
-        "output_schema": "text/csv: one positive-class probability per input row",
+        "output_schema": "text/csv: one line per input row: "
+                         + problem_type(config.model.problem_type if config.model else BINARY).output.csv_columns,
         "expected_p99_latency_ms": f"{config.serving.sla.p99_latency_ms:g}",
         "instance_type": config.serving.champion.instance_type,
         # serving needs little beyond the container: the model is a few hundred kB of trees

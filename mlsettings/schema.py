@@ -14,9 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mlsettings.problem_types import BINARY, MULTICLASS, REGRESSION
+
 FeatureType = Literal["numeric", "categorical"]
 _FEATURE_KEYS = frozenset({"name", "type", "min", "max", "nullable", "max_missing_rate", "categories"})
-_LABEL_KEYS = frozenset({"name", "positive", "negative"})
+_LABEL_FORMS = {
+    # the label's keys besides "name", per kind of model (mlsettings.problem_types): a binary label names its
+    # positive and negative values, a multiclass label its classes (in the order the model's outputs use), a
+    # regression label the range its values lie in.
+    BINARY: frozenset({"positive", "negative"}),
+    MULTICLASS: frozenset({"classes"}),
+    REGRESSION: frozenset({"min", "max"}),
+}
+_LABEL_KEYS = frozenset({"name"}).union(*_LABEL_FORMS.values())
 _SCHEMA_KEYS = frozenset({"name", "version", "label", "features"})
 
 
@@ -41,9 +51,61 @@ class FeatureSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class LabelSpec:
+    """The target column. Its form tells the kind of model (``problem_type``): ``positive``/``negative`` (or
+    neither: 1 and 0) for binary, ``classes`` for multiclass, ``min``/``max`` for regression."""
+
     name: str
     positive: int | str = 1
     negative: int | str = 0
+    classes: tuple[int | str, ...] = ()
+    """Multiclass: the classes, in the order of the model's probability vector (class index = position)."""
+    min: float | None = None
+    max: float | None = None
+    """Regression: the range the target's values lie in (served values outside it fail the golden check)."""
+    problem_type: str = BINARY
+    """Derived from the form when left at its default: classes make it multiclass, a range regression."""
+
+    def __post_init__(self) -> None:
+        if self.problem_type == BINARY and self.classes:
+            object.__setattr__(self, "problem_type", MULTICLASS)
+        elif self.problem_type == BINARY and (self.min is not None or self.max is not None):
+            object.__setattr__(self, "problem_type", REGRESSION)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.problem_type == MULTICLASS:
+            return {"name": self.name, "classes": list(self.classes)}
+        if self.problem_type == REGRESSION:
+            return {"name": self.name, "min": self.min, "max": self.max}
+        return {"name": self.name, "positive": self.positive, "negative": self.negative}
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> LabelSpec:
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("name"), str) or not doc.get("name"):
+            raise SchemaError("schema.label must be an object with a non-empty string 'name'")
+        _no_unknown_keys(doc, _LABEL_KEYS, "schema.label")
+        given = set(doc) - {"name"}
+        kinds = [kind for kind, keys in _LABEL_FORMS.items() if given & keys]
+        if len(kinds) > 1:
+            raise SchemaError(f"schema.label mixes the keys of several kinds of label ({sorted(given)}); allowed: "
+                              + "; ".join(f"{kind}: {sorted(keys)}" for kind, keys in _LABEL_FORMS.items()))
+        kind = kinds[0] if kinds else BINARY
+        name = doc["name"]
+        if kind == MULTICLASS:
+            return cls(name=name, classes=_parse_classes(doc.get("classes")), problem_type=kind)
+        if kind == REGRESSION:
+            low: Any = doc.get("min")
+            high: Any = doc.get("max")
+            if not _is_number(low) or not _is_number(high) or float(low) >= float(high):
+                raise SchemaError(f"schema.label min {low!r} and max {high!r}: a regression label needs both, "
+                                  "finite numbers with min < max (the range served values must lie in)")
+            return cls(name=name, min=float(low), max=float(high), problem_type=kind)
+        positive, negative = doc.get("positive", 1), doc.get("negative", 0)
+        for key, value in (("positive", positive), ("negative", negative)):
+            if not _is_class_value(value):
+                raise SchemaError(f"schema.label.{key} is {value!r}; allowed: an integer or a non-empty string")
+        if str(positive) == str(negative):
+            raise SchemaError(f"schema.label.positive and .negative are both {positive!r}")
+        return cls(name=name, positive=positive, negative=negative, problem_type=kind)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +118,11 @@ class DataSchema:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {f.name: f for f in self.features})
+
+    @property
+    def problem_type(self) -> str:
+        """The kind of model this schema's label describes (binary, multiclass or regression)."""
+        return self.label.problem_type
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -81,8 +148,7 @@ class DataSchema:
         return {
             "name": self.name,
             "version": self.version,
-            "label": {"name": self.label.name, "positive": self.label.positive,
-                      "negative": self.label.negative},
+            "label": self.label.to_dict(),
             "features": features,
         }
 
@@ -94,12 +160,7 @@ class DataSchema:
         name = doc.get("name")
         if not isinstance(name, str) or not name:
             raise SchemaError("schema.name must be a non-empty string")
-        label_doc = doc.get("label")
-        if not isinstance(label_doc, Mapping) or not isinstance(label_doc.get("name"), str):
-            raise SchemaError("schema.label must be an object with a string 'name'")
-        _no_unknown_keys(label_doc, _LABEL_KEYS, "schema.label")
-        label = LabelSpec(name=label_doc["name"], positive=label_doc.get("positive", 1),
-                          negative=label_doc.get("negative", 0))
+        label = LabelSpec.from_dict(doc.get("label"))
         raw_features = doc.get("features")
         if not isinstance(raw_features, Sequence) or isinstance(raw_features, str) or not raw_features:
             raise SchemaError("schema.features must be a non-empty list")
@@ -169,6 +230,21 @@ def _parse_feature(position: int, doc: Any) -> FeatureSpec:
         raise SchemaError(f"{where}.categories has duplicates")
     return FeatureSpec(name=name, type="categorical", nullable=nullable, max_missing_rate=float(max_missing),
                        categories=tuple(categories))
+
+
+def _is_class_value(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and bool(value))
+
+
+def _parse_classes(classes: Any) -> tuple[int | str, ...]:
+    if (not isinstance(classes, Sequence) or isinstance(classes, str) or len(classes) < 3
+            or not all(_is_class_value(c) for c in classes)):
+        raise SchemaError(f"schema.label.classes is {classes!r}; allowed: a list of at least 3 classes, each an "
+                          "integer or a non-empty string (two classes are a binary label: positive/negative)")
+    texts = [str(c) for c in classes]
+    if len(set(texts)) != len(texts):
+        raise SchemaError(f"schema.label.classes has duplicates: {sorted({t for t in texts if texts.count(t) > 1})}")
+    return tuple(classes)
 
 
 def _is_number(value: Any) -> bool:

@@ -65,8 +65,15 @@ def parameter_name(environment: str, key: str) -> str:
     return f"{PARAMETER_PREFIX}/{environment}/{key}"
 
 
+MODELS_KEY = "models"
+VARIANT_KEY = "variant"
+DEPLOYER_KEY = "deployer"
+"""Published names of one model live below ``/mlops/<env>/models/<model>/``."""
+
+
 class Published:
-    """The keys of the published names."""
+    """The keys of the published names: the environment's (buckets, key, bus, ledger, topics) and, below
+    ``for_model``, each model's (group, pipeline, endpoint, deployer, API, reports)."""
 
     KMS_KEY_ARN = "kms-key-arn"
     DATA_BUCKET = "data-bucket"
@@ -95,9 +102,24 @@ class Published:
         return f"{severity}-topic-arn"
 
     @staticmethod
-    def variant_prefix(environment: str) -> str:
-        """Where the deployer publishes, per variant, the package it serves: ``<prefix>/<Variant>/<field>``."""
-        return parameter_name(environment, "variant")
+    def for_model(model: str, key: str) -> str:
+        """A model's own name among the environment's: ``models/<model>/<key>`` (its endpoint, pipeline, …)."""
+        return f"{MODELS_KEY}/{model}/{key}"
+
+    @staticmethod
+    def model_prefix(environment: str, model: str) -> str:
+        """Every published parameter of one model starts with this (the model's roles reach only these)."""
+        return parameter_name(environment, f"{MODELS_KEY}/{model}")
+
+    @staticmethod
+    def variant_prefix(environment: str, model: str) -> str:
+        """Where the model's deployer publishes, per variant, the package it serves: ``<prefix>/<Variant>/<field>``."""
+        return f"{Published.model_prefix(environment, model)}/{VARIANT_KEY}"
+
+    @staticmethod
+    def deployer_prefix(environment: str, model: str) -> str:
+        """Where the model's deployer keeps its last result per stage: ``<prefix>/<Stage>/last-result``."""
+        return f"{Published.model_prefix(environment, model)}/{DEPLOYER_KEY}"
 
 
 VARIANT_PACKAGE_ARN = "model-package-arn"

@@ -1,7 +1,8 @@
 """Example data sets as CSV files, and the one way the step scripts read raw CSV.
 
-* ``write_breast_cancer_csv``: scikit-learn's bundled breast-cancer data (nothing is downloaded), with the
-  schema in ``pipelines/schemas/breast_cancer.json``.
+* ``BUNDLED_FILES``: one data set per kind of model, shipped as files in ``pipelines/data/`` (source and licence
+  in its README): breast cancer (binary), wine (multiclass), diabetes (regression), each with its schema in
+  ``pipelines/schemas/``. ``write_bundled_csv`` copies one by its schema's name.
 * ``write_synthetic_csv`` + ``synthetic_schema``: a differently shaped data set (categorical features,
   nullable columns with real nulls, a text label "yes"/"no") that proves the steps are schema-driven: it
   runs through the same code with no change. It also scales to the benchmark's million rows.
@@ -14,8 +15,10 @@ not pandas' type guessing, decides what a value means — exactly as the endpoin
 
 from __future__ import annotations
 
+import argparse
 import codecs
-from collections.abc import Iterable
+import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,15 +93,33 @@ def csv_files_in(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*.csv") if p.is_file())
 
 
-def write_breast_cancer_csv(path: Path) -> Path:
-    """Write scikit-learn's bundled breast-cancer data (569 rows, 30 features, label ``target``)."""
-    from sklearn.datasets import load_breast_cancer  # only here: the step containers do not need it
+DATA_DIR = Path(__file__).resolve().parent / "data"
+REPO_SCHEMAS = Path(__file__).resolve().parent / "schemas"
+BUNDLED_FILES: dict[str, str] = {"breast_cancer": "breast_cancer.csv", "wine": "wine.csv", "diabetes": "diabetes.csv"}
+"""The shipped data file of each bundled schema (by the schema's ``name``), in ``pipelines/data/``."""
 
-    bunch: Any = load_breast_cancer(as_frame=True)
-    frame: pd.DataFrame = bunch.frame
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    return path
+
+def _copy_bundled(file_name: str) -> Callable[[Path], Path]:
+    def write(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(DATA_DIR / file_name, path)
+        return path
+    return write
+
+
+def write_breast_cancer_csv(path: Path) -> Path:
+    """Scikit-learn's breast-cancer data (569 rows, 30 features, label ``target``), from the shipped file."""
+    return _copy_bundled(BUNDLED_FILES["breast_cancer"])(path)
+
+
+def scikit_learn_frames() -> dict[str, pd.DataFrame]:
+    """The bundled data sets as scikit-learn 1.9.1 loads them (what ``pipelines/data/`` was written from)."""
+    from sklearn import datasets  # only here: the step containers and the CLI do not need it
+
+    bunches: dict[str, Any] = {"breast_cancer": datasets.load_breast_cancer(as_frame=True),
+                               "wine": datasets.load_wine(as_frame=True),
+                               "diabetes": datasets.load_diabetes(as_frame=True, scaled=False)}
+    return {name: bunch.frame for name, bunch in bunches.items()}
 
 
 def synthetic_schema() -> dict[str, Any]:
@@ -159,3 +180,33 @@ def shuffle_labels(source: Path, destination: Path, *, label: str, seed: int = 0
     destination.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(destination, index=False)
     return destination
+
+
+BUNDLED: dict[str, Callable[[Path], Path]] = {}
+"""The bundled data set of each bundled schema (by the schema's ``name``): what a local run trains on when no data
+is given, and what the demo uploads for each model."""
+
+
+def write_bundled_csv(schema_name: str, path: Path) -> Path:
+    """The bundled data of the schema named ``schema_name``, written to ``path``."""
+    writer = BUNDLED.get(schema_name)
+    if writer is None:
+        raise ValueError(f"no bundled data set for schema {schema_name!r}; bundled: {', '.join(sorted(BUNDLED))}")
+    return writer(path)
+
+
+BUNDLED.update({name: _copy_bundled(file_name) for name, file_name in BUNDLED_FILES.items()})
+BUNDLED[SYNTHETIC_SCHEMA_NAME] = write_synthetic_csv
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Rewrite pipelines/data/ from scikit-learn's bundled copies.")
+    parser.add_argument("--regenerate", action="store_true", required=True)
+    parser.parse_args(argv)
+    for name, frame in scikit_learn_frames().items():
+        frame.to_csv(DATA_DIR / BUNDLED_FILES[name], index=False)
+        print(f"wrote {DATA_DIR / BUNDLED_FILES[name]} ({len(frame)} rows)")
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsettings.instance_types import has_local_storage, volume_kms_key
+from mlsettings.problem_types import ProblemType, gate_metric
 from mlsettings.quality import gate_checks
 from mlsettings.vocabulary import (
     CHECKPOINTS_PREFIX,
@@ -101,6 +102,9 @@ class PipelineSettings:
     schema_file_name: str
     no_baseline_uri: str  # s3:// URI of the marker that stands for "no previous baseline"
     model_package_group: str
+    model: str
+    """The model's name: its outputs, artifacts and checkpoints live below ``<prefix>/<model>/`` in the shared
+    artifact bucket (mlsettings.naming.model_prefixes), which the model's roles alone reach."""
     default_data_uri: str
     training_instance_type: str
     training_instance_count: int
@@ -177,9 +181,9 @@ def _s3_input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
     }
 
 
-def output_key(execution_id: str, step: str, output: str) -> str:
+def output_key(model: str, execution_id: str, step: str, output: str) -> str:
     """The artifact-bucket key prefix of one step output of one execution (what ``_s3_output`` makes)."""
-    return f"{PIPELINE_OUTPUTS_PREFIX}/{execution_id}/{step}/{output}"
+    return f"{PIPELINE_OUTPUTS_PREFIX}/{model}/{execution_id}/{step}/{output}"
 
 
 def _s3_output(settings: PipelineSettings, name: str, local_path: str, step: str) -> dict[str, Any]:
@@ -187,7 +191,7 @@ def _s3_output(settings: PipelineSettings, name: str, local_path: str, step: str
         "OutputName": name,
         "AppManaged": False,
         "S3Output": {
-            "S3Uri": join("s3://", settings.artifact_bucket, f"/{PIPELINE_OUTPUTS_PREFIX}/",
+            "S3Uri": join("s3://", settings.artifact_bucket, f"/{PIPELINE_OUTPUTS_PREFIX}/{settings.model}/",
                           {"Get": "Execution.PipelineExecutionId"}, f"/{step}/{name}"),
             "LocalPath": local_path,
             "S3UploadMode": "EndOfJob",
@@ -241,6 +245,12 @@ def _processing_step(settings: PipelineSettings, name: str, module: str, *, inpu
     return step
 
 
+def _kind(settings: PipelineSettings) -> ProblemType:
+    """The model's kind of model: the one its gate metric belongs to (mlsettings.problem_types; the configuration
+    refuses a gate metric of another kind than the model's problem_type)."""
+    return gate_metric(settings.quality_metric)[0]
+
+
 def _training_step(settings: PipelineSettings) -> dict[str, Any]:
     """Script mode in the XGBoost framework container: the code bundle arrives as the 'code' channel because
     a network-isolated container cannot download `sagemaker_submit_directory` itself."""
@@ -252,16 +262,18 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         # cuda on a GPU instance, cpu otherwise: TrainingInstanceType is a run-time parameter.
         "device": "auto",
         "checkpoint_dir": CHECKPOINTS,
-        "objective": "binary:logistic",
+        # informational (the train step takes the objective from the schema's kind); the same kind, since the
+        # configuration only accepts a gate metric of the model's problem type
+        "objective": _kind(settings).objective,
     }
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": settings.max_run_seconds}
     arguments: dict[str, Any] = {
         "AlgorithmSpecification": {"TrainingImage": settings.image_uri, "TrainingInputMode": "File",
                                    "EnableSageMakerMetricsTimeSeries": True,
+                                   # XGBoost's per-round log lines of the kind's evaluation metrics
                                    "MetricDefinitions": [
-                                       {"Name": "validation:logloss",
-                                        "Regex": r"validation-logloss:([0-9\.]+)"},
-                                       {"Name": "validation:auc", "Regex": r"validation-auc:([0-9\.]+)"}]},
+                                       {"Name": f"validation:{name}", "Regex": rf"validation-{name}:([0-9\.]+)"}
+                                       for name in _kind(settings).eval_metric.split(",")]},
         "HyperParameters": hyperparameters,
         "RoleArn": settings.role_arn,
         "InputDataConfig": [
@@ -271,7 +283,7 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
             _channel("metadata", processing_output_uri("Preprocess", "metadata"), "application/json"),
             _channel("code", settings.code_uri, "application/x-tar"),
         ],
-        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/{MODELS_PREFIX}",
+        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/{MODELS_PREFIX}/{settings.model}",
                              "KmsKeyId": settings.kms_key_id},
         "ResourceConfig": {"InstanceType": param("TrainingInstanceType"),
                            "InstanceCount": settings.training_instance_count,
@@ -288,7 +300,7 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         stopping["MaxWaitTimeInSeconds"] = settings.max_wait_seconds
     if settings.checkpointing:
         arguments["CheckpointConfig"] = {
-            "S3Uri": join("s3://", settings.artifact_bucket, f"/{CHECKPOINTS_PREFIX}/",
+            "S3Uri": join("s3://", settings.artifact_bucket, f"/{CHECKPOINTS_PREFIX}/{settings.model}/",
                           {"Get": "Execution.PipelineExecutionId"}),
             "LocalPath": CHECKPOINTS,
         }
@@ -337,7 +349,7 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
         "ModelLifeCycle": {"Stage": DEVELOPMENT, "StageStatus": STATUS_PENDING_APPROVAL,
                            "StageDescription": "Registered by the training pipeline; passed the quality gate."},
         "Domain": "MACHINE_LEARNING",
-        "Task": "CLASSIFICATION",
+        "Task": _kind(settings).task,
     }
 
 
@@ -490,6 +502,8 @@ def iter_steps(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
 # The drift monitor's Processing-job entry (pipelines/processing/drift_entry.py) runs from the same bundle
 # (monitoring.drift.engine: processing); it needs only mlcore, so no Lambda code ships to a container.
 BUNDLED_PACKAGES = ("mlcore", "mlsettings", "pipelines")
+NOT_BUNDLED = (Path("pipelines") / "data",)
+"""The bundled example data sets: a job reads its data from S3, so they stay out of the code bundle."""
 
 
 def build_source_bundle(root: Path = REPO_ROOT) -> bytes:
@@ -503,7 +517,8 @@ def build_source_bundle(root: Path = REPO_ROOT) -> bytes:
         for package in BUNDLED_PACKAGES:
             files += sorted((root / package).rglob("*"))
         for path in files:
-            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc" or any(
+                    path.relative_to(root).is_relative_to(folder) for folder in NOT_BUNDLED):
                 continue
             data = path.read_bytes()
             info = tarfile.TarInfo(str(path.relative_to(root)))

@@ -224,10 +224,10 @@ class _LocalRun:
         result = self.result
         metrics = result.metrics or {}
         gate = result.gate = decide_gate(metrics, metric=metric, threshold=threshold)
-        bound = gate.lower_bound
+        side = "lower" if gate.lower_bound is not None else "upper"
         text = (f"{metric} {gate.value:.4f}"
-                + ("" if bound is None else f" (95 % lower bound {bound:.4f} on "
-                   f"{metrics.get('evaluation', {}).get('rows', '?')} test rows)")
+                + f" (95 % {side} bound {gate.bound:.4f} on "
+                  f"{metrics.get('evaluation', {}).get('rows', '?')} test rows)"
                 + f" {gate.comparison} {threshold} is {'met' if gate.passed else 'NOT met'}")
         if not gate.passed:
             result.status, result.failure = "failed_gate", f"quality gate failed: {text}"

@@ -24,7 +24,7 @@ def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, with_na
               ) -> list[MlopsStage]:
     """Add one Stage per selected environment (`-c env=NAME` selects one) and the cdk-nag packs."""
     if context is None:
-        context = {key: app.node.try_get_context(key) for key in ("environments", "defaults")}
+        context = {key: app.node.try_get_context(key) for key in ("environments", "defaults", "models")}
     selected = app.node.try_get_context("env")
     configs = load_environments(context)
     # `-c delivery=ENV` synthesizes only the OIDC stack of ENV's account (stacks/delivery.py); without `-c env`

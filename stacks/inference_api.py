@@ -19,33 +19,32 @@ from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig, inference_concurrency_demand
 from mlsettings.functions.contracts import InferenceEnvironment
-from mlsettings.naming import endpoint_name
-from mlsettings.vocabulary import FALLBACK_MODEL_KEY, Metric, Published
+from mlsettings.naming import endpoint_name, model_prefixes
+from mlsettings.vocabulary import Metric, Published
 from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.lambda_function import MlopsFunction, log_retention
 from stacks.constructs.nag import allow_wildcards
-from stacks.constructs.published_names import publish_name
-
-PREDICTION_LOG_PREFIX = "inference-api/"
-
+from stacks.constructs.part import StackPart
+from stacks.constructs.published_names import publish_model_name
 
 
-
-class InferenceApiStack(cdk.Stack):
+class InferenceApiPart(StackPart):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
-                 capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, **kwargs: object) -> None:
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+                 capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket) -> None:
+        """``config``: the model's view of the environment (its API, endpoint, schema, fallback model)."""
+        super().__init__(scope, construct_id)
+        self.prefixes = model_prefixes(config)
         self._tables(config, key)
         self.delivery_stream = self._prediction_log(config, key, capture_bucket)
         function = self._function(config, key, artifact_bucket)
         self._api(config, key, function)
         self._firehose_allowances()
-        publish_name(self, environment=config.name, key=Published.INFERENCE_API_URL, value=self.api.api_endpoint)
-        # read by the Monitoring stack's dashboard (published names instead of exports)
-        publish_name(self, environment=config.name, key=Published.INFERENCE_API_ID, value=self.api.api_id)
-        publish_name(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME, value=function.function_name)
-        publish_name(self, environment=config.name, key=Published.PREDICTION_LOG_PREFIX,
-                     value=f"s3://{capture_bucket.bucket_name}/{PREDICTION_LOG_PREFIX}")
+        self.function_name = function.function_name
+        publish_model_name(self, config, key=Published.INFERENCE_API_URL, value=self.api.api_endpoint)
+        publish_model_name(self, config, key=Published.INFERENCE_API_ID, value=self.api.api_id)
+        publish_model_name(self, config, key=Published.INFERENCE_FUNCTION_NAME, value=function.function_name)
+        publish_model_name(self, config, key=Published.PREDICTION_LOG_PREFIX,
+                           value=f"s3://{capture_bucket.bucket_name}/{self.prefixes.prediction_log}")
 
         self._acknowledge_wildcards()
 
@@ -78,8 +77,8 @@ class InferenceApiStack(cdk.Stack):
             self, "PredictionLog",
             destination=firehose.S3Bucket(
                 capture_bucket,
-                data_output_prefix=f"{PREDICTION_LOG_PREFIX}!{{timestamp:yyyy/MM/dd/HH}}/",
-                error_output_prefix=f"{PREDICTION_LOG_PREFIX}errors/!{{firehose:error-output-type}}/"
+                data_output_prefix=f"{self.prefixes.prediction_log}!{{timestamp:yyyy/MM/dd/HH}}/",
+                error_output_prefix=f"{self.prefixes.prediction_log}errors/!{{firehose:error-output-type}}/"
                                     "!{timestamp:yyyy/MM/dd/HH}/",
                 encryption_key=key,
                 buffering_interval=cdk.Duration.seconds(60),
@@ -131,7 +130,7 @@ class InferenceApiStack(cdk.Stack):
         function.add_to_role_policy(iam.PolicyStatement(
             sid="LogEveryPrediction", actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
             resources=[self.delivery_stream.delivery_stream_arn]))
-        artifact_bucket.grant_read(function, FALLBACK_MODEL_KEY)
+        artifact_bucket.grant_read(function, self.prefixes.fallback_model_key)
 
         return function
 
@@ -141,7 +140,7 @@ class InferenceApiStack(cdk.Stack):
                                     removal_policy=cdk.RemovalPolicy.DESTROY)
         self.api = apigwv2.HttpApi(
             self, "HttpApi",
-            description=f"MLOps {config.name} inference API (IAM auth)",
+            description=f"MLOps {config.name} inference API of {config.model.name if config.model else '?'} (IAM auth)",
             default_authorizer=authorizers.HttpIamAuthorizer(),
             create_default_stage=False,
         )

@@ -11,7 +11,6 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -28,15 +27,22 @@ from mlsettings.drift_partials import (
     PARTIALS_PREFIX,
 )
 from mlsettings.functions.contracts import DriftMonitorEnvironment, DriftPartialsEnvironment
-from mlsettings.naming import consumer_role_name, endpoint_name, pipeline_name, registry_pipeline_name
+from mlsettings.naming import (
+    consumer_role_name,
+    drift_monitor_function_name,
+    drift_partials_function_name,
+    endpoint_name,
+    model_prefixes,
+    pipeline_name,
+    registry_pipeline_name,
+)
+from mlsettings.problem_types import BINARY, QUALITY_METRIC_NAMES, problem_type
 from mlsettings.vocabulary import (
     CAPTURE_PREFIX,
     CHALLENGER,
     CHAMPION,
-    GROUND_TRUTH_PREFIX,
     NAMESPACE,
     PAGE,
-    PREDICTION_LOG_PREFIX,
     REPORT_PREFIX,
     TICKET,
     Metric,
@@ -51,9 +57,11 @@ from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, shared_execution_role
 from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
+from stacks.constructs.part import StackPart
 from stacks.constructs.pipeline_trigger import pipeline_target
-from stacks.constructs.published_names import publish_name, published_topic, read_published
+from stacks.constructs.published_names import publish_model_name
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
+from stacks.constructs.schedules import lambda_schedule
 
 DRIFT_SERVICE = "drift_monitor"
 INFERENCE_SERVICE = "inference"
@@ -62,18 +70,17 @@ FALLBACK_REASONS = ("throttling", "server_error", "model_error", "timeout", "inv
                     "endpoint_unavailable", "circuit_open")
 
 
-class MonitoringStack(cdk.Stack):
+class MonitoringPart(StackPart):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket, models: ModelSource,
-                 code_asset: s3_assets.Asset | None, **kwargs: object) -> None:
-        """``models``: the registry's versions and baselines; ``code_asset``: the Training stack's step code (the
-        Processing engine runs it), or None where no Training stack is built (then this stack uploads its own)."""
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        # Names of the Alerting and InferenceApi stacks, read from their published names (no exports).
-        page_topic = published_topic(self, "PageTopic", environment=config.name, severity=PAGE)
-        ticket_topic = published_topic(self, "TicketTopic", environment=config.name, severity=TICKET)
-        inference_function_name = read_published(self, environment=config.name, key=Published.INFERENCE_FUNCTION_NAME)
-        api_id = read_published(self, environment=config.name, key=Published.INFERENCE_API_ID)
+                 code_asset: s3_assets.Asset | None, page_topic: sns.ITopic, ticket_topic: sns.ITopic,
+                 inference_function_name: str, api_id: str) -> None:
+        """``config``: the model's view of the environment; ``models``: the registry's versions and baselines;
+        ``code_asset``: the Training part's step code (the Processing engine runs it), or None where no training
+        is built (then this part uploads its own); the alert topics and the model's inference API."""
+        super().__init__(scope, construct_id)
+        self.prefixes = model_prefixes(config)
+        self.variant_parameters = Published.variant_prefix(config.name, config.model.name if config.model else "")
         self._key = key
         self.endpoint = endpoint_name(config)
         variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
@@ -97,6 +104,7 @@ class MonitoringStack(cdk.Stack):
                               models=models, code_asset=code_asset) if drift.engine == ENGINE_PROCESSING else None
         self.drift_monitor = MlopsFunction(
             self, "DriftMonitor", source="drift_monitor", handler_function="lambda_handler", role=monitor_role,
+            function_name=drift_monitor_function_name(config),
             description="Daily drift, prediction/confidence shift and ground-truth quality per variant",
             # 3,538 MB is where Lambda gives a function two full vCPUs: the run parses with two processes.
             memory_size=3538, timeout=cdk.Duration.minutes(15), settings=config.lambda_, key=key,
@@ -113,12 +121,13 @@ class MonitoringStack(cdk.Stack):
             resources=[f"{arn}:endpoint/{self.endpoint}"]))
         function.add_to_role_policy(iam.PolicyStatement(
             sid="VariantModelParameters", actions=["ssm:GetParameter"],
-            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
-                       "variant/*"]))
-        for prefix in (f"{CAPTURE_PREFIX}/*", f"{PREDICTION_LOG_PREFIX}/*", f"{GROUND_TRUTH_PREFIX}/*"):
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter"
+                       f"{self.variant_parameters}/*"]))
+        for prefix in (f"{CAPTURE_PREFIX}/{self.endpoint}/*", f"{self.prefixes.prediction_log}*",
+                       f"{self.prefixes.ground_truth}*"):
             capture_bucket.grant_read(function, prefix)
         models.grant(function, "drift-monitor")  # each version's baselines and metrics
-        artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/*")
+        artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/{self.endpoint}/*")
         key.grant_encrypt_decrypt(function)
         self.drift_partials: MlopsFunction | None = None
         if job is not None:
@@ -128,11 +137,11 @@ class MonitoringStack(cdk.Stack):
                                                         artifact_bucket=artifact_bucket, models=models,
                                                         ticket_topic=ticket_topic)
         dead_letters = dead_letter_queue(self, "ScheduleDeadLetters", key=key, purpose="the drift schedule")
-        events.Rule(self, "DriftSchedule", schedule=events.Schedule.expression(drift.schedule),
-                    description="The daily drift and ground-truth run",
-                    targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
-        publish_name(self, environment=config.name, key=Published.DRIFT_REPORT_URI,
-                     value=f"s3://{artifact_bucket.bucket_name}/{REPORT_PREFIX}/")
+        lambda_schedule(self, "DriftSchedule", function=function, expression=drift.schedule,
+                        description="The daily drift and ground-truth run", dead_letters=dead_letters,
+                        retry_attempts=2)
+        publish_model_name(self, config, key=Published.DRIFT_REPORT_URI,
+                     value=f"s3://{artifact_bucket.bucket_name}/{REPORT_PREFIX}/{self.endpoint}/")
         monitor_reasons = {
             "Action::kms:GenerateDataKey*": "Writing KMS-encrypted reports needs data keys from the project key.",
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
@@ -151,13 +160,19 @@ class MonitoringStack(cdk.Stack):
         allow_wildcards(self.drift_monitor, monitor_reasons)
         allow_wildcards(monitor_role, monitor_reasons)
 
+    def _partials_prefixes(self) -> tuple[str, ...]:
+        """The model's partial results: below the partials prefix, each at its captured object's own key."""
+        return (f"{PARTIALS_PREFIX}/{CAPTURE_PREFIX}/{self.endpoint}/",
+                f"{PARTIALS_PREFIX}/{self.prefixes.prediction_log}")
+
     def _merges_partial_results(self, artifact_bucket: s3.IBucket) -> None:
         """The drift monitor merges the window's partial results (engines partials, processing; its contract
         carries the engine)."""
         monitor = self.drift_monitor.function
         monitor.add_to_role_policy(iam.PolicyStatement(
             sid="ReadPartialResults", actions=["s3:GetObject", "s3:ListBucket"],
-            resources=[artifact_bucket.bucket_arn, artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
+            resources=[artifact_bucket.bucket_arn,
+                       *(artifact_bucket.arn_for_objects(f"{prefix}*") for prefix in self._partials_prefixes())]))
 
     def _partials_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
                          artifact_bucket: s3.IBucket, models: ModelSource, ticket_topic: sns.ITopic) -> MlopsFunction:
@@ -170,11 +185,12 @@ class MonitoringStack(cdk.Stack):
                                                           report_bucket=artifact_bucket.bucket_name)
         partials = MlopsFunction(
             self, "DriftPartials", source=Service.DRIFT_PARTIALS, role=role,
+            function_name=drift_partials_function_name(config),
             description="Reduces each captured object to its drift partial result when it lands",
             memory_size=PARTIALS_MEMORY_MB, timeout=cdk.Duration.minutes(5), settings=config.lambda_, key=key,
             asynchronous=True, reserved_concurrency=PARTIALS_CONCURRENCY, alarm_topic=ticket_topic,
             environment=environment)
-        objects = [f"{CAPTURE_PREFIX}/{self.endpoint}/", f"{PREDICTION_LOG_PREFIX}/"]
+        objects = [f"{CAPTURE_PREFIX}/{self.endpoint}/", self.prefixes.prediction_log]
         # Least privilege written out: read exactly this endpoint's capture and the prediction log, write partial
         # results, decrypt and encrypt with the project key (S3 uses it as the caller), the variants' parameters.
         partials.function.add_to_role_policy(iam.PolicyStatement(
@@ -182,27 +198,16 @@ class MonitoringStack(cdk.Stack):
             resources=[capture_bucket.arn_for_objects(f"{prefix}*") for prefix in objects]))
         partials.function.add_to_role_policy(iam.PolicyStatement(
             sid="WritePartialResults", actions=["s3:PutObject"],
-            resources=[artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
+            resources=[artifact_bucket.arn_for_objects(f"{prefix}*") for prefix in self._partials_prefixes()]))
         partials.function.add_to_role_policy(iam.PolicyStatement(
             sid="ProjectKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]))
         partials.function.add_to_role_policy(iam.PolicyStatement(
             sid="VariantModelParameters", actions=["ssm:GetParameter"],
-            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
-                       "variant/*"]))
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter"
+                       f"{self.variant_parameters}/*"]))
         models.grant(partials.function, "drift-partials")  # each version's baseline
-        dead_letters = dead_letter_queue(self, "PartialsDeadLetters", key=key, purpose="the captured-object rule")
-        # EventBridge rather than an S3 notification: the capture bucket belongs to the Storage stack (a
-        # notification naming this function would make the two stacks depend on each other, or need CDK's
-        # custom-resource Lambda to edit the bucket), the rule filters on the key's prefix, and its delivery is
-        # retried with a dead-letter queue of its own, as every rule of this app.
-        events.Rule(self, "CapturedObjectCreated",
-                    description="Reduce each captured object to its drift partial result when it lands",
-                    event_pattern=events.EventPattern(
-                        source=["aws.s3"], detail_type=["Object Created"],
-                        detail={"bucket": {"name": [capture_bucket.bucket_name]},
-                                "object": {"key": [{"prefix": prefix} for prefix in objects]}}),
-                    targets=[targets.LambdaFunction(partials.function, retry_attempts=2,
-                                                    dead_letter_queue=dead_letters)])
+        # Each captured object reaches this function through the environment's event router (one rule for every
+        # model's capture prefixes, stacks/constructs/event_router.py), which invokes it by its name.
         reasons = {
             **REGISTRY_ALLOWANCES,
             "Resource::<CaptureBucket*.Arn>/endpoint/*": "Capture objects are keyed by variant and hour.",
@@ -230,12 +235,14 @@ class MonitoringStack(cdk.Stack):
                         description="The drift monitor's Processing job")
         # The window's captured traffic, the inference API's prediction log and the ground-truth labels (the same
         # inputs as the Lambda engine's).
-        for prefix in (f"{CAPTURE_PREFIX}/*", f"{PREDICTION_LOG_PREFIX}/*", f"{GROUND_TRUTH_PREFIX}/*"):
+        for prefix in (f"{CAPTURE_PREFIX}/{self.endpoint}/*", f"{self.prefixes.prediction_log}*",
+                       f"{self.prefixes.ground_truth}*"):
             capture_bucket.grant_read(role, prefix)
         models.grant(role, "drift-job")
-        artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/*")
-        role.add_to_policy(iam.PolicyStatement(sid="WritePartialResults", actions=["s3:PutObject"],
-                                               resources=[artifact_bucket.arn_for_objects(f"{PARTIALS_PREFIX}/*")]))
+        artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/{self.endpoint}/*")
+        role.add_to_policy(iam.PolicyStatement(
+            sid="WritePartialResults", actions=["s3:PutObject"],
+            resources=[artifact_bucket.arn_for_objects(f"{prefix}*") for prefix in self._partials_prefixes()]))
         if code_asset is None:  # no Training stack here: upload the same step code for the job
             code_asset = s3_assets.Asset(self, "DriftJobCode", path=str(write_source_bundle(
                 Path(tempfile.gettempdir()) / "mlops-source-bundles")))
@@ -265,13 +272,8 @@ class MonitoringStack(cdk.Stack):
         function.add_to_role_policy(iam.PolicyStatement(
             sid="PassTheJobRole", actions=["iam:PassRole"], resources=[role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
-        dead_letters = dead_letter_queue(self, "ReportDeadLetters", key=key, purpose="the job-report rule")
-        events.Rule(self, "DriftJobReport", description="Merge a sharded drift job's window when its instances end",
-                    event_pattern=events.EventPattern(
-                        source=["aws.s3"], detail_type=["Object Created"],
-                        detail={"bucket": {"name": [artifact_bucket.bucket_name]},
-                                "object": {"key": [{"wildcard": f"{REPORT_PREFIX}/*/shards/*.json"}]}}),
-                    targets=[targets.LambdaFunction(function, retry_attempts=2, dead_letter_queue=dead_letters)])
+        # A shard summary of the job reaches this function through the environment's event router (one rule for
+        # every model's drift reports, stacks/constructs/event_router.py).
         for scope in (self.drift_monitor, self.drift_monitor.role):
             allow_wildcards(scope, {
                 "Resource::arn:*:sagemaker:*:processing-job/mlops-*-drift-*": "One job per window, named by its "
@@ -316,7 +318,8 @@ class MonitoringStack(cdk.Stack):
 
     def _inference(self, name: str, extra: dict[str, str] | None = None) -> cloudwatch.Metric:
         return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic="Sum",
-                                 dimensions_map={"service": INFERENCE_SERVICE, **(extra or {})},
+                                 dimensions_map={"service": INFERENCE_SERVICE,
+                                                 Metric.ENDPOINT_DIMENSION: self.endpoint, **(extra or {})},
                                  period=cdk.Duration.minutes(5))
 
     def _error_rate(self, variant: str) -> cloudwatch.MathExpression:
@@ -341,6 +344,8 @@ class MonitoringStack(cdk.Stack):
         sla = config.serving.sla
         gte = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
         route = self.router.alarm
+        # The model's kind decides what its prediction alarm watches and whether it has a confidence to watch.
+        kind = problem_type(config.model.problem_type if config.model is not None else BINARY)
         for variant in variants:
             route(self, f"{variant}LatencyOverSla", metric=self._sagemaker("ModelLatency", variant, "p99"),
                   threshold=sla.p99_latency_ms * 1000, severity=PAGE, runbook="latency-p99",
@@ -372,12 +377,13 @@ class MonitoringStack(cdk.Stack):
             route(self, f"{variant}PredictionShift", metric=self._drift(Metric.PREDICTION_DRIFTED, variant),
                   threshold=1,
                   severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
-                  summary=f"{variant}: the predicted-probability distribution shifted.")
-            route(self, f"{variant}ConfidenceShift", metric=self._drift(Metric.CONFIDENCE_DRIFTED, variant),
-                  threshold=1,
-                  severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
-                  summary=f"{variant}: the confidence distribution shifted (PSI above "
-                          f"{alarms.confidence_shift_psi:g}).")
+                  summary=f"{variant}: the prediction distribution shifted ({kind.prediction_drift}).")
+            if kind.output.confidence is not None:  # a regression model states no confidence
+                route(self, f"{variant}ConfidenceShift", metric=self._drift(Metric.CONFIDENCE_DRIFTED, variant),
+                      threshold=1,
+                      severity=TICKET, runbook="prediction-shift", evaluation_periods=1, comparison=gte,
+                      summary=f"{variant}: the confidence distribution shifted (PSI above "
+                              f"{alarms.confidence_shift_psi:g}).")
             if config.monitoring.drift.engine in (ENGINE_PARTIALS, ENGINE_PROCESSING):
                 route(self, f"{variant}ObjectsNotAnalysed",
                       metric=self._drift(Metric.OBJECTS_NOT_ANALYSED, variant), threshold=1, severity=TICKET,
@@ -386,8 +392,8 @@ class MonitoringStack(cdk.Stack):
                               "result and beyond what the run counts itself).")
             route(self, f"{variant}QualityDegraded", metric=self._drift(Metric.QUALITY_DEGRADED, variant), threshold=1,
                   severity=PAGE, runbook="quality-degradation", evaluation_periods=1, comparison=gte,
-                  summary=f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the "
-                          "registered evaluation metric.")
+                  summary=f"{variant}: ground-truth {config.training.quality_gate.metric} more than "
+                          f"{alarms.quality_margin:g} worse than the registered evaluation metric.")
         route(self, "FallbackRate", metric=self._fallback_rate(), threshold=alarms.fallback_rate_percent,
               severity=PAGE, runbook="fallback-rate", comparison=gte,
               summary=f"At least {alarms.fallback_rate_percent:g}% of API answers came from a fallback.")
@@ -477,7 +483,7 @@ class MonitoringStack(cdk.Stack):
     # ------------------------------------------------------------------------------------------ dashboard
     def _dashboard(self, config: EnvironmentConfig, variants: tuple[str, ...], inference_function: str,
                    api_id: str) -> cloudwatch.Dashboard:
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"mlops-{config.name}",
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=self.endpoint,
                                          default_interval=cdk.Duration.days(1))
         api_count = cloudwatch.Metric(namespace="AWS/ApiGateway", metric_name="Count", statistic="Sum",
                                       dimensions_map={"ApiId": api_id}, period=cdk.Duration.minutes(5))
@@ -520,12 +526,18 @@ class MonitoringStack(cdk.Stack):
             expression=(f"SELECT MAX(FeatureDrift) FROM SCHEMA({NAMESPACE}, Endpoint, Feature, Variant, service) "  # noqa: S608
                         f"WHERE Endpoint = '{self.endpoint}' GROUP BY Feature ORDER BY MAX() DESC LIMIT 10"),
             label="top drifting features (PSI)", period=cdk.Duration.days(1))
+        # Per kind of model: a confidence shift only where the kind has a confidence, its own quality metrics.
+        kind = problem_type(config.model.problem_type if config.model is not None else BINARY)
+        shifts = (Metric.PREDICTION_SHIFT, Metric.CONFIDENCE_SHIFT) if kind.output.confidence is not None \
+            else (Metric.PREDICTION_SHIFT,)
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Drift score per variant", width=8, left=[
                 self._drift(name, v).with_(label=f"{v} {name}") for v in variants
                 for name in (Metric.MAX_DRIFT, Metric.DRIFTED_FEATURE_SHARE, Metric.WEIGHTED_DRIFT_SCORE,
-                             Metric.DATA_QUALITY_VIOLATIONS,
-                             Metric.PREDICTION_SHIFT, Metric.CONFIDENCE_SHIFT)]),
+                             Metric.DATA_QUALITY_VIOLATIONS, *shifts)]),
+            cloudwatch.GraphWidget(title=f"Ground-truth quality ({kind.name})", width=8, left=[
+                self._drift(QUALITY_METRIC_NAMES[name], v).with_(label=f"{v} {name}") for v in variants
+                for name in kind.quality_metrics]),
             cloudwatch.GraphWidget(title="Top drifting features", width=8, left=[top_features]),
             cloudwatch.GraphWidget(title="Training pipeline executions", width=8, left=[
                 cloudwatch.Metric(namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name=name, statistic="Sum",

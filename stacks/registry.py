@@ -1,6 +1,10 @@
-"""The model registry: the Model Package Group, the promotion gate that refuses skipped stages, the deployment
-ledger, the promotion notices and the IAM policies for approvers in SageMaker Studio — in the registry
-environment only. Every environment deploys from one registry environment (registry.registry_environment).
+"""The model registry's shared half: the promotion gate that refuses skipped stages (for every model's group), the
+deployment ledger (one partition per group), the promotion notices and the IAM policies for approvers in
+SageMaker Studio — in the registry environment only. Each model's group is in the model's stack
+(stacks/model.py). Every environment deploys from one registry environment (registry.registry_environment).
+
+Every rule here matches every model by pattern (the group-name prefix): their number does not grow with the
+models (EventBridge allows 300 rules per bus; tests/infra/test_model_limits.py counts them).
 
 The links between the registry and the environments that serve its stages, generated from cdk.json:
 * accepted promotions: the gate puts them on the registry's default bus; a consumer in the same account sees
@@ -24,13 +28,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig, other_account
 from mlsettings.functions.contracts import GateEnvironment
-from mlsettings.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, model_package_group_name
+from mlsettings.naming import event_bus_arn, forwarding_rule_arn, forwarding_rule_name, group_prefix
 from mlsettings.vocabulary import (
     DEPLOYMENT_RESULT,
     PACKAGE_STATE_CHANGE,
@@ -45,7 +48,7 @@ from mlsettings.vocabulary import (
     Published,
 )
 from stacks.constructs.checkov import skip_checkov
-from stacks.constructs.cross_account import package_group_statements
+from stacks.constructs.event_router import EventRouter, RoutedBuckets
 from stacks.constructs.lambda_function import MlopsFunction
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.published_names import publish_name, published_topic
@@ -88,14 +91,15 @@ def _forward(scope: Construct, construct_id: str, *, rule_name: str, description
 
 class RegistryStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
-                 registry: EnvironmentConfig, consumers: Sequence[EnvironmentConfig] = (),
+                 registry: EnvironmentConfig, buckets: RoutedBuckets, consumers: Sequence[EnvironmentConfig] = (),
                  **kwargs: object) -> None:
         """``registry``: this environment's registry environment (itself, in the registry environment);
-        ``consumers``: the environments that serve its stages (used in the registry environment)."""
+        ``consumers``: the environments that serve its stages (used in the registry environment); ``buckets``: the
+        environment's, whose events the router routes to each model."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        self.group_name = model_package_group_name(config)
-        publish_name(self, environment=config.name, key=Published.MODEL_PACKAGE_GROUP, value=self.group_name)
+        self.group_prefix = group_prefix(config)
         publish_name(self, environment=config.name, key=Published.REGISTRY_ENVIRONMENT, value=registry.name)
+        self.router = EventRouter(self, "EventRouter", config=config, key=key, buckets=buckets)
         self.ledger: dynamodb.Table | None = None
         self.gate: MlopsFunction | None = None
         if not config.is_registry:
@@ -104,14 +108,9 @@ class RegistryStack(cdk.Stack):
         self._consumers = list(consumers)
         self._config = config
         arn_prefix = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
-        self.group_arn = f"{arn_prefix}:model-package-group/{self.group_name}"
-        self.package_arns = f"{arn_prefix}:model-package/{self.group_name}/*"
-        self.group = sagemaker.CfnModelPackageGroup(
-            self, "ModelPackageGroup",
-            model_package_group_name=self.group_name,
-            model_package_group_description=f"Models of the {config.name} MLOps environment",
-            model_package_group_policy=self._package_group_policy() or None,
-        )
+        # Every model's group and its versions (their names start with the registry's prefix).
+        self.group_arn = f"{arn_prefix}:model-package-group/{self.group_prefix}*"
+        self.package_arns = f"{arn_prefix}:model-package/{self.group_prefix}*/*"
         self.ledger, idempotency = self._tables(config, key)
         self.notices = sns.Topic(self, "PromotionNotices", display_name=f"MLOps {config.name} promotions",
                                  master_key=key, enforce_ssl=True)
@@ -129,8 +128,9 @@ class RegistryStack(cdk.Stack):
             publish_name(self, environment=config.name, key=key_name, value=value)
 
         allow_wildcards(self.gate, {
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "The gate judges every version of "
-                                                                        "its one group.",
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-*/*": "The gate judges every version of every "
+                                                                    "model's group (their names share the "
+                                                                    "registry's prefix).",
             "Action::kms:GenerateDataKey*": "Encrypted tables, topic and queue need data keys from the project key.",
             "Action::kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the single project key.",
         })
@@ -192,23 +192,15 @@ class RegistryStack(cdk.Stack):
 
         events.Rule(
             self, "PackageStateChange",
-            description="Every change to a package of this group goes to the promotion gate",
+            description="Every change to a package of a model's group goes to the promotion gate",
             event_pattern=events.EventPattern(
                 source=[SAGEMAKER_SOURCE], detail_type=[PACKAGE_STATE_CHANGE],
-                detail={"ModelPackageGroupName": [self.group_name]}),
+                detail={"ModelPackageGroupName": [{"prefix": self.group_prefix}]}),
             targets=[targets.LambdaFunction(function, **retried_delivery(  # type: ignore[arg-type]
                 self, "GateEventDeadLetters", key=key,
                 purpose="the registry-change rule (events the gate never received)"))],
         )
         return gate
-
-    def _package_group_policy(self) -> dict[str, object] | None:
-        """The consumers in other accounts may describe the versions (exactly their roles that need to)."""
-        remote = [c for c in self._consumers if other_account(c, self._config)]
-        if not remote:
-            return None
-        return {"Version": "2012-10-17", "Statement": package_group_statements(
-            remote, package_arns=self.package_arns, partition=self.partition)}
 
     def _deployment_results(self, config: EnvironmentConfig, key: kms.IKey) -> None:
         """Results of every consumer reach the gate's function; remote consumers' arrive through the bus policy;
@@ -218,7 +210,7 @@ class RegistryStack(cdk.Stack):
             self, "DeploymentResults",
             description="Every deployer's result (any account) goes to the gate's function, which records it",
             event_pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
-                                              detail={"model_package_group": [self.group_name]}),
+                                              detail={"model_package_group": [{"prefix": self.group_prefix}]}),
             targets=[targets.LambdaFunction(self.gate.function, **retried_delivery(  # type: ignore[arg-type]
                 self, "ResultEventDeadLetters", key=key,
                 purpose="the deployment-result rule (results never recorded)"))])
@@ -234,7 +226,7 @@ class RegistryStack(cdk.Stack):
                      description=f"accepted {'/'.join(consumer.serving.served_stages)} promotions to "
                                  f"{consumer.name}'s account",
                      pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
-                                                 detail={"model_package_group": [self.group_name],
+                                                 detail={"model_package_group": [{"prefix": self.group_prefix}],
                                                          "target_stage": list(consumer.serving.served_stages)}),
                      bus_arn=event_bus_arn(consumer, consumer.account, self.partition), key=key)
 
@@ -252,7 +244,7 @@ class RegistryStack(cdk.Stack):
         _forward(self, "ResultsToTheRegistry", rule_name=forwarding_rule_name(config, registry),
                  description=f"deployment results to {registry.name}'s account",
                  pattern=events.EventPattern(source=[RESULT_SOURCE], detail_type=[RESULT_DETAIL_TYPE],
-                                             detail={"model_package_group": [self.group_name]}),
+                                             detail={"model_package_group": [{"prefix": self.group_prefix}]}),
                  bus_arn=event_bus_arn(registry, registry.account, self.partition), key=key)
 
     def _approver_policy(self, construct_id: str, *, may_set_production: bool) -> iam.ManagedPolicy:
@@ -283,7 +275,8 @@ class RegistryStack(cdk.Stack):
                          + (" up to Production" if may_set_production else " up to Staging")),
             statements=statements)
         allow_wildcards(policy, {
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Approvers review every version of "
-                                                                        "this one group.",
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-*/*": "Approvers review every version of every "
+                                                                    "model's group.",
+            "Resource::arn:*:sagemaker:*:model-package-group/mlops-*-*": "Every model's group of the registry.",
         })
         return policy

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -23,17 +21,21 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mlsettings.config import EnvironmentConfig
+from mlsettings.config import DEPLOYER_TASK_CONCURRENCY, EnvironmentConfig
 from mlsettings.functions.contracts import BatchScoringEnvironment, DeployerEnvironment, HealthCheckEnvironment
-from mlsettings.naming import consumer_role_name, endpoint_name, model_package_group_name, rollback_alarm_name
+from mlsettings.naming import (
+    consumer_role_name,
+    deployer_state_machine_name,
+    endpoint_name,
+    model_prefixes,
+    rollback_alarm_name,
+)
 from mlsettings.vocabulary import (
+    CAPTURE_PREFIX,
     CHALLENGER,
     CHAMPION,
-    PROMOTION_ACCEPTED,
-    PROMOTION_SOURCE,
     RESULT_SOURCE,
     STATUS_DEPLOYED,
-    TICKET,
     Published,
 )
 from pipelines.images import XGBOOST_ACCOUNTS
@@ -42,24 +44,27 @@ from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
 from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
-from stacks.constructs.published_names import publish_name, published_topic
-from stacks.constructs.queues import dead_letter_queue, retried_delivery
+from stacks.constructs.part import StackPart
+from stacks.constructs.published_names import publish_model_name
+from stacks.constructs.queues import dead_letter_queue
+from stacks.constructs.schedules import lambda_schedule
 
-CAPTURE_PREFIX = "endpoint"
-BATCH_PREFIX = "batch"
 VARIANTS = (CHAMPION, CHALLENGER)
 LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                        "Lambda.TooManyRequestsException")
 
 
-class ServingStack(cdk.Stack):
+class ServingPart(StackPart):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket, models: ModelSource,
-                 **kwargs: object) -> None:
-        """``models``: where the registered versions live (the registry environment, maybe another account)."""
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        alarm_topic = published_topic(self, "TicketTopic", environment=config.name, severity=TICKET)
+                 alarm_topic: sns.ITopic) -> None:
+        """``config``: the model's view of the environment; ``models``: where the registered versions live (the
+        registry environment, maybe another account)."""
+        super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name(config)
+        self.prefixes = model_prefixes(config)
+        assert config.model is not None
+        self.parameters = Published.model_prefix(config.name, config.model.name)
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         endpoint_arns = [f"{arn}:endpoint/{self.endpoint_name}", f"{arn}:endpoint-config/{self.endpoint_name}-*",
                          f"{arn}:model/{self.endpoint_name}-*"]
@@ -78,11 +83,11 @@ class ServingStack(cdk.Stack):
         for key_name, value in (
             (Published.ENDPOINT_NAME, self.endpoint_name),
             (Published.CAPTURE_DESTINATION_URI, f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}"),
-            (Published.GROUND_TRUTH_URI, f"s3://{capture_bucket.bucket_name}/ground-truth/"),
+            (Published.GROUND_TRUTH_URI, f"s3://{capture_bucket.bucket_name}/{self.prefixes.ground_truth}"),
             (Published.BATCH_SCORING_FUNCTION, batch.function_name),
             (Published.DEPLOYER_STATE_MACHINE_ARN, self.state_machine.state_machine_arn),
         ):
-            publish_name(self, environment=config.name, key=key_name, value=value)
+            publish_model_name(self, config, key=key_name, value=value)
         self._allowances(deployer_role, health_role)
 
     def _model_role(self, config: EnvironmentConfig, key: kms.IKey, capture_bucket: s3.IBucket,
@@ -93,9 +98,10 @@ class ServingStack(cdk.Stack):
                                    role_name=consumer_role_name(config, "model"),
                                    description=f"Model containers of {self.endpoint_name} and batch transform")
         models.grant(role, "model")
-        capture_bucket.grant_put(role, f"{CAPTURE_PREFIX}/*")
-        capture_bucket.grant_read(role, f"{BATCH_PREFIX}/input/*")
-        capture_bucket.grant_put(role, f"{BATCH_PREFIX}/*")
+        # SageMaker writes an endpoint's data capture below <destination>/<endpoint name>/.
+        capture_bucket.grant_put(role, f"{CAPTURE_PREFIX}/{self.endpoint_name}/*")
+        capture_bucket.grant_read(role, f"{self.prefixes.batch}input/*")
+        capture_bucket.grant_put(role, f"{self.prefixes.batch}*")
         key.grant_encrypt_decrypt(role)
         account = XGBOOST_ACCOUNTS.get(config.region, "")
         role.add_to_policy(iam.PolicyStatement(
@@ -123,8 +129,6 @@ class ServingStack(cdk.Stack):
     def _deployer(self, config: EnvironmentConfig, key: kms.IKey, artifact_bucket: s3.IBucket,
                   capture_bucket: s3.IBucket, models: ModelSource, endpoint_arns: list[str]) -> iam.Role:
         """The deployer: four tasks, one purpose, one role; started by the promotions this environment serves."""
-        serving = config.serving
-        group = model_package_group_name(config)
         deployer_role = shared_execution_role(self, "DeployerRole", role_name=consumer_role_name(config, "deployer"),
                                               description="The serving deployer's state-machine tasks")
         environment = DeployerEnvironment.for_config(
@@ -135,7 +139,7 @@ class ServingStack(cdk.Stack):
                 self, construct_id_, source="deployer", handler_function=name, role=deployer_role,
                 description=f"Deployer task: {name.replace('_', ' ')}", memory_size=memory,
                 timeout=cdk.Duration.seconds(timeout), settings=config.lambda_, key=key,
-                environment=environment)
+                reserved_concurrency=DEPLOYER_TASK_CONCURRENCY, environment=environment)
             for name, construct_id_, memory, timeout in (
                 ("start_deployment", "StartDeployment", 256, 60),
                 ("check_deployment", "CheckDeployment", 256, 30),
@@ -146,17 +150,8 @@ class ServingStack(cdk.Stack):
         self._deployer_permissions(deployer_role, config=config, key=key, artifact_bucket=artifact_bucket,
                                    models=models, endpoint_arns=endpoint_arns)
         self.state_machine = self._state_machine(config, key)
-        if serving.served_stages:  # none (the registry environment): other environments deploy every stage
-            events.Rule(
-                self, "AcceptedPromotions",
-                description="Deploy what the promotion gate accepted, for the stages this environment serves",
-                event_pattern=events.EventPattern(source=[PROMOTION_SOURCE], detail_type=[PROMOTION_ACCEPTED],
-                                                  detail={"model_package_group": [group],
-                                                          "target_stage": list(serving.served_stages)}),
-                targets=[targets.SfnStateMachine(self.state_machine, **retried_delivery(  # type: ignore[arg-type]
-                    self, "PromotionEventDeadLetters", key=key,
-                    purpose="the accepted-promotion rule (deployments never started)"))],
-            )
+        # Accepted promotions reach this state machine through the environment's event router (one rule for
+        # every model: stacks/constructs/event_router.py), which starts it by its name.
 
         return deployer_role
 
@@ -182,10 +177,9 @@ class ServingStack(cdk.Stack):
         models.grant(health, "health-check")  # the golden payloads of each variant's version
         key.grant_decrypt(health)
         # A missed health check is not retried (the next one comes within minutes); it is kept for inspection.
-        events.Rule(self, "HealthCheckSchedule",
-                    schedule=events.Schedule.expression(config.serving.health_check_schedule),
-                    targets=[targets.LambdaFunction(health, retry_attempts=0,
-                                                    dead_letter_queue=schedule_dead_letters)])
+        lambda_schedule(self, "HealthCheckSchedule", function=health,
+                        expression=config.serving.health_check_schedule, description="Golden-payload health check",
+                        dead_letters=schedule_dead_letters, retry_attempts=0)
 
         return health_role
 
@@ -210,9 +204,9 @@ class ServingStack(cdk.Stack):
             resources=[f"{arn}:transform-job/{self.endpoint_name}-*"]))
         grant_kms_for_aws_resources(key, batch)
         if config.serving.batch_schedule:
-            events.Rule(self, "BatchSchedule", schedule=events.Schedule.expression(config.serving.batch_schedule),
-                        targets=[targets.LambdaFunction(batch, retry_attempts=2,
-                                                        dead_letter_queue=schedule_dead_letters)])
+            lambda_schedule(self, "BatchSchedule", function=batch, expression=config.serving.batch_schedule,
+                            description="Batch scoring with the production Champion",
+                            dead_letters=schedule_dead_letters, retry_attempts=2)
 
         return batch
 
@@ -273,8 +267,8 @@ class ServingStack(cdk.Stack):
             conditions={"StringEquals": {"events:source": RESULT_SOURCE}}))
         role.add_to_policy(iam.PolicyStatement(
             sid="OwnLastResults", actions=["ssm:GetParameter", "ssm:PutParameter"],
-            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/"
-                       "deployer/*"]))
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter"
+                       f"{Published.deployer_prefix(config.name, config.model.name if config.model else '')}/*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="RollbackAlarmStates", actions=["cloudwatch:DescribeAlarms"],
             resources=[a.alarm_arn for a in self.rollback_alarms]))
@@ -286,7 +280,8 @@ class ServingStack(cdk.Stack):
                        f"TargetTracking-endpoint/{self.endpoint_name}/variant/*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="PublishWhatEachVariantServes", actions=["ssm:PutParameter"],
-            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter/mlops/{config.name}/variant/*"]))
+            resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter"
+                       f"{Published.variant_prefix(config.name, config.model.name if config.model else '')}/*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="VariantAutoscaling",
             actions=["application-autoscaling:RegisterScalableTarget",
@@ -305,7 +300,7 @@ class ServingStack(cdk.Stack):
                        "sagemaker.application-autoscaling.amazonaws.com/*"],
             conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}))
         models.grant(role, "deployer")  # versions, their artifacts and golden payloads
-        artifact_bucket.grant_put(role, "serving/*")
+        artifact_bucket.grant_put(role, self.prefixes.fallback_model_key)
         key.grant_encrypt_decrypt(role)
         grant_kms_for_aws_resources(key, role)
 
@@ -352,6 +347,7 @@ class ServingStack(cdk.Stack):
                                   removal_policy=cdk.RemovalPolicy.DESTROY)
         machine = sfn.StateMachine(
             self, "Deployer", definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_name=deployer_state_machine_name(config),
             timeout=cdk.Duration.hours(10), tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )

@@ -1,6 +1,6 @@
 """One environment: a CDK Stage whose stacks are built from that environment's settings (and, for the links
 to its registry, what cdk.json says of the registry environment and its consumers: nothing is looked up in
-another account at deploy time)."""
+another account at deploy time): the shared stacks (Storage, Alerting, Registry) and one stack per model."""
 
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig, consumers_of, other_account
 from stacks.alerting import AlertingStack
-from stacks.constructs.cross_account import RegistryLocation
-from stacks.constructs.model_source import ModelSource
-from stacks.inference_api import InferenceApiStack
-from stacks.monitoring import MonitoringStack
+from stacks.constructs.event_router import RoutedBuckets
+from stacks.model import ModelStack
 from stacks.registry import RegistryStack
-from stacks.serving import ServingStack
 from stacks.storage import StorageStack
-from stacks.training import TrainingStack
 
 
 class MlopsStage(cdk.Stage):
@@ -40,43 +36,27 @@ class MlopsStage(cdk.Stage):
                                     description=f"MLOps {config.name}: KMS key and S3 buckets")
         self.alerting = AlertingStack(self, "Alerting", config=config, key=self.storage.key,
                                       description=f"MLOps {config.name}: alert topics by severity")
+        buckets = RoutedBuckets(data=self.storage.data_bucket.bucket_name,
+                                capture=self.storage.capture_bucket.bucket_name,
+                                artifact=self.storage.artifact_bucket.bucket_name)
         self.registry = RegistryStack(self, "Registry", config=config, key=self.storage.key, registry=registry,
-                                      consumers=consumers,
+                                      consumers=consumers, buckets=buckets,
                                       description=(f"MLOps {config.name}: model registry and promotion gate"
                                                    if config.is_registry else
                                                    f"MLOps {config.name}: the links to the {registry.name} "
                                                    "registry"))
-        self.training: TrainingStack | None = None
-        if config.is_registry:
-            self.training = TrainingStack(
-                self, "Training", config=config, key=self.storage.key, data_bucket=self.storage.data_bucket,
-                artifact_bucket=self.storage.artifact_bucket, model_package_group_name=self.registry.group_name,
-                consumers=consumers,
-                description=f"MLOps {config.name}: training pipeline and retraining triggers")
-            self.training.add_stack_dependency(self.registry)
-        self.inference_api = InferenceApiStack(
-            self, "InferenceApi", config=config, key=self.storage.key, capture_bucket=self.storage.capture_bucket,
-            artifact_bucket=self.storage.artifact_bucket,
-            description=f"MLOps {config.name}: inference API with fallback model, cache and prediction log")
-        # Where the registered versions live: this environment's own storage, or the registry environment's
-        # (maybe in another account), named as cdk.json determines it.
-        location = RegistryLocation(registry=registry, account=registry.account or cdk.Aws.ACCOUNT_ID,
-                                    partition=cdk.Aws.PARTITION)
-        models = ModelSource(location=location, own=(self.storage.artifact_bucket, self.storage.key)
-                             if config.is_registry else None)
-        self.serving = ServingStack(
-            self, "Serving", config=config, key=self.storage.key, artifact_bucket=self.storage.artifact_bucket,
-            capture_bucket=self.storage.capture_bucket, models=models,
-            description=f"MLOps {config.name}: deployer, rollback alarms, health check, batch scoring")
-        self.monitoring = MonitoringStack(
-            self, "Monitoring", config=config, key=self.storage.key, capture_bucket=self.storage.capture_bucket,
-            artifact_bucket=self.storage.artifact_bucket, models=models,
-            code_asset=self.training.code_asset if self.training else None,
-            description=f"MLOps {config.name}: drift and quality monitor, dashboard, alarms")
-        # Alert topics and the inference API reach their consumers as published names (SSM parameters), not
-        # CloudFormation exports, so replacing them never fails with "export ... in use"; the producers
-        # still deploy first. The Storage key and buckets (retained, never replaced in place: a replacement
-        # is a data migration) stay exports: the consumers' grants need them.
-        for consumer in (self.registry, self.serving, self.monitoring):
-            consumer.add_stack_dependency(self.alerting)
-        self.monitoring.add_stack_dependency(self.inference_api)
+        # One stack per model, over the shared ones (their resources: the key, the buckets, the topics through
+        # published names, the gate and ledger through the bus).
+        self.models: dict[str, ModelStack] = {}
+        for view in config.models:
+            assert view.model is not None
+            name = view.model.name
+            stack = ModelStack(
+                self, f"Model-{name}", config=view, registry=registry.for_model(name),
+                consumers=consumers, key=self.storage.key, data_bucket=self.storage.data_bucket,
+                artifact_bucket=self.storage.artifact_bucket, capture_bucket=self.storage.capture_bucket,
+                description=f"MLOps {config.name}: model {name} ({view.model.problem_type})"
+                            + (f", owned by {view.model.owner}" if view.model.owner else ""))
+            for shared in (self.alerting, self.registry):
+                stack.add_stack_dependency(shared)
+            self.models[name] = stack

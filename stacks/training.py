@@ -7,8 +7,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import aws_cdk as cdk
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -19,11 +17,9 @@ from constructs import Construct
 from mlsettings.aws_values import sagemaker_instance_types
 from mlsettings.config import EnvironmentConfig, drift_thresholds
 from mlsettings.instance_types import same_storage_class
-from mlsettings.naming import pipeline_name
+from mlsettings.naming import model_package_group_name as group_name
+from mlsettings.naming import model_prefixes, pipeline_name
 from mlsettings.vocabulary import (
-    CHECKPOINTS_PREFIX,
-    MODELS_PREFIX,
-    PIPELINE_OUTPUTS_PREFIX,
     TRAINING_DATA_PREFIX,
     Published,
 )
@@ -31,9 +27,10 @@ from pipelines.definition import PipelineSettings, build_definition, write_sourc
 from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
-from stacks.constructs.pipeline_trigger import pipeline_target
-from stacks.constructs.published_names import publish_name
-from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
+from stacks.constructs.part import StackPart
+from stacks.constructs.published_names import publish_model_name
+from stacks.constructs.queues import dead_letter_queue
+from stacks.constructs.schedules import pipeline_schedule
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_PREFIX = TRAINING_DATA_PREFIX
@@ -41,24 +38,27 @@ DATA_PREFIX = TRAINING_DATA_PREFIX
 
 def registered_instance_types(config: EnvironmentConfig, consumers: Sequence[EnvironmentConfig]
                               ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(real-time, transform) instance types every version is registered with: each type any environment that
-    deploys from this registry puts a variant on or runs batch transform with (InferenceSpecification's
-    SupportedRealtimeInferenceInstanceTypes and SupportedTransformInstanceTypes), so a version registered today
-    lists the types staging and production deploy it with, not the registry environment's own."""
-    servers = list(consumers) or [config]
+    """(real-time, transform) instance types every version of ``config``'s model is registered with: each type any
+    environment that deploys from this registry puts a variant of the model on or runs batch transform with
+    (InferenceSpecification's SupportedRealtimeInferenceInstanceTypes and SupportedTransformInstanceTypes), so a
+    version registered today lists the types staging and production deploy it with, not the registry's own."""
+    assert config.model is not None
+    servers = [c.for_model(config.model.name) for c in consumers] or [config]
     realtime = {c.serving.champion.instance_type for c in servers}
     realtime |= {c.serving.challenger.instance_type for c in servers if c.serving.challenger_enabled}
     return tuple(sorted(realtime)), tuple(sorted({c.serving.batch_instance_type for c in servers}))
 
 
-class TrainingStack(cdk.Stack):
+class TrainingPart(StackPart):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
-                 data_bucket: s3.IBucket, artifact_bucket: s3.IBucket, model_package_group_name: str,
-                 consumers: Sequence[EnvironmentConfig] = (), **kwargs: object) -> None:
-        """``consumers``: the environments that deploy this registry's versions (their instance types are
-        registered with each version)."""
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+                 data_bucket: s3.IBucket, artifact_bucket: s3.IBucket,
+                 consumers: Sequence[EnvironmentConfig] = ()) -> None:
+        """``config``: the model's view of the registry environment; ``consumers``: the environments that deploy
+        this registry's versions (their instance types for the model are registered with each version)."""
+        super().__init__(scope, construct_id)
         self.pipeline_name = pipeline_name(config)
+        self.prefixes = model_prefixes(config)
+        model_package_group_name = group_name(config)
         bundle_dir = Path(tempfile.gettempdir()) / "mlops-source-bundles"
         code = s3_assets.Asset(self, "StepCode", path=str(write_source_bundle(bundle_dir)))
         self.code_asset = code
@@ -71,9 +71,9 @@ class TrainingStack(cdk.Stack):
                                            consumers, code=code, schema=schema, no_baseline=no_baseline)
         self._pipeline(config, settings)
         self._triggers(config, data_bucket, key)
-        publish_name(self, environment=config.name, key=Published.PIPELINE_NAME, value=self.pipeline_name)
-        publish_name(self, environment=config.name, key=Published.TRAINING_DATA_URI,
-                     value=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}")
+        publish_model_name(self, config, key=Published.PIPELINE_NAME, value=self.pipeline_name)
+        publish_model_name(self, config, key=Published.TRAINING_DATA_URI,
+                           value=f"s3://{data_bucket.bucket_name}/{self.prefixes.training_data}")
         self._acknowledge_wildcards()
 
     def _job_role(self, config: EnvironmentConfig, key: kms.IKey, data_bucket: s3.IBucket,
@@ -81,10 +81,11 @@ class TrainingStack(cdk.Stack):
         # The role the processing and training jobs run as: read data, write artifacts, nothing else.
         role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description="SageMaker processing and training jobs of the training pipeline")
-        data_bucket.grant_read(role, f"{DATA_PREFIX}*")
-        # Only the prefixes jobs write: serving/ (the fallback model the API trusts) and reports stay out of reach.
-        for prefix in (PIPELINE_OUTPUTS_PREFIX, MODELS_PREFIX, CHECKPOINTS_PREFIX):
-            artifact_bucket.grant_read_write(role, f"{prefix}/*")
+        data_bucket.grant_read(role, f"{self.prefixes.training_data}*")
+        # Only the model's prefixes jobs write: serving/ (the fallback model the API trusts), reports and every
+        # other model's objects stay out of reach.
+        for prefix in (self.prefixes.pipeline_outputs, self.prefixes.models, self.prefixes.checkpoints):
+            artifact_bucket.grant_read_write(role, f"{prefix}*")
         for asset in assets:
             asset.grant_read(role)
         key.grant_encrypt_decrypt(role)
@@ -135,7 +136,7 @@ class TrainingStack(cdk.Stack):
             sid="PassTheJobRole", actions=["iam:PassRole"], resources=[self.job_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
         # The Condition step reads the evaluation report (a property file) from the artifact bucket.
-        artifact_bucket.grant_read(role, f"{PIPELINE_OUTPUTS_PREFIX}/*")
+        artifact_bucket.grant_read(role, f"{self.prefixes.pipeline_outputs}*")
         key.grant_decrypt(role)
         grant_kms_for_aws_resources(key, role)  # the jobs' encrypted volumes and outputs
         return role
@@ -157,7 +158,8 @@ class TrainingStack(cdk.Stack):
             schema_file_name=schema.s3_object_key,
             no_baseline_uri=no_baseline.s3_object_url,
             model_package_group=model_package_group_name,
-            default_data_uri=f"s3://{data_bucket.bucket_name}/{DATA_PREFIX}",
+            default_data_uri=f"s3://{data_bucket.bucket_name}/{self.prefixes.training_data}",
+            model=model_prefixes(config).models.split("/")[1],
             training_instance_type=training.instance_type,
             training_instance_types=tuple(same_storage_class(training.instance_type,
                                                              sagemaker_instance_types("TrainingInstanceType"))),
@@ -186,7 +188,7 @@ class TrainingStack(cdk.Stack):
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline",
             pipeline_name=self.pipeline_name,
-            pipeline_description=(f"Training for {config.name}: validate, preprocess, train (XGBoost "
+            pipeline_description=(f"Training of {self.node.id} in {config.name}: validate, preprocess, train (XGBoost "
                                   f"{XGBOOST_FRAMEWORK_VERSION}), evaluate, quality gate, baseline, register"),
             role_arn=self.pipeline_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(self.definition)},
@@ -230,32 +232,13 @@ class TrainingStack(cdk.Stack):
         })
 
     def _triggers(self, config: EnvironmentConfig, data_bucket: s3.IBucket, key: kms.IKey) -> None:
+        """Periodic retraining on Scheduler; new training data reaches the pipeline through the environment's event
+        router (stacks/constructs/event_router.py: one rule for every model's data prefix)."""
         training = config.training
-        if not (training.retrain_schedule or training.retrain_on_new_data):
+        if not training.retrain_schedule:
             return
-        trigger_role = iam.Role(self, "TriggerRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
-                                description="Lets EventBridge start the training pipeline")
         pipeline_arn = (f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:pipeline/"
                         f"{self.pipeline_name}")
-        trigger_role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"],
-                                                       resources=[pipeline_arn]))
-        # The project key (its policy lets EventBridge use it); an AWS-managed SQS key would refuse EventBridge.
-        dead_letters = dead_letter_queue(self, "TriggerDeadLetters", key=key, purpose="the retraining triggers")
-        rules: list[events.CfnRule] = []
-
-        def target(reason: str) -> events.CfnRule.TargetProperty:
-            return pipeline_target(pipeline_arn=pipeline_arn, role_arn=trigger_role.role_arn,
-                                   dead_letter_arn=dead_letters.queue_arn, reason=reason)
-
-        if training.retrain_schedule:
-            rules.append(events.CfnRule(self, "RetrainSchedule", schedule_expression=training.retrain_schedule,
-                                        description="Periodic retraining", targets=[target("schedule")]))
-        if training.retrain_on_new_data:
-            rules.append(events.CfnRule(
-                self, "RetrainOnNewData",
-                description="Retrain when new training data lands",
-                event_pattern={"source": ["aws.s3"], "detail-type": ["Object Created"],
-                               "detail": {"bucket": {"name": [data_bucket.bucket_name]},
-                                          "object": {"key": [{"prefix": DATA_PREFIX}]}}},
-                targets=[target("new-data")]))
-        accept_dead_letters_from(dead_letters, rule_arns=[rule.attr_arn for rule in rules])
+        dead_letters = dead_letter_queue(self, "TriggerDeadLetters", key=key, purpose="the retraining schedule")
+        pipeline_schedule(self, "RetrainSchedule", pipeline_name=self.pipeline_name, pipeline_arn=pipeline_arn,
+                          expression=training.retrain_schedule, reason="schedule", dead_letters=dead_letters)

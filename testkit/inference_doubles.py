@@ -58,9 +58,10 @@ class InMemoryResponseCache:
             entry = self._items.get(key)
         if entry is None or entry[1] <= now:
             return None
-        # What DynamoDbResponseCache refuses on read: an item that does not hold probabilities.
-        if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in entry[0].probabilities):
-            raise ResponseCacheError(f"cache entry {key[:12]} holds values that are not probabilities")
+        # What DynamoDbResponseCache refuses on read: an item that does not hold answers (numbers or objects).
+        if not all(isinstance(a, dict) or (isinstance(a, int | float) and not isinstance(a, bool)
+                                           and math.isfinite(a)) for a in entry[0].answers):
+            raise ResponseCacheError(f"cache entry {key[:12]} holds values that are not answers")
         return entry[0]
 
     def put(self, key: str, answer: CachedAnswer, *, expires_at: float) -> None:

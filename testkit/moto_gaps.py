@@ -74,7 +74,9 @@ from moto.sagemaker.exceptions import ValidationError as SageMakerValidationErro
 from moto.sagemaker.models import sagemaker_backends
 from moto.utilities.arns import parse_arn
 
+from mlcore.outputs import OUTPUTS
 from mlplatform.serving.deployment_plan import CAPTURE_CONTENT_TYPE_HEADER
+from mlsettings.problem_types import BINARY
 from mlsettings.vocabulary import PACKAGE_STATE_CHANGE, SAGEMAKER_SOURCE
 from pipelines.serving import inference
 from testkit.inference_doubles import sagemaker_runtime_error
@@ -543,10 +545,11 @@ def _probabilities(answer: inference.Answer) -> list[float | None]:
 
 
 def _shifted(answer: inference.Answer) -> inference.Answer:
-    """The same answer with wrong probabilities (a model that answers, but badly)."""
+    """The same answer with wrong probabilities (a binary model that answers, but badly)."""
     shifted = [None if p is None else min(1.0, p + 0.2) if p < 0.5 else p - 0.2 for p in _probabilities(answer)]
-    batch = inference.PredictionBatch(probabilities=shifted, errors={})
-    return inference.Answer(200, answer.content_type, inference.encode_response(batch, answer.content_type))
+    batch = inference.PredictionBatch(predictions=shifted, errors={})
+    return inference.Answer(200, answer.content_type,
+                            inference.encode_response(batch, answer.content_type, OUTPUTS[BINARY]))
 
 
 # The deployer's CaptureContentTypeHeader: payloads of these types are captured as text, everything else

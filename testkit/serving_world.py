@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlsettings.vocabulary import PRODUCTION, STAGING
+from mlsettings.vocabulary import PRODUCTION, STAGING, Published
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
 GROUP = "mlops-dev-models"
+MODEL = "breast-cancer"  # a model of the default cdk.json (the serving world trains breast-cancer data)
 ENDPOINT = "mlops-dev"
 ARTIFACT_BUCKET = "mlops-dev-artifacts"
 CAPTURE_BUCKET = "mlops-dev-capture"
@@ -44,6 +45,8 @@ def deployer_environment(**serving: Any) -> dict[str, str]:
         capture_destination_uri=f"s3://{CAPTURE_BUCKET}/endpoint", artifact_bucket=ARTIFACT_BUCKET, kms_key_arn=KMS,
         rollback_alarm_names=("mlops-dev-Champion-5xx", "mlops-dev-Champion-p99", "mlops-dev-Challenger-5xx",
                               "mlops-dev-Challenger-p99"),
-        serving_settings=serving_settings(**serving), vpc_config=None).to_env()
+        serving_settings=serving_settings(**serving), vpc_config=None,
+        variant_parameter_prefix=Published.variant_prefix("dev", MODEL),
+        result_parameter_prefix=Published.deployer_prefix("dev", MODEL)).to_env()
 
 

@@ -13,4 +13,5 @@ def settings_from_environment(environment: Mapping[str, str]) -> BatchSettings:
     contract = BatchScoringEnvironment.from_env(environment)
     return BatchSettings(endpoint_name=contract.endpoint_name, capture_bucket=contract.capture_bucket,
                          instance_type=contract.batch_instance_type, kms_key_arn=contract.kms_key_arn,
-                         default_input_uri=contract.batch_input_uri, instance_count=contract.batch_instance_count)
+                         default_input_uri=contract.batch_input_uri, instance_count=contract.batch_instance_count,
+                         batch_prefix=contract.batch_prefix)

@@ -36,4 +36,6 @@ def settings_from_environment(environment: Mapping[str, str]) -> DeployerSetting
         vpc_config=vpc,
         poll_seconds=contract.poll_seconds,
         event_bus_name=contract.event_bus_name,
+        variant_parameter_prefix=contract.variant_parameter_prefix,
+        result_parameter_prefix=contract.result_parameter_prefix,
     )

@@ -69,7 +69,8 @@ class PowertoolsServiceMetrics:
         if is_metrics_disabled():
             return
         with single_metric(name=Metric.FALLBACKS, unit=MetricUnit.Count, value=1, namespace=metrics.namespace,
-                           default_dimensions={"service": str(metrics.service), "reason": reason}):
+                           default_dimensions={"service": str(metrics.service), "reason": reason,
+                                               **metrics.default_dimensions}):
             pass
 
     def dependency_error(self, *, dependency: str) -> None:
@@ -88,6 +89,9 @@ def build_service(settings: InferenceSettings, *, session: boto3.session.Session
     always builds its own client with the SLA's timeouts and retry bound.
     """
     session = session or boto3.session.Session()
+    # Every metric names the model's endpoint: one platform serves many models, each with its own alarms and
+    # dashboard (stacks/monitoring.py reads the same dimension).
+    metrics.set_default_dimensions(**{Metric.ENDPOINT_DIMENSION: settings.endpoint_name})
     service_metrics = PowertoolsServiceMetrics()
     schema = DataSchema.load(settings.data_schema_path)
     if sagemaker_runtime is None:

@@ -3,7 +3,8 @@ and "Model Deployment Result" (source mlops.deployment, from the serving environ
 from their accounts) → ledger evidence and the version's StageStatus (mlplatform.registry.deployment_results).
 
 Environment (parsed once at cold start):
-  MODEL_PACKAGE_GROUP   the group this gate guards (events for other groups are rejected)
+  MODEL_PACKAGE_GROUP_PREFIX  every model's group starts with it (events of other groups are rejected); each
+                        model's history stays apart: its ledger partition is its group's
   LEDGER_TABLE          the deployment ledger table (mlplatform.registry.deployment_ledger)
   IDEMPOTENCY_TABLE     Powertools idempotency table (partition key ``id``, TTL attribute ``expiration``)
   PROMOTION_TOPIC_ARN   SNS topic for promotion notices and revert alerts
@@ -31,7 +32,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.promotion_gate.settings import settings_from_environment
+from lambdas.promotion_gate.settings import ForeignGroup, settings_from_environment
 from mlplatform.registry.deployment_ledger import DeploymentLedger
 from mlplatform.registry.package_events import RejectedEvent, parse_state_change
 from mlplatform.registry.promotion_flow import ChangeToJudge, GateClients, judge_change
@@ -43,7 +44,6 @@ logger = Logger()
 tracer = Tracer()
 
 RUNTIME = settings_from_environment(os.environ)
-SETTINGS = RUNTIME.settings
 IDEMPOTENCY_CONFIG = IdempotencyConfig(event_key_jmespath="dedup_key",
                                        expires_after_seconds=RUNTIME.idempotency_ttl_seconds)
 PERSISTENCE = DynamoDBPersistenceLayer(table_name=RUNTIME.idempotency_table)
@@ -65,6 +65,7 @@ def clients() -> GateClients:
 )
 def judge_once(change: dict[str, Any]) -> dict[str, Any]:
     """Judged at most once per distinct change (``dedup_key``); a repeat returns the stored answer."""
+    settings = RUNTIME.settings_for(change["group"])
     return judge_change(
         ChangeToJudge(
             model_package_arn=change["model_package_arn"],
@@ -72,7 +73,7 @@ def judge_once(change: dict[str, Any]) -> dict[str, Any]:
             event_id=change["event_id"],
             actor_hint=change["actor_hint"],
         ),
-        settings=SETTINGS,
+        settings=settings,
         clients=clients(),
     )
 
@@ -84,8 +85,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("source") == RESULT_SOURCE:
         return _record(event)
     try:
-        parsed = parse_state_change(event, expected_group=SETTINGS.model_package_group)
-    except RejectedEvent as rejection:
+        detail = event.get("detail") if isinstance(event, dict) else None
+        claimed = str(detail.get("ModelPackageGroupName")) if isinstance(detail, dict) else ""
+        parsed = parse_state_change(event, expected_group=claimed)  # well formed first, then ours
+        group = RUNTIME.settings_for(parsed.detail.ModelPackageGroupName).model_package_group
+    except (RejectedEvent, ForeignGroup) as rejection:
         event_id = event.get("id") if isinstance(event, dict) else None
         logger.warning("event rejected", extra={"reason": str(rejection), "event_id": event_id})
         return {"outcome": "rejected", "reason": str(rejection)}
@@ -97,6 +101,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result: dict[str, Any] = judge_once(
         change={
             "dedup_key": parsed.dedup_key(),
+            "group": group,
             "model_package_arn": parsed.detail.ModelPackageArn,
             "version": parsed.detail.ModelPackageVersion,
             "event_id": parsed.id,
@@ -110,11 +115,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def _record(event: dict[str, Any]) -> dict[str, Any]:
     """A deployer's result: trusted only from the stage's environment and account; recorded idempotently."""
     try:
-        result = parse_result(event, group=SETTINGS.model_package_group, servers=RUNTIME.servers)
-    except RejectedEvent as rejection:
+        settings = RUNTIME.settings_for((event.get("detail") or {}).get("model_package_group"))
+        result = parse_result(event, group=settings.model_package_group, servers=RUNTIME.servers)
+    except (RejectedEvent, ForeignGroup) as rejection:
         logger.warning("deployment result rejected", extra={"reason": str(rejection), "event_id": event.get("id")})
         return {"outcome": "rejected", "reason": str(rejection)}
-    ledger = DeploymentLedger(clients().dynamodb, SETTINGS.ledger_table, SETTINGS.model_package_group,
+    ledger = DeploymentLedger(clients().dynamodb, RUNTIME.ledger_table, settings.model_package_group,
                               protected_versions=RUNTIME.protected_versions)
     recorded = record_result(result, ledger=ledger, sagemaker_client=clients().sagemaker)
     logger.info("deployment result", extra=recorded)

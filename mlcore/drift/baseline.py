@@ -209,12 +209,16 @@ def normalised_importances(scores: Mapping[str, float], output_names: Sequence[s
 
 def build_baseline(columns: Mapping[str, npt.ArrayLike | Sequence[Any]], schema: DataSchema, *,
                    probabilities: npt.ArrayLike | None = None, bins: int = DEFAULT_BINS,
-                   feature_importances: Mapping[str, float] | None = None) -> dict[str, Any]:
+                   feature_importances: Mapping[str, float] | None = None,
+                   predictions: npt.ArrayLike | None = None, confidences: npt.ArrayLike | None = None
+                   ) -> dict[str, Any]:
     """Build the JSON-serialisable baseline document from the training (or validation) data.
 
     ``columns``: raw feature columns by name (numeric: floats with NaN/None for missing; categorical:
-    strings with None for missing). ``probabilities``: the model's positive-class probabilities on the
-    same rows, giving the prediction and confidence (``max(p, 1 - p)``) distributions.
+    strings with None for missing). ``probabilities``: a binary model's positive-class probabilities on the
+    same rows, giving the prediction and confidence (``max(p, 1 - p)``) distributions. For another kind of model
+    ``predictions`` and ``confidences`` give them directly (mlcore.outputs ``drift_value``/``confidence``: the
+    predicted class's index and the top-class probability; the value and no confidence for regression).
     """
     if not isinstance(bins, int) or isinstance(bins, bool) or not MIN_BINS <= bins <= MAX_BINS:
         raise BaselineError(f"bins is {bins!r}; allowed: an integer in [{MIN_BINS}, {MAX_BINS}]")
@@ -266,15 +270,31 @@ def build_baseline(columns: Mapping[str, npt.ArrayLike | Sequence[Any]], schema:
             raise BaselineError(f"feature_importances names features outside the schema: {unknown}")
         baseline["feature_importances"] = {name: float(feature_importances.get(name, 0.0))
                                            for name in schema.feature_names}
+    baseline["prediction"], baseline["confidence"] = _prediction_distributions(
+        rows, bins, probabilities=probabilities, predictions=predictions, confidences=confidences)
+    return baseline
+
+
+def _prediction_distributions(rows: int, bins: int, *, probabilities: npt.ArrayLike | None,
+                              predictions: npt.ArrayLike | None, confidences: npt.ArrayLike | None
+                              ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The prediction and confidence distributions: a binary model's from its probabilities, another kind's from
+    its drift values and confidences (see ``build_baseline``)."""
     if probabilities is not None:
         p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
         if p.size != rows:
             raise BaselineError(f"probabilities has {p.size} values for {rows} rows")
         if not np.all(np.isfinite(p)) or np.any((p < 0.0) | (p > 1.0)):
             raise BaselineError("probabilities must be finite numbers in [0, 1]")
-        baseline["prediction"] = _numeric_distribution(p, bins)
-        baseline["confidence"] = _numeric_distribution(np.maximum(p, 1.0 - p), bins)
-    return baseline
+        return _numeric_distribution(p, bins), _numeric_distribution(np.maximum(p, 1.0 - p), bins)
+    if predictions is None:
+        return None, None
+    values = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    if values.size != rows or not np.all(np.isfinite(values)):
+        raise BaselineError(f"predictions must be {rows} finite numbers, one per row")
+    confidence = np.asarray(confidences if confidences is not None else [], dtype=np.float64).reshape(-1)
+    return _numeric_distribution(values, bins), (_numeric_distribution(confidence, bins) if confidence.size
+                                                 else None)
 
 
 # --------------------------------------------------------------------------------------------------------

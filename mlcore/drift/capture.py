@@ -21,9 +21,11 @@ Accepted request bodies (one request may carry several rows):
   objects (the SageMaker JSON format), or objects keyed by feature name (needs ``feature_names``);
   a bare list of scalars is one row. ``null`` is a missing value.
 
-Accepted response bodies: CSV probabilities (one per row, separated by newlines or commas) or JSON
-(a number, a list of numbers, ``{"predictions": [...]}`` / ``{"probabilities": [...]}`` whose items are
-numbers or ``{"score": p}`` / ``{"probability": p}`` objects).
+Accepted response bodies of a binary model: CSV probabilities (one per row, separated by newlines or commas) or
+JSON (a number, a list of numbers, ``{"predictions": [...]}`` / ``{"probabilities": [...]}`` whose items are
+numbers or ``{"score": p}`` / ``{"probability": p}`` objects). A multiclass or regression model's responses (given
+its ``label``) are read in its kind's shape (``mlcore.outputs``: one CSV line or one JSON ``predictions`` item per
+row, each answer valid for the label) into ``CaptureRecord.answers``; their ``probabilities`` stay empty.
 
 ``eventMetadata.customAttributes`` is our addition (string -> string): SageMaker's own capture records do
 not have it and are read as ``source="endpoint"``. Keys used by the inference Lambda: ``source``
@@ -46,6 +48,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from mlcore.outputs import OutputCodec, OutputError, output_for
+from mlsettings.problem_types import BINARY, MULTICLASS, REGRESSION
+from mlsettings.schema import LabelSpec
 
 ENDPOINT_SOURCE = "endpoint"
 _ENCODINGS = frozenset({"CSV", "JSON", "BASE64"})
@@ -73,7 +79,10 @@ class CaptureRecord:
     rows: list[list[str]]
     """Raw field strings per request row, in schema order; "" for a missing value."""
     probabilities: list[float]
-    """Positive-class probability per row; empty when the output was not captured."""
+    """Positive-class probability per row (a binary model); empty when the output was not captured or the model is
+    of another kind."""
+    answers: list[Any] = field(default_factory=list)
+    """Each row's answer in its kind's shape (mlcore.outputs); for a binary model the probabilities again."""
     source: str = ENDPOINT_SOURCE
     model_version: str | None = None
     custom: Mapping[str, str] = field(default_factory=dict)
@@ -89,15 +98,16 @@ class CaptureRecord:
 
 
 def parse_capture_line(line: str | bytes, *, n_features: int, categorical_columns: Collection[int] = (),
-                       feature_names: Sequence[str] | None = None) -> CaptureRecord:
-    """Parse one JSONL capture line into rows of field strings and probabilities.
+                       feature_names: Sequence[str] | None = None, label: LabelSpec | None = None) -> CaptureRecord:
+    """Parse one JSONL capture line into rows of field strings and the answers (``label``: the model's label
+    declaration, whose form is its kind; None reads a binary model's probabilities).
 
     Every column not in ``categorical_columns`` (0-based positions) must hold a number or a missing value.
     Raises ``CaptureFormatError`` (and nothing else) for anything malformed.
     """
     try:
         return _parse(line, n_features=n_features, categorical_columns=frozenset(categorical_columns),
-                      feature_names=feature_names)
+                      feature_names=feature_names, label=label)
     except CaptureFormatError:
         raise
     except RecursionError:
@@ -109,7 +119,7 @@ def parse_capture_line(line: str | bytes, *, n_features: int, categorical_column
 
 
 def _parse(line: str | bytes, *, n_features: int, categorical_columns: frozenset[int],
-           feature_names: Sequence[str] | None) -> CaptureRecord:
+           feature_names: Sequence[str] | None, label: LabelSpec | None = None) -> CaptureRecord:
     if isinstance(line, bytes):
         try:
             line = line.decode("utf-8")
@@ -149,15 +159,18 @@ def _parse(line: str | bytes, *, n_features: int, categorical_columns: frozenset
         _check_row(position, row, n_features, categorical_columns)
 
     probabilities: list[float] = []
+    answers: list[Any] = []
     if capture.get("endpointOutput") is not None:
         kind, body = _decode_payload(capture["endpointOutput"], "endpointOutput")
-        probabilities = _csv_probabilities(body) if kind == "csv" else _json_probabilities(body)
-        if len(probabilities) != len(rows):
-            raise CaptureFormatError(f"output has {len(probabilities)} probabilities for {len(rows)} rows",
+        reader = _ANSWER_READERS[label.problem_type if label is not None else BINARY]
+        answers, probabilities = reader(kind, body, label)
+        if len(answers) != len(rows):
+            noun = "probabilities" if probabilities else "answers"
+            raise CaptureFormatError(f"output has {len(answers)} {noun} for {len(rows)} rows",
                                      reason="output_row_mismatch")
 
     return CaptureRecord(event_id=event_id, inference_id=inference_id or None, inference_time=inference_time,
-                         rows=rows, probabilities=probabilities,
+                         rows=rows, probabilities=probabilities, answers=answers,
                          source=custom.get("source", ENDPOINT_SOURCE),
                          model_version=custom.get("model_version"), custom=custom)
 
@@ -348,20 +361,58 @@ def _json_probabilities(text: str) -> list[float]:
     return [_probability(body)]
 
 
+def _binary_answers(kind: str, body: str, label: LabelSpec | None) -> tuple[list[Any], list[float]]:
+    probabilities = _csv_probabilities(body) if kind == "csv" else _json_probabilities(body)
+    return list(probabilities), probabilities
+
+
+def _shaped_answers(kind: str, body: str, label: LabelSpec | None) -> tuple[list[Any], list[float]]:
+    """A multiclass or regression model's answers: each line (CSV) or ``predictions`` item (JSON) in its shape."""
+    assert label is not None
+    output = output_for(label)
+    try:
+        if kind == "csv":
+            answers = [output.parse_csv_line(line, label) for line in body.splitlines() if line.strip()]
+        else:
+            document = _load_json(body, "output")
+            items = document.get("predictions") if isinstance(document, dict) else document
+            if not isinstance(items, list):
+                raise CaptureFormatError("JSON output has no 'predictions' list", reason="bad_output")
+            answers = [output.parse_json_item(item, label) for item in items]
+    except OutputError as err:
+        raise CaptureFormatError(f"output: {err}", reason="bad_output") from None
+    for row, answer in enumerate(answers):
+        problem = output.problem(answer, label)
+        if problem is not None:
+            raise CaptureFormatError(f"output row {row}: {problem}", reason="bad_output")
+    return answers, []
+
+
+_ANSWER_READERS = {BINARY: _binary_answers, MULTICLASS: _shaped_answers, REGRESSION: _shaped_answers}
+"""How each kind of model's captured output is read (the binary reader is the lenient one SageMaker's and our own
+formats have always been read with)."""
+
+
 # --------------------------------------------------------------------------------------------------------
 # building
 # --------------------------------------------------------------------------------------------------------
 
 
-def build_capture_record(*, rows: Sequence[Sequence[Any]], probabilities: Sequence[float],
+def build_capture_record(*, rows: Sequence[Sequence[Any]], probabilities: Sequence[Any],
                          inference_time: datetime, event_id: str, inference_id: str | None = None,
                          content_type: str = "text/csv",
-                         custom: Mapping[str, str] | None = None) -> dict[str, Any]:
+                         custom: Mapping[str, str] | None = None, output: OutputCodec | None = None) -> dict[str, Any]:
     """One prediction-log record in the data-capture shape; ``json.dumps`` it as one JSONL line.
 
     ``content_type`` ``text/csv`` writes CSV input and output; ``application/json`` writes
     ``{"instances": rows}`` and ``{"predictions": [{"score": p}, ...]}``. ``None`` fields become missing.
+    ``output``: the model's kind's output shape (mlcore.outputs), when ``probabilities`` holds a multiclass or
+    regression model's answers: they are written as the endpoint writes them (a CSV line, a JSON item per row).
     """
+    if output is not None and not output.probability_per_row:
+        return _shaped_capture_record(rows=rows, answers=probabilities, inference_time=inference_time,
+                                      event_id=event_id, inference_id=inference_id, content_type=content_type,
+                                      custom=custom, output=output)
     if inference_time.tzinfo is None:
         raise ValueError("inference_time must be timezone-aware (UTC is written)")
     if len(probabilities) not in (0, len(rows)):
@@ -397,6 +448,24 @@ def build_capture_record(*, rows: Sequence[Sequence[Any]], probabilities: Sequen
         capture["endpointOutput"] = {"observedContentType": media, "mode": "OUTPUT", "data": response,
                                      "encoding": response_encoding}
     return {"captureData": capture, "eventMetadata": metadata, "eventVersion": "0"}
+
+
+def _shaped_capture_record(*, rows: Sequence[Sequence[Any]], answers: Sequence[Any], inference_time: datetime,
+                           event_id: str, inference_id: str | None, content_type: str,
+                           custom: Mapping[str, str] | None, output: OutputCodec) -> dict[str, Any]:
+    record = build_capture_record(rows=rows, probabilities=[], inference_time=inference_time, event_id=event_id,
+                                  inference_id=inference_id, content_type=content_type, custom=custom)
+    if len(answers) not in (0, len(rows)):
+        raise ValueError(f"{len(answers)} answers for {len(rows)} rows")
+    if answers:
+        media = record["captureData"]["endpointInput"]["observedContentType"]
+        if media == "text/csv":
+            data, encoding = "\n".join(output.csv_line(a) for a in answers), "CSV"
+        else:
+            data, encoding = json.dumps({"predictions": list(answers)}, allow_nan=False), "JSON"
+        record["captureData"]["endpointOutput"] = {"observedContentType": media, "mode": "OUTPUT", "data": data,
+                                                   "encoding": encoding}
+    return record
 
 
 def _json_value(value: Any) -> Any:

@@ -43,6 +43,7 @@ from mlcore.drift.baseline import is_missing_category
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.drift.capture_chunks import PANDAS_FLOAT_OPTIONS, CaptureChunkParser
 from mlcore.drift.ground_truth import ID_PATTERN, MALFORMED_LABELLED_LINE, JoinEntry, entry_of_record
+from mlcore.outputs import output_for
 from mlsettings.schema import DataSchema
 
 FloatArray = npt.NDArray[np.float64]
@@ -89,6 +90,8 @@ class ParsedBlock:
     joins: list[JoinEntry] = field(default_factory=list)
     fast: bool = False
     """Whether the whole block took the block path (for benchmarks and tests)."""
+    confidences: FloatArray | None = None
+    """As ``ParsedChunk.confidences``: None for a binary model's scores."""
 
 
 class BlockParser:
@@ -101,7 +104,8 @@ class BlockParser:
         self._numeric = [i for i, spec in enumerate(schema.features) if spec.is_numeric]
         self._categorical = [i for i, spec in enumerate(schema.features) if not spec.is_numeric]
         self._prediction_log = prediction_log
-        self._fast = fast
+        # The block path reads one probability per row; other kinds' answers go through the exact parser.
+        self._fast = fast and output_for(schema.label).probability_per_row
         self._lines = CaptureChunkParser(schema, prediction_log=prediction_log, fast=fast)
 
     def parse_record(self, line: bytes | str) -> CaptureRecord:
@@ -246,7 +250,7 @@ class BlockParser:
                     joins.append(self._join_entry(line, ordinal))
         return ParsedBlock(numeric=numeric, categories=categories, rows=chunk.rows, records=chunk.records,
                            lines=len(lines), probabilities=chunk.probabilities, malformed=chunk.malformed,
-                           skipped=chunk.skipped, joins=joins)
+                           skipped=chunk.skipped, joins=joins, confidences=chunk.confidences)
 
     def _join_entry(self, line: bytes, ordinal: int) -> JoinEntry:
         try:

@@ -34,6 +34,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord, parse_capture_line
+from mlcore.outputs import output_for
 from mlsettings.schema import DataSchema
 
 FloatArray = npt.NDArray[np.float64]
@@ -122,6 +123,10 @@ class ParsedChunk:
     malformed: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     """Well-formed records deliberately not analysed (e.g. endpoint answers repeated in the prediction log)."""
+    confidences: FloatArray | None = None
+    """None for a binary model (``probabilities`` are its scores, the confidence is derived from them); for
+    another kind ``probabilities`` holds each answer's drift value (the predicted class's index, the value) and
+    this each answer's confidence (the top-class probability; empty for regression): mlcore.outputs."""
 
 
 class CaptureChunkParser:
@@ -134,12 +139,16 @@ class CaptureChunkParser:
 
     def __init__(self, schema: DataSchema, *, prediction_log: bool = False, fast: bool = True) -> None:
         self._names = schema.feature_names
+        self._label = schema.label
         self._n = len(self._names)
         self._numeric = [i for i, spec in enumerate(schema.features) if spec.is_numeric]
         self._categorical = [i for i, spec in enumerate(schema.features) if not spec.is_numeric]
         self._categorical_set = frozenset(self._categorical)
         self._prediction_log = prediction_log
-        self._fast = fast
+        # The fast path reads one probability per row; other kinds' answers go through the exact parser.
+        self._output = output_for(schema.label)
+        self._label = schema.label
+        self._fast = fast and self._output.probability_per_row
         self._row_template = _row_template(self._n)
 
     def parse(self, lines: Sequence[bytes | str]) -> ParsedChunk:
@@ -153,11 +162,12 @@ class CaptureChunkParser:
 
     def parse_record(self, line: bytes | str) -> CaptureRecord:
         return parse_capture_line(line, n_features=self._n, categorical_columns=self._categorical_set,
-                                  feature_names=self._names)
+                                  feature_names=self._names, label=self._label)
 
     def _parse_exact(self, lines: Sequence[bytes | str]) -> ParsedChunk:
         fields: list[str] = []
         probabilities: list[float] = []
+        confidences: list[float] | None = None if self._output.probability_per_row else []
         malformed: Counter[str] = Counter()
         skipped: Counter[str] = Counter()
         records = rows = 0
@@ -167,7 +177,7 @@ class CaptureChunkParser:
             except CaptureFormatError as err:
                 malformed[err.reason] += 1
                 continue
-            rows_added = self._take(record, fields, probabilities, skipped)
+            rows_added = self._take(record, fields, probabilities, skipped, confidences)
             if rows_added:
                 records += 1
                 rows += rows_added
@@ -176,17 +186,25 @@ class CaptureChunkParser:
             raise AssertionError("validated capture rows failed numeric conversion")
         return ParsedChunk(columns=columns, rows=rows, records=records,
                            probabilities=np.asarray(probabilities, dtype=np.float64),
-                           malformed=malformed, skipped=skipped)
+                           malformed=malformed, skipped=skipped,
+                           confidences=None if confidences is None else np.asarray(confidences, dtype=np.float64))
 
     def _take(self, record: CaptureRecord, fields: list[str], probabilities: list[float],
-              skipped: Counter[str]) -> int:
+              skipped: Counter[str], confidences: list[float] | None = None) -> int:
         if self._prediction_log:
             if record.source == "endpoint":
                 skipped["endpoint_answer_in_prediction_log"] += 1
                 return 0
             skipped[f"scores_not_compared_{record.source}"] += 1
-        else:
+        elif confidences is None:
             probabilities.extend(record.probabilities)
+        else:
+            # Another kind's answers: the drift value and, where the kind has one, the confidence of each.
+            for answer in record.answers:
+                probabilities.append(self._output.drift_value(answer, self._label))
+                confidence = self._output.confidence(answer)
+                if confidence is not None:
+                    confidences.append(confidence)
         for row in record.rows:
             fields.extend(row)
         return len(record.rows)

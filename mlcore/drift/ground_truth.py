@@ -32,8 +32,8 @@ from typing import Any, NamedTuple
 
 from mlcore.drift.capture import CaptureFormatError, CaptureRecord
 from mlcore.features import FeatureError, encode_label
-from mlcore.metrics import classification_metrics
-from mlsettings.quality import QUALITY_METRICS
+from mlcore.metrics import quality_bounds, quality_metrics
+from mlsettings.problem_types import BINARY, HIGHER, TYPES, gate_metric
 from mlsettings.schema import LabelSpec
 
 ID_PATTERN = re.compile(rb'"(?:inferenceId|eventId)"\s*:\s*"([^"\\]*)"')
@@ -43,13 +43,15 @@ MALFORMED_LABELLED_LINE = "labelled_capture_line_malformed"
 
 @dataclass
 class LabelSet:
-    """Encoded labels by inference id: ``{id: {row or None: 0|1}}``."""
+    """Encoded labels by inference id: ``{id: {row or None: label}}`` (0|1, a class index or a value, by the kind
+    of model: ``problem_type``)."""
 
-    labels: dict[str, dict[int | None, int]] = field(default_factory=dict)
+    labels: dict[str, dict[int | None, float]] = field(default_factory=dict)
     rows: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
+    problem_type: str = BINARY
 
-    def add(self, inference_id: str, row: int | None, label: int) -> None:
+    def add(self, inference_id: str, row: int | None, label: float) -> None:
         per_id = self.labels.setdefault(inference_id, {})
         if row in per_id:
             self.malformed["duplicate_label"] += 1
@@ -59,7 +61,7 @@ class LabelSet:
 
 def read_labels(objects: Iterable[tuple[str, Iterable[bytes]]], label_spec: LabelSpec) -> LabelSet:
     """Labels from ``(name, lines)`` pairs; ``.csv`` names are CSV with a header, anything else JSONL."""
-    labels = LabelSet()
+    labels = LabelSet(problem_type=label_spec.problem_type)
     for name, lines in objects:
         if name.lower().endswith(".csv"):
             _read_csv_labels(lines, label_spec, labels)
@@ -144,7 +146,9 @@ class JoinEntry(NamedTuple):
     line: int
     event_id: str | None = None
     inference_id: str | None = None
-    probabilities: tuple[float, ...] = ()
+    probabilities: tuple[Any, ...] = ()
+    """Per row what the kind's metrics take (mlcore.outputs ``metric_input``): a score, a list of class
+    probabilities or a value."""
     rows: int = 0
     malformed: str | None = None
 
@@ -159,15 +163,25 @@ class JoinEntry(NamedTuple):
         if not isinstance(line, int) or not isinstance(rows, int) or not isinstance(probabilities, list) or \
                 any(not isinstance(v, str | type(None)) for v in (event_id, inference_id, malformed)):
             raise ValueError(f"join entry {item!r} has wrong types")
-        return cls(line, event_id, inference_id, tuple(float(p) for p in probabilities), rows, malformed)
+        return cls(line, event_id, inference_id, tuple(_metric_input(p) for p in probabilities), rows, malformed)
+
+
+def _metric_input(answer: Any) -> Any:
+    """A captured answer as the metrics take it: a multiclass answer's probabilities, else the number."""
+    if isinstance(answer, Mapping):
+        return [float(p) for p in answer["probabilities"]]
+    if isinstance(answer, list):
+        return [float(p) for p in answer]
+    return float(answer)
 
 
 def entry_of_record(line: int, record: CaptureRecord) -> JoinEntry:
     return JoinEntry(line=line, event_id=record.event_id, inference_id=record.inference_id,
-                     probabilities=tuple(record.probabilities), rows=len(record.rows))
+                     probabilities=tuple(_metric_input(a) for a in (record.answers or record.probabilities)),
+                     rows=len(record.rows))
 
 
-EntryFields = tuple[int, str | None, str | None, tuple[float, ...], int, str | None]
+EntryFields = tuple[int, str | None, str | None, tuple[Any, ...], int, str | None]
 """A ``JoinEntry``'s fields as a plain tuple (what worker processes send: a plain tuple unpickles ~10x faster
 than a named one, and a window can hold millions of labelled lines)."""
 Occurrence = tuple[tuple[int, ...], str, EntryFields]
@@ -176,8 +190,8 @@ Occurrence = tuple[tuple[int, ...], str, EntryFields]
 
 @dataclass
 class _Pairs:
-    labels: list[int] = field(default_factory=list)
-    probabilities: list[float] = field(default_factory=list)
+    labels: list[float] = field(default_factory=list)
+    probabilities: list[Any] = field(default_factory=list)
 
 
 class LabelledIds:
@@ -293,8 +307,9 @@ class QualityJoin:
     def problems(self) -> Counter[str]:
         return self._settle()[2]
 
-    def pairs(self, group: str) -> tuple[list[int], list[float]]:
-        """(labels, probabilities) joined so far for one group (the A/B report's input)."""
+    def pairs(self, group: str) -> tuple[list[float], list[Any]]:
+        """(labels, predictions) joined so far for one group (the A/B report's input): per row the label and what
+        the kind's metrics take (a score, class probabilities or a value)."""
         found = self._settle()[0].get(group, _Pairs())
         return list(found.labels), list(found.probabilities)
 
@@ -307,21 +322,34 @@ class QualityJoin:
                min_rows: int) -> dict[str, Any]:
         """Quality of one group against its registered metrics; ``degraded`` needs ``min_rows`` labels."""
         pairs = self._settle()[0].get(group, _Pairs())
+        kind = self._labels.problem_type
+        names = TYPES[kind].quality_metrics
         observed: dict[str, float | None] | None = None
+        bounds: dict[str, float | None] | None = None
         if pairs.labels:
-            computed = classification_metrics(pairs.labels, pairs.probabilities)
-            observed = {name: _finite(computed[name]) for name in QUALITY_METRICS}
+            computed = quality_metrics(kind, pairs.labels, pairs.probabilities)
+            observed = {name: _finite(computed[name]) for name in names}
+            bounds = {name: _finite(value) for name, (_, value) in
+                      quality_bounds(kind, pairs.labels, pairs.probabilities).items()}
         registered_value = _finite(registered.get(metric)) if registered else None
         observed_value = observed.get(metric) if observed else None
-        drop = (registered_value - observed_value
+        # A drop is a change in the worse direction of the metric, as a fraction of the registered value for a
+        # metric in the target's units (mlsettings.problem_types).
+        spec = gate_metric(metric)[1]
+        sign = 1.0 if spec.better == HIGHER else -1.0
+        drop = (sign * (registered_value - observed_value)
                 if registered_value is not None and observed_value is not None else None)
+        if drop is not None and spec.relative_drop and registered_value:
+            drop /= abs(registered_value)
         enough = len(pairs.labels) >= min_rows
         return {
             "labelled_rows": len(pairs.labels),
             "metrics": observed,
-            "registered": {name: _finite(registered.get(name)) for name in QUALITY_METRICS} if registered else None,
+            "bounds_95": bounds,
+            "registered": {name: _finite(registered.get(name)) for name in names} if registered else None,
             "metric": metric,
             "drop": drop,
+            "drop_relative": gate_metric(metric)[1].relative_drop,
             "margin": margin,
             "enough_labels": enough,
             "degraded": bool(enough and drop is not None and drop > margin),
@@ -332,12 +360,14 @@ class QualityJoin:
 
 
 def registered_quality(document: Any) -> dict[str, float]:
-    """``{name: value}`` from SageMaker's model-quality JSON (``binary_classification_metrics``)."""
+    """``{name: value}`` from SageMaker's model-quality JSON, from the section of whichever kind of model wrote it
+    (``binary_classification_metrics``, ``multiclass_classification_metrics``, ``regression_metrics``)."""
     if not isinstance(document, Mapping):
         raise ValueError("the model-quality document is not a JSON object")
-    metrics = document.get("binary_classification_metrics")
+    sections = [kind.report_section for kind in TYPES.values()]
+    metrics = next((document[section] for section in sections if isinstance(document.get(section), Mapping)), None)
     if not isinstance(metrics, Mapping):
-        raise ValueError("the model-quality document has no 'binary_classification_metrics' object")
+        raise ValueError(f"the model-quality document has none of the objects {sections}")
     values: dict[str, float] = {}
     for name, item in metrics.items():
         if isinstance(item, Mapping) and isinstance(item.get("value"), int | float) \

@@ -71,7 +71,7 @@ def baseline_fingerprint(baseline: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def labels_fingerprint(labels: Mapping[str, Mapping[Any, int]]) -> str:
+def labels_fingerprint(labels: Mapping[str, Mapping[Any, float]]) -> str:
     """SHA-256 of a label set (``LabelSet.labels``): join entries made for other labels are not reused."""
     items = sorted((key, sorted((-1 if row is None else row, label) for row, label in rows.items()))
                    for key, rows in labels.items())

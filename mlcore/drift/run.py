@@ -163,7 +163,9 @@ class ObjectCounter:
     def _add_parsed(self, parsed: ParsedBlock) -> None:
         if parsed.rows:
             self.accumulator.add_counted(parsed.numeric, parsed.categories, parsed.rows)
-        if parsed.probabilities.size:
+        if parsed.confidences is not None:  # another kind's drift values and confidences (mlcore.outputs)
+            self.accumulator.add_predictions(parsed.probabilities, parsed.confidences)
+        elif parsed.probabilities.size:
             self.accumulator.add_probabilities(parsed.probabilities)
         for reason, count in parsed.malformed.items():
             self.accumulator.add_malformed(count, reason)

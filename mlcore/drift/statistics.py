@@ -449,6 +449,24 @@ class DriftAccumulator:
         if "confidence" in self._scores:
             self._scores["confidence"].add(np.maximum(p, 1.0 - p))
 
+    def add_predictions(self, values: npt.ArrayLike | Sequence[float],
+                        confidences: npt.ArrayLike | Sequence[float]) -> None:
+        """Add a multiclass or regression model's answers as their drift values (the predicted class's index, the
+        value) and confidences (the top-class probability; none for regression), each against its baseline
+        distribution (``prediction``, ``confidence``); non-finite ones are counted as malformed."""
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        c = np.asarray(confidences, dtype=np.float64).reshape(-1)
+        valid = np.isfinite(v)
+        if not valid.all():
+            self.add_malformed(int((~valid).sum()), "prediction not a finite number")
+            v = v[valid]
+        self._probabilities_seen += int(v.size)
+        if v.size and "prediction" in self._scores:
+            self._scores["prediction"].add(v)
+        c = c[np.isfinite(c)]
+        if c.size and "confidence" in self._scores:
+            self._scores["confidence"].add(c)
+
     def add_malformed(self, count: int, reason: str) -> None:
         """Record records that could not be parsed, so the report says how much was not analysed."""
         if count < 0:

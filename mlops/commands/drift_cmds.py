@@ -14,7 +14,7 @@ from mlops.arguments import integer
 from mlops.aws_session import add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
-from mlops.project_config import defaults_config, environment_config
+from mlops.project_config import defaults_config, model_config
 
 # `mlops drift --fail-on-drift` exit statuses (2 stays "bad input", as for every command).
 EXIT_NOT_DRIFTED = 0
@@ -147,7 +147,8 @@ def configured_thresholds(args: argparse.Namespace) -> Any:
     from mlcore.drift.statistics import DriftThresholds
     from mlsettings.config import drift_thresholds
 
-    config = environment_config(args.env) if args.env else defaults_config()
+    # The model's drift settings (its monitoring section over the environment's) with --env; without, the defaults.
+    config = model_config(args.env, getattr(args, "model", None)) if args.env else defaults_config()
     values = drift_thresholds(config)  # the drift Lambda's DRIFT_THRESHOLDS for this environment
     if args.thresholds:
         try:

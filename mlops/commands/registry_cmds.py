@@ -14,7 +14,7 @@ import argparse
 from typing import Any
 
 from mlops.arguments import integer
-from mlops.aws_session import AwsSession, add_aws_options, aws_session
+from mlops.aws_session import AwsSession, add_aws_options, aws_session, selected_model
 from mlops.output import emit_json
 from mlsettings.vocabulary import Published
 
@@ -73,17 +73,19 @@ def _ledger(session: AwsSession, resources: Any) -> Any:
     )
 
 
-def _resources(session: AwsSession, env: str) -> Any:
+def _resources(session: AwsSession, env: str, args: argparse.Namespace) -> Any:
+    """The registry environment's published names, a model's own (group, …) those of ``--model``."""
     from mlops.resources import load_resources
 
-    return load_resources(env, session.client("ssm"))
+    model = selected_model(args)  # a config check: before any AWS call
+    return load_resources(env, session.client("ssm")).for_model(model)
 
 
 def run_status(args: argparse.Namespace) -> int:
     from mlops import registry_ops
 
     session = aws_session(args, registry=True)
-    resources = _resources(session, session.target.environment or args.env)
+    resources = _resources(session, session.target.environment or args.env, args)
     report = registry_ops.status_report(
         session.client("sagemaker"), _ledger(session, resources), group=resources[Published.MODEL_PACKAGE_GROUP]
     )
@@ -98,7 +100,7 @@ def run_promote(args: argparse.Namespace) -> int:
     from mlops import registry_ops
 
     session = aws_session(args, registry=True)
-    resources = _resources(session, session.target.environment or args.env)
+    resources = _resources(session, session.target.environment or args.env, args)
     result = registry_ops.request_promotion(
         session.client("sagemaker"),
         group=resources[Published.MODEL_PACKAGE_GROUP],
@@ -121,11 +123,12 @@ def run_rollback(args: argparse.Namespace) -> int:
     from mlops import registry_ops
 
     session = aws_session(args, registry=True)
-    resources = _resources(session, session.target.environment or args.env)
+    resources = _resources(session, session.target.environment or args.env, args)
     result = registry_ops.request_rollback(
         session.client("events"),
         _ledger(session, resources),
         group=resources[Published.MODEL_PACKAGE_GROUP],
+        model=selected_model(args),
         event_bus_name=resources[Published.EVENT_BUS_NAME],
         requested_by=session.caller_arn(),
         to_version=args.to_version,

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from mlops.arguments import integer
-from mlops.aws_session import AwsSession, add_aws_options, aws_session
+from mlops.aws_session import AwsSession, add_aws_options, aws_session, selected_model
 from mlops.errors import OperatorError
 from mlops.output import emit_json
-from mlops.project_config import environment_config
+from mlops.project_config import model_config
 from mlops.resources import DeployedResources, load_resources
 from mlsettings.vocabulary import PRODUCTION, STAGING, Published
 
@@ -66,8 +66,10 @@ def register(subparsers: Any) -> None:
     batch.set_defaults(handler=run_batch_score)
 
 
-def _resources(session: AwsSession, env: str) -> DeployedResources:
-    return load_resources(env, session.client("ssm"))
+def _resources(session: AwsSession, env: str, args: argparse.Namespace) -> DeployedResources:
+    """The environment's published names, a model's own (endpoint, …) those of ``--model``."""
+    model = selected_model(args)  # a config check: before any AWS call
+    return load_resources(env, session.client("ssm")).for_model(model)
 
 
 def _print(result: Any, as_json: bool, text: str) -> None:
@@ -81,11 +83,12 @@ def run_promote_challenger(args: argparse.Namespace) -> int:
     from mlops import serving_ops
 
     session = aws_session(args)
-    resources = _resources(session, args.env)
+    resources = _resources(session, args.env, args)
     result = serving_ops.request_challenger_promotion(
         session.client("sagemaker"), session.client("events"), endpoint=resources[Published.ENDPOINT_NAME],
-        group=resources[Published.MODEL_PACKAGE_GROUP], event_bus_name=resources[Published.EVENT_BUS_NAME],
-        requested_by=session.caller_arn(), stage=SERVED_STAGES[args.stage])
+        group=resources[Published.MODEL_PACKAGE_GROUP], model=selected_model(args),
+        event_bus_name=resources[Published.EVENT_BUS_NAME], requested_by=session.caller_arn(),
+        stage=SERVED_STAGES[args.stage])
     _print(result, args.json, f"requested: Challenger v{result['challenger_version']} becomes Champion, Champion "
                               f"v{result['champion_version']} becomes Challenger; {result['note']}")
     return 0
@@ -95,7 +98,7 @@ def run_shift_weights(args: argparse.Namespace) -> int:
     from mlops import serving_ops
 
     session = aws_session(args)
-    resources = _resources(session, args.env)
+    resources = _resources(session, args.env, args)
     result = serving_ops.shift_weights(session.client("sagemaker"), endpoint=resources[Published.ENDPOINT_NAME],
                                        challenger_percent=args.challenger_percent)
     _print(result, args.json, f"{result['endpoint']}: weights {result['before']} → {result['after']}; "
@@ -103,10 +106,10 @@ def run_shift_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema(env: str) -> tuple[Any, float]:
+def _schema(args: argparse.Namespace) -> tuple[Any, float]:
     from mlsettings.schema import DataSchema
 
-    config = environment_config(env)
+    config = model_config(args.env, getattr(args, "model", None))
     return DataSchema.load(REPO_ROOT / config.training.schema_file), config.serving.sla.p99_latency_ms
 
 
@@ -116,18 +119,16 @@ def run_ab_report(args: argparse.Namespace) -> int:
     if args.hours < 1:
         raise OperatorError(f"--hours is {args.hours}; allowed: at least 1")
     session = aws_session(args)
-    resources = _resources(session, args.env)
-    capture_bucket = resources[Published.CAPTURE_BUCKET]
-    values = resources.values
-    schema, sla_p99 = _schema(args.env)
+    resources = _resources(session, args.env, args)
+    schema, sla_p99 = _schema(args)
     end = datetime.now(UTC)
     report = serving_ops.ab_report(
         sagemaker_client=session.client("sagemaker"), cloudwatch_client=session.client("cloudwatch"),
         s3_client=session.client("s3"), endpoint=resources[Published.ENDPOINT_NAME],
-        capture_uri=values.get(Published.CAPTURE_DESTINATION_URI, f"s3://{capture_bucket}/endpoint"),
+        capture_uri=resources[Published.CAPTURE_DESTINATION_URI],
         start=end - timedelta(hours=args.hours), end=end, n_features=len(schema.feature_names),
         feature_names=tuple(schema.feature_names), label_spec=schema.label,
-        ground_truth_uri=values.get(Published.GROUND_TRUTH_URI, f"s3://{capture_bucket}/ground-truth/"),
+        ground_truth_uri=resources[Published.GROUND_TRUTH_URI],
         sla_p99_ms=sla_p99, min_labelled=args.min_labelled)
     _print(report, args.json, serving_ops.format_ab_report(report))
     return 0
@@ -135,7 +136,7 @@ def run_ab_report(args: argparse.Namespace) -> int:
 
 def run_batch_score(args: argparse.Namespace) -> int:
     session = aws_session(args)
-    resources = _resources(session, args.env)
+    resources = _resources(session, args.env, args)
     answer = session.client("lambda").invoke(FunctionName=resources[Published.BATCH_SCORING_FUNCTION],
                                              Payload=json.dumps({"input_uri": args.input}).encode())
     result = json.loads(answer["Payload"].read() or b"{}")

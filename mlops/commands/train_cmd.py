@@ -19,9 +19,9 @@ from mlops.arguments import integer
 from mlops.aws_session import add_aws_options, aws_session
 from mlops.errors import OperatorError
 from mlops.output import emit_json
-from mlops.project_config import environment_config
+from mlops.project_config import model_config
 
-__all__ = ["environment_config", "register", "run"]
+__all__ = ["model_config", "register", "run"]
 
 # The environment whose settings a local run uses when --env is not given (the embedded default's).
 LOCAL_DEFAULT_ENV = "dev"
@@ -60,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
         from mlops.resources import load_resources
         from mlops.training_run import start_pipeline
 
-        config = environment_config(args.env)
+        config = model_config(args.env, args.model)
         session = aws_session(args)
-        resources = load_resources(args.env, session.client("ssm"))
+        assert config.model is not None
+        resources = load_resources(args.env, session.client("ssm")).for_model(config.model.name)
         started = start_pipeline(config=config, resources=resources, data_uri=args.data_uri,
                                  sagemaker=session.client("sagemaker"))
         if args.json:
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                             "a local file: give --data FILE.csv (or nothing, for the bundled data)")
     if args.num_round is not None and args.num_round < 1:
         raise OperatorError(f"--num-round is {args.num_round}; allowed: at least 1")
-    config = environment_config(args.env or LOCAL_DEFAULT_ENV)
+    config = model_config(args.env or LOCAL_DEFAULT_ENV, args.model)
     if args.data is not None and not args.data.is_file():
         raise OperatorError(f"--data {args.data} is not a file")
     workdir = _workdir(args)
@@ -147,8 +148,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"\nstatus: {summary['status']}" + (f" — {summary['failure']}" if summary["failure"] else ""))
     gate = summary["gate"]
     if gate:
-        bound = gate.get("lower_bound_95")
-        bound_text = "" if bound is None else f" (95 % lower bound {bound:.4f})"
+        side, bound = next(((key.split("_")[0], gate[key]) for key in ("lower_bound_95", "upper_bound_95")
+                            if gate.get(key) is not None), ("", None))
+        bound_text = "" if bound is None else f" (95 % {side} bound {bound:.4f})"
         print(f"quality gate: {gate['metric']} {gate['value']:.4f}{bound_text} {gate['comparison']} "
               f"{gate['threshold']} -> {'passed' if gate['passed'] else 'FAILED'}")
     if summary["validation"] and not summary["validation"]["passed"]:

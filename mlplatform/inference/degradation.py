@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from mlcore.drift.capture import build_capture_record
+from mlcore.outputs import output_for
 from mlplatform.inference.circuit_breaker import CircuitBreaker
 from mlplatform.inference.endpoint_invoker import EndpointFailure, SageMakerRuntime, invoke_endpoint
 from mlplatform.inference.prediction_log import PredictionLog, PredictionLogError
@@ -49,7 +50,7 @@ class FallbackScorer(Protocol):
     @property
     def model_version(self) -> str: ...
 
-    def score(self, rows: Sequence[Row]) -> tuple[float, ...]: ...
+    def score(self, rows: Sequence[Row]) -> tuple[Any, ...]: ...
 
 
 class ServiceMetrics(Protocol):
@@ -91,12 +92,20 @@ class InferenceAnswer:
     source: str
     degradation_reason: str | None
     model_version: str
-    probabilities: tuple[float, ...]
-    labels: tuple[int, ...]
+    answers: tuple[Any, ...]
+    """One answer per row in the model's kind's shape (mlcore.outputs)."""
+    items: tuple[dict[str, Any], ...]
+    """The API's prediction per row: ``{"probability", "label"}`` (binary, the label from the decision
+    threshold), ``{"label", "probabilities"}`` (multiclass) or ``{"value"}`` (regression)."""
 
     @property
     def degraded(self) -> bool:
         return self.source != SOURCE_ENDPOINT
+
+    @property
+    def labels(self) -> tuple[Any, ...]:
+        """Each row's label (binary and multiclass; empty for regression)."""
+        return tuple(item["label"] for item in self.items if "label" in item)
 
     def to_body(self) -> dict[str, Any]:
         return {
@@ -105,8 +114,7 @@ class InferenceAnswer:
             "degraded": self.degraded,
             "degradation_reason": self.degradation_reason,
             "model_version": self.model_version,
-            "predictions": [{"probability": p, "label": label}
-                            for p, label in zip(self.probabilities, self.labels, strict=True)],
+            "predictions": list(self.items),
         }
 
 
@@ -116,6 +124,7 @@ class InferenceService:
                  fallback_model: FallbackScorer | None, metrics: ServiceMetrics, logger: EventLogger,
                  clock: Callable[[], float]) -> None:
         self._schema = schema
+        self._output = output_for(schema.label)
         self._settings = settings
         self._sagemaker_runtime = sagemaker_runtime
         self._breaker = breaker
@@ -145,7 +154,7 @@ class InferenceService:
             self._logger.exception("serving failed unexpectedly; answering with the safe default")
             answer = self._safe_default(len(request.rows), inference_id, INTERNAL_ERROR)
             self._metrics.fallback(reason=INTERNAL_ERROR)
-        self._metrics.served(source=answer.source, rows=len(answer.probabilities))
+        self._metrics.served(source=answer.source, rows=len(answer.answers))
         self._write_log(request, answer, request_id)
         return answer
 
@@ -159,7 +168,8 @@ class InferenceService:
             try:
                 endpoint_answer = invoke_endpoint(
                     self._sagemaker_runtime, endpoint_name=self._settings.endpoint_name,
-                    csv_payload=csv_payload, row_count=len(request.rows), inference_id=request.inference_id)
+                    csv_payload=csv_payload, row_count=len(request.rows), inference_id=request.inference_id,
+                    label=self._schema.label)
             except EndpointFailure as failure:
                 self._breaker.record_failure(permit)
                 reason = failure.reason
@@ -167,9 +177,9 @@ class InferenceService:
                                                                     "detail": failure.detail[:500]})
             else:
                 self._breaker.record_success(permit)
-                self._remember(key, endpoint_answer.probabilities, endpoint_answer.model_version)
+                self._remember(key, endpoint_answer.answers, endpoint_answer.model_version)
                 return self._answer(SOURCE_ENDPOINT, None, endpoint_answer.model_version,
-                                    endpoint_answer.probabilities, inference_id)
+                                    endpoint_answer.answers, inference_id)
         self._metrics.fallback(reason=reason)
         return self._degrade(request, key, reason, inference_id)
 
@@ -177,41 +187,50 @@ class InferenceService:
                  inference_id: str) -> InferenceAnswer:
         if self._fallback_model is not None:
             try:
-                probabilities = self._fallback_model.score(request.rows)
-                _check_probabilities(probabilities, len(request.rows))
+                answers = self._fallback_model.score(request.rows)
+                self._check_answers(answers, len(request.rows))
             except Exception as err:  # the fallback is third-party-shaped code: any failure means "next"
                 self._metrics.dependency_error(dependency="fallback_model")
                 self._logger.error("fallback model failed", extra={"error": repr(err)[:500]})
             else:
                 return self._answer(SOURCE_FALLBACK_MODEL, reason, self._fallback_model.model_version,
-                                    tuple(float(p) for p in probabilities), inference_id)
+                                    tuple(answers), inference_id)
         try:
             cached = self._cache.get(key, now=self._clock())
-        except ResponseCacheError as err:
+            if cached is not None and len(cached.answers) == len(request.rows):
+                self._check_answers(cached.answers, len(request.rows))
+        except (ResponseCacheError, ValueError) as err:
             self._metrics.dependency_error(dependency="response_cache")
             self._logger.warning("response cache read failed", extra={"error": str(err)[:500]})
             cached = None
-        if cached is not None and len(cached.probabilities) == len(request.rows):
-            return self._answer(SOURCE_CACHE, reason, cached.model_version, cached.probabilities,
-                                inference_id)
+        if cached is not None and len(cached.answers) == len(request.rows):
+            return self._answer(SOURCE_CACHE, reason, cached.model_version, cached.answers, inference_id)
         return self._safe_default(len(request.rows), inference_id, reason)
 
     def _safe_default(self, rows: int, inference_id: str, reason: str) -> InferenceAnswer:
-        return self._answer(SOURCE_DEFAULT, reason, SAFE_DEFAULT_MODEL_VERSION,
-                            (self._settings.safe_default_probability,) * rows, inference_id)
+        answer = self._output.default_answer(self._schema.label, self._settings.safe_default_probability)
+        return self._answer(SOURCE_DEFAULT, reason, SAFE_DEFAULT_MODEL_VERSION, (answer,) * rows, inference_id)
 
-    def _answer(self, source: str, reason: str | None, model_version: str, probabilities: tuple[float, ...],
+    def _check_answers(self, answers: Sequence[Any], rows: int) -> None:
+        """ValueError unless there is one valid answer of the model's kind per row."""
+        if len(answers) != rows:
+            raise ValueError(f"{len(answers)} answers for {rows} rows")
+        for answer in answers:
+            problem = self._output.problem(answer, self._schema.label)
+            if problem is not None:
+                raise ValueError(problem)
+
+    def _answer(self, source: str, reason: str | None, model_version: str, answers: Sequence[Any],
                 inference_id: str) -> InferenceAnswer:
         threshold = self._settings.decision_threshold
         return InferenceAnswer(inference_id=inference_id, source=source, degradation_reason=reason,
-                               model_version=model_version, probabilities=probabilities,
-                               labels=tuple(1 if p >= threshold else 0 for p in probabilities))
+                               model_version=model_version, answers=tuple(answers),
+                               items=tuple(self._output.api_item(a, threshold) for a in answers))
 
-    def _remember(self, key: str, probabilities: tuple[float, ...], model_version: str) -> None:
+    def _remember(self, key: str, answers: tuple[Any, ...], model_version: str) -> None:
         now = self._clock()
         try:
-            self._cache.put(key, CachedAnswer(probabilities=probabilities, model_version=model_version,
-                                              stored_at=now),
+            self._cache.put(key, CachedAnswer(answers=answers, model_version=model_version, stored_at=now),
                             expires_at=now + self._settings.cache_ttl_seconds)
         except ResponseCacheError as err:
             self._metrics.dependency_error(dependency="response_cache")
@@ -221,7 +240,7 @@ class InferenceService:
         record: Mapping[str, Any] | None = None
         try:
             record = build_capture_record(
-                rows=request.rows, probabilities=answer.probabilities,
+                rows=request.rows, probabilities=answer.answers, output=self._output,
                 inference_time=datetime.fromtimestamp(self._clock(), UTC), event_id=request_id,
                 inference_id=answer.inference_id, content_type="text/csv",
                 custom={"source": answer.source, "model_version": answer.model_version,
@@ -236,15 +255,6 @@ class InferenceService:
             self._logger.error("prediction log delivery failed",
                                extra={"error": str(err)[:500], "capture_record": record,
                                       "request_id": request_id, "source": answer.source})
-
-
-def _check_probabilities(probabilities: Sequence[float], rows: int) -> None:
-    if len(probabilities) != rows:
-        raise ValueError(f"{len(probabilities)} probabilities for {rows} rows")
-    for p in probabilities:
-        is_number = isinstance(p, float | int) and not isinstance(p, bool)
-        if not is_number or not math.isfinite(p) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"{p!r} is not a probability in [0, 1]")
 
 
 def _http_response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from mlcore.outputs import OutputError, output_for, parse_csv_answers
+from mlsettings.schema import LabelSpec
+
 # Reasons double as the value of the `reason` metric dimension: keep them few and stable.
 THROTTLED = "throttled"
 SERVER_ERROR = "server_error"
@@ -54,7 +57,8 @@ class EndpointFailure(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class EndpointAnswer:
-    probabilities: tuple[float, ...]
+    answers: tuple[Any, ...]
+    """One answer per row in the model's kind's shape (mlcore.outputs): a probability for a binary model."""
     model_version: str
 
 
@@ -73,8 +77,9 @@ def sagemaker_runtime_config(*, connect_timeout: float, read_timeout: float, max
 
 
 def invoke_endpoint(client: SageMakerRuntime, *, endpoint_name: str, csv_payload: str, row_count: int,
-                    inference_id: str | None) -> EndpointAnswer:
-    """Send the rows as text/csv and return one validated probability per row, or raise EndpointFailure."""
+                    inference_id: str | None, label: LabelSpec | None = None) -> EndpointAnswer:
+    """Send the rows as text/csv and return one validated answer per row (``label``: the model's label
+    declaration, whose form is its kind; None: binary), or raise EndpointFailure."""
     kwargs: dict[str, Any] = {"EndpointName": endpoint_name, "Body": csv_payload.encode("utf-8"),
                               "ContentType": "text/csv", "Accept": "text/csv"}
     if inference_id is not None:
@@ -91,9 +96,28 @@ def invoke_endpoint(client: SageMakerRuntime, *, endpoint_name: str, csv_payload
         raise EndpointFailure(CONNECTION_ERROR, str(err)) from err
     except BotoCoreError as err:
         raise EndpointFailure(CONNECTION_ERROR, f"{type(err).__name__}: {err}") from err
-    probabilities = parse_probabilities(body, row_count)
+    answers = parse_answers(body, row_count, label)
     variant = response.get("InvokedProductionVariant") or "unknown-variant"
-    return EndpointAnswer(probabilities=probabilities, model_version=f"{endpoint_name}/{variant}")
+    return EndpointAnswer(answers=answers, model_version=f"{endpoint_name}/{variant}")
+
+
+def parse_answers(body: bytes, row_count: int, label: LabelSpec | None) -> tuple[Any, ...]:
+    """One answer per row of the model's kind; a binary model's by ``parse_probabilities``."""
+    if label is None or output_for(label).probability_per_row:
+        return parse_probabilities(body, row_count)
+    try:
+        answers = parse_csv_answers(body.decode("utf-8"), label)
+    except UnicodeDecodeError:
+        raise EndpointFailure(INVALID_OUTPUT, "endpoint answer is not UTF-8 text") from None
+    except OutputError as err:
+        raise EndpointFailure(INVALID_OUTPUT, f"endpoint answer: {err}") from None
+    if len(answers) != row_count or any(a is None for a in answers):
+        raise EndpointFailure(INVALID_OUTPUT, f"endpoint returned {len(answers)} answers for {row_count} rows")
+    for position, answer in enumerate(answers):
+        problem = output_for(label).problem(answer, label)
+        if problem is not None:
+            raise EndpointFailure(INVALID_OUTPUT, f"answer {position}: {problem}")
+    return tuple(answers)
 
 
 def classify_client_error(err: ClientError) -> EndpointFailure:

@@ -1,7 +1,8 @@
 """Loads the fallback model the training pipeline exported, once per execution environment.
 
-The document (JSON in S3) is scored by ``mlcore.fallback.FallbackModel`` in pure Python, so the Lambda
-needs no numpy or xgboost. A missing or unreadable document is not fatal: the service then degrades
+The document (JSON in S3) is the model's kind's fallback (``mlcore.fallback``: a logistic regression, class priors
+or the target's median), scored in pure Python, so the Lambda needs no numpy or xgboost. A missing or unreadable
+document is not fatal: the service then degrades
 straight to the response cache and the safe default, and the load failure is logged at cold start.
 """
 
@@ -20,7 +21,7 @@ class FallbackModelUnavailable(Exception):
 
 
 class RowModel(Protocol):
-    def predict_proba_row(self, raw_row: Sequence[Any]) -> float: ...
+    def predict_row(self, raw_row: Sequence[Any]) -> Any: ...
 
 
 class S3Client(Protocol):
@@ -38,8 +39,9 @@ class FallbackModelScorer:
     def model_version(self) -> str:
         return self._model_version
 
-    def score(self, rows: Sequence[Row]) -> tuple[float, ...]:
-        return tuple(float(self._model.predict_proba_row(list(row))) for row in rows)
+    def score(self, rows: Sequence[Row]) -> tuple[Any, ...]:
+        """One answer per row in the model's kind's shape (a probability for a binary model)."""
+        return tuple(self._model.predict_row(list(row)) for row in rows)
 
 
 def fallback_model_version(doc: dict[str, Any], *, bucket: str, key: str) -> str:
@@ -55,7 +57,7 @@ def load_fallback_scorer(s3_client: S3Client, *, bucket: str, key: str,
                          schema: DataSchema) -> FallbackModelScorer:
     # Imported here, not at module level: only cold start needs it, and a broken fallback module must
     # not stop the handler from importing and serving from the endpoint.
-    from mlcore.fallback import FallbackModel
+    from mlcore.fallback import fallback_from_dict
 
     try:
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -65,7 +67,7 @@ def load_fallback_scorer(s3_client: S3Client, *, bucket: str, key: str,
     if not isinstance(doc, dict):
         raise FallbackModelUnavailable(f"s3://{bucket}/{key}: expected a JSON object")
     try:
-        model = FallbackModel.from_dict(doc)
+        model = fallback_from_dict(doc)
     except Exception as err:
         raise FallbackModelUnavailable(f"s3://{bucket}/{key}: {type(err).__name__}: {err}") from err
     # Rows arrive in the API schema's order; a fallback fitted on another layout would score garbage.

@@ -27,7 +27,8 @@ class ResponseCacheError(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class CachedAnswer:
-    probabilities: tuple[float, ...]
+    answers: tuple[Any, ...]
+    """The endpoint's answers in the model's kind's shape (mlcore.outputs); the service judges them on read."""
     model_version: str
     stored_at: float
 
@@ -52,7 +53,9 @@ class DynamoDbClient(Protocol):
 class DynamoDbResponseCache:
     """Table with partition key ``cache_key`` (S); TTL attribute ``expires_at`` (N, epoch seconds).
 
-    Other attributes: probabilities (S, a JSON list), model_version (S), stored_at (N).
+    Other attributes: probabilities (S, a JSON list of the answers: probabilities for a binary model, the kind's
+    answers otherwise; the attribute keeps its name so entries written before issue 25 still read), model_version
+    (S), stored_at (N).
     """
 
     def __init__(self, client: DynamoDbClient, *, table_name: str) -> None:
@@ -70,19 +73,19 @@ class DynamoDbResponseCache:
         try:
             if float(item["expires_at"]["N"]) <= now:
                 return None
-            probabilities = tuple(float(p) for p in json.loads(item["probabilities"]["S"]))
-            answer = CachedAnswer(probabilities=probabilities, model_version=item["model_version"]["S"],
+            answers = tuple(json.loads(item["probabilities"]["S"]))
+            answer = CachedAnswer(answers=answers, model_version=item["model_version"]["S"],
                                   stored_at=float(item["stored_at"]["N"]))
         except (KeyError, ValueError, TypeError) as err:
             raise ResponseCacheError(f"cache entry {key[:12]} is malformed: {err!r}") from err
-        if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in answer.probabilities):
-            raise ResponseCacheError(f"cache entry {key[:12]} holds values that are not probabilities")
+        if not all(_answer_like(a) for a in answer.answers):
+            raise ResponseCacheError(f"cache entry {key[:12]} holds values that are not answers")
         return answer
 
     def put(self, key: str, answer: CachedAnswer, *, expires_at: float) -> None:
         item = {
             "cache_key": {"S": key},
-            "probabilities": {"S": json.dumps(list(answer.probabilities))},
+            "probabilities": {"S": json.dumps(list(answer.answers))},
             "model_version": {"S": answer.model_version},
             "stored_at": {"N": repr(answer.stored_at)},
             "expires_at": {"N": str(math.ceil(expires_at))},
@@ -91,3 +94,10 @@ class DynamoDbResponseCache:
             self._client.put_item(TableName=self._table_name, Item=item)
         except (ClientError, BotoCoreError) as err:
             raise ResponseCacheError(f"writing cache entry {key[:12]}: {err}") from err
+
+
+def _answer_like(value: Any) -> bool:
+    """A finite number or an object (a multiclass answer): what any kind's answer is, before its kind judges it."""
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

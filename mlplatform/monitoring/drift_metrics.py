@@ -12,7 +12,8 @@ Dimension sets (every metric also carries Powertools' ``service`` dimension, the
   violation; of them, the top features by importance), PredictionShift, ConfidenceShift (PSI values) and the
   0/1 decisions DriftDetected (the importance-weighted verdict),
   PredictionDrifted, ConfidenceDrifted (these respect the sample-size floors: alarm on them);
-  ground truth: LabelledRows, and with labels QualityAUC, QualityAccuracy, QualityF1, QualityDrop
+  ground truth: LabelledRows, and with labels the kind's quality metrics (QualityAUC, QualityAccuracy, QualityF1,
+  …, QualityRMSE, QualityMAE, QualityR2: mlsettings.problem_types.QUALITY_METRIC_NAMES), QualityDrop
   (registered - observed, of the configured metric) and QualityDegraded (0/1, needs enough labels);
   engines ``partials`` and ``processing``: PartialsMerged, ObjectsCountedInline, ObjectsNotAnalysed.
 * ``Endpoint, Variant, Feature``: FeatureDrift (the feature's PSI), one EMF document per feature, because
@@ -26,9 +27,10 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from mlsettings.problem_types import QUALITY_METRIC_NAMES
 from mlsettings.vocabulary import Metric
 
-_QUALITY_NAMES = {"auc": "QualityAUC", "accuracy": "QualityAccuracy", "f1": "QualityF1"}
+_QUALITY_NAMES = QUALITY_METRIC_NAMES  # every kind's ground-truth metrics (mlsettings.problem_types)
 
 
 class MetricsSink(Protocol):

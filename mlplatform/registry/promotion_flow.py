@@ -25,7 +25,10 @@ from mlplatform.registry.gate_rules import NO_CHANGE, Decision, RegistryState, d
 
 @dataclass(frozen=True, kw_only=True)
 class GateSettings:
+    """One judgement's settings: the group (and model) of the event, the environment's shared resources."""
+
     model_package_group: str
+    model: str
     ledger_table: str
     promotion_topic_arn: str
     event_bus_name: str
@@ -105,6 +108,7 @@ def judge_change(change: ChangeToJudge, *, settings: GateSettings, clients: Gate
             settings.event_bus_name,
             registry_actions.promotion_detail(
                 group=settings.model_package_group,
+                model=settings.model,
                 model_package_arn=current.model_package_arn,
                 version=current.version,
                 target_stage=decision.to_stage,

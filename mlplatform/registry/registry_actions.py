@@ -116,10 +116,13 @@ def publish_notice(
 
 
 def promotion_detail(
-    *, group: str, model_package_arn: str, version: int, target_stage: str, reason: str, requested_by: str
+    *, group: str, model: str, model_package_arn: str, version: int, target_stage: str, reason: str,
+    requested_by: str
 ) -> dict[str, Any]:
-    """The contract with the serving deployer (detail of "Model Promotion Accepted")."""
+    """The contract with the serving deployer (detail of "Model Promotion Accepted"); ``model`` routes it to the
+    model's deployer in the serving environment."""
     return {
+        "model": model,
         "model_package_group": group,
         "model_package_arn": model_package_arn,
         "version": version,

@@ -82,15 +82,19 @@ class DeployerSettings:
     vpc_config: Mapping[str, Any] | None = None
     poll_seconds: int = 60
     event_bus_name: str = "default"
+    variant_parameter_prefix: str = ""
+    """``Published.variant_prefix`` of the environment and model."""
+    result_parameter_prefix: str = ""
+    """``Published.deployer_prefix`` of the environment and model."""
 
     def variant_parameter(self, variant: str, key: str) -> str:
         """SSM parameter publishing what a variant serves (the drift monitor and dashboard read it)."""
-        return f"/mlops/{self.environment_name}/variant/{variant}/{key}"
+        return f"{self.variant_parameter_prefix}/{variant}/{key}"
 
     def result_parameter(self, stage: str) -> str:
         """SSM parameter with this deployer's last result for ``stage`` (its own record; the ledger is the
         registry's)."""
-        return f"/mlops/{self.environment_name}/deployer/{stage}/last-result"
+        return f"{self.result_parameter_prefix}/{stage}/last-result"
 
 
 def _get(mapping: Mapping[str, Any], path: str, kind: type | tuple[type, ...]) -> Any:

@@ -1,10 +1,12 @@
 """Judging an endpoint's answers to the golden payloads ("mlops-golden/1", written by the baseline step).
 
 A golden document pins the whole serving path of one model package: request bodies built from test rows,
-each with the probabilities that exact artifact returned through the handler, and a tolerance. An answer
-passes only if it has the output schema of ``pipelines/serving/inference.py`` (CSV: one probability per
-line; JSON: ``{"predictions": [...], "malformed": 0, ...}``), one probability per request row, every value a
-finite number in [0, 1] and within the tolerance of the expected value. An HTTP 200 carrying the wrong
+each with the answers that exact artifact returned through the handler, the model's kind and label declaration,
+and a tolerance. An answer passes only if it has the output shape of its kind (``mlcore.outputs``: CSV one line
+per row, JSON ``{"predictions": [...], "malformed": 0, ...}``), one answer per request row, every answer valid
+for its kind (a score in [0, 1]; probabilities in [0, 1] that sum to 1 within a tolerance and a label among the
+declared classes, the most probable one; a finite value within the schema's target range) and within the
+tolerance of the expected answer. An HTTP 200 carrying the wrong
 model's answers, a broken transform's NaNs or a truncated body is therefore a failure, which is the point:
 SageMaker's own health check only proves that the container answers ``/ping``.
 
@@ -19,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlcore.outputs import OutputError, output_for
+from mlsettings.schema import LabelSpec, SchemaError
 from mlsettings.vocabulary import GOLDEN_FILE, GOLDEN_FORMAT
 
 CSV, JSON = "text/csv", "application/json"
@@ -35,13 +39,16 @@ class GoldenCase:
     content_type: str
     accept: str
     body: str
-    expected: tuple[float, ...]
+    expected: tuple[Any, ...]
+    """One answer per row in the kind's shape (a float, or a dict for multiclass)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class GoldenPayloads:
     tolerance: float
     cases: tuple[GoldenCase, ...]
+    label: LabelSpec = field(default_factory=lambda: LabelSpec(name="label"))
+    """The model's label declaration; its form is the kind of model (a document without one is binary)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +107,11 @@ def parse_golden(document: Any) -> GoldenPayloads:
     raw_cases = document.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise GoldenFormatError("golden.cases must be a non-empty list")
+    try:
+        label = LabelSpec.from_dict(document.get("label", {"name": "label"}))
+    except SchemaError as err:
+        raise GoldenFormatError(f"golden.label: {err}") from None
+    output = output_for(label)
     cases = []
     for position, case in enumerate(raw_cases):
         where = f"golden.cases[{position}]"
@@ -108,29 +120,36 @@ def parse_golden(document: Any) -> GoldenPayloads:
         for key in ("name", "content_type", "accept", "body"):
             if not isinstance(case.get(key), str) or not case.get(key):
                 raise GoldenFormatError(f"{where}.{key} must be a non-empty string")
-        expected = case.get("expected_probabilities")
-        if not isinstance(expected, list) or not expected or not all(_number(p) for p in expected):
-            raise GoldenFormatError(f"{where}.expected_probabilities must be a non-empty list of numbers")
+        # "expected_probabilities": the binary-only spelling of documents written before issue 25.
+        key = "expected" if "expected" in case else "expected_probabilities"
+        expected = case.get(key)
+        if not isinstance(expected, list) or not expected:
+            raise GoldenFormatError(f"{where}.{key} must be a non-empty list of answers")
+        try:
+            answers = tuple(output.parse_json_item(item, label) for item in expected)
+        except OutputError as err:
+            raise GoldenFormatError(f"{where}.{key}: {err}") from None
         cases.append(GoldenCase(name=case["name"], content_type=case["content_type"], accept=case["accept"],
-                                body=case["body"], expected=tuple(float(p) for p in expected)))
-    return GoldenPayloads(tolerance=float(tolerance), cases=tuple(cases))
+                                body=case["body"], expected=answers))
+    return GoldenPayloads(tolerance=float(tolerance), cases=tuple(cases), label=label)
 
 
 def _media(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def _probabilities(body: str, media: str) -> tuple[list[Any], list[str]]:
-    """The answer's per-row values and any schema violations of the envelope itself."""
+def _answers(body: str, media: str, label: LabelSpec) -> tuple[list[Any], list[str]]:
+    """The answer's per-row values (a row that does not parse stays as its raw text, an unscored one None) and any
+    schema violations of the envelope itself."""
+    output = output_for(label)
     if media == CSV:
         # splitlines drops only the final terminator: "0.9\n\n" is two rows, the second unscored (empty).
-        lines = body.splitlines()
         values: list[Any] = []
-        for line in lines:
+        for line in body.splitlines():
             text = line.strip()
             try:
-                values.append(float(text) if text else None)
-            except ValueError:
+                values.append(output.parse_csv_line(text, label) if text else None)
+            except OutputError:
                 values.append(text)
         return values, []
     if media == JSON:
@@ -143,30 +162,42 @@ def _probabilities(body: str, media: str) -> tuple[list[Any], list[str]]:
         problems = []
         if document.get("malformed", 0) != 0:
             problems.append(f"response reports {document.get('malformed')!r} malformed row(s)")
-        return list(document["predictions"]), problems
+        parsed: list[Any] = []
+        for item in document["predictions"]:
+            try:
+                parsed.append(None if item is None else output.parse_json_item(item, label))
+            except OutputError:
+                parsed.append(item if not isinstance(item, dict) else json.dumps(item))
+        return parsed, problems
     return [], [f"response content type {media!r} is neither {CSV} nor {JSON}"]
 
 
-def check_answer(case: GoldenCase, *, body: str, content_type: str, tolerance: float) -> CaseResult:
-    """Judge one answer against its golden case (schema, row count, range, values within tolerance)."""
+def check_answer(case: GoldenCase, *, body: str, content_type: str, tolerance: float,
+                 label: LabelSpec | None = None) -> CaseResult:
+    """Judge one answer against its golden case (shape, row count, validity for the kind, values within
+    tolerance). ``label``: the model's label declaration (``GoldenPayloads.label``; None: binary)."""
+    label = label or LabelSpec(name="label")
+    output = output_for(label)
     media = _media(content_type) or _media(case.accept)
     reasons: list[str] = []
     if media != _media(case.accept):
         reasons.append(f"answered {content_type!r} to Accept {case.accept!r}")
-    values, problems = _probabilities(body, media)
+    values, problems = _answers(body, media, label)
     reasons += problems
     if not problems and len(values) != len(case.expected):
         reasons.append(f"{len(values)} prediction(s) for {len(case.expected)} row(s)")
     worst: float | None = None
     if not problems and len(values) == len(case.expected):
         for row, (value, expected) in enumerate(zip(values, case.expected, strict=True)):
-            if not _number(value) or not 0.0 <= value <= 1.0:
-                reasons.append(f"row {row}: {value!r} is not a probability")
+            unreadable = value is None or isinstance(value, str)
+            problem = f"{value!r} is not {output.what}" if unreadable else output.problem(value, label)
+            if problem is not None:
+                reasons.append(f"row {row}: {problem}")
                 continue
-            error = abs(float(value) - expected)
+            error = output.difference(value, expected)
             worst = error if worst is None else max(worst, error)
             if error > tolerance:
-                reasons.append(f"row {row}: {value:.6f} differs from the golden {expected:.6f} by {error:.2e} "
+                reasons.append(f"row {row}: {value!r} differs from the golden {expected!r} by {error:.2e} "
                                f"(tolerance {tolerance:.0e})")
     return CaseResult(name=case.name, passed=not reasons, reasons=tuple(reasons[:_MAX_REASONS]),
                       max_abs_error=worst)

@@ -5,8 +5,9 @@ container with ``pipelines/serving/inference.py`` and ``mlcore`` feature code), 
 answers cannot drift apart. Input: CSV files under the prefix, one raw row per line in schema order, **no
 header and no label** (batch transform joins outputs to inputs line by line; the handler's header skip
 would shift the join). Output: ``<capture>/batch/output/yyyy/mm/dd/<job>/<file>.out``, each line the input
-row joined with its probability (``DataProcessing.JoinSource=Input``); the transform's data capture goes
-to ``<capture>/batch/capture/`` for the monitors.
+row joined with its answer's CSV columns in the model's kind's shape (``DataProcessing.JoinSource=Input``; a
+binary score, a multiclass label and one probability per declared class, a regression value: mlcore.outputs);
+the transform's data capture goes to ``<capture>/batch/capture/`` for the monitors.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from typing import Any
 
 from mlplatform.serving.endpoint_state import read_endpoint_state
 from mlsettings.instance_types import volume_kms_key
-from mlsettings.vocabulary import CHAMPION
-
-_JOB_NAME_LIMIT = 63
+from mlsettings.naming import transform_job_name
+from mlsettings.vocabulary import BATCH_PREFIX, CHAMPION
 
 
 class BatchScoringError(ValueError):
@@ -37,25 +37,27 @@ class BatchSettings:
     default_input_uri: str = ""
     instance_count: int = 1
     max_payload_mb: int = 6
+    batch_prefix: str = BATCH_PREFIX
+    """The model's prefix in the capture bucket: inputs below ``input/``, outputs ``output/``, capture ``capture/``."""
 
 
 def job_name(endpoint_name: str, now: datetime) -> str:
-    suffix = f"-batch-{now:%Y%m%d-%H%M%S}"
-    return endpoint_name[: _JOB_NAME_LIMIT - len(suffix)] + suffix
+    return transform_job_name(endpoint_name, now)
 
 
 def transform_request(*, name: str, model_name: str, input_uri: str, settings: BatchSettings,
                       now: datetime, model_version: str) -> dict[str, Any]:
     if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", input_uri):
         raise BatchScoringError(f"input URI {input_uri!r} is not an s3://bucket/prefix")
-    allowed = f"s3://{settings.capture_bucket}/batch/input/"
+    folder = f"s3://{settings.capture_bucket}/{settings.batch_prefix.strip('/')}"
+    allowed = f"{folder}/input/"
     if not input_uri.startswith(allowed):
         # The model role that runs the transform reads only this prefix (least privilege): copy inputs there.
         raise BatchScoringError(f"input URI {input_uri!r} is outside {allowed}; copy the data there first")
-    output = f"s3://{settings.capture_bucket}/batch/output/{now:%Y/%m/%d}/{name}/"
+    output = f"{folder}/output/{now:%Y/%m/%d}/{name}/"
     resources: dict[str, Any] = {"InstanceType": settings.instance_type, "InstanceCount": settings.instance_count}
     transform_output: dict[str, Any] = {"S3OutputPath": output, "Accept": "text/csv", "AssembleWith": "Line"}
-    capture: dict[str, Any] = {"DestinationS3Uri": f"s3://{settings.capture_bucket}/batch/capture/",
+    capture: dict[str, Any] = {"DestinationS3Uri": f"{folder}/capture/",
                                "GenerateInferenceId": True}
     if settings.kms_key_arn:
         transform_output["KmsKeyId"] = settings.kms_key_arn

@@ -62,7 +62,7 @@ def probe_variant(runtime_client: Any, *, endpoint_name: str, variant: str, mode
                                   error=f"case {case.name}: answered by variant {answered_variant!r}, "
                                         f"not the targeted {variant!r}")
         results.append(check_answer(case, body=text, content_type=str(response.get("ContentType", "")),
-                                    tolerance=golden.tolerance))
+                                    tolerance=golden.tolerance, label=golden.label))
     return VariantVerdict(variant=variant, model_package_arn=model_package_arn, cases=tuple(results))
 
 

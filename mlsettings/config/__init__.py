@@ -36,6 +36,7 @@ from mlsettings.config.parsing import (
 )
 from mlsettings.config.reference import reference_rows, render_reference, to_plain
 from mlsettings.config.topology import (
+    DEPLOYER_TASK_CONCURRENCY,
     INFERENCE_CONNECT_TIMEOUT_SECONDS,
     LAMBDA_UNRESERVED_MINIMUM,
     check_concurrency_quota,
@@ -46,7 +47,8 @@ from mlsettings.config.topology import (
 )
 
 __all__ = [
-    "CDK_JSON", "INFERENCE_CONNECT_TIMEOUT_SECONDS", "LAMBDA_UNRESERVED_MINIMUM", "REPO_ROOT", "AlarmSettings",
+    "CDK_JSON", "DEPLOYER_TASK_CONCURRENCY",
+    "INFERENCE_CONNECT_TIMEOUT_SECONDS", "LAMBDA_UNRESERVED_MINIMUM", "REPO_ROOT", "AlarmSettings",
     "ConfigError", "DeliverySettings", "DeploymentSettings", "DriftSettings", "EnvironmentConfig",
     "InferenceApiSettings", "LambdaSettings",
     "MonitoringSettings", "NetworkSettings", "QualityGateSettings", "RegistrySettings", "ServingSettings",

@@ -191,9 +191,11 @@ def stages_check(values: Any) -> str | None:
     return None
 
 
-def setting(doc: str, *, default: Any = dataclasses.MISSING, check: Check | None = None) -> Any:
-    """A config field: its doc goes to docs/CONFIGURATION.md, its check runs at parse time."""
-    metadata = {"doc": doc, "check": check}
+def setting(doc: str, *, default: Any = dataclasses.MISSING, check: Check | None = None,
+            derived: bool = False) -> Any:
+    """A config field: its doc goes to docs/CONFIGURATION.md, its check runs at parse time. ``derived``: set by the
+    parser (not a key of cdk.json), so it has no row in the reference and the parser refuses it as a key."""
+    metadata = {"doc": doc, "check": check, "derived": derived}
     if isinstance(default, list | dict):
         frozen = tuple(default) if isinstance(default, list) else default
         return field(default_factory=lambda: frozen, metadata=metadata)

@@ -15,6 +15,7 @@ from mlsettings.config.fields import (
     HTTPS_URL,
     LOG_RETENTION_DAYS,
     PROCESSING_INSTANCE,
+    REPO_ROOT,
     TRAINING_INSTANCE,
     TRANSFORM_INSTANCE,
     ConfigError,
@@ -37,7 +38,7 @@ from mlsettings.instance_types import (
     has_local_storage,
     instance_family,
 )
-from mlsettings.quality import GATE_METRICS
+from mlsettings.problem_types import ALL_GATE_METRICS, PROBLEM_TYPES, gate_metric, problem_type
 from mlsettings.rollout import (
     BLUE_GREEN_TIMEOUT_RANGE,
     CANARY_PERCENT_MAX,
@@ -45,7 +46,8 @@ from mlsettings.rollout import (
     PROVISIONING_ALLOWANCE_SECONDS,
     rollout_waits_seconds,
 )
-from mlsettings.vocabulary import STAGING
+from mlsettings.schema import DataSchema
+from mlsettings.vocabulary import STAGING, TRAINING_DATA_PREFIX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +57,10 @@ class LambdaSettings:
     log_retention_days: int = setting("CloudWatch Logs retention for every function (a value CloudWatch "
                                       "accepts).", default=30, check=one_of(LOG_RETENTION_DAYS))
     reserved_concurrency: int = setting(
-        "Reserved concurrency of each event-driven function that may run several copies at once (the promotion "
-        "gate, each deployer task). Scheduled functions (health check, batch scoring, drift monitor) reserve 1; "
-        "the inference function reserves none (throttling it would turn the API's designed fallbacks into "
-        "errors) and draws its SLA demand from the account's unreserved pool.", default=5,
+        "Reserved concurrency of the promotion gate (it judges every model's registry events and results). Each "
+        "model's deployer tasks and scheduled functions (health check, batch scoring, drift monitor) reserve 1; "
+        "each model's inference function reserves none (throttling it would turn the API's designed fallbacks "
+        "into errors) and draws its SLA demand from the account's unreserved pool.", default=5,
         check=between(1, 1000))
     account_concurrency_quota: int = setting(
         "The AWS account's Lambda concurrent-executions quota in this environment's region (Service Quotas "
@@ -88,15 +90,20 @@ class StorageSettings:
 @dataclass(frozen=True, kw_only=True)
 class QualityGateSettings:
     metric: str = setting(
-        "Evaluation metric the quality gate compares (binary_classification_metrics.<metric>.value); the drift "
-        "monitor's ground-truth quality reports the same metric.", default="auc", check=one_of(GATE_METRICS))
-    threshold: float = setting("The run fails when the metric is below this value.", default=0.9,
-                               check=between(0, 1))
+        "Evaluation metric the quality gate compares (<the problem type's report section>.<metric>): one of the "
+        "model's problem type's gate metrics (binary: auc, f1, precision, recall; multiclass: accuracy, macro_f1, "
+        "log_loss; regression: rmse, mae, r2); the drift monitor's ground-truth quality reports the same metric.",
+        default="auc", check=one_of(ALL_GATE_METRICS))
+    threshold: float = setting("The run fails when the metric, or its 95 % confidence bound, is on the wrong side "
+                               "of this value (below it for a higher-is-better metric, above it for rmse, mae and "
+                               "log_loss). Range: [0, 1] for the proportions and AUC, at most 1 for r2, at least 0 "
+                               "for rmse, mae and log_loss.", default=0.9)
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingSettings:
-    schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root.",
+    schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root: set by "
+                               "the model's entry (models.<name>.schema_file), not here.",
                                default="pipelines/schemas/breast_cancer.json", check=schema_file_check)
     instance_type: str = setting("Training instance type (a GPU type: the train step uses cuda where it sees a GPU).",
                                  default="ml.g5.xlarge", check=TRAINING_INSTANCE)
@@ -273,7 +280,8 @@ class AlarmSettings:
                                         check=between(0, 100))
     fallback_rate_percent: float = setting("Share of API answers not served by the endpoint that pages.",
                                            default=5.0, check=between(0, 100))
-    quality_margin: float = setting("Quality drop below the registered metric that pages.", default=0.05,
+    quality_margin: float = setting("Quality drop below the registered metric that pages (in the metric's worse "
+                                    "direction; for rmse and mae a fraction of the registered value).", default=0.05,
                                     check=between(0, 1))
     confidence_shift_psi: float = setting("PSI of the prediction and confidence distributions that raises a "
                                           "ticket.", default=drift_defaults.SHIFT_PSI, check=positive)
@@ -325,6 +333,33 @@ class DeliverySettings:
         "account state the same value.", default=True)
 
 
+MODEL_NAME_PATTERN = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
+"""A model's name: lowercase letters and digits in '-'-separated words. It becomes part of S3 prefixes and of
+SageMaker, IAM and CloudWatch names; mlsettings.naming checks each derived name against its service's limit."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSettings:
+    """One model of the platform: its entry under ``context.models``. Its training, serving, inference_api and
+    monitoring sections (and ``environments.<env>.<section>``) override the environment's for this model only."""
+
+    name: str = setting("The model's name (its key under 'models'): part of its endpoint, model package group, "
+                        "pipeline, role and alarm names.", derived=True)
+    problem_type: str = setting("binary, multiclass or regression: what the model predicts (a score, class "
+                                "probabilities and a label, a value). Every stage reads it.",
+                                check=one_of(PROBLEM_TYPES))
+    schema_file: str = setting("The model's data schema (features, types, ranges, label), relative to the repository "
+                               "root.", check=schema_file_check)
+    owner: str | None = setting("The team that owns the model (a tag on its stack and a column of `mlops models`).",
+                                default=None, check=matches(r"[A-Za-z0-9 _.:/=+@-]{1,128}", "a tag value"))
+
+    @property
+    def training_data_prefix(self) -> str:
+        """Where the model's training data lives in the environment's data bucket: ``training/<name>/`` (a new
+        object there starts its pipeline when training.retrain_on_new_data is true)."""
+        return f"{TRAINING_DATA_PREFIX}{self.name}/"
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     name: str = setting("Environment name (the key under 'environments').")
@@ -345,18 +380,64 @@ class EnvironmentConfig:
     monitoring: MonitoringSettings = setting("Drift, quality and alarms.", default=MonitoringSettings())
     delivery: DeliverySettings = setting("Delivery from git: the GitHub repository and the OIDC roles its "
                                          "workflow assumes.", default=DeliverySettings())
+    model: ModelSettings | None = setting("The model this is the view of (None: the environment itself).",
+                                          default=None, derived=True)
+    models: tuple[EnvironmentConfig, ...] = setting(
+        "Each model's view of this environment: the model's settings over the environment's.", default=(),
+        derived=True)
+
+    def for_model(self, name: str) -> EnvironmentConfig:
+        """The view of ``name`` (its training, serving, inference_api and monitoring settings)."""
+        for view in self.models:
+            if view.model is not None and view.model.name == name:
+                return view
+        raise ConfigError(f"model {name!r} is not in context.models; allowed: {', '.join(self.model_names) or 'none'}")
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(view.model.name for view in self.models if view.model is not None)
+
+    @property
+    def where(self) -> str:
+        """The cdk.json key path errors about this configuration name."""
+        if self.model is None:
+            return f"environments.{self.name}"
+        return f"models.{self.model.name}.environments.{self.name}"
 
     def __post_init__(self) -> None:
         self._check_rules()
 
     def _check_rules(self) -> None:
         """Rules that relate several settings; each names the keys involved."""
-        where = f"environments.{self.name}"
+        where = self.where
         self._check_training(where)
         self._check_serving(where)
         self._check_rollout(where)
 
+    def _check_quality_gate(self, where: str) -> None:
+        """The gate's metric belongs to the model's problem type (mlsettings.problem_types), its threshold lies in
+        the metric's range, and the model's schema describes a label of that type."""
+        gate = self.training.quality_gate
+        kind, metric = gate_metric(gate.metric)
+        if self.model is not None:
+            declared = problem_type(self.model.problem_type)
+            if kind is not declared:
+                raise ConfigError(
+                    f"{where}.training.quality_gate.metric is {gate.metric!r}, a {kind.name} metric; model "
+                    f"{self.model.name!r} is {declared.name}: allowed: "
+                    f"{', '.join(m.name for m in declared.gate_metrics)}")
+            schema_kind = DataSchema.load(REPO_ROOT / self.model.schema_file).problem_type
+            if schema_kind != declared.name:
+                raise ConfigError(
+                    f"models.{self.model.name}.problem_type is {declared.name!r} but its schema "
+                    f"{self.model.schema_file} has a {schema_kind} label (mlsettings.schema: positive/negative for "
+                    "binary, classes for multiclass, min/max for regression)")
+        problem = metric.threshold_problem(gate.threshold)
+        if problem is not None:
+            raise ConfigError(f"{where}.training.quality_gate.threshold is {gate.threshold:g}; allowed: {problem}")
+
     def _check_training(self, where: str) -> None:
+        self._check_quality_gate(where)
         training = self.training
         if training.use_spot and training.max_wait_seconds <= training.max_run_seconds:
             # API reference (StoppingCondition): "equal to or greater than MaxRuntimeInSeconds"; the Developer

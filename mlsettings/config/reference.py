@@ -6,14 +6,15 @@ import dataclasses
 import typing
 from typing import Any
 
-from mlsettings.config.model import EnvironmentConfig
+from mlsettings.config.model import EnvironmentConfig, ModelSettings
 from mlsettings.config.parsing import json_key, type_name
 
 
 def to_plain(value: Any) -> Any:
     """A config object as JSON-ready data, with the cdk.json key names."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {json_key(f.name): to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {json_key(f.name): to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.metadata.get("derived")}
     if isinstance(value, tuple):
         return [to_plain(v) for v in value]
     return value
@@ -24,6 +25,8 @@ def reference_rows(cls: type[Any] = EnvironmentConfig, prefix: str = "") -> list
     rows: list[tuple[str, str, str, str]] = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if f.metadata.get("derived"):
+            continue  # set by the parser, not a key of cdk.json
         key = f"{prefix}{json_key(f.name)}"
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
@@ -41,6 +44,19 @@ def reference_rows(cls: type[Any] = EnvironmentConfig, prefix: str = "") -> list
     return rows
 
 
+MODELS_SECTION = (
+    "## Models (`context.models.<name>`)",
+    "",
+    "Each model is an entry of `context.models`, keyed by its name (lowercase words joined by '-'). Besides the",
+    "keys below, an entry may carry `training`, `serving`, `inference_api` and `monitoring` sections, and",
+    "`environments.<env>.<section>`: each is deep-merged over the environment's section of the same name for",
+    "this model only (the environment's, then the model's, then the model's for that environment), with the",
+    "same keys and checks as above. Settings of the environment as a whole are refused there",
+    "(`serving.served_stages`, `monitoring.alarms.page|ticket`), and `training.schema_file` is the entry's",
+    "`schema_file`. Every name derived from a model (endpoint, group, pipeline, roles, functions) is checked",
+    "against its service's limit; docs/MODELS.md explains how a team adds, changes and retires a model.",
+)
+
 CONCURRENCY_QUOTA_SECTION = (
     "## Lambda concurrency quota",
     "",
@@ -50,10 +66,10 @@ CONCURRENCY_QUOTA_SECTION = (
     "every function, and fails naming `lambda.account_concurrency_quota` unless the quota minus that sum is at",
     "least the larger of 100 and the inference functions' SLA demand.",
     "",
-    "- Reserved per environment: `5 x lambda.reserved_concurrency` (the promotion gate and four deployer tasks)",
-    "  + 3 (health check, batch scoring, drift monitor, one each): 28 with the default; + 4 for the drift",
-    "  partials function where `monitoring.drift.engine` is `partials`.",
-    "- The inference function is unreserved; its SLA demand is",
+    "- Reserved per environment: `lambda.reserved_concurrency` for the promotion gate (registry environment",
+    "  only), and per model 7 (four deployer tasks, health check, batch scoring and drift monitor, 1 each) + 4",
+    "  for the drift partials function where the model's `monitoring.drift.engine` is `partials`.",
+    "- Each model's inference function is unreserved; its SLA demand is",
     "  `ceil(serving.sla.peak_requests_per_second x inference_api.max_attempts x",
     "  (1 s connect + inference_api.endpoint_timeout_ms) x 1.5)`: the concurrency Little's law gives when",
     "  every request at the peak rate uses its whole endpoint timeout budget, with 50 % headroom.",
@@ -70,13 +86,17 @@ def render_reference() -> str:
         "",
         "Generated from `mlsettings/config/` by `mlops config reference`; a test fails when this page is stale.",
         "Settings live in `cdk.json` under `context.defaults` (shared) and `context.environments.<name>`",
-        "(per environment, deep-merged over the defaults). A wrong key or value fails `cdk synth` with a",
-        "message naming the key path, the value and what is allowed.",
+        "(per environment, deep-merged over the defaults), and each model is an entry of `context.models`",
+        "(below). A wrong key or value fails `cdk synth` with a message naming the key path, the value and",
+        "what is allowed.",
         "",
         "| key | type | default | meaning |",
         "|---|---|---|---|",
     ]
     for key, tp, default, doc in reference_rows():
+        lines.append(f"| `{key}` | {tp} | {f'`{default}`' if default else ''} | {doc} |")
+    lines += ["", *MODELS_SECTION, "", "| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, tp, default, doc in reference_rows(ModelSettings, "models.<name>."):
         lines.append(f"| `{key}` | {tp} | {f'`{default}`' if default else ''} | {doc} |")
     lines += ["", *CONCURRENCY_QUOTA_SECTION]
     return "\n".join(lines) + "\n"

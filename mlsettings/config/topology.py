@@ -89,15 +89,29 @@ def inference_concurrency_demand(config: EnvironmentConfig) -> int:
     return math.ceil(config.serving.sla.peak_requests_per_second * budget_seconds * INFERENCE_CONCURRENCY_HEADROOM)
 
 
+DEPLOYER_TASKS = 4
+DEPLOYER_TASK_CONCURRENCY = 1
+"""Each deployer task reserves 1: a model's deployments run one at a time (a second waits on EndpointBusy), and
+Step Functions retries a throttled task (Lambda.TooManyRequestsException), so a reservation of 1 is a cap, not a
+failure; with many models the account's reserved pool is what runs out first."""
+SCHEDULED_FUNCTIONS = 3
+"""Health check, batch scoring, drift monitor: one run at a time each."""
+
+
+def model_reservation(view: EnvironmentConfig) -> int:
+    """What one model's functions reserve in an environment."""
+    partials = PARTIALS_CONCURRENCY if view.monitoring.drift.engine == ENGINE_PARTIALS else 0
+    return DEPLOYER_TASKS * DEPLOYER_TASK_CONCURRENCY + SCHEDULED_FUNCTIONS + partials
+
+
 def planned_reservation(config: EnvironmentConfig) -> tuple[int, int]:
-    """(reserved, SLA demand) of an environment's functions: the promotion gate (registry environment only) and
-    four deployer tasks at lambda.reserved_concurrency, the three scheduled functions at 1, the drift partials
-    function (engine ``partials``) at ``PARTIALS_CONCURRENCY``, the inference function unreserved.
-    tests/infra/test_concurrency.py keeps this equal to what the synthesized stacks reserve."""
-    reserved_functions = 5 if config.is_registry else 4  # the promotion gate lives in the registry environment
-    partials = PARTIALS_CONCURRENCY if config.monitoring.drift.engine == ENGINE_PARTIALS else 0
-    return (reserved_functions * config.lambda_.reserved_concurrency + 3 + partials,
-            inference_concurrency_demand(config))
+    """(reserved, SLA demand) of an environment's functions: the promotion gate (registry environment only) at
+    lambda.reserved_concurrency, and per model its deployer tasks, scheduled functions and (engine ``partials``)
+    its partials function (``model_reservation``); each model's inference function is unreserved and adds its SLA
+    demand. tests/infra/test_concurrency.py keeps this equal to what the synthesized stacks reserve."""
+    gate = config.lambda_.reserved_concurrency if config.is_registry else 0
+    return (gate + sum(model_reservation(view) for view in config.models),
+            sum(inference_concurrency_demand(view) for view in config.models))
 
 
 def check_concurrency_quota(configs: list[EnvironmentConfig]) -> None:
@@ -140,3 +154,10 @@ def other_account(config: EnvironmentConfig, registry: EnvironmentConfig) -> boo
     """True when ``config`` lives in another account than its registry (cross-account hops need resource
     policies and event forwarding); null accounts are one account (the rule above)."""
     return config.account != registry.account
+
+
+def check_names(configs: Mapping[str, EnvironmentConfig]) -> None:
+    """Every name derived from a model fits its service's limit (mlsettings.naming, which imports this package)."""
+    from mlsettings.naming import check_names as check
+
+    check(dict(configs))

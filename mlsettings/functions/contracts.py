@@ -12,15 +12,19 @@ from mlsettings.config import EnvironmentConfig, consumers_of, drift_thresholds,
 from mlsettings.config.topology import INFERENCE_CONNECT_TIMEOUT_SECONDS
 from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINE_PROCESSING, ENGINES, PARTIALS_PREFIX
 from mlsettings.functions.base import EnvironmentSettingError, FunctionEnvironment, between, one_of, prefixed, variable
-from mlsettings.naming import endpoint_name, model_package_group_name, rollback_alarm_names
+from mlsettings.naming import (
+    endpoint_name,
+    group_prefix,
+    model_package_group_name,
+    model_prefixes,
+    rollback_alarm_names,
+)
 from mlsettings.quality import QUALITY_METRICS
 from mlsettings.vocabulary import (
     BATCH_PREFIX,
     CAPTURE_PREFIX,
     CHAMPION,
     FALLBACK_MODEL_KEY,
-    GROUND_TRUTH_PREFIX,
-    PREDICTION_LOG_PREFIX,
     REPORT_PREFIX,
     SERVABLE_STAGES,
     VARIANTS,
@@ -31,12 +35,23 @@ from mlsettings.vocabulary import (
 DEFAULT_EVENT_BUS = "default"
 
 
+
+def _model_name(config: EnvironmentConfig) -> str:
+    assert config.model is not None, "a model's function takes the model's view of the environment"
+    return config.model.name
+
+
+def _variant_prefix(config: EnvironmentConfig) -> str:
+    return Published.variant_prefix(config.name, _model_name(config))
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GateEnvironment(FunctionEnvironment):
     """The promotion gate (registry environment): judges registry events, records deployment results."""
 
     SERVICE: ClassVar[str] = Service.PROMOTION_GATE
-    model_package_group: str = variable("MODEL_PACKAGE_GROUP", "The group this gate guards.")
+    group_prefix: str = variable("MODEL_PACKAGE_GROUP_PREFIX", "Every model's group this gate guards starts with "
+                                 "this (the rest of the name is the model's).")
     ledger_table: str = variable("LEDGER_TABLE", "The deployment ledger (DynamoDB).")
     idempotency_table: str = variable("IDEMPOTENCY_TABLE", "Powertools idempotency table.")
     promotion_topic_arn: str = variable("PROMOTION_TOPIC_ARN", "Promotion notices and revert alerts.")
@@ -54,7 +69,7 @@ class GateEnvironment(FunctionEnvironment):
                    default_account: str) -> Self:
         servers = {stage: {"environment": c.name, "account": c.account or default_account}
                    for c in consumers_of(configs, config) for stage in c.serving.served_stages}
-        return cls(model_package_group=model_package_group_name(config), ledger_table=ledger_table,
+        return cls(group_prefix=group_prefix(config), ledger_table=ledger_table,
                    idempotency_table=idempotency_table, promotion_topic_arn=promotion_topic_arn,
                    event_bus_name=event_bus_name, stage_servers=servers,
                    protected_production_versions=config.registry.protected_production_versions)
@@ -84,6 +99,10 @@ class DeployerEnvironment(FunctionEnvironment):
                                        default=FALLBACK_MODEL_KEY)
     poll_seconds: int = variable("POLL_SECONDS", "How often a rollout in flight is checked.", default=60,
                                  check=between(10, 600))
+    variant_parameter_prefix: str = variable("VARIANT_PARAMETER_PREFIX", "Where it publishes what each variant "
+                                             "serves (SSM).")
+    result_parameter_prefix: str = variable("RESULT_PARAMETER_PREFIX", "Where it keeps its last result per stage "
+                                            "(SSM).")
 
     @classmethod
     def for_config(cls, config: EnvironmentConfig, *, model_execution_role_arn: str, artifact_bucket: str,
@@ -93,6 +112,9 @@ class DeployerEnvironment(FunctionEnvironment):
                    model_package_group=model_package_group_name(config), event_bus_name=DEFAULT_EVENT_BUS,
                    model_execution_role_arn=model_execution_role_arn, artifact_bucket=artifact_bucket,
                    capture_destination_uri=f"s3://{capture_bucket}/{CAPTURE_PREFIX}",
+                   fallback_model_key=model_prefixes(config).fallback_model_key,
+                   variant_parameter_prefix=_variant_prefix(config),
+                   result_parameter_prefix=Published.deployer_prefix(config.name, _model_name(config)),
                    serving_settings=to_plain(config.serving), kms_key_arn=kms_key_arn,
                    served_stages=config.serving.served_stages, rollback_alarm_names=rollback_alarm_names(config),
                    vpc_config={"Subnets": list(network.subnet_ids),
@@ -119,17 +141,22 @@ class BatchScoringEnvironment(FunctionEnvironment):
 
     SERVICE: ClassVar[str] = Service.BATCH_SCORING
     endpoint_name: str = variable("ENDPOINT_NAME", "The endpoint whose Champion model scores.")
-    capture_bucket: str = variable("CAPTURE_BUCKET", "Inputs under batch/input/, outputs under batch/output/.")
+    capture_bucket: str = variable("CAPTURE_BUCKET", "Inputs under <BATCH_PREFIX>/input/, outputs under "
+                                   "<BATCH_PREFIX>/output/.")
     batch_instance_type: str = variable("BATCH_INSTANCE_TYPE", "Transform instance type.")
     kms_key_arn: str = variable("KMS_KEY_ARN", "Key for outputs, capture and (EBS) volumes.")
     batch_input_uri: str = variable("BATCH_INPUT_URI", "What a scheduled run scores.", check=prefixed("s3://"))
     batch_instance_count: int = variable("BATCH_INSTANCE_COUNT", "Transform instances.", check=between(1, 100))
+    batch_prefix: str = variable("BATCH_PREFIX", "The model's prefix in the capture bucket (input/, output/, "
+                                 "capture/ below it).", default=BATCH_PREFIX)
 
     @classmethod
     def for_config(cls, config: EnvironmentConfig, *, capture_bucket: str, kms_key_arn: str) -> Self:
+        prefix = model_prefixes(config).batch
         return cls(endpoint_name=endpoint_name(config), capture_bucket=capture_bucket,
                    batch_instance_type=config.serving.batch_instance_type, kms_key_arn=kms_key_arn,
-                   batch_input_uri=f"s3://{capture_bucket}/{BATCH_PREFIX}/input/", batch_instance_count=1)
+                   batch_input_uri=f"s3://{capture_bucket}/{prefix}input/", batch_instance_count=1,
+                   batch_prefix=prefix.rstrip("/"))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -192,11 +219,12 @@ class DriftMonitorEnvironment(FunctionEnvironment):
         """``processing``: the job's role_arn, image_uri, code_uri and kms_key_arn (engine processing only)."""
         job = processing or {}
         return cls(endpoint_name=endpoint_name(config), capture_bucket=capture_bucket,
-                   capture_prefix=CAPTURE_PREFIX, prediction_log_prefix=PREDICTION_LOG_PREFIX,
+                   capture_prefix=CAPTURE_PREFIX,
+                   prediction_log_prefix=model_prefixes(config).prediction_log.rstrip("/"),
                    report_bucket=report_bucket, report_prefix=REPORT_PREFIX,
-                   variant_parameter_prefix=Published.variant_prefix(config.name),
+                   variant_parameter_prefix=_variant_prefix(config),
                    window_hours=config.monitoring.drift.window_hours, drift_thresholds=drift_thresholds(config),
-                   drift_workers=2, ground_truth_prefix=GROUND_TRUTH_PREFIX,
+                   drift_workers=2, ground_truth_prefix=model_prefixes(config).ground_truth.rstrip("/"),
                    quality_metric=config.training.quality_gate.metric,
                    quality_margin=config.monitoring.alarms.quality_margin,
                    drift_engine=config.monitoring.drift.engine,
@@ -227,8 +255,8 @@ class DriftPartialsEnvironment(FunctionEnvironment):
     @classmethod
     def for_config(cls, config: EnvironmentConfig, *, capture_bucket: str, report_bucket: str) -> Self:
         return cls(endpoint_name=endpoint_name(config), capture_bucket=capture_bucket, capture_prefix=CAPTURE_PREFIX,
-                   prediction_log_prefix=PREDICTION_LOG_PREFIX, report_bucket=report_bucket,
-                   variant_parameter_prefix=Published.variant_prefix(config.name))
+                   prediction_log_prefix=model_prefixes(config).prediction_log.rstrip("/"), report_bucket=report_bucket,
+                   variant_parameter_prefix=_variant_prefix(config))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -283,7 +311,7 @@ class InferenceEnvironment(FunctionEnvironment):
                    breaker_table_name=breaker_table_name, response_cache_table_name=response_cache_table_name,
                    prediction_log_stream_name=prediction_log_stream_name,
                    safe_default_probability=api.safe_default_probability, fallback_model_bucket=fallback_model_bucket,
-                   fallback_model_key=FALLBACK_MODEL_KEY,
+                   fallback_model_key=model_prefixes(config).fallback_model_key,
                    endpoint_connect_timeout_seconds=INFERENCE_CONNECT_TIMEOUT_SECONDS,
                    endpoint_read_timeout_seconds=api.endpoint_timeout_ms / 1000, endpoint_max_attempts=api.max_attempts,
                    breaker_failure_threshold=api.breaker_failure_threshold,

@@ -21,12 +21,15 @@ as training), so clients cannot drift from the training transform.
 * ``application/json``: ``{"instances": [row, ...]}``, a list of rows, or one row; a row is an object keyed
   by feature name or a list in schema order.
 
-Responses: the positive-class probability per row, in request order, with ``Content-Type`` exactly the media
-type chosen from ``Accept``:
+Responses: one answer per row, in request order, in the output shape of the schema's kind of model
+(``mlcore.outputs``: binary a score, multiclass a label and the declared classes' probabilities, regression a
+value), with ``Content-Type`` exactly the media type chosen from ``Accept``:
 
 * ``text/csv`` (also for no ``Accept`` or ``*/*``: the model sets ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``
-  to it, which is what the toolkit substitutes for a missing Accept): one probability per line;
-* ``application/json``: ``{"predictions": [p, ...], "malformed": n, "errors": [{"row": i, "error": …}]}``.
+  to it, which is what the toolkit substitutes for a missing Accept): one line per row (``0.93``;
+  ``<label>,<p_0>,…``; ``151.2``);
+* ``application/json``: ``{"predictions": [answer, ...], "malformed": n, "errors": [{"row": i, "error": …}]}``
+  (an answer: ``0.93``; ``{"label": …, "probabilities": […]}``; ``151.2``).
 
 A malformed row never fails the batch: its prediction is empty (CSV) or ``null`` (JSON) and it is counted.
 A request the handler cannot read at all answers 400, an unsupported ``Content-Type`` 415 and an ``Accept``
@@ -55,6 +58,7 @@ import numpy as np
 import xgboost as xgb
 
 from mlcore.features import FeatureError, FeatureTransformer
+from mlcore.outputs import OutputCodec, output_for
 from mlsettings.schema import DataSchema
 
 MODEL_FILE = "xgboost-model.json"
@@ -74,6 +78,10 @@ class ServingModel:
     transformer: FeatureTransformer
     model_dir: Path
 
+    @property
+    def output(self) -> OutputCodec:
+        return output_for(self.schema.label)
+
 
 @dataclass
 class RawBatch:
@@ -85,7 +93,8 @@ class RawBatch:
 
 @dataclass
 class PredictionBatch:
-    probabilities: list[float | None]
+    predictions: list[Any]
+    """One answer per row (mlcore.outputs), None for a row that could not be scored."""
     errors: dict[int, str]
 
 
@@ -234,21 +243,22 @@ def predict_batch(batch: RawBatch, model: ServingModel) -> PredictionBatch:
             valid.append(position)
         except FeatureError as err:
             errors[position] = str(err)
-    probabilities: list[float | None] = [None] * len(rows)
+    predictions: list[Any] = [None] * len(rows)
     if features:
         matrix = np.asarray(features, dtype=np.float64)
-        predicted = model.booster.predict(xgb.DMatrix(matrix, missing=np.nan))
-        for position, probability in zip(valid, predicted.tolist(), strict=True):
-            probabilities[position] = float(probability)
-    return PredictionBatch(probabilities=probabilities, errors=errors)
+        predicted = model.booster.predict(xgb.DMatrix(matrix, missing=np.nan))  # (rows,) or (rows, classes)
+        output, label = model.output, model.schema.label
+        for position, raw in zip(valid, predicted.tolist(), strict=True):
+            predictions[position] = output.from_model(raw, label)
+    return PredictionBatch(predictions=predictions, errors=errors)
 
 
-def encode_response(prediction: PredictionBatch, media: str) -> bytes:
+def encode_response(prediction: PredictionBatch, media: str, output: OutputCodec) -> bytes:
     """The response body in ``media`` (a type :func:`negotiate` returned)."""
     if media == CSV:
-        return "".join(f"{'' if p is None else repr(p)}\n" for p in prediction.probabilities).encode()
+        return "".join(f"{'' if p is None else output.csv_line(p)}\n" for p in prediction.predictions).encode()
     return json.dumps({
-        "predictions": prediction.probabilities,
+        "predictions": prediction.predictions,
         "malformed": len(prediction.errors),
         "errors": [{"row": row, "error": error} for row, error in sorted(prediction.errors.items())],
     }).encode()
@@ -267,9 +277,10 @@ def transform_fn(model: ServingModel, request_body: str | bytes, request_content
         return Answer.error(415, "UnsupportedMediaType", str(err))
     except RequestError as err:
         return Answer.error(400, "BadRequest", str(err))
-    return Answer(200, media, encode_response(predict_batch(batch, model), media))
+    return Answer(200, media, encode_response(predict_batch(batch, model), media, model.output))
 
 
-def predict_raw_rows(model: ServingModel, rows: Sequence[Mapping[str, Any] | Sequence[Any]]) -> list[float | None]:
-    """The endpoint's prediction for raw rows, without the HTTP encoding (evaluate and baseline use it)."""
-    return predict_batch(RawBatch(rows=list(rows)), model).probabilities
+def predict_raw_rows(model: ServingModel, rows: Sequence[Mapping[str, Any] | Sequence[Any]]) -> list[Any]:
+    """The endpoint's answers for raw rows (mlcore.outputs; None where a row cannot be scored), without the HTTP
+    encoding (evaluate and baseline use it)."""
+    return predict_batch(RawBatch(rows=list(rows)), model).predictions

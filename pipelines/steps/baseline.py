@@ -8,8 +8,9 @@ Runs unchanged in a SageMaker processing container and locally, after the qualit
   edges and counts, per categorical feature category frequencies, missing rates, and the prediction and
   confidence distributions of the model on the training rows. The drift Lambda and the next run's
   validate step compare against it. Registered as the package's DriftCheckBaselines.
-* ``golden_payloads.json`` — "mlops-golden/1": request bodies built from test rows, each with the probabilities
-  this artifact returns and a tolerance. The deployer's health check replays them against the endpoint
+* ``golden_payloads.json`` — "mlops-golden/1": request bodies built from test rows, each with the answers this
+  artifact returns (``expected``, in the output shape of the schema's kind of model: mlcore.outputs), the kind and
+  the label's declaration, and a tolerance. The deployer's health check replays them against the endpoint
   and fails the deployment when a response differs (wrong model, wrong handler, broken transform).
 * ``sample_payload.tar.gz`` — the CSV rows of the batch case, as SageMaker's ``SamplePayloadUrl`` wants
   (one gzip tar archive).
@@ -33,36 +34,47 @@ if __package__ in (None, ""):
     # Run as a file inside a container: make the code bundle's root (holding mlcore/, pipelines/) importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import numpy as np
+
 from mlcore.drift.baseline import build_baseline, normalised_importances
+from mlcore.drift.predictions import prediction_baseline
 from mlcore.features import FeatureError, encode_label
+from mlcore.outputs import parse_csv_answers, parse_json_answers
+from mlsettings.problem_types import BINARY
+from mlsettings.schema import LabelSpec
 from mlsettings.vocabulary import BASELINE_FILE, GOLDEN_FILE, GOLDEN_FORMAT, SAMPLE_PAYLOAD_FILE
 from pipelines.datasets import csv_files_in, read_raw_csv
 from pipelines.serving import inference
 from pipelines.steps.evaluate import csv_body
+from pipelines.steps.preprocess import split_strata
 
 
-def _parse_response(body: str, accept: str) -> list[float | None]:
+def _parse_response(body: str, accept: str, label: LabelSpec) -> list[Any]:
     if accept == inference.JSON:
-        return list(json.loads(body)["predictions"])
-    return [float(line) if line else None for line in body.splitlines()]
+        return parse_json_answers(json.loads(body)["predictions"], label)
+    return parse_csv_answers(body, label)
 
 
-def golden_rows(labels: Sequence[int], count: int) -> list[int]:
-    """Up to ``count`` test-row positions, alternating classes, so both outcomes are pinned."""
-    by_class = {cls: [i for i, label in enumerate(labels) if label == cls] for cls in (1, 0)}
+def golden_rows(labels: Sequence[float], count: int, problem_type: str = BINARY) -> list[int]:
+    """Up to ``count`` test-row positions taken in turn from each class (a regression target's quintile), highest
+    first, so every outcome is pinned."""
+    strata = split_strata(np.asarray(labels), problem_type).tolist() if len(labels) else []
+    pools = [[i for i, stratum in enumerate(strata) if stratum == s] for s in sorted(set(strata), reverse=True)]
     chosen: list[int] = []
-    for index in range(count):
-        pool = by_class[1 if index % 2 == 0 else 0] or by_class[0 if index % 2 == 0 else 1]
+    for index in range(count * max(1, len(pools))):
+        if len(chosen) == count:
+            break
+        pool = pools[index % len(pools)] if pools else []
         taken = sum(1 for i in chosen if i in pool)
         if taken < len(pool):
             chosen.append(pool[taken])
     return sorted(chosen)
 
 
-def build_golden(model: inference.ServingModel, rows: Sequence[Sequence[str]], labels: Sequence[int], *,
+def build_golden(model: inference.ServingModel, rows: Sequence[Sequence[str]], labels: Sequence[float], *,
                  count: int, tolerance: float) -> dict[str, Any]:
     names = model.schema.feature_names
-    positions = golden_rows(labels, count)
+    positions = golden_rows(labels, count, model.schema.problem_type)
     chosen = [list(rows[i]) for i in positions]
     requests: list[tuple[str, str, str, str]] = [
         (f"single_row_{n}", inference.CSV, inference.CSV, csv_body([row])) for n, row in enumerate(chosen[:2])]
@@ -75,14 +87,16 @@ def build_golden(model: inference.ServingModel, rows: Sequence[Sequence[str]], l
         if answer.status != 200 or answer.content_type != accept:
             raise ValueError(f"golden case {name}: the model answered {answer.status} {answer.content_type}")
         response = answer.body.decode()
-        expected = _parse_response(response, accept)
+        expected = _parse_response(response, accept, model.schema.label)
         if any(p is None for p in expected):
             raise ValueError(f"golden case {name}: the model could not score its own test rows")
         cases.append({"name": name, "content_type": content_type, "accept": accept, "body": body,
-                      "expected_probabilities": expected})
+                      "expected": expected})
     return {
         "format": GOLDEN_FORMAT,
         "schema": {"name": model.schema.name, "version": model.schema.version},
+        "problem_type": model.schema.problem_type,
+        "label": model.schema.label.to_dict(),
         "tolerance": tolerance,
         "labels": [labels[i] for i in positions],
         "cases": cases,
@@ -97,23 +111,31 @@ def run(*, model_path: Path, train_dir: Path, test_dir: Path, output_dir: Path, 
         names = list(schema.feature_names)
         train = read_raw_csv(csv_files_in(train_dir))
         train_rows = train[names].to_numpy(dtype=object).astype(str).tolist()
-        probabilities = inference.predict_raw_rows(model, train_rows)
+        answers = inference.predict_raw_rows(model, train_rows)
         # Rows the model cannot score are left out of both sides, keeping features and predictions aligned.
-        scored = [i for i, p in enumerate(probabilities) if p is not None]
+        scored = [i for i, p in enumerate(answers) if p is not None]
         columns = {name: [train_rows[i][column] for i in scored] for column, name in enumerate(names)}
-        scored_probabilities = [float(probabilities[i] or 0.0) for i in scored]
+        scored_answers = [answers[i] for i in scored]
+        predictions = prediction_baseline(schema.label, scored_answers)
+        output = model.output
         # What the model uses, for the importance-weighted drift score (mlcore.drift.statistics).
         gains = model.booster.get_score(importance_type="total_gain")  # one float per feature for a tree booster
         importances = normalised_importances({k: float(v) for k, v in gains.items() if isinstance(v, int | float)},
                                              model.transformer.output_names, schema.feature_names)
-        baseline = build_baseline(columns, schema, probabilities=scored_probabilities, bins=bins,
-                                  feature_importances=importances)
+        # The prediction and confidence distributions the drift engine bins: each answer's drift value and
+        # confidence (mlcore.outputs: the score and max(p, 1 - p); the class index and the top probability; the
+        # value and none). The kind's own statistics' baseline is stored beside them (mlcore.drift.predictions).
+        confidences = [output.confidence(a) for a in scored_answers]
+        baseline = build_baseline(columns, schema, bins=bins, feature_importances=importances,
+                                  predictions=[output.drift_value(a, schema.label) for a in scored_answers],
+                                  confidences=[c for c in confidences if c is not None])
+        baseline["predictions"] = {key: value for key, value in predictions.items() if key != "scores"}
         baseline["unscored_rows"] = len(train_rows) - len(scored)
 
         # Without a separate test input the golden rows come from the training rows (still raw, labelled).
         test = read_raw_csv(csv_files_in(test_dir)) if test_dir.exists() and csv_files_in(test_dir) else train
         test_rows = test[names].to_numpy(dtype=object).astype(str).tolist()
-        labels: list[int] = []
+        labels: list[float] = []
         usable: list[list[str]] = []
         for row, label in zip(test_rows, test[schema.label.name].tolist(), strict=True):
             try:

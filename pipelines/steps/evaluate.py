@@ -7,7 +7,10 @@ go through the endpoint's own handler (``pipelines.serving.inference``: CSV pars
 transform, the booster), so the metrics and latencies are those of what will be served.
 
 Output ``<output-dir>/evaluation.json``, SageMaker's model-quality format (registered as the model
-package's ``ModelQuality.Statistics`` and read by the quality gate through a PropertyFile)::
+package's ``ModelQuality.Statistics`` and read by the quality gate through a PropertyFile), in the section of the
+schema's kind of model (``multiclass_classification_metrics``: accuracy, macro_f1, log_loss;
+``regression_metrics``: rmse, mae, r2; each gate metric with the bound its direction needs, mlcore.metrics). For a
+binary model::
 
     {"binary_classification_metrics": {
         "auc" | "f1" | "precision" | "recall" | "accuracy" | "log_loss" | "calibration_error":
@@ -16,7 +19,8 @@ package's ``ModelQuality.Statistics`` and read by the quality gate through a Pro
         "confusion_matrix": {"1": {"1": tp, "0": fn}, "0": {"1": fp, "0": tn}}},
      "evaluation": {"rows", "threshold", "batch_rows", "single_row_requests", "fallback": {...}}}
 
-JSON paths for the gate: ``binary_classification_metrics.<metric>.value``.
+JSON paths for the gate: ``<section>.<metric>.value`` and ``<section>.<metric>.lower_bound_95|upper_bound_95``
+(mlsettings.quality.gate_checks).
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ if __package__ in (None, ""):
 
 import numpy as np
 
-from mlcore.fallback import FallbackModel
+from mlcore.fallback import load_fallback
 from mlcore.features import FeatureError, encode_label
-from mlcore.metrics import classification_metrics, model_quality_report
+from mlcore.metrics import quality_metrics, quality_report
+from mlsettings.problem_types import problem_type
 from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE
 from pipelines.datasets import csv_files_in, read_raw_csv
 from pipelines.serving import inference
@@ -100,40 +105,41 @@ def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float 
         labels_raw = frame[schema.label.name].tolist()
 
         # Malformed rows are counted and left out of the metrics, never allowed to stop the evaluation.
-        probabilities = inference.predict_raw_rows(model, rows)
+        answers = inference.predict_raw_rows(model, rows)
         kept: list[int] = []
-        labels: list[int] = []
+        labels: list[float] = []
         malformed = 0
-        for position, (probability, label) in enumerate(zip(probabilities, labels_raw, strict=True)):
+        for position, (answer, label) in enumerate(zip(answers, labels_raw, strict=True)):
             try:
                 encoded = encode_label(label, schema.label)
             except FeatureError:
                 malformed += 1
                 continue
-            if probability is None:
+            if answer is None:
                 malformed += 1
                 continue
             kept.append(position)
             labels.append(encoded)
         if not kept:
             raise ValueError(f"no test row could be scored ({malformed} malformed)")
-        y = np.asarray(labels, dtype=np.int64)
-        p = np.asarray([probabilities[i] for i in kept], dtype=np.float64)
+        kind = schema.problem_type
+        y = np.asarray(labels)
+        p = np.asarray([model.output.metric_input(answers[i]) for i in kept], dtype=np.float64)
         latency = measure_latency(model, [rows[i] for i in kept[:batch_rows]],
                                   single_row_requests=single_row_requests, batch_repeats=batch_repeats)
-        report = model_quality_report(y, p, threshold=threshold, resamples=resamples, extra_metrics=latency)
+        report = quality_report(kind, y, p, resamples=resamples, extra_metrics=latency, threshold=threshold)
 
         fallback_summary: dict[str, Any] | None = None
         fallback_path = model_dir / FALLBACK_FILE
         if fallback_path.is_file():
-            fallback = FallbackModel.load(fallback_path)
-            fallback_p = np.asarray([fallback.predict_proba_row(rows[i]) for i in kept])
-            fallback_summary = classification_metrics(y, fallback_p, threshold=threshold)
+            fallback = load_fallback(fallback_path)
+            fallback_p = np.asarray([model.output.metric_input(fallback.predict_row(rows[i])) for i in kept])
+            fallback_summary = quality_metrics(kind, y, fallback_p)
 
     report["evaluation"] = {
         "rows": int(y.size),
         "malformed": malformed,
-        "positives": int(y.sum()),
+        "problem_type": kind,
         "threshold": threshold,
         "batch_rows": min(batch_rows, len(kept)),
         "single_row_requests": single_row_requests,
@@ -166,9 +172,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                  threshold=args.threshold, resamples=args.bootstrap_resamples,
                  single_row_requests=args.single_row_requests, batch_repeats=args.batch_repeats,
                  batch_rows=args.batch_rows)
-    metrics = report["binary_classification_metrics"]
-    print(f"evaluation: auc {metrics['auc']['value']:.4f}, f1 {metrics['f1']['value']:.4f}, "
-          f"p99 single-row {metrics['single_row_latency_ms_p99']['value']:.2f} ms")
+    kind = problem_type(report["evaluation"]["problem_type"])
+    metrics = report[kind.report_section]
+    quality = ", ".join(f"{m.name} {metrics[m.name]['value']:.4f}" for m in kind.gate_metrics)
+    print(f"evaluation ({kind.name}): {quality}, p99 single-row {metrics['single_row_latency_ms_p99']['value']:.2f} ms")
     return report
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from mlcore.features import FeatureError, FeatureTransformer, encode_label
+from mlsettings.problem_types import BINARY, MULTICLASS, REGRESSION
 from mlsettings.schema import DataSchema
 from pipelines.datasets import csv_files_in, read_raw_csv
 
@@ -69,9 +70,37 @@ def data_version(files: Sequence[Path], s3_object_versions: Mapping[str, str] | 
     return {"sha256": combined, "files": hashed, "s3_object_versions": dict(s3_object_versions or {})}
 
 
+REGRESSION_STRATA = 5
+"""A regression target is split by quintile (rows of one quintile split separately), so each split spans the
+target's range as the class balance is kept for classifiers."""
+
+
+def _class_strata(labels: np.ndarray) -> np.ndarray:
+    return labels
+
+
+def _quantile_strata(labels: np.ndarray) -> np.ndarray:
+    """Quantile bins of the target, fewer when ties or few rows would leave a bin under the split's 3 rows."""
+    for count in range(REGRESSION_STRATA, 0, -1):
+        edges = np.quantile(labels, np.linspace(0.0, 1.0, count + 1)[1:-1])
+        strata: np.ndarray = np.searchsorted(edges, labels, side="right")
+        counts = np.bincount(strata)
+        if counts[counts > 0].min(initial=labels.size) >= 3 or count == 1:  # an empty bin is no stratum
+            return strata
+    return strata
+
+
+_STRATA = {BINARY: _class_strata, MULTICLASS: _class_strata, REGRESSION: _quantile_strata}
+
+
+def split_strata(labels: np.ndarray, problem_type: str) -> np.ndarray:
+    """What the split stratifies on, by the kind of model: the class, or the target's quintile."""
+    return _STRATA[problem_type](labels)
+
+
 def stratified_split(labels: np.ndarray, *, validation_fraction: float, test_fraction: float,
                      seed: int) -> dict[str, np.ndarray]:
-    """Row indices per split; each class is split separately so every split keeps the class balance.
+    """Row indices per split; each class (stratum) is split separately so every split keeps the class balance.
 
     A fixed seed makes the split reproducible: the same data and seed give the same rows in each split.
     """
@@ -81,7 +110,7 @@ def stratified_split(labels: np.ndarray, *, validation_fraction: float, test_fra
                               "must be in (0, 1) and leave rows for training")
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
-    for cls in (0, 1):
+    for cls in np.unique(labels) if labels.size else (0, 1):
         rows = rng.permutation(np.flatnonzero(labels == cls))
         if rows.size < 3:
             raise PreprocessError(f"class {cls} has {rows.size} row(s); a stratified split needs at least 3")
@@ -96,7 +125,8 @@ def stratified_split(labels: np.ndarray, *, validation_fraction: float, test_fra
 def _write_xgboost_csv(path: Path, labels: np.ndarray, features: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(features)
-    table.insert(0, "label", labels.astype(np.int64))
+    # Class labels as integers; a regression target keeps its value.
+    table.insert(0, "label", labels if labels.dtype.kind == "f" else labels.astype(np.int64))
     table.to_csv(path, header=False, index=False, na_rep="")
 
 
@@ -117,7 +147,7 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
     # Rows that cannot be transformed are counted and dropped, never allowed to stop the whole batch:
     # the validate step has already failed the run if there were any in the data it checked.
     features: list[list[float]] = []
-    labels: list[int] = []
+    labels: list[float] = []
     kept: list[int] = []
     malformed: dict[str, int] = {}
     for position, row in enumerate(frame.itertuples(index=False, name=None)):
@@ -134,8 +164,9 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
     if not kept:
         raise PreprocessError(f"no row could be transformed; reasons: {malformed}")
     x = np.asarray(features, dtype=np.float64).reshape(len(kept), len(transformer.output_names))
-    y = np.asarray(labels, dtype=np.int64)
-    split = stratified_split(y, validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed)
+    y = np.asarray(labels)  # int64 for class indices, float64 for a regression target (encode_label)
+    split = stratified_split(split_strata(y, schema.problem_type), validation_fraction=validation_fraction,
+                             test_fraction=test_fraction, seed=seed)
 
     for name, rows in split.items():
         _write_xgboost_csv(output_dir / name / f"{name}.csv", y[rows], x[rows])
@@ -153,9 +184,9 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
         "rows": {"input": len(frame), "malformed": sum(malformed.values()),
                  **{name: int(rows.size) for name, rows in split.items()}},
         "malformed_reasons": malformed,
-        "positives": {name: int(y[rows].sum()) for name, rows in split.items()},
+        "label_mean": {name: float(y[rows].mean()) for name, rows in split.items()},
         "split": {"seed": seed, "validation_fraction": validation_fraction, "test_fraction": test_fraction,
-                  "stratified_by": schema.label.name},
+                  "stratified_by": schema.label.name, "problem_type": schema.problem_type},
         "feature_names": list(transformer.output_names),
     }
     metadata_dir = output_dir / "metadata"

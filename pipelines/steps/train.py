@@ -1,4 +1,6 @@
-"""Train step: XGBoost ``binary:logistic`` in SageMaker's XGBoost framework container (script mode).
+"""Train step: XGBoost in SageMaker's XGBoost framework container (script mode), with the objective of the schema's
+kind of model (mlsettings.problem_types: ``binary:logistic``, ``multi:softprob`` with ``num_class`` the schema's
+classes, ``reg:squarederror``).
 
 Script mode passes hyperparameters as command-line strings (``--num_round 200``; also ``SM_HP_*``), data
 channels as folders (``SM_CHANNEL_<NAME>``, default ``/opt/ml/input/data/<name>``) and expects the model in
@@ -13,7 +15,8 @@ restart) and resumes from the newest readable checkpoint, training only the rema
 resumed job ends with exactly ``num_round`` rounds.
 
 The model folder receives: ``xgboost-model.json`` (loadable by the same-version container and locally),
-``schema.json``, ``fallback.json`` (a logistic regression the inference Lambda scores in pure Python),
+``schema.json``, ``fallback.json`` (the kind's fallback model, scored by the inference Lambda in pure Python:
+mlcore.fallback),
 ``feature_names.json``, ``lineage.json``, ``training_summary.json`` and ``code/`` (the inference handler
 plus the standard-library modules of ``mlcore`` and ``mlsettings`` it imports) so the artifact is self-contained
 for serving.
@@ -41,9 +44,18 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from mlcore.fallback import FALLBACK_FORMAT, FallbackModel
+from mlcore.fallback import (
+    CLASS_PRIORS,
+    FALLBACK_FORMAT,
+    LOGISTIC_REGRESSION,
+    TARGET_MEDIAN,
+    FallbackModel,
+    fallback_from_dict,
+)
 from mlcore.features import FeatureTransformer
-from mlcore.metrics import classification_metrics
+from mlcore.metrics import quality_metrics
+from mlcore.outputs import output_for
+from mlsettings.problem_types import BINARY, problem_type
 from mlsettings.schema import DataSchema
 from pipelines.datasets import csv_files_in
 from pipelines.serving.inference import MODEL_FILE, SCHEMA_FILE
@@ -53,7 +65,8 @@ CHECKPOINTS_KEPT = 3
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 # The modules the serving handler needs; copied into <model>/code so the artifact serves on its own.
 SERVING_MODULES = (("mlcore", "__init__.py"), ("mlcore", "features.py"), ("mlcore", "fallback.py"),
-                   ("mlsettings", "__init__.py"), ("mlsettings", "schema.py"))
+                   ("mlcore", "outputs.py"), ("mlsettings", "__init__.py"), ("mlsettings", "schema.py"),
+                   ("mlsettings", "problem_types.py"))
 """The standard-library modules the inference handler imports, copied into the model's code/ folder."""
 
 
@@ -70,7 +83,8 @@ class Hyperparameters:
     subsample: float = 1.0
     colsample_bytree: float = 1.0
     reg_lambda: float = 1.0
-    eval_metric: str = "auc,logloss"
+    eval_metric: str = ""
+    """Empty: the kind's metrics (mlsettings.problem_types)."""
     device: str = "cpu"
     tree_method: str = "hist"
     seed: int = 0
@@ -78,16 +92,21 @@ class Hyperparameters:
     interrupt_after_rounds: int = 0
     fallback_l2: float = 1.0
 
-    def booster_params(self) -> dict[str, Any]:
+    def booster_params(self, schema: DataSchema | None = None) -> dict[str, Any]:
+        """XGBoost's parameters for the schema's kind of model (binary when no schema is given)."""
+        kind = problem_type(schema.problem_type if schema is not None else BINARY)
+        eval_metric = self.eval_metric or kind.eval_metric
+        per_kind: dict[str, Any] = {"num_class": len(schema.label.classes)} if schema and schema.label.classes else {}
         return {
-            "objective": "binary:logistic",
+            "objective": kind.objective,
+            **per_kind,
             "max_depth": self.max_depth,
             "eta": self.eta,
             "min_child_weight": self.min_child_weight,
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
             "lambda": self.reg_lambda,
-            "eval_metric": [m.strip() for m in self.eval_metric.split(",") if m.strip()],
+            "eval_metric": [m.strip() for m in eval_metric.split(",") if m.strip()],
             "device": resolve_device(self.device),
             "tree_method": self.tree_method,
             "seed": self.seed,
@@ -117,13 +136,15 @@ HYPERPARAMETER_TYPES: dict[str, type] = {name: type(getattr(Hyperparameters(), n
 
 
 def read_xgboost_csv(channel: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and features from a channel of label-first, header-less CSV files (empty field = missing)."""
+    """Labels and features from a channel of label-first, header-less CSV files (empty field = missing): integer
+    labels (class indices) as int64, others (a regression target) as float64."""
     files = csv_files_in(channel)
     if not files:
         raise FileNotFoundError(f"channel {channel} holds no CSV files")
     table = pd.concat([pd.read_csv(p, header=None, dtype=np.float64) for p in files], ignore_index=True)
     values = table.to_numpy(dtype=np.float64)
-    return values[:, 0].astype(np.int64), values[:, 1:]
+    labels = values[:, 0]
+    return (labels.astype(np.int64) if np.all(labels == np.round(labels)) else labels), values[:, 1:]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -181,7 +202,7 @@ class CheckpointCallback(xgb.callback.TrainingCallback):
 
 
 def train_booster(hp: Hyperparameters, dtrain: xgb.DMatrix, dvalidation: xgb.DMatrix,
-                  checkpoint_dir: Path) -> tuple[xgb.Booster, dict[str, Any]]:
+                  checkpoint_dir: Path, schema: DataSchema | None = None) -> tuple[xgb.Booster, dict[str, Any]]:
     """Train (or finish training) ``hp.num_round`` rounds, resuming from the newest checkpoint."""
     resumed = latest_checkpoint(checkpoint_dir)
     start_booster, resumed_from = (resumed[0], resumed[1].name) if resumed else (None, None)
@@ -195,7 +216,7 @@ def train_booster(hp: Hyperparameters, dtrain: xgb.DMatrix, dvalidation: xgb.DMa
     if remaining == 0 and start_booster is not None:
         booster = start_booster
     else:
-        booster = xgb.train(hp.booster_params(), dtrain, num_boost_round=remaining,
+        booster = xgb.train(hp.booster_params(schema), dtrain, num_boost_round=remaining,
                             evals=[(dtrain, "train"), (dvalidation, "validation")], evals_result=evals_log,
                             xgb_model=start_booster, callbacks=[callback], verbose_eval=10)
     final_scores = {f"{split}-{metric}": values[-1] for split, metrics in evals_log.items()
@@ -256,14 +277,43 @@ def fallback_probabilities(doc: Mapping[str, Any], features: np.ndarray) -> np.n
     return _sigmoid(z @ np.asarray(doc["coef"]) + float(doc["intercept"]))
 
 
+def _logistic_fallback(schema: DataSchema, train: tuple[np.ndarray, np.ndarray], *, l2: float) -> dict[str, Any]:
+    fitted = fit_logistic_regression(train[1], train[0], l2=l2)
+    return {"format": FALLBACK_FORMAT, "kind": LOGISTIC_REGRESSION, "schema": schema.to_dict(),
+            "feature_names": list(FeatureTransformer.from_schema(schema).output_names), **fitted}
+
+
+def _class_priors_fallback(schema: DataSchema, train: tuple[np.ndarray, np.ndarray], *, l2: float) -> dict[str, Any]:
+    counts = np.bincount(train[0].astype(np.int64), minlength=len(schema.label.classes)).astype(np.float64)
+    return {"format": FALLBACK_FORMAT, "kind": CLASS_PRIORS, "schema": schema.to_dict(),
+            "priors": (counts / counts.sum()).tolist()}
+
+
+def _target_median_fallback(schema: DataSchema, train: tuple[np.ndarray, np.ndarray], *, l2: float
+                            ) -> dict[str, Any]:
+    return {"format": FALLBACK_FORMAT, "kind": TARGET_MEDIAN, "schema": schema.to_dict(),
+            "median": float(np.median(train[0]))}
+
+
+FALLBACK_BUILDERS = {LOGISTIC_REGRESSION: _logistic_fallback, CLASS_PRIORS: _class_priors_fallback,
+                     TARGET_MEDIAN: _target_median_fallback}
+"""How training fits each fallback kind (mlsettings.problem_types: ``fallback``)."""
+
+
 def build_fallback(schema: DataSchema, train: tuple[np.ndarray, np.ndarray],
                    evaluation: tuple[np.ndarray, np.ndarray], *, evaluated_on: str, l2: float) -> dict[str, Any]:
-    fitted = fit_logistic_regression(train[1], train[0], l2=l2)
-    doc: dict[str, Any] = {"format": FALLBACK_FORMAT, "schema": schema.to_dict(),
-                           "feature_names": list(FeatureTransformer.from_schema(schema).output_names), **fitted}
-    metrics = classification_metrics(evaluation[0], fallback_probabilities(doc, evaluation[1]))
+    """The fallback model of the schema's kind, fitted on the training rows, with its metrics on ``evaluation``."""
+    doc = FALLBACK_BUILDERS[problem_type(schema.problem_type).fallback](schema, train, l2=l2)
+    model = fallback_from_dict(doc)  # fail the training job, not the Lambda, if the document is invalid
+    if isinstance(model, FallbackModel):
+        predictions = fallback_probabilities(doc, evaluation[1])
+    else:
+        output = output_for(schema.label)
+        # A constant model: its answer does not depend on the row (the rows here are already features).
+        answer = model.constant_answer()
+        predictions = np.asarray([output.metric_input(answer)] * evaluation[0].size, dtype=np.float64)
+    metrics = quality_metrics(schema.problem_type, evaluation[0], predictions)
     doc["metrics"] = {**metrics, "evaluated_on": evaluated_on, "rows": int(evaluation[0].size)}
-    FallbackModel.from_dict(doc)  # fail the training job, not the Lambda, if the document is invalid
     return doc
 
 
@@ -305,7 +355,7 @@ def run(hp: Hyperparameters, *, train_dir: Path, validation_dir: Path, test_dir:
             raise ValueError(f"{name} data has {x.shape[1]} features; schema {schema.name!r} produces {expected}")
     dtrain = xgb.DMatrix(train[1], label=train[0], missing=np.nan)
     dvalidation = xgb.DMatrix(validation[1], label=validation[0], missing=np.nan)
-    booster, summary = train_booster(hp, dtrain, dvalidation, checkpoint_dir)
+    booster, summary = train_booster(hp, dtrain, dvalidation, checkpoint_dir, schema)
 
     model_dir.mkdir(parents=True, exist_ok=True)
     booster.save_model(str(model_dir / MODEL_FILE))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from mlcore.drift.baseline import BaselineError, load_baseline, out_of_range_mas
 from mlcore.drift.statistics import DriftThresholds, compare_columns
 from mlcore.features import MISSING_MARKERS, FeatureError, category_text, encode_label
 from mlsettings.instance_types import has_local_storage
+from mlsettings.problem_types import BINARY, MULTICLASS, REGRESSION
 from mlsettings.schema import DataSchema, FeatureSpec
 from mlsettings.vocabulary import BASELINE_FILE, NO_BASELINE_FORMAT
 from pipelines.datasets import RawDataError, csv_files_in, read_raw_csv
@@ -112,6 +113,12 @@ def _check_categorical(spec: FeatureSpec, values: np.ndarray, missing: np.ndarra
 
 def _check_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[str, Any]], *,
                  min_rows_per_class: int = MIN_ROWS_PER_CLASS) -> dict[str, Any]:
+    """The label's checks of the schema's kind of model (binary, multiclass, regression)."""
+    return _LABEL_CHECKS[schema.problem_type](schema, frame, violations, min_rows_per_class=min_rows_per_class)
+
+
+def _check_binary_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[str, Any]], *,
+                        min_rows_per_class: int = MIN_ROWS_PER_CLASS) -> dict[str, Any]:
     label = schema.label
     values = frame[label.name].to_numpy(dtype=object)
     counts = {"positive": 0, "negative": 0, "missing": 0, "invalid": 0}
@@ -149,6 +156,77 @@ def _check_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[
             "(training.min_rows_per_class)", positives=counts["positive"], negatives=counts["negative"],
             min_rows_per_class=min_rows_per_class))
     return counts
+
+
+def _encoded_labels(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[str, Any]]
+                    ) -> tuple[list[float], dict[str, int]]:
+    """Every present label encoded; missing and invalid ones counted and reported as violations."""
+    label = schema.label
+    encoded: list[float] = []
+    counts = {"missing": 0, "invalid": 0}
+    invalid: dict[str, int] = {}
+    reason = ""
+    for value in frame[label.name].to_numpy(dtype=object):
+        if str(value).strip() in MISSING_MARKERS:
+            counts["missing"] += 1
+            continue
+        try:
+            encoded.append(encode_label(value, label))
+        except FeatureError as err:
+            counts["invalid"] += 1
+            invalid[str(value)] = invalid.get(str(value), 0) + 1
+            reason = str(err).split(": ", 1)[-1]
+    if counts["missing"]:
+        violations.append(_violation(label.name, "label_missing", f"{counts['missing']} row(s) have no label",
+                                     count=counts["missing"]))
+    if invalid:
+        examples = sorted(invalid, key=lambda v: -invalid[v])[:MAX_EXAMPLES]
+        violations.append(_violation(label.name, "label_invalid_value",
+                                     f"{counts['invalid']} label(s) are invalid (e.g. {reason}), e.g. {examples}",
+                                     count=counts["invalid"], examples=examples))
+    return encoded, counts
+
+
+def _check_multiclass_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[str, Any]], *,
+                            min_rows_per_class: int = MIN_ROWS_PER_CLASS) -> dict[str, Any]:
+    """Every declared class present with at least ``min_rows_per_class`` rows (a stratified split per class)."""
+    label = schema.label
+    encoded, counts = _encoded_labels(schema, frame, violations)
+    per_class = {str(cls): sum(1 for e in encoded if e == index) for index, cls in enumerate(label.classes)}
+    short = {cls: count for cls, count in per_class.items() if count < min_rows_per_class}
+    if short:
+        violations.append(_violation(
+            label.name, "too_few_rows",
+            f"class(es) {sorted(short)} have {sorted(short.values())} row(s); at least {min_rows_per_class} per "
+            "declared class are needed for a stratified train/validation/test split and a quality gate that means "
+            "something (training.min_rows_per_class)", classes=per_class, min_rows_per_class=min_rows_per_class))
+    return {**counts, "classes": per_class}
+
+
+def _check_regression_label(schema: DataSchema, frame: pd.DataFrame, violations: list[dict[str, Any]], *,
+                            min_rows_per_class: int = MIN_ROWS_PER_CLASS) -> dict[str, Any]:
+    """Numbers within the schema's range; not constant (R² is undefined and nothing can be learnt); at least
+    ``3 · min_rows_per_class`` rows (the split stratifies by target tercile at least)."""
+    label = schema.label
+    encoded, counts = _encoded_labels(schema, frame, violations)
+    summary: dict[str, Any] = {**counts, "rows": len(encoded)}
+    if encoded:
+        summary.update(min=min(encoded), max=max(encoded), mean=sum(encoded) / len(encoded))
+    if encoded and min(encoded) == max(encoded):
+        violations.append(_violation(label.name, "label_constant",
+                                     f"every label is {encoded[0]}: a regression target must vary",
+                                     value=encoded[0]))
+    elif len(encoded) < 3 * min_rows_per_class:
+        violations.append(_violation(
+            label.name, "too_few_rows",
+            f"{len(encoded)} labelled row(s); at least {3 * min_rows_per_class} (3 x training.min_rows_per_class) "
+            "are needed for the train/validation/test split and a quality gate that means something",
+            rows=len(encoded), min_rows_per_class=min_rows_per_class))
+    return summary
+
+
+_LABEL_CHECKS: dict[str, Callable[..., dict[str, Any]]] = {
+    BINARY: _check_binary_label, MULTICLASS: _check_multiclass_label, REGRESSION: _check_regression_label}
 
 
 def _header_hint(columns: Sequence[str], expected: Sequence[str]) -> str | None:

@@ -24,14 +24,21 @@ from typing import Any
 from aws_cdk import aws_iam as iam
 
 from mlsettings.config import EnvironmentConfig
-from mlsettings.naming import artifact_bucket_name, consumer_role_name, data_key_alias, model_package_group_name
+from mlsettings.naming import (
+    artifact_bucket_name,
+    consumer_role_name,
+    consumer_role_pattern,
+    data_key_alias,
+    model_package_group_name,
+    model_prefixes,
+)
 from mlsettings.vocabulary import MODELS_PREFIX, PIPELINE_OUTPUTS_PREFIX
 
 
 @dataclass(frozen=True)
 class RegistryAccess:
     prefixes: tuple[str, ...]
-    """Artifact-bucket prefixes the role reads (s3:GetObject)."""
+    """The model's artifact-bucket prefixes the role reads (s3:GetObject): names of ``ModelPrefixes`` fields."""
     package_actions: tuple[str, ...]
     """SageMaker actions on the group's model packages."""
 
@@ -48,34 +55,37 @@ CreateModel and DescribeModelPackage; it lists and updates no package (results g
 REGISTRY_ACCESS: dict[str, RegistryAccess] = {
     # Creates each model from the registered package (CREATE_MODEL_FROM_PACKAGE_SOURCE), reads the golden payloads
     # and the fallback model.
-    "deployer": RegistryAccess((f"{MODELS_PREFIX}/*", f"{PIPELINE_OUTPUTS_PREFIX}/*"),
+    "deployer": RegistryAccess(("models", "pipeline_outputs"),
                                ("sagemaker:CreateModel", "sagemaker:DescribeModelPackage")),
     # The model containers download the model artifact.
-    "model": RegistryAccess((f"{MODELS_PREFIX}/*",), ()),
+    "model": RegistryAccess(("models",), ()),
     # The scheduled golden-payload check.
-    "health-check": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
+    "health-check": RegistryAccess(("pipeline_outputs",), ("sagemaker:DescribeModelPackage",)),
     # The drift monitor's baselines, and the Processing job's when that engine runs.
-    "drift-monitor": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
-    "drift-job": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ()),
+    "drift-monitor": RegistryAccess(("pipeline_outputs",), ("sagemaker:DescribeModelPackage",)),
+    "drift-job": RegistryAccess(("pipeline_outputs",), ()),
     # The per-object partial results (monitoring.drift.engine: partials) count against the variant's baseline.
-    "drift-partials": RegistryAccess((f"{PIPELINE_OUTPUTS_PREFIX}/*",), ("sagemaker:DescribeModelPackage",)),
+    "drift-partials": RegistryAccess(("pipeline_outputs",), ("sagemaker:DescribeModelPackage",)),
 }
 
 
 # cdk-nag findings of the consumer half, as the findings spell the registry's names.
 REGISTRY_ALLOWANCES = {
-    "Resource::arn:*:s3:::mlops-*-artifacts-*/models/*": "The registry's model artifacts, keyed by training job.",
-    "Resource::arn:*:s3:::mlops-*-artifacts-*/pipelines/*": "The registry's golden payloads and baselines, "
-                                                            "keyed by execution id.",
+    "Resource::arn:*:s3:::mlops-*-artifacts-*/models/*/*": "The registry's artifacts of the model, keyed by "
+                                                           "training job.",
+    "Resource::arn:*:s3:::mlops-*-artifacts-*/pipelines/*/*": "The registry's golden payloads and baselines of "
+                                                              "the model, keyed by execution id.",
     "Resource::arn:*:kms:*:key/*": "The registry's key, whose id is unknown before it exists: selected by its "
                                    "alias (kms:ResourceAliases condition) in the registry's account.",
-    "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the registry's one group.",
+    "Resource::arn:*:sagemaker:*:model-package/mlops-*-*/*": "Every version of the model's group in the "
+                                                            "registry.",
 }
 
 
 @dataclass(frozen=True)
 class RegistryLocation:
-    """Where a consumer's registry lives, as cdk.json determines it."""
+    """Where a consumer's registry lives, as cdk.json determines it (``registry``: the model's view of the
+    registry environment)."""
 
     registry: EnvironmentConfig
     account: str
@@ -88,6 +98,7 @@ class RegistryLocation:
 
     @property
     def package_arns(self) -> str:
+        """The versions of the model's group."""
         return (f"arn:{self.partition}:sagemaker:{self.registry.region}:{self.account}:model-package/"
                 f"{model_package_group_name(self.registry)}/*")
 
@@ -99,12 +110,19 @@ class RegistryLocation:
         return [f"arn:{self.partition}:s3:::{self.bucket_name}/{prefix}" for prefix in prefixes]
 
 
+def access_prefixes(config: EnvironmentConfig, purpose: str) -> list[str]:
+    """The object patterns of the model's prefixes ``purpose`` reads (``config``: any view of the model)."""
+    prefixes = model_prefixes(config)
+    return [f"{getattr(prefixes, name)}*" for name in REGISTRY_ACCESS[purpose].prefixes]
+
+
 def grant_registry_access(grantee: iam.IGrantable, purpose: str, where: RegistryLocation) -> None:
-    """The consumer half for one role: read its prefixes, decrypt with the registry's key, its package actions."""
+    """The consumer half for one role: read its model's prefixes, decrypt with the registry's key, its package
+    actions on its model's group."""
     access = REGISTRY_ACCESS[purpose]
     statements = [
         iam.PolicyStatement(sid="RegistryArtifacts", actions=["s3:GetObject"],
-                            resources=where.object_arns(access.prefixes)),
+                            resources=where.object_arns(access_prefixes(where.registry, purpose))),
         # The objects are SSE-KMS with the registry's key; S3 decrypts as the caller.
         iam.PolicyStatement(sid="RegistryKey", actions=["kms:Decrypt"], resources=[where.keys_arn],
                             conditions={"ForAnyValue:StringEquals": {
@@ -119,12 +137,18 @@ def grant_registry_access(grantee: iam.IGrantable, purpose: str, where: Registry
 
 def _principal_condition(consumers: Sequence[EnvironmentConfig], partition: str,
                          purposes: Iterable[str]) -> tuple[list[iam.IPrincipal], dict[str, Any]]:
+    """Exactly the roles of ``purposes`` in the consumers: of one model (model views: ``ArnEquals``) or of every
+    model (environments: ``ArnLike`` on ``mlops-<env>-*-<purpose>``, so the bucket's and the key's policies do
+    not grow with the models; each role's own IAM policy reaches only its model's prefixes)."""
     wanted = list(purposes)
     accounts = sorted({c.account for c in consumers if c.account})
-    roles = sorted(f"arn:{partition}:iam::{c.account}:role/{consumer_role_name(c, purpose)}"
-                   for c in consumers for purpose in wanted)
-    return ([iam.AccountPrincipal(account) for account in accounts],
-            {"ArnEquals": {"aws:PrincipalArn": roles}})
+    if all(c.model is not None for c in consumers):
+        roles = sorted(f"arn:{partition}:iam::{c.account}:role/{consumer_role_name(c, purpose)}"
+                       for c in consumers for purpose in wanted)
+        return [iam.AccountPrincipal(account) for account in accounts], {"ArnEquals": {"aws:PrincipalArn": roles}}
+    patterns = sorted(f"arn:{partition}:iam::{c.account}:role/{consumer_role_pattern(c)}-{purpose}"
+                      for c in consumers for purpose in wanted)
+    return [iam.AccountPrincipal(account) for account in accounts], {"ArnLike": {"aws:PrincipalArn": patterns}}
 
 
 def _purposes(predicate: Any) -> list[str]:
@@ -133,15 +157,17 @@ def _purposes(predicate: Any) -> list[str]:
 
 def bucket_statements(consumers: Sequence[EnvironmentConfig], *, bucket_arn: str,
                       partition: str) -> list[iam.PolicyStatement]:
-    """The registry half on the artifact bucket: one statement per prefix, for exactly the roles that read it."""
+    """The registry half on the artifact bucket: one statement per kind of prefix (every model's), for the roles
+    that read it."""
     statements = []
-    prefixes = sorted({prefix for access in REGISTRY_ACCESS.values() for prefix in access.prefixes})
-    for prefix in prefixes:
+    top = {"models": MODELS_PREFIX, "pipeline_outputs": PIPELINE_OUTPUTS_PREFIX}
+    names = sorted({name for access in REGISTRY_ACCESS.values() for name in access.prefixes})
+    for name in names:
         principals, condition = _principal_condition(consumers, partition,
-                                                     _purposes(lambda a, p=prefix: p in a.prefixes))
+                                                     _purposes(lambda a, n=name: n in a.prefixes))
         statements.append(iam.PolicyStatement(
-            sid=f"ConsumersRead{prefix.split('/')[0].capitalize()}", actions=["s3:GetObject"],
-            principals=principals, resources=[f"{bucket_arn}/{prefix}"], conditions=condition))
+            sid=f"ConsumersRead{top[name].capitalize()}", actions=["s3:GetObject"],
+            principals=principals, resources=[f"{bucket_arn}/{top[name]}/*"], conditions=condition))
     return statements
 
 

@@ -208,6 +208,7 @@ class MlopsFunction(Construct):
         alarm_topic: sns.ITopic | None = None,
         handler_function: str = "handler",
         role: iam.IRole | None = None,
+        function_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not (LAMBDAS_DIR / source / "handler.py").is_file():
@@ -234,6 +235,7 @@ class MlopsFunction(Construct):
         async_options = self._asynchronous_options(source, key) if asynchronous else {}
         self.function = lambda_.Function(
             self, "Function",
+            function_name=function_name,
             description=description,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64 if architecture == "arm64" else lambda_.Architecture.X86_64,

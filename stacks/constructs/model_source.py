@@ -15,11 +15,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
-from stacks.constructs.cross_account import REGISTRY_ACCESS, RegistryLocation, grant_registry_access
+from stacks.constructs.cross_account import REGISTRY_ACCESS, RegistryLocation, access_prefixes, grant_registry_access
 
 
 @dataclass(frozen=True)
 class ModelSource:
+    """One model's registry: ``location.registry`` is the model's view of the registry environment."""
+
     location: RegistryLocation
     own: tuple[s3.IBucket, kms.IKey] | None = None
     """The registry environment's own bucket and key (None in a consumer environment)."""
@@ -39,7 +41,7 @@ class ModelSource:
             return
         bucket, key = self.own
         access = REGISTRY_ACCESS[purpose]
-        for prefix in access.prefixes:
+        for prefix in access_prefixes(self.location.registry, purpose):
             bucket.grant_read(grantee, prefix)
         key.grant_decrypt(grantee)
         if access.package_actions:

@@ -13,11 +13,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig
 from mlsettings.vocabulary import PARAMETER_PREFIX, Published
 
 
 def publish_name(scope: Construct, *, environment: str, key: str, value: str) -> ssm.StringParameter:
-    construct_id = "Published" + "".join(part.capitalize() for part in key.split("-"))
+    construct_id = "Published" + "".join(part.capitalize() for part in key.replace("/", "-").split("-"))
     return ssm.StringParameter(
         scope, construct_id,
         parameter_name=f"{PARAMETER_PREFIX}/{environment}/{key}",
@@ -35,3 +36,10 @@ def published_topic(scope: Construct, construct_id: str, *, environment: str, se
     """An alert topic of the Alerting stack (``<severity>-topic-arn``), referenced without an export."""
     return sns.Topic.from_topic_arn(scope, construct_id,
                                     read_published(scope, environment=environment, key=Published.topic_arn(severity)))
+
+
+def publish_model_name(scope: Construct, config: EnvironmentConfig, *, key: str, value: str) -> ssm.StringParameter:
+    """A name of one model's resources: ``/mlops/<env>/models/<model>/<key>`` (``config``: the model's view)."""
+    assert config.model is not None
+    return publish_name(scope, environment=config.name, key=Published.for_model(config.model.name, key),
+                        value=value)

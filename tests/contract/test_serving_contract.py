@@ -134,7 +134,7 @@ def test_every_golden_case_passes_the_deployers_golden_check(served: Served) -> 
     for case in golden.cases:
         answer = served.exchanges[f"golden:{case.name}"].answer
         result = check_answer(case, body=answer.body.decode(), content_type=answer.content_type,
-                              tolerance=golden.tolerance)
+                              tolerance=golden.tolerance, label=golden.label)
         assert result.passed, f"{case.name}: {answer.status} {answer.content_type}: {result.reasons}"
 
 

@@ -27,8 +27,9 @@ CAPTURE_PREFIX = "data-capture"
 LOG_PREFIX = "inference-api"
 REPORT_BUCKET = "report-bucket"
 LABELS_PREFIX = "ground-truth"
-PARAMETER_PREFIX = "/mlops/dev/variant"
-GROUP = "churn-models"
+MODEL = "breast-cancer"
+PARAMETER_PREFIX = f"/mlops/dev/models/{MODEL}/variant"
+GROUP = "mlops-dev-churn"
 WINDOW_END = datetime(2025, 3, 2, 6, tzinfo=UTC)
 HOUR = "2025/03/02/03"  # inside the 24 hours before WINDOW_END
 
@@ -39,7 +40,7 @@ NAMES = list(SCHEMA.feature_names)
 def _artifacts(variant: str, step: str, output: str) -> str:
     """Where the training pipeline writes one execution's step output (pipelines.definition.output_key), so
     the drift role is exercised on the deployed layout."""
-    return output_key(f"exec-{variant.lower()}", step, output)
+    return output_key(MODEL, f"exec-{variant.lower()}", step, output)
 
 
 def baseline_document(rows: int = 3000, seed: int = 0) -> dict[str, Any]:

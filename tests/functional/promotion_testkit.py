@@ -46,7 +46,7 @@ class PromotionResources:
         from mlsettings.functions.contracts import GateEnvironment
 
         return GateEnvironment(
-            model_package_group=self.group, ledger_table=self.ledger_table, idempotency_table=self.idempotency_table,
+            group_prefix=GROUP_PREFIX, ledger_table=self.ledger_table, idempotency_table=self.idempotency_table,
             promotion_topic_arn=self.topic_arn, event_bus_name=self.event_bus,
             stage_servers={"Staging": {"environment": "staging", "account": "123456789012"},
                            "Production": {"environment": "prod", "account": "123456789012"}},
@@ -65,7 +65,11 @@ def create_ledger_table(dynamodb: Any, name: str) -> None:
     )
 
 
-def create_resources(group: str = "breast-cancer-models", environment: str = "dev") -> PromotionResources:
+GROUP_PREFIX = "mlops-dev-"
+"""The registry's group prefix (mlsettings.naming.group_prefix of dev): the gate guards every group starting so."""
+
+
+def create_resources(group: str = f"{GROUP_PREFIX}breast-cancer", environment: str = "dev") -> PromotionResources:
     """Create the group, tables, topic, bus (+ observer queues) and the CLI's SSM parameters."""
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -100,7 +104,7 @@ def create_resources(group: str = "breast-cancer-models", environment: str = "de
     )
     events.put_targets(Rule="promotions", EventBusName="mlops", Targets=[{"Id": "q", "Arn": promotions_arn}])
     for key, value in {
-        "model-package-group": group,
+        f"models/{group.removeprefix(GROUP_PREFIX)}/model-package-group": group,
         "ledger-table": "ledger",
         "promotion-topic-arn": topic_arn,
         "event-bus-name": "mlops",

@@ -90,7 +90,7 @@ def register_trained_package(trained: TrainedModel, *, stage: str = "Development
     settings = PipelineSettings(
         pipeline_name="test", role_arn=ROLE, image_uri=IMAGE, artifact_bucket=ARTIFACT_BUCKET, kms_key_id="",
         code_uri="", code_file_name="", schema_uri="", schema_file_name="", no_baseline_uri="",
-        model_package_group=GROUP, default_data_uri="", training_instance_type="ml.g5.xlarge",
+        model_package_group=GROUP, model="churn", default_data_uri="", training_instance_type="ml.g5.xlarge",
         training_instance_count=1, processing_instance_type="ml.m5.xlarge", volume_size_gb=1, use_spot=False,
         max_run_seconds=1, max_wait_seconds=1, checkpointing=False, num_round=5, quality_metric="auc",
         quality_threshold=0.5, inference_instance_types=("ml.m5.large",), transform_instance_types=("ml.m5.xlarge",),

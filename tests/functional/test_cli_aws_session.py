@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from mlops import cli, project_config
 from mlops.aws_session import AwsSession
+from testkit.serving_world import MODEL
 from mlsettings.config import load_environments, project_context
 
 CONFIGS = load_environments(project_context())
@@ -32,7 +33,9 @@ AWS_COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ab-report", ()),
     ("batch-score", ("--input", "s3://bucket/batch/")),
     ("train", ()),
+    ("models", ()),
 )
+PER_MODEL_COMMANDS = tuple(c for c in AWS_COMMANDS if c[0] != "models")
 SHELL_REGION = "us-west-2"  # a shell default that is nobody's cdk.json region
 
 
@@ -80,7 +83,7 @@ def test_clients_get_the_environment_region_from_cdk_json(env: str, created_clie
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", SHELL_REGION)
     with mock_aws():
-        code = cli.main(["status", "--env", env])
+        code = cli.main(["status", "--env", env, "--model", MODEL])
     assert code == 2  # nothing is deployed in moto: the published names are missing
     assert "publishes no '/mlops/" in capsys.readouterr().err
     assert created_clients, "status created no client through the factory"
@@ -97,7 +100,7 @@ def test_a_region_set_in_cdk_json_is_the_one_used(tmp_path: Path, created_client
     monkeypatch.setattr(project_config, "PROJECT_FILE", other)
     monkeypatch.setenv("AWS_DEFAULT_REGION", SHELL_REGION)
     with mock_aws():
-        assert cli.main(["rollback", "--env", "staging"]) == 2
+        assert cli.main(["rollback", "--env", "staging", "--model", MODEL]) == 2
     assert created_clients
     assert {client.meta.region_name for client in created_clients} == {"ca-central-1"}
 
@@ -105,7 +108,7 @@ def test_a_region_set_in_cdk_json_is_the_one_used(tmp_path: Path, created_client
 def test_region_flag_overrides_cdk_json(created_clients: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", SHELL_REGION)
     with mock_aws():
-        cli.main(["shift-weights", "--env", "prod", "--region", "ap-southeast-2", "--challenger-percent", "5"])
+        cli.main(["shift-weights", "--env", "prod", "--model", MODEL, "--region", "ap-southeast-2", "--challenger-percent", "5"])
     assert created_clients
     assert {client.meta.region_name for client in created_clients} == {"ap-southeast-2"}
 
@@ -114,7 +117,7 @@ def test_train_in_aws_uses_the_factory_and_the_environment_region(created_client
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", SHELL_REGION)
     with mock_aws():
-        assert cli.main(["train", "--env", "staging"]) == 2  # no published pipeline in moto
+        assert cli.main(["train", "--env", "staging", "--model", MODEL]) == 2  # no published pipeline in moto
     assert {client.meta.region_name for client in created_clients} == {CONFIGS["staging"].region}
 
 
@@ -136,6 +139,28 @@ def test_env_is_required_by_every_aws_command(command: str, extra: tuple[str, ..
     assert "--env" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("command", "extra"), PER_MODEL_COMMANDS)
+def test_model_is_required_when_the_environment_has_several(command: str, extra: tuple[str, ...],
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            created_clients: list[Any]) -> None:
+    names = CONFIGS["prod"].model_names
+    assert len(names) > 1  # the shipped cdk.json has several models
+    assert cli.main([command, "--env", "prod", *extra]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"mlops {command}: --model is required: environment 'prod' has the models {', '.join(names)}" in err
+    assert created_clients == []  # a configuration check: refused before any AWS call
+
+
+@pytest.mark.parametrize(("command", "extra"), PER_MODEL_COMMANDS)
+def test_unknown_model_lists_the_valid_ones(command: str, extra: tuple[str, ...],
+                                            capsys: pytest.CaptureFixture[str], created_clients: list[Any]) -> None:
+    assert cli.main([command, "--env", "prod", "--model", "fraud", *extra]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"mlops {command}: --model 'fraud' is not a model in " in err
+    assert err.rstrip().endswith(f"valid: {', '.join(CONFIGS['prod'].model_names)}")
+    assert created_clients == []
+
+
 def test_train_without_env_or_local_is_refused(capsys: pytest.CaptureFixture[str],
                                                created_clients: list[Any]) -> None:
     assert cli.main(["train"]) == 2
@@ -152,7 +177,7 @@ def test_account_in_cdk_json_must_match_the_credentials(tmp_path: Path, monkeypa
     other.write_text(json.dumps({"context": context}))
     monkeypatch.setattr(project_config, "PROJECT_FILE", other)
     with mock_aws():  # moto's caller is account 123456789012
-        assert cli.main(["status", "--env", "prod"]) == 2
+        assert cli.main(["status", "--env", "prod", "--model", MODEL]) == 2
     err = _one_line(capsys.readouterr().err)
     assert "the credentials are for account 123456789012" in err
     # status acts on prod's registry environment: its account is the one the credentials must be for
@@ -165,7 +190,7 @@ def test_account_in_cdk_json_must_match_the_credentials(tmp_path: Path, monkeypa
 
 def test_no_credentials_names_the_profile_and_region_to_fix(no_credentials: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["status", "--env", "prod"]) == 2
+    assert cli.main(["status", "--env", "prod", "--model", MODEL]) == 2
     err = _one_line(capsys.readouterr().err)
     assert err.startswith("mlops status: no usable AWS credentials: pass --profile NAME (or set AWS_PROFILE)")
     assert f"region {CONFIGS['dev'].region} (from cdk.json environments.dev.region)" in err
@@ -182,7 +207,7 @@ def test_s3_capture_without_credentials_is_one_line(no_credentials: Path, tmp_pa
 
 
 def test_unknown_profile_lists_the_configured_ones(no_credentials: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["rollback", "--env", "staging", "--profile", "opps"]) == 2
+    assert cli.main(["rollback", "--env", "staging", "--model", MODEL, "--profile", "opps"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert "AWS profile 'opps' is not in ~/.aws/config or ~/.aws/credentials (profiles there: ops)" in err
     assert "profile 'opps' (from --profile)" in err
@@ -191,7 +216,7 @@ def test_unknown_profile_lists_the_configured_ones(no_credentials: Path, capsys:
 def test_unknown_profile_from_the_environment_variable(no_credentials: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AWS_PROFILE", "gone")
-    assert cli.main(["ab-report", "--env", "dev"]) == 2
+    assert cli.main(["ab-report", "--env", "dev", "--model", MODEL]) == 2
     err = _one_line(capsys.readouterr().err)
     assert "AWS profile 'gone' is not in" in err and "(from AWS_PROFILE)" in err
 
@@ -201,7 +226,7 @@ def test_unreachable_endpoint_names_the_url_and_region(monkeypatch: pytest.Monke
     # A closed local port: botocore's real connection error, no traffic leaves the machine.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    assert cli.main(["status", "--env", "dev", "--region", "eu-north-1"]) == 2
+    assert cli.main(["status", "--env", "dev", "--model", MODEL, "--region", "eu-north-1"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert 'cannot reach "http://127.0.0.1:9/"' in err or "cannot reach http://127.0.0.1:9" in err
     assert "region eu-north-1 (from --region)" in err
@@ -212,7 +237,7 @@ def test_no_region_says_how_to_give_one(monkeypatch: pytest.MonkeyPatch, capsys:
         raise botocore.exceptions.NoRegionError()
 
     monkeypatch.setattr(AwsSession, "client", no_region)
-    assert cli.main(["batch-score", "--env", "dev", "--input", "s3://b/p/"]) == 2
+    assert cli.main(["batch-score", "--env", "dev", "--model", MODEL, "--input", "s3://b/p/"]) == 2
     assert "mlops batch-score: no AWS region: pass --region, set AWS_DEFAULT_REGION" in _one_line(
         capsys.readouterr().err)
 
@@ -238,7 +263,7 @@ def test_refused_credentials_are_one_line(code: str, expected: str, monkeypatch:
         return client
 
     monkeypatch.setattr(AwsSession, "client", stubbed)
-    assert cli.main(["promote", "--env", "prod", "--version", "3", "--to", "production"]) == 2
+    assert cli.main(["promote", "--env", "prod", "--model", MODEL, "--version", "3", "--to", "production"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert err.startswith("mlops promote: ") and expected in err
     assert f"the registry of environment 'prod' (environment 'dev') needs the account of your credentials " \
@@ -257,7 +282,7 @@ def test_other_aws_errors_are_not_disguised(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(AwsSession, "client", stubbed)
     with pytest.raises(botocore.exceptions.ClientError, match="ThrottlingException"):
-        cli.main(["status", "--env", "dev"])
+        cli.main(["status", "--env", "dev", "--model", MODEL])
 
 
 def test_profile_flag_reaches_boto3(no_credentials: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,7 +291,7 @@ def test_profile_flag_reaches_boto3(no_credentials: Path, monkeypatch: pytest.Mo
 
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     assert boto3.Session(profile_name="ops").region_name == "eu-central-1"
-    args = cli.build_parser().parse_args(["status", "--env", "dev", "--profile", "ops"])
+    args = cli.build_parser().parse_args(["status", "--env", "dev", "--model", MODEL, "--profile", "ops"])
     session = aws_session(args)
     assert session._session.profile_name == "ops"
     assert session.client("ssm").meta.region_name == CONFIGS["dev"].region

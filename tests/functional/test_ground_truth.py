@@ -66,8 +66,10 @@ def test_join_pairs_labels_with_the_right_row_and_reports_what_could_not_join() 
 
 def test_registered_quality_reads_sagemakers_model_quality_document() -> None:
     assert registered_quality(kit.quality_document(auc=0.91)) == {"auc": 0.91, "accuracy": 0.85, "f1": 0.8}
+    # Each kind's section is read (issue 25); a document with none of them is refused, naming the three.
+    assert registered_quality({"regression_metrics": {"rmse": {"value": 55.0}}}) == {"rmse": 55.0}
     with pytest.raises(ValueError, match="binary_classification_metrics"):
-        registered_quality({"regression_metrics": {}})
+        registered_quality({"clustering_metrics": {}})
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from lambdas.inference import handler as handler_module
 from lambdas.inference.settings import InferenceSettings
 from mlcore.fallback import FallbackModel
 from mlplatform.inference.request_validation import rows_to_csv
+from mlsettings.vocabulary import Metric
 from testkit import inference_world as kit
 from testkit.inference_doubles import StubbedEndpoint, healthy_probability
 
@@ -120,7 +121,10 @@ def test_fallbacks_are_counted_by_reason_in_emf(deployed: Deployed, capsys: pyte
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     fallback = [doc for doc in emf if "Fallbacks" in doc]
     assert len(fallback) == 1 and fallback[0]["reason"] == "timeout" and fallback[0]["Fallbacks"] == [1.0]
-    assert fallback[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "reason"]]
+    # each model's endpoint is a dimension: one model's fallbacks never count in another's dashboard or alarm
+    assert fallback[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "reason",
+                                                                         Metric.ENDPOINT_DIMENSION]]
+    assert fallback[0][Metric.ENDPOINT_DIMENSION] == InferenceSettings.from_environ(kit.environment()).endpoint_name
     assert any(doc.get("DegradedResponses") == [1.0] for doc in emf)
 
 

@@ -135,7 +135,8 @@ def test_accepted_staging_promotion_emits_the_deployer_event_and_a_notice(harnes
     [result] = harness.settle()
     assert result["outcome"] == "accepted"
     assert harness.promotions() == [{
-        "model_package_group": harness.resources.group, "model_package_arn": arn, "version": 1,
+        "model": "breast-cancer", "model_package_group": harness.resources.group, "model_package_arn": arn,
+        "version": 1,
         "target_stage": "Staging", "reason": "promotion", "requested_by": APPROVER,
     }]
     [notice] = harness.notices()
@@ -317,7 +318,7 @@ def test_an_older_pass_delivered_after_a_newer_failure_does_not_count(harness: H
 @pytest.mark.parametrize(("patch", "reason"), [
     ({"environment": "prod"}, "a Staging result from environment 'prod' in account 123456789012; only 'staging'"),
     ({"account": "444455556666"}, "from environment 'staging' in account 444455556666; only 'staging' in account"),
-    ({"group": "someone-elses-models"}, "model_package_group 'someone-elses-models' is not this registry's"),
+    ({"group": "someone-elses-models"}, "model package group 'someone-elses-models' is not one of this registry's"),
     ({"stage": "Development"}, "stage 'Development' has no deployer in this registry"),
 ])
 def test_results_from_anywhere_but_the_stages_deployer_are_rejected(harness: Harness, patch: dict[str, Any],

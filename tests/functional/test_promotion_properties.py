@@ -83,7 +83,7 @@ class World:
         self.sagemaker = boto3.client("sagemaker")
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.group)
         self.settings = GateSettings(
-            model_package_group=self.group, ledger_table=resources.ledger_table,
+            model_package_group=self.group, model=self.group, ledger_table=resources.ledger_table,
             promotion_topic_arn=resources.topic_arn, event_bus_name=resources.event_bus,
         )
         self.clients = GateClients(sagemaker=self.sagemaker, dynamodb=boto3.client("dynamodb"),

@@ -48,7 +48,8 @@ def test_register_promote_supersede_refuse_and_roll_back(
         return outcomes
 
     def promote(version: int, to: str) -> list[str]:
-        assert cli.main(["promote", "--env", "dev", "--region", REGION, "--version", str(version), "--to", to]) == 0
+        assert cli.main(["promote", "--env", "dev", "--model", "breast-cancer", "--region", REGION, "--version",
+                         str(version), "--to", to]) == 0
         return settle()
 
     def deployer(version: int, arn: str, stage: str) -> None:
@@ -103,9 +104,10 @@ def test_register_promote_supersede_refuse_and_roll_back(
 
     # 4. roll production back to the previous version
     capsys.readouterr()
-    assert cli.main(["rollback", "--env", "dev", "--region", REGION, "--to-version", "3"]) == 2
+    assert cli.main(["rollback", "--env", "dev", "--model", "breast-cancer", "--region", REGION, "--to-version",
+                     "3"]) == 2
     assert "allowed versions: 1 (current production: v2)" in capsys.readouterr().err
-    assert cli.main(["rollback", "--env", "dev", "--region", REGION]) == 0
+    assert cli.main(["rollback", "--env", "dev", "--model", "breast-cancer", "--region", REGION]) == 0
     assert promotions() == [(1, "Production", "rollback")]
     ledger.record_deployment(DeploymentRecord(
         deployed_at=ledger.now(), version=1, stage=PRODUCTION, outcome=DEPLOYED, health_check="passed",
@@ -126,7 +128,7 @@ def test_register_promote_supersede_refuse_and_roll_back(
         (1, "Production", "Production", "rollback_requested"),
     ]
     capsys.readouterr()
-    assert cli.main(["status", "--env", "dev", "--region", REGION, "--json"]) == 0
+    assert cli.main(["status", "--env", "dev", "--model", "breast-cancer", "--region", REGION, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["serving"]["production"]["version"] == 1
     assert [r["version"] for r in report["serving"]["rollback_targets"]] == [2]

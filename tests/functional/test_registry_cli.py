@@ -27,7 +27,7 @@ def mlops(monkeypatch: pytest.MonkeyPatch) -> Any:
     def run(*argv: str) -> int:
         # The kit's moto resources live in its REGION, not in the region cdk.json gives dev; --region is how an
         # operator reaches them (tests/functional/test_cli_aws_session.py covers the cdk.json default).
-        return cli.main([*argv, "--region", REGION])
+        return cli.main([*argv, "--region", REGION, "--model", "breast-cancer"])
 
     return run
 
@@ -84,7 +84,8 @@ def test_rollback_defaults_to_the_previous_version_and_records_it(
     [event] = drain(boto3.client("sqs"), world["resources"].promotions_queue_url)
     assert event["source"] == "mlops.promotion" and event["detail-type"] == "Model Promotion Accepted"
     assert event["detail"] == {
-        "model_package_group": world["resources"].group, "model_package_arn": world["arns"][1], "version": 2,
+        "model": "breast-cancer", "model_package_group": world["resources"].group,
+        "model_package_arn": world["arns"][1], "version": 2,
         "target_stage": "Production", "reason": "rollback", "requested_by": answer["requested_by"],
     }
     [row] = world["ledger"].recent_decisions(1)

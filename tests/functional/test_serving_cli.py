@@ -14,8 +14,11 @@ import pytest
 from lambdas.deployer.settings import settings_from_environment
 from mlcore.drift.capture import build_capture_record
 from mlops import cli, serving_ops
+from mlops.resources import parameter_name
 from mlplatform.serving import deployment_flow
 from mlplatform.serving.deployment_flow import DeployerClients
+from mlsettings.vocabulary import CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, Published
+from testkit.serving_world import MODEL
 from tests.functional.promotion_testkit import drain
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     CAPTURE_BUCKET,
@@ -33,6 +36,8 @@ from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.slow
+
+GROUND_TRUTH_URI = f"s3://{CAPTURE_BUCKET}/{GROUND_TRUTH_PREFIX}/{MODEL}/"
 
 
 def _clients() -> DeployerClients:
@@ -59,9 +64,11 @@ def ab_endpoint(serving_aws: SimulatedRollouts, trained_model: TrainedModel,  # 
     assert _deploy(promotion_event(v1, stage="Production"))["result"]["outcome"] == "deployed"
     assert _deploy(promotion_event(v2, stage="Production"))["result"]["outcome"] == "deployed"
     ssm, events, sqs = (boto3.client(s, region_name=REGION) for s in ("ssm", "events", "sqs"))
-    for key, value in {"endpoint-name": ENDPOINT, "model-package-group": GROUP, "event-bus-name": "mlops",
-                       "capture-bucket": CAPTURE_BUCKET}.items():
-        ssm.put_parameter(Name=f"/mlops/dev/{key}", Value=value, Type="String")
+    ssm.put_parameter(Name=parameter_name("dev", Published.EVENT_BUS_NAME), Value="mlops", Type="String")
+    for key, value in {Published.ENDPOINT_NAME: ENDPOINT, Published.MODEL_PACKAGE_GROUP: GROUP,
+                       Published.CAPTURE_DESTINATION_URI: f"s3://{CAPTURE_BUCKET}/{CAPTURE_PREFIX}",
+                       Published.GROUND_TRUTH_URI: GROUND_TRUTH_URI}.items():
+        ssm.put_parameter(Name=parameter_name("dev", Published.for_model(MODEL, key)), Value=value, Type="String")
     events.create_event_bus(Name="mlops")
     queue = sqs.create_queue(QueueName="promotions")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -74,7 +81,7 @@ def ab_endpoint(serving_aws: SimulatedRollouts, trained_model: TrainedModel,  # 
 def test_promote_challenger_swaps_roles_through_the_deployer(
         ab_endpoint: tuple[str, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     v1, v2, queue = ab_endpoint
-    assert cli.main(["promote-challenger", "--env", "dev", "--region", REGION, "--json"]) == 0
+    assert cli.main(["promote-challenger", "--env", "dev", "--model", MODEL, "--region", REGION, "--json"]) == 0
     requested = json.loads(capsys.readouterr().out)
     assert (requested["champion_version"], requested["challenger_version"]) == (1, 2)
     [event] = drain(boto3.client("sqs", region_name=REGION), queue)
@@ -82,7 +89,7 @@ def test_promote_challenger_swaps_roles_through_the_deployer(
 
     assert _deploy(event)["result"]["outcome"] == "deployed"
     ssm = boto3.client("ssm", region_name=REGION)
-    served = {v: ssm.get_parameter(Name=f"/mlops/dev/variant/{v}/model-package-arn")["Parameter"]["Value"]
+    served = {v: ssm.get_parameter(Name=f"/mlops/dev/models/{MODEL}/variant/{v}/model-package-arn")["Parameter"]["Value"]
               for v in ("Champion", "Challenger")}
     assert served == {"Champion": v2, "Challenger": v1}
 
@@ -91,13 +98,15 @@ def test_shift_weights_changes_traffic_without_a_new_endpoint_config(
         ab_endpoint: tuple[str, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     config_before = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
-    assert cli.main(["shift-weights", "--env", "dev", "--region", REGION, "--challenger-percent", "50", "--json"]) == 0
+    assert cli.main(["shift-weights", "--env", "dev", "--model", MODEL, "--region", REGION, "--challenger-percent",
+                     "50", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["after"] == {"Champion": 50.0, "Challenger": 50.0}
     endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
     assert {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]} == {
         "Champion": 50.0, "Challenger": 50.0}
     assert endpoint["EndpointConfigName"] == config_before
-    assert cli.main(["shift-weights", "--env", "dev", "--region", REGION, "--challenger-percent", "120"]) == 2
+    assert cli.main(["shift-weights", "--env", "dev", "--model", MODEL, "--region", REGION, "--challenger-percent",
+                     "120"]) == 2
 
 
 def _capture(variant: str, rows: int, separation: float, seed: int) -> list[tuple[str, int]]:
@@ -125,7 +134,7 @@ def test_ab_report_compares_variants_and_recommends_with_its_numbers(
         monkeypatch: pytest.MonkeyPatch) -> None:
     truth = _capture("Champion", 300, 0.5, 1) + _capture("Challenger", 300, 2.5, 2)
     boto3.client("s3", region_name=REGION).put_object(
-        Bucket=CAPTURE_BUCKET, Key="ground-truth/2026/labels.jsonl",
+        Bucket=CAPTURE_BUCKET, Key=f"{GROUND_TRUTH_URI.removeprefix(f's3://{CAPTURE_BUCKET}/')}2026/labels.jsonl",
         Body="\n".join(json.dumps({"inference_id": i, "label": y}) for i, y in truth).encode())
 
     def traffic(cloudwatch_client: Any, *, endpoint: str, variants: list[str], start: datetime,
@@ -136,7 +145,7 @@ def test_ab_report_compares_variants_and_recommends_with_its_numbers(
                     "latency_p50_ms": 5.0, "latency_p99_ms": 40.0} for v in variants}
 
     monkeypatch.setattr(serving_ops, "variant_traffic", traffic)
-    assert cli.main(["ab-report", "--env", "dev", "--region", REGION, "--json"]) == 0
+    assert cli.main(["ab-report", "--env", "dev", "--model", MODEL, "--region", REGION, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["recommendation"] == "promote", report["reason"]
     assert "auc Challenger" in report["reason"] and "p=" in report["reason"]
@@ -147,6 +156,6 @@ def test_ab_report_compares_variants_and_recommends_with_its_numbers(
     assert low < challenger["quality"]["value"] < high
     assert report["quality_comparison"]["significant"] is True
 
-    assert cli.main(["ab-report", "--env", "dev", "--region", REGION]) == 0
+    assert cli.main(["ab-report", "--env", "dev", "--model", MODEL, "--region", REGION]) == 0
     text = capsys.readouterr().out
     assert "recommendation: promote" in text and "Challenger" in text

@@ -80,7 +80,7 @@ def test_golden_payloads_replay_through_the_handler(
     for case in golden["cases"]:
         answer = inference.transform_fn(model, case["body"], case["content_type"], inference.JSON)
         served = json.loads(answer.body)["predictions"]
-        assert served == pytest.approx(case["expected_probabilities"], abs=golden["tolerance"])
+        assert served == pytest.approx(case["expected"], abs=golden["tolerance"])
 
 
 def test_baseline_is_a_valid_drift_baseline_with_predictions(

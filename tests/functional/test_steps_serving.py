@@ -70,11 +70,11 @@ def test_a_malformed_row_is_counted_and_does_not_fail_the_batch(workspace: Path)
     header = ",".join(model.schema.feature_names)
     body = f"{header}\n12,80,plus,north,3\nlots,80,plus,north,3\n5,10,basic,south,1\n"
     prediction = inference.predict_batch(inference.parse_request(body, "text/csv"), model)
-    document = json.loads(inference.encode_response(prediction, inference.JSON))
+    document = json.loads(inference.encode_response(prediction, inference.JSON, model.output))
     assert document["malformed"] == 1 and document["errors"][0]["row"] == 1
     assert "tenure_months" in document["errors"][0]["error"]
     assert document["predictions"][1] is None and all(isinstance(document["predictions"][i], float) for i in (0, 2))
-    assert inference.encode_response(prediction, inference.CSV).decode().splitlines()[1] == ""
+    assert inference.encode_response(prediction, inference.CSV, model.output).decode().splitlines()[1] == ""
 
 
 @pytest.mark.parametrize("content_type", ["application/x-parquet", None])

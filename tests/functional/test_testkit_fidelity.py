@@ -769,17 +769,18 @@ CACHES: dict[str, Callable[[], Any]] = {
 def test_the_response_cache_keeps_answers_until_they_expire(aws: None, cache: str) -> None:
     """The same assertions on the double and on the real DynamoDB adapter: a miss is None; an answer comes back
     as stored until its expiry, which is kept in whole seconds rounded up (the TTL attribute); a later put
-    replaces it; an entry that does not hold probabilities is refused on read."""
+    replaces it; an entry that does not hold answers (numbers or objects) is refused on read."""
     response_cache = CACHES[cache]()
     assert response_cache.get("k", now=0.0) is None
-    answer = CachedAnswer(probabilities=(0.25, 0.1 + 0.2), model_version="mlops-dev/Champion", stored_at=3.14159)
+    answer = CachedAnswer(answers=(0.25, 0.1 + 0.2), model_version="mlops-dev/Champion", stored_at=3.14159)
     response_cache.put("k", answer, expires_at=100.5)
     assert response_cache.get("k", now=100.7) == answer
     assert response_cache.get("k", now=101.0) is None
-    newer = CachedAnswer(probabilities=(1.0,), model_version="mlops-dev/Challenger", stored_at=4.0)
+    newer = CachedAnswer(answers=({"label": 1, "probabilities": [0.2, 0.7, 0.1]},),
+                         model_version="mlops-dev/Challenger", stored_at=4.0)
     response_cache.put("k", newer, expires_at=200)
     assert response_cache.get("k", now=150.0) == newer
-    response_cache.put("bad", CachedAnswer(probabilities=(1.5,), model_version="v", stored_at=1.0), expires_at=200)
+    response_cache.put("bad", CachedAnswer(answers=("1.5",), model_version="v", stored_at=1.0), expires_at=200)
     with pytest.raises(ResponseCacheError):
         response_cache.get("bad", now=150.0)
 

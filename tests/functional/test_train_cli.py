@@ -11,11 +11,13 @@ import pytest
 from moto import mock_aws
 
 from mlops import cli
-from mlops.commands import train_cmd
+from mlops.project_config import model_config
+from mlsettings.naming import pipeline_name
 from mlops.local_env import provision
 from mlops.resources import load_resources
 from mlops.training_run import config_hash, start_pipeline, train_local
 from pipelines.datasets import shuffle_labels, write_breast_cancer_csv
+from testkit.serving_world import MODEL
 
 LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_version", "data_sha256", "data_lineage_uri",
                 "pipeline_execution_arn", "training_job_name", "training_log_location", "quality_gate_passed",
@@ -24,7 +26,7 @@ LINEAGE_KEYS = ("git_commit", "config_hash", "data_uri", "data_version", "data_s
 
 
 def _run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
-    code = cli.main(["train", "--local", "--json", "--num-round", "30", *args])
+    code = cli.main(["train", "--local", "--model", MODEL, "--json", "--num-round", "30", *args])
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -44,11 +46,11 @@ def test_local_training_gates_and_registers_with_full_lineage(capsys: pytest.Cap
         assert package["metadata"][key], key
     assert package["metadata"]["data_sha256"] == summary["lineage"]["data_version"]["sha256"]
     assert package["metadata"]["quality_gate_passed"] == "true"
-    assert summary["data_uri"] == "s3://mlops-dev-data/training/breast_cancer.csv"
+    assert summary["data_uri"] == f"s3://mlops-dev-data/training/{MODEL}/breast_cancer.csv"
 
 
 def test_degraded_data_fails_the_gate_and_registers_nothing(tmp_path: Path) -> None:
-    config = train_cmd.environment_config("dev")
+    config = model_config("dev", MODEL)
     clean = write_breast_cancer_csv(tmp_path / "clean.csv")
     degraded = shuffle_labels(clean, tmp_path / "degraded.csv", label="target", seed=3)
     with mock_aws():
@@ -62,7 +64,7 @@ def test_degraded_data_fails_the_gate_and_registers_nothing(tmp_path: Path) -> N
 
 
 def test_bad_data_fails_validation_with_a_named_problem(tmp_path: Path) -> None:
-    config = train_cmd.environment_config("dev")
+    config = model_config("dev", MODEL)
     clean = write_breast_cancer_csv(tmp_path / "clean.csv")
     lines = clean.read_text().splitlines()
     header = lines[0].split(",")
@@ -79,22 +81,22 @@ def test_bad_data_fails_validation_with_a_named_problem(tmp_path: Path) -> None:
 
 
 def test_missing_data_file_is_an_operator_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code = cli.main(["train", "--local", "--data", str(tmp_path / "nope.csv")])
+    code = cli.main(["train", "--local", "--model", MODEL, "--data", str(tmp_path / "nope.csv")])
     assert code == 2
     assert "is not a file" in capsys.readouterr().err
 
 
 def test_aws_mode_starts_the_deployed_pipeline_with_lineage_parameters() -> None:
-    config = train_cmd.environment_config("dev")
+    config = model_config("dev", MODEL)
     with mock_aws():
         env = provision(config)
         sagemaker = env.client("sagemaker")
-        sagemaker.create_pipeline(PipelineName="mlops-dev-training", RoleArn="arn:aws:iam::123456789012:role/p",
+        sagemaker.create_pipeline(PipelineName=pipeline_name(config), RoleArn="arn:aws:iam::123456789012:role/p",
                                   PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
-        resources = load_resources("dev", boto3.client("ssm", region_name=config.region))
+        resources = load_resources("dev", boto3.client("ssm", region_name=config.region)).for_model(MODEL)
         started = start_pipeline(config=config, resources=resources, sagemaker=sagemaker)
         execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=started["pipeline_execution_arn"])
-    assert started["parameters"]["DataUri"] == "s3://mlops-dev-data/training/"
+    assert started["parameters"]["DataUri"] == f"s3://mlops-dev-data/training/{MODEL}/"
     assert started["parameters"]["ConfigHash"] == config_hash(config)
     assert len(started["parameters"]["GitCommit"]) >= 7
     assert execution["PipelineExecutionArn"] == started["pipeline_execution_arn"]

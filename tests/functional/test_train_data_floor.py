@@ -12,6 +12,7 @@ import pytest
 
 from mlops import cli
 from pipelines.datasets import write_breast_cancer_csv
+from testkit.serving_world import MODEL
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def _rows(frame: pd.DataFrame, negatives: int, positives: int) -> pd.DataFrame:
 
 
 def _train(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = cli.main(["train", "--local", "--num-round", "5", *args])
+    code = cli.main(["train", "--local", "--model", MODEL, "--num-round", "5", *args])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -59,24 +60,24 @@ def test_a_header_that_does_not_parse_gets_one_hint_not_31_missing_columns(
 
 @pytest.mark.parametrize("rounds", ["0", "-5"])
 def test_num_round_below_one_is_refused(capsys: pytest.CaptureFixture[str], rounds: str) -> None:
-    code = cli.main(["train", "--local", "--num-round", rounds])
+    code = cli.main(["train", "--local", "--model", MODEL, "--num-round", rounds])
     assert code == 2
     assert f"--num-round is {rounds}; allowed: an integer from 1 to 100000" in capsys.readouterr().err
 
 
 def test_a_used_workdir_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "checkpoints").mkdir()
-    code = cli.main(["train", "--local", "--workdir", str(tmp_path)])
+    code = cli.main(["train", "--local", "--model", MODEL, "--workdir", str(tmp_path)])
     assert code == 2
     assert f"--workdir {tmp_path} is not an empty folder" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_the_temporary_workdir_is_removed_unless_kept(capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["train", "--local", "--json", "--num-round", "30"])
+    code = cli.main(["train", "--local", "--model", MODEL, "--json", "--num-round", "30"])
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and summary["workdir_removed"] is True
     assert not Path(summary["workdir"]).exists()
-    code = cli.main(["train", "--local", "--json", "--num-round", "30", "--keep-workdir"])
+    code = cli.main(["train", "--local", "--model", MODEL, "--json", "--num-round", "30", "--keep-workdir"])
     kept = json.loads(capsys.readouterr().out)
     assert code == 0 and "workdir_removed" not in kept and Path(kept["workdir"]).is_dir()

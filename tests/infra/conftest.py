@@ -3,7 +3,7 @@ lookups are free). Bundling is skipped here: tests/infra/test_lambda_factory.py 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -13,6 +13,11 @@ from aws_cdk.assertions import Template
 from mlsettings.config import load_environments, project_context
 from stacks.app_builder import build_app
 from stacks.stage import MlopsStage
+from testkit.serving_world import MODEL
+
+# The parts of a model's stack (stacks/model.py): each test of a part reads the stack of MODEL, a model of the
+# shipped cdk.json; tests/infra/test_models.py covers what differs between models and what they share.
+MODEL_PARTS = ("training", "inference_api", "serving", "monitoring")
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 REGISTRY_ENVIRONMENTS = ("dev",)  # the environments that hold a registry and a training pipeline (cdk.json)
@@ -28,9 +33,17 @@ class SynthesizedApp:
     app: cdk.App
     stages: dict[str, MlopsStage]
     outdir: Path
+    _templates: dict[tuple[str, str], Template] = field(default_factory=dict)
 
-    def template(self, environment: str, stack: str) -> Template:
-        return Template.from_stack(getattr(self.stages[environment], stack))
+    def template(self, environment: str, stack: str, model: str = MODEL) -> Template:
+        """A shared stack's template, or (``stack`` one of MODEL_PARTS) the template of ``model``'s stack, which
+        holds that part."""
+        stage = self.stages[environment]
+        key = (environment, model if stack in MODEL_PARTS else stack)
+        if key not in self._templates:
+            self._templates[key] = Template.from_stack(stage.models[model] if stack in MODEL_PARTS
+                                                       else getattr(stage, stack))
+        return self._templates[key]
 
 
 def _synthesize(outdir: Path, context: dict[str, object]) -> SynthesizedApp:

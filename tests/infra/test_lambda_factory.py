@@ -156,7 +156,7 @@ def test_asset_hash_differs_per_architecture_and_follows_shared_code(monkeypatch
     assert bundle_hash(SOURCE, (), "arm64") != arm
 
 
-ENVIRONMENT = GateEnvironment(model_package_group="mlops-dev-models", ledger_table="ledger", idempotency_table="idem",
+ENVIRONMENT = GateEnvironment(group_prefix="mlops-dev-", ledger_table="ledger", idempotency_table="idem",
                               promotion_topic_arn="arn:aws:sns:eu-west-1:123456789012:promotion",
                               event_bus_name="bus", stage_servers={}, protected_production_versions=3)
 

@@ -112,13 +112,15 @@ def test_the_shipped_cdk_json_is_valid() -> None:
      "environments.dev.serving.sla.p99_latency_ms is inf; allowed: a number"),
     ("dev", {"serving": {"sla": {"peak_requests_per_second": float("nan")}}},
      "environments.dev.serving.sla.peak_requests_per_second is nan; allowed: a number"),
-    ("dev", {"training": {"schema_file": "pipelines/schemas/missing.json"}},
-     "environments.dev.training.schema_file is 'pipelines/schemas/missing.json'; allowed: a data schema file "
-     "relative to the repository root"),
+    ("dev", {"training": {"schema_file": "pipelines/schemas/breast_cancer.json"}},
+     "environments.dev.training.schema_file is a model's setting: a model's schema is models.<name>.schema_file"),
     ("dev", {"training": {"quality_gate": {"metric": "accuracy"}}},
-     "environments.dev.training.quality_gate.metric is 'accuracy'; allowed: one of ['auc', 'f1'"),
+     "models.breast-cancer.environments.dev.training.quality_gate.metric is 'accuracy', a multiclass metric; "
+     "model 'breast-cancer' is binary: allowed: auc, f1, precision, recall"),
+    ("dev", {"training": {"quality_gate": {"metric": "accuracyy"}}},
+     "environments.dev.training.quality_gate.metric is 'accuracyy'; allowed: one of ['auc', 'f1'"),
     ("dev", {"training": {"quality_gate": {"threshold": 1.5}}},
-     "environments.dev.training.quality_gate.threshold is 1.5; allowed: a number from 0 to 1"),
+     "environments.dev.training.quality_gate.threshold is 1.5; allowed: a threshold for auc lies in [0, 1]"),
     ("dev", {"training": {"retrain_schedule": "every day"}},
      "environments.dev.training.retrain_schedule is 'every day'; allowed: an EventBridge schedule"),
     ("dev", {"account": "12345"}, "environments.dev.account is '12345'; allowed: a 12-digit AWS account id"),
@@ -256,7 +258,8 @@ def test_plain_form_round_trips() -> None:
     assert plain["lambda"]["architecture"] == "arm64"
     json.dumps(plain)
     name = plain.pop("name")
-    assert parse_environment(name, plain) == config
+    del plain["training"]["schema_file"]  # a model's, set by its entry in context.models
+    assert parse_environment(name, plain, models=project_context()["models"]) == config
 
 
 def test_configuration_reference_is_current() -> None:

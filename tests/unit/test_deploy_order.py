@@ -16,7 +16,8 @@ def _plan(environments: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
     defaults = copy.deepcopy(project_context()["defaults"])
     # several environments in one (the default) account: a quota large enough for all of them
     defaults.setdefault("lambda", {})["account_concurrency_quota"] = 100_000
-    context = {"defaults": defaults, "environments": environments}
+    models = {"m": {"problem_type": "binary", "schema_file": "pipelines/schemas/breast_cancer.json"}}
+    context = {"defaults": defaults, "environments": environments, "models": models}
     return [(step.environment, step.needs) for step in deploy_plan(load_environments(context))]
 
 

@@ -125,7 +125,7 @@ def test_with_nothing_else_the_safe_default_is_served() -> None:
 def test_an_expired_cache_entry_is_not_served() -> None:
     h = Harness(fault="throttling")
     key = cache_key(SCHEMA, rows_to_csv([tuple(ROW)]))
-    h.cache.put(key, CachedAnswer(probabilities=(0.9,), model_version="old", stored_at=NOW - 100),
+    h.cache.put(key, CachedAnswer(answers=(0.9,), model_version="old", stored_at=NOW - 100),
                 expires_at=NOW - 1)
     assert h.call()[1]["source"] == "default"
 

@@ -67,7 +67,7 @@ def test_a_real_client_sends_csv_with_the_inference_id_and_reports_the_variant()
                                  inference_id="id-1")
         with pytest.raises(EndpointFailure) as caught:
             invoke_endpoint(client, endpoint_name="ep", csv_payload="1.0", row_count=1, inference_id=None)
-    assert answer.probabilities == (0.25, 0.75)
+    assert answer.answers == (0.25, 0.75)
     assert answer.model_version == "ep/Challenger"
     assert caught.value.reason == "model_error"
 

@@ -74,8 +74,8 @@ def test_the_auc_lower_bound_knows_the_test_set_size() -> None:
 
 def test_the_bounds_go_into_the_model_quality_report() -> None:
     from mlcore.metrics import model_quality_report
-    from mlsettings.quality import GATE_METRICS
+    from mlsettings.problem_types import BINARY, TYPES
 
     report = model_quality_report([0, 1, 0, 1], [0.2, 0.8, 0.3, 0.7], resamples=2)["binary_classification_metrics"]
-    for name in GATE_METRICS:
+    for name in (metric.name for metric in TYPES[BINARY].gate_metrics):
         assert report[name]["lower_bound_95"] <= report[name]["value"]

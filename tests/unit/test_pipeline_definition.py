@@ -13,7 +13,7 @@ import pytest
 from botocore.model import Shape
 from botocore.validate import ParamValidator
 
-from mlsettings.quality import GATE_METRICS, decide_gate
+from mlsettings.quality import GATE_METRICS, decide_gate, gate_checks
 from pipelines.definition import (
     EVALUATION_REPORT,
     PARAMETERS,
@@ -28,7 +28,8 @@ SETTINGS = PipelineSettings(
     image_uri="141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0",
     artifact_bucket="artifacts", kms_key_id="arn:aws:kms:eu-west-1:123456789012:key/abc",
     code_uri="s3://assets/abc.gz", code_file_name="abc.gz", schema_uri="s3://assets/def.json",
-    schema_file_name="def.json", no_baseline_uri="s3://assets/none.json", model_package_group="mlops-dev-models",
+    schema_file_name="def.json", no_baseline_uri="s3://assets/none.json", model_package_group="mlops-dev-churn",
+    model="churn",
     default_data_uri="s3://data/training/", training_instance_type="ml.g5.xlarge", training_instance_count=1,
     processing_instance_type="ml.m5.xlarge", volume_size_gb=30, use_spot=True, max_run_seconds=3600,
     max_wait_seconds=7200, checkpointing=True, num_round=200, quality_metric="auc", quality_threshold=0.95,
@@ -179,8 +180,9 @@ def test_the_condition_step_and_the_local_gate_decide_alike(metric: str) -> None
     definition = build_definition(dataclasses.replace(SETTINGS, quality_metric=metric))
     (gate,) = [s for s in definition["Steps"] if s["Type"] == "Condition"]
     seen = set()
+    value_path, bound_path = (check.path.split(".") for check in gate_checks(metric))
     for value, bound, threshold in itertools.product((0.7, 0.9, 0.95), (0.6, 0.9, 0.94), (0.8, 0.9, 0.95)):
-        report = {"binary_classification_metrics": {metric: {"value": value, "lower_bound_95": bound}}}
+        report = {value_path[0]: {metric: {value_path[2]: value, bound_path[2]: bound}}}
         expected = _condition_step_passes(gate, report, threshold)
         assert decide_gate(report, metric=metric, threshold=threshold).passed is expected
         seen.add(expected)

@@ -24,6 +24,8 @@ SHARED_WORDS = {
     "pipelines": "also the package name",
     "checkpoints": "also a folder in containers",
     "Stage": "also botocore's ModelLifeCycle key; the vocabulary names the metric dimension",
+    "variant": "also the key of a variant in reports and requests; the vocabulary names the published folder",
+    "deployer": "also the deployer's service and role purpose; the vocabulary names the published folder",
 }
 
 

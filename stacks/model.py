@@ -1,0 +1,85 @@
+"""One model's stack: everything of one model in one environment — its model package group and training pipeline
+(in the registry environment), its inference API, its endpoint's deployer, health check and batch scoring, its
+drift and quality monitor, alarms and dashboard — over the environment's shared stacks (key and buckets, alert
+topics, the promotion gate and ledger). A model team's change touches only this stack.
+
+Each part is a construct (stacks/training.py, inference_api.py, serving.py, monitoring.py) taking the model's
+view of the environment (``config.for_model(name)``): its settings over the environment's, its names and its
+prefixes in the shared buckets, which its roles alone reach."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from mlsettings.config import EnvironmentConfig, other_account
+from mlsettings.naming import model_package_group_name
+from mlsettings.vocabulary import PAGE, TICKET, Published
+from stacks.constructs.cross_account import RegistryLocation, package_group_statements
+from stacks.constructs.model_source import ModelSource
+from stacks.constructs.published_names import publish_model_name, published_topic
+from stacks.inference_api import InferenceApiPart
+from stacks.monitoring import MonitoringPart
+from stacks.serving import ServingPart
+from stacks.training import TrainingPart
+
+
+class ModelStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig,
+                 registry: EnvironmentConfig, consumers: Sequence[EnvironmentConfig], key: kms.IKey,
+                 data_bucket: s3.IBucket, artifact_bucket: s3.IBucket, capture_bucket: s3.IBucket,
+                 **kwargs: object) -> None:
+        """``config``: the model's view of this environment; ``registry``: the model's view of the registry
+        environment; ``consumers``: in the registry environment, the environments that serve its stages."""
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        assert config.model is not None
+        self.config = config
+        self.model = config.model
+        cdk.Tags.of(self).add("model", config.model.name)
+        if config.model.owner:
+            cdk.Tags.of(self).add("owner", config.model.owner)
+        page = published_topic(self, "PageTopic", environment=config.name, severity=PAGE)
+        ticket = published_topic(self, "TicketTopic", environment=config.name, severity=TICKET)
+        group = model_package_group_name(config)
+        publish_model_name(self, config, key=Published.MODEL_PACKAGE_GROUP, value=group)
+        self.training: TrainingPart | None = None
+        if config.is_registry:
+            self.group = sagemaker.CfnModelPackageGroup(
+                self, "ModelPackageGroup", model_package_group_name=group,
+                model_package_group_description=f"Versions of {config.model.name} ({config.model.problem_type}) in "
+                                                f"the {config.name} MLOps registry",
+                model_package_group_policy=self._group_policy(config, consumers) or None)
+            self.training = TrainingPart(self, "Training", config=config, key=key, data_bucket=data_bucket,
+                                         artifact_bucket=artifact_bucket, consumers=consumers)
+            self.training.node.add_dependency(self.group)
+        self.inference_api = InferenceApiPart(self, "InferenceApi", config=config, key=key,
+                                              capture_bucket=capture_bucket, artifact_bucket=artifact_bucket)
+        # Where the model's registered versions live: this environment's own storage, or the registry
+        # environment's (maybe in another account), named as cdk.json determines it.
+        location = RegistryLocation(registry=registry, account=registry.account or cdk.Aws.ACCOUNT_ID,
+                                    partition=cdk.Aws.PARTITION)
+        models = ModelSource(location=location, own=(artifact_bucket, key) if config.is_registry else None)
+        self.serving = ServingPart(self, "Serving", config=config, key=key, artifact_bucket=artifact_bucket,
+                                   capture_bucket=capture_bucket, models=models, alarm_topic=ticket)
+        self.monitoring = MonitoringPart(
+            self, "Monitoring", config=config, key=key, capture_bucket=capture_bucket,
+            artifact_bucket=artifact_bucket, models=models,
+            code_asset=self.training.code_asset if self.training else None, page_topic=page, ticket_topic=ticket,
+            inference_function_name=self.inference_api.function_name, api_id=self.inference_api.api.api_id)
+
+    def _group_policy(self, config: EnvironmentConfig, consumers: Sequence[EnvironmentConfig]
+                      ) -> dict[str, object] | None:
+        """The model's consumers in other accounts may describe its versions (exactly their roles that need to)."""
+        assert config.model is not None
+        remote = [c.for_model(config.model.name) for c in consumers if other_account(c, config)]
+        if not remote:
+            return None
+        package_arns = (f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:model-package/"
+                        f"{model_package_group_name(config)}/*")
+        return {"Version": "2012-10-17", "Statement": package_group_statements(
+            remote, package_arns=package_arns, partition=self.partition)}

@@ -1,0 +1,49 @@
+"""Alarms per kind of model (issue 25): each model stack alarms on its prediction shift, and on a confidence shift
+only when its kind has a confidence (binary and multiclass; a regression model states none)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Template
+
+from mlsettings.config import load_environments, project_context
+from mlsettings.problem_types import TYPES
+from tests.infra.conftest import SynthesizedApp
+
+MODELS = {view.model.name: view.model.problem_type for view in load_environments(project_context())["dev"].models
+          if view.model is not None}
+
+
+def _alarm_ids(synthesized: SynthesizedApp, model: str) -> list[str]:
+    template = Template.from_stack(synthesized.stages["dev"].models[model])
+    return list(template.find_resources("AWS::CloudWatch::Alarm"))
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_confidence_alarms_follow_the_kind(synthesized: SynthesizedApp, model: str) -> None:
+    ids = _alarm_ids(synthesized, model)
+    prediction = [i for i in ids if "PredictionShift" in i]
+    confidence = [i for i in ids if "ConfidenceShift" in i]
+    assert prediction, ids
+    has_confidence = TYPES[MODELS[model]].output.confidence is not None
+    assert len(confidence) == (len(prediction) if has_confidence else 0)
+
+
+def test_the_default_configuration_alarms_for_each_kind() -> None:
+    assert sorted(MODELS.values()) == ["binary", "multiclass", "regression"]
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_the_dashboard_graphs_the_kinds_quality_metrics(synthesized: SynthesizedApp, model: str) -> None:
+    from mlsettings.problem_types import QUALITY_METRIC_NAMES
+
+    template = Template.from_stack(synthesized.stages["dev"].models[model])
+    (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"]).replace("\\", "")  # the widget JSON, unescaped
+    kind = TYPES[MODELS[model]]
+    assert f"Ground-truth quality ({kind.name})" in body
+    for name, metric in QUALITY_METRIC_NAMES.items():
+        assert (f'"{metric}"' in body) is (name in kind.quality_metrics), name
+    assert ("ConfidenceShift" in body) is (kind.output.confidence is not None)
