@@ -32,7 +32,7 @@ class InferenceApiPart(StackPart):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  capture_bucket: s3.IBucket, artifact_bucket: s3.IBucket) -> None:
         """``config``: the model's view of the environment (its API, endpoint, schema, fallback model)."""
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, config=config)
         self.prefixes = model_prefixes(config)
         self._tables(config, key)
         self.delivery_stream = self._prediction_log(config, key, capture_bucket)

@@ -52,7 +52,7 @@ from mlsettings.vocabulary import (
 from pipelines.definition import write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
 from stacks.constructs.alarms import AlarmRouter
-from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
+from stacks.constructs.cross_account import registry_allowances
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, shared_execution_role
 from stacks.constructs.model_source import ModelSource
@@ -78,7 +78,7 @@ class MonitoringPart(StackPart):
         """``config``: the model's view of the environment; ``models``: the registry's versions and baselines;
         ``code_asset``: the Training part's step code (the Processing engine runs it), or None where no training
         is built (then this part uploads its own); the alert topics and the model's inference API."""
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, config=config)
         self.prefixes = model_prefixes(config)
         self.variant_parameters = Published.variant_prefix(config.name, config.model.name if config.model else "")
         self._key = key
@@ -152,9 +152,7 @@ class MonitoringPart(StackPart):
             "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload of a report.",
             "Resource::*CaptureBucket*/*": "Captured traffic, prediction logs and labels are partitioned by hour.",
             "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
-            **REGISTRY_ALLOWANCES,
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
-                                                                          "one group.",
+            **registry_allowances(self.config),
             "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
         }
         allow_wildcards(self.drift_monitor, monitor_reasons)
@@ -209,13 +207,11 @@ class MonitoringPart(StackPart):
         # Each captured object reaches this function through the environment's event router (one rule for every
         # model's capture prefixes, stacks/constructs/event_router.py), which invokes it by its name.
         reasons = {
-            **REGISTRY_ALLOWANCES,
+            **registry_allowances(self.config),
             "Resource::<CaptureBucket*.Arn>/endpoint/*": "Capture objects are keyed by variant and hour.",
             "Resource::*CaptureBucket*/*": "Capture objects are keyed by variant and hour.",
             "Resource::*ArtifactBucket*/drift-partials/*": "One partial result per captured object.",
             "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
-                                                                          "one group.",
             "Action::kms:GenerateDataKey*": "CDK's grant to send failed events to the encrypted failure queue.",
             "Action::kms:ReEncrypt*": "CDK's grant to send failed events to the encrypted failure queue.",
             "Action::s3:GetObject*": "CDK's read grant on the registry's baselines.",
@@ -291,7 +287,7 @@ class MonitoringPart(StackPart):
             "Action::s3:Abort*": "CDK's write grant: aborting a failed multipart upload.",
             "Resource::*CaptureBucket*/*": "Captured traffic, the prediction log and labels are partitioned by hour.",
             "Resource::*ArtifactBucket*/*": "Baselines are keyed by execution id, reports by window.",
-            **REGISTRY_ALLOWANCES,
+            **registry_allowances(self.config),
             "Resource::arn:*:s3:::cdk-*-assets-*/*": "The code bundle is a CDK asset keyed by its content hash.",
             "Resource::arn:*:logs:*:log-group:/aws/sagemaker/*": "SageMaker names job log streams per job.",
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",

@@ -39,7 +39,7 @@ from mlsettings.vocabulary import (
     Published,
 )
 from pipelines.images import XGBOOST_ACCOUNTS
-from stacks.constructs.cross_account import REGISTRY_ALLOWANCES
+from stacks.constructs.cross_account import registry_allowances
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
 from stacks.constructs.model_source import ModelSource
@@ -60,7 +60,7 @@ class ServingPart(StackPart):
                  alarm_topic: sns.ITopic) -> None:
         """``config``: the model's view of the environment; ``models``: where the registered versions live (the
         registry environment, maybe another account)."""
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, config=config)
         self.endpoint_name = endpoint_name(config)
         self.prefixes = model_prefixes(config)
         assert config.model is not None
@@ -371,7 +371,7 @@ class ServingPart(StackPart):
             "Action::s3:DeleteObject*": "CDK's read/write grant for batch transform outputs.",
             "Resource::*ArtifactBucket*/pipelines/*": "Golden payloads and baselines are keyed by execution id.",
             "Resource::*ArtifactBucket*/models/*": "Model artifacts are keyed by training job.",
-            **REGISTRY_ALLOWANCES,
+            **registry_allowances(self.config),
             "Resource::*ArtifactBucket*/serving/*": "The deployer publishes the fallback model below serving/.",
             "Resource::*CaptureBucket*/endpoint/*": "Data capture keys are chosen by SageMaker per hour and file.",
             "Resource::*CaptureBucket*/batch/*": "Batch transform outputs are keyed per job.",
@@ -379,8 +379,6 @@ class ServingPart(StackPart):
                                                                    "named after the endpoint and the version.",
             "Resource::arn:*:sagemaker:*:model/mlops-*": "Each rollout creates a model named after the endpoint "
                                                          "and the version.",
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Every version of the environment's "
-                                                                          "one group.",
             "Resource::arn:*:sagemaker:*:transform-job/mlops-*": "Batch transform jobs are named per run.",
             "Resource::arn:*:ssm:*:parameter/mlops/*/variant/*": "One parameter per variant and field.",
             "Resource::arn:*:ssm:*:parameter/mlops/*/deployer/*": "The deployer's last result, one parameter per "

@@ -25,6 +25,7 @@ from mlsettings.vocabulary import (
 )
 from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
 from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
+from stacks.constructs.cross_account import group_versions_allowance
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
@@ -55,7 +56,7 @@ class TrainingPart(StackPart):
                  consumers: Sequence[EnvironmentConfig] = ()) -> None:
         """``config``: the model's view of the registry environment; ``consumers``: the environments that deploy
         this registry's versions (their instance types for the model are registered with each version)."""
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, config=config)
         self.pipeline_name = pipeline_name(config)
         self.prefixes = model_prefixes(config)
         model_package_group_name = group_name(config)
@@ -227,8 +228,7 @@ class TrainingPart(StackPart):
                                                                        "pipelines-<execution>-<step>.",
             "Resource::arn:*:sagemaker:*:training-job/pipelines-*": "Pipelines name their training jobs "
                                                                      "pipelines-<execution>-<step>.",
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Model package versions are "
-                                                                          "numbered per registration.",
+            **group_versions_allowance(self.config),
         })
 
     def _triggers(self, config: EnvironmentConfig, data_bucket: s3.IBucket, key: kms.IKey) -> None:

@@ -69,17 +69,25 @@ REGISTRY_ACCESS: dict[str, RegistryAccess] = {
 }
 
 
-# cdk-nag findings of the consumer half, as the findings spell the registry's names.
-REGISTRY_ALLOWANCES = {
-    "Resource::arn:*:s3:::mlops-*-artifacts-*/models/*/*": "The registry's artifacts of the model, keyed by "
-                                                           "training job.",
-    "Resource::arn:*:s3:::mlops-*-artifacts-*/pipelines/*/*": "The registry's golden payloads and baselines of "
-                                                              "the model, keyed by execution id.",
-    "Resource::arn:*:kms:*:key/*": "The registry's key, whose id is unknown before it exists: selected by its "
-                                   "alias (kms:ResourceAliases condition) in the registry's account.",
-    "Resource::arn:*:sagemaker:*:model-package/mlops-*-*/*": "Every version of the model's group in the "
-                                                            "registry.",
-}
+def registry_allowances(config: EnvironmentConfig) -> dict[str, str]:
+    """cdk-nag findings of the consumer half, as the findings spell the registry's names (``config``: the model's
+    view: the versions allowance names the model's own group, never another model's)."""
+    return {
+        "Resource::arn:*:s3:::mlops-*-artifacts-*/models/*/*": "The registry's artifacts of the model, keyed by "
+                                                               "training job.",
+        "Resource::arn:*:s3:::mlops-*-artifacts-*/pipelines/*/*": "The registry's golden payloads and baselines "
+                                                                  "of the model, keyed by execution id.",
+        "Resource::arn:*:kms:*:key/*": "The registry's key, whose id is unknown before it exists: selected by its "
+                                       "alias (kms:ResourceAliases condition) in the registry's account.",
+        **group_versions_allowance(config),
+    }
+
+
+def group_versions_allowance(config: EnvironmentConfig) -> dict[str, str]:
+    """The versions of the model's own group (numbered per registration) — a wildcard no other model's group
+    matches."""
+    return {f"Resource::arn:*:sagemaker:*:model-package/{model_package_group_name(config)}/*":
+            "Every version of the model's own group in the registry, numbered per registration."}
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,17 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
+from mlsettings.config import EnvironmentConfig
+
 
 class StackPart(Construct):
+    config: EnvironmentConfig
+    """The model's view of the environment (``EnvironmentConfig.for_model``)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+
     @property
     def stack(self) -> cdk.Stack:
         return cdk.Stack.of(self)

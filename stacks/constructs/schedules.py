@@ -12,16 +12,29 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.constructs.nag import allow_wildcards
+
 
 def lambda_schedule(scope: Construct, construct_id: str, *, function: lambda_.IFunction, expression: str,
                     description: str, dead_letters: sqs.IQueue, retry_attempts: int) -> scheduler.Schedule:
     """Invoke ``function`` on ``expression`` (EventBridge's rate()/cron() syntax, which Scheduler shares); a delivery
     that fails after ``retry_attempts`` goes to ``dead_letters``."""
+    # The schedule's own role (not the stack-wide one LambdaInvoke would create): trusted by Scheduler for this
+    # account only, holding this schedule's grants alone.
+    role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal(
+        "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(scope).account}}),
+        description=f"EventBridge Scheduler: {description}")
+    allow_wildcards(role, {
+        "Resource::<*.Arn>:*": "Lambda's invoke grant covers the function's versions and aliases (ARN:*); the "
+                               "schedule invokes the one unqualified function.",
+        "Action::kms:GenerateDataKey*": "Sending a failed delivery to the KMS-encrypted dead-letter queue.",
+        "Action::kms:ReEncrypt*": "CDK's encrypt grant on the dead-letter queue's key.",
+    })
     return scheduler.Schedule(
         scope, construct_id, description=description,
         schedule=scheduler.ScheduleExpression.expression(expression),
         target=scheduler_targets.LambdaInvoke(function, dead_letter_queue=dead_letters, retry_attempts=retry_attempts,
-                                              max_event_age=cdk.Duration.hours(1)))
+                                              max_event_age=cdk.Duration.hours(1), role=role))
 
 
 def pipeline_schedule(scope: Construct, construct_id: str, *, pipeline_name: str, pipeline_arn: str,

@@ -17,38 +17,51 @@ from stacks.constructs.nag import (
 )
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
-# The contract: every acknowledgement is deliberate. Adding one means changing this number in the same
-# commit, with the reason visible in review. Per environment, by rule.
-_CONSUMER = {
-    "AwsSolutions-S1": 1,  # the access-log bucket does not log into itself
+# The contract: every acknowledgement is deliberate. Adding one means changing a number here in the same commit,
+# with the reason visible in review. By rule, per shared stack of each environment and per model stack — every
+# model's stack holds the same set (they differ in settings, not in resources), so the pins do not grow with the
+# models in cdk.json.
+_MODEL_CONSUMER = {
     # AWSLambdaBasicExecutionRole (only the function's own log writes) on the roles of the inference function,
     # the deployer tasks (one shared role), the health check, batch scoring and the drift monitor
     "AwsSolutions-IAM4": 5,
     # each wildcard declared with allow_wildcards (or in the Lambda factory) with a reason; see the stacks
-    "AwsSolutions-IAM5": 83,
+    "AwsSolutions-IAM5": 84,
     # synchronously invoked functions: the inference API and the four deployer tasks (Step Functions)
     "Serverless-LambdaDLQ": 5,
-    # dead-letter queues themselves (failure queues of the async functions and the rules' DLQs)
-    "AwsSolutions-SQS3": 6,
-    "Serverless-SQSRedrivePolicy": 6,
+    # dead-letter queues themselves (failure queues of the async functions and the schedules' DLQs)
+    "AwsSolutions-SQS3": 5,
+    "Serverless-SQSRedrivePolicy": 5,
     # the runtime (Python 3.13, whose interpreter compiles the bundles' byte code; 3.14 is not installable here),
     # on each function: inference, four deployer tasks, health check, batch scoring, drift monitor
     "AwsSolutions-L1": 8,
     "Serverless-LambdaLatestVersion": 8,
 }
-EXPECTED_ACKNOWLEDGEMENTS = {
-    # the registry environment: + the promotion gate's role (IAM4), the Training and Registry stacks' wildcards
-    # (IAM5); queues: + the gate's failure queue, its package-event and deployment-result rules' DLQs and the
-    # retraining triggers' DLQ, minus the accepted-promotion rule's DLQ (dev serves no stage)
-    "dev": {**_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 112, "AwsSolutions-SQS3": 9,
-            "Serverless-SQSRedrivePolicy": 9, "AwsSolutions-L1": 9, "Serverless-LambdaLatestVersion": 9},
-    "staging": _CONSUMER,
+_STORAGE = {"AwsSolutions-S1": 1}  # the access-log bucket does not log into itself
+# The event router (an Express state machine logging at ERROR level: SF1) and its role's per-model name
+# wildcards, one per routed kind (IAM5); its rules' dead-letter queue (SQS3, SQSRedrivePolicy).
+_REGISTRY_CONSUMER = {"AwsSolutions-IAM5": 5, "AwsSolutions-SF1": 1, "AwsSolutions-SQS3": 1,
+                      "Serverless-SQSRedrivePolicy": 1}
+EXPECTED_ACKNOWLEDGEMENTS: dict[str, dict[str, dict[str, int]]] = {
+    # the registry environment: + the promotion gate's role and function (IAM4, L1, LambdaLatestVersion), the
+    # gate's and package-event rules' wildcards and queues in Registry; per model + the Training part's
+    # wildcards and the retraining schedule's dead-letter queue, minus the accepted-promotion DLQ
+    "dev": {"Storage": _STORAGE,
+            "Registry": {"AwsSolutions-IAM4": 1, "AwsSolutions-IAM5": 13, "AwsSolutions-SF1": 1,
+                         "AwsSolutions-SQS3": 4, "Serverless-SQSRedrivePolicy": 4, "AwsSolutions-L1": 1,
+                         "Serverless-LambdaLatestVersion": 1},
+            "model": {**_MODEL_CONSUMER, "AwsSolutions-IAM5": 107, "AwsSolutions-SQS3": 6,
+                      "Serverless-SQSRedrivePolicy": 6}},
+    "staging": {"Storage": _STORAGE, "Registry": _REGISTRY_CONSUMER, "model": _MODEL_CONSUMER},
     # the partials drift engine (cdk.json): + the per-object function's role (IAM4); its written-out wildcards
     # (capture objects by key, partial results, variant parameters, the registry's baselines and versions), the
-    # failure queue's key grant and the monitor's read of partial results (IAM5); its failure queue and its
-    # rule's dead-letter queue (SQS3, SQSRedrivePolicy)
-    "prod": {**_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 94, "AwsSolutions-SQS3": 8,
-             "Serverless-SQSRedrivePolicy": 8, "AwsSolutions-L1": 9, "Serverless-LambdaLatestVersion": 9},
+    # failure queue's key grant and the monitor's read of partial results (IAM5); its failure queue (SQS3,
+    # SQSRedrivePolicy); the router's shard-summary routing (its queue)
+    "prod": {"Storage": _STORAGE,
+             "Registry": {**_REGISTRY_CONSUMER, "AwsSolutions-SQS3": 2, "Serverless-SQSRedrivePolicy": 2},
+             "model": {**_MODEL_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 97, "AwsSolutions-SQS3": 6,
+                       "Serverless-SQSRedrivePolicy": 6, "AwsSolutions-L1": 9,
+                       "Serverless-LambdaLatestVersion": 9}},
 }
 
 
@@ -65,14 +78,20 @@ def test_no_unacknowledged_nag_findings(synthesized: SynthesizedApp, pack_class:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_acknowledgements_are_pinned_and_reasoned(synthesized: SynthesizedApp, env: str) -> None:
     resolve_wildcard_allowances(synthesized.app)
-    rows = acknowledged_rules(synthesized.stages[env])
-    counts: dict[str, int] = {}
-    for path, rule, reason in rows:
+    stage = synthesized.stages[env]
+    counts: dict[str, dict[str, int]] = {}
+    for path, rule, reason in acknowledged_rules(stage):
         assert len(reason) >= MIN_REASON_LENGTH, (path, rule)
         assert path.startswith(f"{env}/") and path.count("/") >= 2, f"{rule} is not resource-scoped: {path}"
+        stack = counts.setdefault(path.split("/")[1], {})
         base = rule.split("[", 1)[0]
-        counts[base] = counts.get(base, 0) + 1
-    assert counts == EXPECTED_ACKNOWLEDGEMENTS[env]
+        stack[base] = stack.get(base, 0) + 1
+    expected = EXPECTED_ACKNOWLEDGEMENTS[env]
+    assert {stack: found for stack, found in counts.items() if not stack.startswith("Model-")} == \
+        {stack: pinned for stack, pinned in expected.items() if stack != "model"}
+    models = {stack.removeprefix("Model-"): found for stack, found in counts.items() if stack.startswith("Model-")}
+    assert set(models) == set(stage.models)
+    assert models == dict.fromkeys(stage.models, expected["model"])
 
 
 def test_acknowledgement_without_a_real_reason_is_refused(synthesized: SynthesizedApp) -> None:
