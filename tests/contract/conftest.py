@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.datasets import write_breast_cancer_csv
+from testkit.serving_world import MODEL
 from tests.contract.container import Container
 from tests.contract.local_pipeline import LocalPipeline
 from tests.contract.synthesized import SynthesizedTraining, read_training
@@ -41,7 +42,7 @@ def pytest_report_header() -> str:
 
 @pytest.fixture(scope="session")
 def training(synthesized: SynthesizedApp) -> SynthesizedTraining:  # noqa: F811
-    return read_training(synthesized.outdir, STAGE)
+    return read_training(synthesized.outdir, STAGE, synthesized.stages[STAGE].models[MODEL].artifact_id)
 
 
 @pytest.fixture(scope="session")

@@ -61,10 +61,11 @@ class SynthesizedTraining:
         return self.assets.get(key)
 
 
-def read_training(assembly: Path, stage: str) -> SynthesizedTraining:
-    """The Training stack of one stage: its pipeline definition and its file assets."""
+def read_training(assembly: Path, stage: str, stack_artifact: str) -> SynthesizedTraining:
+    """A model's training pipeline in one stage (``stack_artifact``: the artifact id of the model's stack, which
+    holds its Training part): its pipeline definition and its file assets."""
     folder = assembly / f"assembly-{stage}"
-    (template_path,) = folder.glob(f"{stage}Training*.template.json")
+    template_path = folder / f"{stack_artifact}.template.json"
     template = json.loads(template_path.read_text())
     (pipeline,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
     region = json.loads((folder / "manifest.json").read_text())["artifacts"][template_path.name.removesuffix(

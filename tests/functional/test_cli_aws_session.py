@@ -19,8 +19,8 @@ from moto import mock_aws
 
 from mlops import cli, project_config
 from mlops.aws_session import AwsSession
-from testkit.serving_world import MODEL
 from mlsettings.config import load_environments, project_context
+from testkit.serving_world import MODEL
 
 CONFIGS = load_environments(project_context())
 # (command, the arguments it needs besides --env) for every AWS-facing command
@@ -108,7 +108,8 @@ def test_a_region_set_in_cdk_json_is_the_one_used(tmp_path: Path, created_client
 def test_region_flag_overrides_cdk_json(created_clients: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", SHELL_REGION)
     with mock_aws():
-        cli.main(["shift-weights", "--env", "prod", "--model", MODEL, "--region", "ap-southeast-2", "--challenger-percent", "5"])
+        cli.main(["shift-weights", "--env", "prod", "--model", MODEL, "--region", "ap-southeast-2",
+                  "--challenger-percent", "5"])
     assert created_clients
     assert {client.meta.region_name for client in created_clients} == {"ap-southeast-2"}
 

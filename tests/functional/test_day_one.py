@@ -61,7 +61,8 @@ def test_a_local_training_run_ignores_the_operators_aws_set_up(malformed_aws_con
                                                                          "integer from 0 to 100"),
     (["ab-report", "--env", "prod", "--hours", "0"], "--hours is 0"),
     (["train", "--local", "--model", MODEL, "--num-round", "0"], "--num-round is 0"),
-    (["train", "--local", "--model", MODEL, "--data-uri", "s3://bucket/training/"], "--data-uri s3://bucket/training/ names data in S3"),
+    (["train", "--local", "--model", MODEL, "--data-uri", "s3://bucket/training/"],
+     "--data-uri s3://bucket/training/ names data in S3"),
     (["train", "--local", "--model", MODEL, "--workdir", "/dev/null/run"], "--workdir /dev/null/run cannot be created"),
 ])
 def test_operator_values_are_checked_before_any_aws_call(argv: list[str], expected: str,

@@ -14,8 +14,8 @@ from mlops import cli, project_config
 from mlsettings.config import drift_thresholds as lambda_thresholds
 from mlsettings.config import load_environments, parse_environment, project_context
 from pipelines.datasets import synthetic_schema, write_synthetic_csv
-from tests.functional import drift_monitor_testkit as kit
 from testkit.serving_world import MODEL
+from tests.functional import drift_monitor_testkit as kit
 
 EXIT_DRIFTED, EXIT_NOT_ENOUGH_DATA = 1, 3
 

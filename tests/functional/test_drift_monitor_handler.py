@@ -144,7 +144,8 @@ def test_unrecorded_variant_and_unreadable_baseline_are_reasons_not_crashes(aws:
     result = handler.lambda_handler(EVENT, CONTEXT)
 
     assert "no model package recorded" in result["skipped_variants"]["Challenger"]
-    assert f"/mlops/dev/models/{kit.MODEL}/variant/Challenger/model-package-arn" in result["skipped_variants"]["Challenger"]
+    skipped = result["skipped_variants"]["Challenger"]
+    assert f"/mlops/dev/models/{kit.MODEL}/variant/Challenger/model-package-arn" in skipped
     assert result["skipped_variants"]["Champion"].startswith("baseline unusable: baseline.format")
     assert env["s3"].list_objects_v2(Bucket=kit.REPORT_BUCKET, Prefix="drift-reports/")["KeyCount"] == 1
 

@@ -89,7 +89,8 @@ def test_promote_challenger_swaps_roles_through_the_deployer(
 
     assert _deploy(event)["result"]["outcome"] == "deployed"
     ssm = boto3.client("ssm", region_name=REGION)
-    served = {v: ssm.get_parameter(Name=f"/mlops/dev/models/{MODEL}/variant/{v}/model-package-arn")["Parameter"]["Value"]
+    served = {v: ssm.get_parameter(Name=f"/mlops/dev/models/{MODEL}/variant/{v}/model-package-arn")
+              ["Parameter"]["Value"]
               for v in ("Champion", "Challenger")}
     assert served == {"Champion": v2, "Challenger": v1}
 

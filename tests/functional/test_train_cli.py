@@ -11,11 +11,11 @@ import pytest
 from moto import mock_aws
 
 from mlops import cli
-from mlops.project_config import model_config
-from mlsettings.naming import pipeline_name
 from mlops.local_env import provision
+from mlops.project_config import model_config
 from mlops.resources import load_resources
 from mlops.training_run import config_hash, start_pipeline, train_local
+from mlsettings.naming import pipeline_name
 from pipelines.datasets import shuffle_labels, write_breast_cancer_csv
 from testkit.serving_world import MODEL
 
