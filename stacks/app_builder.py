@@ -11,6 +11,7 @@ from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks, WriteNagSuppr
 
 from mlsettings.config import load_environments, select_environments
 from mlsettings.delivery_naming import DELIVERY_CONTEXT_KEY
+from stacks.constructs.limits import check_rules_per_bus
 from stacks.constructs.nag import WildcardAllowancePlugin
 from stacks.delivery import build_delivery
 from stacks.stage import MlopsStage
@@ -35,6 +36,8 @@ def build_app(app: cdk.App, *, context: Mapping[str, Any] | None = None, with_na
                                   for config in select_environments(context, selected)]
     if delivery or selected is None:
         build_delivery(app, configs, only=delivery, default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
+    # EventBridge's rules-per-bus quotas, counted over every stage (environments may share an account's bus).
+    check_rules_per_bus(app, list(stages))
     for stage in stages:
         # Keeps an audit trail of every acknowledgement in the templates' metadata (cdk_nag.rules_to_suppress).
         # Aspects do not cross Stage boundaries, so each stage gets its own.

@@ -21,6 +21,7 @@ from mlsettings.config import EnvironmentConfig, other_account
 from mlsettings.naming import model_package_group_name
 from mlsettings.vocabulary import PAGE, TICKET, Published
 from stacks.constructs.cross_account import RegistryLocation, package_group_statements
+from stacks.constructs.limits import check_resource_budget
 from stacks.constructs.model_source import ModelSource
 from stacks.constructs.published_names import publish_model_name, published_topic
 from stacks.inference_api import InferenceApiPart
@@ -40,6 +41,7 @@ class ModelStack(cdk.Stack):
         assert config.model is not None
         self.config = config
         self.model = config.model
+        check_resource_budget(self, f"model {config.model.name!r}")
         cdk.Tags.of(self).add("model", config.model.name)
         if config.model.owner:
             cdk.Tags.of(self).add("owner", config.model.owner)

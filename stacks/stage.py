@@ -12,6 +12,7 @@ from constructs import Construct
 from mlsettings.config import EnvironmentConfig, consumers_of, other_account
 from stacks.alerting import AlertingStack
 from stacks.constructs.event_router import RoutedBuckets
+from stacks.constructs.limits import check_resource_budget
 from stacks.model import ModelStack
 from stacks.registry import RegistryStack
 from stacks.storage import StorageStack
@@ -45,6 +46,8 @@ class MlopsStage(cdk.Stage):
                                                    if config.is_registry else
                                                    f"MLOps {config.name}: the links to the {registry.name} "
                                                    "registry"))
+        for shared in (self.storage, self.alerting, self.registry):
+            check_resource_budget(shared, f"environment {config.name!r}")
         # One stack per model, over the shared ones (their resources: the key, the buckets, the topics through
         # published names, the gate and ledger through the bus).
         self.models: dict[str, ModelStack] = {}
