@@ -5,11 +5,13 @@ on both halves (the caller's IAM policy and the resource's policy), for exactly 
 The requests are built from the table the stacks grant from (stacks.constructs.cross_account.REGISTRY_ACCESS:
 what each consumer role reads of the registry); the policies are the synthesized ones, evaluated by
 tests/infra/cloud_model.py. A role the table does not name is refused by the registry's policies.
+
+Consumer roles are a model's (``mlops-<env>-<model>-<purpose>``): the requests are MODEL's, reading MODEL's
+prefixes and versions; another model's roles are refused MODEL's versions.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,18 @@ import pytest
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 
 from mlops.security_gates import run_cfn_lint, run_checkov, stack_summaries
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.drift_partials import ENGINE_PARTIALS, ENGINE_PROCESSING
-from mlsettings.naming import artifact_bucket_name, consumer_role_name, data_key_alias
-from stacks.app_builder import build_app
+from mlsettings.naming import (
+    artifact_bucket_name,
+    consumer_role_name,
+    data_key_alias,
+    model_package_group_name,
+    model_prefixes,
+)
 from stacks.constructs.cross_account import REGISTRY_ACCESS
 from stacks.constructs.nag import resolve_wildcard_allowances
+from testkit.serving_world import MODEL
 from tests.infra.cloud_model import Stage, evaluate
 from tests.infra.conftest import ACCOUNTS, SynthesizedApp, three_account_context
 
@@ -32,6 +40,24 @@ REGION = "eu-west-1"
 
 def _context() -> dict[str, Any]:
     return three_account_context()
+
+
+def _view(env: str, model: str = MODEL) -> Any:
+    """``model``'s view of ``env`` in the three-account topology."""
+    return load_environments(_context())[env].for_model(model)
+
+
+def _other_model() -> str:
+    """A model of cdk.json other than MODEL (isolation between models needs one)."""
+    return next(name for name in load_environments(_context())["dev"].model_names if name != MODEL)
+
+
+def _group(model: str = MODEL) -> str:
+    return model_package_group_name(_view("dev", model))
+
+
+def _package(version: int, model: str = MODEL) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:model-package/{_group(model)}/{version}"
 
 
 @pytest.fixture(scope="module")
@@ -75,23 +101,23 @@ def _key_policy(registry: Stage) -> list[dict[str, Any]]:
     return [registry.resolve(k.stack, k.properties["KeyPolicy"]) for k in registry.resources("AWS::KMS::Key")]
 
 
-def _group_policy(registry: Stage) -> list[dict[str, Any]]:
+def _group_policy(registry: Stage, model: str = MODEL) -> list[dict[str, Any]]:
     return _resource_policy(registry, "AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupPolicy",
-                            ModelPackageGroupName="mlops-dev-models")
+                            ModelPackageGroupName=_group(model))
 
 
 def _requests(purpose: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """(action, resource, context) of every read ``purpose`` makes of the registry."""
-    dev = load_environments(_context())["dev"]
+    """(action, resource, context) of every read ``purpose`` makes of the registry, for MODEL."""
+    dev = _view("dev")
     bucket = artifact_bucket_name(dev, ACCOUNTS["dev"])
     access = REGISTRY_ACCESS[purpose]
+    prefixes = model_prefixes(dev)
     requests: list[tuple[str, str, dict[str, Any]]] = [
-        ("s3:GetObject", f"arn:aws:s3:::{bucket}/{prefix.removesuffix('*')}execution-1/golden.json", {})
-        for prefix in access.prefixes]
+        ("s3:GetObject", f"arn:aws:s3:::{bucket}/{getattr(prefixes, name)}execution-1/golden.json", {})
+        for name in access.prefixes]
     requests.append(("kms:Decrypt", f"arn:aws:kms:{REGION}:{ACCOUNTS['dev']}:key/0a1b2c3d-dev",
                      {"kms:ResourceAliases": [data_key_alias(dev)], "kms:ViaService": f"s3.{REGION}.amazonaws.com"}))
-    requests += [(action, f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:model-package/mlops-dev-models/7", {})
-                 for action in access.package_actions]
+    requests += [(action, _package(7), {}) for action in access.package_actions]
     return requests
 
 
@@ -107,7 +133,7 @@ def _resource_documents(registry: Stage, action: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("purpose", sorted(REGISTRY_ACCESS))
 def test_each_consumer_role_may_read_what_it_needs_on_both_halves(three: Any, consumer: str, purpose: str) -> None:
     _, stages, _ = three
-    config = load_environments(_context())[consumer]
+    config = _view(consumer)
     if purpose == "drift-job" and config.monitoring.drift.engine != ENGINE_PROCESSING:
         pytest.skip(f"{consumer} runs no Processing drift engine (monitoring.drift.engine): no job role")
     if purpose == "drift-partials" and config.monitoring.drift.engine != ENGINE_PARTIALS:
@@ -130,43 +156,52 @@ def test_each_consumer_role_may_read_what_it_needs_on_both_halves(three: Any, co
 @pytest.mark.parametrize("consumer", ["staging", "prod"])
 def test_other_roles_of_a_consumer_account_are_refused_by_the_registry(three: Any, consumer: str) -> None:
     _, stages, _ = three
-    intruder = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/mlops-{consumer}-batch-scoring"
-    for purpose in REGISTRY_ACCESS:
-        for action, resource, context in _requests(purpose):
-            verdict = evaluate(_resource_documents(stages["dev"], action),
-                               caller={"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}, action=action,
-                               resource=resource, context={**context, "aws:PrincipalArn": intruder})
-            assert verdict != "allow", f"{intruder} may {action} {resource}"
+    # a role of the environment and one of MODEL's that the table does not name
+    for intruder in (f"arn:aws:iam::{ACCOUNTS[consumer]}:role/mlops-{consumer}-batch-scoring",
+                     f"arn:aws:iam::{ACCOUNTS[consumer]}:role/mlops-{consumer}-{MODEL}-batch-scoring"):
+        for purpose in REGISTRY_ACCESS:
+            for action, resource, context in _requests(purpose):
+                verdict = evaluate(_resource_documents(stages["dev"], action),
+                                   caller={"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}, action=action,
+                                   resource=resource, context={**context, "aws:PrincipalArn": intruder})
+                assert verdict != "allow", f"{intruder} may {action} {resource}"
 
 
 @pytest.mark.parametrize("consumer", ["staging", "prod"])
 def test_create_model_from_a_registry_package_is_granted_to_exactly_the_deployer(three: Any, consumer: str) -> None:
     """AWS's recipe ("Deploy a Model Version from a Different Account") grants sagemaker:CreateModel on
     model-package/<group>/* in the group's policy: the consumer's deployer holds it on both halves, the consumer's
-    other registry readers (health check, drift monitor) on neither."""
+    other registry readers (health check, drift monitor) on neither; another model's deployer holds it on
+    neither (each model's deployer creates models of its own group's versions only)."""
     _, stages, _ = three
-    config = load_environments(_context())[consumer]
-    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:model-package/mlops-dev-models/7"
+    package = _package(7)
     root = {"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}
-    for purpose, allowed in (("deployer", True), ("health-check", False), ("drift-monitor", False)):
-        role_arn = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/{consumer_role_name(config, purpose)}"
+    for model, purpose, allowed in ((MODEL, "deployer", True), (MODEL, "health-check", False),
+                                    (MODEL, "drift-monitor", False), (_other_model(), "deployer", False)):
+        role_arn = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/{consumer_role_name(_view(consumer, model), purpose)}"
         context = {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": ACCOUNTS[consumer]}
         _, identity = stages[consumer].role_documents(role_arn)
         own = evaluate(identity, caller=None, action="sagemaker:CreateModel", resource=package, context=context)
         registry = evaluate(_group_policy(stages["dev"]), caller=root, action="sagemaker:CreateModel",
                             resource=package, context=context)
-        assert (own == "allow", registry == "allow") == (allowed, allowed), (purpose, own, registry)
+        assert (own == "allow", registry == "allow") == (allowed, allowed), (model, purpose, own, registry)
 
 
 def test_a_role_reads_no_prefix_it_does_not_need(three: Any) -> None:
-    """The model containers read models/, never golden payloads or baselines (pipelines/)."""
+    """The model containers read models/, never golden payloads or baselines (pipelines/): the registry's bucket
+    policy lets MODEL's model role read its models, not its pipeline outputs."""
     _, stages, _ = three
-    role_arn = f"arn:aws:iam::{ACCOUNTS['prod']}:role/mlops-prod-model"
-    bucket = artifact_bucket_name(load_environments(_context())["dev"], ACCOUNTS["dev"])
-    request = {"action": "s3:GetObject", "resource": f"arn:aws:s3:::{bucket}/pipelines/x/golden.json",
-               "context": {"aws:PrincipalArn": role_arn}}
-    assert evaluate(_bucket_policy(stages["dev"]), caller={"AWS": f"arn:aws:iam::{ACCOUNTS['prod']}:root"},
-                    **request) != "allow"
+    role_arn = f"arn:aws:iam::{ACCOUNTS['prod']}:role/{consumer_role_name(_view('prod'), 'model')}"
+    bucket = artifact_bucket_name(_view("dev"), ACCOUNTS["dev"])
+    prefixes = model_prefixes(_view("dev"))
+    root = {"AWS": f"arn:aws:iam::{ACCOUNTS['prod']}:root"}
+    context = {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": ACCOUNTS["prod"]}
+    needed = f"arn:aws:s3:::{bucket}/{prefixes.models}x/model.tar.gz"
+    assert evaluate(_bucket_policy(stages["dev"]), caller=root, action="s3:GetObject", resource=needed,
+                    context=context) == "allow"  # the same role and bucket policy: what it needs, it gets
+    not_needed = f"arn:aws:s3:::{bucket}/{prefixes.pipeline_outputs}x/golden.json"
+    assert evaluate(_bucket_policy(stages["dev"]), caller=root, action="s3:GetObject", resource=not_needed,
+                    context=context) != "allow"
 
 
 # ------------------------------------------------------------------------------------------ the event hops
@@ -249,18 +284,17 @@ def test_consumers_build_no_registry_of_their_own(three: Any) -> None:
         kinds = {r.type for r in stages[consumer].resources()}
         assert not kinds & {"AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::Pipeline"}
         assert not [r for r in stages[consumer].resources("AWS::DynamoDB::Table") if "Ledger" in r.logical_id]
-        assert not [t for t in stages[consumer].templates if "Training" in t]
+        # no model's training part (TrainingPart, construct id "Training", in the registry's model stacks only)
+        assert not [r for r in stages[consumer].resources() if r.logical_id.startswith("Training")]
+    assert [r for r in stages["dev"].resources() if r.logical_id.startswith("Training")]
 
 
-def test_one_account_needs_no_resource_policy_statements(tmp_path: Path) -> None:
+def test_one_account_needs_no_resource_policy_statements(synthesized: SynthesizedApp) -> None:
     """The single-account quickstart (cdk.json as shipped): the IAM half alone, no cross-account statements."""
-    context = copy.deepcopy(project_context())
-    app = cdk.App(outdir=str(tmp_path / "one.out"), context={**context, "aws:cdk:bundling-stacks": []})
-    build_app(app, context=context, with_nag=False)
-    app.synth()
-    dev = Stage.load(tmp_path / "one.out", "dev", REGION)
-    [group] = list(dev.resources("AWS::SageMaker::ModelPackageGroup"))
-    assert "ModelPackageGroupPolicy" not in group.properties
+    dev = Stage.load(synthesized.outdir, "dev", REGION)
+    groups = {g.properties["ModelPackageGroupName"]: g for g in dev.resources("AWS::SageMaker::ModelPackageGroup")}
+    assert _group() in groups  # one group per model, MODEL's among them
+    assert [name for name, group in groups.items() if "ModelPackageGroupPolicy" in group.properties] == []
     assert _bus_policies(dev) == [] and _forwarding_rules(dev) == []
     statements = [s for d in _key_policy(dev) for s in d["Statement"]]
     assert not [s for s in statements if s.get("Sid") == "ConsumersDecryptRegistryArtifacts"]

@@ -20,6 +20,8 @@ import botocore.session
 import pytest
 
 from mlsettings.config import load_environments, project_context
+from mlsettings.naming import endpoint_name
+from testkit.serving_world import MODEL
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
@@ -147,18 +149,25 @@ def test_only_retained_stateful_resources_are_exported(stages: dict[str, Stage],
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_names_the_deployer_creates_fit_the_api_and_its_own_grant(stages: dict[str, Stage], env: str) -> None:
+def test_names_the_deployer_creates_fit_the_api_and_its_own_grant(stages: dict[str, Stage],
+                                                                 synthesized: SynthesizedApp, env: str) -> None:
     """The deployer names each rollout's endpoint config itself (mlplatform/serving/deployment_plan.py): the
-    name must fit CreateEndpointConfig and fall under the endpoint-config ARN its role is granted."""
+    name must fit CreateEndpointConfig and fall under the endpoint-config ARN its role is granted (MODEL's
+    deployer, in MODEL's stack)."""
     from datetime import UTC, datetime
 
     from mlplatform.serving.deployment_plan import endpoint_config_name
 
     stage = stages[env]
-    (endpoint,) = {value for where, value, api in named_values(stage) if api[2] == "EndpointName"}
+    own_stack = synthesized.stages[env].models[MODEL].artifact_id
+    expected = endpoint_name(load_environments(project_context())[env].for_model(MODEL))
+    (endpoint,) = {value for where, value, api in named_values(stage)
+                   if api[2] == "EndpointName" and where.startswith(f"{own_stack}/")}
+    assert endpoint == expected
     name = endpoint_config_name(endpoint, datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), "0f" * 18)
     assert name_problems(name, ("sagemaker", "CreateEndpointConfig", "EndpointConfigName")) == []
-    granted = [str(resource) for policy in stage.resources("AWS::IAM::Policy") if "Deployer" in policy.logical_id
+    granted = [str(resource) for policy in stage.resources("AWS::IAM::Policy")
+               if policy.stack == own_stack and "Deployer" in policy.logical_id
                for statement in stage.resolve(policy.stack, policy.properties["PolicyDocument"])["Statement"]
                if "sagemaker:CreateEndpointConfig" in statement["Action"]
                for resource in statement["Resource"]]

@@ -23,6 +23,8 @@ from moto.events.models import EventPattern
 from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
 from mlsettings.config import load_environments, project_context
+from mlsettings.naming import model_package_group_name
+from testkit.serving_world import MODEL
 from tests.infra.cloud_model import ACCOUNT, Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
@@ -53,11 +55,11 @@ class _RecordingEvents:
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
 
 
-def promotion_event(group: str, stage: str, region: str) -> dict[str, Any]:
+def promotion_event(group: str, stage: str, region: str, model: str = MODEL) -> dict[str, Any]:
     client = _RecordingEvents()
     emit_promotion(client, "default", promotion_detail(
-        group=group, model_package_arn=f"arn:aws:sagemaker:{region}:{ACCOUNT}:model-package/{group}/3", version=3,
-        target_stage=stage, reason="promotion", requested_by="arn:aws:iam::111122223333:role/approver"))
+        group=group, model=model, model_package_arn=f"arn:aws:sagemaker:{region}:{ACCOUNT}:model-package/{group}/3",
+        version=3, target_stage=stage, reason="promotion", requested_by="arn:aws:iam::111122223333:role/approver"))
     (entry,) = client.entries
     return _delivered(entry, region)
 
@@ -166,17 +168,22 @@ def test_every_rule_matches_its_documented_event_and_refuses_near_misses(stages:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_accepted_promotions_reach_the_deployer_for_the_served_stages_only(stages: dict[str, Stage],
                                                                          env: str) -> None:
+    """One shared rule (the environment's event router) takes every model's accepted promotions: MODEL's and another
+    model's group both match, for the served stages only; a group outside the registry's does not."""
     config = load_environments(project_context())[env]
-    rules = [p for name, p in rule_patterns(stages[env]) if name.startswith("AcceptedPromotions")]
+    rules = [p for name, p in rule_patterns(stages[env]) if "AcceptedPromotions" in name]
     if not config.serving.served_stages:  # the registry environment serves no stage: no deployer rule
         assert rules == []
         return
     (pattern,) = rules
-    group = pattern["detail"]["model_package_group"][0]
-    for stage in ("Staging", "Production"):
-        expected = stage in config.serving.served_stages
-        assert matches(pattern, promotion_event(group, stage, config.region)) is expected, stage
-    assert not matches(pattern, promotion_event(f"{group}-other", "Production", config.region))
+    other = next(name for name in config.model_names if name != MODEL)
+    for model in (MODEL, other):
+        group = model_package_group_name(config.for_model(model))
+        for stage in ("Staging", "Production"):
+            expected = stage in config.serving.served_stages
+            assert matches(pattern, promotion_event(group, stage, config.region, model)) is expected, (model, stage)
+        for stage in config.serving.served_stages:
+            assert not matches(pattern, promotion_event(f"other-{group}", stage, config.region, model)), model
 
 
 def test_the_matcher_itself_distinguishes() -> None:

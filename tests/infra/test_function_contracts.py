@@ -110,11 +110,23 @@ def _local_imports(module: str) -> set[str]:
     return seen
 
 
+def _handler(function: Any) -> str:
+    """The handler a MlopsFunction's template names."""
+    return str(function.function.node.default_child.handler)
+
+
 def test_every_bundle_holds_what_its_handler_imports(synthesized: SynthesizedApp) -> None:
     from stacks.constructs.lambda_function import MlopsFunction
 
-    functions = [n for n in synthesized.stages["dev"].node.find_all() if isinstance(n, MlopsFunction)]
-    assert len(functions) == 9
+    stage = synthesized.stages["dev"]
+    functions = [n for n in stage.node.find_all() if isinstance(n, MlopsFunction)]
+    by_handler: dict[str, list[MlopsFunction]] = {}
+    for function in functions:
+        by_handler.setdefault(_handler(function), []).append(function)
+    # every handler the environment deploys (the shared gate once, each model's function once per model)
+    assert set(by_handler) == set(_functions(synthesized, "dev"))
+    gate = "lambdas.promotion_gate.handler.handler"
+    assert {h: len(f) for h, f in by_handler.items()} == {h: 1 if h == gate else len(stage.models) for h in by_handler}
     missing = {}
     for function in functions:
         bundled = {str(path) for path in function.bundled_files}
@@ -164,17 +176,23 @@ def test_every_deployed_environment_is_its_functions_contract(synthesized: Synth
     from tests.infra.conftest import IN_ITS_ACCOUNT, three_account_context, topology_stages
 
     stage = topology_stages(synthesized, three_accounts)[topology]
-    configs = load_environments(three_account_context() if topology.endswith(IN_ITS_ACCOUNT) else project_context())
-    config = configs[topology.removesuffix(IN_ITS_ACCOUNT)]
+    own_account = topology.endswith(IN_ITS_ACCOUNT)
+    configs = load_environments(three_account_context() if own_account else project_context())
+    env = topology.removesuffix(IN_ITS_ACCOUNT)
+    config = configs[env]
+    # a model's function is configured from the model's view (config.for_model), a shared one from the environment
+    built = (three_accounts if own_account else synthesized).stages[env]
+    views = {stack.artifact_id: config.for_model(name) for name, stack in built.models.items()}
     functions = list(stage.resources("AWS::Lambda::Function"))  # type: ignore[attr-defined]
     assert functions
+    assert {f.stack for f in functions} >= set(views)  # every model's functions are checked
     for function in functions:
         contract = _contract_of(function.properties["Handler"])
         raw = function.properties.get("Environment", {}).get("Variables", {})
         written = {k: str(v) for k, v in stage.resolve(function.stack, raw).items()}  # type: ignore[attr-defined]
         read = contract.from_env(written)
         literal = {k for k, v in raw.items() if isinstance(v, str)}
-        expected = _for_config(contract, config, configs).to_env()
+        expected = _for_config(contract, views.get(function.stack, config), configs).to_env()
         assert set(written) == set(expected), (function.properties["Handler"], set(written) ^ set(expected))
         assert {k: written[k] for k in literal} == {k: expected[k] for k in literal}, function.properties["Handler"]
         assert read.service == contract.SERVICE
@@ -248,13 +266,13 @@ def test_every_value_the_configuration_allows_reaches_every_function_it_configur
     from lambdas.promotion_gate.settings import settings_from_environment as gate
     from mlsettings.config import ConfigError, EnvironmentConfig, load_environments, project_context
     from mlsettings.functions import contracts as c
+    from mlsettings.problem_types import ALL_GATE_METRICS
 
     parsers = {c.GateEnvironment: gate, c.DeployerEnvironment: deployer, c.BatchScoringEnvironment: batch,
                c.DriftMonitorEnvironment: drift, c.HealthCheckEnvironment: c.HealthCheckEnvironment.from_env,
                c.InferenceEnvironment: lambda env: InferenceSettings.from_environ(env, task_root=REPO)}
     settings = _finite_settings(EnvironmentConfig)
-    assert len(settings) >= 13 and (("training", "quality_gate", "metric"), ("auc", "f1", "precision", "recall")) \
-        in settings
+    assert len(settings) >= 13 and dict(settings)[("training", "quality_gate", "metric")] == ALL_GATE_METRICS
     checked = refused = 0
     for path, values in settings:
         for value in values:
@@ -271,10 +289,14 @@ def test_every_value_the_configuration_allows_reaches_every_function_it_configur
                 continue
             for config in configs.values():
                 for contract, parse in parsers.items():
-                    if contract is c.GateEnvironment and not config.is_registry:
+                    if contract is c.GateEnvironment:  # the environment's shared function
+                        if config.is_registry:
+                            parse(_for_config(contract, config, configs).to_env())
+                            checked += 1
                         continue
-                    parse(_for_config(contract, config, configs).to_env())
-                    checked += 1
+                    for view in config.models:  # each model's function, from the model's view
+                        parse(_for_config(contract, view, configs).to_env())
+                        checked += 1
     assert checked > 400 and refused < checked
 
 

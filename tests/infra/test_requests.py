@@ -43,7 +43,9 @@ from mlplatform.serving.deployment_plan import PromotionRequest, plan_deployment
 from mlplatform.serving.endpoint_state import EndpointState, VariantState
 from mlplatform.serving.transform_job import transform_request
 from mlsettings.config import load_environments, project_context
+from mlsettings.naming import pipeline_name
 from pipelines.definition import iter_steps
+from testkit.serving_world import MODEL
 from tests.api_rules.prose import RULES, prose_problems
 from tests.api_rules.shapes import validate
 from tests.infra.cloud_model import Stage
@@ -63,6 +65,19 @@ def problems_of(service: str, operation: str, request: Mapping[str, Any]) -> lis
 @pytest.fixture(scope="module")
 def stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, Stage]:
     return topology_stages(synthesized, three_accounts)  # type: ignore[return-value]
+
+
+def model_stack(app: SynthesizedApp, env: str) -> str:
+    """The name of MODEL's stack in ``app``'s ``env`` (its template's name in cdk.out): the sample model whose
+    functions and pipeline the requests below are built from (every model's come from the same code)."""
+    return app.stages[env].models[MODEL].artifact_id
+
+
+@pytest.fixture(scope="module")
+def model_stacks(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, str]:
+    """topology -> MODEL's stack in that topology's stage."""
+    return {topology: model_stack(three_accounts if topology.endswith(IN_ITS_ACCOUNT) else synthesized,
+                                  topology.removesuffix(IN_ITS_ACCOUNT)) for topology in TOPOLOGIES}
 
 
 # ------------------------------------------------------------------------------------------ the pipeline
@@ -97,8 +112,11 @@ def _pipeline_value(value: Any, parameters: Mapping[str, Any], bucket: str) -> A
     return {k: _pipeline_value(v, parameters, bucket) for k, v in value.items()}
 
 
-def pipeline_requests(stage: Stage) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for pipeline in stage.resources("AWS::SageMaker::Pipeline"):
+def pipeline_requests(stage: Stage, name: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The requests of the steps of the pipeline named ``name``."""
+    pipelines = [p for p in stage.resources("AWS::SageMaker::Pipeline") if p.properties["PipelineName"] == name]
+    assert len(pipelines) == 1, f"{stage.name} has {len(pipelines)} pipelines named {name}"
+    for pipeline in pipelines:
         body = stage.resolve(pipeline.stack, pipeline.properties["PipelineDefinition"]["PipelineDefinitionBody"])
         definition = json.loads(body)
         parameters = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
@@ -115,7 +133,8 @@ def pipeline_requests(stage: Stage) -> Iterator[tuple[str, str, dict[str, Any]]]
 
 @pytest.mark.parametrize("topology", [t for t in TOPOLOGIES if t.startswith("dev")])
 def test_every_pipeline_step_is_a_request_the_api_accepts(stages: dict[str, Stage], topology: str) -> None:
-    found = list(pipeline_requests(stages[topology]))
+    config = load_environments(project_context())[topology.removesuffix(IN_ITS_ACCOUNT)]
+    found = list(pipeline_requests(stages[topology], pipeline_name(config.for_model(MODEL))))
     assert sorted(name for name, _, _ in found) == ["Baseline", "Evaluate", "Preprocess", "Register", "Train",
                                                     "Validate"]
     problems = [f"{name}: {p}" for name, operation, request in found
@@ -124,24 +143,27 @@ def test_every_pipeline_step_is_a_request_the_api_accepts(stages: dict[str, Stag
 
 
 # ------------------------------------------------------------------------------------------ the deployer
-def _function_environment(stage: Stage, handler_prefix: str) -> dict[str, str]:
-    (function,) = [f for f in stage.resources("AWS::Lambda::Function")
-                   if str(f.properties.get("Handler", "")).startswith(handler_prefix)]
+def _function_environment(stage: Stage, stack: str, handler_prefix: str) -> dict[str, str]:
+    """The deployed environment of the function of ``stack`` (a model's stack: one function per handler)."""
+    (function,) = [f for f in stage.resources("AWS::Lambda::Function") if f.stack == stack
+                   and str(f.properties.get("Handler", "")).startswith(handler_prefix)]
     variables = stage.resolve(function.stack, function.properties.get("Environment", {}).get("Variables", {}))
     return {k: str(v) for k, v in variables.items()}
 
 
-def _deployer_environments(stages: Mapping[str, Stage]) -> Iterator[tuple[str, Stage, dict[str, str]]]:
+def _deployer_environments(stages: Mapping[str, Stage], model_stacks: Mapping[str, str]
+                           ) -> Iterator[tuple[str, Stage, dict[str, str]]]:
     configs = load_environments(project_context())
     for topology in TOPOLOGIES:
         env = topology.removesuffix(IN_ITS_ACCOUNT)
         if configs[env].serving.served_stages:
             stage = stages[topology]
-            yield topology, stage, _function_environment(stage, "lambdas.deployer.handler.start_deployment")
+            yield topology, stage, _function_environment(stage, model_stacks[topology],
+                                                         "lambdas.deployer.handler.start_deployment")
 
 
-def _package(stage: Stage, version: int) -> str:
-    return f"arn:aws:sagemaker:{stage.region}:111111111111:model-package/mlops-dev-models/{version}"
+def _package(stage: Stage, group: str, version: int) -> str:
+    return f"arn:aws:sagemaker:{stage.region}:111111111111:model-package/{group}/{version}"
 
 
 def _serving(plan: Mapping[str, Any], instance_type: str | None = None) -> EndpointState:
@@ -159,9 +181,10 @@ def deployer_requests(stage: Stage, environment: Mapping[str, str]) -> Iterator[
     and the Challenger switched off, under the deployed environment."""
     settings = deployer_settings(environment)
     stage_name = settings.served_stages[0]
+    group = settings.model_package_group  # the deployer's model's group (another group's promotions are skipped)
 
     def promotion(version: int) -> PromotionRequest:
-        return PromotionRequest(model_package_group="mlops-dev-models", model_package_arn=_package(stage, version),
+        return PromotionRequest(model_package_group=group, model_package_arn=_package(stage, group, version),
                                 version=version, target_stage=stage_name, reason="promotion", requested_by="approver")
 
     first = plan_deployment(promotion(1), None, None, settings, now=NOW, deployment_id="d1")
@@ -191,10 +214,11 @@ def deployer_requests(stage: Stage, environment: Mapping[str, str]) -> Iterator[
             yield scenario, "application-autoscaling", "PutScalingPolicy", policy
 
 
-def test_every_deployer_request_is_one_the_api_accepts(stages: dict[str, Stage]) -> None:
+def test_every_deployer_request_is_one_the_api_accepts(stages: dict[str, Stage], model_stacks: dict[str, str]
+                                                        ) -> None:
     seen: set[tuple[str, str]] = set()
     problems = []
-    for topology, stage, environment in _deployer_environments(stages):
+    for topology, stage, environment in _deployer_environments(stages, model_stacks):
         for scenario, service, operation, request in deployer_requests(stage, environment):
             seen.add((scenario, operation))
             problems += [f"{topology} {scenario} {operation}: {p}" for p in problems_of(service, operation, request)]
@@ -204,17 +228,18 @@ def test_every_deployer_request_is_one_the_api_accepts(stages: dict[str, Stage])
 
 
 def test_a_removed_or_resized_variant_is_deregistered_and_blue_green_keeps_the_variant_names(
-        stages: dict[str, Stage]) -> None:
+        stages: dict[str, Stage], model_stacks: dict[str, str]) -> None:
     """Developer Guide: "Update endpoints that use auto scaling" (deregister before changing a variant's instance
     type or removing it) and deployment-guardrails "Exclusions" (blue/green needs the same variant names)."""
-    for _topology, stage, environment in _deployer_environments(stages):
+    for _topology, stage, environment in _deployer_environments(stages, model_stacks):
         settings = deployer_settings(environment)
+        group = settings.model_package_group
         first = plan_deployment(PromotionRequest(
-            model_package_group="mlops-dev-models", model_package_arn=_package(stage, 1), version=1,
+            model_package_group=group, model_package_arn=_package(stage, group, 1), version=1,
             target_stage=settings.served_stages[0], reason="promotion", requested_by="a"), None, None, settings,
             now=NOW, deployment_id="d1")
         resized = plan_deployment(PromotionRequest(
-            model_package_group="mlops-dev-models", model_package_arn=_package(stage, 2), version=2,
+            model_package_group=group, model_package_arn=_package(stage, group, 2), version=2,
             target_stage=settings.served_stages[0], reason="promotion", requested_by="a"),
             _serving(first, "ml.m5.2xlarge"), None, settings, now=NOW, deployment_id="d2")
         assert resized["deregister_scaling"] == sorted(first["variants"])
@@ -222,30 +247,32 @@ def test_a_removed_or_resized_variant_is_deregistered_and_blue_green_keeps_the_v
 
 
 # ------------------------------------------------------------------------------------------ batch and drift job
-def test_batch_scoring_requests_are_ones_the_api_accepts(stages: dict[str, Stage]) -> None:
+def test_batch_scoring_requests_are_ones_the_api_accepts(stages: dict[str, Stage], model_stacks: dict[str, str]
+                                                          ) -> None:
     problems = []
     for topology, stage in stages.items():
-        environment = _function_environment(stage, "lambdas.batch_scoring.handler")
+        environment = _function_environment(stage, model_stacks[topology], "lambdas.batch_scoring.handler")
         settings = batch_settings(environment)
         request = transform_request(name=f"{settings.endpoint_name}-batch-20261206-060000", model_name="m-1",
-                                    input_uri=f"s3://{settings.capture_bucket}/batch/input/day/", settings=settings,
+                                    input_uri=f"{settings.default_input_uri}day/", settings=settings,
                                     now=NOW, model_version="7")
         problems += [f"{topology}: {p}" for p in problems_of("sagemaker", "CreateTransformJob", request)]
     assert problems == []
 
 
 @pytest.fixture(scope="module")
-def processing_engine(tmp_path_factory: pytest.TempPathFactory) -> Stage:
-    """dev with monitoring.drift.engine: processing (the default runs the drift engine in the Lambda)."""
+def processing_engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stage, str]:
+    """dev with monitoring.drift.engine: processing (the default runs the drift engine in the Lambda), and MODEL's
+    stack in it."""
     context = copy.deepcopy(project_context())
     context["environments"]["dev"].setdefault("monitoring", {}).setdefault("drift", {})["engine"] = "processing"
     context["env"] = "dev"
     app = _synthesize(tmp_path_factory.mktemp("processing-engine.out"), context)
-    return Stage.load(app.outdir, "dev", load_environments(project_context())["dev"].region)
+    return Stage.load(app.outdir, "dev", load_environments(project_context())["dev"].region), model_stack(app, "dev")
 
 
-def test_the_drift_job_request_is_one_the_api_accepts(processing_engine: Stage) -> None:
-    environment = _function_environment(processing_engine, "lambdas.drift_monitor.handler")
+def test_the_drift_job_request_is_one_the_api_accepts(processing_engine: tuple[Stage, str]) -> None:
+    environment = _function_environment(*processing_engine, "lambdas.drift_monitor.handler")
     job = processing_job_settings(environment)
     assert job is not None
     window = Window(start=datetime(2026, 12, 5, 6, tzinfo=UTC), end=NOW)

