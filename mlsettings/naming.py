@@ -140,6 +140,18 @@ def rollback_alarm_name(config: EnvironmentConfig, variant: str, kind: str) -> s
     return f"{endpoint_name(config)}-{variant}-{kind}"
 
 
+def open_alarms_name(config: EnvironmentConfig) -> str:
+    """A model's composite alarm: in ALARM while any of its paging or ticketing alarms is (the environment's
+    overview dashboard shows one per model)."""
+    return f"{endpoint_name(config)}-open-alarms"
+
+
+def overview_dashboard_name(config: EnvironmentConfig) -> str:
+    """The environment's overview of its models. The underscore cannot occur in a model's name (MODEL_NAME_PATTERN),
+    so no model's own dashboard (named as its endpoint) can take this name."""
+    return f"{PROJECT}-{config.name}_overview"
+
+
 def rollback_alarm_names(config: EnvironmentConfig) -> tuple[str, ...]:
     variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
     return tuple(rollback_alarm_name(config, variant, kind) for variant in variants for kind in ROLLBACK_ALARM_KINDS)

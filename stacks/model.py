@@ -10,15 +10,17 @@ prefixes in the shared buckets, which its roles alone reach."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig, other_account
-from mlsettings.naming import model_package_group_name
+from mlsettings.naming import model_package_group_name, open_alarms_name
 from mlsettings.vocabulary import PAGE, TICKET, Published
 from stacks.constructs.cross_account import RegistryLocation, package_group_statements
 from stacks.constructs.limits import check_resource_budget
@@ -73,6 +75,21 @@ class ModelStack(cdk.Stack):
             artifact_bucket=artifact_bucket, models=models,
             code_asset=self.training.code_asset if self.training else None, page_topic=page, ticket_topic=ticket,
             inference_function_name=self.inference_api.function_name, api_id=self.inference_api.api.api_id)
+        self.open_alarms = self._open_alarms(config)
+
+    def _open_alarms(self, config: EnvironmentConfig) -> cloudwatch.CompositeAlarm:
+        """One state for the model's alarms, by name, for the environment's overview (stacks/overview.py): in ALARM
+        while any alarm of this stack that notifies someone is (SageMaker's rollback alarms notify no one and are
+        left out). It notifies no one itself: each alarm it watches does."""
+        assert config.model is not None
+        notifying = [alarm for alarm in self.node.find_all() if isinstance(alarm, cloudwatch.Alarm)
+                     and self.resolve(cast(cloudwatch.CfnAlarm, alarm.node.default_child).alarm_actions)]
+        return cloudwatch.CompositeAlarm(
+            self, "OpenAlarms", composite_alarm_name=open_alarms_name(config), actions_enabled=False,
+            alarm_description=f"{config.name}: any alarm of the model {config.model.name} that notifies is in ALARM "
+                              "(each notifies its own topic; this one no one)",
+            alarm_rule=cloudwatch.AlarmRule.any_of(*[cloudwatch.AlarmRule.from_alarm(alarm, cloudwatch.AlarmState.ALARM)
+                                                     for alarm in notifying]))
 
     def _group_policy(self, config: EnvironmentConfig, consumers: Sequence[EnvironmentConfig]
                       ) -> dict[str, object] | None:

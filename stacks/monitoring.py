@@ -55,6 +55,12 @@ from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.cross_account import registry_allowances
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, shared_execution_role
+from stacks.constructs.model_metrics import (
+    drift_metric,
+    health_metric,
+    inference_metric,
+    sagemaker_metric,
+)
 from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
@@ -63,8 +69,6 @@ from stacks.constructs.published_names import publish_model_name
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.constructs.schedules import lambda_schedule
 
-DRIFT_SERVICE = "drift_monitor"
-INFERENCE_SERVICE = "inference"
 VARIANTS = (CHAMPION, CHALLENGER)
 FALLBACK_REASONS = ("throttling", "server_error", "model_error", "timeout", "invalid_output",
                     "endpoint_unavailable", "circuit_open")
@@ -295,28 +299,16 @@ class MonitoringPart(StackPart):
 
     # -------------------------------------------------------------------------------------------- metrics
     def _sagemaker(self, name: str, variant: str, statistic: str, period_minutes: int = 5) -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=name, statistic=statistic,
-                                 dimensions_map={"EndpointName": self.endpoint, "VariantName": variant},
-                                 period=cdk.Duration.minutes(period_minutes))
+        return sagemaker_metric(self.endpoint, name, variant, statistic, period_minutes)
 
     def _drift(self, name: str, variant: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
-                                 dimensions_map={Metric.ENDPOINT_DIMENSION: self.endpoint,
-                                                 Metric.VARIANT_DIMENSION: variant,
-                                                 "service": DRIFT_SERVICE},
-                                 period=cdk.Duration.days(1))
+        return drift_metric(self.endpoint, name, variant, statistic)
 
     def _health(self, name: str, variant: str, statistic: str = "Minimum") -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
-                                 dimensions_map={Metric.ENDPOINT_DIMENSION: self.endpoint,
-                                                 Metric.VARIANT_DIMENSION: variant},
-                                 period=cdk.Duration.minutes(5))
+        return health_metric(self.endpoint, name, variant, statistic)
 
     def _inference(self, name: str, extra: dict[str, str] | None = None) -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic="Sum",
-                                 dimensions_map={"service": INFERENCE_SERVICE,
-                                                 Metric.ENDPOINT_DIMENSION: self.endpoint, **(extra or {})},
-                                 period=cdk.Duration.minutes(5))
+        return inference_metric(self.endpoint, name, extra)
 
     def _error_rate(self, variant: str) -> cloudwatch.MathExpression:
         errors, invocations = f"errors{variant}", f"invocations{variant}"  # ids unique per graph

@@ -14,6 +14,7 @@ from stacks.alerting import AlertingStack
 from stacks.constructs.event_router import RoutedBuckets
 from stacks.constructs.limits import check_resource_budget
 from stacks.model import ModelStack
+from stacks.overview import OverviewStack
 from stacks.registry import RegistryStack
 from stacks.storage import StorageStack
 
@@ -63,3 +64,9 @@ class MlopsStage(cdk.Stage):
             for shared in (self.alerting, self.registry):
                 stack.add_stack_dependency(shared)
             self.models[name] = stack
+        # The environment's overview (a row per model), after the models whose composite alarms it shows.
+        self.overview = OverviewStack(self, "Overview", config=config, models=list(config.models),
+                                      description=f"MLOps {config.name}: the overview dashboard of its models")
+        for stack in self.models.values():
+            self.overview.add_stack_dependency(stack)
+        check_resource_budget(self.overview, f"environment {config.name!r}")

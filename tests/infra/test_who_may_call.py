@@ -47,7 +47,9 @@ from botocore import xform_name
 from mlops.local_env import local_bucket_names
 from mlops.resources import parameter_name
 from mlsettings.config import load_environments, project_context
+from mlsettings.vocabulary import Published
 from stacks.constructs.import_graph import handler_modules
+from testkit.serving_world import MODEL
 from tests.infra.cloud_model import ACCOUNT, PARTITION, Resource, Stage, evaluate, statement_applies
 from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, IN_ITS_ACCOUNT, SynthesizedApp
 
@@ -157,6 +159,8 @@ class Function:
     handler: str
     environment: Mapping[str, str]
     role_arn: str
+    model: str | None = None
+    """The model whose stack holds the function (its ``model`` tag); None for the environment's shared ones."""
 
 
 _FUNCTIONS: dict[int, dict[str, list[Function]]] = {}
@@ -174,7 +178,8 @@ def functions(stage: Stage) -> dict[str, list[Function]]:
         variables = (resource.properties.get("Environment") or {}).get("Variables", {})
         environment = {k: str(stage.resolve(resource.stack, v)) for k, v in variables.items()}
         role_arn = str(stage.resolve(resource.stack, resource.properties["Role"]))
-        found[handler].append(Function(resource, handler, environment, role_arn))
+        model = next((t["Value"] for t in resource.properties.get("Tags", []) if t.get("Key") == "model"), None)
+        found[handler].append(Function(resource, handler, environment, role_arn, model))
     _FUNCTIONS[id(stage)] = found
     return found
 
@@ -211,8 +216,27 @@ def attribute(stage: Stage, call: Call) -> list[Function]:
     if any(Path(f).name in DOUBLE_FILES for f in call.files):
         return []  # the demo's SageMaker double reading state to answer an invocation: not a function's call
     found = function_for(stage, call.handler) if call.handler else _by_files(stage, call)
+    model = model_of(call)
+    found = [f for f in found if f.model in (None, model)]
     return [f for f in found if all(_mode(call, k, d) == f.environment.get(k, d) for k, d in MODE_VARIABLES.items())
             and _same_configuration(call, f, stage)]
+
+
+@cache
+def _model_names() -> tuple[str, ...]:
+    names = {view.model.name for config in load_environments(project_context()).values() for view in config.models
+             if view.model is not None}
+    return tuple(sorted(names, key=len, reverse=True))
+
+
+def model_of(call: Call) -> str:
+    """The model a recorded call was made as: the one model its environment variables name (a test of another
+    kind runs the function with that model's names), else MODEL, the model the tests' worlds serve. Each model's
+    function is then evaluated on what that model's calls name; test_a_models_function_is_refused_on_another_models_
+    resources evaluates the same requests with every other model's role."""
+    text = json.dumps(call.env, sort_keys=True)
+    named = {m for m in _model_names() if re.search(rf"(?<![a-z0-9]){re.escape(m)}(?![a-z0-9])", text)}
+    return named.pop() if len(named) == 1 else MODEL
 
 
 def _same_configuration(call: Call, function: Function, stage: Stage) -> bool:
@@ -410,13 +434,11 @@ def fixture_names(stage: Stage) -> dict[str, str]:
     return _FIXTURE_NAMES[id(stage)]
 
 
-def _model_package_group(stage: Stage) -> str:
-    groups = [str(stage.resolve(g.stack, g.properties["ModelPackageGroupName"]))
-              for g in stage.resources("AWS::SageMaker::ModelPackageGroup")]
-    if groups:
-        assert len(groups) == 1, f"{stage.name} defines {groups}: which one does a package ARN name?"
-        return groups[0]
-    return published(stage)["model-package-group"]  # a central registry: the group another stage owns
+def _model_package_group(stage: Stage, model: str | None) -> str:
+    """The group a package ARN names for a function of ``model`` (the environment's shared functions, the gate:
+    MODEL's, one of those the gate serves): the name the model's stack publishes, also where another stage owns
+    the group (a central registry)."""
+    return published(stage)[Published.for_model(model or MODEL, Published.MODEL_PACKAGE_GROUP)]
 
 
 PACKAGE = re.compile(r"(:model-package/)([^/]+)(/\d+)$")
@@ -437,7 +459,7 @@ def deployed(call: Call, function: Function, stage: Stage) -> Callable[[Any], An
              and len(call.env[k]) > 2}
     for local, deployed in fixture_names(stage).items():
         swaps.setdefault(local, deployed)
-    group = _model_package_group(stage)
+    group = _model_package_group(stage, function.model)
     # One pass, longest name first: a replaced name is never replaced again (a deployed name may contain a local
     # one, as mlops-dev-artifacts-<account>-<region> contains mlops-dev-artifacts).
     names = re.compile("|".join(re.escape(old) for old in sorted(swaps, key=len, reverse=True))) if swaps else None
@@ -570,6 +592,7 @@ class Verdict:
     test: str
     scope: str = "request"
     owner_account: str = ""  # set when the resource is in another account than the caller's role
+    model: str | None = None  # the model whose function made the call (None: the environment's shared function)
 
     @property
     def denied(self) -> bool:
@@ -643,7 +666,8 @@ def verdicts(stage: Stage, calls: list[Call]) -> Iterator[Verdict]:
                 seen.add(key)
                 if scope == "action":
                     yield Verdict(stage.name, function.handler, role.logical_id, request,
-                                  action_granted(identity_documents, request), "none", call.test, scope)
+                                  action_granted(identity_documents, request), "none", call.test, scope,
+                                  model=function.model)
                     continue
                 identity = evaluate(identity_documents, caller=None, action=request.action,
                                     resource=request.resource, context=request.context)
@@ -663,7 +687,7 @@ def verdicts(stage: Stage, calls: list[Call]) -> Iterator[Verdict]:
                     resource_side = evaluate(policies, caller=as_account, action=request.action,
                                              resource=request.resource, context=principal)
                 yield Verdict(_label(stage), function.handler, role.logical_id, request, identity, resource_side,
-                              call.test, scope, owner.account if across else "")
+                              call.test, scope, owner.account if across else "", model=function.model)
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -715,6 +739,66 @@ def test_the_evaluation_can_deny(stages: dict[str, Stage], calls: list[Call]) ->
     assert evaluate(gate_documents, caller=None, action="sagemaker:UpdateModelPackage", resource=package,
                     context={"sagemaker:ModelLifeCycle:stage": "Production",
                              "sagemaker:ModelLifeCycle:stageStatus": "Approved"}) != "allow"
+
+
+# ------------------------------------------------------------------------------------------ isolation
+ISOLATION_STAGES = ("dev", "prod", f"prod{IN_ITS_ACCOUNT}")
+
+
+def _names(text: str, model: str) -> bool:
+    return re.search(rf"(?<![a-z0-9]){re.escape(model)}(?![a-z0-9])", text) is not None
+
+
+def _refused(stage: Stage, function: Function, request: Request) -> bool:
+    """Would ``function``'s role be refused ``request`` (its identity policy, and across accounts the owner's
+    resource policy as well)?"""
+    _, documents = stage.role_documents(function.role_arn)
+    if evaluate(documents, caller=None, action=request.action, resource=request.resource,
+                context=request.context) != "allow":
+        return True
+    owner = _owner(stage, request)
+    policies = resource_policies(owner, request)
+    if not policies:
+        return False
+    principal = {**request.context, "aws:PrincipalArn": function.role_arn, "aws:PrincipalAccount": stage.account}
+    callers = [{"AWS": function.role_arn}] + ([{"AWS": f"arn:{PARTITION}:iam::{stage.account}:root"}]
+                                              if owner.account != stage.account else [])
+    sides = [evaluate(policies, caller=c, action=request.action, resource=request.resource, context=principal)
+             for c in callers]
+    if "deny" in sides:
+        return True
+    return owner.account != stage.account and "allow" not in sides
+
+
+@pytest.mark.parametrize("env", ISOLATION_STAGES)
+def test_a_models_function_is_refused_on_another_models_resources(stages: dict[str, Stage], calls: list[Call],
+                                                                   env: str) -> None:
+    """Isolation between models, on what the functions really do: every request a function of MODEL made on
+    MODEL's own resources (a resource or condition naming the model: its prefixes in the shared buckets, its
+    group's versions, its endpoint, its published parameters, its deployer) and was allowed, is refused to the
+    same function of every other model — by that model's role, and across accounts by the registry's policies."""
+    stage = stages[env]
+    mine = [v for v in verdicts(stage, calls) if v.scope == "request" and v.model == MODEL and not v.denied]
+    assert mine, "no request of MODEL's functions evaluated"
+    checked: Counter[str] = Counter()
+    shared: Counter[str] = Counter()
+    leaks: list[str] = []
+    for verdict in mine:
+        request = verdict.request
+        if not _names(request.resource + json.dumps(request.context), MODEL):
+            shared[request.action] += 1  # the environment's shared resources: the key, topics, the ledger
+            continue
+        others = [f for f in functions(stage).get(verdict.handler, []) if f.model not in (None, MODEL)]
+        assert others, f"{verdict.handler} has no other model's function in {env}"
+        for other in others:
+            checked[request.action.split(":", 1)[0]] += 1
+            if not _refused(stage, other, request):
+                leaks.append(f"{other.model}'s {verdict.handler} may {request.action} on {request.resource}")
+    print(f"\n{env}: {sum(checked.values())} requests on MODEL's resources refused to the other models' functions "
+          f"({dict(checked)}); {sum(shared.values())} on shared resources ({dict(shared)})")
+    assert not leaks, "\n".join(leaks)
+    # what isolation rests on: the model's data prefixes, its group's versions and endpoint, its parameters
+    assert {"s3", "sagemaker", "ssm"} <= set(checked), checked
 
 
 # ------------------------------------------------------------------------------------------ call sites
