@@ -1,0 +1,35 @@
+"""The resources of one part of a model's stack (stacks/model.py: Training, InferenceApi, Serving, Monitoring):
+a model stack holds every part, so a test about one part counts and reads only the resources built under that
+part's construct, keyed by their construct path below it (the logical ids a part had as a stack of its own)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+
+from testkit.serving_world import MODEL
+from tests.infra.conftest import MODEL_PARTS, SynthesizedApp
+
+
+def part_resources(synthesized: SynthesizedApp, env: str, part: str, resource_type: str | None = None,
+                   model: str = MODEL) -> dict[str, dict[str, Any]]:
+    """``{path below the part: the template's resource}`` of ``model``'s ``part`` (one of MODEL_PARTS) in ``env``,
+    of ``resource_type`` only when given."""
+    assert part in MODEL_PARTS, part
+    stack = synthesized.stages[env].models[model]
+    construct = getattr(stack, part)
+    assert construct is not None, f"{env}: model {model} has no {part} part"
+    resources = synthesized.template(env, part, model).to_json()["Resources"]
+    found: dict[str, dict[str, Any]] = {}
+    for element in construct.node.find_all():
+        if not isinstance(element, cdk.CfnResource):
+            continue
+        resource = resources[stack.get_logical_id(element)]
+        if resource_type is None or resource["Type"] == resource_type:
+            found[element.node.path.removeprefix(construct.node.path + "/")] = resource
+    return found
+
+
+def part_count(synthesized: SynthesizedApp, env: str, part: str, resource_type: str, model: str = MODEL) -> int:
+    return len(part_resources(synthesized, env, part, resource_type, model))
