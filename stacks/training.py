@@ -230,8 +230,8 @@ class TrainingPart(StackPart):
                                                                        "pipelines-<execution>-<step>.",
             "Resource::arn:*:sagemaker:*:training-job/pipelines-*": "Pipelines name their training jobs "
                                                                      "pipelines-<execution>-<step>.",
-            "Resource::arn:*:sagemaker:*:model-package/mlops-*-models/*": "Model package versions are "
-                                                                          "numbered per registration.",
+            "Resource::arn:*:sagemaker:*:model-package/mlops-*-*/*": "Model package versions of the model's group "
+                                                                     "are numbered per registration.",
         })
 
     def _triggers(self, config: EnvironmentConfig, data_bucket: s3.IBucket, key: kms.IKey) -> None:

@@ -37,7 +37,7 @@ from mlsettings.naming import (
 )
 from mlsettings.vocabulary import CAPTURE_PREFIX, PROMOTION_ACCEPTED, PROMOTION_SOURCE, REPORT_PREFIX
 from stacks.constructs.lambda_function import log_retention
-from stacks.constructs.nag import allow_wildcards
+from stacks.constructs.nag import acknowledge, allow_wildcards
 from stacks.constructs.queues import retried_delivery
 
 PROMOTION, TRAINING_DATA, CAPTURED_OBJECT, SHARD_SUMMARY = "promotion", "training-data", "captured-object", \
@@ -85,16 +85,20 @@ class EventRouter(Construct):
             self, "Router", state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_chainable(chain), tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR, include_execution_data=True))
+        acknowledge(self.machine, "AwsSolutions-SF1",
+                    "An Express state machine run once per routed event (each captured object with the partials "
+                    "engine): every failed routing is logged with its input (level ERROR, execution data) and "
+                    "X-Ray traces every run; level ALL would log each event's payload at every state.")
         self._rules(config, key, buckets)
         allow_wildcards(self.machine, {
             "Resource::*": "CloudWatch Logs delivery and X-Ray actions of Step Functions support no resource ARNs.",
-            f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:{self.prefix}*"
+            f"Resource::arn:*:states:*:stateMachine:{self.prefix}*"
             f"{DEPLOYER_SUFFIX}": "Every model's deployer of this environment (named mlops-<env>-<model>-deployer).",
-            f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:pipeline/{self.prefix}*"
+            f"Resource::arn:*:sagemaker:*:pipeline/{self.prefix}*"
             f"{TRAINING_SUFFIX}": "Every model's training pipeline of this environment.",
-            f"Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:{self.prefix}*"
+            f"Resource::arn:*:lambda:*:function:{self.prefix}*"
             f"{DRIFT_PARTIALS_SUFFIX}": "Every model's drift partials function of this environment.",
-            f"Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:{self.prefix}*"
+            f"Resource::arn:*:lambda:*:function:{self.prefix}*"
             f"{DRIFT_MONITOR_SUFFIX}": "Every model's drift monitor of this environment.",
         })
 

@@ -12,16 +12,26 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.constructs.nag import allow_wildcards
+
 
 def lambda_schedule(scope: Construct, construct_id: str, *, function: lambda_.IFunction, expression: str,
                     description: str, dead_letters: sqs.IQueue, retry_attempts: int) -> scheduler.Schedule:
     """Invoke ``function`` on ``expression`` (EventBridge's rate()/cron() syntax, which Scheduler shares); a delivery
     that fails after ``retry_attempts`` goes to ``dead_letters``."""
-    return scheduler.Schedule(
+    schedule = scheduler.Schedule(
         scope, construct_id, description=description,
         schedule=scheduler.ScheduleExpression.expression(expression),
         target=scheduler_targets.LambdaInvoke(function, dead_letter_queue=dead_letters, retry_attempts=retry_attempts,
                                               max_event_age=cdk.Duration.hours(1)))
+    # The target's role is one CDK creates at the stack's top (SchedulerRoleForTarget-<hash>), outside the part that
+    # asked for it; its invoke grant covers the function and its qualifiers (<arn>:*).
+    for child in cdk.Stack.of(scope).node.children:
+        if isinstance(child, iam.Role) and child.node.id.startswith("SchedulerRoleForTarget"):
+            allow_wildcards(child, {
+                "Resource::<*Function*.Arn>:*": "Scheduler's Lambda target grants InvokeFunction on the scheduled "
+                                                "function and its versions and aliases; it invokes the function."})
+    return schedule
 
 
 def pipeline_schedule(scope: Construct, construct_id: str, *, pipeline_name: str, pipeline_arn: str,
