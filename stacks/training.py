@@ -57,6 +57,8 @@ class TrainingPart(StackPart):
         """``config``: the model's view of the registry environment; ``consumers``: the environments that deploy
         this registry's versions (their instance types for the model are registered with each version)."""
         super().__init__(scope, construct_id, config=config)
+        assert config.model is not None
+        self.model_name = config.model.name
         self.pipeline_name = pipeline_name(config)
         self.prefixes = model_prefixes(config)
         model_package_group_name = group_name(config)
@@ -189,8 +191,9 @@ class TrainingPart(StackPart):
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline",
             pipeline_name=self.pipeline_name,
-            pipeline_description=(f"Training of {self.node.id} in {config.name}: validate, preprocess, train (XGBoost "
-                                  f"{XGBOOST_FRAMEWORK_VERSION}), evaluate, quality gate, baseline, register"),
+            pipeline_description=(f"Training of {self.model_name} in {config.name}: validate, preprocess, train "
+                                  f"(XGBoost {XGBOOST_FRAMEWORK_VERSION}), evaluate, quality gate, baseline, "
+                                  "register"),
             role_arn=self.pipeline_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(self.definition)},
         )

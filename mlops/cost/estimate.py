@@ -9,8 +9,10 @@ bound for them. What depends on traffic or data volume (API requests, captured d
 retention) is priced per unit in ``usage``, outside the total. A price the table lacks is unknown: the line
 says which, and the total says how many lines it leaves out; it never counts as zero.
 
-Today an environment has one model; ``models_of`` returns it as the one entry, so that lines per model stay a
-loop over models when an environment holds several.
+An environment holds one stack per model (``Model-<name>``, stacks/model.py): ``models_of`` returns one entry per
+model of cdk.json with its stack and its view of the environment (its serving and training settings), and every
+other stack is shared. An assembly of the older layout (one model over the Training, Serving and Monitoring
+stacks) is read as that one model.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ if TYPE_CHECKING:
     from mlsettings.config import EnvironmentConfig
 
 SHARED = "shared"
-# The stacks that belong to the environment's one model today: its pipeline, endpoint wiring, drift run,
-# alarms and dashboard. Storage, Alerting, Registry and InferenceApi are shared by every model.
+MODEL_STACK_PREFIX = "Model-"  # a model's stack: Model-<name> (stacks/stage.py)
+# The older layout's stacks of the environment's one model: its pipeline, endpoint wiring, drift run, alarms and
+# dashboard (Storage, Alerting, Registry and InferenceApi were shared).
 MODEL_STACKS = ("Training", "Serving", "Monitoring")
+INFERENCE_HANDLER = "lambdas.inference.handler.handler"
 CUSTOM_NAMESPACE = NAMESPACE  # the project's custom metrics (mlsettings.vocabulary)
 SPOT_NOTE = ("managed spot training: billed for the seconds trained at the spot price, which AWS puts at up to "
              "90 % below on-demand; not deducted here")
@@ -43,6 +47,7 @@ class Model:
     name: str
     stacks: tuple[str, ...]
     features: int
+    config: EnvironmentConfig | None = None  # the model's view of the environment (None: the environment's)
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,23 @@ class Estimate:
                 "notes": self.notes, "prices": self.prices}
 
 
-def models_of(config: EnvironmentConfig, repo_root: Path) -> list[Model]:
-    """The models an environment serves and trains: today one, named after its data schema."""
-    schema = json.loads((repo_root / config.training.schema_file).read_text(encoding="utf-8"))
-    return [Model(name=str(schema.get("name", config.name)), stacks=MODEL_STACKS,
-                  features=len(schema.get("features", [])))]
+def _features(repo_root: Path, schema_file: str) -> tuple[dict[str, Any], int]:
+    schema = json.loads((repo_root / schema_file).read_text(encoding="utf-8"))
+    return schema, len(schema.get("features", []))
+
+
+def models_of(config: EnvironmentConfig, repo_root: Path, stacks: Sequence[StackTemplate] = ()) -> list[Model]:
+    """The models an environment serves and trains: each model of cdk.json whose stack (Model-<name>) is in
+    ``stacks``; an assembly without model stacks (the older layout) holds one, named after its data schema."""
+    present = {s.stack for s in stacks}
+    models = [Model(name=view.model.name, stacks=(f"{MODEL_STACK_PREFIX}{view.model.name}",),
+                    features=_features(repo_root, view.model.schema_file)[1], config=view)
+              for view in config.models
+              if view.model is not None and f"{MODEL_STACK_PREFIX}{view.model.name}" in present]
+    if models:
+        return models
+    schema, features = _features(repo_root, config.training.schema_file)
+    return [Model(name=str(schema.get("name", config.name)), stacks=MODEL_STACKS, features=features)]
 
 
 class _Pricer:
@@ -135,17 +152,27 @@ def _lambda_quantities(properties: Mapping[str, Any], runs: float, seconds: floa
     return {f"lambda.gb_second.{architecture}": runs * memory_gb * duration, "lambda.request": runs}
 
 
-def _scheduled_functions(stack: StackTemplate) -> Iterable[tuple[str, str, Mapping[str, Any]]]:
-    """(rule name, schedule, function properties) for every scheduled rule targeting a function of the stack."""
-    functions = dict(stack.resources("AWS::Lambda::Function"))
+def _schedules(stack: StackTemplate) -> Iterable[tuple[str, str, list[Mapping[str, Any]]]]:
+    """(logical id, expression, targets) of every enabled schedule of the stack: EventBridge Scheduler schedules
+    and scheduled EventBridge rules."""
+    for schedule_id, schedule in stack.resources("AWS::Scheduler::Schedule"):
+        expression = schedule.get("ScheduleExpression")
+        if expression and schedule.get("State", "ENABLED") == "ENABLED":
+            yield schedule_id, expression, [schedule.get("Target", {})]
     for rule_id, rule in stack.resources("AWS::Events::Rule"):
-        schedule = rule.get("ScheduleExpression")
-        if not schedule or rule.get("State", "ENABLED") != "ENABLED":
-            continue
-        for target in rule.get("Targets", []):
+        expression = rule.get("ScheduleExpression")
+        if expression and rule.get("State", "ENABLED") == "ENABLED":
+            yield rule_id, expression, list(rule.get("Targets", []))
+
+
+def _scheduled_functions(stack: StackTemplate) -> Iterable[tuple[str, str, Mapping[str, Any]]]:
+    """(schedule name, schedule, function properties) for every schedule targeting a function of the stack."""
+    functions = dict(stack.resources("AWS::Lambda::Function"))
+    for schedule_id, schedule, targets in _schedules(stack):
+        for target in targets:
             function_id = target_logical_id(target)
             if function_id in functions:
-                yield stack.construct_name(rule_id), schedule, functions[function_id]
+                yield stack.construct_name(schedule_id), schedule, functions[function_id]
 
 
 def _drift_jobs(pricer: _Pricer, scope: str, stack: StackTemplate, function: Mapping[str, Any],
@@ -174,12 +201,25 @@ def _pipelines(stack: StackTemplate) -> Iterable[tuple[str, dict[str, Any]]]:
 def _pipeline_schedules(stacks: Sequence[StackTemplate], pipeline: str) -> list[str]:
     found = []
     for stack in stacks:
-        for _, rule in stack.resources("AWS::Events::Rule"):
-            schedule = rule.get("ScheduleExpression")
-            targets = json.dumps(rule.get("Targets", []))
-            if schedule and f":pipeline/{pipeline}" in targets and rule.get("State", "ENABLED") == "ENABLED":
+        for _, schedule, targets in _schedules(stack):
+            if any(_starts_pipeline(target, pipeline) for target in targets):
                 found.append(schedule)
     return found
+
+
+def _starts_pipeline(target: Mapping[str, Any], pipeline: str) -> bool:
+    """A rule's pipeline target (its ARN names the pipeline) or a Scheduler schedule's StartPipelineExecution
+    (its input names it)."""
+    if f":pipeline/{pipeline}" in json.dumps(target):
+        return True
+    text = target.get("Input")
+    if not isinstance(text, str):
+        return False
+    try:
+        request = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(request, Mapping) and request.get("PipelineName") == pipeline
 
 
 def _parameter_default(definition: Mapping[str, Any], value: Any) -> Any:
@@ -310,15 +350,19 @@ def _custom_metrics(stacks: Sequence[StackTemplate]) -> set[str]:
     return found
 
 
-def _usage_rates(pricer: _Pricer, stacks: Sequence[StackTemplate], config: EnvironmentConfig) -> list[UsageRate]:
+def _usage_rates(pricer: _Pricer, stacks: Sequence[StackTemplate], config: EnvironmentConfig,
+                 scopes: Mapping[str, str]) -> list[UsageRate]:
+    """``scopes``: the model each model stack belongs to (the older layout's InferenceApi stack is shared)."""
     rates: list[UsageRate] = []
     for stack in stacks:
-        if stack.stack != "InferenceApi":
+        if stack.stack != "InferenceApi" and stack.stack not in scopes:
             continue
         for _, function in stack.resources("AWS::Lambda::Function"):
+            if stack.stack != "InferenceApi" and function.get("Handler") != INFERENCE_HANDLER:
+                continue
             price, missing, _ = pricer.cost(_lambda_quantities(function, 1_000_000))
             rates.append(UsageRate(
-                scope=SHARED, item="inference API function", per="1M requests",
+                scope=scopes.get(stack.stack, SHARED), item="inference API function", per="1M requests",
                 usd=None if price is None else round(price, 2), unknown=missing,
                 basis=f"at most: each request lasts the function's {function.get('Timeout')} s timeout; API Gateway's "
                       "request price comes on top"))
@@ -335,21 +379,23 @@ def _usage_rates(pricer: _Pricer, stacks: Sequence[StackTemplate], config: Envir
 def estimate(config: EnvironmentConfig, stacks: Sequence[StackTemplate], table: PriceTable,
              repo_root: Path) -> Estimate:
     pricer = _Pricer(table, config.region)
-    models = models_of(config, repo_root)
+    models = models_of(config, repo_root, stacks)
     result = Estimate(environment=config.name, region=config.region, models=[m.name for m in models])
-    variants = 2 if config.serving.challenger_enabled else 1
-    claimed: set[str] = set()
+    claimed: dict[str, str] = {}
     for model in models:
+        view = model.config or config  # the model's serving and training settings over the environment's
+        variants = 2 if view.serving.challenger_enabled else 1
         own = [s for s in stacks if s.stack in model.stacks]
-        claimed.update(s.stack for s in own)
-        endpoint, notes = _endpoint_lines(pricer, model.name, config)
-        training, per_run = _training_lines(pricer, model.name, own, config)
+        claimed.update((s.stack, model.name) for s in own)
+        endpoint, notes = _endpoint_lines(pricer, model.name, view)
+        training, per_run = _training_lines(pricer, model.name, own, view)
         result.lines += endpoint + training + _fixed_lines(pricer, model.name, own, model.features, variants)
         result.usage += per_run
         result.notes += notes
     shared = [s for s in stacks if s.stack not in claimed]
-    result.lines += _fixed_lines(pricer, SHARED, shared, 0, variants)
-    result.usage += _usage_rates(pricer, stacks, config)
+    result.lines += _fixed_lines(pricer, SHARED, shared, 0, 2 if config.serving.challenger_enabled else 1)
+    result.usage += _usage_rates(pricer, stacks, config,
+                                 {stack: model for stack, model in claimed.items() if stack not in MODEL_STACKS})
     if config.region not in table.regions:
         result.notes.append(f"the price table has no prices for {config.region} (it covers {', '.join(table.regions)}):"
                             " every line is unknown")

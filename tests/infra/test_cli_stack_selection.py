@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mlsettings.config import load_environments, project_context
 from mlsettings.delivery_naming import DELIVERY_STAGE
 from tests.infra.conftest import ENVIRONMENTS, DeliveryApp, SynthesizedApp
 
@@ -57,7 +58,11 @@ def listed(synthesized: SynthesizedApp) -> dict[str, set[str]]:
 def test_make_deploy_selects_every_stack_of_its_environment_and_no_other(
         synthesized: SynthesizedApp, listed: dict[str, set[str]], env: str) -> None:
     assert listed[env] == stacks_of(synthesized, env)
-    assert len(listed[env]) == (7 if env == "dev" else 6)  # the registry environment adds Training
+    # the shared stacks and one stack per model of cdk.json (a model's training is a part of its stack)
+    models = load_environments(project_context())[env].model_names
+    assert models
+    assert listed[env] == {f"{env}/{name}" for name in ("Storage", "Alerting", "Registry",
+                                                        *(f"Model-{model}" for model in models))}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -12,6 +12,7 @@ import pytest
 
 from mlops import cli
 from mlsettings.config import load_environments, project_context
+from testkit.serving_world import MODEL
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,22 +39,28 @@ def test_every_environment_gets_an_estimate_of_what_its_templates_hold(
     assert code == 0, err
     document: dict[str, Any] = json.loads(out)
     config = load_environments(project_context())[env]
-    assert document["environment"] == env and document["models"] == ["breast_cancer"]
-    lines = {line["item"]: line for line in document["lines"]}
+    assert document["environment"] == env and document["models"] == list(config.model_names)  # one scope each
+    lines = {(line["scope"], line["item"]): line for line in document["lines"]}
+    # every model's stack and the shared ones: each alarm and key counted once, in its scope
     alarms = sum(int(line["quantity"].split()[0]) for line in document["lines"] if line["item"] == "CloudWatch alarms")
     assert alarms == _count(synthesized, env, "AWS::CloudWatch::Alarm")
-    assert lines["KMS keys"]["quantity"] == f"{_count(synthesized, env, 'AWS::KMS::Key')} keys"
-    endpoints = sorted(item for item in lines if item.startswith("endpoint "))
-    if config.serving.served_stages:
-        champion = config.serving.champion
-        assert lines[f"endpoint Champion ({champion.instance_type})"]["quantity"].startswith(
+    assert lines["shared", "KMS keys"]["quantity"] == f"{_count(synthesized, env, 'AWS::KMS::Key')} keys"
+    # MODEL's lines, from its view of the environment (its serving settings over the environment's)
+    view = config.for_model(MODEL)
+    endpoints = sorted(item for scope, item in lines if scope == MODEL and item.startswith("endpoint "))
+    if view.serving.served_stages:
+        champion = view.serving.champion
+        assert lines[MODEL, f"endpoint Champion ({champion.instance_type})"]["quantity"].startswith(
             f"{champion.min_instances}-{champion.max_instances} instances")
-        assert len(endpoints) == (2 if config.serving.challenger_enabled else 1)
+        assert len(endpoints) == (2 if view.serving.challenger_enabled else 1)
     else:
-        assert endpoints == [] and any("never creates the endpoint" in n for n in document["notes"])
-    trained = [item for item in lines if item.startswith(("training step", "processing step"))]
+        assert endpoints == [] and any(n.startswith(f"{MODEL}: ") and "never creates the endpoint" in n
+                                       for n in document["notes"])
+    trained = [item for scope, item in lines
+               if scope == MODEL and item.startswith(("training step", "processing step"))]
     assert bool(trained) == config.is_registry  # only the registry environment runs the pipeline
-    assert any(item.startswith("Lambda runs of Monitoring/DriftSchedule") for item in lines)
+    assert any(scope == MODEL and item.startswith(f"Lambda runs of Model-{MODEL}/") and "DriftSchedule" in item
+               for scope, item in lines)
     for line in document["lines"]:  # unknown is unknown, never 0
         assert (line["at_min"] is None) == bool(line["unknown"])
     text_code, text, _ = _cost(capsys, "--env", env, "--cdk-out", str(synthesized.outdir))
@@ -67,8 +74,8 @@ def test_the_registry_environment_prices_its_training_from_the_synthesized_pipel
     """dev in eu-west-1: Train on ml.g5.xlarge at $1.57/h (the vendored table), at most 1 h a run (3600 s,
     training.max_run_seconds), 730/168 runs a month (rate(7 days)): 6.82."""
     _, out, _ = _cost(capsys, "--env", "dev", "--json", "--cdk-out", str(synthesized.outdir))
-    lines = {line["item"]: line for line in json.loads(out)["lines"]}
-    train = lines["training step Train (ml.g5.xlarge x1)"]
+    lines = {(line["scope"], line["item"]): line for line in json.loads(out)["lines"]}
+    train = lines[MODEL, "training step Train (ml.g5.xlarge x1)"]
     assert train["at_max"] == round(730 / 168 * 1.57, 2) and "spot" in train["basis"]
 
 
@@ -109,7 +116,11 @@ def test_compare_main_with_the_change_for_the_pull_request_comment(
     assert out.startswith("### Monthly cost: main → this change")
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0] for row in rows[1:4]] == ["| dev", "| prod", "| staging"]
-    assert "<summary>staging: 1 line(s) changed</summary>" in out
+    # one line per model whose staging Champion follows the environment's (a model's own setting would win)
+    before, after = load_environments(context["context"])["staging"], load_environments(project_context())["staging"]
+    changed = [name for name in after.model_names
+               if before.for_model(name).serving.champion != after.for_model(name).serving.champion]
+    assert changed and f"<summary>staging: {len(changed)} line(s) changed</summary>" in out
     assert "<summary>cdk diff: prod</summary>" in out and "There were no differences" in out
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from mlsettings.config import load_environments, project_context
 from mlsettings.naming import consumer_role_name
+from testkit.serving_world import MODEL
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, SynthesizedApp
 
@@ -39,7 +40,7 @@ def _arn_of(stage: Stage, resource: object) -> str | None:
 
 
 def _runtime_patterns(stage: Stage, env: str) -> list[tuple[str, str]]:
-    config = load_environments(project_context())[env]
+    config = load_environments(project_context())[env].for_model(MODEL)  # MODEL's deployer, as the sample
     role = f"arn:aws:iam::{stage.account}:role/{consumer_role_name(config, 'deployer')}"
     _, documents = stage.role_documents(role)
     found = []

@@ -1,22 +1,38 @@
-"""The registry stack: group, gate wiring, ledger, notices and the approver policies, per environment."""
+"""The registry stack: gate wiring (for every model's group), ledger, notices, the approver policies and the
+environment's event router, per environment; each model's group is in the model's stack."""
 
 from __future__ import annotations
 
 import pytest
 from aws_cdk.assertions import Match
 
+from mlsettings.config import load_environments, project_context
+from mlsettings.drift_partials import ENGINE_PARTIALS, ENGINE_PROCESSING
 from tests.infra.conftest import REGISTRY_ENVIRONMENTS, SynthesizedApp
+from tests.infra.part_resources import resources_under
 
 
 @pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_exact_resources(synthesized: SynthesizedApp, env: str) -> None:
+    config = load_environments(project_context())[env]
     template = synthesized.template(env, "registry")
-    template.resource_count_is("AWS::SageMaker::ModelPackageGroup", 1)
+    template.resource_count_is("AWS::SageMaker::ModelPackageGroup", 0)  # each in its model's stack:
+    synthesized.template(env, "training").resource_count_is("AWS::SageMaker::ModelPackageGroup", 1)
     template.resource_count_is("AWS::DynamoDB::Table", 2)
     template.resource_count_is("AWS::Lambda::Function", 1)
-    template.resource_count_is("AWS::Events::Rule", 2)  # package state changes, deployment results
     template.resource_count_is("AWS::SNS::Topic", 1)
     template.resource_count_is("AWS::IAM::ManagedPolicy", 2)
+    # the gate's: package state changes, deployment results; the router's: one per kind of event some model of
+    # the environment needs (by pattern, not per model)
+    routed = {path.split("/")[0] for path in resources_under(
+        synthesized.stages[env].registry.router, template, "AWS::Events::Rule")}
+    engines = {view.monitoring.drift.engine for view in config.models}
+    assert routed == {name for name, needed in (
+        ("AcceptedPromotions", bool(config.serving.served_stages)),
+        ("NewTrainingData", config.is_registry and any(view.training.retrain_on_new_data for view in config.models)),
+        ("CapturedObjects", ENGINE_PARTIALS in engines),
+        ("ShardSummaries", ENGINE_PROCESSING in engines)) if needed}
+    template.resource_count_is("AWS::Events::Rule", 2 + len(routed))
 
 
 @pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
@@ -40,7 +56,7 @@ def test_state_changes_of_the_group_reach_the_gate_with_retries_and_a_dlq(synthe
     template = synthesized.template(env, "registry")
     template.has_resource_properties("AWS::Events::Rule", {
         "EventPattern": {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
-                         "detail": {"ModelPackageGroupName": [f"mlops-{env}-models"]}},
+                         "detail": {"ModelPackageGroupName": [{"prefix": f"mlops-{env}-"}]}},
         "Targets": [Match.object_like({"DeadLetterConfig": Match.any_value(),
                                        "RetryPolicy": {"MaximumRetryAttempts": 8,
                                                        "MaximumEventAgeInSeconds": 7200}})],
@@ -48,11 +64,14 @@ def test_state_changes_of_the_group_reach_the_gate_with_retries_and_a_dlq(synthe
     template.has_resource_properties("AWS::Lambda::Function", {
         "Handler": "lambdas.promotion_gate.handler.handler",
         "Environment": {"Variables": Match.object_like({
-            "MODEL_PACKAGE_GROUP": f"mlops-{env}-models", "EVENT_BUS_NAME": "default",
+            "MODEL_PACKAGE_GROUP_PREFIX": f"mlops-{env}-", "EVENT_BUS_NAME": "default",
             "LEDGER_TABLE": Match.any_value(), "IDEMPOTENCY_TABLE": Match.any_value(),
             "PROMOTION_TOPIC_ARN": Match.any_value()})},
     })
     template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 2})
+    # the prefix covers every model's group, MODEL's included
+    (group,) = synthesized.template(env, "training").find_resources("AWS::SageMaker::ModelPackageGroup").values()
+    assert group["Properties"]["ModelPackageGroupName"].startswith(f"mlops-{env}-")
 
 
 @pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
@@ -61,7 +80,7 @@ def test_gate_may_update_only_its_groups_packages(synthesized: SynthesizedApp, e
     template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
         Match.object_like({"Action": ["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
                            "Resource": {"Fn::Join": ["", Match.array_with(
-                               [Match.string_like_regexp(f"model-package/mlops-{env}-models/\\*")])]}}),
+                               [Match.string_like_regexp(f"model-package/mlops-{env}-\\*/\\*")])]}}),
         Match.object_like({"Action": "events:PutEvents"}),
     ])}})
 

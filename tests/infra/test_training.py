@@ -1,4 +1,6 @@
-"""The training stack: the deployed definition is the builder's, roles are scoped, triggers follow config."""
+"""The training part of a model's stack (in the registry environment): the deployed definition is the builder's,
+roles are scoped, triggers follow config (a Scheduler schedule per model; new data through the environment's shared
+event router)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from mlsettings.config import load_environments, project_context
+from testkit.serving_world import MODEL
 from tests.infra.conftest import REGISTRY_ENVIRONMENTS, SynthesizedApp
+from tests.infra.part_resources import part_resources
 
 
 def _definition(synthesized: SynthesizedApp, env: str) -> dict[str, Any]:
@@ -30,8 +35,10 @@ def test_deployed_definition_has_every_step(synthesized: SynthesizedApp, env: st
     names = [s["Name"] for s in definition["Steps"]]
     assert names == ["Validate", "Preprocess", "Train", "Evaluate", "QualityGate"]
     template = synthesized.template(env, "training")
-    template.resource_count_is("AWS::SageMaker::Pipeline", 1)
-    template.has_resource_properties("AWS::SageMaker::Pipeline", {"PipelineName": f"mlops-{env}-training"})
+    template.resource_count_is("AWS::SageMaker::Pipeline", 1)  # one per model stack
+    template.has_resource_properties("AWS::SageMaker::Pipeline", {
+        "PipelineName": f"mlops-{env}-{MODEL}-training",
+        "PipelineDescription": Match.string_like_regexp(f"^Training of {MODEL} in {env}: ")})
 
 
 @pytest.mark.parametrize(("env", "threshold"), [("dev", 0.95)])
@@ -47,7 +54,7 @@ def test_every_type_a_consumer_deploys_or_transforms_with_is_registered(synthesi
     """The Register step lists the instance types of every environment that deploys from this registry (prod's
     ml.c5.xlarge, not only the registry environment's own), and the Train step's volume key follows the storage
     class of the configured training type (ml.g5.xlarge: local NVMe, no key; the API refuses one)."""
-    from mlsettings.config import consumers_of, load_environments, project_context
+    from mlsettings.config import consumers_of
     from mlsettings.instance_types import has_local_storage
 
     configs = load_environments(project_context())
@@ -72,7 +79,7 @@ def test_every_type_a_consumer_deploys_or_transforms_with_is_registered(synthesi
 def test_roles_are_assumed_by_sagemaker_only_and_pass_role_is_scoped(synthesized: SynthesizedApp,
                                                                        env: str) -> None:
     template = synthesized.template(env, "training")
-    roles = template.find_resources("AWS::IAM::Role")
+    roles = part_resources(synthesized, env, "training", "AWS::IAM::Role")
     sagemaker_roles = [r for r in roles.values() if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
                        ["Principal"].get("Service") == "sagemaker.amazonaws.com"]
     assert len(sagemaker_roles) == 2
@@ -82,28 +89,59 @@ def test_roles_are_assumed_by_sagemaker_only_and_pass_role_is_scoped(synthesized
                            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}})])}})
 
 
-@pytest.mark.parametrize(("env", "rules"), [("dev", 2)])  # the registry environment: schedule and new data
-def test_retraining_triggers_follow_config(synthesized: SynthesizedApp, env: str, rules: int) -> None:
-    template = synthesized.template(env, "training")
-    template.resource_count_is("AWS::Events::Rule", rules)
-    if rules:
-        template.has_resource_properties("AWS::Events::Rule", {"Targets": [Match.object_like({
-            "SageMakerPipelineParameters": {"PipelineParameterList": [
-                {"Name": "GitCommit", "Value": Match.string_like_regexp("trigger:")}]},
-            "DeadLetterConfig": Match.any_value(), "RetryPolicy": Match.any_value()})]})
+@pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
+def test_retraining_triggers_follow_config(synthesized: SynthesizedApp, env: str) -> None:
+    """training.retrain_schedule: the model's own Scheduler schedule starts its pipeline; retrain_on_new_data: the
+    shared router's rule lists the model's training prefix. Both start the pipeline with GitCommit=trigger:<why>,
+    with retries and a dead-letter queue."""
+    training = load_environments(project_context())[env].for_model(MODEL).training
+    schedules = part_resources(synthesized, env, "training", "AWS::Scheduler::Schedule")
+    assert len(schedules) == (training.retrain_schedule is not None)
+    for schedule in schedules.values():
+        props = schedule["Properties"]
+        assert props["ScheduleExpression"] == training.retrain_schedule
+        target = props["Target"]
+        assert target["Arn"]["Fn::Join"][1][-1].endswith(":sagemaker:startPipelineExecution")
+        assert json.loads(target["Input"]) == {"PipelineName": f"mlops-{env}-{MODEL}-training", "PipelineParameters": [
+            {"Name": "GitCommit", "Value": "trigger:schedule"}]}
+        assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    router_id, router = _router(synthesized, env)
+    rules = synthesized.template(env, "registry").find_resources("AWS::Events::Rule").values()
+    routed = [r["Properties"] for r in rules if {"prefix": f"training/{MODEL}/"} in
+              r["Properties"]["EventPattern"].get("detail", {}).get("object", {}).get("key", [])]
+    assert len(routed) == training.retrain_on_new_data
+    for rule in routed:
+        (target,) = rule["Targets"]
+        assert target["Arn"] == {"Ref": router_id}
+        assert json.loads(target["InputTransformer"]["InputTemplate"].replace("<f1>", "{}"))["kind"] == "training-data"
+        assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        assert "trigger:new-data" in json.dumps(router["Properties"]["DefinitionString"])
+
+
+def _router(synthesized: SynthesizedApp, env: str) -> tuple[str, dict[str, Any]]:
+    """The environment's event router (the Registry stack's one state machine): (logical id, resource)."""
+    (found,) = synthesized.template(env, "registry").find_resources("AWS::StepFunctions::StateMachine").items()
+    return found
 
 
 def test_the_registry_retrains_on_new_data_under_the_training_prefix(synthesized: SynthesizedApp) -> None:
-    synthesized.template("dev", "training").has_resource_properties("AWS::Events::Rule", {
+    """The router's rule matches the model's own prefix below training/, and the router starts the pipeline named
+    after the key's model segment (training/<model>/...)."""
+    synthesized.template("dev", "registry").has_resource_properties("AWS::Events::Rule", {
         "EventPattern": Match.object_like({
             "source": ["aws.s3"], "detail-type": ["Object Created"],
-            "detail": Match.object_like({"object": {"key": [{"prefix": "training/"}]}})}),
+            "detail": Match.object_like({"object": {"key": Match.array_with([{"prefix": f"training/{MODEL}/"}])}})}),
     })
+    definition = json.dumps(_router(synthesized, "dev")[1]["Properties"]["DefinitionString"])
+    assert ("States.Format('mlops-dev-{}-training', States.ArrayGetItem(States.StringSplit("
+            "$.event.detail.object.key, '/'), 1))") in definition
 
 
 @pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_registry_group_is_published(synthesized: SynthesizedApp, env: str) -> None:
-    template = synthesized.template(env, "registry")
+    """The model's group is in the model's stack."""
+    template = synthesized.template(env, "training")
     template.has_resource_properties("AWS::SageMaker::ModelPackageGroup",
-                                     {"ModelPackageGroupName": f"mlops-{env}-models"})
-    template.has_resource_properties("AWS::SSM::Parameter", {"Name": f"/mlops/{env}/model-package-group"})
+                                     {"ModelPackageGroupName": f"mlops-{env}-{MODEL}"})
+    template.has_resource_properties("AWS::SSM::Parameter",
+                                     {"Name": f"/mlops/{env}/models/{MODEL}/model-package-group"})
