@@ -58,11 +58,12 @@ def listed(synthesized: SynthesizedApp) -> dict[str, set[str]]:
 def test_make_deploy_selects_every_stack_of_its_environment_and_no_other(
         synthesized: SynthesizedApp, listed: dict[str, set[str]], env: str) -> None:
     assert listed[env] == stacks_of(synthesized, env)
-    # the shared stacks and one stack per model of cdk.json (a model's training is a part of its stack)
+    # the shared stacks, one stack per model of cdk.json (a model's training is a part of its stack) and the
+    # environment's overview of its models
     models = load_environments(project_context())[env].model_names
     assert models
     assert listed[env] == {f"{env}/{name}" for name in ("Storage", "Alerting", "Registry",
-                                                        *(f"Model-{model}" for model in models))}
+                                                        *(f"Model-{model}" for model in models), "Overview")}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
