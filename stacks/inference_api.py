@@ -25,6 +25,7 @@ from stacks.constructs.checkov import skip_checkov
 from stacks.constructs.lambda_function import MlopsFunction, log_retention
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
+from stacks.constructs.prefix_grants import grant_prefix_read
 from stacks.constructs.published_names import publish_model_name
 
 
@@ -130,7 +131,7 @@ class InferenceApiPart(StackPart):
         function.add_to_role_policy(iam.PolicyStatement(
             sid="LogEveryPrediction", actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
             resources=[self.delivery_stream.delivery_stream_arn]))
-        artifact_bucket.grant_read(function, self.prefixes.fallback_model_key)
+        grant_prefix_read(artifact_bucket, function, [self.prefixes.fallback_model_key])
 
         return function
 

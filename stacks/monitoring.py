@@ -65,6 +65,7 @@ from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
 from stacks.constructs.pipeline_trigger import pipeline_target
+from stacks.constructs.prefix_grants import grant_prefix_read
 from stacks.constructs.published_names import publish_model_name
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.constructs.schedules import lambda_schedule
@@ -127,9 +128,7 @@ class MonitoringPart(StackPart):
             sid="VariantModelParameters", actions=["ssm:GetParameter"],
             resources=[f"arn:{self.partition}:ssm:{self.region}:{self.account}:parameter"
                        f"{self.variant_parameters}/*"]))
-        for prefix in (f"{CAPTURE_PREFIX}/{self.endpoint}/*", f"{self.prefixes.prediction_log}*",
-                       f"{self.prefixes.ground_truth}*"):
-            capture_bucket.grant_read(function, prefix)
+        grant_prefix_read(capture_bucket, function, self._window_inputs())
         models.grant(function, "drift-monitor")  # each version's baselines and metrics
         artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/{self.endpoint}/*")
         key.grant_encrypt_decrypt(function)
@@ -235,9 +234,7 @@ class MonitoringPart(StackPart):
                         description="The drift monitor's Processing job")
         # The window's captured traffic, the inference API's prediction log and the ground-truth labels (the same
         # inputs as the Lambda engine's).
-        for prefix in (f"{CAPTURE_PREFIX}/{self.endpoint}/*", f"{self.prefixes.prediction_log}*",
-                       f"{self.prefixes.ground_truth}*"):
-            capture_bucket.grant_read(role, prefix)
+        grant_prefix_read(capture_bucket, role, self._window_inputs())
         models.grant(role, "drift-job")
         artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/{self.endpoint}/*")
         role.add_to_policy(iam.PolicyStatement(
@@ -298,6 +295,12 @@ class MonitoringPart(StackPart):
         })
 
     # -------------------------------------------------------------------------------------------- metrics
+    def _window_inputs(self) -> list[str]:
+        """The model's prefixes a drift run reads: captured traffic, the inference API's prediction log and the
+        ground-truth labels (the capture bucket is shared; another model's prefixes are not listed or read)."""
+        return [f"{CAPTURE_PREFIX}/{self.endpoint}/*", f"{self.prefixes.prediction_log}*",
+                f"{self.prefixes.ground_truth}*"]
+
     def _sagemaker(self, name: str, variant: str, statistic: str, period_minutes: int = 5) -> cloudwatch.Metric:
         return sagemaker_metric(self.endpoint, name, variant, statistic, period_minutes)
 

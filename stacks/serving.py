@@ -45,6 +45,7 @@ from stacks.constructs.lambda_function import MlopsFunction, log_retention, shar
 from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
+from stacks.constructs.prefix_grants import grant_prefix_read
 from stacks.constructs.published_names import publish_model_name
 from stacks.constructs.queues import dead_letter_queue
 from stacks.constructs.schedules import lambda_schedule
@@ -100,7 +101,7 @@ class ServingPart(StackPart):
         models.grant(role, "model")
         # SageMaker writes an endpoint's data capture below <destination>/<endpoint name>/.
         capture_bucket.grant_put(role, f"{CAPTURE_PREFIX}/{self.endpoint_name}/*")
-        capture_bucket.grant_read(role, f"{self.prefixes.batch}input/*")
+        grant_prefix_read(capture_bucket, role, [f"{self.prefixes.batch}input/*"])
         capture_bucket.grant_put(role, f"{self.prefixes.batch}*")
         key.grant_encrypt_decrypt(role)
         account = XGBOOST_ACCOUNTS.get(config.region, "")

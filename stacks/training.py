@@ -29,6 +29,7 @@ from stacks.constructs.cross_account import group_versions_allowance
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
+from stacks.constructs.prefix_grants import grant_prefix_read
 from stacks.constructs.published_names import publish_model_name
 from stacks.constructs.queues import dead_letter_queue
 from stacks.constructs.schedules import pipeline_schedule
@@ -84,7 +85,7 @@ class TrainingPart(StackPart):
         # The role the processing and training jobs run as: read data, write artifacts, nothing else.
         role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description="SageMaker processing and training jobs of the training pipeline")
-        data_bucket.grant_read(role, f"{self.prefixes.training_data}*")
+        grant_prefix_read(data_bucket, role, [f"{self.prefixes.training_data}*"])
         # Only the model's prefixes jobs write: serving/ (the fallback model the API trusts), reports and every
         # other model's objects stay out of reach.
         for prefix in (self.prefixes.pipeline_outputs, self.prefixes.models, self.prefixes.checkpoints):
@@ -139,7 +140,7 @@ class TrainingPart(StackPart):
             sid="PassTheJobRole", actions=["iam:PassRole"], resources=[self.job_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
         # The Condition step reads the evaluation report (a property file) from the artifact bucket.
-        artifact_bucket.grant_read(role, f"{self.prefixes.pipeline_outputs}*")
+        grant_prefix_read(artifact_bucket, role, [f"{self.prefixes.pipeline_outputs}*"])
         key.grant_decrypt(role)
         grant_kms_for_aws_resources(key, role)  # the jobs' encrypted volumes and outputs
         return role

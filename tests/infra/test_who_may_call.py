@@ -196,7 +196,13 @@ CONFIGURATION = ("ROLLBACK_ALARM_NAMES",)
 
 
 def _one_role(found: list[Function]) -> list[Function]:
-    return found[:1] if found and len({f.role_arn for f in found}) == 1 else []
+    """The functions, when each model's (and the environment's shared ones) share one role: one per model."""
+    roles: dict[str | None, set[str]] = defaultdict(set)
+    for function in found:
+        roles[function.model].add(function.role_arn)
+    if not found or any(len(arns) != 1 for arns in roles.values()):
+        return []
+    return [next(f for f in found if f.model == model) for model in roles]
 
 
 def function_for(stage: Stage, handler: str) -> list[Function]:
