@@ -65,7 +65,7 @@ from stacks.constructs.model_source import ModelSource
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
 from stacks.constructs.pipeline_trigger import pipeline_target
-from stacks.constructs.prefix_grants import grant_prefix_read
+from stacks.constructs.prefix_grants import grant_prefix_read, grant_prefix_read_write
 from stacks.constructs.published_names import publish_model_name
 from stacks.constructs.queues import accept_dead_letters_from, dead_letter_queue
 from stacks.constructs.schedules import lambda_schedule
@@ -130,7 +130,7 @@ class MonitoringPart(StackPart):
                        f"{self.variant_parameters}/*"]))
         grant_prefix_read(capture_bucket, function, self._window_inputs())
         models.grant(function, "drift-monitor")  # each version's baselines and metrics
-        artifact_bucket.grant_read_write(function, f"{REPORT_PREFIX}/{self.endpoint}/*")
+        grant_prefix_read_write(artifact_bucket, function, [f"{REPORT_PREFIX}/{self.endpoint}/*"])
         key.grant_encrypt_decrypt(function)
         self.drift_partials: MlopsFunction | None = None
         if job is not None:
@@ -169,11 +169,8 @@ class MonitoringPart(StackPart):
     def _merges_partial_results(self, artifact_bucket: s3.IBucket) -> None:
         """The drift monitor merges the window's partial results (engines partials, processing; its contract
         carries the engine)."""
-        monitor = self.drift_monitor.function
-        monitor.add_to_role_policy(iam.PolicyStatement(
-            sid="ReadPartialResults", actions=["s3:GetObject", "s3:ListBucket"],
-            resources=[artifact_bucket.bucket_arn,
-                       *(artifact_bucket.arn_for_objects(f"{prefix}*") for prefix in self._partials_prefixes())]))
+        grant_prefix_read(artifact_bucket, self.drift_monitor.function,
+                          [f"{prefix}*" for prefix in self._partials_prefixes()])
 
     def _partials_engine(self, config: EnvironmentConfig, *, key: kms.IKey, capture_bucket: s3.IBucket,
                          artifact_bucket: s3.IBucket, models: ModelSource, ticket_topic: sns.ITopic) -> MlopsFunction:
@@ -236,7 +233,7 @@ class MonitoringPart(StackPart):
         # inputs as the Lambda engine's).
         grant_prefix_read(capture_bucket, role, self._window_inputs())
         models.grant(role, "drift-job")
-        artifact_bucket.grant_read_write(role, f"{REPORT_PREFIX}/{self.endpoint}/*")
+        grant_prefix_read_write(artifact_bucket, role, [f"{REPORT_PREFIX}/{self.endpoint}/*"])
         role.add_to_policy(iam.PolicyStatement(
             sid="WritePartialResults", actions=["s3:PutObject"],
             resources=[artifact_bucket.arn_for_objects(f"{prefix}*") for prefix in self._partials_prefixes()]))

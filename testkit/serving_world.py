@@ -5,8 +5,10 @@ Shared by the serving tests and ``bench/bench_serving.py``; the values are a dev
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from mlsettings.naming import ModelPrefixes, model_prefixes
 from mlsettings.vocabulary import PRODUCTION, STAGING, Published
 
 REGION = "us-east-1"
@@ -20,6 +22,15 @@ CAPTURE_BUCKET = "mlops-dev-capture"
 LEDGER = "ledger"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-endpoint"
 KMS = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+
+
+@cache
+def model_prefixes_of_model() -> ModelPrefixes:
+    """MODEL's prefixes in the shared buckets (mlsettings.naming.model_prefixes of dev's view of MODEL): where the
+    pipeline writes its artifacts and the deployer its fallback model; a model's roles reach only these."""
+    from mlsettings.config import load_environments, project_context
+
+    return model_prefixes(load_environments(project_context())["dev"].for_model(MODEL))
 
 
 def serving_settings(*, challenger: bool = True, strategy: str = "CANARY", instance_type: str = "ml.m5.large",
@@ -47,6 +58,7 @@ def deployer_environment(**serving: Any) -> dict[str, str]:
                               "mlops-dev-Challenger-p99"),
         serving_settings=serving_settings(**serving), vpc_config=None,
         variant_parameter_prefix=Published.variant_prefix("dev", MODEL),
-        result_parameter_prefix=Published.deployer_prefix("dev", MODEL)).to_env()
+        result_parameter_prefix=Published.deployer_prefix("dev", MODEL),
+        fallback_model_key=model_prefixes_of_model().fallback_model_key).to_env()
 
 

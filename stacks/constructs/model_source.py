@@ -16,6 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from stacks.constructs.cross_account import REGISTRY_ACCESS, RegistryLocation, access_prefixes, grant_registry_access
+from stacks.constructs.prefix_grants import grant_prefix_read
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,7 @@ class ModelSource:
             return
         bucket, key = self.own
         access = REGISTRY_ACCESS[purpose]
-        for prefix in access_prefixes(self.location.registry, purpose):
-            bucket.grant_read(grantee, prefix)
+        grant_prefix_read(bucket, grantee, list(access_prefixes(self.location.registry, purpose)))
         key.grant_decrypt(grantee)
         if access.package_actions:
             grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(

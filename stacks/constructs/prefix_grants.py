@@ -20,3 +20,12 @@ def grant_prefix_read(bucket: s3.IBucket, grantee: iam.IGrantable, prefixes: Seq
         conditions={"StringLike": {"s3:prefix": list(prefixes)}}))
     if bucket.encryption_key is not None:
         bucket.encryption_key.grant_decrypt(grantee)
+
+
+def grant_prefix_read_write(bucket: s3.IBucket, grantee: iam.IGrantable, prefixes: Sequence[str]) -> None:
+    """Read, list, write and replace objects under ``prefixes`` only."""
+    grant_prefix_read(bucket, grantee, prefixes)
+    iam.Grant.add_to_principal(grantee=grantee, actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                               resource_arns=[bucket.arn_for_objects(prefix) for prefix in prefixes])
+    if bucket.encryption_key is not None:
+        bucket.encryption_key.grant_encrypt_decrypt(grantee)

@@ -46,6 +46,7 @@ from testkit.serving_world import (  # noqa: F401
     REGION,
     ROLE,
     deployer_environment,
+    model_prefixes_of_model,
     serving_settings,
 )
 from tests.functional.promotion_testkit import create_ledger_table, patch_moto_registry
@@ -81,8 +82,9 @@ def register_trained_package(trained: TrainedModel, *, stage: str = "Development
     step (``model_package_request``); returns the package ARN."""
     s3, sagemaker = boto3.client("s3", region_name=REGION), boto3.client("sagemaker", region_name=REGION)
     execution = uuid.uuid4().hex[:12]
-    prefix = f"pipelines/{execution}"
-    model_key = f"models/{execution}/output/model.tar.gz"
+    prefixes = model_prefixes_of_model()  # the pipeline's layout: under MODEL's prefixes
+    prefix = f"{prefixes.pipeline_outputs}{execution}"
+    model_key = f"{prefixes.models}{execution}/output/model.tar.gz"
     s3.put_object(Bucket=ARTIFACT_BUCKET, Key=model_key, Body=trained.model_artifact)
     s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{prefix}/baseline/baseline.json", Body=trained.baseline)
     s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{prefix}/baseline/golden_payloads.json",

@@ -22,7 +22,7 @@ from mlplatform.serving.deployment_flow import DeployerClients
 from mlplatform.serving.deployment_plan import DeploymentRefused, EndpointBusy, revert_config_name
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlsettings.vocabulary import PRODUCTION, STAGING
-from testkit.serving_world import MODEL
+from testkit.serving_world import MODEL, model_prefixes_of_model
 from tests.functional.serving_testkit import (  # noqa: F401  (fixtures)
     ARTIFACT_BUCKET,
     ENDPOINT,
@@ -121,7 +121,7 @@ def test_first_deployment_creates_the_endpoint_checks_it_and_records_everything(
     # what each variant serves, the Champion's fallback model, autoscaling from the SLA
     assert _ssm("variant/Champion/model-package-arn") == v1 and _ssm("variant/Challenger/model-version") == "1"
     fallback = json.loads(boto3.client("s3", region_name=REGION).get_object(
-        Bucket=ARTIFACT_BUCKET, Key="serving/fallback_model.json")["Body"].read())
+        Bucket=ARTIFACT_BUCKET, Key=model_prefixes_of_model().fallback_model_key)["Body"].read())
     assert fallback["format"] == "mlops-fallback/1" and fallback["model_version"] == "1"
     autoscaling = boto3.client("application-autoscaling", region_name=REGION)
     targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
@@ -142,7 +142,7 @@ def test_a_production_model_enters_as_challenger_through_a_canary_with_auto_roll
     v2 = register_trained_package(trained_model, stage=PRODUCTION)
     assert _deploy(promotion_event(v1, stage=PRODUCTION), clients, settings)["result"]["outcome"] == "deployed"
     fallback_before = boto3.client("s3", region_name=REGION).head_object(
-        Bucket=ARTIFACT_BUCKET, Key="serving/fallback_model.json")["ETag"]
+        Bucket=ARTIFACT_BUCKET, Key=model_prefixes_of_model().fallback_model_key)["ETag"]
     runtime = ModelRuntime()
     clients = _clients(runtime)
 
@@ -163,7 +163,7 @@ def test_a_production_model_enters_as_challenger_through_a_canary_with_auto_roll
     assert {call["TargetVariant"] for call in runtime.calls} == {"Challenger"}
     assert _ssm("variant/Champion/model-package-arn") == v1 and _ssm("variant/Challenger/model-package-arn") == v2
     assert boto3.client("s3", region_name=REGION).head_object(
-        Bucket=ARTIFACT_BUCKET, Key="serving/fallback_model.json")["ETag"] == fallback_before
+        Bucket=ARTIFACT_BUCKET, Key=model_prefixes_of_model().fallback_model_key)["ETag"] == fallback_before
     assert [r.version for r in _ledger().deployments(PRODUCTION)] == [2, 1]
 
 
@@ -302,5 +302,5 @@ def test_challenger_swap_exchanges_the_roles_and_refuses_a_package_that_is_not_t
     assert swap["result"]["outcome"] == "deployed" and swap["champion_changed"] is True
     assert _ssm("variant/Champion/model-package-arn") == v2 and _ssm("variant/Challenger/model-package-arn") == v1
     fallback = json.loads(boto3.client("s3", region_name=REGION).get_object(
-        Bucket=ARTIFACT_BUCKET, Key="serving/fallback_model.json")["Body"].read())
+        Bucket=ARTIFACT_BUCKET, Key=model_prefixes_of_model().fallback_model_key)["Body"].read())
     assert fallback["model_version"] == "2"

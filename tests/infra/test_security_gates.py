@@ -26,7 +26,7 @@ _MODEL_CONSUMER = {
     # the deployer tasks (one shared role), the health check, batch scoring and the drift monitor
     "AwsSolutions-IAM4": 5,
     # each wildcard declared with allow_wildcards (or in the Lambda factory) with a reason; see the stacks
-    "AwsSolutions-IAM5": 78,
+    "AwsSolutions-IAM5": 73,
     # synchronously invoked functions: the inference API and the four deployer tasks (Step Functions)
     "Serverless-LambdaDLQ": 5,
     # dead-letter queues themselves (failure queues of the async functions and the schedules' DLQs)
@@ -50,7 +50,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, dict[str, dict[str, int]]] = {
             "Registry": {"AwsSolutions-IAM4": 1, "AwsSolutions-IAM5": 13, "AwsSolutions-SF1": 1,
                          "AwsSolutions-SQS3": 4, "Serverless-SQSRedrivePolicy": 4, "AwsSolutions-L1": 1,
                          "Serverless-LambdaLatestVersion": 1},
-            "model": {**_MODEL_CONSUMER, "AwsSolutions-IAM5": 101, "AwsSolutions-SQS3": 6,
+            "model": {**_MODEL_CONSUMER, "AwsSolutions-IAM5": 87, "AwsSolutions-SQS3": 6,
                       "Serverless-SQSRedrivePolicy": 6}},
     "staging": {"Storage": _STORAGE, "Registry": _REGISTRY_CONSUMER, "model": _MODEL_CONSUMER},
     # the partials drift engine (cdk.json): + the per-object function's role (IAM4); its written-out wildcards
@@ -59,7 +59,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, dict[str, dict[str, int]]] = {
     # SQSRedrivePolicy); the router's shard-summary routing (its queue)
     "prod": {"Storage": _STORAGE,
              "Registry": {**_REGISTRY_CONSUMER, "AwsSolutions-SQS3": 2, "Serverless-SQSRedrivePolicy": 2},
-             "model": {**_MODEL_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 91, "AwsSolutions-SQS3": 6,
+             "model": {**_MODEL_CONSUMER, "AwsSolutions-IAM4": 6, "AwsSolutions-IAM5": 86, "AwsSolutions-SQS3": 6,
                        "Serverless-SQSRedrivePolicy": 6, "AwsSolutions-L1": 9,
                        "Serverless-LambdaLatestVersion": 9}},
 }
