@@ -125,4 +125,12 @@ def parse_state_change(event: Any, *, expected_group: str) -> ModelPackageStateC
             f"foreign model package group {parsed.detail.ModelPackageGroupName!r} "
             f"(this gate guards {expected_group!r})"
         )
+    # The version's own group (its ARN: model-package/<group>/<version>, lower-cased by SageMaker) must be the one
+    # the event names: an event whose ARN is another group's would be judged, and recorded, as this group's.
+    arn_group = parsed.detail.ModelPackageArn.split(":model-package/", 1)[1].rsplit("/", 1)[0]
+    if arn_group.lower() != expected_group.lower():
+        raise RejectedEvent(
+            f"ModelPackageArn {parsed.detail.ModelPackageArn!r} is a version of {arn_group!r}, not of the group "
+            f"the event names ({expected_group!r})"
+        )
     return parsed

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -77,19 +78,26 @@ NEXT_STAGE = {"Development": "Staging", "Staging": "Production", "Production": "
 
 
 class World:
-    def __init__(self, registry: Any, resources: Any) -> None:
+    """One model's registry group, judged by the gate. ``settings``: the gate's settings for the group (by default
+    its own); ``take_events``: where the world's SageMaker events come from (by default every event the registry
+    sent; tests/functional/test_model_isolation_properties.py gives each model only its group's)."""
+
+    def __init__(self, registry: Any, resources: Any, *, group: str | None = None,
+                 settings: GateSettings | None = None, take_events: Callable[[], list[dict[str, Any]]] | None = None
+                 ) -> None:
         self.registry = registry
-        self.group = f"g-{uuid.uuid4().hex[:10]}"
+        self.group = group or f"g-{uuid.uuid4().hex[:10]}"
+        self.take_events = take_events or registry.take_events
         self.sagemaker = boto3.client("sagemaker")
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.group)
-        self.settings = GateSettings(
+        self.settings = settings or GateSettings(
             model_package_group=self.group, model=self.group, ledger_table=resources.ledger_table,
             promotion_topic_arn=resources.topic_arn, event_bus_name=resources.event_bus,
         )
         self.clients = GateClients(sagemaker=self.sagemaker, dynamodb=boto3.client("dynamodb"),
                                    sns=boto3.client("sns"), events=boto3.client("events"))
         self.ledger = DeploymentLedger(self.clients.dynamodb, resources.ledger_table, self.group)
-        registry.take_events()
+        self.take_events()
         self.arns = [register_package(self.sagemaker, self.group) for _ in range(PACKAGES)]
         self.history: list[dict[str, Any]] = []
         self.delivered: set[str] = set()
@@ -100,7 +108,7 @@ class World:
         self.collect()
 
     def collect(self) -> None:
-        self.history += self.registry.take_events()
+        self.history += self.take_events()
 
     def deliver(self, event: dict[str, Any]) -> dict[str, Any]:
         parsed = parse_state_change(event, expected_group=self.group)
