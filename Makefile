@@ -162,7 +162,7 @@ destroy: $(VENV)/.installed node_modules/.installed
 	node_modules/.bin/cdk destroy --no-notices -c env=$(ENV) '$(ENV)/*' $(CDK_PROFILE)
 
 train: bootstrap
-	$(VENV)/bin/mlops train --env $(ENV)
+	$(VENV)/bin/mlops train --env $(ENV) $(if $(MODEL),--model $(MODEL))
 
 clean:
 	rm -rf cdk.out cdk.out.diff cdk.out.drift .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo-report

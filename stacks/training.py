@@ -163,7 +163,7 @@ class TrainingPart(StackPart):
             no_baseline_uri=no_baseline.s3_object_url,
             model_package_group=model_package_group_name,
             default_data_uri=f"s3://{data_bucket.bucket_name}/{self.prefixes.training_data}",
-            model=model_prefixes(config).models.split("/")[1],
+            model=self.model_name,
             training_instance_type=training.instance_type,
             training_instance_types=tuple(same_storage_class(training.instance_type,
                                                              sagemaker_instance_types("TrainingInstanceType"))),
