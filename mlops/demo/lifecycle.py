@@ -739,7 +739,7 @@ def elapsed(start: float) -> str:
 class DemoOptions:
     out_dir: Path
     num_round: int = 100
-    requests: int = 400  # API requests per model and traffic phase
+    requests: int = 200  # API requests per model and traffic phase
     say: Printer = print
     # Called with the world after the last step, while moto still runs (the e2e test looks into the accounts).
     inspect: Callable[[DemoWorld], Any] | None = None
@@ -819,12 +819,10 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             world.say = say
             summary["hops"] = world.hops  # filled as events cross accounts
             _describe_accounts(world)
-            trained = step(3, "training version 1 of each model on its bundled data (validate → … → quality gate "
-                              "→ register)", lambda: _each_model(world, lambda m: _train(world, m, options, "v1")))
+            step(3, "training version 1 of each model on its bundled data (validate → … → quality gate → register)",
+                 lambda: _each_model(world, lambda m: _train(world, m, options, "v1")))
             step(4, "each model's v1 → Staging → staging endpoint → health check → Production → production endpoint",
-                 lambda: _each_model(world, lambda m: _promote_through(world, m, m.versions["v1"])))
-            if trained is None and not any("v1" in m.versions for m in world.models.values()):
-                say("    (no model has a version 1: the steps below fail for every model)")
+                 lambda: _each_model(world, lambda m: _promote_through(world, m, _version(m, "v1"))))
             step(5, "each model's version 2: trained; through staging; into production as Challenger; traffic "
                     "through its inference function; A/B",
                  lambda: _each_model(world, lambda m: _challenger_and_traffic(world, m, options)))
@@ -888,6 +886,12 @@ def _train(world: DemoWorld, model: DemoModel, options: DemoOptions, label: str)
               f"; registered version {version} ({outcome.model_package['stage']}, "
               f"{outcome.model_package['approval_status']}) in {world.registry.name} {world.registry.account}")
     return version
+
+
+def _version(model: DemoModel, label: str) -> int:
+    if label not in model.versions:
+        raise RuntimeError(f"{model.name} has no {label} to promote (its training failed above)")
+    return model.versions[label]
 
 
 def _promote_through(world: DemoWorld, model: DemoModel, version: int) -> None:
