@@ -202,7 +202,7 @@ def model_summary(world: DemoWorld, model: DemoModel) -> dict[str, Any]:
 
 def models_table(models: dict[str, dict[str, Any]]) -> str:
     """The console's view of ``models.json``: one row per model."""
-    header = (f"{'model':<16} {'kind':<11} {'prod':>5}  {'metrics (production version)':<46} "
+    header = (f"{'model':<16} {'kind':<11} {'prod':>5}  {'metrics (production version)':<68} "
               f"{'drift':<22} pages")
     lines = [header, "-" * len(header)]
     for name, row in models.items():
@@ -211,6 +211,6 @@ def models_table(models: dict[str, dict[str, Any]]) -> str:
         drifted = f"{len(drift.get('drifted_features') or [])} features drifted" if drift.get("rows") else "-"
         pages = ", ".join(page.rsplit("-", 1)[-1] for page in row.get("pages") or []) or "none"
         version = f"v{row['production_version']}" if row.get("production_version") else "-"
-        lines.append(f"{name:<16} {row.get('problem_type', '-'):<11} {version:>5}  {metrics:<46} {drifted:<22} "
+        lines.append(f"{name:<16} {row.get('problem_type', '-'):<11} {version:>5}  {metrics:<68} {drifted:<22} "
                      f"{pages}")
     return "\n".join(lines)
