@@ -395,6 +395,7 @@ class ModelRuntime:
     # Per endpoint name, the bucket its data capture goes to (the endpoint's own account's), else capture_bucket.
     capture_buckets: dict[str, str] = field(default_factory=dict)
     _models: dict[str, inference.ServingModel] = field(default_factory=dict)
+    _config_cache: dict[tuple[str, tuple[str, str, str | None] | None], dict[str, Any]] = field(default_factory=dict)
     _clients: dict[tuple[str, tuple[str, str, str | None] | None], Any] = field(default_factory=dict)
 
     def _client(self, service: str) -> Any:
@@ -425,21 +426,21 @@ class ModelRuntime:
         return self._models[package_arn]
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        from mlplatform.serving.endpoint_state import read_endpoint_state
-
         self.calls.append(request)
         sagemaker = self._client("sagemaker")
-        variant = request.get("TargetVariant") or self._weighted_variant(sagemaker, request["EndpointName"])
+        # One DescribeEndpoint per call (its config and current weights); what an endpoint config's variants
+        # serve is read once per config: endpoint configs never change (an update deploys a new one).
+        described = sagemaker.describe_endpoint(EndpointName=request["EndpointName"])
+        variant = request.get("TargetVariant") or self._weighted_variant(described)
         if variant in self.errors:
             raise _model_error(500, "simulated model failure")
-        state = read_endpoint_state(sagemaker, request["EndpointName"])
-        assert state is not None
-        model = self._model(state.variants[variant].model_package_arn)
+        served = self._config_variants(sagemaker, str(described["EndpointConfigName"]))
+        model = self._model(served[variant].model_package_arn)
         started = time.perf_counter()
         # The toolkit substitutes the model's SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT for a missing Accept or */*.
         accept = request.get("Accept")
         if not accept or accept == "*/*":
-            accept = self._default_accept(state.variants[variant].model_package_arn)
+            accept = self._default_accept(served[variant].model_package_arn)
         # ... and reads a request without Content-Type as application/json (sagemaker_containers._worker).
         content_type = request.get("ContentType") or "application/json"
         answer = inference.transform_fn(model, request["Body"], content_type, accept)
@@ -449,7 +450,7 @@ class ModelRuntime:
         if answer.status != 200:
             # What SageMaker's runtime answers for a container's 4xx: ModelError with the status and body.
             raise _model_error(answer.status, answer.body.decode())
-        self.served.setdefault(variant, []).append(len(_probabilities(answer)))
+        self.served.setdefault(variant, []).append(_rows(answer))
         capture_bucket = self.capture_buckets.get(request["EndpointName"], self.capture_bucket)
         if capture_bucket:
             self._client("s3").put_object(
@@ -466,9 +467,17 @@ class ModelRuntime:
         environment = package["InferenceSpecification"]["Containers"][0].get("Environment", {})
         return str(environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"))
 
-    def _weighted_variant(self, sagemaker: Any, endpoint_name: str) -> str:
-        """Route like an endpoint without TargetVariant: by the variants' current weights."""
-        variants = sagemaker.describe_endpoint(EndpointName=endpoint_name)["ProductionVariants"]
+    def _config_variants(self, sagemaker: Any, config_name: str) -> dict[str, Any]:
+        from mlplatform.serving.endpoint_state import describe_endpoint_config_variants
+
+        key = (config_name, _CALLER.get())
+        if key not in self._config_cache:
+            self._config_cache[key] = describe_endpoint_config_variants(sagemaker, config_name)
+        return self._config_cache[key]
+
+    def _weighted_variant(self, described: dict[str, Any]) -> str:
+        """Route like an endpoint without TargetVariant: by the variants' current weights (DescribeEndpoint's)."""
+        variants = described["ProductionVariants"]
         weights = [float(v.get("CurrentWeight", v.get("DesiredWeight", 1.0)) or 0.0) for v in variants]
         self._draws = getattr(self, "_draws", 0) + 1
         point = (self._draws * 0.6180339887) % 1.0 * (sum(weights) or 1.0)  # deterministic, evenly spread
@@ -536,6 +545,13 @@ def patch_invoke_endpoint(monkeypatch: Patcher, target: Any) -> RuntimeRoute:
     # one with these (clients made before keep theirs: none of them calls InvokeEndpoint).
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     return route
+
+
+def _rows(answer: inference.Answer) -> int:
+    """Rows an answer holds, whatever the kind of model (a multiclass CSV line is a label and probabilities)."""
+    if answer.content_type == inference.JSON:
+        return len(json.loads(answer.body)["predictions"])
+    return len(answer.body.decode().splitlines())
 
 
 def _probabilities(answer: inference.Answer) -> list[float | None]:

@@ -1,9 +1,9 @@
 """`mlops demo`: the newcomer's first run on the embedded default (no AWS account).
 
 1. synthesize every environment with the pinned CDK CLI and print the security gates;
-2-9. the lifecycle on moto in server mode (``mlops.demo.lifecycle``): train, promote through the gate,
-deploy through the deployer, A/B with a Challenger and fallbacks, drift → alarm → page, an illegal skip
-refused, a rollback, and a report folder."""
+2-9. the lifecycle of every model of cdk.json on moto in server mode (``mlops.demo.lifecycle``): train, promote
+through the gate, deploy through the deployer, A/B with a Challenger and fallbacks, drift → alarm → page, an
+illegal skip refused, a rollback, and a report folder with a section per model."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--report", default=str(REPO_ROOT / "demo-report"), help="report folder")
     parser.add_argument("--skip-synth", action="store_true", help="skip step 1 (synthesis and gates)")
     parser.add_argument("--num-round", type=int, default=100, help="boosting rounds per training run")
-    parser.add_argument("--requests", type=int, default=400, help="API requests per traffic phase")
+    parser.add_argument("--requests", type=int, default=200,
+                        help="API requests per model and traffic phase (two phases: Challenger traffic, drift)")
     parser.add_argument("--small", action="store_true",
-                        help="quick run: 30 boosting rounds and 80 requests per phase (what the e2e test uses)")
+                        help="quick run: 30 boosting rounds and 80 requests per model and phase (what the e2e test "
+                             "uses)")
     parser.set_defaults(handler=run)
 
 

@@ -1,12 +1,18 @@
-"""The newcomer's first run: the whole lifecycle on moto (server mode, on 127.0.0.1) and the bundled data, in
-three accounts as cdk.json's default topology deploys it: the registry environment (dev) in 111111111111,
-staging in 222222222222 and prod in 333333333333.
+"""The newcomer's first run: the whole lifecycle of every model in cdk.json's ``models`` on moto (server mode, on
+127.0.0.1) and each model's bundled data, in three accounts as cdk.json's default topology deploys it: the
+registry environment (dev) in 111111111111, staging in 222222222222 and prod in 333333333333.
+
+What an environment shares is created once per account — its key, buckets, alert topics, the registry's
+promotion gate and deployment ledger (one partition per model package group, so each model's history stays
+apart), the event rules that forward every model's promotions and results (matched by the group-name prefix,
+routed to the model's deployer by the promotion's ``model``) — and what is a model's own once per model: its
+package group, endpoints, deployers, inference function, drift monitor and alarms.
 
 Every step goes through the code that runs in production — the step scripts, the promotion gate, the
-deployer's tasks, the inference Lambda, the drift monitor and the `mlops` commands; where moto lacks an
-API the doubles in ``testkit.moto_gaps`` stand in (named there, nowhere else). Lambda functions are
-invoked only through their entry points (``lambdas.<function>.handler``'s handler functions, with the
-function's environment variables and the credentials of a role in its environment's account, as the Lambda
+deployer's tasks, the inference Lambda, the drift monitor and the `mlops` commands (each with ``--model``);
+where moto lacks an API the doubles in ``testkit.moto_gaps`` stand in (named there, nowhere else). Lambda
+functions are invoked only through their entry points (``lambdas.<function>.handler``'s handler functions, with
+the function's environment variables and the credentials of a role in its environment's account, as the Lambda
 runtime does); the doubles sit at the network level (moto, and botocore's request hooks for InvokeEndpoint),
 never inside a handler. moto keeps each account's state apart; credentials come from STS AssumeRole into a
 role of that account, and every cross-account hop (promotions forwarded from the registry's bus to a
@@ -49,7 +55,17 @@ from mlsettings.functions.contracts import (
     GateEnvironment,
     InferenceEnvironment,
 )
-from mlsettings.naming import consumer_role_name, endpoint_name, event_bus_arn
+from mlsettings.naming import (
+    consumer_role_name,
+    endpoint_name,
+    event_bus_arn,
+    group_prefix,
+    model_of_group,
+    model_package_group_name,
+    model_prefixes,
+)
+from mlsettings.problem_types import ProblemType, problem_type
+from mlsettings.schema import DataSchema
 from mlsettings.vocabulary import (
     CHALLENGER,
     CHAMPION,
@@ -67,6 +83,7 @@ from mlsettings.vocabulary import (
 )
 from testkit.moto_gaps import (
     AttributePatcher,
+    EndpointMetrics,
     ModelRuntime,
     RealisticRegistry,
     RuntimeRoute,
@@ -81,12 +98,16 @@ from testkit.moto_gaps import (
 # The accounts the demo plays: the registry environment's, the Staging server's, the Production server's.
 REGISTRY_ACCOUNT, STAGING_ACCOUNT, PROD_ACCOUNT = "111111111111", "222222222222", "333333333333"
 STAGES = (STAGING, PRODUCTION)
+REGISTRY = "registry"
+"""The key of the registry environment among the demo's environments (beside the stages their servers serve)."""
 # The identities in the registry's account, as the registry double records them (LastModifiedBy, CreatedBy).
 APPROVER = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/MLApprover/alice"
 GATE = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/PromotionGate/gate"
 TRAINER = f"arn:aws:sts::{REGISTRY_ACCOUNT}:assumed-role/DataScientist/alice"
 # The demo's own role in each account: what `cdk deploy` would create, and what the story reads back.
 DEMO_ROLE = "mlops-demo"
+DRIFT_FACTOR = 1.6
+"""The drift the demo injects: every numeric input feature of the drifted traffic multiplied by this."""
 Printer = Callable[[str], None]
 
 
@@ -121,6 +142,7 @@ def environment(variables: Mapping[str, str]) -> Iterator[None]:
         boto3.DEFAULT_SESSION = saved_session
 
 
+
 @dataclass
 class DemoAccount:
     """One account of the demo: an environment (its config carries the account id) and credentials into
@@ -128,7 +150,7 @@ class DemoAccount:
 
     config: EnvironmentConfig
     sts: Any
-    env: LocalEnvironment | None = None  # its buckets and published names, once provisioned
+    envs: dict[str, LocalEnvironment] = field(default_factory=dict)  # per model, once provisioned
     _credentials: dict[str, dict[str, str]] = field(default_factory=dict)
     _sessions: dict[str, Any] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -143,8 +165,12 @@ class DemoAccount:
 
     @property
     def local(self) -> LocalEnvironment:
-        assert self.env is not None, f"{self.name} is not provisioned"
-        return self.env
+        """The environment's shared resources (buckets, key): the same in every model's local environment."""
+        assert self.envs, f"{self.name} is not provisioned"
+        return next(iter(self.envs.values()))
+
+    def local_for(self, model: str) -> LocalEnvironment:
+        return self.envs[model]
 
     def credentials(self, role: str = DEMO_ROLE, session_name: str = "demo") -> dict[str, str]:
         """Temporary credentials of ``role`` in this account, as environment variables (one AssumeRole each)."""
@@ -190,54 +216,114 @@ class DemoFunction:
 
 
 @dataclass
+class DemoModel:
+    """One model of cdk.json's ``models``: its view of each of the demo's environments, its own resources there,
+    and what the demo observed of it."""
+
+    name: str
+    views: dict[str, EnvironmentConfig]  # REGISTRY, STAGING, PRODUCTION: the model's view of that environment
+    deployers: dict[str, DemoFunction] = field(default_factory=dict)  # per served stage: the model's deployer
+    endpoints: dict[str, str] = field(default_factory=dict)  # per served stage: the model's endpoint
+    versions: dict[str, int] = field(default_factory=dict)  # "v1", "v2", "v3": what the demo registered
+    training: dict[int, dict[str, Any]] = field(default_factory=dict)  # per version: gate and metrics by kind
+    metrics: EndpointMetrics | None = None  # its endpoint's metrics for the A/B report (from its traffic phase)
+    served: dict[str, int] = field(default_factory=dict)  # rows its endpoint answered per variant (traffic phase)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # its inference API's answers
+    inference_emf: list[str] = field(default_factory=list)  # what its inference function printed (EMF)
+    drift_report: dict[str, Any] | None = None
+    ab_report: dict[str, Any] | None = None
+    alarm_states: list[dict[str, Any]] = field(default_factory=list)
+    page_messages: list[dict[str, Any]] = field(default_factory=list)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    illegal_skip: dict[str, Any] = field(default_factory=dict)
+    rollback: dict[str, Any] = field(default_factory=dict)
+    production: dict[str, str] = field(default_factory=dict)  # the production endpoint's variants, at the end
+    _rows: list[list[str]] | None = None
+
+    @property
+    def config(self) -> EnvironmentConfig:
+        """The model's view of the production environment (its cdk.json settings: Challenger, alarms, SLA)."""
+        return self.views[PRODUCTION]
+
+    @property
+    def kind(self) -> ProblemType:
+        assert self.config.model is not None
+        return problem_type(self.config.model.problem_type)
+
+    @property
+    def group(self) -> str:
+        return model_package_group_name(self.views[REGISTRY])
+
+    @property
+    def schema(self) -> DataSchema:
+        return DataSchema.load(Path(__file__).resolve().parents[2] / self.config.training.schema_file)
+
+    def rows(self) -> list[list[str]]:
+        """The model's bundled data set without its label: what its API's clients send."""
+        if self._rows is None:
+            from pipelines.datasets import write_bundled_csv
+
+            schema = self.schema
+            path = write_bundled_csv(schema.name, Path(tempfile.mkdtemp(prefix="demo-data-")) / "data.csv")
+            with path.open(encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                header = next(reader)
+                label = header.index(schema.label.name)
+                self._rows = [[v for i, v in enumerate(row) if i != label] for row in reader]
+        return self._rows
+
+
+@dataclass
 class DemoWorld:
     """What the demo created and observes."""
 
-    registry: DemoAccount  # the registry environment's account: group, ledger, gate, training
+    registry: DemoAccount  # the registry environment's account: groups, ledger, gate, training
     consumers: dict[str, DemoAccount]  # per served stage: the account of the environment that serves it
+    models: dict[str, DemoModel]  # per model name, in cdk.json's order
     registry_double: RealisticRegistry
     runtime: ModelRuntime
     gate: DemoFunction
-    deployers: dict[str, DemoFunction]  # per served stage: that environment's deployer
-    endpoints: dict[str, str]  # per served stage: the endpoint its deployer deploys to
     route: RuntimeRoute  # where the functions' InvokeEndpoint calls go (the runtime, or the faulty API view)
     ledger_table: str = "mlops-demo-ledger"
-    promotion_queues: dict[str, str] = field(default_factory=dict)  # per stage: its deployer rule's target
+    promotion_queues: dict[str, str] = field(default_factory=dict)  # per stage: its promotion rule's target
     arrival_queues: dict[str, str] = field(default_factory=dict)  # per stage: every promotion on that bus
     results_queue: str = ""  # in the registry's account: its DeploymentResults rule's target
     hops: list[dict[str, Any]] = field(default_factory=list)  # every cross-account event, as it arrived
     say: Printer = print
-    metrics: Any = None
-    responses: list[dict[str, Any]] = field(default_factory=list)
-    drift_report: dict[str, Any] | None = None
-    ab_report: dict[str, Any] | None = None
-    page_messages: list[dict[str, Any]] = field(default_factory=list)
     page_queue: str = ""
     page_topic: str = ""
     ticket_queue: str = ""
     ticket_topic: str = ""
-    inference_emf: list[str] = field(default_factory=list)  # what the inference Lambda printed (EMF)
-    alarm_states: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
     account_check: dict[str, Any] = field(default_factory=dict)
+    models_listing: dict[str, Any] = field(default_factory=dict)  # `mlops models --env prod --json`, at the end
 
     @property
     def prod(self) -> DemoAccount:
-        """The production environment's account: its endpoint takes the API traffic, drift and alarms."""
+        """The production environment's account: its endpoints take the API traffic, drift and alarms."""
         return self.consumers[PRODUCTION]
 
     @property
     def config(self) -> EnvironmentConfig:
-        """The production environment the demo serves (its cdk.json settings: Challenger, alarms)."""
+        """The production environment the demo serves (the environment itself; each model's view in its model)."""
         return self.prod.config
 
     @property
     def accounts(self) -> dict[str, DemoAccount]:
         return {account.name: account for account in (self.registry, *self.consumers.values())}
 
-    def ledger(self) -> DeploymentLedger:
-        return DeploymentLedger(self.registry.client("dynamodb"), self.ledger_table,
-                                self.registry.local.model_package_group)
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """Every model's endpoint, per ``<stage>/<model>``."""
+        return {f"{stage}/{name}": endpoint for name, model in self.models.items()
+                for stage, endpoint in model.endpoints.items()}
+
+    def ledger(self, model: str) -> DeploymentLedger:
+        """The model's history: its partition of the registry's one ledger table."""
+        return DeploymentLedger(self.registry.client("dynamodb"), self.ledger_table, self.models[model].group)
+
+    def model_of(self, group: object) -> str | None:
+        return model_of_group(str(group), self.registry.name) if group else None
 
 
 @contextlib.contextmanager
@@ -288,6 +374,12 @@ def _admit(events: Any, bus_arn: str, account: str, source: str, statement_id: s
         "Action": "events:PutEvents", "Resource": bus_arn, "Condition": {"StringEquals": {"events:source": source}}}]}))
 
 
+def _with_account(config: EnvironmentConfig, account: str) -> EnvironmentConfig:
+    """The environment in ``account``, and so each model's view of it."""
+    return dataclasses.replace(config, account=account,
+                               models=tuple(dataclasses.replace(view, account=account) for view in config.models))
+
+
 def demo_accounts(config: EnvironmentConfig, staging: EnvironmentConfig,
                   registry: EnvironmentConfig) -> dict[str, EnvironmentConfig]:
     """The three environments with the demo's account ids (everything else as cdk.json has it)."""
@@ -298,9 +390,10 @@ def demo_accounts(config: EnvironmentConfig, staging: EnvironmentConfig,
     if tuple(staging.serving.served_stages) != (STAGING,) or tuple(config.serving.served_stages) != (PRODUCTION,):
         raise ValueError(f"the demo needs {staging.name!r} serving Staging and {config.name!r} serving Production; "
                          f"they serve {list(staging.serving.served_stages)} and {list(config.serving.served_stages)}")
-    return {"registry": dataclasses.replace(registry, account=REGISTRY_ACCOUNT),
-            STAGING: dataclasses.replace(staging, account=STAGING_ACCOUNT),
-            PRODUCTION: dataclasses.replace(config, account=PROD_ACCOUNT)}
+    if not config.model_names:
+        raise ValueError("cdk.json's context.models names no model: the demo plays each model's lifecycle")
+    return {REGISTRY: _with_account(registry, REGISTRY_ACCOUNT), STAGING: _with_account(staging, STAGING_ACCOUNT),
+            PRODUCTION: _with_account(config, PROD_ACCOUNT)}
 
 
 def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> Path:
@@ -317,15 +410,20 @@ def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> 
 
 
 def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatcher) -> DemoWorld:
-    """What `cdk deploy` of the three environments would have created, each in its account, in moto; plus
-    observer queues for events and pages."""
-    registry_config, config = configs["registry"], configs[PRODUCTION]
+    """What `cdk deploy` of the three environments would have created, each in its account, in moto — the
+    environment's shared resources once, each model's own once per model; plus observer queues for events
+    and pages."""
+    registry_config, config = configs[REGISTRY], configs[PRODUCTION]
     os.environ["AWS_DEFAULT_REGION"] = config.region
+    models = {name: DemoModel(name=name, views={key: configs[key].for_model(name) for key in configs})
+              for name in config.model_names}
     double = patch_moto_registry(patcher)
     double.actor = TRAINER
     patch_cross_account_packages(patcher)
     patch_event_envelopes(patcher)
-    patch_update_endpoint(patcher, account=PROD_ACCOUNT, region=config.region, endpoint_name=endpoint_name(config))
+    first = next(iter(models.values()))
+    patch_update_endpoint(patcher, account=PROD_ACCOUNT, region=config.region,
+                          endpoint_name=endpoint_name(first.config))
     # The endpoints' model containers: every InvokeEndpoint of every function's client is answered by the
     # runtime double (moto's canned answers would not exercise the golden checks or the fallbacks), from the
     # caller's account, capturing into that environment's capture bucket.
@@ -334,29 +432,32 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
     sts = boto3_session(region_name=config.region).client("sts")  # moto's default account: the demo's start
     hub = DemoAccount(registry_config, sts)
     consumers = {stage: DemoAccount(configs[stage], sts) for stage in STAGES}
+    # provision() is idempotent: the environment's key and buckets are made with its first model, each model's
+    # package group (registry) and published names with that model.
     with hub.acting():
-        hub.env = provision(registry_config)
-    for consumer in consumers.values():
+        for name, model in models.items():
+            hub.envs[name] = provision(model.views[REGISTRY])
+    for stage, consumer in consumers.items():
         with consumer.acting():
-            consumer.env = provision(consumer.config, registry_resources=False)
-        runtime.capture_buckets[endpoint_name(consumer.config)] = consumer.local.capture_bucket
-    group = hub.local.model_package_group
-    registry_bus = event_bus_arn(registry_config, hub.account)
-
+            for name, model in models.items():
+                consumer.envs[name] = provision(model.views[stage], registry_resources=False)
+                runtime.capture_buckets[endpoint_name(model.views[stage])] = consumer.local.capture_bucket
     gate, ledger, results_url = _registry_account(hub, consumers, registry_config)
-    deployers, endpoints, promotion_queues, arrival_queues = _consumer_accounts(hub, consumers, registry_bus, group)
+    promotion_queues, arrival_queues = _consumer_accounts(hub, consumers, models, event_bus_arn(registry_config,
+                                                                                                hub.account))
     page, ticket, page_url, ticket_url = _alerting(consumers[PRODUCTION], config)
-    return DemoWorld(registry=hub, consumers=consumers, registry_double=double, runtime=runtime, gate=gate,
-                     deployers=deployers, endpoints=endpoints, route=route, ledger_table=ledger,
-                     promotion_queues=promotion_queues, arrival_queues=arrival_queues, results_queue=results_url,
-                     page_queue=page_url, page_topic=page, ticket_queue=ticket_url, ticket_topic=ticket)
+    return DemoWorld(registry=hub, consumers=consumers, models=models, registry_double=double, runtime=runtime,
+                     gate=gate, route=route, ledger_table=ledger, promotion_queues=promotion_queues,
+                     arrival_queues=arrival_queues, results_queue=results_url, page_queue=page_url, page_topic=page,
+                     ticket_queue=ticket_url, ticket_topic=ticket)
 
 
 def _registry_account(hub: DemoAccount, consumers: Mapping[str, DemoAccount], registry_config: EnvironmentConfig
-                      ) -> tuple[Any, str, str]:
-    """The registry's account (dev/Registry): ledger, gate, notices, the rules of every hop. Returns the gate,
-    the ledger table and the queue of deployment results."""
-    group = hub.local.model_package_group
+                      ) -> tuple[DemoFunction, str, str]:
+    """The registry's account (dev/Registry), once for every model: ledger, gate, notices, the rules of every hop
+    (matching every model's group by the registry's group prefix). Returns the gate, the ledger table and the
+    queue of deployment results."""
+    groups = group_prefix(registry_config)
     registry_bus = event_bus_arn(registry_config, hub.account)
     dynamodb, sns, sqs, events, ssm = (hub.client(s) for s in ("dynamodb", "sns", "sqs", "events", "ssm"))
     ledger, idempotency = "mlops-demo-ledger", "mlops-demo-gate-idempotency"
@@ -372,14 +473,14 @@ def _registry_account(hub: DemoAccount, consumers: Mapping[str, DemoAccount], re
     # Results from every consumer account reach the gate's function (here: a queue the demo drains into it).
     results_url, results_arn = _queue(sqs, "mlops-demo-deployment-results")
     _rule(events, "DeploymentResults", {"source": [RESULT_SOURCE], "detail-type": [DEPLOYMENT_RESULT],
-                                        "detail": {"model_package_group": [group]}},
+                                        "detail": {"model_package_group": [{"prefix": groups}]}},
           {"Id": "gate", "Arn": results_arn})
     for stage, consumer in consumers.items():
         _admit(events, registry_bus, consumer.account, RESULT_SOURCE,
                f"mlops-{registry_config.name}-results-from-{consumer.account}")
         rule = f"PromotionsTo{consumer.name.title().replace('-', '')}"
         _rule(events, rule, {"source": [PROMOTION_SOURCE], "detail-type": [PROMOTION_ACCEPTED],
-                             "detail": {"model_package_group": [group], "target_stage": [stage]}},
+                             "detail": {"model_package_group": [{"prefix": groups}], "target_stage": [stage]}},
               {"Id": "consumer-bus", "Arn": event_bus_arn(consumer.config, consumer.account),
                "RoleArn": f"arn:aws:iam::{hub.account}:role/mlops-{registry_config.name}-{rule}"})
     for key, value in {Published.LEDGER_TABLE: ledger, Published.EVENT_BUS_NAME: "default",
@@ -388,59 +489,63 @@ def _registry_account(hub: DemoAccount, consumers: Mapping[str, DemoAccount], re
         ssm.put_parameter(Name=parameter_name(registry_config.name, key), Value=value, Type="String",
                           Overwrite=True)
     gate = _function("promotion_gate", hub, GateEnvironment(
-        model_package_group=group, ledger_table=ledger, idempotency_table=idempotency, promotion_topic_arn=notices,
+        group_prefix=groups, ledger_table=ledger, idempotency_table=idempotency, promotion_topic_arn=notices,
         event_bus_name="default", protected_production_versions=registry_config.registry.protected_production_versions,
         # Whose results count: per stage the one environment that serves it, in its (the demo's) account.
         stage_servers={stage: {"environment": consumer.name, "account": consumer.account}
                        for stage, consumer in consumers.items()}).to_env(),
         role="PromotionGate", session_name="gate")
-
     return gate, ledger, results_url
 
 
-def _consumer_accounts(hub: DemoAccount, consumers: Mapping[str, DemoAccount], registry_bus: str, group: str
-                       ) -> tuple[dict[str, Any], dict[str, str], dict[str, str], dict[str, str]]:
-    """Each consumer's account: its bus admits the registry's promotions, its deployer rule, its results rule.
-    Returns (deployers, endpoints, promotion queues, arrival queues) per stage."""
-    deployers: dict[str, Any] = {}
-    endpoints: dict[str, str] = {}
+def _consumer_accounts(hub: DemoAccount, consumers: Mapping[str, DemoAccount], models: Mapping[str, DemoModel],
+                       registry_bus: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Each consumer's account: its bus admits the registry's promotions; one promotion rule and one results
+    rule for every model (as the event router's shared rules); each model's deployer. Returns the promotion
+    and arrival queues per stage."""
     promotion_queues: dict[str, str] = {}
     arrival_queues: dict[str, str] = {}
     for stage, consumer in consumers.items():
-        target, local = consumer.config, consumer.local
+        target = consumer.config
+        groups = group_prefix(target)
         sqs, events, ssm = (consumer.client(s) for s in ("sqs", "events", "ssm"))
         bus = event_bus_arn(target, consumer.account)
         _admit(events, bus, hub.account, PROMOTION_SOURCE, f"mlops-{target.name}-promotions-from-{hub.name}")
+        # The event router's rule: every model's accepted promotions; the router starts the deployer the
+        # promotion's ``model`` names (here: the demo drains the queue into that model's deployer).
         promotion_queues[stage], promotions_arn = _queue(sqs, "mlops-demo-accepted-promotions")
         _rule(events, "AcceptedPromotions", {"source": [PROMOTION_SOURCE], "detail-type": [PROMOTION_ACCEPTED],
-                                             "detail": {"model_package_group": [group], "target_stage": [stage]}},
-              {"Id": "deployer", "Arn": promotions_arn})
+                                             "detail": {"model_package_group": [{"prefix": groups}],
+                                                        "target_stage": [stage]}},
+              {"Id": "router", "Arn": promotions_arn})
         # The demo's observer: every promotion that reaches this bus, whichever stage (none but its own should).
         arrival_queues[stage], arrivals_arn = _queue(sqs, "mlops-demo-arrived-promotions")
         _rule(events, "DemoArrivedPromotions", {"source": [PROMOTION_SOURCE]}, {"Id": "observer", "Arn": arrivals_arn})
         _rule(events, "ResultsToTheRegistry", {"source": [RESULT_SOURCE], "detail-type": [DEPLOYMENT_RESULT],
-                                               "detail": {"model_package_group": [group]}},
+                                               "detail": {"model_package_group": [{"prefix": groups}]}},
               {"Id": "registry-bus", "Arn": registry_bus,
                "RoleArn": f"arn:aws:iam::{consumer.account}:role/mlops-{target.name}-ResultsToTheRegistry"})
         for key, value in {Published.EVENT_BUS_NAME: "default", Published.REGISTRY_ENVIRONMENT: hub.name}.items():
             ssm.put_parameter(Name=parameter_name(target.name, key), Value=value, Type="String", Overwrite=True)
-        endpoints[stage] = endpoint_name(target)
-        # The serving stack's contract, with the demo's two differences: no rollback alarms (moto's alarms never
-        # change state during a rollout) and a 10 s poll (the demo's compressed time).
-        contract = DeployerEnvironment.for_config(
-            target, model_execution_role_arn=f"arn:aws:iam::{consumer.account}:role/"
-                                             f"{consumer_role_name(target, 'model')}",
-            artifact_bucket=local.artifact_bucket, capture_bucket=local.capture_bucket,
-            kms_key_arn=local.kms_key_arn)
-        deployers[stage] = _function("deployer", consumer, dataclasses.replace(
-            contract, rollback_alarm_names=(), poll_seconds=10).to_env(), role=consumer_role_name(target, "deployer"))
-
-    return deployers, endpoints, promotion_queues, arrival_queues
+        for name, model in models.items():
+            view, local = model.views[stage], consumer.local_for(name)
+            model.endpoints[stage] = endpoint_name(view)
+            # The serving stack's contract, with the demo's two differences: no rollback alarms (moto's alarms
+            # never change state during a rollout) and a 10 s poll (the demo's compressed time).
+            contract = DeployerEnvironment.for_config(
+                view, model_execution_role_arn=f"arn:aws:iam::{consumer.account}:role/"
+                                               f"{consumer_role_name(view, 'model')}",
+                artifact_bucket=local.artifact_bucket, capture_bucket=local.capture_bucket,
+                kms_key_arn=local.kms_key_arn)
+            model.deployers[stage] = _function("deployer", consumer, dataclasses.replace(
+                contract, rollback_alarm_names=(), poll_seconds=10).to_env(),
+                role=consumer_role_name(view, "deployer"))
+    return promotion_queues, arrival_queues
 
 
 def _alerting(production: DemoAccount, config: EnvironmentConfig) -> tuple[str, str, str, str]:
-    """The production environment's alerting: its own page and ticket topics, and queues to read them back.
-    Returns (page topic, ticket topic, page queue, ticket queue)."""
+    """The production environment's alerting, shared by its models: its page and ticket topics, and queues to
+    read them back. Returns (page topic, ticket topic, page queue, ticket queue)."""
     sns, sqs, ssm = (production.client(s) for s in ("sns", "sqs", "ssm"))
     page = sns.create_topic(Name="mlops-demo-page")["TopicArn"]
     ticket = sns.create_topic(Name="mlops-demo-ticket")["TopicArn"]
@@ -479,15 +584,21 @@ class _Context:
 
 
 def settle(world: DemoWorld) -> list[str]:
-    """Deliver the events SageMaker would have sent to the gate; then, per consumer account, run its deployer
-    for each accepted promotion its bus received, and hand each result that reached the registry's bus to
-    the gate's function."""
+    """Deliver the events SageMaker would have sent to the gate; then, per consumer account, run the deployer of
+    the model each accepted promotion its bus received names, and hand each result that reached the registry's
+    bus to the gate's function."""
     outcomes = _judge_changes(world)
     while delivered := _accepted_promotions(world):
         for stage, event in delivered:
-            state = _deploy_one(world.deployers[stage], event)
+            model = world.models.get(str(event.get("detail", {}).get("model")))
+            if model is None:
+                world.say(f"      no deployer in {world.consumers[stage].name} for model "
+                          f"{event.get('detail', {}).get('model')!r}: not routed")
+                continue
+            state = _deploy_one(model.deployers[stage], event)
             if state.get("action") == "skip":
-                world.say(f"      the {world.consumers[stage].name} deployer skipped it: {state.get('skip_reason')}")
+                world.say(f"      the {world.consumers[stage].name} {model.name} deployer skipped it: "
+                          f"{state.get('skip_reason')}")
             outcomes += _record_results(world)  # the gate's function records each deployer's result
             outcomes += _judge_changes(world)  # the StageStatus update it made is judged too
     world.outcomes += outcomes
@@ -503,7 +614,7 @@ def _judge_changes(world: DemoWorld) -> list[str]:
 
 
 def _accepted_promotions(world: DemoWorld) -> list[tuple[str, dict[str, Any]]]:
-    """What each consumer's deployer rule delivered; every promotion that reached a consumer's bus is a hop."""
+    """What each consumer's promotion rule delivered; every promotion that reached a consumer's bus is a hop."""
     delivered = []
     names = {account.account: account.name for account in world.accounts.values()}
     for stage, consumer in world.consumers.items():
@@ -511,11 +622,12 @@ def _accepted_promotions(world: DemoWorld) -> list[tuple[str, dict[str, Any]]]:
         for message in _drain(sqs, world.arrival_queues[stage]):
             event = json.loads(message["Body"])
             detail, sender = event.get("detail", {}), str(event.get("account"))
-            world.hops.append({"event": PROMOTION_ACCEPTED, "version": detail.get("version"),
-                               "stage": detail.get("target_stage"), "from": sender,
-                               "from_environment": names.get(sender, "?"), "to": consumer.account,
+            world.hops.append({"event": PROMOTION_ACCEPTED, "model": detail.get("model"),
+                               "model_package_group": detail.get("model_package_group"),
+                               "version": detail.get("version"), "stage": detail.get("target_stage"),
+                               "from": sender, "from_environment": names.get(sender, "?"), "to": consumer.account,
                                "to_environment": consumer.name})
-            world.say(f"    promotion v{detail.get('version')} → {detail.get('target_stage')}: "
+            world.say(f"    promotion {detail.get('model')} v{detail.get('version')} → {detail.get('target_stage')}: "
                       f"{names.get(sender, '?')} {sender} → {consumer.name} {consumer.account}")
         delivered += [(stage, json.loads(m["Body"])) for m in _drain(sqs, world.promotion_queues[stage])]
     return delivered
@@ -531,11 +643,13 @@ def _record_results(world: DemoWorld) -> list[str]:
             answer = world.gate.invoke("handler", event)
             outcomes.append(str(answer.get("outcome")))
             detail = event.get("detail", {})
-            world.hops.append({"event": DEPLOYMENT_RESULT, "version": detail.get("version"),
-                               "stage": detail.get("stage"), "outcome": detail.get("outcome"),
-                               "health_check": detail.get("health_check"), "from": event.get("account"),
-                               "from_environment": detail.get("environment"), "to": world.registry.account,
-                               "to_environment": world.registry.name, "gate": answer.get("outcome")})
+            world.hops.append({"event": DEPLOYMENT_RESULT, "model": world.model_of(detail.get("model_package_group")),
+                               "model_package_group": detail.get("model_package_group"),
+                               "version": detail.get("version"), "stage": detail.get("stage"),
+                               "outcome": detail.get("outcome"), "health_check": detail.get("health_check"),
+                               "from": event.get("account"), "from_environment": detail.get("environment"),
+                               "to": world.registry.account, "to_environment": world.registry.name,
+                               "gate": answer.get("outcome")})
             world.say(f"      result {detail.get('outcome')}/{detail.get('health_check')}: "
                       f"{detail.get('environment')} {event.get('account')} → registry {world.registry.name} "
                       f"{world.registry.account}: {answer.get('outcome')}")
@@ -573,25 +687,25 @@ def _mlops(account: DemoAccount, role: str, session_name: str, argv: list[str]) 
     return code, out.getvalue(), err.getvalue()
 
 
-def promote(world: DemoWorld, version: int, to: str) -> list[str]:
+def promote(world: DemoWorld, model: DemoModel, version: int, to: str) -> list[str]:
     """An approver's registry update (the same one as in Studio), in the registry's account, then everything
     it sets off."""
-    world.say(f"    mlops promote --env {world.config.name} --version {version} --to {to}: as MLApprover/alice in "
-              f"registry {world.registry.name} {world.registry.account}")
+    argv = ["promote", "--env", world.config.name, "--model", model.name, "--version", str(version), "--to", to]
+    world.say(f"    mlops {' '.join(argv)}: as MLApprover/alice in registry {world.registry.name} "
+              f"{world.registry.account}")
     with world.registry_double.acting_as(APPROVER):
-        code, _, err = _mlops(world.registry, "MLApprover", "alice",
-                              ["promote", "--env", world.config.name, "--version", str(version), "--to", to])
+        code, _, err = _mlops(world.registry, "MLApprover", "alice", argv)
     if code != 0:
         return [f"promote exited {code}: {err.strip()}"]
     return settle(world)
 
 
-def serving(world: DemoWorld) -> dict[str, dict[str, str]]:
-    """Per endpoint (read in its own account), which version each variant serves and its traffic weight."""
+def serving(world: DemoWorld, model: DemoModel) -> dict[str, dict[str, str]]:
+    """Per endpoint of the model (read in its own account), which version each variant serves and its weight."""
     from mlplatform.serving.endpoint_state import read_endpoint_state
 
     out: dict[str, dict[str, str]] = {}
-    for stage, endpoint in world.endpoints.items():
+    for stage, endpoint in model.endpoints.items():
         sagemaker = world.consumers[stage].client("sagemaker")
         state = read_endpoint_state(sagemaker, endpoint)
         if state is None:
@@ -604,8 +718,8 @@ def serving(world: DemoWorld) -> dict[str, dict[str, str]]:
     return out
 
 
-def ledger_rows(world: DemoWorld, limit: int = 20) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(row) for row in world.ledger().recent_decisions(limit)]
+def ledger_rows(world: DemoWorld, model: str, limit: int = 20) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(row) for row in world.ledger(model).recent_decisions(limit)]
 
 
 def timestamp() -> str:
@@ -625,15 +739,34 @@ def elapsed(start: float) -> str:
 class DemoOptions:
     out_dir: Path
     num_round: int = 100
-    requests: int = 400
+    requests: int = 200  # API requests per model and traffic phase
     say: Printer = print
     # Called with the world after the last step, while moto still runs (the e2e test looks into the accounts).
     inspect: Callable[[DemoWorld], Any] | None = None
 
 
+class ModelsFailed(RuntimeError):
+    """A step failed for some models (each named, with its error); the others went through it."""
+
+
+def _each_model(world: DemoWorld, action: Callable[[DemoModel], Any]) -> None:
+    """``action`` for every model in turn: a model's failure is reported and the next model goes on; then the
+    step fails naming each failed model."""
+    failures = []
+    for model in world.models.values():
+        try:
+            action(model)
+        except Exception as err:
+            world.say(f"    {model.name}: FAILED: {type(err).__name__}: {err}")
+            failures.append(f"{model.name}: {type(err).__name__}: {err}")
+    if failures:
+        raise ModelsFailed("; ".join(failures))
+
+
 def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options: DemoOptions,
                   registry: EnvironmentConfig | None = None) -> dict[str, Any]:
-    """Steps 2-9 of the demo; returns a summary. Step failures are reported and the story goes on.
+    """Steps 2-9 of the demo, each for every model of cdk.json; returns a summary. Step failures are reported
+    and the story goes on.
 
     ``config`` serves Production and ``staging`` Staging, both from ``registry`` (default: their registry
     environment in the project's cdk.json); each is played in its own account (``demo_accounts``)."""
@@ -647,6 +780,8 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
         registry = project_config.load_configs()[config.registry.registry_environment]
     configs = demo_accounts(config, staging, registry)
     summary["accounts"] = {c.name: c.account for c in configs.values()}
+    summary["models"] = {view.model.name: {"problem_type": view.model.problem_type}
+                         for view in configs[PRODUCTION].models if view.model is not None}
     patcher = AttributePatcher()
     # The `mlops` commands read cdk.json: they get the demo's account ids, and check the caller's against them.
     patcher.setattr(project_config, "PROJECT_FILE",
@@ -659,7 +794,8 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             result = action()
         except Exception as err:
             say(f"    step {number} FAILED: {type(err).__name__}: {err}")
-            summary["steps"][number] = {"title": title, "ok": False, "error": f"{type(err).__name__}: {err}"}
+            summary["steps"][number] = {"title": title, "ok": False, "error": f"{type(err).__name__}: {err}",
+                                        "seconds": round(time.perf_counter() - started, 1)}
             return None
         summary["steps"][number] = {"title": title, "ok": True, "seconds": round(time.perf_counter() - started, 1)}
         return result
@@ -670,8 +806,12 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             summary["steps"][number] = {"title": f"step {number}", "ok": False, "error": f"skipped: {reason}"}
 
     try:
-        with moto_server() as url:
-            world = step(2, f"moto server on {url}; creating what `cdk deploy` would, in three accounts",
+        with moto_server() as url, warnings.catch_warnings():
+            # Every model's functions share this process's Powertools metrics state (``_fresh_metrics``): a
+            # dimension a function sets over one left by another model's function is expected here, not news.
+            warnings.filterwarnings("ignore", message="Dimension '.*' has already been added")
+            world = step(2, f"moto server on {url}; creating what `cdk deploy` would, in three accounts: each "
+                            "environment's shared resources once, each model's own per model",
                          lambda: build_world(configs, patcher))
             if world is None:
                 skip(range(3, 10), "the demo's AWS (step 2) could not be set up")
@@ -679,23 +819,22 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             world.say = say
             summary["hops"] = world.hops  # filled as events cross accounts
             _describe_accounts(world)
-            v1 = step(3, "training version 1 on the bundled data (validate → … → quality gate → register)",
-                      lambda: _train(world, options))
-            if v1:
-                step(4, "v1 → Staging → staging endpoint → health check → Production → production endpoint",
-                     lambda: _promote_through(world, 1))
-            else:
-                skip((4,), "no version 1 to promote (step 3 failed)")
-            v2 = step(5, "training version 2; through staging; it enters production as Challenger; traffic; A/B",
-                      lambda: _challenger_and_traffic(world, options))
-            step(6, "drift injected into part of the traffic → drift run → metrics → alarm → page",
-                 lambda: _drift_and_page(world, options))
-            step(7, "an illegal promotion: version 3 straight from Development to Production",
-                 lambda: _illegal_skip(world, options))
-            step(8, "rolling production back to the previous version", lambda: _rollback(world))
-            summary["versions"] = {"v1": v1, "v2": v2}
+            step(3, "training version 1 of each model on its bundled data (validate → … → quality gate → register)",
+                 lambda: _each_model(world, lambda m: _train(world, m, options, "v1")))
+            step(4, "each model's v1 → Staging → staging endpoint → health check → Production → production endpoint",
+                 lambda: _each_model(world, lambda m: _promote_through(world, m, _version(m, "v1"))))
+            step(5, "each model's version 2: trained; through staging; into production as Challenger; traffic "
+                    "through its inference function; A/B",
+                 lambda: _each_model(world, lambda m: _challenger_and_traffic(world, m, options)))
+            step(6, "drift injected into each model's traffic → its drift run → metrics → its alarms → page",
+                 lambda: _each_model(world, lambda m: _drift_and_page(world, m, options)))
+            step(7, "an illegal promotion of each model: version 3 straight from Development to Production",
+                 lambda: _each_model(world, lambda m: _illegal_skip(world, m, options)))
+            step(8, "rolling each model's production endpoint back to its previous version", lambda: _rollback(world))
+            summary["versions"] = {name: dict(model.versions) for name, model in world.models.items()}
             summary["account_check"] = world.account_check
-            step(9, f"writing the report folder {options.out_dir}", lambda: _report(world, options, summary))
+            step(9, f"writing the report folder {options.out_dir}, one section per model",
+                 lambda: _report(world, options, summary))
             if options.inspect is not None:
                 options.inspect(world)
     finally:
@@ -707,89 +846,102 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
 def _describe_accounts(world: DemoWorld) -> None:
     hub, config = world.registry, world.config
     say = world.say
-    say(f"    registry {hub.name} in account {hub.account}: training, model package group "
-        f"{hub.local.model_package_group}, promotion gate, ledger, artifact bucket {hub.local.artifact_bucket}")
+    say(f"    registry {hub.name} in account {hub.account}: training, the promotion gate and the ledger (shared, "
+        f"one partition per model), artifact bucket {hub.local.artifact_bucket} (a prefix per model)")
+    for name, model in world.models.items():
+        say(f"    model {name} ({model.kind.name}, owner {model.config.model.owner if model.config.model else '-'}): "
+            f"package group {model.group}; endpoints " +
+            ", ".join(f"{endpoint} in {world.consumers[stage].name}" for stage, endpoint in model.endpoints.items()))
     for stage, consumer in world.consumers.items():
-        say(f"    {consumer.name} in account {consumer.account}: endpoint {world.endpoints[stage]} ({stage}), its "
-            f"deployer" + (", inference API, drift monitor, alarms" if stage == PRODUCTION else ""))
-    say(f"    EventBridge: {hub.name}'s bus forwards Staging promotions to {world.consumers[STAGING].account} and "
-        f"Production ones to {world.prod.account}; each consumer's bus forwards its results to {hub.account}; "
-        "every function and command runs with credentials from STS AssumeRole into its account")
+        say(f"    {consumer.name} in account {consumer.account} serves {stage}: a deployer per model" +
+            (", an inference API, drift monitor and alarms per model; page and ticket topics shared"
+             if stage == PRODUCTION else ""))
+    say(f"    EventBridge: {hub.name}'s bus forwards every model's Staging promotions to "
+        f"{world.consumers[STAGING].account} and Production ones to {world.prod.account} (one rule each, by the "
+        f"group prefix); there the promotion's model picks its deployer; each consumer's bus forwards its results "
+        f"to {hub.account}; every function and command runs with credentials from STS AssumeRole into its account")
     challenger = (f"a {config.serving.challenger_weight_percent:g} % Challenger"
                   if config.serving.challenger_enabled else "no Challenger")
     say(f"    the demo serves production users from '{config.name}' (its cdk.json settings: {challenger}); "
         f"'{world.consumers[STAGING].name}' deploys Staging")
 
 
-def _train(world: DemoWorld, options: DemoOptions) -> int:
-    """Training runs as the registry environment, in its account: its data and artifact buckets, its group."""
+def _train(world: DemoWorld, model: DemoModel, options: DemoOptions, label: str) -> int:
+    """Training runs as the registry environment, in its account: its data and artifact buckets (the model's
+    prefixes), the model's group."""
     with world.registry.acting("DataScientist", "alice"), contextlib.redirect_stdout(io.StringIO()):
-        outcome = train_local(world.registry.local, num_round=options.num_round)
+        outcome = train_local(world.registry.local_for(model.name), num_round=options.num_round)
     gate = outcome.run.gate
     assert gate is not None and outcome.model_package is not None, outcome.run.failure
-    options.say(f"    gate: {gate.metric} {gate.value:.4f} {gate.comparison} {gate.threshold} → passed; "
-                f"registered version {outcome.model_package['version']} "
-                f"({outcome.model_package['stage']}, {outcome.model_package['approval_status']}) in "
-                f"{world.registry.name} {world.registry.account}")
-    return int(outcome.model_package["version"])
+    version = int(outcome.model_package["version"])
+    kind = model.kind
+    section = (outcome.run.metrics or {}).get(kind.report_section, {})
+    metrics = {name: float(section[name]["value"]) for name in kind.quality_metrics
+               if isinstance(section.get(name), dict) and section[name].get("value") is not None}
+    model.versions[label] = version
+    model.training[version] = {"gate": {"metric": gate.metric, "value": gate.value, "comparison": gate.comparison,
+                                        "threshold": gate.threshold, "passed": gate.passed}, "metrics": metrics}
+    world.say(f"    {model.name} ({kind.name}): gate {gate.metric} {gate.value:.4f} {gate.comparison} "
+              f"{gate.threshold:g} → passed; " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) +
+              f"; registered version {version} ({outcome.model_package['stage']}, "
+              f"{outcome.model_package['approval_status']}) in {world.registry.name} {world.registry.account}")
+    return version
 
 
-def _promote_through(world: DemoWorld, version: int) -> None:
+def _version(model: DemoModel, label: str) -> int:
+    if label not in model.versions:
+        raise RuntimeError(f"{model.name} has no {label} to promote (its training failed above)")
+    return model.versions[label]
+
+
+def _promote_through(world: DemoWorld, model: DemoModel, version: int) -> None:
     for stage in ("staging", "production"):
-        outcomes = promote(world, version, stage)
+        outcomes = promote(world, model, version, stage)
         world.runtime.served.clear()
         world.say(f"      gate: {', '.join(outcomes) or 'nothing to judge'}")
-    for endpoint, variants in serving(world).items():
+        if any(outcome.startswith("promote exited") for outcome in outcomes):
+            raise RuntimeError(f"{model.name} v{version} → {stage}: {outcomes[0]}")
+    for endpoint, variants in serving(world, model).items():
         world.say(f"    {endpoint}: " + ", ".join(f"{k} {v}" for k, v in variants.items()))
 
 
-def _challenger_and_traffic(world: DemoWorld, options: DemoOptions) -> int:
-    version = _train(world, options)
-    _promote_through(world, version)
-    rows = _bundled_rows()
-    with _inference_function(world) as function:
+def _challenger_and_traffic(world: DemoWorld, model: DemoModel, options: DemoOptions) -> None:
+    version = _train(world, model, options, "v2")
+    _promote_through(world, model, version)
+    rows = model.rows()
+    world.runtime.served.clear()  # from here: what this model's production endpoint answers the API
+    with _inference_function(world, model) as function:
         for index in range(options.requests):
-            _call_api(world, function, [rows[index % len(rows)]], index)
+            _call_api(model, function, [rows[index % len(rows)]], index)
     sources: dict[str, int] = {}
-    for response in world.responses:
+    for response in model.responses:
         sources[response["source"]] = sources.get(response["source"], 0) + 1
-    world.say(f"    {options.requests} API requests: answered by " +
+    world.say(f"    {model.name}: {options.requests} API requests through its inference function: answered by " +
               ", ".join(f"{k} {v}" for k, v in sorted(sources.items())) +
               " (every 12th endpoint call fails on purpose: throttling, ModelError, timeout)")
     from mlops import serving_ops
 
     prod, end = world.prod, datetime.now(UTC) + timedelta(minutes=5)
-    # `mlops ab-report --env prod`'s code, with an operator's credentials in prod's account.
-    world.ab_report = serving_ops.ab_report(
-        sagemaker_client=prod.client("sagemaker", "MLOperator"), cloudwatch_client=world.metrics,
-        s3_client=prod.client("s3", "MLOperator"), endpoint=endpoint_name(world.config),
-        capture_uri=f"s3://{prod.local.capture_bucket}/endpoint",
-        start=end - timedelta(hours=2), end=end, n_features=len(rows[0]),
-        sla_p99_ms=world.config.serving.sla.p99_latency_ms)
-    recommendation = world.ab_report.get("recommendation", {})
+    schema = model.schema
+    # `mlops ab-report --env prod --model <name>`'s code, with an operator's credentials in prod's account.
+    model.ab_report = serving_ops.ab_report(
+        sagemaker_client=prod.client("sagemaker", "MLOperator"), cloudwatch_client=model.metrics,
+        s3_client=prod.client("s3", "MLOperator"), endpoint=model.endpoints[PRODUCTION],
+        capture_uri=f"s3://{prod.local_for(model.name).capture_bucket}/endpoint",
+        start=end - timedelta(hours=2), end=end, n_features=len(schema.feature_names),
+        feature_names=tuple(schema.feature_names), label_spec=schema.label,
+        sla_p99_ms=model.config.serving.sla.p99_latency_ms)
+    model.served = {variant: sum(rows) for variant, rows in world.runtime.served.items()}
+    recommendation = model.ab_report.get("recommendation", {})
     action = recommendation.get("action", recommendation) if isinstance(recommendation, dict) else recommendation
-    world.say(f"    A/B report: recommendation {action}")
-    return version
-
-
-def _bundled_rows() -> list[list[str]]:
-    import tempfile
-
-    from pipelines.datasets import write_breast_cancer_csv
-
-    path = write_breast_cancer_csv(Path(tempfile.mkdtemp(prefix="demo-data-")) / "data.csv")
-    with path.open(encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        label = header.index("target")
-        return [[v for i, v in enumerate(row) if i != label] for row in reader]
+    world.say(f"    {model.name} A/B report ({model.kind.ab_test}): recommendation {action}")
 
 
 class FaultyRuntime:
-    """The endpoint as the API sees it: every 12th call fails (throttling, ModelError, timeout in turn)."""
+    """A model's endpoint as its API sees it: every 12th call fails (throttling, ModelError, timeout in turn)."""
 
-    def __init__(self, world: DemoWorld) -> None:
-        self.world, self.calls = world, 0
+    def __init__(self, world: DemoWorld, model: DemoModel) -> None:
+        self.world, self.model, self.calls = world, model, 0
 
     def invoke_endpoint(self, **request: Any) -> Any:
         from botocore.exceptions import ClientError, ReadTimeoutError
@@ -805,122 +957,139 @@ class FaultyRuntime:
         variant = answer["InvokedProductionVariant"]
         # ModelLatency as SageMaker reports it: the model's own time, measured by the runtime double.
         latency = self.world.runtime.model_latency_ms[variant][-1]
-        self.world.metrics.latencies_ms.setdefault(variant, []).append(latency)
+        assert self.model.metrics is not None
+        self.model.metrics.latencies_ms.setdefault(variant, []).append(latency)
         return answer
 
 
+def _fresh_metrics(service: str) -> None:
+    """Powertools keeps metrics state (default dimensions included) per process, shared by every Metrics object;
+    the demo runs every model's functions in this one process (in AWS each function has its own), so each
+    function's default dimensions are set back to its own service, through Powertools, before it runs."""
+    from aws_lambda_powertools import Metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": that is the point
+        shared = Metrics(namespace=NAMESPACE)
+        shared.clear_metrics()
+        shared.clear_default_dimensions()
+        shared.set_default_dimensions(service=service)
 
 
 @contextlib.contextmanager
-def _inference_function(world: DemoWorld) -> Iterator[DemoFunction]:
-    """The inference function in a new execution environment (its handler module imported afresh under its
-    environment, with its role's credentials in prod's account: the alarms watch this service's metrics),
+def _inference_function(world: DemoWorld, model: DemoModel) -> Iterator[DemoFunction]:
+    """The model's inference function in a new execution environment (its handler module imported afresh under
+    its environment, with its role's credentials in prod's account: the alarms watch this service's metrics),
     while its endpoint calls meet the faulty endpoint; afterwards InvokeEndpoint goes straight to the model
-    runtime again."""
-    from testkit.moto_gaps import EndpointMetrics
-
-    prod = world.prod
+    runtime again. Its breaker and cache tables and its prediction log stream are the model's own."""
+    prod, view = world.prod, model.config
+    local = prod.local_for(model.name)
     dynamodb, firehose = prod.client("dynamodb"), prod.client("firehose")
-    for table, key in (("mlops-demo-breaker", "breaker_id"), ("mlops-demo-cache", "cache_key")):
+    tables = {"breaker": f"mlops-demo-{model.name}-breaker", "cache": f"mlops-demo-{model.name}-cache"}
+    stream = f"mlops-demo-{model.name}-predictions"
+    for table, key in ((tables["breaker"], "breaker_id"), (tables["cache"], "cache_key")):
         with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
             dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                                   KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
                                   AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}])
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(firehose.exceptions.ResourceInUseException):
         firehose.create_delivery_stream(
-            DeliveryStreamName="mlops-demo-predictions", DeliveryStreamType="DirectPut",
+            DeliveryStreamName=stream, DeliveryStreamType="DirectPut",
             ExtendedS3DestinationConfiguration={"RoleARN": f"arn:aws:iam::{prod.account}:role/firehose",
-                                                "BucketARN": f"arn:aws:s3:::{prod.local.capture_bucket}",
-                                                "Prefix": "inference-api/"})
-    world.metrics = EndpointMetrics(runtime=world.runtime)
-    world.route.target = FaultyRuntime(world)
+                                                "BucketARN": f"arn:aws:s3:::{local.capture_bucket}",
+                                                "Prefix": model_prefixes(view).prediction_log})
+    if model.metrics is None:
+        model.metrics = EndpointMetrics(runtime=world.runtime)
+    world.route.target = FaultyRuntime(world, model)
     try:
+        _fresh_metrics("inference")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": reset on purpose
             # The inference API stack's contract (the fallback model prod's deployer published, in prod's artifact
             # bucket), with the breaker opening after 3 failures and cooling for 1 s: the demo's compressed time.
             contract = InferenceEnvironment.for_config(
-                world.config, breaker_table_name="mlops-demo-breaker", response_cache_table_name="mlops-demo-cache",
-                prediction_log_stream_name="mlops-demo-predictions", fallback_model_bucket=prod.local.artifact_bucket)
+                view, breaker_table_name=tables["breaker"], response_cache_table_name=tables["cache"],
+                prediction_log_stream_name=stream, fallback_model_bucket=local.artifact_bucket)
             yield _function("inference", prod, {
                 **dataclasses.replace(contract, breaker_failure_threshold=3, breaker_cooldown_seconds=1).to_env(),
                 # the schema path is relative to the bundle root, which is the repository here
                 "LAMBDA_TASK_ROOT": str(Path(__file__).resolve().parents[2])},
-                role=f"mlops-{world.config.name}-inference")
+                role=f"mlops-{view.name}-{model.name}-inference")
     finally:
         world.route.target = world.runtime
 
 
-def _call_api(world: DemoWorld, function: DemoFunction, rows: list[list[str]], index: int) -> dict[str, Any]:
+def _call_api(model: DemoModel, function: DemoFunction, rows: list[list[str]], index: int) -> dict[str, Any]:
     event = {"version": "2.0", "routeKey": "POST /predict", "rawPath": "/predict",
              "headers": {"content-type": "application/json"},
              "requestContext": {"requestId": f"demo-{index}", "http": {"method": "POST", "path": "/predict"}},
              "body": json.dumps({"instances": [[float(v) for v in row] for row in rows],
-                                 "inference_id": f"demo-{index}"}), "isBase64Encoded": False}
+                                 "inference_id": f"demo-{model.name}-{index}"}), "isBase64Encoded": False}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):  # EMF lines, put into CloudWatch later by the EMF bridge
         response = function.invoke("handler", event)
-    world.inference_emf.append(printed.getvalue())
+    model.inference_emf.append(printed.getvalue())
     body: dict[str, Any] = json.loads(response["body"])
     if response["statusCode"] == 200:
-        world.responses.append(body)
+        model.responses.append(body)
     return body
 
 
-def _drift_and_page(world: DemoWorld, options: DemoOptions) -> None:
+def _drift_and_page(world: DemoWorld, model: DemoModel, options: DemoOptions) -> None:
     from testkit.moto_gaps import evaluate_alarm, publish_emf
 
-    rows = _bundled_rows()
-    shifted = [[f"{float(v) * (1.6 if i in (0, 2, 3, 20, 22, 23) else 1.0):.6g}" for i, v in enumerate(row)]
-               for row in rows]
-    with _inference_function(world) as function:
+    schema = model.schema
+    numeric = {i for i, name in enumerate(schema.feature_names) if schema.feature(name).is_numeric}
+    shifted = [[f"{float(v) * (DRIFT_FACTOR if i in numeric else 1.0):.6g}" for i, v in enumerate(row)]
+               for row in model.rows()]
+    with _inference_function(world, model) as function:
         for index in range(options.requests):
-            _call_api(world, function, [shifted[index % len(shifted)]], 10_000 + index)
-    prod = world.prod
+            _call_api(model, function, [shifted[index % len(shifted)]], 10_000 + index)
+    prod, view = world.prod, model.config
+    local = prod.local_for(model.name)
     # The monitoring stack's contract with prod's thresholds (cdk.json), over a 2-hour window in one process: the
     # demo's traffic is minutes old and the demo runs beside the other functions.
     environment_ = dataclasses.replace(DriftMonitorEnvironment.for_config(
-        world.config, capture_bucket=prod.local.capture_bucket, report_bucket=prod.local.artifact_bucket),
+        view, capture_bucket=local.capture_bucket, report_bucket=local.artifact_bucket),
         window_hours=2, drift_workers=1).to_env()
     # Its baselines are the registry's (the packages' URIs, in dev's artifact bucket): read across accounts.
-    function = _function("drift_monitor", prod, environment_, role=consumer_role_name(world.config, "drift-monitor"))
-    # Powertools keeps metrics state (default dimensions included) per process, shared by every Metrics
-    # object; the inference "function" ran in this same process (in AWS each function has its own), so the
-    # drift function's service dimension is set back here, through Powertools, not through the handler.
-    from aws_lambda_powertools import Metrics
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Dimension 'service' has already been added": that is the point
-        Metrics(namespace=NAMESPACE).set_default_dimensions(service="drift_monitor")
+    function = _function("drift_monitor", prod, environment_, role=consumer_role_name(view, "drift-monitor"))
+    _fresh_metrics("drift_monitor")
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         result = function.invoke("lambda_handler", {"time": window_end().isoformat()})
     cloudwatch, sns = prod.client("cloudwatch"), prod.client("sns")
     published = publish_emf(cloudwatch, captured.getvalue())
     bucket, key = split_s3_uri(str(result["report_uri"]))
-    world.drift_report = json.loads(prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    champion = world.drift_report["variants"].get(CHAMPION, {}).get("drift", {})
-    world.say(f"    drift run in {prod.name} {prod.account}: {champion.get('rows')} rows, drifted features "
-              f"{[n for n, f in champion.get('features', {}).items() if f.get('drifted')]}; "
+    model.drift_report = json.loads(prod.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    champion = model.drift_report["variants"].get(CHAMPION, {}).get("drift", {})
+    world.say(f"    {model.name}: drift run in {prod.name} {prod.account}: {champion.get('rows')} rows, drifted "
+              f"features {[n for n, f in champion.get('features', {}).items() if f.get('drifted')]}; "
               f"{published} metrics published")
-    emf = publish_emf(cloudwatch, "".join(world.inference_emf))
-    world.say(f"    {emf} inference API metric values (EMF) put into CloudWatch by the demo's EMF bridge")
-    for name in create_alarms(world):
+    emf = publish_emf(cloudwatch, "".join(model.inference_emf))
+    world.say(f"    {model.name}: {emf} inference API metric values (EMF) put into CloudWatch by the demo's EMF "
+              "bridge")
+    names = create_alarms(world, model)
+    for name in names:
         evaluation = evaluate_alarm(cloudwatch, sns, name)
-        world.alarm_states.append(evaluation)
+        model.alarm_states.append(evaluation)
         world.say(f"    alarm {name}: {evaluation['state']} (value {evaluation['value']})")
     sqs = prod.client("sqs")
     # A new alarm starts at INSUFFICIENT_DATA (PutMetricAlarm), so its first OK evaluation notifies its OK
-    # actions too: only ALARM notifications page or open a ticket.
+    # actions too: only ALARM notifications page or open a ticket. The topics are the environment's: what
+    # arrives now is this model's (its alarms were just evaluated), and its alarm names say so.
     for severity, queue in (("ticket", world.ticket_queue), ("page", world.page_queue)):
         for message in _drain(sqs, queue):
             notice = json.loads(json.loads(message["Body"])["Message"])
-            if notice["NewStateValue"] != "ALARM":
+            if notice["AlarmName"] not in names:
+                world.say(f"    {severity} topic: {notice['AlarmName']} is not one of {model.name}'s alarms")
+            elif notice["NewStateValue"] != "ALARM":
                 world.say(f"    {severity} topic, {notice['NewStateValue']} notice: {notice['AlarmName']}")
             elif severity == "page":
-                world.page_messages.append(notice)
+                model.page_messages.append(notice)
                 world.say(f"    SNS message that pages on-call: {json.dumps(notice)}")
             else:
+                model.tickets.append(notice)
                 world.say(f"    ticket: {notice['AlarmName']} — {notice['AlarmDescription']}")
 
 
@@ -933,13 +1102,15 @@ def _drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
     return messages
 
 
-def create_alarms(world: DemoWorld) -> list[str]:
-    """The alarms stacks/monitoring.py defines for the metrics the demo publishes — same metrics,
-    dimensions, thresholds, periods, severities and descriptions, in prod's account; named
-    ``<env>-<construct id>`` because the stack lets CloudFormation name them. Latency, error-rate and
-    health-check alarms are left out: the demo does not publish the AWS/SageMaker metrics they watch."""
-    config, cloudwatch = world.config, world.prod.client("cloudwatch")
-    endpoint, alarms, drift = endpoint_name(config), config.monitoring.alarms, config.monitoring.drift
+def create_alarms(world: DemoWorld, model: DemoModel) -> list[str]:
+    """The alarms stacks/monitoring.py defines for one model for the metrics the demo publishes — same metrics,
+    dimensions, thresholds, periods, severities and descriptions (per kind of model: a confidence alarm only
+    where the kind states a confidence), in prod's account; named ``<endpoint>-<construct id>`` because the
+    model's stack lets CloudFormation name them. Latency, error-rate and health-check alarms are left out: the
+    demo does not publish the AWS/SageMaker metrics they watch."""
+    config, cloudwatch = model.config, world.prod.client("cloudwatch")
+    endpoint, alarms, drift = model.endpoints[PRODUCTION], config.monitoring.alarms, config.monitoring.drift
+    kind = model.kind
     topics = {"page": world.page_topic, "ticket": world.ticket_topic}
     gte = "GreaterThanOrEqualToThreshold"
     names: list[str] = []
@@ -948,13 +1119,13 @@ def create_alarms(world: DemoWorld) -> list[str]:
         return f"[{severity}] {config.name}: {summary} Runbook: docs/runbooks/{runbook}.md"
 
     def drift_alarm(variant: str, construct_id: str, metric: str, severity: str, runbook: str, summary: str) -> None:
-        name = f"{config.name}-{construct_id}"
+        name = f"{endpoint}-{construct_id}"
         cloudwatch.put_metric_alarm(
             AlarmName=name, AlarmDescription=describe(severity, summary, runbook), Namespace=NAMESPACE,
             MetricName=metric, Statistic="Maximum", Period=86_400, EvaluationPeriods=1, Threshold=1,
             ComparisonOperator=gte, TreatMissingData="notBreaching",
-            Dimensions=[{"Name": Metric.ENDPOINT_DIMENSION, "Value": endpoint}, {"Name": Metric.VARIANT_DIMENSION,
-                                                                                 "Value": variant},
+            Dimensions=[{"Name": Metric.ENDPOINT_DIMENSION, "Value": endpoint},
+                        {"Name": Metric.VARIANT_DIMENSION, "Value": variant},
                         {"Name": "service", "Value": "drift_monitor"}],
             AlarmActions=[topics[severity]], OKActions=[topics[severity]])
         names.append(name)
@@ -964,18 +1135,23 @@ def create_alarms(world: DemoWorld) -> list[str]:
                     f"{variant}: drifted input features carry at least {drift.weighted_drift_alarm:.0%} of the "
                     "model's feature importance.")
         drift_alarm(variant, f"{variant}PredictionShift", Metric.PREDICTION_DRIFTED, "ticket", "prediction-shift",
-                    f"{variant}: the predicted-probability distribution shifted.")
+                    f"{variant}: the prediction distribution shifted ({kind.prediction_drift}).")
+        if kind.output.confidence is not None:  # a regression model states no confidence
+            drift_alarm(variant, f"{variant}ConfidenceShift", Metric.CONFIDENCE_DRIFTED, "ticket",
+                        "prediction-shift", f"{variant}: the confidence distribution shifted (PSI above "
+                                            f"{alarms.confidence_shift_psi:g}).")
         drift_alarm(variant, f"{variant}QualityDegraded", Metric.QUALITY_DEGRADED, "page", "quality-degradation",
-                    f"{variant}: ground-truth quality more than {alarms.quality_margin:g} below the registered "
-                    "evaluation metric.")
+                    f"{variant}: ground-truth {config.training.quality_gate.metric} more than "
+                    f"{alarms.quality_margin:g} worse than the registered evaluation metric.")
 
     def inference(query_id: str, metric: str) -> dict[str, Any]:
         return {"Id": query_id, "ReturnData": False, "MetricStat": {
             "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
-                       "Dimensions": [{"Name": "service", "Value": "inference"}]},
+                       "Dimensions": [{"Name": "service", "Value": "inference"},
+                                      {"Name": Metric.ENDPOINT_DIMENSION, "Value": endpoint}]},
             "Period": 300, "Stat": "Sum"}}
 
-    name = f"{config.name}-FallbackRate"
+    name = f"{endpoint}-FallbackRate"
     cloudwatch.put_metric_alarm(
         AlarmName=name, EvaluationPeriods=3, Threshold=alarms.fallback_rate_percent, ComparisonOperator=gte,
         TreatMissingData="notBreaching", AlarmActions=[world.page_topic], OKActions=[world.page_topic],
@@ -988,46 +1164,64 @@ def create_alarms(world: DemoWorld) -> list[str]:
     return names
 
 
-def _illegal_skip(world: DemoWorld, options: DemoOptions) -> None:
-    version = _train(world, options)
-    outcomes = promote(world, version, "production")
+def _illegal_skip(world: DemoWorld, model: DemoModel, options: DemoOptions) -> None:
+    version = _train(world, model, options, "v3")
+    outcomes = promote(world, model, version, "production")
     sagemaker = world.registry.client("sagemaker")
     (arn,) = [p["ModelPackageArn"] for p in sagemaker.list_model_packages(
-        ModelPackageGroupName=world.registry.local.model_package_group)["ModelPackageSummaryList"]
-        if p.get("ModelPackageVersion") == version]
+        ModelPackageGroupName=model.group)["ModelPackageSummaryList"] if p.get("ModelPackageVersion") == version]
     package = sagemaker.describe_model_package(ModelPackageName=arn)
     lifecycle = package.get("ModelLifeCycle", {})
-    world.say(f"    gate: {', '.join(outcomes)}; v{version} is back in {lifecycle.get('Stage')} "
+    model.illegal_skip = {"version": version, "gate": outcomes, "stage_after": lifecycle.get("Stage"),
+                          "approval_after": package.get("ModelApprovalStatus")}
+    world.say(f"    {model.name} gate: {', '.join(outcomes)}; v{version} is back in {lifecycle.get('Stage')} "
               f"({package.get('ModelApprovalStatus')}); no promotion left {world.registry.account}")
-    latest = ledger_rows(world, 1)
+    latest = ledger_rows(world, model.name, 1)
     if latest:
         row = latest[0]
-        world.say(f"    ledger: {row.get('decided_at')} v{row.get('version')} {row.get('from_stage')} → "
+        world.say(f"    {model.name} ledger: {row.get('decided_at')} v{row.get('version')} {row.get('from_stage')} → "
                   f"{row.get('to_stage')}: {row.get('outcome')} — {row.get('reason')}")
 
 
 def _rollback(world: DemoWorld) -> None:
     prod, name = world.prod, world.config.name
+    first = next(iter(world.models))
     # The registry commands act in the registry's account: with prod's credentials they stop and name it.
-    code, _, err = _mlops(prod, "MLOperator", "bob", ["status", "--env", name])
-    world.account_check = {"command": f"mlops status --env {name}", "credentials_account": prod.account,
+    argv = ["status", "--env", name, "--model", first]
+    code, _, err = _mlops(prod, "MLOperator", "bob", argv)
+    world.account_check = {"command": f"mlops {' '.join(argv)}", "credentials_account": prod.account,
                            "exit_code": code, "message": err.strip()}
-    world.say(f"    mlops status --env {name} with credentials for {prod.name} {prod.account}: exit {code}; "
+    world.say(f"    mlops {' '.join(argv)} with credentials for {prod.name} {prod.account}: exit {code}; "
               f"{err.strip()}")
-    with world.registry_double.acting_as(APPROVER):
-        code, out, _ = _mlops(world.registry, "MLApprover", "alice", ["rollback", "--env", name])
-    lines = out.strip().splitlines()
-    world.say(f"    mlops rollback --env {name} in registry {world.registry.name} {world.registry.account}: exit "
-              f"{code}; {lines[-1] if lines else ''}")
-    settle(world)
-    for endpoint, variants in serving(world).items():
-        world.say(f"    {endpoint}: " + ", ".join(f"{k} {v}" for k, v in variants.items()))
+
+    def roll_back(model: DemoModel) -> None:
+        argv = ["rollback", "--env", name, "--model", model.name]
+        with world.registry_double.acting_as(APPROVER):
+            code, out, err = _mlops(world.registry, "MLApprover", "alice", argv)
+        lines = out.strip().splitlines()
+        world.say(f"    mlops {' '.join(argv)} in registry {world.registry.name} {world.registry.account}: exit "
+                  f"{code}; {lines[-1] if lines else err.strip()}")
+        if code != 0:
+            raise RuntimeError(f"mlops {' '.join(argv)} exited {code}: {err.strip()}")
+        outcomes = settle(world)
+        model.rollback = {"exit_code": code, "gate": outcomes}
+        for endpoint, variants in serving(world, model).items():
+            world.say(f"    {endpoint}: " + ", ".join(f"{k} {v}" for k, v in variants.items()))
+
+    _each_model(world, roll_back)
 
 
 def _report(world: DemoWorld, options: DemoOptions, summary: dict[str, Any]) -> None:
     from mlops.demo import report
 
+    code, out, err = _mlops(world.registry, "MLOperator", "bob", ["models", "--env", world.config.name, "--json"])
+    if code != 0:
+        raise RuntimeError(f"mlops models --env {world.config.name} exited {code}: {err.strip()}")
+    world.models_listing = json.loads(out)
+    summary["models"] = {name: report.model_summary(world, model) for name, model in world.models.items()}
     written = report.write(options.out_dir, world=world, summary=summary)
+    for line in report.models_table(summary["models"]).splitlines():
+        world.say(f"    {line}")
     crossings = [hop for hop in world.hops if hop["from"] != hop["to"]]
     world.say(f"    {len(crossings)} cross-account hops (summary.json: hops); {len(written)} files in "
               f"{options.out_dir}")
