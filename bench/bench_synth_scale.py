@@ -350,12 +350,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for run in scale:
         run["total_s"] = run["build_s"] + run["synth_s"]
+    # The table first: `python -m bench` keeps a benchmark's output from its first heading or table on.
+    print("\n".join(scale_table(scale)))
+    print()
     print(f"Every environment ({', '.join(scale[0]['resources'])}) synthesized in-process as the infra tests do "
           "(no Lambda bundling, no cdk-nag), one fresh process per size, sizes one after another; models are "
           "copies of cdk.json's under generated names. Load average (1 minute) recorded before and after each run.")
-    print()
-    print("\n".join(scale_table(scale)))
-    print()
     print(f"Synthesis time per added model: {slope(scale, 'total_s')}.")
     if fixtures:
         print()
