@@ -30,6 +30,8 @@ BENCHMARKS: tuple[tuple[str, str, list[str], list[str]], ...] = (
     ("bench.bench_cli", "CLI start-up (issue 14)", [], ["--runs", "3"]),
     ("bench.bench_drift_quality", "Drift detectors: false alarms and power, ours vs Evidently (issue 17)", [],
      ["--quick"]),
+    ("bench.bench_synth_scale", "Synthesis at 1, 10 and 50 models (issue 24)", ["--gates"],
+     ["--sizes", "1,3", "--fixture-sizes", ""]),
 )
 
 
@@ -49,7 +51,7 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", help="comma-separated benchmark names "
-                        "(training, inference, serving, drift, start, cli, quality)")
+                        "(training, inference, serving, drift, start, cli, quality, scale)")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run; not for the record)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
