@@ -29,7 +29,7 @@ from stacks.constructs.cross_account import group_versions_allowance
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
-from stacks.constructs.prefix_grants import grant_prefix_read
+from stacks.constructs.prefix_grants import grant_prefix_read, grant_prefix_read_write
 from stacks.constructs.published_names import publish_model_name
 from stacks.constructs.queues import dead_letter_queue
 from stacks.constructs.schedules import pipeline_schedule
@@ -86,10 +86,10 @@ class TrainingPart(StackPart):
         role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description="SageMaker processing and training jobs of the training pipeline")
         grant_prefix_read(data_bucket, role, [f"{self.prefixes.training_data}*"])
-        # Only the model's prefixes jobs write: serving/ (the fallback model the API trusts), reports and every
-        # other model's objects stay out of reach.
-        for prefix in (self.prefixes.pipeline_outputs, self.prefixes.models, self.prefixes.checkpoints):
-            artifact_bucket.grant_read_write(role, f"{prefix}*")
+        # Only the model's prefixes jobs read, list and write: serving/ (the fallback model the API trusts), reports
+        # and every other model's objects stay out of reach, their keys unlisted.
+        grant_prefix_read_write(artifact_bucket, role, [f"{prefix}*" for prefix in (
+            self.prefixes.pipeline_outputs, self.prefixes.models, self.prefixes.checkpoints)])
         for asset in assets:
             asset.grant_read(role)
         key.grant_encrypt_decrypt(role)
