@@ -47,12 +47,10 @@ def _float(text: str) -> float:
         raise OutputError(f"{text!r} is not a number") from None
 
 
-class ScoreOutput:
-    """Binary: the positive class's probability."""
+class _NumberOutput:
+    """One number per row, in CSV and in JSON (``noun``: what the number is, in error messages)."""
 
-    what = "a probability"
-    probability_per_row = True
-    """One probability per row: what the drift engine's fast capture parsers read as the score."""
+    noun = "a number"
 
     def from_model(self, raw: Any, label: LabelSpec) -> float:
         return float(raw)
@@ -65,8 +63,17 @@ class ScoreOutput:
 
     def parse_json_item(self, item: Any, label: LabelSpec) -> float:
         if not _finite(item):
-            raise OutputError(f"{item!r} is not a score (a number)")
+            raise OutputError(f"{item!r} is not {self.noun}")
         return float(item)
+
+
+class ScoreOutput(_NumberOutput):
+    """Binary: the positive class's probability."""
+
+    what = "a probability"
+    noun = "a score (a number)"
+    probability_per_row = True
+    """One probability per row: what the drift engine's fast capture parsers read as the score."""
 
     def problem(self, answer: Any, label: LabelSpec) -> str | None:
         if not _finite(answer) or not 0.0 <= answer <= 1.0:
@@ -181,25 +188,12 @@ class ClassProbabilitiesOutput:
         return {"label": label.classes[0], "probabilities": [share] * len(label.classes)}
 
 
-class ValueOutput:
+class ValueOutput(_NumberOutput):
     """Regression: the predicted value, which must be finite and within the schema's target range."""
 
     what = "a finite value"
+    noun = "a value (a finite number)"
     probability_per_row = False
-
-    def from_model(self, raw: Any, label: LabelSpec) -> float:
-        return float(raw)
-
-    def csv_line(self, answer: Any) -> str:
-        return repr(float(answer))
-
-    def parse_csv_line(self, text: str, label: LabelSpec) -> float:
-        return _float(text.strip())
-
-    def parse_json_item(self, item: Any, label: LabelSpec) -> float:
-        if not _finite(item):
-            raise OutputError(f"{item!r} is not a value (a finite number)")
-        return float(item)
 
     def problem(self, answer: Any, label: LabelSpec) -> str | None:
         if not _finite(answer):

@@ -7,10 +7,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-from mlsettings.vocabulary import NAMESPACE, Metric
-
-DRIFT_SERVICE = "drift_monitor"
-INFERENCE_SERVICE = "inference"
+from mlsettings.vocabulary import NAMESPACE, Metric, Service
 
 
 def sagemaker_metric(endpoint: str, name: str, variant: str, statistic: str,
@@ -25,7 +22,7 @@ def drift_metric(endpoint: str, name: str, variant: str, statistic: str = "Maxim
     """What the daily drift and ground-truth run publishes per variant."""
     return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic=statistic,
                              dimensions_map={Metric.ENDPOINT_DIMENSION: endpoint, Metric.VARIANT_DIMENSION: variant,
-                                             "service": DRIFT_SERVICE},
+                                             "service": Service.DRIFT_MONITOR},
                              period=cdk.Duration.days(1))
 
 
@@ -39,6 +36,6 @@ def health_metric(endpoint: str, name: str, variant: str, statistic: str = "Mini
 def inference_metric(endpoint: str, name: str, extra: dict[str, str] | None = None) -> cloudwatch.Metric:
     """What the inference API's function publishes for the endpoint it fronts."""
     return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, statistic="Sum",
-                             dimensions_map={"service": INFERENCE_SERVICE, Metric.ENDPOINT_DIMENSION: endpoint,
+                             dimensions_map={"service": Service.INFERENCE, Metric.ENDPOINT_DIMENSION: endpoint,
                                              **(extra or {})},
                              period=cdk.Duration.minutes(5))

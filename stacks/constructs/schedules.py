@@ -20,7 +20,8 @@ def lambda_schedule(scope: Construct, construct_id: str, *, function: lambda_.IF
     """Invoke ``function`` on ``expression`` (EventBridge's rate()/cron() syntax, which Scheduler shares); a delivery
     that fails after ``retry_attempts`` goes to ``dead_letters``."""
     # The schedule's own role (not the stack-wide one LambdaInvoke would create): trusted by Scheduler for this
-    # account only, holding this schedule's grants alone.
+    # account only (aws:SourceAccount in the trust policy, as EventBridge Scheduler User Guide, "Setting up
+    # Amazon EventBridge Scheduler", "Set up the execution role" shows it), holding this schedule's grants alone.
     role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal(
         "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(scope).account}}),
         description=f"EventBridge Scheduler: {description}")

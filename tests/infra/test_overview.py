@@ -11,6 +11,7 @@ import pytest
 
 from mlsettings.config import ConfigError, load_environments, project_context
 from mlsettings.naming import endpoint_name, open_alarms_name, overview_dashboard_name, rollback_alarm_names
+from mlsettings.vocabulary import Service
 from stacks.overview import WIDGETS_PER_DASHBOARD, WIDGETS_PER_MODEL, OverviewStack
 from testkit.serving_world import MODEL
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
@@ -38,7 +39,7 @@ def test_the_overview_has_a_row_per_model_with_its_own_metrics_and_alarms(synthe
     for view, (text, values, alarms) in zip(stage.config.models, rows, strict=True):
         assert view.model is not None and view.model.problem_type in text["properties"]["markdown"]
         endpoints = {dimension for metric in values["properties"]["metrics"] for dimension in metric[3:-1:2]
-                     if dimension != "Champion"} - {"inference", "drift_monitor"}
+                     if dimension != "Champion"} - {Service.INFERENCE, Service.DRIFT_MONITOR}
         assert endpoints == {endpoint_name(view)}, endpoints  # nothing of another model in its row
         labels = [metric[-1]["label"] for metric in values["properties"]["metrics"]]
         assert labels == ["API responses", "5XX errors", "degraded responses", "p99 ModelLatency (µs)",
