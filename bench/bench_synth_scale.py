@@ -1,8 +1,9 @@
 """Synthesis at scale (issue 24): the whole app — every environment's Storage, Alerting and Registry stacks, one
 stack per model and the Overview — synthesized in-process with 1, 10 and 50 models, and the infra test fixtures'
-synthesis with the shipped 3 models against 10.
+synthesis with cdk.json's 3 models against 10 and 50: the fixtures synthesize the sample of the models
+(testkit/model_sample.py), so what they cost must not grow with N.
 
-    .venv/bin/python -m bench.bench_synth_scale [--sizes 1,10,50] [--fixture-sizes 3,10] [--gates]
+    .venv/bin/python -m bench.bench_synth_scale [--sizes 1,10,50] [--fixture-sizes 3,10,50] [--gates]
 
 The models are copies of cdk.json's models (overrides included) under generated names, cycling the shipped kinds
 (``scale_context``). Each measurement runs in a fresh interpreter (this module with ``--child``), so no memory,
@@ -37,10 +38,11 @@ from mlsettings.config import (
     planned_reservation,
     project_context,
 )
+from testkit.model_sample import sampled_context
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1, 10, 50)
-FIXTURE_SIZES = (3, 10)
+FIXTURE_SIZES = (3, 10, 50)
 # Each environment in its own account, as the infra tests' three-account fixture (tests/infra/conftest.py).
 OWN_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 SHARED_STACKS = ("Storage", "Alerting", "Registry", "Overview")
@@ -198,16 +200,19 @@ def measure_scale(count: int) -> dict[str, Any]:
 
 def measure_fixtures(count: int, gates: bool) -> dict[str, Any]:
     """What a pytest process of the infra tier pays for its two session fixtures (tests/infra/conftest.py):
-    the shipped topology and the three-account one, synthesized one after the other in one process. ``count``
-    equal to cdk.json's number of models uses cdk.json's own models. ``gates``: also the gates
-    test_security_gates runs over the one-account app (both cdk-nag packs, cfn-lint over every template)."""
+    the shipped topology and the three-account one, each with the sample of ``count`` models, synthesized one
+    after the other in one process. ``count`` equal to cdk.json's number of models uses cdk.json's own models.
+    ``gates``: also the gates test_security_gates runs over the one-account app (both cdk-nag packs, cfn-lint over
+    every template)."""
     load_before = os.getloadavg()
     own = None if count == len(project_context()["models"]) else count
     one, quota = scale_context(own)
     three, three_quota = scale_context(own, own_accounts=True)
+    one, three = sampled_context(one), sampled_context(three)
     imported = _import_cdk()
     result: dict[str, Any] = {"models": count, "generated": own is not None, "quota": asdict(quota),
-                              "three_quota": asdict(three_quota), "import_s": imported}
+                              "three_quota": asdict(three_quota), "import_s": imported,
+                              "sampled": list(one["models"])}
     with tempfile.TemporaryDirectory(prefix="synth-fixtures-") as folder:
         app, _stages, built, synthesized = _synthesize(one, Path(folder) / "one")
         result["one_account_s"] = built + synthesized
@@ -302,11 +307,13 @@ def scale_table(runs: list[dict[str, Any]]) -> list[str]:
 
 def fixture_table(runs: list[dict[str, Any]]) -> list[str]:
     gates = all("nag_s" in r for r in runs)
-    lines = ["| models | one-account synth (s) | three-account synth (s) | both (s) | peak RSS Python / node (MB)"
+    lines = ["| models in cdk.json | synthesized (the sample) | one-account synth (s) | three-account synth (s) "
+             "| both (s) | peak RSS Python / node (MB)"
              + (" | cdk-nag, 2 packs (s) | cfn-lint (s) | templates" if gates else "") + " | process (s) | load |",
-             "|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if gates else "") + "---:|---|"]
+             "|---:|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if gates else "") + "---:|---|"]
     for r in runs:
-        cells = [f"{r['models']}{' (generated)' if r['generated'] else ' (cdk.json)'}", f"{r['one_account_s']:.1f}",
+        cells = [f"{r['models']}{' (generated)' if r['generated'] else ' (cdk.json)'}",
+                 f"{len(r['sampled'])}: {', '.join(r['sampled'])}", f"{r['one_account_s']:.1f}",
                  f"{r['three_accounts_s']:.1f}", f"{r['one_account_s'] + r['three_accounts_s']:.1f}",
                  f"{r['peak_rss_mb']['python']:,.0f} / {r['peak_rss_mb']['node']:,.0f}"]
         if gates:
@@ -351,16 +358,17 @@ def main(argv: list[str] | None = None) -> int:
     for run in scale:
         run["total_s"] = run["build_s"] + run["synth_s"]
     # The table first: `python -m bench` keeps a benchmark's output from its first heading or table on.
-    print("\n".join(scale_table(scale)))
-    print()
-    print(f"Every environment ({', '.join(scale[0]['resources'])}) synthesized in-process as the infra tests do "
-          "(no Lambda bundling, no cdk-nag), one fresh process per size, sizes one after another; models are "
-          "copies of cdk.json's under generated names. Load average (1 minute) recorded before and after each run.")
-    print(f"Synthesis time per added model: {slope(scale, 'total_s')}.")
+    if scale:
+        print("\n".join(scale_table(scale)))
+        print()
+        print(f"Every environment ({', '.join(scale[0]['resources'])}) synthesized in-process as the infra tests do "
+              "(no Lambda bundling, no cdk-nag), one fresh process per size, sizes one after another; models are "
+              "copies of cdk.json's under generated names. Load average (1 minute) recorded before and after each run.")
+        print(f"Synthesis time per added model: {slope(scale, 'total_s')}.")
     if fixtures:
         print()
-        print("The infra tier's two session fixtures (one-account and three-account topologies, one after the "
-              "other in one fresh process, as a pytest worker pays them):")
+        print("The infra tier's two session fixtures (one-account and three-account topologies with the sample of "
+              "the models, one after the other in one fresh process, as a pytest worker pays them):")
         print()
         print("\n".join(fixture_table(fixtures)))
         print()

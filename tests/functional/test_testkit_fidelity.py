@@ -59,6 +59,7 @@ from testkit.inference_doubles import (
     SilentLogger,
     StubbedEndpoint,
 )
+from testkit.model_sample import sampled_project_context
 from testkit.moto_gaps import (
     _OPERATORS,
     MATH_FUNCTIONS,
@@ -529,16 +530,16 @@ def test_each_comparison_means_what_cloudwatch_names_it() -> None:
 
 
 def _synthesized_alarms() -> list[dict[str, Any]]:
-    """Every AWS::CloudWatch::Alarm of every environment in cdk.json, as the stacks synthesize them."""
+    """Every AWS::CloudWatch::Alarm of every environment in cdk.json (its sample of models), as the stacks synthesize
+    them."""
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
-    from mlsettings.config import project_context
     from stacks.app_builder import build_app
 
-    app = cdk.App(context={**project_context(), "aws:cdk:bundling-stacks": []})
+    app = cdk.App(context={**sampled_project_context(), "aws:cdk:bundling-stacks": []})
     alarms = []
-    for stage in build_app(app, context=project_context(), with_nag=False):
+    for stage in build_app(app, context=sampled_project_context(), with_nag=False):
         for stack in stage.node.children:
             if isinstance(stack, cdk.Stack):
                 resources = Template.from_stack(stack).to_json().get("Resources", {})

@@ -10,9 +10,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from stacks.app_builder import build_app
 from stacks.stage import MlopsStage
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 
 # The parts of a model's stack (stacks/model.py): each test of a part reads the stack of MODEL, a model of the
@@ -56,13 +57,13 @@ def _synthesize(outdir: Path, context: dict[str, object]) -> SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    return _synthesize(tmp_path_factory.mktemp("cdk.out"), project_context())
+    return _synthesize(tmp_path_factory.mktemp("cdk.out"), sampled_project_context())
 
 
 def three_account_context() -> dict[str, object]:
     import copy
 
-    context = copy.deepcopy(project_context())
+    context = copy.deepcopy(sampled_project_context())
     for env, account in ACCOUNTS.items():
         context["environments"][env]["account"] = account
     return context
@@ -78,7 +79,7 @@ def topology_stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp)
     """cloud_model Stages for every name of TOPOLOGIES."""
     from tests.infra.cloud_model import Stage
 
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     found: dict[str, object] = {env: Stage.load(synthesized.outdir, env, configs[env].region)
                                 for env in ENVIRONMENTS}
     for env, account in ACCOUNTS.items():
@@ -104,7 +105,7 @@ def delivery_context(layout: str) -> dict[str, object]:
     """cdk.json as shipped (one-account) or with every environment in its own account, naming a repository."""
     import copy
 
-    context = three_account_context() if layout == "own-accounts" else copy.deepcopy(project_context())
+    context = three_account_context() if layout == "own-accounts" else copy.deepcopy(sampled_project_context())
     context["defaults"]["delivery"] = {"github_repository": REPOSITORY}
     return context
 

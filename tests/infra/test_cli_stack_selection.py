@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.delivery_naming import DELIVERY_STAGE
+from testkit.model_sample import sampled_project_context
 from tests.infra.conftest import ENVIRONMENTS, DeliveryApp, SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def test_make_deploy_selects_every_stack_of_its_environment_and_no_other(
     assert listed[env] == stacks_of(synthesized, env)
     # the shared stacks, one stack per model of cdk.json (a model's training is a part of its stack) and the
     # environment's overview of its models
-    models = load_environments(project_context())[env].model_names
+    models = load_environments(sampled_project_context())[env].model_names
     assert models
     assert listed[env] == {f"{env}/{name}" for name in ("Storage", "Alerting", "Registry",
                                                         *(f"Model-{model}" for model in models), "Overview")}

@@ -25,8 +25,8 @@ from mlsettings.config import (
     inference_concurrency_demand,
     load_environments,
     planned_reservation,
-    project_context,
 )
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
@@ -77,7 +77,7 @@ def _needed(synthesized: SynthesizedApp, configs: dict[str, EnvironmentConfig], 
 
 
 def test_the_environments_sharing_an_account_fit_the_configured_quota(synthesized: SynthesizedApp) -> None:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     functions = _functions_from_cdk_out(synthesized)
     # cdk.json leaves every account null: all three share the CLI's default account and one region
     assert {(c.account, c.region) for c in configs.values()} == {(None, "eu-west-1")}
@@ -103,7 +103,7 @@ def test_the_inference_function_is_unreserved_and_its_demand_follows_the_sla(syn
     own = synthesized.stages[env].models[MODEL]
     (mine,) = [f for f in inference if f.stack == own.artifact_id]
     assert mine.reserved is None
-    config = load_environments(project_context())[env].for_model(MODEL)
+    config = load_environments(sampled_project_context())[env].for_model(MODEL)
     api = config.inference_api
     expected = config.serving.sla.peak_requests_per_second * api.max_attempts * (1 + api.endpoint_timeout_ms / 1000)
     assert inference_concurrency_demand(config) == pytest.approx(expected * 1.5, abs=1)
@@ -111,14 +111,14 @@ def test_the_inference_function_is_unreserved_and_its_demand_follows_the_sla(syn
 
 
 def _with_quota(quotas: dict[str, int]) -> list:  # type: ignore[type-arg]
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     return [dataclasses.replace(config, lambda_=dataclasses.replace(
         config.lambda_, account_concurrency_quota=quotas.get(name, config.lambda_.account_concurrency_quota)))
         for name, config in configs.items()]
 
 
 def test_a_quota_too_small_for_the_shared_account_fails_naming_the_key(synthesized: SynthesizedApp) -> None:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     check_concurrency_quota(list(configs.values()))  # the repository's cdk.json fits
     reserved, needed = _needed(synthesized, configs, ENVIRONMENTS)
     check_concurrency_quota(_with_quota(dict.fromkeys(ENVIRONMENTS, needed)))  # exactly enough fits
@@ -128,7 +128,7 @@ def test_a_quota_too_small_for_the_shared_account_fails_naming_the_key(synthesiz
 
 
 def test_environments_sharing_an_account_must_agree_on_its_quota() -> None:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     (quota,) = {c.lambda_.account_concurrency_quota for c in configs.values()}
     with pytest.raises(ConfigError, match=rf"account_concurrency_quota are {re.escape(str([quota, 2 * quota]))}; "
                                           r"allowed: one value"):
@@ -142,11 +142,11 @@ def test_a_single_environment_synth_still_counts_the_others_in_its_account(synth
 
     from mlsettings.config import select_environments
 
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     _, prod_needs = _needed(synthesized, configs, ("prod",))
     _, all_need = _needed(synthesized, configs, ENVIRONMENTS)
     assert prod_needs < all_need
-    context = copy.deepcopy(project_context())
+    context = copy.deepcopy(sampled_project_context())
     context["defaults"].setdefault("lambda", {})["account_concurrency_quota"] = prod_needs
     prod_alone = _with_quota(dict.fromkeys(ENVIRONMENTS, prod_needs))
     check_concurrency_quota([c for c in prod_alone if c.name == "prod"])  # prod alone fits exactly

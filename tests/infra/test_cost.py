@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from mlops import cli
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
@@ -38,7 +39,7 @@ def test_every_environment_gets_an_estimate_of_what_its_templates_hold(
     code, out, err = _cost(capsys, "--env", env, "--json", "--cdk-out", str(synthesized.outdir))
     assert code == 0, err
     document: dict[str, Any] = json.loads(out)
-    config = load_environments(project_context())[env]
+    config = load_environments(sampled_project_context())[env]
     assert document["environment"] == env and document["models"] == list(config.model_names)  # one scope each
     lines = {(line["scope"], line["item"]): line for line in document["lines"]}
     # every model's stack and the shared ones: each alarm and key counted once, in its scope
@@ -117,7 +118,8 @@ def test_compare_main_with_the_change_for_the_pull_request_comment(
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0] for row in rows[1:4]] == ["| dev", "| prod", "| staging"]
     # one line per model whose staging Champion follows the environment's (a model's own setting would win)
-    before, after = load_environments(context["context"])["staging"], load_environments(project_context())["staging"]
+    before = load_environments(context["context"])["staging"]
+    after = load_environments(sampled_project_context())["staging"]
     changed = [name for name in after.model_names
                if before.for_model(name).serving.champion != after.for_model(name).serving.champion]
     assert changed and f"<summary>staging: {len(changed)} line(s) changed</summary>" in out

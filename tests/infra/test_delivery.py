@@ -18,7 +18,7 @@ import pytest
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from mlops.security_gates import run_cfn_lint, run_checkov, stack_summaries
-from mlsettings.config import ConfigError, load_environments, project_context
+from mlsettings.config import ConfigError, load_environments
 from mlsettings.delivery_naming import (
     BOOTSTRAP_ROLE_PURPOSES,
     DELIVERY_STAGE,
@@ -29,6 +29,7 @@ from mlsettings.delivery_naming import (
 )
 from stacks.constructs.nag import acknowledged_rules
 from stacks.delivery import build_delivery
+from testkit.model_sample import sampled_project_context
 from tests.infra.cloud_model import Stage, evaluate
 from tests.infra.conftest import ACCOUNTS, REPOSITORY, DeliveryApp, delivery_context
 
@@ -178,7 +179,7 @@ def test_cfn_lint_and_checkov_pass(delivery: dict[str, DeliveryApp]) -> None:
 
 
 def _context(repository: str | None = REPOSITORY, **per_env: dict[str, Any]) -> dict[str, Any]:
-    context = copy.deepcopy(project_context())
+    context = copy.deepcopy(sampled_project_context())
     context["defaults"]["delivery"] = {"github_repository": repository}
     for env, delivery in per_env.items():
         context["environments"][env]["delivery"] = delivery

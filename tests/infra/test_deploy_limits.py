@@ -19,8 +19,9 @@ from collections.abc import Iterator
 import botocore.session
 import pytest
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.naming import endpoint_name
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
@@ -92,7 +93,7 @@ def environment_size(stage: Stage, stack: str, variables: dict[str, object]) -> 
 
 @pytest.fixture(scope="module")
 def stages(synthesized: SynthesizedApp) -> dict[str, Stage]:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     return {env: Stage.load(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
 
 
@@ -160,7 +161,7 @@ def test_names_the_deployer_creates_fit_the_api_and_its_own_grant(stages: dict[s
 
     stage = stages[env]
     own_stack = synthesized.stages[env].models[MODEL].artifact_id
-    expected = endpoint_name(load_environments(project_context())[env].for_model(MODEL))
+    expected = endpoint_name(load_environments(sampled_project_context())[env].for_model(MODEL))
     (endpoint,) = {value for where, value, api in named_values(stage)
                    if api[2] == "EndpointName" and where.startswith(f"{own_stack}/")}
     assert endpoint == expected

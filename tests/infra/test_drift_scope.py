@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.naming import consumer_role_name
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, SynthesizedApp
@@ -40,7 +41,7 @@ def _arn_of(stage: Stage, resource: object) -> str | None:
 
 
 def _runtime_patterns(stage: Stage, env: str) -> list[tuple[str, str]]:
-    config = load_environments(project_context())[env].for_model(MODEL)  # MODEL's deployer, as the sample
+    config = load_environments(sampled_project_context())[env].for_model(MODEL)  # MODEL's deployer, as the sample
     role = f"arn:aws:iam::{stage.account}:role/{consumer_role_name(config, 'deployer')}"
     _, documents = stage.role_documents(role)
     found = []
@@ -56,7 +57,7 @@ def _runtime_patterns(stage: Stage, env: str) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, Stage]:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     one = {env: Stage.load(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
     own = {f"{env}@own": Stage.load(three_accounts.outdir, env, configs[env].region, account=account)
            for env, account in ACCOUNTS.items()}

@@ -22,8 +22,9 @@ from moto.events.models import EventPattern
 
 from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.registry.registry_actions import emit_promotion, promotion_detail
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.naming import model_package_group_name
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.cloud_model import ACCOUNT, Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
@@ -135,7 +136,7 @@ def rule_patterns(stage: Stage) -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def stages(synthesized: SynthesizedApp) -> dict[str, Stage]:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     return {env: Stage.load(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
 
 
@@ -170,7 +171,7 @@ def test_accepted_promotions_reach_the_deployer_for_the_served_stages_only(stage
                                                                          env: str) -> None:
     """One shared rule (the environment's event router) takes every model's accepted promotions: MODEL's and another
     model's group both match, for the served stages only; a group outside the registry's does not."""
-    config = load_environments(project_context())[env]
+    config = load_environments(sampled_project_context())[env]
     rules = [p for name, p in rule_patterns(stages[env]) if "AcceptedPromotions" in name]
     if not config.serving.served_stages:  # the registry environment serves no stage: no deployer rule
         assert rules == []

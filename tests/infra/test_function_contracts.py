@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mlsettings.vocabulary import Service
+from testkit.model_sample import sampled_project_context
 from tests.infra.conftest import SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -172,12 +173,12 @@ def test_every_deployed_environment_is_its_functions_contract(synthesized: Synth
     """GIVEN each function of each environment in both topologies WHEN its synthesized environment is read with its
     contract THEN it parses, and every value the configuration decides is the one the contract computes from the
     configuration (resource names are tokens in the template and placeholders here)."""
-    from mlsettings.config import load_environments, project_context
+    from mlsettings.config import load_environments
     from tests.infra.conftest import IN_ITS_ACCOUNT, three_account_context, topology_stages
 
     stage = topology_stages(synthesized, three_accounts)[topology]
     own_account = topology.endswith(IN_ITS_ACCOUNT)
-    configs = load_environments(three_account_context() if own_account else project_context())
+    configs = load_environments(three_account_context() if own_account else sampled_project_context())
     env = topology.removesuffix(IN_ITS_ACCOUNT)
     config = configs[env]
     # a model's function is configured from the model's view (config.for_model), a shared one from the environment
@@ -264,7 +265,7 @@ def test_every_value_the_configuration_allows_reaches_every_function_it_configur
     from lambdas.drift_monitor.settings import settings_from_environment as drift
     from lambdas.inference.settings import InferenceSettings
     from lambdas.promotion_gate.settings import settings_from_environment as gate
-    from mlsettings.config import ConfigError, EnvironmentConfig, load_environments, project_context
+    from mlsettings.config import ConfigError, EnvironmentConfig, load_environments
     from mlsettings.functions import contracts as c
     from mlsettings.problem_types import ALL_GATE_METRICS
 
@@ -276,7 +277,7 @@ def test_every_value_the_configuration_allows_reaches_every_function_it_configur
     checked = refused = 0
     for path, values in settings:
         for value in values:
-            context = copy.deepcopy(project_context())
+            context = copy.deepcopy(sampled_project_context())
             for env in ("dev", "staging", "prod"):
                 block = context["environments"][env]
                 for key in path[:-1]:

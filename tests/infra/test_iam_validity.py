@@ -26,8 +26,9 @@ import pytest
 from policy_sentry.querying.actions import get_action_data
 from policy_sentry.querying.all import get_all_actions
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from stacks.constructs.cross_account import CREATE_MODEL_FROM_PACKAGE_SOURCE
+from testkit.model_sample import sampled_project_context
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import (
     ACCOUNTS,
@@ -192,7 +193,7 @@ def unexplained(found: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def found(synthesized: SynthesizedApp, three_accounts: SynthesizedApp) -> dict[str, list[str]]:
     """Per environment as shipped, and in its own account (the cross-account resource policies included)."""
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     one = {env: findings(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
     own = {f"{env}{IN_ITS_ACCOUNT}": findings(three_accounts.outdir, env, configs[env].region, account)
            for env, account in ACCOUNTS.items()}

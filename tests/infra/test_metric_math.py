@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
+from testkit.model_sample import sampled_project_context
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
@@ -264,7 +265,7 @@ def problems(item: Expression) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stages(synthesized: SynthesizedApp) -> dict[str, Stage]:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     return {env: Stage.load(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
 
 

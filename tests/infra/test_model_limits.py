@@ -13,10 +13,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_events as events
 
-from mlsettings.config import project_context
 from stacks.app_builder import build_app
 from stacks.constructs import limits
 from stacks.stage import MlopsStage
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp, three_account_context
 
@@ -52,7 +52,7 @@ def test_a_model_stack_over_the_budget_fails_synth_naming_the_model(monkeypatch:
                                                      synthesized.stages["dev"].registry))
     assert shared < count  # so only the model's stack crosses the budget below
     monkeypatch.setattr(limits, "STACK_RESOURCE_BUDGET", count - 1)
-    app, _stages = _build(_one_model_context(project_context()), env="dev")
+    app, _stages = _build(_one_model_context(sampled_project_context()), env="dev")
     with pytest.raises(Exception, match=rf"model '{MODEL}': stack dev/Model-{MODEL} would declare {count} resources, "
                                         rf"over this project's budget of {count - 1}"):
         app.synth()
@@ -63,7 +63,7 @@ def test_rules_per_bus_stay_flat_in_the_number_of_models(synthesized: Synthesize
     model as with every model of cdk.json (the event router matches the models by pattern)."""
     shipped = limits.rules_per_bus(synthesized.stages.values())
     assert len(synthesized.stages[ENVIRONMENTS[0]].models) > 1
-    _app, one_model = _build(_one_model_context(project_context()))
+    _app, one_model = _build(_one_model_context(sampled_project_context()))
     assert limits.rules_per_bus(one_model) == shipped
     ((_account, _region, bus), (rules, wildcards)), = shipped.items()  # one account, one region, one bus
     assert bus == "default"

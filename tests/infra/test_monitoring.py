@@ -12,10 +12,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.drift_partials import ENGINE_PARTIALS, ENGINE_PROCESSING
 from mlsettings.problem_types import TYPES
 from stacks.app_builder import build_app
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 from tests.infra.part_resources import part_resources, resources_under
@@ -29,7 +30,7 @@ VARIANTS = {"dev": ["Champion"], "staging": ["Champion", "Challenger"], "prod": 
 
 def _view(env: str) -> Any:
     """MODEL's view of the environment (its settings over the environment's)."""
-    return load_environments(project_context())[env].for_model(MODEL)
+    return load_environments(sampled_project_context())[env].for_model(MODEL)
 
 
 def _alarms(synthesized: SynthesizedApp, env: str) -> dict[str, dict[str, Any]]:
@@ -120,7 +121,7 @@ def test_sustained_drift_starts_the_registrys_training_pipeline(tmp_path: Path) 
     """In the registry's account (cdk.json refuses the setting in another one, tests/unit/test_config.py)."""
     import copy
 
-    context = copy.deepcopy(project_context())
+    context = copy.deepcopy(sampled_project_context())
     context["environments"]["prod"]["monitoring"] = {"drift": {"retrain_on_sustained_drift": True}}
     app = cdk.App(outdir=str(tmp_path / "out"), context={**context, "env": "prod", "aws:cdk:bundling-stacks": []})
     [stage] = build_app(app, context=context, with_nag=False)
@@ -175,7 +176,7 @@ def processing_engine_stage() -> Any:
     from stacks.app_builder import build_app
     from stacks.constructs.nag import resolve_wildcard_allowances
 
-    context = copy.deepcopy(project_context())
+    context = copy.deepcopy(sampled_project_context())
     context["environments"]["dev"]["monitoring"]["drift"]["engine"] = "processing"
     app = cdk.App(context={**context, "aws:cdk:bundling-stacks": [], "env": "dev"})
     (stage,) = build_app(app, context=context, with_nag=False)
@@ -237,7 +238,7 @@ def test_an_idle_non_production_endpoint_raises_a_ticket(synthesized: Synthesize
 def test_the_idle_alarm_follows_its_setting(tmp_path: Path) -> None:
     import copy
 
-    context = copy.deepcopy(project_context())
+    context = copy.deepcopy(sampled_project_context())
     context["environments"]["staging"]["monitoring"] = {"alarms": {"idle_endpoint_days": 2}}
     context["environments"]["dev"]["monitoring"]["alarms"] = {"idle_endpoint_days": None}
     app = cdk.App(outdir=str(tmp_path / "out"), context={**context, "aws:cdk:bundling-stacks": []})

@@ -9,10 +9,11 @@ import re
 import aws_cdk as cdk
 import pytest
 
-from mlsettings.config import ConfigError, load_environments, project_context
+from mlsettings.config import ConfigError, load_environments
 from mlsettings.naming import endpoint_name, open_alarms_name, overview_dashboard_name, rollback_alarm_names
 from mlsettings.vocabulary import Service
 from stacks.overview import WIDGETS_PER_DASHBOARD, WIDGETS_PER_MODEL, OverviewStack
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 
@@ -71,7 +72,7 @@ def test_the_overview_is_deployed_after_the_models(synthesized: SynthesizedApp) 
 
 
 def test_more_models_than_a_dashboard_holds_are_refused_naming_the_limit() -> None:
-    config = load_environments(project_context())["dev"]
+    config = load_environments(sampled_project_context())["dev"]
     too_many = list(config.models) * (WIDGETS_PER_DASHBOARD // (WIDGETS_PER_MODEL * len(config.models)) + 1)
     with pytest.raises(ConfigError, match=rf"{len(too_many)} models make {1 + WIDGETS_PER_MODEL * len(too_many)} "
                                           rf"widgets .* CloudWatch allows {WIDGETS_PER_DASHBOARD} per dashboard"):

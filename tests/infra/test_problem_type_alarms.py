@@ -9,12 +9,13 @@ import json
 import pytest
 from aws_cdk.assertions import Template
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.problem_types import PROBLEM_TYPES, TYPES
+from testkit.model_sample import sampled_project_context
 from tests.infra.conftest import SynthesizedApp
 
-MODELS = {view.model.name: view.model.problem_type for view in load_environments(project_context())["dev"].models
-          if view.model is not None}
+MODELS = {view.model.name: view.model.problem_type
+          for view in load_environments(sampled_project_context())["dev"].models if view.model is not None}
 SAMPLES: dict[str, str] = {}  # a kind: the first model of that kind in cdk.json
 for _name, _kind in MODELS.items():
     SAMPLES.setdefault(_kind, _name)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.drift_partials import ENGINE_PARTIALS, ENGINE_PROCESSING
+from testkit.model_sample import sampled_project_context
 from tests.infra.conftest import REGISTRY_ENVIRONMENTS, SynthesizedApp
 from tests.infra.part_resources import resources_under
 
 
 @pytest.mark.parametrize("env", REGISTRY_ENVIRONMENTS)
 def test_exact_resources(synthesized: SynthesizedApp, env: str) -> None:
-    config = load_environments(project_context())[env]
+    config = load_environments(sampled_project_context())[env]
     template = synthesized.template(env, "registry")
     template.resource_count_is("AWS::SageMaker::ModelPackageGroup", 0)  # each in its model's stack:
     synthesized.template(env, "training").resource_count_is("AWS::SageMaker::ModelPackageGroup", 1)

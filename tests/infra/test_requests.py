@@ -42,9 +42,10 @@ from mlplatform.serving import deployment_actions as actions
 from mlplatform.serving.deployment_plan import PromotionRequest, plan_deployment
 from mlplatform.serving.endpoint_state import EndpointState, VariantState
 from mlplatform.serving.transform_job import transform_request
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.naming import pipeline_name
 from pipelines.definition import iter_steps
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.api_rules.prose import RULES, prose_problems
 from tests.api_rules.shapes import validate
@@ -133,7 +134,7 @@ def pipeline_requests(stage: Stage, name: str) -> Iterator[tuple[str, str, dict[
 
 @pytest.mark.parametrize("topology", [t for t in TOPOLOGIES if t.startswith("dev")])
 def test_every_pipeline_step_is_a_request_the_api_accepts(stages: dict[str, Stage], topology: str) -> None:
-    config = load_environments(project_context())[topology.removesuffix(IN_ITS_ACCOUNT)]
+    config = load_environments(sampled_project_context())[topology.removesuffix(IN_ITS_ACCOUNT)]
     found = list(pipeline_requests(stages[topology], pipeline_name(config.for_model(MODEL))))
     assert sorted(name for name, _, _ in found) == ["Baseline", "Evaluate", "Preprocess", "Register", "Train",
                                                     "Validate"]
@@ -153,7 +154,7 @@ def _function_environment(stage: Stage, stack: str, handler_prefix: str) -> dict
 
 def _deployer_environments(stages: Mapping[str, Stage], model_stacks: Mapping[str, str]
                            ) -> Iterator[tuple[str, Stage, dict[str, str]]]:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     for topology in TOPOLOGIES:
         env = topology.removesuffix(IN_ITS_ACCOUNT)
         if configs[env].serving.served_stages:
@@ -264,11 +265,12 @@ def test_batch_scoring_requests_are_ones_the_api_accepts(stages: dict[str, Stage
 def processing_engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stage, str]:
     """dev with monitoring.drift.engine: processing (the default runs the drift engine in the Lambda), and MODEL's
     stack in it."""
-    context = copy.deepcopy(project_context())
+    context = copy.deepcopy(sampled_project_context())
     context["environments"]["dev"].setdefault("monitoring", {}).setdefault("drift", {})["engine"] = "processing"
     context["env"] = "dev"
     app = _synthesize(tmp_path_factory.mktemp("processing-engine.out"), context)
-    return Stage.load(app.outdir, "dev", load_environments(project_context())["dev"].region), model_stack(app, "dev")
+    region = load_environments(sampled_project_context())["dev"].region
+    return Stage.load(app.outdir, "dev", region), model_stack(app, "dev")
 
 
 def test_the_drift_job_request_is_one_the_api_accepts(processing_engine: tuple[Stage, str]) -> None:

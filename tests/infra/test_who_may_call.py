@@ -49,6 +49,7 @@ from mlops.resources import parameter_name
 from mlsettings.config import load_environments, project_context
 from mlsettings.vocabulary import Published
 from stacks.constructs.import_graph import handler_modules
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.infra.cloud_model import ACCOUNT, PARTITION, Resource, Stage, evaluate, statement_applies
 from tests.infra.conftest import ACCOUNTS, ENVIRONMENTS, IN_ITS_ACCOUNT, SynthesizedApp
@@ -118,9 +119,9 @@ def stages(synthesized: SynthesizedApp, three_accounts: SynthesizedApp,
 
     from stacks.app_builder import build_app
 
-    configs = load_environments(project_context())
+    configs = load_environments(sampled_project_context())
     found = {env: Stage.load(synthesized.outdir, env, configs[env].region) for env in ENVIRONMENTS}
-    context = copy.deepcopy(project_context())
+    context = copy.deepcopy(sampled_project_context())
     context["environments"]["dev"]["monitoring"]["drift"]["engine"] = "processing"
     outdir = tmp_path_factory.mktemp("processing-cdk.out")
     app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": [], "env": "dev"})
@@ -230,6 +231,7 @@ def attribute(stage: Stage, call: Call) -> list[Function]:
 
 @cache
 def _model_names() -> tuple[str, ...]:
+    """Every model of cdk.json (not only the synthesized sample: a call is attributed to the model it names)."""
     names = {view.model.name for config in load_environments(project_context()).values() for view in config.models
              if view.model is not None}
     return tuple(sorted(names, key=len, reverse=True))
@@ -435,8 +437,9 @@ def fixture_names(stage: Stage) -> dict[str, str]:
     environment of cdk.json), mapped to this stage's deployed names through the published-name keys both use."""
     if id(stage) not in _FIXTURE_NAMES:
         deployed = published(stage)
-        _FIXTURE_NAMES[id(stage)] = {local: deployed[key] for config in load_environments(project_context()).values()
-                                      for key, local in local_bucket_names(config).items()}
+        configs = load_environments(sampled_project_context()).values()
+        _FIXTURE_NAMES[id(stage)] = {local: deployed[key] for config in configs
+                                     for key, local in local_bucket_names(config).items()}
     return _FIXTURE_NAMES[id(stage)]
 
 

@@ -1,0 +1,82 @@
+"""The models the synthesizing tests build and the e2e test plays: a sample of cdk.json's models that grows with the
+kinds of model and the shapes of their overrides, never with their number (issue 24: the suite must not grow
+linearly with the models in cdk.json).
+
+The sample holds MODEL (the model every test world serves), the first model of each value of every *covered
+dimension* (its problem type; its training kind), and then, greedily, models whose overrides reach setting paths
+no chosen model overrides yet, until every path some model overrides is covered. A path is a leaf of the model's
+entry (``serving.sla.p99_latency_ms``, ``environments.prod.serving.champion.min_instances``): how many there can be
+is fixed by the settings, not by the number of models. Every model is still synthesized and gated by ``make gates``
+(``mlops synth``) and played by ``make demo``; what differs between one model and another of the same shape is only
+its name, which the configuration checks for every model (tests/unit/test_config_models.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
+
+from mlsettings.config import project_context
+from testkit.serving_world import MODEL
+
+# Settings whose every value changes what is synthesized or played (each value is covered by one model at least).
+COVERED_DIMENSIONS = ("problem_type", "training.kind")
+# Leaves every model entry has; their values name files and people, not shapes.
+IDENTITY_PATHS = frozenset({"schema_file", "owner", "problem_type"})
+
+
+def _leaves(entry: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in entry.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, f"{path}.")
+        else:
+            yield path, value
+
+
+def override_paths(entry: Mapping[str, Any]) -> frozenset[str]:
+    """The setting paths a model entry sets beyond its identity."""
+    return frozenset(path for path, _value in _leaves(entry) if path not in IDENTITY_PATHS)
+
+
+def _dimension_values(entry: Mapping[str, Any]) -> set[tuple[str, str]]:
+    leaves = dict(_leaves(entry))
+    return {(dimension, repr(leaves.get(dimension))) for dimension in COVERED_DIMENSIONS}
+
+
+def sample_models(models: Mapping[str, Mapping[str, Any]], always: str = MODEL) -> list[str]:
+    """The names of the sample, in cdk.json's order (see the module's docstring)."""
+    chosen: list[str] = [always] if always in models else []
+    covered_values = set().union(*(_dimension_values(models[name]) for name in chosen))
+    for name, entry in models.items():
+        if not _dimension_values(entry) <= covered_values:
+            chosen.append(name)
+            covered_values |= _dimension_values(entry)
+    paths = {name: override_paths(entry) for name, entry in models.items()}
+    uncovered = set().union(*paths.values()) - set().union(*(paths[name] for name in chosen))
+    while uncovered:
+        best = max((name for name in models if name not in chosen), key=lambda n: len(paths[n] & uncovered))
+        chosen.append(best)
+        uncovered -= paths[best]
+    return [name for name in models if name in chosen]
+
+
+def sampled_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """``context`` (cdk.json's context block) with only the sample of its models."""
+    sampled = copy.deepcopy(dict(context))
+    models = sampled.get("models")
+    if isinstance(models, dict):
+        sampled["models"] = {name: models[name] for name in sample_models(models)}
+    return sampled
+
+
+@cache
+def _sampled_project_context() -> dict[str, Any]:
+    return sampled_context(project_context())
+
+
+def sampled_project_context() -> dict[str, Any]:
+    """The shipped cdk.json's context with the sample of its models (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_sampled_project_context())
