@@ -12,8 +12,9 @@ import pytest
 from mlcore.drift.statistics import DriftThresholds
 from mlops import cli, project_config
 from mlsettings.config import drift_thresholds as lambda_thresholds
-from mlsettings.config import load_environments, parse_environment, project_context
+from mlsettings.config import load_environments, parse_environment
 from pipelines.datasets import synthetic_schema, write_synthetic_csv
+from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
 from tests.functional import drift_monitor_testkit as kit
 
@@ -49,7 +50,7 @@ def project_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Point the CLI at a copy of cdk.json with some settings changed."""
 
     def write(defaults_drift: dict[str, Any] | None = None, **env_drift: dict[str, Any]) -> Path:
-        context = project_context()
+        context = sampled_project_context()
         if defaults_drift:
             context["defaults"].setdefault("monitoring", {})["drift"] = defaults_drift
         for env, drift in env_drift.items():
@@ -74,7 +75,7 @@ def test_without_env_the_thresholds_are_cdk_json_defaults(baseline: Path, tmp_pa
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert _drift(baseline, write_capture(tmp_path / "c"), "--json") == EXIT_DRIFTED
     report = json.loads(capsys.readouterr().out)
-    defaults = parse_environment("defaults", {}, project_context()["defaults"])
+    defaults = parse_environment("defaults", {}, sampled_project_context()["defaults"])
     assert report["thresholds"] == DriftThresholds.from_dict(lambda_thresholds(defaults)).to_dict()
     # DriftThresholds' own defaults are the configuration's (mlsettings.drift): they once were 0.2 and 0.15
     assert (report["thresholds"]["js"], report["thresholds"]["ks"]) == (0.1, 0.1) == (DriftThresholds().js,
@@ -112,7 +113,7 @@ def test_the_cli_mapping_is_what_the_stack_gives_the_drift_lambda(tmp_path: Path
 
     from stacks.app_builder import build_app
 
-    context = project_context()
+    context = sampled_project_context()
     context["environments"]["dev"]["monitoring"] = {
         "drift": {"psi_threshold": 0.37, "js_threshold": 0.11, "ks_threshold": 0.13, "weighted_drift_alarm": 0.3,
                   "min_rows": 250},

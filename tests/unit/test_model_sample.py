@@ -72,19 +72,26 @@ def test_the_sampled_context_is_a_valid_configuration_with_only_the_sample() -> 
 ALLOWED_FULL_CONTEXT = {
     # attributes a recorded call to the model it names: every model of cdk.json, not only the synthesized ones
     "tests/infra/test_who_may_call.py",
+    # each changed cdk.json is refused by the configuration's checks before any stack is built
+    "tests/functional/test_config_validate.py",
 }
 
 
+def _calls(tree: ast.AST, name: str) -> list[int]:
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call) and
+            ((isinstance(node.func, ast.Name) and node.func.id == name)
+             or (isinstance(node.func, ast.Attribute) and node.func.attr == name))]
+
+
 def test_synthesizing_and_e2e_tests_read_the_sample_not_every_model() -> None:
-    """Every test module that synthesizes (tests/infra) or plays the demo (tests/e2e) reads cdk.json through the
-    sample: one call of project_context() there would make the suite grow with the models again."""
+    """Every test module that synthesizes (tests/infra, or any that calls build_app) or plays the demo (tests/e2e)
+    reads cdk.json through the sample: one call of project_context() there would make the suite grow with the
+    models again."""
     offenders = []
-    for folder in ("tests/infra", "tests/e2e"):
-        for path in sorted((REPO / folder).glob("*.py")):
-            relative = path.relative_to(REPO).as_posix()
-            calls = [node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-                     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                     and node.func.id == "project_context"]
-            if calls and relative not in ALLOWED_FULL_CONTEXT:
-                offenders.append(f"{relative}:{calls}")
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        relative = path.relative_to(REPO).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        synthesizes = relative.startswith(("tests/infra/", "tests/e2e/")) or _calls(tree, "build_app")
+        if synthesizes and _calls(tree, "project_context") and relative not in ALLOWED_FULL_CONTEXT:
+            offenders.append(f"{relative}:{_calls(tree, 'project_context')}")
     assert offenders == []
