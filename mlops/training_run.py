@@ -22,6 +22,7 @@ from mlsettings.config import EnvironmentConfig, drift_thresholds, to_plain
 from mlsettings.naming import model_prefixes
 from mlsettings.problem_types import BINARY, problem_type
 from mlsettings.schema import DataSchema
+from mlsettings.training_code import PLATFORM
 from mlsettings.vocabulary import (
     DEVELOPMENT,
     PENDING_MANUAL_APPROVAL,
@@ -31,9 +32,17 @@ from mlsettings.vocabulary import (
 from pipelines.datasets import write_bundled_csv
 from pipelines.definition import PipelineSettings, model_package_request
 from pipelines.images import xgboost_image_uri
-from pipelines.local_run import LocalRunResult, run_local
+from pipelines.local_run import LocalRunResult, TeamCode, run_local
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def team_code(config: EnvironmentConfig) -> TeamCode | None:
+    """The model team's training program (training.code), or None for the platform's."""
+    code = config.training.code
+    if code.kind == PLATFORM or code.source_dir is None:
+        return None
+    return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point)
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
@@ -164,6 +173,7 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
         threshold=gate.threshold, progress=progress, data_uri=data_uri,
         s3_object_versions={data_uri: data_version} if data_version else None,
         min_rows_per_class=config.training.min_rows_per_class, drift_thresholds=drift_thresholds(config),
+        team_code=team_code(config),
     )
     if not run.succeeded:
         return LocalTrainingOutcome(run=run, model_package=None, data_uri=data_uri)
@@ -207,7 +217,8 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     request = model_package_request(
         settings, model_data_url=model_uri, evaluation_uri=uris["evaluation"], baseline_uri=uris["baseline"],
         sample_payload_url=uris["sample_payload"], metadata=metadata, approval_status=approval_status,
-        description="XGBoost binary classifier registered by `mlops train --local`",
+        description=f"XGBoost {problem_type(config.model.problem_type).name if config.model else 'binary'} model "
+                    f"({config.training.code.kind}) registered by `mlops train --local`",
     )
     arn = sagemaker.create_model_package(**request)["ModelPackageArn"]
     package = sagemaker.describe_model_package(ModelPackageName=arn)

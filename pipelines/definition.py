@@ -26,6 +26,7 @@ from typing import Any
 from mlsettings.instance_types import has_local_storage, volume_kms_key
 from mlsettings.problem_types import ProblemType, gate_metric
 from mlsettings.quality import gate_checks
+from mlsettings.training_code import DEFAULT_ENTRY_POINT, ENTRY_POINT_HYPERPARAMETER, PLATFORM, XGBOOST_SCRIPT
 from mlsettings.vocabulary import (
     CHECKPOINTS_PREFIX,
     DEVELOPMENT,
@@ -60,6 +61,9 @@ Expression = dict[str, Any]
 OFFLINE_CODE_INSTALL = {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 # The toolkit runs sagemaker_program as `python -m <program without .py>`: it must be a module name.
 TRAINING_PROGRAM = "pipelines.steps.train"
+# A team's own program (training.code.kind xgboost-script) runs under the platform's wrapper, which checks what it
+# wrote and completes the model folder (pipelines/steps/script_train.py).
+SCRIPT_TRAINING_PROGRAM = "pipelines.steps.script_train"
 SERVING_PROGRAM = "inference.py"
 SERVING_CODE_DIR = "/opt/ml/model/code"
 # What the toolkit answers when a request has no Accept (or */*): without it, JSON.
@@ -131,6 +135,12 @@ class PipelineSettings:
     """The values a run may give TrainingInstanceType (its EnumValues): the training types of the configured type's
     storage class (``mlsettings.instance_types.same_storage_class``), so the Train step's volume key stays valid.
     The stack always sets it; empty leaves the parameter open (the Validate step still checks the run's type)."""
+    training_kind: str = PLATFORM
+    """mlsettings.training_code.TRAINING_KINDS: the platform's program or the team's (script mode)."""
+    entry_point: str = DEFAULT_ENTRY_POINT
+    """The team's program at the top of the code bundle (script kinds)."""
+    find_links: str | None = None
+    """PIP_FIND_LINKS of the Train step: the bundle's vendored wheels as the container sees them, or None."""
 
 
 PARAMETERS: tuple[tuple[str, str], ...] = (
@@ -254,8 +264,9 @@ def _kind(settings: PipelineSettings) -> ProblemType:
 def _training_step(settings: PipelineSettings) -> dict[str, Any]:
     """Script mode in the XGBoost framework container: the code bundle arrives as the 'code' channel because
     a network-isolated container cannot download `sagemaker_submit_directory` itself."""
+    script = settings.training_kind == XGBOOST_SCRIPT
     hyperparameters = {
-        "sagemaker_program": TRAINING_PROGRAM,
+        "sagemaker_program": SCRIPT_TRAINING_PROGRAM if script else TRAINING_PROGRAM,
         # the toolkit unpacks a local tar.gz as readily as an s3:// one
         "sagemaker_submit_directory": f"/opt/ml/input/data/code/{settings.code_file_name}",
         "num_round": join(param("NumRound")),
@@ -265,6 +276,7 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         # informational (the train step takes the objective from the schema's kind); the same kind, since the
         # configuration only accepts a gate metric of the model's problem type
         "objective": _kind(settings).objective,
+        **({ENTRY_POINT_HYPERPARAMETER: settings.entry_point} if script else {}),
     }
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": settings.max_run_seconds}
     arguments: dict[str, Any] = {
@@ -292,7 +304,9 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
                            # the same storage class.
                            **volume_kms_key(settings.training_instance_type, settings.kms_key_id)},
         "StoppingCondition": stopping,
-        "Environment": {"PYTHONDONTWRITEBYTECODE": "1", **OFFLINE_CODE_INSTALL},
+        # The toolkit's `pip install . -r requirements.txt` finds a team's requirements in its vendored wheels only.
+        "Environment": {"PYTHONDONTWRITEBYTECODE": "1", **OFFLINE_CODE_INSTALL,
+                        **({"PIP_FIND_LINKS": settings.find_links} if settings.find_links else {})},
         **_network(settings),
     }
     if settings.use_spot:
@@ -414,6 +428,12 @@ def _baseline_step(settings: PipelineSettings) -> dict[str, Any]:
                    "--test-dir", f"{PROCESSING}/input/test", "--output-dir", f"{PROCESSING}/output/baseline"],
     )
 
+def _registered_description(settings: PipelineSettings) -> str:
+    program = (f"the team's {settings.entry_point}" if settings.training_kind == XGBOOST_SCRIPT
+               else "the platform's program")
+    return f"XGBoost {_kind(settings).name} model trained by {program}, registered by the training pipeline"
+
+
 def _register_step(settings: PipelineSettings, quality_value: Expression) -> dict[str, Any]:
     """CreateModelPackage with the lineage every version carries (metadata), after the baseline step."""
     training_job = step_property("Train", "TrainingJobName")
@@ -444,7 +464,7 @@ def _register_step(settings: PipelineSettings, quality_value: Expression) -> dic
             sample_payload_url=join(processing_output_uri("Baseline", "baseline"), "/sample_payload.tar.gz"),
             metadata=metadata,
             approval_status=param("ModelApprovalStatus"),
-            description="XGBoost binary classifier registered by the training pipeline",
+            description=_registered_description(settings),
         ),
         "DependsOn": ["Baseline"],
     }
@@ -506,22 +526,25 @@ NOT_BUNDLED = (Path("pipelines") / "data",)
 """The bundled example data sets: a job reads its data from S3, so they stay out of the code bundle."""
 
 
-def build_source_bundle(root: Path = REPO_ROOT) -> bytes:
+def build_source_bundle(root: Path = REPO_ROOT, *, team_code: Path | None = None) -> bytes:
     """A byte-reproducible sourcedir.tar.gz of the shared package and the pipeline code (step scripts, the
-    serving entry, the drift monitor's processing entry): sorted entries,
+    serving entry, the drift monitor's processing entry) and, for a script-mode model, its team's folder
+    (``team_code``: its files at the top of the bundle, where the toolkit finds requirements.txt): sorted entries,
     zero mtimes and owners, no byte code, so the CDK asset hash only changes when the code does."""
     buffer = io.BytesIO()
+    entries: list[tuple[str, Path]] = []
+    for package in BUNDLED_PACKAGES:
+        entries += [(str(path.relative_to(root)), path) for path in sorted((root / package).rglob("*"))
+                    if not any(path.relative_to(root).is_relative_to(folder) for folder in NOT_BUNDLED)]
+    if team_code is not None:
+        entries += [(str(path.relative_to(team_code)), path) for path in sorted(team_code.rglob("*"))]
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        files: list[Path] = []
-        for package in BUNDLED_PACKAGES:
-            files += sorted((root / package).rglob("*"))
-        for path in files:
-            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc" or any(
-                    path.relative_to(root).is_relative_to(folder) for folder in NOT_BUNDLED):
+        for name, path in entries:
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
                 continue
             data = path.read_bytes()
-            info = tarfile.TarInfo(str(path.relative_to(root)))
+            info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             info.uid = info.gid = 0
             info.uname = info.gname = ""
@@ -529,8 +552,8 @@ def build_source_bundle(root: Path = REPO_ROOT) -> bytes:
     return buffer.getvalue()
 
 
-def write_source_bundle(directory: Path) -> Path:
-    content = build_source_bundle()
+def write_source_bundle(directory: Path, *, team_code: Path | None = None) -> Path:
+    content = build_source_bundle(team_code=team_code)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"sourcedir-{hashlib.sha256(content).hexdigest()[:16]}.tar.gz"
     if not path.exists():

@@ -8,7 +8,8 @@ gate exactly as the pipeline's ConditionStep does. It never talks to AWS: the ca
 
 Order and outcomes: validate → preprocess → train → evaluate → gate → baseline. A validation failure
 stops the run (``status="failed_validation"``); a gate failure skips the baseline and must never be
-registered (``status="failed_gate"``); otherwise ``status="succeeded"``.
+registered (``status="failed_gate"``); a team's training program that breaks its contract stops the run
+(``status="failed_training"``); otherwise ``status="succeeded"``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable, Mapping
@@ -24,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from mlsettings.quality import GateDecision, decide_gate
+from mlsettings.training_code import ENTRY_POINT_HYPERPARAMETER, REQUIREMENTS_FILE, WHEELS_FOLDER
 from mlsettings.vocabulary import BASELINE_FILE, EVALUATION_FILE, FALLBACK_FILE, GOLDEN_FILE, SAMPLE_PAYLOAD_FILE
 from pipelines.steps import baseline as baseline_step
 from pipelines.steps import evaluate as evaluate_step
 from pipelines.steps import preprocess as preprocess_step
+from pipelines.steps import script_train as script_train_step
 from pipelines.steps import train as train_step
 from pipelines.steps import validate as validate_step
 
@@ -121,6 +126,40 @@ def _hyperparameter_argv(hyperparameters: Mapping[str, Any]) -> list[str]:
     return argv
 
 
+@dataclass(frozen=True)
+class TeamCode:
+    """A model team's training code (training.code.kind xgboost-script): its folder and program."""
+
+    source_dir: Path
+    entry_point: str
+
+
+def _install_offline(code_dir: Path, site: Path) -> None:
+    """What the container's toolkit does with a requirements.txt, kept off the network as the Train step keeps it:
+    pip installs from the folder's vendored wheels only (into ``site``, not into the runner's environment)."""
+    if not (code_dir / REQUIREMENTS_FILE).is_file():
+        return
+    completed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
+         "--find-links", str(code_dir / WHEELS_FOLDER), "--target", str(site), "-r", REQUIREMENTS_FILE],
+        cwd=code_dir, capture_output=True, text=True, check=False, env={**os.environ, "PIP_NO_INDEX": "1"})
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise StepFailed(f"{REQUIREMENTS_FILE} did not install from {WHEELS_FOLDER}/ with no index: {last}")
+
+
+def script_mode_environment(channels: Mapping[str, Path], model_dir: Path, output_data_dir: Path,
+                            hyperparameters: Mapping[str, Any], site: Path) -> dict[str, str]:
+    """The environment script mode gives a program (the toolkit's SM_* variables), for the local runner."""
+    env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SM_OUTPUT_DATA_DIR": str(output_data_dir),
+           "SM_CHANNELS": json.dumps(sorted(channels)), "SM_HPS": json.dumps({k: str(v) for k, v in
+                                                                              hyperparameters.items()}),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")]))}
+    env.update({f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()})
+    env.update({f"SM_HP_{name.upper()}": str(value) for name, value in hyperparameters.items()})
+    return env
+
+
 class StepFailed(Exception):
     """A step stopped the run (validation or the quality gate); the result says why."""
 
@@ -194,7 +233,7 @@ class _LocalRun:
         self.result.paths["lineage"] = self.processed / "metadata/lineage.json"
         return f"sha256 {lineage['data_version']['sha256'][:12]}"
 
-    def train(self, *, hyperparameters: Mapping[str, Any] | None) -> str:
+    def train(self, *, hyperparameters: Mapping[str, Any] | None, team_code: TeamCode | None = None) -> str:
         root = self.workdir / "train" / "opt" / "ml"
         channels = {name: place_folder(self.processed / name, root / "input/data" / name)
                     for name in ("train", "validation", "test", "metadata")}
@@ -202,11 +241,33 @@ class _LocalRun:
         argv = [*(arg for name, path in channels.items() for arg in (f"--{name}", str(path))),
                 "--model-dir", str(model_dir), "--checkpoint-dir", str(root / "checkpoints"),
                 "--output-data-dir", str(root / "output/data"), *_hyperparameter_argv(hyperparameters or {})]
-        training = self.result.training = train_step.main(argv)
+        if team_code is None:
+            training = self.result.training = train_step.main(argv)
+        else:
+            training = self.result.training = self._train_team_code(root, argv, channels, model_dir,
+                                                                    hyperparameters or {}, team_code)
         self.artifact = package_model(model_dir, self.workdir / "artifacts" / "model.tar.gz")
         self.result.paths.update(model_dir=model_dir, model_artifact=self.artifact,
                                  fallback=model_dir / FALLBACK_FILE, schema=model_dir / "schema.json")
         return f"{training['rounds']} rounds"
+
+    def _train_team_code(self, root: Path, argv: list[str], channels: Mapping[str, Path], model_dir: Path,
+                         hyperparameters: Mapping[str, Any], team_code: TeamCode) -> dict[str, Any]:
+        """The team's program under the platform's wrapper, its folder copied as the container unpacks it and its
+        requirements installed from its wheels with no index."""
+        code_dir = root / "code"
+        shutil.rmtree(code_dir, ignore_errors=True)
+        shutil.copytree(team_code.source_dir, code_dir)
+        site = root / "site-packages"
+        env = script_mode_environment(channels, model_dir, root / "output/data", hyperparameters, site)
+        try:
+            _install_offline(code_dir, site)
+            return script_train_step.main([*argv, f"--{ENTRY_POINT_HYPERPARAMETER}", team_code.entry_point],
+                                          code_dir=code_dir, env=env)
+        except (script_train_step.ContractError, StepFailed) as err:
+            message = str(err) if isinstance(err, StepFailed) else f"training contract: {err}"
+            self.result.status, self.result.failure = "failed_training", message
+            raise StepFailed(message) from err
 
     def evaluate(self, *, options: Mapping[str, Any] | None) -> str:
         root = self.workdir / "evaluate" / "opt" / "ml" / "processing"
@@ -253,12 +314,13 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
               drift_thresholds: Mapping[str, Any] | None = None, data_uri: str = "",
               s3_object_versions: Mapping[str, str] | None = None, seed: int = 42,
               evaluation_options: Mapping[str, Any] | None = None,
-              min_rows_per_class: int = validate_step.MIN_ROWS_PER_CLASS) -> LocalRunResult:
+              min_rows_per_class: int = validate_step.MIN_ROWS_PER_CLASS,
+              team_code: TeamCode | None = None) -> LocalRunResult:
     """Run validate → preprocess → train → evaluate → gate → baseline under ``workdir``.
 
     ``hyperparameters`` go to the train script as strings, like SageMaker's. ``evaluation_options``: keyword
     arguments of the evaluate script (``single_row_requests``, ``batch_repeats``, ``bootstrap_resamples``)
-    to keep tests fast.
+    to keep tests fast. ``team_code``: the model team's training program instead of the platform's.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -271,7 +333,7 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
                                                   min_rows_per_class=min_rows_per_class))
         run.step("preprocess", lambda: run.preprocess(seed=seed, data_uri=data_uri,
                                                       s3_object_versions=s3_object_versions))
-        run.step("train", lambda: run.train(hyperparameters=hyperparameters))
+        run.step("train", lambda: run.train(hyperparameters=hyperparameters, team_code=team_code))
         run.step("evaluate", lambda: run.evaluate(options=evaluation_options))
         run.step("gate", lambda: run.gate(metric=quality_metric, threshold=threshold))
         run.step("baseline", run.baseline)

@@ -19,6 +19,7 @@ from mlsettings.config import EnvironmentConfig, drift_thresholds
 from mlsettings.instance_types import same_storage_class
 from mlsettings.naming import model_package_group_name as group_name
 from mlsettings.naming import model_prefixes, pipeline_name
+from mlsettings.training_code import PLATFORM, find_links
 from mlsettings.vocabulary import (
     TRAINING_DATA_PREFIX,
     Published,
@@ -64,7 +65,8 @@ class TrainingPart(StackPart):
         self.prefixes = model_prefixes(config)
         model_package_group_name = group_name(config)
         bundle_dir = Path(tempfile.gettempdir()) / "mlops-source-bundles"
-        code = s3_assets.Asset(self, "StepCode", path=str(write_source_bundle(bundle_dir)))
+        team_code = self._team_code(config)
+        code = s3_assets.Asset(self, "StepCode", path=str(write_source_bundle(bundle_dir, team_code=team_code)))
         self.code_asset = code
         schema = s3_assets.Asset(self, "DataSchema", path=str(REPO_ROOT / config.training.schema_file))
         no_baseline = s3_assets.Asset(self, "NoPreviousBaseline",
@@ -79,6 +81,12 @@ class TrainingPart(StackPart):
         publish_model_name(self, config, key=Published.TRAINING_DATA_URI,
                            value=f"s3://{data_bucket.bucket_name}/{self.prefixes.training_data}")
         self._acknowledge_wildcards()
+
+    @staticmethod
+    def _team_code(config: EnvironmentConfig) -> Path | None:
+        """The model team's training code folder (training.code.source_dir; the configuration checked it)."""
+        source_dir = config.training.code.source_dir
+        return None if config.training.code.kind == PLATFORM or source_dir is None else REPO_ROOT / source_dir
 
     def _job_role(self, config: EnvironmentConfig, key: kms.IKey, data_bucket: s3.IBucket,
                   artifact_bucket: s3.IBucket, *, assets: Sequence[s3_assets.Asset]) -> iam.Role:
@@ -183,6 +191,9 @@ class TrainingPart(StackPart):
             drift_thresholds=drift_thresholds(config),
             network_isolation=True,
             min_rows_per_class=training.min_rows_per_class,
+            training_kind=training.code.kind,
+            entry_point=training.code.entry_point,
+            find_links=find_links(team) if (team := self._team_code(config)) else None,
             subnets=config.network.subnet_ids,
             security_group_ids=config.network.security_group_ids,
         )
@@ -193,8 +204,8 @@ class TrainingPart(StackPart):
             self, "Pipeline",
             pipeline_name=self.pipeline_name,
             pipeline_description=(f"Training of {self.model_name} in {config.name}: validate, preprocess, train "
-                                  f"(XGBoost {XGBOOST_FRAMEWORK_VERSION}), evaluate, quality gate, baseline, "
-                                  "register"),
+                                  f"(XGBoost {XGBOOST_FRAMEWORK_VERSION}, {config.training.code.kind}), evaluate, "
+                                  "quality gate, baseline, register"),
             role_arn=self.pipeline_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(self.definition)},
         )

@@ -22,7 +22,7 @@ from mlsettings.config import project_context
 from testkit.serving_world import MODEL
 
 # Settings whose every value changes what is synthesized or played (each value is covered by one model at least).
-COVERED_DIMENSIONS = ("problem_type", "training.kind")
+COVERED_DIMENSIONS = ("problem_type", "training.code.kind")
 # Leaves every model entry has; their values name files and people, not shapes.
 IDENTITY_PATHS = frozenset({"schema_file", "owner", "problem_type"})
 

@@ -47,6 +47,7 @@ from mlsettings.rollout import (
     rollout_waits_seconds,
 )
 from mlsettings.schema import DataSchema
+from mlsettings.training_code import DEFAULT_ENTRY_POINT, PLATFORM, TRAINING_KINDS, XGBOOST_SCRIPT, source_dir_problem
 from mlsettings.vocabulary import STAGING, TRAINING_DATA_PREFIX
 
 
@@ -101,6 +102,23 @@ class QualityGateSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrainingCodeSettings:
+    kind: str = setting(
+        "Who writes the training program: 'platform' (the platform's XGBoost program, pipelines/steps/train.py) or "
+        "'xgboost-script' (the model team's own program in source_dir, run in SageMaker's XGBoost container in "
+        "script mode). Validation, preprocessing, evaluation, the quality gate, the drift baseline and "
+        "registration are the platform's for every kind (docs/TRAINING.md, 'Your own training code').",
+        default=PLATFORM, check=one_of(TRAINING_KINDS))
+    source_dir: str | None = setting(
+        "The model's training code folder, relative to the repository root (script kinds): its entry_point, an "
+        "optional requirements.txt and wheels/ with every requirement vendored (training jobs have no network).",
+        default=None)
+    entry_point: str = setting("The program in source_dir the job runs.", default=DEFAULT_ENTRY_POINT,
+                               check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name "
+                                             "plus .py)"))
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainingSettings:
     schema_file: str = setting("Data schema (features, types, ranges, label), relative to the repo root: set by "
                                "the model's entry (models.<name>.schema_file), not here.",
@@ -126,6 +144,8 @@ class TrainingSettings:
         "gate also requires its metric's 95 % lower confidence bound to clear the threshold).", default=10,
         check=between(3, 1_000_000))
     quality_gate: QualityGateSettings = setting("The quality gate.", default=QualityGateSettings())
+    code: TrainingCodeSettings = setting("The training program: the platform's or the model team's own.",
+                                         default=TrainingCodeSettings())
     max_missing_rate: float = setting("Default missing-value limit for features the schema leaves open.",
                                       default=0.05, check=between(0, 1))
     retrain_schedule: str | None = setting("Schedule of periodic retraining, or null for none.",
@@ -439,6 +459,7 @@ class EnvironmentConfig:
     def _check_training(self, where: str) -> None:
         self._check_quality_gate(where)
         training = self.training
+        self._check_training_code(where)
         if training.use_spot and training.max_wait_seconds <= training.max_run_seconds:
             # API reference (StoppingCondition): "equal to or greater than MaxRuntimeInSeconds"; the Developer
             # Guide (Managed Spot Training): "must be larger than MaxRuntimeInSeconds". Both hold when larger.
@@ -460,6 +481,21 @@ class EnvironmentConfig:
                     f"{SMALLEST_INSTANCE_STORE_GB} while training.{key} ({instance_type}) has local NVMe storage "
                     "(API reference, ResourceConfig/ProcessingClusterConfig.VolumeSizeInGB: SageMaker mounts the "
                     "instance store instead, and you can't request more than its size)")
+
+    def _check_training_code(self, where: str) -> None:
+        """A script kind names a folder that holds its program and installs offline (mlsettings.training_code)."""
+        code = self.training.code
+        if code.kind == PLATFORM:
+            if code.source_dir is not None:
+                raise ConfigError(f"{where}.training.code.source_dir is {code.source_dir!r} while kind is "
+                                  f"{PLATFORM!r}; allowed: null, or a kind that runs your code ({XGBOOST_SCRIPT!r})")
+            return
+        if code.source_dir is None:
+            raise ConfigError(f"{where}.training.code.source_dir is missing; allowed: the model's training code "
+                              f"folder, relative to the repository root, when kind is {code.kind!r}")
+        problem = source_dir_problem(REPO_ROOT, code.source_dir, code.entry_point)
+        if problem:
+            raise ConfigError(f"{where}.training.code.source_dir: {problem}")
 
     def _serving_variants(self) -> list[tuple[str, VariantSettings]]:
         variants = [("champion", self.serving.champion)]

@@ -60,6 +60,8 @@ from mlsettings.schema import DataSchema
 from pipelines.datasets import csv_files_in
 from pipelines.serving.inference import MODEL_FILE, SCHEMA_FILE
 
+SUMMARY_FILE = "training_summary.json"
+
 CHECKPOINT_PREFIX = "xgboost-checkpoint-"
 CHECKPOINTS_KEPT = 3
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -342,9 +344,22 @@ def find_schema(metadata_dir: Path, schema_dir: Path | None) -> Path:
     return candidates[0]
 
 
-def run(hp: Hyperparameters, *, train_dir: Path, validation_dir: Path, test_dir: Path | None, metadata_dir: Path,
-        model_dir: Path, checkpoint_dir: Path, output_data_dir: Path | None = None,
-        schema_dir: Path | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Channels:
+    """What the Train step receives, read and checked against the schema (label first, then the features)."""
+
+    schema: DataSchema
+    train: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray] | None
+
+    @property
+    def feature_count(self) -> int:
+        return int(self.train[1].shape[1])
+
+
+def read_channels(*, train_dir: Path, validation_dir: Path, test_dir: Path | None, metadata_dir: Path,
+                  schema_dir: Path | None = None) -> Channels:
     schema = DataSchema.load(find_schema(metadata_dir, schema_dir))
     expected = len(FeatureTransformer.from_schema(schema).output_names)
     train = read_xgboost_csv(train_dir)
@@ -353,28 +368,47 @@ def run(hp: Hyperparameters, *, train_dir: Path, validation_dir: Path, test_dir:
     for name, (_, x) in {"train": train, "validation": validation, **({"test": test} if test else {})}.items():
         if x.shape[1] != expected:
             raise ValueError(f"{name} data has {x.shape[1]} features; schema {schema.name!r} produces {expected}")
-    dtrain = xgb.DMatrix(train[1], label=train[0], missing=np.nan)
-    dvalidation = xgb.DMatrix(validation[1], label=validation[0], missing=np.nan)
-    booster, summary = train_booster(hp, dtrain, dvalidation, checkpoint_dir, schema)
+    return Channels(schema=schema, train=train, validation=validation, test=test)
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(model_dir / MODEL_FILE))
+
+def complete_model_folder(model_dir: Path, channels: Channels, *, metadata_dir: Path, summary: Mapping[str, Any],
+                          fallback_l2: float, output_data_dir: Path | None = None) -> dict[str, Any]:
+    """Everything but the booster that the platform's evaluation, baseline and serving read from the model folder:
+    the schema, the fallback model, the metadata channel's feature names and lineage, the training summary and
+    the serving code. The platform writes these for every kind of training (a team's script writes the booster
+    only: docs/TRAINING.md)."""
+    schema, test = channels.schema, channels.test
     (model_dir / SCHEMA_FILE).write_text(json.dumps(schema.to_dict(), indent=2) + "\n", encoding="utf-8")
-    fallback = build_fallback(schema, train, test or validation, evaluated_on="test" if test else "validation",
-                              l2=hp.fallback_l2)
+    fallback = build_fallback(schema, channels.train, test or channels.validation,
+                              evaluated_on="test" if test else "validation", l2=fallback_l2)
     (model_dir / FALLBACK_FILE).write_text(json.dumps(fallback, indent=2) + "\n", encoding="utf-8")
     for name in ("feature_names.json", "lineage.json"):
         if (metadata_dir / name).is_file():
             shutil.copy2(metadata_dir / name, model_dir / name)
-    summary = {**summary, "hyperparameters": hp.__dict__, "xgboost_version": xgb.__version__,
-               "fallback_metrics": fallback["metrics"]}
-    (model_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    completed = {**summary, "xgboost_version": xgb.__version__, "fallback_metrics": fallback["metrics"]}
+    (model_dir / SUMMARY_FILE).write_text(json.dumps(completed, indent=2) + "\n", encoding="utf-8")
     copy_serving_code(model_dir)
     if output_data_dir is not None:
         output_data_dir.mkdir(parents=True, exist_ok=True)
-        (output_data_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n",
-                                                               encoding="utf-8")
-    return summary
+        (output_data_dir / SUMMARY_FILE).write_text(json.dumps(completed, indent=2) + "\n", encoding="utf-8")
+    return completed
+
+
+def run(hp: Hyperparameters, *, train_dir: Path, validation_dir: Path, test_dir: Path | None, metadata_dir: Path,
+        model_dir: Path, checkpoint_dir: Path, output_data_dir: Path | None = None,
+        schema_dir: Path | None = None) -> dict[str, Any]:
+    channels = read_channels(train_dir=train_dir, validation_dir=validation_dir, test_dir=test_dir,
+                             metadata_dir=metadata_dir, schema_dir=schema_dir)
+    train, validation = channels.train, channels.validation
+    dtrain = xgb.DMatrix(train[1], label=train[0], missing=np.nan)
+    dvalidation = xgb.DMatrix(validation[1], label=validation[0], missing=np.nan)
+    booster, summary = train_booster(hp, dtrain, dvalidation, checkpoint_dir, channels.schema)
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    booster.save_model(str(model_dir / MODEL_FILE))
+    return complete_model_folder(model_dir, channels, metadata_dir=metadata_dir,
+                                 summary={**summary, "hyperparameters": hp.__dict__}, fallback_l2=hp.fallback_l2,
+                                 output_data_dir=output_data_dir)
 
 
 def _env_path(variable: str, default: str) -> Path:

@@ -50,7 +50,7 @@ def test_the_sample_does_not_grow_with_copies_of_the_shipped_shapes(count: int) 
 def test_a_new_kind_or_a_new_override_path_joins_the_sample() -> None:
     models = _many(20)
     models["new-path"] = {**copy.deepcopy(SHIPPED[MODEL]), "monitoring": {"drift": {"psi_threshold": 0.3}}}
-    models["new-kind"] = {**copy.deepcopy(SHIPPED[MODEL]), "training": {"kind": "some-other-kind"}}
+    models["new-kind"] = {**copy.deepcopy(SHIPPED[MODEL]), "training": {"code": {"kind": "some-other-kind"}}}
     sample = sample_models(models)
     assert {"new-path", "new-kind"} <= set(sample)
     assert len(sample) == len(sample_models(SHIPPED)) + 2
