@@ -35,7 +35,7 @@ if __package__ in (None, ""):
 import xgboost as xgb
 
 from mlsettings.problem_types import problem_type
-from mlsettings.training_code import CONTAINER_CODE_DIR, DEFAULT_ENTRY_POINT, ENTRY_POINT_HYPERPARAMETER
+from mlsettings.training_code import DEFAULT_ENTRY_POINT, ENTRY_POINT_HYPERPARAMETER
 from pipelines.serving.inference import MODEL_FILE
 from pipelines.steps import train as platform_train
 
@@ -103,7 +103,8 @@ def check_model(model_dir: Path, channels: platform_train.Channels, entry: str) 
 
 def main(argv: Sequence[str] | None = None, *, code_dir: Path | None = None,
          env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``code_dir``: where the team's folder is (the container's /opt/ml/code, or the local runner's copy)."""
+    """``code_dir``: where the team's folder is (default: the working folder, which in the container is the code
+    folder: the toolkit starts the program there, sagemaker_containers._process.create's cwd=_env.code_dir)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     entry, passed = _split_entry_point(arguments)
     hp, args = platform_train.parse_args(passed)
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None, *, code_dir: Path | None = None,
         train_dir=args.train, validation_dir=args.validation, test_dir=args.test if args.test.exists() else None,
         metadata_dir=args.metadata, schema_dir=args.schema_channel)
     args.model_dir.mkdir(parents=True, exist_ok=True)
-    run_program(Path(code_dir or CONTAINER_CODE_DIR) / entry, passed, env=env)
+    run_program((code_dir or Path.cwd()) / entry, passed, env=env)
     found = check_model(args.model_dir, channels, entry)
     summary = {**found, "trained_by": entry, "hyperparameters": hp.__dict__}
     return platform_train.complete_model_folder(args.model_dir, channels, metadata_dir=args.metadata,

@@ -132,13 +132,27 @@ def pipeline_requests(stage: Stage, name: str) -> Iterator[tuple[str, str, dict[
             yield step["Name"], operation, request
 
 
-@pytest.mark.parametrize("topology", [t for t in TOPOLOGIES if t.startswith("dev")])
-def test_every_pipeline_step_is_a_request_the_api_accepts(stages: dict[str, Stage], topology: str) -> None:
-    config = load_environments(sampled_project_context())[topology.removesuffix(IN_ITS_ACCOUNT)]
-    found = list(pipeline_requests(stages[topology], pipeline_name(config.for_model(MODEL))))
-    assert sorted(name for name, _, _ in found) == ["Baseline", "Evaluate", "Preprocess", "Register", "Train",
-                                                    "Validate"]
-    problems = [f"{name}: {p}" for name, operation, request in found
+REGISTRY_TOPOLOGIES = [t for t in TOPOLOGIES if t.startswith("dev")]
+
+
+def every_pipeline_request(stages: Mapping[str, Stage]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(where, operation, request) of every step of every sampled model's pipeline (each kind of training code
+    included) in both topologies."""
+    for topology in REGISTRY_TOPOLOGIES:
+        config = load_environments(sampled_project_context())[topology.removesuffix(IN_ITS_ACCOUNT)]
+        for model in config.model_names:
+            for step, operation, request in pipeline_requests(stages[topology],
+                                                              pipeline_name(config.for_model(model))):
+                yield f"{topology} {model} {step}", operation, request
+
+
+def test_every_pipeline_step_is_a_request_the_api_accepts(stages: dict[str, Stage]) -> None:
+    found = list(every_pipeline_request(stages))
+    models = load_environments(sampled_project_context())["dev"].model_names
+    steps = ["Baseline", "Evaluate", "Preprocess", "Register", "Train", "Validate"]
+    assert sorted(where.rsplit(" ", 1)[1] for where, _, _ in found) == sorted(
+        steps * len(models) * len(REGISTRY_TOPOLOGIES))
+    problems = [f"{where}: {p}" for where, operation, request in found
                 for p in problems_of("sagemaker", operation, request)]
     assert problems == []
 
@@ -273,7 +287,7 @@ def processing_engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stage, 
     return Stage.load(app.outdir, "dev", region), model_stack(app, "dev")
 
 
-def test_the_drift_job_request_is_one_the_api_accepts(processing_engine: tuple[Stage, str]) -> None:
+def drift_job_request(processing_engine: tuple[Stage, str]) -> dict[str, Any]:
     environment = _function_environment(*processing_engine, "lambdas.drift_monitor.handler")
     job = processing_job_settings(environment)
     assert job is not None
@@ -289,7 +303,35 @@ def test_the_drift_job_request_is_one_the_api_accepts(processing_engine: tuple[S
             "S3Uri": job.code_uri, "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
             "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
         outputs=job_outputs(settings, folder), instance_count=job.max_instances)
-    assert problems_of("sagemaker", "CreateProcessingJob", request) == []
+    return request
+
+
+def test_the_drift_job_request_is_one_the_api_accepts(processing_engine: tuple[Stage, str]) -> None:
+    assert problems_of("sagemaker", "CreateProcessingJob", drift_job_request(processing_engine)) == []
+
+
+def _isolated(operation: str, request: Mapping[str, Any]) -> bool:
+    network = request.get("NetworkConfig", {}) if operation == "CreateProcessingJob" else request
+    return network.get("EnableNetworkIsolation") is True
+
+
+def test_network_isolation_is_on_in_every_job_and_model_the_product_creates(
+        stages: dict[str, Stage], model_stacks: dict[str, str], processing_engine: tuple[Stage, str]) -> None:
+    """Issue 26: a team's training code must bring its packages as wheels because no job the product starts has a
+    network (Developer Guide, "Run Training and Inference Containers in Internet-Free Mode"). Every training and
+    processing job of every sampled model's pipeline (each kind of training code), every model the deployer
+    creates (each scenario, each consumer, both topologies) and the drift job, each built from the deployed
+    assembly; the batch transform job runs on the deployer's model, and the registry's CreateModelPackage starts
+    no container."""
+    found = [(where, operation, request) for where, operation, request in every_pipeline_request(stages)
+             if operation != "CreateModelPackage"]
+    for topology, stage, environment in _deployer_environments(stages, model_stacks):
+        found += [(f"{topology} {scenario}", operation, request)
+                  for scenario, _service, operation, request in deployer_requests(stage, environment)
+                  if operation == "CreateModel"]
+    found.append(("dev drift job", "CreateProcessingJob", drift_job_request(processing_engine)))
+    assert {operation for _, operation, _ in found} == {"CreateTrainingJob", "CreateProcessingJob", "CreateModel"}
+    assert [f"{where} {operation}" for where, operation, request in found if not _isolated(operation, request)] == []
 
 
 # ------------------------------------------------------------------------------------------ negative controls

@@ -1,0 +1,100 @@
+"""A team's own training program (training.code.kind xgboost-script) through the local runner: the platform's
+wrapper runs it as script mode does, checks what it wrote and completes the model folder; every platform step
+runs around it. Each broken contract stops the run with one line. (The container's own toolkit runs the same
+folder in tests/contract/test_script_mode_contract.py.)"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from mlsettings.config import load_environments, project_context
+from mlsettings.config.fields import REPO_ROOT
+from pipelines.datasets import write_bundled_csv
+from pipelines.local_run import LocalRunResult, TeamCode, run_local
+
+MODEL = "wine-script"
+CONFIG = load_environments(project_context())["dev"].for_model(MODEL)
+SHIPPED = REPO_ROOT / str(CONFIG.training.code.source_dir)
+SCHEMA = REPO_ROOT / CONFIG.training.schema_file
+FAST = {"single_row_requests": 5, "batch_repeats": 1, "bootstrap_resamples": 20}
+
+
+def _run(tmp_path: Path, team: Path) -> LocalRunResult:
+    data = write_bundled_csv("wine", tmp_path / "data.csv")
+    gate = CONFIG.training.quality_gate
+    return run_local(tmp_path / "run", schema_path=SCHEMA, data_csv=data, hyperparameters={"num_round": 20},
+                     quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
+                     team_code=TeamCode(source_dir=team, entry_point=CONFIG.training.code.entry_point))
+
+
+def _team(tmp_path: Path, program: str | None = None, requirements: str | None = None) -> Path:
+    team = tmp_path / "team"
+    shutil.copytree(SHIPPED, team)
+    if program is not None:
+        (team / "train.py").write_text(program, encoding="utf-8")
+    if requirements is not None:
+        (team / "requirements.txt").write_text(requirements, encoding="utf-8")
+    return team
+
+
+def test_the_shipped_program_trains_and_every_platform_step_runs_around_it(tmp_path: Path) -> None:
+    result = _run(tmp_path, SHIPPED)
+    assert result.status == "succeeded", result.failure
+    assert [s.name for s in result.steps] == ["validate", "preprocess", "train", "evaluate", "gate", "baseline"]
+    assert result.training is not None and result.training["trained_by"] == "train.py"
+    assert result.training["objective"] == "multi:softprob" and result.training["rounds"] == 20
+    assert "fallback_metrics" in result.training  # the platform's fallback model, built around the team's booster
+    with tarfile.open(result.paths["model_artifact"]) as tar:
+        names = set(tar.getnames())
+    assert {"xgboost-model.json", "schema.json", "fallback.json", "feature_names.json", "lineage.json",
+            "training_summary.json", "code/inference.py"} <= names
+    # the vendored wheel was installed from wheels/ (not found in the runner's environment) and used
+    assert list((tmp_path / "run" / "train" / "opt" / "ml" / "site-packages").glob("tabulate*"))
+
+
+def _failure(tmp_path: Path, **team: str) -> str:
+    result = _run(tmp_path, _team(tmp_path, **team))
+    assert result.status == "failed_training"
+    assert [s.status for s in result.steps][-4:] == ["failed", "skipped", "skipped", "skipped"]
+    assert result.failure is not None and "\n" not in result.failure
+    return result.failure
+
+
+NO_MODEL = "print('trained, but saved nothing')\n"
+EXITS = "import sys\nsys.exit(3)\n"
+WRONG_OBJECTIVE = """
+import os, numpy as np, xgboost as xgb, pandas as pd
+from pathlib import Path
+folder = Path(os.environ["SM_CHANNEL_TRAIN"])
+values = pd.concat([pd.read_csv(p, header=None) for p in folder.glob("*.csv")]).to_numpy()
+booster = xgb.train({"objective": "reg:squarederror"}, xgb.DMatrix(values[:, 1:], label=values[:, 0]), 3)
+booster.save_model(str(Path(os.environ["SM_MODEL_DIR"]) / "xgboost-model.json"))
+"""
+TOO_FEW_FEATURES = WRONG_OBJECTIVE.replace("values[:, 1:]", "values[:, 1:3]").replace(
+    '"reg:squarederror"', '"multi:softprob", "num_class": 3')
+PLATFORM_FILE = """
+import os
+from pathlib import Path
+(Path(os.environ["SM_MODEL_DIR"]) / "schema.json").write_text("{}")
+"""
+
+
+@pytest.mark.parametrize(("program", "expected"), [
+    (NO_MODEL, "training contract: train.py wrote no model: "),
+    (EXITS, "training contract: train.py exited with status 3"),
+    (WRONG_OBJECTIVE, "train.py's model has objective 'reg:squarederror'; a multiclass model needs 'multi:softprob'"),
+    (TOO_FEW_FEATURES, "train.py's model takes 2 features; the platform's data has 13"),
+    (PLATFORM_FILE, "train.py wrote ['schema.json'] into the model folder; those are the platform's"),
+], ids=["no model", "exit status", "objective", "features", "platform file"])
+def test_a_program_that_breaks_the_contract_stops_the_run_in_one_line(tmp_path: Path, program: str,
+                                                                     expected: str) -> None:
+    assert expected in _failure(tmp_path, program=program)
+
+
+def test_a_requirement_without_its_wheel_cannot_install_offline(tmp_path: Path) -> None:
+    failure = _failure(tmp_path, requirements="tabulate==0.9.0\nsix-not-vendored==1.0\n")
+    assert failure.startswith("requirements.txt did not install from wheels/ with no index:")

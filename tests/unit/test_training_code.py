@@ -1,0 +1,146 @@
+"""A team's training code folder is checked at synth (mlsettings.training_code, run by the configuration): every
+requirement must install from its vendored wheels with no index, because the training job has no network."""
+
+from __future__ import annotations
+
+import copy
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlsettings.config import ConfigError, load_environments, project_context
+from mlsettings.config.fields import REPO_ROOT
+from mlsettings.training_code import (
+    CONTAINER_CODE_DIR,
+    IMAGE_PACKAGES,
+    RESERVED_NAMES,
+    canonical,
+    find_links,
+    offline_requirements_problem,
+    source_dir_problem,
+)
+
+SHIPPED = REPO_ROOT / "models" / "wine-script"
+
+
+def wheel(folder: Path, name: str, version: str, *, tag: str = "py3-none-any", requires: tuple[str, ...] = ()) -> Path:
+    """A wheel file as pip download leaves it: its name carries the tags, its METADATA the dependencies."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}-{tag}.whl"
+    metadata = "Metadata-Version: 2.1\nName: {}\nVersion: {}\n{}".format(
+        name, version, "".join(f"Requires-Dist: {r}\n" for r in requires))
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{name}-{version}.dist-info/METADATA", metadata)
+        archive.writestr(f"{name}/__init__.py", "")
+    return path
+
+
+def folder_with(tmp_path: Path, requirements: str) -> Path:
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    (tmp_path / "requirements.txt").write_text(requirements)
+    return tmp_path
+
+
+def test_the_shipped_example_installs_offline_and_names_its_wheels_for_the_container() -> None:
+    assert source_dir_problem(REPO_ROOT, "models/wine-script", "train.py") is None
+    assert find_links(SHIPPED) == f"{CONTAINER_CODE_DIR}/wheels"
+
+
+def test_a_requirement_without_a_vendored_wheel_is_refused_naming_the_line(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "# comment\ntabulate==0.9.0\nrequests>=2\n")
+    wheel(folder / "wheels", "tabulate", "0.9.0")
+    problem = offline_requirements_problem(folder, "models/x")
+    assert problem is not None and problem.startswith("models/x/requirements.txt line 3 'requests>=2' needs the "
+                                                      "network: no wheel in models/x/wheels satisfies")
+    assert "pip download --only-binary=:all:" in problem and "\n" not in problem
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("--index-url https://example.org/simple", "pip options are the platform's"),
+    ("-e .", "pip options are the platform's"),
+    ("pkg @ https://example.org/pkg.whl", "needs the network (a URL)"),
+    ("not a requirement ===", "is not a requirement"),
+])
+def test_options_urls_and_garbage_are_refused(tmp_path: Path, line: str, expected: str) -> None:
+    problem = offline_requirements_problem(folder_with(tmp_path, line + "\n"), "m")
+    assert problem is not None and expected in problem
+
+
+def test_a_wheel_of_the_wrong_version_or_platform_does_not_count(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "fastlib>=2\n")
+    wheel(folder / "wheels", "fastlib", "1.0")
+    wheel(folder / "wheels", "fastlib", "2.0", tag="cp312-cp312-macosx_11_0_arm64")  # not the image's platform
+    wheel(folder / "wheels", "fastlib", "2.1", tag="cp311-cp311-manylinux2014_x86_64")  # not its Python
+    assert offline_requirements_problem(folder, "m") is not None
+    wheel(folder / "wheels", "fastlib", "2.2", tag="cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64")
+    assert offline_requirements_problem(folder, "m") is None
+
+
+def test_a_dependency_must_be_vendored_too_unless_the_image_has_it(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "toplib\n")
+    wheel(folder / "wheels", "toplib", "1.0", requires=("numpy>=1", "deplib", 'winonly; sys_platform == "win32"',
+                                                         'extra-only; extra == "fancy"'))
+    problem = offline_requirements_problem(folder, "m")
+    assert problem is not None and "(a dependency of toplib-1.0-py3-none-any.whl)" in problem and "deplib" in problem
+    wheel(folder / "wheels", "deplib", "0.1")
+    assert offline_requirements_problem(folder, "m") is None  # numpy is the image's; the markers do not apply
+
+
+def test_a_listed_requirement_must_be_vendored_even_if_the_image_has_it(tmp_path: Path) -> None:
+    """The image's version may not satisfy the team's specifier: what a team lists, it vendors."""
+    assert canonical("NumPy") in IMAGE_PACKAGES
+    assert offline_requirements_problem(folder_with(tmp_path, "numpy==2.1.0\n"), "m") is not None
+
+
+def test_the_folder_must_hold_its_program_and_no_platform_name(tmp_path: Path) -> None:
+    root = tmp_path
+    (root / "team").mkdir()
+    assert "does not exist" in str(source_dir_problem(root, "missing", "train.py"))
+    assert "team/train.py does not exist" in str(source_dir_problem(root, "team", "train.py"))
+    assert "outside the repository" in str(source_dir_problem(root, "../elsewhere", "train.py"))
+    (root / "team" / "train.py").write_text("")
+    assert source_dir_problem(root, "team", "train.py") is None
+    (root / "team" / "setup.py").write_text("")
+    assert "['setup.py'], names the platform's code bundle owns" in str(source_dir_problem(root, "team", "train.py"))
+    assert {"mlcore", "mlsettings", "pipelines"} <= RESERVED_NAMES
+
+
+def _with_code(code: dict[str, object]) -> dict[str, object]:
+    context = copy.deepcopy(project_context())
+    context["models"]["wine-script"]["training"]["code"] = code
+    return context
+
+
+@pytest.mark.parametrize(("code", "message"), [
+    ({"kind": "xgboost-script"}, "models.wine-script.environments.dev.training.code.source_dir is missing"),
+    ({"kind": "platform", "source_dir": "models/wine-script"}, "source_dir is 'models/wine-script' while kind is "
+                                                              "'platform'"),
+    ({"kind": "xgboost-script", "source_dir": "models/wine-script", "entry_point": "fit.py"},
+     "models/wine-script/fit.py does not exist"),
+    ({"kind": "xgboost-script", "source_dir": "models/none"}, "models/none does not exist"),
+    ({"kind": "sklearn-script", "source_dir": "models/wine-script"}, "training.code.kind"),
+])
+def test_the_configuration_refuses_a_bad_training_code_entry_in_one_line(code: dict[str, object],
+                                                                        message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_environments(_with_code(code))
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_requirement_that_needs_the_network_fails_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped folder with one more requirement, under a copy of the repository root."""
+    import shutil
+
+    from mlsettings.config import model as config_model
+
+    team = tmp_path / "models" / "wine-script"
+    shutil.copytree(SHIPPED, team)
+    (team / "requirements.txt").write_text("tabulate==0.9.0\nrequests==2.32.0\n")
+    schemas = tmp_path / "pipelines" / "schemas"
+    shutil.copytree(REPO_ROOT / "pipelines" / "schemas", schemas)
+    monkeypatch.setattr(config_model, "REPO_ROOT", tmp_path)
+    with pytest.raises(ConfigError, match=r"models\.wine-script\.environments\.\w+\.training\.code\.source_dir: "
+                                          r"models/wine-script/requirements\.txt line 2 'requests==2\.32\.0' needs "
+                                          r"the network"):
+        load_environments(project_context())
