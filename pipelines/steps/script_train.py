@@ -36,12 +36,12 @@ import xgboost as xgb
 
 from mlsettings.problem_types import problem_type
 from mlsettings.training_code import DEFAULT_ENTRY_POINT, ENTRY_POINT_HYPERPARAMETER
-from pipelines.serving.inference import MODEL_FILE
+from mlsettings.vocabulary import FALLBACK_FILE
+from pipelines.serving.inference import MODEL_FILE, SCHEMA_FILE
 from pipelines.steps import train as platform_train
 
 FAILURE_FILE = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")) / "failure"
-PLATFORM_FILES = ("schema.json", "fallback.json", "feature_names.json", "lineage.json", platform_train.SUMMARY_FILE,
-                  "code")
+PLATFORM_FILES = (SCHEMA_FILE, FALLBACK_FILE, "feature_names.json", "lineage.json", platform_train.SUMMARY_FILE, "code")
 
 
 class ContractError(RuntimeError):

@@ -22,9 +22,9 @@ def _with_model(name: str, patch: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
-def test_default_configuration_has_one_model_of_each_kind() -> None:
+def test_default_configuration_has_a_model_of_each_kind() -> None:
     models = project_context()["models"]
-    assert sorted(entry["problem_type"] for entry in models.values()) == sorted(PROBLEM_TYPES)
+    assert sorted({entry["problem_type"] for entry in models.values()}) == sorted(PROBLEM_TYPES)
     for config in load_environments(project_context()).values():
         for view in config.models:
             assert view.model is not None
