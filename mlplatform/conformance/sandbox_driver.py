@@ -35,7 +35,8 @@ NETWORK_PROBE = ("1.1.1.1", 443)
 def loopback_up() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         flags = struct.unpack(_IFREQ, fcntl.ioctl(sock, _GET_FLAGS, struct.pack(_IFREQ, b"lo", 0)))[1]
-        fcntl.ioctl(sock, _SET_FLAGS, struct.pack(_IFREQ, b"lo", flags | _UP))
+        if not flags & _UP:  # a new network namespace starts with loopback down
+            fcntl.ioctl(sock, _SET_FLAGS, struct.pack(_IFREQ, b"lo", flags | _UP))
 
 
 def network_facts() -> dict[str, Any]:
