@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlplatform.conformance.byoc_check import SandboxUnavailable, check_image
+    from mlplatform.conformance.byoc_check import SandboxFailed, SandboxUnavailable, check_image
 
     program_dir = _program_dir(args.program_dir)
     for option, path in (("--schema", args.schema), ("--data", args.data)):
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                                  channel_content_types=inputs.channel_content_types,
                                  hyperparameters=inputs.hyperparameters, requests=inputs.requests,
                                  instance_type=inputs.instance_type, workdir=workdir / "check")
-        except SandboxUnavailable as err:
+        except (SandboxUnavailable, SandboxFailed) as err:
             raise OperatorError(str(err)) from None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -35,6 +35,10 @@ class SandboxUnavailable(Exception):
     """``unshare`` cannot create the namespaces here (missing, or user namespaces are disabled)."""
 
 
+class SandboxFailed(Exception):
+    """The namespace itself failed or hung (not the image's programs, whose failures are findings)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class InvocationCase:
     """One golden request: POST /invocations with this body, Content-Type and Accept; ``rows`` answers expected."""
@@ -100,7 +104,8 @@ def check_image(program_dir: Path, *, channels: Mapping[str, Path], channel_cont
                 workdir: Path | None = None) -> ConformanceResult:
     """Train with the given channels and hyperparameters, serve the model, send the requests; the findings say
     which rule the image broke (none: conformant). Raises ``SandboxUnavailable`` when the namespaces cannot be
-    created and ``FileNotFoundError`` for a program folder without ``train`` or ``serve``."""
+    created, ``SandboxFailed`` when one fails by itself, and ``FileNotFoundError`` for a program folder without
+    ``train`` or ``serve``."""
     for program in (contract.TRAIN_PROGRAM, contract.SERVE_PROGRAM):
         if not (program_dir / program).is_file():
             raise FileNotFoundError(f"{program_dir / program} does not exist: the image needs a {program} program")
@@ -153,9 +158,10 @@ def _train_phase(root: Path, program_dir: Path, channels: Mapping[str, Path], co
         return None
     if code != 0:
         failure = (outcome.get("failure") or "").strip()
-        reason = failure.splitlines()[0] if failure else f"and wrote no {contract.FAILURE_FILE}"
-        result.add("train.exit", f"train exited with {code}: {reason}" if failure else
-                   f"train exited with {code} {reason}")
+        if failure:  # "How Amazon SageMaker AI Signals Algorithm Success and Failure": the job's FailureReason
+            result.add("train.exit", f"train exited with {code}: {failure.splitlines()[0]}")
+        else:
+            result.add("train.exit", f"train exited with {code} and wrote no {contract.FAILURE_FILE}")
         return None
     if not result.model_files:
         result.add("train.model", f"train wrote no model: {contract.MODEL_DIR} is empty")
@@ -196,12 +202,12 @@ def _run_phase(root: Path, phase: str, program_dir: Path, stage: Path, settings:
                                   str(job_file)], capture_output=True, text=True, check=False,
                                  timeout=budget + _SESSION_MARGIN_SECONDS)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"the {phase} namespace did not end within {budget + _SESSION_MARGIN_SECONDS:g} s") \
+        raise SandboxFailed(f"the {phase} namespace did not end within {budget + _SESSION_MARGIN_SECONDS:g} s") \
             from None
     report = results / f"{phase}.json"
     if session.returncode != 0 or not report.is_file():
         detail = (session.stderr.strip().splitlines() or ["no message"])[-1]
-        raise RuntimeError(f"the {phase} namespace failed (exit {session.returncode}): {detail}")
+        raise SandboxFailed(f"the {phase} namespace failed (exit {session.returncode}): {detail}")
     outcome: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     for log in ("train.log", "serve.log"):
         if (results / log).is_file():

@@ -127,6 +127,12 @@ def test_a_failing_train_reports_its_failure_file(wine_inputs: ImageInputs, tmp_
 
 
 @needs_sandbox
+def test_a_failing_train_without_a_failure_file(wine_inputs: ImageInputs, tmp_path: Path) -> None:
+    image = _image(tmp_path, train="#!/bin/sh\nexit 2\n")
+    assert _messages(_check(image, wine_inputs)) == ["train exited with 2 and wrote no /opt/ml/output/failure"]
+
+
+@needs_sandbox
 def test_a_serve_that_never_answers_ping(wine_inputs: ImageInputs, tmp_path: Path) -> None:
     image = _image(tmp_path, serve="""
         #!/usr/bin/env python3
