@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlops.commands.config_cmd",
     "mlops.commands.synth_cmd",
     "mlops.commands.train_cmd",
+    "mlops.commands.conformance_cmd",
     "mlops.commands.models_cmd",
     "mlops.commands.registry_cmds",
     "mlops.commands.serving_cmds",
