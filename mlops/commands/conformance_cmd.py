@@ -31,6 +31,8 @@ def register(subparsers: Any) -> None:
                         help="the image's program folder: executables train and serve")
     parser.add_argument("--schema", type=Path, required=True, metavar="FILE", help="the data schema (JSON)")
     parser.add_argument("--data", type=Path, required=True, metavar="FILE", help="a CSV file of the schema")
+    parser.add_argument("--image", metavar="URI",
+                        help="the ECR image the folder is built into, pinned by digest (a tag is refused)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=run)
 
@@ -38,6 +40,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlplatform.conformance.byoc_check import SandboxFailed, SandboxUnavailable, check_image
 
+    if args.image is not None:
+        from mlsettings.training_code import image_reference_problem
+
+        problem = image_reference_problem(args.image)
+        if problem:
+            raise OperatorError(f"--image {problem}")
     program_dir = _program_dir(args.program_dir)
     for option, path in (("--schema", args.schema), ("--data", args.data)):
         if not path.is_file():

@@ -254,6 +254,32 @@ def test_the_cli_refuses_a_bad_program_dir_with_one_line(layout: str, expected: 
     assert err == f"mlops conformance: {expected.format(dir=folder)}\n"
 
 
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(("image", "expected"), [
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/wine:1.0", "is pinned by tag '1.0'; allowed: a digest"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/wine", "is not an ECR image URI"),
+    ("docker.io/library/python@" + DIGEST, "is not an ECR image URI"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/Team/Wine@" + DIGEST, "is not an ECR repository name"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/wine@sha256:abc", "is pinned by tag"),
+], ids=["tag", "no reference", "not ECR", "upper case", "short digest"])
+def test_the_cli_refuses_an_image_not_pinned_by_digest_before_running_anything(
+        image: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["conformance", "--program-dir", str(EXAMPLE), "--schema", str(REPO / "pipelines/schemas/wine.json"),
+                 "--data", str(REPO / "pipelines/data/wine.csv"), "--image", image])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"mlops conformance: --image {image!r} ") and expected in err
+
+
+def test_an_image_pinned_by_digest_is_accepted() -> None:
+    from mlsettings.training_code import image_reference_problem
+
+    assert image_reference_problem("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/wine-model@" + DIGEST) is None
+    assert image_reference_problem("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a/b_c@" + DIGEST) is None
+
+
 def test_the_cli_refuses_a_missing_data_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["conformance", "--program-dir", str(EXAMPLE), "--schema", str(REPO / "pipelines/schemas/wine.json"),
                  "--data", str(tmp_path / "nothing.csv")])
