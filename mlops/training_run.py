@@ -31,7 +31,7 @@ from mlsettings.vocabulary import (
 )
 from pipelines.datasets import write_bundled_csv
 from pipelines.definition import PipelineSettings, model_package_request
-from pipelines.images import xgboost_image_uri
+from pipelines.images import image_for
 from pipelines.local_run import LocalRunResult, TeamCode, run_local
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def team_code(config: EnvironmentConfig) -> TeamCode | None:
     code = config.training.code
     if code.kind == PLATFORM or code.source_dir is None:
         return None
-    return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point)
+    return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point, kind=code.kind)
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
@@ -200,8 +200,11 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
             for role, folder in folders.items()}
     assert run.gate is not None and run.lineage is not None
     serving = config.serving
+    image = image_for(config.training.code.kind)
     settings = PipelineSettings(
-        pipeline_name=f"local-{config.name}", role_arn="", image_uri=xgboost_image_uri(config.region),
+        pipeline_name=f"local-{config.name}", role_arn="", image_uri=image.uri(config.region),
+        framework=image.framework, framework_version=image.framework_version,
+        training_kind=config.training.code.kind, entry_point=config.training.code.entry_point,
         artifact_bucket=env.artifact_bucket, kms_key_id="", code_uri="", code_file_name="", schema_uri="",
         schema_file_name="", no_baseline_uri="", model_package_group=env.model_package_group,
         model=config.model.name if config.model else "", default_data_uri="",
@@ -217,8 +220,8 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     request = model_package_request(
         settings, model_data_url=model_uri, evaluation_uri=uris["evaluation"], baseline_uri=uris["baseline"],
         sample_payload_url=uris["sample_payload"], metadata=metadata, approval_status=approval_status,
-        description=f"XGBoost {problem_type(config.model.problem_type).name if config.model else 'binary'} model "
-                    f"({config.training.code.kind}) registered by `mlops train --local`",
+        description=f"{image.framework} {problem_type(config.model.problem_type).name if config.model else 'binary'} "
+                    f"model ({config.training.code.kind}) registered by `mlops train --local`",
     )
     arn = sagemaker.create_model_package(**request)["ModelPackageArn"]
     package = sagemaker.describe_model_package(ModelPackageName=arn)
@@ -267,7 +270,8 @@ def lineage_metadata(*, config: EnvironmentConfig, run: LocalRunResult, data_uri
         "instance_type": config.serving.champion.instance_type,
         # serving needs little beyond the container: the model is a few hundred kB of trees
         "memory_mb": "1024",
-        "training_rounds": str(training.get("rounds", "")),
+        "training_kind": config.training.code.kind,
+        **({"training_rounds": str(training["rounds"])} if "rounds" in training else {}),
     }
     too_long = [k for k, v in values.items() if len(v) > 256]
     if too_long:

@@ -70,3 +70,10 @@ def same_storage_class(instance_type: str, candidates: frozenset[str] | set[str]
     definition was built with."""
     local = has_local_storage(instance_type)
     return sorted(c for c in candidates if has_local_storage(c) == local)
+
+
+def is_gpu_instance(instance_type: str) -> bool:
+    """The SageMaker SDK's rule for picking an image's processor (sagemaker-core 2.27.0, image_uris._processor): a
+    family starting with 'g' or 'p' is a GPU one ("inf" and "trn" families are accelerators of their own)."""
+    family = instance_family(instance_type)
+    return bool(family) and not family.startswith(("inf", "trn")) and family[0] in ("g", "p")

@@ -6,8 +6,10 @@ A script-mode folder (``training.code.source_dir``) holds the entry point (``tra
 ``requirements.txt`` and a ``wheels/`` folder of vendored wheels. The training job runs with network isolation
 (always: pipelines/definition.py), so every requirement must install from ``wheels/`` with no index: the
 toolkit in the XGBoost image runs ``python -m pip install . -r requirements.txt`` in the code folder
-(sagemaker-containers 2.8.6.post2, ``_modules.install``) and the Train step sets ``PIP_NO_INDEX`` and
-``PIP_FIND_LINKS`` for it. A requirement no vendored wheel satisfies is refused at synth, not at 3 a.m.
+(sagemaker-containers 2.8.6.post2, ``_modules.install``), the scikit-learn image's ``python -m pip install -r
+requirements.txt`` (sagemaker-training 4.8.0, ``modules.install_requirements``), and the Train step sets
+``PIP_NO_INDEX`` and ``PIP_FIND_LINKS`` for both. A requirement no vendored wheel satisfies is refused at synth,
+not at 3 a.m.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ PLATFORM = "platform"
 """The platform's own XGBoost training program (pipelines/steps/train.py)."""
 XGBOOST_SCRIPT = "xgboost-script"
 """The model team's ``train.py`` in SageMaker's XGBoost framework container (script mode)."""
-TRAINING_KINDS = (PLATFORM, XGBOOST_SCRIPT)
+SKLEARN_SCRIPT = "sklearn-script"
+"""The model team's ``train.py`` in SageMaker's scikit-learn framework container (script mode)."""
+TRAINING_KINDS = (PLATFORM, XGBOOST_SCRIPT, SKLEARN_SCRIPT)
+SCRIPT_KINDS = (XGBOOST_SCRIPT, SKLEARN_SCRIPT)
 
 DEFAULT_ENTRY_POINT = "train.py"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -35,6 +40,8 @@ CONTAINER_CODE_DIR = "/opt/ml/code"
 """Where the toolkit unpacks the code bundle and runs from (sagemaker-containers' ``_env.code_dir``)."""
 ENTRY_POINT_HYPERPARAMETER = "user_entry_point"
 """The hyperparameter that names the model team's program for the platform's wrapper."""
+KIND_HYPERPARAMETER = "training_kind"
+"""The hyperparameter that tells the wrapper which model file the team's program writes."""
 RESERVED_NAMES = frozenset({"mlcore", "mlsettings", "pipelines", "setup.py", "setup.cfg", "pyproject.toml",
                             "MANIFEST.in"})
 """Names at the top of the code bundle that are the platform's: its packages, and the packaging files the toolkit
@@ -47,7 +54,7 @@ IMAGE_PYTHON = (3, 12)
 IMAGE_MARKERS = {"python_version": "3.12", "python_full_version": "3.12.0", "sys_platform": "linux",
                  "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
                  "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
-IMAGE_PACKAGES = frozenset({
+XGBOOST_IMAGE_PACKAGES = frozenset({
     # tests/contract/requirements.txt (installed there at the image's pins) ...
     "pip", "setuptools", "xgboost", "xgboost-cpu", "numpy", "pandas", "scipy", "python-dateutil", "pytz", "tzdata",
     "boto3", "botocore", "s3transfer", "jmespath", "urllib3", "flask", "werkzeug", "jinja2", "markupsafe",
@@ -57,7 +64,18 @@ IMAGE_PACKAGES = frozenset({
     # ... and what it leaves out but the image has (its comment lists them)
     "scikit-learn", "pyarrow", "dask", "numba", "matplotlib", "multi-model-server", "sagemaker-inference",
     "smdebug", "cuda-python"})
-"""Distributions the image already has: a vendored wheel may depend on them without vendoring them."""
+"""Distributions the XGBoost image already has: a vendored wheel may depend on them without vendoring them."""
+SKLEARN_IMAGE_PACKAGES = frozenset({
+    # aws/deep-learning-containers docker/sklearn/1.9-0/uv.lock (Python 3.12; tests/contract/requirements-sklearn.txt)
+    "bcrypt", "blinker", "boto3", "botocore", "certifi", "cffi", "charset-normalizer", "click", "colorama",
+    "cryptography", "enum-compat", "flask", "future", "gevent", "greenlet", "gunicorn", "idna", "inotify-simple",
+    "invoke", "itsdangerous", "jinja2", "jmespath", "joblib", "markupsafe", "model-archiver", "multi-model-server",
+    "narwhals", "numpy", "packaging", "pandas", "paramiko", "pillow", "pip", "protobuf", "psutil", "pyarrow",
+    "pycparser", "pynacl", "python-dateutil", "pytz", "pyyaml", "requests", "retrying", "s3transfer",
+    "sagemaker-containers", "sagemaker-inference", "sagemaker-training", "scikit-learn", "scipy", "setuptools",
+    "six", "threadpoolctl", "typing", "tzdata", "urllib3", "werkzeug", "zope-event", "zope-interface"})
+IMAGE_PACKAGES = {XGBOOST_SCRIPT: XGBOOST_IMAGE_PACKAGES, SKLEARN_SCRIPT: SKLEARN_IMAGE_PACKAGES}
+"""Per kind of script: what its framework image has (both images run Python 3.12 on x86_64 Linux)."""
 
 
 def canonical(name: str) -> str:
@@ -106,7 +124,7 @@ def _requires_dist(wheel: Path) -> list[str]:
     return message.get_all("Requires-Dist") or []
 
 
-def offline_requirements_problem(folder: Path, where: str) -> str | None:
+def offline_requirements_problem(folder: Path, where: str, kind: str = XGBOOST_SCRIPT) -> str | None:
     """Why ``folder``'s requirements.txt would need the network inside a network-isolated job (one line), or None.
 
     Every requirement must be met by a wheel in ``wheels/`` built for the image (Python 3.12, x86_64 Linux), and
@@ -148,7 +166,7 @@ def offline_requirements_problem(folder: Path, where: str) -> str | None:
             except InvalidVersion:
                 continue
         if not candidates:
-            if name in IMAGE_PACKAGES and not listed:  # a dependency the image already has
+            if name in IMAGE_PACKAGES[kind] and not listed:  # a dependency the image already has
                 continue
             return (f"{label} needs the network: no wheel in {where}/{WHEELS_FOLDER} satisfies {text!r} for the "
                     f"image's Python 3.12 on x86_64 Linux, and training jobs run with network isolation; {how}")
@@ -160,7 +178,7 @@ def offline_requirements_problem(folder: Path, where: str) -> str | None:
     return None
 
 
-def source_dir_problem(root: Path, source_dir: str, entry_point: str) -> str | None:
+def source_dir_problem(root: Path, source_dir: str, entry_point: str, kind: str = XGBOOST_SCRIPT) -> str | None:
     """Why ``source_dir`` (relative to ``root``) is not a script-mode folder (one line), or None."""
     folder = (root / source_dir).resolve()
     if not folder.is_relative_to(root.resolve()):
@@ -174,7 +192,7 @@ def source_dir_problem(root: Path, source_dir: str, entry_point: str) -> str | N
     if reserved:
         return (f"{source_dir} holds {reserved}, names the platform's code bundle owns; allowed: other names "
                 "(declare packages in requirements.txt with vendored wheels)")
-    return offline_requirements_problem(folder, source_dir)
+    return offline_requirements_problem(folder, source_dir, kind)
 
 
 def find_links(folder: Path) -> str | None:

@@ -26,7 +26,14 @@ from typing import Any
 from mlsettings.instance_types import has_local_storage, volume_kms_key
 from mlsettings.problem_types import ProblemType, gate_metric
 from mlsettings.quality import gate_checks
-from mlsettings.training_code import DEFAULT_ENTRY_POINT, ENTRY_POINT_HYPERPARAMETER, PLATFORM, XGBOOST_SCRIPT
+from mlsettings.training_code import (
+    DEFAULT_ENTRY_POINT,
+    ENTRY_POINT_HYPERPARAMETER,
+    KIND_HYPERPARAMETER,
+    PLATFORM,
+    SCRIPT_KINDS,
+    SKLEARN_SCRIPT,
+)
 from mlsettings.vocabulary import (
     CHECKPOINTS_PREFIX,
     DEVELOPMENT,
@@ -64,6 +71,10 @@ TRAINING_PROGRAM = "pipelines.steps.train"
 # A team's own program (training.code.kind xgboost-script) runs under the platform's wrapper, which checks what it
 # wrote and completes the model folder (pipelines/steps/script_train.py).
 SCRIPT_TRAINING_PROGRAM = "pipelines.steps.script_train"
+# The scikit-learn image's toolkit (sagemaker-training 4.8.0) runs a sagemaker_program that ends in .py as a Python
+# program (`python <program>`, _entry_point_type.PYTHON_PROGRAM: the bundle has no setup.py) and anything else as
+# a shell command, so there the wrapper is named by its path; it then installs requirements.txt alone.
+SCRIPT_TRAINING_FILE = "pipelines/steps/script_train.py"
 SERVING_PROGRAM = "inference.py"
 SERVING_CODE_DIR = "/opt/ml/model/code"
 # What the toolkit answers when a request has no Accept (or */*): without it, JSON.
@@ -141,6 +152,9 @@ class PipelineSettings:
     """The team's program at the top of the code bundle (script kinds)."""
     find_links: str | None = None
     """PIP_FIND_LINKS of the Train step: the bundle's vendored wheels as the container sees them, or None."""
+    framework: str = "XGBOOST"
+    """The model package container's Framework (pipelines.images.FrameworkImage: XGBOOST or SKLEARN)."""
+    framework_version: str = "3.2"
 
 
 PARAMETERS: tuple[tuple[str, str], ...] = (
@@ -264,9 +278,11 @@ def _kind(settings: PipelineSettings) -> ProblemType:
 def _training_step(settings: PipelineSettings) -> dict[str, Any]:
     """Script mode in the XGBoost framework container: the code bundle arrives as the 'code' channel because
     a network-isolated container cannot download `sagemaker_submit_directory` itself."""
-    script = settings.training_kind == XGBOOST_SCRIPT
+    script = settings.training_kind in SCRIPT_KINDS
+    program = TRAINING_PROGRAM if not script else (
+        SCRIPT_TRAINING_FILE if settings.training_kind == SKLEARN_SCRIPT else SCRIPT_TRAINING_PROGRAM)
     hyperparameters = {
-        "sagemaker_program": SCRIPT_TRAINING_PROGRAM if script else TRAINING_PROGRAM,
+        "sagemaker_program": program,
         # the toolkit unpacks a local tar.gz as readily as an s3:// one
         "sagemaker_submit_directory": f"/opt/ml/input/data/code/{settings.code_file_name}",
         "num_round": join(param("NumRound")),
@@ -276,14 +292,16 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         # informational (the train step takes the objective from the schema's kind); the same kind, since the
         # configuration only accepts a gate metric of the model's problem type
         "objective": _kind(settings).objective,
-        **({ENTRY_POINT_HYPERPARAMETER: settings.entry_point} if script else {}),
+        **({ENTRY_POINT_HYPERPARAMETER: settings.entry_point, KIND_HYPERPARAMETER: settings.training_kind}
+           if script else {}),
     }
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": settings.max_run_seconds}
     arguments: dict[str, Any] = {
         "AlgorithmSpecification": {"TrainingImage": settings.image_uri, "TrainingInputMode": "File",
                                    "EnableSageMakerMetricsTimeSeries": True,
-                                   # XGBoost's per-round log lines of the kind's evaluation metrics
-                                   "MetricDefinitions": [
+                                   # XGBoost's per-round log lines of the kind's evaluation metrics (a team's
+                                   # scikit-learn program logs none of its own)
+                                   "MetricDefinitions": [] if settings.training_kind == SKLEARN_SCRIPT else [
                                        {"Name": f"validation:{name}", "Regex": rf"validation-{name}:([0-9\.]+)"}
                                        for name in _kind(settings).eval_metric.split(",")]},
         "HyperParameters": hyperparameters,
@@ -345,8 +363,8 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
                                 "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": DEFAULT_ACCEPT,
                                 "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                                 **OFFLINE_CODE_INSTALL},
-                "Framework": "XGBOOST",
-                "FrameworkVersion": "3.2",
+                "Framework": settings.framework,
+                "FrameworkVersion": settings.framework_version,
             }],
             "SupportedContentTypes": ["text/csv", "application/json"],
             "SupportedResponseMIMETypes": ["text/csv", "application/json"],
@@ -429,9 +447,10 @@ def _baseline_step(settings: PipelineSettings) -> dict[str, Any]:
     )
 
 def _registered_description(settings: PipelineSettings) -> str:
-    program = (f"the team's {settings.entry_point}" if settings.training_kind == XGBOOST_SCRIPT
+    program = (f"the team's {settings.entry_point}" if settings.training_kind in SCRIPT_KINDS
                else "the platform's program")
-    return f"XGBoost {_kind(settings).name} model trained by {program}, registered by the training pipeline"
+    framework = "scikit-learn" if settings.training_kind == SKLEARN_SCRIPT else "XGBoost"
+    return f"{framework} {_kind(settings).name} model trained by {program}, registered by the training pipeline"
 
 
 def _register_step(settings: PipelineSettings, quality_value: Expression) -> dict[str, Any]:
@@ -452,6 +471,7 @@ def _register_step(settings: PipelineSettings, quality_value: Expression) -> dic
         "expected_p99_latency_ms": str(settings.expected_p99_latency_ms),
         "instance_type": settings.inference_instance_types[0],
         "schema_uri": settings.schema_uri,
+        "training_kind": settings.training_kind,
     }
     return {
         "Name": "Register",

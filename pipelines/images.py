@@ -1,4 +1,5 @@
-"""SageMaker XGBoost framework container image URIs (training, processing and inference use one image).
+"""SageMaker framework container image URIs: XGBoost (the platform's program and ``xgboost-script`` teams) and
+scikit-learn (``sklearn-script`` teams); for one model, training, processing and inference use one image.
 
 The account per region is copied from sagemaker-core 2.27.0's image_uri_config/xgboost.json, the maintained
 source of truth (the isolated us-iso* regions, which use other domains, are left out);
@@ -7,6 +8,11 @@ means synth needs neither the SageMaker SDK nor the network.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mlsettings.training_code import SKLEARN_SCRIPT
 
 XGBOOST_FRAMEWORK_VERSION = "3.2-0"
 # The local xgboost (xgboost-cpu in requirements.txt) has the same version, so artifacts load alike.
@@ -63,3 +69,58 @@ def xgboost_image_uri(region: str) -> str:
             f"regions: {sorted(XGBOOST_ACCOUNTS)}") from None
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"{account}.dkr.ecr.{region}.{domain}/{REPOSITORY}:{XGBOOST_FRAMEWORK_VERSION}"
+
+
+# ---------------------------------------------------------------------------------------- scikit-learn
+SKLEARN_FRAMEWORK_VERSION = "1.9-0"
+SKLEARN_PACKAGE_VERSION = "1.9.0"
+"""aws/deep-learning-containers docker/sklearn/1.9-0/pyproject.toml: scikit-learn==1.9.0 (Python 3.12)."""
+SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
+SKLEARN_ACCOUNTS: dict[str, str] = dict(XGBOOST_ACCOUNTS)
+"""sagemaker-core 2.27.0's image_uri_config/sklearn.json, version 1.9-0: the same account per region as XGBoost
+3.2-0's (tests/unit/test_images.py compares both with the file)."""
+SKLEARN_PROCESSOR, SKLEARN_PY_VERSION = "cpu", "py3"
+"""The version's only "processors" and "py_versions" in that file: the image runs on CPU instances only."""
+
+
+def sklearn_image_uri(region: str) -> str:
+    """The image's tag as the SDK formats it (image_uris._format_tag): version, processor, Python version."""
+    try:
+        account = SKLEARN_ACCOUNTS[region]
+    except KeyError:
+        raise UnsupportedRegionError(
+            f"the SageMaker scikit-learn {SKLEARN_FRAMEWORK_VERSION} container is not published in {region!r}; "
+            f"regions: {sorted(SKLEARN_ACCOUNTS)}") from None
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return (f"{account}.dkr.ecr.{region}.{domain}/{SKLEARN_REPOSITORY}:"
+            f"{SKLEARN_FRAMEWORK_VERSION}-{SKLEARN_PROCESSOR}-{SKLEARN_PY_VERSION}")
+
+
+@dataclass(frozen=True)
+class FrameworkImage:
+    """The framework image a model's jobs and endpoints run, and how its model package names it."""
+
+    repository: str
+    accounts: Mapping[str, str]
+    framework: str
+    """CreateModelPackage's ModelPackageContainerDefinition.Framework (botocore's documented values)."""
+    framework_version: str
+
+    def uri(self, region: str) -> str:
+        return sklearn_image_uri(region) if self.repository == SKLEARN_REPOSITORY else xgboost_image_uri(region)
+
+
+XGBOOST_IMAGE = FrameworkImage(repository=REPOSITORY, accounts=XGBOOST_ACCOUNTS, framework="XGBOOST",
+                               framework_version="3.2")
+SKLEARN_IMAGE = FrameworkImage(repository=SKLEARN_REPOSITORY, accounts=SKLEARN_ACCOUNTS, framework="SKLEARN",
+                               framework_version="1.9")
+
+
+def image_for(training_kind: str) -> FrameworkImage:
+    """The framework image of a model whose training code is of ``training_kind`` (mlsettings.training_code)."""
+    return SKLEARN_IMAGE if training_kind == SKLEARN_SCRIPT else XGBOOST_IMAGE
+
+
+FRAMEWORK_IMAGES = (XGBOOST_IMAGE, SKLEARN_IMAGE)
+"""Every framework image a model version may name: an endpoint may roll back to a version trained before its model
+changed its kind of training code."""

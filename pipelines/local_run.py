@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from mlsettings.quality import GateDecision, decide_gate
-from mlsettings.training_code import ENTRY_POINT_HYPERPARAMETER, REQUIREMENTS_FILE, WHEELS_FOLDER
+from mlsettings.training_code import (
+    ENTRY_POINT_HYPERPARAMETER,
+    KIND_HYPERPARAMETER,
+    REQUIREMENTS_FILE,
+    WHEELS_FOLDER,
+    XGBOOST_SCRIPT,
+)
 from mlsettings.vocabulary import BASELINE_FILE, EVALUATION_FILE, FALLBACK_FILE, GOLDEN_FILE, SAMPLE_PAYLOAD_FILE
 from pipelines.steps import baseline as baseline_step
 from pipelines.steps import evaluate as evaluate_step
@@ -132,6 +138,8 @@ class TeamCode:
 
     source_dir: Path
     entry_point: str
+    kind: str = XGBOOST_SCRIPT
+    """mlsettings.training_code.SCRIPT_KINDS: which model file the program writes."""
 
 
 def _install_offline(code_dir: Path, site: Path) -> None:
@@ -249,7 +257,7 @@ class _LocalRun:
         self.artifact = package_model(model_dir, self.workdir / "artifacts" / "model.tar.gz")
         self.result.paths.update(model_dir=model_dir, model_artifact=self.artifact,
                                  fallback=model_dir / FALLBACK_FILE, schema=model_dir / "schema.json")
-        return f"{training['rounds']} rounds"
+        return f"{training['rounds']} rounds" if "rounds" in training else f"a {training.get('estimator', 'model')}"
 
     def _train_team_code(self, root: Path, argv: list[str], channels: Mapping[str, Path], model_dir: Path,
                          hyperparameters: Mapping[str, Any], team_code: TeamCode) -> dict[str, Any]:
@@ -262,8 +270,8 @@ class _LocalRun:
         env = script_mode_environment(channels, model_dir, root / "output/data", hyperparameters, site)
         try:
             _install_offline(code_dir, site)
-            return script_train_step.main([*argv, f"--{ENTRY_POINT_HYPERPARAMETER}", team_code.entry_point],
-                                          code_dir=code_dir, env=env)
+            return script_train_step.main([*argv, f"--{ENTRY_POINT_HYPERPARAMETER}", team_code.entry_point,
+                                           f"--{KIND_HYPERPARAMETER}", team_code.kind], code_dir=code_dir, env=env)
         except (script_train_step.ContractError, StepFailed) as err:
             message = str(err) if isinstance(err, StepFailed) else f"training contract: {err}"
             self.result.status, self.result.failure = "failed_training", message

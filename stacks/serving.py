@@ -38,7 +38,7 @@ from mlsettings.vocabulary import (
     STATUS_DEPLOYED,
     Published,
 )
-from pipelines.images import XGBOOST_ACCOUNTS
+from pipelines.images import FRAMEWORK_IMAGES
 from stacks.constructs.cross_account import registry_allowances
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
@@ -104,11 +104,13 @@ class ServingPart(StackPart):
         grant_prefix_read(capture_bucket, role, [f"{self.prefixes.batch}input/*"])
         capture_bucket.grant_put(role, f"{self.prefixes.batch}*")
         key.grant_encrypt_decrypt(role)
-        account = XGBOOST_ACCOUNTS.get(config.region, "")
+        # Every framework image a version of the model may name (a rollback may reach a version trained before the
+        # model changed its kind of training code): SageMaker's own public repositories, in this region's account.
         role.add_to_policy(iam.PolicyStatement(
-            sid="PullTheXGBoostImage",
+            sid="PullTheFrameworkImages",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"]))
+            resources=[f"arn:{self.partition}:ecr:{self.region}:{image.accounts.get(config.region, '')}:"
+                       f"repository/{image.repository}" for image in FRAMEWORK_IMAGES]))
         role.add_to_policy(iam.PolicyStatement(
             sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         if config.network.subnet_ids:

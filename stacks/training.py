@@ -25,7 +25,7 @@ from mlsettings.vocabulary import (
     Published,
 )
 from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
-from pipelines.images import XGBOOST_ACCOUNTS, XGBOOST_FRAMEWORK_VERSION, xgboost_image_uri
+from pipelines.images import image_for
 from stacks.constructs.cross_account import group_versions_allowance
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
@@ -110,12 +110,12 @@ class TrainingPart(StackPart):
                          "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
                          "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
                 resources=["*"]))
+        image = image_for(config.training.code.kind)
         role.add_to_policy(iam.PolicyStatement(
-            sid="PullTheXGBoostFrameworkImage",
+            sid="PullTheFrameworkImage",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"
-                       for account in sorted(set(XGBOOST_ACCOUNTS.values()))
-                       if account == XGBOOST_ACCOUNTS.get(config.region)],
+            resources=[f"arn:{self.partition}:ecr:{self.region}:{image.accounts.get(config.region, '')}:"
+                       f"repository/{image.repository}"],
         ))
         role.add_to_policy(iam.PolicyStatement(
             sid="EcrLoginHasNoResourceLevelPermissions", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
@@ -161,7 +161,9 @@ class TrainingPart(StackPart):
         return PipelineSettings(
             pipeline_name=self.pipeline_name,
             role_arn=self.job_role.role_arn,
-            image_uri=xgboost_image_uri(config.region),
+            image_uri=image_for(training.code.kind).uri(config.region),
+            framework=image_for(training.code.kind).framework,
+            framework_version=image_for(training.code.kind).framework_version,
             artifact_bucket=artifact_bucket.bucket_name,
             kms_key_id=key.key_arn,
             code_uri=code.s3_object_url,
@@ -204,7 +206,9 @@ class TrainingPart(StackPart):
             self, "Pipeline",
             pipeline_name=self.pipeline_name,
             pipeline_description=(f"Training of {self.model_name} in {config.name}: validate, preprocess, train "
-                                  f"(XGBoost {XGBOOST_FRAMEWORK_VERSION}, {config.training.code.kind}), evaluate, "
+                                  f"({image_for(config.training.code.kind).framework} "
+                                  f"{image_for(config.training.code.kind).framework_version}, "
+                                  f"{config.training.code.kind}), evaluate, "
                                   "quality gate, baseline, register"),
             role_arn=self.pipeline_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(self.definition)},

@@ -37,6 +37,7 @@ from mlsettings.instance_types import (
     SMALLEST_INSTANCE_STORE_GB,
     has_local_storage,
     instance_family,
+    is_gpu_instance,
 )
 from mlsettings.problem_types import ALL_GATE_METRICS, PROBLEM_TYPES, gate_metric, problem_type
 from mlsettings.rollout import (
@@ -47,7 +48,14 @@ from mlsettings.rollout import (
     rollout_waits_seconds,
 )
 from mlsettings.schema import DataSchema
-from mlsettings.training_code import DEFAULT_ENTRY_POINT, PLATFORM, TRAINING_KINDS, XGBOOST_SCRIPT, source_dir_problem
+from mlsettings.training_code import (
+    DEFAULT_ENTRY_POINT,
+    PLATFORM,
+    SKLEARN_SCRIPT,
+    TRAINING_KINDS,
+    XGBOOST_SCRIPT,
+    source_dir_problem,
+)
 from mlsettings.vocabulary import STAGING, TRAINING_DATA_PREFIX
 
 
@@ -104,9 +112,10 @@ class QualityGateSettings:
 @dataclass(frozen=True, kw_only=True)
 class TrainingCodeSettings:
     kind: str = setting(
-        "Who writes the training program: 'platform' (the platform's XGBoost program, pipelines/steps/train.py) or "
-        "'xgboost-script' (the model team's own program in source_dir, run in SageMaker's XGBoost container in "
-        "script mode). Validation, preprocessing, evaluation, the quality gate, the drift baseline and "
+        "Who writes the training program: 'platform' (the platform's XGBoost program, pipelines/steps/train.py), "
+        "'xgboost-script' or 'sklearn-script' (the model team's own program in source_dir, run in SageMaker's "
+        "XGBoost 3.2-0 or scikit-learn 1.9-0 container in script mode; the scikit-learn image runs on CPU "
+        "instance types only). Validation, preprocessing, evaluation, the quality gate, the drift baseline and "
         "registration are the platform's for every kind (docs/TRAINING.md, 'Your own training code').",
         default=PLATFORM, check=one_of(TRAINING_KINDS))
     source_dir: str | None = setting(
@@ -488,14 +497,21 @@ class EnvironmentConfig:
         if code.kind == PLATFORM:
             if code.source_dir is not None:
                 raise ConfigError(f"{where}.training.code.source_dir is {code.source_dir!r} while kind is "
-                                  f"{PLATFORM!r}; allowed: null, or a kind that runs your code ({XGBOOST_SCRIPT!r})")
+                                  f"{PLATFORM!r}; allowed: null, or a kind that runs your code ({XGBOOST_SCRIPT!r}, "
+                                  f"{SKLEARN_SCRIPT!r})")
             return
         if code.source_dir is None:
             raise ConfigError(f"{where}.training.code.source_dir is missing; allowed: the model's training code "
                               f"folder, relative to the repository root, when kind is {code.kind!r}")
-        problem = source_dir_problem(REPO_ROOT, code.source_dir, code.entry_point)
+        problem = source_dir_problem(REPO_ROOT, code.source_dir, code.entry_point, code.kind)
         if problem:
             raise ConfigError(f"{where}.training.code.source_dir: {problem}")
+        if code.kind == SKLEARN_SCRIPT and is_gpu_instance(self.training.instance_type):
+            raise ConfigError(
+                f"{where}.training.instance_type is {self.training.instance_type} while training.code.kind is "
+                f"{SKLEARN_SCRIPT!r}; allowed: a CPU instance type (the SageMaker scikit-learn image is published "
+                "for the 'cpu' processor only: sagemaker-core's image_uri_config/sklearn.json, and its image_uris "
+                "takes a 'g' or 'p' family for a GPU)")
 
     def _serving_variants(self) -> list[tuple[str, VariantSettings]]:
         variants = [("champion", self.serving.champion)]

@@ -1,4 +1,8 @@
-"""Endpoint inference handler for SageMaker's XGBoost framework container (script mode).
+"""Endpoint inference handler for SageMaker's XGBoost and scikit-learn framework containers (script mode).
+
+The model folder holds either an XGBoost Booster (``xgboost-model.json``: the platform's program and
+``xgboost-script`` teams) or a fitted scikit-learn estimator (``model.joblib``: ``sklearn-script`` teams); each is
+loaded with its own library, imported only then, so the handler runs in either image.
 
 The train step copies this file and the standard-library part of ``mlcore`` into ``<model>/code/``; the
 model is deployed with ``SAGEMAKER_PROGRAM=inference.py`` and ``SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code``,
@@ -55,14 +59,17 @@ if __package__ in (None, ""):
     sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
-import xgboost as xgb
 
 from mlcore.features import FeatureError, FeatureTransformer
 from mlcore.outputs import OutputCodec, output_for
 from mlsettings.schema import DataSchema
 
 MODEL_FILE = "xgboost-model.json"
+SKLEARN_MODEL_FILE = "model.joblib"
+"""A scikit-learn estimator saved with joblib.dump: a classifier with predict_proba over the classes 0..n-1 (the
+label as trained, mlsettings.problem_types), or a regressor with predict."""
 SCHEMA_FILE = "schema.json"
+XGBOOST, SKLEARN = "xgboost", "sklearn"
 ARTIFACT_NAME = "model.tar.gz"
 CSV, JSON = "text/csv", "application/json"
 
@@ -73,7 +80,10 @@ class UnsupportedContentTypeError(ValueError):
 
 @dataclass(frozen=True)
 class ServingModel:
-    booster: xgb.Booster
+    estimator: Any
+    """An xgboost.Booster, or a scikit-learn estimator (``framework``)."""
+    framework: str
+    """'xgboost' or 'sklearn': which file the folder held."""
     schema: DataSchema
     transformer: FeatureTransformer
     model_dir: Path
@@ -81,6 +91,26 @@ class ServingModel:
     @property
     def output(self) -> OutputCodec:
         return output_for(self.schema.label)
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """What the model answers for the feature matrix, in XGBoost's shape for the kind: binary the positive
+        class's probability (rows,), multiclass the classes' probabilities (rows, classes), regression the value."""
+        if self.framework == XGBOOST:
+            import xgboost as xgb
+
+            return np.asarray(self.estimator.predict(xgb.DMatrix(matrix, missing=np.nan)))
+        if self.schema.problem_type == "regression":
+            return np.asarray(self.estimator.predict(matrix), dtype=np.float64)
+        probabilities = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+        return probabilities[:, 1] if self.schema.problem_type == "binary" else probabilities
+
+    def feature_importances(self) -> dict[str, float]:
+        """Each feature's importance by output name (``f<i>`` in XGBoost's naming), where the model states one."""
+        if self.framework == XGBOOST:
+            gains = self.estimator.get_score(importance_type="total_gain")  # a float per feature for a tree booster
+            return {k: float(v) for k, v in gains.items() if isinstance(v, int | float)}
+        found = getattr(self.estimator, "feature_importances_", None)
+        return {} if found is None else {f"f{i}": float(v) for i, v in enumerate(found)}
 
 
 @dataclass
@@ -113,16 +143,32 @@ def resolve_model_dir(path: Path, scratch: Path) -> Path:
     return scratch
 
 
+def load_estimator(directory: Path) -> tuple[Any, str, int]:
+    """The model of a model folder: (estimator, framework, the number of features it takes)."""
+    if (directory / MODEL_FILE).is_file():
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(str(directory / MODEL_FILE))
+        return booster, XGBOOST, booster.num_features()
+    if (directory / SKLEARN_MODEL_FILE).is_file():
+        import joblib
+
+        estimator = joblib.load(directory / SKLEARN_MODEL_FILE)
+        return estimator, SKLEARN, int(getattr(estimator, "n_features_in_", -1))
+    raise FileNotFoundError(f"{directory} holds neither {MODEL_FILE} nor {SKLEARN_MODEL_FILE}")
+
+
 def model_fn(model_dir: str | Path, context: Any = None) -> ServingModel:
     directory = Path(model_dir)
-    booster = xgb.Booster()
-    booster.load_model(str(directory / MODEL_FILE))
+    estimator, framework, features = load_estimator(directory)
     schema = DataSchema.load(directory / SCHEMA_FILE)
     transformer = FeatureTransformer.from_schema(schema)
-    if booster.num_features() != len(transformer.output_names):
-        raise ValueError(f"the model expects {booster.num_features()} features but schema {schema.name!r} "
+    if features != len(transformer.output_names):
+        raise ValueError(f"the model expects {features} features but schema {schema.name!r} "
                          f"produces {len(transformer.output_names)}")
-    return ServingModel(booster=booster, schema=schema, transformer=transformer, model_dir=directory)
+    return ServingModel(estimator=estimator, framework=framework, schema=schema, transformer=transformer,
+                        model_dir=directory)
 
 
 def _media_type(content_type: str | None) -> str:
@@ -246,7 +292,7 @@ def predict_batch(batch: RawBatch, model: ServingModel) -> PredictionBatch:
     predictions: list[Any] = [None] * len(rows)
     if features:
         matrix = np.asarray(features, dtype=np.float64)
-        predicted = model.booster.predict(xgb.DMatrix(matrix, missing=np.nan))  # (rows,) or (rows, classes)
+        predicted = model.predict(matrix)  # (rows,) or (rows, classes)
         output, label = model.output, model.schema.label
         for position, raw in zip(valid, predicted.tolist(), strict=True):
             predictions[position] = output.from_model(raw, label)

@@ -119,9 +119,8 @@ def run(*, model_path: Path, train_dir: Path, test_dir: Path, output_dir: Path, 
         predictions = prediction_baseline(schema.label, scored_answers)
         output = model.output
         # What the model uses, for the importance-weighted drift score (mlcore.drift.statistics).
-        gains = model.booster.get_score(importance_type="total_gain")  # one float per feature for a tree booster
-        importances = normalised_importances({k: float(v) for k, v in gains.items() if isinstance(v, int | float)},
-                                             model.transformer.output_names, schema.feature_names)
+        importances = normalised_importances(model.feature_importances(), model.transformer.output_names,
+                                             schema.feature_names)
         # The prediction and confidence distributions the drift engine bins: each answer's drift value and
         # confidence (mlcore.outputs: the score and max(p, 1 - p); the class index and the top probability; the
         # value and none). The kind's own statistics' baseline is stored beside them (mlcore.drift.predictions).

@@ -82,7 +82,7 @@ def test_model_folder_holds_everything_serving_needs(channels: Path, tmp_path: P
         assert (model_dir / name).is_file(), name
     json.loads((model_dir / "xgboost-model.json").read_text())  # really the JSON format
     model = inference.model_fn(model_dir)
-    assert model.booster.num_boosted_rounds() == 5
+    assert model.estimator.num_boosted_rounds() == 5
 
 
 def test_schema_channel_is_used_when_metadata_has_no_schema(channels: Path, tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from mlsettings.config import ConfigError, load_environments, project_context
 from mlsettings.config.fields import REPO_ROOT
 from mlsettings.training_code import (
     CONTAINER_CODE_DIR,
-    IMAGE_PACKAGES,
     RESERVED_NAMES,
+    XGBOOST_IMAGE_PACKAGES,
     canonical,
     find_links,
     offline_requirements_problem,
@@ -89,7 +89,7 @@ def test_a_dependency_must_be_vendored_too_unless_the_image_has_it(tmp_path: Pat
 
 def test_a_listed_requirement_must_be_vendored_even_if_the_image_has_it(tmp_path: Path) -> None:
     """The image's version may not satisfy the team's specifier: what a team lists, it vendors."""
-    assert canonical("NumPy") in IMAGE_PACKAGES
+    assert canonical("NumPy") in XGBOOST_IMAGE_PACKAGES
     assert offline_requirements_problem(folder_with(tmp_path, "numpy==2.1.0\n"), "m") is not None
 
 
