@@ -32,6 +32,7 @@ BENCHMARKS: tuple[tuple[str, str, list[str], list[str]], ...] = (
      ["--quick"]),
     ("bench.bench_synth_scale", "Synthesis at 1, 10 and 50 models (issue 24)", ["--gates"],
      ["--sizes", "1,3", "--fixture-sizes", ""]),
+    ("bench.bench_sdk_pipeline", "SDK-authored pipeline definitions offline, twice (issue 26)", [], []),
 )
 
 
@@ -51,7 +52,7 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", help="comma-separated benchmark names "
-                        "(training, inference, serving, drift, start, cli, quality, scale)")
+                        "(training, inference, serving, drift, start, cli, quality, scale, pipeline)")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run; not for the record)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
