@@ -64,6 +64,16 @@ $(CONTRACT_VENV)/.installed: tests/contract/requirements.txt
 	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $$($(CONTRACT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sagemaker_containers/_mapping.py
 	touch $@
 
+# The sklearn-script models' contract environment: the SageMaker scikit-learn 1.9-0 image's Python (3.12) and pins
+# (tests/contract/requirements-sklearn.txt), sagemaker-containers patched as that image's Dockerfile does.
+CONTRACT_SKLEARN_VENV := .venv-contract-sklearn
+$(CONTRACT_SKLEARN_VENV)/.installed: tests/contract/requirements-sklearn.txt
+	test -x $(CONTRACT_SKLEARN_VENV)/bin/python || $(CONTRACT_PYTHON) -m venv $(CONTRACT_SKLEARN_VENV)
+	$(CONTRACT_SKLEARN_VENV)/bin/python -m pip install -qq --disable-pip-version-check -r tests/contract/requirements-sklearn.txt
+	$(CONTRACT_SKLEARN_VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps --no-build-isolation sagemaker-containers==2.8.6.post2
+	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $$($(CONTRACT_SKLEARN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sagemaker_containers/_mapping.py
+	touch $@
+
 # Oracles: wheels of maintained libraries whose functions tests run without installing them (tests/oracles/).
 ORACLES := .oracles
 $(ORACLES)/.installed: tests/oracles/requirements.txt $(VENV)/.installed
@@ -71,7 +81,7 @@ $(ORACLES)/.installed: tests/oracles/requirements.txt $(VENV)/.installed
 	touch $@
 
 bootstrap: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(CONTRACT_VENV)/.installed \
-	$(ORACLES)/.installed
+	$(CONTRACT_SKLEARN_VENV)/.installed $(ORACLES)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -30,6 +30,32 @@ class ContainerUnavailableError(RuntimeError):
     """The contract environment is missing: `make test` builds it (target .venv-contract)."""
 
 
+@dataclass(frozen=True)
+class ContractImage:
+    """One framework image as the contract tier stands it up: its Python and pins (a virtual environment the
+    Makefile builds), the toolkit's `train` console script, and the framework glue the harness restates."""
+
+    name: str
+    venv: Path
+    train_cli: str
+    """The module of the image's `train` console script."""
+    glue: str
+    """The harness module restating the framework's training and serving entry points."""
+    training_env: Mapping[str, str]
+    """What the harness adds for the toolkit to run outside SageMaker (each entry says why)."""
+
+
+XGBOOST_IMAGE = ContractImage(name="SageMaker XGBoost 3.2-0", venv=VENV, train_cli="sagemaker_containers.cli.train",
+                              glue="xgboost_glue", training_env={})
+SKLEARN_IMAGE = ContractImage(
+    name="SageMaker scikit-learn 1.9-0", venv=REPO / ".venv-contract-sklearn", train_cli="sagemaker_training.cli.train",
+    glue="sklearn_glue",
+    # sagemaker-training 4.8.0 waits (up to 15 minutes) until every host of resourceconfig.json resolves in DNS,
+    # which SageMaker's own network provides and a namespace without a network never does; its documented switch
+    # for local runs skips that wait (entry_point.run: SM_STUDIO_LOCAL_MODE).
+    training_env={"SM_STUDIO_LOCAL_MODE": "true"})
+
+
 @functools.cache
 def _namespaces_work() -> bool:
     unshare = shutil.which("unshare")
@@ -43,12 +69,13 @@ class Container:
     """One container's file system root (what /opt/ml means) and how its processes are started."""
 
     root: Path
+    image: ContractImage = XGBOOST_IMAGE
 
     @staticmethod
-    def image_python() -> Path:
-        python = VENV / "bin" / "python"
+    def image_python(venv: Path = VENV) -> Path:
+        python = venv / "bin" / "python"
         if not python.exists():
-            raise ContainerUnavailableError(f"{python} is missing; run `make .venv-contract/.installed`")
+            raise ContainerUnavailableError(f"{python} is missing; run `make {venv.name}/.installed`")
         return python
 
     @staticmethod
@@ -69,10 +96,11 @@ class Container:
         layer = Path(f"{self.root}.python")
         python = layer / "bin" / "python"
         if not python.exists():
-            subprocess.run([str(self.image_python()), "-m", "venv", "--without-pip", str(layer)], check=True)
+            subprocess.run([str(self.image_python(self.image.venv)), "-m", "venv", "--without-pip", str(layer)],
+                           check=True)
             purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                      capture_output=True, text=True, check=True).stdout.strip()
-            image_lib = subprocess.run([str(self.image_python()), "-c",
+            image_lib = subprocess.run([str(self.image_python(self.image.venv)), "-c",
                                         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                        capture_output=True, text=True, check=True).stdout.strip()
             # addsitedir, not a bare path: the image's own .pth files must run too (setuptools' distutils shim).
@@ -129,9 +157,9 @@ class Container:
                               capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def harness_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def harness_env(extra: Mapping[str, str] | None = None, image: ContractImage = XGBOOST_IMAGE) -> dict[str, str]:
     """PYTHONPATH for the harness modules (the framework glue), nothing of the repository."""
-    return {"PYTHONPATH": str(HARNESS), **(extra or {})}
+    return {"PYTHONPATH": str(HARNESS), "CONTRACT_GLUE": image.glue, **(extra or {})}
 
 
 def fail_with_logs(result: subprocess.CompletedProcess[str], what: str) -> str:

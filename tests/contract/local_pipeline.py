@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.contract.container import Container, fail_with_logs, harness_env
+from tests.contract.container import XGBOOST_IMAGE, Container, ContractImage, fail_with_logs, harness_env
 from tests.contract.synthesized import SynthesizedTraining
 
 EXECUTION_ID = "contract0execution"
@@ -36,6 +36,8 @@ class LocalPipeline:
     outputs: dict[str, dict[str, Path]] = field(default_factory=dict)  # step → output name → folder
     model_artifact: Path | None = None
     logs: dict[str, str] = field(default_factory=dict)
+    image: ContractImage = XGBOOST_IMAGE
+    """The framework image every job and the model of this pipeline run in (the model's kind of training code)."""
 
     # ------------------------------------------------------------------------------------------ expressions
     def step(self, name: str) -> dict[str, Any]:
@@ -111,7 +113,7 @@ class LocalPipeline:
     # ------------------------------------------------------------------------------------------ jobs
     def run_processing(self, name: str) -> Container:
         args = self.resolve(self.step(name)["Arguments"])
-        container = Container(self.workdir / name)
+        container = Container(self.workdir / name, self.image)
         for spec in args["ProcessingInputs"]:
             self.place(spec["S3Input"]["S3Uri"], container.path(spec["S3Input"]["LocalPath"]))
         outputs = {o["OutputName"]: container.path(o["S3Output"]["LocalPath"])
@@ -129,7 +131,7 @@ class LocalPipeline:
 
     def training_container(self, extra_hyperparameters: Mapping[str, str] | None = None) -> Container:
         args = self.resolve(self.step("Train")["Arguments"])
-        container = Container(self.workdir / "Train")
+        container = Container(self.workdir / "Train", self.image)
         config = container.path("/opt/ml/input/config")
         config.mkdir(parents=True, exist_ok=True)
         hyperparameters = {k: container.reroot(str(v)) for k, v in args["HyperParameters"].items()}
@@ -160,10 +162,11 @@ class LocalPipeline:
         """One training job start (the checkpoint folder survives between starts, as SageMaker restores it)."""
         args = self.resolve(self.step("Train")["Arguments"])
         container = self.training_container(extra_hyperparameters)
-        env = {**args.get("Environment", {}),
-               **harness_env({"SAGEMAKER_TRAINING_MODULE": "xgboost_glue:train_main"})}
-        # The image's `train` is sagemaker-containers' console script: sagemaker_containers.cli.train:main.
-        result = container.run([str(container.python()), "-m", "sagemaker_containers.cli.train"], env=env)
+        env = {**args.get("Environment", {}), **self.image.training_env,
+               **harness_env({"SAGEMAKER_TRAINING_MODULE": f"{self.image.glue}:train_main"}, self.image)}
+        # The image's `train` console script: sagemaker_containers.cli.train:main (XGBoost) or
+        # sagemaker_training.cli.train:main (scikit-learn), which import SAGEMAKER_TRAINING_MODULE and call it.
+        result = container.run([str(container.python()), "-m", self.image.train_cli], env=env)
         log = result.stdout + result.stderr
         if expect_failure:
             if result.returncode == 0:
@@ -188,7 +191,7 @@ class LocalPipeline:
     def served_model(self, name: str = "Serve") -> Container:
         """A model container: the artifact unpacked into /opt/ml/model, as SageMaker does before `serve`."""
         assert self.model_artifact is not None
-        container = Container(self.workdir / name)
+        container = Container(self.workdir / name, self.image)
         shutil.rmtree(container.root, ignore_errors=True)
         shutil.rmtree(f"{container.root}.python", ignore_errors=True)
         model_dir = container.path("/opt/ml/model")
@@ -216,7 +219,7 @@ def serve(container: Container, environment: Mapping[str, str],
     payload = {"requests": [{"method": method, "path": path, "headers": dict(headers),
                              "body_b64": base64.b64encode(body).decode()} for method, path, headers, body in requests]}
     result = container.run([str(container.python()), str(HARNESS / "serve.py")],
-                           env={**environment, **harness_env()}, stdin=json.dumps(payload))
+                           env={**environment, **harness_env(image=container.image)}, stdin=json.dumps(payload))
     marker = "----contract-responses----\n"
     if result.returncode != 0 or marker not in result.stdout:
         raise JobFailedError(fail_with_logs(result, "model container"))

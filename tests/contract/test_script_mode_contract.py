@@ -1,9 +1,13 @@
-"""A team's own training program (wine-script, training.code.kind xgboost-script) through the XGBoost image's
-own toolkit, exactly as synthesized: its pipeline's Validate and Preprocess, then the Train step — the toolkit
-unpacks the model's code bundle (the platform's packages plus the team's folder at its top) and runs
-``pip install . -r requirements.txt`` in a network namespace without a network, which must find the vendored
-wheel through the step's PIP_FIND_LINKS — then Evaluate and Baseline on the resulting model.tar.gz and the
-model container answering its golden payloads. Without PIP_FIND_LINKS the same install fails offline."""
+"""Each sampled model whose team writes its training program (training.code.kind ``xgboost-script`` or
+``sklearn-script``), through its framework image's own toolkit at that image's pins, exactly as synthesized: the
+model's Validate and Preprocess, then the Train step — the toolkit unpacks the model's code bundle (the platform's
+packages plus the team's folder at its top), installs the folder's requirements in a network namespace without a
+network, which must find the vendored wheels through the step's PIP_FIND_LINKS, and runs the platform's wrapper on
+the team's program — then Evaluate and Baseline on the resulting model.tar.gz, and the model container answering
+its golden payloads. Without PIP_FIND_LINKS a folder's vendored requirements fail to install offline.
+
+The images: SageMaker XGBoost 3.2-0 (sagemaker-containers 2.8.6.post2, .venv-contract) and SageMaker scikit-learn
+1.9-0 (sagemaker-training 4.8.0 for training, sagemaker-containers for serving, .venv-contract-sklearn)."""
 
 from __future__ import annotations
 
@@ -16,15 +20,29 @@ import pytest
 
 from mlsettings.config import load_environments
 from mlsettings.config.fields import REPO_ROOT
+from mlsettings.training_code import REQUIREMENTS_FILE, SCRIPT_KINDS, SKLEARN_SCRIPT
 from pipelines.datasets import write_bundled_csv
+from pipelines.serving.inference import MODEL_FILE, SKLEARN_MODEL_FILE
 from testkit.model_sample import sampled_project_context
+from tests.contract.container import SKLEARN_IMAGE, XGBOOST_IMAGE, ContractImage
 from tests.contract.local_pipeline import JobFailedError, LocalPipeline, serve
 from tests.contract.synthesized import SynthesizedTraining, read_training
 from tests.infra.conftest import SynthesizedApp
 
 STAGE = "dev"
-SCRIPT_MODELS = [view.model.name for view in load_environments(sampled_project_context())[STAGE].models
-                 if view.model is not None and view.training.code.kind != "platform"]
+VIEWS = {view.model.name: view for view in load_environments(sampled_project_context())[STAGE].models
+         if view.model is not None and view.training.code.kind in SCRIPT_KINDS}
+SCRIPT_MODELS = sorted(VIEWS)
+IMAGES = {SKLEARN_SCRIPT: SKLEARN_IMAGE}
+MODEL_FILES = {SKLEARN_SCRIPT: SKLEARN_MODEL_FILE}
+
+
+def _image(model: str) -> ContractImage:
+    return IMAGES.get(VIEWS[model].training.code.kind, XGBOOST_IMAGE)
+
+
+def _vendors(model: str) -> bool:
+    return (REPO_ROOT / str(VIEWS[model].training.code.source_dir) / REQUIREMENTS_FILE).is_file()
 
 
 @dataclass
@@ -40,10 +58,11 @@ def script_run(request: pytest.FixtureRequest, synthesized: SynthesizedApp,
     model = request.param
     training = read_training(synthesized.outdir, STAGE, synthesized.stages[STAGE].models[model].artifact_id)
     workdir = tmp_path_factory.mktemp(f"contract-{model}")
-    schema = load_environments(sampled_project_context())[STAGE].for_model(model).training.schema_file
     data = workdir / "data"
-    write_bundled_csv(json.loads((REPO_ROOT / schema).read_text(encoding="utf-8"))["name"], data / "data.csv")
-    pipeline = LocalPipeline(training, workdir, parameters={"DataUri": data.as_uri(), "NumRound": 20})
+    schema = json.loads((REPO_ROOT / VIEWS[model].training.schema_file).read_text(encoding="utf-8"))
+    write_bundled_csv(schema["name"], data / "data.csv")
+    pipeline = LocalPipeline(training, workdir, parameters={"DataUri": data.as_uri(), "NumRound": 20},
+                             image=_image(model))
     for step in ("Validate", "Preprocess"):
         pipeline.run_processing(step)
     _, log = pipeline.run_training()
@@ -52,39 +71,53 @@ def script_run(request: pytest.FixtureRequest, synthesized: SynthesizedApp,
     yield ScriptRun(model=model, pipeline=pipeline, log=log)
 
 
-def test_there_is_a_script_mode_model_in_the_sample() -> None:
-    assert SCRIPT_MODELS, "cdk.json's sample holds no model with training.code.kind other than 'platform'"
+def test_the_sample_holds_a_model_of_each_script_kind() -> None:
+    assert sorted({view.training.code.kind for view in VIEWS.values()}) == sorted(SCRIPT_KINDS)
 
 
 def test_the_synthesized_train_step_runs_the_wrapper_on_the_teams_program(script_run: ScriptRun) -> None:
+    view = VIEWS[script_run.model]
     train = script_run.pipeline.step("Train")["Arguments"]
-    assert train["HyperParameters"]["sagemaker_program"] == "pipelines.steps.script_train"
-    assert train["HyperParameters"]["user_entry_point"] == "train.py"
-    assert train["Environment"]["PIP_FIND_LINKS"] == "/opt/ml/code/wheels"
+    assert train["HyperParameters"]["user_entry_point"] == view.training.code.entry_point
+    assert train["HyperParameters"]["training_kind"] == view.training.code.kind
     assert train["Environment"]["PIP_NO_INDEX"] == "1"
+    assert ("PIP_FIND_LINKS" in train["Environment"]) == _vendors(script_run.model)
+    image = train["AlgorithmSpecification"]["TrainingImage"]
+    assert ("sagemaker-scikit-learn:1.9-0-cpu-py3" in image) == (view.training.code.kind == SKLEARN_SCRIPT)
 
 
-def test_the_toolkit_installs_the_vendored_wheel_with_no_network_and_runs_the_program(script_run: ScriptRun) -> None:
+def test_the_toolkit_runs_the_teams_program_under_the_wrapper(script_run: ScriptRun) -> None:
     log = script_run.log
-    assert "-r requirements.txt" in log and "Successfully installed" in log and "tabulate-0.9.0" in log
-    assert "validation mlogloss" in log  # the team's program printed its table with the vendored package
-    assert "train.py trained 20 rounds; the platform completed the model folder" in log
+    entry = VIEWS[script_run.model].training.code.entry_point
+    # sagemaker-training runs a program path as `python <path>`, sagemaker-containers a module as `python -m`
+    expected = ("bin/python pipelines/steps/script_train.py" if VIEWS[script_run.model].training.code.kind ==
+                SKLEARN_SCRIPT else "bin/python -m pipelines.steps.script_train")
+    assert expected in log
+    assert f"{entry} trained " in log and "the platform completed the model folder" in log
+    if _vendors(script_run.model):  # the folder's requirements, installed offline from its wheels
+        assert "-r requirements.txt" in log and "Successfully installed" in log
 
 
-def test_the_artifact_holds_the_teams_booster_and_the_platforms_files(script_run: ScriptRun) -> None:
+def test_the_artifact_holds_the_teams_model_and_the_platforms_files(script_run: ScriptRun) -> None:
+    kind = VIEWS[script_run.model].training.code.kind
     assert script_run.pipeline.model_artifact is not None
     with tarfile.open(script_run.pipeline.model_artifact) as tar:
         names = set(tar.getnames())
         summary = json.loads(tar.extractfile("training_summary.json").read())  # type: ignore[union-attr]
-    assert {"xgboost-model.json", "schema.json", "fallback.json", "feature_names.json", "code/inference.py"} <= names
-    assert summary["trained_by"] == "train.py" and summary["objective"] == "multi:softprob"
+    assert {MODEL_FILES.get(kind, MODEL_FILE), "schema.json", "fallback.json", "feature_names.json",
+            "code/inference.py"} <= names
+    assert summary["trained_by"] == VIEWS[script_run.model].training.code.entry_point
+    assert summary["training_kind"] == kind
 
 
 def test_the_platforms_evaluation_gate_and_baseline_run_on_the_teams_model(script_run: ScriptRun) -> None:
     pipeline = script_run.pipeline
     gate = next(s for s in pipeline.synthesized.definition["Steps"] if s["Type"] == "Condition")
     value = pipeline.resolve(gate["Arguments"]["Conditions"][0]["LeftValue"])
-    assert isinstance(value, float) and value >= pipeline.parameter("QualityThreshold")
+    comparison = gate["Arguments"]["Conditions"][0]["Type"]
+    threshold = pipeline.parameter("QualityThreshold")
+    assert isinstance(value, float)
+    assert value >= threshold if comparison.startswith("GreaterThan") else value <= threshold
     assert (pipeline.outputs["Baseline"]["baseline"] / "golden_payloads.json").is_file()
 
 
@@ -99,16 +132,20 @@ def test_the_model_container_answers_its_golden_payloads(script_run: ScriptRun) 
     assert [a.status for a in answers] == [200] * (1 + len(cases))
 
 
-def test_without_find_links_the_offline_install_fails(script_run: ScriptRun, synthesized: SynthesizedApp,
+def test_without_find_links_the_offline_install_fails(script_run: ScriptRun,
                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
     """The negative control: the same job with PIP_FIND_LINKS removed cannot install requirements.txt offline."""
+    if not _vendors(script_run.model):
+        pytest.skip(f"{script_run.model}'s folder vendors no requirements")
     training: SynthesizedTraining = script_run.pipeline.synthesized
     definition = json.loads(json.dumps(training.definition))
     train = next(s for s in definition["Steps"] if s["Name"] == "Train")
     del train["Arguments"]["Environment"]["PIP_FIND_LINKS"]
     broken = SynthesizedTraining(definition=definition, assets=training.assets)
     pipeline = LocalPipeline(broken, tmp_path_factory.mktemp("no-find-links"),
-                             parameters=dict(script_run.pipeline.parameters))
+                             parameters=dict(script_run.pipeline.parameters), image=script_run.pipeline.image)
     pipeline.outputs.update(script_run.pipeline.outputs)
-    with pytest.raises(JobFailedError, match="tabulate"):
+    requirement = (REPO_ROOT / str(VIEWS[script_run.model].training.code.source_dir) / REQUIREMENTS_FILE
+                   ).read_text(encoding="utf-8").split("\n")[-2].split("==")[0]
+    with pytest.raises(JobFailedError, match=requirement):
         pipeline.run_training()

@@ -11,10 +11,11 @@ stdout too).
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+import os
 import sys
 
-import xgboost_glue
 from sagemaker_containers import _env, _modules
 
 MARKER = "----contract-responses----"
@@ -24,7 +25,9 @@ def main() -> None:
     requests = json.load(sys.stdin)["requests"]
     serving_env = _env.ServingEnv()
     _modules.import_module(serving_env.module_dir, serving_env.module_name)
-    client = xgboost_glue.serving_app().test_client()
+    # The framework's glue of this image (CONTRACT_GLUE: xgboost_glue or sklearn_glue), set by the harness.
+    glue = importlib.import_module(os.environ.get("CONTRACT_GLUE", "xgboost_glue"))
+    client = glue.serving_app().test_client()
     responses = []
     for request in requests:
         answer = client.open(request["path"], method=request["method"], headers=request.get("headers", {}),
