@@ -98,3 +98,77 @@ def test_a_program_that_breaks_the_contract_stops_the_run_in_one_line(tmp_path: 
 def test_a_requirement_without_its_wheel_cannot_install_offline(tmp_path: Path) -> None:
     failure = _failure(tmp_path, requirements="tabulate==0.9.0\nsix-not-vendored==1.0\n")
     assert failure.startswith("requirements.txt did not install from wheels/ with no index:")
+
+
+# ------------------------------------------------------------------------------------------ sklearn-script
+SKLEARN_MODEL = "diabetes-sklearn"
+SKLEARN_CONFIG = load_environments(project_context())["dev"].for_model(SKLEARN_MODEL)
+SKLEARN_SHIPPED = REPO_ROOT / str(SKLEARN_CONFIG.training.code.source_dir)
+
+
+def _sklearn_run(tmp_path: Path, program: str | None = None) -> LocalRunResult:
+    team = tmp_path / "team"
+    shutil.copytree(SKLEARN_SHIPPED, team)
+    if program is not None:
+        (team / "train.py").write_text(program, encoding="utf-8")
+    data = write_bundled_csv("diabetes", tmp_path / "data.csv")
+    gate = SKLEARN_CONFIG.training.quality_gate
+    code = SKLEARN_CONFIG.training.code
+    return run_local(tmp_path / "run", schema_path=REPO_ROOT / SKLEARN_CONFIG.training.schema_file, data_csv=data,
+                     quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
+                     team_code=TeamCode(source_dir=team, entry_point=code.entry_point, kind=code.kind))
+
+
+def test_the_shipped_sklearn_program_trains_and_the_platform_serves_its_estimator(tmp_path: Path) -> None:
+    from pipelines.serving import inference
+
+    result = _sklearn_run(tmp_path)
+    assert result.status == "succeeded", result.failure
+    assert result.training is not None and result.training["estimator"] == "HistGradientBoostingRegressor"
+    model = inference.model_fn(result.paths["model_dir"])
+    assert model.framework == inference.SKLEARN
+    rows = [["59", "2", "32.1", "101", "157", "93.2", "38", "4", "4.8598", "87"], [""] * 10]
+    answers = inference.predict_raw_rows(model, rows)
+    assert len(answers) == 2 and all(isinstance(a, float) for a in answers)  # a row of missing values answers too
+
+
+SKLEARN_READ = """
+import os, numpy as np, pandas as pd
+from pathlib import Path
+folder = Path(os.environ["SM_CHANNEL_TRAIN"])
+values = pd.concat([pd.read_csv(p, header=None) for p in folder.glob("*.csv")]).to_numpy()
+model_dir = Path(os.environ["SM_MODEL_DIR"])
+"""
+CLASSIFIER = SKLEARN_READ + """
+import joblib
+from sklearn.ensemble import HistGradientBoostingClassifier
+joblib.dump(HistGradientBoostingClassifier(max_iter=3).fit(values[:, 1:], values[:, 0] > 150),
+            model_dir / "model.joblib")
+"""
+NO_MISSING = SKLEARN_READ + """
+import joblib
+from sklearn.linear_model import LinearRegression
+joblib.dump(LinearRegression().fit(np.nan_to_num(values[:, 1:]), values[:, 0]), model_dir / "model.joblib")
+"""
+FEW_FEATURES = SKLEARN_READ + """
+import joblib
+from sklearn.ensemble import HistGradientBoostingRegressor
+joblib.dump(HistGradientBoostingRegressor(max_iter=3).fit(values[:, 1:4], values[:, 0]), model_dir / "model.joblib")
+"""
+NOT_A_MODEL = SKLEARN_READ + """
+(model_dir / "model.joblib").write_bytes(b"not a pickle")
+"""
+
+
+@pytest.mark.parametrize(("program", "expected"), [
+    (NO_MODEL, "train.py wrote no model: "),
+    (CLASSIFIER, "train.py's model is a HistGradientBoostingClassifier; a regression model needs a regressor"),
+    (NO_MISSING, "train.py's model cannot answer the validation rows or a row of missing values: ValueError"),
+    (FEW_FEATURES, "train.py's model takes 3 features; the platform's data has 10"),
+    (NOT_A_MODEL, "train.py wrote model.joblib, which joblib cannot load with scikit-learn"),
+], ids=["no model", "classifier", "missing values", "features", "not a model"])
+def test_a_sklearn_program_that_breaks_the_contract_stops_the_run_in_one_line(tmp_path: Path, program: str,
+                                                                             expected: str) -> None:
+    result = _sklearn_run(tmp_path, program)
+    assert result.status == "failed_training"
+    assert result.failure is not None and "\n" not in result.failure and expected in result.failure

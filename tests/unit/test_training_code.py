@@ -4,6 +4,7 @@ requirement must install from its vendored wheels with no index, because the tra
 from __future__ import annotations
 
 import copy
+import dataclasses
 import zipfile
 from pathlib import Path
 
@@ -134,8 +135,8 @@ def test_a_requirement_that_needs_the_network_fails_synth(tmp_path: Path, monkey
 
     from mlsettings.config import model as config_model
 
+    shutil.copytree(REPO_ROOT / "models", tmp_path / "models")  # every model's folder, as in the repository
     team = tmp_path / "models" / "wine-script"
-    shutil.copytree(SHIPPED, team)
     (team / "requirements.txt").write_text("tabulate==0.9.0\nrequests==2.32.0\n")
     schemas = tmp_path / "pipelines" / "schemas"
     shutil.copytree(REPO_ROOT / "pipelines" / "schemas", schemas)
@@ -144,3 +145,38 @@ def test_a_requirement_that_needs_the_network_fails_synth(tmp_path: Path, monkey
                                           r"models/wine-script/requirements\.txt line 2 'requests==2\.32\.0' needs "
                                           r"the network"):
         load_environments(project_context())
+
+
+def test_a_sklearn_model_on_a_gpu_instance_is_refused() -> None:
+    context = copy.deepcopy(project_context())
+    context["models"]["diabetes-sklearn"]["training"]["instance_type"] = "ml.g5.xlarge"
+    with pytest.raises(ConfigError, match=r"training\.instance_type is ml\.g5\.xlarge while training\.code\.kind is "
+                                          r"'sklearn-script'; allowed: a CPU instance type"):
+        load_environments(context)
+
+
+@pytest.mark.parametrize(("kind", "program", "framework", "metrics"), [
+    ("platform", "pipelines.steps.train", "XGBOOST", True),
+    ("xgboost-script", "pipelines.steps.script_train", "XGBOOST", True),
+    ("sklearn-script", "pipelines/steps/script_train.py", "SKLEARN", False),
+])
+def test_each_kind_compiles_to_its_program_image_and_framework(kind: str, program: str, framework: str,
+                                                               metrics: bool) -> None:
+    """sagemaker-containers runs a module name (`python -m`); sagemaker-training 4.8.0 runs a name ending in .py as a
+    program and anything else as a shell command, so the scikit-learn image gets the wrapper's path."""
+    from pipelines.definition import build_definition
+    from pipelines.images import image_for
+    from tests.unit.test_pipeline_definition import SETTINGS
+
+    image = image_for(kind)
+    built = build_definition(dataclasses.replace(SETTINGS, training_kind=kind, image_uri=image.uri("eu-west-1"),
+                                                 framework=image.framework, framework_version=image.framework_version))
+    train = next(s for s in built["Steps"] if s["Name"] == "Train")["Arguments"]
+    register = next(s for s in built["Steps"][-1]["Arguments"]["IfSteps"] if s["Name"] == "Register")["Arguments"]
+    assert train["HyperParameters"]["sagemaker_program"] == program
+    assert ("training_kind" in train["HyperParameters"]) is (kind != "platform")
+    assert bool(train["AlgorithmSpecification"]["MetricDefinitions"]) is metrics
+    assert register["InferenceSpecification"]["Containers"][0]["Framework"] == framework
+    assert register["CustomerMetadataProperties"]["training_kind"] == kind
+    processing = [s for s in built["Steps"] if s["Type"] == "Processing"]
+    assert {s["Arguments"]["AppSpecification"]["ImageUri"] for s in processing} == {image.uri("eu-west-1")}
