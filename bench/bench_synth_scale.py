@@ -67,12 +67,18 @@ class QuotaPlan:
 
 def generated_models(shipped: Mapping[str, Any], count: int) -> dict[str, Any]:
     """``count`` copies of the ``shipped`` models (their settings and overrides), cycling through them in order,
-    named ``<shipped name>-<index>`` (1-based): breast-cancer-1, wine-2, diabetes-3, breast-cancer-4..."""
+    named ``<shipped name, at most 13 characters>-<index>`` (1-based): breast-cancer-1, wine-2, diabetes-3 ... (a
+    model name has at most 18 characters in the shipped environments: mlsettings.naming)."""
     kinds = list(shipped)
     if not kinds:
         raise ValueError("cdk.json declares no models to copy")
-    return {f"{kinds[i % len(kinds)]}-{i + 1}": copy.deepcopy(shipped[kinds[i % len(kinds)]])
+    return {f"{generated_prefix(kinds[i % len(kinds)])}-{i + 1}": copy.deepcopy(shipped[kinds[i % len(kinds)]])
             for i in range(count)}
+
+
+def generated_prefix(name: str) -> str:
+    """A shipped model's name cut to 13 characters (and no trailing '-'), so '-<index up to 999>' still fits."""
+    return name[:13].rstrip("-")
 
 
 def with_quota(context: Mapping[str, Any], quota: int) -> dict[str, Any]:

@@ -198,36 +198,3 @@ def source_dir_problem(root: Path, source_dir: str, entry_point: str, kind: str 
 def find_links(folder: Path) -> str | None:
     """PIP_FIND_LINKS for the Train step when ``folder`` vendors wheels (the folder as the container sees it)."""
     return f"{CONTAINER_CODE_DIR}/{WHEELS_FOLDER}" if any((folder / WHEELS_FOLDER).glob("*.whl")) else None
-
-
-# ------------------------------------------------------------------------------------------ an own image
-ECR_IMAGE = re.compile(r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?"
-                       r"/(?P<repository>[^@:]+)(?P<reference>[@:].+)")
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}")
-IMAGE_URI_MAX = 255
-"""botocore's sagemaker ContainerImage and AlgorithmImage: at most 255 characters."""
-
-
-def image_reference_problem(uri: str) -> str | None:
-    """Why ``uri`` is not an ECR image pinned by digest (one line), or None.
-
-    A tag can be pushed again: the version a model package names would change under it, and a registry's
-    approval would no longer say what runs. SageMaker accepts both forms (ContainerDefinition.Image: "path can
-    be either in the registry/repository[:tag] or the registry/repository[@digest] form"); the product takes
-    only the digest. The repository name follows botocore's ecr RepositoryName pattern."""
-    import botocore.session
-
-    found = ECR_IMAGE.fullmatch(uri)
-    if found is None:
-        return (f"{uri!r} is not an ECR image URI; allowed: <account>.dkr.ecr.<region>.amazonaws.com/<repository>"
-                "@sha256:<64 hex digits>")
-    if len(uri) > IMAGE_URI_MAX:
-        return f"{uri!r} has {len(uri)} characters; allowed: at most {IMAGE_URI_MAX} (SageMaker's image URI)"
-    shape = botocore.session.get_session().get_service_model("ecr").shape_for("RepositoryName")
-    if not re.fullmatch(shape.metadata["pattern"], found["repository"]):
-        return (f"{uri!r} names repository {found['repository']!r}, which is not an ECR repository name "
-                f"(botocore ecr RepositoryName: {shape.metadata['pattern']})")
-    if not DIGEST.fullmatch(found["reference"]):
-        return (f"{uri!r} is pinned by tag {found['reference'][1:]!r}; allowed: a digest (@sha256:<64 hex digits>: "
-                "docker inspect --format '{{index .RepoDigests 0}}' <image>), since a tag can be moved")
-    return None

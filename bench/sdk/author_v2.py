@@ -19,6 +19,10 @@ import time
 import traceback
 from pathlib import Path
 
+# The project's names, defined once in mlsettings (standard library only, so the SDK's interpreter imports it too).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from mlsettings.vocabulary import EVALUATION_FILE, PENDING_MANUAL_APPROVAL
+
 HERE = Path(__file__).resolve().parent
 REGION = "eu-west-1"
 ACCOUNT = "111122223333"
@@ -94,7 +98,7 @@ def author(args: argparse.Namespace, notes: list[str]):  # type: ignore[no-untyp
     data_uri = ParameterString("DataUri", default_value=f"s3://{BUCKET}/data/")
     instance_type = ParameterString("TrainingInstanceType", default_value="ml.m5.large")
     threshold = ParameterFloat("QualityThreshold", default_value=0.7)
-    approval = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
+    approval = ParameterString("ModelApprovalStatus", default_value=PENDING_MANUAL_APPROVAL)
     num_round = ParameterInteger("NumRound", default_value=50)
     local = args.code == "local"
     code = str(args.code_root / "steps.py") if local else f"{CODE_S3}/steps.py"
@@ -129,7 +133,7 @@ def author(args: argparse.Namespace, notes: list[str]):  # type: ignore[no-untyp
         channel: TrainingInput(s3_data=outputs[channel].S3Output.S3Uri, content_type="text/csv")
         for channel in ("train", "validation", "test")}))
 
-    report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    report = PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
     evaluate = ProcessingStep("Evaluate", property_files=[report], step_args=processor("evaluate").run(
         code=code, inputs=[ProcessingInput(source=train.properties.ModelArtifacts.S3ModelArtifacts,
                                            destination="/opt/ml/processing/input/model", input_name="model"),
@@ -141,7 +145,7 @@ def author(args: argparse.Namespace, notes: list[str]):  # type: ignore[no-untyp
                   sagemaker_session=sm, env={"SAGEMAKER_PROGRAM": "inference.py"})
     metrics = ModelMetrics(model_statistics=MetricsSource(content_type="application/json", s3_uri=Join(
         on="/", values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
-                        "evaluation.json"])))
+                        EVALUATION_FILE])))
     register = ModelStep("Register", step_args=model.register(
         content_types=["text/csv"], response_types=["text/csv"], inference_instances=["ml.m5.large"],
         transform_instances=["ml.m5.large"], model_package_group_name="bench-sdk-models",

@@ -25,7 +25,7 @@ def test_generated_names_are_valid_unique_and_cycle_the_shipped_kinds() -> None:
     kinds = list(shipped)
     for index, (name, entry) in enumerate(models.items()):
         kind = kinds[index % len(kinds)]
-        assert name == f"{kind}-{index + 1}"
+        assert name == f"{bench.generated_prefix(kind)}-{index + 1}" and kind.startswith(bench.generated_prefix(kind))
         assert entry == shipped[kind]
         assert entry is not shipped[kind]  # a copy: changing one model never changes another
     problem_types = [entry["problem_type"] for entry in models.values()]
