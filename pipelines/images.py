@@ -57,18 +57,22 @@ XGBOOST_ACCOUNTS: dict[str, str] = {
 
 
 class UnsupportedRegionError(ValueError):
-    """The XGBoost container is not published in this region."""
+    """The framework container is not published in this region."""
+
+
+def _image_uri(label: str, accounts: Mapping[str, str], repository: str, tag: str, region: str) -> str:
+    try:
+        account = accounts[region]
+    except KeyError:
+        raise UnsupportedRegionError(
+            f"the SageMaker {label} container is not published in {region!r}; regions: {sorted(accounts)}") from None
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{domain}/{repository}:{tag}"
 
 
 def xgboost_image_uri(region: str) -> str:
-    try:
-        account = XGBOOST_ACCOUNTS[region]
-    except KeyError:
-        raise UnsupportedRegionError(
-            f"the SageMaker XGBoost {XGBOOST_FRAMEWORK_VERSION} container is not published in {region!r}; "
-            f"regions: {sorted(XGBOOST_ACCOUNTS)}") from None
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"{account}.dkr.ecr.{region}.{domain}/{REPOSITORY}:{XGBOOST_FRAMEWORK_VERSION}"
+    return _image_uri(f"XGBoost {XGBOOST_FRAMEWORK_VERSION}", XGBOOST_ACCOUNTS, REPOSITORY, XGBOOST_FRAMEWORK_VERSION,
+                      region)
 
 
 # ---------------------------------------------------------------------------------------- scikit-learn
@@ -85,15 +89,8 @@ SKLEARN_PROCESSOR, SKLEARN_PY_VERSION = "cpu", "py3"
 
 def sklearn_image_uri(region: str) -> str:
     """The image's tag as the SDK formats it (image_uris._format_tag): version, processor, Python version."""
-    try:
-        account = SKLEARN_ACCOUNTS[region]
-    except KeyError:
-        raise UnsupportedRegionError(
-            f"the SageMaker scikit-learn {SKLEARN_FRAMEWORK_VERSION} container is not published in {region!r}; "
-            f"regions: {sorted(SKLEARN_ACCOUNTS)}") from None
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return (f"{account}.dkr.ecr.{region}.{domain}/{SKLEARN_REPOSITORY}:"
-            f"{SKLEARN_FRAMEWORK_VERSION}-{SKLEARN_PROCESSOR}-{SKLEARN_PY_VERSION}")
+    return _image_uri(f"scikit-learn {SKLEARN_FRAMEWORK_VERSION}", SKLEARN_ACCOUNTS, SKLEARN_REPOSITORY,
+                      f"{SKLEARN_FRAMEWORK_VERSION}-{SKLEARN_PROCESSOR}-{SKLEARN_PY_VERSION}", region)
 
 
 @dataclass(frozen=True)
