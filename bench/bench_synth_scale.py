@@ -1,9 +1,9 @@
 """Synthesis at scale (issue 24): the whole app — every environment's Storage, Alerting and Registry stacks, one
 stack per model and the Overview — synthesized in-process with 1, 10 and 50 models, and the infra test fixtures'
-synthesis with cdk.json's 3 models against 10 and 50: the fixtures synthesize the sample of the models
+synthesis with cdk.json's models against 10 and 50: the fixtures synthesize the sample of the models
 (testkit/model_sample.py), so what they cost must not grow with N.
 
-    .venv/bin/python -m bench.bench_synth_scale [--sizes 1,10,50] [--fixture-sizes 3,10,50] [--gates]
+    .venv/bin/python -m bench.bench_synth_scale [--sizes 1,10,50] [--fixture-sizes N,10,50] [--gates]
 
 The models are copies of cdk.json's models (overrides included) under generated names, cycling the shipped kinds
 (``scale_context``). Each measurement runs in a fresh interpreter (this module with ``--child``), so no memory,
@@ -42,7 +42,7 @@ from testkit.model_sample import sampled_context
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1, 10, 50)
-FIXTURE_SIZES = (3, 10, 50)
+FIXTURE_SIZES = (len(project_context()["models"]), 10, 50)  # cdk.json's own models, then generated
 # Each environment in its own account, as the infra tests' three-account fixture (tests/infra/conftest.py).
 OWN_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 SHARED_STACKS = ("Storage", "Alerting", "Registry", "Overview")
