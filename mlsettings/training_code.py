@@ -14,15 +14,18 @@ not at 3 a.m.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from email.parser import Parser
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from packaging.tags import Tag
+    from packaging.markers import Marker
 
 PLATFORM = "platform"
 """The platform's own XGBoost training program (pipelines/steps/train.py)."""
@@ -42,40 +45,35 @@ ENTRY_POINT_HYPERPARAMETER = "user_entry_point"
 """The hyperparameter that names the model team's program for the platform's wrapper."""
 KIND_HYPERPARAMETER = "training_kind"
 """The hyperparameter that tells the wrapper which model file the team's program writes."""
-RESERVED_NAMES = frozenset({"mlcore", "mlsettings", "pipelines", "setup.py", "setup.cfg", "pyproject.toml",
-                            "MANIFEST.in"})
-"""Names at the top of the code bundle that are the platform's: its packages, and the packaging files the toolkit
-generates (a team's own setup.py would pip-install its install_requires from an index, which a network-isolated
-job cannot reach)."""
+PLATFORM_PACKAGES = ("mlcore", "mlsettings", "pipelines")
+"""The platform's packages at the top of every code bundle (pipelines/definition.py bundles exactly these)."""
+PACKAGING_FILES = frozenset({"setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in"})
+"""Packaging files the toolkit generates or reads: a team's own setup.py would pip-install its install_requires from
+an index, which a network-isolated job cannot reach."""
 
-# The XGBoost 3.2-0 image (aws/deep-learning-containers, docker/xgboost/uv.lock: Python 3.12 on x86_64 Linux; the
-# contract tier's pins in tests/contract/requirements.txt): what a vendored wheel must be built for.
+# The images (aws/deep-learning-containers' lock files, in image_packages.json): Python 3.12 on x86_64 Linux.
 IMAGE_PYTHON = (3, 12)
 IMAGE_MARKERS = {"python_version": "3.12", "python_full_version": "3.12.0", "sys_platform": "linux",
                  "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
-                 "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
-XGBOOST_IMAGE_PACKAGES = frozenset({
-    # tests/contract/requirements.txt (installed there at the image's pins) ...
-    "pip", "setuptools", "xgboost", "xgboost-cpu", "numpy", "pandas", "scipy", "python-dateutil", "pytz", "tzdata",
-    "boto3", "botocore", "s3transfer", "jmespath", "urllib3", "flask", "werkzeug", "jinja2", "markupsafe",
-    "itsdangerous", "click", "blinker", "gunicorn", "gevent", "greenlet", "zope-event", "zope-interface",
-    "psutil", "retrying", "six", "inotify-simple", "paramiko", "protobuf", "pyyaml", "cryptography", "bcrypt",
-    "pynacl", "cffi", "pycparser", "invoke", "sagemaker-containers",
-    # ... and what it leaves out but the image has (its comment lists them)
-    "scikit-learn", "pyarrow", "dask", "numba", "matplotlib", "multi-model-server", "sagemaker-inference",
-    "smdebug", "cuda-python"})
-"""Distributions the XGBoost image already has: a vendored wheel may depend on them without vendoring them."""
-SKLEARN_IMAGE_PACKAGES = frozenset({
-    # aws/deep-learning-containers docker/sklearn/1.9-0/uv.lock (Python 3.12; tests/contract/requirements-sklearn.txt)
-    "bcrypt", "blinker", "boto3", "botocore", "certifi", "cffi", "charset-normalizer", "click", "colorama",
-    "cryptography", "enum-compat", "flask", "future", "gevent", "greenlet", "gunicorn", "idna", "inotify-simple",
-    "invoke", "itsdangerous", "jinja2", "jmespath", "joblib", "markupsafe", "model-archiver", "multi-model-server",
-    "narwhals", "numpy", "packaging", "pandas", "paramiko", "pillow", "pip", "protobuf", "psutil", "pyarrow",
-    "pycparser", "pynacl", "python-dateutil", "pytz", "pyyaml", "requests", "retrying", "s3transfer",
-    "sagemaker-containers", "sagemaker-inference", "sagemaker-training", "scikit-learn", "scipy", "setuptools",
-    "six", "threadpoolctl", "typing", "tzdata", "urllib3", "werkzeug", "zope-event", "zope-interface"})
-IMAGE_PACKAGES = {XGBOOST_SCRIPT: XGBOOST_IMAGE_PACKAGES, SKLEARN_SCRIPT: SKLEARN_IMAGE_PACKAGES}
-"""Per kind of script: what its framework image has (both images run Python 3.12 on x86_64 Linux)."""
+                 "implementation_name": "cpython", "platform_python_implementation": "CPython",
+                 "platform_release": "", "platform_version": "", "extra": ""}
+"""PEP 508 marker values inside the images (a marker name not listed here would take the synth machine's)."""
+MANYLINUX_GLIBC = 34
+"""The newest glibc manylinux tag accepted (2.34: Amazon Linux 2023, the scikit-learn image's base; a wheel for a
+newer glibc would not load there)."""
+_IMAGE_PACKAGES_FILE = Path(__file__).with_name("image_packages.json")
+IMPORT_NAMES = {"scikit-learn": "sklearn", "python-dateutil": "dateutil", "pyyaml": "yaml", "pynacl": "nacl",
+                "zope-event": "zope", "zope-interface": "zope", "pillow": "PIL", "protobuf": "google",
+                "nvidia-ml-py": "pynvml", "cuda-python": "cuda", "cuda-bindings": "cuda", "cuda-core": "cuda",
+                "charset-normalizer": "charset_normalizer", "rapids-dask-dependency": "rapids_dask_dependency"}
+"""A distribution's top-level import name where it is not the distribution's name with '-' as '_'."""
+
+
+@cache
+def image_packages(kind: str) -> dict[str, str]:
+    """The distributions the image of ``kind`` has, by canonical name: their versions (image_packages.json)."""
+    document = json.loads(_IMAGE_PACKAGES_FILE.read_text(encoding="utf-8"))
+    return {canonical(name): version for name, version in document[kind].items()}
 
 
 def canonical(name: str) -> str:
@@ -84,33 +82,38 @@ def canonical(name: str) -> str:
 
 
 def _requirement_lines(path: Path) -> Iterator[tuple[int, str]]:
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    # utf-8-sig: a file saved with a byte-order mark reads as pip reads it
+    for number, raw in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         line = re.split(r"\s+#", raw, maxsplit=1)[0].strip()
         if line and not line.startswith("#"):
             yield number, line
 
 
-def _wheel_fits_image(tags: Iterable[Tag]) -> bool:
-    interpreters = {"py3", f"py{IMAGE_PYTHON[0]}{IMAGE_PYTHON[1]}", f"cp{IMAGE_PYTHON[0]}{IMAGE_PYTHON[1]}"}
-    for tag in tags:
-        interpreter, abi, platform = tag.interpreter, tag.abi, tag.platform
-        if interpreter in interpreters and abi in {"none", "abi3", f"cp{IMAGE_PYTHON[0]}{IMAGE_PYTHON[1]}"} and (
-                platform == "any" or (platform.startswith(("manylinux", "linux")) and platform.endswith("x86_64"))):
-            return True
-    return False
+@cache
+def _image_tags() -> frozenset[str]:
+    """Every wheel tag pip in the images installs (packaging.tags, pip's own rules, for CPython 3.12 on x86_64
+    Linux up to MANYLINUX_GLIBC): cp312 and abi3 builds of any earlier 3.x, pure py3 wheels."""
+    from packaging import tags
+
+    platforms = ([f"manylinux_2_{minor}_x86_64" for minor in range(MANYLINUX_GLIBC, 4, -1)]
+                 + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"])
+    supported = [*tags.cpython_tags(IMAGE_PYTHON, platforms=platforms),
+                 *tags.compatible_tags(IMAGE_PYTHON, f"cp{IMAGE_PYTHON[0]}{IMAGE_PYTHON[1]}", platforms)]
+    return frozenset(str(tag) for tag in supported)
 
 
 def _wheels(folder: Path) -> dict[str, list[tuple[str, Path]]]:
     """Vendored wheels built for the image, by canonical name: (version, path)."""
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+    supported = _image_tags()
     found: dict[str, list[tuple[str, Path]]] = {}
     for path in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
         try:
             name, version, _build, tags = parse_wheel_filename(path.name)
         except InvalidWheelFilename:
             continue
-        if _wheel_fits_image(tags):
+        if any(str(tag) in supported for tag in tags):
             found.setdefault(canonical(name), []).append((str(version), path))
     return found
 
@@ -124,12 +127,22 @@ def _requires_dist(wheel: Path) -> list[str]:
     return message.get_all("Requires-Dist") or []
 
 
+def _applies(marker: Marker | None, extras: frozenset[str]) -> bool:
+    """A requirement's marker in the image, for each extra asked for (and none)."""
+    return marker is None or any(marker.evaluate({**IMAGE_MARKERS, "extra": extra}) for extra in {"", *extras})
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
 def offline_requirements_problem(folder: Path, where: str, kind: str = XGBOOST_SCRIPT) -> str | None:
     """Why ``folder``'s requirements.txt would need the network inside a network-isolated job (one line), or None.
 
-    Every requirement must be met by a wheel in ``wheels/`` built for the image (Python 3.12, x86_64 Linux), and
-    every dependency of a needed wheel by another vendored wheel or by a package the image has; options (an index,
-    ``-e``), URLs and references to other files are refused: the platform sets pip's options."""
+    Every listed requirement must be met by a wheel in ``wheels/`` the image can install (pip's tag rules for
+    CPython 3.12 on x86_64 Linux), and every dependency of a needed wheel (with the extras asked for) by another
+    vendored wheel or by a package the image has at a version that satisfies it; options (an index, ``-e``),
+    includes (``-r``), URLs and unparsable lines are refused: the platform sets pip's options."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.version import InvalidVersion, Version
 
@@ -137,45 +150,59 @@ def offline_requirements_problem(folder: Path, where: str, kind: str = XGBOOST_S
     if not requirements.is_file():
         return None
     wheels = _wheels(folder / WHEELS_FOLDER)
+    image = image_packages(kind)
     how = (f"vendor it: pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 "
            f"-d {where}/{WHEELS_FOLDER} -r {where}/{REQUIREMENTS_FILE} (docs/TRAINING.md)")
-    pending: list[tuple[str, str, bool]] = []  # (what to name, requirement, listed in requirements.txt)
+    pending: list[tuple[str, Requirement, bool]] = []  # (what to name, requirement, listed in requirements.txt)
     for number, line in _requirement_lines(requirements):
         label = f"{where}/{REQUIREMENTS_FILE} line {number} {line!r}"
+        if line.startswith(("-r", "-c", "--requirement", "--constraint")):
+            return f"{label}: includes are not followed; allowed: every requirement listed in {REQUIREMENTS_FILE}"
         if line.startswith("-"):
             return f"{label}: pip options are the platform's (PIP_NO_INDEX, PIP_FIND_LINKS); allowed: requirements only"
         try:
             requirement = Requirement(line)
         except InvalidRequirement as err:
-            return f"{label} is not a requirement: {err}"
+            return f"{label} is not a requirement: {_first_line(err)}"
         if requirement.url:
             return f"{label} needs the network (a URL), which the network-isolated training job has not; {how}"
-        pending.append((label, str(requirement), True))
+        pending.append((label, requirement, True))
     seen: set[str] = set()
     while pending:
-        label, text, listed = pending.pop(0)
-        requirement = Requirement(text)
-        if requirement.marker is not None and not requirement.marker.evaluate(IMAGE_MARKERS):
-            continue
+        label, requirement, listed = pending.pop(0)
         name = canonical(requirement.name)
         candidates = []
         for version, path in wheels.get(name, []):
             try:
                 if requirement.specifier.contains(Version(version), prereleases=True):
-                    candidates.append(path)
+                    candidates.append((Version(version), path))
             except InvalidVersion:
                 continue
         if not candidates:
-            if name in IMAGE_PACKAGES[kind] and not listed:  # a dependency the image already has
-                continue
-            return (f"{label} needs the network: no wheel in {where}/{WHEELS_FOLDER} satisfies {text!r} for the "
-                    f"image's Python 3.12 on x86_64 Linux, and training jobs run with network isolation; {how}")
-        if name in seen:
+            if not listed and name in image and requirement.specifier.contains(image[name], prereleases=True):
+                continue  # a dependency the image already has, at a version that satisfies it
+            return (f"{label} needs the network: no wheel in {where}/{WHEELS_FOLDER} satisfies {str(requirement)!r} "
+                    f"for the image's Python 3.12 on x86_64 Linux"
+                    + (f" (the image has {requirement.name} {image[name]})" if name in image and not listed else "")
+                    + f", and training jobs run with network isolation; {how}")
+        chosen = max(candidates)[1]  # pip installs the newest wheel that satisfies the requirement
+        key = f"{name}[{','.join(sorted(requirement.extras))}]"
+        if key in seen:
             continue
-        seen.add(name)
-        pending += [(f"{label} (a dependency of {candidates[0].name})", dependency, False)
-                    for dependency in _requires_dist(candidates[0])]
+        seen.add(key)
+        for text in _requires_dist(chosen):
+            dependency = Requirement(text)
+            if _applies(dependency.marker, frozenset(requirement.extras)):
+                pending.append((f"{label} (a dependency of {chosen.name})", dependency, False))
     return None
+
+
+def shadowed_names(kind: str) -> frozenset[str]:
+    """Top-level module names a team's folder may not use: the platform's packages, the standard library's and the
+    image's packages' import names — the platform's steps put the code folder first on sys.path, so a team's
+    ``json.py`` or ``joblib.py`` would replace the real module inside the platform's own steps."""
+    packages = {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in image_packages(kind)}
+    return frozenset({*PLATFORM_PACKAGES, *sys.stdlib_module_names, *packages})
 
 
 def source_dir_problem(root: Path, source_dir: str, entry_point: str, kind: str = XGBOOST_SCRIPT) -> str | None:
@@ -188,10 +215,20 @@ def source_dir_problem(root: Path, source_dir: str, entry_point: str, kind: str 
                 "repository root")
     if not (folder / entry_point).is_file():
         return f"{source_dir}/{entry_point} does not exist; allowed: the folder's training program (docs/TRAINING.md)"
-    reserved = sorted(p.name for p in folder.iterdir() if p.name in RESERVED_NAMES)
-    if reserved:
-        return (f"{source_dir} holds {reserved}, names the platform's code bundle owns; allowed: other names "
-                "(declare packages in requirements.txt with vendored wheels)")
+    links = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_symlink())
+    if links:
+        return f"{source_dir} holds symbolic links {links}; allowed: plain files (the bundle copies what they name)"
+    packaging_files = sorted(p.name for p in folder.iterdir() if p.name in PACKAGING_FILES)
+    if packaging_files:
+        return (f"{source_dir} holds {packaging_files}, packaging the toolkit owns; allowed: a requirements.txt "
+                "with vendored wheels")
+    shadowed = shadowed_names(kind)
+    modules = sorted(p.name for p in folder.iterdir()
+                     if not p.name.startswith(".") and (p.stem if p.suffix == ".py" else p.name) in shadowed
+                     and (p.suffix == ".py" or p.is_dir()) and p.name != WHEELS_FOLDER)
+    if modules:
+        return (f"{source_dir} holds {modules}, which would shadow the platform's, the standard library's or the "
+                "image's modules of the same name in the platform's own steps; allowed: other names")
     return offline_requirements_problem(folder, source_dir, kind)
 
 

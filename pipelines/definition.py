@@ -31,6 +31,7 @@ from mlsettings.training_code import (
     ENTRY_POINT_HYPERPARAMETER,
     KIND_HYPERPARAMETER,
     PLATFORM,
+    PLATFORM_PACKAGES,
     SCRIPT_KINDS,
     SKLEARN_SCRIPT,
 )
@@ -541,7 +542,7 @@ def iter_steps(definition: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
 # ------------------------------------------------------------------ the code bundle shipped to containers
 # The drift monitor's Processing-job entry (pipelines/processing/drift_entry.py) runs from the same bundle
 # (monitoring.drift.engine: processing); it needs only mlcore, so no Lambda code ships to a container.
-BUNDLED_PACKAGES = ("mlcore", "mlsettings", "pipelines")
+BUNDLED_PACKAGES = PLATFORM_PACKAGES
 NOT_BUNDLED = (Path("pipelines") / "data",)
 """The bundled example data sets: a job reads its data from S3, so they stay out of the code bundle."""
 
@@ -556,8 +557,9 @@ def build_source_bundle(root: Path = REPO_ROOT, *, team_code: Path | None = None
     for package in BUNDLED_PACKAGES:
         entries += [(str(path.relative_to(root)), path) for path in sorted((root / package).rglob("*"))
                     if not any(path.relative_to(root).is_relative_to(folder) for folder in NOT_BUNDLED)]
-    if team_code is not None:
-        entries += [(str(path.relative_to(team_code)), path) for path in sorted(team_code.rglob("*"))]
+    if team_code is not None:  # a team's folder without its dot-files and dot-folders (.venv, .git, .DS_Store ...)
+        entries += [(str(path.relative_to(team_code)), path) for path in sorted(team_code.rglob("*"))
+                     if not any(part.startswith(".") for part in path.relative_to(team_code).parts)]
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, path in entries:

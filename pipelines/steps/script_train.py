@@ -106,11 +106,17 @@ def _check_xgboost(path: Path, channels: Channels, entry: str) -> dict[str, Any]
     if booster.num_features() != channels.feature_count:
         raise ContractError(f"{entry}'s model takes {booster.num_features()} features; the platform's data has "
                             f"{channels.feature_count} (train on the channels as given)")
-    objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+    learner = json.loads(booster.save_config())["learner"]
+    objective = learner["objective"]["name"]
     expected = problem_type(channels.schema.problem_type).objective
     if objective != expected:
         raise ContractError(f"{entry}'s model has objective {objective!r}; a {channels.schema.problem_type} model "
                             f"needs {expected!r} (the platform's evaluation and serving read its outputs)")
+    classes = len(channels.schema.label.classes or ())
+    num_class = int(learner["learner_model_param"].get("num_class", "0"))
+    if channels.schema.problem_type == "multiclass" and num_class != classes:
+        raise ContractError(f"{entry}'s model has num_class {num_class}; the schema declares {classes} classes "
+                            "(one probability per class is served)")
     return {"rounds": booster.num_boosted_rounds(), "objective": objective, "xgboost_version": xgb.__version__}
 
 
@@ -141,7 +147,8 @@ def _check_sklearn(path: Path, channels: Channels, entry: str) -> dict[str, Any]
         raise ContractError(f"{entry}'s model takes {features} features; the platform's data has "
                             f"{channels.feature_count} (fit it on the channels as given)")
     if not regression:
-        classes = [int(c) if float(c).is_integer() else c for c in getattr(estimator, "classes_", [])]
+        classes = [int(c) if isinstance(c, int | float | np.number) and float(c).is_integer() else c
+                   for c in getattr(estimator, "classes_", [])]
         expected = list(range(len(channels.schema.label.classes or ()) or 2))
         if classes != expected:
             raise ContractError(f"{entry}'s model has classes {classes}; a {kind} model's are {expected} (the "
@@ -158,10 +165,12 @@ def _check_sklearn(path: Path, channels: Channels, entry: str) -> dict[str, Any]
 
 def check_model(model_dir: Path, channels: Channels, entry: str, kind: str = XGBOOST_SCRIPT) -> dict[str, Any]:
     """What the team's program wrote: a model the platform can evaluate and serve, and nothing of the platform's."""
-    written = sorted(name for name in PLATFORM_FILES if (model_dir / name).exists())
+    others = [name for other, name in MODEL_FILES.items() if other != kind]  # the serving handler would load those
+    written = sorted(name for name in (*PLATFORM_FILES, *others) if (model_dir / name).exists())
     if written:
-        raise ContractError(f"{entry} wrote {written} into the model folder; those are the platform's (it writes "
-                            f"them after your program): write {MODEL_FILES[kind]} only")
+        raise ContractError(f"{entry} wrote {written} into the model folder; those are the platform's or another "
+                            f"kind's (the platform writes its files after your program): write {MODEL_FILES[kind]} "
+                            "only")
     path = model_dir / MODEL_FILES[kind]
     if not path.is_file():
         how = ("an XGBoost Booster there with booster.save_model" if kind == XGBOOST_SCRIPT

@@ -14,10 +14,12 @@ from mlsettings.config import ConfigError, load_environments, project_context
 from mlsettings.config.fields import REPO_ROOT
 from mlsettings.training_code import (
     CONTAINER_CODE_DIR,
-    RESERVED_NAMES,
-    XGBOOST_IMAGE_PACKAGES,
+    PLATFORM_PACKAGES,
+    SKLEARN_SCRIPT,
+    XGBOOST_SCRIPT,
     canonical,
     find_links,
+    image_packages,
     offline_requirements_problem,
     source_dir_problem,
 )
@@ -60,12 +62,68 @@ def test_a_requirement_without_a_vendored_wheel_is_refused_naming_the_line(tmp_p
 @pytest.mark.parametrize(("line", "expected"), [
     ("--index-url https://example.org/simple", "pip options are the platform's"),
     ("-e .", "pip options are the platform's"),
+    ("-r other.txt", "includes are not followed"),
     ("pkg @ https://example.org/pkg.whl", "needs the network (a URL)"),
     ("not a requirement ===", "is not a requirement"),
+    ("foo==1.0 \\", "is not a requirement"),
 ])
-def test_options_urls_and_garbage_are_refused(tmp_path: Path, line: str, expected: str) -> None:
+def test_options_includes_urls_and_garbage_are_refused_in_one_line(tmp_path: Path, line: str, expected: str) -> None:
     problem = offline_requirements_problem(folder_with(tmp_path, line + "\n"), "m")
-    assert problem is not None and expected in problem
+    assert problem is not None and expected in problem and "\n" not in problem
+
+
+def test_a_file_with_a_byte_order_mark_and_crlf_reads_as_pip_reads_it(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "")
+    (folder / "requirements.txt").write_bytes("\ufefftabulate==0.9.0\r\n".encode())
+    wheel(folder / "wheels", "tabulate", "0.9.0")
+    assert offline_requirements_problem(folder, "m") is None
+
+
+def test_abi3_wheels_of_an_earlier_python_count_and_a_glibc_too_new_does_not(tmp_path: Path) -> None:
+    """pip installs cp3X-abi3 wheels (X < 12) on CPython 3.12 (packaging.tags.cpython_tags)."""
+    folder = folder_with(tmp_path, "cryptic==1.0\n")
+    wheel(folder / "wheels", "cryptic", "1.0", tag="cp39-abi3-manylinux_2_40_x86_64")
+    assert offline_requirements_problem(folder, "m") is not None
+    wheel(folder / "wheels", "cryptic", "1.0", tag="cp39-abi3-manylinux_2_28_x86_64")
+    assert offline_requirements_problem(folder, "m") is None
+
+
+def test_the_extras_asked_for_bring_their_dependencies(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "reqs[socks]==2.0\n")
+    wheel(folder / "wheels", "reqs", "2.0", requires=('pysocks; extra == "socks"', 'other; extra == "unused"'))
+    problem = offline_requirements_problem(folder, "m")
+    assert problem is not None and "pysocks" in problem and "other" not in problem
+    wheel(folder / "wheels", "PySocks", "1.7.1")
+    assert offline_requirements_problem(folder, "m") is None
+
+
+def test_the_newest_matching_wheel_is_the_one_whose_dependencies_count(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "lib>=1\n")
+    wheel(folder / "wheels", "lib", "1.0")
+    wheel(folder / "wheels", "lib", "2.0", requires=("needed-by-two",))
+    problem = offline_requirements_problem(folder, "m")
+    assert problem is not None and "needed-by-two" in problem and "lib-2.0" in problem
+
+
+def test_a_dependency_the_image_has_at_another_version_is_not_met(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "oldlib==1.0\n")
+    wheel(folder / "wheels", "oldlib", "1.0", requires=("numpy<2",))
+    problem = offline_requirements_problem(folder, "m", XGBOOST_SCRIPT)
+    assert problem is not None and "(the image has numpy 2.1.0)" in problem
+    assert image_packages(SKLEARN_SCRIPT)["numpy"] == "2.5.1"
+
+
+def test_the_image_package_lists_agree_with_the_contract_tiers_pins() -> None:
+    """The contract environments install these images' pins (tests/contract/requirements*.txt): each pin there is
+    the version the image's lock has (two readings of the same lock files must not disagree)."""
+    for kind, pins in ((XGBOOST_SCRIPT, "requirements.txt"), (SKLEARN_SCRIPT, "requirements-sklearn.txt")):
+        image = image_packages(kind)
+        for line in (REPO_ROOT / "tests" / "contract" / pins).read_text(encoding="utf-8").splitlines():
+            if "==" not in line or line.startswith("#"):
+                continue
+            name, version = line.split("==")
+            name = "xgboost" if canonical(name) == "xgboost-cpu" else canonical(name)  # the CPU build, same release
+            assert image.get(name) == version, (kind, name, version, image.get(name))
 
 
 def test_a_wheel_of_the_wrong_version_or_platform_does_not_count(tmp_path: Path) -> None:
@@ -90,7 +148,7 @@ def test_a_dependency_must_be_vendored_too_unless_the_image_has_it(tmp_path: Pat
 
 def test_a_listed_requirement_must_be_vendored_even_if_the_image_has_it(tmp_path: Path) -> None:
     """The image's version may not satisfy the team's specifier: what a team lists, it vendors."""
-    assert canonical("NumPy") in XGBOOST_IMAGE_PACKAGES
+    assert canonical("NumPy") in image_packages(XGBOOST_SCRIPT)
     assert offline_requirements_problem(folder_with(tmp_path, "numpy==2.1.0\n"), "m") is not None
 
 
@@ -103,8 +161,17 @@ def test_the_folder_must_hold_its_program_and_no_platform_name(tmp_path: Path) -
     (root / "team" / "train.py").write_text("")
     assert source_dir_problem(root, "team", "train.py") is None
     (root / "team" / "setup.py").write_text("")
-    assert "['setup.py'], names the platform's code bundle owns" in str(source_dir_problem(root, "team", "train.py"))
-    assert {"mlcore", "mlsettings", "pipelines"} <= RESERVED_NAMES
+    assert "holds ['setup.py'], packaging the toolkit owns" in str(source_dir_problem(root, "team", "train.py"))
+    (root / "team" / "setup.py").unlink()
+    for shadow in ("json.py", "joblib.py", "mlcore", "sklearn"):
+        target = root / "team" / shadow
+        target.mkdir() if "." not in shadow else target.write_text("")
+        problem = str(source_dir_problem(root, "team", "train.py", SKLEARN_SCRIPT))
+        assert f"holds [{shadow!r}], which would shadow" in problem, problem
+        target.rmdir() if target.is_dir() else target.unlink()
+    (root / "team" / "data.csv").symlink_to("/etc/hostname")
+    assert "holds symbolic links ['data.csv']" in str(source_dir_problem(root, "team", "train.py"))
+    assert set(PLATFORM_PACKAGES) == {"mlcore", "mlsettings", "pipelines"}
 
 
 def _with_code(code: dict[str, object]) -> dict[str, object]:
