@@ -45,6 +45,7 @@ from mlsettings.vocabulary import (
     QUALITY_GATE_PASSED,
     STATUS_PENDING_APPROVAL,
 )
+from pipelines.images import XGBOOST_IMAGE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,9 +154,9 @@ class PipelineSettings:
     """The team's program at the top of the code bundle (script kinds)."""
     find_links: str | None = None
     """PIP_FIND_LINKS of the Train step: the bundle's vendored wheels as the container sees them, or None."""
-    framework: str = "XGBOOST"
+    framework: str = XGBOOST_IMAGE.framework
     """The model package container's Framework (pipelines.images.FrameworkImage: XGBOOST or SKLEARN)."""
-    framework_version: str = "3.2"
+    framework_version: str = XGBOOST_IMAGE.framework_version
 
 
 PARAMETERS: tuple[tuple[str, str], ...] = (

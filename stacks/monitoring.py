@@ -50,6 +50,7 @@ from mlsettings.vocabulary import (
     Service,
 )
 from pipelines.definition import write_source_bundle
+from pipelines.images import REPOSITORY as XGBOOST_REPOSITORY
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
 from stacks.constructs.alarms import AlarmRouter
 from stacks.constructs.cross_account import registry_allowances
@@ -246,7 +247,7 @@ class MonitoringPart(StackPart):
         role.add_to_policy(iam.PolicyStatement(
             sid="PullTheXGBoostImage",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/sagemaker-xgboost"]))
+            resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/{XGBOOST_REPOSITORY}"]))
         role.add_to_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="JobLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

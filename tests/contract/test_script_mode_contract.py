@@ -15,6 +15,7 @@ import json
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ from pipelines.serving.inference import MODEL_FILE, SKLEARN_MODEL_FILE
 from testkit.model_sample import sampled_project_context
 from tests.contract.container import SKLEARN_IMAGE, XGBOOST_IMAGE, ContractImage
 from tests.contract.local_pipeline import JobFailedError, LocalPipeline, serve
-from tests.contract.synthesized import SynthesizedTraining, read_training
+from tests.contract.synthesized import FileAsset, SynthesizedTraining, read_training
 from tests.infra.conftest import SynthesizedApp
 
 STAGE = "dev"
@@ -149,3 +150,44 @@ def test_without_find_links_the_offline_install_fails(script_run: ScriptRun,
                    ).read_text(encoding="utf-8").split("\n")[-2].split("==")[0]
     with pytest.raises(JobFailedError, match=requirement):
         pipeline.run_training()
+
+
+def _with_program(training: SynthesizedTraining, entry: str, program: str, folder: Path) -> SynthesizedTraining:
+    """The same pipeline whose code asset holds another team program (the bundle rebuilt, every other file kept)."""
+    train = next(s for s in training.definition["Steps"] if s["Name"] == "Train")["Arguments"]
+    code = next(c for c in train["InputDataConfig"] if c["ChannelName"] == "code")
+    asset = training.asset_for_uri(code["DataSource"]["S3DataSource"]["S3Uri"])
+    assert asset is not None
+    unpacked = folder / "bundle"
+    with tarfile.open(asset.source) as tar:
+        tar.extractall(unpacked, filter="data")
+    (unpacked / entry).write_text(program, encoding="utf-8")
+    rebuilt = folder / asset.file_name
+    with tarfile.open(rebuilt, "w:gz") as tar:
+        for path in sorted(unpacked.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(unpacked)))
+    return SynthesizedTraining(definition=training.definition,
+                               assets={**training.assets, asset.object_key: FileAsset(rebuilt, asset.object_key)})
+
+
+def test_a_program_that_writes_no_model_fails_the_job_with_the_contracts_line(
+        script_run: ScriptRun, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What SageMaker would show: the wrapper's one line is in the job's log for both images; FailureReason (the
+    failure file) keeps it in the scikit-learn image, whose toolkit (sagemaker-training 4.8.0) writes its own only
+    when none exists, while the XGBoost image's (sagemaker-containers 2.8.6.post2) overwrites it with the command
+    that failed."""
+    entry = VIEWS[script_run.model].training.code.entry_point
+    folder = tmp_path_factory.mktemp("no-model")
+    broken = _with_program(script_run.pipeline.synthesized, entry, "print('trained, saved nothing')\n", folder)
+    pipeline = LocalPipeline(broken, folder / "run", parameters=dict(script_run.pipeline.parameters),
+                             image=script_run.pipeline.image)
+    pipeline.outputs.update(script_run.pipeline.outputs)
+    with pytest.raises(JobFailedError) as failed:
+        pipeline.run_training()
+    assert f"training contract: {entry} wrote no model: " in str(failed.value)
+    failure = (folder / "run" / "Train" / "output" / "failure").read_text(encoding="utf-8")
+    if VIEWS[script_run.model].training.code.kind == SKLEARN_SCRIPT:
+        assert failure.startswith(f"training contract: {entry} wrote no model: ")
+    else:
+        assert failure.startswith("ExecuteUserScriptError") and "pipelines.steps.script_train" in failure
