@@ -3,11 +3,12 @@
 
 The same scenario `mlops demo` runs — moto in server mode on a loopback port, three accounts (the registry
 environment dev in 111111111111, staging in 222222222222, prod in 333333333333) and, for each model of the sample
-(the shipped five: one of each kind — binary, multiclass, regression — and two trained by their teams'
-programs), local training and registration in the registry's account, promotion through the one gate,
-promotions forwarded to the account that serves their stage and routed there to the model's deployer, results forwarded back to the registry, Champion/Challenger traffic
-through the model's inference Lambda with injected endpoint faults, a drift run that pages, an illegal skip the
-gate reverts, a rollback and the report folder — with fewer boosting rounds and requests so it fits in
+(the shipped five: one of each kind — binary, multiclass, regression — and two trained by their teams' programs),
+local training and registration in the registry's account, promotion through the one gate, promotions forwarded to
+the account that serves their stage and routed there to the model's deployer, results forwarded back to the
+registry, Champion/Challenger traffic through the model's inference Lambda with injected endpoint faults, a drift
+run that pages, an illegal skip the gate reverts, a rollback and the report folder — with fewer boosting rounds and
+requests so it fits in
 `make test`. Synthesis (step 1) is covered by tests/infra and skipped here.
 
 What each model went through is read back from what the demo left — the ledger, the hops, the accounts, the
