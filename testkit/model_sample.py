@@ -3,7 +3,8 @@ kinds of model and the shapes of their overrides, never with their number (issue
 linearly with the models in cdk.json).
 
 The sample holds MODEL (the model every test world serves), the first model of each value of every *covered
-dimension* (its problem type; its training kind), and then, greedily, models whose overrides reach setting paths
+dimension* (its problem type; its training kind; whether an instance type it sets has instance storage or a GPU),
+and then, greedily, models whose overrides reach setting paths
 no chosen model overrides yet, until every path some model overrides is covered. A path is a leaf of the model's
 entry (``serving.sla.p99_latency_ms``, ``environments.prod.serving.champion.min_instances``): how many there can be
 is fixed by the settings, not by the number of models. Every model is still synthesized and gated by ``make gates``
@@ -19,10 +20,12 @@ from functools import cache
 from typing import Any
 
 from mlsettings.config import project_context
+from mlsettings.instance_types import has_local_storage, is_gpu_instance
 from testkit.serving_world import MODEL
 
 # Settings whose every value changes what is synthesized or played (each value is covered by one model at least).
 COVERED_DIMENSIONS = ("problem_type", "training.code.kind")
+INSTANCE_TYPE_PATHS = ("training.instance_type", "training.processing_instance_type")
 # Leaves every model entry has; their values name files and people, not shapes.
 IDENTITY_PATHS = frozenset({"schema_file", "owner", "problem_type"})
 
@@ -43,7 +46,14 @@ def override_paths(entry: Mapping[str, Any]) -> frozenset[str]:
 
 def _dimension_values(entry: Mapping[str, Any]) -> set[tuple[str, str]]:
     leaves = dict(_leaves(entry))
-    return {(dimension, repr(leaves.get(dimension))) for dimension in COVERED_DIMENSIONS}
+    found = {(dimension, repr(leaves.get(dimension))) for dimension in COVERED_DIMENSIONS}
+    # What an instance type changes in the synthesized pipeline, whichever type it is: a volume KMS key or none
+    # (instance storage), a GPU image or not (mlsettings.instance_types).
+    for path, value in leaves.items():
+        if path.endswith(INSTANCE_TYPE_PATHS) and isinstance(value, str):
+            found |= {(f"{path}:local-storage", repr(has_local_storage(value))),
+                      (f"{path}:gpu", repr(is_gpu_instance(value)))}
+    return found
 
 
 def sample_models(models: Mapping[str, Mapping[str, Any]], always: str = MODEL) -> list[str]:

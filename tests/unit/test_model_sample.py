@@ -56,6 +56,18 @@ def test_a_new_kind_or_a_new_override_path_joins_the_sample() -> None:
     assert len(sample) == len(sample_models(SHIPPED)) + 2
 
 
+def test_an_instance_type_of_another_storage_class_joins_the_sample_another_of_the_same_does_not() -> None:
+    """A type with instance storage drops the volume KMS key from the jobs: a different template for one setting
+    path that other models already override."""
+    models = _many(5)
+    models["same-class"] = copy.deepcopy(SHIPPED["diabetes-sklearn"])
+    models["same-class"]["training"]["instance_type"] = "ml.c5.xlarge"  # EBS, no GPU, like ml.m5.xlarge
+    models["local-nvme"] = copy.deepcopy(SHIPPED["diabetes-sklearn"])
+    models["local-nvme"]["training"]["instance_type"] = "ml.m5d.xlarge"
+    sample = sample_models(models)
+    assert "local-nvme" in sample and "same-class" not in sample
+
+
 def test_the_sampled_context_is_a_valid_configuration_with_only_the_sample() -> None:
     context = sampled_project_context()
     assert list(context["models"]) == sample_models(SHIPPED)
