@@ -42,7 +42,8 @@ def team_code(config: EnvironmentConfig) -> TeamCode | None:
     code = config.training.code
     if code.kind == PLATFORM or code.source_dir is None:
         return None
-    return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point, kind=code.kind)
+    return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point, kind=code.kind,
+                    evaluate_hook=code.evaluate_hook)
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:

@@ -232,6 +232,35 @@ def source_dir_problem(root: Path, source_dir: str, entry_point: str, kind: str 
     return offline_requirements_problem(folder, source_dir, kind)
 
 
+EVALUATE_HOOK_FUNCTION = "evaluate"
+"""The function an evaluation hook defines: evaluate(labels, answers, schema) -> {metric name: number}."""
+TEAM_METRIC_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
+MAX_TEAM_METRICS = 20
+
+
+def evaluate_hook_problem(folder: Path, hook: str) -> str | None:
+    """Why ``hook`` in ``folder`` is not an evaluation hook (one line, naming the file), or None: it exists, parses,
+    and defines ``evaluate`` at its top level with three positional parameters. Read, never imported, at synth."""
+    import ast
+
+    path = folder / hook
+    if not path.is_file():
+        return f"{hook} does not exist; allowed: a Python file of the folder defining {EVALUATE_HOOK_FUNCTION}()"
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError) as err:
+        return f"{hook} does not parse: {type(err).__name__}: {_first_line(err)}"
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)
+                 and node.name == EVALUATE_HOOK_FUNCTION]
+    if not functions:
+        return f"{hook} defines no top-level {EVALUATE_HOOK_FUNCTION}(labels, answers, schema)"
+    arguments = functions[-1].args
+    if len(arguments.posonlyargs) + len(arguments.args) != 3 and arguments.vararg is None:
+        return (f"{hook}'s {EVALUATE_HOOK_FUNCTION}() takes {len(arguments.posonlyargs) + len(arguments.args)} "
+                "arguments; allowed: (labels, answers, schema)")
+    return None
+
+
 def find_links(folder: Path) -> str | None:
     """PIP_FIND_LINKS for the Train step when ``folder`` vendors wheels (the folder as the container sees it)."""
     return f"{CONTAINER_CODE_DIR}/{WHEELS_FOLDER}" if any((folder / WHEELS_FOLDER).glob("*.whl")) else None

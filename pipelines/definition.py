@@ -154,6 +154,8 @@ class PipelineSettings:
     """The team's program at the top of the code bundle (script kinds)."""
     find_links: str | None = None
     """PIP_FIND_LINKS of the Train step: the bundle's vendored wheels as the container sees them, or None."""
+    evaluate_hook: str | None = None
+    """A team's evaluation hook at the top of the code bundle (training.code.evaluate_hook), or None."""
     framework: str = XGBOOST_IMAGE.framework
     """The model package container's Framework (pipelines.images.FrameworkImage: XGBOOST or SKLEARN)."""
     framework_version: str = XGBOOST_IMAGE.framework_version
@@ -431,7 +433,9 @@ def _evaluate_step(settings: PipelineSettings) -> dict[str, Any]:
                 _s3_input("test", processing_output_uri("Preprocess", "test_raw"), f"{PROCESSING}/input/test")],
         outputs=[("evaluation", f"{PROCESSING}/output/evaluation")],
         arguments=["--model-dir", f"{PROCESSING}/input/model", "--test-dir", f"{PROCESSING}/input/test",
-                   "--output-dir", f"{PROCESSING}/output/evaluation"],
+                   "--output-dir", f"{PROCESSING}/output/evaluation",
+                   # the team's hook, where the entrypoint unpacked the bundle (its folder at the top)
+                   *(["--team-hook", f"{CODE_ROOT}/{settings.evaluate_hook}"] if settings.evaluate_hook else [])],
         property_files=[{"PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation",
                          "FilePath": EVALUATION_FILE}],
     )

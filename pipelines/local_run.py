@@ -9,7 +9,8 @@ gate exactly as the pipeline's ConditionStep does. It never talks to AWS: the ca
 Order and outcomes: validate → preprocess → train → evaluate → gate → baseline. A validation failure
 stops the run (``status="failed_validation"``); a gate failure skips the baseline and must never be
 registered (``status="failed_gate"``); a team's training program that breaks its contract stops the run
-(``status="failed_training"``); otherwise ``status="succeeded"``.
+(``status="failed_training"``), and so does its evaluation hook (``status="failed_evaluation"``); otherwise
+``status="succeeded"``.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ class TeamCode:
     entry_point: str
     kind: str = XGBOOST_SCRIPT
     """mlsettings.training_code.SCRIPT_KINDS: which model file the program writes."""
+    evaluate_hook: str | None = None
+    """A file of source_dir the Evaluate step calls (training.code.evaluate_hook), or None."""
 
 
 def _install_offline(code_dir: Path, site: Path) -> None:
@@ -277,7 +280,7 @@ class _LocalRun:
             self.result.status, self.result.failure = "failed_training", message
             raise StepFailed(message) from err
 
-    def evaluate(self, *, options: Mapping[str, Any] | None) -> str:
+    def evaluate(self, *, options: Mapping[str, Any] | None, team_code: TeamCode | None = None) -> str:
         root = self.workdir / "evaluate" / "opt" / "ml" / "processing"
         model_input = place(self.artifact, root / "model")
         test_input = place_folder(self.processed / "test_raw", root / "test")
@@ -285,7 +288,13 @@ class _LocalRun:
                 "--output-dir", str(root / "evaluation")]
         for name, value in (options or {}).items():
             argv += [f"--{name.replace('_', '-')}", str(value)]
-        self.result.metrics = evaluate_step.main(argv)
+        if team_code is not None and team_code.evaluate_hook:
+            argv += ["--team-hook", str(team_code.source_dir / team_code.evaluate_hook)]
+        try:
+            self.result.metrics = evaluate_step.main(argv)
+        except evaluate_step.TeamHookError as err:
+            self.result.status, self.result.failure = "failed_evaluation", f"evaluation hook: {err}"
+            raise StepFailed(self.result.failure) from err
         self.result.paths["evaluation"] = root / "evaluation" / EVALUATION_FILE
         return ""
 
@@ -342,7 +351,7 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
         run.step("preprocess", lambda: run.preprocess(seed=seed, data_uri=data_uri,
                                                       s3_object_versions=s3_object_versions))
         run.step("train", lambda: run.train(hyperparameters=hyperparameters, team_code=team_code))
-        run.step("evaluate", lambda: run.evaluate(options=evaluation_options))
+        run.step("evaluate", lambda: run.evaluate(options=evaluation_options, team_code=team_code))
         run.step("gate", lambda: run.gate(metric=quality_metric, threshold=threshold))
         run.step("baseline", run.baseline)
     except StepFailed:

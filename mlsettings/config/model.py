@@ -54,6 +54,7 @@ from mlsettings.training_code import (
     SKLEARN_SCRIPT,
     TRAINING_KINDS,
     XGBOOST_SCRIPT,
+    evaluate_hook_problem,
     source_dir_problem,
 )
 from mlsettings.vocabulary import STAGING, TRAINING_DATA_PREFIX
@@ -125,6 +126,11 @@ class TrainingCodeSettings:
     entry_point: str = setting("The program in source_dir the job runs.", default=DEFAULT_ENTRY_POINT,
                                check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name "
                                              "plus .py)"))
+    evaluate_hook: str | None = setting(
+        "Optional: a Python file in source_dir defining evaluate(labels, answers, schema) -> {name: number}, which "
+        "the platform's Evaluate step calls on the test set and records as team_metrics in the evaluation report "
+        "(the quality gate stays the platform's; docs/TRAINING.md, 'An evaluation hook').", default=None,
+        check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name plus .py)"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -495,6 +501,9 @@ class EnvironmentConfig:
         """A script kind names a folder that holds its program and installs offline (mlsettings.training_code)."""
         code = self.training.code
         if code.kind == PLATFORM:
+            if code.evaluate_hook is not None:
+                raise ConfigError(f"{where}.training.code.evaluate_hook is {code.evaluate_hook!r} while kind is "
+                                  f"{PLATFORM!r}; allowed: null (a hook lives in a team's source_dir)")
             if code.source_dir is not None:
                 raise ConfigError(f"{where}.training.code.source_dir is {code.source_dir!r} while kind is "
                                   f"{PLATFORM!r}; allowed: null, or a kind that runs your code ({XGBOOST_SCRIPT!r}, "
@@ -506,6 +515,10 @@ class EnvironmentConfig:
         problem = source_dir_problem(REPO_ROOT, code.source_dir, code.entry_point, code.kind)
         if problem:
             raise ConfigError(f"{where}.training.code.source_dir: {problem}")
+        if code.evaluate_hook is not None:
+            problem = evaluate_hook_problem(REPO_ROOT / code.source_dir, code.evaluate_hook)
+            if problem:
+                raise ConfigError(f"{where}.training.code.evaluate_hook: {code.source_dir}/{problem}")
         if code.kind == SKLEARN_SCRIPT and is_gpu_instance(self.training.instance_type):
             raise ConfigError(
                 f"{where}.training.instance_type is {self.training.instance_type} while training.code.kind is "

@@ -46,6 +46,7 @@ from mlcore.fallback import load_fallback
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import quality_metrics, quality_report
 from mlsettings.problem_types import problem_type
+from mlsettings.training_code import EVALUATE_HOOK_FUNCTION, MAX_TEAM_METRICS, TEAM_METRIC_NAME
 from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE
 from pipelines.datasets import csv_files_in, read_raw_csv
 from pipelines.serving import inference
@@ -94,8 +95,43 @@ def measure_latency(model: inference.ServingModel, rows: Sequence[Sequence[str]]
     }
 
 
+class TeamHookError(RuntimeError):
+    """A team's evaluation hook failed or broke its contract (docs/TRAINING.md, 'An evaluation hook')."""
+
+
+def team_metrics(hook: Path, labels: list[Any], answers: list[Any], schema: dict[str, Any]) -> dict[str, float]:
+    """The team's ``evaluate(labels, answers, schema)`` on the scored test rows: labels as trained (class index, 0/1
+    or the value) and answers in the kind's served shape (mlcore.outputs), returning {name: finite number}."""
+    import importlib.util
+    import math
+    import re
+
+    spec = importlib.util.spec_from_file_location(f"team_hook_{hook.stem}", hook)
+    if spec is None or spec.loader is None:
+        raise TeamHookError(f"{hook.name} cannot be loaded as a module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        found = getattr(module, EVALUATE_HOOK_FUNCTION)(list(labels), list(answers), dict(schema))
+    except Exception as err:  # the team's code: whatever it raises is reported, in one line
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise TeamHookError(f"{hook.name}: {EVALUATE_HOOK_FUNCTION}() raised {type(err).__name__}: {text}") from None
+    if not isinstance(found, dict) or not 0 < len(found) <= MAX_TEAM_METRICS:
+        raise TeamHookError(f"{hook.name}: {EVALUATE_HOOK_FUNCTION}() returned {type(found).__name__} "
+                            f"{found!r:.80}; allowed: a dict of 1 to {MAX_TEAM_METRICS} metrics")
+    metrics: dict[str, float] = {}
+    for name, value in found.items():
+        if not isinstance(name, str) or not re.fullmatch(TEAM_METRIC_NAME, name):
+            raise TeamHookError(f"{hook.name}: metric name {name!r}; allowed: {TEAM_METRIC_NAME}")
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not math.isfinite(value):
+            raise TeamHookError(f"{hook.name}: metric {name!r} is {value!r}; allowed: a finite number")
+        metrics[name] = float(value)
+    return metrics
+
+
 def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float = 0.5, resamples: int = 100,
-        single_row_requests: int = 200, batch_repeats: int = 5, batch_rows: int = 1000) -> dict[str, Any]:
+        single_row_requests: int = 200, batch_repeats: int = 5, batch_rows: int = 1000,
+        team_hook: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = inference.resolve_model_dir(model_path, Path(scratch) / "model")
         model = inference.model_fn(model_dir)
@@ -128,6 +164,8 @@ def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float 
         latency = measure_latency(model, [rows[i] for i in kept[:batch_rows]],
                                   single_row_requests=single_row_requests, batch_repeats=batch_repeats)
         report = quality_report(kind, y, p, resamples=resamples, extra_metrics=latency, threshold=threshold)
+        if team_hook is not None:
+            report["team_metrics"] = team_metrics(team_hook, labels, [answers[i] for i in kept], schema.to_dict())
 
         fallback_summary: dict[str, Any] | None = None
         fallback_path = model_dir / FALLBACK_FILE
@@ -163,6 +201,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--single-row-requests", type=int, default=200)
     parser.add_argument("--batch-repeats", type=int, default=5)
     parser.add_argument("--batch-rows", type=int, default=1000)
+    parser.add_argument("--team-hook", type=Path, default=None,
+                        help="a team's evaluation hook (a file defining evaluate(labels, answers, schema))")
     return parser.parse_args(argv)
 
 
@@ -171,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     report = run(model_path=args.model, test_dir=args.test_dir, output_dir=args.output_dir,
                  threshold=args.threshold, resamples=args.bootstrap_resamples,
                  single_row_requests=args.single_row_requests, batch_repeats=args.batch_repeats,
-                 batch_rows=args.batch_rows)
+                 batch_rows=args.batch_rows, team_hook=args.team_hook)
     kind = problem_type(report["evaluation"]["problem_type"])
     metrics = report[kind.report_section]
     quality = ", ".join(f"{m.name} {metrics[m.name]['value']:.4f}" for m in kind.gate_metrics)
@@ -179,5 +219,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return report
 
 
+def entry(argv: Sequence[str] | None = None) -> int:
+    """The step's process: a team hook's failure is one line on stderr and exit 1 (the job fails, nothing is
+    registered); anything else fails as before."""
+    try:
+        main(argv)
+    except TeamHookError as err:
+        print(f"evaluation hook: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(entry())

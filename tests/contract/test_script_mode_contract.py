@@ -120,6 +120,12 @@ def test_the_platforms_evaluation_gate_and_baseline_run_on_the_teams_model(scrip
     assert isinstance(value, float)
     assert value >= threshold if comparison.startswith("GreaterThan") else value <= threshold
     assert (pipeline.outputs["Baseline"]["baseline"] / "golden_payloads.json").is_file()
+    # a team's evaluation hook ran inside the Evaluate job, from the bundle's top, and its metrics were recorded
+    report = json.loads((pipeline.outputs["Evaluate"]["evaluation"] / "evaluation.json").read_text())
+    hook = VIEWS[script_run.model].training.code.evaluate_hook
+    assert ("team_metrics" in report) is (hook is not None)
+    if hook is not None:
+        assert report["team_metrics"] and all(isinstance(v, float) for v in report["team_metrics"].values())
 
 
 def test_the_model_container_answers_its_golden_payloads(script_run: ScriptRun) -> None:

@@ -28,7 +28,8 @@ def _run(tmp_path: Path, team: Path) -> LocalRunResult:
     gate = CONFIG.training.quality_gate
     return run_local(tmp_path / "run", schema_path=SCHEMA, data_csv=data, hyperparameters={"num_round": 20},
                      quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
-                     team_code=TeamCode(source_dir=team, entry_point=CONFIG.training.code.entry_point))
+                     team_code=TeamCode(source_dir=team, entry_point=CONFIG.training.code.entry_point,
+                                        evaluate_hook=CONFIG.training.code.evaluate_hook))
 
 
 def _team(tmp_path: Path, program: str | None = None, requirements: str | None = None) -> Path:
@@ -172,3 +173,44 @@ def test_a_sklearn_program_that_breaks_the_contract_stops_the_run_in_one_line(tm
     result = _sklearn_run(tmp_path, program)
     assert result.status == "failed_training"
     assert result.failure is not None and "\n" not in result.failure and expected in result.failure
+
+
+# ------------------------------------------------------------------------------------------ the evaluation hook
+def _hook_run(tmp_path: Path, hook: str | None) -> LocalRunResult:
+    team = _team(tmp_path)
+    if hook is not None:
+        (team / "metrics.py").write_text(hook, encoding="utf-8")
+    data = write_bundled_csv("wine", tmp_path / "data.csv")
+    gate = CONFIG.training.quality_gate
+    code = CONFIG.training.code
+    return run_local(tmp_path / "run", schema_path=SCHEMA, data_csv=data, hyperparameters={"num_round": 20},
+                     quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
+                     team_code=TeamCode(source_dir=team, entry_point=code.entry_point, kind=code.kind,
+                                        evaluate_hook=code.evaluate_hook))
+
+
+def test_the_shipped_hook_records_team_metrics_beside_the_platforms(tmp_path: Path) -> None:
+    assert CONFIG.training.code.evaluate_hook == "metrics.py"
+    result = _hook_run(tmp_path, None)
+    assert result.status == "succeeded", result.failure
+    assert result.metrics is not None and set(result.metrics["team_metrics"]) == {"worst_class_recall",
+                                                                                 "classes_seen"}
+    assert result.metrics["team_metrics"]["classes_seen"] == 3.0
+    assert 0.0 <= result.metrics["team_metrics"]["worst_class_recall"] <= 1.0
+
+
+@pytest.mark.parametrize(("hook", "expected"), [
+    ("def evaluate(labels, answers, schema):\n    raise ValueError('no labels of class 2')\n",
+     "evaluation hook: metrics.py: evaluate() raised ValueError: no labels of class 2"),
+    ("def evaluate(labels, answers, schema):\n    return {'score': float('nan')}\n",
+     "evaluation hook: metrics.py: metric 'score' is nan; allowed: a finite number"),
+    ("def evaluate(labels, answers, schema):\n    return {'bad name': 1.0}\n",
+     "evaluation hook: metrics.py: metric name 'bad name'"),
+    ("def evaluate(labels, answers, schema):\n    return [1.0]\n",
+     "evaluation hook: metrics.py: evaluate() returned list"),
+], ids=["raises", "nan", "name", "not a dict"])
+def test_a_broken_hook_stops_the_run_before_the_gate_in_one_line(tmp_path: Path, hook: str, expected: str) -> None:
+    result = _hook_run(tmp_path, hook)
+    assert result.status == "failed_evaluation"
+    assert result.failure is not None and "\n" not in result.failure and result.failure.startswith(expected)
+    assert [s.status for s in result.steps][-3:] == ["failed", "skipped", "skipped"]

@@ -247,3 +247,44 @@ def test_each_kind_compiles_to_its_program_image_and_framework(kind: str, progra
     assert register["CustomerMetadataProperties"]["training_kind"] == kind
     processing = [s for s in built["Steps"] if s["Type"] == "Processing"]
     assert {s["Arguments"]["AppSpecification"]["ImageUri"] for s in processing} == {image.uri("eu-west-1")}
+
+
+@pytest.mark.parametrize(("hook", "text", "message"), [
+    ("missing.py", None, "models/wine-script/missing.py does not exist"),
+    ("hook.py", "def evaluate(:\n", "models/wine-script/hook.py does not parse: SyntaxError"),
+    ("hook.py", "def measure(labels, answers, schema):\n    return {}\n", "defines no top-level evaluate"),
+    ("hook.py", "def evaluate(labels):\n    return {}\n", "evaluate() takes 1 arguments"),
+])
+def test_an_evaluation_hook_that_is_not_one_is_refused_at_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                hook: str, text: str | None, message: str) -> None:
+    import shutil
+
+    from mlsettings.config import model as config_model
+
+    shutil.copytree(REPO_ROOT / "models", tmp_path / "models")
+    shutil.copytree(REPO_ROOT / "pipelines" / "schemas", tmp_path / "pipelines" / "schemas")
+    if text is not None:
+        (tmp_path / "models" / "wine-script" / hook).write_text(text)
+    monkeypatch.setattr(config_model, "REPO_ROOT", tmp_path)
+    context = copy.deepcopy(project_context())
+    context["models"]["wine-script"]["training"]["code"]["evaluate_hook"] = hook
+    with pytest.raises(ConfigError) as refused:
+        load_environments(context)
+    assert "training.code.evaluate_hook: " in str(refused.value) and message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_hook_needs_a_teams_folder_and_reaches_the_evaluate_step() -> None:
+    from pipelines.definition import build_definition
+    from tests.unit.test_pipeline_definition import SETTINGS
+
+    context = copy.deepcopy(project_context())
+    context["models"]["breast-cancer"].setdefault("training", {})["code"] = {"evaluate_hook": "metrics.py"}
+    with pytest.raises(ConfigError, match=r"evaluate_hook is 'metrics.py' while kind is 'platform'"):
+        load_environments(context)
+    built = build_definition(dataclasses.replace(SETTINGS, training_kind="xgboost-script",
+                                                 evaluate_hook="metrics.py"))
+    evaluate = next(s for s in built["Steps"] if s["Name"] == "Evaluate")["Arguments"]["AppSpecification"]
+    assert evaluate["ContainerArguments"][-2:] == ["--team-hook", "/opt/ml/code/metrics.py"]
+    plain = next(s for s in build_definition(SETTINGS)["Steps"] if s["Name"] == "Evaluate")
+    assert "--team-hook" not in plain["Arguments"]["AppSpecification"]["ContainerArguments"]
