@@ -43,7 +43,7 @@ def team_code(config: EnvironmentConfig) -> TeamCode | None:
     if code.kind == PLATFORM or code.source_dir is None:
         return None
     return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point, kind=code.kind,
-                    evaluate_hook=code.evaluate_hook)
+                    evaluate_hook=code.evaluate_hook, preprocess_hook=code.preprocess_hook)
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:

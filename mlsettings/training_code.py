@@ -238,26 +238,34 @@ TEAM_METRIC_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
 MAX_TEAM_METRICS = 20
 
 
-def evaluate_hook_problem(folder: Path, hook: str) -> str | None:
-    """Why ``hook`` in ``folder`` is not an evaluation hook (one line, naming the file), or None: it exists, parses,
-    and defines ``evaluate`` at its top level with three positional parameters. Read, never imported, at synth."""
+PREPROCESS_HOOK_FUNCTION = "clean"
+"""The function a preprocessing hook defines: clean(frame, schema) -> frame (rows only: the same columns)."""
+HOOKS = {"evaluate_hook": (EVALUATE_HOOK_FUNCTION, ("labels", "answers", "schema")),
+         "preprocess_hook": (PREPROCESS_HOOK_FUNCTION, ("frame", "schema"))}
+"""Each hook setting of training.code: the function its file defines and that function's parameters."""
+
+
+def hook_problem(folder: Path, hook: str, setting: str) -> str | None:
+    """Why ``hook`` in ``folder`` is not the hook ``setting`` names (one line, naming the file), or None: it exists,
+    parses, and defines the hook's function at its top level with its parameters. Read, never imported, at synth."""
     import ast
 
+    function, parameters = HOOKS[setting]
     path = folder / hook
     if not path.is_file():
-        return f"{hook} does not exist; allowed: a Python file of the folder defining {EVALUATE_HOOK_FUNCTION}()"
+        return f"{hook} does not exist; allowed: a Python file of the folder defining {function}()"
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (SyntaxError, UnicodeDecodeError) as err:
         return f"{hook} does not parse: {type(err).__name__}: {_first_line(err)}"
-    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)
-                 and node.name == EVALUATE_HOOK_FUNCTION]
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == function]
+    signature = f"{function}({', '.join(parameters)})"
     if not functions:
-        return f"{hook} defines no top-level {EVALUATE_HOOK_FUNCTION}(labels, answers, schema)"
+        return f"{hook} defines no top-level {signature}"
     arguments = functions[-1].args
-    if len(arguments.posonlyargs) + len(arguments.args) != 3 and arguments.vararg is None:
-        return (f"{hook}'s {EVALUATE_HOOK_FUNCTION}() takes {len(arguments.posonlyargs) + len(arguments.args)} "
-                "arguments; allowed: (labels, answers, schema)")
+    if len(arguments.posonlyargs) + len(arguments.args) != len(parameters) and arguments.vararg is None:
+        return (f"{hook}'s {function}() takes {len(arguments.posonlyargs) + len(arguments.args)} arguments; "
+                f"allowed: {signature}")
     return None
 
 

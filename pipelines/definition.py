@@ -156,6 +156,8 @@ class PipelineSettings:
     """PIP_FIND_LINKS of the Train step: the bundle's vendored wheels as the container sees them, or None."""
     evaluate_hook: str | None = None
     """A team's evaluation hook at the top of the code bundle (training.code.evaluate_hook), or None."""
+    preprocess_hook: str | None = None
+    """A team's preprocessing hook at the top of the code bundle (training.code.preprocess_hook), or None."""
     framework: str = XGBOOST_IMAGE.framework
     """The model package container's Framework (pipelines.images.FrameworkImage: XGBOOST or SKLEARN)."""
     framework_version: str = XGBOOST_IMAGE.framework_version
@@ -420,7 +422,8 @@ def _preprocess_step(settings: PipelineSettings) -> dict[str, Any]:
         outputs=[(name, f"{PROCESSING}/output/{name}") for name in PREPROCESS_OUTPUTS],
         arguments=["--input-dir", f"{PROCESSING}/input/data",
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
-                   "--output-dir", f"{PROCESSING}/output", "--data-uri", param("DataUri")],
+                   "--output-dir", f"{PROCESSING}/output", "--data-uri", param("DataUri"),
+                   *(["--team-hook", f"{CODE_ROOT}/{settings.preprocess_hook}"] if settings.preprocess_hook else [])],
     )
     step["DependsOn"] = ["Validate"]
     return step

@@ -9,8 +9,8 @@ gate exactly as the pipeline's ConditionStep does. It never talks to AWS: the ca
 Order and outcomes: validate → preprocess → train → evaluate → gate → baseline. A validation failure
 stops the run (``status="failed_validation"``); a gate failure skips the baseline and must never be
 registered (``status="failed_gate"``); a team's training program that breaks its contract stops the run
-(``status="failed_training"``), and so does its evaluation hook (``status="failed_evaluation"``); otherwise
-``status="succeeded"``.
+(``status="failed_training"``), and so do its hooks (``status="failed_preprocessing"``,
+``"failed_evaluation"``); otherwise ``status="succeeded"``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from pipelines.steps import preprocess as preprocess_step
 from pipelines.steps import script_train as script_train_step
 from pipelines.steps import train as train_step
 from pipelines.steps import validate as validate_step
+from pipelines.steps.team_hooks import TeamHookError
 
 STEP_NAMES = ("validate", "preprocess", "train", "evaluate", "gate", "baseline")
 ProgressCallback = Callable[[str, str], None]
@@ -143,6 +144,8 @@ class TeamCode:
     """mlsettings.training_code.SCRIPT_KINDS: which model file the program writes."""
     evaluate_hook: str | None = None
     """A file of source_dir the Evaluate step calls (training.code.evaluate_hook), or None."""
+    preprocess_hook: str | None = None
+    """A file of source_dir the Preprocess step calls (training.code.preprocess_hook), or None."""
 
 
 def _install_offline(code_dir: Path, site: Path) -> None:
@@ -230,7 +233,8 @@ class _LocalRun:
         result.validation_report = json.loads(result.paths["validation_report"].read_text(encoding="utf-8"))
         return f"{result.validation_report['rows']} rows"
 
-    def preprocess(self, *, seed: int, data_uri: str, s3_object_versions: Mapping[str, str] | None) -> str:
+    def preprocess(self, *, seed: int, data_uri: str, s3_object_versions: Mapping[str, str] | None,
+                   team_code: TeamCode | None = None) -> str:
         root = self.workdir / "preprocess" / "opt" / "ml" / "processing"
         data_dir = root / "input/data"
         place(self.data_csv, data_dir)
@@ -240,7 +244,13 @@ class _LocalRun:
                 "--seed", str(seed), "--data-uri", data_uri]
         for uri, version in (s3_object_versions or {}).items():
             argv += ["--s3-object-version", f"{uri}={version}"]
-        lineage = self.result.lineage = preprocess_step.main(argv)
+        if team_code is not None and team_code.preprocess_hook:
+            argv += ["--team-hook", str(team_code.source_dir / team_code.preprocess_hook)]
+        try:
+            lineage = self.result.lineage = preprocess_step.main(argv)
+        except TeamHookError as err:
+            self.result.status, self.result.failure = "failed_preprocessing", f"preprocessing hook: {err}"
+            raise StepFailed(self.result.failure) from err
         self.result.paths["lineage"] = self.processed / "metadata/lineage.json"
         return f"sha256 {lineage['data_version']['sha256'][:12]}"
 
@@ -292,7 +302,7 @@ class _LocalRun:
             argv += ["--team-hook", str(team_code.source_dir / team_code.evaluate_hook)]
         try:
             self.result.metrics = evaluate_step.main(argv)
-        except evaluate_step.TeamHookError as err:
+        except TeamHookError as err:
             self.result.status, self.result.failure = "failed_evaluation", f"evaluation hook: {err}"
             raise StepFailed(self.result.failure) from err
         self.result.paths["evaluation"] = root / "evaluation" / EVALUATION_FILE
@@ -349,7 +359,7 @@ def run_local(workdir: Path, *, schema_path: Path, data_csv: Path, previous_base
                                                   drift_thresholds=drift_thresholds,
                                                   min_rows_per_class=min_rows_per_class))
         run.step("preprocess", lambda: run.preprocess(seed=seed, data_uri=data_uri,
-                                                      s3_object_versions=s3_object_versions))
+                                                      s3_object_versions=s3_object_versions, team_code=team_code))
         run.step("train", lambda: run.train(hyperparameters=hyperparameters, team_code=team_code))
         run.step("evaluate", lambda: run.evaluate(options=evaluation_options, team_code=team_code))
         run.step("gate", lambda: run.gate(metric=quality_metric, threshold=threshold))

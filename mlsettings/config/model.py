@@ -50,11 +50,12 @@ from mlsettings.rollout import (
 from mlsettings.schema import DataSchema
 from mlsettings.training_code import (
     DEFAULT_ENTRY_POINT,
+    HOOKS,
     PLATFORM,
     SKLEARN_SCRIPT,
     TRAINING_KINDS,
     XGBOOST_SCRIPT,
-    evaluate_hook_problem,
+    hook_problem,
     source_dir_problem,
 )
 from mlsettings.vocabulary import STAGING, TRAINING_DATA_PREFIX
@@ -129,7 +130,12 @@ class TrainingCodeSettings:
     evaluate_hook: str | None = setting(
         "Optional: a Python file in source_dir defining evaluate(labels, answers, schema) -> {name: number}, which "
         "the platform's Evaluate step calls on the test set and records as team_metrics in the evaluation report "
-        "(the quality gate stays the platform's; docs/TRAINING.md, 'An evaluation hook').", default=None,
+        "(the quality gate stays the platform's; docs/TRAINING.md, 'Hooks').", default=None,
+        check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name plus .py)"))
+    preprocess_hook: str | None = setting(
+        "Optional: a Python file in source_dir defining clean(frame, schema) -> frame, which the platform's "
+        "Preprocess step calls on the raw rows before the features and the split: it may drop or fix rows, never "
+        "add rows or change the columns (docs/TRAINING.md, 'Hooks').", default=None,
         check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name plus .py)"))
 
 
@@ -500,10 +506,11 @@ class EnvironmentConfig:
     def _check_training_code(self, where: str) -> None:
         """A script kind names a folder that holds its program and installs offline (mlsettings.training_code)."""
         code = self.training.code
+        hooks = {name: getattr(code, name) for name in HOOKS if getattr(code, name) is not None}
         if code.kind == PLATFORM:
-            if code.evaluate_hook is not None:
-                raise ConfigError(f"{where}.training.code.evaluate_hook is {code.evaluate_hook!r} while kind is "
-                                  f"{PLATFORM!r}; allowed: null (a hook lives in a team's source_dir)")
+            for name, hook in hooks.items():
+                raise ConfigError(f"{where}.training.code.{name} is {hook!r} while kind is {PLATFORM!r}; allowed: "
+                                  "null (a hook lives in a team's source_dir)")
             if code.source_dir is not None:
                 raise ConfigError(f"{where}.training.code.source_dir is {code.source_dir!r} while kind is "
                                   f"{PLATFORM!r}; allowed: null, or a kind that runs your code ({XGBOOST_SCRIPT!r}, "
@@ -515,10 +522,10 @@ class EnvironmentConfig:
         problem = source_dir_problem(REPO_ROOT, code.source_dir, code.entry_point, code.kind)
         if problem:
             raise ConfigError(f"{where}.training.code.source_dir: {problem}")
-        if code.evaluate_hook is not None:
-            problem = evaluate_hook_problem(REPO_ROOT / code.source_dir, code.evaluate_hook)
+        for name, hook in hooks.items():
+            problem = hook_problem(REPO_ROOT / code.source_dir, hook, name)
             if problem:
-                raise ConfigError(f"{where}.training.code.evaluate_hook: {code.source_dir}/{problem}")
+                raise ConfigError(f"{where}.training.code.{name}: {code.source_dir}/{problem}")
         if code.kind == SKLEARN_SCRIPT and is_gpu_instance(self.training.instance_type):
             raise ConfigError(
                 f"{where}.training.instance_type is {self.training.instance_type} while training.code.kind is "

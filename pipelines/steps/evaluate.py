@@ -50,6 +50,7 @@ from mlsettings.training_code import EVALUATE_HOOK_FUNCTION, MAX_TEAM_METRICS, T
 from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE
 from pipelines.datasets import csv_files_in, read_raw_csv
 from pipelines.serving import inference
+from pipelines.steps.team_hooks import TeamHookError, call_team_hook
 
 
 def csv_body(rows: Sequence[Sequence[str]]) -> str:
@@ -95,27 +96,13 @@ def measure_latency(model: inference.ServingModel, rows: Sequence[Sequence[str]]
     }
 
 
-class TeamHookError(RuntimeError):
-    """A team's evaluation hook failed or broke its contract (docs/TRAINING.md, 'An evaluation hook')."""
-
-
 def team_metrics(hook: Path, labels: list[Any], answers: list[Any], schema: dict[str, Any]) -> dict[str, float]:
     """The team's ``evaluate(labels, answers, schema)`` on the scored test rows: labels as trained (class index, 0/1
     or the value) and answers in the kind's served shape (mlcore.outputs), returning {name: finite number}."""
-    import importlib.util
     import math
     import re
 
-    spec = importlib.util.spec_from_file_location(f"team_hook_{hook.stem}", hook)
-    if spec is None or spec.loader is None:
-        raise TeamHookError(f"{hook.name} cannot be loaded as a module")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        found = getattr(module, EVALUATE_HOOK_FUNCTION)(list(labels), list(answers), dict(schema))
-    except Exception as err:  # the team's code: whatever it raises is reported, in one line
-        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise TeamHookError(f"{hook.name}: {EVALUATE_HOOK_FUNCTION}() raised {type(err).__name__}: {text}") from None
+    found = call_team_hook(hook, EVALUATE_HOOK_FUNCTION, list(labels), list(answers), dict(schema))
     if not isinstance(found, dict) or not 0 < len(found) <= MAX_TEAM_METRICS:
         raise TeamHookError(f"{hook.name}: {EVALUATE_HOOK_FUNCTION}() returned {type(found).__name__} "
                             f"{found!r:.80}; allowed: a dict of 1 to {MAX_TEAM_METRICS} metrics")

@@ -35,7 +35,9 @@ import pandas as pd
 from mlcore.features import FeatureError, FeatureTransformer, encode_label
 from mlsettings.problem_types import BINARY, MULTICLASS, REGRESSION
 from mlsettings.schema import DataSchema
+from mlsettings.training_code import PREPROCESS_HOOK_FUNCTION
 from pipelines.datasets import csv_files_in, read_raw_csv
+from pipelines.steps.team_hooks import TeamHookError, call_team_hook
 
 LINEAGE_FORMAT = "mlops-lineage/1"
 SPLITS = ("train", "validation", "test")
@@ -130,9 +132,25 @@ def _write_xgboost_csv(path: Path, labels: np.ndarray, features: np.ndarray) -> 
     table.to_csv(path, header=False, index=False, na_rep="")
 
 
+def clean_with_hook(hook: Path, frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
+    """A team's ``clean(frame, schema)`` on the raw rows before the features and the split: it may drop or fix
+    rows, never add rows or change the columns (serving computes the same features from the same raw columns)."""
+    cleaned = call_team_hook(hook, PREPROCESS_HOOK_FUNCTION, frame.copy(), schema.to_dict())
+    if not isinstance(cleaned, pd.DataFrame):
+        raise TeamHookError(f"{hook.name}: {PREPROCESS_HOOK_FUNCTION}() returned {type(cleaned).__name__}; allowed: "
+                            "a pandas DataFrame")
+    if list(cleaned.columns) != list(frame.columns):
+        raise TeamHookError(f"{hook.name}: {PREPROCESS_HOOK_FUNCTION}() returned columns {list(cleaned.columns)}; "
+                            f"allowed: the columns it was given, {list(frame.columns)}")
+    if not 0 < len(cleaned) <= len(frame):
+        raise TeamHookError(f"{hook.name}: {PREPROCESS_HOOK_FUNCTION}() returned {len(cleaned)} rows of "
+                            f"{len(frame)}; allowed: at least 1 and no more than it was given")
+    return cleaned.reset_index(drop=True)
+
+
 def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_fraction: float = 0.15,
         test_fraction: float = 0.15, seed: int = 42, data_uri: str = "",
-        s3_object_versions: Mapping[str, str] | None = None) -> dict[str, Any]:
+        s3_object_versions: Mapping[str, str] | None = None, team_hook: Path | None = None) -> dict[str, Any]:
     """Transform and split the data, write every output, and return the lineage document."""
     schema = DataSchema.load(schema_path)
     transformer = FeatureTransformer.from_schema(schema)
@@ -143,6 +161,9 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
     if absent:
         raise PreprocessError(f"the data lacks schema columns {absent} (did the validate step run?)")
     frame = frame[raw_columns]
+    given = len(frame)
+    if team_hook is not None:
+        frame = clean_with_hook(team_hook, frame, schema)
 
     # Rows that cannot be transformed are counted and dropped, never allowed to stop the whole batch:
     # the validate step has already failed the run if there were any in the data it checked.
@@ -181,9 +202,11 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
         "data_uri": data_uri,
         "data_version": data_version(files, s3_object_versions),
         "schema": {"name": schema.name, "version": schema.version},
-        "rows": {"input": len(frame), "malformed": sum(malformed.values()),
+        "rows": {"input": given, **({"kept_by_hook": len(frame)} if team_hook is not None else {}),
+                 "malformed": sum(malformed.values()),
                  **{name: int(rows.size) for name, rows in split.items()}},
         "malformed_reasons": malformed,
+        **({"preprocess_hook": team_hook.name} if team_hook is not None else {}),
         "label_mean": {name: float(y[rows].mean()) for name, rows in split.items()},
         "split": {"seed": seed, "validation_fraction": validation_fraction, "test_fraction": test_fraction,
                   "stratified_by": schema.label.name, "problem_type": schema.problem_type},
@@ -221,6 +244,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-uri", type=str, default="", help="where the input came from (recorded only)")
     parser.add_argument("--s3-object-version", action="append", default=[], metavar="S3_URI=VERSION_ID",
                         help="the S3 object version of an input object; repeat per object")
+    parser.add_argument("--team-hook", type=Path, default=None,
+                        help="a team's preprocessing hook (a file defining clean(frame, schema))")
     return parser.parse_args(argv)
 
 
@@ -229,10 +254,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     lineage = run(input_dir=args.input_dir, schema_path=args.schema, output_dir=args.output_dir,
                   validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
                   seed=args.seed, data_uri=args.data_uri,
-                  s3_object_versions=parse_object_versions(args.s3_object_version))
+                  s3_object_versions=parse_object_versions(args.s3_object_version), team_hook=args.team_hook)
     print(f"preprocess: rows {lineage['rows']}, data sha256 {lineage['data_version']['sha256']}")
     return lineage
 
 
+def entry(argv: Sequence[str] | None = None) -> int:
+    """The step's process: a team hook's failure is one line on stderr and exit 1 (the job fails)."""
+    try:
+        main(argv)
+    except TeamHookError as err:
+        print(f"preprocessing hook: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(entry())

@@ -120,7 +120,10 @@ def test_the_platforms_evaluation_gate_and_baseline_run_on_the_teams_model(scrip
     assert isinstance(value, float)
     assert value >= threshold if comparison.startswith("GreaterThan") else value <= threshold
     assert (pipeline.outputs["Baseline"]["baseline"] / "golden_payloads.json").is_file()
-    # a team's evaluation hook ran inside the Evaluate job, from the bundle's top, and its metrics were recorded
+    # a team's preprocessing hook ran inside the Preprocess job (the lineage names it) ...
+    lineage = json.loads((pipeline.outputs["Preprocess"]["metadata"] / "lineage.json").read_text())
+    assert lineage.get("preprocess_hook") == VIEWS[script_run.model].training.code.preprocess_hook
+    # ... and an evaluation hook inside the Evaluate job, from the bundle's top, and its metrics were recorded
     report = json.loads((pipeline.outputs["Evaluate"]["evaluation"] / "evaluation.json").read_text())
     hook = VIEWS[script_run.model].training.code.evaluate_hook
     assert ("team_metrics" in report) is (hook is not None)

@@ -214,3 +214,49 @@ def test_a_broken_hook_stops_the_run_before_the_gate_in_one_line(tmp_path: Path,
     assert result.status == "failed_evaluation"
     assert result.failure is not None and "\n" not in result.failure and result.failure.startswith(expected)
     assert [s.status for s in result.steps][-3:] == ["failed", "skipped", "skipped"]
+
+
+# ------------------------------------------------------------------------------------------ the preprocessing hook
+def _clean_run(tmp_path: Path, hook: str | None, data: Path | None = None) -> LocalRunResult:
+    team = tmp_path / "team"
+    shutil.copytree(SKLEARN_SHIPPED, team)
+    if hook is not None:
+        (team / "clean.py").write_text(hook, encoding="utf-8")
+    csv = data or write_bundled_csv("diabetes", tmp_path / "data.csv")
+    gate = SKLEARN_CONFIG.training.quality_gate
+    code = SKLEARN_CONFIG.training.code
+    return run_local(tmp_path / "run", schema_path=REPO_ROOT / SKLEARN_CONFIG.training.schema_file, data_csv=csv,
+                     quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
+                     team_code=TeamCode(source_dir=team, entry_point=code.entry_point, kind=code.kind,
+                                        preprocess_hook=code.preprocess_hook))
+
+
+def test_the_shipped_preprocessing_hook_drops_duplicate_rows_and_the_lineage_says_so(tmp_path: Path) -> None:
+    assert SKLEARN_CONFIG.training.code.preprocess_hook == "clean.py"
+    data = write_bundled_csv("diabetes", tmp_path / "base.csv")
+    lines = data.read_text(encoding="utf-8").splitlines()
+    doubled = tmp_path / "doubled.csv"
+    doubled.write_text("\n".join([*lines, *lines[1:21]]) + "\n", encoding="utf-8")  # 20 rows twice
+    result = _clean_run(tmp_path, None, doubled)
+    assert result.status == "succeeded", result.failure
+    assert result.lineage is not None and result.lineage["preprocess_hook"] == "clean.py"
+    assert result.lineage["rows"]["input"] == len(lines) - 1 + 20
+    assert result.lineage["rows"]["kept_by_hook"] == len(lines) - 1
+
+
+@pytest.mark.parametrize(("hook", "expected"), [
+    ("def clean(frame, schema):\n    raise KeyError('age')\n",
+     "preprocessing hook: clean.py: clean() raised KeyError: 'age'"),
+    ("def clean(frame, schema):\n    return frame.drop(columns=[frame.columns[0]])\n",
+     "preprocessing hook: clean.py: clean() returned columns"),
+    ("import pandas as pd\ndef clean(frame, schema):\n    return pd.concat([frame, frame])\n",
+     "preprocessing hook: clean.py: clean() returned 884 rows of 442"),
+    ("def clean(frame, schema):\n    return frame.to_dict()\n",
+     "preprocessing hook: clean.py: clean() returned dict; allowed: a pandas DataFrame"),
+], ids=["raises", "columns", "more rows", "not a frame"])
+def test_a_broken_preprocessing_hook_stops_the_run_before_training_in_one_line(tmp_path: Path, hook: str,
+                                                                              expected: str) -> None:
+    result = _clean_run(tmp_path, hook)
+    assert result.status == "failed_preprocessing"
+    assert result.failure is not None and "\n" not in result.failure and result.failure.startswith(expected)
+    assert [s.status for s in result.steps][1:] == ["failed", "skipped", "skipped", "skipped", "skipped"]

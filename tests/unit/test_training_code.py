@@ -274,6 +274,21 @@ def test_an_evaluation_hook_that_is_not_one_is_refused_at_synth(tmp_path: Path, 
     assert "\n" not in str(refused.value)
 
 
+def test_a_preprocessing_hook_is_checked_like_an_evaluation_hook(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from mlsettings.config import model as config_model
+
+    shutil.copytree(REPO_ROOT / "models", tmp_path / "models")
+    shutil.copytree(REPO_ROOT / "pipelines" / "schemas", tmp_path / "pipelines" / "schemas")
+    (tmp_path / "models" / "diabetes-sklearn" / "clean.py").write_text("def clean(frame):\n    return frame\n")
+    monkeypatch.setattr(config_model, "REPO_ROOT", tmp_path)
+    with pytest.raises(ConfigError, match=r"training\.code\.preprocess_hook: models/diabetes-sklearn/clean\.py's "
+                                          r"clean\(\) takes 1 arguments; allowed: clean\(frame, schema\)"):
+        load_environments(project_context())
+
+
 def test_a_hook_needs_a_teams_folder_and_reaches_the_evaluate_step() -> None:
     from pipelines.definition import build_definition
     from tests.unit.test_pipeline_definition import SETTINGS
@@ -288,3 +303,6 @@ def test_a_hook_needs_a_teams_folder_and_reaches_the_evaluate_step() -> None:
     assert evaluate["ContainerArguments"][-2:] == ["--team-hook", "/opt/ml/code/metrics.py"]
     plain = next(s for s in build_definition(SETTINGS)["Steps"] if s["Name"] == "Evaluate")
     assert "--team-hook" not in plain["Arguments"]["AppSpecification"]["ContainerArguments"]
+    built = build_definition(dataclasses.replace(SETTINGS, training_kind="sklearn-script", preprocess_hook="clean.py"))
+    preprocess = next(s for s in built["Steps"] if s["Name"] == "Preprocess")["Arguments"]["AppSpecification"]
+    assert preprocess["ContainerArguments"][-2:] == ["--team-hook", "/opt/ml/code/clean.py"]
