@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -39,32 +40,58 @@ def _leaves(entry: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, A
             yield path, value
 
 
-def override_paths(entry: Mapping[str, Any]) -> frozenset[str]:
-    """The setting paths a model entry sets beyond its identity."""
-    return frozenset(path for path, _value in _leaves(entry) if path not in IDENTITY_PATHS)
+@dataclass(frozen=True)
+class SampleSpec:
+    """What a sample must cover: every value of ``dimensions`` and every override path outside ``ignored``."""
+
+    dimensions: tuple[str, ...] = COVERED_DIMENSIONS
+    ignored: tuple[str, ...] = ()
+    """Path prefixes (per model and per environment) whose overrides this sample need not cover."""
+    instance_types: bool = True
+    """Cover what an instance type changes (instance storage, GPU)."""
 
 
-def _dimension_values(entry: Mapping[str, Any]) -> set[tuple[str, str]]:
+SYNTHESIS = SampleSpec()
+"""What synthesis and the gates depend on: every kind, training kind, instance class and override path."""
+LIFECYCLE = SampleSpec(dimensions=("problem_type",), ignored=("training.",), instance_types=False)
+"""What the e2e lifecycle (promotion, serving, A/B, drift, rollback) depends on: the problem type and the serving,
+inference and monitoring overrides. How a model is trained — its training kind, program, hooks, instance type —
+ends in the same model folder and is played by the training tests (tests/functional/test_script_mode_training.py,
+the contract tier), not again by the lifecycle."""
+
+
+def override_paths(entry: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> frozenset[str]:
+    """The setting paths a model entry sets beyond its identity (outside ``ignored``, per model or per
+    environment: ``training.`` also ignores ``environments.<env>.training.``)."""
+    def skipped(path: str) -> bool:
+        local = path.split(".", 2)[2] if path.startswith("environments.") and path.count(".") >= 2 else path
+        return local.startswith(ignored) if ignored else False
+
+    return frozenset(path for path, _value in _leaves(entry) if path not in IDENTITY_PATHS and not skipped(path))
+
+
+def _dimension_values(entry: Mapping[str, Any], spec: SampleSpec = SYNTHESIS) -> set[tuple[str, str]]:
     leaves = dict(_leaves(entry))
-    found = {(dimension, repr(leaves.get(dimension))) for dimension in COVERED_DIMENSIONS}
+    found = {(dimension, repr(leaves.get(dimension))) for dimension in spec.dimensions}
     # What an instance type changes in the synthesized pipeline, whichever type it is: a volume KMS key or none
     # (instance storage), a GPU image or not (mlsettings.instance_types).
-    for path, value in leaves.items():
+    for path, value in leaves.items() if spec.instance_types else ():
         if path.endswith(INSTANCE_TYPE_PATHS) and isinstance(value, str):
             found |= {(f"{path}:local-storage", repr(has_local_storage(value))),
                       (f"{path}:gpu", repr(is_gpu_instance(value)))}
     return found
 
 
-def sample_models(models: Mapping[str, Mapping[str, Any]], always: str = MODEL) -> list[str]:
+def sample_models(models: Mapping[str, Mapping[str, Any]], always: str = MODEL,
+                  spec: SampleSpec = SYNTHESIS) -> list[str]:
     """The names of the sample, in cdk.json's order (see the module's docstring)."""
     chosen: list[str] = [always] if always in models else []
-    covered_values = set().union(*(_dimension_values(models[name]) for name in chosen))
+    covered_values = set().union(*(_dimension_values(models[name], spec) for name in chosen))
     for name, entry in models.items():
-        if not _dimension_values(entry) <= covered_values:
+        if not _dimension_values(entry, spec) <= covered_values:
             chosen.append(name)
-            covered_values |= _dimension_values(entry)
-    paths = {name: override_paths(entry) for name, entry in models.items()}
+            covered_values |= _dimension_values(entry, spec)
+    paths = {name: override_paths(entry, spec.ignored) for name, entry in models.items()}
     uncovered = set().union(*paths.values()) - set().union(*(paths[name] for name in chosen))
     while uncovered:
         best = max((name for name in models if name not in chosen), key=lambda n: len(paths[n] & uncovered))
@@ -73,20 +100,20 @@ def sample_models(models: Mapping[str, Mapping[str, Any]], always: str = MODEL) 
     return [name for name in models if name in chosen]
 
 
-def sampled_context(context: Mapping[str, Any]) -> dict[str, Any]:
+def sampled_context(context: Mapping[str, Any], spec: SampleSpec = SYNTHESIS) -> dict[str, Any]:
     """``context`` (cdk.json's context block) with only the sample of its models."""
     sampled = copy.deepcopy(dict(context))
     models = sampled.get("models")
     if isinstance(models, dict):
-        sampled["models"] = {name: models[name] for name in sample_models(models)}
+        sampled["models"] = {name: models[name] for name in sample_models(models, spec=spec)}
     return sampled
 
 
 @cache
-def _sampled_project_context() -> dict[str, Any]:
-    return sampled_context(project_context())
+def _sampled_project_context(spec: SampleSpec) -> dict[str, Any]:
+    return sampled_context(project_context(), spec)
 
 
-def sampled_project_context() -> dict[str, Any]:
+def sampled_project_context(spec: SampleSpec = SYNTHESIS) -> dict[str, Any]:
     """The shipped cdk.json's context with the sample of its models (a fresh copy: callers may change it)."""
-    return copy.deepcopy(_sampled_project_context())
+    return copy.deepcopy(_sampled_project_context(spec))

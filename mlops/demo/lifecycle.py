@@ -397,13 +397,17 @@ def demo_accounts(config: EnvironmentConfig, staging: EnvironmentConfig,
 
 
 def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> Path:
-    """A copy of the project's cdk.json with the demo's account ids, for the `mlops` commands the demo runs:
-    they then check the caller's account as they do against AWS (the registry's, for status/promote/rollback)."""
+    """A copy of the project's cdk.json with the demo's account ids and the models it plays, for the `mlops` commands
+    the demo runs: they then check the caller's account as they do against AWS (the registry's, for
+    status/promote/rollback)."""
     from mlops.project_config import read_context
 
     context = copy.deepcopy(read_context())
     for config in configs.values():
         context["environments"][config.name]["account"] = config.account
+    # the models the demo plays (all of cdk.json's, or the ones a caller gave it): the commands see that world
+    played = set(configs[PRODUCTION].model_names)
+    context["models"] = {name: entry for name, entry in context.get("models", {}).items() if name in played}
     path = folder / "cdk.json"
     path.write_text(json.dumps({"context": context}, indent=1), encoding="utf-8")
     return path

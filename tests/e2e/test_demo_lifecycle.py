@@ -1,9 +1,10 @@
-"""The demo's lifecycle (steps 2-9 of `make demo`) end to end on small settings, for the sample of cdk.json's models
-(testkit/model_sample.py: MODEL, one of each kind and each override shape; `make demo` plays every model).
+"""The demo's lifecycle (steps 2-9 of `make demo`) end to end on small settings, for the lifecycle sample of cdk.json's
+models (testkit/model_sample.py LIFECYCLE: MODEL, one of each problem type and each serving, inference or monitoring
+override shape; how a model is trained is played by the training tests; `make demo` plays every model).
 
 The same scenario `mlops demo` runs — moto in server mode on a loopback port, three accounts (the registry
 environment dev in 111111111111, staging in 222222222222, prod in 333333333333) and, for each model of the sample
-(the shipped five: one of each kind — binary, multiclass, regression — and two trained by their teams' programs),
+(with the shipped cdk.json: breast-cancer, wine and diabetes, one of each kind: binary, multiclass, regression),
 local training and registration in the registry's account, promotion through the one gate, promotions forwarded to
 the account that serves their stage and routed there to the model's deployer, results forwarded back to the
 registry, Champion/Challenger traffic through the model's inference Lambda with injected endpoint faults, a drift
@@ -33,7 +34,7 @@ from mlsettings.config import load_environments
 from mlsettings.naming import endpoint_name, model_package_group_name
 from mlsettings.problem_types import PROBLEM_TYPES, problem_type
 from mlsettings.vocabulary import Published
-from testkit.model_sample import sampled_project_context
+from testkit.model_sample import LIFECYCLE, sampled_project_context
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 STAGE_SERVERS = {"Staging": "staging", "Production": "prod"}
 MOTO_DEFAULT_ACCOUNT = "123456789012"  # the credentials the demo starts with, before any AssumeRole
-CONFIGS = load_environments(sampled_project_context())
+CONFIGS = load_environments(sampled_project_context(LIFECYCLE))
 MODELS = CONFIGS["prod"].model_names  # the sample of cdk.json's models, each played by the demo
 
 
