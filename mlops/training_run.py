@@ -22,7 +22,7 @@ from mlsettings.config import EnvironmentConfig, drift_thresholds, to_plain
 from mlsettings.naming import model_prefixes
 from mlsettings.problem_types import BINARY, problem_type
 from mlsettings.schema import DataSchema
-from mlsettings.training_code import PLATFORM
+from mlsettings.training_code import PLATFORM, TRAINING_KIND_KEY
 from mlsettings.vocabulary import (
     DEVELOPMENT,
     PENDING_MANUAL_APPROVAL,
@@ -271,7 +271,7 @@ def lineage_metadata(*, config: EnvironmentConfig, run: LocalRunResult, data_uri
         "instance_type": config.serving.champion.instance_type,
         # serving needs little beyond the container: the model is a few hundred kB of trees
         "memory_mb": "1024",
-        "training_kind": config.training.code.kind,
+        TRAINING_KIND_KEY: config.training.code.kind,
         **({"training_rounds": str(training["rounds"])} if "rounds" in training else {}),
     }
     too_long = [k for k, v in values.items() if len(v) > 256]

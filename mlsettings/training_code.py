@@ -45,6 +45,9 @@ ENTRY_POINT_HYPERPARAMETER = "user_entry_point"
 """The hyperparameter that names the model team's program for the platform's wrapper."""
 KIND_HYPERPARAMETER = "training_kind"
 """The hyperparameter that tells the wrapper which model file the team's program writes."""
+TRAINING_KIND_KEY = KIND_HYPERPARAMETER
+"""The key that names a version's training kind: in its registered metadata (the pipeline's Register step and
+`mlops train --local`) and in its training summary."""
 PLATFORM_PACKAGES = ("mlcore", "mlsettings", "pipelines")
 """The platform's packages at the top of every code bundle (pipelines/definition.py bundles exactly these)."""
 PACKAGING_FILES = frozenset({"setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in"})
@@ -132,8 +135,15 @@ def _applies(marker: Marker | None, extras: frozenset[str]) -> bool:
     return marker is None or any(marker.evaluate({**IMAGE_MARKERS, "extra": extra}) for extra in {"", *extras})
 
 
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+def first_line(err: BaseException) -> str:
+    """The first line of an error's text ('' when it has none): every refusal of a team's code is one line."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def described(err: BaseException) -> str:
+    """``Type: first line`` of an error (``Type`` alone when it has no text)."""
+    return f"{type(err).__name__}: {first_line(err)}" if first_line(err) else type(err).__name__
 
 
 def offline_requirements_problem(folder: Path, where: str, kind: str = XGBOOST_SCRIPT) -> str | None:
@@ -163,7 +173,7 @@ def offline_requirements_problem(folder: Path, where: str, kind: str = XGBOOST_S
         try:
             requirement = Requirement(line)
         except InvalidRequirement as err:
-            return f"{label} is not a requirement: {_first_line(err)}"
+            return f"{label} is not a requirement: {first_line(err) or type(err).__name__}"
         if requirement.url:
             return f"{label} needs the network (a URL), which the network-isolated training job has not; {how}"
         pending.append((label, requirement, True))
@@ -257,7 +267,7 @@ def hook_problem(folder: Path, hook: str, setting: str) -> str | None:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (SyntaxError, UnicodeDecodeError) as err:
-        return f"{hook} does not parse: {type(err).__name__}: {_first_line(err)}"
+        return f"{hook} does not parse: {type(err).__name__}: {first_line(err) or type(err).__name__}"
     functions = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == function]
     signature = f"{function}({', '.join(parameters)})"
     if not functions:

@@ -34,6 +34,7 @@ from mlsettings.training_code import (
     PLATFORM_PACKAGES,
     SCRIPT_KINDS,
     SKLEARN_SCRIPT,
+    TRAINING_KIND_KEY,
 )
 from mlsettings.vocabulary import (
     CHECKPOINTS_PREFIX,
@@ -76,7 +77,7 @@ SCRIPT_TRAINING_PROGRAM = "pipelines.steps.script_train"
 # The scikit-learn image's toolkit (sagemaker-training 4.8.0) runs a sagemaker_program that ends in .py as a Python
 # program (`python <program>`, _entry_point_type.PYTHON_PROGRAM: the bundle has no setup.py) and anything else as
 # a shell command, so there the wrapper is named by its path; it then installs requirements.txt alone.
-SCRIPT_TRAINING_FILE = "pipelines/steps/script_train.py"
+SCRIPT_TRAINING_FILE = SCRIPT_TRAINING_PROGRAM.replace(".", "/") + ".py"
 SERVING_PROGRAM = "inference.py"
 SERVING_CODE_DIR = "/opt/ml/model/code"
 # What the toolkit answers when a request has no Accept (or */*): without it, JSON.
@@ -480,7 +481,7 @@ def _register_step(settings: PipelineSettings, quality_value: Expression) -> dic
         "expected_p99_latency_ms": str(settings.expected_p99_latency_ms),
         "instance_type": settings.inference_instance_types[0],
         "schema_uri": settings.schema_uri,
-        "training_kind": settings.training_kind,
+        TRAINING_KIND_KEY: settings.training_kind,
     }
     return {
         "Name": "Register",

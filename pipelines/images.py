@@ -71,8 +71,7 @@ def _image_uri(label: str, accounts: Mapping[str, str], repository: str, tag: st
 
 
 def xgboost_image_uri(region: str) -> str:
-    return _image_uri(f"XGBoost {XGBOOST_FRAMEWORK_VERSION}", XGBOOST_ACCOUNTS, REPOSITORY, XGBOOST_FRAMEWORK_VERSION,
-                      region)
+    return XGBOOST_IMAGE.uri(region)
 
 
 # ---------------------------------------------------------------------------------------- scikit-learn
@@ -88,29 +87,36 @@ SKLEARN_PROCESSOR, SKLEARN_PY_VERSION = "cpu", "py3"
 
 
 def sklearn_image_uri(region: str) -> str:
-    """The image's tag as the SDK formats it (image_uris._format_tag): version, processor, Python version."""
-    return _image_uri(f"scikit-learn {SKLEARN_FRAMEWORK_VERSION}", SKLEARN_ACCOUNTS, SKLEARN_REPOSITORY,
-                      f"{SKLEARN_FRAMEWORK_VERSION}-{SKLEARN_PROCESSOR}-{SKLEARN_PY_VERSION}", region)
+    return SKLEARN_IMAGE.uri(region)
 
 
 @dataclass(frozen=True)
 class FrameworkImage:
     """The framework image a model's jobs and endpoints run, and how its model package names it."""
 
+    label: str
+    """How errors name it ("scikit-learn 1.9-0")."""
     repository: str
     accounts: Mapping[str, str]
+    tag: str
     framework: str
-    """CreateModelPackage's ModelPackageContainerDefinition.Framework (botocore's documented values)."""
+    """CreateModelPackage's ModelPackageContainerDefinition.Framework: a free string in botocore; the value the
+    SageMaker SDK registers for the framework (its Model.register upper-cases the framework's name: "xgboost",
+    "sklearn" in sagemaker 2.257.6's xgboost/ and sklearn/ model.py)."""
     framework_version: str
 
     def uri(self, region: str) -> str:
-        return sklearn_image_uri(region) if self.repository == SKLEARN_REPOSITORY else xgboost_image_uri(region)
+        return _image_uri(self.label, self.accounts, self.repository, self.tag, region)
 
 
-XGBOOST_IMAGE = FrameworkImage(repository=REPOSITORY, accounts=XGBOOST_ACCOUNTS, framework="XGBOOST",
+XGBOOST_IMAGE = FrameworkImage(label=f"XGBoost {XGBOOST_FRAMEWORK_VERSION}", repository=REPOSITORY,
+                               accounts=XGBOOST_ACCOUNTS, tag=XGBOOST_FRAMEWORK_VERSION, framework="XGBOOST",
                                framework_version="3.2")
-SKLEARN_IMAGE = FrameworkImage(repository=SKLEARN_REPOSITORY, accounts=SKLEARN_ACCOUNTS, framework="SKLEARN",
-                               framework_version="1.9")
+SKLEARN_IMAGE = FrameworkImage(label=f"scikit-learn {SKLEARN_FRAMEWORK_VERSION}", repository=SKLEARN_REPOSITORY,
+                               accounts=SKLEARN_ACCOUNTS,
+                               # the tag as the SDK formats it (image_uris._format_tag): version, processor, Python
+                               tag=f"{SKLEARN_FRAMEWORK_VERSION}-{SKLEARN_PROCESSOR}-{SKLEARN_PY_VERSION}",
+                               framework="SKLEARN", framework_version="1.9")
 
 
 def image_for(training_kind: str) -> FrameworkImage:

@@ -47,7 +47,7 @@ import io
 import json
 import sys
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,22 +87,14 @@ class ServingModel:
     schema: DataSchema
     transformer: FeatureTransformer
     model_dir: Path
+    predict: Callable[[np.ndarray], np.ndarray]
+    """What the model answers for a feature matrix, in XGBoost's shape for the kind: binary the positive class's
+    probability (rows,), multiclass the classes' probabilities (rows, classes), regression the value. Chosen once
+    when the model is loaded (``predictor``), not per request."""
 
     @property
     def output(self) -> OutputCodec:
         return output_for(self.schema.label)
-
-    def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """What the model answers for the feature matrix, in XGBoost's shape for the kind: binary the positive
-        class's probability (rows,), multiclass the classes' probabilities (rows, classes), regression the value."""
-        if self.framework == XGBOOST:
-            import xgboost as xgb
-
-            return np.asarray(self.estimator.predict(xgb.DMatrix(matrix, missing=np.nan)))
-        if self.schema.problem_type == "regression":
-            return np.asarray(self.estimator.predict(matrix), dtype=np.float64)
-        probabilities = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
-        return probabilities[:, 1] if self.schema.problem_type == "binary" else probabilities
 
     def feature_importances(self) -> dict[str, float]:
         """Each feature's importance by output name (``f<i>`` in XGBoost's naming), where the model states one."""
@@ -159,6 +151,18 @@ def load_estimator(directory: Path) -> tuple[Any, str, int]:
     raise FileNotFoundError(f"{directory} holds neither {MODEL_FILE} nor {SKLEARN_MODEL_FILE}")
 
 
+def predictor(estimator: Any, framework: str, problem_type: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's answer to a feature matrix (ServingModel.predict), its library imported here, once."""
+    if framework == XGBOOST:
+        import xgboost as xgb
+
+        return lambda matrix: np.asarray(estimator.predict(xgb.DMatrix(matrix, missing=np.nan)))
+    if problem_type == "regression":
+        return lambda matrix: np.asarray(estimator.predict(matrix), dtype=np.float64)
+    column = 1 if problem_type == "binary" else slice(None)  # binary: the positive class's probability
+    return lambda matrix: np.asarray(estimator.predict_proba(matrix), dtype=np.float64)[:, column]
+
+
 def model_fn(model_dir: str | Path, context: Any = None) -> ServingModel:
     directory = Path(model_dir)
     estimator, framework, features = load_estimator(directory)
@@ -168,7 +172,7 @@ def model_fn(model_dir: str | Path, context: Any = None) -> ServingModel:
         raise ValueError(f"the model expects {features} features but schema {schema.name!r} "
                          f"produces {len(transformer.output_names)}")
     return ServingModel(estimator=estimator, framework=framework, schema=schema, transformer=transformer,
-                        model_dir=directory)
+                        model_dir=directory, predict=predictor(estimator, framework, schema.problem_type))
 
 
 def _media_type(content_type: str | None) -> str:

@@ -45,7 +45,10 @@ from mlsettings.training_code import (
     ENTRY_POINT_HYPERPARAMETER,
     KIND_HYPERPARAMETER,
     SKLEARN_SCRIPT,
+    TRAINING_KIND_KEY,
     XGBOOST_SCRIPT,
+    described,
+    first_line,
 )
 from mlsettings.vocabulary import FALLBACK_FILE
 from pipelines.serving.inference import MODEL_FILE, SCHEMA_FILE, SKLEARN_MODEL_FILE
@@ -102,7 +105,7 @@ def _check_xgboost(path: Path, channels: Channels, entry: str) -> dict[str, Any]
         booster.load_model(str(path))
     except xgb.core.XGBoostError as err:
         raise ContractError(f"{entry} wrote {path.name}, which XGBoost {xgb.__version__} cannot load: "
-                            f"{str(err).splitlines()[0]}") from None
+                            f"{first_line(err)}") from None
     if booster.num_features() != channels.feature_count:
         raise ContractError(f"{entry}'s model takes {booster.num_features()} features; the platform's data has "
                             f"{channels.feature_count} (train on the channels as given)")
@@ -120,11 +123,6 @@ def _check_xgboost(path: Path, channels: Channels, entry: str) -> dict[str, Any]
     return {"rounds": booster.num_boosted_rounds(), "objective": objective, "xgboost_version": xgb.__version__}
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
-
-
 def _check_sklearn(path: Path, channels: Channels, entry: str) -> dict[str, Any]:
     """A fitted estimator of the kind: a classifier whose classes are the label as trained (0 .. n-1) with
     predict_proba, or a regressor; over exactly the channels' features, answering rows with missing values."""
@@ -136,7 +134,7 @@ def _check_sklearn(path: Path, channels: Channels, entry: str) -> dict[str, Any]
         estimator = joblib.load(path)
     except Exception as err:  # whatever unpickling raises, the team's file is what is wrong
         raise ContractError(f"{entry} wrote {path.name}, which joblib cannot load with scikit-learn "
-                            f"{sklearn.__version__}: {_first_line(err)}") from None
+                            f"{sklearn.__version__}: {described(err)}") from None
     kind = channels.schema.problem_type
     regression = kind == "regression"
     if (regression and not is_regressor(estimator)) or (not regression and not is_classifier(estimator)):
@@ -159,7 +157,7 @@ def _check_sklearn(path: Path, channels: Channels, entry: str) -> dict[str, Any]
         estimator.predict(np.full((1, channels.feature_count), np.nan))
     except Exception as err:  # the platform serves rows with missing values: the model must answer them
         raise ContractError(f"{entry}'s model cannot answer the validation rows or a row of missing values: "
-                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+                            f"{type(err).__name__}: {first_line(err)}") from None
     return {"estimator": type(estimator).__name__, "sklearn_version": sklearn.__version__}
 
 
@@ -204,7 +202,7 @@ def main(argv: Sequence[str] | None = None, *, code_dir: Path | None = None,
     args.model_dir.mkdir(parents=True, exist_ok=True)
     run_program((code_dir or Path.cwd()) / entry, passed, env=env)
     found = check_model(args.model_dir, channels, entry, kind)
-    summary = {**found, "trained_by": entry, "training_kind": kind}
+    summary = {**found, "trained_by": entry, TRAINING_KIND_KEY: kind}
     return complete_model_folder(args.model_dir, channels, metadata_dir=args.metadata, summary=summary,
                                  fallback_l2=args.fallback_l2, output_data_dir=args.output_data_dir)
 

@@ -1,12 +1,15 @@
 """A model team's hooks inside the platform's steps (training.code.evaluate_hook, training.code.preprocess_hook):
 loaded from the team's folder at the top of the code bundle, called once, and every failure of the team's code
-turned into one line (docs/TRAINING.md, "Hooks"). Standard library only: it runs in either framework image."""
+turned into one line (docs/TRAINING.md, "Hooks"). Standard library (and mlsettings) only: it runs in either
+framework image."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 from typing import Any
+
+from mlsettings.training_code import first_line
 
 
 class TeamHookError(RuntimeError):
@@ -23,5 +26,4 @@ def call_team_hook(path: Path, function: str, *arguments: Any) -> Any:
         spec.loader.exec_module(module)
         return getattr(module, function)(*arguments)
     except Exception as err:  # the team's code: whatever it raises is reported, in one line
-        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise TeamHookError(f"{path.name}: {function}() raised {type(err).__name__}: {text}") from None
+        raise TeamHookError(f"{path.name}: {function}() raised {type(err).__name__}: {first_line(err)}") from None

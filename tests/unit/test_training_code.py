@@ -306,3 +306,24 @@ def test_a_hook_needs_a_teams_folder_and_reaches_the_evaluate_step() -> None:
     built = build_definition(dataclasses.replace(SETTINGS, training_kind="sklearn-script", preprocess_hook="clean.py"))
     preprocess = next(s for s in built["Steps"] if s["Name"] == "Preprocess")["Arguments"]["AppSpecification"]
     assert preprocess["ContainerArguments"][-2:] == ["--team-hook", "/opt/ml/code/clean.py"]
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_a_sklearn_estimator_answers_in_xgboosts_shape_for_its_kind(kind: str) -> None:
+    """The handler's predictor (chosen once per model): binary the positive class's probability, multiclass every
+    class's probability, regression the value — what mlcore.outputs reads from an XGBoost booster."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from pipelines.serving.inference import SKLEARN, predictor
+
+    x = np.arange(40, dtype=float).reshape(20, 2)
+    labels = {"binary": np.arange(20) % 2, "multiclass": np.arange(20) % 3, "regression": np.arange(20) * 1.5}[kind]
+    estimator = (LinearRegression() if kind == "regression" else LogisticRegression()).fit(x, labels)
+    answer = predictor(estimator, SKLEARN, kind)(x[:4])
+    if kind == "binary":
+        assert np.allclose(answer, estimator.predict_proba(x[:4])[:, 1])
+    elif kind == "multiclass":
+        assert answer.shape == (4, 3) and np.allclose(answer, estimator.predict_proba(x[:4]))
+    else:
+        assert np.allclose(answer, estimator.predict(x[:4]))
