@@ -106,6 +106,9 @@ class ServingPart(StackPart):
         key.grant_encrypt_decrypt(role)
         # Every framework image a version of the model may name (a rollback may reach a version trained before the
         # model changed its kind of training code): SageMaker's own public repositories, in this region's account.
+        # API reference, CreateModel ExecutionRoleArn: the role SageMaker assumes "to access model artifacts and docker
+        # image for deployment on ML compute instances or for batch transform jobs"; Developer Guide, "How to use
+        # SageMaker AI execution roles", "CreateModel API: Execution Role Permissions".
         role.add_to_policy(iam.PolicyStatement(
             sid="PullTheFrameworkImages",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],

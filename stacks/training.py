@@ -110,6 +110,10 @@ class TrainingPart(StackPart):
                          "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
                          "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
                 resources=["*"]))
+        # API reference, CreateTrainingJob RoleArn: "SageMaker needs your permission to ... download a Docker image
+        # that contains training code"; Developer Guide, "How to use SageMaker AI execution roles", "CreateTrainingJob
+        # API: Execution Role Permissions" (the three ECR read actions plus ecr:GetAuthorizationToken below). The
+        # processing jobs run the same image (pipelines.images.image_for the model's kind of training code).
         image = image_for(config.training.code.kind)
         role.add_to_policy(iam.PolicyStatement(
             sid="PullTheFrameworkImage",

@@ -38,7 +38,8 @@ class ContractImage:
     name: str
     venv: Path
     train_cli: str
-    """The module of the image's `train` console script."""
+    """The module of the image's `train` console script (the toolkit's setup.py console_scripts entry:
+    sagemaker-containers' and sagemaker-training's own `train=<module>:main`)."""
     glue: str
     """The harness module restating the framework's training and serving entry points."""
     training_env: Mapping[str, str]

@@ -23,6 +23,7 @@ from mlsettings.config import load_environments
 from mlsettings.config.fields import REPO_ROOT
 from mlsettings.training_code import REQUIREMENTS_FILE, SCRIPT_KINDS, SKLEARN_SCRIPT
 from pipelines.datasets import write_bundled_csv
+from pipelines.images import image_for
 from pipelines.serving.inference import MODEL_FILE, SKLEARN_MODEL_FILE
 from testkit.model_sample import sampled_project_context
 from tests.contract.container import SKLEARN_IMAGE, XGBOOST_IMAGE, ContractImage
@@ -84,7 +85,8 @@ def test_the_synthesized_train_step_runs_the_wrapper_on_the_teams_program(script
     assert train["Environment"]["PIP_NO_INDEX"] == "1"
     assert ("PIP_FIND_LINKS" in train["Environment"]) == _vendors(script_run.model)
     image = train["AlgorithmSpecification"]["TrainingImage"]
-    assert ("sagemaker-scikit-learn:1.9-0-cpu-py3" in image) == (view.training.code.kind == SKLEARN_SCRIPT)
+    expected = image_for(view.training.code.kind)
+    assert image.endswith(f"/{expected.repository}:{expected.tag}")
 
 
 def test_the_toolkit_runs_the_teams_program_under_the_wrapper(script_run: ScriptRun) -> None:
