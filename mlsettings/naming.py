@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mlsettings.config import ConfigError, EnvironmentConfig
+from mlsettings.training_code import image_repository
 from mlsettings.vocabulary import (
     BATCH_PREFIX,
     CHECKPOINTS_PREFIX,
@@ -155,6 +156,12 @@ def overview_dashboard_name(config: EnvironmentConfig) -> str:
 def rollback_alarm_names(config: EnvironmentConfig) -> tuple[str, ...]:
     variants = VARIANTS if config.serving.challenger_enabled else VARIANTS[:1]
     return tuple(rollback_alarm_name(config, variant, kind) for variant in variants for kind in ROLLBACK_ALARM_KINDS)
+
+
+def image_repository_name(config: EnvironmentConfig) -> str:
+    """The ECR repository of a model's own image (training.code.kind image), in its registry environment: the
+    registry's model stack creates it; serving accounts' model roles are admitted by its policy."""
+    return image_repository(PROJECT, config.registry.registry_environment, _model(config))
 
 
 def pipeline_name(config: EnvironmentConfig) -> str:

@@ -33,8 +33,14 @@ XGBOOST_SCRIPT = "xgboost-script"
 """The model team's ``train.py`` in SageMaker's XGBoost framework container (script mode)."""
 SKLEARN_SCRIPT = "sklearn-script"
 """The model team's ``train.py`` in SageMaker's scikit-learn framework container (script mode)."""
-TRAINING_KINDS = (PLATFORM, XGBOOST_SCRIPT, SKLEARN_SCRIPT)
+IMAGE = "image"
+"""The model team's own image: an ECR image pinned by digest, in the model's repository, whose ``train`` and ``serve``
+programs follow SageMaker's conventions (mlplatform/conformance/container_contract.py)."""
+TRAINING_KINDS = (PLATFORM, XGBOOST_SCRIPT, SKLEARN_SCRIPT, IMAGE)
 SCRIPT_KINDS = (XGBOOST_SCRIPT, SKLEARN_SCRIPT)
+IMAGE_PROGRAMS = ("train", "serve")
+"""The programs an own image's folder (training.code.source_dir, what its Dockerfile copies) holds: SageMaker runs
+``docker run <image> train`` and ``docker run <image> serve``."""
 
 DEFAULT_ENTRY_POINT = "train.py"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -282,3 +288,23 @@ def hook_problem(folder: Path, hook: str, setting: str) -> str | None:
 def find_links(folder: Path) -> str | None:
     """PIP_FIND_LINKS for the Train step when ``folder`` vendors wheels (the folder as the container sees it)."""
     return f"{CONTAINER_CODE_DIR}/{WHEELS_FOLDER}" if any((folder / WHEELS_FOLDER).glob("*.whl")) else None
+
+
+def image_folder_problem(root: Path, source_dir: str) -> str | None:
+    """Why ``source_dir`` is not an own image's folder (one line), or None: inside the repository, holding the
+    ``train`` and ``serve`` programs its Dockerfile copies (the conformance check and local runs run them)."""
+    folder = (root / source_dir).resolve()
+    if not folder.is_relative_to(root.resolve()):
+        return f"{source_dir} is outside the repository; allowed: a folder relative to the repository root"
+    missing = [name for name in IMAGE_PROGRAMS if not (folder / name).is_file()]
+    if missing:
+        return (f"{source_dir} has no {' and no '.join(missing)} program; allowed: the image's folder with the "
+                f"executables {' and '.join(IMAGE_PROGRAMS)} its Dockerfile copies (docs/TRAINING.md, 'Your own "
+                "image')")
+    return None
+
+
+def image_repository(project: str, registry_environment: str, model: str) -> str:
+    """The ECR repository of a model's own image, in its registry environment (mlsettings.naming.image_repository_name
+    gives it for a model's view)."""
+    return f"{project}-{registry_environment}/{model}"

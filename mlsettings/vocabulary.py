@@ -225,3 +225,14 @@ class Metric:
     VARIANT_DIMENSION = "Variant"
     FEATURE_DIMENSION = "Feature"
     STAGE_DIMENSION = "Stage"
+
+
+# An own image's model (training.code.kind image) is scored by batch transform in its pipeline: Preprocess writes the
+# rows (its SCORE_OUTPUT output), the Score step answers them, Evaluate and Baseline read the answers.
+SCORE_OUTPUT = "score"
+SCORE_FILES = {"train": "train.csv", "test": "test.csv"}
+"""The score rows: the raw features of train_raw and test_raw, one row per line in the same order, no header and no
+label — what batch transform sends the image's serve program."""
+TRANSFORM_OUTPUT_SUFFIX = ".out"
+"""Batch transform writes the answers to an input object as ``<input object>.out``, "in the same order as the
+corresponding records in the input file" (Developer Guide, 'Use batch transform to run inference')."""

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import csv
+import io
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,18 @@ def _first_invalid_utf8(path: Path) -> str:
                 return f"byte {chunk[at]:#04x} on line {line}, offset {offset + at}"
             offset, lines = offset + len(chunk), lines + chunk.count(NEWLINE)
     return "an invalid byte"
+
+
+def feature_rows(frame: pd.DataFrame, names: Sequence[str]) -> list[list[str]]:
+    """A raw table's feature columns, in ``names``' order, as the strings a request carries."""
+    return frame[list(names)].to_numpy(dtype=object).astype(str).tolist()
+
+
+def csv_body(rows: Sequence[Sequence[str]]) -> str:
+    """Raw rows as a text/csv request body (values quoted only where CSV needs it)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 def csv_files_in(directory: Path) -> list[Path]:

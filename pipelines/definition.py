@@ -29,6 +29,7 @@ from mlsettings.quality import gate_checks
 from mlsettings.training_code import (
     DEFAULT_ENTRY_POINT,
     ENTRY_POINT_HYPERPARAMETER,
+    IMAGE,
     KIND_HYPERPARAMETER,
     PLATFORM,
     PLATFORM_PACKAGES,
@@ -44,6 +45,7 @@ from mlsettings.vocabulary import (
     PENDING_MANUAL_APPROVAL,
     PIPELINE_OUTPUTS_PREFIX,
     QUALITY_GATE_PASSED,
+    SCORE_OUTPUT,
     STATUS_PENDING_APPROVAL,
 )
 from pipelines.images import XGBOOST_IMAGE
@@ -58,6 +60,12 @@ CHECKPOINTS = "/opt/ml/checkpoints"
 EVALUATION_REPORT = "EvaluationReport"
 # What pipelines/steps/preprocess.py writes below its --output-dir, one processing output each.
 PREPROCESS_OUTPUTS = ("train", "validation", "test", "train_raw", "test_raw", "metadata")
+# An own image (training.code.kind image) is scored by batch transform: Preprocess also writes the rows its serve
+# program answers (SCORE_OUTPUT: pipelines.steps.preprocess.SCORE_FILES), a Model step makes the trained model a
+# SageMaker Model, and the Transform step answers them; Evaluate and Baseline read those answers.
+TEAM_MODEL_STEP = "TeamModel"
+SCORE_STEP = "Score"
+NO_IMAGE_STEP = "NoImageYet"
 
 Expression = dict[str, Any]
 
@@ -162,6 +170,9 @@ class PipelineSettings:
     framework: str = XGBOOST_IMAGE.framework
     """The model package container's Framework (pipelines.images.FrameworkImage: XGBOOST or SKLEARN)."""
     framework_version: str = XGBOOST_IMAGE.framework_version
+    team_image: str | None = None
+    """Kind image: the team's image (training.code.image, pinned by digest) the Train, TeamModel and Score steps run
+    and the model package names; None until the first image is pushed (the pipeline is then one Fail step)."""
 
 
 PARAMETERS: tuple[tuple[str, str], ...] = (
@@ -282,9 +293,18 @@ def _kind(settings: PipelineSettings) -> ProblemType:
     return gate_metric(settings.quality_metric)[0]
 
 
+def _image_hyperparameters(settings: PipelineSettings) -> dict[str, Any]:
+    """What an own image's ``train`` receives in hyperparameters.json (mlplatform/conformance runs it with the same)."""
+    return {"num_round": join(param("NumRound")), "objective": _kind(settings).objective,
+            "checkpoint_dir": CHECKPOINTS}
+
+
 def _training_step(settings: PipelineSettings) -> dict[str, Any]:
     """Script mode in the XGBoost framework container: the code bundle arrives as the 'code' channel because
-    a network-isolated container cannot download `sagemaker_submit_directory` itself."""
+    a network-isolated container cannot download `sagemaker_submit_directory` itself. An own image gets the same
+    data channels (no code channel) and runs its ``train``."""
+    if settings.training_kind == IMAGE:
+        return _image_training_step(settings)
     script = settings.training_kind in SCRIPT_KINDS
     program = TRAINING_PROGRAM if not script else (
         SCRIPT_TRAINING_FILE if settings.training_kind == SKLEARN_SCRIPT else SCRIPT_TRAINING_PROGRAM)
@@ -314,10 +334,8 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         "HyperParameters": hyperparameters,
         "RoleArn": settings.role_arn,
         "InputDataConfig": [
-            _channel("train", processing_output_uri("Preprocess", "train"), "text/csv"),
-            _channel("validation", processing_output_uri("Preprocess", "validation"), "text/csv"),
-            _channel("test", processing_output_uri("Preprocess", "test"), "text/csv"),
-            _channel("metadata", processing_output_uri("Preprocess", "metadata"), "application/json"),
+            *(_channel(name, processing_output_uri("Preprocess", name), content_type)
+              for name, content_type in DATA_CHANNELS),
             _channel("code", settings.code_uri, "application/x-tar"),
         ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifact_bucket}/{MODELS_PREFIX}/{settings.model}",
@@ -346,6 +364,62 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
     return {"Name": "Train", "Type": "Training", "Arguments": arguments}
 
 
+DATA_CHANNELS = (("train", "text/csv"), ("validation", "text/csv"), ("test", "text/csv"),
+                 ("metadata", "application/json"))
+"""The Train step's channels of Preprocess's outputs, with their ContentType (every kind; script kinds add 'code')."""
+
+
+def _image_training_step(settings: PipelineSettings) -> dict[str, Any]:
+    """The team's image runs ``train`` (SageMaker's convention: no entrypoint of ours, no toolkit settings)."""
+    platform = _training_step(dataclasses.replace(settings, training_kind=PLATFORM))
+    arguments = platform["Arguments"]
+    arguments["AlgorithmSpecification"] = {"TrainingImage": settings.team_image, "TrainingInputMode": "File",
+                                           "EnableSageMakerMetricsTimeSeries": True, "MetricDefinitions": []}
+    arguments["HyperParameters"] = _image_hyperparameters(settings)
+    arguments["InputDataConfig"] = [_channel(name, processing_output_uri("Preprocess", name), content_type)
+                                    for name, content_type in DATA_CHANNELS]
+    arguments.pop("Environment")
+    return platform
+
+
+def _team_model_step(settings: PipelineSettings) -> dict[str, Any]:
+    """CreateModel of the trained artifact in the team's image, for the Score step (the job role pulls the image
+    and reads the artifact, as the training job did)."""
+    arguments: dict[str, Any] = {
+        "ExecutionRoleArn": settings.role_arn,
+        "PrimaryContainer": {"Image": settings.team_image,
+                             "ModelDataUrl": step_property("Train", "ModelArtifacts.S3ModelArtifacts")},
+        "EnableNetworkIsolation": settings.network_isolation,
+    }
+    if settings.subnets:
+        arguments["VpcConfig"] = _network(settings)["VpcConfig"]
+    return {"Name": TEAM_MODEL_STEP, "Type": "Model", "Arguments": arguments}
+
+
+def _score_step(settings: PipelineSettings) -> dict[str, Any]:
+    """Batch transform of Preprocess's score rows (training and test features, one raw row per line) with the team's
+    model: what its ``serve`` answers, line for line, is what Evaluate and Baseline judge."""
+    instance_type = settings.transform_instance_types[0]
+    return {"Name": SCORE_STEP, "Type": "Transform", "Arguments": {
+        "ModelName": step_property(TEAM_MODEL_STEP, "ModelName"),
+        "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 6,
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                           "S3Uri": processing_output_uri("Preprocess", SCORE_OUTPUT)}},
+                           "ContentType": "text/csv", "SplitType": "Line", "CompressionType": "None"},
+        "TransformOutput": {"S3OutputPath": join("s3://", settings.artifact_bucket,
+                                                 f"/{PIPELINE_OUTPUTS_PREFIX}/{settings.model}/",
+                                                 {"Get": "Execution.PipelineExecutionId"}, f"/{SCORE_STEP}/answers"),
+                            "Accept": "text/csv", "AssembleWith": "Line", "KmsKeyId": settings.kms_key_id},
+        "TransformResources": {"InstanceType": instance_type, "InstanceCount": 1,
+                               **volume_kms_key(instance_type, settings.kms_key_id)},
+    }}
+
+
+def _answers_uri() -> Expression:
+    return step_property(SCORE_STEP, "TransformOutput.S3OutputPath")
+
+
 def _channel(name: str, uri: Any, content_type: str) -> dict[str, Any]:
     return {"ChannelName": name, "ContentType": content_type, "InputMode": "File",
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
@@ -360,7 +434,8 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
         "ModelPackageGroupName": settings.model_package_group,
         "ModelPackageDescription": description,
         "InferenceSpecification": {
-            "Containers": [{
+            "Containers": [{"Image": settings.team_image, "ModelDataUrl": model_data_url}
+                           if settings.training_kind == IMAGE else {
                 "Image": settings.image_uri,
                 "ModelDataUrl": model_data_url,
                 # train.py packs inference.py and the standard-library modules it imports into the model's code/
@@ -373,8 +448,11 @@ def model_package_request(settings: PipelineSettings, *, model_data_url: Any, ev
                 "Framework": settings.framework,
                 "FrameworkVersion": settings.framework_version,
             }],
-            "SupportedContentTypes": ["text/csv", "application/json"],
-            "SupportedResponseMIMETypes": ["text/csv", "application/json"],
+            # an own image's contract is CSV in and out (docs/TRAINING.md, 'Your own image')
+            "SupportedContentTypes": ["text/csv"] if settings.training_kind == IMAGE else ["text/csv",
+                                                                                        "application/json"],
+            "SupportedResponseMIMETypes": ["text/csv"] if settings.training_kind == IMAGE else ["text/csv",
+                                                                                             "application/json"],
             "SupportedRealtimeInferenceInstanceTypes": list(settings.inference_instance_types),
             "SupportedTransformInstanceTypes": list(settings.transform_instance_types),
         },
@@ -415,21 +493,51 @@ def _validate_step(settings: PipelineSettings) -> dict[str, Any]:
                      for part in ("--drift-threshold", f"{name}={json.dumps(value)}")]],
     )
 
+def _preprocess_outputs(settings: PipelineSettings) -> tuple[str, ...]:
+    return (*PREPROCESS_OUTPUTS, SCORE_OUTPUT) if settings.training_kind == IMAGE else PREPROCESS_OUTPUTS
+
+
 def _preprocess_step(settings: PipelineSettings) -> dict[str, Any]:
     step = _processing_step(
         settings, "Preprocess", "pipelines.steps.preprocess",
         inputs=[_s3_input("data", param("DataUri"), f"{PROCESSING}/input/data"),
                 _s3_input("schema", settings.schema_uri, f"{PROCESSING}/input/schema")],
-        outputs=[(name, f"{PROCESSING}/output/{name}") for name in PREPROCESS_OUTPUTS],
+        outputs=[(name, f"{PROCESSING}/output/{name}") for name in _preprocess_outputs(settings)],
         arguments=["--input-dir", f"{PROCESSING}/input/data",
                    "--schema", f"{PROCESSING}/input/schema/{settings.schema_file_name}",
                    "--output-dir", f"{PROCESSING}/output", "--data-uri", param("DataUri"),
+                   *(["--score-rows"] if settings.training_kind == IMAGE else []),
                    *(["--team-hook", f"{CODE_ROOT}/{settings.preprocess_hook}"] if settings.preprocess_hook else [])],
     )
     step["DependsOn"] = ["Validate"]
     return step
 
+def _image_evaluate_step(settings: PipelineSettings) -> dict[str, Any]:
+    """Evaluate an own image's model from its batch answers to the test rows; the platform's fallback model is built
+    here from the encoded channels (the team's artifact has none) and stored beside the evaluation report."""
+    step = _processing_step(
+        settings, "Evaluate", "pipelines.steps.evaluate",
+        inputs=[_s3_input("answers", _answers_uri(), f"{PROCESSING}/input/answers"),
+                _s3_input("test", processing_output_uri("Preprocess", "test_raw"), f"{PROCESSING}/input/test"),
+                *(_s3_input(f"{name}_features", processing_output_uri("Preprocess", name),
+                            f"{PROCESSING}/input/{name}_features") for name in ("train", "test")),
+                _s3_input("metadata", processing_output_uri("Preprocess", "metadata"), f"{PROCESSING}/input/metadata")],
+        outputs=[("evaluation", f"{PROCESSING}/output/evaluation")],
+        arguments=["--answers-dir", f"{PROCESSING}/input/answers", "--test-dir", f"{PROCESSING}/input/test",
+                   "--metadata-dir", f"{PROCESSING}/input/metadata",
+                   "--train-features-dir", f"{PROCESSING}/input/train_features",
+                   "--test-features-dir", f"{PROCESSING}/input/test_features",
+                   "--output-dir", f"{PROCESSING}/output/evaluation"],
+        property_files=[{"PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation",
+                         "FilePath": EVALUATION_FILE}],
+    )
+    step["DependsOn"] = [SCORE_STEP]
+    return step
+
+
 def _evaluate_step(settings: PipelineSettings) -> dict[str, Any]:
+    if settings.training_kind == IMAGE:
+        return _image_evaluate_step(settings)
     return _processing_step(
         settings, "Evaluate", "pipelines.steps.evaluate",
         inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
@@ -445,6 +553,18 @@ def _evaluate_step(settings: PipelineSettings) -> dict[str, Any]:
     )
 
 def _baseline_step(settings: PipelineSettings) -> dict[str, Any]:
+    if settings.training_kind == IMAGE:
+        return _processing_step(
+            settings, "Baseline", "pipelines.steps.baseline",
+            inputs=[_s3_input("answers", _answers_uri(), f"{PROCESSING}/input/answers"),
+                    _s3_input("train", processing_output_uri("Preprocess", "train_raw"), f"{PROCESSING}/input/train"),
+                    _s3_input("test", processing_output_uri("Preprocess", "test_raw"), f"{PROCESSING}/input/test"),
+                    _s3_input("metadata", processing_output_uri("Preprocess", "metadata"),
+                              f"{PROCESSING}/input/metadata")],
+            outputs=[("baseline", f"{PROCESSING}/output/baseline")],
+            arguments=["--answers-dir", f"{PROCESSING}/input/answers", "--metadata-dir",
+                       f"{PROCESSING}/input/metadata", "--train-dir", f"{PROCESSING}/input/train",
+                       "--test-dir", f"{PROCESSING}/input/test", "--output-dir", f"{PROCESSING}/output/baseline"])
     return _processing_step(
         settings, "Baseline", "pipelines.steps.baseline",
         inputs=[_s3_input("model", step_property("Train", "ModelArtifacts.S3ModelArtifacts"),
@@ -457,6 +577,8 @@ def _baseline_step(settings: PipelineSettings) -> dict[str, Any]:
     )
 
 def _registered_description(settings: PipelineSettings) -> str:
+    if settings.training_kind == IMAGE:
+        return f"{_kind(settings).name} model trained and served by the team's own image, registered by the pipeline"
     program = (f"the team's {settings.entry_point}" if settings.training_kind in SCRIPT_KINDS
                else "the platform's program")
     framework = "scikit-learn" if settings.training_kind == SKLEARN_SCRIPT else "XGBoost"
@@ -526,7 +648,18 @@ def _quality_gate_step(settings: PipelineSettings, gate_values: list[Expression]
         },
     }
 
+def _no_image_definition(settings: PipelineSettings) -> dict[str, Any]:
+    """Kind image before the first image is pushed: every run fails at once, saying what to do."""
+    return {"Version": "2020-12-01", "Metadata": {}, "Parameters": _parameters(settings), "Steps": [{
+        "Name": NO_IMAGE_STEP, "Type": "Fail", "Arguments": {"ErrorMessage": (
+            f"model {settings.model} has no image yet: push it to its repository and set training.code.image to its "
+            "digest (docs/TRAINING.md, 'Your own image')")}}]}
+
+
 def build_definition(settings: PipelineSettings) -> dict[str, Any]:
+    if settings.training_kind == IMAGE and settings.team_image is None:
+        return _no_image_definition(settings)
+    scoring = [_team_model_step(settings), _score_step(settings)] if settings.training_kind == IMAGE else []
     gate_values = [json_get("Evaluate", EVALUATION_REPORT, check.path)
                    for check in gate_checks(settings.quality_metric)]
     register = _register_step(settings, quality_value=gate_values[0])
@@ -535,7 +668,7 @@ def build_definition(settings: PipelineSettings) -> dict[str, Any]:
         "Version": "2020-12-01",
         "Metadata": {},
         "Parameters": _parameters(settings),
-        "Steps": [_validate_step(settings), _preprocess_step(settings), _training_step(settings),
+        "Steps": [_validate_step(settings), _preprocess_step(settings), _training_step(settings), *scoring,
                   _evaluate_step(settings), gate],
     }
 

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from mlplatform.conformance.byoc_check import SandboxFailed, SandboxUnavailable, check_image
 
     if args.image is not None:
-        from mlplatform.conformance.image_reference import image_reference_problem
+        from mlsettings.image_reference import image_reference_problem
 
         problem = image_reference_problem(args.image)
         if problem:

@@ -32,6 +32,7 @@ from mlsettings.config.fields import (
     stages_check,
 )
 from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINES
+from mlsettings.image_reference import image_parts, image_reference_problem
 from mlsettings.instance_types import (
     MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS,
     SMALLEST_INSTANCE_STORE_GB,
@@ -51,11 +52,14 @@ from mlsettings.schema import DataSchema
 from mlsettings.training_code import (
     DEFAULT_ENTRY_POINT,
     HOOKS,
+    IMAGE,
     PLATFORM,
     SKLEARN_SCRIPT,
     TRAINING_KINDS,
     XGBOOST_SCRIPT,
     hook_problem,
+    image_folder_problem,
+    image_repository,
     source_dir_problem,
 )
 from mlsettings.vocabulary import STAGING, TRAINING_DATA_PREFIX
@@ -117,13 +121,22 @@ class TrainingCodeSettings:
         "Who writes the training program: 'platform' (the platform's XGBoost program, pipelines/steps/train.py), "
         "'xgboost-script' or 'sklearn-script' (the model team's own program in source_dir, run in SageMaker's "
         "XGBoost 3.2-0 or scikit-learn 1.9-0 container in script mode; the scikit-learn image runs on CPU "
-        "instance types only). Validation, preprocessing, evaluation, the quality gate, the drift baseline and "
+        "instance types only), or 'image' (the team's own image, `image`, whose train and serve programs are in "
+        "source_dir). Validation, preprocessing, evaluation, the quality gate, the drift baseline and "
         "registration are the platform's for every kind (docs/TRAINING.md, 'Your own training code').",
         default=PLATFORM, check=one_of(TRAINING_KINDS))
     source_dir: str | None = setting(
         "The model's training code folder, relative to the repository root (script kinds): its entry_point, an "
-        "optional requirements.txt and wheels/ with every requirement vendored (training jobs have no network).",
+        "optional requirements.txt and wheels/ with every requirement vendored (training jobs have no network). "
+        "Kind 'image': the image's folder, holding the train and serve programs its Dockerfile copies (what `mlops "
+        "conformance` and local runs execute; not uploaded).",
         default=None)
+    image: str | None = setting(
+        "Kind 'image' only: the image the Train step, the pipeline's batch scoring and every endpoint run, as "
+        "<account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<digest> — pinned by digest (a tag can be "
+        "moved), in the model's own repository <project>-<registry environment>/<model>, which the registry "
+        "environment's model stack creates (immutable tags, scanned on push, pullable by the serving accounts). "
+        "null until the first image is pushed: the pipeline then fails at once, saying so.", default=None)
     entry_point: str = setting("The program in source_dir the job runs.", default=DEFAULT_ENTRY_POINT,
                                check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name "
                                              "plus .py)"))
@@ -507,6 +520,12 @@ class EnvironmentConfig:
         """A script kind names a folder that holds its program and installs offline (mlsettings.training_code)."""
         code = self.training.code
         hooks = {name: getattr(code, name) for name in HOOKS if getattr(code, name) is not None}
+        if code.kind != IMAGE and code.image is not None:
+            raise ConfigError(f"{where}.training.code.image is set while kind is {code.kind!r}; allowed: null, or "
+                              f"kind {IMAGE!r}")
+        if code.kind == IMAGE:
+            self._check_image(where)
+            return
         if code.kind == PLATFORM:
             for name, hook in hooks.items():
                 raise ConfigError(f"{where}.training.code.{name} is {hook!r} while kind is {PLATFORM!r}; allowed: "
@@ -532,6 +551,41 @@ class EnvironmentConfig:
                 f"{SKLEARN_SCRIPT!r}; allowed: a CPU instance type (the SageMaker scikit-learn image is published "
                 "for the 'cpu' processor only: sagemaker-core's image_uri_config/sklearn.json, and its image_uris "
                 "takes a 'g' or 'p' family for a GPU)")
+
+    def _check_image(self, where: str) -> None:
+        """Kind 'image': the image's folder holds its programs; the image is pinned by digest, in the model's own
+        repository, in this region (a training job and a model pull from ECR in their own region: the API
+        reference's TrainingImage and ContainerDefinition.Image name an ECR path, and the repository policy the
+        model stack writes is that repository's)."""
+        code = self.training.code
+        for name in HOOKS:
+            if getattr(code, name) is not None:
+                raise ConfigError(f"{where}.training.code.{name} is set while kind is {IMAGE!r}; allowed: null (hooks "
+                                  "run the team's Python in the platform's steps: script kinds only)")
+        if code.source_dir is None:
+            raise ConfigError(f"{where}.training.code.source_dir is missing; allowed: the image's folder (its train "
+                              f"and serve programs), relative to the repository root, when kind is {IMAGE!r}")
+        problem = image_folder_problem(REPO_ROOT, code.source_dir)
+        if problem:
+            raise ConfigError(f"{where}.training.code.source_dir: {problem}")
+        if code.image is None or self.model is None:
+            return
+        problem = image_reference_problem(code.image)
+        if problem:
+            raise ConfigError(f"{where}.training.code.image: {problem}")
+        from mlsettings.naming import PROJECT  # naming imports this package
+
+        parts = image_parts(code.image)
+        repository = image_repository(PROJECT, self.registry.registry_environment, self.model.name)
+        if parts["repository"] != repository:
+            raise ConfigError(f"{where}.training.code.image names repository {parts['repository']!r}; allowed: the "
+                              f"model's own repository {repository!r} (its policy admits the serving accounts)")
+        if self.is_registry and parts["region"] != self.region:
+            raise ConfigError(f"{where}.training.code.image is in {parts['region']}; allowed: the registry "
+                              f"environment's region {self.region} (SageMaker pulls from ECR in its own region)")
+        if self.is_registry and self.account is not None and parts["account"] != self.account:
+            raise ConfigError(f"{where}.training.code.image is in account {parts['account']}; allowed: the registry "
+                              f"environment's account {self.account}, where the model's repository is")
 
     def _serving_variants(self) -> list[tuple[str, VariantSettings]]:
         variants = [("champion", self.serving.champion)]

@@ -26,8 +26,6 @@ JSON paths for the gate: ``<section>.<metric>.value`` and ``<section>.<metric>.l
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 import tempfile
@@ -47,17 +45,10 @@ from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import quality_metrics, quality_report
 from mlsettings.problem_types import problem_type
 from mlsettings.training_code import EVALUATE_HOOK_FUNCTION, MAX_TEAM_METRICS, TEAM_METRIC_NAME
-from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE
-from pipelines.datasets import csv_files_in, read_raw_csv
+from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE, SCORE_FILES, TRANSFORM_OUTPUT_SUFFIX
+from pipelines.datasets import csv_body, csv_files_in, feature_rows, read_raw_csv
 from pipelines.serving import inference
 from pipelines.steps.team_hooks import TeamHookError, call_team_hook
-
-
-def csv_body(rows: Sequence[Sequence[str]]) -> str:
-    """Raw rows as a text/csv request body (values quoted only where CSV needs it)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
 
 
 def _serve(model: inference.ServingModel, body: str) -> str:
@@ -116,6 +107,93 @@ def team_metrics(hook: Path, labels: list[Any], answers: list[Any], schema: dict
     return metrics
 
 
+def read_answers(answers_dir: Path, name: str, label: Any, expected_rows: int) -> list[Any]:
+    """An own image's batch answers to ``SCORE_FILES[name]`` (``<file>.out``), one per row: a line its kind cannot
+    read is None (counted as malformed by the caller, never fatal); a file of another length is refused, since the
+    answers could not be joined to their rows."""
+    from mlcore.outputs import output_for
+
+    path = answers_dir / f"{SCORE_FILES[name]}{TRANSFORM_OUTPUT_SUFFIX}"
+    if not path.is_file():
+        raise ValueError(f"no batch answers {path.name} in {answers_dir} (did the Score step run?)")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) != expected_rows:
+        raise ValueError(f"{path.name} holds {len(lines)} answers for {expected_rows} rows: the image's serve must "
+                         "answer one line per row (docs/TRAINING.md, 'Your own image')")
+    codec = output_for(label)
+    answers: list[Any] = []
+    for line in lines:
+        try:
+            answer = codec.parse_csv_line(line, label) if line.strip() else None
+        except ValueError:  # mlcore.outputs.OutputError: not the kind's shape
+            answer = None
+        # an answer outside its kind's range (a probability above 1, a value beyond the label's bounds) is malformed
+        answers.append(None if answer is None or codec.problem(answer, label) else answer)
+    return answers
+
+
+def scored(answers: Sequence[Any], labels_raw: Sequence[Any], label: Any) -> tuple[list[int], list[float], int]:
+    """(positions kept, their encoded labels, malformed count): rows whose label or answer is unusable are counted
+    and left out of the metrics, never allowed to stop the evaluation."""
+    kept: list[int] = []
+    labels: list[float] = []
+    malformed = 0
+    for position, (answer, value) in enumerate(zip(answers, labels_raw, strict=True)):
+        try:
+            encoded = encode_label(value, label)
+        except FeatureError:
+            malformed += 1
+            continue
+        if answer is None:
+            malformed += 1
+            continue
+        kept.append(position)
+        labels.append(encoded)
+    return kept, labels, malformed
+
+
+def run_answers(*, answers_dir: Path, test_dir: Path, metadata_dir: Path, train_features_dir: Path,
+                test_features_dir: Path, output_dir: Path, threshold: float = 0.5, resamples: int = 100,
+                fallback_l2: float = 1.0) -> dict[str, Any]:
+    """Evaluate an own image's model (training.code.kind image) from its batch answers to the test rows: the same
+    metrics and report as ``run``, without latency (a batch transform times no request; the endpoint's alarms and
+    the health check do). The platform's fallback model is fitted here on the encoded channels — the team's artifact
+    holds none — and written beside the report, where the deployer finds it."""
+    from mlsettings.schema import DataSchema
+    from pipelines.steps.training_io import build_fallback, read_xgboost_csv
+
+    schema = DataSchema.load(metadata_dir / "schema.json")
+    frame = read_raw_csv(csv_files_in(test_dir))
+    answers = read_answers(answers_dir, "test", schema.label, len(frame))
+    kept, labels, malformed = scored(answers, frame[schema.label.name].tolist(), schema.label)
+    if not kept:
+        raise ValueError(f"no test row could be scored ({malformed} malformed)")
+    kind = schema.problem_type
+    output = _output(schema)
+    y = np.asarray(labels)
+    p = np.asarray([output.metric_input(answers[i]) for i in kept], dtype=np.float64)
+    report = quality_report(kind, y, p, resamples=resamples, threshold=threshold)
+    test_features = read_xgboost_csv(test_features_dir)
+    fallback = build_fallback(schema, read_xgboost_csv(train_features_dir), test_features, evaluated_on="test",
+                              l2=fallback_l2)
+    report["evaluation"] = {
+        "rows": int(y.size), "malformed": malformed, "problem_type": kind, "threshold": threshold,
+        "batch_rows": 0, "single_row_requests": 0, "bootstrap_resamples": resamples,
+        "latency": "not measured: an own image answers the test rows by batch transform",
+        "fallback": fallback["metrics"],
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (output_dir / FALLBACK_FILE).write_text(json.dumps(fallback, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _output(schema: Any) -> Any:
+    from mlcore.outputs import output_for
+
+    return output_for(schema.label)
+
+
 def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float = 0.5, resamples: int = 100,
         single_row_requests: int = 200, batch_repeats: int = 5, batch_rows: int = 1000,
         team_hook: Path | None = None) -> dict[str, Any]:
@@ -124,25 +202,9 @@ def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float 
         model = inference.model_fn(model_dir)
         schema = model.schema
         frame = read_raw_csv(csv_files_in(test_dir))
-        rows = frame[list(schema.feature_names)].to_numpy(dtype=object).astype(str).tolist()
-        labels_raw = frame[schema.label.name].tolist()
-
-        # Malformed rows are counted and left out of the metrics, never allowed to stop the evaluation.
+        rows = feature_rows(frame, schema.feature_names)
         answers = inference.predict_raw_rows(model, rows)
-        kept: list[int] = []
-        labels: list[float] = []
-        malformed = 0
-        for position, (answer, label) in enumerate(zip(answers, labels_raw, strict=True)):
-            try:
-                encoded = encode_label(label, schema.label)
-            except FeatureError:
-                malformed += 1
-                continue
-            if answer is None:
-                malformed += 1
-                continue
-            kept.append(position)
-            labels.append(encoded)
+        kept, labels, malformed = scored(answers, frame[schema.label.name].tolist(), schema.label)
         if not kept:
             raise ValueError(f"no test row could be scored ({malformed} malformed)")
         kind = schema.problem_type
@@ -190,11 +252,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-rows", type=int, default=1000)
     parser.add_argument("--team-hook", type=Path, default=None,
                         help="a team's evaluation hook (a file defining evaluate(labels, answers, schema))")
+    image = parser.add_argument_group("an own image's model (its batch answers instead of a model folder)")
+    image.add_argument("--answers-dir", type=Path, default=None, help="the Score step's output (<file>.out)")
+    image.add_argument("--metadata-dir", type=Path, default=None, help="Preprocess's metadata (schema.json)")
+    image.add_argument("--train-features-dir", type=Path, default=None, help="Preprocess's train channel")
+    image.add_argument("--test-features-dir", type=Path, default=None, help="Preprocess's test channel")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.answers_dir is not None:
+        report = run_answers(answers_dir=args.answers_dir, test_dir=args.test_dir, metadata_dir=args.metadata_dir,
+                             train_features_dir=args.train_features_dir, test_features_dir=args.test_features_dir,
+                             output_dir=args.output_dir, threshold=args.threshold, resamples=args.bootstrap_resamples)
+        kind = problem_type(report["evaluation"]["problem_type"])
+        metrics = report[kind.report_section]
+        print(f"evaluation ({kind.name}, batch answers): "
+              + ", ".join(f"{m.name} {metrics[m.name]['value']:.4f}" for m in kind.gate_metrics))
+        return report
     report = run(model_path=args.model, test_dir=args.test_dir, output_dir=args.output_dir,
                  threshold=args.threshold, resamples=args.bootstrap_resamples,
                  single_row_requests=args.single_row_requests, batch_repeats=args.batch_repeats,

@@ -36,7 +36,8 @@ from mlcore.features import FeatureError, FeatureTransformer, encode_label
 from mlsettings.problem_types import BINARY, MULTICLASS, REGRESSION
 from mlsettings.schema import DataSchema
 from mlsettings.training_code import PREPROCESS_HOOK_FUNCTION
-from pipelines.datasets import csv_files_in, read_raw_csv
+from mlsettings.vocabulary import SCORE_FILES, SCORE_OUTPUT
+from pipelines.datasets import csv_body, csv_files_in, feature_rows, read_raw_csv
 from pipelines.steps.team_hooks import TeamHookError, call_team_hook
 
 LINEAGE_FORMAT = "mlops-lineage/1"
@@ -150,8 +151,10 @@ def clean_with_hook(hook: Path, frame: pd.DataFrame, schema: DataSchema) -> pd.D
 
 def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_fraction: float = 0.15,
         test_fraction: float = 0.15, seed: int = 42, data_uri: str = "",
-        s3_object_versions: Mapping[str, str] | None = None, team_hook: Path | None = None) -> dict[str, Any]:
-    """Transform and split the data, write every output, and return the lineage document."""
+        s3_object_versions: Mapping[str, str] | None = None, team_hook: Path | None = None,
+        score_rows: bool = False) -> dict[str, Any]:
+    """Transform and split the data, write every output, and return the lineage document. ``score_rows``: also write
+    the raw feature rows an own image's model answers by batch transform (``score/``, datasets.SCORE_FILES)."""
     schema = DataSchema.load(schema_path)
     transformer = FeatureTransformer.from_schema(schema)
     files = csv_files_in(input_dir)
@@ -196,6 +199,11 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
         raw_dir = output_dir / f"{name}_raw"
         raw_dir.mkdir(parents=True, exist_ok=True)
         kept_frame.iloc[split[name]].to_csv(raw_dir / f"{name}_raw.csv", index=False)
+        if score_rows:  # read back as every step reads test_raw, so the rows are the very strings they send
+            score_dir = output_dir / SCORE_OUTPUT
+            score_dir.mkdir(parents=True, exist_ok=True)
+            rows = feature_rows(read_raw_csv(raw_dir / f"{name}_raw.csv"), schema.feature_names)
+            (score_dir / SCORE_FILES[name]).write_text(csv_body(rows), encoding="utf-8")
 
     lineage = {
         "format": LINEAGE_FORMAT,
@@ -246,6 +254,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="the S3 object version of an input object; repeat per object")
     parser.add_argument("--team-hook", type=Path, default=None,
                         help="a team's preprocessing hook (a file defining clean(frame, schema))")
+    parser.add_argument("--score-rows", action="store_true",
+                        help="also write score/: the raw feature rows an own image's model answers by batch transform")
     return parser.parse_args(argv)
 
 
@@ -254,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     lineage = run(input_dir=args.input_dir, schema_path=args.schema, output_dir=args.output_dir,
                   validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
                   seed=args.seed, data_uri=args.data_uri,
-                  s3_object_versions=parse_object_versions(args.s3_object_version), team_hook=args.team_hook)
+                  s3_object_versions=parse_object_versions(args.s3_object_version), team_hook=args.team_hook,
+                  score_rows=args.score_rows)
     print(f"preprocess: rows {lineage['rows']}, data sha256 {lineage['data_version']['sha256']}")
     return lineage
 

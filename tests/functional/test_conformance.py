@@ -274,7 +274,7 @@ def test_the_cli_refuses_an_image_not_pinned_by_digest_before_running_anything(
 
 
 def test_an_image_pinned_by_digest_is_accepted() -> None:
-    from mlplatform.conformance.image_reference import image_reference_problem
+    from mlsettings.image_reference import image_reference_problem
 
     assert image_reference_problem("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/wine-model@" + DIGEST) is None
     assert image_reference_problem("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a/b_c@" + DIGEST) is None

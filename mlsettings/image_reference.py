@@ -1,5 +1,6 @@
-"""An own image's reference as the product accepts it: an ECR image pinned by digest (issue 26). `mlops conformance
---image` checks it before anything runs."""
+"""An own image's reference as the product accepts it (training.code.kind ``image``, issue 26): an ECR image pinned
+by digest, in the model's own repository. The configuration checks it at synth; `mlops conformance --image` checks it
+before anything runs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ ECR_IMAGE = re.compile(r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z]{2}(?:-[
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}")
 IMAGE_URI_MAX = 255
 """botocore's sagemaker ContainerImage and AlgorithmImage: at most 255 characters."""
+REPOSITORY_NAME_PATTERN = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*"
+"""botocore's ecr RepositoryName pattern (tests/unit/test_image_reference.py holds it equal to botocore's model;
+mlsettings imports no botocore)."""
 
 
 def image_reference_problem(uri: str) -> str | None:
@@ -19,19 +23,24 @@ def image_reference_problem(uri: str) -> str | None:
     approval would no longer say what runs. SageMaker accepts both forms (ContainerDefinition.Image: "path can
     be either in the registry/repository[:tag] or the registry/repository[@digest] form"); the product takes
     only the digest. The repository name follows botocore's ecr RepositoryName pattern."""
-    import botocore.session
-
     found = ECR_IMAGE.fullmatch(uri)
     if found is None:
         return (f"{uri!r} is not an ECR image URI; allowed: <account>.dkr.ecr.<region>.amazonaws.com/<repository>"
                 "@sha256:<64 hex digits>")
     if len(uri) > IMAGE_URI_MAX:
         return f"{uri!r} has {len(uri)} characters; allowed: at most {IMAGE_URI_MAX} (SageMaker's image URI)"
-    shape = botocore.session.get_session().get_service_model("ecr").shape_for("RepositoryName")
-    if not re.fullmatch(shape.metadata["pattern"], found["repository"]):
+    if not re.fullmatch(REPOSITORY_NAME_PATTERN, found["repository"]):
         return (f"{uri!r} names repository {found['repository']!r}, which is not an ECR repository name "
-                f"(botocore ecr RepositoryName: {shape.metadata['pattern']})")
+                f"(botocore ecr RepositoryName: {REPOSITORY_NAME_PATTERN})")
     if not DIGEST.fullmatch(found["reference"]):
         return (f"{uri!r} is pinned by tag {found['reference'][1:]!r}; allowed: a digest (@sha256:<64 hex digits>: "
                 "docker inspect --format '{{index .RepoDigests 0}}' <image>), since a tag can be moved")
     return None
+
+
+def image_parts(uri: str) -> dict[str, str]:
+    """account, region and repository of a URI ``image_reference_problem`` accepted."""
+    found = ECR_IMAGE.fullmatch(uri)
+    if found is None:
+        raise ValueError(f"{uri!r} is not an ECR image URI")
+    return {"account": found["account"], "region": found["region"], "repository": found["repository"]}
