@@ -1,12 +1,10 @@
 """What `mlops conformance` gives an image's programs: exactly what the pipeline's Train step gives training.
 
 * The channels: the project's own Preprocess step (``pipelines.steps.preprocess``) run on the data and schema, its
-  output folders named as the Train step's ``InputDataConfig`` names them (``train``, ``validation``, ``test``,
-  ``metadata``, each with its ContentType); the ``code`` channel carries the XGBoost image's script-mode bundle and
-  is not an own image's.
-* The hyperparameters: the Train step's ``HyperParameters`` of the pipeline definition (``pipelines.definition``),
-  with pipeline parameters at their defaults; the ``sagemaker_*`` entries address the XGBoost image's script-mode
-  toolkit and are left out for an own image.
+  output folders named as an own image's Train step's ``InputDataConfig`` names them (``train``, ``validation``,
+  ``test``, ``metadata``, each with its ContentType).
+* The hyperparameters: that Train step's ``HyperParameters`` (``pipelines.definition``, training.code.kind
+  ``image``), with pipeline parameters at their defaults.
 * The golden requests: rows of the test split (raw features in the schema's order, no label, no header) as
   ``text/csv`` — one single-row request and one batch.
 """
@@ -25,9 +23,9 @@ from mlsettings.config.model import TrainingSettings
 from mlsettings.problem_types import TYPES
 from mlsettings.schema import DataSchema
 
-CODE_CHANNEL = "code"
-TOOLKIT_PREFIX = "sagemaker_"
 BATCH_ROWS = 20
+PLACEHOLDER_IMAGE = "000000000000.dkr.ecr.us-east-1.amazonaws.com/conformance/check@sha256:" + "0" * 64
+"""The image the check's pipeline definition names (the check runs a folder's programs; nothing is pulled)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,19 +50,20 @@ def prepare_inputs(*, schema_path: Path, data_csv: Path, workdir: Path) -> Image
                      "--data-uri", str(data_csv)])
     step = train_step(schema)
     args = step["Arguments"]
-    declared = [c for c in args["InputDataConfig"] if c["ChannelName"] != CODE_CHANNEL]
+    declared = args["InputDataConfig"]
     return ImageInputs(
         channels={c["ChannelName"]: output / c["ChannelName"] for c in declared},
         channel_content_types={c["ChannelName"]: c["ContentType"] for c in declared},
-        hyperparameters={name: value for name, value in step["HyperParameters"].items()
-                         if not name.startswith(TOOLKIT_PREFIX)},
+        hyperparameters=dict(step["HyperParameters"]),
         requests=golden_requests(schema, output / "test_raw"),
         instance_type=step["InstanceType"])
 
 
-def train_step(schema: DataSchema) -> dict[str, Any]:
-    """The pipeline definition's Train step for a model of the schema's kind, with the configuration's defaults;
-    ``HyperParameters`` resolved (pipeline parameters at their defaults) and the instance type it runs on."""
+def train_step(schema: DataSchema, *, num_round: int | None = None) -> dict[str, Any]:
+    """An own image's Train step in the pipeline definition for a model of the schema's kind, with the
+    configuration's defaults (``num_round``: NumRound's); ``HyperParameters`` resolved (pipeline parameters at their
+    defaults) and the instance type it runs on."""
+    from mlsettings.training_code import IMAGE
     from pipelines.definition import PipelineSettings, build_definition, iter_steps
 
     defaults = TrainingSettings()
@@ -75,7 +74,8 @@ def train_step(schema: DataSchema) -> dict[str, Any]:
         training_instance_type=defaults.instance_type, training_instance_count=defaults.instance_count,
         processing_instance_type=defaults.processing_instance_type, volume_size_gb=defaults.volume_size_gb,
         use_spot=False, max_run_seconds=defaults.max_run_seconds, max_wait_seconds=defaults.max_wait_seconds,
-        checkpointing=False, num_round=defaults.num_round,
+        checkpointing=False, num_round=defaults.num_round if num_round is None else num_round,
+        training_kind=IMAGE, team_image=PLACEHOLDER_IMAGE,
         quality_metric=TYPES[schema.problem_type].gate_metrics[0].name, quality_threshold=0.5,
         # the serving fields shape only the Register step, which the check does not read
         inference_instance_types=("ml.m5.large",), transform_instance_types=("ml.m5.large",),

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from mlcore.s3_uri import split_s3_uri
+from mlops.conformance_inputs import train_step
 from mlops.errors import OperatorError
 from mlops.local_env import LocalEnvironment
 from mlops.resources import DeployedResources
 from mlsettings.config import EnvironmentConfig, drift_thresholds, to_plain
-from mlsettings.naming import model_prefixes
+from mlsettings.image_reference import image_uri
+from mlsettings.naming import image_repository_name, model_prefixes
 from mlsettings.problem_types import BINARY, problem_type
 from mlsettings.schema import DataSchema
-from mlsettings.training_code import PLATFORM, TRAINING_KIND_KEY
+from mlsettings.training_code import IMAGE, PLATFORM, TRAINING_KIND_KEY
 from mlsettings.vocabulary import (
     DEVELOPMENT,
     PENDING_MANUAL_APPROVAL,
@@ -42,6 +44,8 @@ def team_code(config: EnvironmentConfig) -> TeamCode | None:
     code = config.training.code
     if code.kind == PLATFORM or code.source_dir is None:
         return None
+    if code.kind == IMAGE:  # the image's folder: its train and serve programs
+        return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point, kind=IMAGE)
     return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point, kind=code.kind,
                     evaluate_hook=code.evaluate_hook, preprocess_hook=code.preprocess_hook)
 
@@ -146,6 +150,10 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
     config = env.config
     if num_round is not None and num_round < 1:
         raise OperatorError(f"--num-round is {num_round}; allowed: at least 1")
+    if config.training.code.kind == IMAGE and config.training.code.image_digest is None:
+        raise OperatorError(f"model {config.model.name if config.model else '?'} has no training.code.image_digest: a "
+                            "version names the image its endpoints pull; push it and set its digest "
+                            "(docs/TRAINING.md, 'Your own image')")
     if workdir is not None and workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
         # A reused folder would mix the previous run's data, model and checkpoints into this one.
         raise OperatorError(f"--workdir {workdir} is not an empty folder; give a new or empty one")
@@ -166,7 +174,12 @@ def train_local(env: LocalEnvironment, *, data_csv: Path | None = None, workdir:
         bucket, key = split_s3_uri(previous)
         previous_path = workdir / "previous_baseline.json"
         previous_path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    hyperparameters = {"num_round": config.training.num_round if num_round is None else num_round, "device": "cpu"}
+    hyperparameters: dict[str, Any] = {
+        "num_round": config.training.num_round if num_round is None else num_round, "device": "cpu"}
+    if config.training.code.kind == IMAGE:
+        # what the pipeline's Train step gives an own image (mlops.conformance_inputs reads it from the definition)
+        hyperparameters = train_step(DataSchema.load(schema_path),
+                                     num_round=int(hyperparameters["num_round"]))["HyperParameters"]
     gate = config.training.quality_gate
     run = run_local(
         workdir / "run", schema_path=schema_path, data_csv=data_csv,
@@ -194,8 +207,12 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
                            f"{prefixes.models}{execution}/output/model.tar.gz")
     # The same layout as the pipeline's outputs: the baseline step's files share one folder, where the deployer
     # and the health check find golden_payloads.json beside baseline.json.
+    own_image = config.training.code.kind == IMAGE
+    # An own image's fallback model is the Evaluate step's (beside the report, where the deployer finds it: the
+    # team's artifact holds none); the platform's programs pack it into the model folder.
     folders = {"evaluation": "evaluation", "baseline": "baseline", "golden": "baseline",
-               "sample_payload": "baseline", "fallback": "model", "lineage": "metadata"}
+               "sample_payload": "baseline", "fallback": "evaluation" if own_image else "model",
+               "lineage": "metadata"}
     uris = {role: _upload(s3, run.paths[role], env.artifact_bucket,
                           f"{prefix}/{folder}/{run.paths[role].name}")[0]
             for role, folder in folders.items()}
@@ -206,6 +223,7 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
         pipeline_name=f"local-{config.name}", role_arn="", image_uri=image.uri(config.region),
         framework=image.framework, framework_version=image.framework_version,
         training_kind=config.training.code.kind, entry_point=config.training.code.entry_point,
+        team_image=_team_image(env),
         artifact_bucket=env.artifact_bucket, kms_key_id="", code_uri="", code_file_name="", schema_uri="",
         schema_file_name="", no_baseline_uri="", model_package_group=env.model_package_group,
         model=config.model.name if config.model else "", default_data_uri="",
@@ -221,7 +239,8 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
     request = model_package_request(
         settings, model_data_url=model_uri, evaluation_uri=uris["evaluation"], baseline_uri=uris["baseline"],
         sample_payload_url=uris["sample_payload"], metadata=metadata, approval_status=approval_status,
-        description=f"{image.framework} {problem_type(config.model.problem_type).name if config.model else 'binary'} "
+        description=f"{'own image' if own_image else image.framework} "
+                    f"{problem_type(config.model.problem_type).name if config.model else 'binary'} "
                     f"model ({config.training.code.kind}) registered by `mlops train --local`",
     )
     arn = sagemaker.create_model_package(**request)["ModelPackageArn"]
@@ -235,6 +254,16 @@ def _register(env: LocalEnvironment, run: LocalRunResult, workdir: Path, data_ur
         "model_data_url": model_uri,
         "artifacts": uris,
     }
+
+
+def _team_image(env: LocalEnvironment) -> str | None:
+    """An own image's URI as the registry names it: the model's repository in this account, at the digest."""
+    code = env.config.training.code
+    if code.kind != IMAGE or code.image_digest is None:
+        return None
+    account = env.client("sts").get_caller_identity()["Account"]
+    return image_uri(account=account, region=env.region, repository=image_repository_name(env.config),
+                     digest=code.image_digest)
 
 
 def _short_hash(path: Path) -> str:

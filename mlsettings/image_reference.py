@@ -44,3 +44,10 @@ def image_parts(uri: str) -> dict[str, str]:
     if found is None:
         raise ValueError(f"{uri!r} is not an ECR image URI")
     return {"account": found["account"], "region": found["region"], "repository": found["repository"]}
+
+
+def image_uri(*, account: str, region: str, repository: str, digest: str) -> str:
+    """``<account>.dkr.ecr.<region>.<domain>/<repository>@<digest>``: an image of a model's own repository (the
+    stacks use CDK's ``Repository.repository_uri_for_digest``, which writes the same)."""
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{domain}/{repository}@{digest}"

@@ -171,7 +171,7 @@ class PipelineSettings:
     """The model package container's Framework (pipelines.images.FrameworkImage: XGBOOST or SKLEARN)."""
     framework_version: str = XGBOOST_IMAGE.framework_version
     team_image: str | None = None
-    """Kind image: the team's image (training.code.image, pinned by digest) the Train, TeamModel and Score steps run
+    """Kind image: the team's image (its repository URI at training.code.image_digest) the Train, TeamModel and Score steps run
     and the model package names; None until the first image is pushed (the pipeline is then one Fail step)."""
 
 
@@ -652,7 +652,7 @@ def _no_image_definition(settings: PipelineSettings) -> dict[str, Any]:
     """Kind image before the first image is pushed: every run fails at once, saying what to do."""
     return {"Version": "2020-12-01", "Metadata": {}, "Parameters": _parameters(settings), "Steps": [{
         "Name": NO_IMAGE_STEP, "Type": "Fail", "Arguments": {"ErrorMessage": (
-            f"model {settings.model} has no image yet: push it to its repository and set training.code.image to its "
+            f"model {settings.model} has no image yet: push it to its repository and set training.code.image_digest to its "
             "digest (docs/TRAINING.md, 'Your own image')")}}]}
 
 

@@ -30,12 +30,22 @@ from typing import Any
 from mlsettings.quality import GateDecision, decide_gate
 from mlsettings.training_code import (
     ENTRY_POINT_HYPERPARAMETER,
+    IMAGE,
     KIND_HYPERPARAMETER,
     REQUIREMENTS_FILE,
     WHEELS_FOLDER,
     XGBOOST_SCRIPT,
 )
-from mlsettings.vocabulary import BASELINE_FILE, EVALUATION_FILE, FALLBACK_FILE, GOLDEN_FILE, SAMPLE_PAYLOAD_FILE
+from mlsettings.vocabulary import (
+    BASELINE_FILE,
+    EVALUATION_FILE,
+    FALLBACK_FILE,
+    GOLDEN_FILE,
+    SAMPLE_PAYLOAD_FILE,
+    SCORE_FILES,
+    SCORE_OUTPUT,
+    TRANSFORM_OUTPUT_SUFFIX,
+)
 from pipelines.steps import baseline as baseline_step
 from pipelines.steps import evaluate as evaluate_step
 from pipelines.steps import preprocess as preprocess_step
@@ -141,7 +151,8 @@ class TeamCode:
     source_dir: Path
     entry_point: str
     kind: str = XGBOOST_SCRIPT
-    """mlsettings.training_code.SCRIPT_KINDS: which model file the program writes."""
+    """mlsettings.training_code.SCRIPT_KINDS: which model file the program writes; IMAGE: source_dir is an own
+    image's folder, whose train and serve programs run in the conformance check's namespaces."""
     evaluate_hook: str | None = None
     """A file of source_dir the Evaluate step calls (training.code.evaluate_hook), or None."""
     preprocess_hook: str | None = None
@@ -189,6 +200,7 @@ class _LocalRun:
     notify: ProgressCallback
     processed: Path = field(init=False)  # preprocess's output folder
     artifact: Path = field(init=False)  # train's model.tar.gz
+    answers: Path | None = None  # an own image's answers to the score rows (what the Score step writes)
     _started: float = 0.0
 
     def step(self, name: str, run: Callable[[], str]) -> None:
@@ -246,6 +258,8 @@ class _LocalRun:
             argv += ["--s3-object-version", f"{uri}={version}"]
         if team_code is not None and team_code.preprocess_hook:
             argv += ["--team-hook", str(team_code.source_dir / team_code.preprocess_hook)]
+        if team_code is not None and team_code.kind == IMAGE:
+            argv.append("--score-rows")
         try:
             lineage = self.result.lineage = preprocess_step.main(argv)
         except TeamHookError as err:
@@ -259,6 +273,8 @@ class _LocalRun:
         channels = {name: place_folder(self.processed / name, root / "input/data" / name)
                     for name in ("train", "validation", "test", "metadata")}
         model_dir = root / "model"
+        if team_code is not None and team_code.kind == IMAGE:
+            return self._train_and_score_image(root, channels, hyperparameters or {}, team_code)
         argv = [*(arg for name, path in channels.items() for arg in (f"--{name}", str(path))),
                 "--model-dir", str(model_dir), "--checkpoint-dir", str(root / "checkpoints"),
                 "--output-data-dir", str(root / "output/data"), *_hyperparameter_argv(hyperparameters or {})]
@@ -271,6 +287,53 @@ class _LocalRun:
         self.result.paths.update(model_dir=model_dir, model_artifact=self.artifact,
                                  fallback=model_dir / FALLBACK_FILE, schema=model_dir / "schema.json")
         return f"{training['rounds']} rounds" if "rounds" in training else f"a {training.get('estimator', 'model')}"
+
+    def _train_and_score_image(self, root: Path, channels: Mapping[str, Path], hyperparameters: Mapping[str, Any],
+                               team_code: TeamCode) -> str:
+        """An own image: its folder's ``train`` on the channels, then its ``serve`` answering the score rows — the
+        Train, TeamModel and Score steps — in the conformance check's namespaces (no network, a private /opt/ml).
+        A broken contract (the check's findings) fails the run in one line."""
+        from mlplatform.conformance.byoc_check import (
+            InvocationCase,
+            SandboxFailed,
+            SandboxUnavailable,
+            check_image,
+        )
+        from pipelines.definition import DATA_CHANNELS
+
+        score = self.processed / SCORE_OUTPUT
+        bodies = {name: (score / file).read_text(encoding="utf-8") for name, file in SCORE_FILES.items()}
+        requests = [InvocationCase(name=name, body=body, rows=len(body.splitlines())) for name, body in bodies.items()]
+        sandbox = root / "image"
+        sandbox.mkdir(parents=True, exist_ok=True)
+        try:
+            checked = check_image(team_code.source_dir, channels=channels,
+                                  channel_content_types=dict(DATA_CHANNELS), hyperparameters=hyperparameters,
+                                  requests=requests, workdir=sandbox)
+        except (SandboxUnavailable, SandboxFailed, FileNotFoundError) as err:
+            self.result.status, self.result.failure = "failed_training", f"own image: {err}"
+            raise StepFailed(self.result.failure) from err
+        if checked.findings:
+            finding = checked.findings[0]
+            self.result.status = "failed_training"
+            self.result.failure = f"own image: {finding.rule}: {finding.message}"
+            raise StepFailed(self.result.failure)
+        self.answers = root / "answers"
+        self.answers.mkdir(parents=True, exist_ok=True)
+        for answer in checked.serve.get("invocations", []):
+            (self.answers / f"{SCORE_FILES[answer['name']]}{TRANSFORM_OUTPUT_SUFFIX}").write_text(
+                answer["body"], encoding="utf-8")
+        model_dir = root / "model"
+        shutil.rmtree(model_dir, ignore_errors=True)
+        model_dir.mkdir(parents=True)
+        with tarfile.open(sandbox / "model.tar.gz") as tar:
+            tar.extractall(model_dir, filter="data")
+        self.artifact = package_model(model_dir, self.workdir / "artifacts" / "model.tar.gz")
+        self.result.training = {"kind": IMAGE, "model_files": checked.model_files,
+                                "rows_scored": {name: case.rows for name, case in zip(bodies, requests, strict=True)}}
+        self.result.paths.update(model_dir=model_dir, model_artifact=self.artifact,
+                                 schema=self.processed / "metadata" / "schema.json")
+        return f"the image's train wrote {len(checked.model_files)} file(s); serve answered the score rows"
 
     def _train_team_code(self, root: Path, argv: list[str], channels: Mapping[str, Path], model_dir: Path,
                          hyperparameters: Mapping[str, Any], team_code: TeamCode) -> dict[str, Any]:
@@ -292,6 +355,19 @@ class _LocalRun:
 
     def evaluate(self, *, options: Mapping[str, Any] | None, team_code: TeamCode | None = None) -> str:
         root = self.workdir / "evaluate" / "opt" / "ml" / "processing"
+        if self.answers is not None:  # an own image: the Score step's answers
+            argv = ["--answers-dir", str(place_folder(self.answers, root / "answers")),
+                    "--test-dir", str(place_folder(self.processed / "test_raw", root / "test")),
+                    "--metadata-dir", str(place_folder(self.processed / "metadata", root / "metadata")),
+                    "--train-features-dir", str(place_folder(self.processed / "train", root / "train_features")),
+                    "--test-features-dir", str(place_folder(self.processed / "test", root / "test_features")),
+                    "--output-dir", str(root / "evaluation")]
+            if options and "bootstrap_resamples" in options:
+                argv += ["--bootstrap-resamples", str(options["bootstrap_resamples"])]
+            self.result.metrics = evaluate_step.main(argv)
+            self.result.paths.update(evaluation=root / "evaluation" / EVALUATION_FILE,
+                                     fallback=root / "evaluation" / FALLBACK_FILE)
+            return ""
         model_input = place(self.artifact, root / "model")
         test_input = place_folder(self.processed / "test_raw", root / "test")
         argv = ["--model", str(model_input.parent), "--test-dir", str(test_input),
@@ -324,12 +400,15 @@ class _LocalRun:
 
     def baseline(self) -> str:
         root = self.workdir / "baseline" / "opt" / "ml" / "processing"
-        model_input = place(self.artifact, root / "model")
         output = root / "baseline"
-        baseline_step.main(["--model", str(model_input.parent),
-                            "--train-dir", str(place_folder(self.processed / "train_raw", root / "train")),
-                            "--test-dir", str(place_folder(self.processed / "test_raw", root / "test")),
-                            "--output-dir", str(output)])
+        data = ["--train-dir", str(place_folder(self.processed / "train_raw", root / "train")),
+                "--test-dir", str(place_folder(self.processed / "test_raw", root / "test")),
+                "--output-dir", str(output)]
+        if self.answers is not None:  # an own image: the Score step's answers
+            baseline_step.main(["--answers-dir", str(place_folder(self.answers, root / "answers")), "--metadata-dir",
+                                str(place_folder(self.processed / "metadata", root / "metadata")), *data])
+        else:
+            baseline_step.main(["--model", str(place(self.artifact, root / "model").parent), *data])
         self.result.paths.update(baseline=output / BASELINE_FILE, golden=output / GOLDEN_FILE,
                                  sample_payload=output / SAMPLE_PAYLOAD_FILE)
         return ""

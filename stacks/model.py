@@ -14,15 +14,21 @@ from typing import cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlsettings.config import EnvironmentConfig, other_account
-from mlsettings.naming import model_package_group_name, open_alarms_name
+from mlsettings.naming import image_repository_name, model_package_group_name, open_alarms_name
+from mlsettings.training_code import IMAGE
 from mlsettings.vocabulary import PAGE, TICKET, Published
-from stacks.constructs.cross_account import RegistryLocation, package_group_statements
+from stacks.constructs.cross_account import (
+    RegistryLocation,
+    image_repository_statements,
+    package_group_statements,
+)
 from stacks.constructs.limits import check_resource_budget
 from stacks.constructs.model_source import ModelSource
 from stacks.constructs.published_names import publish_model_name, published_topic
@@ -58,8 +64,10 @@ class ModelStack(cdk.Stack):
                 model_package_group_description=f"Versions of {config.model.name} ({config.model.problem_type}) in "
                                                 f"the {config.name} MLOps registry",
                 model_package_group_policy=self._group_policy(config, consumers) or None)
+            self.image_repository = self._image_repository(config, consumers, key)
             self.training = TrainingPart(self, "Training", config=config, key=key, data_bucket=data_bucket,
-                                         artifact_bucket=artifact_bucket, consumers=consumers)
+                                         artifact_bucket=artifact_bucket, consumers=consumers,
+                                         image_repository=self.image_repository)
             self.training.node.add_dependency(self.group)
         self.inference_api = InferenceApiPart(self, "InferenceApi", config=config, key=key,
                                               capture_bucket=capture_bucket, artifact_bucket=artifact_bucket)
@@ -76,6 +84,29 @@ class ModelStack(cdk.Stack):
             code_asset=self.training.code_asset if self.training else None, page_topic=page, ticket_topic=ticket,
             inference_function_name=self.inference_api.function_name, api_id=self.inference_api.api.api_id)
         self.open_alarms = self._open_alarms(config)
+
+    def _image_repository(self, config: EnvironmentConfig, consumers: Sequence[EnvironmentConfig],
+                          key: kms.IKey) -> ecr.Repository | None:
+        """The model team's own image repository (training.code.kind image), created before its first image: tags
+        cannot be moved (the configuration pins a digest anyway), every push is scanned, images are encrypted with
+        the environment's key (ECR decrypts through its own grant on the key: the ECR User Guide, "Encryption at
+        rest", names no key permission for a puller) and kept with the environment's data (a registered version
+        must stay pullable for rollback: no lifecycle rule expires an image). Its policy admits the serving roles of
+        the consumers in other accounts (stacks.constructs.cross_account.image_repository_statements)."""
+        assert config.model is not None
+        if config.training.code.kind != IMAGE:
+            return None
+        repository = ecr.Repository(
+            self, "ImageRepository", repository_name=image_repository_name(config), image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE, encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=key,
+            removal_policy=cdk.RemovalPolicy.RETAIN if config.storage.retain_data else cdk.RemovalPolicy.DESTROY,
+            empty_on_delete=False)
+        remote = [c.for_model(config.model.name) for c in consumers if other_account(c, config)]
+        if remote:
+            for statement in image_repository_statements(remote, partition=self.partition):
+                repository.add_to_resource_policy(statement)
+        return repository
 
     def _open_alarms(self, config: EnvironmentConfig) -> cloudwatch.CompositeAlarm:
         """One state for the model's alarms, by name, for the environment's overview (stacks/overview.py): in ALARM

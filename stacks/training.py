@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -19,14 +20,14 @@ from mlsettings.config import EnvironmentConfig, drift_thresholds
 from mlsettings.instance_types import same_storage_class
 from mlsettings.naming import model_package_group_name as group_name
 from mlsettings.naming import model_prefixes, pipeline_name
-from mlsettings.training_code import PLATFORM, find_links
+from mlsettings.training_code import IMAGE, PLATFORM, find_links
 from mlsettings.vocabulary import (
     TRAINING_DATA_PREFIX,
     Published,
 )
 from pipelines.definition import PipelineSettings, build_definition, write_source_bundle
 from pipelines.images import image_for
-from stacks.constructs.cross_account import group_versions_allowance
+from stacks.constructs.cross_account import IMAGE_PULL_ACTIONS, group_versions_allowance
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.nag import allow_wildcards
 from stacks.constructs.part import StackPart
@@ -55,9 +56,11 @@ def registered_instance_types(config: EnvironmentConfig, consumers: Sequence[Env
 class TrainingPart(StackPart):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey,
                  data_bucket: s3.IBucket, artifact_bucket: s3.IBucket,
-                 consumers: Sequence[EnvironmentConfig] = ()) -> None:
+                 consumers: Sequence[EnvironmentConfig] = (), image_repository: ecr.IRepository | None = None) -> None:
         """``config``: the model's view of the registry environment; ``consumers``: the environments that deploy
-        this registry's versions (their instance types for the model are registered with each version)."""
+        this registry's versions (their instance types for the model are registered with each version);
+        ``image_repository``: the model's own image repository (training.code.kind image)."""
+        self.image_repository = image_repository
         super().__init__(scope, construct_id, config=config)
         assert config.model is not None
         self.model_name = config.model.name
@@ -86,7 +89,8 @@ class TrainingPart(StackPart):
     def _team_code(config: EnvironmentConfig) -> Path | None:
         """The model team's training code folder (training.code.source_dir; the configuration checked it)."""
         source_dir = config.training.code.source_dir
-        return None if config.training.code.kind == PLATFORM or source_dir is None else REPO_ROOT / source_dir
+        # an own image's folder holds its programs, which the image carries: nothing of it is uploaded
+        return None if config.training.code.kind in (PLATFORM, IMAGE) or source_dir is None else REPO_ROOT / source_dir
 
     def _job_role(self, config: EnvironmentConfig, key: kms.IKey, data_bucket: s3.IBucket,
                   artifact_bucket: s3.IBucket, *, assets: Sequence[s3_assets.Asset]) -> iam.Role:
@@ -121,6 +125,12 @@ class TrainingPart(StackPart):
             resources=[f"arn:{self.partition}:ecr:{self.region}:{image.accounts.get(config.region, '')}:"
                        f"repository/{image.repository}"],
         ))
+        if self.image_repository is not None:
+            # The team's image: the Train step's TrainingImage and, as the TeamModel step's ExecutionRoleArn, the
+            # Score step's model (same account: this identity policy is enough).
+            role.add_to_policy(iam.PolicyStatement(
+                sid="PullTheTeamImage", actions=list(IMAGE_PULL_ACTIONS),
+                resources=[self.image_repository.repository_arn]))
         role.add_to_policy(iam.PolicyStatement(
             sid="EcrLoginHasNoResourceLevelPermissions", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         role.add_to_policy(iam.PolicyStatement(
@@ -143,6 +153,14 @@ class TrainingPart(StackPart):
                      "sagemaker:StopProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
                      "sagemaker:StopTrainingJob", "sagemaker:AddTags"],
             resources=[f"{job_arn}:processing-job/pipelines-*", f"{job_arn}:training-job/pipelines-*"]))
+        if self.image_repository is not None:
+            # An own image's model is scored by batch transform: the TeamModel step's CreateModel and the Score
+            # step's transform job (Pipelines names what it creates pipelines-<execution>-<step>-..., as its jobs).
+            role.add_to_policy(iam.PolicyStatement(
+                sid="ScoreWithTheTeamImage",
+                actions=["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateTransformJob",
+                         "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob", "sagemaker:AddTags"],
+                resources=[f"{job_arn}:model/pipelines-*", f"{job_arn}:transform-job/pipelines-*"]))
         role.add_to_policy(iam.PolicyStatement(
             sid="RegisterIntoTheModelPackageGroup",
             actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
@@ -198,6 +216,8 @@ class TrainingPart(StackPart):
             network_isolation=True,
             min_rows_per_class=training.min_rows_per_class,
             training_kind=training.code.kind,
+            team_image=(self.image_repository.repository_uri_for_digest(training.code.image_digest)
+                        if self.image_repository is not None and training.code.image_digest else None),
             entry_point=training.code.entry_point,
             evaluate_hook=training.code.evaluate_hook if training.code.kind != PLATFORM else None,
             preprocess_hook=training.code.preprocess_hook if training.code.kind != PLATFORM else None,
@@ -208,13 +228,14 @@ class TrainingPart(StackPart):
 
     def _pipeline(self, config: EnvironmentConfig, settings: PipelineSettings) -> None:
         self.definition = build_definition(settings)
+        own_image = config.training.code.kind == IMAGE
+        image = image_for(config.training.code.kind)
+        trainer = "the team's image" if own_image else f"{image.framework} {image.framework_version}"
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline",
             pipeline_name=self.pipeline_name,
             pipeline_description=(f"Training of {self.model_name} in {config.name}: validate, preprocess, train "
-                                  f"({image_for(config.training.code.kind).framework} "
-                                  f"{image_for(config.training.code.kind).framework_version}, "
-                                  f"{config.training.code.kind}), evaluate, "
+                                  f"({trainer}, {config.training.code.kind}), {'score, ' * own_image}evaluate, "
                                   "quality gate, baseline, register"),
             role_arn=self.pipeline_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(self.definition)},
@@ -252,6 +273,10 @@ class TrainingPart(StackPart):
             "Resource::arn:*:sagemaker:*:processing-job/pipelines-*": "Pipelines name their processing jobs "
                                                                        "pipelines-<execution>-<step>.",
             "Resource::arn:*:sagemaker:*:training-job/pipelines-*": "Pipelines name their training jobs "
+                                                                     "pipelines-<execution>-<step>.",
+            "Resource::arn:*:sagemaker:*:model/pipelines-*": "Pipelines name the models of their Model steps "
+                                                             "pipelines-<execution>-<step>.",
+            "Resource::arn:*:sagemaker:*:transform-job/pipelines-*": "Pipelines name their transform jobs "
                                                                      "pipelines-<execution>-<step>.",
             **group_versions_allowance(self.config),
         })

@@ -32,7 +32,6 @@ from mlsettings.config.fields import (
     stages_check,
 )
 from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINES
-from mlsettings.image_reference import image_parts, image_reference_problem
 from mlsettings.instance_types import (
     MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS,
     SMALLEST_INSTANCE_STORE_GB,
@@ -59,7 +58,6 @@ from mlsettings.training_code import (
     XGBOOST_SCRIPT,
     hook_problem,
     image_folder_problem,
-    image_repository,
     source_dir_problem,
 )
 from mlsettings.vocabulary import STAGING, TRAINING_DATA_PREFIX
@@ -131,12 +129,15 @@ class TrainingCodeSettings:
         "Kind 'image': the image's folder, holding the train and serve programs its Dockerfile copies (what `mlops "
         "conformance` and local runs execute; not uploaded).",
         default=None)
-    image: str | None = setting(
-        "Kind 'image' only: the image the Train step, the pipeline's batch scoring and every endpoint run, as "
-        "<account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<digest> — pinned by digest (a tag can be "
-        "moved), in the model's own repository <project>-<registry environment>/<model>, which the registry "
-        "environment's model stack creates (immutable tags, scanned on push, pullable by the serving accounts). "
-        "null until the first image is pushed: the pipeline then fails at once, saying so.", default=None)
+    image_digest: str | None = setting(
+        "Kind 'image' only: the digest (sha256:<64 hex digits>) of the team's image in the model's own repository "
+        "<project>-<registry environment>/<model>, which the registry environment's model stack creates (immutable "
+        "tags, scanned on push, pullable by the serving accounts' model roles). The Train step, the pipeline's "
+        "scoring and every endpoint run <repository URI>@<digest>: pinned, since a tag can be moved. null until the "
+        "first image is pushed: the pipeline then fails at once, saying so.", default=None,
+        check=matches(r"sha256:[0-9a-f]{64}", "a digest, sha256:<64 hex digits> (docker inspect --format "
+                      "'{{index .RepoDigests 0}}' <image>, the part after '@'); a tag is refused, since it can be "
+                      "moved"))
     entry_point: str = setting("The program in source_dir the job runs.", default=DEFAULT_ENTRY_POINT,
                                check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name "
                                              "plus .py)"))
@@ -520,9 +521,9 @@ class EnvironmentConfig:
         """A script kind names a folder that holds its program and installs offline (mlsettings.training_code)."""
         code = self.training.code
         hooks = {name: getattr(code, name) for name in HOOKS if getattr(code, name) is not None}
-        if code.kind != IMAGE and code.image is not None:
-            raise ConfigError(f"{where}.training.code.image is set while kind is {code.kind!r}; allowed: null, or "
-                              f"kind {IMAGE!r}")
+        if code.kind != IMAGE and code.image_digest is not None:
+            raise ConfigError(f"{where}.training.code.image_digest is set while kind is {code.kind!r}; allowed: "
+                              f"null, or kind {IMAGE!r}")
         if code.kind == IMAGE:
             self._check_image(where)
             return
@@ -553,10 +554,10 @@ class EnvironmentConfig:
                 "takes a 'g' or 'p' family for a GPU)")
 
     def _check_image(self, where: str) -> None:
-        """Kind 'image': the image's folder holds its programs; the image is pinned by digest, in the model's own
-        repository, in this region (a training job and a model pull from ECR in their own region: the API
-        reference's TrainingImage and ContainerDefinition.Image name an ECR path, and the repository policy the
-        model stack writes is that repository's)."""
+        """Kind 'image': the image's folder holds its programs and no hooks are set. The image is named by its
+        digest alone (the field's check): its repository is the model's own, in the registry environment's account
+        and region (API reference, ContainerDefinition.Image: the image "must be in the same region as the model or
+        endpoint you are creating")."""
         code = self.training.code
         for name in HOOKS:
             if getattr(code, name) is not None:
@@ -568,24 +569,6 @@ class EnvironmentConfig:
         problem = image_folder_problem(REPO_ROOT, code.source_dir)
         if problem:
             raise ConfigError(f"{where}.training.code.source_dir: {problem}")
-        if code.image is None or self.model is None:
-            return
-        problem = image_reference_problem(code.image)
-        if problem:
-            raise ConfigError(f"{where}.training.code.image: {problem}")
-        from mlsettings.naming import PROJECT  # naming imports this package
-
-        parts = image_parts(code.image)
-        repository = image_repository(PROJECT, self.registry.registry_environment, self.model.name)
-        if parts["repository"] != repository:
-            raise ConfigError(f"{where}.training.code.image names repository {parts['repository']!r}; allowed: the "
-                              f"model's own repository {repository!r} (its policy admits the serving accounts)")
-        if self.is_registry and parts["region"] != self.region:
-            raise ConfigError(f"{where}.training.code.image is in {parts['region']}; allowed: the registry "
-                              f"environment's region {self.region} (SageMaker pulls from ECR in its own region)")
-        if self.is_registry and self.account is not None and parts["account"] != self.account:
-            raise ConfigError(f"{where}.training.code.image is in account {parts['account']}; allowed: the registry "
-                              f"environment's account {self.account}, where the model's repository is")
 
     def _serving_variants(self) -> list[tuple[str, VariantSettings]]:
         variants = [("champion", self.serving.champion)]

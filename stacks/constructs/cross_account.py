@@ -29,9 +29,11 @@ from mlsettings.naming import (
     consumer_role_name,
     consumer_role_pattern,
     data_key_alias,
+    image_repository_name,
     model_package_group_name,
     model_prefixes,
 )
+from mlsettings.training_code import IMAGE
 from mlsettings.vocabulary import MODELS_PREFIX, PIPELINE_OUTPUTS_PREFIX
 
 
@@ -67,6 +69,32 @@ REGISTRY_ACCESS: dict[str, RegistryAccess] = {
     # The per-object partial results (monitoring.drift.engine: partials) count against the variant's baseline.
     "drift-partials": RegistryAccess(("pipeline_outputs",), ("sagemaker:DescribeModelPackage",)),
 }
+
+
+IMAGE_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+"""What pulling an image takes on its repository: Developer Guide, "How to use SageMaker AI execution roles",
+"CreateModel API: Execution Role Permissions" (the three actions on the repository named by PrimaryContainer.Image,
+ecr:GetAuthorizationToken on "*")."""
+IMAGE_PULLERS = ("model",)
+"""The consumer roles that pull a model's own image (training.code.kind image): the model containers of its endpoint
+and batch transform (CreateModel ExecutionRoleArn: the role SageMaker assumes "to access model artifacts and docker
+image for deployment"). Its repository's policy admits exactly these in other accounts — the registry half of the
+cross-account recipe (Developer Guide, "Deploy a Model Version from a Different Account": "a cross-account resource
+policy for ... the Amazon ECR repository where the inference image for the model group resides")."""
+
+
+def pulls_own_image(registry: EnvironmentConfig) -> bool:
+    """Whether the model (``registry``: its view of the registry environment) serves its team's own image."""
+    return registry.training.code.kind == IMAGE
+
+
+def image_repository_statements(consumers: Sequence[EnvironmentConfig], *,
+                                partition: str) -> list[iam.PolicyStatement]:
+    """The registry half on a model's image repository (``consumers``: the model's views in other accounts): pull,
+    for exactly the consumers' roles that pull it. An ECR repository policy names no Resource (the repository)."""
+    principals, condition = _principal_condition(consumers, partition, IMAGE_PULLERS)
+    return [iam.PolicyStatement(sid="ConsumersPullTheModelImage", actions=list(IMAGE_PULL_ACTIONS),
+                                principals=principals, conditions=condition)]
 
 
 def registry_allowances(config: EnvironmentConfig) -> dict[str, str]:
@@ -111,6 +139,12 @@ class RegistryLocation:
                 f"{model_package_group_name(self.registry)}/*")
 
     @property
+    def image_repository_arn(self) -> str:
+        """The model's own image repository (training.code.kind image), in the registry's account and region."""
+        return (f"arn:{self.partition}:ecr:{self.registry.region}:{self.account}:repository/"
+                f"{image_repository_name(self.registry)}")
+
+    @property
     def keys_arn(self) -> str:
         return f"arn:{self.partition}:kms:{self.registry.region}:{self.account}:key/*"
 
@@ -139,8 +173,20 @@ def grant_registry_access(grantee: iam.IGrantable, purpose: str, where: Registry
     if access.package_actions:
         statements.append(iam.PolicyStatement(sid="RegistryVersions", actions=list(access.package_actions),
                                               resources=[where.package_arns]))
+    statements += image_pull_statements(purpose, where)
     for statement in statements:
         grantee.grant_principal.add_to_principal_policy(statement)
+
+
+def image_pull_statements(purpose: str, where: RegistryLocation) -> list[iam.PolicyStatement]:
+    """The consumer half for a role that pulls the model's own image (IMAGE_PULLERS): the pull actions on the
+    registry's repository, and ECR's login, which takes no resource ARN."""
+    if purpose not in IMAGE_PULLERS or not pulls_own_image(where.registry):
+        return []
+    return [iam.PolicyStatement(sid="PullTheModelImage", actions=list(IMAGE_PULL_ACTIONS),
+                                resources=[where.image_repository_arn]),
+            iam.PolicyStatement(sid="EcrLoginForTheModelImage", actions=["ecr:GetAuthorizationToken"],
+                                resources=["*"])]
 
 
 def _principal_condition(consumers: Sequence[EnvironmentConfig], partition: str,

@@ -15,7 +15,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
-from stacks.constructs.cross_account import REGISTRY_ACCESS, RegistryLocation, access_prefixes, grant_registry_access
+from stacks.constructs.cross_account import (
+    REGISTRY_ACCESS,
+    RegistryLocation,
+    access_prefixes,
+    grant_registry_access,
+    image_pull_statements,
+)
 from stacks.constructs.prefix_grants import grant_prefix_read
 
 
@@ -47,3 +53,5 @@ class ModelSource:
         if access.package_actions:
             grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
                 sid="RegistryVersions", actions=list(access.package_actions), resources=[self.package_arns]))
+        for statement in image_pull_statements(purpose, self.location):
+            grantee.grant_principal.add_to_principal_policy(statement)
