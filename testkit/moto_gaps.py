@@ -378,6 +378,25 @@ class _Body(io.BytesIO):
     pass
 
 
+class ImageModel:
+    """A model served by an own image's serve program (the real program, in the check's namespaces, no network)."""
+
+    def __init__(self, program_dir: Path, artifact: Path) -> None:
+        from mlplatform.conformance.byoc_check import ServingSandbox
+
+        self._sandbox = ServingSandbox(program_dir, artifact)
+
+    def transform(self, body: str | bytes, content_type: str, accept: str) -> inference.Answer:
+        answered = self._sandbox.invoke(body.encode("utf-8") if isinstance(body, str) else body, content_type, accept)
+        if answered.get("status") is None:
+            return inference.Answer(500, "text/plain", str(answered.get("error", "no answer")).encode())
+        return inference.Answer(int(answered["status"]), str(answered.get("content_type") or accept).split(";")[0],
+                                str(answered.get("body", "")).encode("utf-8"))
+
+    def close(self) -> None:
+        self._sandbox.close()
+
+
 @dataclass
 class ModelRuntime:
     """A sagemaker-runtime client stand-in that serves the real model of the package each variant serves."""
@@ -394,7 +413,10 @@ class ModelRuntime:
     model_latency_ms: dict[str, list[float]] = field(default_factory=dict)
     # Per endpoint name, the bucket its data capture goes to (the endpoint's own account's), else capture_bucket.
     capture_buckets: dict[str, str] = field(default_factory=dict)
-    _models: dict[str, inference.ServingModel] = field(default_factory=dict)
+    image_programs: dict[str, Path] = field(default_factory=dict)
+    """An own image's URI -> its folder (training.code.source_dir): its serve program answers for a package that names
+    the image, kept running in the conformance check's namespaces (mlplatform.conformance.byoc_check.ServingSandbox)."""
+    _models: dict[str, inference.ServingModel | ImageModel] = field(default_factory=dict)
     _config_cache: dict[tuple[str, tuple[str, str, str | None] | None], dict[str, Any]] = field(default_factory=dict)
     _clients: dict[tuple[str, tuple[str, str, str | None] | None], Any] = field(default_factory=dict)
 
@@ -413,17 +435,29 @@ class ModelRuntime:
             self._clients[(service, caller)] = client
         return self._clients[(service, caller)]
 
-    def _model(self, package_arn: str) -> inference.ServingModel:
+    def _model(self, package_arn: str) -> inference.ServingModel | ImageModel:
         if package_arn not in self._models:
             sagemaker, s3 = self._client("sagemaker"), self._client("s3")
             package = sagemaker.describe_model_package(ModelPackageName=package_arn)
-            url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-            bucket, _, key = url[5:].partition("/")
+            container = package["InferenceSpecification"]["Containers"][0]
+            bucket, _, key = container["ModelDataUrl"][5:].partition("/")
+            artifact = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             scratch = Path(tempfile.mkdtemp(prefix="served-"))
-            with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-                tar.extractall(scratch, filter="data")
-            self._models[package_arn] = inference.model_fn(scratch)
+            if container["Image"] in self.image_programs:
+                (scratch / "model.tar.gz").write_bytes(artifact)
+                self._models[package_arn] = ImageModel(self.image_programs[container["Image"]],
+                                                       scratch / "model.tar.gz")
+            else:
+                with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
+                    tar.extractall(scratch, filter="data")
+                self._models[package_arn] = inference.model_fn(scratch)
         return self._models[package_arn]
+
+    def close(self) -> None:
+        """Stop every own image's serve program this runtime started."""
+        for model in self._models.values():
+            if isinstance(model, ImageModel):
+                model.close()
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
         self.calls.append(request)
@@ -443,7 +477,8 @@ class ModelRuntime:
             accept = self._default_accept(served[variant].model_package_arn)
         # ... and reads a request without Content-Type as application/json (sagemaker_containers._worker).
         content_type = request.get("ContentType") or "application/json"
-        answer = inference.transform_fn(model, request["Body"], content_type, accept)
+        answer = (model.transform(request["Body"], content_type, accept) if isinstance(model, ImageModel)
+                  else inference.transform_fn(model, request["Body"], content_type, accept))
         if variant in self.wrong_answers and answer.status == 200:
             answer = _shifted(answer)
         self.model_latency_ms.setdefault(variant, []).append((time.perf_counter() - started) * 1000.0)

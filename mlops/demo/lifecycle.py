@@ -46,7 +46,7 @@ from mlcore.s3_uri import split_s3_uri
 from mlops import cli
 from mlops.local_env import LocalEnvironment, provision
 from mlops.resources import parameter_name
-from mlops.training_run import train_local
+from mlops.training_run import REPO_ROOT, train_local
 from mlplatform.registry.deployment_ledger import DeploymentLedger
 from mlsettings.config import EnvironmentConfig
 from mlsettings.functions.contracts import (
@@ -55,17 +55,20 @@ from mlsettings.functions.contracts import (
     GateEnvironment,
     InferenceEnvironment,
 )
+from mlsettings.image_reference import image_uri
 from mlsettings.naming import (
     consumer_role_name,
     endpoint_name,
     event_bus_arn,
     group_prefix,
+    image_repository_name,
     model_of_group,
     model_package_group_name,
     model_prefixes,
 )
 from mlsettings.problem_types import ProblemType, problem_type
 from mlsettings.schema import DataSchema
+from mlsettings.training_code import IMAGE
 from mlsettings.vocabulary import (
     CHALLENGER,
     CHAMPION,
@@ -436,6 +439,14 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
     sts = boto3_session(region_name=config.region).client("sts")  # moto's default account: the demo's start
     hub = DemoAccount(registry_config, sts)
     consumers = {stage: DemoAccount(configs[stage], sts) for stage in STAGES}
+    # An own image's endpoints: its folder's serve program, kept running in the conformance check's namespaces, answers
+    # for the image its versions name (the registry's repository at the configured digest).
+    for model in models.values():
+        code = model.views[REGISTRY].training.code
+        if code.kind == IMAGE and code.image_digest and code.source_dir:
+            uri = image_uri(account=hub.account, region=registry_config.region,
+                            repository=image_repository_name(model.views[REGISTRY]), digest=code.image_digest)
+            runtime.image_programs[uri] = REPO_ROOT / code.source_dir
     # provision() is idempotent: the environment's key and buckets are made with its first model, each model's
     # package group (registry) and published names with that model.
     with hub.acting():
@@ -809,6 +820,7 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             say(f"[{number}] step {number} skipped: {reason}")
             summary["steps"][number] = {"title": f"step {number}", "ok": False, "error": f"skipped: {reason}"}
 
+    world: DemoWorld | None = None
     try:
         with moto_server() as url, warnings.catch_warnings():
             # Every model's functions share this process's Powertools metrics state (``_fresh_metrics``): a
@@ -842,6 +854,8 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             if options.inspect is not None:
                 options.inspect(world)
     finally:
+        if world is not None:
+            world.runtime.close()
         patcher.undo()
         _DEFAULT_SESSIONS.clear()
     return summary

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -177,19 +179,14 @@ def _serve_phase(root: Path, program_dir: Path, artifact: Path, requests: Sequen
                  limits: CheckLimits, result: ConformanceResult) -> None:
     stage = root / "serve-stage"
     stage.mkdir()
-    settings = {"serve_env": {}, "model_artifact": str(artifact), "port": contract.SERVING_PORT,
-                "ping_path": contract.PING_PATH, "invocations_path": contract.INVOCATIONS_PATH,
-                "ping_startup": limits.ping_startup_seconds, "invocation_timeout": limits.invocation_seconds,
-                "stop_grace": limits.stop_grace_seconds,
-                "requests": [asdict(case) for case in requests]}
+    settings = _serve_settings(artifact, requests, limits)
     budget = limits.ping_startup_seconds + limits.stop_grace_seconds + limits.invocation_seconds * len(requests)
     outcome = _run_phase(root, "serve", program_dir, stage, settings, budget)
     result.serve = {k: v for k, v in outcome.items() if k != "network"}
     _judge_serving(outcome, requests, limits, result)
 
 
-def _run_phase(root: Path, phase: str, program_dir: Path, stage: Path, settings: Mapping[str, Any],
-               budget: float) -> dict[str, Any]:
+def _job_file(root: Path, phase: str, program_dir: Path, stage: Path, settings: Mapping[str, Any]) -> Path:
     results = root / f"results-{phase}"
     results.mkdir()
     job = {"phase": phase, "program_dir": str(program_dir.resolve()), "stage_dir": str(stage),
@@ -197,6 +194,75 @@ def _run_phase(root: Path, phase: str, program_dir: Path, stage: Path, settings:
            **settings}
     job_file = root / f"{phase}-job.json"
     job_file.write_text(json.dumps(job), encoding="utf-8")
+    return job_file
+
+
+def _serve_settings(artifact: Path, requests: Sequence[InvocationCase], limits: CheckLimits) -> dict[str, Any]:
+    return {"serve_env": {}, "model_artifact": str(artifact), "port": contract.SERVING_PORT,
+            "ping_path": contract.PING_PATH, "invocations_path": contract.INVOCATIONS_PATH,
+            "ping_startup": limits.ping_startup_seconds, "invocation_timeout": limits.invocation_seconds,
+            "stop_grace": limits.stop_grace_seconds, "requests": [asdict(case) for case in requests]}
+
+
+class ServingSandbox:
+    """An own image's ``serve`` kept running on one model artifact in the check's namespaces, answering requests
+    through the sandbox driver's relay (a Unix socket): the stand-in for its endpoint where the platform's local
+    runs and its demo need one. ``close`` stops it (SIGTERM, as SageMaker stops a container)."""
+
+    def __init__(self, program_dir: Path, artifact: Path, limits: CheckLimits = CheckLimits()) -> None:
+        reason = sandbox_available()
+        if reason is not None:
+            raise SandboxUnavailable(reason)
+        self._root = Path(tempfile.mkdtemp(prefix="mlops-serving-"))
+        self._limits = limits
+        stage = self._root / "serve-stage"
+        stage.mkdir()
+        self._socket = self._root / "relay.sock"
+        job_file = _job_file(self._root, "serve", program_dir, stage,
+                             {**_serve_settings(artifact, (), limits), "relay_socket": str(self._socket)})
+        self._log = (self._root / "session.log").open("wb")
+        self._session = subprocess.Popen([*UNSHARE, "sh", "-c", _MOUNT_THEN_EXEC, sys.executable, "-I", str(DRIVER),
+                                          str(job_file)], stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + limits.ping_startup_seconds + _SESSION_MARGIN_SECONDS
+        while not Path(f"{self._socket}.ready").is_file():
+            if self._session.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise SandboxFailed(f"the image's serve did not come up within {limits.ping_startup_seconds:g} s")
+            time.sleep(0.05)
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> dict[str, Any]:
+        """POST /invocations: {status, content_type, body} (status None and an error when it got no answer)."""
+        request = {"body": body.decode("utf-8"), "content_type": content_type, "accept": accept}
+        return self._send(request, timeout=self._limits.invocation_seconds + _SESSION_MARGIN_SECONDS)
+
+    def _send(self, request: Mapping[str, Any], *, timeout: float) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(timeout)
+            connection.connect(str(self._socket))
+            connection.sendall(json.dumps(request).encode("utf-8"))
+            connection.shutdown(socket.SHUT_WR)
+            chunks = []
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        answer: dict[str, Any] = json.loads(b"".join(chunks) or b"{}")
+        return answer
+
+    def close(self) -> None:
+        if self._session.poll() is None:
+            try:
+                self._send({"stop": True}, timeout=5.0)
+                self._session.wait(timeout=self._limits.stop_grace_seconds + _SESSION_MARGIN_SECONDS)
+            except (OSError, subprocess.TimeoutExpired):
+                self._session.kill()
+                self._session.wait()
+        self._log.close()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _run_phase(root: Path, phase: str, program_dir: Path, stage: Path, settings: Mapping[str, Any],
+               budget: float) -> dict[str, Any]:
+    results = root / f"results-{phase}"
+    job_file = _job_file(root, phase, program_dir, stage, settings)
     try:
         session = subprocess.run([*UNSHARE, "sh", "-c", _MOUNT_THEN_EXEC, sys.executable, "-I", str(DRIVER),
                                   str(job_file)], capture_output=True, text=True, check=False,

@@ -142,11 +142,42 @@ def run_serve(job: dict[str, Any], results: Path) -> dict[str, Any]:
                                   headers={"Content-Type": case["content_type"], "Accept": case["accept"]},
                                   timeout=job["invocation_timeout"])
                 outcome["invocations"].append({"name": case["name"], **answer})
+            if job.get("relay_socket"):
+                relay(job, port)
     finally:
         outcome["exit_code"] = server.poll()
         outcome["stopped_on_sigterm"] = _stop(server, job["stop_grace"])
         log.close()
     return outcome
+
+
+def _receive(connection: socket.socket) -> bytes:
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def relay(job: dict[str, Any], port: int) -> None:
+    """Keep serving (a long-lived endpoint's stand-in): each connection to the Unix socket ``relay_socket`` (a file
+    outside /opt, which the caller outside the namespaces can reach; a network namespace does not separate
+    pathname sockets) carries one JSON request {body, content_type, accept} until the caller closes its side; the
+    answer of POST /invocations goes back as JSON. ``{"stop": true}`` ends the relay."""
+    path = job["relay_socket"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(8)
+        Path(f"{path}.ready").write_text("ready", encoding="utf-8")
+        while True:
+            connection, _ = server.accept()
+            with connection:
+                request = json.loads(_receive(connection) or b"{}")
+                if request.get("stop"):
+                    return
+                answer = _request(port, "POST", job["invocations_path"], body=request["body"].encode("utf-8"),
+                                  headers={"Content-Type": request["content_type"], "Accept": request["accept"]},
+                                  timeout=job["invocation_timeout"])
+                connection.sendall(json.dumps(answer).encode("utf-8"))
 
 
 def _stop(server: subprocess.Popen[bytes], grace: float) -> bool | None:

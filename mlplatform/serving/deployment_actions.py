@@ -17,6 +17,7 @@ from mlplatform.registry.deployment_ledger import DeploymentRecord
 from mlplatform.registry.deployment_results import emit_result, result_detail
 from mlplatform.serving.deployment_settings import DeployerSettings
 from mlplatform.serving.endpoint_state import package_version
+from mlsettings.training_code import IMAGE, TRAINING_KIND_KEY
 from mlsettings.vocabulary import FALLBACK_FILE, VARIANT_MODEL_VERSION, VARIANT_PACKAGE_ARN
 
 FALLBACK_MEMBER = FALLBACK_FILE
@@ -199,13 +200,36 @@ def extract_fallback(model_tarball: bytes) -> dict[str, Any]:
     raise ValueError(f"the model artifact has no {FALLBACK_MEMBER}")
 
 
+def fallback_uri_of_package(description: Mapping[str, Any]) -> str:
+    """Where an own image's fallback model lives: beside the package's evaluation report (the pipeline's Evaluate
+    step fits it; the team's artifact holds none)."""
+    statistics = str((((description.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {})
+                     .get("S3Uri", ""))
+    if not statistics.startswith("s3://") or "/" not in statistics[5:]:
+        raise ValueError("the package has no ModelMetrics.ModelQuality.Statistics S3Uri, beside which an own image's "
+                         f"{FALLBACK_MEMBER} is stored")
+    return f"{statistics.rsplit('/', 1)[0]}/{FALLBACK_MEMBER}"
+
+
+def read_fallback(s3_client: Any, description: Mapping[str, Any]) -> dict[str, Any]:
+    """The package's fallback model: in its model artifact (the platform's programs pack it there) or, for an own
+    image (its lineage metadata's training kind), beside its evaluation report."""
+    container = ((description.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+    if (description.get("CustomerMetadataProperties") or {}).get(TRAINING_KIND_KEY) == IMAGE:
+        bucket, key = split_s3_uri(fallback_uri_of_package(description))
+        document = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if not isinstance(document, dict):
+            raise ValueError(f"{FALLBACK_MEMBER} is not a JSON object")
+        return document
+    bucket, key = split_s3_uri(str(container.get("ModelDataUrl", "")))
+    return extract_fallback(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
 def publish_fallback(sagemaker_client: Any, s3_client: Any, settings: DeployerSettings,
                      model_package_arn: str) -> str:
     """Copy the Champion's fallback model to where the inference Lambda loads it; returns the S3 URI."""
     description = sagemaker_client.describe_model_package(ModelPackageName=model_package_arn)
-    container = ((description.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
-    bucket, key = split_s3_uri(str(container.get("ModelDataUrl", "")))
-    document = extract_fallback(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    document = read_fallback(s3_client, description)
     # The inference Lambda names its fallback answers after this version (fallback/<model_version>).
     document["model_version"] = str(description.get("ModelPackageVersion") or package_version(model_package_arn))
     document["model_package_arn"] = model_package_arn

@@ -161,7 +161,7 @@ class Stage:
         props = body.get("Properties", {})
         for key in ("TopicName", "QueueName", "BucketName", "FunctionName", "RoleName", "LogGroupName",
                     "StateMachineName", "TableName", "Name", "AlarmName", "PipelineName",
-                    "ModelPackageGroupName", "DeliveryStreamName", "DashboardName"):
+                    "ModelPackageGroupName", "DeliveryStreamName", "DashboardName", "RepositoryName"):
             if key in props and isinstance(props[key], str):
                 return props[key]
             if key in props:
@@ -188,6 +188,8 @@ class Stage:
             "AWS::KinesisFirehose::DeliveryStream": lambda: self._arn("firehose", f"deliverystream/{named}"),
             "AWS::SageMaker::ModelPackageGroup": lambda: self._arn("sagemaker", f"model-package-group/{named}"),
             "AWS::SageMaker::Pipeline": lambda: self._arn("sagemaker", f"pipeline/{named}"),
+            # CloudFormation "Return values" of AWS::ECR::Repository: Ref the name, Arn and RepositoryUri.
+            "AWS::ECR::Repository": lambda: self._arn("ecr", f"repository/{named}"),
             # IAM names an OIDC provider after its URL without the scheme (CloudFormation "Return values").
             "AWS::IAM::OIDCProvider": lambda: f"arn:{PARTITION}:iam::{self.account}:oidc-provider/"
                                               f"{str(body['Properties']['Url']).removeprefix('https://')}",
@@ -198,6 +200,8 @@ class Stage:
             return named
         if kind == "AWS::SNS::Topic" and attribute == "TopicName":
             return named
+        if kind == "AWS::ECR::Repository" and attribute == "RepositoryUri":
+            return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{named}"
         if kind == "AWS::S3::Bucket" and attribute in ("DomainName", "RegionalDomainName"):
             return f"{named}.s3.{self.region}.amazonaws.com"
         if kind == "AWS::ApiGatewayV2::Api" and attribute == "ApiEndpoint":

@@ -26,10 +26,12 @@ from mlsettings.naming import (
     artifact_bucket_name,
     consumer_role_name,
     data_key_alias,
+    image_repository_name,
     model_package_group_name,
     model_prefixes,
 )
-from stacks.constructs.cross_account import REGISTRY_ACCESS
+from mlsettings.training_code import IMAGE
+from stacks.constructs.cross_account import IMAGE_PULL_ACTIONS, REGISTRY_ACCESS
 from stacks.constructs.nag import resolve_wildcard_allowances
 from testkit.serving_world import MODEL
 from tests.infra.cloud_model import Stage, evaluate
@@ -298,3 +300,39 @@ def test_one_account_needs_no_resource_policy_statements(synthesized: Synthesize
     assert _bus_policies(dev) == [] and _forwarding_rules(dev) == []
     statements = [s for d in _key_policy(dev) for s in d["Statement"]]
     assert not [s for s in statements if s.get("Sid") == "ConsumersDecryptRegistryArtifacts"]
+
+
+# ------------------------------------------------------------------------------------- an own image's repository
+def _image_model() -> str:
+    """The model of cdk.json whose training code is its team's own image (the sample synthesizes every kind)."""
+    return next(name for name in load_environments(_context())["dev"].model_names
+                if _view("dev", name).training.code.kind == IMAGE)
+
+
+@pytest.mark.parametrize("consumer", ["staging", "prod"])
+def test_an_own_image_is_pullable_by_exactly_the_serving_model_roles_on_both_halves(three: Any, consumer: str) -> None:
+    """AWS's cross-account recipe for a model group's inference image (Developer Guide, "Deploy a Model Version from a
+    Different Account"): the repository's policy admits the consumer, the consumer's role allows itself the pull. The
+    consumer's model role (the endpoint's and batch transform's containers) may pull on both halves; its deployer,
+    another model's model role and a role of the account the table does not name are refused by the repository."""
+    _, stages, _ = three
+    model = _image_model()
+    repository = f"arn:aws:ecr:{REGION}:{ACCOUNTS['dev']}:repository/{image_repository_name(_view('dev', model))}"
+    (document,) = _resource_policy(stages["dev"], "AWS::ECR::Repository", "RepositoryPolicyText",
+                                   RepositoryName=image_repository_name(_view("dev", model)))
+    root = {"AWS": f"arn:aws:iam::{ACCOUNTS[consumer]}:root"}
+    pullers = {consumer_role_name(_view(consumer, model), "model"): True,
+               consumer_role_name(_view(consumer, model), "deployer"): False,
+               consumer_role_name(_view(consumer, MODEL), "model"): False,
+               f"mlops-{consumer}-batch-scoring": False}
+    for role, allowed in pullers.items():
+        role_arn = f"arn:aws:iam::{ACCOUNTS[consumer]}:role/{role}"
+        context = {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": ACCOUNTS[consumer]}
+        for action in IMAGE_PULL_ACTIONS:
+            verdict = evaluate([document], caller=root, action=action, resource=repository, context=context)
+            assert (verdict == "allow") is allowed, (role, action, verdict)
+            if allowed:
+                _, identity = stages[consumer].role_documents(role_arn)
+                assert evaluate(identity, caller=None, action=action, resource=repository, context=context) == "allow"
+                assert evaluate(identity, caller=None, action="ecr:GetAuthorizationToken", resource="*",
+                                context=context) == "allow"

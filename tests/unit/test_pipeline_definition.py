@@ -38,7 +38,12 @@ SETTINGS = PipelineSettings(
 )
 OPERATIONS = {"Processing": ("CreateProcessingJob", "ProcessingJobName", "DescribeProcessingJob"),
               "Training": ("CreateTrainingJob", "TrainingJobName", "DescribeTrainingJob"),
-              "RegisterModel": ("CreateModelPackage", None, "DescribeModelPackage")}
+              "RegisterModel": ("CreateModelPackage", None, "DescribeModelPackage"),
+              # Pipelines' Model and Transform steps: CreateModel / CreateTransformJob without the name, their
+              # properties DescribeModel's / DescribeTransformJob's (the SageMaker SDK's CreateModelStep and
+              # TransformStep, sagemaker 2.257.6 workflow/steps.py)
+              "Model": ("CreateModel", "ModelName", "DescribeModel"),
+              "Transform": ("CreateTransformJob", "TransformJobName", "DescribeTransformJob")}
 EXPRESSION_KEYS = {"Get", "Std:Join", "Std:JsonGet"}
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 
@@ -68,6 +73,10 @@ def _substitute(value: Any, shape: Shape, found: list[Any]) -> Any:
 
 
 def test_every_step_is_a_valid_create_request(definition: dict[str, Any]) -> None:
+    assert _valid_requests(definition) == 6  # validate, preprocess, train, evaluate, baseline, register
+
+
+def _valid_requests(definition: dict[str, Any]) -> int:
     checked = 0
     for step in iter_steps(definition):
         if step["Type"] not in OPERATIONS:
@@ -82,7 +91,7 @@ def test_every_step_is_a_valid_create_request(definition: dict[str, Any]) -> Non
         report = ParamValidator().validate(_substitute(arguments, input_shape, expressions), input_shape)
         assert not report.has_errors(), f"{step['Name']}: {report.generate_report()}"
         checked += 1
-    assert checked == 6  # validate, preprocess, train, evaluate, baseline, register
+    return checked
 
 
 def _all_expressions(node: Any) -> list[dict[str, Any]]:
@@ -106,6 +115,10 @@ def _resolve_describe_path(shape: Shape, path: str) -> Shape:
 
 
 def test_every_reference_resolves(definition: dict[str, Any]) -> None:
+    assert _resolved_references(definition) > 20
+
+
+def _resolved_references(definition: dict[str, Any]) -> int:
     steps = {s["Name"]: s for s in iter_steps(definition)}
     declared = {name for name, _ in PARAMETERS}
     references = 0
@@ -132,7 +145,7 @@ def test_every_reference_resolves(definition: dict[str, Any]) -> None:
                 assert target in {"Execution.PipelineExecutionId", "Execution.PipelineExecutionArn",
                                   "Execution.PipelineName"}, target
             references += 1
-    assert references > 20
+    return references
 
 
 def test_parameters_declare_types_and_defaults(definition: dict[str, Any]) -> None:
@@ -339,3 +352,38 @@ def test_the_validate_step_receives_the_configured_drift_thresholds() -> None:
               for i, a in enumerate(arguments) if a == "--drift-threshold"}
     assert passed == configured and passed["psi"] == 0.3
     assert all(len(a) <= 256 for a in arguments if isinstance(a, str))
+
+
+# ------------------------------------------------------------------------------ an own image (training.code.kind image)
+TEAM_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev/churn@sha256:" + "ab" * 32
+IMAGE_SETTINGS = dataclasses.replace(SETTINGS, training_kind="image", team_image=TEAM_IMAGE)
+
+
+def test_an_own_images_pipeline_is_valid_requests_whose_references_resolve() -> None:
+    definition = build_definition(IMAGE_SETTINGS)
+    steps = {s["Name"]: s for s in iter_steps(definition)}
+    # validate, preprocess, train, the team's model, its batch scoring, evaluate, baseline, register
+    assert _valid_requests(definition) == 8
+    assert _resolved_references(definition) > 20
+    train, model, score = steps["Train"]["Arguments"], steps["TeamModel"]["Arguments"], steps["Score"]["Arguments"]
+    assert train["AlgorithmSpecification"]["TrainingImage"] == TEAM_IMAGE == model["PrimaryContainer"]["Image"]
+    assert not any(name.startswith("sagemaker_") for name in train["HyperParameters"])
+    assert "code" not in {c["ChannelName"] for c in train["InputDataConfig"]}
+    assert model["EnableNetworkIsolation"] is True and train["EnableNetworkIsolation"] is True
+    assert score["ModelName"] == {"Get": "Steps.TeamModel.ModelName"}
+    assert score["TransformInput"]["SplitType"] == "Line" and score["TransformOutput"]["AssembleWith"] == "Line"
+    # Evaluate and Baseline read the batch answers, never a model folder (no framework could load the team's model)
+    for name in ("Evaluate", "Baseline"):
+        inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps[name]["Arguments"]["ProcessingInputs"]}
+        assert "model" not in inputs
+        assert inputs["answers"] == {"Get": "Steps.Score.TransformOutput.S3OutputPath"}
+    container = steps["Register"]["Arguments"]["InferenceSpecification"]["Containers"][0]
+    assert container == {"Image": TEAM_IMAGE, "ModelDataUrl": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}}
+    assert json.dumps(build_definition(IMAGE_SETTINGS), sort_keys=False) == json.dumps(definition, sort_keys=False)
+
+
+def test_an_own_image_without_a_digest_is_one_fail_step_that_says_what_to_do() -> None:
+    definition = build_definition(dataclasses.replace(IMAGE_SETTINGS, team_image=None))
+    (step,) = definition["Steps"]
+    assert step["Type"] == "Fail" and "no image yet" in step["Arguments"]["ErrorMessage"]
+    assert "training.code.image_digest" in step["Arguments"]["ErrorMessage"]
