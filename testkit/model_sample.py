@@ -22,6 +22,7 @@ from typing import Any
 
 from mlsettings.config import project_context
 from mlsettings.instance_types import has_local_storage, is_gpu_instance
+from mlsettings.training_code import IMAGE
 from testkit.serving_world import MODEL
 
 # Settings whose every value changes what is synthesized or played (each value is covered by one model at least).
@@ -49,15 +50,18 @@ class SampleSpec:
     """Path prefixes (per model and per environment) whose overrides this sample need not cover."""
     instance_types: bool = True
     """Cover what an instance type changes (instance storage, GPU)."""
+    own_image: bool = True
+    """Cover whether the model serves its team's own image (training.code.kind image): its endpoints run another
+    server, its golden payloads are CSV only, its fallback model lives beside its evaluation report."""
 
 
 SYNTHESIS = SampleSpec()
 """What synthesis and the gates depend on: every kind, training kind, instance class and override path."""
 LIFECYCLE = SampleSpec(dimensions=("problem_type",), ignored=("training.",), instance_types=False)
-"""What the e2e lifecycle (promotion, serving, A/B, drift, rollback) depends on: the problem type and the serving,
-inference and monitoring overrides. How a model is trained — its training kind, program, hooks, instance type —
-ends in the same model folder and is played by the training tests (tests/functional/test_script_mode_training.py,
-the contract tier), not again by the lifecycle."""
+"""What the e2e lifecycle (promotion, serving, A/B, drift, rollback) depends on: the problem type, whether an own
+image serves the model, and the serving, inference and monitoring overrides. How a framework model is trained — its
+training kind, program, hooks, instance type — ends in the same model folder and is played by the training tests
+(tests/functional/test_script_mode_training.py, the contract tier), not again by the lifecycle."""
 
 
 def override_paths(entry: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> frozenset[str]:
@@ -73,6 +77,8 @@ def override_paths(entry: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> f
 def _dimension_values(entry: Mapping[str, Any], spec: SampleSpec = SYNTHESIS) -> set[tuple[str, str]]:
     leaves = dict(_leaves(entry))
     found = {(dimension, repr(leaves.get(dimension))) for dimension in spec.dimensions}
+    if spec.own_image:
+        found.add(("serves its own image", repr(leaves.get("training.code.kind") == IMAGE)))
     # What an instance type changes in the synthesized pipeline, whichever type it is: a volume KMS key or none
     # (instance storage), a GPU image or not (mlsettings.instance_types).
     for path, value in leaves.items() if spec.instance_types else ():

@@ -44,6 +44,7 @@ from mlplatform.serving.endpoint_state import EndpointState, VariantState
 from mlplatform.serving.transform_job import transform_request
 from mlsettings.config import load_environments
 from mlsettings.naming import pipeline_name
+from mlsettings.training_code import IMAGE
 from pipelines.definition import iter_steps
 from testkit.model_sample import sampled_project_context
 from testkit.serving_world import MODEL
@@ -56,7 +57,10 @@ NOW = datetime(2026, 12, 6, 6, tzinfo=UTC)
 EXECUTION = "a1b2c3d4e5f6"
 OPERATIONS = {"Processing": ("CreateProcessingJob", "ProcessingJobName"),
               "Training": ("CreateTrainingJob", "TrainingJobName"),
-              "RegisterModel": ("CreateModelPackage", None)}
+              "RegisterModel": ("CreateModelPackage", None),
+              # an own image's scoring (training.code.kind image): Pipelines' Model and Transform steps
+              "Model": ("CreateModel", "ModelName"),
+              "Transform": ("CreateTransformJob", "TransformJobName")}
 
 
 def problems_of(service: str, operation: str, request: Mapping[str, Any]) -> list[str]:
@@ -101,6 +105,10 @@ def _pipeline_value(value: Any, parameters: Mapping[str, Any], bucket: str) -> A
             return f"s3://{bucket}/models/pipelines-{EXECUTION}-Train-0a1b2c3d/output/model.tar.gz"
         if path.endswith("TrainingJobName"):
             return f"pipelines-{EXECUTION}-Train-0a1b2c3d"
+        if path.endswith(".ModelName"):
+            return f"pipelines-{EXECUTION}-{step}-0a1b2c3d"
+        if path.endswith("TransformOutput.S3OutputPath"):
+            return f"s3://{bucket}/pipelines/{EXECUTION}/{step}/answers"
         output = re.search(r"Outputs\['([^']+)'\]", path)
         if output:
             return f"s3://{bucket}/pipelines/{EXECUTION}/{step}/{output.group(1)}"
@@ -148,10 +156,12 @@ def every_pipeline_request(stages: Mapping[str, Stage]) -> Iterator[tuple[str, s
 
 def test_every_pipeline_step_is_a_request_the_api_accepts(stages: dict[str, Stage]) -> None:
     found = list(every_pipeline_request(stages))
-    models = load_environments(sampled_project_context())["dev"].model_names
+    config = load_environments(sampled_project_context())["dev"]
     steps = ["Baseline", "Evaluate", "Preprocess", "Register", "Train", "Validate"]
-    assert sorted(where.rsplit(" ", 1)[1] for where, _, _ in found) == sorted(
-        steps * len(models) * len(REGISTRY_TOPOLOGIES))
+    # an own image's model is scored by its image: the TeamModel (CreateModel) and Score (CreateTransformJob) steps
+    expected = [step for model in config.model_names for step in
+                steps + (["Score", "TeamModel"] if config.for_model(model).training.code.kind == IMAGE else [])]
+    assert sorted(where.rsplit(" ", 1)[1] for where, _, _ in found) == sorted(expected * len(REGISTRY_TOPOLOGIES))
     problems = [f"{where}: {p}" for where, operation, request in found
                 for p in problems_of("sagemaker", operation, request)]
     assert problems == []
@@ -323,8 +333,10 @@ def test_network_isolation_is_on_in_every_job_and_model_the_product_creates(
     creates (each scenario, each consumer, both topologies) and the drift job, each built from the deployed
     assembly; the batch transform job runs on the deployer's model, and the registry's CreateModelPackage starts
     no container."""
+    # CreateModelPackage starts no container; an own image's Score step (CreateTransformJob) runs on its TeamModel
+    # step's model, whose CreateModel is among the requests checked
     found = [(where, operation, request) for where, operation, request in every_pipeline_request(stages)
-             if operation != "CreateModelPackage"]
+             if operation not in ("CreateModelPackage", "CreateTransformJob")]
     for topology, stage, environment in _deployer_environments(stages, model_stacks):
         found += [(f"{topology} {scenario}", operation, request)
                   for scenario, _service, operation, request in deployer_requests(stage, environment)
