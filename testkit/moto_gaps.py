@@ -109,12 +109,19 @@ class AttributePatcher:
 
     def __init__(self) -> None:
         self._saved: list[tuple[Any, str, Any]] = []
+        self._closers: list[Callable[[], None]] = []
 
     def setattr(self, target: Any, name: str, value: Any) -> None:
         self._saved.append((target, name, getattr(target, name)))
         setattr(target, name, value)
 
+    def on_undo(self, close: Callable[[], None]) -> None:
+        """Call ``close`` on ``undo`` (what the patched world started and must stop: an own image's servers)."""
+        self._closers.append(close)
+
     def undo(self) -> None:
+        while self._closers:
+            self._closers.pop()()
         while self._saved:
             target, name, value = self._saved.pop()
             setattr(target, name, value)

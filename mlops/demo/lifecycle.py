@@ -435,6 +435,7 @@ def build_world(configs: Mapping[str, EnvironmentConfig], patcher: AttributePatc
     # runtime double (moto's canned answers would not exercise the golden checks or the fallbacks), from the
     # caller's account, capturing into that environment's capture bucket.
     runtime = ModelRuntime(region=config.region)
+    patcher.on_undo(runtime.close)
     route = patch_invoke_endpoint(patcher, runtime)
     sts = boto3_session(region_name=config.region).client("sts")  # moto's default account: the demo's start
     hub = DemoAccount(registry_config, sts)
@@ -820,7 +821,6 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             say(f"[{number}] step {number} skipped: {reason}")
             summary["steps"][number] = {"title": f"step {number}", "ok": False, "error": f"skipped: {reason}"}
 
-    world: DemoWorld | None = None
     try:
         with moto_server() as url, warnings.catch_warnings():
             # Every model's functions share this process's Powertools metrics state (``_fresh_metrics``): a
@@ -854,8 +854,6 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
             if options.inspect is not None:
                 options.inspect(world)
     finally:
-        if world is not None:
-            world.runtime.close()
         patcher.undo()
         _DEFAULT_SESSIONS.clear()
     return summary

@@ -110,15 +110,16 @@ def test_synthesizing_and_e2e_tests_read_the_sample_not_every_model() -> None:
 
 
 def test_the_lifecycle_sample_covers_kinds_and_serving_shapes_not_training_variants() -> None:
-    """The e2e lifecycle plays one model per problem type and per serving, inference or monitoring override shape;
-    a model that differs only in how it is trained (its training kind, program, hooks, instance type) adds nothing
-    to it."""
+    """The e2e lifecycle plays one model per problem type, per way of serving (the platform's handler or the model's
+    own image) and per serving, inference or monitoring override shape; a model that differs only in how a framework
+    image trains it (its training kind, program, hooks, instance type) adds nothing to it."""
     from testkit.model_sample import LIFECYCLE
 
     models = _many(30)
     lifecycle = sample_models(models, spec=LIFECYCLE)
     assert {models[name]["problem_type"] for name in lifecycle} == {e["problem_type"] for e in SHIPPED.values()}
-    assert all(models[name].get("training", {}).get("code") is None for name in lifecycle)
+    kinds = [models[name].get("training", {}).get("code", {}).get("kind") for name in lifecycle]
+    assert sorted(kinds, key=str).count("image") == 1 and set(kinds) <= {None, "image"}
     models["new-alarm"] = {**copy.deepcopy(SHIPPED[MODEL]),
                            "environments": {"prod": {"monitoring": {"alarms": {"confidence_shift_psi": 0.4}}}}}
     assert "new-alarm" in sample_models(models, spec=LIFECYCLE)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import zipfile
 from pathlib import Path
 
@@ -356,29 +355,3 @@ def test_the_configuration_refuses_a_bad_own_image_entry_in_one_line(code: dict[
     with pytest.raises(ConfigError) as refused:
         load_environments(_with_image_code(code))
     assert message in str(refused.value) and "\n" not in str(refused.value)
-
-
-def test_an_own_image_compiles_to_its_repository_at_the_digest_or_to_one_fail_step_without_one() -> None:
-    """The stack names the image by the model's repository (CDK's repository_uri_for_digest) at the configured
-    digest; with none yet, the pipeline is one Fail step that says what to do."""
-    import aws_cdk as cdk
-
-    from pipelines.definition import iter_steps
-    from stacks.app_builder import build_app
-    from stacks.model import ModelStack
-
-    for digest, expected in ((DIGEST, {"Train", "TeamModel", "Score", "Evaluate", "Register"}), (None, {"NoImageYet"})):
-        context = _with_image_code({"kind": "image", "source_dir": "examples/byoc", "image_digest": digest})
-        context["models"] = {"cancer-image": context["models"]["cancer-image"]}
-        app = cdk.App(context={**context, "aws:cdk:bundling-stacks": [], "env": "dev"})
-        stages = build_app(app, context=context, with_nag=False)
-        (stack,) = [c for stage in stages for c in stage.node.children if isinstance(c, ModelStack)]
-        assert stack.training is not None and stack.image_repository is not None
-        steps = {step["Name"]: step for step in iter_steps(stack.training.definition)}
-        assert expected <= set(steps), sorted(steps)
-        if digest is not None:
-            image = stack.resolve(steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"])
-            text = json.dumps(image)
-            assert text.endswith(f'"@{digest}"]]}}') and '{"Ref": "ImageRepository' in text
-            cfn = stack.image_repository.node.default_child
-            assert stack.resolve(cfn.repository_name) == "mlops-dev/cancer-image"  # type: ignore[union-attr]
