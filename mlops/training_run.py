@@ -47,7 +47,8 @@ def team_code(config: EnvironmentConfig) -> TeamCode | None:
     if code.kind == IMAGE:  # the image's folder: its train and serve programs
         return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point, kind=IMAGE)
     return TeamCode(source_dir=REPO_ROOT / code.source_dir, entry_point=code.entry_point, kind=code.kind,
-                    evaluate_hook=code.evaluate_hook, preprocess_hook=code.preprocess_hook)
+                    evaluate_hook=code.evaluate_hook, preprocess_hook=code.preprocess_hook,
+                    serve_hook=code.serve_hook)
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:

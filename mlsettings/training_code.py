@@ -256,8 +256,17 @@ MAX_TEAM_METRICS = 20
 
 PREPROCESS_HOOK_FUNCTION = "clean"
 """The function a preprocessing hook defines: clean(frame, schema) -> frame (rows only: the same columns)."""
+SERVE_HOOK_FUNCTION = "predict"
+"""The function a serving hook defines: predict(model, features) -> the model's answers, in XGBoost's shape for the
+kind (binary: the positive class's probability per row; multiclass: a row of class probabilities; regression: the
+value), for the loaded model and a feature matrix (the platform's features, NaN for a missing value)."""
+SERVE_HOOK_HYPERPARAMETER = "serve_hook"
+"""The Train step's hyperparameter that names the team's serving hook for the platform's wrapper."""
+TEAM_SERVE_FILE = "team_serve.py"
+"""Where the wrapper puts a team's serving hook in the model folder's code/ (beside the platform's handler)."""
 HOOKS = {"evaluate_hook": (EVALUATE_HOOK_FUNCTION, ("labels", "answers", "schema")),
-         "preprocess_hook": (PREPROCESS_HOOK_FUNCTION, ("frame", "schema"))}
+         "preprocess_hook": (PREPROCESS_HOOK_FUNCTION, ("frame", "schema")),
+         "serve_hook": (SERVE_HOOK_FUNCTION, ("model", "features"))}
 """Each hook setting of training.code: the function its file defines and that function's parameters."""
 
 

@@ -90,7 +90,8 @@ def _first_invalid_utf8(path: Path) -> str:
 
 def feature_rows(frame: pd.DataFrame, names: Sequence[str]) -> list[list[str]]:
     """A raw table's feature columns, in ``names``' order, as the strings a request carries."""
-    return frame[list(names)].to_numpy(dtype=object).astype(str).tolist()
+    rows: list[list[str]] = frame[list(names)].to_numpy(dtype=object).astype(str).tolist()
+    return rows
 
 
 def csv_body(rows: Sequence[Sequence[str]]) -> str:

@@ -34,6 +34,7 @@ from mlsettings.training_code import (
     PLATFORM,
     PLATFORM_PACKAGES,
     SCRIPT_KINDS,
+    SERVE_HOOK_HYPERPARAMETER,
     SKLEARN_SCRIPT,
     TRAINING_KIND_KEY,
 )
@@ -167,12 +168,16 @@ class PipelineSettings:
     """A team's evaluation hook at the top of the code bundle (training.code.evaluate_hook), or None."""
     preprocess_hook: str | None = None
     """A team's preprocessing hook at the top of the code bundle (training.code.preprocess_hook), or None."""
+    serve_hook: str | None = None
+    """A team's serving hook at the top of the code bundle (training.code.serve_hook), or None: the wrapper puts it
+    into the model's code/ folder, where the serving handler loads it."""
     framework: str = XGBOOST_IMAGE.framework
     """The model package container's Framework (pipelines.images.FrameworkImage: XGBOOST or SKLEARN)."""
     framework_version: str = XGBOOST_IMAGE.framework_version
     team_image: str | None = None
-    """Kind image: the team's image (its repository URI at training.code.image_digest) the Train, TeamModel and Score steps run
-    and the model package names; None until the first image is pushed (the pipeline is then one Fail step)."""
+    """Kind image: the team's image (its repository URI at training.code.image_digest) the Train, TeamModel and Score
+    steps run and the model package names; None until the first image is pushed (the pipeline is then one Fail
+    step)."""
 
 
 PARAMETERS: tuple[tuple[str, str], ...] = (
@@ -321,6 +326,7 @@ def _training_step(settings: PipelineSettings) -> dict[str, Any]:
         "objective": _kind(settings).objective,
         **({ENTRY_POINT_HYPERPARAMETER: settings.entry_point, KIND_HYPERPARAMETER: settings.training_kind}
            if script else {}),
+        **({SERVE_HOOK_HYPERPARAMETER: settings.serve_hook} if script and settings.serve_hook else {}),
     }
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": settings.max_run_seconds}
     arguments: dict[str, Any] = {
@@ -652,8 +658,8 @@ def _no_image_definition(settings: PipelineSettings) -> dict[str, Any]:
     """Kind image before the first image is pushed: every run fails at once, saying what to do."""
     return {"Version": "2020-12-01", "Metadata": {}, "Parameters": _parameters(settings), "Steps": [{
         "Name": NO_IMAGE_STEP, "Type": "Fail", "Arguments": {"ErrorMessage": (
-            f"model {settings.model} has no image yet: push it to its repository and set training.code.image_digest to its "
-            "digest (docs/TRAINING.md, 'Your own image')")}}]}
+            f"model {settings.model} has no image yet: push it to its repository and set training.code.image_digest "
+            "to its digest (docs/TRAINING.md, 'Your own image')")}}]}
 
 
 def build_definition(settings: PipelineSettings) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from mlsettings.training_code import (
     IMAGE,
     KIND_HYPERPARAMETER,
     REQUIREMENTS_FILE,
+    SERVE_HOOK_HYPERPARAMETER,
     WHEELS_FOLDER,
     XGBOOST_SCRIPT,
 )
@@ -52,7 +53,7 @@ from pipelines.steps import preprocess as preprocess_step
 from pipelines.steps import script_train as script_train_step
 from pipelines.steps import train as train_step
 from pipelines.steps import validate as validate_step
-from pipelines.steps.team_hooks import TeamHookError
+from pipelines.steps.team_hooks import ServingHookError, TeamHookError
 
 STEP_NAMES = ("validate", "preprocess", "train", "evaluate", "gate", "baseline")
 ProgressCallback = Callable[[str, str], None]
@@ -157,6 +158,8 @@ class TeamCode:
     """A file of source_dir the Evaluate step calls (training.code.evaluate_hook), or None."""
     preprocess_hook: str | None = None
     """A file of source_dir the Preprocess step calls (training.code.preprocess_hook), or None."""
+    serve_hook: str | None = None
+    """A file of source_dir the serving handler calls (training.code.serve_hook), or None."""
 
 
 def _install_offline(code_dir: Path, site: Path) -> None:
@@ -346,8 +349,10 @@ class _LocalRun:
         env = script_mode_environment(channels, model_dir, root / "output/data", hyperparameters, site)
         try:
             _install_offline(code_dir, site)
+            serve_hook = [f"--{SERVE_HOOK_HYPERPARAMETER}", team_code.serve_hook] if team_code.serve_hook else []
             return script_train_step.main([*argv, f"--{ENTRY_POINT_HYPERPARAMETER}", team_code.entry_point,
-                                           f"--{KIND_HYPERPARAMETER}", team_code.kind], code_dir=code_dir, env=env)
+                                           f"--{KIND_HYPERPARAMETER}", team_code.kind, *serve_hook],
+                                          code_dir=code_dir, env=env)
         except (script_train_step.ContractError, StepFailed) as err:
             message = str(err) if isinstance(err, StepFailed) else f"training contract: {err}"
             self.result.status, self.result.failure = "failed_training", message
@@ -378,8 +383,9 @@ class _LocalRun:
             argv += ["--team-hook", str(team_code.source_dir / team_code.evaluate_hook)]
         try:
             self.result.metrics = evaluate_step.main(argv)
-        except TeamHookError as err:
-            self.result.status, self.result.failure = "failed_evaluation", f"evaluation hook: {err}"
+        except TeamHookError as err:  # a serving hook's line names itself
+            prefix = "" if isinstance(err, ServingHookError) else "evaluation hook: "
+            self.result.status, self.result.failure = "failed_evaluation", f"{prefix}{err}"
             raise StepFailed(self.result.failure) from err
         self.result.paths["evaluation"] = root / "evaluation" / EVALUATION_FILE
         return ""

@@ -221,6 +221,7 @@ class TrainingPart(StackPart):
             entry_point=training.code.entry_point,
             evaluate_hook=training.code.evaluate_hook if training.code.kind != PLATFORM else None,
             preprocess_hook=training.code.preprocess_hook if training.code.kind != PLATFORM else None,
+            serve_hook=training.code.serve_hook if training.code.kind != PLATFORM else None,
             find_links=find_links(team) if (team := self._team_code(config)) else None,
             subnets=config.network.subnet_ids,
             security_group_ids=config.network.security_group_ids,

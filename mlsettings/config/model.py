@@ -151,6 +151,13 @@ class TrainingCodeSettings:
         "Preprocess step calls on the raw rows before the features and the split: it may drop or fix rows, never "
         "add rows or change the columns (docs/TRAINING.md, 'Hooks').", default=None,
         check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name plus .py)"))
+    serve_hook: str | None = setting(
+        "Optional: a Python file in source_dir defining predict(model, features) -> answers, which the platform's "
+        "serving handler calls instead of the model's own predict (the loaded Booster or estimator and the "
+        "platform's feature matrix; answers in XGBoost's shape for the kind). Parsing, features and the response "
+        "format stay the platform's, so Evaluate, the golden payloads, the endpoints and batch scoring all serve "
+        "through it (docs/TRAINING.md, 'Hooks').", default=None,
+        check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name plus .py)"))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -163,7 +163,41 @@ def predictor(estimator: Any, framework: str, problem_type: str) -> Callable[[np
     return lambda matrix: np.asarray(estimator.predict_proba(matrix), dtype=np.float64)[:, column]
 
 
+def team_predictor(hook: Path, estimator: Any, schema: DataSchema) -> Callable[[np.ndarray], np.ndarray]:
+    """A team's serving hook (training.code.serve_hook: ``predict(model, features)``) as ServingModel.predict: loaded
+    once, and its answers held to the kind's shape — (rows,) or (rows, classes), finite, probabilities in [0, 1] —
+    or a ServingHookError in one line (the endpoint answers 500 with it; Evaluate fails with it)."""
+    from mlsettings.training_code import SERVE_HOOK_FUNCTION
+    from pipelines.steps.team_hooks import ServingHookError, load_team_hook
+
+    label = "serving hook (training.code.serve_hook)"
+    call = load_team_hook(hook, SERVE_HOOK_FUNCTION, ServingHookError, name=label)
+    kind = schema.problem_type
+    classes = len(schema.label.classes or ())
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        found = call(estimator, matrix.copy())
+        try:
+            answers = np.asarray(found, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ServingHookError(f"{label}: {SERVE_HOOK_FUNCTION}() answered {type(found).__name__}; allowed: "
+                                   "numbers, one per row (a row of class probabilities for multiclass)") from None
+        expected = (len(matrix), classes) if kind == "multiclass" else (len(matrix),)
+        problem = (f"shape {answers.shape}, not {expected}" if answers.shape != expected
+                   else "a value that is not finite" if not np.isfinite(answers).all()
+                   else "a probability outside [0, 1]" if kind != "regression" and ((answers < 0) | (answers > 1)).any()
+                   else None)
+        if problem:
+            raise ServingHookError(f"{label}: {SERVE_HOOK_FUNCTION}() answered {problem} for {len(matrix)} "
+                                   f"rows of a {kind} model")
+        return answers
+
+    return predict
+
+
 def model_fn(model_dir: str | Path, context: Any = None) -> ServingModel:
+    from mlsettings.training_code import TEAM_SERVE_FILE
+
     directory = Path(model_dir)
     estimator, framework, features = load_estimator(directory)
     schema = DataSchema.load(directory / SCHEMA_FILE)
@@ -171,8 +205,11 @@ def model_fn(model_dir: str | Path, context: Any = None) -> ServingModel:
     if features != len(transformer.output_names):
         raise ValueError(f"the model expects {features} features but schema {schema.name!r} "
                          f"produces {len(transformer.output_names)}")
+    hook = directory / "code" / TEAM_SERVE_FILE  # a team's serving hook, put there by the training wrapper
+    predict = (team_predictor(hook, estimator, schema) if hook.is_file()
+               else predictor(estimator, framework, schema.problem_type))
     return ServingModel(estimator=estimator, framework=framework, schema=schema, transformer=transformer,
-                        model_dir=directory, predict=predictor(estimator, framework, schema.problem_type))
+                        model_dir=directory, predict=predict)
 
 
 def _media_type(content_type: str | None) -> str:
@@ -327,7 +364,15 @@ def transform_fn(model: ServingModel, request_body: str | bytes, request_content
         return Answer.error(415, "UnsupportedMediaType", str(err))
     except RequestError as err:
         return Answer.error(400, "BadRequest", str(err))
-    return Answer(200, media, encode_response(predict_batch(batch, model), media, model.output))
+    try:
+        predicted = predict_batch(batch, model)
+    except RuntimeError as err:
+        from pipelines.steps.team_hooks import ServingHookError
+
+        if not isinstance(err, ServingHookError):
+            raise
+        return Answer.error(500, "ServingHookError", str(err))  # a team's serving hook failed: its one line
+    return Answer(200, media, encode_response(predicted, media, model.output))
 
 
 def predict_raw_rows(model: ServingModel, rows: Sequence[Mapping[str, Any] | Sequence[Any]]) -> list[Any]:

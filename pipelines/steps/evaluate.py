@@ -48,7 +48,7 @@ from mlsettings.training_code import EVALUATE_HOOK_FUNCTION, MAX_TEAM_METRICS, T
 from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE, SCORE_FILES, TRANSFORM_OUTPUT_SUFFIX
 from pipelines.datasets import csv_body, csv_files_in, feature_rows, read_raw_csv
 from pipelines.serving import inference
-from pipelines.steps.team_hooks import TeamHookError, call_team_hook
+from pipelines.steps.team_hooks import ServingHookError, TeamHookError, call_team_hook
 
 
 def _serve(model: inference.ServingModel, body: str) -> str:
@@ -287,8 +287,8 @@ def entry(argv: Sequence[str] | None = None) -> int:
     registered); anything else fails as before."""
     try:
         main(argv)
-    except TeamHookError as err:
-        print(f"evaluation hook: {err}", file=sys.stderr)
+    except TeamHookError as err:  # a serving hook's line names itself
+        print(f"{'' if isinstance(err, ServingHookError) else 'evaluation hook: '}{err}", file=sys.stderr)
         return 1
     return 0
 

@@ -202,8 +202,8 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
         if score_rows:  # read back as every step reads test_raw, so the rows are the very strings they send
             score_dir = output_dir / SCORE_OUTPUT
             score_dir.mkdir(parents=True, exist_ok=True)
-            rows = feature_rows(read_raw_csv(raw_dir / f"{name}_raw.csv"), schema.feature_names)
-            (score_dir / SCORE_FILES[name]).write_text(csv_body(rows), encoding="utf-8")
+            score = feature_rows(read_raw_csv(raw_dir / f"{name}_raw.csv"), schema.feature_names)
+            (score_dir / SCORE_FILES[name]).write_text(csv_body(score), encoding="utf-8")
 
     lineage = {
         "format": LINEAGE_FORMAT,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -44,7 +45,9 @@ from mlsettings.training_code import (
     DEFAULT_ENTRY_POINT,
     ENTRY_POINT_HYPERPARAMETER,
     KIND_HYPERPARAMETER,
+    SERVE_HOOK_HYPERPARAMETER,
     SKLEARN_SCRIPT,
+    TEAM_SERVE_FILE,
     TRAINING_KIND_KEY,
     XGBOOST_SCRIPT,
     described,
@@ -64,7 +67,7 @@ FAILURE_FILE = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")) / "failur
 PLATFORM_FILES = (SCHEMA_FILE, FALLBACK_FILE, "feature_names.json", "lineage.json", SUMMARY_FILE, "code")
 MODEL_FILES = {XGBOOST_SCRIPT: MODEL_FILE, SKLEARN_SCRIPT: SKLEARN_MODEL_FILE}
 """What a team's program writes into SM_MODEL_DIR, per kind of training code."""
-WRAPPER_OPTIONS = (ENTRY_POINT_HYPERPARAMETER, KIND_HYPERPARAMETER)
+WRAPPER_OPTIONS = (ENTRY_POINT_HYPERPARAMETER, KIND_HYPERPARAMETER, SERVE_HOOK_HYPERPARAMETER)
 
 
 class ContractError(RuntimeError):
@@ -203,8 +206,32 @@ def main(argv: Sequence[str] | None = None, *, code_dir: Path | None = None,
     run_program((code_dir or Path.cwd()) / entry, passed, env=env)
     found = check_model(args.model_dir, channels, entry, kind)
     summary = {**found, "trained_by": entry, TRAINING_KIND_KEY: kind}
-    return complete_model_folder(args.model_dir, channels, metadata_dir=args.metadata, summary=summary,
-                                 fallback_l2=args.fallback_l2, output_data_dir=args.output_data_dir)
+    serve_hook = own.get(SERVE_HOOK_HYPERPARAMETER)
+    if serve_hook:
+        summary["serve_hook"] = serve_hook
+    completed = complete_model_folder(args.model_dir, channels, metadata_dir=args.metadata, summary=summary,
+                                      fallback_l2=args.fallback_l2, output_data_dir=args.output_data_dir)
+    if serve_hook:
+        add_serve_hook(args.model_dir, (code_dir or Path.cwd()) / serve_hook, channels)
+    return completed
+
+
+def add_serve_hook(model_dir: Path, hook: Path, channels: Channels) -> None:
+    """Put the team's serving hook beside the platform's handler (code/, mlsettings.training_code.TEAM_SERVE_FILE)
+    and serve the validation rows and a row of missing values through it, as the endpoint will: a hook that fails or
+    answers in another shape fails training, in one line, not the deployment."""
+    from pipelines.serving import inference
+    from pipelines.steps.team_hooks import ServingHookError
+
+    if not hook.is_file():
+        raise ContractError(f"{hook.name} is not in the code bundle ({hook.parent}); training.code.serve_hook names it")
+    shutil.copy2(hook, model_dir / "code" / TEAM_SERVE_FILE)
+    try:
+        model = inference.model_fn(model_dir)
+        model.predict(channels.validation[1])
+        model.predict(np.full((1, channels.feature_count), np.nan))
+    except ServingHookError as err:
+        raise ContractError(f"{hook.name}, {err}") from None
 
 
 def entry(argv: Sequence[str] | None = None) -> int:

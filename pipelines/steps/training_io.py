@@ -44,8 +44,11 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 # The modules the serving handler needs; copied into <model>/code so the artifact serves on its own.
 SERVING_MODULES = (("mlcore", "__init__.py"), ("mlcore", "features.py"), ("mlcore", "fallback.py"),
                    ("mlcore", "outputs.py"), ("mlsettings", "__init__.py"), ("mlsettings", "schema.py"),
-                   ("mlsettings", "problem_types.py"))
-"""The standard-library modules the inference handler imports, copied into the model's code/ folder."""
+                   ("mlsettings", "problem_types.py"), ("mlsettings", "training_code.py"),
+                   ("pipelines", "__init__.py"), ("pipelines/steps", "__init__.py"),
+                   ("pipelines/steps", "team_hooks.py"))
+"""The standard-library modules the inference handler imports, copied into the model's code/ folder (the hooks'
+loader for a team's serving hook among them)."""
 
 
 def _env_path(variable: str, default: str) -> Path:
@@ -186,7 +189,7 @@ def copy_serving_code(model_dir: Path) -> None:
     code.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPOSITORY_ROOT / "pipelines" / "serving" / "inference.py", code / "inference.py")
     for package, module in SERVING_MODULES:
-        (code / package).mkdir(exist_ok=True)
+        (code / package).mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPOSITORY_ROOT / package / module, code / package / module)
 
 

@@ -16,12 +16,15 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mlcore.outputs import parse_csv_answers
 from mlsettings.config import load_environments
 from mlsettings.config.fields import REPO_ROOT
-from mlsettings.training_code import REQUIREMENTS_FILE, SCRIPT_KINDS, SKLEARN_SCRIPT
+from mlsettings.schema import LabelSpec
+from mlsettings.training_code import REQUIREMENTS_FILE, SCRIPT_KINDS, SKLEARN_SCRIPT, TEAM_SERVE_FILE
 from pipelines.datasets import write_bundled_csv
 from pipelines.images import image_for
 from pipelines.serving.inference import MODEL_FILE, SKLEARN_MODEL_FILE
@@ -37,6 +40,11 @@ VIEWS = {view.model.name: view for view in load_environments(sampled_project_con
 SCRIPT_MODELS = sorted(VIEWS)
 IMAGES = {SKLEARN_SCRIPT: SKLEARN_IMAGE}
 MODEL_FILES = {SKLEARN_SCRIPT: SKLEARN_MODEL_FILE}
+TEAM_SERVE_FILE_IN_CODE = f"code/{TEAM_SERVE_FILE}"
+
+
+def schema_label(golden: dict[str, Any]) -> LabelSpec:
+    return LabelSpec.from_dict(golden["label"])
 
 
 def _image(model: str) -> ContractImage:
@@ -111,6 +119,8 @@ def test_the_artifact_holds_the_teams_model_and_the_platforms_files(script_run: 
             "code/inference.py"} <= names
     assert summary["trained_by"] == VIEWS[script_run.model].training.code.entry_point
     assert summary["training_kind"] == kind
+    # a team's serving hook rides beside the platform's handler, where the serving toolkit imports it
+    assert (TEAM_SERVE_FILE_IN_CODE in names) is (VIEWS[script_run.model].training.code.serve_hook is not None)
 
 
 def test_the_platforms_evaluation_gate_and_baseline_run_on_the_teams_model(script_run: ScriptRun) -> None:
@@ -142,6 +152,21 @@ def test_the_model_container_answers_its_golden_payloads(script_run: ScriptRun) 
                     [("POST", "/invocations", {"Content-Type": c["content_type"], "Accept": c["accept"]},
                       c["body"].encode()) for c in cases])
     assert [a.status for a in answers] == [200] * (1 + len(cases))
+    # what the container answers is what Baseline pinned (through the team's serving hook where it has one)
+    for case, answer in zip(cases, answers[1:], strict=True):
+        served = parse_csv_answers(answer.body.decode(), schema_label(golden)) if case["accept"] == "text/csv" \
+            else json.loads(answer.body)["predictions"]
+        assert _close(served, case["expected"], golden["tolerance"]), case["name"]
+
+
+def _close(served: Any, expected: Any, tolerance: float) -> bool:
+    if isinstance(expected, dict):
+        return served["label"] == expected["label"] and _close(served["probabilities"], expected["probabilities"],
+                                                               tolerance)
+    if isinstance(expected, list):
+        return len(served) == len(expected) and all(_close(a, b, tolerance) for a, b in zip(served, expected,
+                                                                                           strict=True))
+    return abs(float(served) - float(expected)) <= tolerance
 
 
 def test_without_find_links_the_offline_install_fails(script_run: ScriptRun,

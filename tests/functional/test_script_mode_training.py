@@ -260,3 +260,82 @@ def test_a_broken_preprocessing_hook_stops_the_run_before_training_in_one_line(t
     assert result.status == "failed_preprocessing"
     assert result.failure is not None and "\n" not in result.failure and result.failure.startswith(expected)
     assert [s.status for s in result.steps][1:] == ["failed", "skipped", "skipped", "skipped", "skipped"]
+
+
+# ------------------------------------------------------------------------------------------ the serving hook
+def _serve_run(tmp_path: Path, hook: str | None) -> LocalRunResult:
+    team = _team(tmp_path)
+    if hook is not None:
+        (team / "serve.py").write_text(hook, encoding="utf-8")
+    data = write_bundled_csv("wine", tmp_path / "data.csv")
+    gate = CONFIG.training.quality_gate
+    code = CONFIG.training.code
+    return run_local(tmp_path / "run", schema_path=SCHEMA, data_csv=data, hyperparameters={"num_round": 20},
+                     quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
+                     team_code=TeamCode(source_dir=team, entry_point=code.entry_point, kind=code.kind,
+                                        serve_hook=code.serve_hook))
+
+
+def test_the_shipped_serving_hook_answers_for_the_model_everywhere_the_platform_serves_it(tmp_path: Path) -> None:
+    """The wrapper puts serve.py beside the handler (code/team_serve.py); the handler's answers are the hook's
+    temperature-scaled probabilities — the same answers Evaluate scored and the golden payloads pin."""
+    import json
+
+    import numpy as np
+    import xgboost as xgb
+
+    from pipelines.serving import inference
+
+    assert CONFIG.training.code.serve_hook == "serve.py"
+    result = _serve_run(tmp_path, None)
+    assert result.status == "succeeded", result.failure
+    model_dir = result.paths["model_dir"]
+    assert (model_dir / "code" / "team_serve.py").read_bytes() == (SHIPPED / "serve.py").read_bytes()
+    served = inference.model_fn(model_dir)
+    golden = json.loads(result.paths["golden"].read_text())
+    batch = next(case for case in golden["cases"] if case["name"] == "batch_csv")
+    features = np.asarray([served.transformer.transform_row(line.split(","))
+                           for line in batch["body"].splitlines()])
+    booster = xgb.Booster()
+    booster.load_model(str(model_dir / "xgboost-model.json"))
+    raw = booster.predict(xgb.DMatrix(features, missing=np.nan))
+    scaled = np.exp(np.log(np.clip(raw, 1e-12, 1.0)) / 1.5)
+    expected = scaled / scaled.sum(axis=1, keepdims=True)
+    assert np.allclose(served.predict(features), expected) and not np.allclose(raw, expected)
+    assert np.allclose([answer["probabilities"] for answer in batch["expected"]], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(("hook", "expected"), [
+    ("def predict(model, features):\n    raise ValueError('no calibration table')\n",
+     "training contract: serve.py, serving hook (training.code.serve_hook): predict() raised ValueError: no "
+     "calibration table"),
+    ("def predict(model, features):\n    return [0.5] * len(features)\n",
+     "training contract: serve.py, serving hook (training.code.serve_hook): predict() answered shape (27,)"),
+    ("def predict(model, features):\n    import numpy as np\n    return np.full((len(features), 3), 2.0)\n",
+     "training contract: serve.py, serving hook (training.code.serve_hook): predict() answered a probability "
+     "outside [0, 1]"),
+], ids=["raises", "shape", "range"])
+def test_a_broken_serving_hook_stops_the_run_at_training_in_one_line(tmp_path: Path, hook: str,
+                                                                    expected: str) -> None:
+    result = _serve_run(tmp_path, hook)
+    assert result.status == "failed_training"
+    assert result.failure is not None and "\n" not in result.failure and result.failure.startswith(expected)
+
+
+def test_a_serving_hook_that_fails_at_the_endpoint_answers_500_in_one_line(tmp_path: Path) -> None:
+    """The toolkit would turn an exception into a bare 500; the handler answers the hook's own line instead."""
+    import json
+
+    from pipelines.serving import inference
+
+    result = _serve_run(tmp_path, None)
+    assert result.status == "succeeded", result.failure
+    hook = result.paths["model_dir"] / "code" / "team_serve.py"
+    hook.write_text("def predict(model, features):\n    raise KeyError('calibration')\n", encoding="utf-8")
+    model = inference.model_fn(result.paths["model_dir"])
+    body = next(c for c in json.loads(result.paths["golden"].read_text())["cases"] if c["name"] == "batch_csv")["body"]
+    answer = inference.transform_fn(model, body, inference.CSV, inference.CSV)
+    assert answer.status == 500
+    error = json.loads(answer.body)
+    assert error["error"] == "ServingHookError" and "\n" not in error["message"]
+    assert error["message"] == ("serving hook (training.code.serve_hook): predict() raised KeyError: 'calibration'")

@@ -188,6 +188,9 @@ def _with_code(code: dict[str, object]) -> dict[str, object]:
      "models/wine-script/fit.py does not exist"),
     ({"kind": "xgboost-script", "source_dir": "models/none"}, "models/none does not exist"),
     ({"kind": "sklearn-script", "source_dir": "models/wine-script"}, "training.code.kind"),
+    ({"kind": "xgboost-script", "source_dir": "models/wine-script", "serve_hook": "metrics.py"},
+     "models/wine-script/metrics.py defines no top-level predict(model, features)"),
+    ({"kind": "platform", "serve_hook": "serve.py"}, "training.code.serve_hook is 'serve.py' while kind is 'platform'"),
 ])
 def test_the_configuration_refuses_a_bad_training_code_entry_in_one_line(code: dict[str, object],
                                                                         message: str) -> None:
