@@ -176,17 +176,19 @@ def test_a_sklearn_program_that_breaks_the_contract_stops_the_run_in_one_line(tm
 
 
 # ------------------------------------------------------------------------------------------ the evaluation hook
-def _hook_run(tmp_path: Path, hook: str | None) -> LocalRunResult:
+def _hook_run(tmp_path: Path, hook: str | None, setting: str = "evaluate_hook") -> LocalRunResult:
+    """The shipped folder with the file ``setting`` names replaced by ``hook`` (None: as shipped), run with that
+    hook only."""
+    code = CONFIG.training.code
     team = _team(tmp_path)
     if hook is not None:
-        (team / "metrics.py").write_text(hook, encoding="utf-8")
+        (team / getattr(code, setting)).write_text(hook, encoding="utf-8")
     data = write_bundled_csv("wine", tmp_path / "data.csv")
     gate = CONFIG.training.quality_gate
-    code = CONFIG.training.code
     return run_local(tmp_path / "run", schema_path=SCHEMA, data_csv=data, hyperparameters={"num_round": 20},
                      quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
                      team_code=TeamCode(source_dir=team, entry_point=code.entry_point, kind=code.kind,
-                                        evaluate_hook=code.evaluate_hook))
+                                        **{setting: getattr(code, setting)}))
 
 
 def test_the_shipped_hook_records_team_metrics_beside_the_platforms(tmp_path: Path) -> None:
@@ -264,16 +266,7 @@ def test_a_broken_preprocessing_hook_stops_the_run_before_training_in_one_line(t
 
 # ------------------------------------------------------------------------------------------ the serving hook
 def _serve_run(tmp_path: Path, hook: str | None) -> LocalRunResult:
-    team = _team(tmp_path)
-    if hook is not None:
-        (team / "serve.py").write_text(hook, encoding="utf-8")
-    data = write_bundled_csv("wine", tmp_path / "data.csv")
-    gate = CONFIG.training.quality_gate
-    code = CONFIG.training.code
-    return run_local(tmp_path / "run", schema_path=SCHEMA, data_csv=data, hyperparameters={"num_round": 20},
-                     quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
-                     team_code=TeamCode(source_dir=team, entry_point=code.entry_point, kind=code.kind,
-                                        serve_hook=code.serve_hook))
+    return _hook_run(tmp_path, hook, "serve_hook")
 
 
 def test_the_shipped_serving_hook_answers_for_the_model_everywhere_the_platform_serves_it(tmp_path: Path) -> None:
