@@ -251,6 +251,9 @@ def _training_lines(pricer: _Pricer, scope: str, stacks: Sequence[StackTemplate]
                 elif step["Type"] == "Processing":
                     resources = arguments["ProcessingResources"]["ClusterConfig"]
                     kind, seconds = "processing", arguments["StoppingCondition"]["MaxRuntimeInSeconds"]
+                elif step["Type"] == "Transform":  # an own image's scoring: no run-time bound to price by
+                    usage.append(_transform_rate(pricer, scope, step))
+                    continue
                 else:
                     continue
                 instance = _parameter_default(definition, resources["InstanceType"])
@@ -269,6 +272,18 @@ def _training_lines(pricer: _Pricer, scope: str, stacks: Sequence[StackTemplate]
                                        per="training run", usd=None if per_run is None else round(per_run, 4),
                                        basis=basis.split(";")[0], unknown=missing))
     return lines, usage
+
+
+def _transform_rate(pricer: _Pricer, scope: str, step: Mapping[str, Any]) -> UsageRate:
+    """A pipeline's Transform step (an own image's scoring of the training and test rows) per instance-hour: a
+    transform job has no MaxRuntimeInSeconds (CreateTransformJob), so its time is the rows' and not bounded here."""
+    resources = step["Arguments"]["TransformResources"]
+    instance, count = resources["InstanceType"], int(resources["InstanceCount"])
+    per_hour, missing, _ = pricer.cost({f"sagemaker.transform.{instance}": count})
+    return UsageRate(scope=scope, item=f"transform step {step['Name']} ({instance} x{count})",
+                     per="instance-hour of a training run's scoring", usd=None if per_hour is None else
+                     round(per_hour, 4), basis="a transform job has no run-time bound: as long as its rows take",
+                     unknown=missing)
 
 
 def _endpoint_lines(pricer: _Pricer, scope: str, config: EnvironmentConfig) -> tuple[list[Line], list[str]]:

@@ -142,7 +142,10 @@ def test_training_runs_at_the_configured_schedule_with_spot_as_an_assumption() -
         {"Name": "Train", "Type": "Training", "Arguments": {
             "ResourceConfig": {"InstanceCount": 1, "InstanceType": {"Get": "Parameters.TrainingInstanceType"}},
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200},
-            "EnableManagedSpotTraining": True}}]}
+            "EnableManagedSpotTraining": True}},
+        # an own image's scoring: a transform job has no run-time bound, so only its rate per instance-hour
+        {"Name": "Score", "Type": "Transform", "Arguments": {
+            "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge"}}}]}
     text = json.dumps(definition)
     cut = text.index("ml.m5.xlarge")
     training = _stack("Training", {
@@ -164,6 +167,10 @@ def test_training_runs_at_the_configured_schedule_with_spot_as_an_assumption() -
     assert (lines["processing step Validate (ml.m5.xlarge x1)"].at_max) == 1.09
     per_run = {rate.item: rate.usd for rate in result.usage if rate.per == "training run"}
     assert per_run == {"training step Train (ml.g5.xlarge)": 1.5, "processing step Validate (ml.m5.xlarge)": 0.25}
+    (score,) = [rate for rate in result.usage if rate.item.startswith("transform step Score")]
+    assert score.per == "instance-hour of a training run's scoring" and "no run-time bound" in score.basis
+    assert (score.usd, score.unknown) == (None, ("sagemaker.transform.ml.m5.xlarge",))  # the fixed table has none
+    assert not any(line.item.startswith("transform") for line in result.lines)  # nothing priced by a guess
     assert any("serves no registry stage" in note for note in result.notes)  # dev: no endpoint
 
 
