@@ -261,10 +261,16 @@ def summarise_answers(answers: Sequence[Any], label: LabelSpec) -> dict[str, Any
     return output_for(label).summary(answers, label) if answers else {"rows": 0}
 
 
+def answer_lines(body: str) -> list[str]:
+    """A CSV response body's lines, one per row: every line ends with a line break except perhaps the last, so
+    ``"0.1\n\n"`` holds two answers (the second empty: an unscored row) and ``"0.1\n0.2"`` two."""
+    return body.splitlines()
+
+
 def parse_csv_answers(body: str, label: LabelSpec) -> list[Any]:
     """A CSV response body as answers, one per line; an empty line (an unscored row) is None."""
     codec = output_for(label)
-    return [codec.parse_csv_line(line, label) if line.strip() else None for line in body.splitlines()]
+    return [codec.parse_csv_line(line, label) if line.strip() else None for line in answer_lines(body)]
 
 
 def parse_json_answers(items: Sequence[Any], label: LabelSpec) -> list[Any]:

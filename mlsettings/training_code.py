@@ -15,6 +15,7 @@ not at 3 a.m.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import zipfile
@@ -306,6 +307,10 @@ def image_folder_problem(root: Path, source_dir: str) -> str | None:
     if not folder.is_relative_to(root.resolve()):
         return f"{source_dir} is outside the repository; allowed: a folder relative to the repository root"
     missing = [name for name in IMAGE_PROGRAMS if not (folder / name).is_file()]
+    plain = [name for name in IMAGE_PROGRAMS if name not in missing and not os.access(folder / name, os.X_OK)]
+    if plain:
+        return (f"{source_dir}/{plain[0]} is not executable; allowed: the image's programs with their executable bit "
+                f"(chmod +x {source_dir}/{plain[0]}, committed: git keeps the bit)")
     if missing:
         return (f"{source_dir} has no {' and no '.join(missing)} program; allowed: the image's folder with the "
                 f"executables {' and '.join(IMAGE_PROGRAMS)} its Dockerfile copies (docs/TRAINING.md, 'Your own "

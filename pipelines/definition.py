@@ -419,6 +419,9 @@ def _score_step(settings: PipelineSettings) -> dict[str, Any]:
                             "Accept": "text/csv", "AssembleWith": "Line", "KmsKeyId": settings.kms_key_id},
         "TransformResources": {"InstanceType": instance_type, "InstanceCount": 1,
                                **volume_kms_key(instance_type, settings.kms_key_id)},
+        # Each output line is its input row followed by the image's answer (as the platform's batch scoring does):
+        # the join is SageMaker's, record by record, so an answer cannot slip to another row.
+        "DataProcessing": {"InputFilter": "$", "JoinSource": "Input", "OutputFilter": "$"},
     }}
 
 

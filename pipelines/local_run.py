@@ -10,7 +10,8 @@ Order and outcomes: validate → preprocess → train → evaluate → gate → 
 stops the run (``status="failed_validation"``); a gate failure skips the baseline and must never be
 registered (``status="failed_gate"``); a team's training program that breaks its contract stops the run
 (``status="failed_training"``), and so do its hooks (``status="failed_preprocessing"``,
-``"failed_evaluation"``); otherwise ``status="succeeded"``.
+``"failed_evaluation"``) and an own image's answers that cannot be used (``"failed_evaluation"``,
+``"failed_baseline"``); otherwise ``status="succeeded"``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcore.outputs import answer_lines
 from mlsettings.quality import GateDecision, decide_gate
 from mlsettings.training_code import (
     ENTRY_POINT_HYPERPARAMETER,
@@ -324,8 +326,12 @@ class _LocalRun:
         self.answers = root / "answers"
         self.answers.mkdir(parents=True, exist_ok=True)
         for answer in checked.serve.get("invocations", []):
+            # as the Score step writes them: each answer joined to its input row (DataProcessing.JoinSource Input);
+            # the check above refused a serve that answers another number of lines
+            joined = [f"{row},{line}" for row, line in zip(bodies[answer["name"]].splitlines(),
+                                                            answer_lines(answer["body"]), strict=True)]
             (self.answers / f"{SCORE_FILES[answer['name']]}{TRANSFORM_OUTPUT_SUFFIX}").write_text(
-                answer["body"], encoding="utf-8")
+                "".join(f"{line}\n" for line in joined), encoding="utf-8")
         model_dir = root / "model"
         shutil.rmtree(model_dir, ignore_errors=True)
         model_dir.mkdir(parents=True)
@@ -369,7 +375,11 @@ class _LocalRun:
                     "--output-dir", str(root / "evaluation")]
             if options and "bootstrap_resamples" in options:
                 argv += ["--bootstrap-resamples", str(options["bootstrap_resamples"])]
-            self.result.metrics = evaluate_step.main(argv)
+            try:
+                self.result.metrics = evaluate_step.main(argv)
+            except evaluate_step.AnswersError as err:
+                self.result.status, self.result.failure = "failed_evaluation", f"own image: {err}"
+                raise StepFailed(self.result.failure) from err
             self.result.paths.update(evaluation=root / "evaluation" / EVALUATION_FILE,
                                      fallback=root / "evaluation" / FALLBACK_FILE)
             return ""
@@ -411,8 +421,13 @@ class _LocalRun:
                 "--test-dir", str(place_folder(self.processed / "test_raw", root / "test")),
                 "--output-dir", str(output)]
         if self.answers is not None:  # an own image: the Score step's answers
-            baseline_step.main(["--answers-dir", str(place_folder(self.answers, root / "answers")), "--metadata-dir",
-                                str(place_folder(self.processed / "metadata", root / "metadata")), *data])
+            try:
+                baseline_step.main(["--answers-dir", str(place_folder(self.answers, root / "answers")),
+                                    "--metadata-dir", str(place_folder(self.processed / "metadata",
+                                                                       root / "metadata")), *data])
+            except evaluate_step.AnswersError as err:
+                self.result.status, self.result.failure = "failed_baseline", f"own image: {err}"
+                raise StepFailed(self.result.failure) from err
         else:
             baseline_step.main(["--model", str(place(self.artifact, root / "model").parent), *data])
         self.result.paths.update(baseline=output / BASELINE_FILE, golden=output / GOLDEN_FILE,

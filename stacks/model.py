@@ -58,6 +58,7 @@ class ModelStack(cdk.Stack):
         group = model_package_group_name(config)
         publish_model_name(self, config, key=Published.MODEL_PACKAGE_GROUP, value=group)
         self.training: TrainingPart | None = None
+        self.image_repository: ecr.Repository | None = None
         if config.is_registry:
             self.group = sagemaker.CfnModelPackageGroup(
                 self, "ModelPackageGroup", model_package_group_name=group,
@@ -90,18 +91,17 @@ class ModelStack(cdk.Stack):
         """The model team's own image repository (training.code.kind image), created before its first image: tags
         cannot be moved (the configuration pins a digest anyway), every push is scanned, images are encrypted with
         the environment's key (ECR decrypts through its own grant on the key: the ECR User Guide, "Encryption at
-        rest", names no key permission for a puller) and kept with the environment's data (a registered version
-        must stay pullable for rollback: no lifecycle rule expires an image). Its policy admits the serving roles of
-        the consumers in other accounts (stacks.constructs.cross_account.image_repository_statements)."""
+        rest", names no key permission for a puller) and kept: no lifecycle rule expires an image, and the repository
+        outlives the stack (RETAIN), also when the model changes kind — a registered version must stay pullable for a
+        rollback, and the serving roles keep their grant on it (stacks.constructs.cross_account). Its policy admits
+        the serving roles of the consumers in other accounts (image_repository_statements)."""
         assert config.model is not None
         if config.training.code.kind != IMAGE:
             return None
         repository = ecr.Repository(
             self, "ImageRepository", repository_name=image_repository_name(config), image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE, encryption=ecr.RepositoryEncryption.KMS,
-            encryption_key=key,
-            removal_policy=cdk.RemovalPolicy.RETAIN if config.storage.retain_data else cdk.RemovalPolicy.DESTROY,
-            empty_on_delete=False)
+            encryption_key=key, removal_policy=cdk.RemovalPolicy.RETAIN, empty_on_delete=False)
         remote = [c.for_model(config.model.name) for c in consumers if other_account(c, config)]
         if remote:
             for statement in image_repository_statements(remote, partition=self.partition):

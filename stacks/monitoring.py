@@ -53,7 +53,7 @@ from pipelines.definition import write_source_bundle
 from pipelines.images import REPOSITORY as XGBOOST_REPOSITORY
 from pipelines.images import XGBOOST_ACCOUNTS, xgboost_image_uri
 from stacks.constructs.alarms import AlarmRouter
-from stacks.constructs.cross_account import registry_allowances
+from stacks.constructs.cross_account import IMAGE_PULL_ACTIONS, registry_allowances
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, shared_execution_role
 from stacks.constructs.model_metrics import (
@@ -246,7 +246,7 @@ class MonitoringPart(StackPart):
         account = XGBOOST_ACCOUNTS.get(config.region, "")
         role.add_to_policy(iam.PolicyStatement(
             sid="PullTheXGBoostImage",
-            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            actions=list(IMAGE_PULL_ACTIONS),
             resources=[f"arn:{self.partition}:ecr:{self.region}:{account}:repository/{XGBOOST_REPOSITORY}"]))
         role.add_to_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         role.add_to_policy(iam.PolicyStatement(

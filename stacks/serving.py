@@ -39,7 +39,7 @@ from mlsettings.vocabulary import (
     Published,
 )
 from pipelines.images import FRAMEWORK_IMAGES
-from stacks.constructs.cross_account import registry_allowances
+from stacks.constructs.cross_account import IMAGE_PULL_ACTIONS, registry_allowances
 from stacks.constructs.kms_grants import grant_kms_for_aws_resources
 from stacks.constructs.lambda_function import MlopsFunction, log_retention, shared_execution_role
 from stacks.constructs.model_source import ModelSource
@@ -111,7 +111,7 @@ class ServingPart(StackPart):
         # SageMaker AI execution roles", "CreateModel API: Execution Role Permissions".
         role.add_to_policy(iam.PolicyStatement(
             sid="PullTheFrameworkImages",
-            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            actions=list(IMAGE_PULL_ACTIONS),
             resources=[f"arn:{self.partition}:ecr:{self.region}:{image.accounts.get(config.region, '')}:"
                        f"repository/{image.repository}" for image in FRAMEWORK_IMAGES]))
         role.add_to_policy(iam.PolicyStatement(

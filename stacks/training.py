@@ -121,7 +121,7 @@ class TrainingPart(StackPart):
         image = image_for(config.training.code.kind)
         role.add_to_policy(iam.PolicyStatement(
             sid="PullTheFrameworkImage",
-            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            actions=list(IMAGE_PULL_ACTIONS),
             resources=[f"arn:{self.partition}:ecr:{self.region}:{image.accounts.get(config.region, '')}:"
                        f"repository/{image.repository}"],
         ))

@@ -23,6 +23,7 @@ from typing import Any
 from mlsettings.config import project_context
 from mlsettings.instance_types import has_local_storage, is_gpu_instance
 from mlsettings.training_code import IMAGE
+from testkit.pushed_images import as_if_pushed
 from testkit.serving_world import MODEL
 
 # Settings whose every value changes what is synthesized or played (each value is covered by one model at least).
@@ -108,7 +109,7 @@ def sample_models(models: Mapping[str, Mapping[str, Any]], always: str = MODEL,
 
 def sampled_context(context: Mapping[str, Any], spec: SampleSpec = SYNTHESIS) -> dict[str, Any]:
     """``context`` (cdk.json's context block) with only the sample of its models."""
-    sampled = copy.deepcopy(dict(context))
+    sampled = as_if_pushed(context)  # an own image no one pushed is synthesized and played as if it were
     models = sampled.get("models")
     if isinstance(models, dict):
         sampled["models"] = {name: models[name] for name in sample_models(models, spec=spec)}

@@ -49,6 +49,7 @@ import io
 import json
 import math
 import re
+import shutil
 import tarfile
 import tempfile
 import time
@@ -388,10 +389,11 @@ class _Body(io.BytesIO):
 class ImageModel:
     """A model served by an own image's serve program (the real program, in the check's namespaces, no network)."""
 
-    def __init__(self, program_dir: Path, artifact: Path) -> None:
+    def __init__(self, program_dir: Path, artifact: Path, *, scratch: Path | None = None) -> None:
         from mlplatform.conformance.byoc_check import ServingSandbox
 
         self._sandbox = ServingSandbox(program_dir, artifact)
+        self._scratch = scratch
 
     def transform(self, body: str | bytes, content_type: str, accept: str) -> inference.Answer:
         answered = self._sandbox.invoke(body.encode("utf-8") if isinstance(body, str) else body, content_type, accept)
@@ -402,6 +404,8 @@ class ImageModel:
 
     def close(self) -> None:
         self._sandbox.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 @dataclass
@@ -453,7 +457,7 @@ class ModelRuntime:
             if container["Image"] in self.image_programs:
                 (scratch / "model.tar.gz").write_bytes(artifact)
                 self._models[package_arn] = ImageModel(self.image_programs[container["Image"]],
-                                                       scratch / "model.tar.gz")
+                                                       scratch / "model.tar.gz", scratch=scratch)
             else:
                 with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
                     tar.extractall(scratch, filter="data")
@@ -461,10 +465,11 @@ class ModelRuntime:
         return self._models[package_arn]
 
     def close(self) -> None:
-        """Stop every own image's serve program this runtime started."""
+        """Stop every own image's serve program this runtime started, and forget the models it loaded."""
         for model in self._models.values():
             if isinstance(model, ImageModel):
                 model.close()
+        self._models.clear()
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
         self.calls.append(request)
@@ -506,8 +511,11 @@ class ModelRuntime:
 
     def _default_accept(self, package_arn: str) -> str:
         package = self._client("sagemaker").describe_model_package(ModelPackageName=package_arn)
-        environment = package["InferenceSpecification"]["Containers"][0].get("Environment", {})
-        return str(environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"))
+        specification = package["InferenceSpecification"]
+        environment = specification["Containers"][0].get("Environment", {})
+        # an own image's container sets no toolkit variable: its one response type (CSV) is what it answers
+        default = specification.get("SupportedResponseMIMETypes", ["application/json"])[0]
+        return str(environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", default))
 
     def _config_variants(self, sagemaker: Any, config_name: str) -> dict[str, Any]:
         from mlplatform.serving.endpoint_state import describe_endpoint_config_variants

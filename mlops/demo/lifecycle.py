@@ -24,7 +24,6 @@ offline by tests/infra/test_accounts.py.
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import dataclasses
 import importlib
@@ -97,6 +96,7 @@ from testkit.moto_gaps import (
     patch_moto_registry,
     patch_update_endpoint,
 )
+from testkit.pushed_images import as_if_pushed
 
 # The accounts the demo plays: the registry environment's, the Staging server's, the Production server's.
 REGISTRY_ACCOUNT, STAGING_ACCOUNT, PROD_ACCOUNT = "111111111111", "222222222222", "333333333333"
@@ -399,13 +399,22 @@ def demo_accounts(config: EnvironmentConfig, staging: EnvironmentConfig,
             PRODUCTION: _with_account(config, PROD_ACCOUNT)}
 
 
+def demo_configs() -> dict[str, EnvironmentConfig]:
+    """cdk.json's environments as the demo plays them: an own image no one pushed as if it were
+    (testkit.pushed_images)."""
+    from mlops.project_config import read_context
+    from mlsettings.config import load_environments
+
+    return load_environments(as_if_pushed(read_context()))
+
+
 def cli_project_file(configs: Mapping[str, EnvironmentConfig], folder: Path) -> Path:
     """A copy of the project's cdk.json with the demo's account ids and the models it plays, for the `mlops` commands
     the demo runs: they then check the caller's account as they do against AWS (the registry's, for
     status/promote/rollback)."""
     from mlops.project_config import read_context
 
-    context = copy.deepcopy(read_context())
+    context = as_if_pushed(read_context())
     for config in configs.values():
         context["environments"][config.name]["account"] = config.account
     # the models the demo plays (all of cdk.json's, or the ones a caller gave it): the commands see that world
@@ -793,7 +802,7 @@ def run_lifecycle(config: EnvironmentConfig, staging: EnvironmentConfig, options
     summary: dict[str, Any] = {"steps": {}}
     options.out_dir.mkdir(parents=True, exist_ok=True)
     if registry is None:
-        registry = project_config.load_configs()[config.registry.registry_environment]
+        registry = demo_configs()[config.registry.registry_environment]
     configs = demo_accounts(config, staging, registry)
     summary["accounts"] = {c.name: c.account for c in configs.values()}
     summary["models"] = {view.model.name: {"problem_type": view.model.problem_type}

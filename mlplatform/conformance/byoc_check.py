@@ -204,6 +204,11 @@ def _serve_settings(artifact: Path, requests: Sequence[InvocationCase], limits: 
             "stop_grace": limits.stop_grace_seconds, "requests": [asdict(case) for case in requests]}
 
 
+SHORT_TMP = "/tmp"  # noqa: S108 - a private mkdtemp folder in it, for a short socket path
+SOCKET_PATH_MAX = 108
+"""sun_path of Linux's struct sockaddr_un (<sys/un.h>), the terminating NUL included."""
+
+
 class ServingSandbox:
     """An own image's ``serve`` kept running on one model artifact in the check's namespaces, answering requests
     through the sandbox driver's relay (a Unix socket): the stand-in for its endpoint where the platform's local
@@ -213,7 +218,12 @@ class ServingSandbox:
         reason = sandbox_available()
         if reason is not None:
             raise SandboxUnavailable(reason)
-        self._root = Path(tempfile.mkdtemp(prefix="mlops-serving-"))
+        # A pathname socket's path must fit sockaddr_un (108 bytes on Linux): a short folder, not a long TMPDIR's.
+        self._root = Path(tempfile.mkdtemp(prefix="mlops-", dir=SHORT_TMP if Path(SHORT_TMP).is_dir() else None))
+        if len(str(self._root / "relay.sock").encode()) >= SOCKET_PATH_MAX:
+            shutil.rmtree(self._root, ignore_errors=True)
+            raise SandboxUnavailable(f"the relay's socket path under {self._root.parent} is longer than a Unix socket "
+                                     f"takes ({SOCKET_PATH_MAX} bytes)")
         self._limits = limits
         stage = self._root / "serve-stage"
         stage.mkdir()

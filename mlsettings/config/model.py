@@ -135,9 +135,8 @@ class TrainingCodeSettings:
         "tags, scanned on push, pullable by the serving accounts' model roles). The Train step, the pipeline's "
         "scoring and every endpoint run <repository URI>@<digest>: pinned, since a tag can be moved. null until the "
         "first image is pushed: the pipeline then fails at once, saying so.", default=None,
-        check=matches(r"sha256:[0-9a-f]{64}", "a digest, sha256:<64 hex digits> (docker inspect --format "
-                      "'{{index .RepoDigests 0}}' <image>, the part after '@'); a tag is refused, since it can be "
-                      "moved"))
+        check=matches(r"sha256:[0-9a-f]{64}", "a digest, sha256:<64 lowercase hex digits> (docker inspect --format "
+                      "'{{index .RepoDigests 0}}' <image>, the part after '@'), never a tag, which can be moved"))
     entry_point: str = setting("The program in source_dir the job runs.", default=DEFAULT_ENTRY_POINT,
                                check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name "
                                              "plus .py)"))

@@ -166,7 +166,9 @@ def predictor(estimator: Any, framework: str, problem_type: str) -> Callable[[np
 def team_predictor(hook: Path, estimator: Any, schema: DataSchema) -> Callable[[np.ndarray], np.ndarray]:
     """A team's serving hook (training.code.serve_hook: ``predict(model, features)``) as ServingModel.predict: loaded
     once, and its answers held to the kind's shape — (rows,) or (rows, classes), finite, probabilities in [0, 1] —
-    or a ServingHookError in one line (the endpoint answers 500 with it; Evaluate fails with it)."""
+    and to what the platform accepts of an answer (mlcore.outputs' ``problem``: class probabilities that sum to 1, a
+    value within the label's bounds), or a ServingHookError in one line (the endpoint answers 500 with it; training
+    and Evaluate fail with it)."""
     from mlsettings.training_code import SERVE_HOOK_FUNCTION
     from pipelines.steps.team_hooks import ServingHookError, load_team_hook
 
@@ -187,6 +189,11 @@ def team_predictor(hook: Path, estimator: Any, schema: DataSchema) -> Callable[[
                    else "a value that is not finite" if not np.isfinite(answers).all()
                    else "a probability outside [0, 1]" if kind != "regression" and ((answers < 0) | (answers > 1)).any()
                    else None)
+        if problem is None:  # every answer as the platform serves it: what the API and health checks will check
+            output = output_for(schema.label)
+            problem = next((f"row {row}: {found_problem}" for row, raw in enumerate(answers.tolist())
+                            if (found_problem := output.problem(output.from_model(raw, schema.label), schema.label))),
+                           None)
         if problem:
             raise ServingHookError(f"{label}: {SERVE_HOOK_FUNCTION}() answered {problem} for {len(matrix)} "
                                    f"rows of a {kind} model")

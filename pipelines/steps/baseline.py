@@ -45,7 +45,9 @@ from mlsettings.schema import DataSchema, LabelSpec
 from mlsettings.vocabulary import BASELINE_FILE, GOLDEN_FILE, GOLDEN_FORMAT, SAMPLE_PAYLOAD_FILE
 from pipelines.datasets import csv_body, csv_files_in, feature_rows, read_raw_csv
 from pipelines.serving import inference
+from pipelines.steps.evaluate import AnswersError
 from pipelines.steps.preprocess import split_strata
+from pipelines.steps.team_hooks import TeamHookError
 
 
 def _parse_response(body: str, accept: str, label: LabelSpec) -> list[Any]:
@@ -90,7 +92,7 @@ def golden_from_answers(schema: DataSchema, rows: Sequence[Sequence[str]], label
     usable = [i for i, answer in enumerate(answers) if answer is not None]
     positions = [usable[i] for i in golden_rows([labels[i] for i in usable], count, schema.problem_type)]
     if not positions:
-        raise ValueError("golden payloads: the image answered none of the test rows")
+        raise AnswersError("golden payloads: the image answered none of the test rows in its kind's shape")
     chosen = [list(rows[i]) for i in positions]
     cases = [{"name": f"single_row_{n}", "content_type": inference.CSV, "accept": inference.CSV,
               "body": csv_body([row]), "expected": [answers[position]]}
@@ -181,10 +183,10 @@ def run_answers(*, answers_dir: Path, metadata_dir: Path, train_dir: Path, test_
     schema = DataSchema.load(metadata_dir / "schema.json")
     train = read_raw_csv(csv_files_in(train_dir))
     train_rows = feature_rows(train, schema.feature_names)
-    baseline = drift_baseline(schema, train_rows, read_answers(answers_dir, "train", schema.label, len(train)),
+    baseline = drift_baseline(schema, train_rows, read_answers(answers_dir, "train", schema.label, train_rows),
                               bins=bins, importances=None)
     test = read_raw_csv(csv_files_in(test_dir))
-    test_answers = read_answers(answers_dir, "test", schema.label, len(test))
+    test_answers = read_answers(answers_dir, "test", schema.label, feature_rows(test, schema.feature_names))
     rows, labels, positions = _labelled(test, schema)
     golden = golden_from_answers(schema, rows, labels, [test_answers[i] for i in positions], count=golden_count,
                                  tolerance=tolerance)
@@ -224,7 +226,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--answers-dir", type=Path, default=None,
                         help="an own image's model: the Score step's batch answers (instead of --model)")
     parser.add_argument("--metadata-dir", type=Path, default=None, help="with --answers-dir: Preprocess's metadata")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if (args.answers_dir is None) != (args.metadata_dir is None):
+        parser.error("--answers-dir and --metadata-dir go together (an own image's model)")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -242,5 +247,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return result
 
 
+def entry(argv: Sequence[str] | None = None) -> int:
+    """The step's process: an own image's answers that cannot be used, or a serving hook's failure, is one line on
+    stderr and exit 1 (the job fails, nothing is registered); anything else fails as before."""
+    try:
+        main(argv)
+    except (AnswersError, TeamHookError) as err:
+        print(f"baseline: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(entry())

@@ -26,6 +26,7 @@ JSON paths for the gate: ``<section>.<metric>.value`` and ``<section>.<metric>.l
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import tempfile
@@ -107,24 +108,34 @@ def team_metrics(hook: Path, labels: list[Any], answers: list[Any], schema: dict
     return metrics
 
 
-def read_answers(answers_dir: Path, name: str, label: Any, expected_rows: int) -> list[Any]:
-    """An own image's batch answers to ``SCORE_FILES[name]`` (``<file>.out``), one per row: a line its kind cannot
-    read is None (counted as malformed by the caller, never fatal); a file of another length is refused, since the
-    answers could not be joined to their rows."""
+class AnswersError(ValueError):
+    """An own image's batch answers that cannot be joined to their rows; the message says why, in one line."""
+
+
+def read_answers(answers_dir: Path, name: str, label: Any, rows: Sequence[Sequence[str]]) -> list[Any]:
+    """An own image's batch answers to ``SCORE_FILES[name]`` (``<file>.out``): the Score step joins each answer to its
+    input row (``DataProcessing.JoinSource`` Input), so a line is the row's values and then the answer's fields. An
+    answer its kind cannot read (or out of its kind's range) is None — counted as malformed by the caller, never
+    fatal; a file whose lines are not ``rows``, in order, is refused."""
     from mlcore.outputs import output_for
 
     path = answers_dir / f"{SCORE_FILES[name]}{TRANSFORM_OUTPUT_SUFFIX}"
     if not path.is_file():
-        raise ValueError(f"no batch answers {path.name} in {answers_dir} (did the Score step run?)")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if len(lines) != expected_rows:
-        raise ValueError(f"{path.name} holds {len(lines)} answers for {expected_rows} rows: the image's serve must "
-                         "answer one line per row (docs/TRAINING.md, 'Your own image')")
+        raise AnswersError(f"no batch answers {path.name} in {answers_dir} (did the Score step run?)")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(lines) != len(rows):
+        raise AnswersError(f"{path.name} holds {len(lines)} answers for {len(rows)} rows: the image's serve must "
+                           "answer one line per row (docs/TRAINING.md, 'Your own image')")
     codec = output_for(label)
     answers: list[Any] = []
-    for line in lines:
+    for number, (line, row) in enumerate(zip(lines, rows, strict=True), start=1):
+        fields = next(csv.reader([line]), [])
+        if [value.strip() for value in fields[:len(row)]] != [value.strip() for value in row]:
+            raise AnswersError(f"{path.name} line {number} is not joined to row {number} of {SCORE_FILES[name]} "
+                               "(the Score step joins each answer to its input row)")
+        answer_text = csv_body([fields[len(row):]]).strip()
         try:
-            answer = codec.parse_csv_line(line, label) if line.strip() else None
+            answer = codec.parse_csv_line(answer_text, label) if answer_text.strip(",") else None
         except ValueError:  # mlcore.outputs.OutputError: not the kind's shape
             answer = None
         # an answer outside its kind's range (a probability above 1, a value beyond the label's bounds) is malformed
@@ -164,10 +175,11 @@ def run_answers(*, answers_dir: Path, test_dir: Path, metadata_dir: Path, train_
 
     schema = DataSchema.load(metadata_dir / "schema.json")
     frame = read_raw_csv(csv_files_in(test_dir))
-    answers = read_answers(answers_dir, "test", schema.label, len(frame))
+    answers = read_answers(answers_dir, "test", schema.label, feature_rows(frame, schema.feature_names))
     kept, labels, malformed = scored(answers, frame[schema.label.name].tolist(), schema.label)
     if not kept:
-        raise ValueError(f"no test row could be scored ({malformed} malformed)")
+        raise AnswersError(f"the image answered none of the {len(frame)} test rows in its kind's shape ({malformed} "
+                           "malformed)")
     kind = schema.problem_type
     output = _output(schema)
     y = np.asarray(labels)
@@ -289,6 +301,9 @@ def entry(argv: Sequence[str] | None = None) -> int:
         main(argv)
     except TeamHookError as err:  # a serving hook's line names itself
         print(f"{'' if isinstance(err, ServingHookError) else 'evaluation hook: '}{err}", file=sys.stderr)
+        return 1
+    except AnswersError as err:
+        print(f"evaluation: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -149,6 +149,19 @@ def clean_with_hook(hook: Path, frame: pd.DataFrame, schema: DataSchema) -> pd.D
     return cleaned.reset_index(drop=True)
 
 
+def write_score_rows(raw_csv: Path, destination: Path, schema: DataSchema) -> None:
+    """An own image's score rows: ``raw_csv``'s features read back as every step reads test_raw (so the rows are the
+    very strings they send), one per line, no header, no label. Batch transform splits its input by line (SplitType
+    Line): a value with a line break is refused in one line."""
+    score = feature_rows(read_raw_csv(raw_csv), schema.feature_names)
+    broken = next(((n, v) for n, row in enumerate(score, start=1) for v in row if "\n" in v or "\r" in v), None)
+    if broken is not None:
+        raise PreprocessError(f"{raw_csv.name} row {broken[0]} holds a value with a line break ({broken[1]!r:.40}); "
+                              "an own image's rows are sent one per line: allowed: values without line breaks")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_text(csv_body(score), encoding="utf-8")
+
+
 def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_fraction: float = 0.15,
         test_fraction: float = 0.15, seed: int = 42, data_uri: str = "",
         s3_object_versions: Mapping[str, str] | None = None, team_hook: Path | None = None,
@@ -199,11 +212,8 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
         raw_dir = output_dir / f"{name}_raw"
         raw_dir.mkdir(parents=True, exist_ok=True)
         kept_frame.iloc[split[name]].to_csv(raw_dir / f"{name}_raw.csv", index=False)
-        if score_rows:  # read back as every step reads test_raw, so the rows are the very strings they send
-            score_dir = output_dir / SCORE_OUTPUT
-            score_dir.mkdir(parents=True, exist_ok=True)
-            score = feature_rows(read_raw_csv(raw_dir / f"{name}_raw.csv"), schema.feature_names)
-            (score_dir / SCORE_FILES[name]).write_text(csv_body(score), encoding="utf-8")
+        if score_rows:
+            write_score_rows(raw_dir / f"{name}_raw.csv", output_dir / SCORE_OUTPUT / SCORE_FILES[name], schema)
 
     lineage = {
         "format": LINEAGE_FORMAT,

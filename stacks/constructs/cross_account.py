@@ -33,7 +33,6 @@ from mlsettings.naming import (
     model_package_group_name,
     model_prefixes,
 )
-from mlsettings.training_code import IMAGE
 from mlsettings.vocabulary import MODELS_PREFIX, PIPELINE_OUTPUTS_PREFIX
 
 
@@ -81,11 +80,6 @@ and batch transform (CreateModel ExecutionRoleArn: the role SageMaker assumes "t
 image for deployment"). Its repository's policy admits exactly these in other accounts — the registry half of the
 cross-account recipe (Developer Guide, "Deploy a Model Version from a Different Account": "a cross-account resource
 policy for ... the Amazon ECR repository where the inference image for the model group resides")."""
-
-
-def pulls_own_image(registry: EnvironmentConfig) -> bool:
-    """Whether the model (``registry``: its view of the registry environment) serves its team's own image."""
-    return registry.training.code.kind == IMAGE
 
 
 def image_repository_statements(consumers: Sequence[EnvironmentConfig], *,
@@ -180,13 +174,14 @@ def grant_registry_access(grantee: iam.IGrantable, purpose: str, where: Registry
 
 def image_pull_statements(purpose: str, where: RegistryLocation) -> list[iam.PolicyStatement]:
     """The consumer half for a role that pulls the model's own image (IMAGE_PULLERS): the pull actions on the
-    registry's repository, and ECR's login, which takes no resource ARN."""
-    if purpose not in IMAGE_PULLERS or not pulls_own_image(where.registry):
+    registry's repository of the model (its name is the model's), whatever kind of training code the model has now —
+    a rollback may reach a version an own image served before the model changed kind, and the repository is kept
+    (stacks/model.py) — as the framework images are granted for every kind (stacks/serving.py). ECR's login, which
+    takes no resource ARN, is the role's own statement."""
+    if purpose not in IMAGE_PULLERS:
         return []
     return [iam.PolicyStatement(sid="PullTheModelImage", actions=list(IMAGE_PULL_ACTIONS),
-                                resources=[where.image_repository_arn]),
-            iam.PolicyStatement(sid="EcrLoginForTheModelImage", actions=["ecr:GetAuthorizationToken"],
-                                resources=["*"])]
+                                resources=[where.image_repository_arn])]
 
 
 def _principal_condition(consumers: Sequence[EnvironmentConfig], partition: str,

@@ -302,6 +302,8 @@ def test_without_unshare_the_check_says_so_in_one_line(monkeypatch: pytest.Monke
 # ------------------------------------------------------------------------------------------- counting the answers
 @pytest.mark.parametrize(("body", "content_type", "rows"), [
     (b"0.1\n0.2\n\n0.3\n", "text/csv", 4),  # an empty line is a malformed row's answer
+    (b"0.1\n\n", "text/csv", 2),  # ... the last row's too
+    (b"0.1\n0.2\n\n", "text/csv", 3),  # and an extra line break is an extra answer
     (b"0.1\r\n0.2\r\n", "text/csv; charset=utf-8", 2),
     (b'{"predictions": [1, 2, 3], "malformed": 0}', "application/json", 3),
     (b"[[0.1, 0.9], [0.5, 0.5]]", "application/json", 2),

@@ -24,7 +24,7 @@ from mlsettings.schema import DataSchema
 from mlsettings.training_code import IMAGE, TRAINING_KIND_KEY
 from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE, SCORE_FILES, TRANSFORM_OUTPUT_SUFFIX
 from pipelines.local_run import LocalRunResult, TeamCode, run_local
-from pipelines.steps.evaluate import read_answers
+from pipelines.steps.evaluate import AnswersError, read_answers
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "byoc"
@@ -106,16 +106,21 @@ def test_a_serve_that_answers_fewer_rows_fails_the_run_in_one_line(tmp_path: Pat
     assert "answered 1 rows, not one per input row" in failed.failure
 
 
-def test_batch_answers_are_read_line_by_line_and_a_file_of_another_length_is_refused(tmp_path: Path) -> None:
+def test_batch_answers_are_joined_to_their_rows_and_a_file_that_is_not_is_refused(tmp_path: Path) -> None:
+    """The Score step joins each answer to its input row (DataProcessing.JoinSource Input): the answer is what
+    follows the row's values; an empty answer, one of another shape and a probability above 1 are malformed (None),
+    never fatal; blank lines are not records; a file of other rows or another length is refused in one line."""
     label = DataSchema.load(SCHEMA).label
+    rows = [["1", "2"], ["3", "4"], ["5", "6"], ["7", "8"], ["9", "10"]]
     name = f"{SCORE_FILES['test']}{TRANSFORM_OUTPUT_SUFFIX}"
-    (tmp_path / name).write_text("0.25\n\nnot a number\n1.7\n0.9\n", encoding="utf-8")
-    # an empty line, a line of another shape and a probability above 1 are malformed (None), never fatal
-    assert read_answers(tmp_path, "test", label, 5) == [0.25, None, None, None, 0.9]
-    with pytest.raises(ValueError, match=r"holds 5 answers for 6 rows: the image's serve must answer one line per"):
-        read_answers(tmp_path, "test", label, 6)
-    with pytest.raises(ValueError, match=r"no batch answers train\.csv\.out"):
-        read_answers(tmp_path, "train", label, 5)
+    (tmp_path / name).write_text("1,2,0.25\n3,4,\n\n5,6,not a number\n7,8,1.7\n9,10,0.9\n", encoding="utf-8")
+    assert read_answers(tmp_path, "test", label, rows) == [0.25, None, None, None, 0.9]
+    with pytest.raises(AnswersError, match=r"holds 5 answers for 6 rows: the image's serve must answer one line"):
+        read_answers(tmp_path, "test", label, [*rows, ["11", "12"]])
+    with pytest.raises(AnswersError, match=r"line 2 is not joined to row 2 of test\.csv"):
+        read_answers(tmp_path, "test", label, [rows[0], ["0", "0"], *rows[2:]])
+    with pytest.raises(AnswersError, match=r"no batch answers train\.csv\.out"):
+        read_answers(tmp_path, "train", label, rows)
 
 
 @mock_aws
@@ -134,3 +139,20 @@ def test_the_deployer_reads_an_own_images_fallback_beside_its_evaluation_report(
     description["ModelMetrics"] = {}
     with pytest.raises(ValueError, match=r"no ModelMetrics\.ModelQuality\.Statistics S3Uri"):
         read_fallback(s3, description)
+
+
+def test_score_rows_are_the_raw_features_one_per_line_and_a_line_break_in_a_value_is_refused(tmp_path: Path) -> None:
+    from pipelines.steps.preprocess import PreprocessError, write_score_rows
+
+    schema = DataSchema.load(SCHEMA)
+    names = list(schema.feature_names)
+    raw = tmp_path / "test_raw.csv"
+    raw.write_text(",".join([*names, schema.label.name]) + "\n" + ",".join(["1.5"] * len(names) + ["1"]) + "\n",
+                   encoding="utf-8")
+    write_score_rows(raw, tmp_path / "score" / "test.csv", schema)
+    assert (tmp_path / "score" / "test.csv").read_text() == ",".join(["1.5"] * len(names)) + "\n"
+    raw.write_text(",".join([*names, schema.label.name]) + "\n" + '"1\n2",' + ",".join(["1.5"] * (len(names) - 1))
+                   + ",1\n", encoding="utf-8")
+    with pytest.raises(PreprocessError, match=r"test_raw\.csv row 1 holds a value with a line break") as refused:
+        write_score_rows(raw, tmp_path / "score" / "test.csv", schema)
+    assert "\n" not in str(refused.value)

@@ -307,7 +307,9 @@ def test_the_shipped_serving_hook_answers_for_the_model_everywhere_the_platform_
     ("def predict(model, features):\n    import numpy as np\n    return np.full((len(features), 3), 2.0)\n",
      "training contract: serve.py, serving hook (training.code.serve_hook): predict() answered a probability "
      "outside [0, 1]"),
-], ids=["raises", "shape", "range"])
+    ("def predict(model, features):\n    import numpy as np\n    return np.full((len(features), 3), 0.5)\n",
+     "training contract: serve.py, serving hook (training.code.serve_hook): predict() answered row 0: "),
+], ids=["raises", "shape", "range", "not a distribution"])
 def test_a_broken_serving_hook_stops_the_run_at_training_in_one_line(tmp_path: Path, hook: str,
                                                                     expected: str) -> None:
     result = _serve_run(tmp_path, hook)

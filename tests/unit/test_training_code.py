@@ -344,8 +344,8 @@ DIGEST = "sha256:" + "5e" * 32
 
 @pytest.mark.parametrize(("code", "message"), [
     ({"kind": "image", "source_dir": "examples/byoc", "image_digest": "latest"},
-     "training.code.image_digest is 'latest'; allowed: a digest, sha256:<64 hex digits>"),
-    ({"kind": "image", "source_dir": "examples/byoc", "image_digest": "sha256:ABC"}, "a tag is refused"),
+     "training.code.image_digest is 'latest'; allowed: a digest, sha256:<64 lowercase hex digits>"),
+    ({"kind": "image", "source_dir": "examples/byoc", "image_digest": "sha256:ABC"}, "never a tag, which can be moved"),
     ({"kind": "image", "image_digest": DIGEST}, "training.code.source_dir is missing; allowed: the image's folder"),
     ({"kind": "image", "source_dir": "models/wine-script", "image_digest": DIGEST},
      "models/wine-script has no train and no serve program"),
