@@ -107,17 +107,20 @@ SKLEARN_CONFIG = load_environments(project_context())["dev"].for_model(SKLEARN_M
 SKLEARN_SHIPPED = REPO_ROOT / str(SKLEARN_CONFIG.training.code.source_dir)
 
 
-def _sklearn_run(tmp_path: Path, program: str | None = None) -> LocalRunResult:
+def _sklearn_run(tmp_path: Path, program: str | None = None, serve_hook: str | None = None) -> LocalRunResult:
     team = tmp_path / "team"
     shutil.copytree(SKLEARN_SHIPPED, team)
     if program is not None:
         (team / "train.py").write_text(program, encoding="utf-8")
+    if serve_hook is not None:
+        (team / "serve.py").write_text(serve_hook, encoding="utf-8")
     data = write_bundled_csv("diabetes", tmp_path / "data.csv")
     gate = SKLEARN_CONFIG.training.quality_gate
     code = SKLEARN_CONFIG.training.code
     return run_local(tmp_path / "run", schema_path=REPO_ROOT / SKLEARN_CONFIG.training.schema_file, data_csv=data,
                      quality_metric=gate.metric, threshold=gate.threshold, evaluation_options=FAST,
-                     team_code=TeamCode(source_dir=team, entry_point=code.entry_point, kind=code.kind))
+                     team_code=TeamCode(source_dir=team, entry_point=code.entry_point, kind=code.kind,
+                                        serve_hook="serve.py" if serve_hook is not None else None))
 
 
 def test_the_shipped_sklearn_program_trains_and_the_platform_serves_its_estimator(tmp_path: Path) -> None:
@@ -334,3 +337,22 @@ def test_a_serving_hook_that_fails_at_the_endpoint_answers_500_in_one_line(tmp_p
     error = json.loads(answer.body)
     assert error["error"] == "ServingHookError" and "\n" not in error["message"]
     assert error["message"] == ("serving hook (training.code.serve_hook): predict() raised KeyError: 'calibration'")
+
+
+def test_a_scikit_learn_models_serving_hook_gets_its_estimator(tmp_path: Path) -> None:
+    """The hook receives what the team's program saved — here a scikit-learn regressor — and the platform serves
+    its answers: a hook that rounds the predicted value to whole units is what the model answers."""
+    import numpy as np
+
+    from pipelines.serving import inference
+
+    hook = ("import numpy as np\n\n\ndef predict(model, features):\n"
+            "    return np.round(model.predict(features))\n")
+    result = _sklearn_run(tmp_path, serve_hook=hook)
+    assert result.status == "succeeded", result.failure
+    served = inference.model_fn(result.paths["model_dir"])
+    assert served.framework == inference.SKLEARN
+    features = np.zeros((3, len(served.transformer.output_names)))
+    answers = served.predict(features)
+    assert np.array_equal(answers, np.round(served.estimator.predict(features)))
+    assert all(float(a).is_integer() for a in answers)
