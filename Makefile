@@ -94,10 +94,12 @@ SECOND_STAGE := tests/infra/test_who_may_call.py tests/infra/test_recorded_reque
 # Two stages: the suite records every AWS call a Lambda handler makes and every SageMaker request the product
 # builds (tests/call_recorder.py), then tests/infra/test_who_may_call.py evaluates each call against the synthesized
 # role of the function making it and tests/infra/test_recorded_requests.py each request against the APIs' rules.
+# The second stage runs on both cores too: each worker synthesizes the stages once (~40 s) and the evaluations split
+# (252 s serially, 181 s on two workers, measured with six models).
 test: bootstrap lint
 	rm -rf $(CALLS)
 	MLOPS_RECORD_CALLS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 --dist loadfile -q $(SECOND_STAGE:%=--ignore=%)
-	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -q -p no:cacheprovider $(SECOND_STAGE)
+	MLOPS_CALL_RECORDS=$(CURDIR)/$(CALLS) $(PY) -m pytest -n 2 -q -p no:cacheprovider $(SECOND_STAGE)
 
 # cdk.out holds exactly this synth: the CLI overwrites but never removes, so an environment no longer configured
 # would leave its templates behind. Synthesis needs the venv and the CDK CLI only (not checkov's or the contract
