@@ -38,16 +38,13 @@ def image_reference_problem(uri: str) -> str | None:
     return None
 
 
-def image_parts(uri: str) -> dict[str, str]:
-    """account, region and repository of a URI ``image_reference_problem`` accepted."""
-    found = ECR_IMAGE.fullmatch(uri)
-    if found is None:
-        raise ValueError(f"{uri!r} is not an ECR image URI")
-    return {"account": found["account"], "region": found["region"], "repository": found["repository"]}
+def ecr_registry(account: str, region: str) -> str:
+    """An account's ECR registry host in a region (``.amazonaws.com.cn`` in the China regions)."""
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{domain}"
 
 
 def image_uri(*, account: str, region: str, repository: str, digest: str) -> str:
     """``<account>.dkr.ecr.<region>.<domain>/<repository>@<digest>``: an image of a model's own repository (the
     stacks use CDK's ``Repository.repository_uri_for_digest``, which writes the same)."""
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"{account}.dkr.ecr.{region}.{domain}/{repository}@{digest}"
+    return f"{ecr_registry(account, region)}/{repository}@{digest}"

@@ -236,3 +236,12 @@ label — what batch transform sends the image's serve program."""
 TRANSFORM_OUTPUT_SUFFIX = ".out"
 """Batch transform writes the answers to an input object as ``<input object>.out``, "in the same order as the
 corresponding records in the input file" (Developer Guide, 'Use batch transform to run inference')."""
+
+TRANSFORM_JOIN_INPUT = {"InputFilter": "$", "JoinSource": "Input", "OutputFilter": "$"}
+"""CreateTransformJob's DataProcessing for CSV rows answered line by line: each output line is its input record
+followed by the model's answer (Developer Guide, "Associate Prediction Results with Input Records": "JoinSource ...
+Input ... joins the input data with the inference results"); the platform's batch scoring and an own image's Score
+step both use it."""
+TRANSFORM_MAX_PAYLOAD_MB = 6
+"""CreateTransformJob MaxPayloadInMB: "The default value is 6 MB" (API reference), stated so the mini-batches of a
+MultiRecord job are what the platform documents."""

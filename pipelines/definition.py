@@ -48,6 +48,8 @@ from mlsettings.vocabulary import (
     QUALITY_GATE_PASSED,
     SCORE_OUTPUT,
     STATUS_PENDING_APPROVAL,
+    TRANSFORM_JOIN_INPUT,
+    TRANSFORM_MAX_PAYLOAD_MB,
 )
 from pipelines.images import XGBOOST_IMAGE
 
@@ -390,7 +392,10 @@ def _image_training_step(settings: PipelineSettings) -> dict[str, Any]:
 
 def _team_model_step(settings: PipelineSettings) -> dict[str, Any]:
     """CreateModel of the trained artifact in the team's image, for the Score step (the job role pulls the image
-    and reads the artifact, as the training job did)."""
+    and reads the artifact, as the training job did: API reference, CreateModel ExecutionRoleArn, "the role that
+    SageMaker can assume to access model artifacts and docker image for deployment ... or for batch transform
+    jobs"). A Model step's Arguments are the CreateModel request without ModelName, which Pipelines gives it (the
+    SageMaker SDK's CreateModelStep drops it; tests/unit/test_pipeline_definition.py validates the request)."""
     arguments: dict[str, Any] = {
         "ExecutionRoleArn": settings.role_arn,
         "PrimaryContainer": {"Image": settings.team_image,
@@ -404,12 +409,16 @@ def _team_model_step(settings: PipelineSettings) -> dict[str, Any]:
 
 def _score_step(settings: PipelineSettings) -> dict[str, Any]:
     """Batch transform of Preprocess's score rows (training and test features, one raw row per line) with the team's
-    model: what its ``serve`` answers, line for line, is what Evaluate and Baseline judge."""
+    model: what its ``serve`` answers, line for line, is what Evaluate and Baseline judge. SplitType Line with
+    MultiRecord sends mini-batches of whole lines up to MaxPayloadInMB, and AssembleWith Line writes one output
+    line per record (API reference, TransformInput.SplitType, TransformOutput.AssembleWith); the output object is
+    the input's name plus ``.out`` (Developer Guide, "Use batch transform"). The instance type is one every
+    serving environment registers for transform (InferenceSpecification.SupportedTransformInstanceTypes)."""
     instance_type = settings.transform_instance_types[0]
     return {"Name": SCORE_STEP, "Type": "Transform", "Arguments": {
         "ModelName": step_property(TEAM_MODEL_STEP, "ModelName"),
         "BatchStrategy": "MultiRecord",
-        "MaxPayloadInMB": 6,
+        "MaxPayloadInMB": TRANSFORM_MAX_PAYLOAD_MB,
         "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
                                                            "S3Uri": processing_output_uri("Preprocess", SCORE_OUTPUT)}},
                            "ContentType": "text/csv", "SplitType": "Line", "CompressionType": "None"},
@@ -421,7 +430,7 @@ def _score_step(settings: PipelineSettings) -> dict[str, Any]:
                                **volume_kms_key(instance_type, settings.kms_key_id)},
         # Each output line is its input row followed by the image's answer (as the platform's batch scoring does):
         # the join is SageMaker's, record by record, so an answer cannot slip to another row.
-        "DataProcessing": {"InputFilter": "$", "JoinSource": "Input", "OutputFilter": "$"},
+        "DataProcessing": dict(TRANSFORM_JOIN_INPUT),
     }}
 
 

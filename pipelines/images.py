@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mlsettings.image_reference import ecr_registry
 from mlsettings.training_code import SKLEARN_SCRIPT
 
 XGBOOST_FRAMEWORK_VERSION = "3.2-0"
@@ -66,8 +67,7 @@ def _image_uri(label: str, accounts: Mapping[str, str], repository: str, tag: st
     except KeyError:
         raise UnsupportedRegionError(
             f"the SageMaker {label} container is not published in {region!r}; regions: {sorted(accounts)}") from None
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"{account}.dkr.ecr.{region}.{domain}/{repository}:{tag}"
+    return f"{ecr_registry(account, region)}/{repository}:{tag}"
 
 
 def xgboost_image_uri(region: str) -> str:

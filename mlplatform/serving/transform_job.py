@@ -21,7 +21,7 @@ from typing import Any
 from mlplatform.serving.endpoint_state import read_endpoint_state
 from mlsettings.instance_types import volume_kms_key
 from mlsettings.naming import transform_job_name
-from mlsettings.vocabulary import BATCH_PREFIX, CHAMPION
+from mlsettings.vocabulary import BATCH_PREFIX, CHAMPION, TRANSFORM_JOIN_INPUT, TRANSFORM_MAX_PAYLOAD_MB
 
 
 class BatchScoringError(ValueError):
@@ -36,7 +36,7 @@ class BatchSettings:
     kms_key_arn: str = ""
     default_input_uri: str = ""
     instance_count: int = 1
-    max_payload_mb: int = 6
+    max_payload_mb: int = TRANSFORM_MAX_PAYLOAD_MB
     batch_prefix: str = BATCH_PREFIX
     """The model's prefix in the capture bucket: inputs below ``input/``, outputs ``output/``, capture ``capture/``."""
 
@@ -73,7 +73,7 @@ def transform_request(*, name: str, model_name: str, input_uri: str, settings: B
         "TransformOutput": transform_output,
         "TransformResources": resources,
         # Each output line = the input line + its probability, so results are usable without a join.
-        "DataProcessing": {"InputFilter": "$", "JoinSource": "Input", "OutputFilter": "$"},
+        "DataProcessing": dict(TRANSFORM_JOIN_INPUT),
         "DataCaptureConfig": capture,
         "Tags": [{"Key": "mlops:endpoint", "Value": settings.endpoint_name},
                  {"Key": "mlops:model-package-version", "Value": model_version}],

@@ -44,6 +44,7 @@ import numpy as np
 from mlcore.fallback import load_fallback
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import quality_metrics, quality_report
+from mlcore.outputs import output_for
 from mlsettings.problem_types import problem_type
 from mlsettings.training_code import EVALUATE_HOOK_FUNCTION, MAX_TEAM_METRICS, TEAM_METRIC_NAME
 from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE, SCORE_FILES, TRANSFORM_OUTPUT_SUFFIX
@@ -117,8 +118,6 @@ def read_answers(answers_dir: Path, name: str, label: Any, rows: Sequence[Sequen
     input row (``DataProcessing.JoinSource`` Input), so a line is the row's values and then the answer's fields. An
     answer its kind cannot read (or out of its kind's range) is None — counted as malformed by the caller, never
     fatal; a file whose lines are not ``rows``, in order, is refused."""
-    from mlcore.outputs import output_for
-
     path = answers_dir / f"{SCORE_FILES[name]}{TRANSFORM_OUTPUT_SUFFIX}"
     if not path.is_file():
         raise AnswersError(f"no batch answers {path.name} in {answers_dir} (did the Score step run?)")
@@ -181,7 +180,7 @@ def run_answers(*, answers_dir: Path, test_dir: Path, metadata_dir: Path, train_
         raise AnswersError(f"the image answered none of the {len(frame)} test rows in its kind's shape ({malformed} "
                            "malformed)")
     kind = schema.problem_type
-    output = _output(schema)
+    output = output_for(schema.label)
     y = np.asarray(labels)
     p = np.asarray([output.metric_input(answers[i]) for i in kept], dtype=np.float64)
     report = quality_report(kind, y, p, resamples=resamples, threshold=threshold)
@@ -198,12 +197,6 @@ def run_answers(*, answers_dir: Path, test_dir: Path, metadata_dir: Path, train_
     (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (output_dir / FALLBACK_FILE).write_text(json.dumps(fallback, indent=2) + "\n", encoding="utf-8")
     return report
-
-
-def _output(schema: Any) -> Any:
-    from mlcore.outputs import output_for
-
-    return output_for(schema.label)
 
 
 def run(*, model_path: Path, test_dir: Path, output_dir: Path, threshold: float = 0.5, resamples: int = 100,

@@ -2,7 +2,7 @@
 
 import botocore.session
 
-from mlsettings.image_reference import REPOSITORY_NAME_PATTERN, image_parts, image_reference_problem
+from mlsettings.image_reference import REPOSITORY_NAME_PATTERN, image_reference_problem, image_uri
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -12,10 +12,12 @@ def test_repository_pattern_is_botocores() -> None:
     assert shape.metadata["pattern"] == REPOSITORY_NAME_PATTERN
 
 
-def test_parts_of_an_accepted_uri() -> None:
-    uri = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/wine-image@{DIGEST}"
+def test_a_models_repository_at_a_digest_is_an_accepted_uri() -> None:
+    uri = image_uri(account="123456789012", region="eu-west-1", repository="mlops/wine-image", digest=DIGEST)
+    assert uri == f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/wine-image@{DIGEST}"
     assert image_reference_problem(uri) is None
-    assert image_parts(uri) == {"account": "123456789012", "region": "eu-west-1", "repository": "mlops/wine-image"}
+    assert image_uri(account="123456789012", region="cn-north-1", repository="a", digest=DIGEST).startswith(
+        "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/")
 
 
 def test_a_tag_and_a_bad_repository_are_refused_in_one_line() -> None:
