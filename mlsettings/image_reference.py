@@ -8,7 +8,9 @@ import re
 
 ECR_IMAGE = re.compile(r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?"
                        r"/(?P<repository>[^@:]+)(?P<reference>[@:].+)")
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}")
+DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
+"""An image digest as the product accepts it (training.code.image_digest; after the '@' of an image URI)."""
+DIGEST = re.compile(f"@{DIGEST_PATTERN}")
 IMAGE_URI_MAX = 255
 """botocore's sagemaker ContainerImage and AlgorithmImage: at most 255 characters."""
 REPOSITORY_NAME_PATTERN = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*"

@@ -263,6 +263,9 @@ kind (binary: the positive class's probability per row; multiclass: a row of cla
 value), for the loaded model and a feature matrix (the platform's features, NaN for a missing value)."""
 SERVE_HOOK_HYPERPARAMETER = "serve_hook"
 """The Train step's hyperparameter that names the team's serving hook for the platform's wrapper."""
+MODEL_CODE_FOLDER = "code"
+"""The model folder's code/ (what the serving toolkit imports: SAGEMAKER_SUBMIT_DIRECTORY /opt/ml/model/code): the
+platform's handler, the modules it imports and a team's serving hook."""
 TEAM_SERVE_FILE = "team_serve.py"
 """Where the wrapper puts a team's serving hook in the model folder's code/ (beside the platform's handler)."""
 HOOKS = {"evaluate_hook": (EVALUATE_HOOK_FUNCTION, ("labels", "answers", "schema")),

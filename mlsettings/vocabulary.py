@@ -230,6 +230,8 @@ class Metric:
 # An own image's model (training.code.kind image) is scored by batch transform in its pipeline: Preprocess writes the
 # rows (its SCORE_OUTPUT output), the Score step answers them, Evaluate and Baseline read the answers.
 SCORE_OUTPUT = "score_rows"
+SCORE_ANSWERS = "score_answers"
+"""Where the Score step's answers go (its output folder) and where Evaluate and Baseline read them (their input)."""
 SCORE_FILES = {"train": "train.csv", "test": "test.csv"}
 """The score rows: the raw features of train_raw and test_raw, one row per line in the same order, no header and no
 label — what batch transform sends the image's serve program."""

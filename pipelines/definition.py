@@ -31,6 +31,7 @@ from mlsettings.training_code import (
     ENTRY_POINT_HYPERPARAMETER,
     IMAGE,
     KIND_HYPERPARAMETER,
+    MODEL_CODE_FOLDER,
     PLATFORM,
     PLATFORM_PACKAGES,
     SCRIPT_KINDS,
@@ -46,6 +47,7 @@ from mlsettings.vocabulary import (
     PENDING_MANUAL_APPROVAL,
     PIPELINE_OUTPUTS_PREFIX,
     QUALITY_GATE_PASSED,
+    SCORE_ANSWERS,
     SCORE_OUTPUT,
     STATUS_PENDING_APPROVAL,
     TRANSFORM_JOIN_INPUT,
@@ -64,7 +66,7 @@ EVALUATION_REPORT = "EvaluationReport"
 # What pipelines/steps/preprocess.py writes below its --output-dir, one processing output each.
 PREPROCESS_OUTPUTS = ("train", "validation", "test", "train_raw", "test_raw", "metadata")
 # An own image (training.code.kind image) is scored by batch transform: Preprocess also writes the rows its serve
-# program answers (SCORE_OUTPUT: pipelines.steps.preprocess.SCORE_FILES), a Model step makes the trained model a
+# program answers (SCORE_OUTPUT: mlsettings.vocabulary.SCORE_FILES), a Model step makes the trained model a
 # SageMaker Model, and the Transform step answers them; Evaluate and Baseline read those answers.
 TEAM_MODEL_STEP = "TeamModel"
 SCORE_STEP = "Score"
@@ -90,7 +92,7 @@ SCRIPT_TRAINING_PROGRAM = "pipelines.steps.script_train"
 # a shell command, so there the wrapper is named by its path; it then installs requirements.txt alone.
 SCRIPT_TRAINING_FILE = SCRIPT_TRAINING_PROGRAM.replace(".", "/") + ".py"
 SERVING_PROGRAM = "inference.py"
-SERVING_CODE_DIR = "/opt/ml/model/code"
+SERVING_CODE_DIR = f"/opt/ml/model/{MODEL_CODE_FOLDER}"
 # What the toolkit answers when a request has no Accept (or */*): without it, JSON.
 DEFAULT_ACCEPT = "text/csv"
 
@@ -378,7 +380,8 @@ DATA_CHANNELS = (("train", "text/csv"), ("validation", "text/csv"), ("test", "te
 
 
 def _image_training_step(settings: PipelineSettings) -> dict[str, Any]:
-    """The team's image runs ``train`` (SageMaker's convention: no entrypoint of ours, no toolkit settings)."""
+    """The team's image runs ``train`` (SageMaker's convention, mlplatform/conformance/container_contract.py: "docker
+    run <image> train"; no entrypoint of ours, no toolkit settings, no metric regexes: its logs are its own)."""
     platform = _training_step(dataclasses.replace(settings, training_kind=PLATFORM))
     arguments = platform["Arguments"]
     arguments["AlgorithmSpecification"] = {"TrainingImage": settings.team_image, "TrainingInputMode": "File",
@@ -424,7 +427,8 @@ def _score_step(settings: PipelineSettings) -> dict[str, Any]:
                            "ContentType": "text/csv", "SplitType": "Line", "CompressionType": "None"},
         "TransformOutput": {"S3OutputPath": join("s3://", settings.artifact_bucket,
                                                  f"/{PIPELINE_OUTPUTS_PREFIX}/{settings.model}/",
-                                                 {"Get": "Execution.PipelineExecutionId"}, f"/{SCORE_STEP}/answers"),
+                                                 {"Get": "Execution.PipelineExecutionId"},
+                                                 f"/{SCORE_STEP}/{SCORE_ANSWERS}"),
                             "Accept": "text/csv", "AssembleWith": "Line", "KmsKeyId": settings.kms_key_id},
         "TransformResources": {"InstanceType": instance_type, "InstanceCount": 1,
                                **volume_kms_key(instance_type, settings.kms_key_id)},
@@ -535,13 +539,13 @@ def _image_evaluate_step(settings: PipelineSettings) -> dict[str, Any]:
     here from the encoded channels (the team's artifact has none) and stored beside the evaluation report."""
     step = _processing_step(
         settings, "Evaluate", "pipelines.steps.evaluate",
-        inputs=[_s3_input("answers", _answers_uri(), f"{PROCESSING}/input/answers"),
+        inputs=[_s3_input(SCORE_ANSWERS, _answers_uri(), f"{PROCESSING}/input/{SCORE_ANSWERS}"),
                 _s3_input("test", processing_output_uri("Preprocess", "test_raw"), f"{PROCESSING}/input/test"),
                 *(_s3_input(f"{name}_features", processing_output_uri("Preprocess", name),
                             f"{PROCESSING}/input/{name}_features") for name in ("train", "test")),
                 _s3_input("metadata", processing_output_uri("Preprocess", "metadata"), f"{PROCESSING}/input/metadata")],
         outputs=[("evaluation", f"{PROCESSING}/output/evaluation")],
-        arguments=["--answers-dir", f"{PROCESSING}/input/answers", "--test-dir", f"{PROCESSING}/input/test",
+        arguments=["--answers-dir", f"{PROCESSING}/input/{SCORE_ANSWERS}", "--test-dir", f"{PROCESSING}/input/test",
                    "--metadata-dir", f"{PROCESSING}/input/metadata",
                    "--train-features-dir", f"{PROCESSING}/input/train_features",
                    "--test-features-dir", f"{PROCESSING}/input/test_features",
@@ -574,13 +578,13 @@ def _baseline_step(settings: PipelineSettings) -> dict[str, Any]:
     if settings.training_kind == IMAGE:
         return _processing_step(
             settings, "Baseline", "pipelines.steps.baseline",
-            inputs=[_s3_input("answers", _answers_uri(), f"{PROCESSING}/input/answers"),
+            inputs=[_s3_input(SCORE_ANSWERS, _answers_uri(), f"{PROCESSING}/input/{SCORE_ANSWERS}"),
                     _s3_input("train", processing_output_uri("Preprocess", "train_raw"), f"{PROCESSING}/input/train"),
                     _s3_input("test", processing_output_uri("Preprocess", "test_raw"), f"{PROCESSING}/input/test"),
                     _s3_input("metadata", processing_output_uri("Preprocess", "metadata"),
                               f"{PROCESSING}/input/metadata")],
             outputs=[("baseline", f"{PROCESSING}/output/baseline")],
-            arguments=["--answers-dir", f"{PROCESSING}/input/answers", "--metadata-dir",
+            arguments=["--answers-dir", f"{PROCESSING}/input/{SCORE_ANSWERS}", "--metadata-dir",
                        f"{PROCESSING}/input/metadata", "--train-dir", f"{PROCESSING}/input/train",
                        "--test-dir", f"{PROCESSING}/input/test", "--output-dir", f"{PROCESSING}/output/baseline"])
     return _processing_step(

@@ -45,10 +45,12 @@ from mlsettings.vocabulary import (
     FALLBACK_FILE,
     GOLDEN_FILE,
     SAMPLE_PAYLOAD_FILE,
+    SCORE_ANSWERS,
     SCORE_FILES,
     SCORE_OUTPUT,
     TRANSFORM_OUTPUT_SUFFIX,
 )
+from pipelines.serving import inference
 from pipelines.steps import baseline as baseline_step
 from pipelines.steps import evaluate as evaluate_step
 from pipelines.steps import preprocess as preprocess_step
@@ -323,7 +325,7 @@ class _LocalRun:
             self.result.status = "failed_training"
             self.result.failure = f"own image: {finding.rule}: {finding.message}"
             raise StepFailed(self.result.failure)
-        self.answers = root / "answers"
+        self.answers = root / SCORE_ANSWERS
         self.answers.mkdir(parents=True, exist_ok=True)
         for answer in checked.serve.get("invocations", []):
             # as the Score step writes them: each answer joined to its input row (DataProcessing.JoinSource Input);
@@ -335,8 +337,7 @@ class _LocalRun:
         model_dir = root / "model"
         shutil.rmtree(model_dir, ignore_errors=True)
         model_dir.mkdir(parents=True)
-        with tarfile.open(sandbox / "model.tar.gz") as tar:
-            tar.extractall(model_dir, filter="data")
+        inference.resolve_model_dir(sandbox / inference.ARTIFACT_NAME, model_dir)  # SageMaker's model.tar.gz
         self.artifact = package_model(model_dir, self.workdir / "artifacts" / "model.tar.gz")
         self.result.training = {"kind": IMAGE, "model_files": checked.model_files,
                                 "rows_scored": {name: case.rows for name, case in zip(bodies, requests, strict=True)}}
@@ -367,7 +368,7 @@ class _LocalRun:
     def evaluate(self, *, options: Mapping[str, Any] | None, team_code: TeamCode | None = None) -> str:
         root = self.workdir / "evaluate" / "opt" / "ml" / "processing"
         if self.answers is not None:  # an own image: the Score step's answers
-            argv = ["--answers-dir", str(place_folder(self.answers, root / "answers")),
+            argv = ["--answers-dir", str(place_folder(self.answers, root / SCORE_ANSWERS)),
                     "--test-dir", str(place_folder(self.processed / "test_raw", root / "test")),
                     "--metadata-dir", str(place_folder(self.processed / "metadata", root / "metadata")),
                     "--train-features-dir", str(place_folder(self.processed / "train", root / "train_features")),
@@ -422,7 +423,7 @@ class _LocalRun:
                 "--output-dir", str(output)]
         if self.answers is not None:  # an own image: the Score step's answers
             try:
-                baseline_step.main(["--answers-dir", str(place_folder(self.answers, root / "answers")),
+                baseline_step.main(["--answers-dir", str(place_folder(self.answers, root / SCORE_ANSWERS)),
                                     "--metadata-dir", str(place_folder(self.processed / "metadata",
                                                                        root / "metadata")), *data])
             except evaluate_step.AnswersError as err:

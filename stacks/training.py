@@ -127,7 +127,9 @@ class TrainingPart(StackPart):
         ))
         if self.image_repository is not None:
             # The team's image: the Train step's TrainingImage and, as the TeamModel step's ExecutionRoleArn, the
-            # Score step's model (same account: this identity policy is enough).
+            # Score step's model. Same account, so this identity policy is enough (ECR User Guide, "Private repository
+            # policies": a principal needs an action allowed "through either a repository policy or an IAM policy
+            # but not both").
             role.add_to_policy(iam.PolicyStatement(
                 sid="PullTheTeamImage", actions=list(IMAGE_PULL_ACTIONS),
                 resources=[self.image_repository.repository_arn]))

@@ -489,8 +489,10 @@ class ModelRuntime:
             accept = self._default_accept(served[variant].model_package_arn)
         # ... and reads a request without Content-Type as application/json (sagemaker_containers._worker).
         content_type = request.get("ContentType") or "application/json"
-        answer = (model.transform(request["Body"], content_type, accept) if isinstance(model, ImageModel)
-                  else inference.transform_fn(model, request["Body"], content_type, accept))
+        # an own image's serve gets the request's own Accept (the substitution above is the framework toolkit's)
+        answer = (model.transform(request["Body"], content_type, request.get("Accept") or "")
+                  if isinstance(model, ImageModel) else inference.transform_fn(model, request["Body"], content_type,
+                                                                               accept))
         if variant in self.wrong_answers and answer.status == 200:
             answer = _shifted(answer)
         self.model_latency_ms.setdefault(variant, []).append((time.perf_counter() - started) * 1000.0)

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlsettings.config import project_context
 from mlsettings.config.fields import REPO_ROOT
 from mlsettings.training_code import IMAGE
 
@@ -35,7 +34,3 @@ def as_if_pushed(context: Mapping[str, Any]) -> dict[str, Any]:
         if code.get("kind") == IMAGE and not code.get("image_digest") and code.get("source_dir"):
             code["image_digest"] = folder_digest(REPO_ROOT / code["source_dir"])
     return pushed
-
-
-def pushed_project_context() -> dict[str, Any]:
-    return as_if_pushed(project_context())

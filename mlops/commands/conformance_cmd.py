@@ -19,6 +19,7 @@ from typing import Any
 
 from mlops.errors import OperatorError
 from mlops.output import emit_json
+from mlsettings.training_code import IMAGE_PROGRAMS
 
 
 def register(subparsers: Any) -> None:
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 def _program_dir(path: Path) -> Path:
     if not path.is_dir():
         raise OperatorError(f"--program-dir {path} is not a folder")
-    for program in ("train", "serve"):
+    for program in IMAGE_PROGRAMS:
         target = path / program
         if not target.is_file():
             raise OperatorError(f"--program-dir {path} has no {program} program (SageMaker runs "

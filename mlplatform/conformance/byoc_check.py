@@ -241,7 +241,8 @@ class ServingSandbox:
             time.sleep(0.05)
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> dict[str, Any]:
-        """POST /invocations: {status, content_type, body} (status None and an error when it got no answer)."""
+        """POST /invocations: {status, content_type, body} (status None and an error when it got no answer); an empty
+        ``accept`` sends no Accept header."""
         request = {"body": body.decode("utf-8"), "content_type": content_type, "accept": accept}
         return self._send(request, timeout=self._limits.invocation_seconds + _SESSION_MARGIN_SECONDS)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcore.outputs import answer_lines
+from mlsettings.training_code import IMAGE_PROGRAMS
 
 # "How Amazon SageMaker AI Provides Training Information": the paths SageMaker mounts into a training container.
 OPT_ML = "/opt/ml"
@@ -38,8 +39,7 @@ HYPERPARAMETERS_FILE = "hyperparameters.json"
 INPUT_DATA_CONFIG_FILE = "inputdataconfig.json"
 RESOURCE_CONFIG_FILE = "resourceconfig.json"
 # "Use your own training algorithms" / "Custom Inference Code with Hosting Services": the image's argument.
-TRAIN_PROGRAM = "train"
-SERVE_PROGRAM = "serve"
+TRAIN_PROGRAM, SERVE_PROGRAM = IMAGE_PROGRAMS  # mlsettings.training_code: the configuration checks them too
 # "Custom Inference Code with Hosting Services": the web server's port and paths. SAGEMAKER_BIND_TO_PORT names
 # another port only where SageMaker sets it (inference pipelines); a single-container endpoint uses 8080.
 SERVING_PORT = 8080

@@ -175,7 +175,8 @@ def relay(job: dict[str, Any], port: int) -> None:
                 if request.get("stop"):
                     return
                 answer = _request(port, "POST", job["invocations_path"], body=request["body"].encode("utf-8"),
-                                  headers={"Content-Type": request["content_type"], "Accept": request["accept"]},
+                                  headers={"Content-Type": request["content_type"],
+                                           **({"Accept": request["accept"]} if request["accept"] else {})},
                                   timeout=job["invocation_timeout"])
                 connection.sendall(json.dumps(answer).encode("utf-8"))
 

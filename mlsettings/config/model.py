@@ -32,6 +32,7 @@ from mlsettings.config.fields import (
     stages_check,
 )
 from mlsettings.drift_partials import ENGINE_LAMBDA, ENGINES
+from mlsettings.image_reference import DIGEST_PATTERN
 from mlsettings.instance_types import (
     MANAGED_SPOT_NO_CHECKPOINT_MAX_WAIT_SECONDS,
     SMALLEST_INSTANCE_STORE_GB,
@@ -135,7 +136,7 @@ class TrainingCodeSettings:
         "tags, scanned on push, pullable by the serving accounts' model roles). The Train step, the pipeline's "
         "scoring and every endpoint run <repository URI>@<digest>: pinned, since a tag can be moved. null until the "
         "first image is pushed: the pipeline then fails at once, saying so.", default=None,
-        check=matches(r"sha256:[0-9a-f]{64}", "a digest, sha256:<64 lowercase hex digits> (docker inspect --format "
+        check=matches(DIGEST_PATTERN, "a digest, sha256:<64 lowercase hex digits> (docker inspect --format "
                       "'{{index .RepoDigests 0}}' <image>, the part after '@'), never a tag, which can be moved"))
     entry_point: str = setting("The program in source_dir the job runs.", default=DEFAULT_ENTRY_POINT,
                                check=matches(r"[A-Za-z_][A-Za-z0-9_]*\.py", "a Python file name (a module name "

@@ -203,7 +203,7 @@ def team_predictor(hook: Path, estimator: Any, schema: DataSchema) -> Callable[[
 
 
 def model_fn(model_dir: str | Path, context: Any = None) -> ServingModel:
-    from mlsettings.training_code import TEAM_SERVE_FILE
+    from mlsettings.training_code import MODEL_CODE_FOLDER, TEAM_SERVE_FILE
 
     directory = Path(model_dir)
     estimator, framework, features = load_estimator(directory)
@@ -212,7 +212,7 @@ def model_fn(model_dir: str | Path, context: Any = None) -> ServingModel:
     if features != len(transformer.output_names):
         raise ValueError(f"the model expects {features} features but schema {schema.name!r} "
                          f"produces {len(transformer.output_names)}")
-    hook = directory / "code" / TEAM_SERVE_FILE  # a team's serving hook, put there by the training wrapper
+    hook = directory / MODEL_CODE_FOLDER / TEAM_SERVE_FILE  # a team's serving hook, put there by the training wrapper
     predict = (team_predictor(hook, estimator, schema) if hook.is_file()
                else predictor(estimator, framework, schema.problem_type))
     return ServingModel(estimator=estimator, framework=framework, schema=schema, transformer=transformer,

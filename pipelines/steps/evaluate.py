@@ -44,7 +44,7 @@ import numpy as np
 from mlcore.fallback import load_fallback
 from mlcore.features import FeatureError, encode_label
 from mlcore.metrics import quality_metrics, quality_report
-from mlcore.outputs import output_for
+from mlcore.outputs import answer_lines, output_for
 from mlsettings.problem_types import problem_type
 from mlsettings.training_code import EVALUATE_HOOK_FUNCTION, MAX_TEAM_METRICS, TEAM_METRIC_NAME
 from mlsettings.vocabulary import EVALUATION_FILE, FALLBACK_FILE, SCORE_FILES, TRANSFORM_OUTPUT_SUFFIX
@@ -121,7 +121,8 @@ def read_answers(answers_dir: Path, name: str, label: Any, rows: Sequence[Sequen
     path = answers_dir / f"{SCORE_FILES[name]}{TRANSFORM_OUTPUT_SUFFIX}"
     if not path.is_file():
         raise AnswersError(f"no batch answers {path.name} in {answers_dir} (did the Score step run?)")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # joined lines each hold their row: a blank one is no record (an empty answer is "<row>,")
+    lines = [line for line in answer_lines(path.read_text(encoding="utf-8")) if line.strip()]
     if len(lines) != len(rows):
         raise AnswersError(f"{path.name} holds {len(lines)} answers for {len(rows)} rows: the image's serve must "
                            "answer one line per row (docs/TRAINING.md, 'Your own image')")

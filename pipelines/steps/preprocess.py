@@ -167,7 +167,7 @@ def run(*, input_dir: Path, schema_path: Path, output_dir: Path, validation_frac
         s3_object_versions: Mapping[str, str] | None = None, team_hook: Path | None = None,
         score_rows: bool = False) -> dict[str, Any]:
     """Transform and split the data, write every output, and return the lineage document. ``score_rows``: also write
-    the raw feature rows an own image's model answers by batch transform (``score/``, datasets.SCORE_FILES)."""
+    the raw feature rows an own image's model answers by batch transform (SCORE_OUTPUT, mlsettings.vocabulary)."""
     schema = DataSchema.load(schema_path)
     transformer = FeatureTransformer.from_schema(schema)
     files = csv_files_in(input_dir)
@@ -265,7 +265,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--team-hook", type=Path, default=None,
                         help="a team's preprocessing hook (a file defining clean(frame, schema))")
     parser.add_argument("--score-rows", action="store_true",
-                        help="also write score/: the raw feature rows an own image's model answers by batch transform")
+                        help="also write score_rows/: the raw rows an own image's model answers by batch transform")
     return parser.parse_args(argv)
 
 

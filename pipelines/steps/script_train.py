@@ -45,6 +45,7 @@ from mlsettings.training_code import (
     DEFAULT_ENTRY_POINT,
     ENTRY_POINT_HYPERPARAMETER,
     KIND_HYPERPARAMETER,
+    MODEL_CODE_FOLDER,
     SERVE_HOOK_HYPERPARAMETER,
     SKLEARN_SCRIPT,
     TEAM_SERVE_FILE,
@@ -64,7 +65,7 @@ from pipelines.steps.training_io import (
 )
 
 FAILURE_FILE = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")) / "failure"
-PLATFORM_FILES = (SCHEMA_FILE, FALLBACK_FILE, "feature_names.json", "lineage.json", SUMMARY_FILE, "code")
+PLATFORM_FILES = (SCHEMA_FILE, FALLBACK_FILE, "feature_names.json", "lineage.json", SUMMARY_FILE, MODEL_CODE_FOLDER)
 MODEL_FILES = {XGBOOST_SCRIPT: MODEL_FILE, SKLEARN_SCRIPT: SKLEARN_MODEL_FILE}
 """What a team's program writes into SM_MODEL_DIR, per kind of training code."""
 WRAPPER_OPTIONS = (ENTRY_POINT_HYPERPARAMETER, KIND_HYPERPARAMETER, SERVE_HOOK_HYPERPARAMETER)
@@ -208,7 +209,7 @@ def main(argv: Sequence[str] | None = None, *, code_dir: Path | None = None,
     summary = {**found, "trained_by": entry, TRAINING_KIND_KEY: kind}
     serve_hook = own.get(SERVE_HOOK_HYPERPARAMETER)
     if serve_hook:
-        summary["serve_hook"] = serve_hook
+        summary[SERVE_HOOK_HYPERPARAMETER] = serve_hook
     completed = complete_model_folder(args.model_dir, channels, metadata_dir=args.metadata, summary=summary,
                                       fallback_l2=args.fallback_l2, output_data_dir=args.output_data_dir)
     if serve_hook:
@@ -225,7 +226,7 @@ def add_serve_hook(model_dir: Path, hook: Path, channels: Channels) -> None:
 
     if not hook.is_file():
         raise ContractError(f"{hook.name} is not in the code bundle ({hook.parent}); training.code.serve_hook names it")
-    shutil.copy2(hook, model_dir / "code" / TEAM_SERVE_FILE)
+    shutil.copy2(hook, model_dir / MODEL_CODE_FOLDER / TEAM_SERVE_FILE)
     try:
         model = inference.model_fn(model_dir)
         model.predict(channels.validation[1])

@@ -35,6 +35,7 @@ from mlcore.metrics import quality_metrics
 from mlcore.outputs import output_for
 from mlsettings.problem_types import problem_type
 from mlsettings.schema import DataSchema
+from mlsettings.training_code import MODEL_CODE_FOLDER
 from mlsettings.vocabulary import FALLBACK_FILE
 from pipelines.datasets import csv_files_in
 from pipelines.serving.inference import SCHEMA_FILE
@@ -185,7 +186,7 @@ def build_fallback(schema: DataSchema, train: tuple[np.ndarray, np.ndarray],
 
 def copy_serving_code(model_dir: Path) -> None:
     """Put the inference handler and the modules it imports into ``<model>/code``."""
-    code = model_dir / "code"
+    code = model_dir / MODEL_CODE_FOLDER
     code.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPOSITORY_ROOT / "pipelines" / "serving" / "inference.py", code / "inference.py")
     for package, module in SERVING_MODULES:

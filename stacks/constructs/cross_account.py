@@ -85,7 +85,8 @@ policy for ... the Amazon ECR repository where the inference image for the model
 def image_repository_statements(consumers: Sequence[EnvironmentConfig], *,
                                 partition: str) -> list[iam.PolicyStatement]:
     """The registry half on a model's image repository (``consumers``: the model's views in other accounts): pull,
-    for exactly the consumers' roles that pull it. An ECR repository policy names no Resource (the repository)."""
+    for exactly the consumers' roles that pull it. The statement names no Resource: a repository policy applies to its
+    repository (CDK's Repository.addToResourcePolicy drops a statement's resources for that reason)."""
     principals, condition = _principal_condition(consumers, partition, IMAGE_PULLERS)
     return [iam.PolicyStatement(sid="ConsumersPullTheModelImage", actions=list(IMAGE_PULL_ACTIONS),
                                 principals=principals, conditions=condition)]

@@ -200,8 +200,6 @@ class Stage:
             return named
         if kind == "AWS::SNS::Topic" and attribute == "TopicName":
             return named
-        if kind == "AWS::ECR::Repository" and attribute == "RepositoryUri":
-            return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{named}"
         if kind == "AWS::S3::Bucket" and attribute in ("DomainName", "RegionalDomainName"):
             return f"{named}.s3.{self.region}.amazonaws.com"
         if kind == "AWS::ApiGatewayV2::Api" and attribute == "ApiEndpoint":

@@ -108,7 +108,7 @@ def _pipeline_value(value: Any, parameters: Mapping[str, Any], bucket: str) -> A
         if path.endswith(".ModelName"):
             return f"pipelines-{EXECUTION}-{step}-0a1b2c3d"
         if path.endswith("TransformOutput.S3OutputPath"):
-            return f"s3://{bucket}/pipelines/{EXECUTION}/{step}/answers"
+            return f"s3://{bucket}/pipelines/{EXECUTION}/{step}/output"
         output = re.search(r"Outputs\['([^']+)'\]", path)
         if output:
             return f"s3://{bucket}/pipelines/{EXECUTION}/{step}/{output.group(1)}"

@@ -14,6 +14,7 @@ from botocore.model import Shape
 from botocore.validate import ParamValidator
 
 from mlsettings.quality import GATE_METRICS, decide_gate, gate_checks
+from mlsettings.vocabulary import SCORE_ANSWERS
 from pipelines.definition import (
     EVALUATION_REPORT,
     PARAMETERS,
@@ -376,7 +377,7 @@ def test_an_own_images_pipeline_is_valid_requests_whose_references_resolve() -> 
     for name in ("Evaluate", "Baseline"):
         inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps[name]["Arguments"]["ProcessingInputs"]}
         assert "model" not in inputs
-        assert inputs["answers"] == {"Get": "Steps.Score.TransformOutput.S3OutputPath"}
+        assert inputs[SCORE_ANSWERS] == {"Get": "Steps.Score.TransformOutput.S3OutputPath"}
     container = steps["Register"]["Arguments"]["InferenceSpecification"]["Containers"][0]
     assert container == {"Image": TEAM_IMAGE, "ModelDataUrl": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}}
     assert json.dumps(build_definition(IMAGE_SETTINGS), sort_keys=False) == json.dumps(definition, sort_keys=False)
